@@ -1,0 +1,34 @@
+# gkessh: the two commands a newcomer needs are `make demo` and `make test`.
+GO          ?= go
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS     := -X github.com/gkessh/gkessh/internal/cli.Version=$(VERSION)
+
+.PHONY: build test demo bench lint fuzz clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/gkessh ./cmd/gce-emulator
+
+# Unit, fuzz-seed and end-to-end tests (the end-to-end ones need OpenSSH,
+# rsync, socat and ansible-core; .ci/run installs them).
+test: build
+	$(GO) test -count=1 -timeout 20m ./...
+
+demo: build
+	./scripts/demo.sh
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./...
+
+lint:
+	test -z "$$(gofmt -l .)"
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+# Short coverage-guided runs of every fuzz target.
+fuzz:
+	$(GO) test ./tunnel -run '^$$' -fuzz FuzzParseFrame -fuzztime 20s
+	$(GO) test ./keys -run '^$$' -fuzz FuzzParseLines -fuzztime 20s
+
+clean:
+	rm -rf bin

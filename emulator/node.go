@@ -1,0 +1,156 @@
+package emulator
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+	compute "google.golang.org/api/compute/v1"
+)
+
+// Node is one emulated VM: its instance resource, its guest agent and its
+// SSH server.
+type Node struct {
+	Name string
+	Zone string
+	ID   uint64
+
+	srv *Server
+
+	mu       sync.Mutex
+	labels   map[string]string
+	metadata compute.Metadata
+	status   string                     // RUNNING, TERMINATED
+	firewall bool                       // an ingress rule allows 35.235.240.0/20 on tcp:22
+	ports    map[int]string             // extra node ports the relay forwards to, port -> local addr
+	keys     map[string][]ssh.PublicKey // installed by the guest agent, by user
+	sshd     nodeSSHD
+	stop     func() // stops the guest agent
+}
+
+// nodeSSHD is a node's SSH server as the rest of the emulator sees it.
+type nodeSSHD interface {
+	// Addr is where the server listens, "" while stopped.
+	Addr() string
+	// HostKeys are the public host keys, published as guest attributes.
+	HostKeys() []ssh.PublicKey
+	// SetAuthorized installs the keys the guest agent computed, by user.
+	SetAuthorized(map[string][]ssh.PublicKey) error
+	// Start and Stop start and stop listening; the host keys stay.
+	Start() error
+	Stop() error
+	// Close stops the server for good and removes its files.
+	Close() error
+}
+
+// AddNode creates a RUNNING node with its SSH server and guest agent.
+func (s *Server) AddNode(name, zone string) (*Node, error) {
+	if name == "" || zone == "" {
+		return nil, fmt.Errorf("emulator: node needs a name and a zone")
+	}
+	s.mu.Lock()
+	if _, ok := s.nodes[name]; ok {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("emulator: node %s exists", name)
+	}
+	n := &Node{
+		Name:     name,
+		Zone:     zone,
+		ID:       s.newID(),
+		srv:      s,
+		labels:   gkeLabels(name),
+		status:   "RUNNING",
+		firewall: true,
+		ports:    map[int]string{},
+		keys:     map[string][]ssh.PublicKey{},
+		metadata: compute.Metadata{Kind: "compute#metadata"},
+	}
+	n.metadata.Items = []*compute.MetadataItems{
+		{Key: "enable-guest-attributes", Value: ptr("TRUE")},
+	}
+	n.metadata.Fingerprint = fingerprint(&n.metadata)
+	s.nodes[name] = n
+	s.mu.Unlock()
+
+	sshd, err := s.newSSHD(n)
+	if err != nil {
+		s.RemoveNode(name)
+		return nil, fmt.Errorf("emulator: node %s: %w", name, err)
+	}
+	n.mu.Lock()
+	n.sshd = sshd
+	n.mu.Unlock()
+	n.stop = s.startGuest(n)
+	return n, nil
+}
+
+// RemoveNode deletes a node and stops its services.
+func (s *Server) RemoveNode(name string) error {
+	s.mu.Lock()
+	n, ok := s.nodes[name]
+	delete(s.nodes, name)
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("emulator: no node %s", name)
+	}
+	n.close()
+	return nil
+}
+
+func (n *Node) close() {
+	if n.stop != nil {
+		n.stop()
+	}
+	n.mu.Lock()
+	sshd := n.sshd
+	n.mu.Unlock()
+	if sshd != nil {
+		sshd.Close()
+	}
+}
+
+// SSHAddr returns where the node's SSH server listens, "" while stopped.
+func (n *Node) SSHAddr() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.sshd == nil {
+		return ""
+	}
+	return n.sshd.Addr()
+}
+
+// HostKeys returns the node's public host keys.
+func (n *Node) HostKeys() []ssh.PublicKey {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.sshd == nil {
+		return nil
+	}
+	return n.sshd.HostKeys()
+}
+
+// InstalledKeys returns the keys the guest agent installed, by user.
+func (n *Node) InstalledKeys() map[string][]ssh.PublicKey {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make(map[string][]ssh.PublicKey, len(n.keys))
+	for u, ks := range n.keys {
+		out[u] = append([]ssh.PublicKey(nil), ks...)
+	}
+	return out
+}
+
+// gkeLabels gives a node the labels GKE puts on its instances.
+func gkeLabels(name string) map[string]string {
+	labels := map[string]string{"goog-gke-node": ""}
+	// gke-CLUSTER-POOL-GROUP-SUFFIX, where POOL may itself contain dashes.
+	parts := strings.Split(name, "-")
+	if len(parts) >= 5 && parts[0] == "gke" {
+		labels["goog-k8s-cluster-name"] = parts[1]
+		labels["goog-k8s-node-pool-name"] = strings.Join(parts[2:len(parts)-2], "-")
+	}
+	return labels
+}
+
+func ptr[T any](v T) *T { return &v }

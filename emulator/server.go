@@ -1,0 +1,234 @@
+// Package emulator is a local stand-in for the Google services gkessh talks
+// to: a Compute Engine API subset, the IAP TCP-forwarding relay, and, per
+// node, the guest accounts daemon and an SSH server. It speaks Google's wire
+// formats, so Google's own clients work against it unchanged.
+//
+// A Server is an http.Handler serving three trees:
+//
+//	/compute/v1/...          Compute API (compute.go)
+//	/v4/connect, /v4/reconnect  IAP relay websocket (iap.go)
+//	/control/...             fault injection and inspection (control.go)
+package emulator
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	compute "google.golang.org/api/compute/v1"
+)
+
+// Config describes the emulated project.
+type Config struct {
+	Project          string        // project name; "demo-project" when empty
+	Token            string        // bearer token allowed on Project; random when empty
+	Nodes            int           // GKE-looking nodes created by New
+	SSHD             string        // "builtin" (default) or "openssh"
+	PropagationDelay time.Duration // guest agent delay before keys work; 0 means none
+	Dir              string        // state directory; a temp dir removed by Close when empty
+	Logf             func(format string, args ...any)
+}
+
+// Server is the emulator. Create it with New; it is safe for concurrent use.
+type Server struct {
+	cfg     Config
+	dir     string
+	tempDir bool
+	mux     *http.ServeMux
+
+	mu      sync.Mutex
+	project *Project
+	nodes   map[string]*Node           // by name
+	tokens  map[string]map[string]bool // token -> projects it may use
+	changed chan struct{}              // closed and replaced on each metadata change
+	delay   time.Duration
+	faults  Faults
+	nextID  uint64
+
+	// Counters read by tests and the control API.
+	apiCalls       atomic.Int64
+	metadataWrites atomic.Int64
+	tunnels        atomic.Int64
+}
+
+// Project is the emulated project's state.
+type Project struct {
+	Name     string
+	ID       uint64
+	Metadata compute.Metadata
+}
+
+// Faults are injected failures, set through the control API or SetFaults.
+type Faults struct {
+	// DropAfterBytes makes the relay drop every tunnel websocket, without a
+	// close frame, after relaying this many bytes on it (0: never).
+	DropAfterBytes int64 `json:"dropAfterBytes"`
+	// MetadataConflicts makes the next N metadata writes fail with 412.
+	MetadataConflicts int `json:"metadataConflicts"`
+}
+
+// New builds the emulator and starts Config.Nodes nodes.
+func New(cfg Config) (*Server, error) {
+	if cfg.Project == "" {
+		cfg.Project = "demo-project"
+	}
+	if cfg.Token == "" {
+		cfg.Token = "emu-" + randomHex(16)
+	}
+	if cfg.SSHD == "" {
+		cfg.SSHD = "builtin"
+	}
+	if cfg.SSHD != "builtin" && cfg.SSHD != "openssh" {
+		return nil, fmt.Errorf("emulator: unknown sshd mode %q (want builtin or openssh)", cfg.SSHD)
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	s := &Server{
+		cfg:     cfg,
+		dir:     cfg.Dir,
+		nodes:   map[string]*Node{},
+		tokens:  map[string]map[string]bool{cfg.Token: {cfg.Project: true}},
+		changed: make(chan struct{}),
+		delay:   cfg.PropagationDelay,
+		nextID:  1000000000000000000,
+	}
+	if s.dir == "" {
+		d, err := os.MkdirTemp("", "gce-emulator-")
+		if err != nil {
+			return nil, fmt.Errorf("emulator: %w", err)
+		}
+		s.dir, s.tempDir = d, true
+	}
+	s.project = &Project{Name: cfg.Project, ID: s.newID(), Metadata: compute.Metadata{Kind: "compute#metadata"}}
+	s.project.Metadata.Fingerprint = fingerprint(&s.project.Metadata)
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("/compute/v1/", s.serveCompute)
+	s.mux.HandleFunc("/v4/connect", s.serveIAP)
+	s.mux.HandleFunc("/v4/reconnect", s.serveIAP)
+	s.mux.HandleFunc("/control/", s.serveControl)
+	for i := 0; i < cfg.Nodes; i++ {
+		name, zone := gkeNodeName(i)
+		if _, err := s.AddNode(name, zone); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Token returns the bearer token that may use the project.
+func (s *Server) Token() string { return s.cfg.Token }
+
+// ProjectName returns the emulated project's name.
+func (s *Server) ProjectName() string { return s.cfg.Project }
+
+// Dir returns the emulator's state directory.
+func (s *Server) Dir() string { return s.dir }
+
+// Close stops every node and removes a temporary state directory.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	nodes := make([]*Node, 0, len(s.nodes))
+	for _, n := range s.nodes {
+		nodes = append(nodes, n)
+	}
+	s.nodes = map[string]*Node{}
+	s.mu.Unlock()
+	for _, n := range nodes {
+		n.close()
+	}
+	if s.tempDir {
+		return os.RemoveAll(s.dir)
+	}
+	return nil
+}
+
+// Nodes returns the node names, sorted.
+func (s *Server) Nodes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := make([]string, 0, len(s.nodes))
+	for name := range s.nodes {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Node returns the named node, or nil.
+func (s *Server) Node(name string) *Node {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nodes[name]
+}
+
+// SetFaults replaces the injected faults.
+func (s *Server) SetFaults(f Faults) {
+	s.mu.Lock()
+	s.faults = f
+	s.mu.Unlock()
+}
+
+// SetPropagationDelay sets how long the guest agents wait before installing keys.
+func (s *Server) SetPropagationDelay(d time.Duration) {
+	s.mu.Lock()
+	s.delay = d
+	s.mu.Unlock()
+}
+
+// Stats are counters for tests: every Compute API call, every successful
+// metadata write, every tunnel websocket accepted.
+type Stats struct {
+	APICalls       int64 `json:"apiCalls"`
+	MetadataWrites int64 `json:"metadataWrites"`
+	Tunnels        int64 `json:"tunnels"`
+}
+
+// Stats returns the counters.
+func (s *Server) Stats() Stats {
+	return Stats{APICalls: s.apiCalls.Load(), MetadataWrites: s.metadataWrites.Load(), Tunnels: s.tunnels.Load()}
+}
+
+// metadataChanged wakes the guest agents; call with s.mu held.
+func (s *Server) metadataChanged() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// newID returns a fresh numeric resource id; call with s.mu held or before serving.
+func (s *Server) newID() uint64 {
+	s.nextID += 7919
+	return s.nextID
+}
+
+// gkeNodeName names node i like GKE does: two node pools' instance groups
+// in us-west1-a and one in us-west1-b.
+func gkeNodeName(i int) (name, zone string) {
+	groups := []struct{ group, zone string }{
+		{"3e89aeb0", "us-west1-a"},
+		{"41ef50b9", "us-west1-b"},
+	}
+	g := groups[i%len(groups)]
+	suffixes := []string{"b47k", "5zfg", "xx3q", "l584", "5lj5", "9kd2", "q7wm", "h2vc", "t8rn", "m3xp"}
+	suffix := suffixes[(i/len(groups))%len(suffixes)]
+	if i >= len(groups)*len(suffixes) {
+		suffix = fmt.Sprintf("%s%d", suffix[:2], i)
+	}
+	return fmt.Sprintf("gke-cluster-default-pool-%s-%s", g.group, suffix), g.zone
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,107 @@
+// Package cli is the gkessh command line: one file per command, each parsing
+// its flags into options and calling a run function with stdio passed in.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	ucli "github.com/urfave/cli/v2"
+)
+
+// Version is set at build time with -ldflags "-X ...cli.Version=v1.2.3".
+var Version = "dev"
+
+// Stdio is where a command reads and writes; tests pass pipes.
+type Stdio struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+}
+
+// Main runs gkessh with args (args[0] is the program name) and returns the
+// process exit status.
+func Main(ctx context.Context, args []string, stdio Stdio) int {
+	app := newApp(stdio)
+	err := app.RunContext(ctx, args)
+	return report(stdio.Err, err)
+}
+
+func newApp(stdio Stdio) *ucli.App {
+	return &ucli.App{
+		Name:      "gkessh",
+		Usage:     "SSH to Compute Engine and GKE nodes through Identity-Aware Proxy",
+		UsageText: "gkessh [flags] [USER@]NODE [-- COMMAND...]\n   gkessh COMMAND [flags] ARGS...",
+		Version:   Version,
+		Reader:    stdio.In,
+		Writer:    stdio.Out,
+		ErrWriter: stdio.Err,
+		// urfave's default handler calls os.Exit inside Run, skipping deferred
+		// cleanup; Main maps errors to exit codes instead.
+		ExitErrHandler:  func(*ucli.Context, error) {},
+		HideHelpCommand: true,
+		Flags:           sshFlags(),
+		Action:          func(c *ucli.Context) error { return sshAction(c, stdio) },
+		Commands: []*ucli.Command{
+			proxyCommand(stdio),
+			tunnelCommand(stdio),
+			keysCommand(stdio),
+			configSSHCommand(stdio),
+			inventoryCommand(stdio),
+			doctorCommand(stdio),
+		},
+	}
+}
+
+// usageError is a mistake on the command line.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// exitError carries an exit status chosen by a command, such as the remote
+// command's status or 255 for ssh-style failures.
+type exitError struct {
+	code int
+	err  error // nil when the code says it all
+}
+
+func (e exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e exitError) Unwrap() error { return e.err }
+
+// Exit statuses for gkessh's own failures outside ssh and proxy.
+const (
+	exitError1 = 1 // anything else
+	exitUsage  = 2 // bad flags or arguments
+)
+
+// report prints err once, with a hint where one helps, and returns the exit
+// status.
+func report(w io.Writer, err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintf(w, "gkessh: %v\n", ee.err)
+		}
+		return ee.code
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(w, "gkessh: %v\nSee 'gkessh --help'.\n", ue.msg)
+		return exitUsage
+	}
+	fmt.Fprintf(w, "gkessh: %v\n", err)
+	return exitError1
+}

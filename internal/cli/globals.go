@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
+
+	"github.com/gkessh/gkessh/gce"
+)
+
+// globalOptions are the flags every command that talks to Google shares.
+type globalOptions struct {
+	Project         string
+	Zone            string
+	TokenFile       string
+	ComputeEndpoint string
+	IAPEndpoint     string
+	Verbose         bool
+}
+
+// googleFlags are the flags behind globalOptions, with their environment
+// variables. Every command that talks to Google includes them.
+func googleFlags() []ucli.Flag {
+	return []ucli.Flag{
+		&ucli.StringFlag{Name: "project", Usage: "Google Cloud project", EnvVars: []string{"CLOUDSDK_CORE_PROJECT"}},
+		&ucli.StringFlag{Name: "zone", Usage: "instance zone (looked up and cached when omitted)"},
+		&ucli.StringFlag{Name: "access-token-file", Usage: "file holding an OAuth2 access token (else Application Default Credentials)", EnvVars: []string{"GKESSH_ACCESS_TOKEN_FILE", "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"}},
+		&ucli.StringFlag{Name: "compute-endpoint", Usage: "Compute API base URL", EnvVars: []string{"GKESSH_COMPUTE_ENDPOINT"}},
+		&ucli.StringFlag{Name: "iap-endpoint", Usage: "IAP relay base URL", EnvVars: []string{"GKESSH_IAP_ENDPOINT"}},
+		&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say what is being done on stderr"},
+	}
+}
+
+func globals(c *ucli.Context) globalOptions {
+	return globalOptions{
+		Project:         c.String("project"),
+		Zone:            c.String("zone"),
+		TokenFile:       c.String("access-token-file"),
+		ComputeEndpoint: c.String("compute-endpoint"),
+		IAPEndpoint:     c.String("iap-endpoint"),
+		Verbose:         c.Bool("verbose"),
+	}
+}
+
+// project returns --project (or CLOUDSDK_CORE_PROJECT), else the active gcloud
+// configuration's core/project.
+func (o globalOptions) project() (string, error) {
+	if o.Project != "" {
+		return o.Project, nil
+	}
+	if p := gcloudProject(); p != "" {
+		return p, nil
+	}
+	return "", usagef("no project: pass --project, set CLOUDSDK_CORE_PROJECT, or run 'gcloud config set project PROJECT'")
+}
+
+// gcloudProject reads core/project from the active gcloud configuration.
+func gcloudProject() string {
+	dir := os.Getenv("CLOUDSDK_CONFIG")
+	if dir == "" {
+		cfg, err := os.UserConfigDir()
+		if err != nil {
+			return ""
+		}
+		dir = filepath.Join(cfg, "gcloud")
+	}
+	name := os.Getenv("CLOUDSDK_ACTIVE_CONFIG_NAME")
+	if name == "" {
+		b, err := os.ReadFile(filepath.Join(dir, "active_config"))
+		if err != nil {
+			name = "default"
+		} else {
+			name = strings.TrimSpace(string(b))
+		}
+	}
+	f, err := os.Open(filepath.Join(dir, "configurations", "config_"+name))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	section := ""
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]") {
+			section = line[1 : len(line)-1]
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if ok && section == "core" && strings.TrimSpace(k) == "project" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// tokenSource returns the access token source: a token file when given,
+// else Application Default Credentials. Tokens stay in memory.
+func (o globalOptions) tokenSource(ctx context.Context) (oauth2.TokenSource, error) {
+	if o.TokenFile != "" {
+		return fileTokenSource(o.TokenFile), nil
+	}
+	ts, err := google.DefaultTokenSource(ctx, "https://www.googleapis.com/auth/cloud-platform")
+	if err != nil {
+		return nil, fmt.Errorf("no credentials: run 'gcloud auth application-default login' or pass --access-token-file: %w", err)
+	}
+	return ts, nil
+}
+
+// fileTokenSource reads the token file on every call, so a token refreshed
+// by whoever writes the file is picked up on reconnect.
+type fileTokenSource string
+
+func (f fileTokenSource) Token() (*oauth2.Token, error) {
+	b, err := os.ReadFile(string(f))
+	if err != nil {
+		return nil, fmt.Errorf("read access token: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return nil, errors.New("read access token: " + string(f) + " is empty")
+	}
+	return &oauth2.Token{AccessToken: tok, TokenType: "Bearer", Expiry: time.Now().Add(time.Minute)}, nil
+}
+
+// compute returns a Compute API client for the resolved project.
+func (o globalOptions) compute(ctx context.Context) (*gce.Client, error) {
+	project, err := o.project()
+	if err != nil {
+		return nil, err
+	}
+	ts, err := o.tokenSource(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return gce.New(ctx, project, o.ComputeEndpoint, ts)
+}

@@ -1,0 +1,155 @@
+package keys
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// MetadataKey is the metadata item that holds SSH keys; LegacyMetadataKey is
+// the older name the guest agents still read.
+const (
+	MetadataKey       = "ssh-keys"
+	LegacyMetadataKey = "sshKeys"
+)
+
+// ExpireLayout is the expireOn form every guest agent accepts. The Python
+// accounts daemon accepts only this exact form, and Go's RFC 3339 parser
+// rejects it, so it is written in UTC with a numeric "+0000" offset.
+const ExpireLayout = "2006-01-02T15:04:05-0700"
+
+// expiringTag starts the comment of an expiring key.
+const expiringTag = "google-ssh"
+
+// validUser is the user name rule of the guest accounts daemon; names that
+// match it work on every guest agent.
+var validUser = regexp.MustCompile(`^[A-Za-z0-9._][A-Za-z0-9._-]{0,31}$`)
+
+// Line is one line of an ssh-keys metadata value.
+type Line struct {
+	Raw      string        // the line exactly as it stands in metadata
+	User     string        // text before the first ':'
+	Key      ssh.PublicKey // nil when Err is set
+	Comment  string        // what follows the key, if anything
+	ExpireOn time.Time     // zero for a permanent key
+	Err      error         // why a guest agent would skip this line
+}
+
+// Expiring reports whether the line carries a google-ssh expiry.
+func (l Line) Expiring() bool { return !l.ExpireOn.IsZero() }
+
+// Expired reports whether the key has expired at now.
+func (l Line) Expired(now time.Time) bool { return l.Expiring() && !now.Before(l.ExpireOn) }
+
+// Valid reports whether a guest agent would install the key.
+func (l Line) Valid() bool { return l.Err == nil }
+
+// ParseLines splits an ssh-keys value into lines, keeping every line (blank
+// and malformed ones too) so that JoinLines gives back the value byte for byte.
+func ParseLines(value string) []Line {
+	if value == "" {
+		return nil
+	}
+	raws := strings.Split(value, "\n")
+	lines := make([]Line, len(raws))
+	for i, raw := range raws {
+		lines[i] = ParseLine(raw)
+	}
+	return lines
+}
+
+// JoinLines renders lines back into an ssh-keys value.
+func JoinLines(lines []Line) string {
+	raws := make([]string, len(lines))
+	for i, l := range lines {
+		raws[i] = l.Raw
+	}
+	return strings.Join(raws, "\n")
+}
+
+var errBlank = errors.New("blank line")
+
+// ParseLine parses one ssh-keys line the way the guest agents do:
+// "user:TYPE BASE64 [comment]", where a comment of the form
+// `google-ssh {"userName":…,"expireOn":…}` makes the key expire.
+func ParseLine(raw string) Line {
+	l := Line{Raw: raw}
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		l.Err = errBlank
+		return l
+	}
+	user, rest, ok := strings.Cut(s, ":")
+	if !ok {
+		l.Err = errors.New("no user: a line must start with USER:")
+		return l
+	}
+	l.User = user
+	if !validUser.MatchString(user) {
+		l.Err = fmt.Errorf("invalid user name %q", user)
+		return l
+	}
+	key, comment, _, _, err := ssh.ParseAuthorizedKey([]byte(rest))
+	if err != nil {
+		l.Err = fmt.Errorf("key for %s: %w", user, err)
+		return l
+	}
+	l.Key, l.Comment = key, comment
+	if !strings.HasPrefix(comment, expiringTag) {
+		return l
+	}
+	exp, err := parseExpiry(strings.TrimSpace(strings.TrimPrefix(comment, expiringTag)))
+	if err != nil {
+		l.Key, l.Err = nil, fmt.Errorf("expiring key for %s: %w", user, err)
+		return l
+	}
+	l.ExpireOn = exp
+	return l
+}
+
+type expiry struct {
+	UserName string `json:"userName"`
+	ExpireOn string `json:"expireOn"`
+}
+
+func parseExpiry(js string) (time.Time, error) {
+	var e expiry
+	if err := json.Unmarshal([]byte(js), &e); err != nil {
+		return time.Time{}, fmt.Errorf("google-ssh comment: %w", err)
+	}
+	if e.ExpireOn == "" {
+		return time.Time{}, errors.New("google-ssh comment has no expireOn")
+	}
+	for _, layout := range []string{time.RFC3339, ExpireLayout} {
+		if t, err := time.Parse(layout, e.ExpireOn); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("expireOn %q is not a time like %s", e.ExpireOn, ExpireLayout)
+}
+
+// FormatLine renders a permanent key line: "user:TYPE BASE64 comment".
+func FormatLine(user string, key ssh.PublicKey, comment string) string {
+	s := user + ":" + authorizedKey(key)
+	if comment != "" {
+		s += " " + comment
+	}
+	return s
+}
+
+// FormatExpiringLine renders a key line that guest agents drop at expireOn,
+// in gcloud's form: no spaces in the JSON, userName before expireOn.
+func FormatExpiringLine(user string, key ssh.PublicKey, expireOn time.Time) string {
+	js, _ := json.Marshal(expiry{UserName: user, ExpireOn: expireOn.UTC().Format(ExpireLayout)})
+	return user + ":" + authorizedKey(key) + " " + expiringTag + " " + string(js)
+}
+
+// authorizedKey is "TYPE BASE64" without the trailing newline.
+func authorizedKey(key ssh.PublicKey) string {
+	return strings.TrimSuffix(string(ssh.MarshalAuthorizedKey(key)), "\n")
+}
