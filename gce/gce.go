@@ -18,8 +18,8 @@ const DefaultEndpoint = "https://compute.googleapis.com/compute/v1/"
 
 // Client is a Compute API client bound to one project.
 type Client struct {
-	Project string
-	Svc     *compute.Service
+	ProjectID string // the project name, e.g. "my-project"
+	Svc       *compute.Service
 }
 
 // New returns a client for project. An empty endpoint means DefaultEndpoint.
@@ -35,14 +35,14 @@ func New(ctx context.Context, project, endpoint string, ts oauth2.TokenSource) (
 	if err != nil {
 		return nil, fmt.Errorf("gce: %w", err)
 	}
-	return &Client{Project: project, Svc: svc}, nil
+	return &Client{ProjectID: project, Svc: svc}, nil
 }
 
 // Locate finds an instance by name in any zone with one aggregatedList call,
 // the way gcloud resolves a missing --zone.
 func (c *Client) Locate(ctx context.Context, name string) (*compute.Instance, error) {
 	var found []*compute.Instance
-	err := c.Svc.Instances.AggregatedList(c.Project).
+	err := c.Svc.Instances.AggregatedList(c.ProjectID).
 		Filter(fmt.Sprintf("name eq ^%s$", name)).MaxResults(500).
 		Context(ctx).Pages(ctx, func(l *compute.InstanceAggregatedList) error {
 		for _, scoped := range l.Items {
@@ -51,11 +51,11 @@ func (c *Client) Locate(ctx context.Context, name string) (*compute.Instance, er
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("gce: find instance %s in project %s: %w", name, c.Project, err)
+		return nil, fmt.Errorf("gce: find instance %s in project %s: %w", name, c.ProjectID, err)
 	}
 	switch len(found) {
 	case 0:
-		return nil, fmt.Errorf("gce: no instance named %s in project %s: check the name, or pass --project", name, c.Project)
+		return nil, fmt.Errorf("gce: no instance named %s in project %s: check the name, or pass --project", name, c.ProjectID)
 	case 1:
 		return found[0], nil
 	}

@@ -1,0 +1,152 @@
+package gce
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// DefaultCacheTTL is how long a cached zone is trusted. Instances do not
+// move between zones; the TTL only bounds how long a deleted and recreated
+// instance can be served a stale id before its entry is refreshed.
+const DefaultCacheTTL = 24 * time.Hour
+
+// CacheEntry is where a named instance lives.
+type CacheEntry struct {
+	Zone    string    `json:"zone"`
+	ID      uint64    `json:"id,string"`
+	Expires time.Time `json:"expires"`
+}
+
+// Cache remembers instance name → zone and id on disk, one JSON file per
+// project, so that a warm `gkessh proxy` makes no API call. The zero TTL
+// means DefaultCacheTTL; a nil Now means time.Now.
+//
+// Concurrent writers each rewrite the whole file atomically (temp file and
+// rename), so readers never see a torn file; the last writer wins, and an
+// entry lost that way only costs one more lookup. A file that does not parse
+// is treated as empty and replaced on the next Put.
+type Cache struct {
+	Dir string
+	TTL time.Duration
+	Now func() time.Time
+}
+
+// DefaultCache is the cache in the user cache directory ($XDG_CACHE_HOME or
+// ~/.cache on Linux), under gkessh/.
+func DefaultCache() (*Cache, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return nil, fmt.Errorf("gce: find the cache directory (set HOME or XDG_CACHE_HOME): %w", err)
+	}
+	return &Cache{Dir: filepath.Join(dir, "gkessh")}, nil
+}
+
+func (c *Cache) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// file is the project's cache file; PathEscape keeps domain-scoped project
+// names ("example.com:proj") and anything odd inside Dir.
+func (c *Cache) file(project string) string {
+	return filepath.Join(c.Dir, "zones-"+url.PathEscape(project)+".json")
+}
+
+// Get returns the unexpired entry for name in project.
+func (c *Cache) Get(project, name string) (CacheEntry, bool) {
+	e, ok := c.load(project)[name]
+	if !ok || !c.now().Before(e.Expires) {
+		return CacheEntry{}, false
+	}
+	return e, true
+}
+
+// Put stores where name lives, expiring after the TTL, and drops expired
+// entries while rewriting the file.
+func (c *Cache) Put(project, name, zone string, id uint64) error {
+	ttl := c.TTL
+	if ttl == 0 {
+		ttl = DefaultCacheTTL
+	}
+	return c.modify(project, func(m map[string]CacheEntry) {
+		m[name] = CacheEntry{Zone: zone, ID: id, Expires: c.now().Add(ttl)}
+	})
+}
+
+// Drop forgets name, for when the cached zone turned out wrong.
+func (c *Cache) Drop(project, name string) error {
+	return c.modify(project, func(m map[string]CacheEntry) { delete(m, name) })
+}
+
+func (c *Cache) modify(project string, change func(map[string]CacheEntry)) error {
+	m := c.load(project)
+	now := c.now()
+	for k, e := range m {
+		if !now.Before(e.Expires) {
+			delete(m, k)
+		}
+	}
+	change(m)
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("gce: encode zone cache: %w", err)
+	}
+	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
+		return fmt.Errorf("gce: zone cache: %w", err)
+	}
+	return writeFileAtomic(c.file(project), append(b, '\n'), 0o600)
+}
+
+func (c *Cache) load(project string) map[string]CacheEntry {
+	b, err := os.ReadFile(c.file(project))
+	if err != nil {
+		return map[string]CacheEntry{}
+	}
+	return parseCache(b)
+}
+
+// parseCache decodes a cache file, keeping only complete entries. Anything
+// it cannot decode counts as an empty cache: the cache is only a shortcut.
+func parseCache(b []byte) map[string]CacheEntry {
+	var m map[string]CacheEntry
+	if json.Unmarshal(b, &m) != nil || m == nil {
+		return map[string]CacheEntry{}
+	}
+	for k, e := range m {
+		if k == "" || e.Zone == "" || e.ID == 0 {
+			delete(m, k)
+		}
+	}
+	return m
+}
+
+// writeFileAtomic writes data to a temporary file next to path and renames
+// it into place, so readers see the old file or the new one, never a part.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("gce: write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("gce: write %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,117 @@
+package gce
+
+import (
+	"context"
+	"encoding/base64"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+	compute "google.golang.org/api/compute/v1"
+)
+
+// Metadata keys gkessh reads.
+const (
+	KeyEnableOSLogin         = "enable-oslogin"
+	KeyEnableGuestAttributes = "enable-guest-attributes"
+	KeyBlockProjectSSHKeys   = "block-project-ssh-keys"
+)
+
+// FeatureEnabled reports whether a metadata flag is on for an instance the
+// way gcloud decides it: the instance's value wins when set, even when it
+// says false; otherwise the project's. Either argument may be nil.
+func FeatureEnabled(inst *compute.Instance, proj *compute.Project, key string) bool {
+	if inst != nil {
+		if v, ok := MetadataValue(inst.Metadata, key); ok {
+			return metadataTrue(v)
+		}
+	}
+	if proj != nil {
+		if v, ok := MetadataValue(proj.CommonInstanceMetadata, key); ok {
+			return metadataTrue(v)
+		}
+	}
+	return false
+}
+
+// OSLoginEnabled reports whether OS Login is on, in which case the guest
+// ignores ssh-keys metadata. Windows images never use OS Login.
+func OSLoginEnabled(inst *compute.Instance, proj *compute.Project) bool {
+	if inst != nil && isWindows(inst) {
+		return false
+	}
+	return FeatureEnabled(inst, proj, KeyEnableOSLogin)
+}
+
+func isWindows(inst *compute.Instance) bool {
+	for _, d := range inst.Disks {
+		if !d.Boot {
+			continue
+		}
+		for _, f := range d.GuestOsFeatures {
+			if f.Type == "WINDOWS" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// BlocksProjectSSHKeys reports whether the instance ignores project-wide
+// ssh-keys. Only the instance's own flag counts, in every guest agent.
+func BlocksProjectSSHKeys(inst *compute.Instance) bool {
+	v, _ := MetadataValue(inst.Metadata, KeyBlockProjectSSHKeys)
+	return metadataTrue(v)
+}
+
+// hostKeyTypes are the guest attribute keys gcloud trusts as host keys.
+var hostKeyTypes = map[string]bool{
+	ssh.KeyAlgoRSA:      true,
+	ssh.KeyAlgoED25519:  true,
+	ssh.KeyAlgoECDSA256: true,
+}
+
+// HostKeys returns the SSH host keys the instance's guest agent published as
+// guest attributes (hostkeys/ssh-ed25519 …), keeping, as gcloud does, only
+// known types whose value parses. No published keys gives (nil, nil).
+func (c *Client) HostKeys(ctx context.Context, zone, name string) ([]ssh.PublicKey, error) {
+	ga, err := c.Svc.Instances.GetGuestAttributes(c.ProjectID, zone, name).QueryPath("hostkeys/").Context(ctx).Do()
+	if err != nil {
+		// gcloud matches this text: the guest published nothing yet.
+		if IsNotFound(err) && strings.Contains(err.Error(), "was not found") {
+			return nil, nil
+		}
+		return nil, explain(err, "read host keys of instance "+name, "compute.instances.getGuestAttributes")
+	}
+	if ga.QueryValue == nil {
+		return nil, nil
+	}
+	var keys []ssh.PublicKey
+	for _, e := range ga.QueryValue.Items {
+		if e.Namespace != "hostkeys" || !hostKeyTypes[e.Key] {
+			continue
+		}
+		if k := parseHostKey(e.Key, e.Value); k != nil {
+			keys = append(keys, k)
+		}
+	}
+	return keys, nil
+}
+
+// parseHostKey decodes a guest attribute value: base64 of the SSH wire key,
+// cut at the first whitespace like gcloud does. A value whose key type is not
+// the attribute's is dropped rather than trusted under the wrong name.
+func parseHostKey(typ, value string) ssh.PublicKey {
+	fields := strings.Fields(value)
+	if len(fields) == 0 {
+		return nil
+	}
+	blob, err := base64.StdEncoding.DecodeString(fields[0])
+	if err != nil {
+		return nil
+	}
+	k, err := ssh.ParsePublicKey(blob)
+	if err != nil || k.Type() != typ {
+		return nil
+	}
+	return k
+}

@@ -1,0 +1,307 @@
+package gce
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	compute "google.golang.org/api/compute/v1"
+	"google.golang.org/api/googleapi"
+)
+
+// Permissions named in errors, so a 403 says which role is missing.
+const (
+	PermSetProjectMetadata  = "compute.projects.setCommonInstanceMetadata"
+	PermSetInstanceMetadata = "compute.instances.setMetadata"
+)
+
+// Instance returns the named instance.
+func (c *Client) Instance(ctx context.Context, zone, name string) (*compute.Instance, error) {
+	inst, err := c.Svc.Instances.Get(c.ProjectID, zone, name).Context(ctx).Do()
+	if err != nil {
+		return nil, explain(err, fmt.Sprintf("get instance %s in zone %s of project %s", name, zone, c.ProjectID), "compute.instances.get")
+	}
+	return inst, nil
+}
+
+// Project returns the client's project, with its common instance metadata.
+func (c *Client) Project(ctx context.Context) (*compute.Project, error) {
+	p, err := c.Svc.Projects.Get(c.ProjectID).Context(ctx).Do()
+	if err != nil {
+		return nil, explain(err, "get project "+c.ProjectID, "compute.projects.get")
+	}
+	return p, nil
+}
+
+// SetProjectMetadata replaces the project's common instance metadata and
+// waits for the operation. md.Fingerprint must be the one read with it; a
+// stale one fails with an error for which IsConflict is true.
+func (c *Client) SetProjectMetadata(ctx context.Context, md *compute.Metadata) error {
+	what := "set metadata of project " + c.ProjectID
+	op, err := c.Svc.Projects.SetCommonInstanceMetadata(c.ProjectID, md).RequestId(requestID()).Context(ctx).Do()
+	if err == nil {
+		err = c.wait(ctx, "", op)
+	}
+	if err != nil {
+		return explain(err, what, PermSetProjectMetadata)
+	}
+	return nil
+}
+
+// SetInstanceMetadata replaces an instance's metadata and waits for the
+// operation, like SetProjectMetadata.
+func (c *Client) SetInstanceMetadata(ctx context.Context, zone, name string, md *compute.Metadata) error {
+	what := fmt.Sprintf("set metadata of instance %s in zone %s", name, zone)
+	op, err := c.Svc.Instances.SetMetadata(c.ProjectID, zone, name, md).RequestId(requestID()).Context(ctx).Do()
+	if err == nil {
+		err = c.wait(ctx, zone, op)
+	}
+	if err != nil {
+		return explain(err, what, PermSetInstanceMetadata)
+	}
+	return nil
+}
+
+// wait polls a zonal (zone != "") or global operation until it is DONE. The
+// wait methods block server-side for up to about two minutes; the short
+// growing pause only keeps a server that answers at once from being hammered.
+func (c *Client) wait(ctx context.Context, zone string, op *compute.Operation) error {
+	pause := 100 * time.Millisecond
+	for op.Status != "DONE" {
+		var err error
+		if zone != "" {
+			op, err = c.Svc.ZoneOperations.Wait(c.ProjectID, zone, op.Name).Context(ctx).Do()
+		} else {
+			op, err = c.Svc.GlobalOperations.Wait(c.ProjectID, op.Name).Context(ctx).Do()
+		}
+		if err != nil {
+			return fmt.Errorf("wait for operation: %w", err)
+		}
+		if op.Status == "DONE" {
+			break
+		}
+		if err := sleep(ctx, pause); err != nil {
+			return fmt.Errorf("wait for operation %s: %w", op.Name, err)
+		}
+		pause = min(2*pause, 2*time.Second)
+	}
+	return operationError(op)
+}
+
+// operationError turns a failed operation into a *googleapi.Error carrying
+// the operation's HTTP status, so IsConflict and the hints treat it like a
+// failed call.
+func operationError(op *compute.Operation) error {
+	if op.Error == nil && op.HttpErrorStatusCode == 0 {
+		return nil
+	}
+	e := &googleapi.Error{Code: int(op.HttpErrorStatusCode), Message: op.HttpErrorMessage}
+	if op.Error != nil {
+		var msgs []string
+		for _, oe := range op.Error.Errors {
+			msgs = append(msgs, oe.Message)
+			e.Errors = append(e.Errors, googleapi.ErrorItem{Reason: oe.Code, Message: oe.Message})
+		}
+		if m := strings.Join(msgs, "; "); m != "" {
+			e.Message = m
+		}
+	}
+	if e.Code == 0 {
+		e.Code = http.StatusInternalServerError
+	}
+	return fmt.Errorf("operation %s failed: %w", op.Name, e)
+}
+
+// IsConflict reports whether err is a 412: the metadata changed since it was
+// read, so read it again and retry.
+func IsConflict(err error) bool { return statusCode(err) == http.StatusPreconditionFailed }
+
+// IsNotFound reports whether err is a 404.
+func IsNotFound(err error) bool { return statusCode(err) == http.StatusNotFound }
+
+func statusCode(err error) int {
+	var ge *googleapi.Error
+	if errors.As(err, &ge) {
+		return ge.Code
+	}
+	return 0
+}
+
+// explain wraps err from doing what, adding what to do about the common
+// HTTP failures. This is the one place API errors get their hints.
+func explain(err error, what, perm string) error {
+	switch statusCode(err) {
+	case http.StatusUnauthorized:
+		return fmt.Errorf("gce: %s: not authenticated: refresh the access token or run 'gcloud auth application-default login': %w", what, err)
+	case http.StatusForbidden:
+		return fmt.Errorf("gce: %s: permission denied: your account needs %s on the project: %w", what, perm, err)
+	case http.StatusNotFound:
+		return fmt.Errorf("gce: %s: not found: check the name, --zone and --project: %w", what, err)
+	}
+	return fmt.Errorf("gce: %s: %w", what, err)
+}
+
+// UpdateProjectMetadata applies edit to the project's metadata with
+// read-modify-write, retrying on 412; see Update.
+func (c *Client) UpdateProjectMetadata(ctx context.Context, first *compute.Metadata, edit func(md *compute.Metadata) (bool, error)) (bool, error) {
+	read := func(ctx context.Context) (*compute.Metadata, error) {
+		p, err := c.Project(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return orEmpty(p.CommonInstanceMetadata), nil
+	}
+	return update(ctx, first, read, c.SetProjectMetadata, edit)
+}
+
+// UpdateInstanceMetadata applies edit to an instance's metadata with
+// read-modify-write, retrying on 412; see Update.
+func (c *Client) UpdateInstanceMetadata(ctx context.Context, zone, name string, first *compute.Metadata, edit func(md *compute.Metadata) (bool, error)) (bool, error) {
+	read := func(ctx context.Context) (*compute.Metadata, error) {
+		inst, err := c.Instance(ctx, zone, name)
+		if err != nil {
+			return nil, err
+		}
+		return orEmpty(inst.Metadata), nil
+	}
+	write := func(ctx context.Context, md *compute.Metadata) error {
+		return c.SetInstanceMetadata(ctx, zone, name, md)
+	}
+	return update(ctx, first, read, write, edit)
+}
+
+// MaxAttempts bounds the read-modify-write attempts of an update. Terraform's
+// provider uses 10 for the same 412 loop.
+const MaxAttempts = 10
+
+// update is the fingerprint read-modify-write loop. first, when not nil, is
+// metadata the caller already read and saves the first GET. edit changes md
+// in place and reports whether it changed anything; when it did not, nothing
+// is written. On 412 the metadata is read again and edit runs again on the
+// fresh copy, after a jittered pause so that racing writers spread out.
+func update(ctx context.Context, first *compute.Metadata,
+	read func(context.Context) (*compute.Metadata, error),
+	write func(context.Context, *compute.Metadata) error,
+	edit func(*compute.Metadata) (bool, error)) (bool, error) {
+	md := first
+	var err error
+	for attempt := 1; ; attempt++ {
+		if md == nil {
+			if md, err = read(ctx); err != nil {
+				return false, err
+			}
+		}
+		md = cloneMetadata(md) // edit must not touch what the caller holds
+		changed, err := edit(md)
+		if err != nil || !changed {
+			return false, err
+		}
+		err = write(ctx, md)
+		if err == nil {
+			return true, nil
+		}
+		if !IsConflict(err) || attempt == MaxAttempts {
+			if IsConflict(err) {
+				return false, fmt.Errorf("%w (still conflicting after %d attempts: other writers keep changing it; try again)", err, attempt)
+			}
+			return false, err
+		}
+		if err := sleep(ctx, backoff(attempt)); err != nil {
+			return false, err
+		}
+		md = nil
+	}
+}
+
+// backoff is the pause before attempt+1: exponential from 50 ms, capped at
+// 2 s, with full jitter in [d/2, 3d/2).
+func backoff(attempt int) time.Duration {
+	d := min(50*time.Millisecond<<(attempt-1), 2*time.Second)
+	return d/2 + rand.N(d)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func cloneMetadata(md *compute.Metadata) *compute.Metadata {
+	c := &compute.Metadata{Kind: md.Kind, Fingerprint: md.Fingerprint, Items: make([]*compute.MetadataItems, len(md.Items))}
+	for i, it := range md.Items {
+		cp := *it
+		c.Items[i] = &cp
+	}
+	return c
+}
+
+func orEmpty(md *compute.Metadata) *compute.Metadata {
+	if md == nil {
+		return &compute.Metadata{}
+	}
+	return md
+}
+
+// requestID makes a set call idempotent if the client library retries it.
+func requestID() string {
+	var b [16]byte
+	for i := range b {
+		b[i] = byte(rand.N(256))
+	}
+	b[6] = b[6]&0x0f | 0x40 // UUID version 4
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// MetadataValue returns the value of key in md and whether it is set.
+func MetadataValue(md *compute.Metadata, key string) (string, bool) {
+	if md == nil {
+		return "", false
+	}
+	for _, it := range md.Items {
+		if it.Key == key {
+			if it.Value == nil {
+				return "", true
+			}
+			return *it.Value, true
+		}
+	}
+	return "", false
+}
+
+// SetMetadataValue sets key to value in md, in place if the item exists,
+// else appended, leaving every other item as it was. An empty value removes
+// the item.
+func SetMetadataValue(md *compute.Metadata, key, value string) {
+	for i, it := range md.Items {
+		if it.Key != key {
+			continue
+		}
+		if value == "" {
+			md.Items = append(md.Items[:i:i], md.Items[i+1:]...)
+		} else {
+			it.Value = &value
+		}
+		return
+	}
+	if value != "" {
+		md.Items = append(md.Items, &compute.MetadataItems{Key: key, Value: &value})
+	}
+}
+
+// metadataTrue reports whether a metadata flag is on. The guest agents use
+// strconv.ParseBool, gcloud a lowercase "true"; ParseBool accepts both.
+func metadataTrue(v string) bool {
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	return err == nil && b
+}

@@ -1,0 +1,225 @@
+package keys
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	compute "google.golang.org/api/compute/v1"
+	"google.golang.org/api/googleapi"
+
+	"github.com/gkessh/gkessh/gce"
+)
+
+// Scopes: which metadata holds a key.
+const (
+	ScopeProject  = "project"  // commonInstanceMetadata: every node in the project
+	ScopeInstance = "instance" // one instance's metadata
+)
+
+// OSLoginNote is what to tell a user whose key Ensure did not write because
+// OS Login is on.
+const OSLoginNote = "OS Login is enabled (enable-oslogin=TRUE), so the guest ignores ssh-keys metadata and no key was written; " +
+	"add your key to your OS Login profile ('gcloud compute os-login ssh-keys add'). GKE nodes do not support OS Login: turn it off for them"
+
+// EnsureOptions tune Ensure.
+type EnsureOptions struct {
+	User        string        // the user the key logs in as; required
+	Scope       string        // "", ScopeProject or ScopeInstance; "" picks as gcloud does
+	ExpireAfter time.Duration // lifetime of the written line; 0 writes a permanent one
+	DryRun      bool          // decide, but write nothing
+	Now         func() time.Time
+	Logf        func(format string, args ...any)
+}
+
+// EnsureResult says what Ensure did.
+type EnsureResult struct {
+	Wrote   bool   // a line was written (with DryRun: would have been)
+	Scope   string // where the key is or went
+	Key     string // the metadata item: ssh-keys, or legacy sshKeys
+	Line    string // the line written, "" when none was
+	OSLogin bool   // OS Login is on; nothing was written
+}
+
+// Ensure makes sure user's key pub is in the metadata that grants access to
+// inst, writing only when it is missing or about to expire. inst may be nil
+// to target project metadata without a particular node in mind.
+//
+// Scope "" means project metadata unless the instance ignores it
+// (block-project-ssh-keys) or still uses the legacy sshKeys item, in which
+// case the instance's own metadata, as gcloud chooses. The write is a
+// fingerprint read-modify-write retried on conflict; every other line and
+// item stays as it was.
+func Ensure(ctx context.Context, c *gce.Client, inst *compute.Instance, pub ssh.PublicKey, opts EnsureOptions) (EnsureResult, error) {
+	if opts.User == "" {
+		return EnsureResult{}, errors.New("keys: no user name: pass --user")
+	}
+	if !validUser.MatchString(opts.User) {
+		return EnsureResult{}, fmt.Errorf("keys: user name %q would be ignored by guest agents: use letters, digits, '.', '_', '-' (at most 32, not starting with '-')", opts.User)
+	}
+	proj, err := c.Project(ctx)
+	if err != nil {
+		return EnsureResult{}, err
+	}
+	if gce.OSLoginEnabled(inst, proj) {
+		return EnsureResult{OSLogin: true}, nil
+	}
+	t, err := target(opts.Scope, inst)
+	if err != nil {
+		return EnsureResult{}, err
+	}
+	if t.scope == ScopeInstance && opts.Scope == "" && opts.Logf != nil {
+		opts.Logf("instance %s ignores project-wide keys (block-project-ssh-keys or legacy sshKeys): using its own metadata", inst.Name)
+	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	res := EnsureResult{Scope: t.scope, Key: t.key}
+	edit := func(md *compute.Metadata) (bool, error) {
+		value, _ := gce.MetadataValue(md, t.key)
+		lines, line := upsert(ParseLines(value), opts.User, pub, now(), opts.ExpireAfter)
+		res.Line, res.Wrote = line, line != ""
+		if line == "" || opts.DryRun {
+			return false, nil
+		}
+		return true, setLines(md, t.key, lines)
+	}
+	if _, err := t.update(ctx, c, proj, inst, edit); err != nil {
+		return EnsureResult{}, err
+	}
+	return res, nil
+}
+
+// metadataTarget is one scope's metadata and the item keys go into.
+type metadataTarget struct {
+	scope string
+	key   string
+	zone  string // instance scope only
+	name  string
+}
+
+// target picks where a key for inst goes. Project keys are ignored by an
+// instance that sets block-project-ssh-keys or has a legacy sshKeys item;
+// for the latter gcloud appends to sshKeys, which the guest reads with
+// ssh-keys.
+func target(scope string, inst *compute.Instance) (metadataTarget, error) {
+	if inst == nil {
+		if scope == ScopeInstance {
+			return metadataTarget{}, errors.New("keys: --scope instance needs a NODE")
+		}
+		return metadataTarget{scope: ScopeProject, key: MetadataKey}, nil
+	}
+	legacy, _ := gce.MetadataValue(inst.Metadata, LegacyMetadataKey)
+	blocked := gce.BlocksProjectSSHKeys(inst) || legacy != ""
+	it := metadataTarget{scope: ScopeInstance, key: MetadataKey, zone: gce.ZoneName(inst.Zone), name: inst.Name}
+	if legacy != "" {
+		it.key = LegacyMetadataKey
+	}
+	switch scope {
+	case ScopeProject:
+		if blocked {
+			return metadataTarget{}, fmt.Errorf("keys: instance %s ignores project ssh keys (block-project-ssh-keys or legacy sshKeys is set): use --scope instance", inst.Name)
+		}
+		return metadataTarget{scope: ScopeProject, key: MetadataKey}, nil
+	case ScopeInstance:
+		return it, nil
+	case "":
+		if blocked {
+			return it, nil
+		}
+		return metadataTarget{scope: ScopeProject, key: MetadataKey}, nil
+	}
+	return metadataTarget{}, fmt.Errorf("keys: unknown scope %q: use project or instance", scope)
+}
+
+// update runs the read-modify-write for t, starting from the metadata the
+// caller already read.
+func (t metadataTarget) update(ctx context.Context, c *gce.Client, proj *compute.Project, inst *compute.Instance, edit func(*compute.Metadata) (bool, error)) (bool, error) {
+	var changed bool
+	var err error
+	if t.scope == ScopeProject {
+		var first *compute.Metadata
+		if proj != nil {
+			first = proj.CommonInstanceMetadata
+		}
+		changed, err = c.UpdateProjectMetadata(ctx, first, edit)
+	} else {
+		var first *compute.Metadata
+		if inst != nil {
+			first = inst.Metadata
+		}
+		changed, err = c.UpdateInstanceMetadata(ctx, t.zone, t.name, first, edit)
+	}
+	var ge *googleapi.Error
+	if err != nil && t.scope == ScopeProject && errors.As(err, &ge) && ge.Code == http.StatusForbidden {
+		return false, fmt.Errorf("%w (or write the key to one node's metadata with --scope instance, which needs %s)", err, gce.PermSetInstanceMetadata)
+	}
+	return changed, err
+}
+
+// setLines stores lines as md's key item, refusing to go over the size
+// limit rather than dropping anyone's keys to make room.
+func setLines(md *compute.Metadata, key string, lines []Line) error {
+	value := JoinLines(lines)
+	if len(value) > MaxValueBytes {
+		return fmt.Errorf("keys: metadata %s would be %d bytes, over GCE's limit of %d: remove keys nobody uses ('gkessh keys list --audit', 'gkessh keys prune --all-expired') and try again", key, len(value), MaxValueBytes)
+	}
+	gce.SetMetadataValue(md, key, value)
+	return nil
+}
+
+// RemoveOptions tune Remove.
+type RemoveOptions struct {
+	Scope  string // ScopeProject, or ScopeInstance (needs the instance)
+	DryRun bool   // find the lines, but write nothing
+}
+
+// Removed is a line Remove took out (or, with DryRun, would have).
+type Removed struct {
+	Scope string
+	Key   string // ssh-keys or sshKeys
+	Line  Line
+}
+
+// Remove deletes the lines sel picks from both ssh-keys items (ssh-keys and
+// legacy sshKeys) of one scope, in one fingerprint-checked write, keeping
+// every other line byte for byte.
+func Remove(ctx context.Context, c *gce.Client, inst *compute.Instance, sel Selector, opts RemoveOptions) ([]Removed, error) {
+	t := metadataTarget{scope: opts.Scope}
+	switch opts.Scope {
+	case ScopeProject:
+	case ScopeInstance:
+		if inst == nil {
+			return nil, errors.New("keys: --scope instance needs a NODE")
+		}
+		t.zone, t.name = gce.ZoneName(inst.Zone), inst.Name
+	default:
+		return nil, fmt.Errorf("keys: unknown scope %q: use project or instance", opts.Scope)
+	}
+	var gone []Removed
+	edit := func(md *compute.Metadata) (bool, error) {
+		gone = gone[:0]
+		for _, key := range []string{MetadataKey, LegacyMetadataKey} {
+			value, ok := gce.MetadataValue(md, key)
+			if !ok {
+				continue
+			}
+			kept, g := remove(ParseLines(value), sel)
+			for _, l := range g {
+				gone = append(gone, Removed{Scope: t.scope, Key: key, Line: l})
+			}
+			if len(g) > 0 {
+				gce.SetMetadataValue(md, key, JoinLines(kept))
+			}
+		}
+		return len(gone) > 0 && !opts.DryRun, nil
+	}
+	if _, err := t.update(ctx, c, nil, inst, edit); err != nil {
+		return nil, err
+	}
+	return gone, nil
+}

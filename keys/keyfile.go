@@ -1,0 +1,281 @@
+package keys
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+)
+
+// KeyPair is the local key gkessh puts into metadata and signs with.
+type KeyPair struct {
+	Path    string        // the private key file; the public key is Path+".pub"
+	Signer  ssh.Signer    // signs with the file's key, or through ssh-agent
+	Public  ssh.PublicKey // Signer.PublicKey()
+	Created bool          // LoadOrCreate generated the pair just now
+
+	agentConn net.Conn // open while Signer goes through ssh-agent
+}
+
+// Close releases the ssh-agent connection behind Signer, if any.
+func (k *KeyPair) Close() error {
+	if k.agentConn == nil {
+		return nil
+	}
+	return k.agentConn.Close()
+}
+
+// DefaultPath is ~/.ssh/google_compute_engine, the file gcloud uses, so a
+// key gcloud already made (and put in metadata) is reused.
+func DefaultPath() (string, error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("keys: find the home directory (set HOME, or pass --key-file): %w", err)
+	}
+	return filepath.Join(home, ".ssh", "google_compute_engine"), nil
+}
+
+// LoadOrCreate loads the key pair at path (any type ssh can parse: RSA,
+// ECDSA, Ed25519, in OpenSSH or PEM form), or generates one when neither file
+// exists. It refuses what OpenSSH refuses or what would silently put the
+// wrong key in metadata: a private key others can read, a .pub that is not
+// the private key's, a passphrase-protected key that ssh-agent does not hold.
+// A missing .pub is written from the private key.
+func LoadOrCreate(path string) (*KeyPair, error) {
+	for attempt := 0; ; attempt++ {
+		kp, err := load(path)
+		if !errors.Is(err, fs.ErrNotExist) {
+			return kp, err
+		}
+		if _, perr := os.Stat(path + ".pub"); perr == nil {
+			return nil, fmt.Errorf("keys: %s.pub exists but its private key %s does not: restore the private key, or remove the .pub to get a new pair", path, path)
+		}
+		kp, err = create(path)
+		if errors.Is(err, fs.ErrExist) && attempt < 3 {
+			continue // another gkessh made the pair first: use theirs
+		}
+		return kp, err
+	}
+}
+
+func load(path string) (*KeyPair, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("keys: read private key: %w", err)
+	}
+	defer f.Close()
+	if err := checkMode(f, path); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(f); err != nil {
+		return nil, fmt.Errorf("keys: read private key %s: %w", path, err)
+	}
+	pub, pubErr := readPublic(path + ".pub")
+	if pubErr != nil && !errors.Is(pubErr, fs.ErrNotExist) {
+		return nil, pubErr
+	}
+	kp := &KeyPair{Path: path}
+	signer, err := ssh.ParsePrivateKey(buf.Bytes())
+	var pme *ssh.PassphraseMissingError
+	switch {
+	case errors.As(err, &pme):
+		want := pub
+		if want == nil {
+			want = pme.PublicKey // OpenSSH format keeps the public key in clear
+		}
+		if want == nil {
+			return nil, fmt.Errorf("keys: %s is passphrase-protected and has no %s.pub to find it in ssh-agent with: write the .pub (ssh-keygen -y -f %s > %s.pub)", path, path, path, path)
+		}
+		if kp.Signer, kp.agentConn, err = agentSigner(want); err != nil {
+			return nil, fmt.Errorf("keys: %s is passphrase-protected: %w", path, err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("keys: %s is not a private key ssh can use (%w): pass --key-file, or move it away to get a new pair", path, err)
+	default:
+		kp.Signer = signer
+	}
+	kp.Public = kp.Signer.PublicKey()
+	if pub == nil {
+		// Like ssh-keygen -y: the private key is the truth.
+		if err := writeNew(path+".pub", ssh.MarshalAuthorizedKey(kp.Public), 0o644); err != nil && !errors.Is(err, fs.ErrExist) {
+			kp.Close()
+			return nil, err
+		}
+		return kp, nil
+	}
+	if !bytes.Equal(pub.Marshal(), kp.Public.Marshal()) {
+		kp.Close()
+		return nil, fmt.Errorf("keys: %s.pub (%s) is not the public key of %s (%s): fix or remove the .pub", path, ssh.FingerprintSHA256(pub), path, ssh.FingerprintSHA256(kp.Public))
+	}
+	return kp, nil
+}
+
+// checkMode refuses a private key that group or others may read, as OpenSSH
+// does ("UNPROTECTED PRIVATE KEY FILE"). Windows has no such mode bits.
+func checkMode(f *os.File, path string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
+	if st.IsDir() {
+		return fmt.Errorf("keys: %s is a directory, not a private key: pass --key-file FILE", path)
+	}
+	if m := st.Mode().Perm(); m&0o077 != 0 {
+		return fmt.Errorf("keys: unprotected private key file %s: mode %04o lets others read it; run 'chmod 600 %s'", path, m, path)
+	}
+	return nil
+}
+
+// readPublic parses the first line of a .pub file.
+func readPublic(path string) (ssh.PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("keys: read public key: %w", err)
+	}
+	pub, _, _, _, err := ssh.ParseAuthorizedKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %s is not a public key (%w): fix or remove it", path, err)
+	}
+	return pub, nil
+}
+
+// agentSigner finds want among ssh-agent's keys. The returned conn stays
+// open for signing.
+func agentSigner(want ssh.PublicKey) (ssh.Signer, net.Conn, error) {
+	sock := os.Getenv("SSH_AUTH_SOCK")
+	if sock == "" {
+		return nil, nil, errors.New("no ssh-agent (SSH_AUTH_SOCK is not set): start one and run ssh-add, or use a key without a passphrase")
+	}
+	// A local socket: the timeout only guards against a wedged agent.
+	conn, err := net.DialTimeout("unix", sock, 5*time.Second)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reach ssh-agent at %s: %w", sock, err)
+	}
+	signers, err := agent.NewClient(conn).Signers()
+	if err != nil {
+		conn.Close()
+		return nil, nil, fmt.Errorf("list ssh-agent keys: %w", err)
+	}
+	for _, s := range signers {
+		if bytes.Equal(s.PublicKey().Marshal(), want.Marshal()) {
+			return s, conn, nil
+		}
+	}
+	conn.Close()
+	return nil, nil, fmt.Errorf("ssh-agent does not hold %s: run ssh-add", ssh.FingerprintSHA256(want))
+}
+
+// create generates a new pair at path. Ed25519, not gcloud's RSA 3072:
+// every guest agent accepts it (any authorized_keys line x/crypto parses),
+// every OpenSSH a current GCE or GKE image ships (6.5 and later; COS, Ubuntu,
+// Debian, RHEL 8+) takes it, keys and signatures are small, and it has no
+// size parameter to get wrong. An existing RSA key from gcloud is still
+// reused as is. The files are written in OpenSSH format, private first,
+// each appearing whole (see writeNew); fs.ErrExist means another process
+// created the pair meanwhile.
+func create(path string) (*KeyPair, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("keys: generate key: %w", err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	comment := keyComment()
+	block, err := ssh.MarshalPrivateKey(priv, comment)
+	if err != nil {
+		return nil, fmt.Errorf("keys: encode private key: %w", err)
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("keys: create %s: %w", dir, err)
+	}
+	if err := writeNew(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		return nil, err
+	}
+	line := bytes.TrimSuffix(ssh.MarshalAuthorizedKey(sshPub), []byte("\n"))
+	line = append(line, " "+comment+"\n"...)
+	if err := writeNew(path+".pub", line, 0o644); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, err
+	}
+	return &KeyPair{Path: path, Signer: signer, Public: sshPub, Created: true}, nil
+}
+
+// keyComment is user@host, what ssh-keygen (and so gcloud) puts in a .pub.
+func keyComment() string {
+	host, _ := os.Hostname()
+	user, err := DefaultUser()
+	if err != nil {
+		user = "gkessh"
+	}
+	if host == "" {
+		return user
+	}
+	return user + "@" + host
+}
+
+// writeNew writes data to a temporary file beside path and hard-links it to
+// path, which fails with fs.ErrExist if path exists: the file appears whole,
+// and two processes generating at once cannot each install half a pair.
+// Where hard links are not supported it falls back to a rename.
+func writeNew(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("keys: write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("keys: write %s: %w", path, err)
+	}
+	err = os.Link(tmp, path)
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		if _, serr := os.Lstat(path); serr == nil {
+			return fmt.Errorf("keys: write %s: %w", path, fs.ErrExist)
+		}
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("keys: write %s: %w", path, fs.ErrExist)
+		}
+		return fmt.Errorf("keys: write %s: %w", path, err)
+	}
+	return nil
+}
