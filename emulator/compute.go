@@ -1,8 +1,627 @@
 package emulator
 
-import "net/http"
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
 
-// serveCompute serves the Compute API subset. (Being written.)
+	compute "google.golang.org/api/compute/v1"
+)
+
+// selfLinkBase is where GCE's selfLinks point, whatever endpoint served them.
+const selfLinkBase = "https://www.googleapis.com/compute/v1/"
+
+// GCE's metadata limits (cloud.google.com/compute/docs/reference/rest/v1/Metadata).
+const (
+	maxMetadataKeyLen   = 128       // a key must be shorter than this
+	maxMetadataValueLen = 256 << 10 // bytes in one value
+	maxMetadataTotal    = 512 << 10 // bytes in all keys and values together
+)
+
+var metadataKeyRE = regexp.MustCompile(`^[a-zA-Z0-9-_]+$`)
+
+// defaultZones always exist, so that aggregatedList shows empty zones the
+// way a real region does.
+var defaultZones = []string{"us-west1-a", "us-west1-b", "us-west1-c"}
+
+// apiError is a failed Compute API call; it renders as Google's JSON error body.
+type apiError struct {
+	code    int
+	reason  string
+	message string
+}
+
+func (e *apiError) Error() string { return e.message }
+
+func notFound(resource string) *apiError {
+	return &apiError{http.StatusNotFound, "notFound", fmt.Sprintf("The resource '%s' was not found", resource)}
+}
+
+func invalid(format string, args ...any) *apiError {
+	return &apiError{http.StatusBadRequest, "invalid", fmt.Sprintf(format, args...)}
+}
+
+// errFingerprint is GCE's reply to a metadata set whose fingerprint is not
+// the current one; clients (Terraform, iap-desktop) match its message.
+var errFingerprint = &apiError{http.StatusPreconditionFailed, "conditionNotMet",
+	"Supplied fingerprint does not match current metadata fingerprint."}
+
+func writeAPIError(w http.ResponseWriter, e *apiError) {
+	type item struct {
+		Domain  string `json:"domain"`
+		Reason  string `json:"reason"`
+		Message string `json:"message"`
+	}
+	type body struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+		Errors  []item `json:"errors"`
+	}
+	if e.code == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/"`)
+	}
+	writeJSON(w, e.code, map[string]body{"error": {e.code, e.message, []item{{"global", e.reason, e.message}}}})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v) // an error here means the client left
+}
+
+// computeRoutes maps the Compute API methods the emulator serves.
+func (s *Server) computeRoutes() *http.ServeMux {
+	m := http.NewServeMux()
+	route := func(pattern string, h func(*http.Request) (any, *apiError)) {
+		m.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			v, err := h(r)
+			if err != nil {
+				s.cfg.Logf("compute %s %s: %d %s", r.Method, r.URL.Path, err.code, err.message)
+				writeAPIError(w, err)
+				return
+			}
+			writeJSON(w, http.StatusOK, v)
+		})
+	}
+	const p = "/compute/v1/projects/{project}"
+	route("GET "+p, s.getProject)
+	route("POST "+p+"/setCommonInstanceMetadata", s.setProjectMetadata)
+	route("GET "+p+"/aggregated/instances", s.aggregatedListInstances)
+	route("GET "+p+"/zones/{zone}/instances", s.listInstances)
+	route("GET "+p+"/zones/{zone}/instances/{instance}", s.getInstance)
+	route("POST "+p+"/zones/{zone}/instances/{instance}/setMetadata", s.setInstanceMetadata)
+	route("GET "+p+"/zones/{zone}/instances/{instance}/getGuestAttributes", s.getGuestAttributes)
+	// Operations finish before their set call returns, so get and wait agree.
+	route("GET "+p+"/zones/{zone}/operations/{operation}", s.getOperation)
+	route("POST "+p+"/zones/{zone}/operations/{operation}/wait", s.getOperation)
+	route("GET "+p+"/global/operations/{operation}", s.getOperation)
+	route("POST "+p+"/global/operations/{operation}/wait", s.getOperation)
+	return m
+}
+
+// serveCompute serves the Compute API subset: it counts the call, checks the
+// bearer token, then routes.
 func (s *Server) serveCompute(w http.ResponseWriter, r *http.Request) {
-	http.NotFound(w, r)
+	s.apiCalls.Add(1)
+	if err := s.authorize(r); err != nil {
+		s.cfg.Logf("compute %s %s: %d %s", r.Method, r.URL.Path, err.code, err.message)
+		writeAPIError(w, err)
+		return
+	}
+	if _, pattern := s.compute.Handler(r); pattern == "" {
+		writeAPIError(w, &apiError{http.StatusNotFound, "notFound",
+			fmt.Sprintf("The emulator does not serve %s %s", r.Method, r.URL.Path)})
+		return
+	}
+	s.compute.ServeHTTP(w, r)
+}
+
+// authorize checks the bearer token: unknown → 401, no permission on the
+// project in the path → 403, a project that does not exist → 404.
+func (s *Server) authorize(r *http.Request) *apiError {
+	tok, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !bearer || tok == "" {
+		return &apiError{http.StatusUnauthorized, "authError", "Request is missing required authentication credential. " +
+			"Expected OAuth 2 access token, login cookie or other valid authentication credential."}
+	}
+	project, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/compute/v1/projects/"), "/")
+	s.mu.Lock()
+	allowed, known := s.tokens[tok]
+	ok := allowed[project]
+	s.mu.Unlock()
+	switch {
+	case !known:
+		return &apiError{http.StatusUnauthorized, "authError", "Request had invalid authentication credentials. " +
+			"Expected OAuth 2 access token, login cookie or other valid authentication credential."}
+	case !ok:
+		return &apiError{http.StatusForbidden, "forbidden",
+			fmt.Sprintf("Required permission on 'projects/%s' is missing: the caller does not have permission", project)}
+	case project != s.cfg.Project:
+		return notFound("projects/" + project)
+	}
+	return nil
+}
+
+func (s *Server) projectURL() string { return selfLinkBase + "projects/" + s.cfg.Project }
+
+func (s *Server) zoneURL(zone string) string { return s.projectURL() + "/zones/" + zone }
+
+func (s *Server) getProject(*http.Request) (any, *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &compute.Project{
+		Kind:                   "compute#project",
+		Id:                     s.project.ID,
+		Name:                   s.project.Name,
+		SelfLink:               s.projectURL(),
+		CommonInstanceMetadata: cloneMetadata(&s.project.Metadata),
+		DefaultServiceAccount:  s.serviceAccount(),
+		DefaultNetworkTier:     "PREMIUM",
+		XpnProjectStatus:       "UNSPECIFIED_XPN_PROJECT_STATUS",
+	}, nil
+}
+
+// serviceAccount is the project's default compute service account, which
+// GKE nodes run as.
+func (s *Server) serviceAccount() string {
+	return fmt.Sprintf("%d-compute@developer.gserviceaccount.com", s.project.ID)
+}
+
+func (s *Server) setProjectMetadata(r *http.Request) (any, *apiError) {
+	var req compute.Metadata
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.replaceMetadata(&s.project.Metadata, &req); err != nil {
+		return nil, err
+	}
+	return s.newOperation("", s.projectURL(), s.project.ID), nil
+}
+
+func (s *Server) setInstanceMetadata(r *http.Request) (any, *apiError) {
+	var req compute.Metadata
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, err := s.lookupNode(r)
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := s.replaceMetadata(&n.metadata, &req); err != nil {
+		return nil, err
+	}
+	return s.newOperation(n.Zone, s.zoneURL(n.Zone)+"/instances/"+n.Name, n.ID), nil
+}
+
+// decodeBody reads a JSON request body into v.
+func decodeBody(r *http.Request, v any) *apiError {
+	// Generous: 512 KiB of metadata may grow sixfold as JSON escapes.
+	body := http.MaxBytesReader(nil, r.Body, 4<<20)
+	if err := json.NewDecoder(body).Decode(v); err != nil {
+		return &apiError{http.StatusBadRequest, "parseError", fmt.Sprintf("Invalid JSON payload received. %v", err)}
+	}
+	return nil
+}
+
+// replaceMetadata applies a set request to cur the way GCE does: the limits
+// hold, the fingerprint matches, then the whole item list is replaced. Call
+// with s.mu held (and Node.mu for instance metadata).
+func (s *Server) replaceMetadata(cur, req *compute.Metadata) *apiError {
+	if err := validateMetadata(req.Items); err != nil {
+		return err
+	}
+	if s.faults.MetadataConflicts > 0 {
+		s.faults.MetadataConflicts--
+		return errFingerprint
+	}
+	if req.Fingerprint != cur.Fingerprint {
+		return errFingerprint
+	}
+	s.writeMetadata(cur, req.Items)
+	s.metadataWrites.Add(1)
+	return nil
+}
+
+// writeMetadata replaces cur's items, changes its fingerprint and wakes the
+// guest agents. Call with s.mu held (and Node.mu for instance metadata).
+func (s *Server) writeMetadata(cur *compute.Metadata, items []*compute.MetadataItems) {
+	cur.Items = cloneItems(items)
+	cur.Fingerprint = fingerprint(cur)
+	s.metadataChanged()
+}
+
+// validateMetadata enforces GCE's limits on a metadata item list.
+func validateMetadata(items []*compute.MetadataItems) *apiError {
+	seen := map[string]bool{}
+	total := 0
+	for i, it := range items {
+		if it == nil {
+			return invalid("Invalid value for field 'resource.items[%d]': null.", i)
+		}
+		if !metadataKeyRE.MatchString(it.Key) || len(it.Key) >= maxMetadataKeyLen {
+			return invalid("Invalid value for field 'resource.items[%d].key': '%s'. "+
+				"Must be a match of regex '[a-zA-Z0-9-_]+' and shorter than %d bytes.", i, clip(it.Key), maxMetadataKeyLen)
+		}
+		if seen[it.Key] {
+			return invalid("Invalid value for field 'resource.items[%d].key': '%s'. Duplicate keys are not allowed.", i, it.Key)
+		}
+		seen[it.Key] = true
+		v := valueOf(it)
+		if len(v) > maxMetadataValueLen {
+			return invalid("Invalid value for field 'resource.items[%d].value': '%s'. "+
+				"Value is %d bytes, more than the limit of %d bytes.", i, clip(v), len(v), maxMetadataValueLen)
+		}
+		total += len(it.Key) + len(v)
+	}
+	if total > maxMetadataTotal {
+		return invalid("Invalid value for field 'resource.items': metadata is %d bytes, more than the limit of %d bytes.",
+			total, maxMetadataTotal)
+	}
+	return nil
+}
+
+// clip shortens a value quoted in an error message.
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
+
+func valueOf(it *compute.MetadataItems) string {
+	if it.Value == nil {
+		return ""
+	}
+	return *it.Value
+}
+
+// metadataValue returns the value of key in md and whether it is set.
+func metadataValue(md *compute.Metadata, key string) (string, bool) {
+	for _, it := range md.Items {
+		if it.Key == key {
+			return valueOf(it), true
+		}
+	}
+	return "", false
+}
+
+func cloneItems(items []*compute.MetadataItems) []*compute.MetadataItems {
+	out := make([]*compute.MetadataItems, len(items))
+	for i, it := range items {
+		out[i] = &compute.MetadataItems{Key: it.Key, Value: it.Value}
+	}
+	return out
+}
+
+func cloneMetadata(md *compute.Metadata) *compute.Metadata {
+	return &compute.Metadata{Kind: "compute#metadata", Fingerprint: md.Fingerprint, Items: cloneItems(md.Items)}
+}
+
+// newOperation records a finished setMetadata operation on a target (zonal
+// when zone is set, else global) and returns it as still RUNNING, so that
+// clients must wait on it as they do on GCE. Call with s.mu held.
+func (s *Server) newOperation(zone, targetLink string, targetID uint64) *compute.Operation {
+	now := time.Now()
+	name := fmt.Sprintf("operation-%d-%s", now.UnixMilli(), randomHex(8))
+	scope := s.projectURL() + "/global"
+	if zone != "" {
+		scope = s.zoneURL(zone)
+	}
+	op := &compute.Operation{
+		Kind:          "compute#operation",
+		Id:            s.newID(),
+		Name:          name,
+		OperationType: "setMetadata",
+		TargetLink:    targetLink,
+		TargetId:      targetID,
+		Status:        "DONE",
+		Progress:      100,
+		InsertTime:    now.Format(time.RFC3339Nano),
+		StartTime:     now.Format(time.RFC3339Nano),
+		EndTime:       now.Format(time.RFC3339Nano),
+		SelfLink:      scope + "/operations/" + name,
+	}
+	if zone != "" {
+		op.Zone = scope
+	}
+	s.ops[name] = op
+	running := *op
+	running.Status, running.Progress, running.EndTime = "RUNNING", 0, ""
+	running.ForceSendFields = []string{"Progress"}
+	return &running
+}
+
+// getOperation serves zoneOperations and globalOperations get and wait.
+func (s *Server) getOperation(r *http.Request) (any, *apiError) {
+	zone, name := r.PathValue("zone"), r.PathValue("operation")
+	scope := "projects/" + s.cfg.Project + "/global"
+	if zone != "" {
+		scope = "projects/" + s.cfg.Project + "/zones/" + zone
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	op := s.ops[name]
+	if op == nil || (zone == "" && op.Zone != "") || (zone != "" && op.Zone != s.zoneURL(zone)) {
+		return nil, notFound(scope + "/operations/" + name)
+	}
+	done := *op
+	return &done, nil
+}
+
+// lookupNode finds the instance named in the request's path; call with s.mu held.
+func (s *Server) lookupNode(r *http.Request) (*Node, *apiError) {
+	zone, name := r.PathValue("zone"), r.PathValue("instance")
+	n := s.nodes[name]
+	if n == nil || n.Zone != zone {
+		return nil, notFound(fmt.Sprintf("projects/%s/zones/%s/instances/%s", s.cfg.Project, zone, name))
+	}
+	return n, nil
+}
+
+func (s *Server) getInstance(r *http.Request) (any, *apiError) {
+	s.mu.Lock()
+	n, err := s.lookupNode(r)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return s.instance(n), nil
+}
+
+// instance renders a node as a GKE node's Compute instance.
+func (s *Server) instance(n *Node) *compute.Instance {
+	zoneURL := s.zoneURL(n.Zone)
+	region := n.Zone[:max(strings.LastIndex(n.Zone, "-"), 0)]
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return &compute.Instance{
+		Kind:        "compute#instance",
+		Id:          n.ID,
+		Name:        n.Name,
+		Zone:        zoneURL,
+		Status:      n.status,
+		SelfLink:    zoneURL + "/instances/" + n.Name,
+		MachineType: zoneURL + "/machineTypes/e2-medium",
+		Labels:      maps.Clone(n.labels),
+		Metadata:    cloneMetadata(&n.metadata),
+		NetworkInterfaces: []*compute.NetworkInterface{{
+			Kind:       "compute#networkInterface",
+			Name:       "nic0",
+			Network:    s.projectURL() + "/global/networks/default",
+			Subnetwork: s.projectURL() + "/regions/" + region + "/subnetworks/default",
+			NetworkIP:  n.ip,
+			StackType:  "IPV4_ONLY",
+		}},
+		ServiceAccounts: []*compute.ServiceAccount{{
+			Email:  s.serviceAccount(),
+			Scopes: []string{"https://www.googleapis.com/auth/cloud-platform"},
+		}},
+		Disks: []*compute.AttachedDisk{{
+			Kind:       "compute#attachedDisk",
+			Type:       "PERSISTENT",
+			Mode:       "READ_WRITE",
+			Boot:       true,
+			AutoDelete: true,
+			DeviceName: "persistent-disk-0",
+			Interface:  "SCSI",
+			Source:     zoneURL + "/disks/" + n.Name,
+			DiskSizeGb: 100,
+			GuestOsFeatures: []*compute.GuestOsFeature{
+				{Type: "VIRTIO_SCSI_MULTIQUEUE"}, {Type: "SEV_CAPABLE"}, {Type: "UEFI_COMPATIBLE"}, {Type: "GVNIC"},
+			},
+		}},
+	}
+}
+
+// zones lists the zones that exist: the defaults and those with nodes.
+func (s *Server) zones() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	zones := slices.Clone(defaultZones)
+	for _, n := range s.nodes {
+		zones = append(zones, n.Zone)
+	}
+	slices.Sort(zones)
+	return slices.Compact(zones)
+}
+
+// instancesIn renders the nodes in zone that pass the filter, sorted by name.
+func (s *Server) instancesIn(zone string, f filter) []*compute.Instance {
+	var out []*compute.Instance
+	for _, n := range s.nodeList() {
+		if n.Zone != zone {
+			continue
+		}
+		if in := s.instance(n); f.match(in) {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+func (s *Server) listInstances(r *http.Request) (any, *apiError) {
+	zone := r.PathValue("zone")
+	if !slices.Contains(s.zones(), zone) {
+		return nil, notFound(fmt.Sprintf("projects/%s/zones/%s", s.cfg.Project, zone))
+	}
+	f, err := parseFilter(r.URL.Query().Get("filter"))
+	if err != nil {
+		return nil, err
+	}
+	return &compute.InstanceList{
+		Kind:     "compute#instanceList",
+		Id:       fmt.Sprintf("projects/%s/zones/%s/instances", s.cfg.Project, zone),
+		Items:    s.instancesIn(zone, f),
+		SelfLink: s.zoneURL(zone) + "/instances",
+	}, nil
+}
+
+// aggregatedListInstances returns every zone in one page; maxResults and
+// pageToken are accepted and ignored.
+func (s *Server) aggregatedListInstances(r *http.Request) (any, *apiError) {
+	f, err := parseFilter(r.URL.Query().Get("filter"))
+	if err != nil {
+		return nil, err
+	}
+	items := map[string]compute.InstancesScopedList{}
+	for _, zone := range s.zones() {
+		scope := "zones/" + zone
+		if found := s.instancesIn(zone, f); len(found) > 0 {
+			items[scope] = compute.InstancesScopedList{Instances: found}
+			continue
+		}
+		items[scope] = compute.InstancesScopedList{Warning: &compute.InstancesScopedListWarning{
+			Code:    "NO_RESULTS_ON_PAGE",
+			Message: fmt.Sprintf("There are no results for scope '%s' on this page.", scope),
+			Data:    []*compute.InstancesScopedListWarningData{{Key: "scope", Value: scope}},
+		}}
+	}
+	return &compute.InstanceAggregatedList{
+		Kind:     "compute#instanceAggregatedList",
+		Id:       fmt.Sprintf("projects/%s/aggregated/instances", s.cfg.Project),
+		Items:    items,
+		SelfLink: s.projectURL() + "/aggregated/instances",
+	}, nil
+}
+
+// filter is a list filter: every term must hold.
+type filter []filterTerm
+
+type filterTerm struct {
+	field string // name or status
+	match func(string) bool
+}
+
+func (f filter) match(in *compute.Instance) bool {
+	for _, t := range f {
+		v := in.Name
+		if t.field == "status" {
+			v = in.Status
+		}
+		if !t.match(v) {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	// gcloud's form: FIELD eq|ne RE2, matched against the whole value.
+	regexTermRE = regexp.MustCompile(`^\s*(name|status)\s+(eq|ne)\s+(\S+)\s*$`)
+	// AIP-160's form: FIELD = VALUE or FIELD != VALUE, VALUE maybe quoted.
+	aipTermRE = regexp.MustCompile(`^\s*\(?\s*(name|status)\s*(!?=)\s*("[^"]*"|[^\s()"]+)\s*\)?\s*$`)
+	andRE     = regexp.MustCompile(`\s+AND\s+`)
+)
+
+// parseFilter parses the filters gcloud and gkessh send: gcloud's regex form
+// `name eq ^foo$`, or AIP-160 equality terms joined by AND.
+func parseFilter(expr string) (filter, *apiError) {
+	if strings.TrimSpace(expr) == "" {
+		return nil, nil
+	}
+	bad := invalid("Invalid value for field 'filter': '%s'. Invalid list filter expression.", expr)
+	if m := regexTermRE.FindStringSubmatch(expr); m != nil {
+		re, err := regexp.Compile("^(?:" + m[3] + ")$")
+		if err != nil {
+			return nil, bad
+		}
+		eq := m[2] == "eq"
+		return filter{{m[1], func(v string) bool { return re.MatchString(v) == eq }}}, nil
+	}
+	var f filter
+	for _, term := range andRE.Split(expr, -1) {
+		m := aipTermRE.FindStringSubmatch(term)
+		if m == nil {
+			return nil, bad
+		}
+		want := m[3]
+		if strings.HasPrefix(want, `"`) {
+			want = want[1 : len(want)-1]
+		}
+		eq := m[2] == "="
+		f = append(f, filterTerm{m[1], func(v string) bool { return (v == want) == eq }})
+	}
+	return f, nil
+}
+
+// getGuestAttributes serves the host keys the node's SSH server publishes
+// under hostkeys/, as the guest agent does on GCE.
+func (s *Server) getGuestAttributes(r *http.Request) (any, *apiError) {
+	s.mu.Lock()
+	n, err := s.lookupNode(r)
+	var enabled bool
+	if err == nil {
+		n.mu.Lock()
+		enabled = guestAttributesEnabled(&n.metadata, &s.project.Metadata)
+		n.mu.Unlock()
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	q := r.URL.Query()
+	path, variable := q.Get("queryPath"), q.Get("variableKey")
+	attrNotFound := func(p string) *apiError {
+		return &apiError{http.StatusNotFound, "notFound", fmt.Sprintf("The resource '%s' of type 'Guest Attribute' was not found.", p)}
+	}
+	if variable != "" {
+		path = variable
+	}
+	if !enabled {
+		// The guest cannot write attributes, so there are none.
+		return nil, attrNotFound(path)
+	}
+	ns, key, _ := strings.Cut(path, "/")
+	var found []*compute.GuestAttributesEntry
+	for _, k := range n.HostKeys() {
+		e := &compute.GuestAttributesEntry{Namespace: "hostkeys", Key: k.Type(), Value: base64.StdEncoding.EncodeToString(k.Marshal())}
+		if (ns == "" || ns == e.Namespace) && (key == "" || key == e.Key) {
+			found = append(found, e)
+		}
+	}
+	if len(found) == 0 {
+		return nil, attrNotFound(path)
+	}
+	ga := &compute.GuestAttributes{
+		Kind:     "compute#guestAttributes",
+		SelfLink: s.zoneURL(n.Zone) + "/instances/" + n.Name + "/guestAttributes/" + path,
+	}
+	if variable != "" {
+		ga.VariableKey, ga.VariableValue = variable, found[0].Value
+	} else {
+		ga.QueryPath, ga.QueryValue = path, &compute.GuestAttributesValue{Items: found}
+	}
+	return ga, nil
+}
+
+// guestAttributesEnabled reads enable-guest-attributes from the instance,
+// else the project.
+func guestAttributesEnabled(inst, proj *compute.Metadata) bool {
+	return boolAttr("enable-guest-attributes", inst, proj)
+}
+
+// boolAttr reads a boolean metadata attribute the way the guest agent does:
+// the first of mds (instance, then project) that sets it wins, even with
+// false; values parse with strconv.ParseBool and unparsable ones are false.
+func boolAttr(key string, mds ...*compute.Metadata) bool {
+	for _, md := range mds {
+		if v, ok := metadataValue(md, key); ok {
+			b, _ := strconv.ParseBool(strings.TrimSpace(v))
+			return b
+		}
+	}
+	return false
 }

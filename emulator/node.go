@@ -17,6 +17,7 @@ type Node struct {
 	ID   uint64
 
 	srv *Server
+	ip  string // networkInterfaces[0].networkIP
 
 	mu       sync.Mutex
 	labels   map[string]string
@@ -54,11 +55,13 @@ func (s *Server) AddNode(name, zone string) (*Node, error) {
 		s.mu.Unlock()
 		return nil, fmt.Errorf("emulator: node %s exists", name)
 	}
+	s.nodeSeq++
 	n := &Node{
 		Name:     name,
 		Zone:     zone,
 		ID:       s.newID(),
 		srv:      s,
+		ip:       fmt.Sprintf("10.128.%d.%d", s.nodeSeq/250, s.nodeSeq%250+2),
 		labels:   gkeLabels(name),
 		status:   "RUNNING",
 		firewall: true,

@@ -14,9 +14,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +45,11 @@ type Server struct {
 	tempDir bool
 	mux     *http.ServeMux
 
+	compute *http.ServeMux // Compute API routes (compute.go)
+	control *http.ServeMux // control API routes (control.go)
+
+	// mu guards the fields below and every node's metadata writes; lock
+	// order is s.mu before Node.mu.
 	mu      sync.Mutex
 	project *Project
 	nodes   map[string]*Node           // by name
@@ -50,6 +58,8 @@ type Server struct {
 	delay   time.Duration
 	faults  Faults
 	nextID  uint64
+	nodeSeq int                           // nodes ever added, for their internal IPs
+	ops     map[string]*compute.Operation // finished operations, by name
 
 	// Counters read by tests and the control API.
 	apiCalls       atomic.Int64
@@ -98,6 +108,7 @@ func New(cfg Config) (*Server, error) {
 		changed: make(chan struct{}),
 		delay:   cfg.PropagationDelay,
 		nextID:  1000000000000000000,
+		ops:     map[string]*compute.Operation{},
 	}
 	if s.dir == "" {
 		d, err := os.MkdirTemp("", "gce-emulator-")
@@ -108,6 +119,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.project = &Project{Name: cfg.Project, ID: s.newID(), Metadata: compute.Metadata{Kind: "compute#metadata"}}
 	s.project.Metadata.Fingerprint = fingerprint(&s.project.Metadata)
+	s.compute = s.computeRoutes()
+	s.control = s.controlRoutes()
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/compute/v1/", s.serveCompute)
 	s.mux.HandleFunc("/v4/connect", s.serveIAP)
@@ -163,6 +176,15 @@ func (s *Server) Nodes() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// nodeList returns the nodes, sorted by name.
+func (s *Server) nodeList() []*Node {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	nodes := slices.Collect(maps.Values(s.nodes))
+	slices.SortFunc(nodes, func(a, b *Node) int { return strings.Compare(a.Name, b.Name) })
+	return nodes
 }
 
 // Node returns the named node, or nil.
