@@ -69,6 +69,15 @@ func LoadOrCreate(path string) (*KeyPair, error) {
 	}
 }
 
+// Load loads the key pair at path like LoadOrCreate, but never creates one.
+func Load(path string) (*KeyPair, error) {
+	kp, err := load(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("keys: no private key at %s: run 'gkessh keys ensure' to make one, or pass --key-file: %w", path, err)
+	}
+	return kp, err
+}
+
 func load(path string) (*KeyPair, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -23,15 +23,21 @@ type resolved struct {
 // one aggregatedList. A cache hit makes no API call and builds no client, so
 // a warm ProxyCommand start costs nothing but reading one small file.
 func (o globalOptions) resolve(ctx context.Context, node string) (resolved, error) {
-	r, _, err := o.resolveInstance(ctx, node, false)
+	r, _, err := o.locate(ctx, node, nil)
 	return r, err
 }
 
-// resolveInstance is resolve that also returns the instance resource when
-// one was fetched. With needInstance it always fetches it (commands that
-// read metadata need it anyway), and a cached zone that turns out wrong is
-// dropped and the node looked up again.
-func (o globalOptions) resolveInstance(ctx context.Context, node string, needInstance bool) (resolved, *compute.Instance, error) {
+// instance is resolve for commands that read the instance's metadata: it
+// always fetches the instance, with c, and stores its zone in the cache.
+func (o globalOptions) instance(ctx context.Context, c *gce.Client, node string) (resolved, *compute.Instance, error) {
+	return o.locate(ctx, node, c)
+}
+
+// locate does resolve and instance. With c nil a cache hit returns at once
+// and a client is built only on a miss; with c the instance is fetched from
+// the cached zone, and a cached zone that turns out wrong is dropped and the
+// node looked up again.
+func (o globalOptions) locate(ctx context.Context, node string, c *gce.Client) (resolved, *compute.Instance, error) {
 	if node == "" {
 		return resolved{}, nil, usagef("no node given")
 	}
@@ -44,22 +50,21 @@ func (o globalOptions) resolveInstance(ctx context.Context, node string, needIns
 	if cacheErr == nil {
 		if e, ok := cache.Get(project, node); ok && (o.Zone == "" || o.Zone == e.Zone) {
 			r.Zone, r.ID = e.Zone, e.ID
-			if !needInstance {
+			if c == nil {
 				return r, nil, nil
 			}
 		}
 	}
-	c, err := o.compute(ctx)
-	if err != nil {
-		return resolved{}, nil, err
+	if c == nil {
+		if c, err = o.compute(ctx); err != nil {
+			return resolved{}, nil, err
+		}
 	}
 	inst, err := lookup(ctx, c, r.Zone, o.Zone, node)
 	if err != nil && r.Zone != "" && gce.IsNotFound(err) {
 		// The cached zone is stale: the instance was deleted or
 		// recreated elsewhere. Forget it and search again.
-		if cacheErr == nil {
-			cache.Drop(project, node) // best effort: a stale entry only costs a lookup
-		}
+		o.forget(r)
 		inst, err = lookup(ctx, c, "", o.Zone, node)
 	}
 	if err != nil {
@@ -90,7 +95,7 @@ func lookup(ctx context.Context, c *gce.Client, cachedZone, flagZone, node strin
 // the instance does not exist where r says it is.
 func (o globalOptions) forget(r resolved) {
 	if cache, err := gce.DefaultCache(); err == nil {
-		cache.Drop(r.Project, r.Name)
+		cache.Drop(r.Project, r.Name) // best effort: a stale entry only costs a lookup
 	}
 }
 

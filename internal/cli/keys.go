@@ -1,0 +1,442 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+	"golang.org/x/crypto/ssh"
+	compute "google.golang.org/api/compute/v1"
+
+	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/keys"
+)
+
+// keysOptions are the flags of the keys subcommands.
+type keysOptions struct {
+	globalOptions
+	Node        string
+	User        string
+	KeyFile     string
+	Scope       string
+	ExpireAfter time.Duration
+	DryRun      bool
+	Audit       bool
+	Format      string
+	AllExpired  bool
+	Now         func() time.Time
+}
+
+func keysCommand(stdio Stdio) *ucli.Command {
+	user := &ucli.StringFlag{Name: "user", Usage: "user name on the node (default: your local login name)"}
+	keyFile := &ucli.StringFlag{Name: "key-file", Usage: "private key file; the public key is FILE.pub (default ~/.ssh/google_compute_engine)"}
+	scope := &ucli.StringFlag{Name: "scope", Usage: "metadata to change: project, or instance (the NODE's own)"}
+	dryRun := &ucli.BoolFlag{Name: "dry-run", Usage: "say what would change, change nothing"}
+	withGoogle := func(fs ...ucli.Flag) []ucli.Flag { return append(googleFlags(), fs...) }
+	action := func(run func(context.Context, keysOptions, Stdio) error) ucli.ActionFunc {
+		return func(c *ucli.Context) error {
+			opts, err := keysFlags(c)
+			if err != nil {
+				return err
+			}
+			return run(c.Context, opts, stdio)
+		}
+	}
+	return &ucli.Command{
+		Name:  "keys",
+		Usage: "manage your SSH key in project and instance metadata",
+		Subcommands: []*ucli.Command{
+			{
+				Name:      "ensure",
+				Usage:     "create your key pair if needed and make sure metadata grants it",
+				ArgsUsage: "[NODE]",
+				Description: "Without NODE the key goes into project metadata (every node). With NODE it goes where that\n" +
+					"node reads keys: its own metadata when it sets block-project-ssh-keys, else the project's.\n" +
+					"Nothing is written when the key is already there and not about to expire.",
+				Flags: withGoogle(user, keyFile, scope, dryRun,
+					&ucli.StringFlag{Name: "key-expire-after", Value: "24h", Usage: "lifetime of the metadata key, like 30m, 24h or 7d; 0 for a key that never expires"}),
+				Action: action(runKeysEnsure),
+			},
+			{
+				Name:      "list",
+				Usage:     "list the ssh-keys entries of the project and NODE",
+				ArgsUsage: "[NODE]",
+				Flags: withGoogle(
+					&ucli.BoolFlag{Name: "audit", Usage: "flag permanent, expired, duplicate and project-wide (sudo everywhere) keys"},
+					&ucli.StringFlag{Name: "format", Value: "text", Usage: "text or json"}),
+				Action: action(runKeysList),
+			},
+			{
+				Name:      "remove",
+				Usage:     "remove your key (or, with --user, every key of that user) from metadata",
+				ArgsUsage: "[NODE]",
+				Description: "Without --user, removes your user's lines for your key file's key. With --user U, removes every\n" +
+					"line for U. Works on project metadata, or NODE's with NODE (or --scope).",
+				Flags:  withGoogle(user, keyFile, scope, dryRun),
+				Action: action(runKeysRemove),
+			},
+			{
+				Name:      "prune",
+				Usage:     "remove your expired and superseded lines (--all-expired: everyone's expired lines)",
+				ArgsUsage: "[NODE]",
+				Flags: withGoogle(user, scope, dryRun,
+					&ucli.BoolFlag{Name: "all-expired", Usage: "remove every user's expired lines"}),
+				Action: action(runKeysPrune),
+			},
+		},
+	}
+}
+
+// keysFlags reads whichever of the keys flags the subcommand has.
+func keysFlags(c *ucli.Context) (keysOptions, error) {
+	if c.NArg() > 1 {
+		return keysOptions{}, usagef("%s takes at most one NODE, got %q", c.Command.FullName(), c.Args().Slice())
+	}
+	o := keysOptions{
+		globalOptions: globals(c),
+		Node:          c.Args().First(),
+		User:          c.String("user"),
+		KeyFile:       c.String("key-file"),
+		Scope:         c.String("scope"),
+		DryRun:        c.Bool("dry-run"),
+		Audit:         c.Bool("audit"),
+		Format:        c.String("format"),
+		AllExpired:    c.Bool("all-expired"),
+		Now:           time.Now,
+	}
+	switch o.Scope {
+	case "", keys.ScopeProject, keys.ScopeInstance:
+	default:
+		return o, usagef("--scope %q: use project or instance", o.Scope)
+	}
+	if o.Scope == keys.ScopeInstance && o.Node == "" {
+		return o, usagef("--scope instance needs a NODE")
+	}
+	if c.IsSet("user") && !validUserFlag(o.User) {
+		return o, usagef("--user %q: guest agents accept letters, digits, '.', '_' and '-', at most 32, not starting with '-'", o.User)
+	}
+	switch o.Format {
+	case "", "text", "json":
+	default:
+		return o, usagef("--format %q: use text or json", o.Format)
+	}
+	if s := c.String("key-expire-after"); s != "" {
+		d, err := parseLifetime(s)
+		if err != nil {
+			return o, usagef("--key-expire-after %q: %v", s, err)
+		}
+		o.ExpireAfter = d
+	}
+	return o, nil
+}
+
+func validUserFlag(u string) bool { return u != "" && keys.SanitizeUser(u) == u }
+
+// parseLifetime is time.ParseDuration plus a "d" suffix for days, as
+// gcloud's --ssh-key-expire-after takes.
+func parseLifetime(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.ParseUint(n, 10, 16)
+		if err != nil {
+			return 0, errors.New("want a duration like 30m, 24h or 7d")
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, errors.New("want a duration like 30m, 24h or 7d")
+	}
+	return d, nil
+}
+
+// user is --user, else the local login name.
+func (o keysOptions) user() (string, error) {
+	if o.User != "" {
+		return o.User, nil
+	}
+	u, err := keys.DefaultUser()
+	if err != nil {
+		return "", badInput(err)
+	}
+	return u, nil
+}
+
+func (o keysOptions) keyPath() (string, error) {
+	if o.KeyFile != "" {
+		return o.KeyFile, nil
+	}
+	p, err := keys.DefaultPath()
+	if err != nil {
+		return "", badInput(err)
+	}
+	return p, nil
+}
+
+// badInput marks a local mistake (a key file, a user name) for exit status
+// 2, like a usage error, but without pointing at --help.
+func badInput(err error) error { return exitError{code: exitUsage, err: err} }
+
+// target builds the client and, with a NODE, fetches the instance.
+func (o keysOptions) target(ctx context.Context) (*gce.Client, *compute.Instance, error) {
+	c, err := o.compute(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.Node == "" {
+		return c, nil, nil
+	}
+	_, inst, err := o.instance(ctx, c, o.Node)
+	return c, inst, err
+}
+
+// scope is --scope, else the NODE's metadata when a NODE is given.
+func (o keysOptions) scope() string {
+	switch {
+	case o.Scope != "":
+		return o.Scope
+	case o.Node != "":
+		return keys.ScopeInstance
+	}
+	return keys.ScopeProject
+}
+
+func runKeysEnsure(ctx context.Context, o keysOptions, stdio Stdio) error {
+	user, err := o.user()
+	if err != nil {
+		return err
+	}
+	path, err := o.keyPath()
+	if err != nil {
+		return err
+	}
+	kp, err := keys.LoadOrCreate(path)
+	if err != nil {
+		return badInput(err)
+	}
+	defer kp.Close()
+	if kp.Created {
+		fmt.Fprintf(stdio.Out, "created key pair %s (%s %s)\n", path, kp.Public.Type(), ssh.FingerprintSHA256(kp.Public))
+	}
+	c, inst, err := o.target(ctx)
+	if err != nil {
+		return err
+	}
+	res, err := keys.Ensure(ctx, c, inst, kp.Public, keys.EnsureOptions{
+		User: user, Scope: o.Scope, ExpireAfter: o.ExpireAfter, DryRun: o.DryRun, Now: o.Now,
+		Logf: func(format string, args ...any) { fmt.Fprintf(stdio.Err, "gkessh: "+format+"\n", args...) },
+	})
+	if err != nil {
+		return err
+	}
+	if res.OSLogin {
+		fmt.Fprintf(stdio.Err, "gkessh: %s\n", keys.OSLoginNote)
+		return nil
+	}
+	where := describeScope(res.Scope, res.Key, o.Node)
+	fp := ssh.FingerprintSHA256(kp.Public)
+	switch {
+	case !res.Wrote:
+		fmt.Fprintf(stdio.Out, "%s's key %s is already in %s\n", user, fp, where)
+	case o.DryRun:
+		fmt.Fprintf(stdio.Out, "would add to %s: %s\n", where, res.Line)
+	default:
+		fmt.Fprintf(stdio.Out, "added %s's key %s to %s%s\n", user, fp, where, expiryNote(keys.ParseLine(res.Line)))
+	}
+	return nil
+}
+
+func describeScope(scope, key, node string) string {
+	if scope == keys.ScopeInstance {
+		return fmt.Sprintf("instance %s metadata %s", node, key)
+	}
+	return "project metadata " + key
+}
+
+func expiryNote(l keys.Line) string {
+	if !l.Expiring() {
+		return ", never expiring"
+	}
+	return ", expiring " + l.ExpireOn.UTC().Format(time.RFC3339)
+}
+
+func runKeysRemove(ctx context.Context, o keysOptions, stdio Stdio) error {
+	user, err := o.user()
+	if err != nil {
+		return err
+	}
+	var pub ssh.PublicKey
+	if o.User == "" {
+		// Without --user: only this machine's key, so other keys of the
+		// same login name (another laptop) stay.
+		path, err := o.keyPath()
+		if err != nil {
+			return err
+		}
+		kp, err := keys.Load(path)
+		if err != nil {
+			return badInput(err)
+		}
+		kp.Close()
+		pub = kp.Public
+	}
+	return o.removeLines(ctx, stdio, keys.UserLines(user, pub))
+}
+
+func runKeysPrune(ctx context.Context, o keysOptions, stdio Stdio) error {
+	user := ""
+	if !o.AllExpired {
+		var err error
+		if user, err = o.user(); err != nil {
+			return err
+		}
+	}
+	return o.removeLines(ctx, stdio, keys.ExpiredLines(user, o.Now()))
+}
+
+// removeLines runs keys.Remove and says what went.
+func (o keysOptions) removeLines(ctx context.Context, stdio Stdio, sel keys.Selector) error {
+	c, inst, err := o.target(ctx)
+	if err != nil {
+		return err
+	}
+	gone, err := keys.Remove(ctx, c, inst, sel, keys.RemoveOptions{Scope: o.scope(), DryRun: o.DryRun})
+	if err != nil {
+		return err
+	}
+	verb := "removed"
+	if o.DryRun {
+		verb = "would remove"
+	}
+	if len(gone) == 0 {
+		fmt.Fprintf(stdio.Out, "nothing to remove from %s\n", describeScope(o.scope(), keys.MetadataKey, o.Node))
+	}
+	for _, r := range gone {
+		fmt.Fprintf(stdio.Out, "%s from %s: %s\n", verb, describeScope(r.Scope, r.Key, o.Node), summary(r.Line))
+	}
+	return nil
+}
+
+// summary is a line for humans: user, type, fingerprint and expiry, never
+// the whole key.
+func summary(l keys.Line) string {
+	if !l.Valid() {
+		return fmt.Sprintf("%q (%v)", truncate(l.Raw, 60), l.Err)
+	}
+	return fmt.Sprintf("%s %s %s%s", l.User, l.Key.Type(), ssh.FingerprintSHA256(l.Key), expiryNote(l))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// listedKey is one line of 'keys list --format json'.
+type listedKey struct {
+	Scope       string   `json:"scope"`
+	Instance    string   `json:"instance,omitempty"`
+	MetadataKey string   `json:"metadataKey"`
+	Line        int      `json:"line"`
+	User        string   `json:"user"`
+	Type        string   `json:"type,omitempty"`
+	Fingerprint string   `json:"fingerprint,omitempty"`
+	ExpireOn    string   `json:"expireOn,omitempty"`
+	Error       string   `json:"error,omitempty"`
+	Problems    []string `json:"problems,omitempty"`
+}
+
+func runKeysList(ctx context.Context, o keysOptions, stdio Stdio) error {
+	c, inst, err := o.target(ctx)
+	if err != nil {
+		return err
+	}
+	proj, err := c.Project(ctx)
+	if err != nil {
+		return err
+	}
+	entries := keys.Entries(proj, inst)
+	if o.Audit {
+		keys.Audit(entries, o.Now())
+	}
+	listed := make([]listedKey, len(entries))
+	for i, e := range entries {
+		k := listedKey{Scope: e.Scope, Instance: e.Instance, MetadataKey: e.Key, Line: e.N, User: e.Line.User, Problems: e.Problems}
+		if e.Line.Valid() {
+			k.Type, k.Fingerprint = e.Line.Key.Type(), ssh.FingerprintSHA256(e.Line.Key)
+			if e.Line.Expiring() {
+				k.ExpireOn = e.Line.ExpireOn.UTC().Format(time.RFC3339)
+			}
+		} else {
+			k.Error = e.Line.Err.Error()
+		}
+		listed[i] = k
+	}
+	if o.Format == "json" {
+		enc := json.NewEncoder(stdio.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(listed)
+	}
+	notes := listNotes(inst, proj)
+	for _, n := range notes {
+		fmt.Fprintf(stdio.Err, "gkessh: %s\n", n)
+	}
+	return writeKeyTable(stdio.Out, listed, o.Audit)
+}
+
+// listNotes are the facts that change what the listed lines mean.
+func listNotes(inst *compute.Instance, proj *compute.Project) []string {
+	var notes []string
+	if gce.OSLoginEnabled(inst, proj) {
+		notes = append(notes, keys.OSLoginNote)
+	}
+	if inst != nil && gce.BlocksProjectSSHKeys(inst) {
+		notes = append(notes, "instance "+inst.Name+" sets block-project-ssh-keys: the project lines do not apply to it")
+	}
+	return notes
+}
+
+func writeKeyTable(w io.Writer, listed []listedKey, audit bool) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	header := "SCOPE\tUSER\tTYPE\tFINGERPRINT\tEXPIRES"
+	if audit {
+		header += "\tPROBLEMS"
+	}
+	fmt.Fprintln(tw, header)
+	for _, k := range listed {
+		scope := k.Scope
+		if k.Instance != "" {
+			scope += ":" + k.Instance
+		}
+		if k.MetadataKey != keys.MetadataKey {
+			scope += " (" + k.MetadataKey + ")"
+		}
+		typ, fp, exp := k.Type, k.Fingerprint, k.ExpireOn
+		if k.Error != "" {
+			typ, fp = "?", "invalid: "+k.Error
+		}
+		if exp == "" {
+			exp = "never"
+		}
+		row := strings.Join([]string{scope, orDash(k.User), typ, fp, exp}, "\t")
+		if audit {
+			row += "\t" + orDash(strings.Join(k.Problems, "; "))
+		}
+		fmt.Fprintln(tw, row)
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

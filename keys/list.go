@@ -1,0 +1,92 @@
+package keys
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	compute "google.golang.org/api/compute/v1"
+
+	"github.com/gkessh/gkessh/gce"
+)
+
+// Entry is one non-blank ssh-keys line and where it sits.
+type Entry struct {
+	Scope    string   // ScopeProject or ScopeInstance
+	Instance string   // the instance, for ScopeInstance
+	Key      string   // the metadata item: ssh-keys or sshKeys
+	N        int      // 1-based line number within the item
+	Line     Line     // the parsed line
+	Problems []string // filled by Audit
+}
+
+// Entries lists the ssh-keys lines of the project and, when inst is not
+// nil, of the instance, in metadata order. Blank lines are left out.
+func Entries(proj *compute.Project, inst *compute.Instance) []Entry {
+	var out []Entry
+	add := func(scope, instance string, md *compute.Metadata) {
+		for _, key := range []string{MetadataKey, LegacyMetadataKey} {
+			value, _ := gce.MetadataValue(md, key)
+			for i, l := range ParseLines(value) {
+				if strings.TrimSpace(l.Raw) == "" {
+					continue
+				}
+				out = append(out, Entry{Scope: scope, Instance: instance, Key: key, N: i + 1, Line: l})
+			}
+		}
+	}
+	if proj != nil {
+		add(ScopeProject, "", proj.CommonInstanceMetadata)
+	}
+	if inst != nil {
+		add(ScopeInstance, inst.Name, inst.Metadata)
+	}
+	return out
+}
+
+// Audit fills each entry's Problems: lines guest agents skip, pasted
+// private keys, keys that never expire, expired keys still present, keys
+// that appear more than once, and project-wide keys, whose users get root
+// (sudo through google-sudoers) on every node that does not block them.
+func Audit(entries []Entry, now time.Time) {
+	seen := map[string][]int{} // key blob → entry indexes
+	for i := range entries {
+		e := &entries[i]
+		l := e.Line
+		if strings.Contains(l.Raw, "PRIVATE KEY") {
+			e.Problems = append(e.Problems, "contains what looks like a private key: remove it and replace that key")
+		}
+		if !l.Valid() {
+			e.Problems = append(e.Problems, fmt.Sprintf("guest agents skip this line: %v", l.Err))
+			continue
+		}
+		switch {
+		case !l.Expiring():
+			e.Problems = append(e.Problems, "never expires")
+		case l.Expired(now):
+			e.Problems = append(e.Problems, fmt.Sprintf("expired %s but still present: 'gkessh keys prune --all-expired'", l.ExpireOn.UTC().Format(time.RFC3339)))
+		}
+		if e.Scope == ScopeProject && !l.Expired(now) {
+			e.Problems = append(e.Problems, "project-wide: "+l.User+" gets sudo on every node that does not set block-project-ssh-keys")
+		}
+		blob := string(l.Key.Marshal())
+		seen[blob] = append(seen[blob], i)
+	}
+	for i := range entries {
+		l := entries[i].Line
+		if !l.Valid() {
+			continue
+		}
+		for _, j := range seen[string(l.Key.Marshal())] {
+			if j == i {
+				continue
+			}
+			o := entries[j]
+			what := "duplicate"
+			if o.Line.User != l.User {
+				what = "same key also grants user " + o.Line.User
+			}
+			entries[i].Problems = append(entries[i].Problems, fmt.Sprintf("%s: %s %s line %d", what, o.Scope, o.Key, o.N))
+		}
+	}
+}
