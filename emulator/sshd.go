@@ -1,6 +1,526 @@
 package emulator
 
-// newSSHD starts the node's SSH server in the configured mode. (Being written.)
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
+
+	"github.com/gkessh/gkessh/internal/pty"
+)
+
+// newSSHD creates the node's SSH server in the configured mode, with fresh
+// host keys, and starts it.
 func (s *Server) newSSHD(n *Node) (nodeSSHD, error) {
-	return nil, nil
+	keys, err := newHostKeys()
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.SSHD == "openssh" {
+		return newOpenSSHD(filepath.Join(s.dir, "nodes", n.Name, "sshd"), keys, s.cfg.Logf)
+	}
+	return newBuiltinSSHD(keys, s.cfg.Logf)
+}
+
+// hostKey is one node host key in the two forms the servers need: the
+// private key OpenSSH mode writes to disk and the signer the builtin one uses.
+type hostKey struct {
+	priv   crypto.Signer
+	signer ssh.Signer
+}
+
+// newHostKeys generates the Ed25519 and ECDSA P-256 keys a GCE guest agent
+// would create on first boot.
+func newHostKeys() ([]hostKey, error) {
+	_, ed, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("emulator sshd: generate ed25519 host key: %w", err)
+	}
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("emulator sshd: generate ecdsa host key: %w", err)
+	}
+	var keys []hostKey
+	for _, priv := range []crypto.Signer{ed, ec} {
+		signer, err := ssh.NewSignerFromSigner(priv)
+		if err != nil {
+			return nil, fmt.Errorf("emulator sshd: host key: %w", err)
+		}
+		keys = append(keys, hostKey{priv: priv, signer: signer})
+	}
+	return keys, nil
+}
+
+func publicKeys(keys []hostKey) []ssh.PublicKey {
+	out := make([]ssh.PublicKey, len(keys))
+	for i, k := range keys {
+		out[i] = k.signer.PublicKey()
+	}
+	return out
+}
+
+// listenLoopback listens on 127.0.0.1:port, falling back to a fresh port
+// when port is 0 or taken, so a restarted sshd keeps its address if it can.
+func listenLoopback(port int) (net.Listener, error) {
+	if port != 0 {
+		if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+			return ln, nil
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("emulator sshd: listen: %w", err)
+	}
+	return ln, nil
+}
+
+// builtinSSHD is the default node SSH server, on golang.org/x/crypto/ssh.
+// Every session runs as the emulator's OS user, whatever user logs in.
+type builtinSSHD struct {
+	config *ssh.ServerConfig
+	keys   []ssh.PublicKey
+	logf   func(string, ...any)
+
+	life sync.Mutex     // serializes Start, Stop and Close
+	wg   sync.WaitGroup // the accept loop and every connection
+
+	mu         sync.Mutex
+	authorized map[string]map[string]bool // user -> wire-format keys
+	ln         net.Listener
+	port       int
+	conns      map[net.Conn]struct{}
+	closed     bool
+}
+
+func newBuiltinSSHD(keys []hostKey, logf func(string, ...any)) (*builtinSSHD, error) {
+	d := &builtinSSHD{keys: publicKeys(keys), logf: logf, conns: map[net.Conn]struct{}{}}
+	d.config = &ssh.ServerConfig{PublicKeyCallback: d.checkKey, ServerVersion: "SSH-2.0-gce-emulator"}
+	for _, k := range keys {
+		d.config.AddHostKey(k.signer)
+	}
+	if err := d.Start(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *builtinSSHD) checkKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+	d.mu.Lock()
+	ok := d.authorized[meta.User()][string(key.Marshal())]
+	d.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("key %s is not authorized for user %s", ssh.FingerprintSHA256(key), meta.User())
+	}
+	return &ssh.Permissions{}, nil
+}
+
+// Addr implements nodeSSHD.
+func (d *builtinSSHD) Addr() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ln == nil {
+		return ""
+	}
+	return d.ln.Addr().String()
+}
+
+// HostKeys implements nodeSSHD.
+func (d *builtinSSHD) HostKeys() []ssh.PublicKey { return d.keys }
+
+// SetAuthorized implements nodeSSHD.
+func (d *builtinSSHD) SetAuthorized(byUser map[string][]ssh.PublicKey) error {
+	m := make(map[string]map[string]bool, len(byUser))
+	for user, keys := range byUser {
+		set := make(map[string]bool, len(keys))
+		for _, k := range keys {
+			set[string(k.Marshal())] = true
+		}
+		m[user] = set
+	}
+	d.mu.Lock()
+	d.authorized = m
+	d.mu.Unlock()
+	return nil
+}
+
+// Start implements nodeSSHD.
+func (d *builtinSSHD) Start() error {
+	d.life.Lock()
+	defer d.life.Unlock()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return errors.New("emulator sshd: closed")
+	}
+	if d.ln != nil {
+		return nil
+	}
+	ln, err := listenLoopback(d.port)
+	if err != nil {
+		return err
+	}
+	d.ln, d.port = ln, ln.Addr().(*net.TCPAddr).Port
+	d.wg.Add(1)
+	go d.serve(ln)
+	return nil
+}
+
+// Stop implements nodeSSHD. It also drops open connections, as a node
+// reboot would, so that nothing outlives the server.
+func (d *builtinSSHD) Stop() error {
+	d.life.Lock()
+	defer d.life.Unlock()
+	d.mu.Lock()
+	if d.ln != nil {
+		d.ln.Close()
+		d.ln = nil
+	}
+	for c := range d.conns {
+		c.Close()
+	}
+	d.mu.Unlock()
+	d.wg.Wait()
+	return nil
+}
+
+// Close implements nodeSSHD.
+func (d *builtinSSHD) Close() error {
+	err := d.Stop()
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
+	return err
+}
+
+func (d *builtinSSHD) serve(ln net.Listener) {
+	defer d.wg.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return // closed by Stop
+		}
+		d.mu.Lock()
+		if d.ln != ln { // Stop ran between Accept and here
+			d.mu.Unlock()
+			c.Close()
+			return
+		}
+		d.conns[c] = struct{}{}
+		d.wg.Add(1)
+		d.mu.Unlock()
+		go d.handleConn(c)
+	}
+}
+
+func (d *builtinSSHD) handleConn(c net.Conn) {
+	defer d.wg.Done()
+	defer func() {
+		d.mu.Lock()
+		delete(d.conns, c)
+		d.mu.Unlock()
+		c.Close()
+	}()
+	// Bound the handshake so a silent client cannot hold a connection.
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	sc, chans, reqs, err := ssh.NewServerConn(c, d.config)
+	if err != nil {
+		d.logf("sshd %s: %v", c.RemoteAddr(), err)
+		return
+	}
+	c.SetDeadline(time.Time{})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel() // runs first: kills what sessions still run
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ssh.DiscardRequests(reqs)
+	}()
+	for nc := range chans {
+		if nc.ChannelType() != "session" {
+			nc.Reject(ssh.UnknownChannelType, "only session channels are supported")
+			continue
+		}
+		ch, creqs, err := nc.Accept()
+		if err != nil {
+			d.logf("sshd %s: accept channel: %v", c.RemoteAddr(), err)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			serveSession(ctx, sc.User(), ch, creqs, d.logf)
+		}()
+	}
+}
+
+// session is one "session" channel: an optional PTY and at most one process.
+type session struct {
+	user string
+	ch   ssh.Channel
+	logf func(string, ...any)
+	env  []string
+
+	// Set by pty-req. tty is the terminal end the process gets; master
+	// is read and written by the session's copy goroutines.
+	master, tty *os.File
+	cmd         *exec.Cmd
+}
+
+// Request payloads, RFC 4254 section 6.
+type (
+	envRequest  struct{ Name, Value string }
+	execRequest struct{ Command string }
+	ptyRequest  struct {
+		Term                      string
+		Cols, Rows, Width, Height uint32
+		Modes                     string
+	}
+	windowChange struct{ Cols, Rows, Width, Height uint32 }
+	signalMsg    struct{ Signal string }
+	exitStatus   struct{ Status uint32 }
+	exitSignal   struct {
+		Signal     string
+		CoreDumped bool
+		Msg, Lang  string
+	}
+)
+
+// serveSession answers the channel's requests until the client closes it.
+// The process, once started, is waited for by a goroutine that sends its
+// exit status and closes the channel.
+func serveSession(ctx context.Context, user string, ch ssh.Channel, reqs <-chan *ssh.Request, logf func(string, ...any)) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	s := &session{user: user, ch: ch, logf: logf}
+	defer func() {
+		cancel() // the client is gone: kill what still runs
+		wg.Wait()
+		ch.Close()
+		s.closePTY()
+	}()
+	for req := range reqs {
+		ok := false
+		switch req.Type {
+		case "env":
+			var m envRequest
+			if ssh.Unmarshal(req.Payload, &m) == nil {
+				s.env = append(s.env, m.Name+"="+m.Value)
+				ok = true
+			}
+		case "pty-req":
+			var m ptyRequest
+			if ssh.Unmarshal(req.Payload, &m) == nil && s.master == nil && s.cmd == nil {
+				ok = s.openPTY(m.Term, m.Rows, m.Cols)
+			}
+		case "window-change":
+			var m windowChange
+			if ssh.Unmarshal(req.Payload, &m) == nil && s.master != nil {
+				ok = pty.SetSize(s.master, int(m.Rows), int(m.Cols)) == nil
+			}
+		case "signal":
+			var m signalMsg
+			if ssh.Unmarshal(req.Payload, &m) == nil && s.cmd != nil {
+				if sig := unix.SignalNum("SIG" + m.Signal); sig != 0 {
+					ok = unix.Kill(-s.cmd.Process.Pid, sig) == nil
+				}
+			}
+		case "exec", "shell", "subsystem":
+			if s.cmd == nil {
+				ok = s.start(ctx, req, &wg)
+				// A failed start ends the session as sshd does; the reply
+				// below still goes out first.
+			}
+		}
+		if req.WantReply {
+			req.Reply(ok, nil)
+		}
+		if !ok && s.cmd == nil && (req.Type == "exec" || req.Type == "shell" || req.Type == "subsystem") {
+			return
+		}
+	}
+}
+
+func (s *session) openPTY(term string, rows, cols uint32) bool {
+	master, tty, err := pty.Open()
+	if err != nil {
+		s.logf("sshd: %v", err)
+		return false
+	}
+	s.master, s.tty = master, tty
+	s.env = append(s.env, "TERM="+term)
+	if err := pty.SetSize(master, int(rows), int(cols)); err != nil {
+		s.logf("sshd: %v", err)
+	}
+	return true
+}
+
+func (s *session) closePTY() {
+	if s.master != nil {
+		s.master.Close()
+	}
+	if s.tty != nil {
+		s.tty.Close()
+	}
+}
+
+// command builds the process for an exec, shell or subsystem request, the
+// way sshd does: the login shell runs commands with -c, and a shell request
+// starts it as a login shell.
+func (s *session) command(ctx context.Context, req *ssh.Request) (*exec.Cmd, error) {
+	shell := os.Getenv("SHELL")
+	if shell == "" {
+		shell = "/bin/sh"
+	}
+	var cmd *exec.Cmd
+	switch req.Type {
+	case "exec":
+		var m execRequest
+		if err := ssh.Unmarshal(req.Payload, &m); err != nil {
+			return nil, fmt.Errorf("bad exec request: %w", err)
+		}
+		cmd = exec.CommandContext(ctx, shell, "-c", m.Command)
+	case "shell":
+		cmd = exec.CommandContext(ctx, shell)
+		cmd.Args[0] = "-" + filepath.Base(shell)
+	case "subsystem":
+		var m execRequest
+		if err := ssh.Unmarshal(req.Payload, &m); err != nil {
+			return nil, fmt.Errorf("bad subsystem request: %w", err)
+		}
+		server := sftpServer()
+		if m.Command != "sftp" || server == "" {
+			return nil, fmt.Errorf("subsystem %q is not available", m.Command)
+		}
+		cmd = exec.CommandContext(ctx, server)
+	}
+	cmd.Env = append(os.Environ(), s.env...)
+	if home, err := os.UserHomeDir(); err == nil {
+		cmd.Dir = home
+	}
+	// Kill the whole process group when the client goes away, and give up
+	// on output pipes a stray background child keeps open.
+	cmd.Cancel = func() error { return unix.Kill(-cmd.Process.Pid, unix.SIGKILL) }
+	cmd.WaitDelay = 2 * time.Second
+	return cmd, nil
+}
+
+// sftpServer finds OpenSSH's sftp-server, which serves the sftp subsystem
+// (and so scp and rsync-over-sftp) when OpenSSH is installed.
+func sftpServer() string {
+	for _, p := range []string{"/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server", "/usr/lib/ssh/sftp-server", "/usr/libexec/sftp-server"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// start starts the process and the goroutines that stream its I/O; it
+// reports whether the request succeeded.
+func (s *session) start(ctx context.Context, req *ssh.Request, wg *sync.WaitGroup) bool {
+	cmd, err := s.command(ctx, req)
+	if err != nil {
+		s.logf("sshd: %v", err)
+		return false
+	}
+	if s.tty != nil {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = s.tty, s.tty, s.tty
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+		if err := cmd.Start(); err != nil {
+			s.logf("sshd: start %s: %v", cmd.Path, err)
+			return false
+		}
+		// Only the child holds the terminal end now, so the master reads
+		// EIO once the child and its descendants are gone.
+		s.tty.Close()
+		s.tty = nil
+		s.cmd = cmd
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			io.Copy(s.master, s.ch)
+		}()
+		go func() {
+			defer wg.Done()
+			s.waitPTY()
+		}()
+		return true
+	}
+	cmd.Stdout, cmd.Stderr = s.ch, s.ch.Stderr()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		s.logf("sshd: %v", err)
+		return false
+	}
+	if err := cmd.Start(); err != nil {
+		s.logf("sshd: start %s: %v", cmd.Path, err)
+		return false
+	}
+	s.cmd = cmd
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		io.Copy(stdin, s.ch)
+		stdin.Close() // EOF from the client
+	}()
+	go func() {
+		defer wg.Done()
+		s.finish(cmd.Wait())
+	}()
+	return true
+}
+
+// waitPTY copies the terminal's output to the client until the process is
+// gone, then finishes the session.
+func (s *session) waitPTY() {
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		io.Copy(s.ch, s.master) // ends with EIO when the last holder exits
+	}()
+	err := s.cmd.Wait()
+	// A background job may keep the terminal open; stop reading shortly
+	// after the process is gone.
+	s.master.SetReadDeadline(time.Now().Add(time.Second))
+	<-copied
+	s.finish(err)
+}
+
+// finish sends the exit status, or the signal that killed the process, and
+// closes the channel.
+func (s *session) finish(waitErr error) {
+	st := s.cmd.ProcessState
+	if st == nil {
+		s.logf("sshd: %v", waitErr)
+		s.ch.Close()
+		return
+	}
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		name := strings.TrimPrefix(unix.SignalName(ws.Signal()), "SIG")
+		s.ch.SendRequest("exit-signal", false, ssh.Marshal(exitSignal{Signal: name, CoreDumped: ws.CoreDump()}))
+	} else {
+		s.ch.SendRequest("exit-status", false, ssh.Marshal(exitStatus{Status: uint32(st.ExitCode())}))
+	}
+	s.ch.CloseWrite()
+	s.ch.Close()
 }

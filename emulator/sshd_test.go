@@ -1,0 +1,315 @@
+package emulator
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// sshdModes builds each kind of node SSH server over a fresh state dir.
+var sshdModes = []struct {
+	name string
+	new  func(t *testing.T) nodeSSHD
+}{
+	{"builtin", func(t *testing.T) nodeSSHD {
+		keys, err := newHostKeys()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := newBuiltinSSHD(keys, t.Logf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}},
+	{"openssh", func(t *testing.T) nodeSSHD {
+		if _, err := os.Stat(SSHDPath); err != nil {
+			t.Skipf("no OpenSSH server: %v", err)
+		}
+		keys, err := newHostKeys()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := newOpenSSHD(filepath.Join(t.TempDir(), "node", "sshd"), keys, t.Logf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}},
+}
+
+func testSigner(t *testing.T) ssh.Signer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ssh.NewSignerFromSigner(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// loginUser is a user both modes accept: OpenSSH needs a real account.
+func loginUser(t *testing.T) string {
+	t.Helper()
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Username
+}
+
+// dialNode logs in, checking that the server shows one of its host keys.
+func dialNode(d nodeSSHD, name string, signer ssh.Signer) (*ssh.Client, error) {
+	cfg := &ssh.ClientConfig{
+		User: name,
+		Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
+			for _, k := range d.HostKeys() {
+				if bytes.Equal(k.Marshal(), key.Marshal()) {
+					return nil
+				}
+			}
+			return errors.New("unknown host key")
+		},
+		Timeout: 5 * time.Second,
+	}
+	return ssh.Dial("tcp", d.Addr(), cfg)
+}
+
+// run runs cmd in a new session and returns stdout, stderr and the status.
+func run(t *testing.T, c *ssh.Client, cmd, stdin string) (string, string, int) {
+	t.Helper()
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	var out, errb bytes.Buffer
+	sess.Stdout, sess.Stderr, sess.Stdin = &out, &errb, strings.NewReader(stdin)
+	status := 0
+	if err := sess.Run(cmd); err != nil {
+		var ee *ssh.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("run %q: %v", cmd, err)
+		}
+		status = ee.ExitStatus()
+	}
+	return out.String(), errb.String(), status
+}
+
+func TestNodeSSHD(t *testing.T) {
+	for _, mode := range sshdModes {
+		t.Run(mode.name, func(t *testing.T) {
+			d := mode.new(t)
+			defer d.Close()
+			if got := len(d.HostKeys()); got != 2 {
+				t.Fatalf("%d host keys, want ed25519 and ecdsa", got)
+			}
+			name, signer := loginUser(t), testSigner(t)
+
+			if c, err := dialNode(d, name, signer); err == nil {
+				c.Close()
+				t.Fatal("login succeeded before the key was installed")
+			} else if !strings.Contains(err.Error(), "unable to authenticate") {
+				t.Fatalf("login before install: %v, want an authentication failure", err)
+			}
+			if err := d.SetAuthorized(map[string][]ssh.PublicKey{name: {signer.PublicKey()}}); err != nil {
+				t.Fatal(err)
+			}
+			c, err := dialNode(d, name, signer)
+			if err != nil {
+				t.Fatalf("login after install: %v", err)
+			}
+			defer c.Close()
+
+			cases := []struct {
+				cmd, stdin, out, errOut string
+				status                  int
+			}{
+				{"echo hello; echo oops >&2; exit 3", "", "hello\n", "oops\n", 3},
+				{"tr a-z A-Z", "streamed stdin", "STREAMED STDIN", "", 0},
+				{"kill -TERM $$", "", "", "", 128 + 15},
+			}
+			for _, tc := range cases {
+				out, errOut, status := run(t, c, tc.cmd, tc.stdin)
+				if out != tc.out || errOut != tc.errOut || status != tc.status {
+					t.Errorf("%q: got (%q, %q, %d), want (%q, %q, %d)", tc.cmd, out, errOut, status, tc.out, tc.errOut, tc.status)
+				}
+			}
+			testPTY(t, c)
+
+			// Removing the key locks the user out again.
+			if err := d.SetAuthorized(map[string][]ssh.PublicKey{}); err != nil {
+				t.Fatal(err)
+			}
+			if c2, err := dialNode(d, name, signer); err == nil {
+				c2.Close()
+				t.Error("login succeeded after the key was removed")
+			}
+		})
+	}
+}
+
+// testPTY runs a shell on a terminal, resizes it and reads stty's view.
+func testPTY(t *testing.T, c *ssh.Client) {
+	t.Helper()
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	if err := sess.RequestPty("xterm", 40, 100, ssh.TerminalModes{}); err != nil {
+		t.Fatalf("pty-req: %v", err)
+	}
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	sess.Stdout = &out
+	if err := sess.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.WindowChange(50, 132); err != nil {
+		t.Fatal(err)
+	}
+	// tty checks stdin is the terminal; stty reports the resized window.
+	if _, err := io.WriteString(stdin, "tty >/dev/null && echo is-a-tty; stty size; exit 4\n"); err != nil {
+		t.Fatal(err)
+	}
+	var ee *ssh.ExitError
+	if err := sess.Wait(); !errors.As(err, &ee) || ee.ExitStatus() != 4 {
+		t.Fatalf("shell ended with %v, want exit status 4", err)
+	}
+	for _, want := range []string{"is-a-tty", "50 132"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("terminal output %q lacks %q", out.String(), want)
+		}
+	}
+}
+
+func TestNodeSSHDStopStart(t *testing.T) {
+	for _, mode := range sshdModes {
+		t.Run(mode.name, func(t *testing.T) {
+			d := mode.new(t)
+			defer d.Close()
+			name, signer := loginUser(t), testSigner(t)
+			if err := d.SetAuthorized(map[string][]ssh.PublicKey{name: {signer.PublicKey()}}); err != nil {
+				t.Fatal(err)
+			}
+			addr := d.Addr()
+			// An open session is ended by Stop, not left running.
+			c, err := dialNode(d, name, signer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			sess, err := c.NewSession()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sess.Start("sleep 60"); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			if err := d.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			if err := sess.Wait(); err == nil {
+				t.Error("session survived Stop")
+			}
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("Stop took %v", took)
+			}
+			if d.Addr() != "" {
+				t.Errorf("Addr() = %q while stopped", d.Addr())
+			}
+			if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+				conn.Close()
+				t.Errorf("%s still accepts connections after Stop", addr)
+			}
+			if err := d.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if d.Addr() != addr {
+				t.Logf("restarted on %s, was %s (port taken)", d.Addr(), addr)
+			}
+			c2, err := dialNode(d, name, signer)
+			if err != nil {
+				t.Fatalf("login after restart: %v", err)
+			}
+			out, _, _ := run(t, c2, "echo back", "")
+			c2.Close()
+			if out != "back\n" {
+				t.Errorf("after restart: %q", out)
+			}
+		})
+	}
+}
+
+func TestOpenSSHDCleanup(t *testing.T) {
+	if _, err := os.Stat(SSHDPath); err != nil {
+		t.Skipf("no OpenSSH server: %v", err)
+	}
+	keys, err := newHostKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "sshd")
+	d, err := newOpenSSHD(dir, keys, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := d.cmd.Process.Pid
+	for _, f := range []string{"ssh_host_ed25519_key", "ssh_host_ecdsa_key"} {
+		fi, err := os.Stat(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %v, want 0600", f, fi.Mode().Perm())
+		}
+	}
+	users := map[string][]ssh.PublicKey{"alice": {testSigner(t).PublicKey()}, "bob": {testSigner(t).PublicKey()}}
+	if err := d.SetAuthorized(users); err != nil {
+		t.Fatal(err)
+	}
+	delete(users, "bob")
+	if err := d.SetAuthorized(users); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, "authorized_keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != "alice" {
+		t.Errorf("authorized_keys holds %v, want only alice", entries)
+	}
+	if err := d.SetAuthorized(map[string][]ssh.PublicKey{"../x": nil}); err == nil {
+		t.Error("user name ../x accepted")
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+		t.Errorf("sshd pid %d still exists after Close", pid)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("%s left behind: %v", dir, err)
+	}
+}
