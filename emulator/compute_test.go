@@ -81,7 +81,7 @@ func TestComputeSetMetadata(t *testing.T) {
 	big := strings.Repeat("x", maxMetadataValueLen)
 	cases := []struct {
 		name        string
-		conflicts   int                    // injected 412s before the call
+		conflicts   int                     // injected 412s before the call
 		fingerprint func(cur string) string // what the request carries
 		items       []*compute.MetadataItems
 		code        int // 0: success

@@ -1,7 +1,187 @@
 package emulator
 
+import (
+	"bytes"
+	"context"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gkessh/gkessh/keys"
+	"golang.org/x/crypto/ssh"
+	compute "google.golang.org/api/compute/v1"
+)
+
+// guestRecheck is how often the guest agent re-evaluates keys with no
+// metadata change, like the real agent's 60 s long-poll timeout.
+const guestRecheck = 60 * time.Second
+
+// guestView is the part of the metadata a guest agent acts on.
+type guestView struct {
+	osLogin bool   // OS Login is on: no metadata key is installed
+	keys    string // the ssh-keys and sshKeys values it honours, joined by newlines
+}
+
+// pendingView is a metadata state that reaches the guest at a given time.
+type pendingView struct {
+	at   time.Time
+	view guestView
+}
+
 // startGuest starts the node's guest accounts daemon and returns its stop
-// function. (Being written.)
+// function, which returns once the daemon's goroutine has ended.
 func (s *Server) startGuest(n *Node) (stop func()) {
-	return func() {}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.runGuest(ctx, n)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// runGuest is the guest agent's loop. Like the real agent's long poll, it
+// wakes at once on every metadata change; each change then takes the
+// propagation delay (as set at the time of the change) to reach the node, so
+// a key upserted at t is never installed before t+delay. It also wakes when
+// the next key expires, and every guestRecheck.
+func (s *Server) runGuest(ctx context.Context, n *Node) {
+	changed, cur, _ := s.guestSnapshot(n)
+	var pending []pendingView // in order of arrival; at never decreases
+	logged := map[string]bool{}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		now := time.Now()
+		for len(pending) > 0 && !pending[0].at.After(now) {
+			cur, pending = pending[0].view, pending[1:]
+		}
+		want, expiry := authorizedKeys(cur, now, func(l keys.Line) {
+			if !logged[l.Raw] {
+				logged[l.Raw] = true
+				s.cfg.Logf("node %s: guest agent skips metadata key line %q: %v", n.Name, l.Raw, l.Err)
+			}
+		})
+		s.install(n, want)
+		wake := now.Add(guestRecheck)
+		if !expiry.IsZero() && expiry.Before(wake) {
+			wake = expiry
+		}
+		if len(pending) > 0 && pending[0].at.Before(wake) {
+			wake = pending[0].at
+		}
+		timer.Reset(time.Until(wake))
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-changed:
+			var v guestView
+			var delay time.Duration
+			changed, v, delay = s.guestSnapshot(n)
+			last, at := cur, time.Now().Add(delay)
+			if len(pending) > 0 {
+				// Changes arrive in order, even if the delay shrank meanwhile.
+				p := pending[len(pending)-1]
+				last, at = p.view, laterOf(at, p.at)
+			}
+			if v != last {
+				pending = append(pending, pendingView{at, v})
+			}
+		}
+	}
+}
+
+func laterOf(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// guestSnapshot reads what the node's guest agent acts on, the channel closed
+// by the next metadata change, and the propagation delay.
+func (s *Server) guestSnapshot(n *Node) (changed <-chan struct{}, v guestView, delay time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return s.changed, viewOf(&n.metadata, &s.project.Metadata), s.delay
+}
+
+// viewOf applies the guest agent's rules (GA metadata.go) to instance and
+// project metadata: non-empty instance sshKeys → instance sshKeys and
+// ssh-keys; else instance block-project-ssh-keys → instance ssh-keys; else
+// instance ssh-keys plus project ssh-keys and sshKeys. The project's own
+// block-project-ssh-keys is ignored, as every agent does.
+func viewOf(inst, proj *compute.Metadata) guestView {
+	if boolAttr("enable-oslogin", inst, proj) {
+		return guestView{osLogin: true}
+	}
+	instKeys, _ := metadataValue(inst, keys.MetadataKey)
+	instLegacy, _ := metadataValue(inst, keys.LegacyMetadataKey)
+	parts := []string{instKeys}
+	switch {
+	case strings.TrimSpace(instLegacy) != "":
+		parts = []string{instLegacy, instKeys}
+	case !boolAttr("block-project-ssh-keys", inst):
+		projKeys, _ := metadataValue(proj, keys.MetadataKey)
+		projLegacy, _ := metadataValue(proj, keys.LegacyMetadataKey)
+		parts = append(parts, projKeys, projLegacy)
+	}
+	return guestView{keys: strings.Join(parts, "\n")}
+}
+
+// authorizedKeys returns the keys of v a guest agent installs at now, by
+// user, and when the first of them expires (zero: none does). Invalid lines
+// go to skip; expired ones are dropped silently.
+func authorizedKeys(v guestView, now time.Time, skip func(keys.Line)) (map[string][]ssh.PublicKey, time.Time) {
+	out := map[string][]ssh.PublicKey{}
+	var expiry time.Time
+	if v.osLogin {
+		return out, expiry
+	}
+	for _, l := range keys.ParseLines(v.keys) {
+		switch {
+		case strings.TrimSpace(l.Raw) == "":
+			continue
+		case !l.Valid():
+			skip(l)
+			continue
+		case l.Expired(now):
+			continue
+		}
+		if l.Expiring() && (expiry.IsZero() || l.ExpireOn.Before(expiry)) {
+			expiry = l.ExpireOn
+		}
+		if !slices.ContainsFunc(out[l.User], func(k ssh.PublicKey) bool { return sameKey(k, l.Key) }) {
+			out[l.User] = append(out[l.User], l.Key)
+		}
+	}
+	return out, expiry
+}
+
+func sameKey(a, b ssh.PublicKey) bool { return bytes.Equal(a.Marshal(), b.Marshal()) }
+
+// install gives the node's SSH server the keys, if they changed. The map is
+// never modified afterwards, so the server may keep it.
+func (s *Server) install(n *Node, want map[string][]ssh.PublicKey) {
+	n.mu.Lock()
+	if maps.EqualFunc(n.keys, want, func(a, b []ssh.PublicKey) bool { return slices.EqualFunc(a, b, sameKey) }) {
+		n.mu.Unlock()
+		return
+	}
+	n.keys = want
+	sshd := n.sshd
+	n.mu.Unlock()
+	if sshd == nil {
+		return
+	}
+	if err := sshd.SetAuthorized(want); err != nil {
+		s.cfg.Logf("node %s: guest agent: install keys: %v", n.Name, err)
+	}
 }

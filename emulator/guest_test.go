@@ -1,0 +1,244 @@
+package emulator
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gkessh/gkessh/keys"
+	"golang.org/x/crypto/ssh"
+	compute "google.golang.org/api/compute/v1"
+)
+
+func metadataOf(kv map[string]string) *compute.Metadata {
+	md := &compute.Metadata{}
+	for _, k := range slices.Sorted(maps.Keys(kv)) {
+		md.Items = append(md.Items, item(k, kv[k]))
+	}
+	return md
+}
+
+// rendered turns installed keys into comparable authorized_keys text.
+func rendered(m map[string][]ssh.PublicKey) map[string][]string {
+	out := map[string][]string{}
+	for u, ks := range m {
+		for _, k := range ks {
+			out[u] = append(out[u], string(ssh.MarshalAuthorizedKey(k)))
+		}
+	}
+	return out
+}
+
+func TestGuestRules(t *testing.T) {
+	a, b, c := newKey(t), newKey(t), newKey(t)
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	line := func(user string, k ssh.PublicKey) string { return keys.FormatLine(user, k, user+"@laptop") }
+	soon := now.Add(time.Hour)
+	cases := []struct {
+		name        string
+		inst, proj  map[string]string
+		want        map[string][]ssh.PublicKey
+		wantExpiry  time.Time
+		wantSkipped int
+	}{
+		{name: "project ssh-keys", proj: map[string]string{"ssh-keys": line("alice", a)}, want: map[string][]ssh.PublicKey{"alice": {a}}},
+		{name: "project sshKeys", proj: map[string]string{"sshKeys": line("bob", b)}, want: map[string][]ssh.PublicKey{"bob": {b}}},
+		{
+			name: "instance and project merge",
+			inst: map[string]string{"ssh-keys": line("alice", a)},
+			proj: map[string]string{"ssh-keys": line("bob", b), "sshKeys": line("carol", c)},
+			want: map[string][]ssh.PublicKey{"alice": {a}, "bob": {b}, "carol": {c}},
+		},
+		{
+			name: "instance blocks project keys",
+			inst: map[string]string{"ssh-keys": line("alice", a), "block-project-ssh-keys": "true"},
+			proj: map[string]string{"ssh-keys": line("bob", b)},
+			want: map[string][]ssh.PublicKey{"alice": {a}},
+		},
+		{
+			name: "block flag parses like strconv.ParseBool",
+			inst: map[string]string{"block-project-ssh-keys": "1"},
+			proj: map[string]string{"ssh-keys": line("bob", b)},
+			want: map[string][]ssh.PublicKey{},
+		},
+		{
+			name: "unparsable block flag is false",
+			inst: map[string]string{"block-project-ssh-keys": "yes"},
+			proj: map[string]string{"ssh-keys": line("bob", b)},
+			want: map[string][]ssh.PublicKey{"bob": {b}},
+		},
+		{
+			name: "project block flag ignored",
+			inst: map[string]string{"ssh-keys": line("alice", a)},
+			proj: map[string]string{"ssh-keys": line("bob", b), "block-project-ssh-keys": "TRUE"},
+			want: map[string][]ssh.PublicKey{"alice": {a}, "bob": {b}},
+		},
+		{
+			name: "instance sshKeys blocks project keys",
+			inst: map[string]string{"sshKeys": line("carol", c), "ssh-keys": line("alice", a)},
+			proj: map[string]string{"ssh-keys": line("bob", b)},
+			want: map[string][]ssh.PublicKey{"alice": {a}, "carol": {c}},
+		},
+		{
+			name: "blank instance sshKeys does not block",
+			inst: map[string]string{"sshKeys": " \n"},
+			proj: map[string]string{"ssh-keys": line("bob", b)},
+			want: map[string][]ssh.PublicKey{"bob": {b}},
+		},
+		{
+			name:       "expiring key not yet expired",
+			proj:       map[string]string{"ssh-keys": keys.FormatExpiringLine("alice", a, soon) + "\n" + line("bob", b)},
+			want:       map[string][]ssh.PublicKey{"alice": {a}, "bob": {b}},
+			wantExpiry: soon,
+		},
+		{
+			name: "expired key dropped",
+			proj: map[string]string{"ssh-keys": keys.FormatExpiringLine("alice", a, now) + "\n" + line("bob", b)},
+			want: map[string][]ssh.PublicKey{"bob": {b}},
+		},
+		{
+			name: "invalid lines and user names skipped",
+			proj: map[string]string{"ssh-keys": "\n" + line("bad user", a) + "\n" + line("-dash", a) + "\n" +
+				"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 nouser\n" + "alice:ssh-ed25519 notbase64\n" +
+				keys.FormatLine("alice", a, `google-ssh {"userName":"alice"}`) + "\n" +
+				line("bob", b) + "\n\n"},
+			want:        map[string][]ssh.PublicKey{"bob": {b}},
+			wantSkipped: 5,
+		},
+		{
+			name: "OS Login on the instance",
+			inst: map[string]string{"enable-oslogin": "TRUE", "ssh-keys": line("alice", a)},
+			proj: map[string]string{"ssh-keys": line("bob", b)},
+			want: map[string][]ssh.PublicKey{},
+		},
+		{
+			name: "OS Login on the project",
+			inst: map[string]string{"ssh-keys": line("alice", a)},
+			proj: map[string]string{"enable-oslogin": "true"},
+			want: map[string][]ssh.PublicKey{},
+		},
+		{
+			name: "instance turns project OS Login off",
+			inst: map[string]string{"enable-oslogin": "false", "ssh-keys": line("alice", a)},
+			proj: map[string]string{"enable-oslogin": "true"},
+			want: map[string][]ssh.PublicKey{"alice": {a}},
+		},
+		{
+			name: "same key twice installed once, two keys kept in order",
+			inst: map[string]string{"ssh-keys": line("alice", a) + "\n" + line("alice", b)},
+			proj: map[string]string{"ssh-keys": line("alice", a)},
+			want: map[string][]ssh.PublicKey{"alice": {a, b}},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var skipped []string
+			got, expiry := authorizedKeys(viewOf(metadataOf(tc.inst), metadataOf(tc.proj)), now,
+				func(l keys.Line) { skipped = append(skipped, l.Raw) })
+			if g, w := fmt.Sprint(rendered(got)), fmt.Sprint(rendered(tc.want)); g != w {
+				t.Errorf("installed %s\nwant      %s", g, w)
+			}
+			if !expiry.Equal(tc.wantExpiry) {
+				t.Errorf("next expiry %v, want %v", expiry, tc.wantExpiry)
+			}
+			if len(skipped) != tc.wantSkipped {
+				t.Errorf("skipped %q, want %d lines", skipped, tc.wantSkipped)
+			}
+		})
+	}
+}
+
+// TestGuestPropagationDelay checks that each change takes the delay to reach
+// the node: not before, and promptly after, also when a second change comes
+// while the first is still on its way.
+func TestGuestPropagationDelay(t *testing.T) {
+	const delay = 300 * time.Millisecond
+	srv, _ := newTestServer(t, Config{Nodes: 1, PropagationDelay: delay})
+	n := srv.Node(srv.Nodes()[0])
+	f := useFakeSSHD(t, n)
+	a, b := newKey(t), newKey(t)
+	lines := keys.FormatLine("alice", a, "")
+
+	t0 := time.Now()
+	if err := srv.SetProjectMetadata(map[string]*string{"ssh-keys": &lines}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(delay / 2)
+	if got := n.InstalledKeys(); len(got) != 0 {
+		t.Fatalf("keys installed %v after %v, before the %v delay", rendered(got), time.Since(t0), delay)
+	}
+	lines += "\n" + keys.FormatLine("bob", b, "")
+	t1 := time.Now()
+	if err := srv.SetProjectMetadata(map[string]*string{"ssh-keys": &lines}); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, step := range []struct {
+		since time.Time
+		users []string
+	}{{t0, []string{"alice"}}, {t1, []string{"alice", "bob"}}} {
+		got := f.nextInstall(t, 5*delay)
+		took := time.Since(step.since)
+		t.Logf("users %v installed %v after their change (delay %v)", step.users, took, delay)
+		if took < delay || took > delay+150*time.Millisecond {
+			t.Errorf("users %v installed after %v, want just after %v", step.users, took, delay)
+		}
+		if users := slices.Sorted(maps.Keys(got)); !slices.Equal(users, step.users) {
+			t.Errorf("installed users %v, want %v", users, step.users)
+		}
+	}
+}
+
+// TestGuestExpiryAndRemoval checks that an expiring key goes at its expiry
+// with no metadata change, and that a key deleted from metadata goes too.
+func TestGuestExpiryAndRemoval(t *testing.T) {
+	srv, _ := newTestServer(t, Config{Nodes: 1})
+	n := srv.Node(srv.Nodes()[0])
+	f := useFakeSSHD(t, n)
+	a, b := newKey(t), newKey(t)
+	expire := time.Now().Add(400 * time.Millisecond)
+	lines := keys.FormatLine("alice", a, fmt.Sprintf(`google-ssh {"userName":"alice","expireOn":%q}`, expire.Format(time.RFC3339Nano))) +
+		"\n" + keys.FormatLine("bob", b, "")
+	if err := srv.SetInstanceMetadata(n.Name, map[string]*string{"ssh-keys": &lines}); err != nil {
+		t.Fatal(err)
+	}
+	if got := rendered(f.nextInstall(t, time.Second)); len(got["alice"]) != 1 || len(got["bob"]) != 1 {
+		t.Fatalf("installed %v, want alice and bob", got)
+	}
+	got := rendered(f.nextInstall(t, time.Second))
+	late := time.Since(expire)
+	t.Logf("expired key removed %v after its expiry", late)
+	if len(got["alice"]) != 0 || len(got["bob"]) != 1 || late < 0 || late > 150*time.Millisecond {
+		t.Errorf("%v after expiry installed %v, want bob only, just after", late, got)
+	}
+	if err := srv.SetInstanceMetadata(n.Name, map[string]*string{"ssh-keys": nil}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.nextInstall(t, time.Second); len(got) != 0 {
+		t.Errorf("after deleting ssh-keys installed %v, want none", rendered(got))
+	}
+}
+
+// TestGuestWithoutSSHD checks that the agent installs keys on a node with no
+// SSH server.
+func TestGuestWithoutSSHD(t *testing.T) {
+	srv, _ := newTestServer(t, Config{Nodes: 1})
+	n := srv.Node(srv.Nodes()[0])
+	useFakeSSHD(t, n)
+	n.mu.Lock()
+	n.sshd = nil
+	n.mu.Unlock()
+	line := keys.FormatLine("alice", newKey(t), "")
+	if err := srv.SetProjectMetadata(map[string]*string{"ssh-keys": &line}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Second)
+	for len(n.InstalledKeys()["alice"]) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no key installed on a node without sshd")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
