@@ -6,6 +6,7 @@ package gce
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"golang.org/x/oauth2"
@@ -38,20 +39,32 @@ func New(ctx context.Context, project, endpoint string, ts oauth2.TokenSource) (
 	return &Client{ProjectID: project, Svc: svc}, nil
 }
 
-// Locate finds an instance by name in any zone with one aggregatedList call,
-// the way gcloud resolves a missing --zone.
-func (c *Client) Locate(ctx context.Context, name string) (*compute.Instance, error) {
+// List returns the project's instances in every zone that match an
+// aggregatedList filter ("" for all).
+func (c *Client) List(ctx context.Context, filter string) ([]*compute.Instance, error) {
 	var found []*compute.Instance
-	err := c.Svc.Instances.AggregatedList(c.ProjectID).
-		Filter(fmt.Sprintf("name eq ^%s$", name)).MaxResults(500).
-		Context(ctx).Pages(ctx, func(l *compute.InstanceAggregatedList) error {
+	call := c.Svc.Instances.AggregatedList(c.ProjectID).MaxResults(500).Context(ctx)
+	if filter != "" {
+		call = call.Filter(filter)
+	}
+	err := call.Pages(ctx, func(l *compute.InstanceAggregatedList) error {
 		for _, scoped := range l.Items {
 			found = append(found, scoped.Instances...)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("gce: find instance %s in project %s: %w", name, c.ProjectID, err)
+		return nil, fmt.Errorf("gce: list instances in project %s: %w", c.ProjectID, err)
+	}
+	return found, nil
+}
+
+// Locate finds an instance by name in any zone with one aggregatedList call,
+// the way gcloud resolves a missing --zone.
+func (c *Client) Locate(ctx context.Context, name string) (*compute.Instance, error) {
+	found, err := c.List(ctx, fmt.Sprintf("name eq ^%s$", regexp.QuoteMeta(name)))
+	if err != nil {
+		return nil, fmt.Errorf("gce: find instance %s: %w", name, err)
 	}
 	switch len(found) {
 	case 0:
