@@ -1,0 +1,310 @@
+// Package sshconfig renders and merges gkessh's managed block in
+// ~/.ssh/config and maintains known_hosts files.
+package sshconfig
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// KnownHostsName is gcloud's known_hosts file under ~/.ssh, shared with it.
+const KnownHostsName = "google_compute_known_hosts"
+
+// DefaultKnownHostsPath returns ~/.ssh/google_compute_known_hosts.
+func DefaultKnownHostsPath() (string, error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("known hosts: no home directory: set HOME: %w", err)
+	}
+	return filepath.Join(home, ".ssh", KnownHostsName), nil
+}
+
+// HostAlias is the name an instance's host keys are recorded under,
+// gcloud's HostKeyAlias "compute.<instance id>". The id, unlike the name,
+// changes when the VM is recreated, so a rebuilt node is a new host.
+func HostAlias(instanceID uint64) string {
+	return "compute." + strconv.FormatUint(instanceID, 10)
+}
+
+// KnownHosts is a known_hosts file in OpenSSH's format. Lines gkessh writes
+// look like gcloud's: "compute.123 ssh-ed25519 AAAA...".
+type KnownHosts struct {
+	Path string
+}
+
+// Recorded is what a known_hosts file says about one host.
+type Recorded struct {
+	Keys    []ssh.PublicKey // trusted keys
+	Revoked []ssh.PublicKey // @revoked keys, refused even if trusted
+}
+
+// Lookup returns the keys recorded for alias. A line applies when one of
+// its comma-separated host names is exactly alias (or hashes to it); unlike
+// gcloud's prefix test, compute.12 does not match compute.123. A missing
+// file records nothing.
+func (k KnownHosts) Lookup(alias string) (Recorded, error) {
+	data, err := os.ReadFile(k.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		return Recorded{}, nil
+	}
+	if err != nil {
+		return Recorded{}, fmt.Errorf("known hosts: %w", err)
+	}
+	var rec Recorded
+	for len(data) > 0 {
+		marker, hosts, key, _, rest, err := ssh.ParseKnownHosts(data)
+		data = rest
+		if err != nil || key == nil || !matchesHost(hosts, alias) {
+			continue // ssh itself skips lines it cannot parse
+		}
+		switch marker {
+		case "":
+			rec.Keys = append(rec.Keys, key)
+		case "revoked":
+			rec.Revoked = append(rec.Revoked, key)
+		}
+	}
+	return rec, nil
+}
+
+func matchesHost(hosts []string, alias string) bool {
+	for _, h := range hosts {
+		if h == alias || (strings.HasPrefix(h, "|1|") && hashedHostMatches(h, alias)) {
+			return true
+		}
+	}
+	return false
+}
+
+// hashedHostMatches checks an OpenSSH HashKnownHosts entry,
+// "|1|base64(salt)|base64(HMAC-SHA1(salt, host))".
+func hashedHostMatches(entry, host string) bool {
+	parts := strings.Split(entry, "|")
+	if len(parts) != 4 {
+		return false
+	}
+	salt, err1 := base64.StdEncoding.DecodeString(parts[2])
+	sum, err2 := base64.StdEncoding.DecodeString(parts[3])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	mac := hmac.New(sha1.New, salt)
+	mac.Write([]byte(host))
+	return hmac.Equal(mac.Sum(nil), sum)
+}
+
+// Add appends a line for each key not yet recorded for alias. The lines go
+// out in one O_APPEND write, so concurrent writers (gkessh or gcloud) never
+// interleave; the file and ~/.ssh are created 0600 and 0700.
+func (k KnownHosts) Add(alias string, keys ...ssh.PublicKey) error {
+	rec, err := k.Lookup(alias)
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	for _, key := range keys {
+		if containsKey(rec.Keys, key) {
+			continue
+		}
+		rec.Keys = append(rec.Keys, key) // also drops duplicates in keys
+		fmt.Fprintf(&b, "%s %s", alias, ssh.MarshalAuthorizedKey(key))
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(k.Path), 0o700); err != nil {
+		return fmt.Errorf("known hosts: %w", err)
+	}
+	f, err := os.OpenFile(k.Path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("known hosts: %w", err)
+	}
+	line := b.Bytes()
+	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, fi.Size()-1); err == nil && last[0] != '\n' {
+			line = append([]byte{'\n'}, line...)
+		}
+	}
+	if _, err := f.Write(line); err != nil {
+		f.Close()
+		return fmt.Errorf("known hosts: append to %s: %w", k.Path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("known hosts: %w", err)
+	}
+	return nil
+}
+
+func containsKey(keys []ssh.PublicKey, key ssh.PublicKey) bool {
+	return slices.ContainsFunc(keys, func(k ssh.PublicKey) bool { return bytes.Equal(k.Marshal(), key.Marshal()) })
+}
+
+// StrictMode is --strict-host-key-checking.
+type StrictMode string
+
+// The modes, named as OpenSSH's StrictHostKeyChecking values.
+const (
+	// StrictYes accepts only recorded keys or keys the guest published
+	// through the Compute API.
+	StrictYes StrictMode = "yes"
+	// StrictAcceptNew is StrictYes, plus trust on first use when the
+	// guest published no keys. The default.
+	StrictAcceptNew StrictMode = "accept-new"
+	// StrictNo accepts any key, warning when it differs from the record.
+	StrictNo StrictMode = "no"
+)
+
+// ParseStrictMode parses a --strict-host-key-checking value; "" is the
+// default, accept-new.
+func ParseStrictMode(s string) (StrictMode, error) {
+	switch m := StrictMode(strings.ToLower(s)); m {
+	case "":
+		return StrictAcceptNew, nil
+	case StrictYes, StrictAcceptNew, StrictNo:
+		return m, nil
+	}
+	return "", fmt.Errorf("--strict-host-key-checking %q: want yes, no or accept-new", s)
+}
+
+// HostKeyError is a host key refused: one that differs from the recorded
+// keys, a revoked one, or (under StrictYes) a host with no known key. Like
+// knownhosts.KeyError, Want is empty for an unknown host.
+type HostKeyError struct {
+	Alias string
+	File  string
+	Got   ssh.PublicKey
+	Want  []ssh.PublicKey
+	// Revoked: Got is marked @revoked in File.
+	Revoked bool
+	// Published: the guest currently publishes Got, as it does after a
+	// host key rotation.
+	Published bool
+}
+
+func (e *HostKeyError) Error() string {
+	got := e.Got.Type() + " " + ssh.FingerprintSHA256(e.Got)
+	switch {
+	case e.Revoked:
+		return fmt.Sprintf("host key %s of %s is marked @revoked in %s: refusing to connect", got, e.Alias, e.File)
+	case len(e.Want) == 0:
+		return fmt.Sprintf("host %s is unknown and its guest published no host keys: with --strict-host-key-checking=yes add its key to %s first, or use --strict-host-key-checking=accept-new", e.Alias, e.File)
+	}
+	want := make([]string, len(e.Want))
+	for i, k := range e.Want {
+		want[i] = k.Type() + " " + ssh.FingerprintSHA256(k)
+	}
+	msg := fmt.Sprintf("host key for %s has CHANGED: the node presented %s but %s records %s. Someone could be intercepting the connection (man-in-the-middle attack), or the node's host keys were regenerated.",
+		e.Alias, got, e.File, strings.Join(want, ", "))
+	if e.Published {
+		msg += " The guest now publishes the presented key."
+	}
+	return msg + fmt.Sprintf(" If you trust the change, remove the old keys with: ssh-keygen -R %s -f %s", e.Alias, e.File)
+}
+
+// Verifier checks one node's host key against a known_hosts file.
+type Verifier struct {
+	File  KnownHosts
+	Alias string // HostAlias of the instance
+	// Published are the keys the guest published as guest attributes
+	// (hostkeys/). They come over the authenticated Compute API, so on
+	// first contact they are pinned instead of trusting the network.
+	Published []ssh.PublicKey
+	Mode      StrictMode
+	// Warn receives StrictNo's warnings and trust-on-first-use notes.
+	Warn io.Writer
+}
+
+// HostKeyCheck is a prepared host key check.
+type HostKeyCheck struct {
+	// Callback verifies the key the server presents; it may be used for
+	// several connection attempts.
+	Callback ssh.HostKeyCallback
+	// Algorithms asks the server for the recorded key types, so that a
+	// server holding several keys presents one that can be checked.
+	// Empty when nothing is recorded yet.
+	Algorithms []string
+	// Pinned are the published keys recorded just now, on first contact.
+	Pinned []ssh.PublicKey
+}
+
+// Prepare reads the recorded keys. On first contact it records the
+// published keys (except under StrictNo, which trusts nothing it reads);
+// with none published, StrictAcceptNew and StrictNo record the first key
+// the server presents.
+func (v Verifier) Prepare() (*HostKeyCheck, error) {
+	rec, err := v.File.Lookup(v.Alias)
+	if err != nil {
+		return nil, err
+	}
+	check := &HostKeyCheck{}
+	if len(rec.Keys) == 0 && len(v.Published) > 0 && v.Mode != StrictNo {
+		if err := v.File.Add(v.Alias, v.Published...); err != nil {
+			return nil, err
+		}
+		rec.Keys, check.Pinned = v.Published, v.Published
+	}
+	check.Algorithms = algorithms(rec.Keys)
+	warn := v.Warn
+	if warn == nil {
+		warn = io.Discard
+	}
+	var mu sync.Mutex // guards rec.Keys, grown by trust on first use
+	// The address is ignored: through a tunnel it says nothing about the
+	// node; the alias names it.
+	check.Callback = func(_ string, _ net.Addr, key ssh.PublicKey) error {
+		mu.Lock()
+		defer mu.Unlock()
+		keyErr := &HostKeyError{Alias: v.Alias, File: v.File.Path, Got: key, Want: rec.Keys, Published: containsKey(v.Published, key)}
+		switch {
+		case containsKey(rec.Revoked, key):
+			keyErr.Revoked = true
+			return keyErr
+		case containsKey(rec.Keys, key):
+			return nil
+		case len(rec.Keys) > 0 && v.Mode == StrictNo:
+			fmt.Fprintf(warn, "WARNING: %v\nContinuing because of --strict-host-key-checking=no.\n", keyErr)
+			return nil
+		case len(rec.Keys) > 0 || v.Mode == StrictYes:
+			return keyErr
+		}
+		fmt.Fprintf(warn, "Permanently added %s (%s %s) to %s: the guest published no host keys.\n", v.Alias, key.Type(), ssh.FingerprintSHA256(key), v.File.Path)
+		if err := v.File.Add(v.Alias, key); err != nil {
+			return err
+		}
+		rec.Keys = append(rec.Keys, key)
+		return nil
+	}
+	return check, nil
+}
+
+// algorithms lists the host key algorithms that produce the given keys.
+func algorithms(keys []ssh.PublicKey) []string {
+	var out []string
+	for _, k := range keys {
+		names := []string{k.Type()}
+		if k.Type() == ssh.KeyAlgoRSA {
+			names = []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
+		}
+		for _, n := range names {
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,236 @@
+package sshconfig
+
+import (
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base64"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+)
+
+func newKey(t *testing.T) ssh.PublicKey {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func line(host string, k ssh.PublicKey) string {
+	return host + " " + string(ssh.MarshalAuthorizedKey(k))
+}
+
+func hashed(host string) string {
+	salt := make([]byte, 20)
+	if _, err := rand.Read(salt); err != nil {
+		panic(err)
+	}
+	mac := hmac.New(sha1.New, salt)
+	mac.Write([]byte(host))
+	return "|1|" + base64.StdEncoding.EncodeToString(salt) + "|" + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+func TestHostAlias(t *testing.T) {
+	if got := HostAlias(1000000000000007919); got != "compute.1000000000000007919" {
+		t.Errorf("HostAlias = %q", got)
+	}
+}
+
+func TestLookupExactAlias(t *testing.T) {
+	k := make([]ssh.PublicKey, 6)
+	for i := range k {
+		k[i] = newKey(t)
+	}
+	data := "# comment\n" +
+		line("compute.12", k[0]) + // prefix of the alias: gcloud's bug, not ours
+		line("compute.1234", k[1]) +
+		line("compute.123", k[2]) +
+		line("other,compute.123", k[3]) +
+		line(hashed("compute.123"), k[4]) +
+		"@revoked " + line("compute.123", k[5]) +
+		"compute.123 ssh-ed25519 not-base64\n" +
+		"garbage\n"
+	path := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := KnownHosts{Path: path}.Lookup("compute.123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ssh.PublicKey{k[2], k[3], k[4]}
+	if len(rec.Keys) != len(want) {
+		t.Fatalf("got %d keys, want %d", len(rec.Keys), len(want))
+	}
+	for i := range want {
+		if !containsKey(rec.Keys, want[i]) {
+			t.Errorf("key %d missing", i)
+		}
+	}
+	if len(rec.Revoked) != 1 || !containsKey(rec.Revoked, k[5]) {
+		t.Errorf("revoked = %v", rec.Revoked)
+	}
+	if rec, err := (KnownHosts{Path: path + ".missing"}).Lookup("compute.123"); err != nil || len(rec.Keys) != 0 {
+		t.Errorf("missing file: %v, %v", rec, err)
+	}
+}
+
+func TestAdd(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), ".ssh")
+	kh := KnownHosts{Path: filepath.Join(dir, KnownHostsName)}
+	a, b := newKey(t), newKey(t)
+	if err := kh.Add("compute.1", a, a, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := kh.Add("compute.1", b); err != nil { // already there
+		t.Fatal(err)
+	}
+	// A file without a final newline, as an editor may leave it.
+	f, err := os.OpenFile(kh.Path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("# no newline"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := kh.Add("compute.2", a); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(kh.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := line("compute.1", a) + line("compute.1", b) + "# no newline\n" + line("compute.2", a)
+	if string(got) != want {
+		t.Errorf("file:\n%s\nwant:\n%s", got, want)
+	}
+	for path, mode := range map[string]os.FileMode{dir: 0o700, kh.Path: 0o600} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != mode {
+			t.Errorf("%s: mode %v, want %v", path, fi.Mode().Perm(), mode)
+		}
+	}
+}
+
+func TestParseStrictMode(t *testing.T) {
+	for in, want := range map[string]StrictMode{"": StrictAcceptNew, "yes": StrictYes, "NO": StrictNo, "accept-new": StrictAcceptNew} {
+		if got, err := ParseStrictMode(in); err != nil || got != want {
+			t.Errorf("ParseStrictMode(%q) = %q, %v", in, got, err)
+		}
+	}
+	if _, err := ParseStrictMode("ask"); err == nil {
+		t.Error("ask accepted")
+	}
+}
+
+func TestVerifier(t *testing.T) {
+	const alias = "compute.42"
+	known, other, published := newKey(t), newKey(t), newKey(t)
+	type want int
+	const (
+		accept want = iota
+		changed
+		unknown
+		revoked
+	)
+	cases := []struct {
+		name      string
+		mode      StrictMode
+		recorded  string // file contents
+		published []ssh.PublicKey
+		presented ssh.PublicKey
+		want      want
+		pinned    bool   // Prepare recorded the published keys
+		file      string // file contents afterwards; "" means unchanged
+	}{
+		{"recorded key", StrictYes, line(alias, known), nil, known, accept, false, ""},
+		{"changed key", StrictAcceptNew, line(alias, known), []ssh.PublicKey{other}, other, changed, false, ""},
+		{"changed key, no", StrictNo, line(alias, known), nil, other, accept, false, ""},
+		{"revoked", StrictNo, line(alias, known) + "@revoked " + line(alias, known), nil, known, revoked, false, ""},
+		{"published pinned", StrictYes, "", []ssh.PublicKey{published}, published, accept, true, line(alias, published)},
+		{"published, other presented", StrictAcceptNew, "", []ssh.PublicKey{published}, other, changed, true, line(alias, published)},
+		{"first use", StrictAcceptNew, "", nil, other, accept, false, line(alias, other)},
+		{"first use, yes", StrictYes, "", nil, other, unknown, false, "-"},
+		{"first use, no", StrictNo, "", []ssh.PublicKey{published}, other, accept, false, line(alias, other)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "kh")
+			if tc.recorded != "" {
+				if err := os.WriteFile(path, []byte(tc.recorded), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var warn strings.Builder
+			v := Verifier{File: KnownHosts{Path: path}, Alias: alias, Published: tc.published, Mode: tc.mode, Warn: &warn}
+			check, err := v.Prepare()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (len(check.Pinned) > 0) != tc.pinned {
+				t.Errorf("pinned %v, want %v", check.Pinned, tc.pinned)
+			}
+			addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 22}
+			// Twice, as propagation retries do: first use records once.
+			for i := 0; i < 2; i++ {
+				err = check.Callback(alias+":22", addr, tc.presented)
+			}
+			var kerr *HostKeyError
+			switch {
+			case tc.want == accept && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != accept && !errors.As(err, &kerr):
+				t.Fatalf("got %v, want a HostKeyError", err)
+			case tc.want == changed && (len(kerr.Want) == 0 || !strings.Contains(err.Error(), "CHANGED") || !strings.Contains(err.Error(), "ssh-keygen -R "+alias)):
+				t.Errorf("changed key: %v", err)
+			case tc.want == unknown && len(kerr.Want) != 0:
+				t.Errorf("unknown host: %v", err)
+			case tc.want == revoked && !kerr.Revoked:
+				t.Errorf("revoked: %v", err)
+			}
+			got, err := os.ReadFile(path)
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			switch tc.file {
+			case "":
+				if string(got) != tc.recorded {
+					t.Errorf("file changed to %q", got)
+				}
+			case "-":
+				if len(got) != 0 {
+					t.Errorf("file written: %q", got)
+				}
+			default:
+				if string(got) != tc.file {
+					t.Errorf("file %q, want %q", got, tc.file)
+				}
+			}
+			t.Logf("warnings: %s", warn.String())
+		})
+	}
+}
+
+func TestAlgorithms(t *testing.T) {
+	k := newKey(t)
+	if got := algorithms([]ssh.PublicKey{k, k}); len(got) != 1 || got[0] != ssh.KeyAlgoED25519 {
+		t.Errorf("algorithms = %v", got)
+	}
+}
