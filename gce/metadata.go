@@ -156,7 +156,7 @@ func (c *Client) UpdateProjectMetadata(ctx context.Context, first *compute.Metad
 		}
 		return orEmpty(p.CommonInstanceMetadata), nil
 	}
-	return update(ctx, first, read, c.SetProjectMetadata, edit)
+	return update(ctx, first, read, c.SetProjectMetadata, edit, backoff)
 }
 
 // UpdateInstanceMetadata applies edit to an instance's metadata with
@@ -172,7 +172,7 @@ func (c *Client) UpdateInstanceMetadata(ctx context.Context, zone, name string, 
 	write := func(ctx context.Context, md *compute.Metadata) error {
 		return c.SetInstanceMetadata(ctx, zone, name, md)
 	}
-	return update(ctx, first, read, write, edit)
+	return update(ctx, first, read, write, edit, backoff)
 }
 
 // MaxAttempts bounds the read-modify-write attempts of an update. Terraform's
@@ -183,11 +183,13 @@ const MaxAttempts = 10
 // metadata the caller already read and saves the first GET. edit changes md
 // in place and reports whether it changed anything; when it did not, nothing
 // is written. On 412 the metadata is read again and edit runs again on the
-// fresh copy, after a jittered pause so that racing writers spread out.
+// fresh copy, after pause(attempt) (backoff: jittered, so that racing
+// writers spread out).
 func update(ctx context.Context, first *compute.Metadata,
 	read func(context.Context) (*compute.Metadata, error),
 	write func(context.Context, *compute.Metadata) error,
-	edit func(*compute.Metadata) (bool, error)) (bool, error) {
+	edit func(*compute.Metadata) (bool, error),
+	pause func(attempt int) time.Duration) (bool, error) {
 	md := first
 	var err error
 	for attempt := 1; ; attempt++ {
@@ -211,7 +213,7 @@ func update(ctx context.Context, first *compute.Metadata,
 			}
 			return false, err
 		}
-		if err := sleep(ctx, backoff(attempt)); err != nil {
+		if err := sleep(ctx, pause(attempt)); err != nil {
 			return false, err
 		}
 		md = nil

@@ -1,0 +1,82 @@
+package gce
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+	compute "google.golang.org/api/compute/v1"
+)
+
+func md(kv ...string) *compute.Metadata {
+	m := &compute.Metadata{}
+	for i := 0; i < len(kv); i += 2 {
+		m.Items = append(m.Items, &compute.MetadataItems{Key: kv[i], Value: &kv[i+1]})
+	}
+	return m
+}
+
+func TestOSLoginEnabled(t *testing.T) {
+	windows := &compute.Instance{Metadata: md("enable-oslogin", "TRUE"), Disks: []*compute.AttachedDisk{
+		{Boot: true, GuestOsFeatures: []*compute.GuestOsFeature{{Type: "WINDOWS"}}}}}
+	tests := []struct {
+		name string
+		inst *compute.Instance
+		proj *compute.Project
+		want bool
+	}{
+		{"nothing set", &compute.Instance{}, &compute.Project{}, false},
+		{"project on", &compute.Instance{}, &compute.Project{CommonInstanceMetadata: md("enable-oslogin", "TRUE")}, true},
+		{"instance on", &compute.Instance{Metadata: md("enable-oslogin", "true")}, &compute.Project{}, true},
+		{"instance off wins over project on", &compute.Instance{Metadata: md("enable-oslogin", "false")}, &compute.Project{CommonInstanceMetadata: md("enable-oslogin", "TRUE")}, false},
+		{"instance garbage counts as off", &compute.Instance{Metadata: md("enable-oslogin", "yes please")}, &compute.Project{CommonInstanceMetadata: md("enable-oslogin", "TRUE")}, false},
+		{"no instance", nil, &compute.Project{CommonInstanceMetadata: md("enable-oslogin", "1")}, true},
+		{"windows never", windows, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := OSLoginEnabled(tt.inst, tt.proj); got != tt.want {
+				t.Fatalf("OSLoginEnabled = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBlocksProjectSSHKeys(t *testing.T) {
+	for _, tt := range []struct {
+		value string
+		want  bool
+	}{{"TRUE", true}, {"true", true}, {"1", true}, {"false", false}, {"", false}, {"on", false}} {
+		if got := BlocksProjectSSHKeys(&compute.Instance{Metadata: md(KeyBlockProjectSSHKeys, tt.value)}); got != tt.want {
+			t.Errorf("block-project-ssh-keys=%q: got %v, want %v", tt.value, got, tt.want)
+		}
+	}
+}
+
+func TestParseHostKey(t *testing.T) {
+	pub, err := ssh.NewPublicKey(ed25519.NewKeyFromSeed(make([]byte, 32)).Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.StdEncoding.EncodeToString(pub.Marshal())
+	tests := []struct {
+		name, typ, value string
+		ok               bool
+	}{
+		{"plain", "ssh-ed25519", b64, true},
+		{"trailing comment cut", "ssh-ed25519", b64 + " root@host", true},
+		{"wrong type name", "ssh-rsa", b64, false},
+		{"not base64", "ssh-ed25519", "!!" + b64, false},
+		{"not a key", "ssh-ed25519", base64.StdEncoding.EncodeToString([]byte("hello")), false},
+		{"empty", "ssh-ed25519", "  ", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := parseHostKey(tt.typ, tt.value)
+			if (k != nil) != tt.ok {
+				t.Fatalf("parseHostKey = %v, want ok %v", k, tt.ok)
+			}
+		})
+	}
+}
