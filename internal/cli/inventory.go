@@ -1,0 +1,159 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+	compute "google.golang.org/api/compute/v1"
+
+	"github.com/gkessh/gkessh/gce"
+)
+
+func inventoryCommand(stdio Stdio) *ucli.Command {
+	return &ucli.Command{
+		Name:  "inventory",
+		Usage: "print an Ansible dynamic inventory of the project's nodes",
+		Description: "Groups nodes by zone (zone_us_west1_a), GKE cluster (cluster_NAME), node pool\n" +
+			"(pool_NAME) and label (label_KEY_VALUE). Host variables carry the ssh options that go\n" +
+			"through 'gkessh proxy', so Ansible needs no ssh config. Published host keys are pinned\n" +
+			"in ~/.ssh/google_compute_known_hosts. Use it through a two-line wrapper script:\n" +
+			"  #!/bin/sh\n  exec gkessh inventory \"$@\"",
+		Flags: append(openSSHFlags(),
+			&ucli.BoolFlag{Name: "list", Usage: "print every group and host (what Ansible asks for)"},
+			&ucli.StringFlag{Name: "host", Usage: "print one host's variables"},
+		),
+		Action: func(c *ucli.Context) error {
+			o, err := openSSHFlagValues(c)
+			if err != nil {
+				return err
+			}
+			inv, err := buildInventory(c.Context, o)
+			if err != nil {
+				return err
+			}
+			var out any = inv
+			if h := c.String("host"); h != "" {
+				out = inv.Meta.HostVars[h]
+				if out == nil {
+					out = map[string]any{}
+				}
+			}
+			enc := json.NewEncoder(stdio.Out)
+			enc.SetIndent("", "  ")
+			return enc.Encode(out)
+		},
+	}
+}
+
+// inventory is the JSON an Ansible inventory script prints for --list:
+// groups by name, plus _meta.hostvars so Ansible never calls --host.
+type inventory struct {
+	Meta   inventoryMeta
+	Groups map[string]*inventoryGroup
+}
+
+type inventoryMeta struct {
+	HostVars map[string]map[string]any `json:"hostvars"`
+}
+
+type inventoryGroup struct {
+	Hosts    []string `json:"hosts,omitempty"`
+	Children []string `json:"children,omitempty"`
+}
+
+// MarshalJSON flattens the groups next to _meta, as Ansible expects.
+func (inv inventory) MarshalJSON() ([]byte, error) {
+	m := make(map[string]any, len(inv.Groups)+1)
+	for name, g := range inv.Groups {
+		m[name] = g
+	}
+	m["_meta"] = inv.Meta
+	return json.Marshal(m)
+}
+
+func buildInventory(ctx context.Context, o openSSHOptions) (inventory, error) {
+	nodes, insts, err := o.listNodes(ctx, false)
+	if err != nil {
+		return inventory{}, err
+	}
+	inv := inventory{Meta: inventoryMeta{HostVars: map[string]map[string]any{}}, Groups: map[string]*inventoryGroup{}}
+	add := func(group, host string) {
+		g := inv.Groups[group]
+		if g == nil {
+			g = &inventoryGroup{}
+			inv.Groups[group] = g
+		}
+		g.Hosts = append(g.Hosts, host)
+	}
+	for i, r := range nodes {
+		inv.Meta.HostVars[r.Name] = o.hostVars(r)
+		for _, g := range groupsOf(r, insts[i]) {
+			add(g, r.Name)
+		}
+	}
+	all := &inventoryGroup{Children: []string{"ungrouped"}}
+	for name := range inv.Groups {
+		all.Children = append(all.Children, name)
+	}
+	sort.Strings(all.Children[1:])
+	inv.Groups["all"] = all
+	return inv, nil
+}
+
+// hostVars reaches r through gkessh proxy: the user and key as Ansible's own
+// variables, every other option in ansible_ssh_common_args.
+func (o openSSHOptions) hostVars(r resolved) map[string]any {
+	vars := map[string]any{
+		"ansible_host": r.Name,
+		"gce_project":  r.Project,
+		"gce_zone":     r.Zone,
+		"gce_id":       fmt.Sprint(r.ID),
+	}
+	var args []string
+	for _, kv := range o.sshOptions(r) {
+		switch kv[0] {
+		case "HostName":
+		case "User":
+			vars["ansible_user"] = kv[1]
+		case "IdentityFile":
+			vars["ansible_ssh_private_key_file"] = kv[1]
+		default:
+			args = append(args, "-o "+shellQuote(kv[0]+"="+kv[1]))
+		}
+	}
+	vars["ansible_ssh_common_args"] = strings.Join(args, " ")
+	return vars
+}
+
+var groupUnsafe = regexp.MustCompile(`[^A-Za-z0-9_]`)
+
+// groupName makes an Ansible-safe group name: letters, digits, underscores.
+func groupName(parts ...string) string {
+	return groupUnsafe.ReplaceAllString(strings.Join(parts, "_"), "_")
+}
+
+// groupsOf lists the groups a node belongs to: its zone, its GKE cluster and
+// node pool (from the labels GKE sets), and each label.
+func groupsOf(r resolved, inst *compute.Instance) []string {
+	groups := []string{groupName("zone", r.Zone)}
+	c := inst.Labels["goog-k8s-cluster-name"]
+	if c == "" {
+		c, _ = gce.MetadataValue(inst.Metadata, "cluster-name") // older GKE nodes
+	}
+	if c != "" {
+		groups = append(groups, groupName("cluster", c))
+	}
+	if p := inst.Labels["goog-k8s-node-pool-name"]; p != "" {
+		groups = append(groups, groupName("pool", p))
+	}
+	for k, v := range inst.Labels {
+		groups = append(groups, groupName("label", k, v))
+	}
+	sort.Strings(groups[1:])
+	return groups
+}

@@ -1,0 +1,56 @@
+package cli
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/sshconfig"
+)
+
+func TestInventory(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 3})
+	out, errOut, code := e.run("inventory", "--list", "--user", "nat")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var inv map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(out), &inv); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	var meta struct {
+		HostVars map[string]map[string]string `json:"hostvars"`
+	}
+	if err := json.Unmarshal(inv["_meta"], &meta); err != nil {
+		t.Fatal(err)
+	}
+	group := func(name string) []string {
+		var g struct{ Hosts []string }
+		if err := json.Unmarshal(inv[name], &g); err != nil {
+			t.Fatalf("group %s: %v", name, err)
+		}
+		return g.Hosts
+	}
+	if got := group("zone_us_west1_a"); len(got) != 2 {
+		t.Errorf("zone_us_west1_a = %v, want 2 nodes", got)
+	}
+	if got := group("cluster_cluster"); len(got) != 3 {
+		t.Errorf("cluster_cluster = %v, want 3 nodes", got)
+	}
+	if got := group("pool_default_pool"); len(got) != 3 {
+		t.Errorf("pool_default_pool = %v", got)
+	}
+	for _, name := range e.srv.Nodes() {
+		hv := meta.HostVars[name]
+		args := hv["ansible_ssh_common_args"]
+		n := e.srv.Node(name)
+		if hv["ansible_host"] != name || hv["ansible_user"] != "nat" || !strings.Contains(args, "HostKeyAlias="+sshconfig.HostAlias(n.ID)) || !strings.Contains(args, "proxy --project demo-project --zone "+n.Zone+" %h %p") {
+			t.Errorf("hostvars for %s: %v", name, hv)
+		}
+	}
+	one, _, code := e.run("inventory", "--host", e.srv.Nodes()[0], "--user", "nat")
+	if code != 0 || !strings.Contains(one, `"ansible_host": "`+e.srv.Nodes()[0]+`"`) {
+		t.Fatalf("--host: %s", one)
+	}
+}

@@ -1,0 +1,156 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+	compute "google.golang.org/api/compute/v1"
+
+	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/keys"
+	"github.com/gkessh/gkessh/sshconfig"
+)
+
+// openSSHOptions are the settings shared by config-ssh and inventory: how
+// OpenSSH reaches nodes through `gkessh proxy`.
+type openSSHOptions struct {
+	globalOptions
+	Filter  string // regexp on instance names; "" for all
+	User    string
+	KeyFile string
+	Strict  string // StrictHostKeyChecking value
+	Self    string // absolute path of this gkessh binary
+}
+
+func openSSHFlags() []ucli.Flag {
+	return append(googleFlags(),
+		&ucli.StringFlag{Name: "filter", Usage: "only instances whose name matches this regexp (e.g. ^gke-cluster-)"},
+		&ucli.StringFlag{Name: "user", Usage: "user name on the nodes (default: your local login name)"},
+		&ucli.StringFlag{Name: "key-file", Usage: "private key file (default ~/.ssh/google_compute_engine)"},
+		&ucli.StringFlag{Name: "strict-host-key-checking", Value: "yes", Usage: "StrictHostKeyChecking for ssh: yes, accept-new or no"},
+	)
+}
+
+func openSSHFlagValues(c *ucli.Context) (openSSHOptions, error) {
+	o := openSSHOptions{
+		globalOptions: globals(c),
+		Filter:        c.String("filter"),
+		User:          c.String("user"),
+		KeyFile:       c.String("key-file"),
+		Strict:        c.String("strict-host-key-checking"),
+	}
+	if _, err := sshconfig.ParseStrictMode(o.Strict); err != nil {
+		return o, usagef("--strict-host-key-checking: %v", err)
+	}
+	if _, err := regexp.Compile(o.Filter); err != nil {
+		return o, usagef("--filter: %v", err)
+	}
+	var err error
+	if o.User == "" {
+		if o.User, err = keys.DefaultUser(); err != nil {
+			return o, err
+		}
+	}
+	if o.KeyFile == "" {
+		if o.KeyFile, err = keys.DefaultPath(); err != nil {
+			return o, err
+		}
+	}
+	if o.Self, err = os.Executable(); err != nil {
+		return o, fmt.Errorf("find the gkessh binary for ProxyCommand: %w", err)
+	}
+	return o, nil
+}
+
+// listNodes lists the RUNNING instances matching o.Filter, sorted by name,
+// fills the zone cache so `gkessh proxy` makes no lookup, and pins each
+// node's published host keys in the known_hosts file (under compute.ID, or
+// the node name when byName) so the first ssh is verified instead of
+// trusted on first use.
+func (o openSSHOptions) listNodes(ctx context.Context, byName bool) ([]resolved, []*compute.Instance, error) {
+	c, err := o.compute(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	all, err := c.List(ctx, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	re := regexp.MustCompile(o.Filter)
+	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
+	known, err := sshconfig.DefaultKnownHostsPath()
+	if err != nil {
+		return nil, nil, err
+	}
+	cache, cacheErr := gce.DefaultCache()
+	var rs []resolved
+	var insts []*compute.Instance
+	for _, inst := range all {
+		if inst.Status != "RUNNING" || !re.MatchString(inst.Name) {
+			continue
+		}
+		r := resolved{Project: c.ProjectID, Zone: gce.ZoneName(inst.Zone), Name: inst.Name, ID: inst.Id}
+		if cacheErr == nil {
+			cache.Put(r.Project, r.Name, r.Zone, r.ID) // best effort: a miss costs one lookup
+		}
+		hostKeys, err := c.HostKeys(ctx, r.Zone, r.Name)
+		if err != nil {
+			return nil, nil, err
+		}
+		alias := sshconfig.HostAlias(r.ID)
+		if byName {
+			alias = r.Name
+		}
+		if err := (sshconfig.KnownHosts{Path: known}).Add(alias, hostKeys...); err != nil {
+			return nil, nil, err
+		}
+		rs = append(rs, r)
+		insts = append(insts, inst)
+	}
+	return rs, insts, nil
+}
+
+// sshOptions are the ssh_config options that reach r through gkessh, in the
+// order config-ssh writes them. The project and zone ride on the
+// ProxyCommand so the proxy needs no lookup at all. For a wildcard entry r
+// has only Project set: no HostName, no HostKeyAlias, and the proxy finds
+// the zone (cached by listNodes).
+func (o openSSHOptions) sshOptions(r resolved) [][2]string {
+	known, _ := sshconfig.DefaultKnownHostsPath() // checked by listNodes
+	proxy := fmt.Sprintf("%s proxy --project %s", shellQuote(o.Self), shellQuote(r.Project))
+	if r.Zone != "" {
+		proxy += " --zone " + shellQuote(r.Zone)
+	}
+	var opts [][2]string
+	if r.Name != "" {
+		opts = append(opts, [2]string{"HostName", r.Name})
+	}
+	opts = append(opts,
+		[2]string{"User", o.User},
+		[2]string{"IdentityFile", o.KeyFile},
+		[2]string{"IdentitiesOnly", "yes"},
+	)
+	if r.ID != 0 {
+		opts = append(opts, [2]string{"HostKeyAlias", sshconfig.HostAlias(r.ID)})
+	}
+	return append(opts,
+		[2]string{"UserKnownHostsFile", known},
+		[2]string{"StrictHostKeyChecking", o.Strict},
+		[2]string{"CheckHostIP", "no"},
+		[2]string{"ProxyCommand", proxy + " %h %p"},
+		[2]string{"ProxyUseFdpass", "no"},
+	)
+}
+
+// shellQuote quotes s for the sh -c that ssh runs ProxyCommand with.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@=+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
