@@ -1,0 +1,160 @@
+package gce_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+	compute "google.golang.org/api/compute/v1"
+
+	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/gce"
+)
+
+// newEmulator serves an emulator with two nodes and returns it with a client
+// for its project using its token.
+func newEmulator(t *testing.T) (*emulator.Server, *gce.Client, string) {
+	t.Helper()
+	srv, err := emulator.New(emulator.Config{Nodes: 2, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		hs.Close()
+		if err := srv.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return srv, client(t, srv, hs.URL, srv.Token()), hs.URL
+}
+
+// client is a gce.Client for the emulator at url using token.
+func client(t *testing.T, srv *emulator.Server, url, token string) *gce.Client {
+	t.Helper()
+	c, err := gce.New(context.Background(), srv.ProjectName(), url+"/compute/v1/", oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestClientAgainstEmulator(t *testing.T) {
+	srv, c, _ := newEmulator(t)
+	ctx := testCtx(t)
+	name := srv.Nodes()[0]
+	found, err := c.Locate(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zone := gce.ZoneName(found.Zone)
+	inst, err := c.Instance(ctx, zone, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst.Id != srv.Node(name).ID || inst.Id == 0 {
+		t.Fatalf("instance id %d, emulator says %d", inst.Id, srv.Node(name).ID)
+	}
+
+	// Set instance metadata with the read fingerprint, keeping the items.
+	md := inst.Metadata
+	gce.SetMetadataValue(md, "x-test", "1")
+	if err := c.SetInstanceMetadata(ctx, zone, name, md); err != nil {
+		t.Fatal(err)
+	}
+	// The same, now stale, fingerprint must conflict.
+	if err := c.SetInstanceMetadata(ctx, zone, name, md); !gce.IsConflict(err) {
+		t.Fatalf("stale fingerprint: err = %v, want a 412", err)
+	}
+	p, err := c.Project(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pmd := p.CommonInstanceMetadata
+	gce.SetMetadataValue(pmd, "x-test", "2")
+	if err := c.SetProjectMetadata(ctx, pmd); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetProjectMetadata(ctx, pmd); !gce.IsConflict(err) {
+		t.Fatalf("stale project fingerprint: err = %v, want a 412", err)
+	}
+
+	keys, err := c.HostKeys(ctx, zone, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := srv.Node(name).HostKeys()
+	if len(keys) == 0 || len(keys) != len(want) {
+		t.Fatalf("got %d host keys, emulator has %d", len(keys), len(want))
+	}
+
+	// No guest attributes → no keys and no error, as gcloud treats it.
+	if err := srv.SetInstanceMetadata(name, map[string]*string{gce.KeyEnableGuestAttributes: new("FALSE")}); err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := c.HostKeys(ctx, zone, name); err != nil || keys != nil {
+		t.Fatalf("without guest attributes: %v, %v; want nil, nil", keys, err)
+	}
+
+	if _, err := c.Instance(ctx, zone, "no-such-node"); !gce.IsNotFound(err) || !strings.Contains(err.Error(), "check the name") {
+		t.Fatalf("missing instance: err = %v, want a 404 with a hint", err)
+	}
+	if _, err := c.Locate(ctx, "no-such-node"); err == nil || !strings.Contains(err.Error(), "no instance named") {
+		t.Fatalf("Locate of a missing node: err = %v", err)
+	}
+}
+
+func TestUpdateMetadataRetriesInjectedConflicts(t *testing.T) {
+	srv, c, _ := newEmulator(t)
+	ctx := testCtx(t)
+	srv.SetFaults(emulator.Faults{MetadataConflicts: 3})
+	before := srv.Stats()
+	calls := 0
+	changed, err := c.UpdateProjectMetadata(ctx, nil, func(md *compute.Metadata) (bool, error) {
+		calls++
+		gce.SetMetadataValue(md, "x-test", "v")
+		return true, nil
+	})
+	if err != nil || !changed {
+		t.Fatalf("update = %v, %v", changed, err)
+	}
+	if calls != 4 {
+		t.Fatalf("edit ran %d times, want 4 (3 conflicts + 1 success)", calls)
+	}
+	if w := srv.Stats().MetadataWrites - before.MetadataWrites; w != 1 {
+		t.Fatalf("%d metadata writes, want 1", w)
+	}
+}
+
+func TestErrorsNamePermissions(t *testing.T) {
+	srv, _, url := newEmulator(t)
+	srv.AddToken("no-rights") // valid token, no project: every call is 403
+	c := client(t, srv, url, "no-rights")
+	ctx := testCtx(t)
+	tests := []struct {
+		name string
+		call func() error
+		want string
+	}{
+		{"get project", func() error { _, err := c.Project(ctx); return err }, "compute.projects.get"},
+		{"set project metadata", func() error { return c.SetProjectMetadata(ctx, &compute.Metadata{}) }, gce.PermSetProjectMetadata},
+		{"set instance metadata", func() error { return c.SetInstanceMetadata(ctx, "us-west1-a", "n", &compute.Metadata{}) }, gce.PermSetInstanceMetadata},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if err == nil || !strings.Contains(err.Error(), "permission denied") || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want permission denied naming %s", err, tt.want)
+			}
+		})
+	}
+}
