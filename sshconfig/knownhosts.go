@@ -178,7 +178,7 @@ func ParseStrictMode(s string) (StrictMode, error) {
 	case StrictYes, StrictAcceptNew, StrictNo:
 		return m, nil
 	}
-	return "", fmt.Errorf("--strict-host-key-checking %q: want yes, no or accept-new", s)
+	return "", fmt.Errorf("invalid value %q: want yes, no or accept-new", s)
 }
 
 // HostKeyError is a host key refused: one that differs from the recorded

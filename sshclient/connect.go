@@ -1,0 +1,243 @@
+// Package sshclient logs in to a node over any net.Conn (an IAP tunnel or a
+// plain TCP connection), waiting for a freshly written key to reach the
+// node, and runs commands and interactive sessions there.
+package sshclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// DialFunc opens a new connection to the node's SSH port. Connect calls it
+// once per login attempt; ctx bounds the dial only.
+type DialFunc func(ctx context.Context) (net.Conn, error)
+
+// Config says how to log in.
+type Config struct {
+	User string
+	// Signers are the keys to offer, usually the one gkessh put into
+	// metadata. AuthMethods, when set, replace them.
+	Signers     []ssh.Signer
+	AuthMethods []ssh.AuthMethod
+	// HostKeyCallback verifies the node (see sshconfig.Verifier); it is
+	// required. HostKeyAlgorithms, if set, are the host key types to ask
+	// for, so the node presents the one that was recorded.
+	HostKeyCallback   ssh.HostKeyCallback
+	HostKeyAlgorithms []string
+	// HostKeyAlias is the host name the callback sees, e.g.
+	// compute.1234; Name names the node in messages.
+	HostKeyAlias string
+	Name         string
+
+	// Wait retries the login while the node refuses the key, for up to
+	// Timeout (default 2 minutes): set it when the key was just written
+	// to metadata and the guest agent has yet to install it.
+	Wait    bool
+	Timeout time.Duration
+	// HandshakeTimeout bounds each attempt's dial and SSH handshake
+	// (default 30 s).
+	HandshakeTimeout time.Duration
+
+	// Progress, if not nil, receives "Waiting for SSH key to propagate…"
+	// while waiting. Live redraws the elapsed time in place, for a
+	// terminal.
+	Progress io.Writer
+	Live     bool
+	// Logf, if not nil, receives one line per failed attempt.
+	Logf func(format string, args ...any)
+}
+
+// Retry intervals while waiting for propagation: short at first, so that
+// the login follows the guest agent's install within a fraction of a second,
+// growing to keep a long wait from hammering the relay. maxRetryInterval
+// stays below a second so that the login lands within a second of the key.
+const (
+	firstRetryInterval = 100 * time.Millisecond
+	maxRetryInterval   = 750 * time.Millisecond
+	defaultTimeout     = 2 * time.Minute
+	defaultHandshake   = 30 * time.Second
+)
+
+// Connect logs in. An authentication failure is retried when cfg.Wait is
+// set; every other failure (the dial, a host key refused by the callback)
+// ends it at once.
+func Connect(ctx context.Context, dial DialFunc, cfg Config) (*ssh.Client, error) {
+	if cfg.HostKeyCallback == nil {
+		return nil, errors.New("sshclient: no HostKeyCallback")
+	}
+	auth := cfg.AuthMethods
+	if len(auth) == 0 {
+		if len(cfg.Signers) == 0 {
+			return nil, errors.New("sshclient: no key to log in with")
+		}
+		auth = []ssh.AuthMethod{ssh.PublicKeys(cfg.Signers...)}
+	}
+	ccfg := &ssh.ClientConfig{
+		User:              cfg.User,
+		Auth:              auth,
+		HostKeyCallback:   cfg.HostKeyCallback,
+		HostKeyAlgorithms: cfg.HostKeyAlgorithms,
+		ClientVersion:     "SSH-2.0-gkessh",
+	}
+	if cfg.HandshakeTimeout == 0 {
+		cfg.HandshakeTimeout = defaultHandshake
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = defaultTimeout
+	}
+	if cfg.Name == "" {
+		cfg.Name = cfg.HostKeyAlias
+	}
+	addr := cfg.HostKeyAlias
+	if addr == "" {
+		addr = cfg.Name
+	}
+	addr = net.JoinHostPort(addr, "22")
+	start := time.Now()
+	waitCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	var prog *progress
+	interval := firstRetryInterval
+	for attempt := 1; ; attempt++ {
+		c, err := connectOnce(ctx, dial, addr, ccfg, cfg.HandshakeTimeout)
+		if err == nil {
+			prog.finish(true)
+			return c, nil
+		}
+		if !cfg.Wait || !IsAuthFailure(err) {
+			prog.finish(false)
+			if IsAuthFailure(err) {
+				return nil, fmt.Errorf("%s@%s refused key %s: %w", cfg.User, cfg.Name, keyNames(cfg.Signers), err)
+			}
+			return nil, err
+		}
+		if cfg.Logf != nil {
+			cfg.Logf("login attempt %d after %v: key not accepted yet", attempt, time.Since(start).Round(time.Millisecond))
+		}
+		if prog == nil {
+			prog = startProgress(cfg.Progress, cfg.Live, start)
+		}
+		select {
+		case <-waitCtx.Done():
+			prog.finish(false)
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("waiting for the SSH key to propagate to %s: %w", cfg.Name, ctx.Err())
+			}
+			return nil, fmt.Errorf("%s@%s still refuses key %s after %v. Likely causes: the guest agent is not running on the node; "+
+				"OS Login is enabled (enable-oslogin=TRUE), so metadata keys are ignored; or the instance sets block-project-ssh-keys=TRUE "+
+				"and the key went to project metadata (retry with --scope instance). A slow node may also need a longer --propagation-timeout",
+				cfg.User, cfg.Name, keyNames(cfg.Signers), cfg.Timeout)
+		case <-time.After(interval):
+		}
+		interval = min(interval*3/2, maxRetryInterval)
+	}
+}
+
+// connectOnce dials and logs in once, within timeout.
+func connectOnce(ctx context.Context, dial DialFunc, addr string, ccfg *ssh.ClientConfig, timeout time.Duration) (*ssh.Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The handshake takes no context: closing the connection is how ctx
+	// interrupts it.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	sc, chans, reqs, err := ssh.NewClientConn(conn, addr, ccfg)
+	if !stop() {
+		if err == nil {
+			sc.Close()
+		}
+		return nil, fmt.Errorf("ssh handshake with %s: %w", addr, context.Cause(ctx))
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return ssh.NewClient(sc, chans, reqs), nil
+}
+
+// IsAuthFailure reports whether err is the server refusing every offered
+// key, as opposed to a network or host key failure. x/crypto/ssh has no
+// typed error for it, only this message.
+func IsAuthFailure(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "ssh: unable to authenticate")
+}
+
+func keyNames(signers []ssh.Signer) string {
+	names := make([]string, len(signers))
+	for i, s := range signers {
+		names[i] = ssh.FingerprintSHA256(s.PublicKey())
+	}
+	if len(names) == 0 {
+		return "(from AuthMethods)"
+	}
+	return strings.Join(names, ", ")
+}
+
+// progress shows the propagation wait on Progress: a line redrawn every
+// 100 ms on a terminal, else one line completed when the wait ends.
+type progress struct {
+	w     io.Writer
+	live  bool
+	start time.Time
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
+
+const waitingMsg = "Waiting for SSH key to propagate…"
+
+func startProgress(w io.Writer, live bool, start time.Time) *progress {
+	p := &progress{w: w, live: live, start: start, stop: make(chan struct{})}
+	if w == nil {
+		return p
+	}
+	if !live {
+		fmt.Fprint(w, waitingMsg)
+		return p
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			fmt.Fprintf(w, "\r%s (%.1fs)", waitingMsg, time.Since(start).Seconds())
+			select {
+			case <-p.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return p
+}
+
+// finish ends the progress line; a nil p (no wait happened) does nothing.
+func (p *progress) finish(ok bool) {
+	if p == nil {
+		return
+	}
+	close(p.stop)
+	p.wg.Wait()
+	if p.w == nil {
+		return
+	}
+	if p.live {
+		fmt.Fprintf(p.w, "\r%s", waitingMsg)
+	}
+	if ok {
+		fmt.Fprintf(p.w, " done (%.1fs).\n", time.Since(p.start).Seconds())
+	} else {
+		fmt.Fprintln(p.w)
+	}
+}

@@ -1,0 +1,179 @@
+package sshclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/term"
+)
+
+// ExitFailure is the exit status for gkessh's own failures, as ssh uses 255.
+const ExitFailure = 255
+
+// Session describes one remote command or shell.
+type Session struct {
+	// Command runs through the remote user's shell; "" starts an
+	// interactive login shell. See CommandLine.
+	Command string
+	Stdin   io.Reader
+	Stdout  io.Writer
+	Stderr  io.Writer
+
+	// PTY requests a terminal for the remote side. Term is its type
+	// (default xterm), Rows and Cols its size (default 24x80).
+	PTY        bool
+	Term       string
+	Rows, Cols int
+	// Terminal, if set with PTY and a terminal, is switched to raw mode
+	// for the session (restored on every way out) and its size is
+	// followed: the initial size, then every SIGWINCH.
+	Terminal *os.File
+	// Env is sent with "env" requests; servers drop what their
+	// AcceptEnv does not list.
+	Env map[string]string
+}
+
+// Run runs the session and returns the remote exit status, 128+N when a
+// signal N killed the command. A failure of gkessh's own, such as a lost
+// connection, returns ExitFailure and an error. Canceling ctx closes the
+// session.
+//
+// Stdin is read by a goroutine that stays blocked in Read if the remote side
+// ends first and Stdin never returns; for os.Stdin that lasts until the
+// process exits, as with any ssh client.
+func Run(ctx context.Context, client *ssh.Client, s Session) (int, error) {
+	sess, err := client.NewSession()
+	if err != nil {
+		return ExitFailure, fmt.Errorf("open session: %w", err)
+	}
+	defer sess.Close()
+	for k, v := range s.Env {
+		sess.Setenv(k, v) // refused variables are not an error, as in ssh
+	}
+	if s.PTY {
+		restore, err := s.setupPTY(sess)
+		if err != nil {
+			return ExitFailure, err
+		}
+		defer restore()
+	}
+	sess.Stdin, sess.Stdout, sess.Stderr = s.Stdin, s.Stdout, s.Stderr
+	if s.Command == "" {
+		err = sess.Shell()
+	} else {
+		err = sess.Start(s.Command)
+	}
+	if err != nil {
+		return ExitFailure, fmt.Errorf("start remote command: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { sess.Close() })
+	err = sess.Wait()
+	if !stop() {
+		return ExitFailure, fmt.Errorf("session ended: %w", context.Cause(ctx))
+	}
+	return ExitStatus(err)
+}
+
+// ExitStatus maps what ssh.Session.Wait returned to an exit status and,
+// for gkessh's own failures, an error.
+func ExitStatus(err error) (int, error) {
+	var ee *ssh.ExitError
+	var missing *ssh.ExitMissingError
+	switch {
+	case err == nil:
+		return 0, nil
+	case errors.As(err, &ee):
+		return ee.ExitStatus(), nil
+	case errors.As(err, &missing):
+		return ExitFailure, errors.New("the remote command ended without an exit status (connection lost?)")
+	}
+	return ExitFailure, fmt.Errorf("session: %w", err)
+}
+
+// setupPTY requests the remote terminal and, for a local terminal, enters
+// raw mode and forwards window size changes. restore undoes both.
+func (s Session) setupPTY(sess *ssh.Session) (restore func(), err error) {
+	rows, cols := s.Rows, s.Cols
+	fd := -1
+	if s.Terminal != nil && term.IsTerminal(int(s.Terminal.Fd())) {
+		fd = int(s.Terminal.Fd())
+		if w, h, err := term.GetSize(fd); err == nil {
+			rows, cols = h, w
+		}
+	}
+	if rows <= 0 || cols <= 0 {
+		rows, cols = 24, 80
+	}
+	termType := s.Term
+	if termType == "" {
+		termType = "xterm"
+	}
+	modes := ssh.TerminalModes{ssh.ECHO: 1, ssh.TTY_OP_ISPEED: 38400, ssh.TTY_OP_OSPEED: 38400}
+	if err := sess.RequestPty(termType, rows, cols, modes); err != nil {
+		return nil, fmt.Errorf("request a terminal: %w", err)
+	}
+	if fd < 0 {
+		return func() {}, nil
+	}
+	state, err := term.MakeRaw(fd)
+	if err != nil {
+		return nil, fmt.Errorf("put the terminal in raw mode: %w", err)
+	}
+	winch := make(chan os.Signal, 1)
+	signal.Notify(winch, syscall.SIGWINCH)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			case <-winch:
+				if w, h, err := term.GetSize(fd); err == nil {
+					sess.WindowChange(h, w)
+				}
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(winch)
+		close(done)
+		wg.Wait()
+		term.Restore(fd, state)
+	}, nil
+}
+
+// CommandLine turns the words after "--" into the command string SSH
+// carries. One word is sent as is, so it may hold shell syntax
+// ("ls *.log | wc -l"); several words are each quoted for the remote
+// shell, so that they arrive as the same argv ("sh -c 'exit 7'" exits 7).
+// Plain ssh instead joins the words with spaces and lets the remote shell
+// split them again.
+func CommandLine(args []string) string {
+	if len(args) == 1 {
+		return args[0]
+	}
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = shellQuote(a)
+	}
+	return strings.Join(quoted, " ")
+}
+
+// shellQuote quotes s for a POSIX shell, leaving plain words alone.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./_-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

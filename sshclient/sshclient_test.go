@@ -1,0 +1,328 @@
+package sshclient
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/internal/pty"
+	"github.com/gkessh/gkessh/keys"
+	"github.com/gkessh/gkessh/sshconfig"
+)
+
+const testUser = "alice"
+
+// testNode is an emulated node and a key that is not yet in its metadata.
+type testNode struct {
+	srv    *emulator.Server
+	node   *emulator.Node
+	signer ssh.Signer
+	known  string // known_hosts file
+}
+
+func newTestNode(t *testing.T, delay time.Duration) *testNode {
+	t.Helper()
+	srv, err := emulator.New(emulator.Config{Nodes: 1, PropagationDelay: delay, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromSigner(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testNode{srv: srv, node: srv.Node(srv.Nodes()[0]), signer: signer, known: filepath.Join(t.TempDir(), "known_hosts")}
+}
+
+// upsert puts the key into project metadata, as keys.Ensure would.
+func (n *testNode) upsert(t *testing.T) {
+	t.Helper()
+	line := keys.FormatLine(testUser, n.signer.PublicKey(), "test")
+	if err := n.srv.SetProjectMetadata(map[string]*string{"ssh-keys": &line}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (n *testNode) dial(ctx context.Context) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", n.node.SSHAddr())
+}
+
+// config verifies host keys the way gkessh does, pinning the published ones.
+func (n *testNode) config(t *testing.T) Config {
+	t.Helper()
+	alias := sshconfig.HostAlias(n.node.ID)
+	check, err := sshconfig.Verifier{File: sshconfig.KnownHosts{Path: n.known}, Alias: alias, Published: n.node.HostKeys(), Mode: sshconfig.StrictYes}.Prepare()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Config{
+		User: testUser, Signers: []ssh.Signer{n.signer},
+		HostKeyCallback: check.Callback, HostKeyAlgorithms: check.Algorithms, HostKeyAlias: alias, Name: n.node.Name,
+		Logf: t.Logf,
+	}
+}
+
+// installedAt watches the node and returns when the guest agent installed
+// the key, or the zero time if it has not by the time stop is closed.
+func (n *testNode) installedAt(stop <-chan struct{}) <-chan time.Time {
+	out := make(chan time.Time, 1)
+	go func() {
+		defer close(out)
+		for {
+			if len(n.node.InstalledKeys()[testUser]) > 0 {
+				out <- time.Now()
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	return out
+}
+
+func TestConnectWaitsForPropagation(t *testing.T) {
+	const delay = time.Second // the emulator's default, like a real guest
+	n := newTestNode(t, delay)
+	stop := make(chan struct{})
+	installed := n.installedAt(stop)
+	cfg := n.config(t)
+	var progress bytes.Buffer
+	cfg.Wait, cfg.Progress = true, &progress
+	start := time.Now()
+	n.upsert(t)
+	c, err := Connect(context.Background(), n.dial, cfg)
+	loggedIn := time.Now()
+	close(stop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	at := <-installed
+	if at.IsZero() {
+		t.Fatal("logged in, but the key was never seen installed")
+	}
+	lag := loggedIn.Sub(at)
+	t.Logf("upsert→install %v, install→login %v, total %v", at.Sub(start).Round(time.Millisecond), lag.Round(time.Millisecond), loggedIn.Sub(start).Round(time.Millisecond))
+	if lag > time.Second {
+		t.Errorf("login came %v after the key was installed, want under 1s", lag)
+	}
+	if !strings.HasPrefix(progress.String(), waitingMsg+" done (") {
+		t.Errorf("progress %q", progress.String())
+	}
+}
+
+func TestConnectFailures(t *testing.T) {
+	n := newTestNode(t, 0)
+	errDial := errors.New("tunnel refused")
+	cases := []struct {
+		name   string
+		tweak  func(*Config, context.CancelFunc)
+		within time.Duration
+		check  func(error) bool
+	}{
+		{"refused without wait", func(c *Config, _ context.CancelFunc) {}, time.Second,
+			func(err error) bool { return IsAuthFailure(err) && strings.Contains(err.Error(), "refused key") }},
+		{"propagation timeout", func(c *Config, _ context.CancelFunc) { c.Wait, c.Timeout = true, 400*time.Millisecond }, 2 * time.Second,
+			func(err error) bool {
+				return strings.Contains(err.Error(), "guest agent") && strings.Contains(err.Error(), "block-project-ssh-keys") && strings.Contains(err.Error(), "OS Login")
+			}},
+		{"host key refused at once", func(c *Config, _ context.CancelFunc) {
+			c.Wait = true
+			c.HostKeyCallback = func(string, net.Addr, ssh.PublicKey) error { return &sshconfig.HostKeyError{} }
+		}, time.Second, func(err error) bool {
+			var he *sshconfig.HostKeyError
+			return errors.As(err, &he)
+		}},
+		{"dial failure at once", func(c *Config, _ context.CancelFunc) { c.Wait = true }, time.Second,
+			func(err error) bool { return errors.Is(err, errDial) }},
+		{"canceled while waiting", func(c *Config, cancel context.CancelFunc) {
+			c.Wait = true
+			time.AfterFunc(300*time.Millisecond, cancel)
+		}, time.Second, func(err error) bool { return errors.Is(err, context.Canceled) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			cfg := n.config(t)
+			tc.tweak(&cfg, cancel)
+			dial := n.dial
+			if tc.name == "dial failure at once" {
+				dial = func(context.Context) (net.Conn, error) { return nil, errDial }
+			}
+			start := time.Now()
+			c, err := Connect(ctx, dial, cfg)
+			if err == nil {
+				c.Close()
+				t.Fatal("connected")
+			}
+			if took := time.Since(start); took > tc.within {
+				t.Errorf("took %v, want under %v", took, tc.within)
+			}
+			if !tc.check(err) {
+				t.Errorf("unexpected error: %v", err)
+			}
+		})
+	}
+}
+
+func TestRun(t *testing.T) {
+	n := newTestNode(t, 0)
+	n.upsert(t)
+	cfg := n.config(t)
+	cfg.Wait = true
+	c, err := Connect(context.Background(), n.dial, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cases := []struct {
+		args        []string
+		stdin       string
+		out, errOut string
+		status      int
+		pty         bool
+		envFoo      string
+	}{
+		{args: []string{"sh", "-c", "exit 7"}, status: 7},
+		{args: []string{"echo out; echo err >&2"}, out: "out\n", errOut: "err\n"},
+		{args: []string{"printf", "%s|", "it's", "a b"}, out: "it's|a b|"},
+		{args: []string{"wc -c"}, stdin: strings.Repeat("x", 1<<20), out: fmt.Sprintf("%d\n", 1<<20)},
+		{args: []string{"kill -KILL $$"}, status: 128 + 9},
+		{args: []string{"test -t 0 && stty size"}, pty: true, out: "24 80\r\n"},
+	}
+	for _, tc := range cases {
+		var out, errOut bytes.Buffer
+		status, err := Run(context.Background(), c, Session{
+			Command: CommandLine(tc.args), Stdin: strings.NewReader(tc.stdin), Stdout: &out, Stderr: &errOut, PTY: tc.pty,
+		})
+		if err != nil {
+			t.Errorf("%q: %v", tc.args, err)
+			continue
+		}
+		if status != tc.status || out.String() != tc.out || errOut.String() != tc.errOut {
+			t.Errorf("%q: got (%d, %q, %q), want (%d, %q, %q)", tc.args, status, out.String(), errOut.String(), tc.status, tc.out, tc.errOut)
+		}
+	}
+}
+
+// TestRunTerminal drives a session from a local terminal: its size goes
+// along, and a resize (SIGWINCH) reaches the remote terminal.
+func TestRunTerminal(t *testing.T) {
+	n := newTestNode(t, 0)
+	n.upsert(t)
+	cfg := n.config(t)
+	cfg.Wait = true
+	c, err := Connect(context.Background(), n.dial, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	master, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	defer tty.Close()
+	if err := pty.SetSize(tty, 30, 100); err != nil {
+		t.Fatal(err)
+	}
+	stdinR, stdinW := io.Pipe()
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		status, err := Run(context.Background(), c, Session{
+			Command: "stty size; read line; stty size", PTY: true, Terminal: tty,
+			Stdin: stdinR, Stdout: out,
+		})
+		if err == nil && status != 0 {
+			err = fmt.Errorf("exit status %d", status)
+		}
+		done <- err
+	}()
+	waitFor(t, out, "30 100")
+	if err := pty.SetSize(tty, 50, 132); err != nil {
+		t.Fatal(err)
+	}
+	// Not a controlling terminal of ours, so the kernel does not signal
+	// us: do it as it would.
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGWINCH); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the resize is asynchronous
+	if _, err := io.WriteString(stdinW, "\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, out, "50 132")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	stdinW.Close()
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func waitFor(t *testing.T, b *syncBuffer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(b.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("output %q lacks %q", b.String(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ls *.log | wc -l"}, "ls *.log | wc -l"},
+		{[]string{"sh", "-c", "exit 7"}, "sh -c 'exit 7'"},
+		{[]string{"echo", "it's", ""}, `echo 'it'\''s' ''`},
+		{[]string{"id", "-u", "user@host:/a_b.c=1,2%"}, "id -u user@host:/a_b.c=1,2%"},
+	}
+	for _, tc := range cases {
+		if got := CommandLine(tc.args); got != tc.want {
+			t.Errorf("CommandLine(%q) = %q, want %q", tc.args, got, tc.want)
+		}
+	}
+}
