@@ -1,20 +1,321 @@
 package emulator
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"slices"
+	"strings"
+	"time"
 
+	"golang.org/x/crypto/ssh"
 	compute "google.golang.org/api/compute/v1"
 )
 
-// controlRoutes maps the control API. (Being written.)
-func (s *Server) controlRoutes() *http.ServeMux { return http.NewServeMux() }
+// controlRoutes maps the control API: plain JSON, no auth, loopback only.
+// Errors use the same Google JSON error body as the Compute API.
+func (s *Server) controlRoutes() *http.ServeMux {
+	m := http.NewServeMux()
+	route := func(pattern string, h func(*http.Request) (any, *apiError)) {
+		m.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			v, err := h(r)
+			switch {
+			case err != nil:
+				writeAPIError(w, err)
+			case v == nil:
+				w.WriteHeader(http.StatusNoContent)
+			default:
+				writeJSON(w, http.StatusOK, v)
+			}
+		})
+	}
+	route("GET /control/nodes", s.ctlListNodes)
+	route("POST /control/nodes", s.ctlAddNode)
+	route("GET /control/nodes/{name}", s.ctlNode(func(n *Node, _ *http.Request) (any, *apiError) { return n.Info(), nil }))
+	route("POST /control/nodes/{name}", s.ctlNode(s.ctlPatchNode))
+	route("DELETE /control/nodes/{name}", s.ctlRemoveNode)
+	route("GET /control/nodes/{name}/keys", s.ctlNode(func(n *Node, _ *http.Request) (any, *apiError) { return n.AuthorizedKeys(), nil }))
+	route("GET /control/project", s.ctlProject)
+	route("POST /control/project", s.ctlPatchProject)
+	route("GET /control/faults", func(*http.Request) (any, *apiError) { return s.Faults(), nil })
+	route("POST /control/faults", s.ctlSetFaults)
+	route("GET /control/propagation", s.ctlPropagation)
+	route("POST /control/propagation", s.ctlSetPropagation)
+	route("GET /control/stats", func(*http.Request) (any, *apiError) { return s.Stats(), nil })
+	route("POST /control/stats/reset", func(*http.Request) (any, *apiError) { s.ResetStats(); return s.Stats(), nil })
+	route("POST /control/tokens", s.ctlAddToken)
+	return m
+}
 
-// serveControl serves the control API. (Being written.)
+// serveControl serves the control API to loopback clients only: it has no
+// auth, so an emulator listening on a public address must not expose it.
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		writeAPIError(w, &apiError{http.StatusForbidden, "forbidden", "the control API serves loopback clients only"})
+		return
+	}
+	if _, pattern := s.control.Handler(r); pattern == "" {
+		writeAPIError(w, &apiError{http.StatusNotFound, "notFound", fmt.Sprintf("no control method %s %s", r.Method, r.URL.Path)})
+		return
+	}
 	s.control.ServeHTTP(w, r)
+}
+
+// NodeInfo describes a node, as the control API lists it.
+type NodeInfo struct {
+	Name      string `json:"name"`
+	Zone      string `json:"zone"`
+	ID        uint64 `json:"id,string"`
+	Status    string `json:"status"`    // RUNNING or TERMINATED
+	SSHAddr   string `json:"sshAddr"`   // where its SSH server listens, "" while stopped
+	Firewall  bool   `json:"firewall"`  // the IAP firewall rule is open
+	NetworkIP string `json:"networkIP"` // its internal IP in the Compute API
+}
+
+// Info describes the node.
+func (n *Node) Info() NodeInfo {
+	addr := n.SSHAddr()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return NodeInfo{Name: n.Name, Zone: n.Zone, ID: n.ID, Status: n.status, SSHAddr: addr, Firewall: n.firewall, NetworkIP: n.ip}
+}
+
+// SetStatus sets the instance status the Compute API reports and the IAP
+// relay checks: RUNNING or TERMINATED.
+func (n *Node) SetStatus(status string) error {
+	if status != "RUNNING" && status != "TERMINATED" {
+		return fmt.Errorf("emulator: node %s: status %q is not RUNNING or TERMINATED", n.Name, status)
+	}
+	n.mu.Lock()
+	n.status = status
+	n.mu.Unlock()
+	return nil
+}
+
+// SetFirewall opens or closes the ingress rule that lets IAP
+// (35.235.240.0/20) reach the node's port 22.
+func (n *Node) SetFirewall(open bool) {
+	n.mu.Lock()
+	n.firewall = open
+	n.mu.Unlock()
+}
+
+// SetSSHD starts or stops the node's SSH server; its host keys and installed
+// keys stay.
+func (n *Node) SetSSHD(running bool) error {
+	n.mu.Lock()
+	sshd := n.sshd
+	n.mu.Unlock()
+	if sshd == nil {
+		return fmt.Errorf("emulator: node %s has no SSH server", n.Name)
+	}
+	op, do := "stop", sshd.Stop
+	if running {
+		op, do = "start", sshd.Start
+	}
+	if err := do(); err != nil {
+		return fmt.Errorf("emulator: %s sshd of node %s: %w", op, n.Name, err)
+	}
+	return nil
+}
+
+// AuthorizedKeys returns the keys the guest agent installed as
+// authorized_keys lines, by user.
+func (n *Node) AuthorizedKeys() map[string][]string {
+	out := map[string][]string{}
+	for user, ks := range n.InstalledKeys() {
+		for _, k := range ks {
+			out[user] = append(out[user], strings.TrimSuffix(string(ssh.MarshalAuthorizedKey(k)), "\n"))
+		}
+	}
+	return out
+}
+
+// Faults returns the injected faults still pending.
+func (s *Server) Faults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faults
+}
+
+// PropagationDelay returns how long a metadata change takes to reach the nodes.
+func (s *Server) PropagationDelay() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.delay
+}
+
+// ResetStats zeroes the counters.
+func (s *Server) ResetStats() {
+	s.apiCalls.Store(0)
+	s.metadataWrites.Store(0)
+	s.tunnels.Store(0)
+}
+
+func (s *Server) ctlListNodes(*http.Request) (any, *apiError) {
+	infos := []NodeInfo{}
+	for _, n := range s.nodeList() {
+		infos = append(infos, n.Info())
+	}
+	return infos, nil
+}
+
+// ctlAddNode adds a node; with no name it takes the next free GKE-looking
+// name (and that name's zone, unless one is given).
+func (s *Server) ctlAddNode(r *http.Request) (any, *apiError) {
+	var req struct{ Name, Zone string }
+	if r.ContentLength != 0 { // an empty body adds the next GKE node
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+	}
+	for i := 0; req.Name == ""; i++ {
+		name, zone := gkeNodeName(i)
+		if s.Node(name) == nil {
+			req.Name = name
+			req.Zone = cmp.Or(req.Zone, zone)
+		}
+	}
+	n, err := s.AddNode(req.Name, req.Zone)
+	if err != nil {
+		return nil, invalid("%v", err)
+	}
+	return n.Info(), nil
+}
+
+func (s *Server) ctlRemoveNode(r *http.Request) (any, *apiError) {
+	name := r.PathValue("name")
+	if err := s.RemoveNode(name); err != nil {
+		return nil, notFound("nodes/" + name)
+	}
+	return nil, nil
+}
+
+// ctlNode wraps a handler of the node named in the path.
+func (s *Server) ctlNode(h func(*Node, *http.Request) (any, *apiError)) func(*http.Request) (any, *apiError) {
+	return func(r *http.Request) (any, *apiError) {
+		n := s.Node(r.PathValue("name"))
+		if n == nil {
+			return nil, notFound("nodes/" + r.PathValue("name"))
+		}
+		return h(n, r)
+	}
+}
+
+// nodePatch changes a node; absent fields stay as they are.
+type nodePatch struct {
+	Status   string             `json:"status"`   // RUNNING or TERMINATED
+	Firewall *bool              `json:"firewall"` // open or close the IAP rule
+	SSHD     string             `json:"sshd"`     // running or stopped
+	Metadata map[string]*string `json:"metadata"` // instance attributes; null deletes
+}
+
+func (s *Server) ctlPatchNode(n *Node, r *http.Request) (any, *apiError) {
+	var p nodePatch
+	if err := decodeBody(r, &p); err != nil {
+		return nil, err
+	}
+	if p.SSHD != "" && p.SSHD != "running" && p.SSHD != "stopped" {
+		return nil, invalid("sshd %q is not running or stopped", p.SSHD)
+	}
+	if p.Status != "" {
+		if err := n.SetStatus(p.Status); err != nil {
+			return nil, invalid("%v", err)
+		}
+	}
+	if p.Metadata != nil {
+		if err := s.SetInstanceMetadata(n.Name, p.Metadata); err != nil {
+			return nil, invalid("%v", err)
+		}
+	}
+	if p.Firewall != nil {
+		n.SetFirewall(*p.Firewall)
+	}
+	if p.SSHD != "" {
+		if err := n.SetSSHD(p.SSHD == "running"); err != nil {
+			return nil, &apiError{http.StatusConflict, "failedPrecondition", err.Error()}
+		}
+	}
+	return n.Info(), nil
+}
+
+// projectInfo is the project as the control API shows it.
+type projectInfo struct {
+	Name     string            `json:"name"`
+	Metadata *compute.Metadata `json:"metadata"`
+}
+
+func (s *Server) ctlProject(*http.Request) (any, *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return projectInfo{s.project.Name, cloneMetadata(&s.project.Metadata)}, nil
+}
+
+func (s *Server) ctlPatchProject(r *http.Request) (any, *apiError) {
+	var p struct {
+		Metadata map[string]*string `json:"metadata"`
+	}
+	if err := decodeBody(r, &p); err != nil {
+		return nil, err
+	}
+	if err := s.SetProjectMetadata(p.Metadata); err != nil {
+		return nil, invalid("%v", err)
+	}
+	return s.ctlProject(r)
+}
+
+func (s *Server) ctlSetFaults(r *http.Request) (any, *apiError) {
+	var f Faults
+	if err := decodeBody(r, &f); err != nil {
+		return nil, err
+	}
+	if f.DropAfterBytes < 0 || f.MetadataConflicts < 0 {
+		return nil, invalid("faults must not be negative: %+v", f)
+	}
+	s.SetFaults(f)
+	return s.Faults(), nil
+}
+
+// propagation is the guest agents' delay as the control API shows it.
+type propagation struct {
+	Delay string `json:"delay"` // a Go duration: "1s", "250ms"
+}
+
+func (s *Server) ctlPropagation(*http.Request) (any, *apiError) {
+	return propagation{s.PropagationDelay().String()}, nil
+}
+
+func (s *Server) ctlSetPropagation(r *http.Request) (any, *apiError) {
+	var p propagation
+	if err := decodeBody(r, &p); err != nil {
+		return nil, err
+	}
+	d, err := time.ParseDuration(p.Delay)
+	if err != nil || d < 0 {
+		return nil, invalid("delay %q is not a duration like 1s or 250ms", p.Delay)
+	}
+	s.SetPropagationDelay(d)
+	return s.ctlPropagation(r)
+}
+
+// ctlAddToken adds a bearer token (random when not given) for the listed
+// projects; with none, the Compute API answers it 403.
+func (s *Server) ctlAddToken(r *http.Request) (any, *apiError) {
+	var req struct {
+		Token    string   `json:"token"`
+		Projects []string `json:"projects"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	if req.Token == "" {
+		req.Token = "emu-" + randomHex(16)
+	}
+	s.AddToken(req.Token, req.Projects...)
+	return map[string]string{"token": req.Token}, nil
 }
 
 // AddToken makes token a valid bearer token that may use the given projects;

@@ -1,0 +1,230 @@
+package emulator
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gkessh/gkessh/keys"
+	"golang.org/x/crypto/ssh"
+)
+
+// ctl calls the control API with a JSON body (nil: none), decodes the reply
+// into out (nil: ignore) and returns the HTTP status.
+func ctl(t *testing.T, hs *httptest.Server, method, path string, body, out any) int {
+	t.Helper()
+	var rd *bytes.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	} else {
+		rd = bytes.NewReader(nil)
+	}
+	req, err := http.NewRequest(method, hs.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hs.Client().Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	if out != nil && resp.StatusCode < 300 && resp.StatusCode != http.StatusNoContent {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatalf("%s %s: decode reply: %v", method, path, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+func TestControlNodes(t *testing.T) {
+	_, hs := newTestServer(t, Config{Nodes: 2})
+	var nodes []NodeInfo
+	if code := ctl(t, hs, "GET", "/control/nodes", nil, &nodes); code != 200 || len(nodes) != 2 {
+		t.Fatalf("list nodes: %d %+v, want 2 nodes", code, nodes)
+	}
+	steps := []struct {
+		method, path string
+		body         any
+		code         int
+		wantName     string
+	}{
+		{"POST", "/control/nodes", map[string]string{"name": "n1", "zone": "us-west1-c"}, 200, "n1"},
+		{"POST", "/control/nodes", nil, 200, "gke-cluster-default-pool-3e89aeb0-5zfg"},
+		{"POST", "/control/nodes", map[string]string{"name": "n1", "zone": "us-west1-c"}, 400, ""},
+		{"GET", "/control/nodes/n1", nil, 200, "n1"},
+		{"DELETE", "/control/nodes/n1", nil, 204, ""},
+		{"DELETE", "/control/nodes/n1", nil, 404, ""},
+		{"GET", "/control/nodes/n1", nil, 404, ""},
+		{"PUT", "/control/nodes", nil, 404, ""},
+	}
+	for _, st := range steps {
+		var info NodeInfo
+		code := ctl(t, hs, st.method, st.path, st.body, &info)
+		if code != st.code || info.Name != st.wantName {
+			t.Errorf("%s %s: %d %+v, want %d with name %q", st.method, st.path, code, info, st.code, st.wantName)
+		}
+	}
+	if code := ctl(t, hs, "GET", "/control/nodes", nil, &nodes); code != 200 || len(nodes) != 3 {
+		t.Errorf("list nodes: %d %+v, want 3 nodes", code, nodes)
+	}
+}
+
+func TestControlPatchNode(t *testing.T) {
+	srv, hs := newTestServer(t, Config{Nodes: 1})
+	n := srv.Node(srv.Nodes()[0])
+	useFakeSSHD(t, n)
+	svc := computeClient(t, hs, srv.Token())
+	path := "/control/nodes/" + n.Name
+	before, err := svc.Instances.Get(srv.ProjectName(), n.Zone, n.Name).Do()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var info NodeInfo
+	patch := map[string]any{"status": "TERMINATED", "firewall": false, "sshd": "stopped",
+		"metadata": map[string]any{"block-project-ssh-keys": "true", "enable-oslogin": "FALSE"}}
+	if code := ctl(t, hs, "POST", path, patch, &info); code != 200 {
+		t.Fatalf("patch: %d", code)
+	}
+	if info.Status != "TERMINATED" || info.Firewall || info.SSHAddr != "" {
+		t.Errorf("after patch node = %+v, want TERMINATED, firewall closed, sshd stopped", info)
+	}
+	in, err := svc.Instances.Get(srv.ProjectName(), n.Zone, n.Name).Do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := metadataValue(in.Metadata, "block-project-ssh-keys"); in.Status != "TERMINATED" || v != "true" ||
+		in.Metadata.Fingerprint == before.Metadata.Fingerprint {
+		t.Errorf("instance after patch: status %s, metadata %s", in.Status, mustJSON(t, in.Metadata))
+	}
+
+	patch = map[string]any{"status": "RUNNING", "firewall": true, "sshd": "running",
+		"metadata": map[string]any{"block-project-ssh-keys": nil}}
+	if code := ctl(t, hs, "POST", path, patch, &info); code != 200 {
+		t.Fatalf("patch back: %d", code)
+	}
+	if info.Status != "RUNNING" || !info.Firewall || info.SSHAddr == "" {
+		t.Errorf("after patch back node = %+v", info)
+	}
+	if in, err = svc.Instances.Get(srv.ProjectName(), n.Zone, n.Name).Do(); err != nil {
+		t.Fatal(err)
+	}
+	if _, set := metadataValue(in.Metadata, "block-project-ssh-keys"); set {
+		t.Errorf("null did not delete block-project-ssh-keys: %s", mustJSON(t, in.Metadata))
+	}
+
+	for _, bad := range []map[string]any{
+		{"status": "STOPPING"},
+		{"sshd": "paused"},
+		{"metadata": map[string]any{"bad key": "x"}},
+	} {
+		if code := ctl(t, hs, "POST", path, bad, nil); code != 400 {
+			t.Errorf("patch %v: %d, want 400", bad, code)
+		}
+	}
+}
+
+func TestControlProjectAndKeys(t *testing.T) {
+	srv, hs := newTestServer(t, Config{Nodes: 1})
+	n := srv.Node(srv.Nodes()[0])
+	f := useFakeSSHD(t, n)
+	key := newKey(t)
+	line := keys.FormatLine("alice", key, "alice@laptop")
+	var proj projectInfo
+	if code := ctl(t, hs, "POST", "/control/project", map[string]any{"metadata": map[string]string{"ssh-keys": line}}, &proj); code != 200 {
+		t.Fatalf("patch project: %d", code)
+	}
+	if v, _ := metadataValue(proj.Metadata, "ssh-keys"); v != line {
+		t.Errorf("project metadata = %s", mustJSON(t, proj.Metadata))
+	}
+	f.nextInstall(t, time.Second)
+	var got map[string][]string
+	if code := ctl(t, hs, "GET", "/control/nodes/"+n.Name+"/keys", nil, &got); code != 200 {
+		t.Fatalf("keys: %d", code)
+	}
+	want := strings.TrimSuffix(string(ssh.MarshalAuthorizedKey(key)), "\n")
+	if len(got["alice"]) != 1 || got["alice"][0] != want {
+		t.Errorf("installed keys = %v, want alice: %s", got, want)
+	}
+}
+
+func TestControlFaultsDelayStatsTokens(t *testing.T) {
+	srv, hs := newTestServer(t, Config{})
+	svc := computeClient(t, hs, srv.Token())
+	p := srv.ProjectName()
+
+	var f Faults
+	if code := ctl(t, hs, "POST", "/control/faults", Faults{MetadataConflicts: 1, DropAfterBytes: 100}, &f); code != 200 || f.MetadataConflicts != 1 {
+		t.Fatalf("set faults: %d %+v", code, f)
+	}
+	pr, err := svc.Projects.Get(p).Do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.Projects.SetCommonInstanceMetadata(p, pr.CommonInstanceMetadata).Do()
+	wantAPIError(t, err, 412, "conditionNotMet")
+	if code := ctl(t, hs, "GET", "/control/faults", nil, &f); code != 200 || f.MetadataConflicts != 0 || f.DropAfterBytes != 100 {
+		t.Errorf("faults after one conflict: %d %+v", code, f)
+	}
+	if code := ctl(t, hs, "POST", "/control/faults", map[string]int{"metadataConflicts": -1}, nil); code != 400 {
+		t.Errorf("negative fault: %d, want 400", code)
+	}
+
+	var d propagation
+	if code := ctl(t, hs, "POST", "/control/propagation", propagation{"250ms"}, &d); code != 200 || d.Delay != "250ms" || srv.PropagationDelay() != 250*time.Millisecond {
+		t.Errorf("set delay: %d %+v", code, d)
+	}
+	if code := ctl(t, hs, "POST", "/control/propagation", propagation{"soon"}, nil); code != 400 {
+		t.Errorf("bad delay: %d, want 400", code)
+	}
+
+	var st Stats
+	if code := ctl(t, hs, "GET", "/control/stats", nil, &st); code != 200 || st.APICalls != 2 {
+		t.Errorf("stats: %d %+v, want 2 API calls", code, st)
+	}
+	if code := ctl(t, hs, "POST", "/control/stats/reset", nil, &st); code != 200 || st != (Stats{}) {
+		t.Errorf("reset stats: %d %+v", code, st)
+	}
+
+	var tok struct{ Token string }
+	if code := ctl(t, hs, "POST", "/control/tokens", map[string]any{}, &tok); code != 200 || tok.Token == "" {
+		t.Fatalf("add token: %d %+v", code, tok)
+	}
+	_, err = computeClient(t, hs, tok.Token).Projects.Get(p).Do()
+	wantAPIError(t, err, 403, "forbidden")
+	if code := ctl(t, hs, "POST", "/control/tokens", map[string]any{"token": "t2", "projects": []string{p}}, nil); code != 200 {
+		t.Fatalf("add token t2: %d", code)
+	}
+	if _, err := computeClient(t, hs, "t2").Projects.Get(p).Do(); err != nil {
+		t.Errorf("token t2 with permission: %v", err)
+	}
+}
+
+func TestControlLoopbackOnly(t *testing.T) {
+	srv, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("close emulator: %v", err)
+		}
+	})
+	for addr, want := range map[string]int{"192.0.2.1:4000": 403, "127.0.0.1:4000": 200, "[::1]:4000": 200} {
+		req := httptest.NewRequest("GET", "/control/stats", nil)
+		req.RemoteAddr = addr
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("control from %s: %d, want %d", addr, rec.Code, want)
+		}
+	}
+}
