@@ -42,8 +42,17 @@ func newApp(stdio Stdio) *ucli.App {
 		// cleanup; Main maps errors to exit codes instead.
 		ExitErrHandler:  func(*ucli.Context, error) {},
 		HideHelpCommand: true,
-		Flags:           sshFlags(),
-		Action:          func(c *ucli.Context) error { return sshAction(c, stdio) },
+		// -v means --verbose, as in ssh and gcloud; --version has no short form.
+		HideVersion: true,
+		Flags:       append(sshFlags(), &ucli.BoolFlag{Name: "version", Usage: "print the version"}),
+		Before: func(c *ucli.Context) error {
+			if c.Bool("version") {
+				fmt.Fprintf(stdio.Out, "gkessh %s\n", Version)
+				return exitError{code: 0}
+			}
+			return nil
+		},
+		Action: func(c *ucli.Context) error { return sshAction(c, stdio) },
 		Commands: []*ucli.Command{
 			proxyCommand(stdio),
 			tunnelCommand(stdio),
@@ -92,6 +101,9 @@ func report(w io.Writer, err error) int {
 	}
 	var ee exitError
 	if errors.As(err, &ee) {
+		if ee.code == 0 {
+			return 0
+		}
 		if ee.err != nil {
 			fmt.Fprintf(w, "gkessh: %v\n", ee.err)
 		}

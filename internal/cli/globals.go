@@ -36,7 +36,7 @@ func googleFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "access-token-file", Usage: "file holding an OAuth2 access token (else Application Default Credentials)", EnvVars: []string{"GKESSH_ACCESS_TOKEN_FILE", "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"}},
 		&ucli.StringFlag{Name: "compute-endpoint", Usage: "Compute API base URL", EnvVars: []string{"GKESSH_COMPUTE_ENDPOINT"}},
 		&ucli.StringFlag{Name: "iap-endpoint", Usage: "IAP relay base URL", EnvVars: []string{"GKESSH_IAP_ENDPOINT"}},
-		&ucli.BoolFlag{Name: "verbose", Usage: "say what is being done on stderr"}, // no -v: urfave gives -v to --version
+		&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say what is being done on stderr"},
 	}
 }
 
