@@ -15,10 +15,10 @@ func SameKey(a, b ssh.PublicKey) bool {
 	return a != nil && b != nil && bytes.Equal(a.Marshal(), b.Marshal())
 }
 
-// refreshMargin is how close to its expiry a present key gets replaced: a
+// RefreshMargin is how close to its expiry a present key gets replaced: a
 // tenth of its lifetime, at most an hour, so a session started now does not
 // lose its key halfway.
-func refreshMargin(expireAfter time.Duration) time.Duration {
+func RefreshMargin(expireAfter time.Duration) time.Duration {
 	return min(expireAfter/10, time.Hour)
 }
 
@@ -32,7 +32,7 @@ func covers(l Line, user string, pub ssh.PublicKey, now time.Time, expireAfter t
 	if !l.Expiring() {
 		return true
 	}
-	return expireAfter != 0 && l.ExpireOn.After(now.Add(refreshMargin(expireAfter)))
+	return expireAfter != 0 && l.ExpireOn.After(now.Add(RefreshMargin(expireAfter)))
 }
 
 // upsert adds user's key pub to lines unless a line already covers it. The

@@ -62,8 +62,8 @@ func TestRefreshMargin(t *testing.T) {
 		{10 * time.Minute, time.Minute},
 		{0, 0},
 	} {
-		if got := refreshMargin(tt.after); got != tt.want {
-			t.Errorf("refreshMargin(%v) = %v, want %v", tt.after, got, tt.want)
+		if got := RefreshMargin(tt.after); got != tt.want {
+			t.Errorf("RefreshMargin(%v) = %v, want %v", tt.after, got, tt.want)
 		}
 	}
 }
