@@ -1,0 +1,204 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/gkessh/gkessh/keys"
+	"github.com/gkessh/gkessh/sshclient"
+)
+
+// stageOptions say which key `gkessh proxy` stages, and for whom.
+type stageOptions struct {
+	User        string
+	KeyFile     string
+	Scope       string
+	ExpireAfter time.Duration
+	Timeout     time.Duration // propagation wait
+	Progress    io.Writer
+	Live        bool
+}
+
+// permanentRecheck is how long a node that accepted a permanent key is
+// trusted to keep accepting it before the proxy looks at metadata again.
+const permanentRecheck = 24 * time.Hour
+
+// stageKey makes sure, before `gkessh proxy` hands the stream to ssh, that
+// user's key is in metadata and installed on the node: ssh offers the key
+// once and fails with "Permission denied" if the guest agent is still
+// catching up, so the proxy does gcloud's propagation wait itself.
+//
+// Warm path: a stamp in the cache says this node accepted this key recently
+// enough, and stageKey returns with no API call. Otherwise, under a lock
+// shared by every gkessh of this user, it ensures the key (so N proxies
+// started at once by Ansible write metadata at most once and never race
+// for the fingerprint), then probes the node's sshd until it takes the key,
+// and records the stamp.
+func (o globalOptions) stageKey(ctx context.Context, r resolved, dial sshclient.DialFunc, so stageOptions) error {
+	kp, err := keys.LoadOrCreate(so.KeyFile)
+	if err != nil {
+		return err
+	}
+	defer kp.Close()
+	if kp.Created {
+		fmt.Fprintf(so.Progress, "Generated SSH key %s.\n", kp.Path)
+	}
+	fp := ssh.FingerprintSHA256(kp.Public)
+	stamps, err := openStamps(r.Project)
+	if err != nil {
+		return err
+	}
+	if stamps.valid(r.Name, so.User, fp, time.Now()) {
+		return nil
+	}
+	var wrote bool
+	err = stamps.locked(ctx, func() error {
+		if stamps.valid(r.Name, so.User, fp, time.Now()) {
+			return nil // another gkessh staged it while this one waited
+		}
+		c, err := o.compute(ctx)
+		if err != nil {
+			return err
+		}
+		_, inst, err := o.instance(ctx, c, r.Name)
+		if err != nil {
+			return err
+		}
+		res, err := keys.Ensure(ctx, c, inst, kp.Public, keys.EnsureOptions{User: so.User, Scope: so.Scope, ExpireAfter: so.ExpireAfter})
+		if err != nil {
+			return err
+		}
+		if res.OSLogin {
+			return errors.New(keys.OSLoginNote)
+		}
+		if res.Wrote {
+			fmt.Fprintf(so.Progress, "Added %s's key to %s metadata.\n", so.User, res.Scope)
+		}
+		wrote = res.Wrote
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// The probe logs in only to see the key accepted; it sends nothing
+	// secret (a public-key signature is bound to this session and cannot
+	// be replayed elsewhere), and ssh verifies the host key right after.
+	client, err := sshclient.Connect(ctx, dial, sshclient.Config{
+		User:            so.User,
+		Signers:         []ssh.Signer{kp.Signer},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(),
+		Name:            r.Name,
+		Wait:            true,
+		Timeout:         so.Timeout,
+		Progress:        so.Progress,
+		Live:            so.Live,
+	})
+	if err != nil {
+		return err
+	}
+	client.Close()
+	if wrote {
+		fmt.Fprintf(so.Progress, "%s accepts the key.\n", r.Name)
+	}
+	until := time.Now().Add(permanentRecheck)
+	if so.ExpireAfter > 0 {
+		// Ensure leaves a line in place only while it outlives the
+		// refresh margin, so the key is good at least that long.
+		until = time.Now().Add(keys.RefreshMargin(so.ExpireAfter))
+	}
+	return stamps.locked(ctx, func() error {
+		return stamps.put(r.Name, stamp{User: so.User, Key: fp, Until: until})
+	})
+}
+
+// stamp records that a node accepted a user's key, and until when that is
+// taken on trust.
+type stamp struct {
+	User  string    `json:"user"`
+	Key   string    `json:"key"` // SHA256 fingerprint
+	Until time.Time `json:"until"`
+}
+
+// stampFile is the per-project file of stamps, with the lock file that
+// serializes staging across processes.
+type stampFile struct {
+	path, lock string
+}
+
+func openStamps(project string) (stampFile, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return stampFile{}, fmt.Errorf("find the cache directory (set HOME or XDG_CACHE_HOME): %w", err)
+	}
+	dir = filepath.Join(dir, "gkessh")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return stampFile{}, err
+	}
+	base := filepath.Join(dir, "staged-"+url.PathEscape(project))
+	return stampFile{path: base + ".json", lock: base + ".lock"}, nil
+}
+
+func (f stampFile) load() map[string]stamp {
+	m := map[string]stamp{}
+	if b, err := os.ReadFile(f.path); err == nil {
+		json.Unmarshal(b, &m) // a broken file is an empty one: stamps are only a shortcut
+	}
+	return m
+}
+
+func (f stampFile) valid(node, user, key string, now time.Time) bool {
+	s, ok := f.load()[node]
+	return ok && s.User == user && s.Key == key && now.Before(s.Until)
+}
+
+// put records s for node; call it under the lock.
+func (f stampFile) put(node string, s stamp) error {
+	m := f.load()
+	now := time.Now()
+	for k, old := range m {
+		if !now.Before(old.Until) {
+			delete(m, k)
+		}
+	}
+	m[node] = s
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileKeepMode(f.path, append(b, '\n'))
+}
+
+// locked runs fn holding an exclusive flock on the lock file, polling so
+// that ctx can cancel the wait.
+func (f stampFile) locked(ctx context.Context, fn func() error) error {
+	lf, err := os.OpenFile(f.lock, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", f.lock, err)
+	}
+	defer lf.Close() // closing releases the lock
+	for {
+		err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("lock %s: %w", f.lock, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return fn()
+}
