@@ -1,18 +1,46 @@
 #!/usr/bin/env bash
 # make demo: start gce-emulator, log in to a GKE-looking node through the
-# emulated IAP tunnel with a fresh HOME, run a command, stop the emulator.
+# emulated IAP tunnel with a fresh HOME (so a key is created, upserted and
+# waited for), run a few commands, stop the emulator. Needs only Go: the
+# emulator's nodes run its builtin SSH server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+[ -x bin/gkessh ] && [ -x bin/gce-emulator ] || { echo "demo: run 'make demo' (it builds bin/ first)" >&2; exit 1; }
 work=$(mktemp -d)
-trap 'kill "$emu" 2>/dev/null; wait "$emu" 2>/dev/null; rm -rf "$work"' EXIT
+emu=""
+cleanup() {
+	[ -n "$emu" ] && kill "$emu" 2>/dev/null && wait "$emu" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
 ./bin/gce-emulator --project demo-project --nodes 3 --env-file "$work/env" >"$work/emulator.log" 2>&1 &
 emu=$!
 for _ in $(seq 100); do [ -s "$work/env" ] && break; sleep 0.1; done
 [ -s "$work/env" ] || { cat "$work/emulator.log"; exit 1; }
+echo "# gce-emulator is serving a Compute API, an IAP relay and 3 nodes; point gkessh at it:"
+echo "\$ eval \"\$(gce-emulator ...)\""
 # shellcheck disable=SC1091
 . "$work/env"
-export HOME="$work/home"
+export HOME="$work/home" # a fresh HOME: no key yet, nothing known
 mkdir -p "$HOME"
 node=gke-cluster-default-pool-3e89aeb0-b47k
-echo "\$ gkessh $node -- id"
-./bin/gkessh "$node" -- id
+
+export PATH="$PWD/bin:$PATH"
+# step shows a command the way one would type it, then runs it.
+step() {
+	local shown="" a
+	for a in "$@"; do
+		case "$a" in *[[:space:]]*) a="'$a'" ;; esac
+		shown+=" $a"
+	done
+	echo
+	echo "\$$shown"
+	"$@"
+}
+step gkessh "$node" -- id
+# The key is in place and the host key pinned: straight in this time.
+step gkessh "$node" -- uname -sn
+# The remote exit status is gkessh's.
+status=0
+step gkessh "$node" -- sh -c 'exit 7' || status=$?
+echo "(exit status $status)"
