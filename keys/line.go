@@ -86,7 +86,7 @@ func ParseLine(raw string) Line {
 	}
 	user, rest, ok := strings.Cut(s, ":")
 	if !ok {
-		l.Err = errors.New("no user: a line must start with USER:")
+		l.Err = errors.New("no user: a line must look like USER:TYPE KEY")
 		return l
 	}
 	l.User = user
