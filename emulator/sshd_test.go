@@ -21,9 +21,9 @@ import (
 // sshdModes builds each kind of node SSH server over a fresh state dir.
 var sshdModes = []struct {
 	name string
-	new  func(t *testing.T) nodeSSHD
+	new  func(t testing.TB) nodeSSHD
 }{
-	{"builtin", func(t *testing.T) nodeSSHD {
+	{"builtin", func(t testing.TB) nodeSSHD {
 		keys, err := newHostKeys()
 		if err != nil {
 			t.Fatal(err)
@@ -34,7 +34,7 @@ var sshdModes = []struct {
 		}
 		return d
 	}},
-	{"openssh", func(t *testing.T) nodeSSHD {
+	{"openssh", func(t testing.TB) nodeSSHD {
 		if _, err := os.Stat(SSHDPath); err != nil {
 			t.Skipf("no OpenSSH server: %v", err)
 		}
@@ -50,7 +50,7 @@ var sshdModes = []struct {
 	}},
 }
 
-func testSigner(t *testing.T) ssh.Signer {
+func testSigner(t testing.TB) ssh.Signer {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -64,7 +64,7 @@ func testSigner(t *testing.T) ssh.Signer {
 }
 
 // loginUser is a user both modes accept: OpenSSH needs a real account.
-func loginUser(t *testing.T) string {
+func loginUser(t testing.TB) string {
 	t.Helper()
 	u, err := user.Current()
 	if err != nil {
@@ -312,4 +312,52 @@ func TestOpenSSHDCleanup(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("%s left behind: %v", dir, err)
 	}
+}
+
+// BenchmarkNodeSSHDThroughput streams data through an exec session in each
+// direction, straight over loopback (no tunnel).
+func BenchmarkNodeSSHDThroughput(b *testing.B) {
+	const size = 64 << 20
+	for _, mode := range sshdModes {
+		for _, dir := range []struct{ name, cmd string }{
+			{"upload", "cat >/dev/null"},
+			{"download", fmt.Sprintf("head -c %d /dev/zero", size)},
+		} {
+			b.Run(mode.name+"/"+dir.name, func(b *testing.B) {
+				d := mode.new(b)
+				defer d.Close()
+				name, signer := loginUser(b), testSigner(b)
+				if err := d.SetAuthorized(map[string][]ssh.PublicKey{name: {signer.PublicKey()}}); err != nil {
+					b.Fatal(err)
+				}
+				c, err := dialNode(d, name, signer)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer c.Close()
+				b.SetBytes(size)
+				for i := 0; i < b.N; i++ {
+					sess, err := c.NewSession()
+					if err != nil {
+						b.Fatal(err)
+					}
+					sess.Stdout = io.Discard
+					if dir.name == "upload" {
+						sess.Stdin = io.LimitReader(zeros{}, size)
+					}
+					if err := sess.Run(dir.cmd); err != nil {
+						b.Fatal(err)
+					}
+					sess.Close()
+				}
+			})
+		}
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
