@@ -54,7 +54,7 @@ func (c *Client) List(ctx context.Context, filter string) ([]*compute.Instance, 
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("gce: list instances in project %s: %w", c.ProjectID, err)
+		return nil, explain(err, "list instances in project "+c.ProjectID, "compute.instances.list")
 	}
 	return found, nil
 }
@@ -64,7 +64,7 @@ func (c *Client) List(ctx context.Context, filter string) ([]*compute.Instance, 
 func (c *Client) Locate(ctx context.Context, name string) (*compute.Instance, error) {
 	found, err := c.List(ctx, fmt.Sprintf("name eq ^%s$", regexp.QuoteMeta(name)))
 	if err != nil {
-		return nil, fmt.Errorf("gce: find instance %s: %w", name, err)
+		return nil, err
 	}
 	switch len(found) {
 	case 0:

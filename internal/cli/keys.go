@@ -385,6 +385,9 @@ func runKeysList(ctx context.Context, o keysOptions, stdio Stdio) error {
 		return enc.Encode(listed)
 	}
 	notes := listNotes(inst, proj)
+	if o.Audit {
+		notes = append(notes, sudoEverywhere(entries, o.Now())...)
+	}
 	for _, n := range notes {
 		fmt.Fprintf(stdio.Err, "gkessh: %s\n", n)
 	}
@@ -401,6 +404,24 @@ func listNotes(inst *compute.Instance, proj *compute.Project) []string {
 		notes = append(notes, "instance "+inst.Name+" sets block-project-ssh-keys: the project lines do not apply to it")
 	}
 	return notes
+}
+
+// sudoEverywhere names, in one line, the users whose project-wide keys make
+// them root on every node: the audit's headline.
+func sudoEverywhere(entries []keys.Entry, now time.Time) []string {
+	var users []string
+	seen := map[string]bool{}
+	for _, e := range entries {
+		l := e.Line
+		if e.Scope == keys.ScopeProject && l.Valid() && !l.Expired(now) && !seen[l.User] {
+			seen[l.User] = true
+			users = append(users, l.User)
+		}
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("%d user(s) get sudo on every node without block-project-ssh-keys through project metadata: %s", len(users), strings.Join(users, ", "))}
 }
 
 func writeKeyTable(w io.Writer, listed []listedKey, audit bool) error {

@@ -307,9 +307,12 @@ func TestKeysListAuditRemovePrune(t *testing.T) {
 	if !strings.Contains(problems["perm@project"], "sudo on every node") || !strings.Contains(problems["perm@project"], "same key also grants user old") {
 		t.Errorf("perm@project: %q", problems["perm@project"])
 	}
-	text, _, code := e.run("keys", "list", "--audit", node)
+	text, notes, code := e.run("keys", "list", "--audit", node)
 	if code != 0 || !strings.Contains(text, "SCOPE") || !strings.Contains(text, "instance:"+node) || strings.Contains(text, "AAAA") {
 		t.Errorf("text list:\n%s", text)
+	}
+	if !strings.Contains(notes, "sudo on every node") || !strings.Contains(notes, ": perm\n") {
+		t.Errorf("audit summary on stderr: %q", notes)
 	}
 
 	// Prune: dry run changes nothing; then everyone's expired lines go.
