@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/term"
 )
 
@@ -39,6 +40,13 @@ type Session struct {
 	// Env is sent with "env" requests; servers drop what their
 	// AcceptEnv does not list.
 	Env map[string]string
+	// ForwardAgent, if set, is offered to the remote side as
+	// SSH_AUTH_SOCK (ssh -A). Only do this for nodes you trust: their
+	// root can use the agent's keys while you are logged in.
+	ForwardAgent agent.Agent
+	// Warn receives non-fatal problems, such as a refused agent
+	// forwarding; nil discards them.
+	Warn io.Writer
 }
 
 // Run runs the session and returns the remote exit status, 128+N when a
@@ -57,6 +65,14 @@ func Run(ctx context.Context, client *ssh.Client, s Session) (int, error) {
 	defer sess.Close()
 	for k, v := range s.Env {
 		sess.Setenv(k, v) // refused variables are not an error, as in ssh
+	}
+	if s.ForwardAgent != nil {
+		// One handler serves every agent channel of the connection: this
+		// fails only when an earlier session registered it already.
+		agent.ForwardToAgent(client, s.ForwardAgent)
+		if err := agent.RequestAgentForwarding(sess); err != nil && s.Warn != nil {
+			fmt.Fprintf(s.Warn, "gkessh: the node refused agent forwarding: %v\n", err)
+		}
 	}
 	if s.PTY {
 		restore, err := s.setupPTY(sess)

@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,6 +20,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/internal/pty"
@@ -31,12 +35,31 @@ type testNode struct {
 	srv    *emulator.Server
 	node   *emulator.Node
 	signer ssh.Signer
+	user   string
 	known  string // known_hosts file
 }
 
+// newTestNode starts an emulator with one node running the builtin sshd.
 func newTestNode(t *testing.T, delay time.Duration) *testNode {
+	return newTestNodeMode(t, delay, "builtin")
+}
+
+// newTestNodeMode is newTestNode for either sshd mode; with OpenSSH the
+// user must be a real account, so it is the current one.
+func newTestNodeMode(t *testing.T, delay time.Duration, mode string) *testNode {
 	t.Helper()
-	srv, err := emulator.New(emulator.Config{Nodes: 1, PropagationDelay: delay, Logf: t.Logf})
+	name := testUser
+	if mode == "openssh" {
+		if _, err := os.Stat(emulator.SSHDPath); err != nil {
+			t.Skipf("no OpenSSH server: %v", err)
+		}
+		u, err := user.Current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		name = u.Username
+	}
+	srv, err := emulator.New(emulator.Config{Nodes: 1, PropagationDelay: delay, SSHD: mode, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,13 +72,13 @@ func newTestNode(t *testing.T, delay time.Duration) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testNode{srv: srv, node: srv.Node(srv.Nodes()[0]), signer: signer, known: filepath.Join(t.TempDir(), "known_hosts")}
+	return &testNode{srv: srv, node: srv.Node(srv.Nodes()[0]), signer: signer, user: name, known: filepath.Join(t.TempDir(), "known_hosts")}
 }
 
 // upsert puts the key into project metadata, as keys.Ensure would.
 func (n *testNode) upsert(t *testing.T) {
 	t.Helper()
-	line := keys.FormatLine(testUser, n.signer.PublicKey(), "test")
+	line := keys.FormatLine(n.user, n.signer.PublicKey(), "test")
 	if err := n.srv.SetProjectMetadata(map[string]*string{"ssh-keys": &line}); err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +98,7 @@ func (n *testNode) config(t *testing.T) Config {
 		t.Fatal(err)
 	}
 	return Config{
-		User: testUser, Signers: []ssh.Signer{n.signer},
+		User: n.user, Signers: []ssh.Signer{n.signer},
 		HostKeyCallback: check.Callback, HostKeyAlgorithms: check.Algorithms, HostKeyAlias: alias, Name: n.node.Name,
 		Logf: t.Logf,
 	}
@@ -88,7 +111,7 @@ func (n *testNode) installedAt(stop <-chan struct{}) <-chan time.Time {
 	go func() {
 		defer close(out)
 		for {
-			if len(n.node.InstalledKeys()[testUser]) > 0 {
+			if len(n.node.InstalledKeys()[n.user]) > 0 {
 				out <- time.Now()
 				return
 			}
@@ -324,5 +347,35 @@ func TestCommandLine(t *testing.T) {
 		if got := CommandLine(tc.args); got != tc.want {
 			t.Errorf("CommandLine(%q) = %q, want %q", tc.args, got, tc.want)
 		}
+	}
+}
+
+// TestRunForwardAgent: with ForwardAgent, the remote ssh-add lists the keys
+// of the local agent. OpenSSH only: the builtin server does not forward.
+func TestRunForwardAgent(t *testing.T) {
+	if _, err := exec.LookPath("ssh-add"); err != nil {
+		t.Skip("ssh-add not installed")
+	}
+	n := newTestNodeMode(t, 0, "openssh")
+	n.upsert(t)
+	cfg := n.config(t)
+	cfg.Wait = true
+	c, err := Connect(context.Background(), n.dial, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyring := agent.NewKeyring()
+	if err := keyring.Add(agent.AddedKey{PrivateKey: priv, Comment: "forwarded-key"}); err != nil {
+		t.Fatal(err)
+	}
+	var out, warn bytes.Buffer
+	status, err := Run(context.Background(), c, Session{Command: "ssh-add -l", Stdout: &out, Stderr: &out, ForwardAgent: keyring, Warn: &warn})
+	if err != nil || status != 0 || !strings.Contains(out.String(), "forwarded-key") {
+		t.Errorf("ssh-add -l: status %d, %v, output %q, warnings %q", status, err, out.String(), warn.String())
 	}
 }
