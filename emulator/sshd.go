@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -412,7 +413,7 @@ func (s *session) command(ctx context.Context, req *ssh.Request) (*exec.Cmd, err
 		}
 		cmd = exec.CommandContext(ctx, server)
 	}
-	cmd.Env = append(os.Environ(), s.env...)
+	cmd.Env = append(loginEnv(shell), s.env...)
 	if home, err := os.UserHomeDir(); err == nil {
 		cmd.Dir = home
 	}
@@ -421,6 +422,21 @@ func (s *session) command(ctx context.Context, req *ssh.Request) (*exec.Cmd, err
 	cmd.Cancel = func() error { return unix.Kill(-cmd.Process.Pid, unix.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second
 	return cmd, nil
+}
+
+// loginEnv is the environment sshd gives a session, for the emulator's OS
+// user: not the emulator's own, which a real node would not share. PATH is
+// kept, so that programs installed off the standard path still run.
+func loginEnv(shell string) []string {
+	path := os.Getenv("PATH")
+	if path == "" {
+		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	}
+	env := []string{"SHELL=" + shell, "PATH=" + path}
+	if u, err := user.Current(); err == nil {
+		env = append(env, "USER="+u.Username, "LOGNAME="+u.Username, "HOME="+u.HomeDir)
+	}
+	return env
 }
 
 // sftpServer finds OpenSSH's sftp-server, which serves the sftp subsystem
