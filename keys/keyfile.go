@@ -78,6 +78,21 @@ func Load(path string) (*KeyPair, error) {
 	return kp, err
 }
 
+// PublicKey returns the public key of the pair at path: its .pub when
+// present, which needs no passphrase or agent, else the private key's.
+func PublicKey(path string) (ssh.PublicKey, error) {
+	pub, err := readPublic(path + ".pub")
+	if !errors.Is(err, fs.ErrNotExist) {
+		return pub, err
+	}
+	kp, err := Load(path)
+	if err != nil {
+		return nil, err
+	}
+	kp.Close()
+	return kp.Public, nil
+}
+
 func load(path string) (*KeyPair, error) {
 	f, err := os.Open(path)
 	if err != nil {

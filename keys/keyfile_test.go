@@ -231,6 +231,14 @@ func TestLoadOrCreateRefusesLonePub(t *testing.T) {
 	if _, err := Load(filepath.Join(t.TempDir(), "none")); err == nil || !strings.Contains(err.Error(), "no private key") {
 		t.Fatalf("Load of a missing key: err = %v", err)
 	}
+	// The public key alone is enough to name the key, even with no private key.
+	pub, err := PublicKey(path)
+	if err != nil || pub.Type() != ssh.KeyAlgoED25519 {
+		t.Fatalf("PublicKey = %v, %v", pub, err)
+	}
+	if _, err := PublicKey(filepath.Join(t.TempDir(), "none")); err == nil {
+		t.Fatal("PublicKey of nothing succeeded")
+	}
 }
 
 // serveAgent runs an in-memory ssh-agent holding keys on a unix socket and

@@ -279,12 +279,9 @@ func runKeysRemove(ctx context.Context, o keysOptions, stdio Stdio) error {
 		if err != nil {
 			return err
 		}
-		kp, err := keys.Load(path)
-		if err != nil {
+		if pub, err = keys.PublicKey(path); err != nil {
 			return badInput(err)
 		}
-		kp.Close()
-		pub = kp.Public
 	}
 	return o.removeLines(ctx, stdio, keys.UserLines(user, pub))
 }

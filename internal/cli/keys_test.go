@@ -276,7 +276,12 @@ func TestKeysListAuditRemovePrune(t *testing.T) {
 		keys.FormatExpiringLine("old", pub, past),
 		"junk",
 	}, "\n")})
-	if _, errOut, code := e.run("keys", "ensure", "--user", "nat", "--scope", "instance", node); code != 0 {
+	// No --user: the local login name, which remove without --user uses too.
+	me, err := keys.DefaultUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := e.run("keys", "ensure", "--scope", "instance", node); code != 0 {
 		t.Fatalf("ensure: %s", errOut)
 	}
 
@@ -301,8 +306,8 @@ func TestKeysListAuditRemovePrune(t *testing.T) {
 			t.Errorf("%s: problems %q, want %q (listed %v)", who, got, want, problems)
 		}
 	}
-	if p, ok := problems["nat@instance"]; !ok || p != "" {
-		t.Errorf("nat@instance: listed %v, problems %q; want listed, no problems", ok, p)
+	if p, ok := problems[me+"@instance"]; !ok || p != "" {
+		t.Errorf("%s@instance: listed %v, problems %q; want listed, no problems", me, ok, p)
 	}
 	if !strings.Contains(problems["perm@project"], "sudo on every node") || !strings.Contains(problems["perm@project"], "same key also grants user old") {
 		t.Errorf("perm@project: %q", problems["perm@project"])
@@ -328,8 +333,8 @@ func TestKeysListAuditRemovePrune(t *testing.T) {
 		t.Fatalf("after prune ssh-keys = %q", v)
 	}
 	// Remove my key from the node, then someone else's from the project.
-	if out, errOut, code = e.run("keys", "remove", "--user", "nat", node); code != 0 || !strings.Contains(out, "removed from instance") {
-		t.Fatalf("remove nat: exit %d\n%s%s", code, out, errOut)
+	if out, errOut, code = e.run("keys", "remove", node); code != 0 || !strings.Contains(out, "removed from instance") {
+		t.Fatalf("remove my key: exit %d\n%s%s", code, out, errOut)
 	}
 	if out, errOut, code = e.run("keys", "remove", "--user", "perm"); code != 0 || !strings.Contains(out, "removed from project") {
 		t.Fatalf("remove perm: exit %d\n%s%s", code, out, errOut)
