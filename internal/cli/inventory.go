@@ -38,10 +38,11 @@ func inventoryCommand(stdio Stdio) *ucli.Command {
 			}
 			var out any = inv
 			if h := c.String("host"); h != "" {
-				out = inv.Meta.HostVars[h]
-				if out == nil {
-					out = map[string]any{}
+				vars := inv.Meta.HostVars[h]
+				if vars == nil {
+					vars = map[string]any{} // Ansible wants an object for an unknown host
 				}
+				out = vars
 			}
 			enc := json.NewEncoder(stdio.Out)
 			enc.SetIndent("", "  ")
