@@ -29,6 +29,8 @@ lint:
 fuzz:
 	$(GO) test ./tunnel -run '^$$' -fuzz FuzzParseFrame -fuzztime 20s
 	$(GO) test ./keys -run '^$$' -fuzz FuzzParseLines -fuzztime 20s
+	$(GO) test ./gce -run '^$$' -fuzz FuzzParseCache -fuzztime 20s
+	$(GO) test ./sshconfig -run '^$$' -fuzz FuzzMerge -fuzztime 20s
 
 clean:
 	rm -rf bin
