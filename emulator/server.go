@@ -65,6 +65,8 @@ type Server struct {
 	apiCalls       atomic.Int64
 	metadataWrites atomic.Int64
 	tunnels        atomic.Int64
+
+	relay relay // live IAP tunnels (iap.go)
 }
 
 // Project is the emulated project's state.
@@ -150,6 +152,7 @@ func (s *Server) Dir() string { return s.dir }
 
 // Close stops every node and removes a temporary state directory.
 func (s *Server) Close() error {
+	s.relay.close()
 	s.mu.Lock()
 	nodes := make([]*Node, 0, len(s.nodes))
 	for _, n := range s.nodes {

@@ -19,8 +19,11 @@ const (
 // MaxDataLen is the largest DATA payload either side may send.
 const MaxDataLen = 16384
 
+// DataHeaderLen is the size of a DATA frame's header: tag and length.
+const DataHeaderLen = 2 + 4
+
 // MaxFrameLen is the largest relay message: a full DATA frame.
-const MaxFrameLen = 2 + 4 + MaxDataLen
+const MaxFrameLen = DataHeaderLen + MaxDataLen
 
 // maxSIDLen bounds the session id a hostile relay can make us keep.
 const maxSIDLen = 1024
@@ -99,9 +102,14 @@ func lenPrefixed(b []byte, max int) ([]byte, error) {
 
 // AppendData appends a DATA frame carrying p, which must hold 1..MaxDataLen bytes.
 func AppendData(dst, p []byte) []byte {
+	return append(AppendDataHeader(dst, len(p)), p...)
+}
+
+// AppendDataHeader appends the header of a DATA frame carrying n bytes, for
+// writers that place the payload themselves.
+func AppendDataHeader(dst []byte, n int) []byte {
 	dst = binary.BigEndian.AppendUint16(dst, TagData)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(p)))
-	return append(dst, p...)
+	return binary.BigEndian.AppendUint32(dst, uint32(n))
 }
 
 // AppendAck appends an ACK frame for n cumulative bytes received.

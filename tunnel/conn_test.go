@@ -1,0 +1,253 @@
+package tunnel_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/nettest"
+	"golang.org/x/oauth2"
+
+	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/tunnel"
+)
+
+// relay is an in-process emulator serving the IAP relay, with one node.
+type relay struct {
+	srv    *emulator.Server
+	node   *emulator.Node
+	dialer *tunnel.Dialer
+}
+
+func newRelay(t *testing.T) *relay {
+	t.Helper()
+	srv, err := emulator.New(emulator.Config{Nodes: 1, Logf: t.Logf})
+	if err != nil {
+		t.Fatalf("new emulator: %v", err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		hs.Close()
+		if err := srv.Close(); err != nil {
+			t.Errorf("close emulator: %v", err)
+		}
+	})
+	return &relay{
+		srv:  srv,
+		node: srv.Node(srv.Nodes()[0]),
+		dialer: &tunnel.Dialer{
+			Endpoint:    "ws://" + hs.Listener.Addr().String(),
+			TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: srv.Token()}),
+			UserAgent:   "gkessh/test",
+			Logf:        t.Logf,
+		},
+	}
+}
+
+func (r *relay) target(port int) tunnel.Target {
+	return tunnel.Target{Project: r.srv.ProjectName(), Zone: r.node.Zone, Instance: r.node.Name, Port: port}
+}
+
+// serve listens for a node port and runs handle on each connection in its
+// own goroutine. When the test ends it closes the listener and every
+// connection, and waits for the handlers.
+func (r *relay) serve(t *testing.T, port int, handle func(net.Conn)) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				handle(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	r.node.ForwardPort(port, ln.Addr().String())
+}
+
+// backend hands over the connections to port.
+func (r *relay) backend(t *testing.T, port int) <-chan net.Conn {
+	conns := make(chan net.Conn, 16)
+	r.serve(t, port, func(c net.Conn) { conns <- c })
+	return conns
+}
+
+// echo serves an echo backend on port.
+func (r *relay) echo(t *testing.T, port int) {
+	r.serve(t, port, func(c net.Conn) {
+		defer c.Close()
+		io.Copy(c, c)
+	})
+}
+
+func (r *relay) dial(t *testing.T, port int) net.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := r.dialer.DialContext(ctx, r.target(port))
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	return c
+}
+
+func TestConn(t *testing.T) {
+	r := newRelay(t)
+	conns := r.backend(t, 8080)
+	nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c1, err = r.dialer.DialContext(ctx, r.target(8080))
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		select {
+		case c2 = <-conns:
+		case <-ctx.Done():
+			c1.Close()
+			return nil, nil, nil, ctx.Err()
+		}
+		// The node side first: then the relay stops waiting on it, acknowledges
+		// what c1 still sends, and c1.Close need not linger.
+		return c1, c2, func() { c2.Close(); c1.Close() }, nil
+	})
+}
+
+// TestResume drops every websocket after 1 MiB while 8 MiB go each way; the
+// streams must arrive whole.
+func TestResume(t *testing.T) {
+	r := newRelay(t)
+	r.echo(t, 7)
+	r.srv.SetFaults(emulator.Faults{DropAfterBytes: 1 << 20})
+	c := r.dial(t, 7)
+	defer c.Close()
+
+	const size = 8 << 20
+	want := make([]byte, size)
+	if _, err := rand.Read(want); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Write(want)
+		errc <- err
+	}()
+	got := make([]byte, size)
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("read after %d tunnels: %v", r.srv.Stats().Tunnels, err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if sha256.Sum256(got) != sha256.Sum256(want) {
+		t.Fatal("echoed stream differs from what was sent")
+	}
+	// 16 MiB crossed the relay, so at least 16 websockets were used.
+	if n := r.srv.Stats().Tunnels; n < 16 {
+		t.Errorf("%d websockets for 16 MiB dropped every 1 MiB, want at least 16", n)
+	}
+}
+
+// TestFatal checks that refusals fail at once, with no retry, and say what
+// to fix.
+func TestFatal(t *testing.T) {
+	r := newRelay(t)
+	tests := []struct {
+		name   string
+		mutate func(*tunnel.Dialer, *tunnel.Target)
+		code   int
+		hint   string
+	}{
+		{"bad token", func(d *tunnel.Dialer, _ *tunnel.Target) {
+			d.TokenSource = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "wrong"})
+		}, tunnel.CodeNotAuthorized, "roles/iap.tunnelResourceAccessor"},
+		{"unknown instance", func(_ *tunnel.Dialer, tg *tunnel.Target) { tg.Instance = "nope" }, tunnel.CodeLookupFailed, "check the instance name"},
+		{"wrong zone", func(_ *tunnel.Dialer, tg *tunnel.Target) { tg.Zone = "europe-west1-b" }, tunnel.CodeLookupFailed, "zone"},
+		{"nothing listening", func(_ *tunnel.Dialer, tg *tunnel.Target) { tg.Port = 9 }, tunnel.CodeFailedToConnectToBackend,
+			"--rules=tcp:9 --source-ranges=35.235.240.0/20"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := *r.dialer
+			tg := r.target(22)
+			tt.mutate(&d, &tg)
+			before := r.srv.Stats().Tunnels
+			start := time.Now()
+			c, err := d.DialContext(context.Background(), tg)
+			if err == nil {
+				c.Close()
+				t.Fatal("dial succeeded")
+			}
+			var ce *tunnel.CloseError
+			if !errors.As(err, &ce) || ce.Code != tt.code {
+				t.Fatalf("got %v, want close code %d", err, tt.code)
+			}
+			if !strings.Contains(err.Error(), tt.hint) {
+				t.Errorf("error %q does not say %q", err, tt.hint)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("took %v", d)
+			}
+			if n := r.srv.Stats().Tunnels - before; n != 1 {
+				t.Errorf("%d websockets opened, want 1: no retries", n)
+			}
+		})
+	}
+}
+
+// TestBackendEOF checks that when the node closes its end, the tunnel
+// delivers what was sent and then EOF, and writes fail.
+func TestBackendEOF(t *testing.T) {
+	r := newRelay(t)
+	conns := r.backend(t, 8080)
+	c := r.dial(t, 8080)
+	defer c.Close()
+	b := <-conns
+	if _, err := b.Write([]byte("bye")); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	got, err := io.ReadAll(c)
+	if err != nil || !bytes.Equal(got, []byte("bye")) {
+		t.Fatalf("read %q, %v; want \"bye\" then EOF", got, err)
+	}
+	if _, err := c.Write([]byte("x")); !errors.Is(err, io.ErrClosedPipe) {
+		t.Fatalf("write after EOF: %v, want io.ErrClosedPipe", err)
+	}
+}

@@ -1,0 +1,202 @@
+// Package tunnel is an IAP TCP-forwarding client: Dialer.DialContext opens
+// a net.Conn to a port of a Compute Engine VM through Google's relay, over
+// the relay v4 websocket protocol that gcloud's start-iap-tunnel speaks, and
+// resumes it without loss when the websocket breaks. The frame codec and
+// Stream are shared with the emulator's relay.
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/oauth2"
+)
+
+// Protocol constants of relay v4.
+const (
+	// DefaultEndpoint is Google's relay.
+	DefaultEndpoint = "wss://tunnel.cloudproxy.app"
+	// Subprotocol is the websocket subprotocol both sides must speak.
+	Subprotocol = "relay.tunnel.cloudproxy.app"
+	// Origin is the Origin header gcloud and IAP Desktop send.
+	Origin = "bot:iap-tunneler"
+)
+
+// Target is a VM port to tunnel to. It is also the tunnel's net.Addr.
+type Target struct {
+	Project   string
+	Zone      string
+	Instance  string
+	Interface string // network interface; "nic0" when empty
+	Port      int
+}
+
+// Network implements net.Addr.
+func (t Target) Network() string { return "iap" }
+
+// String is PROJECT/ZONE/INSTANCE:PORT.
+func (t Target) String() string {
+	return fmt.Sprintf("%s/%s/%s:%d", t.Project, t.Zone, t.Instance, t.Port)
+}
+
+func (t Target) iface() string {
+	if t.Interface == "" {
+		return "nic0"
+	}
+	return t.Interface
+}
+
+// Dialer opens tunnels. Its fields must not change while it is in use.
+type Dialer struct {
+	// Endpoint is the relay's base URL, DefaultEndpoint when empty, e.g.
+	// "ws://127.0.0.1:8080" for the emulator. As with gcloud's
+	// --iap-tunnel-url-override, a path replaces the "/v4" root.
+	Endpoint string
+	// TokenSource gives the OAuth2 access token, asked on every connect and
+	// reconnect; wrap it in oauth2.ReuseTokenSource to cache tokens.
+	TokenSource oauth2.TokenSource
+	// UserAgent names the client, e.g. "gkessh/v1.2.3".
+	UserAgent string
+	// WS dials the websockets. Nil means one with 64 KiB buffers, the
+	// environment's HTTPS proxy and a 30 s handshake timeout.
+	WS *websocket.Dialer
+	// Logf, when set, hears about broken websockets and reconnects.
+	Logf func(format string, args ...any)
+}
+
+// handshakeTimeout bounds the wait for the relay's first message, as
+// gcloud's 60 s does, when the caller's context sets no shorter deadline.
+const handshakeTimeout = 60 * time.Second
+
+var defaultWS = &websocket.Dialer{
+	Proxy:            http.ProxyFromEnvironment,
+	HandshakeTimeout: 30 * time.Second,
+	ReadBufferSize:   64 << 10,
+	WriteBufferSize:  64 << 10,
+}
+
+func (d *Dialer) ws() *websocket.Dialer {
+	w := defaultWS
+	if d.WS != nil {
+		w = d.WS
+	}
+	if len(w.Subprotocols) == 0 {
+		c := *w
+		c.Subprotocols = []string{Subprotocol}
+		w = &c
+	}
+	return w
+}
+
+// url builds the relay URL for op ("connect" or "reconnect").
+func (d *Dialer) url(op string, q url.Values) (string, error) {
+	base := d.Endpoint
+	if base == "" {
+		base = DefaultEndpoint
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", fmt.Errorf("iap: relay endpoint %q: %w", base, err)
+	}
+	switch u.Scheme {
+	case "ws", "wss":
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	default:
+		return "", fmt.Errorf("iap: relay endpoint %q: want a ws:// or wss:// URL", base)
+	}
+	root := strings.TrimSuffix(u.Path, "/")
+	if root == "" {
+		root = "/v4"
+	}
+	u.Path = root + "/" + op
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+func (d *Dialer) connectURL(t Target) (string, error) {
+	return d.url("connect", url.Values{
+		"project":      {t.Project},
+		"zone":         {t.Zone},
+		"instance":     {t.Instance},
+		"interface":    {t.iface()},
+		"port":         {strconv.Itoa(t.Port)},
+		"newWebsocket": {"True"},
+	})
+}
+
+func (d *Dialer) reconnectURL(t Target, sid string, ack uint64) (string, error) {
+	return d.url("reconnect", url.Values{
+		"sid":          {sid},
+		"ack":          {strconv.FormatUint(ack, 10)},
+		"zone":         {t.Zone},
+		"newWebsocket": {"True"},
+	})
+}
+
+// open dials the relay at u and reads its first message, which must be a
+// want frame. Close codes the relay answers with come back as websocket or
+// *CloseError errors; port goes into the latter's advice.
+func (d *Dialer) open(ctx context.Context, u string, want uint16, port int) (*websocket.Conn, Frame, error) {
+	if d.TokenSource == nil {
+		return nil, Frame{}, errors.New("iap: no token source")
+	}
+	tok, err := d.TokenSource.Token()
+	if err != nil {
+		return nil, Frame{}, fmt.Errorf("iap: get access token: %w", err)
+	}
+	h := http.Header{}
+	h.Set("Authorization", tok.Type()+" "+tok.AccessToken)
+	h.Set("Origin", Origin)
+	if d.UserAgent != "" {
+		h.Set("User-Agent", d.UserAgent)
+	}
+	ws, resp, err := d.ws().DialContext(ctx, u, h)
+	if err != nil {
+		host := u
+		if pu, perr := url.Parse(u); perr == nil {
+			host = pu.Host
+		}
+		if resp != nil {
+			return nil, Frame{}, fmt.Errorf("iap: relay %s refused the websocket with HTTP %s: check the relay endpoint and any proxy in between", host, resp.Status)
+		}
+		return nil, Frame{}, fmt.Errorf("iap: connect to relay %s: %w", host, err)
+	}
+	ws.SetReadLimit(maxMessage)
+	// ctx bounds the wait for the first message as well as the dial.
+	stop := context.AfterFunc(ctx, func() { ws.Close() })
+	ws.SetReadDeadline(time.Now().Add(handshakeTimeout))
+	typ, msg, err := ws.ReadMessage()
+	if !stop() {
+		ws.Close()
+		return nil, Frame{}, ctx.Err()
+	}
+	if err != nil {
+		ws.Close()
+		return nil, Frame{}, closeErr(err, port)
+	}
+	ws.SetReadDeadline(time.Time{})
+	f, err := ParseFrame(msg)
+	switch {
+	case typ != websocket.BinaryMessage:
+		err = protocolErrorf(CodeInvalidWebsocketOpcode, "text message from relay, want binary")
+	case err != nil:
+		err = protocolErrorf(CodeInvalidData, "%v", err)
+	case f.Tag != want:
+		err = protocolErrorf(CodeInvalidTag, "relay sent frame %#04x first, want %#04x", f.Tag, want)
+	}
+	if err != nil {
+		ws.Close()
+		return nil, Frame{}, err
+	}
+	return ws, f, nil
+}
