@@ -31,7 +31,7 @@ const (
 	// claimWait is how long a reconnect waits for the session's previous
 	// websocket to be seen dead before answering 4002: a client may notice
 	// a broken connection before the relay does.
-	claimWait = 2 * time.Second
+	claimWait = time.Second
 	// shutdownLinger bounds the wait for the client to acknowledge the last
 	// bytes from a node port that closed.
 	shutdownLinger     = 5 * time.Second

@@ -1,0 +1,431 @@
+package emulator
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/gkessh/gkessh/tunnel"
+)
+
+// These tests speak the relay protocol frame by frame, as gcloud would, so
+// they pin the relay's behaviour independently of gkessh's own client.
+
+// iapClient is a bare relay v4 client.
+type iapClient struct {
+	t  *testing.T
+	ws *websocket.Conn
+}
+
+// iapDial opens a relay websocket at path with query q and token.
+func iapDial(t *testing.T, hs *httptest.Server, path string, q url.Values, token string) (*iapClient, *http.Response, error) {
+	t.Helper()
+	h := http.Header{"Origin": {tunnel.Origin}}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	d := websocket.Dialer{Subprotocols: []string{tunnel.Subprotocol}}
+	u := "ws://" + hs.Listener.Addr().String() + path + "?" + q.Encode()
+	ws, resp, err := d.Dial(u, h)
+	if err != nil {
+		return nil, resp, err
+	}
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	t.Cleanup(func() { ws.Close() })
+	return &iapClient{t, ws}, resp, nil
+}
+
+func connectQuery(s *Server, n *Node, port int) url.Values {
+	return url.Values{"project": {s.ProjectName()}, "zone": {n.Zone}, "instance": {n.Name},
+		"interface": {"nic0"}, "port": {strconv.Itoa(port)}, "newWebsocket": {"True"}}
+}
+
+// next reads one relay frame.
+func (c *iapClient) next() (tunnel.Frame, error) {
+	typ, msg, err := c.ws.ReadMessage()
+	if err != nil {
+		return tunnel.Frame{}, err
+	}
+	if typ != websocket.BinaryMessage {
+		c.t.Fatalf("relay sent message type %d", typ)
+	}
+	return tunnel.ParseFrame(msg)
+}
+
+// want reads one frame and checks its tag.
+func (c *iapClient) want(tag uint16) tunnel.Frame {
+	c.t.Helper()
+	f, err := c.next()
+	if err != nil {
+		c.t.Fatalf("want frame %#04x: %v", tag, err)
+	}
+	if f.Tag != tag {
+		c.t.Fatalf("got frame %+v, want tag %#04x", f, tag)
+	}
+	return f
+}
+
+// wantClose reads until the relay closes and checks the code.
+func (c *iapClient) wantClose(code int) {
+	c.t.Helper()
+	for {
+		_, err := c.next()
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			if ce.Code != code {
+				c.t.Fatalf("closed with %d %q, want %d", ce.Code, ce.Text, code)
+			}
+			return
+		}
+		if err != nil {
+			c.t.Fatalf("want close %d: %v", code, err)
+		}
+	}
+}
+
+// data reads DATA frames, skipping ACKs, until n payload bytes arrived.
+func (c *iapClient) data(n int) []byte {
+	c.t.Helper()
+	var got []byte
+	for len(got) < n {
+		f, err := c.next()
+		if err != nil {
+			c.t.Fatalf("read data after %d of %d bytes: %v", len(got), n, err)
+		}
+		if f.Tag == tunnel.TagData {
+			got = append(got, f.Data...)
+		}
+	}
+	return got
+}
+
+func (c *iapClient) send(msg []byte) {
+	c.t.Helper()
+	if err := c.ws.WriteMessage(websocket.BinaryMessage, msg); err != nil {
+		c.t.Fatalf("send: %v", err)
+	}
+}
+
+// echoPort forwards a node port to an echo server.
+func echoPort(t *testing.T, n *Node, port int) {
+	t.Helper()
+	ln := listen(t)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	n.ForwardPort(port, ln.Addr().String())
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+func TestIAPRefusals(t *testing.T) {
+	s, hs := newTestServer(t, Config{Nodes: 2})
+	s.AddToken("other", "other-project")
+	n := s.Node(s.Nodes()[0])
+	stopped := s.Node(s.Nodes()[1])
+	echoPort(t, n, 7)
+	echoPort(t, stopped, 7)
+	gone := listen(t)
+	gone.Close()
+	n.ForwardPort(9, gone.Addr().String())
+	if err := stopped.SetStatus("TERMINATED"); err != nil {
+		t.Fatal(err)
+	}
+	n.ForwardPort(8, "")
+
+	q := func(edit func(url.Values)) url.Values {
+		v := connectQuery(s, n, 7)
+		edit(v)
+		return v
+	}
+	tests := []struct {
+		name  string
+		q     url.Values
+		token string
+		code  int
+	}{
+		{"no token", q(func(url.Values) {}), "", tunnel.CodeNotAuthorized},
+		{"unknown token", q(func(url.Values) {}), "nope", tunnel.CodeNotAuthorized},
+		{"no permission on project", q(func(url.Values) {}), "other", tunnel.CodeNotAuthorized},
+		{"other project", q(func(v url.Values) { v.Set("project", "other-project") }), "other", tunnel.CodeLookupFailed},
+		{"unknown instance", q(func(v url.Values) { v.Set("instance", "nope") }), s.Token(), tunnel.CodeLookupFailed},
+		{"wrong zone", q(func(v url.Values) { v.Set("zone", "asia-east1-a") }), s.Token(), tunnel.CodeLookupFailed},
+		{"port not forwarded", q(func(v url.Values) { v.Set("port", "8") }), s.Token(), tunnel.CodeFailedToConnectToBackend},
+		{"nothing listening", q(func(v url.Values) { v.Set("port", "9") }), s.Token(), tunnel.CodeFailedToConnectToBackend},
+		{"bad port", q(func(v url.Values) { v.Set("port", "x") }), s.Token(), tunnel.CodeFailedToConnectToBackend},
+		{"terminated", connectQuery(s, stopped, 7), s.Token(), tunnel.CodeFailedToConnectToBackend},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := s.Stats().Tunnels
+			c, _, err := iapDial(t, hs, "/v4/connect", tt.q, tt.token)
+			if err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+			c.wantClose(tt.code)
+			if got := s.Stats().Tunnels - before; got != 1 {
+				t.Errorf("tunnels counter moved by %d, want 1", got)
+			}
+		})
+	}
+	t.Run("firewall closed", func(t *testing.T) {
+		n.SetFirewall(false)
+		defer n.SetFirewall(true)
+		c, _, err := iapDial(t, hs, "/v4/connect", connectQuery(s, n, 7), s.Token())
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		c.wantClose(tunnel.CodeFailedToConnectToBackend)
+	})
+	t.Run("no subprotocol", func(t *testing.T) {
+		u := "ws://" + hs.Listener.Addr().String() + "/v4/connect?" + connectQuery(s, n, 7).Encode()
+		_, resp, err := websocket.DefaultDialer.Dial(u, http.Header{"Authorization": {"Bearer " + s.Token()}})
+		if err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("got %v, %v; want HTTP 400", resp, err)
+		}
+	})
+}
+
+// TestIAPRelay checks data both ways, ACKs, and that a normal close from
+// the client closes the node connection.
+func TestIAPRelay(t *testing.T) {
+	s, hs := newTestServer(t, Config{Nodes: 1})
+	n := s.Node(s.Nodes()[0])
+	ln := listen(t)
+	n.ForwardPort(8080, ln.Addr().String())
+
+	c, _, err := iapDial(t, hs, "/v4/connect", connectQuery(s, n, 8080), s.Token())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sid := c.want(tunnel.TagConnectSuccessSID).SID; sid == "" {
+		t.Fatal("empty SID")
+	}
+	b, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+
+	up := bytes.Repeat([]byte("0123456789abcdef"), 5000) // 80000 bytes: several frames, past the ACK threshold
+	for p := up; len(p) > 0; {
+		k := min(len(p), tunnel.MaxDataLen)
+		c.send(tunnel.AppendData(nil, p[:k]))
+		p = p[k:]
+	}
+	got := make([]byte, len(up))
+	if _, err := io.ReadFull(b, got); err != nil || !bytes.Equal(got, up) {
+		t.Fatalf("node read %d bytes, %v; want what was sent", len(got), err)
+	}
+	if _, err := b.Write([]byte("pong")); err != nil {
+		t.Fatal(err)
+	}
+	var acked uint64
+	var down []byte
+	for acked < uint64(len(up)) || len(down) < 4 {
+		f, err := c.next()
+		if err != nil {
+			t.Fatalf("acked %d, received %q: %v", acked, down, err)
+		}
+		switch f.Tag {
+		case tunnel.TagAck:
+			if f.Ack < acked || f.Ack > uint64(len(up)) {
+				t.Fatalf("ack %d after %d, of %d sent", f.Ack, acked, len(up))
+			}
+			acked = f.Ack
+		case tunnel.TagData:
+			down = append(down, f.Data...)
+		}
+	}
+	if string(down) != "pong" {
+		t.Fatalf("client got %q, want pong", down)
+	}
+
+	if err := c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	b.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if k, err := b.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("node read %d, %v after the client closed; want EOF", k, err)
+	}
+}
+
+// TestIAPNodeCloses checks that the relay sends the node's last bytes, then
+// closes with 4010.
+func TestIAPNodeCloses(t *testing.T) {
+	s, hs := newTestServer(t, Config{Nodes: 1})
+	n := s.Node(s.Nodes()[0])
+	ln := listen(t)
+	n.ForwardPort(8080, ln.Addr().String())
+	c, _, err := iapDial(t, hs, "/v4/connect", connectQuery(s, n, 8080), s.Token())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.want(tunnel.TagConnectSuccessSID)
+	b, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Write([]byte("bye")); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if got := c.data(3); string(got) != "bye" {
+		t.Fatalf("got %q", got)
+	}
+	start := time.Now()
+	c.send(tunnel.AppendAck(nil, 3))
+	c.wantClose(tunnel.CodeDestinationReadFailed)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("relay took %v to close once everything was acknowledged", d)
+	}
+}
+
+// TestIAPReconnect resumes a session on new websockets: the relay must
+// report what it holds, replay what the client did not get, and refuse bad
+// resumes with IAP's codes.
+func TestIAPReconnect(t *testing.T) {
+	s, hs := newTestServer(t, Config{Nodes: 1})
+	n := s.Node(s.Nodes()[0])
+	echoPort(t, n, 7)
+	reconnect := func(sid string, ack uint64) (*iapClient, error) {
+		c, _, err := iapDial(t, hs, "/v4/reconnect", url.Values{"sid": {sid}, "ack": {strconv.FormatUint(ack, 10)},
+			"zone": {n.Zone}, "newWebsocket": {"True"}}, s.Token())
+		return c, err
+	}
+
+	c, _, err := iapDial(t, hs, "/v4/connect", connectQuery(s, n, 7), s.Token())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := c.want(tunnel.TagConnectSuccessSID).SID
+	c.send(tunnel.AppendData(nil, []byte("0123456789")))
+	if got := c.data(10); string(got) != "0123456789" {
+		t.Fatalf("echo %q", got)
+	}
+	// Drop the websocket without acknowledging anything.
+	c.ws.Close()
+
+	t.Run("unknown sid", func(t *testing.T) {
+		c, err := reconnect("nope", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.wantClose(tunnel.CodeSIDUnknown)
+	})
+	t.Run("ack beyond what was sent", func(t *testing.T) {
+		c, err := reconnect(sid, 11)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.wantClose(tunnel.CodeFailedToRewind)
+	})
+
+	// Claiming only 4 bytes, the relay replays the other 6.
+	c2, err := reconnect(sid, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c2.want(tunnel.TagReconnectSuccessACK).Ack; got != 10 {
+		t.Fatalf("relay holds %d bytes of the client's stream, want 10", got)
+	}
+	if got := c2.data(6); string(got) != "456789" {
+		t.Fatalf("replay %q, want 456789", got)
+	}
+	c2.send(tunnel.AppendData(nil, []byte("!")))
+	if got := c2.data(1); string(got) != "!" {
+		t.Fatalf("echo %q", got)
+	}
+
+	t.Run("sid in use", func(t *testing.T) {
+		c, err := reconnect(sid, 11)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.wantClose(tunnel.CodeSIDInUse)
+	})
+}
+
+// TestIAPDropAfterBytes checks the fault: the websocket is cut without a
+// close frame once enough bytes crossed it.
+func TestIAPDropAfterBytes(t *testing.T) {
+	s, hs := newTestServer(t, Config{Nodes: 1})
+	n := s.Node(s.Nodes()[0])
+	echoPort(t, n, 7)
+	s.SetFaults(Faults{DropAfterBytes: 4096})
+	c, _, err := iapDial(t, hs, "/v4/connect", connectQuery(s, n, 7), s.Token())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.want(tunnel.TagConnectSuccessSID)
+	c.send(tunnel.AppendData(nil, make([]byte, 8192)))
+	for {
+		_, err := c.next()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure {
+			t.Fatalf("got close frame %d, want the connection dropped", ce.Code)
+		}
+		break
+	}
+}
+
+// TestIAPCloseEndsTunnels checks that closing the emulator ends live
+// tunnels and their node connections.
+func TestIAPCloseEndsTunnels(t *testing.T) {
+	s, err := New(Config{Nodes: 1, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s)
+	defer hs.Close()
+	n := s.Node(s.Nodes()[0])
+	ln := listen(t)
+	n.ForwardPort(8080, ln.Addr().String())
+	c, _, err := iapDial(t, hs, "/v4/connect", connectQuery(s, n, 8080), s.Token())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.want(tunnel.TagConnectSuccessSID)
+	b, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := b.Read(make([]byte, 1)); err != io.EOF && !strings.Contains(err.Error(), "reset") {
+		t.Fatalf("node connection still open after Close: %v", err)
+	}
+}
