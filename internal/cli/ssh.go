@@ -1,0 +1,404 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/oauth2"
+	"golang.org/x/term"
+	compute "google.golang.org/api/compute/v1"
+
+	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/keys"
+	"github.com/gkessh/gkessh/sshclient"
+	"github.com/gkessh/gkessh/sshconfig"
+	"github.com/gkessh/gkessh/tunnel"
+)
+
+// sshOptions are the flags and arguments of `gkessh [USER@]NODE [-- CMD…]`.
+type sshOptions struct {
+	globalOptions
+	Node               string
+	User               string
+	KeyFile            string
+	Scope              string
+	ExpireAfter        time.Duration
+	Strict             sshconfig.StrictMode
+	PropagationTimeout time.Duration
+	InternalIP         bool
+	DryRun             bool
+	Port               int
+	ForceTTY           bool
+	ForwardAgent       bool
+	Command            []string // after "--"; empty for a shell
+}
+
+// alreadyPresentWait is how long a login waits for a key that was already
+// in metadata: another gkessh may have written it moments ago (parallel
+// runs, or a project key still reaching this node).
+const alreadyPresentWait = 15 * time.Second
+
+func sshFlags() []ucli.Flag {
+	return append(googleFlags(),
+		&ucli.StringFlag{Name: "user", Usage: "user name on the node (default: USER@ from NODE, else your local login name)"},
+		&ucli.StringFlag{Name: "key-file", Usage: "private key file; the public key is FILE.pub (default ~/.ssh/google_compute_engine, created if missing)"},
+		&ucli.StringFlag{Name: "scope", Usage: "metadata for the key: project or instance (default: project, or the instance's own when it blocks project keys)"},
+		&ucli.StringFlag{Name: "key-expire-after", Value: "24h", Usage: "lifetime of the metadata key, like 30m, 24h or 7d; 0 for a key that never expires"},
+		&ucli.StringFlag{Name: "strict-host-key-checking", Value: string(sshconfig.StrictAcceptNew), Usage: "yes: only recorded or guest-published host keys; accept-new: also trust on first use when the guest published none; no: accept any"},
+		&ucli.DurationFlag{Name: "propagation-timeout", Value: 2 * time.Minute, Usage: "how long to wait for a new key to reach the node"},
+		&ucli.BoolFlag{Name: "internal-ip", Usage: "connect to the node's internal IP directly instead of through IAP"},
+		&ucli.BoolFlag{Name: "dry-run", Usage: "say what would be done, change nothing and do not connect"},
+		&ucli.IntFlag{Name: "port", Value: 22, Usage: "the node's SSH port"},
+		&ucli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "request a terminal for COMMAND too (for sudo, top…)"},
+		&ucli.BoolFlag{Name: "forward-agent", Aliases: []string{"A"}, Usage: "forward your ssh-agent (SSH_AUTH_SOCK) to the node, like ssh -A; only to nodes you trust"},
+	)
+}
+
+func sshAction(c *ucli.Context, stdio Stdio) error {
+	o, err := sshFlagValues(c)
+	if err != nil {
+		return err
+	}
+	return runSSH(c.Context, o, stdio)
+}
+
+func sshFlagValues(c *ucli.Context) (sshOptions, error) {
+	o := sshOptions{
+		globalOptions:      globals(c),
+		User:               c.String("user"),
+		KeyFile:            c.String("key-file"),
+		Scope:              c.String("scope"),
+		PropagationTimeout: c.Duration("propagation-timeout"),
+		InternalIP:         c.Bool("internal-ip"),
+		DryRun:             c.Bool("dry-run"),
+		Port:               c.Int("port"),
+		ForceTTY:           c.Bool("tty"),
+		ForwardAgent:       c.Bool("forward-agent"),
+	}
+	args := c.Args().Slice()
+	if len(args) == 0 {
+		return o, usagef("no NODE given: gkessh [flags] [USER@]NODE [-- COMMAND...]")
+	}
+	o.Node, args = args[0], args[1:]
+	if len(args) > 0 && args[0] == "--" {
+		args = args[1:]
+	}
+	o.Command = args
+	if user, node, ok := strings.Cut(o.Node, "@"); ok {
+		if c.IsSet("user") && user != o.User {
+			return o, usagef("user %q in %s differs from --user %q", user, o.Node, o.User)
+		}
+		o.User, o.Node = user, node
+	}
+	if o.User != "" && !validUserFlag(o.User) {
+		return o, usagef("user %q: guest agents accept letters, digits, '.', '_' and '-', at most 32, not starting with '-'", o.User)
+	}
+	switch o.Scope {
+	case "", keys.ScopeProject, keys.ScopeInstance:
+	default:
+		return o, usagef("--scope %q: use project or instance", o.Scope)
+	}
+	d, err := parseLifetime(c.String("key-expire-after"))
+	if err != nil {
+		return o, usagef("--key-expire-after %q: %v", c.String("key-expire-after"), err)
+	}
+	o.ExpireAfter = d
+	if o.Strict, err = sshconfig.ParseStrictMode(c.String("strict-host-key-checking")); err != nil {
+		return o, usagef("--strict-host-key-checking: %v", err)
+	}
+	if o.Port <= 0 || o.Port > 65535 {
+		return o, usagef("--port %d: want 1-65535", o.Port)
+	}
+	if o.PropagationTimeout <= 0 {
+		return o, usagef("--propagation-timeout %v: want a positive duration", o.PropagationTimeout)
+	}
+	return o, nil
+}
+
+// runSSH logs in to the node and runs the session. Every failure of its
+// own exits 255, as ssh does, so a remote status is never confused with it.
+func runSSH(ctx context.Context, o sshOptions, stdio Stdio) error {
+	err := o.run(ctx, stdio)
+	var ue usageError
+	var ee exitError
+	if err == nil || errors.As(err, &ue) || errors.As(err, &ee) {
+		return err
+	}
+	var hke *sshconfig.HostKeyError
+	if errors.As(err, &hke) && len(hke.Want) > 0 && !hke.Revoked {
+		fmt.Fprint(stdio.Err, "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n"+
+			"@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n"+
+			"@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n")
+	}
+	return exitError{code: sshclient.ExitFailure, err: err}
+}
+
+func (o sshOptions) logf(stdio Stdio) func(string, ...any) {
+	return func(format string, args ...any) {
+		if o.Verbose {
+			fmt.Fprintf(stdio.Err, "gkessh: "+format+"\n", args...)
+		}
+	}
+}
+
+func (o sshOptions) run(ctx context.Context, stdio Stdio) error {
+	logf := o.logf(stdio)
+	start := time.Now()
+	user := o.User
+	if user == "" {
+		u, err := keys.DefaultUser()
+		if err != nil {
+			return err
+		}
+		user = u
+	}
+	keyPath := o.KeyFile
+	if keyPath == "" {
+		p, err := keys.DefaultPath()
+		if err != nil {
+			return err
+		}
+		keyPath = p
+	}
+	c, err := o.compute(ctx)
+	if err != nil {
+		return err
+	}
+	r, inst, err := o.instance(ctx, c, o.Node)
+	if err != nil {
+		return err
+	}
+	logf("found %s (id %d) in %v", r, r.ID, time.Since(start).Round(time.Millisecond))
+	if inst.Status != "RUNNING" {
+		return fmt.Errorf("instance %s is %s, not RUNNING: start it (gcloud compute instances start %s --zone %s) and retry", r, inst.Status, r.Name, r.Zone)
+	}
+	if o.DryRun {
+		return o.dryRun(ctx, stdio, c, r, inst, user, keyPath)
+	}
+
+	kp, err := keys.LoadOrCreate(keyPath)
+	if err != nil {
+		return err
+	}
+	defer kp.Close()
+	if kp.Created {
+		fmt.Fprintf(stdio.Err, "Generated SSH key %s (%s %s).\n", keyPath, kp.Public.Type(), ssh.FingerprintSHA256(kp.Public))
+	}
+	res, err := keys.Ensure(ctx, c, inst, kp.Public, keys.EnsureOptions{User: user, Scope: o.Scope, ExpireAfter: o.ExpireAfter, Logf: logf})
+	if err != nil {
+		return err
+	}
+	if res.OSLogin {
+		return fmt.Errorf("%s: %s", r.Name, keys.OSLoginNote)
+	}
+	where := describeScope(res.Scope, res.Key, r.Name)
+	if res.Wrote {
+		fmt.Fprintf(stdio.Err, "Added %s's key to %s%s.\n", user, where, expiryNote(keys.ParseLine(res.Line)))
+	} else {
+		logf("%s's key is already in %s", user, where)
+	}
+	logf("key ready after %v", time.Since(start).Round(time.Millisecond))
+
+	check, err := o.hostKeyCheck(ctx, stdio, c, r)
+	if err != nil {
+		return err
+	}
+	dial, err := o.dialer(ctx, stdio, r, inst)
+	if err != nil {
+		return err
+	}
+	wait := o.PropagationTimeout
+	if !res.Wrote {
+		wait = min(wait, alreadyPresentWait)
+	}
+	cfg := sshclient.Config{
+		User: user, Signers: []ssh.Signer{kp.Signer},
+		HostKeyCallback: check.Callback, HostKeyAlgorithms: check.Algorithms,
+		HostKeyAlias: sshconfig.HostAlias(r.ID), Name: r.Name,
+		Wait: true, Timeout: wait,
+		Progress: stdio.Err, Live: isTerminal(stdio.Err),
+		Logf: logf,
+	}
+	client, err := sshclient.Connect(ctx, dial, cfg)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	logf("logged in as %s after %v", user, time.Since(start).Round(time.Millisecond))
+	return o.session(ctx, stdio, client)
+}
+
+// hostKeyCheck prepares the host key check for r, reading the keys its
+// guest published unless host keys go unchecked.
+func (o sshOptions) hostKeyCheck(ctx context.Context, stdio Stdio, c *gce.Client, r resolved) (*sshconfig.HostKeyCheck, error) {
+	path, err := sshconfig.DefaultKnownHostsPath()
+	if err != nil {
+		return nil, err
+	}
+	v := sshconfig.Verifier{File: sshconfig.KnownHosts{Path: path}, Alias: sshconfig.HostAlias(r.ID), Mode: o.Strict, Warn: stdio.Err}
+	if o.Strict != sshconfig.StrictNo {
+		if v.Published, err = c.HostKeys(ctx, r.Zone, r.Name); err != nil {
+			// Not fatal: the recorded keys, or trust on first use,
+			// still apply.
+			fmt.Fprintf(stdio.Err, "gkessh: warning: %v\n", err)
+		}
+	}
+	check, err := v.Prepare()
+	if err != nil {
+		return nil, err
+	}
+	if len(check.Pinned) > 0 {
+		fmt.Fprintf(stdio.Err, "Pinned %d host keys of %s published by its guest (%s) in %s.\n", len(check.Pinned), r.Name, v.Alias, path)
+	}
+	return check, nil
+}
+
+// dialer opens connections to the node's SSH port: through IAP, or with
+// --internal-ip straight to its first interface's address.
+func (o sshOptions) dialer(ctx context.Context, stdio Stdio, r resolved, inst *compute.Instance) (sshclient.DialFunc, error) {
+	if o.InternalIP {
+		if len(inst.NetworkInterfaces) == 0 || inst.NetworkInterfaces[0].NetworkIP == "" {
+			return nil, fmt.Errorf("instance %s has no internal IP: drop --internal-ip to go through IAP", r)
+		}
+		addr := net.JoinHostPort(inst.NetworkInterfaces[0].NetworkIP, strconv.Itoa(o.Port))
+		return func(ctx context.Context) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", addr)
+		}, nil
+	}
+	ts, err := o.tokenSource(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d := &tunnel.Dialer{
+		Endpoint:    o.IAPEndpoint,
+		TokenSource: oauth2.ReuseTokenSource(nil, ts),
+		UserAgent:   "gkessh/" + Version,
+		Logf:        o.logf(stdio),
+	}
+	target := tunnel.Target{Project: r.Project, Zone: r.Zone, Instance: r.Name, Port: o.Port}
+	return func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, target) }, nil
+}
+
+// session runs the command, or a shell: with a terminal (PTY, raw mode)
+// when stdin is one and there is no command, or with --tty.
+func (o sshOptions) session(ctx context.Context, stdio Stdio, client *ssh.Client) error {
+	s := sshclient.Session{
+		Command: sshclient.CommandLine(o.Command),
+		Stdin:   stdio.In, Stdout: stdio.Out, Stderr: stdio.Err,
+		Env: localeEnv(), Warn: stdio.Err,
+	}
+	if o.ForwardAgent {
+		sock := os.Getenv("SSH_AUTH_SOCK")
+		if sock == "" {
+			return errors.New("--forward-agent: no ssh-agent (SSH_AUTH_SOCK is not set): start one with eval $(ssh-agent) and ssh-add")
+		}
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "unix", sock)
+		if err != nil {
+			return fmt.Errorf("--forward-agent: reach ssh-agent at %s: %w", sock, err)
+		}
+		defer conn.Close()
+		s.ForwardAgent = agent.NewClient(conn)
+	}
+	in, _ := stdio.In.(*os.File)
+	if in != nil && term.IsTerminal(int(in.Fd())) && (len(o.Command) == 0 || o.ForceTTY) {
+		s.PTY, s.Terminal, s.Term = true, in, os.Getenv("TERM")
+	} else if o.ForceTTY {
+		s.PTY = true
+	}
+	if len(o.Command) == 0 {
+		s.Command = ""
+	}
+	status, err := sshclient.Run(ctx, client, s)
+	if err != nil {
+		return exitError{code: status, err: err}
+	}
+	if status != 0 {
+		return exitError{code: status}
+	}
+	return nil
+}
+
+// localeEnv is what OpenSSH's stock ssh_config sends (SendEnv LANG LC_*).
+func localeEnv() map[string]string {
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if k == "LANG" || strings.HasPrefix(k, "LC_") {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// dryRun reports what a login would do: the key, the metadata write, the
+// host key check and the route, and changes nothing.
+func (o sshOptions) dryRun(ctx context.Context, stdio Stdio, c *gce.Client, r resolved, inst *compute.Instance, user, keyPath string) error {
+	out := stdio.Out
+	kp, err := keys.Load(keyPath)
+	switch {
+	case err != nil && errors.Is(err, os.ErrNotExist):
+		fmt.Fprintf(out, "would create key pair %s and add it for %s to metadata\n", keyPath, user)
+	case err != nil:
+		return err
+	default:
+		defer kp.Close()
+		res, err := keys.Ensure(ctx, c, inst, kp.Public, keys.EnsureOptions{User: user, Scope: o.Scope, ExpireAfter: o.ExpireAfter, DryRun: true})
+		if err != nil {
+			return err
+		}
+		if res.OSLogin {
+			return fmt.Errorf("%s: %s", r.Name, keys.OSLoginNote)
+		}
+		where := describeScope(res.Scope, res.Key, r.Name)
+		if res.Wrote {
+			fmt.Fprintf(out, "would add to %s: %s\n", where, res.Line)
+		} else {
+			fmt.Fprintf(out, "%s's key %s is already in %s\n", user, ssh.FingerprintSHA256(kp.Public), where)
+		}
+	}
+	path, err := sshconfig.DefaultKnownHostsPath()
+	if err != nil {
+		return err
+	}
+	alias := sshconfig.HostAlias(r.ID)
+	rec, err := sshconfig.KnownHosts{Path: path}.Lookup(alias)
+	if err != nil {
+		return err
+	}
+	published, err := c.HostKeys(ctx, r.Zone, r.Name)
+	switch {
+	case len(rec.Keys) > 0:
+		fmt.Fprintf(out, "host keys of %s: %d recorded in %s\n", alias, len(rec.Keys), path)
+	case err == nil && len(published) > 0 && o.Strict != sshconfig.StrictNo:
+		fmt.Fprintf(out, "host keys of %s: would pin the %d its guest published\n", alias, len(published))
+	default:
+		fmt.Fprintf(out, "host keys of %s: none recorded or published (--strict-host-key-checking=%s)\n", alias, o.Strict)
+	}
+	route := fmt.Sprintf("an IAP tunnel to %s port %d", r, o.Port)
+	if o.InternalIP && len(inst.NetworkInterfaces) > 0 {
+		route = fmt.Sprintf("%s:%d directly", inst.NetworkInterfaces[0].NetworkIP, o.Port)
+	}
+	what := "an interactive shell"
+	if len(o.Command) > 0 {
+		what = fmt.Sprintf("%q", sshclient.CommandLine(o.Command))
+	}
+	fmt.Fprintf(out, "would log in as %s through %s and run %s\n", user, route, what)
+	return nil
+}

@@ -1,0 +1,330 @@
+package cli
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
+
+	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/internal/pty"
+	"github.com/gkessh/gkessh/sshconfig"
+)
+
+// sshdModes are the emulator's node SSH servers; openssh needs sshd.
+var sshdModes = []string{"builtin", "openssh"}
+
+func newSSHTestEnv(t *testing.T, mode string, nodes int) *testEnv {
+	t.Helper()
+	if mode == "openssh" {
+		if _, err := os.Stat(emulator.SSHDPath); err != nil {
+			t.Skipf("no OpenSSH server: %v", err)
+		}
+	}
+	return newTestEnv(t, emulator.Config{Nodes: nodes, SSHD: mode, PropagationDelay: 300 * time.Millisecond})
+}
+
+func (e *testEnv) node(i int) *emulator.Node { return e.srv.Node(e.srv.Nodes()[i]) }
+
+func (e *testEnv) knownHosts() string { return filepath.Join(e.home, ".ssh", sshconfig.KnownHostsName) }
+
+// TestSSHFirstLogin: on a fresh HOME the key is generated, upserted and
+// waited for, the published host keys are pinned, the output is the
+// command's, and the remote exit status comes back; the next login writes
+// nothing and does not wait.
+func TestSSHFirstLogin(t *testing.T) {
+	for _, mode := range sshdModes {
+		t.Run(mode, func(t *testing.T) {
+			e := newSSHTestEnv(t, mode, 1)
+			n := e.node(0)
+			stdout, stderr, code := e.run(n.Name, "--", "echo", "hello from", "$HOSTNAME")
+			if code != 0 || stdout != "hello from $HOSTNAME\n" {
+				t.Fatalf("first login: exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+			}
+			for _, want := range []string{
+				"Generated SSH key " + filepath.Join(e.home, ".ssh", "google_compute_engine"),
+				"key to project metadata ssh-keys, expiring",
+				"Pinned 2 host keys of " + n.Name,
+				"Waiting for SSH key to propagate… done (",
+			} {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, stderr)
+				}
+			}
+			known, err := os.ReadFile(e.knownHosts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want strings.Builder
+			for _, k := range n.HostKeys() {
+				fmt.Fprintf(&want, "%s %s", sshconfig.HostAlias(n.ID), ssh.MarshalAuthorizedKey(k))
+			}
+			if string(known) != want.String() {
+				t.Errorf("known hosts:\n%s\nwant the published keys:\n%s", known, want.String())
+			}
+
+			writes := e.srv.Stats().MetadataWrites
+			stdout, stderr, code = e.run(n.Name, "--", "sh", "-c", "echo out; echo err >&2; exit 7")
+			if code != 7 || stdout != "out\n" || stderr != "err\n" {
+				t.Errorf("second login: exit %d, stdout %q, stderr %q; want 7, out, err", code, stdout, stderr)
+			}
+			if got := e.srv.Stats().MetadataWrites; got != writes {
+				t.Errorf("second login wrote metadata %d times", got-writes)
+			}
+		})
+	}
+}
+
+// TestSSHFailures: each failure gets its message and exit status 255.
+func TestSSHFailures(t *testing.T) {
+	for _, mode := range sshdModes {
+		t.Run(mode, func(t *testing.T) {
+			e := newSSHTestEnv(t, mode, 4)
+			// A first login pins node 0's host keys.
+			if _, stderr, code := e.run(e.node(0).Name, "--", "true"); code != 0 {
+				t.Fatalf("first login: exit %d:\n%s", code, stderr)
+			}
+			cases := []struct {
+				name  string
+				setup func(t *testing.T) string // returns the node to log in to
+				args  []string
+				want  []string
+			}{
+				{"changed host key", func(t *testing.T) string {
+					n := e.node(0)
+					_, priv, err := ed25519.GenerateKey(rand.Reader)
+					if err != nil {
+						t.Fatal(err)
+					}
+					other, err := ssh.NewPublicKey(priv.Public())
+					if err != nil {
+						t.Fatal(err)
+					}
+					line := sshconfig.HostAlias(n.ID) + " " + string(ssh.MarshalAuthorizedKey(other))
+					if err := os.WriteFile(e.knownHosts(), []byte(line), 0o600); err != nil {
+						t.Fatal(err)
+					}
+					return n.Name
+				}, nil, []string{"REMOTE HOST IDENTIFICATION HAS CHANGED", "CHANGED", "ssh-keygen -R " + sshconfig.HostAlias(e.node(0).ID)}},
+				{"OS Login", func(t *testing.T) string {
+					if err := e.srv.SetInstanceMetadata(e.node(1).Name, map[string]*string{"enable-oslogin": new("TRUE")}); err != nil {
+						t.Fatal(err)
+					}
+					return e.node(1).Name
+				}, nil, []string{"OS Login is enabled"}},
+				{"missing node", func(*testing.T) string { return "gke-no-such-node" }, nil, []string{"no instance named gke-no-such-node"}},
+				{"stopped sshd", func(t *testing.T) string {
+					if err := e.node(2).SetSSHD(false); err != nil {
+						t.Fatal(err)
+					}
+					return e.node(2).Name
+				}, nil, []string{"could not reach port 22"}},
+				{"stopped instance", func(t *testing.T) string {
+					if err := e.node(3).SetStatus("TERMINATED"); err != nil {
+						t.Fatal(err)
+					}
+					return e.node(3).Name
+				}, nil, []string{"is TERMINATED, not RUNNING", "gcloud compute instances start"}},
+				{"propagation timeout", func(*testing.T) string {
+					e.srv.SetPropagationDelay(time.Hour)
+					return e.node(0).Name
+				}, []string{"--user", "bob", "--propagation-timeout", "1s", "--strict-host-key-checking", "no"},
+					[]string{"Waiting for SSH key to propagate…", "still refuses key", "guest agent is not running", "OS Login", "block-project-ssh-keys"}},
+			}
+			for _, tc := range cases {
+				t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+					node := tc.setup(t)
+					start := time.Now()
+					_, stderr, code := e.run(append(tc.args, node, "--", "true")...)
+					if code != 255 {
+						t.Errorf("exit %d, want 255; stderr:\n%s", code, stderr)
+					}
+					for _, w := range tc.want {
+						if !strings.Contains(stderr, w) {
+							t.Errorf("stderr lacks %q:\n%s", w, stderr)
+						}
+					}
+					t.Logf("failed in %v", time.Since(start).Round(time.Millisecond))
+				})
+			}
+		})
+	}
+}
+
+func TestSSHDryRun(t *testing.T) {
+	e := newSSHTestEnv(t, "builtin", 1)
+	n := e.node(0)
+	stdout, stderr, code := e.run("--dry-run", n.Name, "--", "id")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"would create key pair", "would pin the 2", `would log in as`, `and run "id"`} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	if s := e.srv.Stats(); s.MetadataWrites != 0 || s.Tunnels != 0 {
+		t.Errorf("dry run changed something: %+v", s)
+	}
+	if _, err := os.Stat(filepath.Join(e.home, ".ssh")); !os.IsNotExist(err) {
+		t.Errorf("dry run created ~/.ssh: %v", err)
+	}
+}
+
+func TestSSHUsage(t *testing.T) {
+	e := newSSHTestEnv(t, "builtin", 1)
+	cases := [][]string{
+		{},
+		{"--scope", "zone", "node"},
+		{"--user", "al ice", "node"},
+		{"--user", "bob", "alice@node"},
+		{"--strict-host-key-checking", "ask", "node"},
+		{"--key-expire-after", "soon", "node"},
+		{"--port", "0", "node"},
+	}
+	for _, args := range cases {
+		if _, stderr, code := e.run(args...); code != exitUsage || !strings.Contains(stderr, "See 'gkessh --help'") {
+			t.Errorf("gkessh %q: exit %d, stderr %q; want a usage error", args, code, stderr)
+		}
+	}
+}
+
+// TestSSHInteractive drives the gkessh binary from a pseudo-terminal, as a
+// person would: a shell on a remote terminal of the local size, a resize
+// that reaches it, the shell's exit status, and the local terminal back in
+// its original mode afterwards.
+func TestSSHInteractive(t *testing.T) {
+	bin := gkesshBinary(t)
+	for _, mode := range sshdModes {
+		t.Run(mode, func(t *testing.T) {
+			e := newSSHTestEnv(t, mode, 1)
+			master, tty, err := pty.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer master.Close()
+			if err := pty.SetSize(tty, 30, 100); err != nil {
+				t.Fatal(err)
+			}
+			before, err := termios(master)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(bin, e.node(0).Name)
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+			// A session of its own with the pty as controlling terminal,
+			// so the kernel sends it SIGWINCH on resize.
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+			cmd.Env = append(os.Environ(), "TERM=xterm")
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			tty.Close()
+			out := &lockedBuffer{}
+			copied := make(chan struct{})
+			go func() {
+				defer close(copied)
+				buf := make([]byte, 4096)
+				for {
+					n, err := master.Read(buf)
+					out.Write(buf[:n])
+					if err != nil {
+						return
+					}
+				}
+			}()
+			// Typed ahead: the line waits in the terminal until the shell
+			// reads it. $((…)) shows the shell ran it, not just echoed it.
+			send(t, master, "stty size; echo ran-$((6*7))\r")
+			out.waitFor(t, "ran-42")
+			if !strings.Contains(out.String(), "30 100") {
+				t.Errorf("remote terminal size is not 30x100:\n%s", out.String())
+			}
+			if err := pty.SetSize(master, 50, 132); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(200 * time.Millisecond) // SIGWINCH and window-change are asynchronous
+			send(t, master, "stty size; echo ran-$((7*7))\r")
+			out.waitFor(t, "ran-49")
+			if after := out.String()[strings.Index(out.String(), "ran-42"):]; !strings.Contains(after, "50 132") {
+				t.Errorf("resize did not reach the remote terminal:\n%s", after)
+			}
+			send(t, master, "exit 3\r")
+			err = cmd.Wait()
+			if cmd.ProcessState.ExitCode() != 3 {
+				t.Errorf("gkessh exited with %v, want status 3; output:\n%s", err, out.String())
+			}
+			after, err := termios(master)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after.Lflag != before.Lflag || after.Iflag != before.Iflag || after.Oflag != before.Oflag {
+				t.Errorf("terminal modes not restored: before %+v, after %+v", before, after)
+			}
+			master.SetReadDeadline(time.Now())
+			<-copied
+		})
+	}
+}
+
+func send(t *testing.T, w *os.File, s string) {
+	t.Helper()
+	if _, err := w.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// termios reads the terminal's modes; on Linux the controller end reports
+// the terminal end's.
+func termios(f *os.File) (*unix.Termios, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var tio *unix.Termios
+	var ioctlErr error
+	if err := rc.Control(func(fd uintptr) { tio, ioctlErr = unix.IoctlGetTermios(int(fd), unix.TCGETS) }); err != nil {
+		return nil, err
+	}
+	return tio, ioctlErr
+}
+
+// lockedBuffer collects a terminal's output for waitFor.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *lockedBuffer) waitFor(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(l.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("terminal never showed %q:\n%s", want, l.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
