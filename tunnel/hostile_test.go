@@ -1,0 +1,316 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/oauth2"
+)
+
+// fakeRelay runs script on every websocket, connect or reconnect, so tests
+// can make a relay misbehave exactly as they need.
+type fakeRelay struct {
+	dialer *Dialer
+	tokens atomic.Int32 // tokens handed out
+}
+
+func newFakeRelay(t *testing.T, script func(ws *websocket.Conn, r *http.Request)) *fakeRelay {
+	t.Helper()
+	up := websocket.Upgrader{Subprotocols: []string{Subprotocol}, CheckOrigin: func(*http.Request) bool { return true }}
+	var (
+		mu     sync.Mutex
+		closed bool
+		wg     sync.WaitGroup // handlers outlive hs.Close once hijacked
+	)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if closed {
+			mu.Unlock()
+			return
+		}
+		wg.Add(1)
+		mu.Unlock()
+		defer wg.Done()
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			t.Errorf("upgrade: %v", err)
+			return
+		}
+		defer ws.Close()
+		script(ws, r)
+	}))
+	t.Cleanup(func() {
+		mu.Lock()
+		closed = true
+		mu.Unlock()
+		hs.Close()
+		wg.Wait()
+	})
+	f := &fakeRelay{}
+	f.dialer = &Dialer{
+		Endpoint: "ws://" + hs.Listener.Addr().String(),
+		TokenSource: tokenFunc(func() (*oauth2.Token, error) {
+			f.tokens.Add(1)
+			return &oauth2.Token{AccessToken: "t"}, nil
+		}),
+		Logf: t.Logf,
+	}
+	return f
+}
+
+type tokenFunc func() (*oauth2.Token, error)
+
+func (f tokenFunc) Token() (*oauth2.Token, error) { return f() }
+
+var target = Target{Project: "p", Zone: "z", Instance: "i", Port: 22}
+
+func send(ws *websocket.Conn, msg []byte) { ws.WriteMessage(websocket.BinaryMessage, msg) }
+
+// drain reads until the client goes away, so the relay's writes are read.
+func drain(ws *websocket.Conn) {
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, _, err := ws.NextReader(); err != nil {
+			return
+		}
+	}
+}
+
+// TestHostileHandshake checks that a relay breaking the protocol before the
+// tunnel opens makes DialContext fail cleanly.
+func TestHostileHandshake(t *testing.T) {
+	tests := []struct {
+		name string
+		msg  func(ws *websocket.Conn)
+		want string
+	}{
+		{"data before connect-success", func(ws *websocket.Conn) { send(ws, AppendData(nil, []byte("x"))) }, "want 0x0001"},
+		{"ack before connect-success", func(ws *websocket.Conn) { send(ws, AppendAck(nil, 1)) }, "want 0x0001"},
+		{"reconnect-success for connect", func(ws *websocket.Conn) { send(ws, AppendReconnectSuccess(nil, 0)) }, "want 0x0001"},
+		{"text message", func(ws *websocket.Conn) { ws.WriteMessage(websocket.TextMessage, []byte("hi")) }, "want binary"},
+		{"oversized message", func(ws *websocket.Conn) { send(ws, make([]byte, 1<<20)) }, "read limit"},
+		{"truncated frame", func(ws *websocket.Conn) { send(ws, []byte{0, 1, 0, 0, 0, 9, 'x'}) }, "truncated"},
+		{"retryable close", func(ws *websocket.Conn) {
+			ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(CodeErrorUnknown, "oops"))
+		}, "4000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeRelay(t, func(ws *websocket.Conn, _ *http.Request) {
+				tt.msg(ws)
+				drain(ws)
+			})
+			c, err := f.dialer.DialContext(context.Background(), target)
+			if err == nil {
+				c.Close()
+				t.Fatal("dial succeeded")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestHostileStream checks what a client makes of a relay misbehaving
+// mid-stream: tolerable oddities are ignored, violations end the tunnel
+// with a protocol error and no reconnect.
+func TestHostileStream(t *testing.T) {
+	sid := AppendConnectSuccess(nil, "sid")
+	tests := []struct {
+		name  string
+		msgs  [][]byte
+		read  string // what Read returns before the error
+		err   string // "" for io.EOF
+		dials int32
+	}{
+		{"unknown tags and long close are ignored",
+			[][]byte{{0, 9, 1, 2, 3}, AppendLongClose(nil, 4000, "x"), {0, 3}, AppendData(nil, []byte("hi"))}, "hi", "", 1},
+		{"trailing bytes are ignored", [][]byte{append(AppendData(nil, []byte("hi")), 7, 7)}, "hi", "", 1},
+		{"ack beyond what was sent", [][]byte{AppendData(nil, []byte("hi")), AppendAck(nil, 100)}, "hi", "ack of 100 bytes, only 0 sent", 1},
+		{"data length over the limit", [][]byte{append([]byte{0, 4, 0, 0, 0x40, 1}, make([]byte, MaxDataLen+1)...)}, "", "over limit", 1},
+		{"empty data", [][]byte{{0, 4, 0, 0, 0, 0}}, "", "empty data", 1},
+		{"second connect-success", [][]byte{sid}, "", "in mid-stream", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var dials atomic.Int32
+			f := newFakeRelay(t, func(ws *websocket.Conn, _ *http.Request) {
+				dials.Add(1)
+				send(ws, sid)
+				for _, m := range tt.msgs {
+					send(ws, m)
+				}
+				ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(CodeDestinationReadFailed, ""))
+				drain(ws)
+			})
+			c, err := f.dialer.DialContext(context.Background(), target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			got, err := io.ReadAll(c)
+			if string(got) != tt.read {
+				t.Errorf("read %q, want %q", got, tt.read)
+			}
+			switch {
+			case tt.err == "" && err != nil:
+				t.Errorf("got %v, want EOF", err)
+			case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+				t.Errorf("got %v, want an error saying %q", err, tt.err)
+			}
+			var pe *ProtocolError
+			if tt.err != "" && !errors.As(err, &pe) {
+				t.Errorf("got %T, want a *ProtocolError", err)
+			}
+			if n := dials.Load(); n != tt.dials {
+				t.Errorf("%d websockets, want %d", n, tt.dials)
+			}
+		})
+	}
+}
+
+// TestReconnectPolicy drives the client's reconnects: retryable breaks
+// resume with a fresh token and the right ack, fatal answers end the tunnel
+// at once.
+func TestReconnectPolicy(t *testing.T) {
+	t.Run("resume after 4004 and a dropped connection", func(t *testing.T) {
+		var n atomic.Int32
+		f := newFakeRelay(t, func(ws *websocket.Conn, r *http.Request) {
+			switch n.Add(1) {
+			case 1:
+				send(ws, AppendConnectSuccess(nil, "s1"))
+				send(ws, AppendData(nil, []byte("abc")))
+				ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(CodeReauthenticationRequired, "token expired"))
+			case 2:
+				if q := r.URL.Query(); r.URL.Path != "/v4/reconnect" || q.Get("sid") != "s1" || q.Get("ack") != "3" {
+					t.Errorf("reconnect %s, want sid s1 and ack 3", r.URL)
+				}
+				return // dropped without a word
+			default:
+				send(ws, AppendReconnectSuccess(nil, 0))
+				send(ws, AppendData(nil, []byte("def")))
+				ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+			}
+			drain(ws)
+		})
+		c, err := f.dialer.DialContext(context.Background(), target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, err := io.ReadAll(c)
+		if err != nil || string(got) != "abcdef" {
+			t.Fatalf("read %q, %v; want abcdef and EOF", got, err)
+		}
+		if got := f.tokens.Load(); got != 3 {
+			t.Errorf("%d tokens asked for, want one per websocket (3)", got)
+		}
+	})
+	t.Run("fatal code on reconnect", func(t *testing.T) {
+		var n atomic.Int32
+		f := newFakeRelay(t, func(ws *websocket.Conn, _ *http.Request) {
+			if n.Add(1) == 1 {
+				send(ws, AppendConnectSuccess(nil, "s1"))
+				return
+			}
+			ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(CodeSIDUnknown, "sid unknown"))
+			drain(ws)
+		})
+		c, err := f.dialer.DialContext(context.Background(), target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+		var ce *CloseError
+		if !errors.As(err, &ce) || ce.Code != CodeSIDUnknown {
+			t.Fatalf("got %v, want a 4001 CloseError", err)
+		}
+		if got := n.Load(); got != 2 {
+			t.Errorf("%d websockets, want 2", got)
+		}
+	})
+	t.Run("relay that cannot rewind", func(t *testing.T) {
+		var n atomic.Int32
+		f := newFakeRelay(t, func(ws *websocket.Conn, _ *http.Request) {
+			if n.Add(1) == 1 {
+				send(ws, AppendConnectSuccess(nil, "s1"))
+				ws.ReadMessage() // the client's DATA, then drop
+				return
+			}
+			send(ws, AppendReconnectSuccess(nil, 1000)) // more than was ever sent
+			drain(ws)
+		})
+		c, err := f.dialer.DialContext(context.Background(), target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+		var re *RewindError
+		if !errors.As(err, &re) {
+			t.Fatalf("got %v, want a RewindError", err)
+		}
+	})
+}
+
+// TestReceiveBufferBounded checks that a relay flooding a client that does
+// not read is pushed back on, instead of filling memory.
+func TestReceiveBufferBounded(t *testing.T) {
+	var sent atomic.Int64
+	stop := make(chan struct{})
+	f := newFakeRelay(t, func(ws *websocket.Conn, _ *http.Request) {
+		send(ws, AppendConnectSuccess(nil, "s1"))
+		chunk := AppendData(nil, make([]byte, MaxDataLen))
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ws.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+			if err := ws.WriteMessage(websocket.BinaryMessage, chunk); err != nil {
+				return
+			}
+			sent.Add(MaxDataLen)
+		}
+	})
+	c, err := f.dialer.DialContext(context.Background(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	defer c.Close()
+	s := c.(*Conn).s
+	s.mu.Lock()
+	held := s.in.len()
+	s.mu.Unlock()
+	if held > recvBuffer {
+		t.Fatalf("client holds %d unread bytes, over its %d limit", held, recvBuffer)
+	}
+	// Loopback socket buffers take a few MiB; the rest must have waited.
+	if n := sent.Load(); n > 64<<20 {
+		t.Fatalf("relay got %d bytes into a client that reads nothing", n)
+	}
+	if _, err := c.Read(make([]byte, 10)); err != nil {
+		t.Fatal(err)
+	}
+}
