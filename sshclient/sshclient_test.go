@@ -373,9 +373,9 @@ func TestRunForwardAgent(t *testing.T) {
 	if err := keyring.Add(agent.AddedKey{PrivateKey: priv, Comment: "forwarded-key"}); err != nil {
 		t.Fatal(err)
 	}
-	var out, warn bytes.Buffer
-	status, err := Run(context.Background(), c, Session{Command: "ssh-add -l", Stdout: &out, Stderr: &out, ForwardAgent: keyring, Warn: &warn})
+	var out, errOut, warn bytes.Buffer
+	status, err := Run(context.Background(), c, Session{Command: "ssh-add -l", Stdout: &out, Stderr: &errOut, ForwardAgent: keyring, Warn: &warn})
 	if err != nil || status != 0 || !strings.Contains(out.String(), "forwarded-key") {
-		t.Errorf("ssh-add -l: status %d, %v, output %q, warnings %q", status, err, out.String(), warn.String())
+		t.Errorf("ssh-add -l: status %d, %v, output %q, stderr %q, warnings %q", status, err, out.String(), errOut.String(), warn.String())
 	}
 }
