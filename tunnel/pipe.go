@@ -1,0 +1,114 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"time"
+)
+
+// pipeBuffer is the copy buffer each way: several DATA frames per write.
+const pipeBuffer = 128 << 10
+
+// Pipe copies between a tunnel connection c and a local stream (r, w) until
+// both directions are done, the way nc does for ssh's ProxyCommand:
+//
+//   - r to c until r ends, then c.CloseWrite if c has it (relay v4 cannot
+//     tell the VM, so the VM side ends the tunnel when it is done);
+//   - c to w until the tunnel ends, then w's write side is closed (its
+//     CloseWrite, else Close), so the local side sees EOF. Nothing can reach
+//     the VM any more, so Pipe stops reading r: a blocked read is
+//     interrupted when r has SetReadDeadline, and otherwise Pipe waits for
+//     it to return (ssh closes the proxy's stdin once it sees EOF).
+//
+// Cancelling ctx closes c and interrupts r. Pipe returns the tunnel's error,
+// else the local side's, else nil; ctx.Err() if cancelled.
+func Pipe(ctx context.Context, c net.Conn, r io.Reader, w io.Writer) error {
+	upc := make(chan error, 1)
+	go func() {
+		_, err := io.CopyBuffer(onlyWriter{c}, onlyReader{r}, make([]byte, pipeBuffer))
+		if err == nil {
+			if cw, ok := c.(interface{ CloseWrite() error }); ok {
+				err = cw.CloseWrite()
+			}
+		}
+		upc <- err
+	}()
+	downc := make(chan error, 1)
+	go func() {
+		_, err := io.CopyBuffer(onlyWriter{w}, onlyReader{c}, make([]byte, pipeBuffer))
+		if cerr := closeWrite(w); err == nil {
+			err = cerr
+		}
+		downc <- err
+	}()
+
+	var (
+		upErr, downErr   error
+		upDone, downDone bool
+		closedC, stopped bool // errors after these are of our making
+		done             = ctx.Done()
+	)
+	for !upDone || !downDone {
+		select {
+		case upErr = <-upc:
+			upDone = true
+			if upErr != nil && !downDone {
+				// The local side failed: end the tunnel.
+				c.Close()
+				closedC = true
+			}
+		case downErr = <-downc:
+			downDone = true
+			if !upDone {
+				stopped = interrupt(r)
+			}
+		case <-done:
+			done = nil
+			c.Close()
+			closedC = true
+			stopped = interrupt(r)
+		}
+	}
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case downErr != nil && !(closedC && errors.Is(downErr, net.ErrClosed)):
+		return downErr
+	case upErr != nil && !(stopped && errors.Is(upErr, os.ErrDeadlineExceeded)) && !isTunnelErr(upErr):
+		return upErr
+	}
+	return nil
+}
+
+// isTunnelErr reports a write to the tunnel failing because the tunnel
+// ended, which the other direction already reported.
+func isTunnelErr(err error) bool {
+	return errors.Is(err, io.ErrClosedPipe) || errors.Is(err, net.ErrClosed)
+}
+
+// interrupt makes a blocked read of r return, if r allows it.
+func interrupt(r io.Reader) bool {
+	if d, ok := r.(interface{ SetReadDeadline(time.Time) error }); ok {
+		return d.SetReadDeadline(time.Now()) == nil
+	}
+	return false
+}
+
+// closeWrite signals EOF to whoever reads what was written to w.
+func closeWrite(w io.Writer) error {
+	switch w := w.(type) {
+	case interface{ CloseWrite() error }:
+		return w.CloseWrite()
+	case io.Closer:
+		return w.Close()
+	}
+	return nil
+}
+
+// onlyReader and onlyWriter hide ReadFrom and WriteTo, so io.CopyBuffer
+// uses its big buffer rather than a method picking a smaller one.
+type onlyReader struct{ io.Reader }
+type onlyWriter struct{ io.Writer }
