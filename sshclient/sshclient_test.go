@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -148,7 +147,9 @@ func TestConnectWaitsForPropagation(t *testing.T) {
 	}
 	lag := loggedIn.Sub(at)
 	t.Logf("upsert→install %v, install→login %v, total %v", at.Sub(start).Round(time.Millisecond), lag.Round(time.Millisecond), loggedIn.Sub(start).Round(time.Millisecond))
-	if lag > time.Second {
+	// The goal is under a second: the longest retry interval plus one
+	// login; the slack absorbs a loaded test machine.
+	if lag > maxRetryInterval+500*time.Millisecond {
 		t.Errorf("login came %v after the key was installed, want under 1s", lag)
 	}
 	if !strings.HasPrefix(progress.String(), waitingMsg+" done (") {
@@ -272,16 +273,14 @@ func TestRunTerminal(t *testing.T) {
 	if err := pty.SetSize(tty, 30, 100); err != nil {
 		t.Fatal(err)
 	}
-	stdinR, stdinW := io.Pipe()
 	out := &syncBuffer{}
 	done := make(chan error, 1)
+	// The remote side polls its terminal size until the resize shows.
+	poll := `stty size; i=0; while [ "$(stty size)" != "50 132" ]; do i=$((i+1)); [ $i -gt 200 ] && exit 1; sleep 0.05; done; echo resized`
 	go func() {
-		status, err := Run(context.Background(), c, Session{
-			Command: "stty size; read line; stty size", PTY: true, Terminal: tty,
-			Stdin: stdinR, Stdout: out,
-		})
+		status, err := Run(context.Background(), c, Session{Command: poll, PTY: true, Terminal: tty, Stdout: out})
 		if err == nil && status != 0 {
-			err = fmt.Errorf("exit status %d", status)
+			err = fmt.Errorf("exit status %d: the resize never arrived", status)
 		}
 		done <- err
 	}()
@@ -294,15 +293,12 @@ func TestRunTerminal(t *testing.T) {
 	if err := syscall.Kill(syscall.Getpid(), syscall.SIGWINCH); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // the resize is asynchronous
-	if _, err := io.WriteString(stdinW, "\n"); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, out, "50 132")
 	if err := <-done; err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v; output %q", err, out.String())
 	}
-	stdinW.Close()
+	if !strings.Contains(out.String(), "resized") {
+		t.Errorf("output %q", out.String())
+	}
 }
 
 type syncBuffer struct {
