@@ -209,7 +209,7 @@ func (o sshOptions) run(ctx context.Context, stdio Stdio) error {
 	}
 	logf("key ready after %v", time.Since(start).Round(time.Millisecond))
 
-	check, err := o.hostKeyCheck(ctx, stdio, c, r)
+	check, err := o.hostKeyCheck(ctx, stdio, c, r, inst)
 	if err != nil {
 		return err
 	}
@@ -240,13 +240,16 @@ func (o sshOptions) run(ctx context.Context, stdio Stdio) error {
 
 // hostKeyCheck prepares the host key check for r, reading the keys its
 // guest published unless host keys go unchecked.
-func (o sshOptions) hostKeyCheck(ctx context.Context, stdio Stdio, c *gce.Client, r resolved) (*sshconfig.HostKeyCheck, error) {
+func (o sshOptions) hostKeyCheck(ctx context.Context, stdio Stdio, c *gce.Client, r resolved, inst *compute.Instance) (*sshconfig.HostKeyCheck, error) {
 	path, err := sshconfig.DefaultKnownHostsPath()
 	if err != nil {
 		return nil, err
 	}
 	v := sshconfig.Verifier{File: sshconfig.KnownHosts{Path: path}, Alias: sshconfig.HostAlias(r.ID), Mode: o.Strict, Warn: stdio.Err}
-	if o.Strict != sshconfig.StrictNo {
+	// gcloud reads guest attributes unless the instance turns them off
+	// (a project-wide setting is not visible here without another call).
+	ga, set := gce.MetadataValue(inst.Metadata, gce.KeyEnableGuestAttributes)
+	if o.Strict != sshconfig.StrictNo && (!set || strings.EqualFold(ga, "true")) {
 		if v.Published, err = c.HostKeys(ctx, r.Zone, r.Name); err != nil {
 			// Not fatal: the recorded keys, or trust on first use,
 			// still apply.

@@ -327,3 +327,29 @@ func (l *lockedBuffer) waitFor(t *testing.T, want string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestSSHTrustOnFirstUse: a node that publishes no host keys is refused
+// under --strict-host-key-checking=yes, and trusted on first use (and
+// recorded) under the default accept-new.
+func TestSSHTrustOnFirstUse(t *testing.T) {
+	e := newSSHTestEnv(t, "builtin", 1)
+	n := e.node(0)
+	if err := e.srv.SetInstanceMetadata(n.Name, map[string]*string{"enable-guest-attributes": new("FALSE")}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--strict-host-key-checking", "yes"}, 255, "is unknown and its guest published no host keys"},
+		{nil, 0, "Permanently added " + sshconfig.HostAlias(n.ID)},
+		{[]string{"--strict-host-key-checking", "yes"}, 0, ""},
+	}
+	for _, tc := range cases {
+		_, stderr, code := e.run(append(tc.args, n.Name, "--", "true")...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) || (tc.want == "" && strings.Contains(stderr, "Permanently")) {
+			t.Errorf("%q: exit %d, stderr:\n%s\nwant exit %d and %q", tc.args, code, stderr, tc.code, tc.want)
+		}
+	}
+}
