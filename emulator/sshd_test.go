@@ -152,6 +152,7 @@ func TestNodeSSHD(t *testing.T) {
 				}
 			}
 			testPTY(t, c)
+			testSFTP(t, c, mode.name)
 
 			// Removing the key locks the user out again.
 			if err := d.SetAuthorized(map[string][]ssh.PublicKey{}); err != nil {
@@ -200,6 +201,43 @@ func testPTY(t *testing.T, c *ssh.Client) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("terminal output %q lacks %q", out.String(), want)
 		}
+	}
+}
+
+// testSFTP checks that the sftp subsystem (scp, rsync over sftp) answers
+// the protocol's INIT with its VERSION.
+func testSFTP(t *testing.T, c *ssh.Client, mode string) {
+	t.Helper()
+	if mode == "builtin" && sftpServer() == "" {
+		t.Log("no sftp-server installed: the builtin server has no sftp subsystem")
+		return
+	}
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	in, err := sess.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := sess.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.RequestSubsystem("sftp"); err != nil {
+		t.Fatalf("subsystem sftp: %v", err)
+	}
+	// uint32 length 5, SSH_FXP_INIT (1), version 3.
+	if _, err := in.Write([]byte{0, 0, 0, 5, 1, 0, 0, 0, 3}); err != nil {
+		t.Fatal(err)
+	}
+	reply := make([]byte, 5)
+	if _, err := io.ReadFull(out, reply); err != nil {
+		t.Fatalf("sftp: %v", err)
+	}
+	if reply[4] != 2 { // SSH_FXP_VERSION
+		t.Errorf("sftp answered packet type %d, want VERSION (2)", reply[4])
 	}
 }
 
