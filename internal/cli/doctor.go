@@ -1,0 +1,198 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+	"golang.org/x/crypto/ssh"
+	compute "google.golang.org/api/compute/v1"
+
+	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/keys"
+	"github.com/gkessh/gkessh/tunnel"
+)
+
+func doctorCommand(stdio Stdio) *ucli.Command {
+	return &ucli.Command{
+		Name:      "doctor",
+		Usage:     "check everything a login needs, and say what to fix",
+		ArgsUsage: "[NODE]",
+		Description: "Checks the project, credentials, key files and Compute API access; with NODE also\n" +
+			"the instance, OS Login, where its keys come from, its published host keys and an IAP\n" +
+			"tunnel to its SSH port. Exits 1 when a check fails.",
+		Flags: append(googleFlags(),
+			&ucli.StringFlag{Name: "user", Usage: "user name on the node (default: your local login name)"},
+			&ucli.StringFlag{Name: "key-file", Usage: "private key file (default ~/.ssh/google_compute_engine)"},
+			&ucli.IntFlag{Name: "port", Value: 22, Usage: "port to open a tunnel to"},
+		),
+		Action: func(c *ucli.Context) error {
+			if c.NArg() > 1 {
+				return usagef("doctor takes at most one NODE")
+			}
+			d := doctor{o: globals(c), out: stdio.Out, node: c.Args().First(), user: c.String("user"), keyFile: c.String("key-file"), port: c.Int("port")}
+			if d.run(c.Context) {
+				return nil
+			}
+			return exitError{code: exitError1}
+		},
+	}
+}
+
+// doctor runs the checks in order, each building on the ones before.
+type doctor struct {
+	o       globalOptions
+	out     interface{ Write([]byte) (int, error) }
+	node    string
+	user    string
+	keyFile string
+	port    int
+	failed  bool
+}
+
+func (d *doctor) ok(format string, args ...any)   { fmt.Fprintf(d.out, "ok    "+format+"\n", args...) }
+func (d *doctor) warn(format string, args ...any) { fmt.Fprintf(d.out, "warn  "+format+"\n", args...) }
+func (d *doctor) fail(format string, args ...any) {
+	d.failed = true
+	fmt.Fprintf(d.out, "FAIL  "+format+"\n", args...)
+}
+
+// run prints one line per check and reports whether all passed.
+func (d *doctor) run(ctx context.Context) bool {
+	project, err := d.o.project()
+	if err != nil {
+		d.fail("project: %v", err)
+		return false
+	}
+	d.ok("project %s", project)
+	ts, err := d.o.tokenSource(ctx)
+	if err == nil {
+		_, err = ts.Token()
+	}
+	if err != nil {
+		d.fail("credentials: %v", err)
+		return false
+	}
+	d.ok("credentials: got an access token")
+	pub := d.checkKey()
+	c, err := d.o.compute(ctx)
+	if err != nil {
+		d.fail("compute API: %v", err)
+		return false
+	}
+	proj, err := c.Project(ctx)
+	if err != nil {
+		d.fail("compute API: %v", err)
+		return false
+	}
+	d.ok("compute API: project %s readable", proj.Name)
+	if gce.OSLoginEnabled(nil, proj) {
+		d.warn("OS Login is on for the project: metadata keys are ignored except where an instance turns it off (GKE nodes do not support OS Login)")
+	}
+	if d.node != "" {
+		d.checkNode(ctx, c, proj, pub)
+	}
+	return !d.failed
+}
+
+// checkKey looks at the key files without creating them.
+func (d *doctor) checkKey() ssh.PublicKey {
+	path := d.keyFile
+	if path == "" {
+		var err error
+		if path, err = keys.DefaultPath(); err != nil {
+			d.fail("key: %v", err)
+			return nil
+		}
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		d.ok("key: %s does not exist yet; gkessh creates it on first login", path)
+		return nil
+	}
+	kp, err := keys.Load(path)
+	if err != nil {
+		d.fail("key: %v", err)
+		return nil
+	}
+	defer kp.Close()
+	d.ok("key %s (%s %s)", path, kp.Public.Type(), ssh.FingerprintSHA256(kp.Public))
+	return kp.Public
+}
+
+func (d *doctor) checkNode(ctx context.Context, c *gce.Client, proj *compute.Project, pub ssh.PublicKey) {
+	r, inst, err := d.o.instance(ctx, c, d.node)
+	if err != nil {
+		d.fail("instance: %v", err)
+		return
+	}
+	if inst.Status != "RUNNING" {
+		d.fail("instance %s is %s: start it first", r, inst.Status)
+		return
+	}
+	d.ok("instance %s is RUNNING (id %d)", r, r.ID)
+	if gce.OSLoginEnabled(inst, proj) {
+		d.fail("OS Login is on for %s: its guest ignores metadata keys; set enable-oslogin=FALSE on the instance, or use OS Login", r.Name)
+	}
+	scope := "project and instance"
+	if gce.BlocksProjectSSHKeys(inst) {
+		scope = "instance only (block-project-ssh-keys)"
+	}
+	d.ok("keys on %s come from %s metadata", r.Name, scope)
+	if pub != nil {
+		d.checkKeyPresent(proj, inst, pub)
+	}
+	if hk, err := c.HostKeys(ctx, r.Zone, r.Name); err != nil {
+		d.warn("host keys: %v", err)
+	} else if len(hk) == 0 {
+		d.warn("host keys: %s published none (enable-guest-attributes off?); the first login trusts the key it is shown", r.Name)
+	} else {
+		d.ok("host keys: %s published %d", r.Name, len(hk))
+	}
+	d.checkTunnel(ctx, r)
+}
+
+// checkKeyPresent says whether a line grants the key where the node reads.
+func (d *doctor) checkKeyPresent(proj *compute.Project, inst *compute.Instance, pub ssh.PublicKey) {
+	blocks := gce.BlocksProjectSSHKeys(inst)
+	now := time.Now()
+	for _, e := range keys.Entries(proj, inst) {
+		if e.Line.Valid() && keys.SameKey(e.Line.Key, pub) && !e.Line.Expired(now) && (e.Scope == keys.ScopeInstance || !blocks) {
+			if d.user == "" || e.Line.User == d.user {
+				d.ok("key is in %s metadata for user %s", e.Scope, e.Line.User)
+				return
+			}
+		}
+	}
+	d.warn("key is not in the metadata %s reads; 'gkessh keys ensure %s' or the first login adds it", inst.Name, inst.Name)
+}
+
+// checkTunnel opens an IAP tunnel to the node's port and reads the SSH
+// server's banner.
+func (d *doctor) checkTunnel(ctx context.Context, r resolved) {
+	dialer, err := d.o.iapDialer(ctx, nil)
+	if err != nil {
+		d.fail("IAP tunnel: %v", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	conn, err := dialer.DialContext(ctx, tunnel.Target{Project: r.Project, Zone: r.Zone, Instance: r.Name, Port: d.port})
+	if err != nil {
+		d.fail("IAP tunnel to %s:%d: %v", r.Name, d.port, err)
+		return
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	banner, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil && banner == "" {
+		d.fail("IAP tunnel to %s:%d opened, but nothing answered: %v", r.Name, d.port, err)
+		return
+	}
+	d.ok("IAP tunnel to %s:%d: %s", r.Name, d.port, strings.TrimSpace(banner))
+}
