@@ -14,7 +14,6 @@ import (
 	ucli "github.com/urfave/cli/v2"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
-	"golang.org/x/oauth2"
 	"golang.org/x/term"
 	compute "google.golang.org/api/compute/v1"
 
@@ -279,15 +278,9 @@ func (o sshOptions) dialer(ctx context.Context, stdio Stdio, r resolved, inst *c
 			return d.DialContext(ctx, "tcp", addr)
 		}, nil
 	}
-	ts, err := o.tokenSource(ctx)
+	d, err := o.iapDialer(ctx, o.logf(stdio))
 	if err != nil {
 		return nil, err
-	}
-	d := &tunnel.Dialer{
-		Endpoint:    o.IAPEndpoint,
-		TokenSource: oauth2.ReuseTokenSource(nil, ts),
-		UserAgent:   "gkessh/" + Version,
-		Logf:        o.logf(stdio),
 	}
 	target := tunnel.Target{Project: r.Project, Zone: r.Zone, Instance: r.Name, Port: o.Port}
 	return func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, target) }, nil
