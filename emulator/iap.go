@@ -119,10 +119,7 @@ func (s *Server) serveIAP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	drop := s.faults.DropAfterBytes
 	s.mu.Unlock()
-	if drop > 0 {
-		w = dropHijacker{w, drop}
-	}
-	ws, err := iapUpgrader.Upgrade(w, r, nil)
+	ws, err := iapUpgrader.Upgrade(relayHijacker{w, drop}, r, nil)
 	if err != nil {
 		s.cfg.Logf("iap %s: upgrade: %v", r.URL.Path, err)
 		return // Upgrade answered with an HTTP error
@@ -322,7 +319,7 @@ func (rl *relay) run(ss *iapSession, ws *websocket.Conn, logf func(string, ...an
 	downDone := make(chan struct{})
 	go func() {
 		defer close(downDone)
-		_, err := copyBuffer(ss.backend, st)
+		_, err := st.WriteTo(ss.backend)
 		if ne := (*net.OpError)(nil); errors.As(err, &ne) && ne.Op == "write" {
 			st.Shutdown(tunnel.CodeDestinationWriteFailed, "destination write failed", shutdownLinger)
 		}
@@ -404,21 +401,26 @@ func copyBuffer(dst io.Writer, src io.Reader) (int64, error) {
 	return io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, make([]byte, relayBuffer))
 }
 
-// dropHijacker hands the websocket a connection that drops itself after
-// limit bytes either way, without a close frame: Faults.DropAfterBytes.
-type dropHijacker struct {
+// relayHijacker hands the websocket a connection whose frames the stream
+// can send in bursts (tunnel.BatchConn), and which, with drop > 0, drops
+// itself after drop bytes either way without a close frame:
+// Faults.DropAfterBytes.
+type relayHijacker struct {
 	http.ResponseWriter
-	limit int64
+	drop int64
 }
 
-func (d dropHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	c, rw, err := http.NewResponseController(d.ResponseWriter).Hijack()
+func (h relayHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(h.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
 	}
-	dc := &dropConn{Conn: c}
-	dc.left.Store(d.limit)
-	return dc, rw, nil
+	if h.drop > 0 {
+		dc := &dropConn{Conn: c}
+		dc.left.Store(h.drop)
+		c = dc
+	}
+	return tunnel.BatchConn(c), rw, nil
 }
 
 type dropConn struct {

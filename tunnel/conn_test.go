@@ -28,7 +28,7 @@ type relay struct {
 	dialer *tunnel.Dialer
 }
 
-func newRelay(t *testing.T) *relay {
+func newRelay(t testing.TB) *relay {
 	t.Helper()
 	srv, err := emulator.New(emulator.Config{Nodes: 1, Logf: t.Logf})
 	if err != nil {
@@ -60,7 +60,7 @@ func (r *relay) target(port int) tunnel.Target {
 // serve listens for a node port and runs handle on each connection in its
 // own goroutine. When the test ends it closes the listener and every
 // connection, and waits for the handlers.
-func (r *relay) serve(t *testing.T, port int, handle func(net.Conn)) {
+func (r *relay) serve(t testing.TB, port int, handle func(net.Conn)) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -102,21 +102,21 @@ func (r *relay) serve(t *testing.T, port int, handle func(net.Conn)) {
 }
 
 // backend hands over the connections to port.
-func (r *relay) backend(t *testing.T, port int) <-chan net.Conn {
+func (r *relay) backend(t testing.TB, port int) <-chan net.Conn {
 	conns := make(chan net.Conn, 16)
 	r.serve(t, port, func(c net.Conn) { conns <- c })
 	return conns
 }
 
 // echo serves an echo backend on port.
-func (r *relay) echo(t *testing.T, port int) {
+func (r *relay) echo(t testing.TB, port int) {
 	r.serve(t, port, func(c net.Conn) {
 		defer c.Close()
 		io.Copy(c, c)
 	})
 }
 
-func (r *relay) dial(t *testing.T, port int) net.Conn {
+func (r *relay) dial(t testing.TB, port int) net.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

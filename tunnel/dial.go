@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -80,19 +81,31 @@ var defaultWS = &websocket.Dialer{
 	HandshakeTimeout: 30 * time.Second,
 	ReadBufferSize:   64 << 10,
 	WriteBufferSize:  64 << 10,
+	NetDialContext:   dialBatched,
+	Subprotocols:     []string{Subprotocol},
+}
+
+// dialBatched dials TCP under a BatchConn; TLS, when used, goes on top.
+func dialBatched(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return BatchConn(c), nil
 }
 
 func (d *Dialer) ws() *websocket.Dialer {
-	w := defaultWS
-	if d.WS != nil {
-		w = d.WS
+	if d.WS == nil {
+		return defaultWS
 	}
+	w := *d.WS
 	if len(w.Subprotocols) == 0 {
-		c := *w
-		c.Subprotocols = []string{Subprotocol}
-		w = &c
+		w.Subprotocols = []string{Subprotocol}
 	}
-	return w
+	if w.NetDialContext == nil && w.NetDial == nil {
+		w.NetDialContext = dialBatched
+	}
+	return &w
 }
 
 // url builds the relay URL for op ("connect" or "reconnect").

@@ -38,7 +38,13 @@ func Pipe(ctx context.Context, c net.Conn, r io.Reader, w io.Writer) error {
 	}()
 	downc := make(chan error, 1)
 	go func() {
-		_, err := io.CopyBuffer(onlyWriter{w}, onlyReader{c}, make([]byte, pipeBuffer))
+		var err error
+		if tc, ok := c.(*Conn); ok {
+			// Straight from the websocket reader to w.
+			_, err = tc.s.WriteTo(w)
+		} else {
+			_, err = io.CopyBuffer(onlyWriter{w}, onlyReader{c}, make([]byte, pipeBuffer))
+		}
 		if cerr := closeWrite(w); err == nil {
 			err = cerr
 		}

@@ -32,18 +32,20 @@ const (
 )
 
 // Stream is one end of an IAP relay v4 byte stream, whichever side dialled.
-// Write queues bytes that go out as DATA frames; Read returns the payload of
-// DATA frames received. Every byte sent is kept until the peer acknowledges
-// it, so the stream outlives its websocket: Serve carries it over one
-// websocket at a time, and after a break Resume rewinds it to what the peer
-// says it holds before the next Serve. The tunnel client (Conn) and the
-// emulator's relay are both built on it.
+// Write queues bytes that go out as DATA frames; Read (or WriteTo) returns
+// the payload of DATA frames received. Every byte sent is kept until the
+// peer acknowledges it, so the stream outlives its websocket: Serve carries
+// it over one websocket at a time, and after a break Resume rewinds it to
+// what the peer says it holds before the next Serve. The tunnel client
+// (Conn) and the emulator's relay are both built on it.
 //
 // Concurrency: Read, Write and the other methods may be called from any
-// goroutine. Serve owns the websocket while it runs: its own goroutine is the
-// websocket's only reader and the one goroutine it starts is the only writer
-// of data messages (gorilla/websocket allows one of each; close frames go
-// through WriteControl, which may run beside them).
+// goroutine. gorilla/websocket allows one reader and one writer of messages
+// at a time (close frames go through WriteControl, which may run beside
+// them). Serve's own goroutine is the only reader. Writing takes wmu: the
+// goroutine Serve starts takes it to send ACKs, resends and the close frame,
+// and Write takes it when free to send its own bytes at once, saving a
+// hand-off per Write.
 type Stream struct {
 	mu sync.Mutex
 
@@ -56,15 +58,30 @@ type Stream struct {
 
 	// Incoming bytes. in holds received bytes not yet Read; recvd counts
 	// every DATA payload byte received, ackSent the last count acknowledged.
-	in      ring
-	recvd   uint64
-	ackSent uint64
+	in       ring
+	recvd    uint64
+	ackSent  uint64
+	ackIdle  bool        // ackTimer fired: acknowledge what is owed
+	ackArmed bool        // ackTimer is running
+	ackTimer *time.Timer // acknowledges a quiet tail after ackDelay
 
-	ws        *websocket.Conn // attached by Serve, nil between websockets
-	done      bool            // no websocket will be served again
-	rerr      error           // Read's error once in is drained
-	werr      error           // Write's error
-	closing   bool            // Shutdown was called: drain, then send closeCode
+	// sink, set by WriteTo, takes received bytes instead of in. With
+	// coalesce (the websocket tells when a burst ends) the reader gathers
+	// payloads in pend, which only it touches, and writes them at once.
+	coalesce bool
+	pend     []byte
+	sink     io.Writer
+	sinkBusy bool          // the websocket reader is writing to sink
+	sinkN    int64         // bytes written to sink
+	sinkErr  error         // sink's write error
+	sinkEnd  chan struct{} // closed when WriteTo should return
+	sinkIdle chan struct{} // signalled when sinkBusy clears
+
+	att       *attachment // the websocket being served, nil between them
+	done      bool        // no websocket will be served again
+	rerr      error       // Read's error once in is drained
+	werr      error       // Write's error
+	closing   bool        // Shutdown was called: drain, then send closeCode
 	closeSent bool
 	closeCode int
 	closeText string
@@ -80,22 +97,34 @@ type Stream struct {
 	shut     chan struct{} // closed by Shutdown and Abort
 	shutOnce sync.Once
 
+	wmu      sync.Mutex    // held to write messages; see above
+	frame    []byte        // a DATA frame being built, under wmu
 	wlock    chan struct{} // held by one Write at a time, so each is contiguous
 	rdl, wdl deadline
 }
 
 // NewStream returns a Stream with nothing sent or received.
 func NewStream() *Stream {
-	return &Stream{
+	s := &Stream{
 		readable: make(chan struct{}, 1),
 		writable: make(chan struct{}, 1),
 		room:     make(chan struct{}, 1),
 		kick:     make(chan struct{}, 1),
 		shut:     make(chan struct{}),
+		sinkIdle: make(chan struct{}, 1),
 		wlock:    make(chan struct{}, 1),
+		frame:    make([]byte, MaxFrameLen),
 		rdl:      makeDeadline(),
 		wdl:      makeDeadline(),
 	}
+	s.ackTimer = time.AfterFunc(time.Hour, func() {
+		s.mu.Lock()
+		s.ackArmed, s.ackIdle = false, true
+		s.mu.Unlock()
+		notify(s.kick)
+	})
+	s.ackTimer.Stop()
+	return s
 }
 
 func notify(c chan struct{}) {
@@ -151,8 +180,74 @@ func (s *Stream) Read(p []byte) (int, error) {
 	}
 }
 
-// Write queues p for the peer. It blocks while the send window is full of
-// unacknowledged bytes.
+// WriteTo writes what the stream receives to w until the peer closes the
+// stream normally (it returns nil) or the stream fails or is shut down. It
+// first writes what Read has not taken, then the websocket reader writes
+// each DATA payload straight to w: no copy, no hand-off. A slow w slows the
+// peer down, as a full receive buffer would. Read deadlines do not apply;
+// only one WriteTo or Read may run at a time.
+func (s *Stream) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	buf := make([]byte, 64<<10)
+	s.mu.Lock()
+	for s.in.len() > 0 && !s.closing {
+		k := s.in.read(buf)
+		s.mu.Unlock()
+		notify(s.room)
+		m, err := w.Write(buf[:k])
+		n += int64(m)
+		if err != nil {
+			return n, err
+		}
+		s.mu.Lock()
+	}
+	if s.closing || s.rerr != nil {
+		err := s.rerr
+		if s.closing {
+			err = net.ErrClosed
+		}
+		s.mu.Unlock()
+		if err == io.EOF {
+			err = nil
+		}
+		return n, err
+	}
+	end := make(chan struct{})
+	s.sink, s.sinkN, s.sinkErr, s.sinkEnd = w, 0, nil, end
+	s.mu.Unlock()
+
+	<-end
+	s.mu.Lock()
+	for s.sinkBusy {
+		s.mu.Unlock()
+		<-s.sinkIdle
+		s.mu.Lock()
+	}
+	s.sink = nil
+	n += s.sinkN
+	err := s.sinkErr
+	switch {
+	case err != nil:
+	case s.closing:
+		err = net.ErrClosed
+	case s.rerr != io.EOF:
+		err = s.rerr
+	}
+	s.mu.Unlock()
+	return n, err
+}
+
+// endSinkLocked makes WriteTo return.
+func (s *Stream) endSinkLocked() {
+	if s.sinkEnd != nil {
+		close(s.sinkEnd)
+		s.sinkEnd = nil
+	}
+}
+
+// Write queues p for the peer and, unless another goroutine is writing to
+// the websocket, sends it before returning. It blocks while the send window
+// is full of unacknowledged bytes.
 func (s *Stream) Write(p []byte) (int, error) {
 	select {
 	case s.wlock <- struct{}{}:
@@ -175,7 +270,7 @@ func (s *Stream) Write(p []byte) (int, error) {
 		k := s.out.write(p[n:], sendWindow)
 		s.mu.Unlock()
 		if k > 0 {
-			notify(s.kick)
+			s.flush()
 		}
 		if n += k; n == len(p) {
 			return n, nil
@@ -186,6 +281,26 @@ func (s *Stream) Write(p []byte) (int, error) {
 		case <-s.wdl.wait():
 		}
 	}
+}
+
+// flush sends what is queued on the attached websocket if no one else is
+// writing to it, else leaves it to them: the holder of wmu sends all that
+// is queued before letting go, and the writer goroutine is woken in case
+// that was it, about to wait.
+func (s *Stream) flush() {
+	if !s.wmu.TryLock() {
+		notify(s.kick)
+		return
+	}
+	s.mu.Lock()
+	a := s.att
+	s.mu.Unlock()
+	if a != nil {
+		if _, err := s.send(a, false); err != nil && !errors.Is(err, websocket.ErrCloseSent) {
+			a.fail(err)
+		}
+	}
+	s.wmu.Unlock()
 }
 
 func (s *Stream) writeErr() error {
@@ -236,7 +351,7 @@ func (s *Stream) Received() uint64 {
 func (s *Stream) Resume(peerAck uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ws != nil || s.done {
+	if s.att != nil || s.done {
 		return errors.New("iap: resume of a stream that is being served or is finished")
 	}
 	if peerAck < s.acked || peerAck > s.sent {
@@ -272,6 +387,7 @@ func (s *Stream) Shutdown(code int, reason string, linger time.Duration) {
 		return
 	}
 	s.closing, s.closeCode, s.closeText = true, code, reason
+	s.endSinkLocked()
 	lingered := make(chan struct{})
 	s.lingered = lingered
 	s.linger = time.AfterFunc(linger, func() {
@@ -295,10 +411,10 @@ func (s *Stream) Abort(err error) {
 		s.werr = err
 	}
 	s.finishLocked()
-	ws := s.ws
+	a := s.att
 	s.mu.Unlock()
-	if ws != nil {
-		ws.Close()
+	if a != nil {
+		a.ws.Close()
 	}
 	s.shutOnce.Do(func() { close(s.shut) })
 	s.wakeAll()
@@ -315,6 +431,8 @@ func (s *Stream) Done() bool {
 // finishLocked marks the stream finished for good.
 func (s *Stream) finishLocked() {
 	s.done = true
+	s.endSinkLocked()
+	s.ackTimer.Stop()
 	if s.linger != nil {
 		s.linger.Stop()
 	}
@@ -363,272 +481,4 @@ func (e *ProtocolError) Error() string { return "iap: protocol error: " + e.Msg 
 
 func protocolErrorf(code int, format string, args ...any) *ProtocolError {
 	return &ProtocolError{Code: code, Msg: fmt.Sprintf(format, args...)}
-}
-
-// Serve carries the stream over ws until ws fails or the stream ends. It
-// returns nil when the stream is finished (closed by either side); any
-// other error means ws broke and the stream can Resume on a new websocket,
-// or be Aborted. The handshake (CONNECT_SUCCESS_SID or
-// RECONNECT_SUCCESS_ACK) must be done before Serve. Serve closes ws.
-func (s *Stream) Serve(ws *websocket.Conn) error {
-	ws.SetReadLimit(maxMessage)
-	s.mu.Lock()
-	if s.ws != nil || s.done {
-		s.mu.Unlock()
-		ws.Close()
-		return errors.New("iap: serve of a stream that is being served or is finished")
-	}
-	s.ws = ws
-	s.mu.Unlock()
-
-	// first is the reason ws ended: whichever loop failed first. The other
-	// one usually fails only because the first closed the connection.
-	var (
-		firstMu sync.Mutex
-		first   error
-	)
-	fail := func(err error) {
-		firstMu.Lock()
-		if first == nil {
-			first = err
-		}
-		firstMu.Unlock()
-	}
-	stop := make(chan struct{})
-	wdone := make(chan struct{})
-	go func() {
-		defer close(wdone)
-		if err := s.writeLoop(ws, stop); err != nil {
-			fail(err)
-			ws.Close() // unblock the reader
-		}
-	}()
-	err := s.readLoop(ws, stop)
-	fail(err)
-	var pe *ProtocolError
-	if errors.As(err, &pe) {
-		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(pe.Code, pe.Msg), time.Now().Add(time.Second))
-	}
-	close(stop)
-	ws.Close()
-	<-wdone
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	defer s.wakeAll()
-	s.ws = nil
-	var ce *websocket.CloseError
-	switch {
-	case s.done:
-		return nil
-	case s.closeSent, s.closing && errors.As(first, &ce):
-		// Our close went out, or crossed the peer's.
-		s.finishLocked()
-		return nil
-	case errors.As(first, &ce) && eofCode(ce.Code):
-		s.rerr = io.EOF
-		s.werr = &PeerClosedError{Code: ce.Code, Reason: ce.Text}
-		s.finishLocked()
-		return nil
-	}
-	return first
-}
-
-// readLoop reads relay messages until ws fails or the stream ends.
-func (s *Stream) readLoop(ws *websocket.Conn, stop <-chan struct{}) error {
-	buf := make([]byte, maxMessage)
-	for {
-		typ, r, err := ws.NextReader()
-		if err != nil {
-			return err
-		}
-		if typ != websocket.BinaryMessage {
-			return protocolErrorf(CodeInvalidWebsocketOpcode, "text message, want binary")
-		}
-		n, err := readMessage(r, buf)
-		if err != nil {
-			return err
-		}
-		if err := s.handle(buf[:n], stop); err != nil {
-			return err
-		}
-	}
-}
-
-// handle acts on one relay message received mid-stream.
-func (s *Stream) handle(msg []byte, stop <-chan struct{}) error {
-	f, err := ParseFrame(msg)
-	if err != nil {
-		return protocolErrorf(CodeInvalidData, "%v", err)
-	}
-	switch f.Tag {
-	case TagData:
-		return s.deliver(f.Data, stop)
-	case TagAck:
-		return s.acknowledge(f.Ack)
-	case TagConnectSuccessSID, TagReconnectSuccessACK:
-		return protocolErrorf(CodeInvalidTag, "handshake frame %#04x in mid-stream", f.Tag)
-	}
-	// Other tags, LONG_CLOSE included, are ignored as the protocol asks;
-	// the close frame that follows says why.
-	return nil
-}
-
-// readMessage reads the rest of a message into buf, dropping what does not
-// fit (ParseFrame ignores trailing bytes as gcloud does; the read limit
-// keeps a hostile peer from sending much).
-func readMessage(r io.Reader, buf []byte) (int, error) {
-	n := 0
-	for {
-		if n == len(buf) {
-			_, err := io.Copy(io.Discard, r)
-			return n, err
-		}
-		k, err := r.Read(buf[n:])
-		n += k
-		if err == io.EOF {
-			return n, nil
-		}
-		if err != nil {
-			return n, err
-		}
-	}
-}
-
-var errStopped = errors.New("iap: websocket stopped")
-
-// deliver stores a DATA payload for Read, waiting for room; once the stream
-// is shut down the payload is dropped, but still counted and acknowledged,
-// so the peer can finish.
-func (s *Stream) deliver(p []byte, stop <-chan struct{}) error {
-	for {
-		s.mu.Lock()
-		owed := s.recvd - s.ackSent
-		var k int
-		if s.closing || s.done {
-			k = len(p)
-		} else {
-			k = s.in.write(p, recvBuffer)
-		}
-		s.recvd += uint64(k)
-		// Wake the writer to start the idle ACK timer, or to ACK now.
-		if k > 0 && (owed == 0 || s.recvd-s.ackSent >= ackThreshold) {
-			notify(s.kick)
-		}
-		s.mu.Unlock()
-		if k > 0 {
-			notify(s.readable)
-		}
-		if p = p[k:]; len(p) == 0 {
-			return nil
-		}
-		select {
-		case <-s.room:
-		case <-s.shut:
-		case <-stop:
-			return errStopped
-		}
-	}
-}
-
-// acknowledge applies an ACK from the peer.
-func (s *Stream) acknowledge(n uint64) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if n > s.sent {
-		return protocolErrorf(CodeBadAck, "ack of %d bytes, only %d sent", n, s.sent)
-	}
-	if n < s.acked {
-		return protocolErrorf(CodeBadAck, "ack went back from %d to %d bytes", s.acked, n)
-	}
-	s.out.discard(int(n - s.acked))
-	s.acked = n
-	notify(s.writable)
-	if s.closing {
-		notify(s.kick)
-	}
-	return nil
-}
-
-// writeLoop sends DATA from out, ACKs, and at the end the close frame. It
-// returns nil when stop closes.
-func (s *Stream) writeLoop(ws *websocket.Conn, stop <-chan struct{}) error {
-	frame := make([]byte, MaxFrameLen)
-	var ackMsg [10]byte
-	idle := time.NewTimer(ackDelay)
-	idle.Stop()
-	defer idle.Stop()
-	armed, idleFired := false, false
-	for {
-		s.mu.Lock()
-		end := s.acked + uint64(s.out.len())
-		owed := s.recvd - s.ackSent
-		n := 0
-		if s.sent < end {
-			n = int(min(end-s.sent, MaxDataLen))
-			// Counted as sent before it is written, so that an ACK racing
-			// the write is not taken for one beyond what was sent.
-			s.out.copyAt(frame[DataHeaderLen:DataHeaderLen+n], int(s.sent-s.acked))
-			s.sent += uint64(n)
-		}
-		ack := owed > 0 && (n > 0 || idleFired || owed >= ackThreshold)
-		if ack {
-			s.ackSent = s.recvd
-		}
-		ackVal := s.ackSent
-		closeNow := s.closing && !s.closeSent && n == 0 && (s.acked == end || isClosed(s.lingered))
-		if closeNow {
-			s.closeSent = true
-		}
-		code, text := s.closeCode, s.closeText
-		s.mu.Unlock()
-		idleFired = false
-
-		if ack {
-			if err := ws.WriteMessage(websocket.BinaryMessage, AppendAck(ackMsg[:0], ackVal)); err != nil {
-				return writeErr(err, stop)
-			}
-		}
-		if n > 0 {
-			AppendDataHeader(frame[:0], n)
-			if err := ws.WriteMessage(websocket.BinaryMessage, frame[:DataHeaderLen+n]); err != nil {
-				return writeErr(err, stop)
-			}
-			continue
-		}
-		if closeNow {
-			msg := websocket.FormatCloseMessage(code, text)
-			if err := ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWait)); err != nil {
-				return writeErr(err, stop)
-			}
-			// The reader waits for the peer's close frame, not forever.
-			ws.SetReadDeadline(time.Now().Add(closeWait))
-			<-stop
-			return nil
-		}
-		if ack {
-			continue
-		}
-		if owed > 0 && !armed {
-			idle.Reset(ackDelay)
-			armed = true
-		}
-		select {
-		case <-s.kick:
-		case <-idle.C:
-			armed, idleFired = false, true
-		case <-stop:
-			return nil
-		}
-	}
-}
-
-// writeErr turns a failed write into writeLoop's result. ErrCloseSent means
-// the reader already answered the peer's close frame, and reports it.
-func writeErr(err error, stop <-chan struct{}) error {
-	if errors.Is(err, websocket.ErrCloseSent) {
-		<-stop
-		return nil
-	}
-	return err
 }

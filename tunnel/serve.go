@@ -1,0 +1,421 @@
+package tunnel
+
+import (
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// attachment is one websocket being served.
+type attachment struct {
+	ws   *websocket.Conn
+	b    batcher
+	stop chan struct{} // closed when Serve is done with ws
+
+	mu  sync.Mutex
+	err error // why ws ended: the first failure seen
+}
+
+// fail records why the websocket ended, unless something else did first,
+// and closes it so the other users of ws stop too.
+func (a *attachment) fail(err error) {
+	a.mu.Lock()
+	if a.err == nil {
+		a.err = err
+	}
+	a.mu.Unlock()
+	a.ws.Close()
+}
+
+// Serve carries the stream over ws until ws fails or the stream ends. It
+// returns nil when the stream is finished (closed by either side); any
+// other error means ws broke and the stream can Resume on a new websocket,
+// or be Aborted. The handshake (CONNECT_SUCCESS_SID or
+// RECONNECT_SUCCESS_ACK) must be done before Serve. Serve closes ws.
+func (s *Stream) Serve(ws *websocket.Conn) error {
+	ws.SetReadLimit(maxMessage)
+	a := &attachment{ws: ws, b: findBatcher(ws.NetConn()), stop: make(chan struct{})}
+	if a.b == nil {
+		a.b = noBatch{}
+	}
+	s.mu.Lock()
+	if s.att != nil || s.done {
+		s.mu.Unlock()
+		ws.Close()
+		return errors.New("iap: serve of a stream that is being served or is finished")
+	}
+	s.att = a
+	s.mu.Unlock()
+
+	wdone := make(chan struct{})
+	go func() {
+		defer close(wdone)
+		if err := s.writeLoop(a); err != nil {
+			a.fail(err)
+		}
+	}()
+	if a.b.setOnRead(s.burstDone) {
+		s.mu.Lock()
+		s.coalesce = true
+		s.mu.Unlock()
+	}
+	err := s.readLoop(a)
+	a.b.setOnRead(nil)
+	s.flushPend()
+	s.mu.Lock()
+	s.coalesce = false
+	s.mu.Unlock()
+	var pe *ProtocolError
+	if errors.As(err, &pe) {
+		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(pe.Code, pe.Msg), time.Now().Add(time.Second))
+	}
+	a.fail(err)
+	close(a.stop)
+	<-wdone
+	// Wait out a Write sending on ws; it fails at once now ws is closed.
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer s.wakeAll()
+	s.att = nil
+	first := a.err
+	var ce *websocket.CloseError
+	switch {
+	case s.done:
+		return nil
+	case s.closeSent, s.closing && errors.As(first, &ce):
+		// Our close went out, or crossed the peer's.
+		s.finishLocked()
+		return nil
+	case errors.As(first, &ce) && eofCode(ce.Code):
+		s.rerr = io.EOF
+		s.werr = &PeerClosedError{Code: ce.Code, Reason: ce.Text}
+		s.finishLocked()
+		return nil
+	}
+	return first
+}
+
+// readLoop reads relay messages until ws fails or the stream ends.
+func (s *Stream) readLoop(a *attachment) error {
+	buf := make([]byte, maxMessage)
+	for {
+		typ, r, err := a.ws.NextReader()
+		if err != nil {
+			return err
+		}
+		if typ != websocket.BinaryMessage {
+			return protocolErrorf(CodeInvalidWebsocketOpcode, "text message, want binary")
+		}
+		n, err := readMessage(r, buf)
+		if err != nil {
+			return err
+		}
+		if err := s.handle(buf[:n], a.stop); err != nil {
+			return err
+		}
+	}
+}
+
+// handle acts on one relay message received mid-stream.
+func (s *Stream) handle(msg []byte, stop <-chan struct{}) error {
+	f, err := ParseFrame(msg)
+	if err != nil {
+		return protocolErrorf(CodeInvalidData, "%v", err)
+	}
+	switch f.Tag {
+	case TagData:
+		return s.deliver(f.Data, stop)
+	case TagAck:
+		return s.acknowledge(f.Ack)
+	case TagConnectSuccessSID, TagReconnectSuccessACK:
+		return protocolErrorf(CodeInvalidTag, "handshake frame %#04x in mid-stream", f.Tag)
+	}
+	// Other tags, LONG_CLOSE included, are ignored as the protocol asks;
+	// the close frame that follows says why.
+	return nil
+}
+
+// readMessage reads the rest of a message into buf, dropping what does not
+// fit (ParseFrame ignores trailing bytes as gcloud does; the read limit
+// keeps a hostile peer from sending much).
+func readMessage(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for {
+		if n == len(buf) {
+			_, err := io.Copy(io.Discard, r)
+			return n, err
+		}
+		k, err := r.Read(buf[n:])
+		n += k
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+var errStopped = errors.New("iap: websocket stopped")
+
+// deliver hands a DATA payload to WriteTo's writer, or stores it for Read,
+// waiting for room. Once the stream is shut down the payload is dropped,
+// but still counted and acknowledged, so the peer can finish. Only the
+// websocket reader calls it.
+func (s *Stream) deliver(p []byte, stop <-chan struct{}) error {
+	for {
+		s.mu.Lock()
+		if s.sink != nil && s.coalesce && !s.closing {
+			// Gathered, and written to the sink when the burst is done.
+			s.mu.Unlock()
+			if len(s.pend)+len(p) > cap(s.pend) {
+				s.flushPend()
+			}
+			if s.pend == nil {
+				s.pend = make([]byte, 0, pendMax)
+			}
+			s.pend = append(s.pend, p...)
+			return nil
+		}
+		s.mu.Unlock()
+		s.flushPend() // keep the order when the sink goes away
+		s.mu.Lock()
+		var k int
+		switch {
+		case s.closing || s.done:
+			k = len(p)
+		case s.sink != nil:
+			k = s.writeSink(p)
+		default:
+			k = s.in.write(p, recvBuffer)
+		}
+		s.received(k)
+		s.mu.Unlock()
+		if k > 0 {
+			notify(s.readable)
+		}
+		if p = p[k:]; len(p) == 0 {
+			return nil
+		}
+		if k > 0 {
+			continue // the sink failed: the rest goes to in
+		}
+		select {
+		case <-s.room:
+		case <-s.shut:
+		case <-stop:
+			return errStopped
+		}
+	}
+}
+
+// pendMax bounds the payload gathered for the sink in one burst.
+const pendMax = 256 << 10
+
+// writeSink writes p to the sink, unlocking s.mu meanwhile, and returns how
+// much it took. A failed sink is removed and WriteTo told. Call with s.mu
+// held and s.sink set.
+func (s *Stream) writeSink(p []byte) int {
+	w := s.sink
+	s.sinkBusy = true
+	s.mu.Unlock()
+	m, err := w.Write(p)
+	s.mu.Lock()
+	s.sinkBusy = false
+	notify(s.sinkIdle)
+	s.sinkN += int64(m)
+	if err != nil {
+		s.sinkErr = err
+		s.sink = nil
+		s.endSinkLocked()
+	}
+	return m
+}
+
+// flushPend writes the gathered payload to the sink, or, if the sink went
+// away meanwhile, to in (beyond its bound by at most pendMax, since the
+// reader cannot wait here) or nowhere once shut down.
+func (s *Stream) flushPend() {
+	for len(s.pend) > 0 {
+		s.mu.Lock()
+		var k int
+		switch {
+		case s.closing || s.done:
+			k = len(s.pend)
+		case s.sink != nil:
+			k = s.writeSink(s.pend)
+		default:
+			k = s.in.write(s.pend, s.in.len()+len(s.pend))
+		}
+		s.received(k)
+		s.mu.Unlock()
+		notify(s.readable)
+		s.pend = s.pend[:copy(s.pend, s.pend[k:])]
+	}
+}
+
+// burstDone runs before the websocket reader reads from the network again:
+// what it gathered for the sink goes out, and an ACK is asked for if one is
+// due, once per burst rather than once per threshold crossed.
+func (s *Stream) burstDone() {
+	s.flushPend()
+	s.mu.Lock()
+	if s.recvd-s.ackSent >= ackThreshold {
+		notify(s.kick)
+	}
+	s.mu.Unlock()
+}
+
+// received counts k bytes in and sees to their acknowledgement: past the
+// threshold at the end of the burst (or at once without burst hooks), else
+// after ackDelay unless a write carries it first. Call with s.mu held.
+func (s *Stream) received(k int) {
+	if k == 0 {
+		return
+	}
+	s.recvd += uint64(k)
+	if s.recvd-s.ackSent >= ackThreshold {
+		if !s.coalesce {
+			notify(s.kick)
+		}
+	} else if !s.ackArmed {
+		s.ackArmed = true
+		s.ackTimer.Reset(ackDelay)
+	}
+}
+
+// acknowledge applies an ACK from the peer.
+func (s *Stream) acknowledge(n uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n > s.sent {
+		return protocolErrorf(CodeBadAck, "ack of %d bytes, only %d sent", n, s.sent)
+	}
+	if n < s.acked {
+		return protocolErrorf(CodeBadAck, "ack went back from %d to %d bytes", s.acked, n)
+	}
+	s.out.discard(int(n - s.acked))
+	s.acked = n
+	notify(s.writable)
+	if s.closing {
+		notify(s.kick)
+	}
+	return nil
+}
+
+// writeLoop sends what Writes leave to it (resends after a Resume, ACKs,
+// bytes queued while another goroutine was writing) and the close frame at
+// the end. It returns nil when the attachment stops.
+func (s *Stream) writeLoop(a *attachment) error {
+	for {
+		s.wmu.Lock()
+		closeNow, err := s.send(a, true)
+		s.wmu.Unlock()
+		if err != nil {
+			return writeErr(err, a.stop)
+		}
+		if closeNow {
+			s.mu.Lock()
+			msg := websocket.FormatCloseMessage(s.closeCode, s.closeText)
+			s.mu.Unlock()
+			if err := a.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWait)); err != nil {
+				return writeErr(err, a.stop)
+			}
+			// The reader waits for the peer's close frame, not forever.
+			a.ws.SetReadDeadline(time.Now().Add(closeWait))
+			<-a.stop
+			return nil
+		}
+		select {
+		case <-s.kick:
+		case <-s.lingerC():
+		case <-a.stop:
+			return nil
+		}
+	}
+}
+
+// lingerC is closed once Shutdown's linger ran out; nil before Shutdown.
+func (s *Stream) lingerC() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lingered
+}
+
+// send writes everything due on a's websocket: an ACK if one is owed, and
+// DATA until nothing queued is unsent, all in one batch. With mayClose it
+// reports whether the close frame is due: shutting down, all sent and
+// acknowledged (or linger over). Call with wmu held.
+func (s *Stream) send(a *attachment, mayClose bool) (closeNow bool, err error) {
+	held := false
+	defer func() {
+		if held {
+			if rerr := a.b.release(); err == nil {
+				err = rerr
+			}
+		}
+	}()
+	var ackMsg [10]byte
+	for {
+		s.mu.Lock()
+		if s.att != a {
+			s.mu.Unlock()
+			return false, nil
+		}
+		end := s.acked + uint64(s.out.len())
+		owed := s.recvd - s.ackSent
+		n := 0
+		if s.sent < end {
+			n = int(min(end-s.sent, MaxDataLen))
+			// Counted as sent before it is written, so that an ACK racing
+			// the write is not taken for one beyond what was sent.
+			s.out.copyAt(s.frame[DataHeaderLen:DataHeaderLen+n], int(s.sent-s.acked))
+			s.sent += uint64(n)
+		}
+		ack := owed > 0 && (n > 0 || s.ackIdle || owed >= ackThreshold)
+		if ack {
+			s.ackSent, s.ackIdle = s.recvd, false
+		}
+		ackVal := s.ackSent
+		if mayClose && !ack && n == 0 && s.closing && !s.closeSent && (s.acked == end || isClosed(s.lingered)) {
+			s.closeSent, closeNow = true, true
+		}
+		s.mu.Unlock()
+		if !ack && n == 0 {
+			return closeNow, nil
+		}
+		// The frames of a burst go out in one system call, when the
+		// connection allows it.
+		if !held {
+			a.b.hold()
+			held = true
+		}
+		if ack {
+			if err := a.ws.WriteMessage(websocket.BinaryMessage, AppendAck(ackMsg[:0], ackVal)); err != nil {
+				return false, err
+			}
+		}
+		if n > 0 {
+			AppendDataHeader(s.frame[:0], n)
+			if err := a.ws.WriteMessage(websocket.BinaryMessage, s.frame[:DataHeaderLen+n]); err != nil {
+				return false, err
+			}
+		}
+	}
+}
+
+// writeErr turns a failed write into writeLoop's result. ErrCloseSent means
+// the reader already answered the peer's close frame, and reports it.
+func writeErr(err error, stop <-chan struct{}) error {
+	if errors.Is(err, websocket.ErrCloseSent) {
+		<-stop
+		return nil
+	}
+	return err
+}
