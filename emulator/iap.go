@@ -36,7 +36,7 @@ const (
 	// bytes from a node port that closed.
 	shutdownLinger     = 5 * time.Second
 	backendDialTimeout = 5 * time.Second
-	relayBuffer        = 64 << 10
+	relayBuffer        = 256 << 10
 )
 
 var iapUpgrader = websocket.Upgrader{

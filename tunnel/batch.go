@@ -7,7 +7,7 @@ import (
 )
 
 // batchSize bounds a burst of frames sent in one system call.
-const batchSize = 128 << 10
+const batchSize = 256 << 10
 
 // BatchConn wraps the connection under a websocket so that Stream sends
 // the frames of a burst in one system call instead of one per frame, which

@@ -20,6 +20,10 @@ const (
 	// closeLinger bounds how long Close waits for the relay to acknowledge
 	// what was written.
 	closeLinger = 5 * time.Second
+	// keepalive is how often an idle tunnel pings the relay, so that
+	// middleboxes do not drop it (IAP Desktop pings every minute, others
+	// every 30 s after reports of idle drops).
+	keepalive = 30 * time.Second
 )
 
 // Conn is a TCP connection to a VM port, carried by the IAP relay. It is a
@@ -96,6 +100,22 @@ func (c *Conn) logf(format string, args ...any) {
 // until the stream ends.
 func (c *Conn) run(ws *websocket.Conn) {
 	defer close(c.done)
+	pinging := make(chan struct{})
+	defer func() { <-pinging }()
+	go func() {
+		defer close(pinging)
+		t := time.NewTicker(keepalive)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				c.s.Ping()
+			case <-c.ctx.Done():
+				return
+			}
+		}
+	}()
+	defer c.cancel()
 	for {
 		err := c.s.Serve(ws)
 		if err == nil {

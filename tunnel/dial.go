@@ -79,7 +79,7 @@ const handshakeTimeout = 60 * time.Second
 var defaultWS = &websocket.Dialer{
 	Proxy:            http.ProxyFromEnvironment,
 	HandshakeTimeout: 30 * time.Second,
-	ReadBufferSize:   64 << 10,
+	ReadBufferSize:   256 << 10,
 	WriteBufferSize:  64 << 10,
 	NetDialContext:   dialBatched,
 	Subprotocols:     []string{Subprotocol},

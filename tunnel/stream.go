@@ -336,6 +336,18 @@ func (s *Stream) SetReadDeadline(t time.Time) error { s.rdl.set(t); return nil }
 // SetWriteDeadline sets when a blocked Write gives up, as in net.Conn.
 func (s *Stream) SetWriteDeadline(t time.Time) error { s.wdl.set(t); return nil }
 
+// Ping sends a websocket ping on the attached websocket, if any; the peer's
+// pong is handled by the websocket library. A relay must not ping: gcloud
+// accepts nothing but binary and close messages from it.
+func (s *Stream) Ping() {
+	s.mu.Lock()
+	a := s.att
+	s.mu.Unlock()
+	if a != nil {
+		a.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(closeWait))
+	}
+}
+
 // Received returns how many payload bytes the stream has received: the ack
 // to resume from.
 func (s *Stream) Received() uint64 {
