@@ -3,16 +3,11 @@ package tunnel_test
 import (
 	"bufio"
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/pem"
-	"fmt"
 	"io"
 	"net"
-	"net/http/httptest"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -20,10 +15,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/ssh"
-
-	"github.com/gkessh/gkessh/emulator"
 )
 
 // The benchmarks run real OpenSSH through `gkessh proxy` against the
@@ -33,17 +24,11 @@ import (
 
 const benchPayload = 64 << 20
 
-// benchEnv is a node behind the in-process relay, a key it accepts, and
-// the ssh command lines for each path.
+// benchEnv adds to sshEnv the raw path's socat and a payload file.
 type benchEnv struct {
-	srv     *emulator.Server
-	node    *emulator.Node
-	env     []string // for gkessh and ssh: endpoints, token, cache
-	gkessh  string   // built binary
-	sshArgs []string // options every path shares
-	socat   string   // socat's listen address, forwarding to sshd
-	payload string   // benchPayload random bytes
-	home    string
+	*sshEnv
+	socat   string // socat's listen address, forwarding to sshd
+	payload string // benchPayload random bytes
 }
 
 // sshPath is one way for ssh to reach the node's sshd.
@@ -53,10 +38,9 @@ type sshPath struct {
 }
 
 func (e *benchEnv) paths() []sshPath {
-	sshd := e.node.SSHAddr()
-	host, port, _ := net.SplitHostPort(sshd)
+	host, port, _ := net.SplitHostPort(e.node.SSHAddr())
 	return []sshPath{
-		{"proxy", []string{"-o", "ProxyCommand=" + e.gkessh + " proxy %h %p", e.node.Name}},
+		{"proxy", e.proxyArgs()},
 		{"raw", []string{"-o", "ProxyCommand=nc " + strings.Replace(e.socat, ":", " ", 1), e.node.Name}},
 		{"direct", []string{"-p", port, host}},
 	}
@@ -64,84 +48,10 @@ func (e *benchEnv) paths() []sshPath {
 
 func newBenchEnv(b *testing.B) *benchEnv {
 	b.Helper()
-	for _, p := range []string{"ssh", "sshd", "socat", "nc", "go"} {
-		if _, err := exec.LookPath(p); err != nil {
-			b.Skipf("%s not installed", p)
-		}
-	}
-	dir := b.TempDir()
-	e := &benchEnv{home: dir, gkessh: filepath.Join(dir, "gkessh")}
-	if out, err := exec.Command("go", "build", "-o", e.gkessh, "github.com/gkessh/gkessh/cmd/gkessh").CombinedOutput(); err != nil {
-		b.Fatalf("build gkessh: %v\n%s", err, out)
-	}
-
-	srv, err := emulator.New(emulator.Config{Nodes: 1, SSHD: "openssh"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	b.Cleanup(func() {
-		hs.Close()
-		srv.Close()
-	})
-	e.srv, e.node = srv, srv.Node(srv.Nodes()[0])
-
-	// A key for the login user, in project metadata, and the node's host
-	// keys pinned: the paths differ only in how bytes get to sshd.
-	u, err := user.Current()
-	if err != nil {
-		b.Fatal(err)
-	}
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	keyFile := filepath.Join(dir, "id_ed25519")
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	sshPub, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		b.Fatal(err)
-	}
-	line := u.Username + ":" + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))) + " " + u.Username
-	if err := srv.SetProjectMetadata(map[string]*string{"ssh-keys": &line}); err != nil {
-		b.Fatal(err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); len(e.node.InstalledKeys()[u.Username]) == 0; {
-		if time.Now().After(deadline) {
-			b.Fatal("guest agent did not install the key")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	var kh strings.Builder
-	for _, k := range e.node.HostKeys() {
-		fmt.Fprintf(&kh, "%s %s", e.node.Name, ssh.MarshalAuthorizedKey(k))
-	}
-	knownHosts := filepath.Join(dir, "known_hosts")
-	if err := os.WriteFile(knownHosts, []byte(kh.String()), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	e.sshArgs = []string{"-F", "/dev/null", "-i", keyFile, "-l", u.Username,
-		"-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
-		"-o", "UserKnownHostsFile=" + knownHosts, "-o", "StrictHostKeyChecking=yes", "-o", "HostKeyAlias=" + e.node.Name}
-
-	tokenFile := filepath.Join(dir, "token")
-	if err := os.WriteFile(tokenFile, []byte(srv.Token()), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	base := hs.Listener.Addr().String()
-	e.env = append(os.Environ(),
-		"HOME="+dir, "XDG_CACHE_HOME="+filepath.Join(dir, "cache"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
-		"GKESSH_COMPUTE_ENDPOINT=http://"+base+"/compute/v1/", "GKESSH_IAP_ENDPOINT=ws://"+base,
-		"GKESSH_ACCESS_TOKEN_FILE="+tokenFile, "CLOUDSDK_CORE_PROJECT="+srv.ProjectName())
-
+	need(b, "socat", "nc")
+	e := &benchEnv{sshEnv: newSSHEnv(b, "openssh")}
 	e.socat = startSocat(b, e.node.SSHAddr())
-	e.payload = filepath.Join(dir, "payload")
+	e.payload = filepath.Join(e.home, "payload")
 	data := make([]byte, benchPayload)
 	if _, err := rand.Read(data); err != nil {
 		b.Fatal(err)
