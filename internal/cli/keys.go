@@ -3,10 +3,8 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -22,22 +20,17 @@ import (
 // keysOptions are the flags of the keys subcommands.
 type keysOptions struct {
 	globalOptions
-	Node        string
-	User        string
-	KeyFile     string
-	Scope       string
-	ExpireAfter time.Duration
-	DryRun      bool
-	Audit       bool
-	Format      string
-	AllExpired  bool
-	Now         func() time.Time
+	keyOptions
+	Node       string
+	DryRun     bool
+	Audit      bool
+	Format     string
+	AllExpired bool
+	Now        func() time.Time
 }
 
 func keysCommand(stdio Stdio) *ucli.Command {
-	user := &ucli.StringFlag{Name: "user", Usage: "user name on the node (default: your local login name)"}
-	keyFile := &ucli.StringFlag{Name: "key-file", Usage: "private key file; the public key is FILE.pub (default ~/.ssh/google_compute_engine)"}
-	scope := &ucli.StringFlag{Name: "scope", Usage: "metadata to change: project, or instance (the NODE's own)"}
+	user, keyFile, scope := userFlag, keyFileFlag, scopeFlag
 	dryRun := &ucli.BoolFlag{Name: "dry-run", Usage: "say what would change, change nothing"}
 	withGoogle := func(fs ...ucli.Flag) []ucli.Flag { return append(googleFlags(), fs...) }
 	action := func(run func(context.Context, keysOptions, Stdio) error) ucli.ActionFunc {
@@ -60,8 +53,7 @@ func keysCommand(stdio Stdio) *ucli.Command {
 				Description: "Without NODE the key goes into project metadata (every node). With NODE it goes where that\n" +
 					"node reads keys: its own metadata when it sets block-project-ssh-keys, else the project's.\n" +
 					"Nothing is written when the key is already there and not about to expire.",
-				Flags: withGoogle(user, keyFile, scope, dryRun,
-					&ucli.StringFlag{Name: "key-expire-after", Value: "24h", Usage: "lifetime of the metadata key, like 30m, 24h or 7d; 0 for a key that never expires"}),
+				Flags:  withGoogle(user, keyFile, scope, dryRun, expireFlag),
 				Action: action(runKeysEnsure),
 			},
 			{
@@ -99,89 +91,30 @@ func keysFlags(c *ucli.Context) (keysOptions, error) {
 	if c.NArg() > 1 {
 		return keysOptions{}, usagef("%s takes at most one NODE, got %q", c.Command.FullName(), c.Args().Slice())
 	}
+	k, err := keyFlagValues(c)
+	if err != nil {
+		return keysOptions{}, err
+	}
 	o := keysOptions{
 		globalOptions: globals(c),
+		keyOptions:    k,
 		Node:          c.Args().First(),
-		User:          c.String("user"),
-		KeyFile:       c.String("key-file"),
-		Scope:         c.String("scope"),
 		DryRun:        c.Bool("dry-run"),
 		Audit:         c.Bool("audit"),
 		Format:        c.String("format"),
 		AllExpired:    c.Bool("all-expired"),
 		Now:           time.Now,
 	}
-	switch o.Scope {
-	case "", keys.ScopeProject, keys.ScopeInstance:
-	default:
-		return o, usagef("--scope %q: use project or instance", o.Scope)
-	}
 	if o.Scope == keys.ScopeInstance && o.Node == "" {
 		return o, usagef("--scope instance needs a NODE")
-	}
-	if c.IsSet("user") && !validUserFlag(o.User) {
-		return o, usagef("--user %q: guest agents accept letters, digits, '.', '_' and '-', at most 32, not starting with '-'", o.User)
 	}
 	switch o.Format {
 	case "", "text", "json":
 	default:
 		return o, usagef("--format %q: use text or json", o.Format)
 	}
-	if s := c.String("key-expire-after"); s != "" {
-		d, err := parseLifetime(s)
-		if err != nil {
-			return o, usagef("--key-expire-after %q: %v", s, err)
-		}
-		o.ExpireAfter = d
-	}
 	return o, nil
 }
-
-func validUserFlag(u string) bool { return u != "" && keys.SanitizeUser(u) == u }
-
-// parseLifetime is time.ParseDuration plus a "d" suffix for days, as
-// gcloud's --ssh-key-expire-after takes.
-func parseLifetime(s string) (time.Duration, error) {
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		days, err := strconv.ParseUint(n, 10, 16)
-		if err != nil {
-			return 0, errors.New("want a duration like 30m, 24h or 7d")
-		}
-		return time.Duration(days) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, errors.New("want a duration like 30m, 24h or 7d")
-	}
-	return d, nil
-}
-
-// user is --user, else the local login name.
-func (o keysOptions) user() (string, error) {
-	if o.User != "" {
-		return o.User, nil
-	}
-	u, err := keys.DefaultUser()
-	if err != nil {
-		return "", badInput(err)
-	}
-	return u, nil
-}
-
-func (o keysOptions) keyPath() (string, error) {
-	if o.KeyFile != "" {
-		return o.KeyFile, nil
-	}
-	p, err := keys.DefaultPath()
-	if err != nil {
-		return "", badInput(err)
-	}
-	return p, nil
-}
-
-// badInput marks a local mistake (a key file, a user name) for exit status
-// 2, like a usage error, but without pointing at --help.
-func badInput(err error) error { return exitError{code: exitUsage, err: err} }
 
 // target builds the client and, with a NODE, fetches the instance.
 func (o keysOptions) target(ctx context.Context) (*gce.Client, *compute.Instance, error) {

@@ -27,11 +27,8 @@ import (
 // sshOptions are the flags and arguments of `gkessh [USER@]NODE [-- CMD…]`.
 type sshOptions struct {
 	globalOptions
+	keyOptions
 	Node               string
-	User               string
-	KeyFile            string
-	Scope              string
-	ExpireAfter        time.Duration
 	Strict             sshconfig.StrictMode
 	PropagationTimeout time.Duration
 	InternalIP         bool
@@ -48,13 +45,9 @@ type sshOptions struct {
 const alreadyPresentWait = 15 * time.Second
 
 func sshFlags() []ucli.Flag {
-	return append(googleFlags(),
-		&ucli.StringFlag{Name: "user", Usage: "user name on the node (default: USER@ from NODE, else your local login name)"},
-		&ucli.StringFlag{Name: "key-file", Usage: "private key file; the public key is FILE.pub (default ~/.ssh/google_compute_engine, created if missing)"},
-		&ucli.StringFlag{Name: "scope", Usage: "metadata for the key: project or instance (default: project, or the instance's own when it blocks project keys)"},
-		&ucli.StringFlag{Name: "key-expire-after", Value: "24h", Usage: "lifetime of the metadata key, like 30m, 24h or 7d; 0 for a key that never expires"},
+	return append(append(googleFlags(), keyFlags()...),
 		&ucli.StringFlag{Name: "strict-host-key-checking", Value: string(sshconfig.StrictAcceptNew), Usage: "yes: only recorded or guest-published host keys; accept-new: also trust on first use when the guest published none; no: accept any"},
-		&ucli.DurationFlag{Name: "propagation-timeout", Value: 2 * time.Minute, Usage: "how long to wait for a new key to reach the node"},
+		propagationFlag,
 		&ucli.BoolFlag{Name: "internal-ip", Usage: "connect to the node's internal IP directly instead of through IAP"},
 		&ucli.BoolFlag{Name: "dry-run", Usage: "say what would be done, change nothing and do not connect"},
 		&ucli.IntFlag{Name: "port", Value: 22, Usage: "the node's SSH port"},
@@ -72,11 +65,13 @@ func sshAction(c *ucli.Context, stdio Stdio) error {
 }
 
 func sshFlagValues(c *ucli.Context) (sshOptions, error) {
+	k, err := keyFlagValues(c)
+	if err != nil {
+		return sshOptions{}, err
+	}
 	o := sshOptions{
 		globalOptions:      globals(c),
-		User:               c.String("user"),
-		KeyFile:            c.String("key-file"),
-		Scope:              c.String("scope"),
+		keyOptions:         k,
 		PropagationTimeout: c.Duration("propagation-timeout"),
 		InternalIP:         c.Bool("internal-ip"),
 		DryRun:             c.Bool("dry-run"),
@@ -102,16 +97,6 @@ func sshFlagValues(c *ucli.Context) (sshOptions, error) {
 	if o.User != "" && !validUserFlag(o.User) {
 		return o, usagef("user %q: guest agents accept letters, digits, '.', '_' and '-', at most 32, not starting with '-'", o.User)
 	}
-	switch o.Scope {
-	case "", keys.ScopeProject, keys.ScopeInstance:
-	default:
-		return o, usagef("--scope %q: use project or instance", o.Scope)
-	}
-	d, err := parseLifetime(c.String("key-expire-after"))
-	if err != nil {
-		return o, usagef("--key-expire-after %q: %v", c.String("key-expire-after"), err)
-	}
-	o.ExpireAfter = d
 	if o.Strict, err = sshconfig.ParseStrictMode(c.String("strict-host-key-checking")); err != nil {
 		return o, usagef("--strict-host-key-checking: %v", err)
 	}
@@ -153,21 +138,13 @@ func (o sshOptions) logf(stdio Stdio) func(string, ...any) {
 func (o sshOptions) run(ctx context.Context, stdio Stdio) error {
 	logf := o.logf(stdio)
 	start := time.Now()
-	user := o.User
-	if user == "" {
-		u, err := keys.DefaultUser()
-		if err != nil {
-			return err
-		}
-		user = u
+	user, err := o.user()
+	if err != nil {
+		return err
 	}
-	keyPath := o.KeyFile
-	if keyPath == "" {
-		p, err := keys.DefaultPath()
-		if err != nil {
-			return err
-		}
-		keyPath = p
+	keyPath, err := o.keyPath()
+	if err != nil {
+		return err
 	}
 	c, err := o.compute(ctx)
 	if err != nil {

@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/gkessh/gkessh/keys"
+)
+
+// keyOptions are the flags of every command that puts the user's key into
+// metadata: gkessh NODE, proxy and keys.
+type keyOptions struct {
+	User        string
+	KeyFile     string
+	Scope       string
+	ExpireAfter time.Duration
+}
+
+var (
+	userFlag    = &ucli.StringFlag{Name: "user", Usage: "user name on the node (default: your local login name)"}
+	keyFileFlag = &ucli.StringFlag{Name: "key-file", Usage: "private key file; the public key is FILE.pub (default ~/.ssh/google_compute_engine, created if missing)"}
+	scopeFlag   = &ucli.StringFlag{Name: "scope", Usage: "metadata for the key: project or instance (default: project, or the instance's own when it blocks project keys)"}
+	expireFlag  = &ucli.StringFlag{Name: "key-expire-after", Value: "24h", Usage: "lifetime of the metadata key, like 30m, 24h or 7d; 0 for a key that never expires"}
+	// propagationFlag bounds the wait for a new key to reach the node.
+	propagationFlag = &ucli.DurationFlag{Name: "propagation-timeout", Value: 2 * time.Minute, Usage: "how long to wait for a new key to reach the node"}
+)
+
+// keyFlags are the flags behind keyOptions.
+func keyFlags() []ucli.Flag { return []ucli.Flag{userFlag, keyFileFlag, scopeFlag, expireFlag} }
+
+// keyFlagValues reads and checks whichever key flags the command has.
+func keyFlagValues(c *ucli.Context) (keyOptions, error) {
+	k := keyOptions{User: c.String("user"), KeyFile: c.String("key-file"), Scope: c.String("scope")}
+	switch k.Scope {
+	case "", keys.ScopeProject, keys.ScopeInstance:
+	default:
+		return k, usagef("--scope %q: use project or instance", k.Scope)
+	}
+	if c.IsSet("user") && !validUserFlag(k.User) {
+		return k, usagef("--user %q: guest agents accept letters, digits, '.', '_' and '-', at most 32, not starting with '-'", k.User)
+	}
+	if s := c.String("key-expire-after"); s != "" {
+		d, err := parseLifetime(s)
+		if err != nil {
+			return k, usagef("--key-expire-after %q: %v", s, err)
+		}
+		k.ExpireAfter = d
+	}
+	return k, nil
+}
+
+func validUserFlag(u string) bool { return u != "" && keys.SanitizeUser(u) == u }
+
+// parseLifetime is time.ParseDuration plus a "d" suffix for days, as
+// gcloud's --ssh-key-expire-after takes.
+func parseLifetime(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.ParseUint(n, 10, 16)
+		if err != nil {
+			return 0, errors.New("want a duration like 30m, 24h or 7d")
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, errors.New("want a duration like 30m, 24h or 7d")
+	}
+	return d, nil
+}
+
+// user is --user, else the local login name.
+func (k keyOptions) user() (string, error) {
+	if k.User != "" {
+		return k.User, nil
+	}
+	u, err := keys.DefaultUser()
+	if err != nil {
+		return "", badInput(err)
+	}
+	return u, nil
+}
+
+// keyPath is --key-file, else ~/.ssh/google_compute_engine.
+func (k keyOptions) keyPath() (string, error) {
+	if k.KeyFile != "" {
+		return k.KeyFile, nil
+	}
+	p, err := keys.DefaultPath()
+	if err != nil {
+		return "", badInput(err)
+	}
+	return p, nil
+}
+
+// badInput marks a local mistake (a key file, a user name) for exit status
+// 2, like a usage error, but without pointing at --help.
+func badInput(err error) error { return exitError{code: exitUsage, err: err} }
