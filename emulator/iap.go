@@ -391,6 +391,8 @@ func (rl *relay) close() {
 	rl.mu.Unlock()
 	for _, ss := range sessions {
 		ss.stream.Abort(errors.New("emulator closed"))
+		// Also unblocks a write to a node port that stopped reading.
+		ss.backend.Close()
 	}
 	rl.wg.Wait()
 }

@@ -9,6 +9,7 @@ import (
 // blocked calls select on it. The design is net.Pipe's.
 type deadline struct {
 	mu     sync.Mutex
+	at     time.Time // zero: none
 	timer  *time.Timer
 	cancel chan struct{}
 }
@@ -23,6 +24,7 @@ func (d *deadline) set(t time.Time) {
 		<-d.cancel // the timer fired: wait for it to close cancel
 	}
 	d.timer = nil
+	d.at = t
 	closed := isClosed(d.cancel)
 	if t.IsZero() {
 		if closed {
@@ -41,6 +43,13 @@ func (d *deadline) set(t time.Time) {
 	if !closed {
 		close(d.cancel)
 	}
+}
+
+// active reports whether a deadline is set.
+func (d *deadline) active() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.at.IsZero()
 }
 
 // wait returns a channel that is closed once the deadline has passed.

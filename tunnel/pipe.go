@@ -73,6 +73,9 @@ func Pipe(ctx context.Context, c net.Conn, r io.Reader, w io.Writer) error {
 			}
 		case <-done:
 			done = nil
+			// Closing w first unblocks a write to it that would hold up
+			// the tunnel's close.
+			closeWrite(w)
 			c.Close()
 			closedC = true
 			stopped = interrupt(r)

@@ -184,8 +184,10 @@ func (s *Stream) Read(p []byte) (int, error) {
 // stream normally (it returns nil) or the stream fails or is shut down. It
 // first writes what Read has not taken, then the websocket reader writes
 // each DATA payload straight to w: no copy, no hand-off. A slow w slows the
-// peer down, as a full receive buffer would. Read deadlines do not apply;
-// only one WriteTo or Read may run at a time.
+// peer down, as a full receive buffer would; a write to w that never
+// returns holds up Serve, so whoever stops the stream must also unblock w
+// (close it). Read deadlines do not apply; only one WriteTo or Read may run
+// at a time.
 func (s *Stream) WriteTo(w io.Writer) (int64, error) {
 	var n int64
 	buf := make([]byte, 64<<10)
@@ -246,8 +248,8 @@ func (s *Stream) endSinkLocked() {
 }
 
 // Write queues p for the peer and, unless another goroutine is writing to
-// the websocket, sends it before returning. It blocks while the send window
-// is full of unacknowledged bytes.
+// the websocket or a write deadline is set, sends it before returning. It
+// blocks while the send window is full of unacknowledged bytes.
 func (s *Stream) Write(p []byte) (int, error) {
 	select {
 	case s.wlock <- struct{}{}:
@@ -269,7 +271,12 @@ func (s *Stream) Write(p []byte) (int, error) {
 		}
 		k := s.out.write(p[n:], sendWindow)
 		s.mu.Unlock()
-		if k > 0 {
+		switch {
+		case k == 0:
+		case s.wdl.active():
+			// Sending here could block in the kernel past the deadline.
+			notify(s.kick)
+		default:
 			s.flush()
 		}
 		if n += k; n == len(p) {
