@@ -45,7 +45,7 @@ func TestInventory(t *testing.T) {
 		hv := meta.HostVars[name]
 		args := hv["ansible_ssh_common_args"]
 		n := e.srv.Node(name)
-		if hv["ansible_host"] != name || hv["ansible_user"] != "nat" || !strings.Contains(args, "HostKeyAlias="+sshconfig.HostAlias(n.ID)) || !strings.Contains(args, "proxy --project demo-project --zone "+n.Zone+" %h %p") {
+		if hv["ansible_host"] != name || hv["ansible_user"] != "nat" || !strings.Contains(args, "HostKeyAlias="+sshconfig.HostAlias(n.ID)) || !strings.Contains(args, "proxy --user %r --project demo-project --zone "+n.Zone+" %h %p") {
 			t.Errorf("hostvars for %s: %v", name, hv)
 		}
 	}

@@ -8,18 +8,23 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"time"
 
 	ucli "github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/gkessh/gkessh/sshclient"
 	"github.com/gkessh/gkessh/tunnel"
 )
 
 // proxyOptions are the flags and arguments of `gkessh proxy NODE [PORT]`.
 type proxyOptions struct {
 	globalOptions
-	Node string
-	Port int
+	keyOptions
+	Node               string
+	Port               int
+	NoEnsureKey        bool
+	PropagationTimeout time.Duration
 }
 
 func proxyCommand(stdio Stdio) *ucli.Command {
@@ -29,11 +34,19 @@ func proxyCommand(stdio Stdio) *ucli.Command {
 		UsageText: "gkessh proxy [flags] NODE [PORT]\n\n" +
 			"   PORT defaults to 22. In ~/.ssh/config:\n" +
 			"     Host gke-*\n" +
-			"       ProxyCommand gkessh proxy %h %p",
-		Flags: googleFlags(),
+			"       ProxyCommand gkessh proxy --user %r %h %p\n\n" +
+			"   For port 22 the proxy first makes sure your key is in metadata and installed on the\n" +
+			"   node (as gkessh NODE does), so ssh's one try with it succeeds. Once the node has\n" +
+			"   taken the key, later connections skip this with no API call until the key nears\n" +
+			"   expiry. --no-ensure-key leaves keys alone.",
+		Flags: append(append(googleFlags(), keyFlags()...), propagationFlag,
+			&ucli.BoolFlag{Name: "no-ensure-key", Usage: "do not put the key into metadata or wait for it; just carry the bytes"}),
 		Action: func(c *ucli.Context) error {
-			o := proxyOptions{globalOptions: globals(c)}
-			var err error
+			k, err := keyFlagValues(c)
+			if err != nil {
+				return err
+			}
+			o := proxyOptions{globalOptions: globals(c), keyOptions: k, NoEnsureKey: c.Bool("no-ensure-key"), PropagationTimeout: c.Duration("propagation-timeout")}
 			if o.Node, o.Port, err = nodePort(c.Args().Slice(), 22, "gkessh proxy NODE [PORT]"); err != nil {
 				return err
 			}
@@ -62,7 +75,16 @@ func nodePort(args []string, defPort int, usage string) (string, int, error) {
 // done. Stdout gets nothing but the node's bytes. A tunnel that cannot be
 // opened or breaks exits 255 with one line on stderr, as ssh does.
 func runProxy(ctx context.Context, o proxyOptions, stdio Stdio) error {
-	conn, err := o.globalOptions.openTunnel(ctx, stdio, o.Node, o.Port)
+	r, dial, err := o.globalOptions.nodeDialer(ctx, stdio, o.Node, o.Port)
+	if err != nil {
+		return exitError{code: 255, err: err}
+	}
+	if o.Port == 22 && !o.NoEnsureKey {
+		if err := o.stageKey(ctx, r, dial, stdio); err != nil {
+			return exitError{code: 255, err: err}
+		}
+	}
+	conn, err := dial(ctx)
 	if err != nil {
 		return exitError{code: 255, err: err}
 	}
@@ -136,25 +158,27 @@ func pollable(f *os.File) (twin *os.File, restore func()) {
 	}
 }
 
-// openTunnel resolves node (from the zone cache when warm: no API call) and
-// opens a tunnel to its port. This is where a command that also needs the
-// user's key on the node would ensure it, between resolving and dialing.
-func (o globalOptions) openTunnel(ctx context.Context, stdio Stdio, node string, port int) (net.Conn, error) {
+// nodeDialer resolves node (from the zone cache when warm: no API call)
+// and returns a function that opens tunnels to its port.
+func (o globalOptions) nodeDialer(ctx context.Context, stdio Stdio, node string, port int) (resolved, sshclient.DialFunc, error) {
 	r, err := o.resolve(ctx, node)
 	if err != nil {
-		return nil, err
+		return r, nil, err
 	}
 	d, err := o.iapDialer(ctx, verbosef(stdio, o.Verbose))
 	if err != nil {
-		return nil, err
+		return r, nil, err
 	}
-	conn, err := d.DialContext(ctx, tunnel.Target{Project: r.Project, Zone: r.Zone, Instance: r.Name, Port: port})
-	var ce *tunnel.CloseError
-	if errors.As(err, &ce) && ce.Code == tunnel.CodeLookupFailed {
-		// The cached zone may be stale: look the node up afresh next time.
-		o.forget(r)
-	}
-	return conn, err
+	target := tunnel.Target{Project: r.Project, Zone: r.Zone, Instance: r.Name, Port: port}
+	return r, func(ctx context.Context) (net.Conn, error) {
+		conn, err := d.DialContext(ctx, target)
+		var ce *tunnel.CloseError
+		if errors.As(err, &ce) && ce.Code == tunnel.CodeLookupFailed {
+			// The cached zone may be stale: look the node up afresh next time.
+			o.forget(r)
+		}
+		return conn, err
+	}, nil
 }
 
 // verbosef logs to stderr with -verbose, and is a no-op otherwise.

@@ -78,6 +78,8 @@ type proxyRun struct {
 	stdout *os.File // read end
 	stderr bytes.Buffer
 	code   chan int
+	// hangUp ends the proxy the way ssh's SIGHUP does when ssh exits.
+	hangUp context.CancelFunc
 }
 
 func startProxy(t *testing.T, args ...string) *proxyRun {
@@ -90,13 +92,15 @@ func startProxy(t *testing.T, args ...string) *proxyRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxyRun{stdin: inW, stdout: outR, code: make(chan int, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &proxyRun{stdin: inW, stdout: outR, code: make(chan int, 1), hangUp: cancel}
 	go func() {
 		defer inR.Close()
 		defer outW.Close()
-		p.code <- Main(context.Background(), append([]string{"gkessh", "proxy"}, args...), Stdio{In: inR, Out: outW, Err: &p.stderr})
+		p.code <- Main(ctx, append([]string{"gkessh", "proxy"}, args...), Stdio{In: inR, Out: outW, Err: &p.stderr})
 	}()
 	t.Cleanup(func() {
+		cancel()
 		inW.Close()
 		outR.Close()
 	})
@@ -110,7 +114,7 @@ func (p *proxyRun) wait(t *testing.T) int {
 	case code := <-p.code:
 		return code
 	case <-time.After(10 * time.Second):
-		t.Fatal("gkessh proxy did not exit")
+		t.Fatalf("gkessh proxy did not exit; stderr:\n%s", p.stderr.String())
 		return -1
 	}
 }

@@ -122,9 +122,13 @@ func (o openSSHOptions) listNodes(ctx context.Context, byName bool) ([]resolved,
 // the zone (cached by listNodes).
 func (o openSSHOptions) sshOptions(r resolved) [][2]string {
 	known, _ := sshconfig.DefaultKnownHostsPath() // checked by listNodes
-	proxy := fmt.Sprintf("%s proxy --project %s", shellQuote(o.Self), shellQuote(r.Project))
+	// %r hands the proxy ssh's user, so the key it stages is that user's.
+	proxy := fmt.Sprintf("%s proxy --user %%r --project %s", shellQuote(o.Self), shellQuote(r.Project))
 	if r.Zone != "" {
 		proxy += " --zone " + shellQuote(r.Zone)
+	}
+	if def, _ := keys.DefaultPath(); o.KeyFile != def {
+		proxy += " --key-file " + shellQuote(o.KeyFile)
 	}
 	var opts [][2]string
 	if r.Name != "" {

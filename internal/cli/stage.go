@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,17 +16,6 @@ import (
 	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/sshclient"
 )
-
-// stageOptions say which key `gkessh proxy` stages, and for whom.
-type stageOptions struct {
-	User        string
-	KeyFile     string
-	Scope       string
-	ExpireAfter time.Duration
-	Timeout     time.Duration // propagation wait
-	Progress    io.Writer
-	Live        bool
-}
 
 // permanentRecheck is how long a node that accepted a permanent key is
 // trusted to keep accepting it before the proxy looks at metadata again.
@@ -44,26 +32,34 @@ const permanentRecheck = 24 * time.Hour
 // started at once by Ansible write metadata at most once and never race
 // for the fingerprint), then probes the node's sshd until it takes the key,
 // and records the stamp.
-func (o globalOptions) stageKey(ctx context.Context, r resolved, dial sshclient.DialFunc, so stageOptions) error {
-	kp, err := keys.LoadOrCreate(so.KeyFile)
+func (o proxyOptions) stageKey(ctx context.Context, r resolved, dial sshclient.DialFunc, stdio Stdio) error {
+	user, err := o.user()
+	if err != nil {
+		return err
+	}
+	path, err := o.keyPath()
+	if err != nil {
+		return err
+	}
+	kp, err := keys.LoadOrCreate(path)
 	if err != nil {
 		return err
 	}
 	defer kp.Close()
 	if kp.Created {
-		fmt.Fprintf(so.Progress, "Generated SSH key %s.\n", kp.Path)
+		fmt.Fprintf(stdio.Err, "Generated SSH key %s (%s %s).\n", kp.Path, kp.Public.Type(), ssh.FingerprintSHA256(kp.Public))
 	}
 	fp := ssh.FingerprintSHA256(kp.Public)
 	stamps, err := openStamps(r.Project)
 	if err != nil {
 		return err
 	}
-	if stamps.valid(r.Name, so.User, fp, time.Now()) {
+	if stamps.valid(r.Name, user, fp, time.Now()) {
 		return nil
 	}
 	var wrote bool
 	err = stamps.locked(ctx, func() error {
-		if stamps.valid(r.Name, so.User, fp, time.Now()) {
+		if stamps.valid(r.Name, user, fp, time.Now()) {
 			return nil // another gkessh staged it while this one waited
 		}
 		c, err := o.compute(ctx)
@@ -74,7 +70,7 @@ func (o globalOptions) stageKey(ctx context.Context, r resolved, dial sshclient.
 		if err != nil {
 			return err
 		}
-		res, err := keys.Ensure(ctx, c, inst, kp.Public, keys.EnsureOptions{User: so.User, Scope: so.Scope, ExpireAfter: so.ExpireAfter})
+		res, err := keys.Ensure(ctx, c, inst, kp.Public, keys.EnsureOptions{User: user, Scope: o.Scope, ExpireAfter: o.ExpireAfter})
 		if err != nil {
 			return err
 		}
@@ -82,7 +78,7 @@ func (o globalOptions) stageKey(ctx context.Context, r resolved, dial sshclient.
 			return errors.New(keys.OSLoginNote)
 		}
 		if res.Wrote {
-			fmt.Fprintf(so.Progress, "Added %s's key to %s metadata.\n", so.User, res.Scope)
+			fmt.Fprintf(stdio.Err, "Added %s's key to %s metadata.\n", user, res.Scope)
 		}
 		wrote = res.Wrote
 		return nil
@@ -94,30 +90,30 @@ func (o globalOptions) stageKey(ctx context.Context, r resolved, dial sshclient.
 	// secret (a public-key signature is bound to this session and cannot
 	// be replayed elsewhere), and ssh verifies the host key right after.
 	client, err := sshclient.Connect(ctx, dial, sshclient.Config{
-		User:            so.User,
+		User:            user,
 		Signers:         []ssh.Signer{kp.Signer},
 		HostKeyCallback: ssh.InsecureIgnoreHostKey(),
 		Name:            r.Name,
 		Wait:            true,
-		Timeout:         so.Timeout,
-		Progress:        so.Progress,
-		Live:            so.Live,
+		Timeout:         o.PropagationTimeout,
+		Progress:        stdio.Err,
+		Live:            isTerminal(stdio.Err),
 	})
 	if err != nil {
 		return err
 	}
 	client.Close()
 	if wrote {
-		fmt.Fprintf(so.Progress, "%s accepts the key.\n", r.Name)
+		fmt.Fprintf(stdio.Err, "%s accepts the key.\n", r.Name)
 	}
 	until := time.Now().Add(permanentRecheck)
-	if so.ExpireAfter > 0 {
+	if o.ExpireAfter > 0 {
 		// Ensure leaves a line in place only while it outlives the
 		// refresh margin, so the key is good at least that long.
-		until = time.Now().Add(keys.RefreshMargin(so.ExpireAfter))
+		until = time.Now().Add(keys.RefreshMargin(o.ExpireAfter))
 	}
 	return stamps.locked(ctx, func() error {
-		return stamps.put(r.Name, stamp{User: so.User, Key: fp, Until: until})
+		return stamps.put(r.Name, stamp{User: user, Key: fp, Until: until})
 	})
 }
 
