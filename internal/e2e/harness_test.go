@@ -1,0 +1,217 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gkessh/gkessh/emulator"
+)
+
+// binDir holds the gkessh and gce-emulator binaries built by TestMain.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "gkessh-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	build := exec.Command("go", "build", "-o", dir+"/", "../../cmd/gkessh", "../../cmd/gce-emulator")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build binaries:", err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// need skips the test when a program it runs is missing (.ci/run installs
+// them all, so CI never skips).
+func need(t testing.TB, progs ...string) {
+	t.Helper()
+	for _, p := range progs {
+		if _, err := exec.LookPath(p); err != nil {
+			t.Skipf("%s not installed", p)
+		}
+	}
+}
+
+// world is a running gce-emulator process and a fresh HOME whose
+// environment points gkessh at it.
+type world struct {
+	t    testing.TB
+	home string
+	env  []string
+	base string // emulator's http://host:port
+}
+
+// startEmulator runs gce-emulator with args and waits for its env file.
+func startEmulator(t testing.TB, args ...string) *world {
+	t.Helper()
+	need(t, "sshd")
+	home := t.TempDir()
+	envFile := filepath.Join(home, "emulator.env")
+	var log bytes.Buffer
+	cmd := exec.Command(filepath.Join(binDir, "gce-emulator"), append([]string{"--env-file", envFile}, args...)...)
+	cmd.Stdout, cmd.Stderr = io.Discard, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("gce-emulator exited with %v; log:\n%s", err, log.String())
+			}
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Errorf("gce-emulator did not stop on SIGTERM")
+		}
+	})
+	var vars []string
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		b, err := os.ReadFile(envFile)
+		if err == nil {
+			vars = parseExports(string(b))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gce-emulator wrote no env file; log:\n%s", log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	w := &world{t: t, home: home}
+	w.env = append(os.Environ(),
+		"HOME="+home,
+		"XDG_CACHE_HOME="+filepath.Join(home, ".cache"),
+		"XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
+		"PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"SSH_AUTH_SOCK=",
+		"ANSIBLE_PYTHON_INTERPRETER=auto_silent",
+		"ANSIBLE_LOCAL_TEMP="+filepath.Join(home, ".ansible", "tmp"),
+	)
+	w.env = append(w.env, vars...)
+	for _, v := range vars {
+		if rest, ok := strings.CutPrefix(v, "GKESSH_COMPUTE_ENDPOINT="); ok {
+			w.base = strings.TrimSuffix(rest, "/compute/v1/")
+		}
+	}
+	return w
+}
+
+// parseExports reads the "export K=V K=V" line gce-emulator prints.
+func parseExports(s string) []string {
+	var vars []string
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		for _, f := range strings.Fields(strings.TrimPrefix(sc.Text(), "export ")) {
+			if strings.Contains(f, "=") {
+				vars = append(vars, f)
+			}
+		}
+	}
+	return vars
+}
+
+// command returns prog (a binary from binDir or PATH) set up to run in w.
+func (w *world) command(prog string, args ...string) *exec.Cmd {
+	if p := filepath.Join(binDir, prog); fileExists(p) {
+		prog = p // exec looks programs up in this process's PATH, not cmd.Env's
+	}
+	cmd := exec.Command(prog, args...)
+	cmd.Env = w.env
+	cmd.Dir = w.home
+	return cmd
+}
+
+// run runs prog and returns its combined output, failing the test on a
+// non-zero exit.
+func (w *world) run(prog string, args ...string) string {
+	w.t.Helper()
+	out, err := w.command(prog, args...).CombinedOutput()
+	if err != nil {
+		w.t.Fatalf("%s %s: %v\n%s", prog, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// output runs prog and returns its stdout, failing the test on a non-zero
+// exit.
+func (w *world) output(prog string, args ...string) string {
+	w.t.Helper()
+	var stderr bytes.Buffer
+	cmd := w.command(prog, args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		w.t.Fatalf("%s %s: %v\n%s%s", prog, strings.Join(args, " "), err, out, stderr.Bytes())
+	}
+	return string(out)
+}
+
+// control calls the emulator's control API; out may be nil.
+func (w *world) control(method, path string, body, out any) {
+	w.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, w.base+path, rd)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		w.t.Fatalf("%s %s: %s: %s", method, path, resp.Status, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			w.t.Fatalf("%s %s: %v: %s", method, path, err, b)
+		}
+	}
+}
+
+func (w *world) stats() emulator.Stats {
+	var s emulator.Stats
+	w.control("GET", "/control/stats", nil, &s)
+	return s
+}
+
+// nodes describes the emulator's nodes.
+func (w *world) nodes() []emulator.NodeInfo {
+	var ns []emulator.NodeInfo
+	w.control("GET", "/control/nodes", nil, &ns)
+	return ns
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
