@@ -22,6 +22,8 @@ const pipeBuffer = 128 << 10
 //     the VM any more, so Pipe stops reading r: a blocked read is
 //     interrupted when r has SetReadDeadline, and otherwise Pipe waits for
 //     it to return (ssh closes the proxy's stdin once it sees EOF).
+//   - When w is a pipe whose reader goes away, as when ssh exits without
+//     killing its ProxyCommand, Pipe closes c and ends like that.
 //
 // Cancelling ctx closes c and interrupts r. Pipe returns the tunnel's error,
 // else the local side's, else nil; ctx.Err() if cancelled.
@@ -51,6 +53,8 @@ func Pipe(ctx context.Context, c net.Conn, r io.Reader, w io.Writer) error {
 		downc <- err
 	}()
 
+	hup, stopWatch := hangup(w)
+	defer stopWatch()
 	var (
 		upErr, downErr   error
 		upDone, downDone bool
@@ -59,6 +63,12 @@ func Pipe(ctx context.Context, c net.Conn, r io.Reader, w io.Writer) error {
 	)
 	for !upDone || !downDone {
 		select {
+		case <-hup:
+			// The local reader is gone: nothing more can be delivered.
+			hup = nil
+			c.Close()
+			closedC = true
+			stopped = interrupt(r)
 		case upErr = <-upc:
 			upDone = true
 			if upErr != nil && !downDone {
