@@ -180,6 +180,9 @@ func (s *Server) connectIAP(ws *websocket.Conn, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), backendDialTimeout)
 		backend, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 		cancel()
+		if err != nil {
+			s.cfg.Logf("iap: node %s port %d: %v", name, port, err)
+		}
 	}
 	if backend == nil {
 		s.refuse(ws, r, tunnel.CodeFailedToConnectToBackend, "failed to connect to backend")

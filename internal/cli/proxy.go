@@ -132,19 +132,21 @@ func pollable(f *os.File) (twin *os.File, restore func()) {
 	if err != nil {
 		return nil, nil
 	}
-	var dup int
+	dup := -1
 	ctlErr := sc.Control(func(fd uintptr) {
 		flags, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
 		if err != nil || flags&unix.O_NONBLOCK != 0 {
-			dup, err = -1, fmt.Errorf("already non-blocking")
+			return // already non-blocking, so Go polls it; or unknown
+		}
+		d, err := unix.Dup(int(fd))
+		if err != nil {
 			return
 		}
-		if dup, err = unix.Dup(int(fd)); err == nil {
-			err = unix.SetNonblock(dup, true)
+		if err := unix.SetNonblock(d, true); err != nil {
+			unix.Close(d)
+			return
 		}
-		if err != nil {
-			dup = -1
-		}
+		dup = d
 	})
 	if ctlErr != nil || dup < 0 {
 		return nil, nil
