@@ -222,9 +222,10 @@ func median(ds []time.Duration) float64 {
 
 // BenchmarkProxyFirstByte measures how long `gkessh proxy NODE 22` takes
 // from process start to the first byte of sshd's banner on its stdout: warm
-// (zone cached: no API call) and cold (fresh cache: one lookup), next to
-// nc through socat, and warm to a node port that answers at once, which
-// leaves out sshd's own start-up. Medians of 15 runs, in milliseconds.
+// (zone cached and key known to be on the node: no API call) and cold
+// (fresh cache: a lookup and the key check), next to nc through socat, and
+// warm to a node port that answers at once, which leaves out sshd's own
+// start-up and the key check. Medians of 15 runs, in milliseconds.
 func BenchmarkProxyFirstByte(b *testing.B) {
 	e := newBenchEnv(b)
 	banner, err := net.Listen("tcp", "127.0.0.1:0")
