@@ -3,13 +3,18 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
+	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/sshconfig"
 )
 
@@ -81,3 +86,103 @@ func directInventory(b *testing.B, w *world, user string) string {
 	}
 	return path
 }
+
+// BenchmarkProxyRSS reports the peak resident memory of one `gkessh proxy`
+// process carrying an SSH session that uploads and downloads 64 MiB.
+func BenchmarkProxyRSS(b *testing.B) {
+	w := startEmulator(b, "--nodes", "1", "--propagation-delay", "100ms")
+	node := w.nodes()[0].Name
+	user := loginUser(b)
+	w.run("gkessh", "--user", user, node, "--", "true") // stage the key and caches
+	kp, err := keys.Load(filepath.Join(w.home, ".ssh", "google_compute_engine"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var peak int64
+	for i := 0; i < b.N; i++ {
+		peak = max(peak, proxyPeakRSS(b, w, node, user, kp.Signer))
+	}
+	b.ReportMetric(float64(peak)/1024, "MiB-peak-RSS")
+}
+
+// proxyPeakRSS runs one proxy process as ssh would, drives an SSH session
+// through its stdio, and returns the process's peak RSS in KiB.
+func proxyPeakRSS(b *testing.B, w *world, node, user string, signer ssh.Signer) int64 {
+	cmd := w.command("gkessh", "proxy", "--user", user, node, "22")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	conn := stdioConn{stdout, stdin}
+	cfg := &ssh.ClientConfig{User: user, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: ssh.InsecureIgnoreHostKey()}
+	c, chans, reqs, err := ssh.NewClientConn(conn, node, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	client := ssh.NewClient(c, chans, reqs)
+	for _, command := range []string{"cat >/dev/null", "head -c 67108864 /dev/zero"} {
+		sess, err := client.NewSession()
+		if err != nil {
+			b.Fatal(err)
+		}
+		sess.Stdout = io.Discard
+		in, _ := sess.StdinPipe()
+		if err := sess.Start(command); err != nil {
+			b.Fatal(err)
+		}
+		if strings.HasPrefix(command, "cat") {
+			io.CopyN(in, zeroReader{}, 64<<20)
+		}
+		in.Close()
+		if err := sess.Wait(); err != nil {
+			b.Fatalf("%s: %v", command, err)
+		}
+	}
+	client.Close()
+	// Read the peak before the process ends: rusage's maxrss would report
+	// the forking test binary's, which exec inherits into the child's.
+	hwm := vmHWM(b, cmd.Process.Pid)
+	cmd.Process.Signal(syscall.SIGHUP) // what ssh does to its ProxyCommand on exit
+	cmd.Wait()
+	return hwm
+}
+
+// vmHWM is a process's peak resident set size in KiB.
+func vmHWM(b *testing.B, pid int) int64 {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kib int64
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &kib)
+			return kib
+		}
+	}
+	b.Fatal("no VmHWM in /proc status")
+	return 0
+}
+
+// stdioConn is ssh's end of a ProxyCommand's pipes.
+type stdioConn struct {
+	io.Reader
+	io.WriteCloser
+}
+
+func (stdioConn) LocalAddr() net.Addr              { return &net.UnixAddr{Name: "stdio"} }
+func (stdioConn) RemoteAddr() net.Addr             { return &net.UnixAddr{Name: "stdio"} }
+func (stdioConn) SetDeadline(time.Time) error      { return nil }
+func (stdioConn) SetReadDeadline(time.Time) error  { return nil }
+func (stdioConn) SetWriteDeadline(time.Time) error { return nil }
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
