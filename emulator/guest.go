@@ -34,9 +34,13 @@ type pendingView struct {
 func (s *Server) startGuest(n *Node) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
+	// The boot-time view is taken here, not in the goroutine: a change
+	// made right after AddNode returns must count as a change (and take
+	// the propagation delay), however late the goroutine starts.
+	changed, cur, _ := s.guestSnapshot(n)
 	go func() {
 		defer close(done)
-		s.runGuest(ctx, n)
+		s.runGuest(ctx, n, changed, cur)
 	}()
 	return func() {
 		cancel()
@@ -49,8 +53,7 @@ func (s *Server) startGuest(n *Node) (stop func()) {
 // propagation delay (as set at the time of the change) to reach the node, so
 // a key upserted at t is never installed before t+delay. It also wakes when
 // the next key expires, and every guestRecheck.
-func (s *Server) runGuest(ctx context.Context, n *Node) {
-	changed, cur, _ := s.guestSnapshot(n)
+func (s *Server) runGuest(ctx context.Context, n *Node, changed <-chan struct{}, cur guestView) {
 	var pending []pendingView // in order of arrival; at never decreases
 	logged := map[string]bool{}
 	timer := time.NewTimer(0)
