@@ -283,8 +283,11 @@ func TestProxyResume(t *testing.T) {
 	if code := p.wait(t); code != 0 {
 		t.Errorf("exit %d: %s", code, p.stderr.String())
 	}
-	if n := e.srv.Stats().Tunnels; n < 16 {
-		t.Errorf("%d websockets, want at least 16 with drops every 512 KiB", n)
+	// 4 MiB must cross each way, so even counting one direction alone the
+	// relay dropped the websocket at least 8 times; the exact count
+	// depends on how the two directions interleave.
+	if n := e.srv.Stats().Tunnels; n < 9 {
+		t.Errorf("%d websockets, want at least 9 with drops every 512 KiB", n)
 	}
 }
 
