@@ -57,6 +57,9 @@ type world struct {
 	home string
 	env  []string
 	base string // emulator's http://host:port
+	// stateDir is the emulator's temporary directory (its token file's),
+	// which it must remove when it stops.
+	stateDir string
 }
 
 // startEmulator runs gce-emulator with args and waits for its env file.
@@ -71,6 +74,7 @@ func startEmulator(t testing.TB, args ...string) *world {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	w := &world{t: t, home: home}
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan error, 1)
@@ -79,6 +83,9 @@ func startEmulator(t testing.TB, args ...string) *world {
 		case err := <-done:
 			if err != nil {
 				t.Errorf("gce-emulator exited with %v; log:\n%s", err, log.String())
+			}
+			if fileExists(w.stateDir) {
+				t.Errorf("gce-emulator left its state directory %s behind", w.stateDir)
 			}
 		case <-time.After(10 * time.Second):
 			cmd.Process.Kill()
@@ -98,7 +105,6 @@ func startEmulator(t testing.TB, args ...string) *world {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	w := &world{t: t, home: home}
 	w.env = append(os.Environ(),
 		"HOME="+home,
 		"XDG_CACHE_HOME="+filepath.Join(home, ".cache"),
@@ -113,6 +119,12 @@ func startEmulator(t testing.TB, args ...string) *world {
 		if rest, ok := strings.CutPrefix(v, "GKESSH_COMPUTE_ENDPOINT="); ok {
 			w.base = strings.TrimSuffix(rest, "/compute/v1/")
 		}
+		if rest, ok := strings.CutPrefix(v, "GKESSH_ACCESS_TOKEN_FILE="); ok {
+			w.stateDir = filepath.Dir(rest)
+		}
+	}
+	if w.base == "" || w.stateDir == "" {
+		t.Fatalf("gce-emulator's env file lacks the endpoint or token file: %q", vars)
 	}
 	return w
 }
