@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
-	compute "google.golang.org/api/compute/v1"
 
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/gce"
@@ -119,7 +118,7 @@ func TestUpdateMetadataRetriesInjectedConflicts(t *testing.T) {
 	srv.SetFaults(emulator.Faults{MetadataConflicts: 3})
 	before := srv.Stats()
 	calls := 0
-	changed, err := c.UpdateProjectMetadata(ctx, nil, func(md *compute.Metadata) (bool, error) {
+	changed, err := c.UpdateProjectMetadata(ctx, nil, func(md *gce.Metadata) (bool, error) {
 		calls++
 		gce.SetMetadataValue(md, "x-test", "v")
 		return true, nil
@@ -146,8 +145,8 @@ func TestErrorsNamePermissions(t *testing.T) {
 		want string
 	}{
 		{"get project", func() error { _, err := c.Project(ctx); return err }, "compute.projects.get"},
-		{"set project metadata", func() error { return c.SetProjectMetadata(ctx, &compute.Metadata{}) }, gce.PermSetProjectMetadata},
-		{"set instance metadata", func() error { return c.SetInstanceMetadata(ctx, "us-west1-a", "n", &compute.Metadata{}) }, gce.PermSetInstanceMetadata},
+		{"set project metadata", func() error { return c.SetProjectMetadata(ctx, &gce.Metadata{}) }, gce.PermSetProjectMetadata},
+		{"set instance metadata", func() error { return c.SetInstanceMetadata(ctx, "us-west1-a", "n", &gce.Metadata{}) }, gce.PermSetInstanceMetadata},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

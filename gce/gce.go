@@ -6,62 +6,76 @@ package gce
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 
 	"golang.org/x/oauth2"
-	compute "google.golang.org/api/compute/v1"
-	"google.golang.org/api/option"
 )
 
 // DefaultEndpoint is the Compute API base URL.
 const DefaultEndpoint = "https://compute.googleapis.com/compute/v1/"
 
-// Client is a Compute API client bound to one project.
+// Client is a Compute API client bound to one project. It speaks the REST
+// API with net/http rather than through google.golang.org/api, whose
+// transport stack is most of a binary that needs eight calls; see do.
 type Client struct {
-	ProjectID string // the project name, e.g. "my-project"
-	Svc       *compute.Service
+	ProjectID   string // the project name, e.g. "my-project"
+	Endpoint    string // the API base URL, ending in "/"
+	HTTP        *http.Client
+	TokenSource oauth2.TokenSource
+	UserAgent   string
 }
 
 // New returns a client for project. An empty endpoint means DefaultEndpoint.
-func New(ctx context.Context, project, endpoint string, ts oauth2.TokenSource) (*Client, error) {
+// It makes no call, so the context is unused.
+func New(_ context.Context, project, endpoint string, ts oauth2.TokenSource) (*Client, error) {
 	if project == "" {
 		return nil, fmt.Errorf("gce: no project: pass --project or set CLOUDSDK_CORE_PROJECT")
 	}
-	opts := []option.ClientOption{option.WithTokenSource(ts)}
-	if endpoint != "" {
-		opts = append(opts, option.WithEndpoint(endpoint))
+	if endpoint == "" {
+		endpoint = DefaultEndpoint
 	}
-	svc, err := compute.NewService(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("gce: %w", err)
+	if !strings.HasSuffix(endpoint, "/") {
+		endpoint += "/"
 	}
-	return &Client{ProjectID: project, Svc: svc}, nil
+	return &Client{
+		ProjectID: project,
+		Endpoint:  endpoint,
+		HTTP:      http.DefaultClient,
+		// One command makes several calls; reuse the token until it expires.
+		TokenSource: oauth2.ReuseTokenSource(nil, ts),
+		UserAgent:   "gkessh",
+	}, nil
 }
 
 // List returns the project's instances in every zone that match an
 // aggregatedList filter ("" for all).
-func (c *Client) List(ctx context.Context, filter string) ([]*compute.Instance, error) {
-	var found []*compute.Instance
-	call := c.Svc.Instances.AggregatedList(c.ProjectID).MaxResults(500).Context(ctx)
+func (c *Client) List(ctx context.Context, filter string) ([]*Instance, error) {
+	var found []*Instance
+	q := url.Values{"maxResults": {"500"}}
 	if filter != "" {
-		call = call.Filter(filter)
+		q.Set("filter", filter)
 	}
-	err := call.Pages(ctx, func(l *compute.InstanceAggregatedList) error {
-		for _, scoped := range l.Items {
+	for {
+		var page instanceAggregatedList
+		if err := c.do(ctx, http.MethodGet, c.projectPath("aggregated", "instances"), q, nil, &page); err != nil {
+			return nil, explain(err, "list instances in project "+c.ProjectID, "compute.instances.list")
+		}
+		for _, scoped := range page.Items {
 			found = append(found, scoped.Instances...)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, explain(err, "list instances in project "+c.ProjectID, "compute.instances.list")
+		if page.NextPageToken == "" {
+			return found, nil
+		}
+		q.Set("pageToken", page.NextPageToken)
 	}
-	return found, nil
 }
 
 // Locate finds an instance by name in any zone with one aggregatedList call,
 // the way gcloud resolves a missing --zone.
-func (c *Client) Locate(ctx context.Context, name string) (*compute.Instance, error) {
+func (c *Client) Locate(ctx context.Context, name string) (*Instance, error) {
 	found, err := c.List(ctx, fmt.Sprintf("name eq ^%s$", regexp.QuoteMeta(name)))
 	if err != nil {
 		return nil, err

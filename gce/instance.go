@@ -3,10 +3,11 @@ package gce
 import (
 	"context"
 	"encoding/base64"
+	"net/http"
+	"net/url"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
-	compute "google.golang.org/api/compute/v1"
 )
 
 // Metadata keys gkessh reads.
@@ -19,7 +20,7 @@ const (
 // FeatureEnabled reports whether a metadata flag is on for an instance the
 // way gcloud decides it: the instance's value wins when set, even when it
 // says false; otherwise the project's. Either argument may be nil.
-func FeatureEnabled(inst *compute.Instance, proj *compute.Project, key string) bool {
+func FeatureEnabled(inst *Instance, proj *Project, key string) bool {
 	if inst != nil {
 		if v, ok := MetadataValue(inst.Metadata, key); ok {
 			return metadataTrue(v)
@@ -35,14 +36,14 @@ func FeatureEnabled(inst *compute.Instance, proj *compute.Project, key string) b
 
 // OSLoginEnabled reports whether OS Login is on, in which case the guest
 // ignores ssh-keys metadata. Windows images never use OS Login.
-func OSLoginEnabled(inst *compute.Instance, proj *compute.Project) bool {
+func OSLoginEnabled(inst *Instance, proj *Project) bool {
 	if inst != nil && isWindows(inst) {
 		return false
 	}
 	return FeatureEnabled(inst, proj, KeyEnableOSLogin)
 }
 
-func isWindows(inst *compute.Instance) bool {
+func isWindows(inst *Instance) bool {
 	for _, d := range inst.Disks {
 		if !d.Boot {
 			continue
@@ -58,7 +59,7 @@ func isWindows(inst *compute.Instance) bool {
 
 // BlocksProjectSSHKeys reports whether the instance ignores project-wide
 // ssh-keys. Only the instance's own flag counts, in every guest agent.
-func BlocksProjectSSHKeys(inst *compute.Instance) bool {
+func BlocksProjectSSHKeys(inst *Instance) bool {
 	v, _ := MetadataValue(inst.Metadata, KeyBlockProjectSSHKeys)
 	return metadataTrue(v)
 }
@@ -74,8 +75,9 @@ var hostKeyTypes = map[string]bool{
 // guest attributes (hostkeys/ssh-ed25519 …), keeping, as gcloud does, only
 // known types whose value parses. No published keys gives (nil, nil).
 func (c *Client) HostKeys(ctx context.Context, zone, name string) ([]ssh.PublicKey, error) {
-	ga, err := c.Svc.Instances.GetGuestAttributes(c.ProjectID, zone, name).QueryPath("hostkeys/").Context(ctx).Do()
-	if err != nil {
+	var ga guestAttributes
+	path := c.projectPath("zones", zone, "instances", name, "getGuestAttributes")
+	if err := c.do(ctx, http.MethodGet, path, url.Values{"queryPath": {"hostkeys/"}}, nil, &ga); err != nil {
 		// gcloud matches this text: the guest published nothing yet.
 		if IsNotFound(err) && strings.Contains(err.Error(), "was not found") {
 			return nil, nil

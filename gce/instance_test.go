@@ -6,32 +6,31 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/ssh"
-	compute "google.golang.org/api/compute/v1"
 )
 
-func md(kv ...string) *compute.Metadata {
-	m := &compute.Metadata{}
+func md(kv ...string) *Metadata {
+	m := &Metadata{}
 	for i := 0; i < len(kv); i += 2 {
-		m.Items = append(m.Items, &compute.MetadataItems{Key: kv[i], Value: &kv[i+1]})
+		m.Items = append(m.Items, &MetadataItems{Key: kv[i], Value: &kv[i+1]})
 	}
 	return m
 }
 
 func TestOSLoginEnabled(t *testing.T) {
-	windows := &compute.Instance{Metadata: md("enable-oslogin", "TRUE"), Disks: []*compute.AttachedDisk{
-		{Boot: true, GuestOsFeatures: []*compute.GuestOsFeature{{Type: "WINDOWS"}}}}}
+	windows := &Instance{Metadata: md("enable-oslogin", "TRUE"), Disks: []*AttachedDisk{
+		{Boot: true, GuestOsFeatures: []*GuestOsFeature{{Type: "WINDOWS"}}}}}
 	tests := []struct {
 		name string
-		inst *compute.Instance
-		proj *compute.Project
+		inst *Instance
+		proj *Project
 		want bool
 	}{
-		{"nothing set", &compute.Instance{}, &compute.Project{}, false},
-		{"project on", &compute.Instance{}, &compute.Project{CommonInstanceMetadata: md("enable-oslogin", "TRUE")}, true},
-		{"instance on", &compute.Instance{Metadata: md("enable-oslogin", "true")}, &compute.Project{}, true},
-		{"instance off wins over project on", &compute.Instance{Metadata: md("enable-oslogin", "false")}, &compute.Project{CommonInstanceMetadata: md("enable-oslogin", "TRUE")}, false},
-		{"instance garbage counts as off", &compute.Instance{Metadata: md("enable-oslogin", "yes please")}, &compute.Project{CommonInstanceMetadata: md("enable-oslogin", "TRUE")}, false},
-		{"no instance", nil, &compute.Project{CommonInstanceMetadata: md("enable-oslogin", "1")}, true},
+		{"nothing set", &Instance{}, &Project{}, false},
+		{"project on", &Instance{}, &Project{CommonInstanceMetadata: md("enable-oslogin", "TRUE")}, true},
+		{"instance on", &Instance{Metadata: md("enable-oslogin", "true")}, &Project{}, true},
+		{"instance off wins over project on", &Instance{Metadata: md("enable-oslogin", "false")}, &Project{CommonInstanceMetadata: md("enable-oslogin", "TRUE")}, false},
+		{"instance garbage counts as off", &Instance{Metadata: md("enable-oslogin", "yes please")}, &Project{CommonInstanceMetadata: md("enable-oslogin", "TRUE")}, false},
+		{"no instance", nil, &Project{CommonInstanceMetadata: md("enable-oslogin", "1")}, true},
 		{"windows never", windows, nil, false},
 	}
 	for _, tt := range tests {
@@ -48,7 +47,7 @@ func TestBlocksProjectSSHKeys(t *testing.T) {
 		value string
 		want  bool
 	}{{"TRUE", true}, {"true", true}, {"1", true}, {"false", false}, {"", false}, {"on", false}} {
-		if got := BlocksProjectSSHKeys(&compute.Instance{Metadata: md(KeyBlockProjectSSHKeys, tt.value)}); got != tt.want {
+		if got := BlocksProjectSSHKeys(&Instance{Metadata: md(KeyBlockProjectSSHKeys, tt.value)}); got != tt.want {
 			t.Errorf("block-project-ssh-keys=%q: got %v, want %v", tt.value, got, tt.want)
 		}
 	}

@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
-
-	compute "google.golang.org/api/compute/v1"
-	"google.golang.org/api/googleapi"
 )
 
 // Permissions named in errors, so a 403 says which role is missing.
@@ -21,31 +19,32 @@ const (
 )
 
 // Instance returns the named instance.
-func (c *Client) Instance(ctx context.Context, zone, name string) (*compute.Instance, error) {
-	inst, err := c.Svc.Instances.Get(c.ProjectID, zone, name).Context(ctx).Do()
-	if err != nil {
+func (c *Client) Instance(ctx context.Context, zone, name string) (*Instance, error) {
+	var inst Instance
+	if err := c.do(ctx, http.MethodGet, c.projectPath("zones", zone, "instances", name), nil, nil, &inst); err != nil {
 		return nil, explain(err, fmt.Sprintf("get instance %s in zone %s of project %s", name, zone, c.ProjectID), "compute.instances.get")
 	}
-	return inst, nil
+	return &inst, nil
 }
 
 // Project returns the client's project, with its common instance metadata.
-func (c *Client) Project(ctx context.Context) (*compute.Project, error) {
-	p, err := c.Svc.Projects.Get(c.ProjectID).Context(ctx).Do()
-	if err != nil {
+func (c *Client) Project(ctx context.Context) (*Project, error) {
+	var p Project
+	if err := c.do(ctx, http.MethodGet, c.projectPath(), nil, nil, &p); err != nil {
 		return nil, explain(err, "get project "+c.ProjectID, "compute.projects.get")
 	}
-	return p, nil
+	return &p, nil
 }
 
 // SetProjectMetadata replaces the project's common instance metadata and
 // waits for the operation. md.Fingerprint must be the one read with it; a
 // stale one fails with an error for which IsConflict is true.
-func (c *Client) SetProjectMetadata(ctx context.Context, md *compute.Metadata) error {
+func (c *Client) SetProjectMetadata(ctx context.Context, md *Metadata) error {
 	what := "set metadata of project " + c.ProjectID
-	op, err := c.Svc.Projects.SetCommonInstanceMetadata(c.ProjectID, md).RequestId(requestID()).Context(ctx).Do()
+	var op operation
+	err := c.do(ctx, http.MethodPost, c.projectPath("setCommonInstanceMetadata"), requestID(), md, &op)
 	if err == nil {
-		err = c.wait(ctx, "", op)
+		err = c.wait(ctx, "", &op)
 	}
 	if err != nil {
 		return explain(err, what, PermSetProjectMetadata)
@@ -55,11 +54,12 @@ func (c *Client) SetProjectMetadata(ctx context.Context, md *compute.Metadata) e
 
 // SetInstanceMetadata replaces an instance's metadata and waits for the
 // operation, like SetProjectMetadata.
-func (c *Client) SetInstanceMetadata(ctx context.Context, zone, name string, md *compute.Metadata) error {
+func (c *Client) SetInstanceMetadata(ctx context.Context, zone, name string, md *Metadata) error {
 	what := fmt.Sprintf("set metadata of instance %s in zone %s", name, zone)
-	op, err := c.Svc.Instances.SetMetadata(c.ProjectID, zone, name, md).RequestId(requestID()).Context(ctx).Do()
+	var op operation
+	err := c.do(ctx, http.MethodPost, c.projectPath("zones", zone, "instances", name, "setMetadata"), requestID(), md, &op)
 	if err == nil {
-		err = c.wait(ctx, zone, op)
+		err = c.wait(ctx, zone, &op)
 	}
 	if err != nil {
 		return explain(err, what, PermSetInstanceMetadata)
@@ -70,18 +70,18 @@ func (c *Client) SetInstanceMetadata(ctx context.Context, zone, name string, md 
 // wait polls a zonal (zone != "") or global operation until it is DONE. The
 // wait methods block server-side for up to about two minutes; the short
 // growing pause only keeps a server that answers at once from being hammered.
-func (c *Client) wait(ctx context.Context, zone string, op *compute.Operation) error {
+func (c *Client) wait(ctx context.Context, zone string, op *operation) error {
 	pause := 100 * time.Millisecond
 	for op.Status != "DONE" {
-		var err error
+		path := c.projectPath("global", "operations", op.Name, "wait")
 		if zone != "" {
-			op, err = c.Svc.ZoneOperations.Wait(c.ProjectID, zone, op.Name).Context(ctx).Do()
-		} else {
-			op, err = c.Svc.GlobalOperations.Wait(c.ProjectID, op.Name).Context(ctx).Do()
+			path = c.projectPath("zones", zone, "operations", op.Name, "wait")
 		}
-		if err != nil {
-			return fmt.Errorf("wait for operation: %w", err)
+		var next operation
+		if err := c.do(ctx, http.MethodPost, path, nil, nil, &next); err != nil {
+			return fmt.Errorf("wait for operation %s: %w", op.Name, err)
 		}
+		op = &next
 		if op.Status == "DONE" {
 			break
 		}
@@ -93,19 +93,19 @@ func (c *Client) wait(ctx context.Context, zone string, op *compute.Operation) e
 	return operationError(op)
 }
 
-// operationError turns a failed operation into a *googleapi.Error carrying
-// the operation's HTTP status, so IsConflict and the hints treat it like a
+// operationError turns a failed operation into an *APIError carrying the
+// operation's HTTP status, so IsConflict and the hints treat it like a
 // failed call.
-func operationError(op *compute.Operation) error {
+func operationError(op *operation) error {
 	if op.Error == nil && op.HttpErrorStatusCode == 0 {
 		return nil
 	}
-	e := &googleapi.Error{Code: int(op.HttpErrorStatusCode), Message: op.HttpErrorMessage}
+	e := &APIError{Code: int(op.HttpErrorStatusCode), Message: op.HttpErrorMessage}
 	if op.Error != nil {
 		var msgs []string
 		for _, oe := range op.Error.Errors {
 			msgs = append(msgs, oe.Message)
-			e.Errors = append(e.Errors, googleapi.ErrorItem{Reason: oe.Code, Message: oe.Message})
+			e.Reasons = append(e.Reasons, oe.Code)
 		}
 		if m := strings.Join(msgs, "; "); m != "" {
 			e.Message = m
@@ -125,9 +125,9 @@ func IsConflict(err error) bool { return statusCode(err) == http.StatusPrecondit
 func IsNotFound(err error) bool { return statusCode(err) == http.StatusNotFound }
 
 func statusCode(err error) int {
-	var ge *googleapi.Error
-	if errors.As(err, &ge) {
-		return ge.Code
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Code
 	}
 	return 0
 }
@@ -148,8 +148,8 @@ func explain(err error, what, perm string) error {
 
 // UpdateProjectMetadata applies edit to the project's metadata with
 // read-modify-write, retrying on 412; see Update.
-func (c *Client) UpdateProjectMetadata(ctx context.Context, first *compute.Metadata, edit func(md *compute.Metadata) (bool, error)) (bool, error) {
-	read := func(ctx context.Context) (*compute.Metadata, error) {
+func (c *Client) UpdateProjectMetadata(ctx context.Context, first *Metadata, edit func(md *Metadata) (bool, error)) (bool, error) {
+	read := func(ctx context.Context) (*Metadata, error) {
 		p, err := c.Project(ctx)
 		if err != nil {
 			return nil, err
@@ -161,15 +161,15 @@ func (c *Client) UpdateProjectMetadata(ctx context.Context, first *compute.Metad
 
 // UpdateInstanceMetadata applies edit to an instance's metadata with
 // read-modify-write, retrying on 412; see Update.
-func (c *Client) UpdateInstanceMetadata(ctx context.Context, zone, name string, first *compute.Metadata, edit func(md *compute.Metadata) (bool, error)) (bool, error) {
-	read := func(ctx context.Context) (*compute.Metadata, error) {
+func (c *Client) UpdateInstanceMetadata(ctx context.Context, zone, name string, first *Metadata, edit func(md *Metadata) (bool, error)) (bool, error) {
+	read := func(ctx context.Context) (*Metadata, error) {
 		inst, err := c.Instance(ctx, zone, name)
 		if err != nil {
 			return nil, err
 		}
 		return orEmpty(inst.Metadata), nil
 	}
-	write := func(ctx context.Context, md *compute.Metadata) error {
+	write := func(ctx context.Context, md *Metadata) error {
 		return c.SetInstanceMetadata(ctx, zone, name, md)
 	}
 	return update(ctx, first, read, write, edit, backoff)
@@ -185,10 +185,10 @@ const MaxAttempts = 10
 // is written. On 412 the metadata is read again and edit runs again on the
 // fresh copy, after pause(attempt) (backoff: jittered, so that racing
 // writers spread out).
-func update(ctx context.Context, first *compute.Metadata,
-	read func(context.Context) (*compute.Metadata, error),
-	write func(context.Context, *compute.Metadata) error,
-	edit func(*compute.Metadata) (bool, error),
+func update(ctx context.Context, first *Metadata,
+	read func(context.Context) (*Metadata, error),
+	write func(context.Context, *Metadata) error,
+	edit func(*Metadata) (bool, error),
 	pause func(attempt int) time.Duration) (bool, error) {
 	md := first
 	var err error
@@ -238,8 +238,8 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-func cloneMetadata(md *compute.Metadata) *compute.Metadata {
-	c := &compute.Metadata{Kind: md.Kind, Fingerprint: md.Fingerprint, Items: make([]*compute.MetadataItems, len(md.Items))}
+func cloneMetadata(md *Metadata) *Metadata {
+	c := &Metadata{Kind: md.Kind, Fingerprint: md.Fingerprint, Items: make([]*MetadataItems, len(md.Items))}
 	for i, it := range md.Items {
 		cp := *it
 		c.Items[i] = &cp
@@ -247,26 +247,28 @@ func cloneMetadata(md *compute.Metadata) *compute.Metadata {
 	return c
 }
 
-func orEmpty(md *compute.Metadata) *compute.Metadata {
+func orEmpty(md *Metadata) *Metadata {
 	if md == nil {
-		return &compute.Metadata{}
+		return &Metadata{}
 	}
 	return md
 }
 
-// requestID makes a set call idempotent if the client library retries it.
-func requestID() string {
+// requestID is the query of a set call. GCE applies calls with the same
+// requestId once, so a request replayed on the way (by a proxy that retries)
+// cannot apply twice; gcloud sends one for the same reason.
+func requestID() url.Values {
 	var b [16]byte
 	for i := range b {
 		b[i] = byte(rand.N(256))
 	}
 	b[6] = b[6]&0x0f | 0x40 // UUID version 4
 	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	return url.Values{"requestId": {fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])}}
 }
 
 // MetadataValue returns the value of key in md and whether it is set.
-func MetadataValue(md *compute.Metadata, key string) (string, bool) {
+func MetadataValue(md *Metadata, key string) (string, bool) {
 	if md == nil {
 		return "", false
 	}
@@ -284,7 +286,7 @@ func MetadataValue(md *compute.Metadata, key string) (string, bool) {
 // SetMetadataValue sets key to value in md, in place if the item exists,
 // else appended, leaving every other item as it was. An empty value removes
 // the item.
-func SetMetadataValue(md *compute.Metadata, key, value string) {
+func SetMetadataValue(md *Metadata, key, value string) {
 	for i, it := range md.Items {
 		if it.Key != key {
 			continue
@@ -297,7 +299,7 @@ func SetMetadataValue(md *compute.Metadata, key, value string) {
 		return
 	}
 	if value != "" {
-		md.Items = append(md.Items, &compute.MetadataItems{Key: key, Value: &value})
+		md.Items = append(md.Items, &MetadataItems{Key: key, Value: &value})
 	}
 }
 

@@ -7,9 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	compute "google.golang.org/api/compute/v1"
-	"google.golang.org/api/googleapi"
 )
 
 func TestSetMetadataValue(t *testing.T) {
@@ -42,12 +39,12 @@ func TestSetMetadataValue(t *testing.T) {
 func TestOperationError(t *testing.T) {
 	tests := []struct {
 		name     string
-		op       *compute.Operation
+		op       *operation
 		wantCode int // 0 = no error
 	}{
-		{"done", &compute.Operation{Status: "DONE"}, 0},
-		{"http status", &compute.Operation{HttpErrorStatusCode: 412, HttpErrorMessage: "Precondition Failed"}, 412},
-		{"errors only", &compute.Operation{Error: &compute.OperationError{Errors: []*compute.OperationErrorErrors{{Code: "X", Message: "boom"}}}}, 500},
+		{"done", &operation{Status: "DONE"}, 0},
+		{"http status", &operation{HttpErrorStatusCode: 412, HttpErrorMessage: "Precondition Failed"}, 412},
+		{"errors only", &operation{Error: &opError{Errors: []*opErrorItem{{Code: "X", Message: "boom"}}}}, 500},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,7 +68,7 @@ func TestBackoff(t *testing.T) {
 // TestUpdate drives the read-modify-write loop with a fake store that
 // conflicts a given number of times.
 func TestUpdate(t *testing.T) {
-	conflict := &googleapi.Error{Code: http.StatusPreconditionFailed, Message: "Supplied fingerprint does not match current metadata fingerprint."}
+	conflict := &APIError{Code: http.StatusPreconditionFailed, Message: "Supplied fingerprint does not match current metadata fingerprint."}
 	tests := []struct {
 		name       string
 		conflicts  int
@@ -87,13 +84,13 @@ func TestUpdate(t *testing.T) {
 		{"retries conflicts", 3, true, nil, nil, 4, 3, ""},
 		{"gives up", MaxAttempts, true, nil, nil, MaxAttempts, MaxAttempts - 1, "after 10 attempts"},
 		{"edit error", 0, true, errors.New("too big"), nil, 0, 0, "too big"},
-		{"other errors are not retried", 0, true, nil, &googleapi.Error{Code: 403}, 1, 0, "403"},
+		{"other errors are not retried", 0, true, nil, &APIError{Code: 403}, 1, 0, "403"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			reads, writes, left := 0, 0, tt.conflicts
-			read := func(context.Context) (*compute.Metadata, error) { reads++; return md("k", "v"), nil }
-			write := func(_ context.Context, m *compute.Metadata) error {
+			read := func(context.Context) (*Metadata, error) { reads++; return md("k", "v"), nil }
+			write := func(_ context.Context, m *Metadata) error {
 				writes++
 				if tt.writeErr != nil {
 					return tt.writeErr
@@ -105,7 +102,7 @@ func TestUpdate(t *testing.T) {
 				return nil
 			}
 			first := md("k", "v")
-			edit := func(m *compute.Metadata) (bool, error) {
+			edit := func(m *Metadata) (bool, error) {
 				SetMetadataValue(m, "k", "changed")
 				return tt.change, tt.editErr
 			}

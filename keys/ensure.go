@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	compute "google.golang.org/api/compute/v1"
-	"google.golang.org/api/googleapi"
 
 	"github.com/gkessh/gkessh/gce"
 )
@@ -53,7 +51,7 @@ type EnsureResult struct {
 // case the instance's own metadata, as gcloud chooses. The write is a
 // fingerprint read-modify-write retried on conflict; every other line and
 // item stays as it was.
-func Ensure(ctx context.Context, c *gce.Client, inst *compute.Instance, pub ssh.PublicKey, opts EnsureOptions) (EnsureResult, error) {
+func Ensure(ctx context.Context, c *gce.Client, inst *gce.Instance, pub ssh.PublicKey, opts EnsureOptions) (EnsureResult, error) {
 	if opts.User == "" {
 		return EnsureResult{}, errors.New("keys: no user name: pass --user")
 	}
@@ -79,7 +77,7 @@ func Ensure(ctx context.Context, c *gce.Client, inst *compute.Instance, pub ssh.
 		now = opts.Now
 	}
 	res := EnsureResult{Scope: t.scope, Key: t.key}
-	edit := func(md *compute.Metadata) (bool, error) {
+	edit := func(md *gce.Metadata) (bool, error) {
 		value, _ := gce.MetadataValue(md, t.key)
 		lines, line := upsert(ParseLines(value), opts.User, pub, now(), opts.ExpireAfter)
 		res.Line, res.Wrote = line, line != ""
@@ -106,7 +104,7 @@ type metadataTarget struct {
 // instance that sets block-project-ssh-keys or has a legacy sshKeys item;
 // for the latter gcloud appends to sshKeys, which the guest reads with
 // ssh-keys.
-func target(scope string, inst *compute.Instance) (metadataTarget, error) {
+func target(scope string, inst *gce.Instance) (metadataTarget, error) {
 	if inst == nil {
 		if scope == ScopeInstance {
 			return metadataTarget{}, errors.New("keys: --scope instance needs a NODE")
@@ -138,24 +136,24 @@ func target(scope string, inst *compute.Instance) (metadataTarget, error) {
 
 // update runs the read-modify-write for t, starting from the metadata the
 // caller already read.
-func (t metadataTarget) update(ctx context.Context, c *gce.Client, proj *compute.Project, inst *compute.Instance, edit func(*compute.Metadata) (bool, error)) (bool, error) {
+func (t metadataTarget) update(ctx context.Context, c *gce.Client, proj *gce.Project, inst *gce.Instance, edit func(*gce.Metadata) (bool, error)) (bool, error) {
 	var changed bool
 	var err error
 	if t.scope == ScopeProject {
-		var first *compute.Metadata
+		var first *gce.Metadata
 		if proj != nil {
 			first = proj.CommonInstanceMetadata
 		}
 		changed, err = c.UpdateProjectMetadata(ctx, first, edit)
 	} else {
-		var first *compute.Metadata
+		var first *gce.Metadata
 		if inst != nil {
 			first = inst.Metadata
 		}
 		changed, err = c.UpdateInstanceMetadata(ctx, t.zone, t.name, first, edit)
 	}
-	var ge *googleapi.Error
-	if err != nil && t.scope == ScopeProject && errors.As(err, &ge) && ge.Code == http.StatusForbidden {
+	var ae *gce.APIError
+	if err != nil && t.scope == ScopeProject && errors.As(err, &ae) && ae.Code == http.StatusForbidden {
 		return false, fmt.Errorf("%w (or write the key to one node's metadata with --scope instance, which needs %s)", err, gce.PermSetInstanceMetadata)
 	}
 	return changed, err
@@ -163,7 +161,7 @@ func (t metadataTarget) update(ctx context.Context, c *gce.Client, proj *compute
 
 // setLines stores lines as md's key item, refusing to go over the size
 // limit rather than dropping anyone's keys to make room.
-func setLines(md *compute.Metadata, key string, lines []Line) error {
+func setLines(md *gce.Metadata, key string, lines []Line) error {
 	value := JoinLines(lines)
 	if len(value) > MaxValueBytes {
 		return fmt.Errorf("keys: metadata %s would be %d bytes, over GCE's limit of %d: remove keys nobody uses ('gkessh keys list --audit', 'gkessh keys prune --all-expired') and try again", key, len(value), MaxValueBytes)
@@ -188,7 +186,7 @@ type Removed struct {
 // Remove deletes the lines sel picks from both ssh-keys items (ssh-keys and
 // legacy sshKeys) of one scope, in one fingerprint-checked write, keeping
 // every other line byte for byte.
-func Remove(ctx context.Context, c *gce.Client, inst *compute.Instance, sel Selector, opts RemoveOptions) ([]Removed, error) {
+func Remove(ctx context.Context, c *gce.Client, inst *gce.Instance, sel Selector, opts RemoveOptions) ([]Removed, error) {
 	t := metadataTarget{scope: opts.Scope}
 	switch opts.Scope {
 	case ScopeProject:
@@ -201,7 +199,7 @@ func Remove(ctx context.Context, c *gce.Client, inst *compute.Instance, sel Sele
 		return nil, fmt.Errorf("keys: unknown scope %q: use project or instance", opts.Scope)
 	}
 	var gone []Removed
-	edit := func(md *compute.Metadata) (bool, error) {
+	edit := func(md *gce.Metadata) (bool, error) {
 		gone = gone[:0]
 		for _, key := range []string{MetadataKey, LegacyMetadataKey} {
 			value, ok := gce.MetadataValue(md, key)

@@ -11,7 +11,6 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/oauth2"
-	compute "google.golang.org/api/compute/v1"
 
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/gce"
@@ -57,7 +56,7 @@ func pubKey(t *testing.T, seed byte) ssh.PublicKey {
 
 // snapshot reads the project's and inst's metadata, to compare before and
 // after.
-func snapshot(t *testing.T, ctx context.Context, c *gce.Client, inst *compute.Instance) (proj, node *compute.Metadata) {
+func snapshot(t *testing.T, ctx context.Context, c *gce.Client, inst *gce.Instance) (proj, node *gce.Metadata) {
 	t.Helper()
 	p, err := c.Project(ctx)
 	if err != nil {
@@ -70,7 +69,7 @@ func snapshot(t *testing.T, ctx context.Context, c *gce.Client, inst *compute.In
 	return p.CommonInstanceMetadata, i.Metadata
 }
 
-func value(md *compute.Metadata, key string) string {
+func value(md *gce.Metadata, key string) string {
 	v, _ := gce.MetadataValue(md, key)
 	return v
 }
@@ -136,7 +135,7 @@ func TestEnsure(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var inst *compute.Instance
+			var inst *gce.Instance
 			if tt.withNode {
 				inst = located
 			}

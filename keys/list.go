@@ -5,8 +5,6 @@ import (
 	"strings"
 	"time"
 
-	compute "google.golang.org/api/compute/v1"
-
 	"github.com/gkessh/gkessh/gce"
 )
 
@@ -22,9 +20,9 @@ type Entry struct {
 
 // Entries lists the ssh-keys lines of the project and, when inst is not
 // nil, of the instance, in metadata order. Blank lines are left out.
-func Entries(proj *compute.Project, inst *compute.Instance) []Entry {
+func Entries(proj *gce.Project, inst *gce.Instance) []Entry {
 	var out []Entry
-	add := func(scope, instance string, md *compute.Metadata) {
+	add := func(scope, instance string, md *gce.Metadata) {
 		for _, key := range []string{MetadataKey, LegacyMetadataKey} {
 			value, _ := gce.MetadataValue(md, key)
 			for i, l := range ParseLines(value) {

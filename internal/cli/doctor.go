@@ -12,7 +12,6 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 	"golang.org/x/crypto/ssh"
-	compute "google.golang.org/api/compute/v1"
 
 	"github.com/gkessh/gkessh/gce"
 	"github.com/gkessh/gkessh/keys"
@@ -125,7 +124,7 @@ func (d *doctor) checkKey() ssh.PublicKey {
 	return kp.Public
 }
 
-func (d *doctor) checkNode(ctx context.Context, c *gce.Client, proj *compute.Project, pub ssh.PublicKey) {
+func (d *doctor) checkNode(ctx context.Context, c *gce.Client, proj *gce.Project, pub ssh.PublicKey) {
 	r, inst, err := d.o.instance(ctx, c, d.node)
 	if err != nil {
 		d.fail("instance: %v", err)
@@ -158,7 +157,7 @@ func (d *doctor) checkNode(ctx context.Context, c *gce.Client, proj *compute.Pro
 }
 
 // checkKeyPresent says whether a line grants the key where the node reads.
-func (d *doctor) checkKeyPresent(proj *compute.Project, inst *compute.Instance, pub ssh.PublicKey) {
+func (d *doctor) checkKeyPresent(proj *gce.Project, inst *gce.Instance, pub ssh.PublicKey) {
 	blocks := gce.BlocksProjectSSHKeys(inst)
 	now := time.Now()
 	for _, e := range keys.Entries(proj, inst) {

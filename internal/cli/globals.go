@@ -142,5 +142,10 @@ func (o globalOptions) compute(ctx context.Context) (*gce.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return gce.New(ctx, project, o.ComputeEndpoint, ts)
+	c, err := gce.New(ctx, project, o.ComputeEndpoint, ts)
+	if err != nil {
+		return nil, err
+	}
+	c.UserAgent = "gkessh/" + Version
+	return c, nil
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
-	compute "google.golang.org/api/compute/v1"
 
 	"github.com/gkessh/gkessh/gce"
 )
@@ -140,7 +139,7 @@ func groupName(parts ...string) string {
 
 // groupsOf lists the groups a node belongs to: its zone, its GKE cluster and
 // node pool (from the labels GKE sets), and each label.
-func groupsOf(r resolved, inst *compute.Instance) []string {
+func groupsOf(r resolved, inst *gce.Instance) []string {
 	groups := []string{groupName("zone", r.Zone)}
 	c := inst.Labels["goog-k8s-cluster-name"]
 	if c == "" {

@@ -11,7 +11,6 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 	"golang.org/x/crypto/ssh"
-	compute "google.golang.org/api/compute/v1"
 
 	"github.com/gkessh/gkessh/gce"
 	"github.com/gkessh/gkessh/keys"
@@ -117,7 +116,7 @@ func keysFlags(c *ucli.Context) (keysOptions, error) {
 }
 
 // target builds the client and, with a NODE, fetches the instance.
-func (o keysOptions) target(ctx context.Context) (*gce.Client, *compute.Instance, error) {
+func (o keysOptions) target(ctx context.Context) (*gce.Client, *gce.Instance, error) {
 	c, err := o.compute(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -325,7 +324,7 @@ func runKeysList(ctx context.Context, o keysOptions, stdio Stdio) error {
 }
 
 // listNotes are the facts that change what the listed lines mean.
-func listNotes(inst *compute.Instance, proj *compute.Project) []string {
+func listNotes(inst *gce.Instance, proj *gce.Project) []string {
 	var notes []string
 	if gce.OSLoginEnabled(inst, proj) {
 		notes = append(notes, keys.OSLoginNote)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	compute "google.golang.org/api/compute/v1"
-
 	"github.com/gkessh/gkessh/gce"
 )
 
@@ -29,7 +27,7 @@ func (o globalOptions) resolve(ctx context.Context, node string) (resolved, erro
 
 // instance is resolve for commands that read the instance's metadata: it
 // always fetches the instance, with c, and stores its zone in the cache.
-func (o globalOptions) instance(ctx context.Context, c *gce.Client, node string) (resolved, *compute.Instance, error) {
+func (o globalOptions) instance(ctx context.Context, c *gce.Client, node string) (resolved, *gce.Instance, error) {
 	return o.locate(ctx, node, c)
 }
 
@@ -37,7 +35,7 @@ func (o globalOptions) instance(ctx context.Context, c *gce.Client, node string)
 // and a client is built only on a miss; with c the instance is fetched from
 // the cached zone, and a cached zone that turns out wrong is dropped and the
 // node looked up again.
-func (o globalOptions) locate(ctx context.Context, node string, c *gce.Client) (resolved, *compute.Instance, error) {
+func (o globalOptions) locate(ctx context.Context, node string, c *gce.Client) (resolved, *gce.Instance, error) {
 	if node == "" {
 		return resolved{}, nil, usagef("no node given")
 	}
@@ -81,7 +79,7 @@ func (o globalOptions) locate(ctx context.Context, node string, c *gce.Client) (
 
 // lookup fetches node from cachedZone, else from --zone, else searches every
 // zone.
-func lookup(ctx context.Context, c *gce.Client, cachedZone, flagZone, node string) (*compute.Instance, error) {
+func lookup(ctx context.Context, c *gce.Client, cachedZone, flagZone, node string) (*gce.Instance, error) {
 	switch {
 	case cachedZone != "":
 		return c.Instance(ctx, cachedZone, node)

@@ -15,7 +15,6 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/term"
-	compute "google.golang.org/api/compute/v1"
 
 	"github.com/gkessh/gkessh/gce"
 	"github.com/gkessh/gkessh/keys"
@@ -216,7 +215,7 @@ func (o sshOptions) run(ctx context.Context, stdio Stdio) error {
 
 // hostKeyCheck prepares the host key check for r, reading the keys its
 // guest published unless host keys go unchecked.
-func (o sshOptions) hostKeyCheck(ctx context.Context, stdio Stdio, c *gce.Client, r resolved, inst *compute.Instance) (*sshconfig.HostKeyCheck, error) {
+func (o sshOptions) hostKeyCheck(ctx context.Context, stdio Stdio, c *gce.Client, r resolved, inst *gce.Instance) (*sshconfig.HostKeyCheck, error) {
 	path, err := sshconfig.DefaultKnownHostsPath()
 	if err != nil {
 		return nil, err
@@ -244,7 +243,7 @@ func (o sshOptions) hostKeyCheck(ctx context.Context, stdio Stdio, c *gce.Client
 
 // dialer opens connections to the node's SSH port: through IAP, or with
 // --internal-ip straight to its first interface's address.
-func (o sshOptions) dialer(ctx context.Context, stdio Stdio, r resolved, inst *compute.Instance) (sshclient.DialFunc, error) {
+func (o sshOptions) dialer(ctx context.Context, stdio Stdio, r resolved, inst *gce.Instance) (sshclient.DialFunc, error) {
 	if o.InternalIP {
 		if len(inst.NetworkInterfaces) == 0 || inst.NetworkInterfaces[0].NetworkIP == "" {
 			return nil, fmt.Errorf("instance %s has no internal IP: drop --internal-ip to go through IAP", r)
@@ -322,7 +321,7 @@ func isTerminal(w io.Writer) bool {
 
 // dryRun reports what a login would do: the key, the metadata write, the
 // host key check and the route, and changes nothing.
-func (o sshOptions) dryRun(ctx context.Context, stdio Stdio, c *gce.Client, r resolved, inst *compute.Instance, user, keyPath string) error {
+func (o sshOptions) dryRun(ctx context.Context, stdio Stdio, c *gce.Client, r resolved, inst *gce.Instance, user, keyPath string) error {
 	out := stdio.Out
 	kp, err := keys.Load(keyPath)
 	switch {

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
-	compute "google.golang.org/api/compute/v1"
 
 	"github.com/gkessh/gkessh/gce"
 	"github.com/gkessh/gkessh/keys"
@@ -72,7 +71,7 @@ func openSSHFlagValues(c *ucli.Context) (openSSHOptions, error) {
 // node's published host keys in the known_hosts file (under compute.ID, or
 // the node name when byName) so the first ssh is verified instead of
 // trusted on first use.
-func (o openSSHOptions) listNodes(ctx context.Context, byName bool) ([]resolved, []*compute.Instance, error) {
+func (o openSSHOptions) listNodes(ctx context.Context, byName bool) ([]resolved, []*gce.Instance, error) {
 	c, err := o.compute(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -89,7 +88,7 @@ func (o openSSHOptions) listNodes(ctx context.Context, byName bool) ([]resolved,
 	}
 	cache, cacheErr := gce.DefaultCache()
 	var rs []resolved
-	var insts []*compute.Instance
+	var insts []*gce.Instance
 	for _, inst := range all {
 		if inst.Status != "RUNNING" || !re.MatchString(inst.Name) {
 			continue

@@ -1,0 +1,118 @@
+package gce
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// APIError is a failed Compute API call or operation: the HTTP status and
+// what Google's error body says about it.
+type APIError struct {
+	Code    int      // HTTP status
+	Message string   // error.message, or the start of a body that is not Google's JSON
+	Reasons []string // error.errors[].reason, or an operation's error codes
+}
+
+func (e *APIError) Error() string {
+	s := fmt.Sprintf("%d %s", e.Code, http.StatusText(e.Code))
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	if len(e.Reasons) > 0 {
+		s += " (" + strings.Join(e.Reasons, ", ") + ")"
+	}
+	return s
+}
+
+// maxErrorBody bounds how much of a failed reply is read: Google's error
+// bodies are small, and a proxy's HTML page is only worth its start.
+const maxErrorBody = 64 << 10
+
+// do calls the API: method on path under c.Endpoint with query, body (when
+// not nil) sent as JSON, and the reply decoded into out. A reply that is not
+// 2xx becomes an *APIError.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	tok, err := c.TokenSource.Token()
+	if err != nil {
+		return fmt.Errorf("get an access token: %w", err)
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("encode %s %s: %w", method, path, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	q := url.Values{"prettyPrint": {"false"}} // compact replies, as the official client asks
+	maps.Copy(q, query)
+	req, err := http.NewRequestWithContext(ctx, method, c.Endpoint+path+"?"+q.Encode(), rd)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	tok.SetAuthHeader(req)
+	req.Header.Set("User-Agent", c.UserAgent)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return err // a *url.Error, which names the method and URL
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return readAPIError(resp)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode the reply to %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// readAPIError reads a failed reply. Google's body is
+// {"error":{"code":412,"message":"…","errors":[{"reason":"conditionNotMet",…}]}};
+// anything else (a proxy's page, an empty body) is kept as text.
+func readAPIError(resp *http.Response) *APIError {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody)) // a short read still says something
+	e := &APIError{Code: resp.StatusCode}
+	var g struct {
+		Error struct {
+			Message string `json:"message"`
+			Errors  []struct {
+				Reason string `json:"reason"`
+			} `json:"errors"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(b, &g) == nil && g.Error.Message != "" {
+		e.Message = g.Error.Message
+		for _, it := range g.Error.Errors {
+			if it.Reason != "" {
+				e.Reasons = append(e.Reasons, it.Reason)
+			}
+		}
+		return e
+	}
+	text := strings.TrimSpace(string(b))
+	if len(text) > 200 {
+		text = text[:200] + "…"
+	}
+	e.Message = text
+	return e
+}
+
+// projectPath is the API path of the client's project followed by elems,
+// each escaped as one path segment.
+func (c *Client) projectPath(elems ...string) string {
+	p := "projects/" + url.PathEscape(c.ProjectID)
+	for _, e := range elems {
+		p += "/" + url.PathEscape(e)
+	}
+	return p
+}
