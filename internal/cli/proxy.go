@@ -115,6 +115,10 @@ func runProxy(ctx context.Context, o proxyOptions, stdio Stdio) error {
 	return nil
 }
 
+// pipeSize is the buffer pollable asks for on ssh's pipes, Linux's
+// default limit for unprivileged processes.
+const pipeSize = 1 << 20
+
 // pollable returns a non-blocking twin of f when f is a pipe or socket in
 // blocking mode (as ssh gives a ProxyCommand), so that waiting on it parks a
 // goroutine in Go's network poller instead of a thread in the kernel: at
@@ -146,6 +150,9 @@ func pollable(f *os.File) (twin *os.File, restore func()) {
 			unix.Close(d)
 			return
 		}
+		// A bigger pipe means fewer, larger reads and writes on both
+		// sides; best effort, up to the unprivileged limit.
+		unix.FcntlInt(uintptr(d), unix.F_SETPIPE_SZ, pipeSize)
 		dup = d
 	})
 	if ctlErr != nil || dup < 0 {
