@@ -65,8 +65,9 @@ type Dialer struct {
 	TokenSource oauth2.TokenSource
 	// UserAgent names the client, e.g. "gkessh/v1.2.3".
 	UserAgent string
-	// WS dials the websockets. Nil means one with 64 KiB buffers, the
-	// environment's HTTPS proxy and a 30 s handshake timeout.
+	// WS dials the websockets. Nil means one with big buffers, frames sent
+	// in bursts (BatchConn), the environment's HTTPS proxy and a 30 s
+	// handshake timeout.
 	WS *websocket.Dialer
 	// Logf, when set, hears about broken websockets and reconnects.
 	Logf func(format string, args ...any)

@@ -13,8 +13,9 @@ import (
 )
 
 // Tuning. The ACK cadence follows gcloud's: acknowledge once 32 KiB are
-// owed, with every outgoing write, and after a short idle delay so a quiet
-// tail does not stay unacknowledged.
+// owed (checked at the end of each burst of frames read), with every
+// outgoing write, and after a short idle delay so that a quiet tail does
+// not stay unacknowledged.
 const (
 	ackThreshold = 32 << 10
 	ackDelay     = 10 * time.Millisecond
