@@ -112,6 +112,33 @@ func TestClientAgainstEmulator(t *testing.T) {
 	}
 }
 
+// TestSetEmptyMetadataRemovesEveryItem checks that an empty item list,
+// which goes on the wire without "items" as the official client sends it,
+// still replaces the items.
+func TestSetEmptyMetadataRemovesEveryItem(t *testing.T) {
+	srv, c, _ := newEmulator(t)
+	ctx := testCtx(t)
+	name := srv.Nodes()[0]
+	inst, err := c.Locate(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zone := gce.ZoneName(inst.Zone)
+	if len(inst.Metadata.Items) == 0 {
+		t.Fatal("the emulator's node starts without metadata; the test needs some")
+	}
+	if err := c.SetInstanceMetadata(ctx, zone, name, &gce.Metadata{Fingerprint: inst.Metadata.Fingerprint}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := c.Instance(ctx, zone, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Metadata != nil && len(after.Metadata.Items) != 0 {
+		t.Fatalf("items after setting none: %d, want 0", len(after.Metadata.Items))
+	}
+}
+
 func TestUpdateMetadataRetriesInjectedConflicts(t *testing.T) {
 	srv, c, _ := newEmulator(t)
 	ctx := testCtx(t)

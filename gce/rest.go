@@ -101,7 +101,7 @@ func readAPIError(resp *http.Response) *APIError {
 	}
 	text := strings.TrimSpace(string(b))
 	if len(text) > 200 {
-		text = text[:200] + "…"
+		text = strings.ToValidUTF8(text[:200], "") + "…"
 	}
 	e.Message = text
 	return e
