@@ -21,11 +21,11 @@ const DefaultEndpoint = "https://compute.googleapis.com/compute/v1/"
 // API with net/http rather than through google.golang.org/api, whose
 // transport stack is most of a binary that needs eight calls; see do.
 type Client struct {
-	ProjectID   string // the project name, e.g. "my-project"
-	Endpoint    string // the API base URL, ending in "/"
-	HTTP        *http.Client
-	TokenSource oauth2.TokenSource
-	UserAgent   string
+	ProjectID   string             // the project name, e.g. "my-project"
+	Endpoint    string             // the API base URL, ending in "/"
+	HTTP        *http.Client       // sends every call
+	TokenSource oauth2.TokenSource // the bearer token of every call
+	UserAgent   string             // names gkessh, and its version, in Google's logs
 }
 
 // New returns a client for project. An empty endpoint means DefaultEndpoint.
