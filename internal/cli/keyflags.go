@@ -2,11 +2,14 @@ package cli
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/gkessh/gkessh/keys"
 )
@@ -99,3 +102,16 @@ func (k keyOptions) keyPath() (string, error) {
 // badInput marks a local mistake (a key file, a user name) for exit status
 // 2, like a usage error, but without pointing at --help.
 func badInput(err error) error { return exitError{code: exitUsage, err: err} }
+
+// loadKey loads the key pair at path, creating it when missing and saying
+// so on w.
+func loadKey(path string, w io.Writer) (*keys.KeyPair, error) {
+	kp, err := keys.LoadOrCreate(path)
+	if err != nil {
+		return nil, badInput(err)
+	}
+	if kp.Created {
+		fmt.Fprintf(w, "Generated SSH key %s (%s %s).\n", kp.Path, kp.Public.Type(), ssh.FingerprintSHA256(kp.Public))
+	}
+	return kp, nil
+}

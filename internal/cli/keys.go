@@ -148,14 +148,11 @@ func runKeysEnsure(ctx context.Context, o keysOptions, stdio Stdio) error {
 	if err != nil {
 		return err
 	}
-	kp, err := keys.LoadOrCreate(path)
+	kp, err := loadKey(path, stdio.Err)
 	if err != nil {
-		return badInput(err)
+		return err
 	}
 	defer kp.Close()
-	if kp.Created {
-		fmt.Fprintf(stdio.Out, "created key pair %s (%s %s)\n", path, kp.Public.Type(), ssh.FingerprintSHA256(kp.Public))
-	}
 	c, inst, err := o.target(ctx)
 	if err != nil {
 		return err

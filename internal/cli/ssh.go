@@ -161,14 +161,11 @@ func (o sshOptions) run(ctx context.Context, stdio Stdio) error {
 		return o.dryRun(ctx, stdio, c, r, inst, user, keyPath)
 	}
 
-	kp, err := keys.LoadOrCreate(keyPath)
+	kp, err := loadKey(keyPath, stdio.Err)
 	if err != nil {
 		return err
 	}
 	defer kp.Close()
-	if kp.Created {
-		fmt.Fprintf(stdio.Err, "Generated SSH key %s (%s %s).\n", keyPath, kp.Public.Type(), ssh.FingerprintSHA256(kp.Public))
-	}
 	res, err := keys.Ensure(ctx, c, inst, kp.Public, keys.EnsureOptions{User: user, Scope: o.Scope, ExpireAfter: o.ExpireAfter, Logf: logf})
 	if err != nil {
 		return err

@@ -41,14 +41,11 @@ func (o proxyOptions) stageKey(ctx context.Context, r resolved, dial sshclient.D
 	if err != nil {
 		return err
 	}
-	kp, err := keys.LoadOrCreate(path)
+	kp, err := loadKey(path, stdio.Err)
 	if err != nil {
 		return err
 	}
 	defer kp.Close()
-	if kp.Created {
-		fmt.Fprintf(stdio.Err, "Generated SSH key %s (%s %s).\n", kp.Path, kp.Public.Type(), ssh.FingerprintSHA256(kp.Public))
-	}
 	fp := ssh.FingerprintSHA256(kp.Public)
 	stamps, err := openStamps(r.Project)
 	if err != nil {
