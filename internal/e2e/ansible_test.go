@@ -38,12 +38,18 @@ func stopMasters(dir string) {
 }
 
 func TestAnsible(t *testing.T) {
-	need(t, "ssh", "ansible")
+	need(t, "ssh", "ansible", "ansible-inventory")
 	w := startEmulator(t, "--sshd", "openssh", "--nodes", "3", "--propagation-delay", "300ms")
 	ansibleEnv(t, w)
 	user := loginUser(t)
 	inv := inventoryScript(t, w, user)
 
+	graph := w.output("ansible-inventory", "-i", inv, "--graph")
+	for _, g := range []string{"@zone_us_west1_a:", "@cluster_cluster:", "@pool_default_pool:"} {
+		if !strings.Contains(graph, g) {
+			t.Errorf("ansible-inventory --graph lacks %s:\n%s", g, graph)
+		}
+	}
 	out := w.run("ansible", "all", "-i", inv, "-m", "ping", "-f", "10")
 	if n := strings.Count(out, "SUCCESS"); n != 3 {
 		t.Fatalf("ping: %d of 3 nodes answered:\n%s", n, out)

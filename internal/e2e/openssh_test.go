@@ -21,7 +21,7 @@ func loginUser(t testing.TB) string {
 	return u.Username
 }
 
-// TestOpenSSHThroughConfigBlock drives plain ssh, scp and rsync through the
+// TestOpenSSHThroughConfigBlock drives plain ssh, scp (64 MiB) and rsync through the
 // block `gkessh config-ssh` writes, from a HOME with no key yet: the first
 // ssh makes `gkessh proxy` create and upsert the key and wait for it.
 func TestOpenSSHThroughConfigBlock(t *testing.T) {
@@ -38,7 +38,7 @@ func TestOpenSSHThroughConfigBlock(t *testing.T) {
 
 	// The nodes share this machine's file system: use paths under HOME.
 	src := filepath.Join(w.home, "payload")
-	writeRandom(t, src, 4<<20)
+	writeRandom(t, src, 64<<20)
 	node := nodes[0].Name
 	w.run("scp", "-q", "-F", cfg, src, node+":"+src+".up")
 	w.run("scp", "-q", "-F", cfg, node+":"+src+".up", src+".down")
