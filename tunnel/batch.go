@@ -13,13 +13,14 @@ const batchSize = 256 << 10
 // the frames of a burst in one system call instead of one per frame, which
 // at 16 KiB a frame is most of the cost of a bulk transfer. Relays wrap the
 // connections they upgrade with it; Dialer does so itself.
-func BatchConn(c net.Conn) net.Conn { return &batchConn{Conn: c} }
+func BatchConn(c net.Conn) net.Conn { return &batchConn{Conn: c, raw: connRawIO(c)} }
 
 // batchConn buffers writes while held. Writes from others (gorilla's close
 // and pong answers) while it is held go into the same buffer, in order, and
 // out at release.
 type batchConn struct {
 	net.Conn
+	raw    *rawIO // c's reads and writes bypassing the scheduler; nil if unsupported
 	mu     sync.Mutex
 	buf    []byte
 	held   bool
@@ -32,6 +33,9 @@ type batchConn struct {
 func (c *batchConn) Read(p []byte) (int, error) {
 	if f := c.onRead.Load(); f != nil {
 		(*f)()
+	}
+	if c.raw != nil {
+		return c.raw.Read(p)
 	}
 	return c.Conn.Read(p)
 }
@@ -61,6 +65,13 @@ func (c *batchConn) Write(p []byte) (int, error) {
 	if err := c.flushLocked(); err != nil {
 		return 0, err
 	}
+	return c.write(p)
+}
+
+func (c *batchConn) write(p []byte) (int, error) {
+	if c.raw != nil {
+		return c.raw.Write(p)
+	}
 	return c.Conn.Write(p)
 }
 
@@ -86,7 +97,7 @@ func (c *batchConn) flushLocked() error {
 	if len(c.buf) == 0 {
 		return nil
 	}
-	_, err := c.Conn.Write(c.buf)
+	_, err := c.write(c.buf)
 	c.buf = c.buf[:0]
 	return err
 }

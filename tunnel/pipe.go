@@ -28,9 +28,10 @@ const pipeBuffer = 128 << 10
 // Cancelling ctx closes c and interrupts r. Pipe returns the tunnel's error,
 // else the local side's, else nil; ctx.Err() if cancelled.
 func Pipe(ctx context.Context, c net.Conn, r io.Reader, w io.Writer) error {
+	rr, ww := rawFile(r), rawFile(w)
 	upc := make(chan error, 1)
 	go func() {
-		_, err := io.CopyBuffer(onlyWriter{c}, onlyReader{r}, make([]byte, pipeBuffer))
+		_, err := io.CopyBuffer(onlyWriter{c}, onlyReader{rr}, make([]byte, pipeBuffer))
 		if err == nil {
 			if cw, ok := c.(interface{ CloseWrite() error }); ok {
 				err = cw.CloseWrite()
@@ -43,9 +44,9 @@ func Pipe(ctx context.Context, c net.Conn, r io.Reader, w io.Writer) error {
 		var err error
 		if tc, ok := c.(*Conn); ok {
 			// Straight from the websocket reader to w.
-			_, err = tc.s.WriteTo(w)
+			_, err = tc.s.WriteTo(ww)
 		} else {
-			_, err = io.CopyBuffer(onlyWriter{w}, onlyReader{c}, make([]byte, pipeBuffer))
+			_, err = io.CopyBuffer(onlyWriter{ww}, onlyReader{c}, make([]byte, pipeBuffer))
 		}
 		if cerr := closeWrite(w); err == nil {
 			err = cerr
@@ -125,6 +126,18 @@ func closeWrite(w io.Writer) error {
 		return w.Close()
 	}
 	return nil
+}
+
+// rawFile returns v's reads and writes bypassing the scheduler when v is
+// a non-blocking pipe or socket (the proxy's stdio), else v itself. Only
+// the copying uses it; closing and deadlines go to v.
+func rawFile[T any](v T) T {
+	if f, ok := any(v).(*os.File); ok {
+		if raw := fileRawIO(f); raw != nil {
+			return any(raw).(T)
+		}
+	}
+	return v
 }
 
 // onlyReader and onlyWriter hide ReadFrom and WriteTo, so io.CopyBuffer
