@@ -31,11 +31,11 @@ type globalOptions struct {
 // variables. Every command that talks to Google includes them.
 func googleFlags() []ucli.Flag {
 	return []ucli.Flag{
-		&ucli.StringFlag{Name: "project", Usage: "Google Cloud project", EnvVars: []string{"CLOUDSDK_CORE_PROJECT"}},
+		&ucli.StringFlag{Name: "project", Usage: "the Google Cloud project", EnvVars: []string{"CLOUDSDK_CORE_PROJECT"}},
 		&ucli.StringFlag{Name: "zone", Usage: "instance zone (looked up and cached when omitted)"},
 		&ucli.StringFlag{Name: "access-token-file", Usage: "file holding an OAuth2 access token (else Application Default Credentials)", EnvVars: []string{"GKESSH_ACCESS_TOKEN_FILE", "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"}},
-		&ucli.StringFlag{Name: "compute-endpoint", Usage: "Compute API base URL", EnvVars: []string{"GKESSH_COMPUTE_ENDPOINT"}},
-		&ucli.StringFlag{Name: "iap-endpoint", Usage: "IAP relay base URL", EnvVars: []string{"GKESSH_IAP_ENDPOINT"}},
+		&ucli.StringFlag{Name: "compute-endpoint", Usage: "base URL of the Compute API", EnvVars: []string{"GKESSH_COMPUTE_ENDPOINT"}},
+		&ucli.StringFlag{Name: "iap-endpoint", Usage: "base URL of the IAP relay", EnvVars: []string{"GKESSH_IAP_ENDPOINT"}},
 		&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say what is being done on stderr"},
 	}
 }

@@ -31,7 +31,7 @@ func openSSHFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "filter", Usage: "only instances whose name matches this regexp (e.g. ^gke-cluster-)"},
 		&ucli.StringFlag{Name: "user", Usage: "user name on the nodes (default: your local login name)"},
 		&ucli.StringFlag{Name: "key-file", Usage: "private key file (default ~/.ssh/google_compute_engine)"},
-		&ucli.StringFlag{Name: "strict-host-key-checking", Value: "yes", Usage: "StrictHostKeyChecking for ssh: yes, accept-new or no"},
+		&ucli.StringFlag{Name: "strict-host-key-checking", Value: "yes", Usage: "ssh's StrictHostKeyChecking: yes, accept-new or no"},
 	)
 }
 

@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"unicode"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/gkessh/gkessh/emulator"
+)
+
+// TestCommandDocs walks the command tree and lints what --help shows: every
+// command and flag says what it does, in gkessh's voice, and no command has
+// two flags answering to the same name (urfave panics on those at run time,
+// as -v once did).
+func TestCommandDocs(t *testing.T) {
+	app := newApp(Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
+	var walk func(path string, flags []ucli.Flag, cmds []*ucli.Command)
+	walk = func(path string, flags []ucli.Flag, cmds []*ucli.Command) {
+		seen := map[string]bool{}
+		for _, f := range flags {
+			for _, name := range f.Names() {
+				if seen[name] {
+					t.Errorf("%s: two flags named %q", path, name)
+				}
+				seen[name] = true
+			}
+			df, ok := f.(ucli.DocGenerationFlag)
+			if !ok {
+				continue
+			}
+			if u := df.GetUsage(); !lintText(u) {
+				t.Errorf("%s --%s: usage %q should start lowercase and not end with a period", path, f.Names()[0], u)
+			}
+		}
+		for _, c := range cmds {
+			p := path + " " + c.Name
+			if !lintText(c.Usage) {
+				t.Errorf("%s: usage %q should be a lowercase phrase without a final period", p, c.Usage)
+			}
+			walk(p, c.Flags, c.Subcommands)
+		}
+	}
+	walk("gkessh", app.Flags, app.Commands)
+	names := map[string]bool{}
+	for _, c := range app.Commands {
+		names[c.Name] = true
+	}
+	for _, want := range []string{"proxy", "tunnel", "keys", "config-ssh", "inventory", "doctor"} {
+		if !names[want] {
+			t.Errorf("no %q command", want)
+		}
+	}
+}
+
+func lintText(s string) bool {
+	if s == "" || strings.HasSuffix(s, ".") {
+		return false
+	}
+	// A capital is fine only for an acronym (SSH, IAP, OS Login).
+	first, _, _ := strings.Cut(s, " ")
+	return !unicode.IsUpper([]rune(first)[0]) || strings.ToUpper(first) == first
+}
+
+// TestVersionAndVerbose checks that --version prints the version and that
+// -v is --verbose, not a clash with urfave's version flag.
+func TestVersionAndVerbose(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{})
+	out, _, code := e.run("--version")
+	if code != 0 || out != "gkessh "+Version+"\n" {
+		t.Fatalf("--version: exit %d, %q", code, out)
+	}
+	if _, errOut, code := e.run("doctor", "-v"); code != 0 {
+		t.Fatalf("doctor -v: exit %d: %s", code, errOut)
+	}
+}
