@@ -115,3 +115,17 @@ func loadKey(path string, w io.Writer) (*keys.KeyPair, error) {
 	}
 	return kp, nil
 }
+
+// userKey resolves the user and loads (or creates) the key pair.
+func (k keyOptions) userKey(w io.Writer) (string, *keys.KeyPair, error) {
+	user, err := k.user()
+	if err != nil {
+		return "", nil, err
+	}
+	path, err := k.keyPath()
+	if err != nil {
+		return "", nil, err
+	}
+	kp, err := loadKey(path, w)
+	return user, kp, err
+}

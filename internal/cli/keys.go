@@ -140,15 +140,7 @@ func (o keysOptions) scope() string {
 }
 
 func runKeysEnsure(ctx context.Context, o keysOptions, stdio Stdio) error {
-	user, err := o.user()
-	if err != nil {
-		return err
-	}
-	path, err := o.keyPath()
-	if err != nil {
-		return err
-	}
-	kp, err := loadKey(path, stdio.Err)
+	user, kp, err := o.userKey(stdio.Err)
 	if err != nil {
 		return err
 	}

@@ -33,15 +33,7 @@ const permanentRecheck = 24 * time.Hour
 // for the fingerprint), then probes the node's sshd until it takes the key,
 // and records the stamp.
 func (o proxyOptions) stageKey(ctx context.Context, r resolved, dial sshclient.DialFunc, stdio Stdio) error {
-	user, err := o.user()
-	if err != nil {
-		return err
-	}
-	path, err := o.keyPath()
-	if err != nil {
-		return err
-	}
-	kp, err := loadKey(path, stdio.Err)
+	user, kp, err := o.userKey(stdio.Err)
 	if err != nil {
 		return err
 	}
