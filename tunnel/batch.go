@@ -11,8 +11,12 @@ const batchSize = 256 << 10
 
 // BatchConn wraps the connection under a websocket so that Stream sends
 // the frames of a burst in one system call instead of one per frame, which
-// at 16 KiB a frame is most of the cost of a bulk transfer. Relays wrap the
-// connections they upgrade with it; Dialer does so itself.
+// at 16 KiB a frame is most of the cost of a bulk transfer: Stream writes a
+// burst in one Write, and when a wrapper such as TLS cuts it into records,
+// BatchConn gathers them. It also tells Stream when a burst of frames read
+// has been handled, and reads and writes without the scheduler's system-call
+// bookkeeping. Relays wrap the connections they upgrade with it; Dialer does
+// so itself.
 func BatchConn(c net.Conn) net.Conn { return &batchConn{Conn: c, raw: connRawIO(c)} }
 
 // batchConn buffers writes while held. Writes from others (gorilla's close

@@ -76,8 +76,10 @@ func (d *Dialer) DialContext(ctx context.Context, t Target) (net.Conn, error) {
 		return nil, fmt.Errorf("iap: tunnel to %s: %w", t, err)
 	}
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	st := NewStream()
+	st.masked = true
 	c := &Conn{
-		s:      NewStream(),
+		s:      st,
 		d:      d,
 		t:      t,
 		sid:    f.SID,

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"golang.org/x/net/nettest"
 	"golang.org/x/oauth2"
 
@@ -251,5 +252,50 @@ func TestBackendEOF(t *testing.T) {
 	}
 	if _, err := c.Write([]byte("x")); !errors.Is(err, io.ErrClosedPipe) {
 		t.Fatalf("write after EOF: %v, want io.ErrClosedPipe", err)
+	}
+}
+
+// wrapped stands for TLS over a BatchConn: a wrapper that writes what it is
+// given piecemeal, and exposes the connection under it.
+type wrapped struct{ net.Conn }
+
+func (w wrapped) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		k, err := w.Conn.Write(p[:min(len(p), 1000)])
+		n += k
+		if err != nil {
+			return n, err
+		}
+		p = p[k:]
+	}
+	return n, nil
+}
+
+func (w wrapped) NetConn() net.Conn { return w.Conn }
+
+// TestConnUnderWrapper moves bytes both ways when the BatchConn is under a
+// wrapper, whose small writes the burst gathers.
+func TestConnUnderWrapper(t *testing.T) {
+	r := newRelay(t)
+	r.echo(t, 8080)
+	r.dialer.WS = &websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return wrapped{tunnel.BatchConn(c)}, nil
+	}}
+	c := r.dial(t, 8080)
+	defer c.Close()
+	want := make([]byte, 4<<20)
+	rand.Read(want)
+	go c.Write(want)
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("echo differs from what was sent")
 	}
 }

@@ -1,19 +1,34 @@
 package tunnel
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
+	"math/rand/v2"
+	"net"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 )
 
-// attachment is one websocket being served.
+// attachment is one websocket being served. Its DATA and ACK messages are
+// built here, straight from the send ring into buf, and written to ws's
+// connection a burst at a time; gorilla, which would copy each message
+// twice more on the way, reads and sends control frames.
 type attachment struct {
-	ws   *websocket.Conn
-	b    batcher
-	stop chan struct{} // closed when Serve is done with ws
+	ws     *websocket.Conn
+	conn   net.Conn // ws's connection
+	masked bool     // a client's: frames are masked (RFC 6455 5.3)
+	b      batcher
+	gather bool          // b is under a wrapper (TLS) that writes piecemeal
+	buf    []byte        // the burst being built, under Stream.wmu
+	stop   chan struct{} // closed when Serve is done with ws
+
+	// cmu orders bursts and close frames on conn: nothing follows a
+	// close frame sent through writeClose.
+	cmu       sync.Mutex
+	closeSent bool
 
 	mu  sync.Mutex
 	err error // why ws ended: the first failure seen
@@ -37,10 +52,16 @@ func (a *attachment) fail(err error) {
 // RECONNECT_SUCCESS_ACK) must be done before Serve. Serve closes ws.
 func (s *Stream) Serve(ws *websocket.Conn) error {
 	ws.SetReadLimit(maxMessage)
-	a := &attachment{ws: ws, b: findBatcher(ws.NetConn()), stop: make(chan struct{})}
+	a := &attachment{ws: ws, conn: ws.NetConn(), masked: s.masked, b: findBatcher(ws.NetConn()), stop: make(chan struct{})}
 	if a.b == nil {
 		a.b = noBatch{}
 	}
+	a.gather = any(a.b) != any(a.conn)
+	// As gorilla's own handler answers, but ordered after our bursts.
+	ws.SetCloseHandler(func(code int, _ string) error {
+		a.writeClose(code, "", time.Second)
+		return nil
+	})
 	s.mu.Lock()
 	if s.att != nil || s.done {
 		s.mu.Unlock()
@@ -70,7 +91,7 @@ func (s *Stream) Serve(ws *websocket.Conn) error {
 	s.mu.Unlock()
 	var pe *ProtocolError
 	if errors.As(err, &pe) {
-		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(pe.Code, pe.Msg), time.Now().Add(time.Second))
+		a.writeClose(pe.Code, pe.Msg, time.Second)
 	}
 	a.fail(err)
 	close(a.stop)
@@ -322,9 +343,9 @@ func (s *Stream) writeLoop(a *attachment) error {
 		}
 		if closeNow {
 			s.mu.Lock()
-			msg := websocket.FormatCloseMessage(s.closeCode, s.closeText)
+			code, text := s.closeCode, s.closeText
 			s.mu.Unlock()
-			if err := a.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWait)); err != nil {
+			if err := a.writeClose(code, text, closeWait); err != nil {
 				return writeErr(err, a.stop)
 			}
 			// The reader waits for the peer's close frame, not forever.
@@ -349,20 +370,24 @@ func (s *Stream) lingerC() <-chan struct{} {
 }
 
 // send writes everything due on a's websocket: an ACK if one is owed, and
-// DATA until nothing queued is unsent, all in one batch. With mayClose it
-// reports whether the close frame is due: shutting down, all sent and
-// acknowledged (or linger over). Call with wmu held.
+// DATA until nothing queued is unsent, in bursts of up to batchSize bytes.
+// With mayClose it reports whether the close frame is due: shutting down,
+// all sent and acknowledged (or linger over). Call with wmu held.
 func (s *Stream) send(a *attachment, mayClose bool) (closeNow bool, err error) {
-	held := false
+	if a.buf == nil {
+		a.buf = make([]byte, 0, batchSize)
+	}
 	defer func() {
-		if held {
-			if rerr := a.b.release(); err == nil {
-				err = rerr
-			}
+		if ferr := a.flush(); err == nil {
+			err = ferr
 		}
 	}()
-	var ackMsg [10]byte
 	for {
+		if cap(a.buf)-len(a.buf) < maxWireMessage {
+			if err := a.flush(); err != nil {
+				return false, err
+			}
+		}
 		s.mu.Lock()
 		if s.att != a {
 			s.mu.Unlock()
@@ -370,19 +395,25 @@ func (s *Stream) send(a *attachment, mayClose bool) (closeNow bool, err error) {
 		}
 		end := s.acked + uint64(s.out.len())
 		owed := s.recvd - s.ackSent
-		n := 0
-		if s.sent < end {
-			n = int(min(end-s.sent, MaxDataLen))
-			// Counted as sent before it is written, so that an ACK racing
-			// the write is not taken for one beyond what was sent.
-			s.out.copyAt(s.frame[DataHeaderLen:DataHeaderLen+n], int(s.sent-s.acked))
-			s.sent += uint64(n)
-		}
+		n := int(min(end-s.sent, MaxDataLen))
 		ack := owed > 0 && (n > 0 || s.ackIdle || owed >= ackThreshold)
 		if ack {
 			s.ackSent, s.ackIdle = s.recvd, false
+			p := a.beginMessage(ackLen)
+			a.buf = AppendAck(a.buf, s.ackSent)
+			a.endMessage(p)
 		}
-		ackVal := s.ackSent
+		if n > 0 {
+			p := a.beginMessage(DataHeaderLen + n)
+			a.buf = AppendDataHeader(a.buf, n)
+			k := len(a.buf)
+			a.buf = a.buf[:k+n]
+			s.out.copyAt(a.buf[k:], int(s.sent-s.acked))
+			// Counted as sent before it is written, so that an ACK racing
+			// the write is not taken for one beyond what was sent.
+			s.sent += uint64(n)
+			a.endMessage(p)
+		}
 		if mayClose && !ack && n == 0 && s.closing && !s.closeSent && (s.acked == end || isClosed(s.lingered)) {
 			s.closeSent, closeNow = true, true
 		}
@@ -390,24 +421,90 @@ func (s *Stream) send(a *attachment, mayClose bool) (closeNow bool, err error) {
 		if !ack && n == 0 {
 			return closeNow, nil
 		}
-		// The frames of a burst go out in one system call, when the
-		// connection allows it.
-		if !held {
-			a.b.hold()
-			held = true
-		}
-		if ack {
-			if err := a.ws.WriteMessage(websocket.BinaryMessage, AppendAck(ackMsg[:0], ackVal)); err != nil {
-				return false, err
-			}
-		}
-		if n > 0 {
-			AppendDataHeader(s.frame[:0], n)
-			if err := a.ws.WriteMessage(websocket.BinaryMessage, s.frame[:DataHeaderLen+n]); err != nil {
-				return false, err
-			}
-		}
 	}
+}
+
+// Sizes of what send builds: an ACK message, and the longest websocket
+// frame header (16-bit length and masking key) with the longest message.
+const (
+	ackLen         = 2 + 8
+	maxWireMessage = 2 + 2 + 4 + MaxFrameLen
+)
+
+// beginMessage appends the header of a binary websocket message of n bytes,
+// in one final frame as IAP requires, and returns where its payload starts.
+func (a *attachment) beginMessage(n int) int {
+	b := append(a.buf, 0x80|websocket.BinaryMessage)
+	var mask byte
+	if a.masked {
+		mask = 0x80
+	}
+	if n < 126 {
+		b = append(b, mask|byte(n))
+	} else {
+		b = append(b, mask|126, byte(n>>8), byte(n))
+	}
+	if a.masked {
+		b = binary.LittleEndian.AppendUint32(b, rand.Uint32())
+	}
+	a.buf = b
+	return len(b)
+}
+
+// endMessage masks the payload from p on, for a client.
+func (a *attachment) endMessage(p int) {
+	if a.masked {
+		maskBytes([4]byte(a.buf[p-4:p]), a.buf[p:])
+	}
+}
+
+// maskBytes XORs b with key repeated, eight bytes at a time.
+func maskBytes(key [4]byte, b []byte) {
+	k := uint64(binary.LittleEndian.Uint32(key[:]))
+	k |= k << 32
+	for len(b) >= 8 {
+		binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)^k)
+		b = b[8:]
+	}
+	for i := range b {
+		b[i] ^= key[i&3]
+	}
+}
+
+// flush writes the burst built so far in one Write, unless a close frame
+// went out already (gorilla's own, sent when the peer breaks the websocket
+// protocol, is not seen here; the websocket is closed right after it).
+func (a *attachment) flush() error {
+	if len(a.buf) == 0 {
+		return nil
+	}
+	a.cmu.Lock()
+	defer a.cmu.Unlock()
+	defer func() { a.buf = a.buf[:0] }()
+	if a.closeSent {
+		return websocket.ErrCloseSent
+	}
+	// gorilla leaves the deadline of its last control frame on conn.
+	a.conn.SetWriteDeadline(time.Time{})
+	if !a.gather {
+		_, err := a.conn.Write(a.buf)
+		return err
+	}
+	a.b.hold()
+	_, err := a.conn.Write(a.buf)
+	if rerr := a.b.release(); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// writeClose sends a close frame, after any burst being written, and stops
+// bursts from following it.
+func (a *attachment) writeClose(code int, text string, wait time.Duration) error {
+	a.cmu.Lock()
+	defer a.cmu.Unlock()
+	a.closeSent = true
+	return a.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(wait))
 }
 
 // writeErr turns a failed write into writeLoop's result. ErrCloseSent means

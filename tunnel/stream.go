@@ -99,7 +99,7 @@ type Stream struct {
 	shutOnce sync.Once
 
 	wmu      sync.Mutex    // held to write messages; see above
-	frame    []byte        // a DATA frame being built, under wmu
+	masked   bool          // the client's end: its websocket frames are masked
 	wlock    chan struct{} // held by one Write at a time, so each is contiguous
 	rdl, wdl deadline
 }
@@ -114,7 +114,6 @@ func NewStream() *Stream {
 		shut:     make(chan struct{}),
 		sinkIdle: make(chan struct{}, 1),
 		wlock:    make(chan struct{}, 1),
-		frame:    make([]byte, MaxFrameLen),
 		rdl:      makeDeadline(),
 		wdl:      makeDeadline(),
 	}
