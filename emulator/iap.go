@@ -192,7 +192,7 @@ func (s *Server) connectIAP(ws *websocket.Conn, r *http.Request) {
 		sid:     "emu-" + randomHex(16),
 		target:  fmt.Sprintf("%s:%d", name, port),
 		stream:  tunnel.NewStream(),
-		backend: backend,
+		backend: tunnel.RawConn(backend),
 		next:    make(chan *websocket.Conn),
 		done:    make(chan struct{}),
 		free:    make(chan struct{}),

@@ -138,3 +138,26 @@ type noBatch struct{}
 func (noBatch) hold()                 {}
 func (noBatch) release() error        { return nil }
 func (noBatch) setOnRead(func()) bool { return false }
+
+// RawConn wraps a TCP or Unix connection so that its reads and writes go
+// to the kernel without the scheduler's system-call bookkeeping (see
+// rawIO), as BatchConn's do; it returns other connections as they are.
+// Relays use it on their node connections.
+func RawConn(c net.Conn) net.Conn {
+	raw := connRawIO(c)
+	if raw == nil {
+		return c
+	}
+	return &rawConn{Conn: c, raw: raw}
+}
+
+type rawConn struct {
+	net.Conn
+	raw *rawIO
+}
+
+func (c *rawConn) Read(p []byte) (int, error)  { return c.raw.Read(p) }
+func (c *rawConn) Write(p []byte) (int, error) { return c.raw.Write(p) }
+
+// NetConn returns the wrapped connection, as tls.Conn's does.
+func (c *rawConn) NetConn() net.Conn { return c.Conn }
