@@ -81,9 +81,11 @@ var defaultWS = &websocket.Dialer{
 	Proxy:            http.ProxyFromEnvironment,
 	HandshakeTimeout: 30 * time.Second,
 	ReadBufferSize:   256 << 10,
-	WriteBufferSize:  64 << 10,
-	NetDialContext:   dialBatched,
-	Subprotocols:     []string{Subprotocol},
+	// Data frames are built in the burst buffer; gorilla's own write
+	// buffer carries only control frames (ping, close), so keep it small.
+	WriteBufferSize: 4 << 10,
+	NetDialContext:  dialBatched,
+	Subprotocols:    []string{Subprotocol},
 }
 
 // dialBatched dials TCP under a BatchConn; TLS, when used, goes on top.
