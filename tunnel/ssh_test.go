@@ -18,50 +18,19 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/internal/testbin"
 )
 
-// binDir holds the gkessh binary built for the tests that run real ssh;
-// TestMain removes it.
-var binDir string
+func TestMain(m *testing.M) { testbin.Main(m) }
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "gkessh-tunnel-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-var (
-	buildOnce sync.Once
-	buildErr  error
-)
-
-// gkesshBinary builds cmd/gkessh once per run and returns its path.
-func gkesshBinary(tb testing.TB) string {
-	tb.Helper()
-	bin := filepath.Join(binDir, "gkessh")
-	buildOnce.Do(func() {
-		if out, err := exec.Command("go", "build", "-o", bin, "github.com/gkessh/gkessh/cmd/gkessh").CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/gkessh: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
-	}
-	return bin
-}
+// gkesshBinary is cmd/gkessh, built once per run.
+func gkesshBinary(tb testing.TB) string { return testbin.Path(tb, "gkessh") }
 
 // need skips when a program is missing (.ci/run installs them all).
 func need(tb testing.TB, progs ...string) {

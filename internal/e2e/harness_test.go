@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -16,28 +15,10 @@ import (
 	"time"
 
 	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/internal/testbin"
 )
 
-// binDir holds the gkessh and gce-emulator binaries built by TestMain.
-var binDir string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "gkessh-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	build := exec.Command("go", "build", "-o", dir+"/", "../../cmd/gkessh", "../../cmd/gce-emulator")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build binaries:", err)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m) }
 
 // need skips the test when a program it runs is missing (.ci/run installs
 // them all, so CI never skips).
@@ -69,6 +50,7 @@ func startEmulator(t testing.TB, args ...string) *world {
 	home := t.TempDir()
 	envFile := filepath.Join(home, "emulator.env")
 	var log bytes.Buffer
+	binDir := testbin.Dir(t, "gkessh", "gce-emulator")
 	cmd := exec.Command(filepath.Join(binDir, "gce-emulator"), append([]string{"--env-file", envFile}, args...)...)
 	cmd.Stdout, cmd.Stderr = io.Discard, &log
 	if err := cmd.Start(); err != nil {
@@ -143,9 +125,9 @@ func parseExports(s string) []string {
 	return vars
 }
 
-// command returns prog (a binary from binDir or PATH) set up to run in w.
+// command returns prog (one of the built commands, or from PATH) set up to run in w.
 func (w *world) command(prog string, args ...string) *exec.Cmd {
-	if p := filepath.Join(binDir, prog); fileExists(p) {
+	if p := filepath.Join(testbin.Dir(w.t, "gkessh", "gce-emulator"), prog); fileExists(p) {
 		prog = p // exec looks programs up in this process's PATH, not cmd.Env's
 	}
 	cmd := exec.Command(prog, args...)

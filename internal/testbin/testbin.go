@@ -1,0 +1,74 @@
+// Package testbin builds this module's commands for tests that run them as
+// real processes: each at most once per test binary, into a directory that
+// Main removes when the tests end.
+package testbin
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+var (
+	dir    string
+	mu     sync.Mutex
+	builds = map[string]*build{}
+)
+
+type build struct {
+	once sync.Once
+	err  error
+}
+
+// Main runs the package's tests with a fresh binary directory and removes
+// it afterwards. Call it from TestMain.
+func Main(m *testing.M) {
+	d, err := os.MkdirTemp("", "gkessh-test-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	dir = d
+	code := m.Run()
+	os.RemoveAll(d)
+	os.Exit(code)
+}
+
+// Dir builds the named commands (cmd/NAME) if they are not built yet and
+// returns the directory holding them, to put first on a PATH.
+func Dir(tb testing.TB, names ...string) string {
+	tb.Helper()
+	for _, name := range names {
+		Path(tb, name)
+	}
+	return dir
+}
+
+// Path builds cmd/NAME on first use and returns the binary's path.
+func Path(tb testing.TB, name string) string {
+	tb.Helper()
+	if dir == "" {
+		tb.Fatal("testbin: call testbin.Main from TestMain")
+	}
+	mu.Lock()
+	b := builds[name]
+	if b == nil {
+		b = &build{}
+		builds[name] = b
+	}
+	mu.Unlock()
+	bin := filepath.Join(dir, name)
+	b.once.Do(func() {
+		out, err := exec.Command("go", "build", "-o", bin, "github.com/gkessh/gkessh/cmd/"+name).CombinedOutput()
+		if err != nil {
+			b.err = fmt.Errorf("go build ./cmd/%s: %w\n%s", name, err, out)
+		}
+	})
+	if b.err != nil {
+		tb.Fatal(b.err)
+	}
+	return bin
+}
