@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/gkessh/gkessh/internal/testnet"
 	"github.com/gkessh/gkessh/tunnel"
 )
 
@@ -119,20 +120,10 @@ func (c *iapClient) send(msg []byte) {
 // echoPort forwards a node port to an echo server.
 func echoPort(t *testing.T, n *Node, port int) {
 	t.Helper()
-	ln := listen(t)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	n.ForwardPort(port, ln.Addr().String())
+	n.ForwardPort(port, testnet.Serve(t, func(c net.Conn) {
+		defer c.Close()
+		io.Copy(c, c)
+	}))
 }
 
 func listen(t *testing.T) net.Listener {

@@ -17,50 +17,17 @@ import (
 	"time"
 
 	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/internal/testnet"
 )
 
 // nodeServer serves a node port with handle, one goroutine per connection.
 // When the test ends it closes the listener and the connections, and waits.
 func nodeServer(t *testing.T, n *emulator.Node, port int, handle func(net.Conn)) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	n.ForwardPort(port, ln.Addr().String())
+	n.ForwardPort(port, testnet.Serve(t, func(c net.Conn) {
+		defer c.Close()
+		handle(c)
+	}))
 }
 
 // echoLine answers one line with it upper-cased, then closes.
