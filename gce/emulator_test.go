@@ -2,7 +2,6 @@ package gce_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -11,24 +10,15 @@ import (
 
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/internal/emutest"
 )
 
 // newEmulator serves an emulator with two nodes and returns it with a client
 // for its project using its token.
 func newEmulator(t *testing.T) (*emulator.Server, *gce.Client, string) {
 	t.Helper()
-	srv, err := emulator.New(emulator.Config{Nodes: 2, Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		hs.Close()
-		if err := srv.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return srv, client(t, srv, hs.URL, srv.Token()), hs.URL
+	srv, url := emutest.Serve(t, emulator.Config{Nodes: 2, Logf: t.Logf})
+	return srv, client(t, srv, url, srv.Token()), url
 }
 
 // client is a gce.Client for the emulator at url using token.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,24 +13,15 @@ import (
 
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/internal/emutest"
 	"github.com/gkessh/gkessh/keys"
 )
 
 // setup serves an emulator with two nodes and returns a client for it.
 func setup(t *testing.T) (*emulator.Server, *gce.Client) {
 	t.Helper()
-	srv, err := emulator.New(emulator.Config{Nodes: 2, Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		hs.Close()
-		if err := srv.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	c, err := gce.New(context.Background(), srv.ProjectName(), hs.URL+"/compute/v1/",
+	srv, url := emutest.Serve(t, emulator.Config{Nodes: 2, Logf: t.Logf})
+	c, err := gce.New(context.Background(), srv.ProjectName(), url+"/compute/v1/",
 		oauth2.StaticTokenSource(&oauth2.Token{AccessToken: srv.Token()}))
 	if err != nil {
 		t.Fatal(err)

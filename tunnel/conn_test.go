@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/internal/emutest"
 	"github.com/gkessh/gkessh/internal/testnet"
 	"github.com/gkessh/gkessh/tunnel"
 )
@@ -31,22 +31,12 @@ type relay struct {
 
 func newRelay(t testing.TB) *relay {
 	t.Helper()
-	srv, err := emulator.New(emulator.Config{Nodes: 1, Logf: t.Logf})
-	if err != nil {
-		t.Fatalf("new emulator: %v", err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		hs.Close()
-		if err := srv.Close(); err != nil {
-			t.Errorf("close emulator: %v", err)
-		}
-	})
+	srv, url := emutest.Serve(t, emulator.Config{Nodes: 1, Logf: t.Logf})
 	return &relay{
 		srv:  srv,
 		node: srv.Node(srv.Nodes()[0]),
 		dialer: &tunnel.Dialer{
-			Endpoint:    "ws://" + hs.Listener.Addr().String(),
+			Endpoint:    "ws" + strings.TrimPrefix(url, "http"),
 			TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: srv.Token()}),
 			UserAgent:   "gkessh/test",
 			Logf:        t.Logf,

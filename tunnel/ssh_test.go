@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/user"
@@ -24,6 +23,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/internal/emutest"
 	"github.com/gkessh/gkessh/internal/testbin"
 )
 
@@ -59,15 +59,7 @@ func newSSHEnv(tb testing.TB, sshd string) *sshEnv {
 	need(tb, "ssh", "sshd", "go")
 	dir := tb.TempDir()
 	e := &sshEnv{home: dir, gkessh: gkesshBinary(tb)}
-	srv, err := emulator.New(emulator.Config{Nodes: 1, SSHD: sshd})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	tb.Cleanup(func() {
-		hs.Close()
-		srv.Close()
-	})
+	srv, url := emutest.Serve(tb, emulator.Config{Nodes: 1, SSHD: sshd})
 	e.srv, e.node = srv, srv.Node(srv.Nodes()[0])
 
 	u, err := user.Current()
@@ -116,7 +108,7 @@ func newSSHEnv(tb testing.TB, sshd string) *sshEnv {
 	if err := os.WriteFile(tokenFile, []byte(srv.Token()), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	base := hs.Listener.Addr().String()
+	base := strings.TrimPrefix(url, "http://")
 	e.env = append(os.Environ(),
 		"HOME="+dir, "XDG_CACHE_HOME="+filepath.Join(dir, "cache"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
 		"GKESSH_COMPUTE_ENDPOINT=http://"+base+"/compute/v1/", "GKESSH_IAP_ENDPOINT=ws://"+base,

@@ -3,13 +3,13 @@ package cli
 import (
 	"bytes"
 	"context"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/internal/emutest"
 )
 
 // testEnv is an in-process emulator plus a fresh HOME, with the environment
@@ -23,15 +23,7 @@ type testEnv struct {
 
 func newTestEnv(t *testing.T, cfg emulator.Config) *testEnv {
 	t.Helper()
-	srv, err := emulator.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		hs.Close()
-		srv.Close()
-	})
+	srv, url := emutest.Serve(t, cfg)
 	home := t.TempDir()
 	tokenFile := filepath.Join(home, "token")
 	if err := os.WriteFile(tokenFile, []byte(srv.Token()), 0o600); err != nil {
@@ -42,15 +34,15 @@ func newTestEnv(t *testing.T, cfg emulator.Config) *testEnv {
 		"XDG_CACHE_HOME":                  filepath.Join(home, ".cache"),
 		"XDG_CONFIG_HOME":                 filepath.Join(home, ".config"),
 		"SSH_AUTH_SOCK":                   "",
-		"GKESSH_COMPUTE_ENDPOINT":         hs.URL + "/compute/v1/",
-		"GKESSH_IAP_ENDPOINT":             "ws" + strings.TrimPrefix(hs.URL, "http"),
+		"GKESSH_COMPUTE_ENDPOINT":         url + "/compute/v1/",
+		"GKESSH_IAP_ENDPOINT":             "ws" + strings.TrimPrefix(url, "http"),
 		"GKESSH_ACCESS_TOKEN_FILE":        tokenFile,
 		"CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": "",
 		"CLOUDSDK_CORE_PROJECT":           srv.ProjectName(),
 	} {
 		t.Setenv(k, v)
 	}
-	return &testEnv{t: t, srv: srv, url: hs.URL, home: home}
+	return &testEnv{t: t, srv: srv, url: url, home: home}
 }
 
 // run runs gkessh in-process and returns its stdout, stderr and exit status.
