@@ -320,6 +320,7 @@ func serveSession(ctx context.Context, user string, ch ssh.Channel, reqs <-chan 
 	}()
 	for req := range reqs {
 		ok := false
+		var stream func()
 		switch req.Type {
 		case "env":
 			var m envRequest
@@ -346,13 +347,19 @@ func serveSession(ctx context.Context, user string, ch ssh.Channel, reqs <-chan 
 			}
 		case "exec", "shell", "subsystem":
 			if s.cmd == nil {
-				ok = s.start(ctx, req, &wg)
+				stream = s.start(ctx, req, &wg)
+				ok = stream != nil
 				// A failed start ends the session as sshd does; the reply
 				// below still goes out first.
 			}
 		}
 		if req.WantReply {
 			req.Reply(ok, nil)
+		}
+		if stream != nil {
+			// Only now: a quick process would otherwise close the channel
+			// before the client has its reply, and the client sees EOF.
+			stream()
 		}
 		if !ok && s.cmd == nil && (req.Type == "exec" || req.Type == "shell" || req.Type == "subsystem") {
 			return
@@ -450,60 +457,63 @@ func sftpServer() string {
 	return ""
 }
 
-// start starts the process and the goroutines that stream its I/O; it
-// reports whether the request succeeded.
-func (s *session) start(ctx context.Context, req *ssh.Request, wg *sync.WaitGroup) bool {
+// start starts the process. It returns the function that starts the
+// goroutines streaming its I/O and reporting its exit, or nil if the
+// request failed.
+func (s *session) start(ctx context.Context, req *ssh.Request, wg *sync.WaitGroup) func() {
 	cmd, err := s.command(ctx, req)
 	if err != nil {
 		s.logf("sshd: %v", err)
-		return false
+		return nil
 	}
 	if s.tty != nil {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = s.tty, s.tty, s.tty
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 		if err := cmd.Start(); err != nil {
 			s.logf("sshd: start %s: %v", cmd.Path, err)
-			return false
+			return nil
 		}
 		// Only the child holds the terminal end now, so the master reads
 		// EIO once the child and its descendants are gone.
 		s.tty.Close()
 		s.tty = nil
 		s.cmd = cmd
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			io.Copy(s.master, s.ch)
-		}()
-		go func() {
-			defer wg.Done()
-			s.waitPTY()
-		}()
-		return true
+		return func() {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				io.Copy(s.master, s.ch)
+			}()
+			go func() {
+				defer wg.Done()
+				s.waitPTY()
+			}()
+		}
 	}
 	cmd.Stdout, cmd.Stderr = s.ch, s.ch.Stderr()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		s.logf("sshd: %v", err)
-		return false
+		return nil
 	}
 	if err := cmd.Start(); err != nil {
 		s.logf("sshd: start %s: %v", cmd.Path, err)
-		return false
+		return nil
 	}
 	s.cmd = cmd
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		io.Copy(stdin, s.ch)
-		stdin.Close() // EOF from the client
-	}()
-	go func() {
-		defer wg.Done()
-		s.finish(cmd.Wait())
-	}()
-	return true
+	return func() {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			io.Copy(stdin, s.ch)
+			stdin.Close() // EOF from the client
+		}()
+		go func() {
+			defer wg.Done()
+			s.finish(cmd.Wait())
+		}()
+	}
 }
 
 // waitPTY copies the terminal's output to the client until the process is

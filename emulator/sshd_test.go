@@ -12,6 +12,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -398,4 +399,43 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// A command that exits at once must not close its channel before the
+// client has the reply to exec, or the client sees EOF. Builtin only: the
+// race was in its code, and OpenSSH takes ~100 ms a session.
+func TestNodeSSHDQuickExit(t *testing.T) {
+	d := sshdModes[0].new(t)
+	defer d.Close()
+	name, signer := loginUser(t), testSigner(t)
+	if err := d.SetAuthorized(map[string][]ssh.PublicKey{name: {signer.PublicKey()}}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := dialNode(d, name, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 25 {
+				sess, err := c.NewSession()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				err = sess.Run("exit 3")
+				sess.Close()
+				var ee *ssh.ExitError
+				if !errors.As(err, &ee) || ee.ExitStatus() != 3 {
+					t.Errorf("run \"exit 3\": %v, want exit status 3", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
