@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -73,6 +74,9 @@ type NodeInfo struct {
 	SSHAddr   string `json:"sshAddr"`   // where its SSH server listens, "" while stopped
 	Firewall  bool   `json:"firewall"`  // the IAP firewall rule is open
 	NetworkIP string `json:"networkIP"` // its internal IP in the Compute API
+	// Ports are the node ports besides 22 the relay forwards, to local
+	// addresses: "8080" -> "127.0.0.1:9000".
+	Ports map[string]string `json:"ports,omitempty"`
 }
 
 // Info describes the node.
@@ -80,7 +84,14 @@ func (n *Node) Info() NodeInfo {
 	addr := n.SSHAddr()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return NodeInfo{Name: n.Name, Zone: n.Zone, ID: n.ID, Status: n.status, SSHAddr: addr, Firewall: n.firewall, NetworkIP: n.ip}
+	info := NodeInfo{Name: n.Name, Zone: n.Zone, ID: n.ID, Status: n.status, SSHAddr: addr, Firewall: n.firewall, NetworkIP: n.ip}
+	for port, to := range n.ports {
+		if info.Ports == nil {
+			info.Ports = map[string]string{}
+		}
+		info.Ports[strconv.Itoa(port)] = to
+	}
+	return info
 }
 
 // SetStatus sets the instance status the Compute API reports and the IAP
@@ -211,6 +222,7 @@ type nodePatch struct {
 	Firewall *bool              `json:"firewall"` // open or close the IAP rule
 	SSHD     string             `json:"sshd"`     // running or stopped
 	Metadata map[string]*string `json:"metadata"` // instance attributes; null deletes
+	Ports    map[string]string  `json:"ports"`    // node port -> local address; "" stops
 }
 
 func (s *Server) ctlPatchNode(n *Node, r *http.Request) (any, *apiError) {
@@ -220,6 +232,17 @@ func (s *Server) ctlPatchNode(n *Node, r *http.Request) (any, *apiError) {
 	}
 	if p.SSHD != "" && p.SSHD != "running" && p.SSHD != "stopped" {
 		return nil, invalid("sshd %q is not running or stopped", p.SSHD)
+	}
+	ports := map[int]string{}
+	for k, to := range p.Ports {
+		port, err := strconv.Atoi(k)
+		if err != nil || port < 1 || port > 65535 || port == 22 {
+			return nil, invalid("port %q: want 1-65535, not 22 (the node's sshd)", k)
+		}
+		if _, _, err := net.SplitHostPort(to); to != "" && err != nil {
+			return nil, invalid("port %s: forward to %q: %v", k, to, err)
+		}
+		ports[port] = to
 	}
 	if p.Status != "" {
 		if err := n.SetStatus(p.Status); err != nil {
@@ -233,6 +256,9 @@ func (s *Server) ctlPatchNode(n *Node, r *http.Request) (any, *apiError) {
 	}
 	if p.Firewall != nil {
 		n.SetFirewall(*p.Firewall)
+	}
+	for port, to := range ports {
+		n.ForwardPort(port, to)
 	}
 	if p.SSHD != "" {
 		if err := n.SetSSHD(p.SSHD == "running"); err != nil {

@@ -121,10 +121,23 @@ func TestControlPatchNode(t *testing.T) {
 		t.Errorf("null did not delete block-project-ssh-keys: %s", mustJSON(t, in.Metadata))
 	}
 
+	if code := ctl(t, hs, "POST", path, map[string]any{"ports": map[string]string{"8080": "127.0.0.1:9000"}}, &info); code != 200 ||
+		info.Ports["8080"] != "127.0.0.1:9000" || n.backendAddr(8080) != "127.0.0.1:9000" {
+		t.Errorf("forward port 8080: %d %+v, relay goes to %q", code, info, n.backendAddr(8080))
+	}
+	var stopped NodeInfo
+	if code := ctl(t, hs, "POST", path, map[string]any{"ports": map[string]string{"8080": ""}}, &stopped); code != 200 ||
+		stopped.Ports != nil || n.backendAddr(8080) != "" {
+		t.Errorf("stop forwarding 8080: %d %+v", code, stopped)
+	}
+
 	for _, bad := range []map[string]any{
 		{"status": "STOPPING"},
 		{"sshd": "paused"},
 		{"metadata": map[string]any{"bad key": "x"}},
+		{"ports": map[string]string{"22": "127.0.0.1:9000"}},
+		{"ports": map[string]string{"http": "127.0.0.1:9000"}},
+		{"ports": map[string]string{"8080": "nowhere"}},
 	} {
 		if code := ctl(t, hs, "POST", path, bad, nil); code != 400 {
 			t.Errorf("patch %v: %d, want 400", bad, code)
