@@ -183,7 +183,7 @@ func (c *Conn) Read(p []byte) (int, error) { return c.s.Read(p) }
 // Write implements net.Conn. Data is split into DATA frames of at most
 // MaxDataLen bytes; Write returns once they are sent (queued, when the
 // tunnel is reconnecting or a write deadline is set), and blocks while
-// 4 MiB await the relay's acknowledgement.
+// 2 MiB await the relay's acknowledgement.
 func (c *Conn) Write(p []byte) (int, error) { return c.s.Write(p) }
 
 // CloseWrite makes further Writes fail. See Conn for what the VM side sees.
