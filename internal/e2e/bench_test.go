@@ -109,17 +109,7 @@ func BenchmarkProxyRSS(b *testing.B) {
 // through its stdio, and returns the process's peak RSS in KiB.
 func proxyPeakRSS(b *testing.B, w *world, node, user string, signer ssh.Signer) int64 {
 	cmd := w.command("gkessh", "proxy", "--user", user, node, "22")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
+	stdin, stdout, _ := startPiped(b, cmd)
 	conn := stdioConn{stdout, stdin}
 	cfg := &ssh.ClientConfig{User: user, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: ssh.InsecureIgnoreHostKey()}
 	c, chans, reqs, err := ssh.NewClientConn(conn, node, cfg)

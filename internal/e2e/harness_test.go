@@ -136,6 +136,26 @@ func (w *world) command(prog string, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// startPiped starts cmd with pipes to its stdin and from its stdout, and
+// its stderr kept.
+func startPiped(t testing.TB, cmd *exec.Cmd) (io.WriteCloser, io.ReadCloser, *strings.Builder) {
+	t.Helper()
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := new(strings.Builder)
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return stdin, stdout, stderr
+}
+
 // run runs prog and returns its combined output, failing the test on a
 // non-zero exit.
 func (w *world) run(prog string, args ...string) string {

@@ -104,19 +104,7 @@ func (e *sshBench) transfer(b *testing.B, p sshPath, up bool) float64 {
 		remote = "echo go; cat >/dev/null"
 	}
 	cmd := e.w.command("ssh", slices.Concat([]string{"-F", e.cfg}, p.args, []string{e.node.Name, remote})...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
+	stdin, stdout, stderr := startPiped(b, cmd)
 	out := bufio.NewReader(stdout)
 	if line, err := out.ReadString('\n'); err != nil || line != "go\n" {
 		cmd.Wait()
@@ -137,6 +125,7 @@ func (e *sshBench) transfer(b *testing.B, p sshPath, up bool) float64 {
 		drain(out, buf)
 	} else {
 		stdin.Close()
+		var err error
 		if n, err = drain(out, buf); err != nil {
 			b.Fatalf("%s: download: %v", p.name, err)
 		}
@@ -229,21 +218,9 @@ func BenchmarkSCPThroughput(b *testing.B) {
 // banner).
 func firstByte(b *testing.B, cmd *exec.Cmd) time.Duration {
 	b.Helper()
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	_, err = stdout.Read(make([]byte, 1))
+	stdin, stdout, stderr := startPiped(b, cmd)
+	_, err := stdout.Read(make([]byte, 1))
 	d := time.Since(start)
 	stdin.Close()
 	cmd.Process.Kill()
