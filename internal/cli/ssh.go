@@ -166,14 +166,10 @@ func (o sshOptions) run(ctx context.Context, stdio Stdio) error {
 		return err
 	}
 	defer kp.Close()
-	res, err := keys.Ensure(ctx, c, inst, kp.Public, keys.EnsureOptions{User: user, Scope: o.Scope, ExpireAfter: o.ExpireAfter, Logf: logf})
+	res, where, err := o.ensureKey(ctx, c, r, inst, kp.Public, keys.EnsureOptions{User: user, Logf: logf})
 	if err != nil {
 		return err
 	}
-	if res.OSLogin {
-		return fmt.Errorf("%s: %s", r.Name, keys.OSLoginNote)
-	}
-	where := describeScope(res.Scope, res.Key, r.Name)
 	if res.Wrote {
 		fmt.Fprintf(stdio.Err, "Added %s's key to %s%s.\n", user, where, expiryNote(keys.ParseLine(res.Line)))
 	} else {
@@ -316,6 +312,20 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// ensureKey puts the key in the node's metadata with the scope and expiry
+// flags, refuses a node under OS Login, and says where the key is.
+func (o sshOptions) ensureKey(ctx context.Context, c *gce.Client, r resolved, inst *gce.Instance, pub ssh.PublicKey, opts keys.EnsureOptions) (keys.EnsureResult, string, error) {
+	opts.Scope, opts.ExpireAfter = o.Scope, o.ExpireAfter
+	res, err := keys.Ensure(ctx, c, inst, pub, opts)
+	if err != nil {
+		return res, "", err
+	}
+	if res.OSLogin {
+		return res, "", fmt.Errorf("%s: %s", r.Name, keys.OSLoginNote)
+	}
+	return res, describeScope(res.Scope, res.Key, r.Name), nil
+}
+
 // dryRun reports what a login would do: the key, the metadata write, the
 // host key check and the route, and changes nothing.
 func (o sshOptions) dryRun(ctx context.Context, stdio Stdio, c *gce.Client, r resolved, inst *gce.Instance, user, keyPath string) error {
@@ -328,14 +338,10 @@ func (o sshOptions) dryRun(ctx context.Context, stdio Stdio, c *gce.Client, r re
 		return err
 	default:
 		defer kp.Close()
-		res, err := keys.Ensure(ctx, c, inst, kp.Public, keys.EnsureOptions{User: user, Scope: o.Scope, ExpireAfter: o.ExpireAfter, DryRun: true})
+		res, where, err := o.ensureKey(ctx, c, r, inst, kp.Public, keys.EnsureOptions{User: user, DryRun: true})
 		if err != nil {
 			return err
 		}
-		if res.OSLogin {
-			return fmt.Errorf("%s: %s", r.Name, keys.OSLoginNote)
-		}
-		where := describeScope(res.Scope, res.Key, r.Name)
 		if res.Wrote {
 			fmt.Fprintf(out, "would add to %s: %s\n", where, res.Line)
 		} else {
