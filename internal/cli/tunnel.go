@@ -2,11 +2,9 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -66,42 +64,9 @@ func runTunnel(ctx context.Context, o tunnelOptions, stdio Stdio) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.Listen, err)
 	}
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
 	fmt.Fprintf(stdio.Out, "Listening on %s, forwarding to %s\n", ln.Addr(), target)
-
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		local, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			ln.Close()
-			return fmt.Errorf("accept on %s: %w", ln.Addr(), err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer local.Close()
-			if err := forward(ctx, d, target, local); err != nil && ctx.Err() == nil {
-				fmt.Fprintf(stdio.Err, "gkessh: connection from %s: %v\n", local.RemoteAddr(), err)
-			}
-		}()
-	}
-}
-
-// forward carries one local connection through its own tunnel.
-func forward(ctx context.Context, d *tunnel.Dialer, target tunnel.Target, local net.Conn) error {
-	conn, err := d.DialContext(ctx, target)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	err = tunnel.Pipe(ctx, conn, local, local)
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
+	dial := func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, target) }
+	return tunnel.Forward(ctx, ln, dial, func(from net.Addr, err error) {
+		fmt.Fprintf(stdio.Err, "gkessh: connection from %s: %v\n", from, err)
+	})
 }
