@@ -256,8 +256,16 @@ func (d *builtinSSHD) handleConn(c net.Conn) {
 		ssh.DiscardRequests(reqs)
 	}()
 	for nc := range chans {
+		if nc.ChannelType() == "direct-tcpip" {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				serveDirectTCPIP(ctx, nc, d.logf)
+			}()
+			continue
+		}
 		if nc.ChannelType() != "session" {
-			nc.Reject(ssh.UnknownChannelType, "only session channels are supported")
+			nc.Reject(ssh.UnknownChannelType, "only session and direct-tcpip channels are supported")
 			continue
 		}
 		ch, creqs, err := nc.Accept()
@@ -271,6 +279,48 @@ func (d *builtinSSHD) handleConn(c net.Conn) {
 			serveSession(ctx, sc.User(), ch, creqs, d.logf)
 		}()
 	}
+}
+
+// serveDirectTCPIP carries a "direct-tcpip" channel (ssh -L) to the address
+// it names, as sshd does with AllowTcpForwarding: from the node, which here
+// is this machine. Each direction's end is passed on as a half-close.
+func serveDirectTCPIP(ctx context.Context, nc ssh.NewChannel, logf func(string, ...any)) {
+	var m struct {
+		Host     string
+		Port     uint32
+		OrigHost string
+		OrigPort uint32
+	}
+	if err := ssh.Unmarshal(nc.ExtraData(), &m); err != nil {
+		nc.Reject(ssh.ConnectionFailed, "bad direct-tcpip request")
+		return
+	}
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", net.JoinHostPort(m.Host, strconv.Itoa(int(m.Port))))
+	cancel()
+	if err != nil {
+		nc.Reject(ssh.ConnectionFailed, err.Error())
+		return
+	}
+	defer conn.Close()
+	ch, reqs, err := nc.Accept()
+	if err != nil {
+		logf("sshd: accept direct-tcpip: %v", err)
+		return
+	}
+	defer ch.Close()
+	go ssh.DiscardRequests(reqs)
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		io.Copy(conn, ch)
+		conn.(*net.TCPConn).CloseWrite()
+	}()
+	io.Copy(ch, conn)
+	ch.CloseWrite()
+	<-done
 }
 
 // session is one "session" channel: an optional PTY and at most one process.

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/gkessh/gkessh/internal/testnet"
 )
 
 // sshdModes builds each kind of node SSH server over a fresh state dir.
@@ -154,6 +156,7 @@ func TestNodeSSHD(t *testing.T) {
 			}
 			testPTY(t, c)
 			testSFTP(t, c, mode.name)
+			testDirectTCPIP(t, c)
 
 			// Removing the key locks the user out again.
 			if err := d.SetAuthorized(map[string][]ssh.PublicKey{}); err != nil {
@@ -298,6 +301,32 @@ func TestNodeSSHDStopStart(t *testing.T) {
 				t.Errorf("after restart: %q", out)
 			}
 		})
+	}
+}
+
+// testDirectTCPIP forwards a connection as ssh -L does, to an echo server
+// on this machine (the node), with a half-close each way.
+func testDirectTCPIP(t *testing.T, c *ssh.Client) {
+	t.Helper()
+	echo := testnet.Serve(t, func(conn net.Conn) {
+		io.Copy(conn, conn)
+		conn.(*net.TCPConn).CloseWrite()
+	})
+	conn, err := c.Dial("tcp", echo)
+	if err != nil {
+		t.Fatalf("direct-tcpip to %s: %v", echo, err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "through the node"); err != nil {
+		t.Fatal(err)
+	}
+	conn.(interface{ CloseWrite() error }).CloseWrite()
+	got, err := io.ReadAll(conn)
+	if err != nil || string(got) != "through the node" {
+		t.Errorf("echo through direct-tcpip: %q, %v", got, err)
+	}
+	if _, err := c.Dial("tcp", "127.0.0.1:1"); err == nil {
+		t.Error("direct-tcpip to a closed port succeeded")
 	}
 }
 

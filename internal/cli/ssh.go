@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
@@ -35,6 +36,8 @@ type sshOptions struct {
 	Port               int
 	ForceTTY           bool
 	ForwardAgent       bool
+	LocalForwards      []sshclient.LocalForward
+	NoCommand          bool     // -N: forwards only
 	Command            []string // after "--"; empty for a shell
 }
 
@@ -52,6 +55,8 @@ func sshFlags() []ucli.Flag {
 		&ucli.IntFlag{Name: "port", Value: 22, Usage: "the node's SSH port"},
 		&ucli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "request a terminal for COMMAND too (for sudo, top…)"},
 		&ucli.BoolFlag{Name: "forward-agent", Aliases: []string{"A"}, Usage: "forward your ssh-agent (SSH_AUTH_SOCK) to the node, like ssh -A; only to nodes you trust"},
+		&ucli.StringSliceFlag{Name: "local-forward", Aliases: []string{"L"}, Usage: "`[BIND:]PORT:HOST:HOSTPORT`: forward local PORT to HOST:HOSTPORT as the node sees it, like ssh -L (repeatable)"},
+		&ucli.BoolFlag{Name: "no-command", Aliases: []string{"N"}, Usage: "run no command or shell, only the forwards, until interrupted, like ssh -N"},
 	)
 }
 
@@ -77,6 +82,14 @@ func sshFlagValues(c *ucli.Context) (sshOptions, error) {
 		Port:               c.Int("port"),
 		ForceTTY:           c.Bool("tty"),
 		ForwardAgent:       c.Bool("forward-agent"),
+		NoCommand:          c.Bool("no-command"),
+	}
+	for _, spec := range c.StringSlice("local-forward") {
+		f, err := sshclient.ParseLocalForward(spec)
+		if err != nil {
+			return o, usagef("%v", err)
+		}
+		o.LocalForwards = append(o.LocalForwards, f)
 	}
 	args := c.Args().Slice()
 	if len(args) == 0 {
@@ -104,6 +117,9 @@ func sshFlagValues(c *ucli.Context) (sshOptions, error) {
 	}
 	if o.PropagationTimeout <= 0 {
 		return o, usagef("--propagation-timeout %v: want a positive duration", o.PropagationTimeout)
+	}
+	if o.NoCommand && len(o.Command) > 0 {
+		return o, usagef("-N runs no command, but %q was given", strings.Join(o.Command, " "))
 	}
 	return o, nil
 }
@@ -160,6 +176,11 @@ func (o sshOptions) run(ctx context.Context, stdio Stdio) error {
 	if o.DryRun {
 		return o.dryRun(ctx, stdio, c, r, inst, user, keyPath)
 	}
+	lns, err := o.listenForwards(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeAll(lns)
 
 	kp, err := loadKey(keyPath, stdio.Err)
 	if err != nil {
@@ -203,7 +224,68 @@ func (o sshOptions) run(ctx context.Context, stdio Stdio) error {
 	}
 	defer client.Close()
 	logf("logged in as %s after %v", user, time.Since(start).Round(time.Millisecond))
+	defer o.serveForwards(ctx, stdio, client, lns, r.Name)()
+	if o.NoCommand {
+		// Until interrupted, or until the node goes away.
+		done := make(chan struct{})
+		go func() {
+			client.Wait()
+			close(done)
+		}()
+		select {
+		case <-ctx.Done():
+			client.Close()
+			<-done
+			return nil
+		case <-done:
+			return fmt.Errorf("connection to %s closed", r.Name)
+		}
+	}
 	return o.session(ctx, stdio, client)
+}
+
+// listenForwards binds every -L forward's port, before anything changes
+// on the node's side, so that a port in use fails first.
+func (o sshOptions) listenForwards(ctx context.Context) ([]net.Listener, error) {
+	var lns []net.Listener
+	for _, f := range o.LocalForwards {
+		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", f.Listen)
+		if err != nil {
+			closeAll(lns)
+			return nil, fmt.Errorf("-L %s: %w", f.Listen, err)
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+func closeAll(lns []net.Listener) {
+	for _, ln := range lns {
+		ln.Close()
+	}
+}
+
+// serveForwards carries what the -L listeners accept through client, until
+// stop.
+func (o sshOptions) serveForwards(ctx context.Context, stdio Stdio, client *ssh.Client, lns []net.Listener, node string) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for i, ln := range lns {
+		f := o.LocalForwards[i]
+		fmt.Fprintf(stdio.Err, "Forwarding %s to %s on %s.\n", ln.Addr(), f.Target, node)
+		dial := func(ctx context.Context) (net.Conn, error) { return client.DialContext(ctx, "tcp", f.Target) }
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tunnel.Forward(ctx, ln, dial, func(from net.Addr, err error) {
+				fmt.Fprintf(stdio.Err, "gkessh: -L %s: connection from %s: %v\n", f.Listen, from, err)
+			})
+		}()
+	}
+	return func() {
+		cancel()
+		wg.Wait()
+	}
 }
 
 // hostKeyCheck prepares the host key check for r, reading the keys its

@@ -2,9 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +22,7 @@ import (
 
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/internal/pty"
+	"github.com/gkessh/gkessh/internal/testnet"
 	"github.com/gkessh/gkessh/sshconfig"
 )
 
@@ -192,11 +196,81 @@ func TestSSHUsage(t *testing.T) {
 		{"--strict-host-key-checking", "ask", "node"},
 		{"--key-expire-after", "soon", "node"},
 		{"--port", "0", "node"},
+		{"-L", "8080:localhost", "node"},
+		{"-N", "node", "--", "true"},
 	}
 	for _, args := range cases {
 		if _, stderr, code := e.run(args...); code != exitUsage || !strings.Contains(stderr, "See 'gkessh --help'") {
 			t.Errorf("gkessh %q: exit %d, stderr %q; want a usage error", args, code, stderr)
 		}
+	}
+}
+
+// TestSSHLocalForward: -L carries local connections to an address the node
+// dials, with -N for no command until interrupted; a local port in use
+// fails before anything is written to metadata.
+func TestSSHLocalForward(t *testing.T) {
+	for _, mode := range sshdModes {
+		t.Run(mode, func(t *testing.T) {
+			e := newSSHTestEnv(t, mode, 1)
+			n := e.node(0)
+			echo := testnet.Serve(t, func(c net.Conn) {
+				io.Copy(c, c)
+				c.(*net.TCPConn).CloseWrite()
+			})
+			taken, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer taken.Close()
+			if _, stderr, code := e.run("-N", "-L", taken.Addr().String()+":"+echo, n.Name); code != 255 ||
+				!strings.Contains(stderr, "address already in use") || e.srv.Stats().MetadataWrites != 0 {
+				t.Fatalf("-L on a port in use: exit %d, %d metadata writes, stderr %q", code, e.srv.Stats().MetadataWrites, stderr)
+			}
+			local := taken.Addr().String()
+			taken.Close()
+
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var stderr lockedBuffer
+			exited := make(chan int, 1)
+			go func() {
+				exited <- Main(ctx, []string{"gkessh", "-N", "-L", local + ":" + echo, n.Name}, Stdio{In: strings.NewReader(""), Out: io.Discard, Err: &stderr})
+			}()
+			var conn net.Conn
+			for deadline := time.Now().Add(10 * time.Second); conn == nil; time.Sleep(20 * time.Millisecond) {
+				if conn, err = net.Dial("tcp", local); err != nil && time.Now().After(deadline) {
+					t.Fatalf("-L %s never listened: %v; stderr %s", local, err, stderr.String())
+				}
+			}
+			for i := range 2 { // the first waits in the backlog through the login
+				if i > 0 {
+					if conn, err = net.Dial("tcp", local); err != nil {
+						t.Fatal(err)
+					}
+				}
+				io.WriteString(conn, "through the node")
+				conn.(*net.TCPConn).CloseWrite()
+				got, err := io.ReadAll(conn)
+				conn.Close()
+				if err != nil || string(got) != "through the node" {
+					t.Fatalf("connection %d through -L: %q, %v; stderr %s", i, got, err, stderr.String())
+				}
+			}
+			cancel()
+			select {
+			case code := <-exited:
+				if code != 0 {
+					t.Errorf("-N interrupted: exit %d; stderr %s", code, stderr.String())
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("-N did not end when interrupted")
+			}
+			if c, err := net.Dial("tcp", local); err == nil {
+				c.Close()
+				t.Error("-L port still open after exit")
+			}
+		})
 	}
 }
 
@@ -299,7 +373,8 @@ func termios(f *os.File) (*unix.Termios, error) {
 	return tio, ioctlErr
 }
 
-// lockedBuffer collects a terminal's output for waitFor.
+// lockedBuffer collects output written while the test reads it: a
+// terminal's for waitFor, or stderr.
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
