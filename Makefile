@@ -34,7 +34,7 @@ fuzz:
 	$(GO) test ./gce -run '^$$' -fuzz FuzzParseCache -fuzztime 20s
 	$(GO) test ./sshconfig -run '^$$' -fuzz FuzzMerge -fuzztime 20s
 	$(GO) test ./tunnel -run '^$$' -fuzz FuzzStreamHandle -fuzztime 20s
-	$(GO) test ./sshclient -run '^$$' -fuzz FuzzParseLocalForward -fuzztime 20s
+	$(GO) test ./sshclient -run '^$$' -fuzz FuzzParseForward -fuzztime 20s
 
 clean:
 	rm -rf bin

@@ -253,7 +253,7 @@ func (d *builtinSSHD) handleConn(c net.Conn) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		ssh.DiscardRequests(reqs)
+		serveGlobalRequests(ctx, sc, reqs, d.logf)
 	}()
 	for nc := range chans {
 		if nc.ChannelType() == "direct-tcpip" {
@@ -308,8 +308,100 @@ func serveDirectTCPIP(ctx context.Context, nc ssh.NewChannel, logf func(string, 
 		logf("sshd: accept direct-tcpip: %v", err)
 		return
 	}
-	defer ch.Close()
 	go ssh.DiscardRequests(reqs)
+	splice(ctx, ch, conn)
+}
+
+// serveGlobalRequests answers a connection's global requests: ssh -R's
+// "tcpip-forward" makes the node (this machine) listen, and each
+// connection it accepts goes to the client on a "forwarded-tcpip" channel.
+// The listeners close with the connection (ctx).
+func serveGlobalRequests(ctx context.Context, sc *ssh.ServerConn, reqs <-chan *ssh.Request, logf func(string, ...any)) {
+	type forwardAddr struct {
+		Addr string
+		Port uint32
+	}
+	var wg sync.WaitGroup
+	listeners := map[forwardAddr]net.Listener{}
+	defer func() {
+		for _, ln := range listeners {
+			ln.Close()
+		}
+		wg.Wait()
+	}()
+	for req := range reqs {
+		var m forwardAddr
+		ok := false
+		var reply []byte
+		switch req.Type {
+		case "tcpip-forward":
+			if ssh.Unmarshal(req.Payload, &m) != nil {
+				break
+			}
+			ln, err := net.Listen("tcp", net.JoinHostPort(m.Addr, strconv.Itoa(int(m.Port))))
+			if err != nil {
+				logf("sshd: tcpip-forward: %v", err)
+				break
+			}
+			if m.Port == 0 { // RFC 4254 7.1: the reply names the port chosen
+				m.Port = uint32(ln.Addr().(*net.TCPAddr).Port)
+				reply = ssh.Marshal(struct{ Port uint32 }{m.Port})
+			}
+			listeners[m] = ln
+			ok = true
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				acceptForwarded(ctx, sc, ln, m.Addr, m.Port)
+			}()
+		case "cancel-tcpip-forward":
+			if ssh.Unmarshal(req.Payload, &m) == nil && listeners[m] != nil {
+				listeners[m].Close()
+				delete(listeners, m)
+				ok = true
+			}
+		}
+		if req.WantReply {
+			req.Reply(ok, reply)
+		}
+	}
+}
+
+// acceptForwarded hands each connection ln accepts to the client on a
+// "forwarded-tcpip" channel, until ln closes.
+func acceptForwarded(ctx context.Context, sc *ssh.ServerConn, ln net.Listener, addr string, port uint32) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer conn.Close()
+			from := conn.RemoteAddr().(*net.TCPAddr)
+			ch, reqs, err := sc.OpenChannel("forwarded-tcpip", ssh.Marshal(struct {
+				Addr     string
+				Port     uint32
+				OrigAddr string
+				OrigPort uint32
+			}{addr, port, from.IP.String(), uint32(from.Port)}))
+			if err != nil {
+				return
+			}
+			go ssh.DiscardRequests(reqs)
+			splice(ctx, ch, conn)
+		}()
+	}
+}
+
+// splice copies between a forwarding channel and its TCP connection until
+// both directions are done, passing each end on as a half-close. ctx
+// ending (the SSH connection gone) closes conn.
+func splice(ctx context.Context, ch ssh.Channel, conn net.Conn) {
+	defer ch.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	done := make(chan struct{})

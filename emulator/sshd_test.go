@@ -157,6 +157,7 @@ func TestNodeSSHD(t *testing.T) {
 			testPTY(t, c)
 			testSFTP(t, c, mode.name)
 			testDirectTCPIP(t, c)
+			testRemoteForward(t, c)
 
 			// Removing the key locks the user out again.
 			if err := d.SetAuthorized(map[string][]ssh.PublicKey{}); err != nil {
@@ -327,6 +328,43 @@ func testDirectTCPIP(t *testing.T, c *ssh.Client) {
 	}
 	if _, err := c.Dial("tcp", "127.0.0.1:1"); err == nil {
 		t.Error("direct-tcpip to a closed port succeeded")
+	}
+}
+
+// testRemoteForward has the node listen for the client, as ssh -R does,
+// and echoes what comes through it back.
+func testRemoteForward(t *testing.T, c *ssh.Client) {
+	t.Helper()
+	ln, err := c.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("tcpip-forward: %v", err)
+	}
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				io.Copy(conn, conn)
+			}()
+		}
+	}()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatalf("dial the node's forwarded port %s: %v", ln.Addr(), err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "back from the client")
+	conn.(*net.TCPConn).CloseWrite()
+	if got, err := io.ReadAll(conn); err != nil || string(got) != "back from the client" {
+		t.Errorf("echo through tcpip-forward: %q, %v", got, err)
+	}
+	ln.Close()
+	if conn, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		conn.Close()
+		t.Errorf("node still listens on %s after cancel-tcpip-forward", ln.Addr())
 	}
 }
 

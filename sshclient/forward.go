@@ -8,21 +8,22 @@ import (
 	"strings"
 )
 
-// LocalForward is an ssh -L forward: connections to Listen, on this
-// machine, are carried through the SSH connection to Target, which the
-// node dials.
-type LocalForward struct {
+// Forward is an ssh -L or -R forward: connections to Listen are carried
+// through the SSH connection to Target. With -L this machine listens and
+// the node dials; with -R the node listens and this machine dials.
+type Forward struct {
 	Listen string // host:port; an empty host means every interface
-	Target string // host:port, as the node resolves it
+	Target string // host:port
 }
 
-// ParseLocalForward reads ssh's -L argument, [bind_address:]port:host:hostport,
-// with IPv6 addresses in brackets. As in ssh, the bind address defaults to
-// localhost, and "*" or an empty one means every interface.
-func ParseLocalForward(s string) (LocalForward, error) {
+// ParseForward reads ssh's -L and -R argument,
+// [bind_address:]port:host:hostport, with IPv6 addresses in brackets. As
+// in ssh, the bind address defaults to localhost, and "*" or an empty one
+// means every interface.
+func ParseForward(s string) (Forward, error) {
 	fields, err := splitForward(s)
 	if err != nil {
-		return LocalForward{}, fmt.Errorf("-L %q: %w", s, err)
+		return Forward{}, fmt.Errorf("%q: %w", s, err)
 	}
 	bind := "localhost"
 	switch len(fields) {
@@ -33,16 +34,16 @@ func ParseLocalForward(s string) (LocalForward, error) {
 			bind = ""
 		}
 	default:
-		return LocalForward{}, fmt.Errorf("-L %q: want [bind_address:]port:host:hostport", s)
+		return Forward{}, fmt.Errorf("%q: want [bind_address:]port:host:hostport", s)
 	}
 	port, host, hostPort := fields[0], fields[1], fields[2]
 	if !validPort(port, 0) || !validPort(hostPort, 1) {
-		return LocalForward{}, fmt.Errorf("-L %q: ports are numbers up to 65535", s)
+		return Forward{}, fmt.Errorf("%q: ports are numbers up to 65535", s)
 	}
 	if host == "" || strings.ContainsAny(host+bind, "[]") {
-		return LocalForward{}, fmt.Errorf("-L %q: bad host name", s)
+		return Forward{}, fmt.Errorf("%q: bad host name", s)
 	}
-	return LocalForward{Listen: net.JoinHostPort(bind, port), Target: net.JoinHostPort(host, hostPort)}, nil
+	return Forward{Listen: net.JoinHostPort(bind, port), Target: net.JoinHostPort(host, hostPort)}, nil
 }
 
 // splitForward splits s at the colons outside brackets, and takes the

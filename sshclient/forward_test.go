@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func TestParseLocalForward(t *testing.T) {
+func TestParseForward(t *testing.T) {
 	for _, tc := range []struct {
 		in             string
 		listen, target string // "" listen: an error
@@ -29,32 +29,32 @@ func TestParseLocalForward(t *testing.T) {
 		{"00:0:0]:1", "", ""},
 		{"", "", ""},
 	} {
-		f, err := ParseLocalForward(tc.in)
+		f, err := ParseForward(tc.in)
 		if tc.listen == "" {
 			if err == nil {
-				t.Errorf("ParseLocalForward(%q) = %+v, want an error", tc.in, f)
+				t.Errorf("ParseForward(%q) = %+v, want an error", tc.in, f)
 			}
 			continue
 		}
 		if err != nil || f.Listen != tc.listen || f.Target != tc.target {
-			t.Errorf("ParseLocalForward(%q) = %+v, %v; want %s → %s", tc.in, f, err, tc.listen, tc.target)
+			t.Errorf("ParseForward(%q) = %+v, %v; want %s → %s", tc.in, f, err, tc.listen, tc.target)
 		}
 	}
 }
 
 // A parsed forward always gives addresses net can split.
-func FuzzParseLocalForward(f *testing.F) {
+func FuzzParseForward(f *testing.F) {
 	for _, s := range []string{"8080:localhost:80", "[::1]:8080:[fe80::1]:80", "*:1:a:2", "[", "::::"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		fw, err := ParseLocalForward(s)
+		fw, err := ParseForward(s)
 		if err != nil {
 			return
 		}
 		for _, addr := range []string{fw.Listen, fw.Target} {
 			if _, _, err := net.SplitHostPort(addr); err != nil {
-				t.Fatalf("ParseLocalForward(%q) = %+v: %v", s, fw, err)
+				t.Fatalf("ParseForward(%q) = %+v: %v", s, fw, err)
 			}
 		}
 	})

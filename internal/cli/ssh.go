@@ -36,7 +36,8 @@ type sshOptions struct {
 	Port               int
 	ForceTTY           bool
 	ForwardAgent       bool
-	LocalForwards      []sshclient.LocalForward
+	LocalForwards      []sshclient.Forward // -L
+	RemoteForwards     []sshclient.Forward // -R
 	NoCommand          bool     // -N: forwards only
 	Command            []string // after "--"; empty for a shell
 }
@@ -56,6 +57,7 @@ func sshFlags() []ucli.Flag {
 		&ucli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "request a terminal for COMMAND too (for sudo, top…)"},
 		&ucli.BoolFlag{Name: "forward-agent", Aliases: []string{"A"}, Usage: "forward your ssh-agent (SSH_AUTH_SOCK) to the node, like ssh -A; only to nodes you trust"},
 		&ucli.StringSliceFlag{Name: "local-forward", Aliases: []string{"L"}, Usage: "`[BIND:]PORT:HOST:HOSTPORT`: forward local PORT to HOST:HOSTPORT as the node sees it, like ssh -L (repeatable)"},
+		&ucli.StringSliceFlag{Name: "remote-forward", Aliases: []string{"R"}, Usage: "`[BIND:]PORT:HOST:HOSTPORT`: have the node listen on PORT and forward to HOST:HOSTPORT as this machine sees it, like ssh -R (repeatable)"},
 		&ucli.BoolFlag{Name: "no-command", Aliases: []string{"N"}, Usage: "run no command or shell, only the forwards, until interrupted, like ssh -N"},
 	)
 }
@@ -84,12 +86,17 @@ func sshFlagValues(c *ucli.Context) (sshOptions, error) {
 		ForwardAgent:       c.Bool("forward-agent"),
 		NoCommand:          c.Bool("no-command"),
 	}
-	for _, spec := range c.StringSlice("local-forward") {
-		f, err := sshclient.ParseLocalForward(spec)
-		if err != nil {
-			return o, usagef("%v", err)
+	for _, fl := range []struct {
+		name string
+		to   *[]sshclient.Forward
+	}{{"local-forward", &o.LocalForwards}, {"remote-forward", &o.RemoteForwards}} {
+		for _, spec := range c.StringSlice(fl.name) {
+			f, err := sshclient.ParseForward(spec)
+			if err != nil {
+				return o, usagef("--%s %v", fl.name, err)
+			}
+			*fl.to = append(*fl.to, f)
 		}
-		o.LocalForwards = append(o.LocalForwards, f)
 	}
 	args := c.Args().Slice()
 	if len(args) == 0 {
@@ -176,11 +183,11 @@ func (o sshOptions) run(ctx context.Context, stdio Stdio) error {
 	if o.DryRun {
 		return o.dryRun(ctx, stdio, c, r, inst, user, keyPath)
 	}
-	lns, err := o.listenForwards(ctx)
+	fwds, err := o.listenLocal(ctx)
 	if err != nil {
 		return err
 	}
-	defer closeAll(lns)
+	defer closeAll(fwds)
 
 	kp, err := loadKey(keyPath, stdio.Err)
 	if err != nil {
@@ -224,7 +231,10 @@ func (o sshOptions) run(ctx context.Context, stdio Stdio) error {
 	}
 	defer client.Close()
 	logf("logged in as %s after %v", user, time.Since(start).Round(time.Millisecond))
-	defer o.serveForwards(ctx, stdio, client, lns, r.Name)()
+	if fwds, err = o.listenRemote(client, fwds, r.Name); err != nil {
+		return err
+	}
+	defer serveForwards(ctx, stdio, client, fwds, r.Name)()
 	if o.NoCommand {
 		// Until interrupted, or until the node goes away.
 		done := make(chan struct{})
@@ -244,41 +254,70 @@ func (o sshOptions) run(ctx context.Context, stdio Stdio) error {
 	return o.session(ctx, stdio, client)
 }
 
-// listenForwards binds every -L forward's port, before anything changes
-// on the node's side, so that a port in use fails first.
-func (o sshOptions) listenForwards(ctx context.Context) ([]net.Listener, error) {
-	var lns []net.Listener
+// forward is one listening end of a -L or -R forward.
+type forward struct {
+	flag string // -L: listens here, the node dials; -R: the node listens
+	sshclient.Forward
+	ln net.Listener
+}
+
+// listenLocal binds every -L forward's port, before anything changes on
+// the node's side, so that a port in use fails first.
+func (o sshOptions) listenLocal(ctx context.Context) ([]forward, error) {
+	var fwds []forward
 	for _, f := range o.LocalForwards {
 		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", f.Listen)
 		if err != nil {
-			closeAll(lns)
+			closeAll(fwds)
 			return nil, fmt.Errorf("-L %s: %w", f.Listen, err)
 		}
-		lns = append(lns, ln)
+		fwds = append(fwds, forward{"-L", f, ln})
 	}
-	return lns, nil
+	return fwds, nil
 }
 
-func closeAll(lns []net.Listener) {
-	for _, ln := range lns {
-		ln.Close()
+// listenRemote asks the node to listen for every -R forward.
+func (o sshOptions) listenRemote(client *ssh.Client, fwds []forward, node string) ([]forward, error) {
+	for _, f := range o.RemoteForwards {
+		addr := f.Listen
+		if strings.HasPrefix(addr, ":") {
+			addr = "0.0.0.0" + addr // every interface, which sshd allows only with GatewayPorts
+		}
+		ln, err := client.Listen("tcp", addr)
+		if err != nil {
+			return fwds, fmt.Errorf("-R %s: %s refused to listen: %w", f.Listen, node, err)
+		}
+		fwds = append(fwds, forward{"-R", f, ln})
+	}
+	return fwds, nil
+}
+
+func closeAll(fwds []forward) {
+	for _, f := range fwds {
+		f.ln.Close()
 	}
 }
 
-// serveForwards carries what the -L listeners accept through client, until
-// stop.
-func (o sshOptions) serveForwards(ctx context.Context, stdio Stdio, client *ssh.Client, lns []net.Listener, node string) (stop func()) {
+// serveForwards carries what the forwards' listeners accept, through
+// client for -L and from here for -R, until stop.
+func serveForwards(ctx context.Context, stdio Stdio, client *ssh.Client, fwds []forward, node string) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	for i, ln := range lns {
-		f := o.LocalForwards[i]
-		fmt.Fprintf(stdio.Err, "Forwarding %s to %s on %s.\n", ln.Addr(), f.Target, node)
+	for _, f := range fwds {
 		dial := func(ctx context.Context) (net.Conn, error) { return client.DialContext(ctx, "tcp", f.Target) }
+		where := fmt.Sprintf("%s to %s on %s", f.ln.Addr(), f.Target, node)
+		if f.flag == "-R" {
+			dial = func(ctx context.Context) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, "tcp", f.Target)
+			}
+			where = fmt.Sprintf("%s on %s to %s here", f.ln.Addr(), node, f.Target)
+		}
+		fmt.Fprintf(stdio.Err, "Forwarding %s.\n", where)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tunnel.Forward(ctx, ln, dial, func(from net.Addr, err error) {
-				fmt.Fprintf(stdio.Err, "gkessh: -L %s: connection from %s: %v\n", f.Listen, from, err)
+			tunnel.Forward(ctx, f.ln, dial, func(from net.Addr, err error) {
+				fmt.Fprintf(stdio.Err, "gkessh: %s %s: connection from %s: %v\n", f.flag, f.Listen, from, err)
 			})
 		}()
 	}

@@ -197,6 +197,7 @@ func TestSSHUsage(t *testing.T) {
 		{"--key-expire-after", "soon", "node"},
 		{"--port", "0", "node"},
 		{"-L", "8080:localhost", "node"},
+		{"-R", "[::1:8080:localhost:80", "node"},
 		{"-N", "node", "--", "true"},
 	}
 	for _, args := range cases {
@@ -206,10 +207,11 @@ func TestSSHUsage(t *testing.T) {
 	}
 }
 
-// TestSSHLocalForward: -L carries local connections to an address the node
-// dials, with -N for no command until interrupted; a local port in use
-// fails before anything is written to metadata.
-func TestSSHLocalForward(t *testing.T) {
+// TestSSHForwards: -L carries local connections to an address the node
+// dials, -R has the node listen and carries its connections here, and -N
+// runs no command until interrupted; a local port in use fails before
+// anything is written to metadata.
+func TestSSHForwards(t *testing.T) {
 	for _, mode := range sshdModes {
 		t.Run(mode, func(t *testing.T) {
 			e := newSSHTestEnv(t, mode, 1)
@@ -227,7 +229,7 @@ func TestSSHLocalForward(t *testing.T) {
 				!strings.Contains(stderr, "address already in use") || e.srv.Stats().MetadataWrites != 0 {
 				t.Fatalf("-L on a port in use: exit %d, %d metadata writes, stderr %q", code, e.srv.Stats().MetadataWrites, stderr)
 			}
-			local := taken.Addr().String()
+			local, remote := taken.Addr().String(), freePort(t) // the node is this machine
 			taken.Close()
 
 			ctx, cancel := context.WithCancel(context.Background())
@@ -235,28 +237,14 @@ func TestSSHLocalForward(t *testing.T) {
 			var stderr lockedBuffer
 			exited := make(chan int, 1)
 			go func() {
-				exited <- Main(ctx, []string{"gkessh", "-N", "-L", local + ":" + echo, n.Name}, Stdio{In: strings.NewReader(""), Out: io.Discard, Err: &stderr})
+				args := []string{"gkessh", "-N", "-L", local + ":" + echo, "-R", remote + ":" + echo, n.Name}
+				exited <- Main(ctx, args, Stdio{In: strings.NewReader(""), Out: io.Discard, Err: &stderr})
 			}()
-			var conn net.Conn
-			for deadline := time.Now().Add(10 * time.Second); conn == nil; time.Sleep(20 * time.Millisecond) {
-				if conn, err = net.Dial("tcp", local); err != nil && time.Now().After(deadline) {
-					t.Fatalf("-L %s never listened: %v; stderr %s", local, err, stderr.String())
-				}
-			}
-			for i := range 2 { // the first waits in the backlog through the login
-				if i > 0 {
-					if conn, err = net.Dial("tcp", local); err != nil {
-						t.Fatal(err)
-					}
-				}
-				io.WriteString(conn, "through the node")
-				conn.(*net.TCPConn).CloseWrite()
-				got, err := io.ReadAll(conn)
-				conn.Close()
-				if err != nil || string(got) != "through the node" {
-					t.Fatalf("connection %d through -L: %q, %v; stderr %s", i, got, err, stderr.String())
-				}
-			}
+			// The -L port is bound before the login, so the first connection
+			// waits in its backlog until then.
+			echoThrough(t, "-L", local, &stderr)
+			echoThrough(t, "-L", local, &stderr)
+			echoThrough(t, "-R", remote, &stderr)
 			cancel()
 			select {
 			case code := <-exited:
@@ -266,11 +254,45 @@ func TestSSHLocalForward(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("-N did not end when interrupted")
 			}
-			if c, err := net.Dial("tcp", local); err == nil {
-				c.Close()
-				t.Error("-L port still open after exit")
+			for _, addr := range []string{local, remote} {
+				if c, err := net.Dial("tcp", addr); err == nil {
+					c.Close()
+					t.Errorf("%s still listens after exit", addr)
+				}
 			}
 		})
+	}
+}
+
+// freePort returns a loopback address no one listens on (for a moment).
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// echoThrough sends a line to addr, which forwards to an echo server, and
+// checks it comes back; it retries the dial while the forward starts.
+func echoThrough(t *testing.T, flag, addr string, stderr *lockedBuffer) {
+	t.Helper()
+	var conn net.Conn
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if conn, err = net.Dial("tcp", addr); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s %s never listened: %v; stderr %s", flag, addr, err, stderr.String())
+		}
+	}
+	defer conn.Close()
+	io.WriteString(conn, "through the node")
+	conn.(*net.TCPConn).CloseWrite()
+	if got, err := io.ReadAll(conn); err != nil || string(got) != "through the node" {
+		t.Fatalf("through %s %s: %q, %v; stderr %s", flag, addr, got, err, stderr.String())
 	}
 }
 
