@@ -38,8 +38,8 @@ type sshOptions struct {
 	ForwardAgent       bool
 	LocalForwards      []sshclient.Forward // -L
 	RemoteForwards     []sshclient.Forward // -R
-	NoCommand          bool     // -N: forwards only
-	Command            []string // after "--"; empty for a shell
+	NoCommand          bool                // -N: forwards only
+	Command            []string            // after "--"; empty for a shell
 }
 
 // alreadyPresentWait is how long a login waits for a key that was already
