@@ -94,6 +94,13 @@ func (n *Node) Info() NodeInfo {
 	return info
 }
 
+// SetNetworkIP sets the internal IP the Compute API reports for the node.
+func (n *Node) SetNetworkIP(ip string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.ip = ip
+}
+
 // SetStatus sets the instance status the Compute API reports and the IAP
 // relay checks: RUNNING or TERMINATED.
 func (n *Node) SetStatus(status string) error {
@@ -223,6 +230,9 @@ type nodePatch struct {
 	SSHD     string             `json:"sshd"`     // running or stopped
 	Metadata map[string]*string `json:"metadata"` // instance attributes; null deletes
 	Ports    map[string]string  `json:"ports"`    // node port -> local address; "" stops
+	// NetworkIP replaces the internal IP, e.g. with 127.0.0.1 to reach the
+	// node's sshd (at its sshAddr's port) as --internal-ip would over a VPN.
+	NetworkIP string `json:"networkIP"`
 }
 
 func (s *Server) ctlPatchNode(n *Node, r *http.Request) (any, *apiError) {
@@ -232,6 +242,9 @@ func (s *Server) ctlPatchNode(n *Node, r *http.Request) (any, *apiError) {
 	}
 	if p.SSHD != "" && p.SSHD != "running" && p.SSHD != "stopped" {
 		return nil, invalid("sshd %q is not running or stopped", p.SSHD)
+	}
+	if ip := net.ParseIP(p.NetworkIP); p.NetworkIP != "" && (ip == nil || ip.To4() == nil) {
+		return nil, invalid("networkIP %q is not an IPv4 address", p.NetworkIP)
 	}
 	ports := map[int]string{}
 	for k, to := range p.Ports {
@@ -259,6 +272,9 @@ func (s *Server) ctlPatchNode(n *Node, r *http.Request) (any, *apiError) {
 	}
 	for port, to := range ports {
 		n.ForwardPort(port, to)
+	}
+	if p.NetworkIP != "" {
+		n.SetNetworkIP(p.NetworkIP)
 	}
 	if p.SSHD != "" {
 		if err := n.SetSSHD(p.SSHD == "running"); err != nil {

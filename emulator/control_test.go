@@ -125,6 +125,12 @@ func TestControlPatchNode(t *testing.T) {
 		info.Ports["8080"] != "127.0.0.1:9000" || n.backendAddr(8080) != "127.0.0.1:9000" {
 		t.Errorf("forward port 8080: %d %+v, relay goes to %q", code, info, n.backendAddr(8080))
 	}
+	if code := ctl(t, hs, "POST", path, map[string]any{"networkIP": "127.0.0.1"}, &info); code != 200 || info.NetworkIP != "127.0.0.1" {
+		t.Errorf("set networkIP: %d %+v", code, info)
+	}
+	if in, err := svc.Instances.Get(srv.ProjectName(), n.Zone, n.Name).Do(); err != nil || in.NetworkInterfaces[0].NetworkIP != "127.0.0.1" {
+		t.Errorf("instance networkIP after patch: %v %v", err, in)
+	}
 	var stopped NodeInfo
 	if code := ctl(t, hs, "POST", path, map[string]any{"ports": map[string]string{"8080": ""}}, &stopped); code != 200 ||
 		stopped.Ports != nil || n.backendAddr(8080) != "" {
@@ -138,6 +144,8 @@ func TestControlPatchNode(t *testing.T) {
 		{"ports": map[string]string{"22": "127.0.0.1:9000"}},
 		{"ports": map[string]string{"http": "127.0.0.1:9000"}},
 		{"ports": map[string]string{"8080": "nowhere"}},
+		{"networkIP": "::1"},
+		{"networkIP": "10.0.0"},
 	} {
 		if code := ctl(t, hs, "POST", path, bad, nil); code != 400 {
 			t.Errorf("patch %v: %d, want 400", bad, code)

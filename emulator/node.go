@@ -17,9 +17,9 @@ type Node struct {
 	ID   uint64
 
 	srv *Server
-	ip  string // networkInterfaces[0].networkIP
 
 	mu       sync.Mutex
+	ip       string // networkInterfaces[0].networkIP
 	labels   map[string]string
 	metadata compute.Metadata
 	status   string                     // RUNNING, TERMINATED

@@ -264,6 +264,31 @@ func TestSSHForwards(t *testing.T) {
 	}
 }
 
+// TestSSHInternalIP: --internal-ip dials the instance's internal IP (made
+// loopback here, as a VPN would make it reachable) instead of IAP: no
+// tunnel is opened, and the host key is still pinned and checked.
+func TestSSHInternalIP(t *testing.T) {
+	e := newSSHTestEnv(t, "builtin", 1)
+	n := e.node(0)
+	host, port, err := net.SplitHostPort(n.SSHAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.SetNetworkIP(host)
+	for i := range 2 {
+		stdout, stderr, code := e.run("--internal-ip", "--port", port, n.Name, "--", "echo", "direct")
+		if code != 0 || stdout != "direct\n" {
+			t.Fatalf("login %d over the internal IP: exit %d, stdout %q, stderr:\n%s", i, code, stdout, stderr)
+		}
+	}
+	if tunnels := e.srv.Stats().Tunnels; tunnels != 0 {
+		t.Errorf("%d IAP tunnels opened with --internal-ip", tunnels)
+	}
+	if b, err := os.ReadFile(e.knownHosts()); err != nil || !strings.Contains(string(b), sshconfig.HostAlias(n.ID)) {
+		t.Errorf("host key not pinned under %s: %v\n%s", sshconfig.HostAlias(n.ID), err, b)
+	}
+}
+
 // freePort returns a loopback address no one listens on (for a moment).
 func freePort(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
