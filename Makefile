@@ -24,6 +24,8 @@ bench: build
 
 lint:
 	test -z "$$(gofmt -l .)"
+	@# every package says its one job in a doc comment
+	test -z "$$($(GO) list -f '{{if not .Doc}}{{.ImportPath}}{{end}}' ./...)"
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
