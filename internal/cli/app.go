@@ -25,7 +25,7 @@ type Stdio struct {
 // process exit status.
 func Main(ctx context.Context, args []string, stdio Stdio) int {
 	app := newApp(stdio)
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, hoistFlags(app, args))
 	return report(stdio.Err, err)
 }
 

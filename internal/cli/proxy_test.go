@@ -261,7 +261,8 @@ func TestProxyResume(t *testing.T) {
 }
 
 // TestTunnelCommand forwards a local port: several connections at once,
-// each with its own tunnel, then Ctrl-C.
+// each with its own tunnel, then Ctrl-C. The flag comes after the
+// arguments, as in the usage line.
 func TestTunnelCommand(t *testing.T) {
 	e := newTestEnv(t, emulator.Config{Nodes: 1})
 	node := e.srv.Nodes()[0]
@@ -277,7 +278,7 @@ func TestTunnelCommand(t *testing.T) {
 	code := make(chan int, 1)
 	go func() {
 		defer outW.Close()
-		code <- Main(ctx, []string{"gkessh", "tunnel", node, "8080"}, Stdio{In: strings.NewReader(""), Out: outW, Err: &stderr})
+		code <- Main(ctx, []string{"gkessh", "tunnel", node, "8080", "--listen", "127.0.0.1:0"}, Stdio{In: strings.NewReader(""), Out: outW, Err: &stderr})
 	}()
 	line, err := bufio.NewReader(outR).ReadString('\n')
 	if err != nil {

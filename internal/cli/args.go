@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"slices"
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+)
+
+// hoistFlags lets flags follow positional arguments, as the usage lines
+// and ssh users write them (`gkessh tunnel NODE 8080 --listen :9000`,
+// `gkessh NODE -L 8080:localhost:80`): urfave/cli stops reading flags at
+// the first argument. Down the command path, it moves each command's flags
+// (with their values) in front of its other arguments, up to "--". For the
+// login, `gkessh NODE COMMAND...`, it stops at COMMAND as ssh does: what
+// follows is the command's own.
+func hoistFlags(app *ucli.App, args []string) []string {
+	if len(args) == 0 {
+		return args
+	}
+	return append([]string{args[0]}, hoist(app.Flags, app.Commands, true, args[1:])...)
+}
+
+func hoist(flags []ucli.Flag, cmds []*ucli.Command, login bool, args []string) []string {
+	var front, positional []string
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		switch {
+		case arg == "--":
+			return slices.Concat(front, positional, args[i:])
+		case len(arg) > 1 && arg[0] == '-':
+			front = append(front, arg)
+			if takesValue(flags, arg) && i+1 < len(args) {
+				i++
+				front = append(front, args[i])
+			}
+		case len(positional) == 0 && findCommand(cmds, arg) != nil:
+			sub := findCommand(cmds, arg)
+			return slices.Concat(front, []string{arg}, hoist(sub.Flags, sub.Subcommands, false, args[i+1:]))
+		case login && len(positional) > 0:
+			return slices.Concat(front, positional, args[i:])
+		default:
+			positional = append(positional, arg)
+		}
+	}
+	return append(front, positional...)
+}
+
+// takesValue reports whether arg names one of flags that needs a value
+// and does not carry it after "=".
+func takesValue(flags []ucli.Flag, arg string) bool {
+	name := strings.TrimLeft(arg, "-")
+	if strings.Contains(name, "=") {
+		return false
+	}
+	for _, f := range flags {
+		if slices.Contains(f.Names(), name) {
+			v, ok := f.(interface{ TakesValue() bool })
+			return ok && v.TakesValue()
+		}
+	}
+	return false
+}
+
+func findCommand(cmds []*ucli.Command, name string) *ucli.Command {
+	for _, c := range cmds {
+		if c.HasName(name) {
+			return c
+		}
+	}
+	return nil
+}

@@ -1,0 +1,37 @@
+package cli
+
+import (
+	"io"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestHoistFlags(t *testing.T) {
+	app := newApp(Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
+	for _, tc := range []struct{ in, want string }{
+		// Flags after the arguments move in front of them, with their values.
+		{"tunnel NODE 8080 --listen 127.0.0.1:9000", "tunnel --listen 127.0.0.1:9000 NODE 8080"},
+		{"tunnel --zone z NODE 8080 --listen=:9000 -v", "tunnel --zone z --listen=:9000 -v NODE 8080"},
+		{"keys list NODE --format json --audit", "keys list --format json --audit NODE"},
+		{"proxy --user %r NODE 22", "proxy --user %r NODE 22"},
+		// The login: flags after NODE are gkessh's; the command's are its own.
+		{"NODE -L 8080:localhost:80 -N", "-L 8080:localhost:80 -N NODE"},
+		{"alice@NODE -v -- ls -la", "-v alice@NODE -- ls -la"},
+		{"NODE ls -la --zone x", "NODE ls -la --zone x"},
+		{"-t NODE top -d 1", "-t NODE top -d 1"},
+		// "--" ends the flags everywhere.
+		{"tunnel NODE -- --listen x", "tunnel NODE -- --listen x"},
+		// Unknown flags move too, so that urfave names them.
+		{"tunnel NODE 8080 --bogus", "tunnel --bogus NODE 8080"},
+		// A value that looks like a flag stays a value.
+		{"NODE --key-expire-after -1h", "--key-expire-after -1h NODE"},
+		{"", ""},
+	} {
+		in := append([]string{"gkessh"}, strings.Fields(tc.in)...)
+		want := append([]string{"gkessh"}, strings.Fields(tc.want)...)
+		if got := hoistFlags(app, in); !slices.Equal(got, want) {
+			t.Errorf("hoistFlags(%q) = %q, want %q", tc.in, got, want)
+		}
+	}
+}
