@@ -58,7 +58,8 @@ func closeAll(fwds []forward) {
 }
 
 // serveForwards carries what the forwards' listeners accept, through
-// client for -L and from here for -R, until stop.
+// client for -L and from here for -R, until stop, which closes the
+// listeners (cancelling -R's on the node) and may be called again.
 func serveForwards(ctx context.Context, stdio Stdio, client *ssh.Client, fwds []forward, node string) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -80,8 +81,8 @@ func serveForwards(ctx context.Context, stdio Stdio, client *ssh.Client, fwds []
 			})
 		}()
 	}
-	return func() {
+	return sync.OnceFunc(func() {
 		cancel()
 		wg.Wait()
-	}
+	})
 }

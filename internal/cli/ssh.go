@@ -233,7 +233,8 @@ func (o sshOptions) run(ctx context.Context, stdio Stdio) error {
 	if fwds, err = o.listenRemote(client, fwds, r.Name); err != nil {
 		return err
 	}
-	defer serveForwards(ctx, stdio, client, fwds, r.Name)()
+	stopForwards := serveForwards(ctx, stdio, client, fwds, r.Name)
+	defer stopForwards()
 	if o.NoCommand {
 		// Until interrupted, or until the node goes away.
 		done := make(chan struct{})
@@ -243,6 +244,8 @@ func (o sshOptions) run(ctx context.Context, stdio Stdio) error {
 		}()
 		select {
 		case <-ctx.Done():
+			// Forwards first, so the node hears -R's listeners cancelled.
+			stopForwards()
 			client.Close()
 			<-done
 			return nil
