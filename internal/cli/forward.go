@@ -70,7 +70,11 @@ func serveForwards(ctx context.Context, stdio Stdio, client *ssh.Client, fwds []
 			dial = func(ctx context.Context) (net.Conn, error) {
 				return (&net.Dialer{}).DialContext(ctx, "tcp", f.Target)
 			}
-			where = fmt.Sprintf("%s on %s to %s here", f.ln.Addr(), node, f.Target)
+			// The listener's Addr has the port the node chose but not the
+			// host asked for, which x/crypto sends as given.
+			host, _, _ := net.SplitHostPort(f.Listen)
+			_, port, _ := net.SplitHostPort(f.ln.Addr().String())
+			where = fmt.Sprintf("%s on %s to %s here", net.JoinHostPort(host, port), node, f.Target)
 		}
 		fmt.Fprintf(stdio.Err, "Forwarding %s.\n", where)
 		wg.Add(1)

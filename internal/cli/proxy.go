@@ -62,13 +62,18 @@ func nodePort(args []string, defPort int, usage string) (string, int, error) {
 	}
 	port := defPort
 	if len(args) == 2 {
-		p, err := strconv.Atoi(args[1])
-		if err != nil || p <= 0 || p > 65535 {
+		if !portNumber(args[1]) || args[1] == "0" {
 			return "", 0, usagef("port %q: want 1-65535", args[1])
 		}
-		port = p
+		port, _ = strconv.Atoi(args[1])
 	}
 	return args[0], port, nil
+}
+
+// portNumber reports whether s is a port number, 0-65535.
+func portNumber(s string) bool {
+	p, err := strconv.Atoi(s)
+	return err == nil && p >= 0 && p <= 65535
 }
 
 // runProxy carries stdin and stdout through a tunnel until both ends are

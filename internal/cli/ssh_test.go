@@ -199,6 +199,9 @@ func TestSSHUsage(t *testing.T) {
 		{"-L", "8080:localhost", "node"},
 		{"-R", "[::1:8080:localhost:80", "node"},
 		{"-N", "node", "--", "true"},
+		{"tunnel", "node", "8080", "--listen", "127.0.0.1:99999"},
+		{"tunnel", "node", "0"},
+		{"proxy", "node", "http"},
 	}
 	for _, args := range cases {
 		if _, stderr, code := e.run(args...); code != exitUsage || !strings.Contains(stderr, "See 'gkessh --help'") {

@@ -42,6 +42,9 @@ func tunnelCommand(stdio Stdio) *ucli.Command {
 			if !strings.Contains(o.Listen, ":") {
 				o.Listen = "127.0.0.1:" + o.Listen
 			}
+			if _, port, err := net.SplitHostPort(o.Listen); err != nil || !portNumber(port) {
+				return usagef("--listen %q: want [HOST:]PORT, PORT 0-65535", c.String("listen"))
+			}
 			return runTunnel(c.Context, o, stdio)
 		},
 	}
