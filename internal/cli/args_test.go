@@ -18,6 +18,7 @@ func TestHoistFlags(t *testing.T) {
 		// The login: flags after NODE are gkessh's; the command's are its own.
 		{"NODE -L 8080:localhost:80 -N", "-L 8080:localhost:80 -N NODE"},
 		{"alice@NODE -v -- ls -la", "-v alice@NODE -- ls -la"},
+		{"alice@my-vm --zone us-west1-a -- sudo systemctl restart kubelet", "--zone us-west1-a alice@my-vm -- sudo systemctl restart kubelet"}, // README
 		{"NODE ls -la --zone x", "NODE ls -la --zone x"},
 		{"-t NODE top -d 1", "-t NODE top -d 1"},
 		// "--" ends the flags everywhere.
