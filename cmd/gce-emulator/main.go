@@ -11,8 +11,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -27,8 +29,15 @@ func main() {
 	envFile := flag.String("env-file", "", "also write the export lines to this file")
 	delay := flag.Duration("propagation-delay", time.Second, "how long guest agents take to install a new key")
 	verbose := flag.Bool("v", false, "log requests")
+	background := flag.Bool("background", false, `serve in the background and print the lines to eval, with GCE_EMULATOR_PID to stop it by, as ssh-agent does: eval "$(gce-emulator --background)"; kill $GCE_EMULATOR_PID`)
 	flag.Parse()
-	if err := run(*project, *nodes, *sshd, *listen, *envFile, *delay, *verbose); err != nil {
+	var err error
+	if *background {
+		err = startBackground(*envFile)
+	} else {
+		err = run(*project, *nodes, *sshd, *listen, *envFile, *delay, *verbose)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "gce-emulator:", err)
 		os.Exit(1)
 	}
@@ -83,4 +92,60 @@ func run(project string, nodes int, sshd, listen, envFile string, delay time.Dur
 		return err
 	}
 	return nil
+}
+
+// startBackground runs this command again without --background, in a
+// session of its own (no terminal hang-up reaches it) with its output in a
+// log file, waits until it has written its env file, and prints that with
+// its pid: what eval needs. The emulator removes the env file when it stops.
+func startBackground(envFile string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var args []string
+	for _, a := range os.Args[1:] {
+		if name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); name != "background" {
+			args = append(args, a)
+		}
+	}
+	if envFile == "" {
+		f, err := os.CreateTemp("", "gce-emulator-*.env")
+		if err != nil {
+			return err
+		}
+		f.Close()
+		os.Remove(f.Name()) // the emulator writes it when it is ready
+		envFile = f.Name()
+		args = append(args, "--env-file", envFile)
+	}
+	logFile, err := os.CreateTemp("", "gce-emulator-*.log")
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(exe, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if env, err := os.ReadFile(envFile); err == nil {
+			fmt.Printf("%sexport GCE_EMULATOR_PID=%d\n# log: %s\n", env, cmd.Process.Pid, logFile.Name())
+			return nil
+		}
+		select {
+		case err := <-exited:
+			log, _ := os.ReadFile(logFile.Name())
+			return fmt.Errorf("the emulator stopped before it was ready (%v):\n%s", err, log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			return fmt.Errorf("the emulator was not ready after 30s; see %s", logFile.Name())
+		}
+	}
 }

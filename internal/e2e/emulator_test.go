@@ -1,0 +1,87 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gkessh/gkessh/internal/testbin"
+)
+
+// TestEmulatorBackground: `eval "$(gce-emulator --background)"` works as
+// with ssh-agent: the command returns once the emulator serves, its lines
+// point at it and name its pid, and SIGTERM to that pid stops it with its
+// env file and state directory gone.
+func TestEmulatorBackground(t *testing.T) {
+	bin := filepath.Join(testbin.Dir(t, "gkessh", "gce-emulator"), "gce-emulator")
+	cmd := exec.Command(bin, "--background", "--nodes", "1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("gce-emulator --background: %v\n%s", err, stderr.Bytes())
+	}
+	vars := map[string]string{}
+	for _, kv := range parseExports(string(out)) {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	pid, err := strconv.Atoi(vars["GCE_EMULATOR_PID"])
+	if err != nil {
+		t.Fatalf("no GCE_EMULATOR_PID in %q", out)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(pid, syscall.SIGKILL)
+		for _, line := range strings.Split(string(out), "\n") {
+			if log, ok := strings.CutPrefix(line, "# log: "); ok {
+				os.Remove(log)
+			}
+		}
+	})
+	t.Logf("ready after %v", time.Since(start))
+
+	base := strings.TrimSuffix(vars["GKESSH_COMPUTE_ENDPOINT"], "/compute/v1/")
+	resp, err := http.Get(base + "/control/nodes")
+	if err != nil {
+		t.Fatalf("emulator not serving after --background returned: %v", err)
+	}
+	resp.Body.Close()
+	stateDir := filepath.Dir(vars["GKESSH_ACCESS_TOKEN_FILE"])
+	if !fileExists(stateDir) {
+		t.Fatalf("state dir %s missing while running", stateDir)
+	}
+
+	stopped := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); running(pid); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gce-emulator %d still running 10s after SIGTERM", pid)
+		}
+	}
+	t.Logf("stopped %v after SIGTERM", time.Since(stopped))
+	if fileExists(stateDir) {
+		t.Errorf("state dir %s left behind", stateDir)
+	}
+}
+
+// running reports whether pid is a live process; a zombie no one has reaped
+// yet counts as gone.
+func running(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z"
+}
