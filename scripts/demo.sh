@@ -7,20 +7,24 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x bin/gkessh ] && [ -x bin/gce-emulator ] || { echo "demo: run 'make demo' (it builds bin/ first)" >&2; exit 1; }
 work=$(mktemp -d)
-emu=""
+GCE_EMULATOR_PID=""
+GCE_EMULATOR_LOG=""
 cleanup() {
-	[ -n "$emu" ] && kill "$emu" 2>/dev/null && wait "$emu" 2>/dev/null
-	rm -rf "$work"
+	if [ -n "$GCE_EMULATOR_PID" ]; then
+		kill "$GCE_EMULATOR_PID" 2>/dev/null || true
+		# It is not this shell's child: wait until it has gone (or is a
+		# zombie waiting for init).
+		for _ in $(seq 100); do
+			grep -qv ') Z ' "/proc/$GCE_EMULATOR_PID/stat" 2>/dev/null || break
+			sleep 0.05
+		done
+	fi
+	rm -rf "$work" ${GCE_EMULATOR_LOG:+"$GCE_EMULATOR_LOG"}
 }
 trap cleanup EXIT
-./bin/gce-emulator --project demo-project --nodes 3 --env-file "$work/env" >"$work/emulator.log" 2>&1 &
-emu=$!
-for _ in $(seq 100); do [ -s "$work/env" ] && break; sleep 0.1; done
-[ -s "$work/env" ] || { cat "$work/emulator.log"; exit 1; }
-echo "# gce-emulator is serving a Compute API, an IAP relay and 3 nodes; point gkessh at it:"
-echo "\$ eval \"\$(gce-emulator ...)\""
-# shellcheck disable=SC1091
-. "$work/env"
+echo "# Start gce-emulator: a Compute API, an IAP relay and 3 GKE-looking nodes, and point gkessh at it."
+echo "\$ eval \"\$(gce-emulator --background --project demo-project --nodes 3)\""
+eval "$(./bin/gce-emulator --background --project demo-project --nodes 3)"
 export HOME="$work/home" # a fresh HOME: no key yet, nothing known
 mkdir -p "$HOME"
 node=gke-cluster-default-pool-3e89aeb0-b47k

@@ -29,7 +29,7 @@ func main() {
 	envFile := flag.String("env-file", "", "also write the export lines to this file")
 	delay := flag.Duration("propagation-delay", time.Second, "how long guest agents take to install a new key")
 	verbose := flag.Bool("v", false, "log requests")
-	background := flag.Bool("background", false, `serve in the background and print the lines to eval, with GCE_EMULATOR_PID to stop it by, as ssh-agent does: eval "$(gce-emulator --background)"; kill $GCE_EMULATOR_PID`)
+	background := flag.Bool("background", false, `serve in the background and print the lines to eval, with GCE_EMULATOR_PID to stop it by and GCE_EMULATOR_LOG, its output, as ssh-agent does: eval "$(gce-emulator --background)"; kill $GCE_EMULATOR_PID`)
 	flag.Parse()
 	var err error
 	if *background {
@@ -97,7 +97,8 @@ func run(project string, nodes int, sshd, listen, envFile string, delay time.Dur
 // startBackground runs this command again without --background, in a
 // session of its own (no terminal hang-up reaches it) with its output in a
 // log file, waits until it has written its env file, and prints that with
-// its pid: what eval needs. The emulator removes the env file when it stops.
+// its pid and log file: what eval needs. The emulator removes the env file
+// when it stops; the log stays for whoever wants to read it.
 func startBackground(envFile string) error {
 	exe, err := os.Executable()
 	if err != nil {
@@ -134,7 +135,7 @@ func startBackground(envFile string) error {
 	go func() { exited <- cmd.Wait() }()
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if env, err := os.ReadFile(envFile); err == nil {
-			fmt.Printf("%sexport GCE_EMULATOR_PID=%d\n# log: %s\n", env, cmd.Process.Pid, logFile.Name())
+			fmt.Printf("%sexport GCE_EMULATOR_PID=%d GCE_EMULATOR_LOG=%s\n", env, cmd.Process.Pid, logFile.Name())
 			return nil
 		}
 		select {

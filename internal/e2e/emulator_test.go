@@ -41,11 +41,7 @@ func TestEmulatorBackground(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		syscall.Kill(pid, syscall.SIGKILL)
-		for _, line := range strings.Split(string(out), "\n") {
-			if log, ok := strings.CutPrefix(line, "# log: "); ok {
-				os.Remove(log)
-			}
-		}
+		os.Remove(vars["GCE_EMULATOR_LOG"])
 	})
 	t.Logf("ready after %v", time.Since(start))
 
@@ -72,6 +68,9 @@ func TestEmulatorBackground(t *testing.T) {
 	t.Logf("stopped %v after SIGTERM", time.Since(stopped))
 	if fileExists(stateDir) {
 		t.Errorf("state dir %s left behind", stateDir)
+	}
+	if !fileExists(vars["GCE_EMULATOR_LOG"]) {
+		t.Errorf("no log file at GCE_EMULATOR_LOG=%q", vars["GCE_EMULATOR_LOG"])
 	}
 }
 
