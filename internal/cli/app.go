@@ -30,7 +30,7 @@ func Main(ctx context.Context, args []string, stdio Stdio) int {
 }
 
 func newApp(stdio Stdio) *ucli.App {
-	return &ucli.App{
+	app := &ucli.App{
 		Name:      "gkessh",
 		Usage:     "SSH to Compute Engine and GKE nodes through Identity-Aware Proxy",
 		UsageText: "gkessh [flags] [USER@]NODE [-- COMMAND...]\n   gkessh COMMAND [flags] ARGS...",
@@ -62,6 +62,19 @@ func newApp(stdio Stdio) *ucli.App {
 			doctorCommand(stdio),
 		},
 	}
+	// urfave returns unknown flags and bad flag values as plain errors:
+	// make them usage errors (exit 2), on every command.
+	onUsage := func(_ *ucli.Context, err error, _ bool) error { return usagef("%v", err) }
+	app.OnUsageError = onUsage
+	var walk func([]*ucli.Command)
+	walk = func(cmds []*ucli.Command) {
+		for _, c := range cmds {
+			c.OnUsageError = onUsage
+			walk(c.Subcommands)
+		}
+	}
+	walk(app.Commands)
+	return app
 }
 
 // usageError is a mistake on the command line.

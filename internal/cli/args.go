@@ -13,7 +13,8 @@ import (
 // the first argument. Down the command path, it moves each command's flags
 // (with their values) in front of its other arguments, up to "--". For the
 // login, `gkessh NODE COMMAND...`, it stops at COMMAND as ssh does: what
-// follows is the command's own.
+// follows is the command's own; and options right after "--" are still
+// gkessh's, since gcloud hands what follows "--" to ssh.
 func hoistFlags(app *ucli.App, args []string) []string {
 	if len(args) == 0 {
 		return args
@@ -26,6 +27,18 @@ func hoist(flags []ucli.Flag, cmds []*ucli.Command, login bool, args []string) [
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		switch {
+		case arg == "--" && login && len(positional) > 0:
+			// gcloud passes what follows -- to ssh, which reads options
+			// before the command: `gcloud compute ssh NODE -- -N -L ...`.
+			j := i + 1
+			for ; j < len(args) && len(args[j]) > 1 && args[j][0] == '-' && args[j] != "--"; j++ {
+				front = append(front, args[j])
+				if takesValue(flags, args[j]) && j+1 < len(args) {
+					j++
+					front = append(front, args[j])
+				}
+			}
+			return slices.Concat(front, positional, []string{"--"}, args[j:])
 		case arg == "--":
 			return slices.Concat(front, positional, args[i:])
 		case len(arg) > 1 && arg[0] == '-':

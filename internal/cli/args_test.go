@@ -21,7 +21,10 @@ func TestHoistFlags(t *testing.T) {
 		{"alice@my-vm --zone us-west1-a -- sudo systemctl restart kubelet", "--zone us-west1-a alice@my-vm -- sudo systemctl restart kubelet"}, // README
 		{"NODE ls -la --zone x", "NODE ls -la --zone x"},
 		{"-t NODE top -d 1", "-t NODE top -d 1"},
-		// "--" ends the flags everywhere.
+		// gcloud's `NODE -- SSH_ARGS`: options first, then the command.
+		{"NODE -- -N -L 8080:localhost:80", "-N -L 8080:localhost:80 NODE --"},
+		{"NODE -- -t top -d 1", "-t NODE -- top -d 1"},
+		// "--" ends the flags everywhere else.
 		{"tunnel NODE -- --listen x", "tunnel NODE -- --listen x"},
 		// Unknown flags move too, so that urfave names them.
 		{"tunnel NODE 8080 --bogus", "tunnel --bogus NODE 8080"},

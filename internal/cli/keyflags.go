@@ -27,7 +27,7 @@ var (
 	userFlag    = &ucli.StringFlag{Name: "user", Usage: "user name on the node (default: your local login name)"}
 	keyFileFlag = &ucli.StringFlag{Name: "key-file", Usage: "private key file; the public key is FILE.pub (default ~/.ssh/google_compute_engine, created if missing)"}
 	scopeFlag   = &ucli.StringFlag{Name: "scope", Usage: "metadata for the key: project or instance (default: project, or the instance's own when it blocks project keys)"}
-	expireFlag  = &ucli.StringFlag{Name: "key-expire-after", Value: "24h", Usage: "lifetime of the metadata key, like 30m, 24h or 7d; 0 for a key that never expires"}
+	expireFlag  = &ucli.StringFlag{Name: "key-expire-after", Aliases: []string{"ssh-key-expire-after"}, Value: "24h", Usage: "lifetime of the metadata key, like 30m, 24h or 7d; 0 for a key that never expires"}
 	// propagationFlag bounds the wait for a new key to reach the node.
 	propagationFlag = &ucli.DurationFlag{Name: "propagation-timeout", Value: 2 * time.Minute, Usage: "how long to wait for a new key to reach the node"}
 )

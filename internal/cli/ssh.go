@@ -51,6 +51,8 @@ func sshFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "strict-host-key-checking", Value: string(sshconfig.StrictAcceptNew), Usage: "yes: only recorded or guest-published host keys; accept-new: also trust on first use when the guest published none; no: accept any"},
 		propagationFlag,
 		&ucli.BoolFlag{Name: "internal-ip", Usage: "connect to the node's internal IP directly instead of through IAP"},
+		&ucli.BoolFlag{Name: "tunnel-through-iap", Usage: "go through IAP: the default, accepted so gcloud command lines work"},
+		&ucli.StringFlag{Name: "command", Usage: "`COMMAND` to run on the node, as gcloud's --command; the same as one word after --"},
 		&ucli.BoolFlag{Name: "dry-run", Usage: "say what would be done, change nothing and do not connect"},
 		&ucli.IntFlag{Name: "port", Value: 22, Usage: "the node's SSH port"},
 		&ucli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "request a terminal for COMMAND too (for sudo, top…)"},
@@ -106,6 +108,15 @@ func sshFlagValues(c *ucli.Context) (sshOptions, error) {
 		args = args[1:]
 	}
 	o.Command = args
+	if c.IsSet("command") {
+		if len(args) > 0 {
+			return o, usagef("--command and a command after the node: give one")
+		}
+		o.Command = []string{c.String("command")}
+	}
+	if o.InternalIP && c.Bool("tunnel-through-iap") {
+		return o, usagef("--internal-ip and --tunnel-through-iap: pick one")
+	}
 	if user, node, ok := strings.Cut(o.Node, "@"); ok {
 		if c.IsSet("user") && user != o.User {
 			return o, usagef("user %q in %s differs from --user %q", user, o.Node, o.User)

@@ -86,6 +86,11 @@ func TestSSHFirstLogin(t *testing.T) {
 			if got := e.srv.Stats().MetadataWrites; got != writes {
 				t.Errorf("second login wrote metadata %d times", got-writes)
 			}
+			// gcloud's spelling of the same.
+			stdout, stderr, code = e.run(n.Name, "--tunnel-through-iap", "--ssh-key-expire-after", "24h", "--command", "echo via --command; exit 3")
+			if code != 3 || stdout != "via --command\n" {
+				t.Errorf("--command: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+			}
 		})
 	}
 }
@@ -200,6 +205,13 @@ func TestSSHUsage(t *testing.T) {
 		{"-R", "[::1:8080:localhost:80", "node"},
 		{"-N", "node", "--", "true"},
 		{"tunnel", "node", "8080", "--listen", "127.0.0.1:99999"},
+		{"node", "--", "-o", "Foo=bar", "uptime"}, // an ssh option gkessh lacks
+		{"--command", "uptime", "node", "--", "id"},
+		{"--internal-ip", "--tunnel-through-iap", "node"},
+		{"--bogus", "node"},
+		{"--port", "x", "node"},
+		{"tunnel", "--bogus", "node", "22"},
+		{"keys", "list", "--bogus"},
 		{"tunnel", "node", "0"},
 		{"proxy", "node", "http"},
 	}
@@ -240,7 +252,8 @@ func TestSSHForwards(t *testing.T) {
 			var stderr lockedBuffer
 			exited := make(chan int, 1)
 			go func() {
-				args := []string{"gkessh", "-N", "-L", local + ":" + echo, "-R", remote + ":" + echo, n.Name}
+				// gcloud's way: ssh options after "--".
+				args := []string{"gkessh", n.Name, "--", "-N", "-L", local + ":" + echo, "-R", remote + ":" + echo}
 				exited <- Main(ctx, args, Stdio{In: strings.NewReader(""), Out: io.Discard, Err: &stderr})
 			}()
 			// The -L port is bound before the login, so the first connection
