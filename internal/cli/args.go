@@ -26,6 +26,16 @@ func hoist(flags []ucli.Flag, cmds []*ucli.Command, login bool, args []string) [
 	var front, positional []string
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
+		if login && (arg == "--ssh-flag" || strings.HasPrefix(arg, "--ssh-flag=")) {
+			// gcloud's way to give ssh options: read them as gkessh's.
+			value, ok := strings.CutPrefix(arg, "--ssh-flag=")
+			if !ok && i+1 < len(args) {
+				i++
+				value = args[i]
+			}
+			args = slices.Concat(args[:i+1], strings.Fields(value), args[i+1:])
+			continue
+		}
 		switch {
 		case arg == "--" && login && len(positional) > 0:
 			// gcloud passes what follows -- to ssh, which reads options

@@ -24,6 +24,7 @@ func TestHoistFlags(t *testing.T) {
 		// gcloud's `NODE -- SSH_ARGS`: options first, then the command.
 		{"NODE -- -N -L 8080:localhost:80", "-N -L 8080:localhost:80 NODE --"},
 		{"NODE -- -t top -d 1", "-t NODE -- top -d 1"},
+		{`NODE --ssh-flag=-L 8080:localhost:80 --ssh-flag -N`, "-L 8080:localhost:80 -N NODE"},
 		// "--" ends the flags everywhere else.
 		{"tunnel NODE -- --listen x", "tunnel NODE -- --listen x"},
 		// Unknown flags move too, so that urfave names them.
@@ -37,5 +38,11 @@ func TestHoistFlags(t *testing.T) {
 		if got := hoistFlags(app, in); !slices.Equal(got, want) {
 			t.Errorf("hoistFlags(%q) = %q, want %q", tc.in, got, want)
 		}
+	}
+	// gcloud quotes an option and its value in one --ssh-flag.
+	in := []string{"gkessh", "NODE", "--ssh-flag=-L 8080:localhost:80", "--ssh-flag", "-N -A", "--", "top"}
+	want := []string{"gkessh", "-L", "8080:localhost:80", "-N", "-A", "NODE", "--", "top"}
+	if got := hoistFlags(app, in); !slices.Equal(got, want) {
+		t.Errorf("hoistFlags(%q) = %q, want %q", in, got, want)
 	}
 }

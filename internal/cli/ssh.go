@@ -52,13 +52,14 @@ func sshFlags() []ucli.Flag {
 		propagationFlag,
 		&ucli.BoolFlag{Name: "internal-ip", Usage: "connect to the node's internal IP directly instead of through IAP"},
 		&ucli.BoolFlag{Name: "tunnel-through-iap", Usage: "go through IAP: the default, accepted so gcloud command lines work"},
+		&ucli.StringSliceFlag{Name: "ssh-flag", Usage: "ssh `OPTS` as gcloud passes them, such as \"-L 8080:localhost:80\": read as gkessh's own"},
 		&ucli.StringFlag{Name: "command", Usage: "`COMMAND` to run on the node, as gcloud's --command; the same as one word after --"},
 		&ucli.BoolFlag{Name: "dry-run", Usage: "say what would be done, change nothing and do not connect"},
 		&ucli.IntFlag{Name: "port", Value: 22, Usage: "the node's SSH port"},
 		&ucli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "request a terminal for COMMAND too (for sudo, top…)"},
 		&ucli.BoolFlag{Name: "forward-agent", Aliases: []string{"A"}, Usage: "forward your ssh-agent (SSH_AUTH_SOCK) to the node, like ssh -A; only to nodes you trust"},
-		&ucli.StringSliceFlag{Name: "local-forward", Aliases: []string{"L"}, Usage: "`[BIND:]PORT:HOST:HOSTPORT`: forward local PORT to HOST:HOSTPORT as the node sees it, like ssh -L (repeatable)"},
-		&ucli.StringSliceFlag{Name: "remote-forward", Aliases: []string{"R"}, Usage: "`[BIND:]PORT:HOST:HOSTPORT`: have the node listen on PORT and forward to HOST:HOSTPORT as this machine sees it, like ssh -R (repeatable)"},
+		&ucli.StringSliceFlag{Name: "local-forward", Aliases: []string{"L"}, Usage: "like ssh -L: `SPEC` [BIND:]PORT:HOST:HOSTPORT forwards local PORT to HOST:HOSTPORT as the node sees it (repeatable)"},
+		&ucli.StringSliceFlag{Name: "remote-forward", Aliases: []string{"R"}, Usage: "like ssh -R: `SPEC` [BIND:]PORT:HOST:HOSTPORT has the node listen on PORT and forward to HOST:HOSTPORT as this machine sees it (repeatable)"},
 		&ucli.BoolFlag{Name: "no-command", Aliases: []string{"N"}, Usage: "run no command or shell, only the forwards, until interrupted, like ssh -N"},
 	)
 }
