@@ -15,6 +15,8 @@ func TestHoistFlags(t *testing.T) {
 		{"tunnel --zone z NODE 8080 --listen=:9000 -v", "tunnel --zone z --listen=:9000 -v NODE 8080"},
 		{"keys list NODE --format json --audit", "keys list --format json --audit NODE"},
 		{"proxy --user %r NODE 22", "proxy --user %r NODE 22"},
+		{"proxy NODE 22 --listen-on-stdin --zone=z", "proxy --listen-on-stdin --zone=z NODE 22"},
+		{"tunnel NODE 8080 --local-host-port localhost:9000", "tunnel --local-host-port localhost:9000 NODE 8080"},
 		// The login: flags after NODE are gkessh's; the command's are its own.
 		{"NODE -L 8080:localhost:80 -N", "-L 8080:localhost:80 -N NODE"},
 		{"alice@NODE -v -- ls -la", "-v alice@NODE -- ls -la"},

@@ -40,7 +40,10 @@ func proxyCommand(stdio Stdio) *ucli.Command {
 			"   taken the key, later connections skip this with no API call until the key nears\n" +
 			"   expiry. --no-ensure-key leaves keys alone.",
 		Flags: append(append(googleFlags(), keyFlags()...), propagationFlag,
-			&ucli.BoolFlag{Name: "no-ensure-key", Usage: "do not put the key into metadata or wait for it; just carry the bytes"}),
+			&ucli.BoolFlag{Name: "no-ensure-key", Usage: "do not put the key into metadata or wait for it; just carry the bytes"},
+			// So that `gcloud compute start-iap-tunnel %h %p --listen-on-stdin`
+			// in an ssh config becomes gkessh by changing the command alone.
+			&ucli.BoolFlag{Name: "listen-on-stdin", Usage: "the only way proxy works; accepted for gcloud start-iap-tunnel command lines"}),
 		Action: func(c *ucli.Context) error {
 			k, err := keyFlagValues(c)
 			if err != nil {

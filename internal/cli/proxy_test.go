@@ -93,7 +93,9 @@ func TestProxy(t *testing.T) {
 	node := e.srv.Nodes()[0]
 	nodeServer(t, e.srv.Node(node), 7, echoLine)
 
-	p := startProxy(t, node, "7")
+	// As an ssh config written for gcloud has it, with the command changed:
+	// ProxyCommand gcloud compute start-iap-tunnel %h %p --listen-on-stdin --zone=Z
+	p := startProxy(t, node, "7", "--listen-on-stdin", "--zone="+e.srv.Node(node).Zone)
 	if _, err := p.stdin.Write([]byte("hello\n")); err != nil {
 		t.Fatal(err)
 	}

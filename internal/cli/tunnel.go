@@ -27,7 +27,7 @@ func tunnelCommand(stdio Stdio) *ucli.Command {
 		UsageText: "gkessh tunnel [--listen [HOST:]PORT] NODE REMOTE_PORT\n\n" +
 			"   Every connection to the local address gets its own tunnel. Ctrl-C stops.",
 		Flags: append(googleFlags(),
-			&ucli.StringFlag{Name: "listen", Value: "127.0.0.1:0", Usage: "local `[HOST:]PORT` to listen on; port 0 picks one"},
+			&ucli.StringFlag{Name: "listen", Aliases: []string{"local-host-port"}, Value: "127.0.0.1:0", Usage: "local `[HOST:]PORT` to listen on; port 0 picks one (gcloud start-iap-tunnel's --local-host-port)"},
 		),
 		Action: func(c *ucli.Context) error {
 			o := tunnelOptions{globalOptions: globals(c), Listen: c.String("listen")}
