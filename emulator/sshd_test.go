@@ -76,6 +76,17 @@ func loginUser(t testing.TB) string {
 	return u.Username
 }
 
+// authorize installs a fresh key for the login user on d, as the guest
+// agent would, and returns the user and key.
+func authorize(tb testing.TB, d nodeSSHD) (string, ssh.Signer) {
+	tb.Helper()
+	name, signer := loginUser(tb), testSigner(tb)
+	if err := d.SetAuthorized(map[string][]ssh.PublicKey{name: {signer.PublicKey()}}); err != nil {
+		tb.Fatal(err)
+	}
+	return name, signer
+}
+
 // dialNode logs in, checking that the server shows one of its host keys.
 func dialNode(d nodeSSHD, name string, signer ssh.Signer) (*ssh.Client, error) {
 	cfg := &ssh.ClientConfig{
@@ -251,10 +262,7 @@ func TestNodeSSHDStopStart(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			d := mode.new(t)
 			defer d.Close()
-			name, signer := loginUser(t), testSigner(t)
-			if err := d.SetAuthorized(map[string][]ssh.PublicKey{name: {signer.PublicKey()}}); err != nil {
-				t.Fatal(err)
-			}
+			name, signer := authorize(t, d)
 			addr := d.Addr()
 			// An open session is ended by Stop, not left running.
 			c, err := dialNode(d, name, signer)
@@ -432,10 +440,7 @@ func BenchmarkNodeSSHDThroughput(b *testing.B) {
 			b.Run(mode.name+"/"+dir.name, func(b *testing.B) {
 				d := mode.new(b)
 				defer d.Close()
-				name, signer := loginUser(b), testSigner(b)
-				if err := d.SetAuthorized(map[string][]ssh.PublicKey{name: {signer.PublicKey()}}); err != nil {
-					b.Fatal(err)
-				}
+				name, signer := authorize(b, d)
 				c, err := dialNode(d, name, signer)
 				if err != nil {
 					b.Fatal(err)
@@ -474,10 +479,7 @@ func (zeros) Read(p []byte) (int, error) {
 func TestNodeSSHDQuickExit(t *testing.T) {
 	d := sshdModes[0].new(t)
 	defer d.Close()
-	name, signer := loginUser(t), testSigner(t)
-	if err := d.SetAuthorized(map[string][]ssh.PublicKey{name: {signer.PublicKey()}}); err != nil {
-		t.Fatal(err)
-	}
+	name, signer := authorize(t, d)
 	c, err := dialNode(d, name, signer)
 	if err != nil {
 		t.Fatal(err)
