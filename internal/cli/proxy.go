@@ -87,12 +87,17 @@ func runProxy(ctx context.Context, o proxyOptions, stdio Stdio) error {
 	if err != nil {
 		return exitError{code: 255, err: err}
 	}
+	next, release, err := openFirst(ctx, dial)
+	if err != nil {
+		return exitError{code: 255, err: err}
+	}
+	defer release()
 	if o.Port == 22 && !o.NoEnsureKey {
 		if err := o.stageKey(ctx, r, dial, stdio); err != nil {
 			return exitError{code: 255, err: err}
 		}
 	}
-	conn, err := dial(ctx)
+	conn, err := next(ctx)
 	if err != nil {
 		return exitError{code: 255, err: err}
 	}

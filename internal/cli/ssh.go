@@ -199,6 +199,15 @@ func (o sshOptions) run(ctx context.Context, stdio Stdio) error {
 		return err
 	}
 	defer closeAll(fwds)
+	dial, err := o.dialer(ctx, stdio, r, inst)
+	if err != nil {
+		return err
+	}
+	dial, release, err := openFirst(ctx, dial)
+	if err != nil {
+		return err
+	}
+	defer release()
 
 	kp, err := loadKey(keyPath, stdio.Err)
 	if err != nil {
@@ -217,10 +226,6 @@ func (o sshOptions) run(ctx context.Context, stdio Stdio) error {
 	logf("key ready after %v", time.Since(start).Round(time.Millisecond))
 
 	check, err := o.hostKeyCheck(ctx, stdio, c, r, inst)
-	if err != nil {
-		return err
-	}
-	dial, err := o.dialer(ctx, stdio, r, inst)
 	if err != nil {
 		return err
 	}

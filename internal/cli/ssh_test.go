@@ -491,3 +491,30 @@ func TestSSHTrustOnFirstUse(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedChangesNothing: when IAP refuses the tunnel (here the firewall
+// rule for 35.235.240.0/20 is missing), a login and a ProxyCommand fail
+// with 255 before anything changes: no metadata write, no key files.
+func TestRefusedChangesNothing(t *testing.T) {
+	for _, cmd := range []string{"login", "proxy"} {
+		t.Run(cmd, func(t *testing.T) {
+			e := newSSHTestEnv(t, "builtin", 1)
+			n := e.node(0)
+			n.SetFirewall(false)
+			argv := []string{n.Name, "--", "true"}
+			if cmd == "proxy" {
+				argv = []string{"proxy", n.Name, "22"}
+			}
+			_, stderr, code := e.run(argv...)
+			if code != 255 || !strings.Contains(stderr, "35.235.240.0/20") {
+				t.Errorf("gkessh %q: exit %d, stderr %q; want 255 and the firewall rule", argv, code, stderr)
+			}
+			if w := e.srv.Stats().MetadataWrites; w != 0 {
+				t.Errorf("%d metadata writes after a refused tunnel", w)
+			}
+			if _, err := os.Stat(filepath.Join(e.home, ".ssh", "google_compute_engine")); err == nil {
+				t.Error("a key file was created for a refused tunnel")
+			}
+		})
+	}
+}
