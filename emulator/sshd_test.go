@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -274,8 +275,18 @@ func TestNodeSSHDStopStart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := sess.Start("sleep 60"); err != nil {
+			stdout, err := sess.StdoutPipe()
+			if err != nil {
 				t.Fatal(err)
+			}
+			if err := sess.Start("echo started; exec sleep 60"); err != nil {
+				t.Fatal(err)
+			}
+			// Stop only once the shell is past its rc files: one killed in
+			// the middle of them can leave their locks behind (pyenv's
+			// rehash lock did, and every later shell waited 60 s on it).
+			if line, err := bufio.NewReader(stdout).ReadString('\n'); line != "started\n" {
+				t.Fatalf("remote command did not start: %q %v", line, err)
 			}
 			start := time.Now()
 			if err := d.Stop(); err != nil {
