@@ -93,7 +93,7 @@ func startEmulator(t testing.TB, args ...string) *world {
 		"XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
 		"PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"SSH_AUTH_SOCK=",
-		"ANSIBLE_PYTHON_INTERPRETER=auto_silent",
+		"ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3", // apt's, which ansible-core depends on; not whatever PATH finds first
 		"ANSIBLE_LOCAL_TEMP="+filepath.Join(home, ".ansible", "tmp"),
 	)
 	w.env = append(w.env, vars...)
