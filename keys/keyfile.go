@@ -59,6 +59,11 @@ func LoadOrCreate(path string) (*KeyPair, error) {
 			return kp, err
 		}
 		if _, perr := os.Stat(path + ".pub"); perr == nil {
+			// Another gkessh may have made the pair between the two looks
+			// (it writes the private key first): look again.
+			if _, serr := os.Stat(path); serr == nil && attempt < 3 {
+				continue
+			}
 			return nil, fmt.Errorf("keys: %s.pub exists but its private key %s does not: restore the private key, or remove the .pub to get a new pair", path, path)
 		}
 		kp, err = create(path)
