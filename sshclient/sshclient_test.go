@@ -13,7 +13,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/internal/pty"
+	"github.com/gkessh/gkessh/internal/testio"
 	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/sshconfig"
 )
@@ -273,7 +273,7 @@ func TestRunTerminal(t *testing.T) {
 	if err := pty.SetSize(tty, 30, 100); err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
+	out := &testio.Buffer{}
 	done := make(chan error, 1)
 	// The remote side polls its terminal size until the resize shows.
 	poll := `stty size; i=0; while [ "$(stty size)" != "50 132" ]; do i=$((i+1)); [ $i -gt 200 ] && exit 1; sleep 0.05; done; echo resized`
@@ -284,7 +284,7 @@ func TestRunTerminal(t *testing.T) {
 		}
 		done <- err
 	}()
-	waitFor(t, out, "30 100")
+	out.WaitFor(t, "30 100", 5*time.Second)
 	if err := pty.SetSize(tty, 50, 132); err != nil {
 		t.Fatal(err)
 	}
@@ -298,34 +298,6 @@ func TestRunTerminal(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "resized") {
 		t.Errorf("output %q", out.String())
-	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func waitFor(t *testing.T, b *syncBuffer, want string) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(b.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("output %q lacks %q", b.String(), want)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -12,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/internal/pty"
+	"github.com/gkessh/gkessh/internal/testio"
 	"github.com/gkessh/gkessh/internal/testnet"
 	"github.com/gkessh/gkessh/sshconfig"
 )
@@ -249,7 +248,7 @@ func TestSSHForwards(t *testing.T) {
 
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			var stderr lockedBuffer
+			var stderr testio.Buffer
 			exited := make(chan int, 1)
 			go func() {
 				// gcloud's way: ssh options after "--".
@@ -317,7 +316,7 @@ func freePort(t *testing.T) string {
 
 // echoThrough sends a line to addr, which forwards to an echo server, and
 // checks it comes back; it retries the dial while the forward starts.
-func echoThrough(t *testing.T, flag, addr string, stderr *lockedBuffer) {
+func echoThrough(t *testing.T, flag, addr string, stderr *testio.Buffer) {
 	t.Helper()
 	var conn net.Conn
 	var err error
@@ -368,7 +367,7 @@ func TestSSHInteractive(t *testing.T) {
 				t.Fatal(err)
 			}
 			tty.Close()
-			out := &lockedBuffer{}
+			out := &testio.Buffer{}
 			copied := make(chan struct{})
 			go func() {
 				defer close(copied)
@@ -384,7 +383,7 @@ func TestSSHInteractive(t *testing.T) {
 			// Typed ahead: the line waits in the terminal until the shell
 			// reads it. $((…)) shows the shell ran it, not just echoed it.
 			send(t, master, "stty size; echo ran-$((6*7))\r")
-			out.waitFor(t, "ran-42")
+			out.WaitFor(t, "ran-42", 20*time.Second)
 			if !strings.Contains(out.String(), "30 100") {
 				t.Errorf("remote terminal size is not 30x100:\n%s", out.String())
 			}
@@ -395,7 +394,7 @@ func TestSSHInteractive(t *testing.T) {
 			// until the size changes (or 10 s pass), then reports it in a
 			// form the typed line itself does not contain.
 			send(t, master, `i=0; while [ "$(stty size)" = "$((15*2)) $((50*2))" ] && [ $i -lt 200 ]; do i=$((i+1)); sleep 0.05; done; echo size-$(stty size | tr ' ' x)`+"\r")
-			out.waitFor(t, "size-50x132")
+			out.WaitFor(t, "size-50x132", 20*time.Second)
 			send(t, master, "exit 3\r")
 			err = cmd.Wait()
 			if cmd.ProcessState.ExitCode() != 3 {
@@ -434,36 +433,6 @@ func termios(f *os.File) (*unix.Termios, error) {
 		return nil, err
 	}
 	return tio, ioctlErr
-}
-
-// lockedBuffer collects output written while the test reads it: a
-// terminal's for waitFor, or stderr.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *lockedBuffer) waitFor(t *testing.T, want string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(l.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("terminal never showed %q:\n%s", want, l.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestSSHTrustOnFirstUse: a node that publishes no host keys is refused
