@@ -51,6 +51,27 @@ func connectQuery(s *Server, n *Node, port int) url.Values {
 		"interface": {"nic0"}, "port": {strconv.Itoa(port)}, "newWebsocket": {"True"}}
 }
 
+// openTunnel connects a client to port 8080 of s's first node, forwarded to
+// a fresh listener, and returns it after CONNECT_SUCCESS_SID with the SID
+// and the node's end of the connection.
+func openTunnel(t *testing.T, s *Server, hs *httptest.Server) (c *iapClient, sid string, node net.Conn) {
+	t.Helper()
+	n := s.Node(s.Nodes()[0])
+	ln := listen(t)
+	n.ForwardPort(8080, ln.Addr().String())
+	c, _, err := iapDial(t, hs, "/v4/connect", connectQuery(s, n, 8080), s.Token())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid = c.want(tunnel.TagConnectSuccessSID).SID
+	node, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Close() })
+	return c, sid, node
+}
+
 // next reads one relay frame.
 func (c *iapClient) next() (tunnel.Frame, error) {
 	typ, msg, err := c.ws.ReadMessage()
@@ -208,22 +229,10 @@ func TestIAPRefusals(t *testing.T) {
 // the client closes the node connection.
 func TestIAPRelay(t *testing.T) {
 	s, hs := newTestServer(t, Config{Nodes: 1})
-	n := s.Node(s.Nodes()[0])
-	ln := listen(t)
-	n.ForwardPort(8080, ln.Addr().String())
-
-	c, _, err := iapDial(t, hs, "/v4/connect", connectQuery(s, n, 8080), s.Token())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sid := c.want(tunnel.TagConnectSuccessSID).SID; sid == "" {
+	c, sid, b := openTunnel(t, s, hs)
+	if sid == "" {
 		t.Fatal("empty SID")
 	}
-	b, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
 
 	up := bytes.Repeat([]byte("0123456789abcdef"), 5000) // 80000 bytes: several frames, past the ACK threshold
 	for p := up; len(p) > 0; {
@@ -272,18 +281,7 @@ func TestIAPRelay(t *testing.T) {
 // closes with 4010.
 func TestIAPNodeCloses(t *testing.T) {
 	s, hs := newTestServer(t, Config{Nodes: 1})
-	n := s.Node(s.Nodes()[0])
-	ln := listen(t)
-	n.ForwardPort(8080, ln.Addr().String())
-	c, _, err := iapDial(t, hs, "/v4/connect", connectQuery(s, n, 8080), s.Token())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.want(tunnel.TagConnectSuccessSID)
-	b, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _, b := openTunnel(t, s, hs)
 	if _, err := b.Write([]byte("bye")); err != nil {
 		t.Fatal(err)
 	}
@@ -401,19 +399,7 @@ func TestIAPCloseEndsTunnels(t *testing.T) {
 	}
 	hs := httptest.NewServer(s)
 	defer hs.Close()
-	n := s.Node(s.Nodes()[0])
-	ln := listen(t)
-	n.ForwardPort(8080, ln.Addr().String())
-	c, _, err := iapDial(t, hs, "/v4/connect", connectQuery(s, n, 8080), s.Token())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.want(tunnel.TagConnectSuccessSID)
-	b, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	_, _, b := openTunnel(t, s, hs)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
