@@ -103,6 +103,21 @@ func (n *testNode) config(t *testing.T) Config {
 	}
 }
 
+// login upserts the key and logs in, waiting for it to propagate; the
+// client closes with the test.
+func (n *testNode) login(t *testing.T) *ssh.Client {
+	t.Helper()
+	n.upsert(t)
+	cfg := n.config(t)
+	cfg.Wait = true
+	c, err := Connect(context.Background(), n.dial, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // installedAt watches the node and returns when the guest agent installed
 // the key, or the zero time if it has not by the time stop is closed.
 func (n *testNode) installedAt(stop <-chan struct{}) <-chan time.Time {
@@ -213,22 +228,13 @@ func TestConnectFailures(t *testing.T) {
 }
 
 func TestRun(t *testing.T) {
-	n := newTestNode(t, 0)
-	n.upsert(t)
-	cfg := n.config(t)
-	cfg.Wait = true
-	c, err := Connect(context.Background(), n.dial, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newTestNode(t, 0).login(t)
 	cases := []struct {
 		args        []string
 		stdin       string
 		out, errOut string
 		status      int
 		pty         bool
-		envFoo      string
 	}{
 		{args: []string{"sh", "-c", "exit 7"}, status: 7},
 		{args: []string{"echo out; echo err >&2"}, out: "out\n", errOut: "err\n"},
@@ -255,15 +261,7 @@ func TestRun(t *testing.T) {
 // TestRunTerminal drives a session from a local terminal: its size goes
 // along, and a resize (SIGWINCH) reaches the remote terminal.
 func TestRunTerminal(t *testing.T) {
-	n := newTestNode(t, 0)
-	n.upsert(t)
-	cfg := n.config(t)
-	cfg.Wait = true
-	c, err := Connect(context.Background(), n.dial, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newTestNode(t, 0).login(t)
 	master, tty, err := pty.Open()
 	if err != nil {
 		t.Fatal(err)
@@ -324,15 +322,7 @@ func TestRunForwardAgent(t *testing.T) {
 	if _, err := exec.LookPath("ssh-add"); err != nil {
 		t.Skip("ssh-add not installed")
 	}
-	n := newTestNodeMode(t, 0, "openssh")
-	n.upsert(t)
-	cfg := n.config(t)
-	cfg.Wait = true
-	c, err := Connect(context.Background(), n.dial, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newTestNodeMode(t, 0, "openssh").login(t)
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
