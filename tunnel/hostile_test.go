@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -65,6 +66,19 @@ func newFakeRelay(t *testing.T, script func(ws *websocket.Conn, r *http.Request)
 		Logf: t.Logf,
 	}
 	return f
+}
+
+// dial opens a tunnel through the fake relay, with a 5 s read deadline; it
+// closes with the test.
+func (f *fakeRelay) dial(t *testing.T) net.Conn {
+	t.Helper()
+	c, err := f.dialer.DialContext(context.Background(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	return c
 }
 
 type tokenFunc func() (*oauth2.Token, error)
@@ -153,12 +167,7 @@ func TestHostileStream(t *testing.T) {
 				ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(CodeDestinationReadFailed, ""))
 				drain(ws)
 			})
-			c, err := f.dialer.DialContext(context.Background(), target)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			c := f.dial(t)
 			got, err := io.ReadAll(c)
 			if string(got) != tt.read {
 				t.Errorf("read %q, want %q", got, tt.read)
@@ -204,12 +213,7 @@ func TestReconnectPolicy(t *testing.T) {
 			}
 			drain(ws)
 		})
-		c, err := f.dialer.DialContext(context.Background(), target)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		c := f.dial(t)
 		got, err := io.ReadAll(c)
 		if err != nil || string(got) != "abcdef" {
 			t.Fatalf("read %q, %v; want abcdef and EOF", got, err)
@@ -228,13 +232,8 @@ func TestReconnectPolicy(t *testing.T) {
 			ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(CodeSIDUnknown, "sid unknown"))
 			drain(ws)
 		})
-		c, err := f.dialer.DialContext(context.Background(), target)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, err = c.Read(make([]byte, 1))
+		c := f.dial(t)
+		_, err := c.Read(make([]byte, 1))
 		var ce *CloseError
 		if !errors.As(err, &ce) || ce.Code != CodeSIDUnknown {
 			t.Fatalf("got %v, want a 4001 CloseError", err)
