@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/gkessh/gkessh/gce"
 	"github.com/gkessh/gkessh/keys"
 )
 
@@ -114,6 +116,20 @@ func loadKey(path string, w io.Writer) (*keys.KeyPair, error) {
 		fmt.Fprintf(w, "Generated SSH key %s (%s %s).\n", kp.Path, kp.Public.Type(), ssh.FingerprintSHA256(kp.Public))
 	}
 	return kp, nil
+}
+
+// ensureKey puts the key in the node's metadata with the scope and expiry
+// flags, refuses a node under OS Login, and says where the key is.
+func (o keyOptions) ensureKey(ctx context.Context, c *gce.Client, r resolved, inst *gce.Instance, pub ssh.PublicKey, opts keys.EnsureOptions) (keys.EnsureResult, string, error) {
+	opts.Scope, opts.ExpireAfter = o.Scope, o.ExpireAfter
+	res, err := keys.Ensure(ctx, c, inst, pub, opts)
+	if err != nil {
+		return res, "", err
+	}
+	if res.OSLogin {
+		return res, "", fmt.Errorf("%s: %s", r.Name, keys.OSLoginNote)
+	}
+	return res, describeScope(res.Scope, res.Key, r.Name), nil
 }
 
 // userKey resolves the user and loads (or creates) the key pair.

@@ -379,20 +379,6 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// ensureKey puts the key in the node's metadata with the scope and expiry
-// flags, refuses a node under OS Login, and says where the key is.
-func (o sshOptions) ensureKey(ctx context.Context, c *gce.Client, r resolved, inst *gce.Instance, pub ssh.PublicKey, opts keys.EnsureOptions) (keys.EnsureResult, string, error) {
-	opts.Scope, opts.ExpireAfter = o.Scope, o.ExpireAfter
-	res, err := keys.Ensure(ctx, c, inst, pub, opts)
-	if err != nil {
-		return res, "", err
-	}
-	if res.OSLogin {
-		return res, "", fmt.Errorf("%s: %s", r.Name, keys.OSLoginNote)
-	}
-	return res, describeScope(res.Scope, res.Key, r.Name), nil
-}
-
 // dryRun reports what a login would do: the key, the metadata write, the
 // host key check and the route, and changes nothing.
 func (o sshOptions) dryRun(ctx context.Context, stdio Stdio, c *gce.Client, r resolved, inst *gce.Instance, user, keyPath string) error {

@@ -59,12 +59,9 @@ func (o proxyOptions) stageKey(ctx context.Context, r resolved, dial sshclient.D
 		if err != nil {
 			return err
 		}
-		res, err := keys.Ensure(ctx, c, inst, kp.Public, keys.EnsureOptions{User: user, Scope: o.Scope, ExpireAfter: o.ExpireAfter})
+		res, _, err := o.ensureKey(ctx, c, r, inst, kp.Public, keys.EnsureOptions{User: user})
 		if err != nil {
 			return err
-		}
-		if res.OSLogin {
-			return errors.New(keys.OSLoginNote)
 		}
 		if res.Wrote {
 			fmt.Fprintf(stdio.Err, "Added %s's key to %s metadata.\n", user, res.Scope)
