@@ -24,9 +24,20 @@ func hoistFlags(app *ucli.App, args []string) []string {
 
 func hoist(flags []ucli.Flag, cmds []*ucli.Command, login bool, args []string) []string {
 	var front, positional []string
+	// dashed: a login's "--" came after NODE. gcloud passes what follows it
+	// to ssh, which reads options before the command
+	// (`gcloud compute ssh NODE -- -N -L ...`), so options are still read.
+	dashed := false
+	command := func(i int) []string { // the result, with args[i:] the command
+		if dashed {
+			return slices.Concat(front, positional, []string{"--"}, args[i:])
+		}
+		return slices.Concat(front, positional, args[i:])
+	}
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
-		if login && (arg == "--ssh-flag" || strings.HasPrefix(arg, "--ssh-flag=")) {
+		switch {
+		case login && (arg == "--ssh-flag" || strings.HasPrefix(arg, "--ssh-flag=")):
 			// gcloud's way to give ssh options: read them as gkessh's.
 			value, ok := strings.CutPrefix(arg, "--ssh-flag=")
 			if !ok && i+1 < len(args) {
@@ -34,23 +45,10 @@ func hoist(flags []ucli.Flag, cmds []*ucli.Command, login bool, args []string) [
 				value = args[i]
 			}
 			args = slices.Concat(args[:i+1], strings.Fields(value), args[i+1:])
-			continue
-		}
-		switch {
-		case arg == "--" && login && len(positional) > 0:
-			// gcloud passes what follows -- to ssh, which reads options
-			// before the command: `gcloud compute ssh NODE -- -N -L ...`.
-			j := i + 1
-			for ; j < len(args) && len(args[j]) > 1 && args[j][0] == '-' && args[j] != "--"; j++ {
-				front = append(front, args[j])
-				if takesValue(flags, args[j]) && j+1 < len(args) {
-					j++
-					front = append(front, args[j])
-				}
-			}
-			return slices.Concat(front, positional, []string{"--"}, args[j:])
+		case arg == "--" && login && len(positional) > 0 && !dashed:
+			dashed = true
 		case arg == "--":
-			return slices.Concat(front, positional, args[i:])
+			return command(i)
 		case len(arg) > 1 && arg[0] == '-':
 			front = append(front, arg)
 			if takesValue(flags, arg) && i+1 < len(args) {
@@ -61,12 +59,12 @@ func hoist(flags []ucli.Flag, cmds []*ucli.Command, login bool, args []string) [
 			sub := findCommand(cmds, arg)
 			return slices.Concat(front, []string{arg}, hoist(sub.Flags, sub.Subcommands, false, args[i+1:]))
 		case login && len(positional) > 0:
-			return slices.Concat(front, positional, args[i:])
+			return command(i)
 		default:
 			positional = append(positional, arg)
 		}
 	}
-	return append(front, positional...)
+	return command(len(args))
 }
 
 // takesValue reports whether arg names one of flags that needs a value
