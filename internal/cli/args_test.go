@@ -48,3 +48,25 @@ func TestHoistFlags(t *testing.T) {
 		t.Errorf("hoistFlags(%q) = %q, want %q", in, got, want)
 	}
 }
+
+// hoistFlags only reorders: whatever the arguments (--ssh-flag aside, which
+// splits its value), it returns the same ones, none lost or added.
+func FuzzHoistFlags(f *testing.F) {
+	app := newApp(Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
+	for _, s := range []string{"tunnel NODE 8080 --listen :1", "NODE -- -N -L 1:a:2 top -d", "-t NODE -- -- x", "keys list --format", "--zone"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		in := append([]string{"gkessh"}, strings.Fields(s)...)
+		if slices.ContainsFunc(in, func(a string) bool { return strings.HasPrefix(a, "--ssh-flag") }) {
+			return
+		}
+		got := hoistFlags(app, slices.Clone(in))
+		a, b := slices.Clone(in), slices.Clone(got)
+		slices.Sort(a)
+		slices.Sort(b)
+		if !slices.Equal(a, b) {
+			t.Fatalf("hoistFlags(%q) = %q: not the same arguments", in, got)
+		}
+	})
+}
