@@ -252,7 +252,9 @@ func TestSSHForwards(t *testing.T) {
 			exited := make(chan int, 1)
 			go func() {
 				// gcloud's way: ssh options after "--".
-				args := []string{"gkessh", n.Name, "--", "-N", "-L", local + ":" + echo, "-R", remote + ":" + echo}
+				// -R by name, as users write it: the node listens on its loopback.
+				_, port, _ := net.SplitHostPort(remote)
+				args := []string{"gkessh", n.Name, "--", "-N", "-L", local + ":" + echo, "-R", "localhost:" + port + ":" + echo}
 				exited <- Main(ctx, args, Stdio{In: strings.NewReader(""), Out: io.Discard, Err: &stderr})
 			}()
 			// The -L port is bound before the login, so the first connection
@@ -260,6 +262,10 @@ func TestSSHForwards(t *testing.T) {
 			echoThrough(t, "-L", local, &stderr)
 			echoThrough(t, "-L", local, &stderr)
 			echoThrough(t, "-R", remote, &stderr)
+			_, port, _ := net.SplitHostPort(remote)
+			if want := "Forwarding localhost:" + port + " on " + n.Name; !strings.Contains(stderr.String(), want) {
+				t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+			}
 			cancel()
 			select {
 			case code := <-exited:
