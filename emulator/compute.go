@@ -107,10 +107,11 @@ func (s *Server) computeRoutes() *http.ServeMux {
 }
 
 // serveCompute serves the Compute API subset: it counts the call, checks the
-// bearer token, then routes.
+// bearer token, then routes with the token's grant in the request context.
 func (s *Server) serveCompute(w http.ResponseWriter, r *http.Request) {
 	s.apiCalls.Add(1)
-	if err := s.authorize(r); err != nil {
+	g, err := s.authorize(r)
+	if err != nil {
 		s.cfg.Logf("compute %s %s: %d %s", r.Method, r.URL.Path, err.code, err.message)
 		writeAPIError(w, err)
 		return
@@ -120,33 +121,30 @@ func (s *Server) serveCompute(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("The emulator does not serve %s %s", r.Method, r.URL.Path)})
 		return
 	}
-	s.compute.ServeHTTP(w, r)
+	s.compute.ServeHTTP(w, withGrant(r, g))
 }
 
-// authorize checks the bearer token: unknown → 401, no permission on the
-// project in the path → 403, a project that does not exist → 404.
-func (s *Server) authorize(r *http.Request) *apiError {
-	tok, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !bearer || tok == "" {
-		return &apiError{http.StatusUnauthorized, "authError", "Request is missing required authentication credential. " +
+// authorize checks the bearer token: missing, unknown or expired → 401, no
+// access to the project in the path → 403, a project that does not exist
+// → 404.
+func (s *Server) authorize(r *http.Request) (*grant, *apiError) {
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); !ok || tok == "" {
+		return nil, &apiError{http.StatusUnauthorized, "authError", "Request is missing required authentication credential. " +
 			"Expected OAuth 2 access token, login cookie or other valid authentication credential."}
 	}
 	project, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/compute/v1/projects/"), "/")
-	s.mu.Lock()
-	allowed, known := s.tokens[tok]
-	ok := allowed[project]
-	s.mu.Unlock()
+	g := s.bearerGrant(r)
 	switch {
-	case !known:
-		return &apiError{http.StatusUnauthorized, "authError", "Request had invalid authentication credentials. " +
+	case g == nil:
+		return nil, &apiError{http.StatusUnauthorized, "authError", "Request had invalid authentication credentials. " +
 			"Expected OAuth 2 access token, login cookie or other valid authentication credential."}
-	case !ok:
-		return &apiError{http.StatusForbidden, "forbidden",
+	case !g.projects[project]:
+		return nil, &apiError{http.StatusForbidden, "forbidden",
 			fmt.Sprintf("Required permission on 'projects/%s' is missing: the caller does not have permission", project)}
 	case project != s.cfg.Project:
-		return notFound("projects/" + project)
+		return nil, notFound("projects/" + project)
 	}
-	return nil
+	return g, nil
 }
 
 func (s *Server) projectURL() string { return selfLinkBase + "projects/" + s.cfg.Project }
@@ -175,6 +173,9 @@ func (s *Server) serviceAccount() string {
 }
 
 func (s *Server) setProjectMetadata(r *http.Request) (any, *apiError) {
+	if err := require(r, "compute.projects.setCommonInstanceMetadata", "projects/"+s.cfg.Project); err != nil {
+		return nil, err
+	}
 	var req compute.Metadata
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
@@ -188,6 +189,10 @@ func (s *Server) setProjectMetadata(r *http.Request) (any, *apiError) {
 }
 
 func (s *Server) setInstanceMetadata(r *http.Request) (any, *apiError) {
+	resource := fmt.Sprintf("projects/%s/zones/%s/instances/%s", s.cfg.Project, r.PathValue("zone"), r.PathValue("instance"))
+	if err := require(r, "compute.instances.setMetadata", resource); err != nil {
+		return nil, err
+	}
 	var req compute.Metadata
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	compute "google.golang.org/api/compute/v1"
 )
@@ -389,5 +390,62 @@ func TestComputeUnknownPath(t *testing.T) {
 	}
 	if resp.StatusCode != 404 || body.Error.Code != 404 || body.Error.Errors[0].Reason != "notFound" {
 		t.Errorf("got %d %+v, want a Google 404 body", resp.StatusCode, body)
+	}
+}
+
+// TestComputeGrants: a token's permissions decide each metadata write, with
+// GCE's 403 naming the permission and resource, and an expired token is 401.
+func TestComputeGrants(t *testing.T) {
+	srv, hs := newTestServer(t, Config{Project: "p1", Nodes: 1})
+	node := srv.Nodes()[0]
+	zone := srv.Node(node).Zone
+	srv.AddGrant("instance-only", Grant{Principal: "ops@example.com", Projects: []string{"p1"},
+		Permissions: []string{"compute.instances.setMetadata"}})
+	srv.AddGrant("project-only", Grant{Projects: []string{"p1"},
+		Permissions: []string{"compute.projects.setCommonInstanceMetadata"}})
+	srv.AddGrant("expired", Grant{Projects: []string{"p1"}, Expiry: time.Now().Add(-time.Second)})
+	setProject := func(svc *compute.Service) error {
+		p, err := computeClient(t, hs, srv.Token()).Projects.Get("p1").Do()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = svc.Projects.SetCommonInstanceMetadata("p1", p.CommonInstanceMetadata).Do()
+		return err
+	}
+	setInstance := func(svc *compute.Service) error {
+		inst, err := computeClient(t, hs, srv.Token()).Instances.Get("p1", zone, node).Do()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = svc.Instances.SetMetadata("p1", zone, node, inst.Metadata).Do()
+		return err
+	}
+	cases := []struct {
+		token   string
+		set     func(*compute.Service) error
+		code    int
+		message string
+	}{
+		{"instance-only", setInstance, 0, ""},
+		{"instance-only", setProject, 403, "Required 'compute.projects.setCommonInstanceMetadata' permission for 'projects/p1'"},
+		{"project-only", setProject, 0, ""},
+		{"project-only", setInstance, 403, "Required 'compute.instances.setMetadata' permission for 'projects/p1/zones/" + zone + "/instances/" + node + "'"},
+		{"expired", setProject, 401, ""},
+	}
+	for _, tc := range cases {
+		err := tc.set(computeClient(t, hs, tc.token))
+		if tc.code == 0 {
+			if err != nil {
+				t.Errorf("%s: %v, want success", tc.token, err)
+			}
+			continue
+		}
+		reason := "forbidden"
+		if tc.code == 401 {
+			reason = "authError"
+		}
+		if e := wantAPIError(t, err, tc.code, reason); e != nil && !strings.Contains(e.Message, tc.message) {
+			t.Errorf("%s: message %q, want %q", tc.token, e.Message, tc.message)
+		}
 	}
 }

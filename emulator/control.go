@@ -343,12 +343,14 @@ func (s *Server) ctlSetPropagation(r *http.Request) (any, *apiError) {
 	return s.ctlPropagation(r)
 }
 
-// ctlAddToken adds a bearer token (random when not given) for the listed
-// projects; with none, the Compute API answers it 403.
+// ctlAddToken adds a bearer token (random when not given) with a Grant:
+// projects (with none, the Compute API answers it 403), optional principal,
+// permissions (absent: all) and expiresIn.
 func (s *Server) ctlAddToken(r *http.Request) (any, *apiError) {
 	var req struct {
-		Token    string   `json:"token"`
-		Projects []string `json:"projects"`
+		Token string `json:"token"`
+		Grant
+		ExpiresIn string `json:"expiresIn"` // a duration from now, like 3s
 	}
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
@@ -356,20 +358,15 @@ func (s *Server) ctlAddToken(r *http.Request) (any, *apiError) {
 	if req.Token == "" {
 		req.Token = "emu-" + randomHex(16)
 	}
-	s.AddToken(req.Token, req.Projects...)
-	return map[string]string{"token": req.Token}, nil
-}
-
-// AddToken makes token a valid bearer token that may use the given projects;
-// with none, every call with it gets 403.
-func (s *Server) AddToken(token string, projects ...string) {
-	allowed := map[string]bool{}
-	for _, p := range projects {
-		allowed[p] = true
+	if req.ExpiresIn != "" {
+		d, err := time.ParseDuration(req.ExpiresIn)
+		if err != nil {
+			return nil, invalid("expiresIn %q is not a duration like 3s", req.ExpiresIn)
+		}
+		req.Expiry = time.Now().Add(d)
 	}
-	s.mu.Lock()
-	s.tokens[token] = allowed
-	s.mu.Unlock()
+	s.AddGrant(req.Token, req.Grant)
+	return map[string]string{"token": req.Token}, nil
 }
 
 // SetInstanceMetadata changes the named node's metadata attributes without a

@@ -147,15 +147,11 @@ func (s *Server) refuse(ws *websocket.Conn, r *http.Request, code int, reason st
 	ws.Close()
 }
 
-// iapAuthorized reports whether the request's bearer token may use project.
+// iapAuthorized reports whether the request's bearer token is live and may
+// use project.
 func (s *Server) iapAuthorized(r *http.Request, project string) bool {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.tokens[tok][project]
+	g := s.bearerGrant(r)
+	return g != nil && g.projects[project]
 }
 
 func (s *Server) connectIAP(ws *websocket.Conn, r *http.Request) {

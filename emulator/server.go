@@ -52,9 +52,9 @@ type Server struct {
 	// order is s.mu before Node.mu.
 	mu      sync.Mutex
 	project *Project
-	nodes   map[string]*Node           // by name
-	tokens  map[string]map[string]bool // token -> projects it may use
-	changed chan struct{}              // closed and replaced on each metadata change
+	nodes   map[string]*Node  // by name
+	tokens  map[string]*grant // bearer token -> what it may do (grants.go)
+	changed chan struct{}     // closed and replaced on each metadata change
 	delay   time.Duration
 	faults  Faults
 	nextID  uint64
@@ -106,7 +106,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:     cfg,
 		dir:     cfg.Dir,
 		nodes:   map[string]*Node{},
-		tokens:  map[string]map[string]bool{cfg.Token: {cfg.Project: true}},
+		tokens:  map[string]*grant{cfg.Token: newGrant(Grant{Principal: "owner@" + cfg.Project + ".example", Projects: []string{cfg.Project}})},
 		changed: make(chan struct{}),
 		delay:   cfg.PropagationDelay,
 		nextID:  1000000000000000000,
