@@ -27,7 +27,7 @@ func tunnelCommand(stdio Stdio) *ucli.Command {
 		UsageText: "gkessh tunnel [--listen [HOST:]PORT] NODE REMOTE_PORT\n\n" +
 			"   Every connection to the local address gets its own tunnel. Ctrl-C stops.",
 		Flags: append(googleFlags(),
-			&ucli.StringFlag{Name: "listen", Aliases: []string{"local-host-port"}, Value: "127.0.0.1:0", Usage: "local `[HOST:]PORT` to listen on; port 0 picks one (gcloud start-iap-tunnel's --local-host-port)"},
+			&ucli.StringFlag{Name: "listen", Aliases: []string{"local-host-port"}, Value: "127.0.0.1:0", Usage: "local `[HOST:]PORT` to listen on; HOST defaults to localhost, port 0 picks one (gcloud start-iap-tunnel's --local-host-port)"},
 		),
 		Action: func(c *ucli.Context) error {
 			o := tunnelOptions{globalOptions: globals(c), Listen: c.String("listen")}
@@ -39,15 +39,30 @@ func tunnelCommand(stdio Stdio) *ucli.Command {
 			if o.Node, o.Port, err = nodePort(args, 0, "gkessh tunnel NODE REMOTE_PORT"); err != nil {
 				return err
 			}
-			if !strings.Contains(o.Listen, ":") {
-				o.Listen = "127.0.0.1:" + o.Listen
-			}
-			if _, port, err := net.SplitHostPort(o.Listen); err != nil || !portNumber(port) {
-				return usagef("--listen %q: want [HOST:]PORT, PORT 0-65535", c.String("listen"))
+			if o.Listen, err = listenAddr(o.Listen); err != nil {
+				return err
 			}
 			return runTunnel(c.Context, o, stdio)
 		},
 	}
+}
+
+// listenAddr reads --listen as gcloud reads --local-host-port: the host
+// defaults to localhost, so ":9000" or "9000" never listens on every
+// interface by accident.
+func listenAddr(s string) (string, error) {
+	addr := s
+	if !strings.Contains(s, ":") {
+		addr = ":" + s
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || !portNumber(port) {
+		return "", usagef("--listen %q: want [HOST:]PORT, PORT 0-65535", s)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
 }
 
 // runTunnel listens on o.Listen and gives every accepted connection its own
@@ -66,6 +81,10 @@ func runTunnel(ctx context.Context, o tunnelOptions, stdio Stdio) error {
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.Listen, err)
+	}
+	if a, ok := ln.Addr().(*net.TCPAddr); ok && !a.IP.IsLoopback() {
+		fmt.Fprintf(stdio.Err, "gkessh: WARNING: listening on %s, which other machines can reach: anyone who can connect to it\n"+
+			"gkessh: WARNING: reaches %s with your IAP access. Use --listen 127.0.0.1:PORT unless you mean that.\n", ln.Addr(), target)
 	}
 	fmt.Fprintf(stdio.Out, "Listening on %s, forwarding to %s\n", ln.Addr(), target)
 	dial := func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, target) }
