@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -109,7 +111,7 @@ func BenchmarkProxyRSS(b *testing.B) {
 // through its stdio, and returns the process's peak RSS in KiB.
 func proxyPeakRSS(b *testing.B, w *world, node, user string, signer ssh.Signer) int64 {
 	cmd := w.command("gkessh", "proxy", "--user", user, node, "22")
-	stdin, stdout, _ := startPiped(b, cmd)
+	stdin, stdout, stderr := startPiped(b, cmd)
 	conn := stdioConn{stdout, stdin}
 	cfg := &ssh.ClientConfig{User: user, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: ssh.InsecureIgnoreHostKey()}
 	c, chans, reqs, err := ssh.NewClientConn(conn, node, cfg)
@@ -139,9 +141,54 @@ func proxyPeakRSS(b *testing.B, w *world, node, user string, signer ssh.Signer) 
 	// Read the peak before the process ends: rusage's maxrss would report
 	// the forking test binary's, which exec inherits into the child's.
 	hwm := vmHWM(b, cmd.Process.Pid)
-	cmd.Process.Signal(syscall.SIGHUP) // what ssh does to its ProxyCommand on exit
-	cmd.Wait()
+	if err := stopProxy(cmd, stdin, stdout); err != nil {
+		b.Fatalf("%v; stderr:\n%s", err, stderr)
+	}
 	return hwm
+}
+
+// TestProxyStopsWithHUPIgnored: under nohup (`make bench` in a detached
+// shell) SIGHUP is ignored, and a proxy must still stop when its pipes
+// close, as stopProxy closes them for BenchmarkProxyRSS.
+func TestProxyStopsWithHUPIgnored(t *testing.T) {
+	need(t, "sh")
+	w := startEmulator(t, "--nodes", "1")
+	node := w.nodes()[0].Name
+	gkessh := w.command("gkessh").Path
+	cmd := w.command("sh", "-c", `trap '' HUP; exec "$0" proxy --no-ensure-key "$1" 22`, gkessh, node)
+	stdin, stdout, stderr := startPiped(t, cmd)
+	banner, err := bufio.NewReader(stdout).ReadString('\n')
+	if !strings.HasPrefix(banner, "SSH-2.0-") {
+		t.Fatalf("no SSH banner through the proxy: %q, %v; stderr:\n%s", banner, err, stderr)
+	}
+	cmd.Process.Signal(syscall.SIGHUP) // ignored, as under nohup
+	if err := stopProxy(cmd, stdin, stdout); err != nil {
+		t.Fatalf("%v; stderr:\n%s", err, stderr)
+	}
+}
+
+// proxyStopTimeout bounds how long a proxy may take to exit once ssh has
+// closed its pipes.
+const proxyStopTimeout = 30 * time.Second
+
+// stopProxy ends a ProxyCommand as ssh does when it exits: it closes the
+// proxy's stdin and stdout, and waits. It does not send SIGHUP (which ssh
+// also sends), since under nohup or `trap ” HUP` that is ignored, and a
+// proxy must still stop. A proxy still running after proxyStopTimeout is
+// killed and reported.
+func stopProxy(cmd *exec.Cmd, stdin io.Closer, stdout io.Closer) error {
+	stdin.Close()
+	stdout.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(proxyStopTimeout):
+		cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("gkessh proxy still running %v after its stdin and stdout were closed", proxyStopTimeout)
+	}
 }
 
 // vmHWM is a process's peak resident set size in KiB.
