@@ -38,6 +38,7 @@ fuzz:
 	$(GO) test ./tunnel -run '^$$' -fuzz FuzzStreamHandle -fuzztime 20s
 	$(GO) test ./sshclient -run '^$$' -fuzz FuzzParseForward -fuzztime 20s
 	$(GO) test ./internal/cli -run '^$$' -fuzz FuzzHoistFlags -fuzztime 20s
+	$(GO) test ./gcloud -run '^$$' -fuzz FuzzParseProperties -fuzztime 20s
 
 clean:
 	rm -rf bin

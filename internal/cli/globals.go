@@ -1,12 +1,10 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"golang.org/x/oauth2/google"
 
 	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/gcloud"
 )
 
 // globalOptions are the flags every command that talks to Google shares.
@@ -57,50 +56,14 @@ func (o globalOptions) project() (string, error) {
 	if o.Project != "" {
 		return o.Project, nil
 	}
-	if p := gcloudProject(); p != "" {
+	cfg, err := gcloud.Load(nil)
+	if err != nil {
+		return "", err
+	}
+	if p := cfg.Project(); p != "" {
 		return p, nil
 	}
 	return "", usagef("no project: pass --project, set CLOUDSDK_CORE_PROJECT, or run 'gcloud config set project PROJECT'")
-}
-
-// gcloudProject reads core/project from the active gcloud configuration.
-func gcloudProject() string {
-	dir := os.Getenv("CLOUDSDK_CONFIG")
-	if dir == "" {
-		cfg, err := os.UserConfigDir()
-		if err != nil {
-			return ""
-		}
-		dir = filepath.Join(cfg, "gcloud")
-	}
-	name := os.Getenv("CLOUDSDK_ACTIVE_CONFIG_NAME")
-	if name == "" {
-		b, err := os.ReadFile(filepath.Join(dir, "active_config"))
-		if err != nil {
-			name = "default"
-		} else {
-			name = strings.TrimSpace(string(b))
-		}
-	}
-	f, err := os.Open(filepath.Join(dir, "configurations", "config_"+name))
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	section := ""
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]") {
-			section = line[1 : len(line)-1]
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if ok && section == "core" && strings.TrimSpace(k) == "project" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
 }
 
 // tokenSource returns the access token source: a token file when given,

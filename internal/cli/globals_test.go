@@ -3,6 +3,7 @@ package cli
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -49,4 +50,27 @@ func TestProjectFromGcloudConfig(t *testing.T) {
 			t.Fatalf("project() = %q, want an error saying how to set one", got)
 		}
 	})
+}
+
+// TestProjectIgnoresXDG: gcloud reads ~/.config/gcloud whatever
+// XDG_CONFIG_HOME says (os.UserConfigDir follows XDG_CONFIG_HOME).
+func TestProjectIgnoresXDG(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("XDG_CONFIG_HOME is a Linux convention")
+	}
+	home, xdg := t.TempDir(), t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", xdg)
+	t.Setenv("CLOUDSDK_CONFIG", "") // empty counts as unset, as in gcloud
+	t.Setenv("CLOUDSDK_ACTIVE_CONFIG_NAME", "")
+	p := filepath.Join(home, ".config", "gcloud", "configurations", "config_default")
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("[core]\nproject = from-home\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := (globalOptions{}).project(); err != nil || got != "from-home" {
+		t.Fatalf("project() = %q, %v; want from-home", got, err)
+	}
 }
