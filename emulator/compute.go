@@ -444,13 +444,13 @@ func (s *Server) zones() []string {
 }
 
 // instancesIn renders the nodes in zone that pass the filter, sorted by name.
-func (s *Server) instancesIn(zone string, f filter) []*compute.Instance {
+func (s *Server) instancesIn(zone string, f filterExpr) []*compute.Instance {
 	var out []*compute.Instance
 	for _, n := range s.nodeList() {
 		if n.Zone != zone {
 			continue
 		}
-		if in := s.instance(n); f.match(in) {
+		if in := s.instance(n); f == nil || f.eval(filterObject(in)) {
 			out = append(out, in)
 		}
 	}
@@ -502,62 +502,11 @@ func (s *Server) aggregatedListInstances(r *http.Request) (any, *apiError) {
 	}, nil
 }
 
-// filter is a list filter: every term must hold.
-type filter []filterTerm
-
-type filterTerm struct {
-	field string // name or status
-	match func(string) bool
-}
-
-func (f filter) match(in *compute.Instance) bool {
-	for _, t := range f {
-		v := in.Name
-		if t.field == "status" {
-			v = in.Status
-		}
-		if !t.match(v) {
-			return false
-		}
-	}
-	return true
-}
-
-var (
-	// gcloud's form: FIELD eq|ne RE2, matched against the whole value.
-	regexTermRE = regexp.MustCompile(`^\s*(name|status)\s+(eq|ne)\s+(\S+)\s*$`)
-	// AIP-160's form: FIELD = VALUE or FIELD != VALUE, VALUE maybe quoted.
-	aipTermRE = regexp.MustCompile(`^\s*\(?\s*(name|status)\s*(!?=)\s*("[^"]*"|[^\s()"]+)\s*\)?\s*$`)
-	andRE     = regexp.MustCompile(`\s+AND\s+`)
-)
-
-// parseFilter parses the filters gcloud and gkessh send: gcloud's regex form
-// `name eq ^foo$`, or AIP-160 equality terms joined by AND.
-func parseFilter(expr string) (filter, *apiError) {
-	if strings.TrimSpace(expr) == "" {
-		return nil, nil
-	}
-	bad := invalid("Invalid value for field 'filter': '%s'. Invalid list filter expression.", expr)
-	if m := regexTermRE.FindStringSubmatch(expr); m != nil {
-		re, err := regexp.Compile("^(?:" + m[3] + ")$")
-		if err != nil {
-			return nil, bad
-		}
-		eq := m[2] == "eq"
-		return filter{{m[1], func(v string) bool { return re.MatchString(v) == eq }}}, nil
-	}
-	var f filter
-	for _, term := range andRE.Split(expr, -1) {
-		m := aipTermRE.FindStringSubmatch(term)
-		if m == nil {
-			return nil, bad
-		}
-		want := m[3]
-		if strings.HasPrefix(want, `"`) {
-			want = want[1 : len(want)-1]
-		}
-		eq := m[2] == "="
-		f = append(f, filterTerm{m[1], func(v string) bool { return (v == want) == eq }})
+// parseFilter parses a list request's filter (filter.go).
+func parseFilter(expr string) (filterExpr, *apiError) {
+	f, err := parseListFilter(expr)
+	if err != nil {
+		return nil, invalid("Invalid value for field 'filter': '%s'. Invalid list filter expression.", expr)
 	}
 	return f, nil
 }

@@ -152,6 +152,7 @@ func gkeLabels(name string) map[string]string {
 	if len(parts) >= 5 && parts[0] == "gke" {
 		labels["goog-k8s-cluster-name"] = parts[1]
 		labels["goog-k8s-node-pool-name"] = strings.Join(parts[2:len(parts)-2], "-")
+		labels["goog-k8s-cluster-location"] = "us-west1" // a regional cluster
 	}
 	return labels
 }

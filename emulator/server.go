@@ -19,6 +19,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -236,20 +237,33 @@ func (s *Server) newID() uint64 {
 	return s.nextID
 }
 
-// gkeNodeName names node i like GKE does: two node pools' instance groups
-// in us-west1-a and one in us-west1-b.
+// gkeNodeName names node i like GKE does: gke-CLUSTER-POOL-GROUP-SUFFIX,
+// GROUP being the pool's instance group in one zone. The first 20 are the
+// default pool's groups in us-west1-a and us-west1-b, as they always were;
+// after them come that pool's group in us-west1-c and a second pool's
+// groups in all three zones, so a large emulator looks like a regional
+// cluster with two node pools.
 func gkeNodeName(i int) (name, zone string) {
-	groups := []struct{ group, zone string }{
-		{"3e89aeb0", "us-west1-a"},
-		{"41ef50b9", "us-west1-b"},
-	}
-	g := groups[i%len(groups)]
+	type group struct{ pool, hash, zone string }
+	first := []group{{"default-pool", "3e89aeb0", "us-west1-a"}, {"default-pool", "41ef50b9", "us-west1-b"}}
 	suffixes := []string{"b47k", "5zfg", "xx3q", "l584", "5lj5", "9kd2", "q7wm", "h2vc", "t8rn", "m3xp"}
-	suffix := suffixes[(i/len(groups))%len(suffixes)]
-	if i >= len(groups)*len(suffixes) {
-		suffix = fmt.Sprintf("%s%d", suffix[:2], i)
+	if i < len(first)*len(suffixes) {
+		g := first[i%len(first)]
+		return fmt.Sprintf("gke-cluster-%s-%s-%s", g.pool, g.hash, suffixes[i/len(first)]), g.zone
 	}
-	return fmt.Sprintf("gke-cluster-default-pool-%s-%s", g.group, suffix), g.zone
+	more := []group{
+		{"default-pool", "5c0d7e21", "us-west1-c"},
+		{"pool-1", "8b3f02aa", "us-west1-a"},
+		{"pool-1", "c41d97e6", "us-west1-b"},
+		{"pool-1", "f07a5b13", "us-west1-c"},
+	}
+	j := i - len(first)*len(suffixes)
+	g := more[j%len(more)]
+	// Four base-36 characters, distinct for every i below 36^4: the
+	// multiplier is prime to 36^4.
+	n := (uint64(i) * 2654435761) % (36 * 36 * 36 * 36)
+	suffix := fmt.Sprintf("%04s", strconv.FormatUint(n, 36))
+	return fmt.Sprintf("gke-cluster-%s-%s-%s", g.pool, g.hash, suffix), g.zone
 }
 
 func randomHex(n int) string {

@@ -64,6 +64,14 @@ func BlocksProjectSSHKeys(inst *Instance) bool {
 	return metadataTrue(v)
 }
 
+// GuestAttributesEnabled reports whether gcloud would read the instance's
+// guest attributes (its published host keys): unless the instance turns
+// them off. A project-wide setting is not visible without another call.
+func GuestAttributesEnabled(inst *Instance) bool {
+	v, set := MetadataValue(inst.Metadata, KeyEnableGuestAttributes)
+	return !set || strings.EqualFold(v, "true")
+}
+
 // hostKeyTypes are the guest attribute keys gcloud trusts as host keys.
 var hostKeyTypes = map[string]bool{
 	ssh.KeyAlgoRSA:      true,

@@ -92,6 +92,15 @@ func Ensure(ctx context.Context, c *gce.Client, inst *gce.Instance, pub ssh.Publ
 	return res, nil
 }
 
+// Scope returns where Ensure would put a key for inst with the given
+// --scope value ("" picks as gcloud does): ScopeProject or ScopeInstance.
+// A caller writing one key for many nodes uses it to write project
+// metadata once and only the nodes that ignore it their own.
+func Scope(scope string, inst *gce.Instance) (string, error) {
+	t, err := target(scope, inst)
+	return t.scope, err
+}
+
 // metadataTarget is one scope's metadata and the item keys go into.
 type metadataTarget struct {
 	scope string

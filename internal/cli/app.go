@@ -60,6 +60,7 @@ func newApp(stdio Stdio) *ucli.App {
 			configSSHCommand(stdio),
 			inventoryCommand(stdio),
 			doctorCommand(stdio),
+			runCommand(stdio),
 		},
 	}
 	// urfave returns unknown flags and bad flag values as plain errors:

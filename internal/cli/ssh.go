@@ -46,9 +46,12 @@ type sshOptions struct {
 // runs, or a project key still reaching this node).
 const alreadyPresentWait = 15 * time.Second
 
+// strictFlag is the host key policy of the commands that log in natively.
+var strictFlag = &ucli.StringFlag{Name: "strict-host-key-checking", Value: string(sshconfig.StrictAcceptNew), Usage: "yes: only recorded or guest-published host keys; accept-new: also trust on first use when the guest published none; no: accept any"}
+
 func sshFlags() []ucli.Flag {
 	return append(append(googleFlags(), keyFlags()...),
-		&ucli.StringFlag{Name: "strict-host-key-checking", Value: string(sshconfig.StrictAcceptNew), Usage: "yes: only recorded or guest-published host keys; accept-new: also trust on first use when the guest published none; no: accept any"},
+		strictFlag,
 		propagationFlag,
 		&ucli.BoolFlag{Name: "internal-ip", Usage: "connect to the node's internal IP directly instead of through IAP"},
 		&ucli.BoolFlag{Name: "tunnel-through-iap", Usage: "go through IAP: the default, accepted so gcloud command lines work"},
@@ -281,10 +284,7 @@ func (o sshOptions) hostKeyCheck(ctx context.Context, stdio Stdio, c *gce.Client
 		return nil, err
 	}
 	v := sshconfig.Verifier{File: sshconfig.KnownHosts{Path: path}, Alias: sshconfig.HostAlias(r.ID), Mode: o.Strict, Warn: stdio.Err}
-	// gcloud reads guest attributes unless the instance turns them off
-	// (a project-wide setting is not visible here without another call).
-	ga, set := gce.MetadataValue(inst.Metadata, gce.KeyEnableGuestAttributes)
-	if o.Strict != sshconfig.StrictNo && (!set || strings.EqualFold(ga, "true")) {
+	if o.Strict != sshconfig.StrictNo && gce.GuestAttributesEnabled(inst) {
 		if v.Published, err = c.HostKeys(ctx, r.Zone, r.Name); err != nil {
 			// Not fatal: the recorded keys, or trust on first use,
 			// still apply.

@@ -1,0 +1,147 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/gkessh/gkessh/gce"
+)
+
+// The labels GKE puts on every node's instance.
+const (
+	LabelCluster = "goog-k8s-cluster-name"
+	LabelPool    = "goog-k8s-node-pool-name"
+)
+
+// Selector says which instances to run on: Names, or the set that All,
+// Filter, Cluster and Pool describe together. Zone narrows either.
+type Selector struct {
+	Names   []string
+	All     bool
+	Filter  string // Compute API list filter (AIP-160), e.g. labels.env = prod
+	Cluster string // GKE cluster name (label goog-k8s-cluster-name)
+	Pool    string // GKE node pool name (label goog-k8s-node-pool-name)
+	Zone    string
+}
+
+// Selection is what a Selector matched.
+type Selection struct {
+	// Run are the RUNNING instances, sorted by name.
+	Run []*gce.Instance
+	// Skipped matched a set selector but are not RUNNING; they are listed,
+	// never run, and do not count as failures.
+	Skipped []*gce.Instance
+	// Unreachable are named nodes that cannot be run on: missing, not
+	// RUNNING, or ambiguous. Results for them are ready to report.
+	Unreachable []Result
+}
+
+// Select lists the project's instances that sel picks, with one
+// aggregatedList call.
+func Select(ctx context.Context, c *gce.Client, sel Selector) (Selection, error) {
+	filter, err := sel.filter()
+	if err != nil {
+		return Selection{}, err
+	}
+	found, err := c.List(ctx, filter)
+	if err != nil {
+		return Selection{}, err
+	}
+	if sel.Zone != "" {
+		found = slices.DeleteFunc(found, func(in *gce.Instance) bool { return gce.ZoneName(in.Zone) != sel.Zone })
+	}
+	slices.SortFunc(found, func(a, b *gce.Instance) int {
+		return strings.Compare(a.Name+"/"+a.Zone, b.Name+"/"+b.Zone)
+	})
+	var s Selection
+	if len(sel.Names) == 0 {
+		for _, in := range found {
+			if in.Status == "RUNNING" {
+				s.Run = append(s.Run, in)
+			} else {
+				s.Skipped = append(s.Skipped, in)
+			}
+		}
+		return s, nil
+	}
+	byName := map[string][]*gce.Instance{}
+	for _, in := range found {
+		byName[in.Name] = append(byName[in.Name], in)
+	}
+	seen := map[string]bool{}
+	for _, name := range sel.Names {
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		ins := byName[name]
+		switch {
+		case len(ins) == 0:
+			where := "project " + c.ProjectID
+			if sel.Zone != "" {
+				where = "zone " + sel.Zone + " of " + where
+			}
+			s.Unreachable = append(s.Unreachable, Result{Node: name, Zone: sel.Zone, Status: Unreachable, Exit: NoExit,
+				Err: fmt.Errorf("no instance named %s in %s", name, where)})
+		case len(ins) > 1:
+			zones := make([]string, len(ins))
+			for i, in := range ins {
+				zones[i] = gce.ZoneName(in.Zone)
+			}
+			s.Unreachable = append(s.Unreachable, Result{Node: name, Status: Unreachable, Exit: NoExit,
+				Err: fmt.Errorf("%s is in several zones (%s): pass --zone", name, strings.Join(zones, ", "))})
+		case ins[0].Status != "RUNNING":
+			s.Unreachable = append(s.Unreachable, Result{Node: name, Zone: gce.ZoneName(ins[0].Zone), Status: Unreachable, Exit: NoExit,
+				Err: &NotRunningError{Status: ins[0].Status}})
+		default:
+			s.Run = append(s.Run, ins[0])
+		}
+	}
+	slices.SortFunc(s.Run, func(a, b *gce.Instance) int { return strings.Compare(a.Name, b.Name) })
+	return s, nil
+}
+
+// NotRunningError is a named node that is not RUNNING.
+type NotRunningError struct{ Status string }
+
+func (e *NotRunningError) Error() string {
+	return fmt.Sprintf("instance is %s, not RUNNING", e.Status)
+}
+
+// filter is the list filter for sel: a regular expression on the names,
+// or AIP-160 terms for the labels and the user's filter. Compute refuses a
+// mix of the two forms, so names combine with nothing but Zone, which is
+// applied to the result.
+func (sel Selector) filter() (string, error) {
+	set := sel.All || sel.Filter != "" || sel.Cluster != "" || sel.Pool != ""
+	switch {
+	case len(sel.Names) > 0 && set:
+		return "", fmt.Errorf("fleet: give node names or --all/--filter/--cluster/--pool, not both")
+	case len(sel.Names) > 0:
+		quoted := make([]string, len(sel.Names))
+		for i, n := range sel.Names {
+			quoted[i] = regexp.QuoteMeta(n)
+		}
+		return "name eq " + strings.Join(quoted, "|"), nil
+	case !set:
+		return "", fmt.Errorf("fleet: no nodes selected: give node names, --all, --filter, --cluster or --pool")
+	}
+	var terms []string
+	if sel.Filter != "" {
+		terms = append(terms, "("+sel.Filter+")")
+	}
+	for _, l := range []struct{ key, value string }{{LabelCluster, sel.Cluster}, {LabelPool, sel.Pool}} {
+		if l.value != "" {
+			terms = append(terms, fmt.Sprintf("(labels.%s = %s)", l.key, quote(l.value)))
+		}
+	}
+	return strings.Join(terms, " AND "), nil
+}
+
+// quote makes v an AIP-160 string literal.
+func quote(v string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`
+}

@@ -1,0 +1,346 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/gkessh/gkessh/fleet"
+	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/sshclient"
+	"github.com/gkessh/gkessh/sshconfig"
+	"github.com/gkessh/gkessh/tunnel"
+)
+
+// runOptions are the flags and arguments of `gkessh run`.
+type runOptions struct {
+	globalOptions
+	keyOptions
+	fleet.Selector
+	Strict             sshconfig.StrictMode
+	PropagationTimeout time.Duration
+	Port               int
+	Parallel           int
+	Timeout            time.Duration
+	FailFast           bool
+	NoStdin            bool
+	Group              bool
+	JSON               bool
+	Command            []string
+}
+
+// defaultParallel is -P's default. IAP documents no per-user rate for new
+// TCP-forwarding tunnels that we could find (cloud.google.com/iap/docs/
+// using-tcp-forwarding and tcp-forwarding-overview state none, and the IAP
+// quotas page lists none for tunnels), so the default stays modest: 32
+// tunnels and logins in flight keep one machine's CPU busy (each login is a
+// TLS handshake plus an SSH key exchange) without a burst that looks like
+// abuse; raise it with -P for big fleets.
+const defaultParallel = 32
+
+func runCommand(stdio Stdio) *ucli.Command {
+	return &ucli.Command{
+		Name:      "run",
+		Usage:     "run one command on many nodes at once",
+		ArgsUsage: "(NODE... | --all | --filter EXPR | --cluster NAME [--pool NAME]) -- COMMAND...",
+		Description: "Writes your key to project metadata at most once for the whole run (and to the own metadata of\n" +
+			"nodes that block project keys), pins every node's host keys, and runs COMMAND on up to -P nodes\n" +
+			"at a time through IAP. stdin is read once and sent to every node. Each output line starts with\n" +
+			"the node's name. Exit status: 0 every node exited 0, 1 a command failed, 255 a node could not\n" +
+			"be reached, 130 interrupted. Nodes that match but are not RUNNING are listed as skipped.",
+		Flags: append(append(googleFlags(), keyFlags()...),
+			strictFlag, propagationFlag,
+			&ucli.BoolFlag{Name: "all", Usage: "every RUNNING instance of the project"},
+			&ucli.StringFlag{Name: "filter", Usage: "the nodes the Compute API list filter `EXPR` matches, such as labels.goog-k8s-node-pool-name=default-pool"},
+			&ucli.StringFlag{Name: "cluster", Usage: "the nodes of GKE cluster `NAME`"},
+			&ucli.StringFlag{Name: "pool", Usage: "the nodes of GKE node pool `NAME`"},
+			&ucli.IntFlag{Name: "parallel", Aliases: []string{"P"}, Value: defaultParallel, Usage: "run on up to `N` nodes at a time"},
+			&ucli.DurationFlag{Name: "timeout", Usage: "give up on a node after this long, from dial to exit (0: never)"},
+			&ucli.BoolFlag{Name: "fail-fast", Usage: "start no new node after the first one fails"},
+			&ucli.BoolFlag{Name: "no-stdin", Usage: "do not read stdin; the commands get none"},
+			&ucli.BoolFlag{Name: "group", Usage: "print each node's output as one block when it finishes"},
+			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text, or json: one object per node"},
+			&ucli.IntFlag{Name: "port", Value: 22, Usage: "the nodes' SSH port"},
+		),
+		Action: func(c *ucli.Context) error {
+			o, err := runFlagValues(c)
+			if err != nil {
+				return err
+			}
+			return runRun(c.Context, o, stdio)
+		},
+	}
+}
+
+func runFlagValues(c *ucli.Context) (runOptions, error) {
+	k, err := keyFlagValues(c)
+	if err != nil {
+		return runOptions{}, err
+	}
+	o := runOptions{
+		globalOptions: globals(c),
+		keyOptions:    k,
+		Selector: fleet.Selector{
+			All: c.Bool("all"), Filter: c.String("filter"),
+			Cluster: c.String("cluster"), Pool: c.String("pool"), Zone: c.String("zone"),
+		},
+		PropagationTimeout: c.Duration("propagation-timeout"),
+		Port:               c.Int("port"),
+		Parallel:           c.Int("parallel"),
+		Timeout:            c.Duration("timeout"),
+		FailFast:           c.Bool("fail-fast"),
+		NoStdin:            c.Bool("no-stdin"),
+		Group:              c.Bool("group"),
+	}
+	switch out := c.String("output"); out {
+	case "text":
+	case "json":
+		o.JSON = true
+	default:
+		return o, usagef("--output %q: want text or json", out)
+	}
+	if o.Group && o.JSON {
+		return o, usagef("--group and --output json: pick one")
+	}
+	if o.Strict, err = sshconfig.ParseStrictMode(c.String("strict-host-key-checking")); err != nil {
+		return o, usagef("--strict-host-key-checking: %v", err)
+	}
+	if o.Parallel < 1 {
+		return o, usagef("-P %d: want at least 1", o.Parallel)
+	}
+	if o.Timeout < 0 || o.PropagationTimeout <= 0 {
+		return o, usagef("--timeout and --propagation-timeout want positive durations")
+	}
+	if o.Port <= 0 || o.Port > 65535 {
+		return o, usagef("--port %d: want 1-65535", o.Port)
+	}
+	// urfave keeps "--" only when arguments come before it: NODE... -- CMD.
+	// With a set selector and no "--" every argument is the command.
+	args := c.Args().Slice()
+	set := o.All || o.Filter != "" || o.Cluster != "" || o.Pool != ""
+	if i := slices.Index(args, "--"); i >= 0 {
+		o.Names, o.Command = args[:i], args[i+1:]
+	} else if set {
+		o.Command = args
+	} else {
+		return o, usagef("give NODE... -- COMMAND, or --all, --filter, --cluster or --pool and -- COMMAND")
+	}
+	switch {
+	case len(o.Names) > 0 && set:
+		return o, usagef("node names and --all/--filter/--cluster/--pool: give one or the other")
+	case len(o.Names) == 0 && !set:
+		return o, usagef("no nodes: give NODE names, --all, --filter, --cluster or --pool")
+	case len(o.Command) == 0:
+		return o, usagef("no command: gkessh run ... -- COMMAND")
+	}
+	return o, nil
+}
+
+// runRun selects the nodes, runs the command on them and reports.
+func runRun(ctx context.Context, o runOptions, stdio Stdio) error {
+	err := o.run(ctx, stdio)
+	var ue usageError
+	var ee exitError
+	if err == nil || errors.As(err, &ue) || errors.As(err, &ee) {
+		return err
+	}
+	return exitError{code: sshclient.ExitFailure, err: err}
+}
+
+func (o runOptions) run(ctx context.Context, stdio Stdio) error {
+	logf := func(format string, args ...any) {
+		if o.Verbose {
+			fmt.Fprintf(stdio.Err, "gkessh: "+format+"\n", args...)
+		}
+	}
+	user, kp, err := o.userKey(stdio.Err)
+	if err != nil {
+		return err
+	}
+	defer kp.Close()
+	known, err := sshconfig.DefaultKnownHostsPath()
+	if err != nil {
+		return err
+	}
+	var stdin []byte
+	if !o.NoStdin && !isTerminalReader(stdio.In) && stdio.In != nil {
+		if stdin, err = io.ReadAll(stdio.In); err != nil {
+			return fmt.Errorf("read stdin: %w", err)
+		}
+	}
+	c, err := o.compute(ctx)
+	if err != nil {
+		return err
+	}
+	sel, err := fleet.Select(ctx, c, o.Selector)
+	if err != nil {
+		return err
+	}
+	d, err := o.iapDialer(ctx, logf)
+	if err != nil {
+		return err
+	}
+	out := newRunOutput(stdio, o, append(nodeNames(sel.Run), resultNames(sel.Unreachable)...))
+	for _, inst := range sel.Skipped {
+		out.skipped(inst)
+	}
+	for _, res := range sel.Unreachable {
+		out.done(res)
+	}
+	cfg := fleet.Config{
+		Compute: c,
+		Dial: func(ctx context.Context, inst *gce.Instance) (net.Conn, error) {
+			return d.DialContext(ctx, tunnel.Target{Project: c.ProjectID, Zone: gce.ZoneName(inst.Zone), Instance: inst.Name, Port: o.Port})
+		},
+		User: user, Key: kp, Scope: o.Scope, ExpireAfter: o.ExpireAfter,
+		KnownHosts: known, Strict: o.Strict, PropagationTimeout: o.PropagationTimeout,
+		Command: sshclient.CommandLine(o.Command), Stdin: stdin,
+		Parallel: o.Parallel, Timeout: o.Timeout, FailFast: o.FailFast,
+		Output: out.writers, Done: out.done, Logf: logf,
+	}
+	if kp.Created {
+		logf("new key %s", kp.Path)
+	}
+	results, err := fleet.Run(ctx, cfg, sel.Run)
+	out.stopProgress()
+	if err != nil {
+		return err
+	}
+	results = append(sel.Unreachable, results...)
+	fmt.Fprintln(stdio.Err, runSummary(results, sel.Skipped))
+	return exitStatus(results)
+}
+
+// exitStatus is 255 when a node could not be reached, else 1 when a command
+// failed, else 130 when interrupted, else 0. Skipped nodes do not count.
+func exitStatus(results []fleet.Result) error {
+	worst := 0
+	for _, r := range results {
+		switch r.Status {
+		case fleet.Unreachable:
+			worst = sshclient.ExitFailure
+		case fleet.Failed:
+			worst = max(worst, 1)
+		case fleet.Cancelled:
+			if worst == 0 {
+				worst = exitInterrupted
+			}
+		}
+	}
+	if worst == 0 {
+		return nil
+	}
+	return exitError{code: worst}
+}
+
+// exitInterrupted is a run stopped by Ctrl-C, as shells report SIGINT.
+const exitInterrupted = 130
+
+func nodeNames(insts []*gce.Instance) []string {
+	names := make([]string, len(insts))
+	for i, in := range insts {
+		names[i] = in.Name
+	}
+	return names
+}
+
+func resultNames(rs []fleet.Result) []string {
+	names := make([]string, len(rs))
+	for i, r := range rs {
+		names[i] = r.Node
+	}
+	return names
+}
+
+func isTerminalReader(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// runSummary is the last line of a run, e.g. "50 nodes: 48 ok, 1 exited 3
+// (gke-a), 1 unreachable (gke-b: firewall closed for 35.235.240.0/20)".
+func runSummary(results []fleet.Result, skipped []*gce.Instance) string {
+	var ok int
+	byExit := map[int][]string{}
+	var exits []int
+	var other = map[fleet.Status][]string{}
+	for _, r := range results {
+		switch {
+		case r.Status == fleet.OK:
+			ok++
+		case r.Status == fleet.Failed && r.Err == nil:
+			if _, seen := byExit[r.Exit]; !seen {
+				exits = append(exits, r.Exit)
+			}
+			byExit[r.Exit] = append(byExit[r.Exit], r.Node)
+		default:
+			other[r.Status] = append(other[r.Status], r.Node+": "+shortReason(r.Err))
+		}
+	}
+	for _, in := range skipped {
+		other[fleet.Skipped] = append(other[fleet.Skipped], in.Name+": "+in.Status)
+	}
+	total := len(results) + len(skipped)
+	parts := []string{fmt.Sprintf("%d ok", ok)}
+	slices.Sort(exits)
+	for _, code := range exits {
+		parts = append(parts, fmt.Sprintf("%d exited %d (%s)", len(byExit[code]), code, listSome(byExit[code])))
+	}
+	for _, st := range []fleet.Status{fleet.Failed, fleet.Unreachable, fleet.Cancelled, fleet.Skipped} {
+		if l := other[st]; len(l) > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s (%s)", len(l), st, listSome(l)))
+		}
+	}
+	noun := "nodes"
+	if total == 1 {
+		noun = "node"
+	}
+	return fmt.Sprintf("%d %s: %s", total, noun, strings.Join(parts, ", "))
+}
+
+// listSome joins up to a few items, saying how many more there are.
+func listSome(items []string) string {
+	const some = 5
+	if len(items) <= some {
+		return strings.Join(items, "; ")
+	}
+	return fmt.Sprintf("%s; and %d more", strings.Join(items[:some], "; "), len(items)-some)
+}
+
+// shortReason says in a few words why a node is not OK, for the summary
+// and the node's own line; the full error is in --output json and -v.
+func shortReason(err error) string {
+	var (
+		ce *tunnel.CloseError
+		nr *fleet.NotRunningError
+		he *sshconfig.HostKeyError
+	)
+	switch {
+	case err == nil:
+		return "no reason given"
+	case errors.As(err, &ce) && ce.Code == tunnel.CodeFailedToConnectToBackend:
+		return fmt.Sprintf("IAP cannot reach port %d: firewall closed for 35.235.240.0/20, VM stopped or sshd down", ce.Port)
+	case errors.As(err, &ce) && ce.Code == tunnel.CodeNotAuthorized:
+		return "IAP refused: you lack roles/iap.tunnelResourceAccessor"
+	case errors.As(err, &ce) && ce.Code == tunnel.CodeLookupFailed:
+		return "IAP found no such instance"
+	case errors.As(err, &nr):
+		return nr.Status + ", not RUNNING"
+	case errors.As(err, &he) && len(he.Want) > 0:
+		return "host key changed (see gkessh NODE for details)"
+	case errors.As(err, &he):
+		return "host key unknown"
+	case sshclient.IsAuthFailure(err) || strings.Contains(err.Error(), "still refuses key"):
+		return "key refused"
+	}
+	return err.Error()
+}

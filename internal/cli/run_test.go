@@ -1,0 +1,306 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/sshconfig"
+)
+
+// runJSON runs `gkessh run --output json ARGS` with stdin and returns the
+// objects by node, stderr and the exit status. Every line of stdout must be
+// one object with exactly the documented fields.
+func (e *testEnv) runJSON(stdin []byte, args ...string) (map[string]jsonResult, string, int) {
+	e.t.Helper()
+	var out, errb bytes.Buffer
+	argv := append([]string{"gkessh", "run", "--output", "json"}, args...)
+	code := Main(context.Background(), argv, Stdio{In: bytes.NewReader(stdin), Out: &out, Err: &errb})
+	got := map[string]jsonResult{}
+	for _, line := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(line), &fields); err != nil {
+			e.t.Fatalf("stdout line %q is not a JSON object: %v", line, err)
+		}
+		keys := make([]string, 0, len(fields))
+		for k := range fields {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		if want := []string{"duration_ms", "error", "exit", "node", "status", "stderr", "stdout", "zone"}; !slices.Equal(keys, want) {
+			e.t.Fatalf("object has fields %v, want %v", keys, want)
+		}
+		var r jsonResult
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&r); err != nil {
+			e.t.Fatal(err)
+		}
+		if _, dup := got[r.Node]; dup {
+			e.t.Fatalf("node %s reported twice", r.Node)
+		}
+		got[r.Node] = r
+	}
+	return got, errb.String(), code
+}
+
+// okNodes lists the nodes that ran and exited 0, sorted.
+func okNodes(rs map[string]jsonResult) []string {
+	var names []string
+	for n, r := range rs {
+		if r.Status == "ok" && r.Exit != nil && *r.Exit == 0 && r.Error == nil {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// TestRunSelection: names, --all, --filter, --cluster, --pool and --zone
+// pick exactly the nodes they say; a TERMINATED node that a set selector
+// matches is listed as skipped and does not fail the run.
+func TestRunSelection(t *testing.T) {
+	// 24 nodes: the default pool in three zones, pool-1 in three zones.
+	e := newTestEnv(t, emulator.Config{Nodes: 24})
+	all := e.srv.Nodes()
+	var pool1, defaultPool, zoneC []string
+	for _, name := range all {
+		n := e.srv.Node(name)
+		if strings.Contains(name, "-pool-1-") {
+			pool1 = append(pool1, name)
+		} else {
+			defaultPool = append(defaultPool, name)
+		}
+		if n.Zone == "us-west1-c" {
+			zoneC = append(zoneC, name)
+		}
+	}
+	if len(pool1) != 3 || len(zoneC) != 2 {
+		t.Fatalf("want 3 pool-1 nodes and 2 in us-west1-c, got %v and %v", pool1, zoneC)
+	}
+	stopped := defaultPool[0]
+	if err := e.srv.Node(stopped).SetStatus("TERMINATED"); err != nil {
+		t.Fatal(err)
+	}
+	without := func(names []string, drop string) []string {
+		return slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == drop })
+	}
+	cases := []struct {
+		name    string
+		args    []string
+		want    []string
+		skipped bool // the stopped node is listed as skipped
+	}{
+		{"names", []string{all[3], all[1], "--", "true"}, []string{all[1], all[3]}, false},
+		{"all", []string{"--all", "--", "true"}, without(all, stopped), true},
+		{"all without --", []string{"--all", "true"}, without(all, stopped), true},
+		{"filter", []string{"--filter", "labels.goog-k8s-node-pool-name=pool-1", "--", "true"}, pool1, false},
+		{"filter OR", []string{"--filter", `labels.goog-k8s-node-pool-name = pool-1 OR name = "` + all[1] + `"`, "--", "true"}, slices.Sorted(slices.Values(append(slices.Clone(pool1), all[1]))), false},
+		{"cluster", []string{"--cluster", "cluster", "--", "true"}, without(all, stopped), true},
+		{"cluster and pool", []string{"--cluster", "cluster", "--pool", "default-pool", "--", "true"}, without(defaultPool, stopped), true},
+		{"pool and zone", []string{"--pool", "pool-1", "--zone", "us-west1-c", "--", "true"}, []string{pool1[2]}, false},
+		{"unknown cluster", []string{"--cluster", "other", "--", "true"}, nil, false},
+	}
+	slices.Sort(pool1)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, stderr, code := e.runJSON(nil, tc.args...)
+			if code != 0 {
+				t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+			}
+			if ok := okNodes(got); !slices.Equal(ok, tc.want) {
+				t.Errorf("ran on %v\nwant %v", ok, tc.want)
+			}
+			r, listed := got[stopped]
+			if listed != tc.skipped || (listed && (r.Status != "skipped" || r.Exit != nil || r.Error == nil || !strings.Contains(*r.Error, "TERMINATED"))) {
+				t.Errorf("stopped node: listed %v (%+v), want listed %v as skipped", listed, r, tc.skipped)
+			}
+			if len(got) != len(tc.want)+map[bool]int{true: 1}[tc.skipped] {
+				t.Errorf("%d objects for %d nodes", len(got), len(tc.want))
+			}
+		})
+	}
+}
+
+// TestRunUnreachable: a TERMINATED node and one whose firewall is closed
+// are each reported with their reason, the other nodes still run, and the
+// exit status is 255; a command that fails everywhere exits 1.
+func TestRunUnreachable(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 4})
+	nodes := e.srv.Nodes()
+	stopped, walled := nodes[1], nodes[2]
+	if err := e.srv.Node(stopped).SetStatus("TERMINATED"); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Node(walled).SetFirewall(false)
+
+	stdout, stderr, code := e.run(append([]string{"run"}, append(nodes, "--", "echo", "hi")...)...)
+	if code != 255 {
+		t.Fatalf("exit %d, want 255; stderr:\n%s", code, stderr)
+	}
+	for _, n := range []string{nodes[0], nodes[3]} {
+		if !strings.Contains(stdout, n+": hi\n") {
+			t.Errorf("no output from %s in:\n%s", n, stdout)
+		}
+	}
+	summary := "4 nodes: 2 ok, 2 unreachable (" + stopped + ": TERMINATED, not RUNNING; " +
+		walled + ": IAP cannot reach port 22: firewall closed for 35.235.240.0/20, VM stopped or sshd down)\n"
+	if !strings.HasSuffix(stderr, summary) {
+		t.Errorf("stderr does not end with\n%s\ngot:\n%s", summary, stderr)
+	}
+
+	// JSON names the failure of each.
+	got, _, code := e.runJSON(nil, append(nodes, "--", "true")...)
+	if code != 255 || got[walled].Status != "unreachable" || got[walled].Error == nil || !strings.Contains(*got[walled].Error, "4003") ||
+		got[stopped].Status != "unreachable" || got[walled].Exit != nil {
+		t.Errorf("exit %d, results %+v", code, got)
+	}
+
+	// With --all the stopped node is skipped: only the firewall fails.
+	_, stderr, code = e.run("run", "--all", "--", "true")
+	if code != 255 || !strings.Contains(stderr, "1 skipped ("+stopped+": TERMINATED)") || !strings.Contains(stderr, "1 unreachable ("+walled+": ") {
+		t.Errorf("--all: exit %d, stderr:\n%s", code, stderr)
+	}
+
+	e.srv.Node(walled).SetFirewall(true)
+	_, stderr, code = e.run("run", "--all", "--", "sh", "-c", "exit 3")
+	if code != 1 || !strings.HasSuffix(stderr, "4 nodes: 0 ok, 3 exited 3 ("+nodes[0]+"; "+walled+"; "+nodes[3]+"), 1 skipped ("+stopped+": TERMINATED)\n") {
+		t.Errorf("failing command: exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+// TestRunStdinBroadcast: stdin is read once and every node gets all of it.
+func TestRunStdinBroadcast(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 6})
+	data := make([]byte, 300<<10)
+	rand.Read(data)
+	sum := sha256.Sum256(data)
+	want := hex.EncodeToString(sum[:])
+	got, stderr, code := e.runJSON(data, "--all", "-P", "3", "--", "sha256sum")
+	if code != 0 || len(got) != 6 {
+		t.Fatalf("exit %d, %d results, stderr:\n%s", code, len(got), stderr)
+	}
+	for n, r := range got {
+		if !strings.HasPrefix(r.Stdout, want+" ") {
+			t.Errorf("%s: sha256 %q, want %s", n, r.Stdout, want)
+		}
+	}
+	// --no-stdin: the command reads nothing.
+	got, _, code = e.runJSON(data, "--all", "--no-stdin", "--", "wc", "-c")
+	for n, r := range got {
+		if code != 0 || strings.TrimSpace(r.Stdout) != "0" {
+			t.Errorf("--no-stdin: %s read %q (exit %d)", n, r.Stdout, code)
+		}
+	}
+}
+
+// TestRunOneKeyWrite: from a keyless HOME, 50 nodes cost exactly one
+// metadata write, and every node's published host keys are pinned.
+func TestRunOneKeyWrite(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 50, PropagationDelay: 200 * time.Millisecond})
+	_, stderr, code := e.run("run", "--all", "-P", "16", "--", "true")
+	if code != 0 || !strings.HasSuffix(stderr, "50 nodes: 50 ok\n") {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	if w := e.srv.Stats().MetadataWrites; w != 1 {
+		t.Errorf("%d metadata writes, want 1", w)
+	}
+	for _, name := range e.srv.Nodes() {
+		assertPinned(t, e, e.srv.Node(name))
+	}
+	// A warm run writes nothing.
+	e.srv.ResetStats()
+	if _, stderr, code := e.run("run", "--all", "--", "true"); code != 0 || e.srv.Stats().MetadataWrites != 0 {
+		t.Errorf("warm run: exit %d, %d writes, stderr:\n%s", code, e.srv.Stats().MetadataWrites, stderr)
+	}
+}
+
+// TestRunBlockedProjectKeys: a node that blocks project keys gets its own
+// line (one write for it, one for the project) and runs.
+func TestRunBlockedProjectKeys(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 3, PropagationDelay: 100 * time.Millisecond})
+	blocked := e.srv.Nodes()[1]
+	if err := e.srv.SetInstanceMetadata(blocked, map[string]*string{"block-project-ssh-keys": ptrTo("true")}); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := e.run("run", "--all", "--", "true")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	if w := e.srv.Stats().MetadataWrites; w != 2 {
+		t.Errorf("%d metadata writes, want 2 (project and the blocking node)", w)
+	}
+}
+
+// assertPinned checks that n's published host keys are recorded under its
+// alias in the test HOME's known_hosts.
+func assertPinned(t *testing.T, e *testEnv, n *emulator.Node) {
+	t.Helper()
+	rec, err := sshconfig.KnownHosts{Path: e.knownHosts()}.Lookup(sshconfig.HostAlias(n.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Keys) != len(n.HostKeys()) {
+		t.Errorf("%s: %d host keys pinned, want its %d published", n.Name, len(rec.Keys), len(n.HostKeys()))
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// TestRunOutputLines: lines are prefixed with the node name padded to the
+// longest, stderr lines go to stderr, a last line without a newline is
+// kept, and --group prints each node as one block.
+func TestRunOutputLines(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 2})
+	if _, err := e.srv.AddNode("n1", "us-west1-a"); err != nil {
+		t.Fatal(err)
+	}
+	long := e.srv.Nodes()[0]
+	stdout, stderr, code := e.run("run", long, "n1", "--", "printf 'a\\nb' ; echo oops >&2")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	pad := strings.Repeat(" ", len(long)-len("n1"))
+	for _, want := range []string{long + ": a\n", long + ": b\n", "n1:" + pad + " a\n", "n1:" + pad + " b\n"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	if !strings.Contains(stderr, "n1:"+pad+" oops\n") || strings.Contains(stdout, "oops") {
+		t.Errorf("stderr line misplaced: stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	}
+	stdout, _, _ = e.run("run", "--group", long, "n1", "--", "printf 'a\\nb'")
+	for _, n := range []string{long, "n1"} {
+		if !strings.Contains(stdout, "── "+n+": ok (") || !strings.Contains(stdout, ")\na\nb\n") {
+			t.Errorf("--group output lacks %s's block:\n%s", n, stdout)
+		}
+	}
+}
+
+// TestRunUsage: selection mistakes are usage errors (exit 2).
+func TestRunUsage(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 1})
+	for _, args := range [][]string{
+		{"run", "--", "true"},
+		{"run", "node"},
+		{"run", "--all"},
+		{"run", "node", "--all", "--", "true"},
+		{"run", "-P", "0", "--all", "--", "true"},
+		{"run", "--output", "yaml", "--all", "--", "true"},
+	} {
+		if _, stderr, code := e.run(args...); code != 2 {
+			t.Errorf("%q: exit %d, want 2; stderr:\n%s", args, code, stderr)
+		}
+	}
+}
