@@ -98,6 +98,11 @@ func (s *Server) computeRoutes() *http.ServeMux {
 	route("GET "+p+"/zones/{zone}/instances/{instance}", s.getInstance)
 	route("POST "+p+"/zones/{zone}/instances/{instance}/setMetadata", s.setInstanceMetadata)
 	route("GET "+p+"/zones/{zone}/instances/{instance}/getGuestAttributes", s.getGuestAttributes)
+	route("GET "+p+"/zones/{zone}/instances/{instance}/getEffectiveFirewalls", s.getEffectiveFirewalls)
+	route("GET "+p+"/zones/{zone}/instances/{instance}/serialPort", s.getSerialPortOutput)
+	route("POST "+p+"/zones/{zone}/instances/{instance}/testIamPermissions", s.testInstancePermissions)
+	route("GET "+p+"/global/firewalls", s.listFirewalls)
+	route("GET "+p+"/global/networks/{network}", s.getNetwork)
 	// Operations finish before their set call returns, so get and wait agree.
 	route("GET "+p+"/zones/{zone}/operations/{operation}", s.getOperation)
 	route("POST "+p+"/zones/{zone}/operations/{operation}/wait", s.getOperation)
@@ -402,6 +407,7 @@ func (s *Server) instance(n *Node) *compute.Instance {
 		MachineType: zoneURL + "/machineTypes/e2-medium",
 		Labels:      maps.Clone(n.labels),
 		Metadata:    cloneMetadata(&n.metadata),
+		Tags:        instanceTags(n),
 		NetworkInterfaces: []*compute.NetworkInterface{{
 			Kind:       "compute#networkInterface",
 			Name:       "nic0",

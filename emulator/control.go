@@ -47,6 +47,13 @@ func (s *Server) controlRoutes() *http.ServeMux {
 	route("GET /control/stats", func(*http.Request) (any, *apiError) { return s.Stats(), nil })
 	route("POST /control/stats/reset", func(*http.Request) (any, *apiError) { s.ResetStats(); return s.Stats(), nil })
 	route("POST /control/tokens", s.ctlAddToken)
+	route("GET /control/firewalls", func(*http.Request) (any, *apiError) { return s.FirewallRules(), nil })
+	route("POST /control/firewalls", s.ctlPutFirewall)
+	route("DELETE /control/firewalls/{name}", s.ctlDeleteFirewall)
+	route("GET /control/clusters", func(*http.Request) (any, *apiError) { return s.Clusters(), nil })
+	route("POST /control/nodes/{name}/kubelet", s.ctlKubelet)
+	route("POST /control/pools/{pool}/kubelet", s.ctlKubelet)
+	route("POST /control/nodes/{name}/serial", s.ctlNode(s.ctlAppendSerial))
 	return m
 }
 

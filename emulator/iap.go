@@ -104,6 +104,14 @@ func (n *Node) backendAddr(port int) string {
 		return ""
 	}
 	if port == 22 {
+		// Port 22 also obeys the project's firewall rules; other
+		// forwarded ports only the switch above.
+		n.mu.Lock()
+		tags := slices.Clone(n.tags)
+		n.mu.Unlock()
+		if !n.srv.iapAdmits(tags, 22) {
+			return ""
+		}
 		return n.SSHAddr()
 	}
 	return addr

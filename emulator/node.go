@@ -26,6 +26,8 @@ type Node struct {
 	firewall bool                       // an ingress rule allows 35.235.240.0/20 on tcp:22
 	ports    map[int]string             // extra node ports the relay forwards to, port -> local addr
 	keys     map[string][]ssh.PublicKey // installed by the guest agent, by user
+	tags     []string                   // network tags (firewall.go)
+	kubelet  *kubelet                   // the kubelet stub (kubelet.go)
 	sshd     nodeSSHD
 	stop     func() // stops the guest agent
 }
@@ -75,6 +77,11 @@ func (s *Server) AddNode(name, zone string) (*Node, error) {
 	n.metadata.Fingerprint = fingerprint(&n.metadata)
 	s.nodes[name] = n
 	s.mu.Unlock()
+	s.joinCluster(n)
+	if err := s.startNodeKubelet(n); err != nil {
+		s.RemoveNode(name)
+		return nil, fmt.Errorf("emulator: node %s: %w", name, err)
+	}
 
 	sshd, err := s.newSSHD(n)
 	if err != nil {
@@ -106,10 +113,13 @@ func (n *Node) close() {
 		n.stop()
 	}
 	n.mu.Lock()
-	sshd := n.sshd
+	sshd, k := n.sshd, n.kubelet
 	n.mu.Unlock()
 	if sshd != nil {
 		sshd.Close()
+	}
+	if k != nil {
+		k.close()
 	}
 }
 

@@ -8,6 +8,7 @@
 //	/compute/v1/...          Compute API (compute.go)
 //	/v4/connect, /v4/reconnect  IAP relay websocket (iap.go)
 //	/control/...             fault injection and inspection (control.go)
+//	/v3/..., /v1/...         testIamPermissions of Resource Manager, IAM, IAP (iam.go)
 package emulator
 
 import (
@@ -67,7 +68,9 @@ type Server struct {
 	metadataWrites atomic.Int64
 	tunnels        atomic.Int64
 
-	relay relay // live IAP tunnels (iap.go)
+	relay  relay       // live IAP tunnels (iap.go)
+	vpc    vpc         // network, firewall rules, GKE clusters (firewall.go)
+	serial serialPorts // nodes' serial port output (serial.go)
 }
 
 // Project is the emulated project's state.
@@ -122,6 +125,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.project = &Project{Name: cfg.Project, ID: s.newID(), Metadata: compute.Metadata{Kind: "compute#metadata"}}
 	s.project.Metadata.Fingerprint = fingerprint(&s.project.Metadata)
+	s.initVPC()
 	s.compute = s.computeRoutes()
 	s.control = s.controlRoutes()
 	s.mux = http.NewServeMux()
@@ -129,6 +133,9 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("/v4/connect", s.serveIAP)
 	s.mux.HandleFunc("/v4/reconnect", s.serveIAP)
 	s.mux.HandleFunc("/control/", s.serveControl)
+	s.mux.HandleFunc("POST /v3/projects/", s.serveTestIAM)
+	s.mux.HandleFunc("POST /v1/projects/{project}/serviceAccounts/", s.serveTestIAM)
+	s.mux.HandleFunc("POST /v1/projects/{project}/iap_tunnel/", s.serveTestIAM)
 	for i := 0; i < cfg.Nodes; i++ {
 		name, zone := gkeNodeName(i)
 		if _, err := s.AddNode(name, zone); err != nil {

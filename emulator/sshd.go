@@ -37,7 +37,12 @@ func (s *Server) newSSHD(n *Node) (nodeSSHD, error) {
 	if s.cfg.SSHD == "openssh" {
 		return newOpenSSHD(filepath.Join(s.dir, "nodes", n.Name, "sshd"), keys, s.cfg.Logf)
 	}
-	return newBuiltinSSHD(keys, s.cfg.Logf)
+	d, err := newBuiltinSSHD(keys, s.cfg.Logf)
+	if err != nil {
+		return nil, err
+	}
+	d.redirect = n.localAddr
+	return d, nil
 }
 
 // hostKey is one node host key in the two forms the servers need: the
@@ -98,6 +103,8 @@ type builtinSSHD struct {
 	config *ssh.ServerConfig
 	keys   []ssh.PublicKey
 	logf   func(string, ...any)
+	// redirect maps the node's own addresses for direct-tcpip.
+	redirect func(host string, port int) (addr string, mapped bool)
 
 	life sync.Mutex     // serializes Start, Stop and Close
 	wg   sync.WaitGroup // the accept loop and every connection
@@ -260,7 +267,7 @@ func (d *builtinSSHD) handleConn(c net.Conn) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				serveDirectTCPIP(ctx, nc, d.logf)
+				serveDirectTCPIP(ctx, nc, d.redirect, d.logf)
 			}()
 			continue
 		}
@@ -284,7 +291,10 @@ func (d *builtinSSHD) handleConn(c net.Conn) {
 // serveDirectTCPIP carries a "direct-tcpip" channel (ssh -L) to the address
 // it names, as sshd does with AllowTcpForwarding: from the node, which here
 // is this machine. Each direction's end is passed on as a half-close.
-func serveDirectTCPIP(ctx context.Context, nc ssh.NewChannel, logf func(string, ...any)) {
+//
+// redirect, when set, maps the node's own addresses (its loopback kubelet
+// ports, its VPC address) to where the emulator serves them; "" refuses.
+func serveDirectTCPIP(ctx context.Context, nc ssh.NewChannel, redirect func(string, int) (string, bool), logf func(string, ...any)) {
 	var m struct {
 		Host     string
 		Port     uint32
@@ -295,8 +305,17 @@ func serveDirectTCPIP(ctx context.Context, nc ssh.NewChannel, logf func(string, 
 		nc.Reject(ssh.ConnectionFailed, "bad direct-tcpip request")
 		return
 	}
+	addr := net.JoinHostPort(m.Host, strconv.Itoa(int(m.Port)))
+	if redirect != nil {
+		if to, mapped := redirect(m.Host, int(m.Port)); mapped && to == "" {
+			nc.Reject(ssh.ConnectionFailed, "connect failed: Connection refused")
+			return
+		} else if mapped {
+			addr = to
+		}
+	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", net.JoinHostPort(m.Host, strconv.Itoa(int(m.Port))))
+	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
 	cancel()
 	if err != nil {
 		nc.Reject(ssh.ConnectionFailed, err.Error())
