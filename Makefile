@@ -31,11 +31,11 @@ lint:
 
 # Short coverage-guided runs of every fuzz target.
 fuzz:
-	$(GO) test ./tunnel -run '^$$' -fuzz FuzzParseFrame -fuzztime 20s
+	$(GO) test ./internal/iap -run '^$$' -fuzz FuzzParseFrame -fuzztime 20s
 	$(GO) test ./keys -run '^$$' -fuzz FuzzParseLines -fuzztime 20s
 	$(GO) test ./gce -run '^$$' -fuzz FuzzParseCache -fuzztime 20s
 	$(GO) test ./sshconfig -run '^$$' -fuzz FuzzMerge -fuzztime 20s
-	$(GO) test ./tunnel -run '^$$' -fuzz FuzzStreamHandle -fuzztime 20s
+	$(GO) test ./internal/iap -run '^$$' -fuzz FuzzStreamHandle -fuzztime 20s
 	$(GO) test ./sshclient -run '^$$' -fuzz FuzzParseForward -fuzztime 20s
 	$(GO) test ./internal/cli -run '^$$' -fuzz FuzzHoistFlags -fuzztime 20s
 	$(GO) test ./gcloud -run '^$$' -fuzz FuzzParseProperties -fuzztime 20s

@@ -17,12 +17,12 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/gkessh/gkessh/tunnel"
+	"github.com/gkessh/gkessh/internal/iap"
 )
 
 // The IAP relay: /v4/connect opens a tunnel to a node port, /v4/reconnect
-// resumes one on a new websocket. Each tunnel is a session holding a
-// tunnel.Stream, the same protocol engine the client uses, and the TCP
+// resumes one on a new websocket. Each tunnel is a session holding an
+// iap.Stream, the same protocol engine the client uses, and the TCP
 // connection to the node's port. A session whose websocket broke waits
 // detachedTimeout for a reconnect before it closes that connection.
 
@@ -42,7 +42,7 @@ const (
 var iapUpgrader = websocket.Upgrader{
 	ReadBufferSize:  relayBuffer,
 	WriteBufferSize: relayBuffer,
-	Subprotocols:    []string{tunnel.Subprotocol},
+	Subprotocols:    []string{iap.Subprotocol},
 	// IAP clients send Origin: bot:iap-tunneler, which is no web origin.
 	CheckOrigin: func(*http.Request) bool { return true },
 }
@@ -70,7 +70,7 @@ func (rl *relay) closing() <-chan struct{} {
 type iapSession struct {
 	sid     string
 	target  string // for logs
-	stream  *tunnel.Stream
+	stream  *iap.Stream
 	backend net.Conn
 	next    chan *websocket.Conn // a reconnect hands over its websocket
 	done    chan struct{}        // closed when the session ends
@@ -120,8 +120,8 @@ func (n *Node) backendAddr(port int) string {
 // serveIAP upgrades to a relay websocket, then opens or resumes a tunnel.
 // As with IAP, refusals after the upgrade are close frames.
 func (s *Server) serveIAP(w http.ResponseWriter, r *http.Request) {
-	if !slices.Contains(websocket.Subprotocols(r), tunnel.Subprotocol) {
-		http.Error(w, "websocket subprotocol "+tunnel.Subprotocol+" required", http.StatusBadRequest)
+	if !slices.Contains(websocket.Subprotocols(r), iap.Subprotocol) {
+		http.Error(w, "websocket subprotocol "+iap.Subprotocol+" required", http.StatusBadRequest)
 		return
 	}
 	s.mu.Lock()
@@ -166,12 +166,12 @@ func (s *Server) connectIAP(ws *websocket.Conn, r *http.Request) {
 	q := r.URL.Query()
 	project, zone, name := q.Get("project"), q.Get("zone"), q.Get("instance")
 	if !s.iapAuthorized(r, project) {
-		s.refuse(ws, r, tunnel.CodeNotAuthorized, "not authorized")
+		s.refuse(ws, r, iap.CodeNotAuthorized, "not authorized")
 		return
 	}
 	n := s.Node(name)
 	if project != s.cfg.Project || n == nil || n.Zone != zone || (q.Has("interface") && q.Get("interface") != "nic0") {
-		s.refuse(ws, r, tunnel.CodeLookupFailed, "Failed to lookup instance")
+		s.refuse(ws, r, iap.CodeLookupFailed, "Failed to lookup instance")
 		return
 	}
 	port, err := strconv.Atoi(q.Get("port"))
@@ -189,14 +189,14 @@ func (s *Server) connectIAP(ws *websocket.Conn, r *http.Request) {
 		}
 	}
 	if backend == nil {
-		s.refuse(ws, r, tunnel.CodeFailedToConnectToBackend, "failed to connect to backend")
+		s.refuse(ws, r, iap.CodeFailedToConnectToBackend, "failed to connect to backend")
 		return
 	}
 	sess := &iapSession{
 		sid:     "emu-" + randomHex(16),
 		target:  fmt.Sprintf("%s:%d", name, port),
-		stream:  tunnel.NewStream(),
-		backend: tunnel.RawConn(backend),
+		stream:  iap.NewStream(iap.Relay),
+		backend: iap.RawConn(backend),
 		next:    make(chan *websocket.Conn),
 		done:    make(chan struct{}),
 		free:    make(chan struct{}),
@@ -204,10 +204,10 @@ func (s *Server) connectIAP(ws *websocket.Conn, r *http.Request) {
 	sess.attached = true
 	if !s.relay.add(sess) {
 		backend.Close()
-		s.refuse(ws, r, tunnel.CodeErrorUnknown, "relay shutting down")
+		s.refuse(ws, r, iap.CodeErrorUnknown, "relay shutting down")
 		return
 	}
-	if err := ws.WriteMessage(websocket.BinaryMessage, tunnel.AppendConnectSuccess(nil, sess.sid)); err != nil {
+	if err := ws.WriteMessage(websocket.BinaryMessage, iap.AppendConnectSuccess(nil, sess.sid)); err != nil {
 		// Serve fails at once and the session waits for a reconnect that
 		// cannot come, as it would on IAP.
 		s.cfg.Logf("iap: tunnel %s: %v", sess.sid, err)
@@ -219,25 +219,25 @@ func (s *Server) connectIAP(ws *websocket.Conn, r *http.Request) {
 func (s *Server) reconnectIAP(ws *websocket.Conn, r *http.Request) {
 	q := r.URL.Query()
 	if !s.iapAuthorized(r, s.cfg.Project) {
-		s.refuse(ws, r, tunnel.CodeNotAuthorized, "not authorized")
+		s.refuse(ws, r, iap.CodeNotAuthorized, "not authorized")
 		return
 	}
 	ack, err := strconv.ParseUint(q.Get("ack"), 10, 64)
 	sess := s.relay.get(q.Get("sid"))
 	if err != nil || sess == nil {
-		s.refuse(ws, r, tunnel.CodeSIDUnknown, "sid unknown")
+		s.refuse(ws, r, iap.CodeSIDUnknown, "sid unknown")
 		return
 	}
 	if !sess.claim(claimWait) {
-		s.refuse(ws, r, tunnel.CodeSIDInUse, "sid in use")
+		s.refuse(ws, r, iap.CodeSIDInUse, "sid in use")
 		return
 	}
 	if err := sess.stream.Resume(ack); err != nil {
 		sess.release()
-		s.refuse(ws, r, tunnel.CodeFailedToRewind, "failed to rewind")
+		s.refuse(ws, r, iap.CodeFailedToRewind, "failed to rewind")
 		return
 	}
-	msg := tunnel.AppendReconnectSuccess(nil, sess.stream.Received())
+	msg := iap.AppendReconnectSuccess(nil, sess.stream.Received())
 	if err := ws.WriteMessage(websocket.BinaryMessage, msg); err != nil {
 		sess.release()
 		ws.Close()
@@ -247,7 +247,7 @@ func (s *Server) reconnectIAP(ws *websocket.Conn, r *http.Request) {
 	case sess.next <- ws:
 		s.cfg.Logf("iap: tunnel %s resumed at byte %d", sess.sid, ack)
 	case <-sess.done:
-		s.refuse(ws, r, tunnel.CodeSIDUnknown, "sid unknown")
+		s.refuse(ws, r, iap.CodeSIDUnknown, "sid unknown")
 	}
 }
 
@@ -318,7 +318,7 @@ func (rl *relay) run(ss *iapSession, ws *websocket.Conn, logf func(string, ...an
 	go func() {
 		defer close(upDone)
 		if _, err := copyBuffer(st, ss.backend); !errors.Is(err, net.ErrClosed) {
-			st.Shutdown(tunnel.CodeDestinationReadFailed, "destination read failed", shutdownLinger)
+			st.Shutdown(iap.CodeDestinationReadFailed, "destination read failed", shutdownLinger)
 		}
 	}()
 	// Client input to the node. The node connection closes when the stream
@@ -328,7 +328,7 @@ func (rl *relay) run(ss *iapSession, ws *websocket.Conn, logf func(string, ...an
 		defer close(downDone)
 		_, err := st.WriteTo(ss.backend)
 		if ne := (*net.OpError)(nil); errors.As(err, &ne) && ne.Op == "write" {
-			st.Shutdown(tunnel.CodeDestinationWriteFailed, "destination write failed", shutdownLinger)
+			st.Shutdown(iap.CodeDestinationWriteFailed, "destination write failed", shutdownLinger)
 		}
 		ss.backend.Close()
 	}()
@@ -341,7 +341,7 @@ func (rl *relay) run(ss *iapSession, ws *websocket.Conn, logf func(string, ...an
 			clean = true
 			break
 		}
-		var pe *tunnel.ProtocolError
+		var pe *iap.ProtocolError
 		if errors.As(err, &pe) {
 			logf("iap: tunnel %s: %v", ss.sid, err)
 			break
@@ -411,7 +411,7 @@ func copyBuffer(dst io.Writer, src io.Reader) (int64, error) {
 }
 
 // relayHijacker hands the websocket a connection whose frames the stream
-// can send in bursts (tunnel.BatchConn), and which, with drop > 0, drops
+// can send in bursts (iap.BatchConn), and which, with drop > 0, drops
 // itself after drop bytes either way without a close frame:
 // Faults.DropAfterBytes.
 type relayHijacker struct {
@@ -429,7 +429,7 @@ func (h relayHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		dc.left.Store(h.drop)
 		c = dc
 	}
-	return tunnel.BatchConn(c), rw, nil
+	return iap.BatchConn(c), rw, nil
 }
 
 type dropConn struct {

@@ -15,8 +15,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/gkessh/gkessh/internal/iap"
 	"github.com/gkessh/gkessh/internal/testnet"
-	"github.com/gkessh/gkessh/tunnel"
 )
 
 // These tests speak the relay protocol frame by frame, as gcloud would, so
@@ -31,11 +31,11 @@ type iapClient struct {
 // iapDial opens a relay websocket at path with query q and token.
 func iapDial(t *testing.T, hs *httptest.Server, path string, q url.Values, token string) (*iapClient, *http.Response, error) {
 	t.Helper()
-	h := http.Header{"Origin": {tunnel.Origin}}
+	h := http.Header{"Origin": {iap.Origin}}
 	if token != "" {
 		h.Set("Authorization", "Bearer "+token)
 	}
-	d := websocket.Dialer{Subprotocols: []string{tunnel.Subprotocol}}
+	d := websocket.Dialer{Subprotocols: []string{iap.Subprotocol}}
 	u := "ws://" + hs.Listener.Addr().String() + path + "?" + q.Encode()
 	ws, resp, err := d.Dial(u, h)
 	if err != nil {
@@ -63,7 +63,7 @@ func openTunnel(t *testing.T, s *Server, hs *httptest.Server) (c *iapClient, sid
 	if err != nil {
 		t.Fatal(err)
 	}
-	sid = c.want(tunnel.TagConnectSuccessSID).SID
+	sid = c.want(iap.TagConnectSuccessSID).SID
 	node, err = ln.Accept()
 	if err != nil {
 		t.Fatal(err)
@@ -73,19 +73,19 @@ func openTunnel(t *testing.T, s *Server, hs *httptest.Server) (c *iapClient, sid
 }
 
 // next reads one relay frame.
-func (c *iapClient) next() (tunnel.Frame, error) {
+func (c *iapClient) next() (iap.Frame, error) {
 	typ, msg, err := c.ws.ReadMessage()
 	if err != nil {
-		return tunnel.Frame{}, err
+		return iap.Frame{}, err
 	}
 	if typ != websocket.BinaryMessage {
 		c.t.Fatalf("relay sent message type %d", typ)
 	}
-	return tunnel.ParseFrame(msg)
+	return iap.ParseFrame(msg)
 }
 
 // want reads one frame and checks its tag.
-func (c *iapClient) want(tag uint16) tunnel.Frame {
+func (c *iapClient) want(tag uint16) iap.Frame {
 	c.t.Helper()
 	f, err := c.next()
 	if err != nil {
@@ -124,7 +124,7 @@ func (c *iapClient) data(n int) []byte {
 		if err != nil {
 			c.t.Fatalf("read data after %d of %d bytes: %v", len(got), n, err)
 		}
-		if f.Tag == tunnel.TagData {
+		if f.Tag == iap.TagData {
 			got = append(got, f.Data...)
 		}
 	}
@@ -183,16 +183,16 @@ func TestIAPRefusals(t *testing.T) {
 		token string
 		code  int
 	}{
-		{"no token", q(func(url.Values) {}), "", tunnel.CodeNotAuthorized},
-		{"unknown token", q(func(url.Values) {}), "nope", tunnel.CodeNotAuthorized},
-		{"no permission on project", q(func(url.Values) {}), "other", tunnel.CodeNotAuthorized},
-		{"other project", q(func(v url.Values) { v.Set("project", "other-project") }), "other", tunnel.CodeLookupFailed},
-		{"unknown instance", q(func(v url.Values) { v.Set("instance", "nope") }), s.Token(), tunnel.CodeLookupFailed},
-		{"wrong zone", q(func(v url.Values) { v.Set("zone", "asia-east1-a") }), s.Token(), tunnel.CodeLookupFailed},
-		{"port not forwarded", q(func(v url.Values) { v.Set("port", "8") }), s.Token(), tunnel.CodeFailedToConnectToBackend},
-		{"nothing listening", q(func(v url.Values) { v.Set("port", "9") }), s.Token(), tunnel.CodeFailedToConnectToBackend},
-		{"bad port", q(func(v url.Values) { v.Set("port", "x") }), s.Token(), tunnel.CodeFailedToConnectToBackend},
-		{"terminated", connectQuery(s, stopped, 7), s.Token(), tunnel.CodeFailedToConnectToBackend},
+		{"no token", q(func(url.Values) {}), "", iap.CodeNotAuthorized},
+		{"unknown token", q(func(url.Values) {}), "nope", iap.CodeNotAuthorized},
+		{"no permission on project", q(func(url.Values) {}), "other", iap.CodeNotAuthorized},
+		{"other project", q(func(v url.Values) { v.Set("project", "other-project") }), "other", iap.CodeLookupFailed},
+		{"unknown instance", q(func(v url.Values) { v.Set("instance", "nope") }), s.Token(), iap.CodeLookupFailed},
+		{"wrong zone", q(func(v url.Values) { v.Set("zone", "asia-east1-a") }), s.Token(), iap.CodeLookupFailed},
+		{"port not forwarded", q(func(v url.Values) { v.Set("port", "8") }), s.Token(), iap.CodeFailedToConnectToBackend},
+		{"nothing listening", q(func(v url.Values) { v.Set("port", "9") }), s.Token(), iap.CodeFailedToConnectToBackend},
+		{"bad port", q(func(v url.Values) { v.Set("port", "x") }), s.Token(), iap.CodeFailedToConnectToBackend},
+		{"terminated", connectQuery(s, stopped, 7), s.Token(), iap.CodeFailedToConnectToBackend},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -214,7 +214,7 @@ func TestIAPRefusals(t *testing.T) {
 		if err != nil {
 			t.Fatalf("dial: %v", err)
 		}
-		c.wantClose(tunnel.CodeFailedToConnectToBackend)
+		c.wantClose(iap.CodeFailedToConnectToBackend)
 	})
 	t.Run("no subprotocol", func(t *testing.T) {
 		u := "ws://" + hs.Listener.Addr().String() + "/v4/connect?" + connectQuery(s, n, 7).Encode()
@@ -236,8 +236,8 @@ func TestIAPRelay(t *testing.T) {
 
 	up := bytes.Repeat([]byte("0123456789abcdef"), 5000) // 80000 bytes: several frames, past the ACK threshold
 	for p := up; len(p) > 0; {
-		k := min(len(p), tunnel.MaxDataLen)
-		c.send(tunnel.AppendData(nil, p[:k]))
+		k := min(len(p), iap.MaxDataLen)
+		c.send(iap.AppendData(nil, p[:k]))
 		p = p[k:]
 	}
 	got := make([]byte, len(up))
@@ -255,12 +255,12 @@ func TestIAPRelay(t *testing.T) {
 			t.Fatalf("acked %d, received %q: %v", acked, down, err)
 		}
 		switch f.Tag {
-		case tunnel.TagAck:
+		case iap.TagAck:
 			if f.Ack < acked || f.Ack > uint64(len(up)) {
 				t.Fatalf("ack %d after %d, of %d sent", f.Ack, acked, len(up))
 			}
 			acked = f.Ack
-		case tunnel.TagData:
+		case iap.TagData:
 			down = append(down, f.Data...)
 		}
 	}
@@ -290,8 +290,8 @@ func TestIAPNodeCloses(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 	start := time.Now()
-	c.send(tunnel.AppendAck(nil, 3))
-	c.wantClose(tunnel.CodeDestinationReadFailed)
+	c.send(iap.AppendAck(nil, 3))
+	c.wantClose(iap.CodeDestinationReadFailed)
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("relay took %v to close once everything was acknowledged", d)
 	}
@@ -314,8 +314,8 @@ func TestIAPReconnect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sid := c.want(tunnel.TagConnectSuccessSID).SID
-	c.send(tunnel.AppendData(nil, []byte("0123456789")))
+	sid := c.want(iap.TagConnectSuccessSID).SID
+	c.send(iap.AppendData(nil, []byte("0123456789")))
 	if got := c.data(10); string(got) != "0123456789" {
 		t.Fatalf("echo %q", got)
 	}
@@ -327,14 +327,14 @@ func TestIAPReconnect(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.wantClose(tunnel.CodeSIDUnknown)
+		c.wantClose(iap.CodeSIDUnknown)
 	})
 	t.Run("ack beyond what was sent", func(t *testing.T) {
 		c, err := reconnect(sid, 11)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.wantClose(tunnel.CodeFailedToRewind)
+		c.wantClose(iap.CodeFailedToRewind)
 	})
 
 	// Claiming only 4 bytes, the relay replays the other 6.
@@ -342,13 +342,13 @@ func TestIAPReconnect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c2.want(tunnel.TagReconnectSuccessACK).Ack; got != 10 {
+	if got := c2.want(iap.TagReconnectSuccessACK).Ack; got != 10 {
 		t.Fatalf("relay holds %d bytes of the client's stream, want 10", got)
 	}
 	if got := c2.data(6); string(got) != "456789" {
 		t.Fatalf("replay %q, want 456789", got)
 	}
-	c2.send(tunnel.AppendData(nil, []byte("!")))
+	c2.send(iap.AppendData(nil, []byte("!")))
 	if got := c2.data(1); string(got) != "!" {
 		t.Fatalf("echo %q", got)
 	}
@@ -358,7 +358,7 @@ func TestIAPReconnect(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.wantClose(tunnel.CodeSIDInUse)
+		c.wantClose(iap.CodeSIDInUse)
 	})
 }
 
@@ -373,10 +373,10 @@ func TestIAPDropAfterBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.want(tunnel.TagConnectSuccessSID)
+	c.want(iap.TagConnectSuccessSID)
 	// The drop may land while this write is still going out, so a write
 	// error is as good as the read error below: either way no close frame.
-	c.ws.WriteMessage(websocket.BinaryMessage, tunnel.AppendData(nil, make([]byte, 8192)))
+	c.ws.WriteMessage(websocket.BinaryMessage, iap.AppendData(nil, make([]byte, 8192)))
 	for {
 		_, err := c.next()
 		if err == nil {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/gkessh/gkessh/internal/iap"
 )
 
 // Reconnect policy. The first retry is immediate; the whole run of retries
@@ -47,7 +49,7 @@ const (
 //     what was written, waits up to 5 s for the relay to acknowledge it, and
 //     closes the websocket normally, which closes the VM side.
 type Conn struct {
-	s      *Stream
+	s      *iap.Stream
 	d      *Dialer
 	t      Target
 	sid    string
@@ -71,15 +73,13 @@ func (d *Dialer) DialContext(ctx context.Context, t Target) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	ws, f, err := d.open(ctx, u, TagConnectSuccessSID, t.Port)
+	ws, f, err := d.open(ctx, u, iap.TagConnectSuccessSID, t.Port)
 	if err != nil {
 		return nil, fmt.Errorf("iap: tunnel to %s: %w", t, err)
 	}
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	st := NewStream()
-	st.masked = true
 	c := &Conn{
-		s:      st,
+		s:      iap.NewStream(iap.Client),
 		d:      d,
 		t:      t,
 		sid:    f.SID,
@@ -150,7 +150,7 @@ func (c *Conn) resume(cause error) (*websocket.Conn, error) {
 			}
 		}
 		backoff = min(max(2*backoff, firstBackoff), maxBackoff)
-		if c.s.Done() {
+		if c.s.Finished() {
 			return nil, net.ErrClosed
 		}
 		u, err := c.d.reconnectURL(c.t, c.sid, c.s.Received())
@@ -158,7 +158,7 @@ func (c *Conn) resume(cause error) (*websocket.Conn, error) {
 			return nil, err
 		}
 		ctx, cancel := context.WithTimeout(c.ctx, reconnectTimeout)
-		ws, f, err := c.d.open(ctx, u, TagReconnectSuccessACK, c.t.Port)
+		ws, f, err := c.d.open(ctx, u, iap.TagReconnectSuccessACK, c.t.Port)
 		cancel()
 		if err == nil {
 			if err := c.s.Resume(f.Ack); err != nil {
@@ -197,7 +197,7 @@ func (c *Conn) Close() error {
 		return net.ErrClosed
 	}
 	c.s.Shutdown(websocket.CloseNormalClosure, "", closeLinger)
-	t := time.NewTimer(closeLinger + closeWait)
+	t := time.NewTimer(closeLinger + iap.CloseWait)
 	select {
 	case <-c.done:
 	case <-t.C:

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/internal/emutest"
+	"github.com/gkessh/gkessh/internal/iap"
 	"github.com/gkessh/gkessh/internal/testnet"
 	"github.com/gkessh/gkessh/tunnel"
 )
@@ -238,7 +239,7 @@ func TestConnUnderWrapper(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		return wrapped{tunnel.BatchConn(c)}, nil
+		return wrapped{iap.BatchConn(c)}, nil
 	}}
 	c := r.dial(t, 8080)
 	defer c.Close()

@@ -1,8 +1,8 @@
 // Package tunnel is an IAP TCP-forwarding client: Dialer.DialContext opens
 // a net.Conn to a port of a Compute Engine VM through Google's relay, over
 // the relay v4 websocket protocol that gcloud's start-iap-tunnel speaks, and
-// resumes it without loss when the websocket breaks. The frame codec and
-// Stream are shared with the emulator's relay.
+// resumes it without loss when the websocket breaks. The protocol engine it
+// runs on (internal/iap) is shared with the emulator's relay.
 package tunnel
 
 import (
@@ -18,16 +18,13 @@ import (
 
 	"github.com/gorilla/websocket"
 	"golang.org/x/oauth2"
+
+	"github.com/gkessh/gkessh/internal/iap"
 )
 
-// Protocol constants of relay v4.
 const (
 	// DefaultEndpoint is Google's relay.
 	DefaultEndpoint = "wss://tunnel.cloudproxy.app"
-	// Subprotocol is the websocket subprotocol both sides must speak.
-	Subprotocol = "relay.tunnel.cloudproxy.app"
-	// Origin is the Origin header gcloud and IAP Desktop send.
-	Origin = "bot:iap-tunneler"
 )
 
 // Target is a VM port to tunnel to. It is also the tunnel's net.Addr.
@@ -66,7 +63,7 @@ type Dialer struct {
 	// UserAgent names the client, e.g. "gkessh/v1.2.3".
 	UserAgent string
 	// WS dials the websockets. Nil means one with big buffers, frames sent
-	// in bursts (BatchConn), the environment's HTTPS proxy and a 30 s
+	// in bursts (iap.BatchConn), the environment's HTTPS proxy and a 30 s
 	// handshake timeout.
 	WS *websocket.Dialer
 	// Logf, when set, hears about broken websockets and reconnects.
@@ -85,7 +82,7 @@ var defaultWS = &websocket.Dialer{
 	// buffer carries only control frames (ping, close), so keep it small.
 	WriteBufferSize: 4 << 10,
 	NetDialContext:  dialBatched,
-	Subprotocols:    []string{Subprotocol},
+	Subprotocols:    []string{iap.Subprotocol},
 }
 
 // dialBatched dials TCP under a BatchConn; TLS, when used, goes on top.
@@ -94,7 +91,7 @@ func dialBatched(ctx context.Context, network, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return BatchConn(c), nil
+	return iap.BatchConn(c), nil
 }
 
 func (d *Dialer) ws() *websocket.Dialer {
@@ -103,7 +100,7 @@ func (d *Dialer) ws() *websocket.Dialer {
 	}
 	w := *d.WS
 	if len(w.Subprotocols) == 0 {
-		w.Subprotocols = []string{Subprotocol}
+		w.Subprotocols = []string{iap.Subprotocol}
 	}
 	if w.NetDialContext == nil && w.NetDial == nil {
 		w.NetDialContext = dialBatched
@@ -162,17 +159,17 @@ func (d *Dialer) reconnectURL(t Target, sid string, ack uint64) (string, error) 
 // open dials the relay at u and reads its first message, which must be a
 // want frame. Close codes the relay answers with come back as websocket or
 // *CloseError errors; port goes into the latter's advice.
-func (d *Dialer) open(ctx context.Context, u string, want uint16, port int) (*websocket.Conn, Frame, error) {
+func (d *Dialer) open(ctx context.Context, u string, want uint16, port int) (*websocket.Conn, iap.Frame, error) {
 	if d.TokenSource == nil {
-		return nil, Frame{}, errors.New("iap: no token source")
+		return nil, iap.Frame{}, errors.New("iap: no token source")
 	}
 	tok, err := d.TokenSource.Token()
 	if err != nil {
-		return nil, Frame{}, fmt.Errorf("iap: get access token: %w", err)
+		return nil, iap.Frame{}, fmt.Errorf("iap: get access token: %w", err)
 	}
 	h := http.Header{}
 	h.Set("Authorization", tok.Type()+" "+tok.AccessToken)
-	h.Set("Origin", Origin)
+	h.Set("Origin", iap.Origin)
 	if d.UserAgent != "" {
 		h.Set("User-Agent", d.UserAgent)
 	}
@@ -183,36 +180,36 @@ func (d *Dialer) open(ctx context.Context, u string, want uint16, port int) (*we
 			host = pu.Host
 		}
 		if resp != nil {
-			return nil, Frame{}, fmt.Errorf("iap: relay %s refused the websocket with HTTP %s: check the relay endpoint and any proxy in between", host, resp.Status)
+			return nil, iap.Frame{}, fmt.Errorf("iap: relay %s refused the websocket with HTTP %s: check the relay endpoint and any proxy in between", host, resp.Status)
 		}
-		return nil, Frame{}, fmt.Errorf("iap: connect to relay %s: %w", host, err)
+		return nil, iap.Frame{}, fmt.Errorf("iap: connect to relay %s: %w", host, err)
 	}
-	ws.SetReadLimit(maxMessage)
+	ws.SetReadLimit(iap.MaxMessage)
 	// ctx bounds the wait for the first message as well as the dial.
 	stop := context.AfterFunc(ctx, func() { ws.Close() })
 	ws.SetReadDeadline(time.Now().Add(handshakeTimeout))
 	typ, msg, err := ws.ReadMessage()
 	if !stop() {
 		ws.Close()
-		return nil, Frame{}, ctx.Err()
+		return nil, iap.Frame{}, ctx.Err()
 	}
 	if err != nil {
 		ws.Close()
-		return nil, Frame{}, closeErr(err, port)
+		return nil, iap.Frame{}, closeErr(err, port)
 	}
 	ws.SetReadDeadline(time.Time{})
-	f, err := ParseFrame(msg)
+	f, err := iap.ParseFrame(msg)
 	switch {
 	case typ != websocket.BinaryMessage:
-		err = protocolErrorf(CodeInvalidWebsocketOpcode, "text message from relay, want binary")
+		err = &iap.ProtocolError{Code: CodeInvalidWebsocketOpcode, Msg: "text message from relay, want binary"}
 	case err != nil:
-		err = protocolErrorf(CodeInvalidData, "%v", err)
+		err = &iap.ProtocolError{Code: CodeInvalidData, Msg: err.Error()}
 	case f.Tag != want:
-		err = protocolErrorf(CodeInvalidTag, "relay sent frame %#04x first, want %#04x", f.Tag, want)
+		err = &iap.ProtocolError{Code: CodeInvalidTag, Msg: fmt.Sprintf("relay sent frame %#04x first, want %#04x", f.Tag, want)}
 	}
 	if err != nil {
 		ws.Close()
-		return nil, Frame{}, err
+		return nil, iap.Frame{}, err
 	}
 	return ws, f, nil
 }

@@ -5,26 +5,29 @@ import (
 	"fmt"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/gkessh/gkessh/internal/iap"
 )
 
-// Close codes of the IAP relay, with IAP Desktop's names.
+// Close codes of the IAP relay, with IAP Desktop's names: CloseError.Code
+// is one of them.
 const (
-	CodeErrorUnknown             = 4000
-	CodeSIDUnknown               = 4001
-	CodeSIDInUse                 = 4002
-	CodeFailedToConnectToBackend = 4003
-	CodeReauthenticationRequired = 4004
-	CodeBadAck                   = 4005
-	CodeInvalidAck               = 4006
-	CodeInvalidWebsocketOpcode   = 4007
-	CodeInvalidTag               = 4008
-	CodeDestinationWriteFailed   = 4009
-	CodeDestinationReadFailed    = 4010
-	CodeInvalidData              = 4013
-	CodeNotAuthorized            = 4033
-	CodeLookupFailed             = 4047
-	CodeLookupFailedReconnect    = 4051
-	CodeFailedToRewind           = 4074
+	CodeErrorUnknown             = iap.CodeErrorUnknown
+	CodeSIDUnknown               = iap.CodeSIDUnknown
+	CodeSIDInUse                 = iap.CodeSIDInUse
+	CodeFailedToConnectToBackend = iap.CodeFailedToConnectToBackend
+	CodeReauthenticationRequired = iap.CodeReauthenticationRequired
+	CodeBadAck                   = iap.CodeBadAck
+	CodeInvalidAck               = iap.CodeInvalidAck
+	CodeInvalidWebsocketOpcode   = iap.CodeInvalidWebsocketOpcode
+	CodeInvalidTag               = iap.CodeInvalidTag
+	CodeDestinationWriteFailed   = iap.CodeDestinationWriteFailed
+	CodeDestinationReadFailed    = iap.CodeDestinationReadFailed
+	CodeInvalidData              = iap.CodeInvalidData
+	CodeNotAuthorized            = iap.CodeNotAuthorized
+	CodeLookupFailed             = iap.CodeLookupFailed
+	CodeLookupFailedReconnect    = iap.CodeLookupFailedReconnect
+	CodeFailedToRewind           = iap.CodeFailedToRewind
 )
 
 // fatalCode reports close codes after which retrying cannot help.
@@ -95,8 +98,8 @@ func closeErr(err error, port int) error {
 func retryable(err error) bool {
 	var (
 		ce *CloseError
-		pe *ProtocolError
-		re *RewindError
+		pe *iap.ProtocolError
+		re *iap.RewindError
 	)
 	return !errors.As(err, &ce) && !errors.As(err, &pe) && !errors.As(err, &re)
 }

@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"github.com/gkessh/gkessh/internal/iap"
 )
 
 // pipeBuffer is the copy buffer each way: several DATA frames per write.
@@ -133,7 +135,7 @@ func closeWrite(w io.Writer) error {
 // the copying uses it; closing and deadlines go to v.
 func rawFile[T any](v T) T {
 	if f, ok := any(v).(*os.File); ok {
-		if raw := fileRawIO(f); raw != nil {
+		if raw := iap.RawFile(f); raw != nil {
 			return any(raw).(T)
 		}
 	}

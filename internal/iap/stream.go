@@ -1,4 +1,4 @@
-package tunnel
+package iap
 
 import (
 	"errors"
@@ -12,26 +12,26 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// Tuning. The ACK cadence follows gcloud's: acknowledge once 32 KiB are
-// owed (checked at the end of each burst of frames read), with every
-// outgoing write, and after a short idle delay so that a quiet tail does
-// not stay unacknowledged.
+// Tuning. ACKs go out once 32 KiB are owed (checked at the end of each
+// burst of frames read), with every outgoing write, and after a short idle
+// delay so that a quiet tail does not stay unacknowledged.
 const (
 	ackThreshold = 32 << 10
 	ackDelay     = 10 * time.Millisecond
 	// sendWindow bounds the bytes kept for resending; Write blocks beyond it.
-	// It is far above the bandwidth-delay product of any IAP path. Measured
-	// against 4 MiB: the same throughput, and the proxy's peak RSS steady
-	// at 18.3-18.5 MiB instead of 18-22 (the ring and its growth garbage).
+	// It is far above the bandwidth-delay product of any IAP path, and a
+	// bigger one only costs memory.
 	sendWindow = 2 << 20
 	// recvBuffer bounds the bytes received but not yet Read; past it the
 	// stream stops reading its websocket, which pushes back on the peer.
+	// When WriteTo's writer goes away mid-burst, what the reader gathered
+	// for it (up to pendMax) lands in the buffer beyond this bound.
 	recvBuffer = 1 << 20
-	// maxMessage is the largest relay message accepted: a full DATA frame,
+	// MaxMessage is the largest relay message accepted: a full DATA frame,
 	// or a LONG_CLOSE with the longest reason.
-	maxMessage = MaxFrameLen + 4
-	// closeWait bounds the wait for the peer's answer to a close frame.
-	closeWait = 2 * time.Second
+	MaxMessage = MaxFrameLen + 4
+	// CloseWait bounds the wait for the peer's answer to a close frame.
+	CloseWait = 2 * time.Second
 )
 
 // Stream is one end of an IAP relay v4 byte stream, whichever side dialled.
@@ -45,10 +45,24 @@ const (
 // Concurrency: Read, Write and the other methods may be called from any
 // goroutine. gorilla/websocket allows one reader and one writer of messages
 // at a time (close frames go through WriteControl, which may run beside
-// them). Serve's own goroutine is the only reader. Writing takes wmu: the
-// goroutine Serve starts takes it to send ACKs, resends and the close frame,
-// and Write takes it when free to send its own bytes at once, saving a
-// hand-off per Write.
+// them). Serve's own goroutine is the only reader. Writing takes sendMu:
+// the goroutine Serve starts takes it to send ACKs, resends and the close
+// frame, and Write takes it when free to send its own bytes at once, saving
+// a hand-off per Write.
+//
+// Lock order, outermost first; a goroutine holding one may take only those
+// after it:
+//
+//	writeTurn (one Write call at a time; a channel)
+//	sendMu    (writing messages to the attached websocket)
+//	mu        (the stream's state below)
+//	attachment.wireMu (a burst or a close frame on the connection)
+//	batchConn.mu (the connection's write buffer)
+//
+// attachment.errMu and deadline.mu are leaves. mu is never held across a
+// network write, a channel wait or the sink's Write (writeSink lets go of
+// it); sendMu is held across network writes, so only TryLock takes it
+// where waiting would be wrong.
 type Stream struct {
 	mu sync.Mutex
 
@@ -81,7 +95,7 @@ type Stream struct {
 	sinkIdle chan struct{} // signalled when sinkBusy clears
 
 	att       *attachment // the websocket being served, nil between them
-	done      bool        // no websocket will be served again
+	finished  bool        // no websocket will be served again
 	rerr      error       // Read's error once in is drained
 	werr      error       // Write's error
 	closing   bool        // Shutdown was called: drain, then send closeCode
@@ -95,35 +109,46 @@ type Stream struct {
 	// more to do after taking its turn passes the signal on.
 	readable chan struct{} // data or an error for Read
 	writable chan struct{} // room or an error for Write
-	room     chan struct{} // room in in, for the websocket reader
-	kick     chan struct{} // work for the websocket writer
+	inRoom   chan struct{} // room in in, for the websocket reader
+	sendDue  chan struct{} // work for the websocket writer
 	shut     chan struct{} // closed by Shutdown and Abort
 	shutOnce sync.Once
 
-	wmu      sync.Mutex    // held to write messages; see above
-	masked   bool          // the client's end: its websocket frames are masked
-	wlock    chan struct{} // held by one Write at a time, so each is contiguous
-	rdl, wdl deadline
+	sendMu    sync.Mutex    // held to write messages; see above
+	role      Role          // which end: a Client masks its websocket frames
+	writeTurn chan struct{} // held by one Write at a time, so each is contiguous
+	rdl, wdl  deadline
 }
 
-// NewStream returns a Stream with nothing sent or received.
-func NewStream() *Stream {
+// Role is which end of the relay protocol a Stream is.
+type Role int
+
+const (
+	// Client is the end that dials the relay (RFC 6455: it masks its frames).
+	Client Role = iota
+	// Relay is the relay's end of a tunnel.
+	Relay
+)
+
+// NewStream returns a Stream for role with nothing sent or received.
+func NewStream(role Role) *Stream {
 	s := &Stream{
-		readable: make(chan struct{}, 1),
-		writable: make(chan struct{}, 1),
-		room:     make(chan struct{}, 1),
-		kick:     make(chan struct{}, 1),
-		shut:     make(chan struct{}),
-		sinkIdle: make(chan struct{}, 1),
-		wlock:    make(chan struct{}, 1),
-		rdl:      makeDeadline(),
-		wdl:      makeDeadline(),
+		readable:  make(chan struct{}, 1),
+		writable:  make(chan struct{}, 1),
+		inRoom:    make(chan struct{}, 1),
+		sendDue:   make(chan struct{}, 1),
+		shut:      make(chan struct{}),
+		sinkIdle:  make(chan struct{}, 1),
+		role:      role,
+		writeTurn: make(chan struct{}, 1),
+		rdl:       makeDeadline(),
+		wdl:       makeDeadline(),
 	}
 	s.ackTimer = time.AfterFunc(time.Hour, func() {
 		s.mu.Lock()
 		s.ackArmed, s.ackIdle = false, true
 		s.mu.Unlock()
-		notify(s.kick)
+		notify(s.sendDue)
 	})
 	s.ackTimer.Stop()
 	return s
@@ -139,8 +164,8 @@ func notify(c chan struct{}) {
 func (s *Stream) wakeAll() {
 	notify(s.readable)
 	notify(s.writable)
-	notify(s.room)
-	notify(s.kick)
+	notify(s.inRoom)
+	notify(s.sendDue)
 }
 
 // Read reads payload received from the peer. It returns io.EOF once the
@@ -162,7 +187,7 @@ func (s *Stream) Read(p []byte) (int, error) {
 				notify(s.readable)
 			}
 			s.mu.Unlock()
-			notify(s.room)
+			notify(s.inRoom)
 			return n, nil
 		case s.rerr != nil:
 			err := s.rerr
@@ -197,7 +222,7 @@ func (s *Stream) WriteTo(w io.Writer) (int64, error) {
 	for s.in.len() > 0 && !s.closing {
 		k := s.in.read(buf)
 		s.mu.Unlock()
-		notify(s.room)
+		notify(s.inRoom)
 		m, err := w.Write(buf[:k])
 		n += int64(m)
 		if err != nil {
@@ -254,13 +279,13 @@ func (s *Stream) endSinkLocked() {
 // blocks while the send window is full of unacknowledged bytes.
 func (s *Stream) Write(p []byte) (int, error) {
 	select {
-	case s.wlock <- struct{}{}:
+	case s.writeTurn <- struct{}{}:
 	case <-s.shut:
 		return 0, s.writeErr()
 	case <-s.wdl.wait():
 		return 0, os.ErrDeadlineExceeded
 	}
-	defer func() { <-s.wlock }()
+	defer func() { <-s.writeTurn }()
 	n := 0
 	for {
 		if isClosed(s.wdl.wait()) {
@@ -277,7 +302,7 @@ func (s *Stream) Write(p []byte) (int, error) {
 		case k == 0:
 		case s.wdl.active():
 			// Sending here could block in the kernel past the deadline.
-			notify(s.kick)
+			notify(s.sendDue)
 		default:
 			s.flush()
 		}
@@ -293,12 +318,12 @@ func (s *Stream) Write(p []byte) (int, error) {
 }
 
 // flush sends what is queued on the attached websocket if no one else is
-// writing to it, else leaves it to them: the holder of wmu sends all that
+// writing to it, else leaves it to them: the holder of sendMu sends all that
 // is queued before letting go, and the writer goroutine is woken in case
 // that was it, about to wait.
 func (s *Stream) flush() {
-	if !s.wmu.TryLock() {
-		notify(s.kick)
+	if !s.sendMu.TryLock() {
+		notify(s.sendDue)
 		return
 	}
 	s.mu.Lock()
@@ -309,7 +334,7 @@ func (s *Stream) flush() {
 			a.fail(err)
 		}
 	}
-	s.wmu.Unlock()
+	s.sendMu.Unlock()
 }
 
 func (s *Stream) writeErr() error {
@@ -353,7 +378,7 @@ func (s *Stream) Ping() {
 	a := s.att
 	s.mu.Unlock()
 	if a != nil {
-		a.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(closeWait))
+		a.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(CloseWait))
 	}
 }
 
@@ -372,7 +397,7 @@ func (s *Stream) Received() uint64 {
 func (s *Stream) Resume(peerAck uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.att != nil || s.done {
+	if s.att != nil || s.finished {
 		return errors.New("iap: resume of a stream that is being served or is finished")
 	}
 	if peerAck < s.acked || peerAck > s.sent {
@@ -403,7 +428,7 @@ func (e *RewindError) Error() string {
 // attached, the next Serve finishes the job.
 func (s *Stream) Shutdown(code int, reason string, linger time.Duration) {
 	s.mu.Lock()
-	if s.closing || s.done {
+	if s.closing || s.finished {
 		s.mu.Unlock()
 		return
 	}
@@ -413,7 +438,7 @@ func (s *Stream) Shutdown(code int, reason string, linger time.Duration) {
 	s.lingered = lingered
 	s.linger = time.AfterFunc(linger, func() {
 		close(lingered)
-		notify(s.kick)
+		notify(s.sendDue)
 	})
 	s.mu.Unlock()
 	s.shutOnce.Do(func() { close(s.shut) })
@@ -441,17 +466,17 @@ func (s *Stream) Abort(err error) {
 	s.wakeAll()
 }
 
-// Done reports whether the stream is finished: closed by either side or
-// aborted.
-func (s *Stream) Done() bool {
+// Finished reports whether the stream is finished: closed by either side
+// or aborted.
+func (s *Stream) Finished() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.done
+	return s.finished
 }
 
 // finishLocked marks the stream finished for good.
 func (s *Stream) finishLocked() {
-	s.done = true
+	s.finished = true
 	s.endSinkLocked()
 	s.ackTimer.Stop()
 	if s.linger != nil {

@@ -1,10 +1,8 @@
-package tunnel
+package iap
 
 import (
-	"encoding/binary"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"net"
 	"sync"
 	"time"
@@ -22,26 +20,26 @@ type attachment struct {
 	masked bool     // a client's: frames are masked (RFC 6455 5.3)
 	b      batcher
 	gather bool          // b is under a wrapper (TLS) that writes piecemeal
-	buf    []byte        // the burst being built, under Stream.wmu
+	buf    []byte        // the burst being built, under Stream.sendMu
 	stop   chan struct{} // closed when Serve is done with ws
 
-	// cmu orders bursts and close frames on conn: nothing follows a
+	// wireMu orders bursts and close frames on conn: nothing follows a
 	// close frame sent through writeClose.
-	cmu       sync.Mutex
+	wireMu    sync.Mutex
 	closeSent bool
 
-	mu  sync.Mutex
-	err error // why ws ended: the first failure seen
+	errMu sync.Mutex
+	err   error // why ws ended: the first failure seen
 }
 
 // fail records why the websocket ended, unless something else did first,
 // and closes it so the other users of ws stop too.
 func (a *attachment) fail(err error) {
-	a.mu.Lock()
+	a.errMu.Lock()
 	if a.err == nil {
 		a.err = err
 	}
-	a.mu.Unlock()
+	a.errMu.Unlock()
 	a.ws.Close()
 }
 
@@ -51,8 +49,8 @@ func (a *attachment) fail(err error) {
 // or be Aborted. The handshake (CONNECT_SUCCESS_SID or
 // RECONNECT_SUCCESS_ACK) must be done before Serve. Serve closes ws.
 func (s *Stream) Serve(ws *websocket.Conn) error {
-	ws.SetReadLimit(maxMessage)
-	a := &attachment{ws: ws, conn: ws.NetConn(), masked: s.masked, b: findBatcher(ws.NetConn()), stop: make(chan struct{})}
+	ws.SetReadLimit(MaxMessage)
+	a := &attachment{ws: ws, conn: ws.NetConn(), masked: s.role == Client, b: findBatcher(ws.NetConn()), stop: make(chan struct{})}
 	if a.b == nil {
 		a.b = noBatch{}
 	}
@@ -63,7 +61,7 @@ func (s *Stream) Serve(ws *websocket.Conn) error {
 		return nil
 	})
 	s.mu.Lock()
-	if s.att != nil || s.done {
+	if s.att != nil || s.finished {
 		s.mu.Unlock()
 		ws.Close()
 		return errors.New("iap: serve of a stream that is being served or is finished")
@@ -97,8 +95,8 @@ func (s *Stream) Serve(ws *websocket.Conn) error {
 	close(a.stop)
 	<-wdone
 	// Wait out a Write sending on ws; it fails at once now ws is closed.
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -107,7 +105,7 @@ func (s *Stream) Serve(ws *websocket.Conn) error {
 	first := a.err
 	var ce *websocket.CloseError
 	switch {
-	case s.done:
+	case s.finished:
 		return nil
 	case s.closeSent, s.closing && errors.As(first, &ce):
 		// Our close went out, or crossed the peer's.
@@ -124,7 +122,7 @@ func (s *Stream) Serve(ws *websocket.Conn) error {
 
 // readLoop reads relay messages until ws fails or the stream ends.
 func (s *Stream) readLoop(a *attachment) error {
-	buf := make([]byte, maxMessage)
+	buf := make([]byte, MaxMessage)
 	for {
 		typ, r, err := a.ws.NextReader()
 		if err != nil {
@@ -209,7 +207,7 @@ func (s *Stream) deliver(p []byte, stop <-chan struct{}) error {
 		s.mu.Lock()
 		var k int
 		switch {
-		case s.closing || s.done:
+		case s.closing || s.finished:
 			k = len(p)
 		case s.sink != nil:
 			k = s.writeSink(p)
@@ -228,7 +226,7 @@ func (s *Stream) deliver(p []byte, stop <-chan struct{}) error {
 			continue // the sink failed: the rest goes to in
 		}
 		select {
-		case <-s.room:
+		case <-s.inRoom:
 		case <-s.shut:
 		case <-stop:
 			return errStopped
@@ -267,7 +265,7 @@ func (s *Stream) flushPend() {
 		s.mu.Lock()
 		var k int
 		switch {
-		case s.closing || s.done:
+		case s.closing || s.finished:
 			k = len(s.pend)
 		case s.sink != nil:
 			k = s.writeSink(s.pend)
@@ -288,7 +286,7 @@ func (s *Stream) burstDone() {
 	s.flushPend()
 	s.mu.Lock()
 	if s.recvd-s.ackSent >= ackThreshold {
-		notify(s.kick)
+		notify(s.sendDue)
 	}
 	s.mu.Unlock()
 }
@@ -303,7 +301,7 @@ func (s *Stream) received(k int) {
 	s.recvd += uint64(k)
 	if s.recvd-s.ackSent >= ackThreshold {
 		if !s.coalesce {
-			notify(s.kick)
+			notify(s.sendDue)
 		}
 	} else if !s.ackArmed {
 		s.ackArmed = true
@@ -325,7 +323,7 @@ func (s *Stream) acknowledge(n uint64) error {
 	s.acked = n
 	notify(s.writable)
 	if s.closing {
-		notify(s.kick)
+		notify(s.sendDue)
 	}
 	return nil
 }
@@ -335,9 +333,9 @@ func (s *Stream) acknowledge(n uint64) error {
 // the end. It returns nil when the attachment stops.
 func (s *Stream) writeLoop(a *attachment) error {
 	for {
-		s.wmu.Lock()
+		s.sendMu.Lock()
 		closeNow, err := s.send(a, true)
-		s.wmu.Unlock()
+		s.sendMu.Unlock()
 		if err != nil {
 			return writeErr(err, a.stop)
 		}
@@ -345,16 +343,16 @@ func (s *Stream) writeLoop(a *attachment) error {
 			s.mu.Lock()
 			code, text := s.closeCode, s.closeText
 			s.mu.Unlock()
-			if err := a.writeClose(code, text, closeWait); err != nil {
+			if err := a.writeClose(code, text, CloseWait); err != nil {
 				return writeErr(err, a.stop)
 			}
 			// The reader waits for the peer's close frame, not forever.
-			a.ws.SetReadDeadline(time.Now().Add(closeWait))
+			a.ws.SetReadDeadline(time.Now().Add(CloseWait))
 			<-a.stop
 			return nil
 		}
 		select {
-		case <-s.kick:
+		case <-s.sendDue:
 		case <-s.lingerC():
 		case <-a.stop:
 			return nil
@@ -372,7 +370,7 @@ func (s *Stream) lingerC() <-chan struct{} {
 // send writes everything due on a's websocket: an ACK if one is owed, and
 // DATA until nothing queued is unsent, in bursts of up to batchSize bytes.
 // With mayClose it reports whether the close frame is due: shutting down,
-// all sent and acknowledged (or linger over). Call with wmu held.
+// all sent and acknowledged (or linger over). Call with sendMu held.
 func (s *Stream) send(a *attachment, mayClose bool) (closeNow bool, err error) {
 	if a.buf == nil {
 		a.buf = make([]byte, 0, batchSize)
@@ -424,53 +422,6 @@ func (s *Stream) send(a *attachment, mayClose bool) (closeNow bool, err error) {
 	}
 }
 
-// Sizes of what send builds: an ACK message, and the longest websocket
-// frame header (16-bit length and masking key) with the longest message.
-const (
-	ackLen         = 2 + 8
-	maxWireMessage = 2 + 2 + 4 + MaxFrameLen
-)
-
-// beginMessage appends the header of a binary websocket message of n bytes,
-// in one final frame as IAP requires, and returns where its payload starts.
-func (a *attachment) beginMessage(n int) int {
-	b := append(a.buf, 0x80|websocket.BinaryMessage)
-	var mask byte
-	if a.masked {
-		mask = 0x80
-	}
-	if n < 126 {
-		b = append(b, mask|byte(n))
-	} else {
-		b = append(b, mask|126, byte(n>>8), byte(n))
-	}
-	if a.masked {
-		b = binary.LittleEndian.AppendUint32(b, rand.Uint32())
-	}
-	a.buf = b
-	return len(b)
-}
-
-// endMessage masks the payload from p on, for a client.
-func (a *attachment) endMessage(p int) {
-	if a.masked {
-		maskBytes([4]byte(a.buf[p-4:p]), a.buf[p:])
-	}
-}
-
-// maskBytes XORs b with key repeated, eight bytes at a time.
-func maskBytes(key [4]byte, b []byte) {
-	k := uint64(binary.LittleEndian.Uint32(key[:]))
-	k |= k << 32
-	for len(b) >= 8 {
-		binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)^k)
-		b = b[8:]
-	}
-	for i := range b {
-		b[i] ^= key[i&3]
-	}
-}
-
 // flush writes the burst built so far in one Write, unless a close frame
 // went out already (gorilla's own, sent when the peer breaks the websocket
 // protocol, is not seen here; the websocket is closed right after it).
@@ -478,8 +429,8 @@ func (a *attachment) flush() error {
 	if len(a.buf) == 0 {
 		return nil
 	}
-	a.cmu.Lock()
-	defer a.cmu.Unlock()
+	a.wireMu.Lock()
+	defer a.wireMu.Unlock()
 	defer func() { a.buf = a.buf[:0] }()
 	if a.closeSent {
 		return websocket.ErrCloseSent
@@ -501,8 +452,8 @@ func (a *attachment) flush() error {
 // writeClose sends a close frame, after any burst being written, and stops
 // bursts from following it.
 func (a *attachment) writeClose(code int, text string, wait time.Duration) error {
-	a.cmu.Lock()
-	defer a.cmu.Unlock()
+	a.wireMu.Lock()
+	defer a.wireMu.Unlock()
 	a.closeSent = true
 	return a.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(wait))
 }

@@ -1,4 +1,4 @@
-package tunnel
+package iap
 
 // ring is a circular byte buffer that grows on demand up to a limit, so an
 // idle stream holds little memory and a busy one stops copying on growth

@@ -1,7 +1,9 @@
-package tunnel
+package iap
 
 import (
+	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 )
@@ -161,3 +163,13 @@ func (c *rawConn) Write(p []byte) (int, error) { return c.raw.Write(p) }
 
 // NetConn returns the wrapped connection, as tls.Conn's does.
 func (c *rawConn) NetConn() net.Conn { return c.Conn }
+
+// RawFile returns f's reads and writes bypassing the scheduler (see rawIO)
+// when f is a non-blocking pipe or socket, else nil. Pipe uses it for the
+// proxy's stdio.
+func RawFile(f *os.File) io.ReadWriter {
+	if raw := fileRawIO(f); raw != nil {
+		return raw
+	}
+	return nil
+}

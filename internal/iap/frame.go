@@ -1,4 +1,4 @@
-package tunnel
+package iap
 
 import (
 	"encoding/binary"
