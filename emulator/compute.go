@@ -190,6 +190,7 @@ func (s *Server) setProjectMetadata(r *http.Request) (any, *apiError) {
 	if err := s.replaceMetadata(&s.project.Metadata, &req); err != nil {
 		return nil, err
 	}
+	s.countBy("write", requestGrant(r))
 	return s.newOperation("", s.projectURL(), s.project.ID), nil
 }
 
@@ -213,6 +214,7 @@ func (s *Server) setInstanceMetadata(r *http.Request) (any, *apiError) {
 	if err := s.replaceMetadata(&n.metadata, &req); err != nil {
 		return nil, err
 	}
+	s.countBy("write", requestGrant(r))
 	return s.newOperation(n.Zone, s.zoneURL(n.Zone)+"/instances/"+n.Name, n.ID), nil
 }
 

@@ -54,6 +54,9 @@ func (s *Server) controlRoutes() *http.ServeMux {
 	route("POST /control/nodes/{name}/kubelet", s.ctlKubelet)
 	route("POST /control/pools/{pool}/kubelet", s.ctlKubelet)
 	route("POST /control/nodes/{name}/serial", s.ctlNode(s.ctlAppendSerial))
+	route("GET /control/oauth", s.ctlOAuth)
+	route("POST /control/oauth", s.ctlSetOAuth)
+	route("POST /control/accounts", s.ctlAddAccount)
 	return m
 }
 
@@ -178,6 +181,7 @@ func (s *Server) ResetStats() {
 	s.apiCalls.Store(0)
 	s.metadataWrites.Store(0)
 	s.tunnels.Store(0)
+	s.resetPrincipalStats()
 }
 
 func (s *Server) ctlListNodes(*http.Request) (any, *apiError) {

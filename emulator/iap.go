@@ -133,6 +133,7 @@ func (s *Server) serveIAP(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade answered with an HTTP error
 	}
 	s.tunnels.Add(1)
+	s.countBy("tunnel", s.bearerGrant(r))
 	if strings.HasSuffix(r.URL.Path, "/reconnect") {
 		s.reconnectIAP(ws, r)
 		return

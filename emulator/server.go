@@ -71,6 +71,8 @@ type Server struct {
 	relay  relay       // live IAP tunnels (iap.go)
 	vpc    vpc         // network, firewall rules, GKE clusters (firewall.go)
 	serial serialPorts // nodes' serial port output (serial.go)
+
+	oauth oauthState // token endpoint and impersonation (oauth.go)
 }
 
 // Project is the emulated project's state.
@@ -136,6 +138,8 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /v3/projects/", s.serveTestIAM)
 	s.mux.HandleFunc("POST /v1/projects/{project}/serviceAccounts/", s.serveTestIAM)
 	s.mux.HandleFunc("POST /v1/projects/{project}/iap_tunnel/", s.serveTestIAM)
+	s.mux.HandleFunc("POST /token", s.serveToken)
+	s.mux.HandleFunc("POST /v1/projects/{project}/serviceAccounts/{sa}", s.serveGenerateAccessToken)
 	for i := 0; i < cfg.Nodes; i++ {
 		name, zone := gkeNodeName(i)
 		if _, err := s.AddNode(name, zone); err != nil {
@@ -220,16 +224,22 @@ func (s *Server) SetPropagationDelay(d time.Duration) {
 }
 
 // Stats are counters for tests: every Compute API call, every successful
-// metadata write, every tunnel websocket accepted.
+// metadata write, every tunnel websocket accepted, every token minted; and
+// the principal behind each write and tunnel ("" for none).
 type Stats struct {
-	APICalls       int64 `json:"apiCalls"`
-	MetadataWrites int64 `json:"metadataWrites"`
-	Tunnels        int64 `json:"tunnels"`
+	APICalls         int64            `json:"apiCalls"`
+	MetadataWrites   int64            `json:"metadataWrites"`
+	Tunnels          int64            `json:"tunnels"`
+	TokenGrants      int64            `json:"tokenGrants"`
+	MetadataWritesBy map[string]int64 `json:"metadataWritesBy"`
+	TunnelsBy        map[string]int64 `json:"tunnelsBy"`
 }
 
 // Stats returns the counters.
 func (s *Server) Stats() Stats {
-	return Stats{APICalls: s.apiCalls.Load(), MetadataWrites: s.metadataWrites.Load(), Tunnels: s.tunnels.Load()}
+	st := Stats{APICalls: s.apiCalls.Load(), MetadataWrites: s.metadataWrites.Load(), Tunnels: s.tunnels.Load()}
+	st.TokenGrants, st.MetadataWritesBy, st.TunnelsBy = s.principalStats()
+	return st
 }
 
 // metadataChanged wakes the guest agents; call with s.mu held.
