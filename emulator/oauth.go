@@ -206,6 +206,8 @@ func oauthError(w http.ResponseWriter, code int, kind, description string) {
 	writeJSON(w, code, map[string]string{"error": kind, "error_description": description})
 }
 
+const googleTokenURL = "https://oauth2.googleapis.com/token"
+
 const jwtBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 // serveToken is oauth2.googleapis.com/token.
@@ -292,8 +294,10 @@ func (s *Server) verifyAssertion(r *http.Request, assertion string) (*oauthAccou
 		rsa.VerifyPKCS1v15(a.key, crypto.SHA256, digest[:], sig) != nil {
 		return nil, "Invalid JWT Signature."
 	}
-	if aud := "http://" + r.Host + r.URL.Path; claims.Aud != aud {
-		return nil, "Invalid JWT: Failed audience check. The right audience is " + aud
+	// Python's google-auth always names Google's endpoint, whatever the
+	// key file's token_uri; x/oauth2 names the token_uri.
+	if aud := "http://" + r.Host + r.URL.Path; claims.Aud != aud && claims.Aud != googleTokenURL {
+		return nil, "Invalid JWT: Failed audience check. The right audience is " + googleTokenURL
 	}
 	now := time.Now().Unix()
 	const skew = 60

@@ -29,13 +29,16 @@ func main() {
 	envFile := flag.String("env-file", "", "also write the export lines to this file")
 	delay := flag.Duration("propagation-delay", time.Second, "how long guest agents take to install a new key")
 	verbose := flag.Bool("v", false, "log requests")
+	adcFile := flag.String("adc-file", "", "write a service-account key file for the emulator's token endpoint here, for GOOGLE_APPLICATION_CREDENTIALS")
+	lifetime := flag.Duration("token-lifetime", emulator.DefaultTokenLifetime, "how long the tokens the emulator mints live")
+	latency := flag.Duration("token-latency", 0, "how long the token endpoint takes to answer")
 	background := flag.Bool("background", false, `serve in the background and print the lines to eval, with GCE_EMULATOR_PID to stop it by and GCE_EMULATOR_LOG, its output, as ssh-agent does: eval "$(gce-emulator --background)"; kill $GCE_EMULATOR_PID`)
 	flag.Parse()
 	var err error
 	if *background {
 		err = startBackground(*envFile)
 	} else {
-		err = run(*project, *nodes, *sshd, *listen, *envFile, *delay, *verbose)
+		err = run(options{*project, *nodes, *sshd, *listen, *envFile, *adcFile, *delay, *lifetime, *latency, *verbose})
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gce-emulator:", err)
@@ -43,11 +46,22 @@ func main() {
 	}
 }
 
-func run(project string, nodes int, sshd, listen, envFile string, delay time.Duration, verbose bool) error {
+// options are the flags of a serving emulator.
+type options struct {
+	project                  string
+	nodes                    int
+	sshd, listen             string
+	envFile, adcFile         string
+	delay, lifetime, latency time.Duration
+	verbose                  bool
+}
+
+func run(o options) error {
+	project, listen, envFile := o.project, o.listen, o.envFile
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg := emulator.Config{Project: project, Nodes: nodes, SSHD: sshd, PropagationDelay: delay}
-	if verbose {
+	cfg := emulator.Config{Project: project, Nodes: o.nodes, SSHD: o.sshd, PropagationDelay: o.delay}
+	if o.verbose {
 		cfg.Logf = log.New(os.Stderr, "gce-emulator: ", log.Lmicroseconds).Printf
 	}
 	srv, err := emulator.New(cfg)
@@ -64,8 +78,17 @@ func run(project string, nodes int, sshd, listen, envFile string, delay time.Dur
 		return err
 	}
 	base := "http://" + ln.Addr().String()
-	env := fmt.Sprintf("export GKESSH_COMPUTE_ENDPOINT=%s/compute/v1/ GKESSH_IAP_ENDPOINT=ws://%s GKESSH_ACCESS_TOKEN_FILE=%s CLOUDSDK_CORE_PROJECT=%s\n",
-		base, ln.Addr(), tokenFile, project)
+	srv.SetTokenLifetime(o.lifetime)
+	srv.SetTokenLatency(o.latency)
+	if o.adcFile != "" {
+		if err := writeADCFile(srv, o.adcFile, base); err != nil {
+			return err
+		}
+	}
+	// Impersonation goes to IAM Credentials, which gkessh and gcloud find
+	// through gcloud's endpoint override.
+	env := fmt.Sprintf("export GKESSH_COMPUTE_ENDPOINT=%s/compute/v1/ GKESSH_IAP_ENDPOINT=ws://%s GKESSH_ACCESS_TOKEN_FILE=%s CLOUDSDK_CORE_PROJECT=%s CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS=%s/\n",
+		base, ln.Addr(), tokenFile, project, base)
 	if envFile != "" {
 		// Written whole and renamed, so a reader polling for it never sees half.
 		tmp := envFile + ".tmp"
@@ -92,6 +115,21 @@ func run(project string, nodes int, sshd, listen, envFile string, delay time.Dur
 		return err
 	}
 	return nil
+}
+
+// writeADCFile writes a key file for a service account that owns the
+// project, with the emulator's token endpoint as its token_uri.
+func writeADCFile(srv *emulator.Server, path, base string) error {
+	email := "emulator-adc@" + srv.ProjectName() + ".iam.gserviceaccount.com"
+	key, err := srv.AddServiceAccount(emulator.Account{Email: email, Grant: emulator.Grant{Projects: []string{srv.ProjectName()}}}, base)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, key, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // startBackground runs this command again without --background, in a
