@@ -68,6 +68,9 @@ type Config struct {
 	PropagationTimeout time.Duration
 
 	Command string
+	// Use, when set, replaces Command: it gets the logged-in client (for
+	// direct-tcpip probes, say) and its error fails the node.
+	Use func(ctx context.Context, inst *gce.Instance, client *ssh.Client) error
 	// Stdin, when not nil, is sent to every node's command.
 	Stdin []byte
 	// Parallel is how many nodes run at once (at least 1).
@@ -281,6 +284,9 @@ func (r *run) exec(ctx context.Context, inst *gce.Instance) (status int, ran boo
 		}
 	}
 	defer client.Close()
+	if r.cfg.Use != nil {
+		return 0, true, r.cfg.Use(ctx, inst, client)
+	}
 	s := sshclient.Session{Command: r.cfg.Command}
 	if r.cfg.Stdin != nil {
 		s.Stdin = bytes.NewReader(r.cfg.Stdin)

@@ -39,6 +39,11 @@ const maxErrorBody = 64 << 10
 // not nil) sent as JSON, and the reply decoded into out. A reply that is not
 // 2xx becomes an *APIError.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	return c.doAt(ctx, method, c.Endpoint+path, query, body, out)
+}
+
+// doAt is do with a full URL, for the Google APIs beside Compute.
+func (c *Client) doAt(ctx context.Context, method, path string, query url.Values, body, out any) error {
 	tok, err := c.TokenSource.Token()
 	if err != nil {
 		return fmt.Errorf("get an access token: %w", err)
@@ -53,7 +58,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	q := url.Values{"prettyPrint": {"false"}} // compact replies, as the official client asks
 	maps.Copy(q, query)
-	req, err := http.NewRequestWithContext(ctx, method, c.Endpoint+path+"?"+q.Encode(), rd)
+	req, err := http.NewRequestWithContext(ctx, method, path+"?"+q.Encode(), rd)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}

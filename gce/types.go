@@ -33,10 +33,18 @@ type Instance struct {
 	NetworkInterfaces []*NetworkInterface `json:"networkInterfaces,omitempty"`
 	Disks             []*AttachedDisk     `json:"disks,omitempty"`
 	ServiceAccounts   []*ServiceAccount   `json:"serviceAccounts,omitempty"`
+	Tags              *Tags               `json:"tags,omitempty"`
+}
+
+// Tags are an instance's network tags, which firewall rules target.
+type Tags struct {
+	Items []string `json:"items,omitempty"`
 }
 
 // NetworkInterface is one of an instance's NICs.
 type NetworkInterface struct {
+	Name          string          `json:"name,omitempty"`
+	Network       string          `json:"network,omitempty"` // a URL
 	NetworkIP     string          `json:"networkIP,omitempty"`
 	Ipv6Address   string          `json:"ipv6Address,omitempty"`
 	AccessConfigs []*AccessConfig `json:"accessConfigs,omitempty"`

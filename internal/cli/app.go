@@ -60,6 +60,7 @@ func newApp(stdio Stdio) *ucli.App {
 			configSSHCommand(stdio),
 			inventoryCommand(stdio),
 			doctorCommand(stdio),
+			auditCommand(stdio),
 			runCommand(stdio),
 		},
 	}

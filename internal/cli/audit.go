@@ -1,0 +1,228 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/gkessh/gkessh/audit"
+	"github.com/gkessh/gkessh/fleet"
+	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/sshclient"
+	"github.com/gkessh/gkessh/sshconfig"
+	"github.com/gkessh/gkessh/tunnel"
+)
+
+// auditOptions are the flags and arguments of `gkessh audit`.
+type auditOptions struct {
+	globalOptions
+	keyOptions
+	fleet.Selector
+	Strict             sshconfig.StrictMode
+	PropagationTimeout time.Duration
+	Parallel           int
+	NoProbe            bool
+	JSON               bool
+	FailOn             audit.Severity
+}
+
+func auditCommand(stdio Stdio) *ucli.Command {
+	return &ucli.Command{
+		Name:      "audit",
+		Usage:     "check nodes for the exposures the seed documents describe",
+		ArgsUsage: "[NODE... | --all | --filter EXPR | --cluster NAME [--pool NAME]]",
+		Description: "Judges each node's kubelet read-only port (kubelet-config and a live GET through the node's\n" +
+			"sshd), who reaches its sshd (pods, the internet, IAP) by the firewall rules, the metadata keys\n" +
+			"that grant sudo, and OS Login, which GKE nodes ignore. Live checks log in with one key write for\n" +
+			"the whole audit (an expiring line) and only read: audit changes no node. Each finding has a\n" +
+			"severity, nodes, evidence and a fix. Exit status: 0, or 1 when a finding reaches --fail-on;\n" +
+			"255 when the audit itself failed.",
+		Flags: append(append(googleFlags(), keyFlags()...),
+			strictFlag, propagationFlag,
+			&ucli.BoolFlag{Name: "all", Usage: "every RUNNING instance of the project"},
+			&ucli.StringFlag{Name: "filter", Usage: "the nodes the Compute API list filter `EXPR` matches"},
+			&ucli.StringFlag{Name: "cluster", Usage: "the nodes of GKE cluster `NAME`"},
+			&ucli.StringFlag{Name: "pool", Usage: "the nodes of GKE node pool `NAME`"},
+			&ucli.IntFlag{Name: "parallel", Aliases: []string{"P"}, Value: 16, Usage: "probe up to `N` nodes at a time"},
+			&ucli.BoolFlag{Name: "no-probe", Usage: "judge from the API alone: no login, no live checks"},
+			&ucli.StringFlag{Name: "format", Value: "table", Usage: "table or json"},
+			&ucli.StringFlag{Name: "fail-on", Value: "high", Usage: "exit 1 when a finding is at least this severe: high, medium or low"},
+		),
+		Action: func(c *ucli.Context) error {
+			o, err := auditFlagValues(c)
+			if err != nil {
+				return err
+			}
+			return runAudit(c.Context, o, stdio)
+		},
+	}
+}
+
+func auditFlagValues(c *ucli.Context) (auditOptions, error) {
+	k, err := keyFlagValues(c)
+	if err != nil {
+		return auditOptions{}, err
+	}
+	o := auditOptions{
+		globalOptions: globals(c), keyOptions: k,
+		Selector: fleet.Selector{Names: c.Args().Slice(), All: c.Bool("all"), Filter: c.String("filter"),
+			Cluster: c.String("cluster"), Pool: c.String("pool"), Zone: c.String("zone")},
+		PropagationTimeout: c.Duration("propagation-timeout"),
+		Parallel:           c.Int("parallel"),
+		NoProbe:            c.Bool("no-probe"),
+	}
+	switch f := c.String("format"); f {
+	case "table":
+	case "json":
+		o.JSON = true
+	default:
+		return o, usagef("--format %q: want table or json", f)
+	}
+	switch f := c.String("fail-on"); f {
+	case "high", "medium", "low":
+		o.FailOn, _ = audit.ParseSeverity(f)
+	default:
+		return o, usagef("--fail-on %q: want high, medium or low", f)
+	}
+	if o.Strict, err = sshconfig.ParseStrictMode(c.String("strict-host-key-checking")); err != nil {
+		return o, usagef("--strict-host-key-checking: %v", err)
+	}
+	set := o.All || o.Filter != "" || o.Cluster != "" || o.Pool != ""
+	switch {
+	case len(o.Names) > 0 && set:
+		return o, usagef("node names and --all/--filter/--cluster/--pool: give one or the other")
+	case len(o.Names) == 0 && !set:
+		return o, usagef("no nodes: give NODE names, --all, --filter, --cluster or --pool")
+	case o.Parallel < 1:
+		return o, usagef("-P %d: want at least 1", o.Parallel)
+	}
+	return o, nil
+}
+
+// runAudit audits and reports; a finding at --fail-on or worse is exit 1,
+// a failed audit 255.
+func runAudit(ctx context.Context, o auditOptions, stdio Stdio) error {
+	rep, err := o.audit(ctx, stdio)
+	if err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			return err
+		}
+		return exitError{code: sshclient.ExitFailure, err: err}
+	}
+	if o.JSON {
+		enc := json.NewEncoder(stdio.Out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		writeAuditTable(stdio.Out, rep)
+	}
+	fmt.Fprintf(stdio.Err, "gkessh: audited %d node(s), %d checked live", len(rep.Nodes), rep.Probed)
+	for _, u := range rep.Unprobed {
+		fmt.Fprintf(stdio.Err, "\ngkessh: %s: not checked live: %s", u.Node, u.Error)
+	}
+	fmt.Fprintln(stdio.Err)
+	if w, any := audit.Worst(rep.Findings); any && w >= o.FailOn {
+		return exitError{code: exitError1}
+	}
+	return nil
+}
+
+func (o auditOptions) audit(ctx context.Context, stdio Stdio) (*audit.Report, error) {
+	logf := func(format string, args ...any) {
+		if o.Verbose {
+			fmt.Fprintf(stdio.Err, "gkessh: "+format+"\n", args...)
+		}
+	}
+	c, err := o.compute(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sel, err := fleet.Select(ctx, c, o.Selector)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range sel.Unreachable {
+		return nil, fmt.Errorf("%s: %v", r.Node, r.Err)
+	}
+	cfg := audit.Config{Compute: c, Now: time.Now()}
+	if !o.NoProbe {
+		user, kp, err := o.userKey(stdio.Err)
+		if err != nil {
+			return nil, err
+		}
+		defer kp.Close()
+		known, err := sshconfig.DefaultKnownHostsPath()
+		if err != nil {
+			return nil, err
+		}
+		d, err := o.iapDialer(ctx, logf)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Fleet = fleet.Config{
+			Dial: func(ctx context.Context, inst *gce.Instance) (net.Conn, error) {
+				return d.DialContext(ctx, tunnel.Target{Project: c.ProjectID, Zone: gce.ZoneName(inst.Zone), Instance: inst.Name, Port: 22})
+			},
+			User: user, Key: kp, Scope: o.Scope, ExpireAfter: o.ExpireAfter,
+			KnownHosts: known, Strict: o.Strict, PropagationTimeout: o.PropagationTimeout,
+			Parallel: o.Parallel, Timeout: o.PropagationTimeout + time.Minute, Logf: logf,
+		}
+	}
+	return audit.Run(ctx, cfg, sel.Run)
+}
+
+// auditShown is how many evidence lines the table prints per finding.
+const auditShown = 6
+
+// writeAuditTable prints a summary table, then each finding's details.
+func writeAuditTable(w io.Writer, rep *audit.Report) {
+	if len(rep.Findings) == 0 {
+		fmt.Fprintf(w, "no findings on %d node(s)\n", len(rep.Nodes))
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEVERITY\tFINDING\tNODES\tTITLE")
+	for _, f := range rep.Findings {
+		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\n", f.Severity, f.ID, len(f.Nodes), len(rep.Nodes), f.Title)
+	}
+	tw.Flush()
+	for _, f := range rep.Findings {
+		fmt.Fprintf(w, "\n%s %s: %s\n", f.Severity, f.ID, f.Title)
+		if len(f.Nodes) > 0 {
+			fmt.Fprintf(w, "  nodes:    %s\n", listSome(f.Nodes))
+		}
+		for i, e := range f.Evidence {
+			if i == auditShown {
+				fmt.Fprintf(w, "            ... and %d more (--format json lists all)\n", len(f.Evidence)-auditShown)
+				break
+			}
+			fmt.Fprintf(w, "  %s %s\n", label(i, "evidence:"), e)
+		}
+		for i, fix := range f.Fix {
+			if i == auditShown {
+				fmt.Fprintf(w, "            ... and %d more (--format json lists all)\n", len(f.Fix)-auditShown)
+				break
+			}
+			fmt.Fprintf(w, "  %s %s\n", label(i, "fix:"), fix)
+		}
+	}
+}
+
+// label is name on a block's first line and padding after.
+func label(i int, name string) string {
+	if i == 0 {
+		return fmt.Sprintf("%-9s", name)
+	}
+	return strings.Repeat(" ", 9)
+}
