@@ -33,7 +33,9 @@ type Probe struct {
 // ProbeNode runs the live checks on inst through client.
 func ProbeNode(ctx context.Context, client *ssh.Client, inst *gce.Instance) (*Probe, error) {
 	p := &Probe{}
-	dial := func(ctx context.Context, _, addr string) (net.Conn, error) { return client.DialContext(ctx, "tcp", addr) }
+	dial := func(ctx context.Context, _, addr string) (net.Conn, error) {
+		return client.DialContext(ctx, "tcp", addr)
+	}
 	hc := &http.Client{Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
 	defer hc.CloseIdleConnections()
 	get := func(path string) (string, error) {
