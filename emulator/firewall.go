@@ -97,7 +97,9 @@ func (s *Server) joinCluster(n *Node) {
 	if c == nil {
 		h := fnv.New32a()
 		h.Write([]byte(s.cfg.Project + "/" + name))
-		c = &gkeCluster{Name: name, Hash: fmt.Sprintf("%08x", h.Sum32())}
+		// GKE tags nodes gke-CLUSTER-UID[:8]-node, UID being the cluster-uid metadata.
+		g, _ := parseGKENode(n.Name, n.Zone)
+		c = &gkeCluster{Name: name, Hash: g.UID(s.cfg.Project)[:8]}
 		c.Tag = fmt.Sprintf("gke-%s-%s-node", name, c.Hash)
 		c.PodRange = fmt.Sprintf("10.%d.0.0/14", 4*(len(s.vpc.clusters)+1))
 		s.vpc.clusters[name] = c

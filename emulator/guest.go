@@ -3,12 +3,12 @@ package emulator
 import (
 	"bytes"
 	"context"
+	"errors"
 	"maps"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/gkessh/gkessh/keys"
 	"golang.org/x/crypto/ssh"
 	compute "google.golang.org/api/compute/v1"
 )
@@ -63,10 +63,10 @@ func (s *Server) runGuest(ctx context.Context, n *Node, changed <-chan struct{},
 		for len(pending) > 0 && !pending[0].at.After(now) {
 			cur, pending = pending[0].view, pending[1:]
 		}
-		want, expiry := authorizedKeys(cur, now, func(l keys.Line) {
-			if !logged[l.Raw] {
-				logged[l.Raw] = true
-				s.cfg.Logf("node %s: guest agent skips metadata key line %q: %v", n.Name, l.Raw, l.Err)
+		want, expiry := authorizedKeys(cur, now, func(line string, err error) {
+			if !logged[line] {
+				logged[line] = true
+				s.cfg.Logf("node %s: guest agent skips metadata key line %q: %v", n.Name, line, err)
 			}
 		})
 		s.install(n, want)
@@ -120,49 +120,56 @@ func (s *Server) guestSnapshot(n *Node) (changed <-chan struct{}, v guestView, d
 // project metadata: non-empty instance sshKeys → instance sshKeys and
 // ssh-keys; else instance block-project-ssh-keys → instance ssh-keys; else
 // instance ssh-keys plus project ssh-keys and sshKeys. The project's own
-// block-project-ssh-keys is ignored, as every agent does.
+// block-project-ssh-keys is ignored, as every agent does. Flags are read
+// as the agent reads them (agent.go).
 func viewOf(inst, proj *compute.Metadata) guestView {
-	if boolAttr("enable-oslogin", inst, proj) {
+	if agentOSLogin(inst, proj) {
 		return guestView{osLogin: true}
 	}
-	instKeys, _ := metadataValue(inst, keys.MetadataKey)
-	instLegacy, _ := metadataValue(inst, keys.LegacyMetadataKey)
+	instKeys, _ := metadataValue(inst, "ssh-keys")
+	instLegacy, _ := metadataValue(inst, "sshKeys")
 	parts := []string{instKeys}
 	switch {
 	case strings.TrimSpace(instLegacy) != "":
 		parts = []string{instLegacy, instKeys}
-	case !boolAttr("block-project-ssh-keys", inst):
-		projKeys, _ := metadataValue(proj, keys.MetadataKey)
-		projLegacy, _ := metadataValue(proj, keys.LegacyMetadataKey)
+	case !blocksProjectKeys(inst):
+		projKeys, _ := metadataValue(proj, "ssh-keys")
+		projLegacy, _ := metadataValue(proj, "sshKeys")
 		parts = append(parts, projKeys, projLegacy)
 	}
 	return guestView{keys: strings.Join(parts, "\n")}
 }
 
+// blocksProjectKeys is the instance's block-project-ssh-keys as the agent
+// reads it; a value that does not parse counts as unset.
+func blocksProjectKeys(inst *compute.Metadata) bool {
+	b, _ := agentBool(inst, "block-project-ssh-keys")
+	return b
+}
+
 // authorizedKeys returns the keys of v a guest agent installs at now, by
-// user, and when the first of them expires (zero: none does). Invalid lines
-// go to skip; expired ones are dropped silently.
-func authorizedKeys(v guestView, now time.Time, skip func(keys.Line)) (map[string][]ssh.PublicKey, time.Time) {
+// user, and when the first of them expires (zero: none does). Lines the
+// agent rejects go to skip; expired ones are dropped silently.
+func authorizedKeys(v guestView, now time.Time, skip func(line string, err error)) (map[string][]ssh.PublicKey, time.Time) {
 	out := map[string][]ssh.PublicKey{}
 	var expiry time.Time
 	if v.osLogin {
 		return out, expiry
 	}
-	for _, l := range keys.ParseLines(v.keys) {
+	for _, line := range agentLines(v.keys) {
+		k, err := agentParse(line, now)
 		switch {
-		case strings.TrimSpace(l.Raw) == "":
+		case errors.Is(err, errAgentExpired):
 			continue
-		case !l.Valid():
-			skip(l)
-			continue
-		case l.Expired(now):
+		case err != nil:
+			skip(line, err)
 			continue
 		}
-		if l.Expiring() && (expiry.IsZero() || l.ExpireOn.Before(expiry)) {
-			expiry = l.ExpireOn
+		if !k.expireOn.IsZero() && (expiry.IsZero() || k.expireOn.Before(expiry)) {
+			expiry = k.expireOn
 		}
-		if !slices.ContainsFunc(out[l.User], func(k ssh.PublicKey) bool { return sameKey(k, l.Key) }) {
-			out[l.User] = append(out[l.User], l.Key)
+		if !slices.ContainsFunc(out[k.user], func(pk ssh.PublicKey) bool { return sameKey(pk, k.key) }) {
+			out[k.user] = append(out[k.user], k.key)
 		}
 	}
 	return out, expiry

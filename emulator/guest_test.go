@@ -95,7 +95,7 @@ func TestGuestRules(t *testing.T) {
 		},
 		{
 			name: "expired key dropped",
-			proj: map[string]string{"ssh-keys": keys.FormatExpiringLine("alice", a, now) + "\n" + line("bob", b)},
+			proj: map[string]string{"ssh-keys": keys.FormatExpiringLine("alice", a, now.Add(-time.Second)) + "\n" + line("bob", b)},
 			want: map[string][]ssh.PublicKey{"bob": {b}},
 		},
 		{
@@ -126,6 +126,18 @@ func TestGuestRules(t *testing.T) {
 			want: map[string][]ssh.PublicKey{"alice": {a}},
 		},
 		{
+			name: "unparsable instance value: the project's OS Login counts",
+			inst: map[string]string{"enable-oslogin": "no thanks", "ssh-keys": line("alice", a)},
+			proj: map[string]string{"enable-oslogin": "TRUE"},
+			want: map[string][]ssh.PublicKey{},
+		},
+		{
+			name: "unparsable block-project-ssh-keys does not block",
+			inst: map[string]string{"block-project-ssh-keys": "yes"},
+			proj: map[string]string{"ssh-keys": line("bob", b)},
+			want: map[string][]ssh.PublicKey{"bob": {b}},
+		},
+		{
 			name: "same key twice installed once, two keys kept in order",
 			inst: map[string]string{"ssh-keys": line("alice", a) + "\n" + line("alice", b)},
 			proj: map[string]string{"ssh-keys": line("alice", a)},
@@ -136,7 +148,7 @@ func TestGuestRules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var skipped []string
 			got, expiry := authorizedKeys(viewOf(metadataOf(tc.inst), metadataOf(tc.proj)), now,
-				func(l keys.Line) { skipped = append(skipped, l.Raw) })
+				func(line string, _ error) { skipped = append(skipped, line) })
 			if g, w := fmt.Sprint(rendered(got)), fmt.Sprint(rendered(tc.want)); g != w {
 				t.Errorf("installed %s\nwant      %s", g, w)
 			}

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -64,7 +65,7 @@ func (s *Server) AddNode(name, zone string) (*Node, error) {
 		ID:       s.newID(),
 		srv:      s,
 		ip:       fmt.Sprintf("10.128.%d.%d", s.nodeSeq/250, s.nodeSeq%250+2),
-		labels:   gkeLabels(name),
+		labels:   map[string]string{},
 		status:   "RUNNING",
 		firewall: true,
 		ports:    map[int]string{},
@@ -73,6 +74,11 @@ func (s *Server) AddNode(name, zone string) (*Node, error) {
 	}
 	n.metadata.Items = []*compute.MetadataItems{
 		{Key: "enable-guest-attributes", Value: ptr("TRUE")},
+	}
+	if g, ok := parseGKENode(name, zone); ok {
+		n.labels = g.labels(s.cfg.Project)
+		n.metadata.Items = append(n.metadata.Items, g.metadata(s.cfg.Project, s.project.ID)...)
+		slices.SortFunc(n.metadata.Items, func(a, b *compute.MetadataItems) int { return strings.Compare(a.Key, b.Key) })
 	}
 	n.metadata.Fingerprint = fingerprint(&n.metadata)
 	s.nodes[name] = n
@@ -152,19 +158,6 @@ func (n *Node) InstalledKeys() map[string][]ssh.PublicKey {
 		out[u] = append([]ssh.PublicKey(nil), ks...)
 	}
 	return out
-}
-
-// gkeLabels gives a node the labels GKE puts on its instances.
-func gkeLabels(name string) map[string]string {
-	labels := map[string]string{"goog-gke-node": ""}
-	// gke-CLUSTER-POOL-GROUP-SUFFIX, where POOL may itself contain dashes.
-	parts := strings.Split(name, "-")
-	if len(parts) >= 5 && parts[0] == "gke" {
-		labels["goog-k8s-cluster-name"] = parts[1]
-		labels["goog-k8s-node-pool-name"] = strings.Join(parts[2:len(parts)-2], "-")
-		labels["goog-k8s-cluster-location"] = "us-west1" // a regional cluster
-	}
-	return labels
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -35,12 +36,39 @@ func FeatureEnabled(inst *Instance, proj *Project, key string) bool {
 }
 
 // OSLoginEnabled reports whether OS Login is on, in which case the guest
-// ignores ssh-keys metadata. Windows images never use OS Login.
+// ignores ssh-keys metadata. It decides as the guest agent does, since the
+// agent is what ignores the keys: an instance value that parses as a
+// boolean wins, even when false, otherwise the project's value that
+// parses. (gcloud differs only on an unparsable instance value, which it
+// reads as false.) GKE nodes set enable-oslogin=false, so they take
+// metadata keys in projects that enforce OS Login. Windows images never
+// use OS Login.
 func OSLoginEnabled(inst *Instance, proj *Project) bool {
 	if inst != nil && isWindows(inst) {
 		return false
 	}
-	return FeatureEnabled(inst, proj, KeyEnableOSLogin)
+	if inst != nil {
+		if b, ok := agentBool(inst.Metadata, KeyEnableOSLogin); ok {
+			return b
+		}
+	}
+	if proj != nil {
+		b, _ := agentBool(proj.CommonInstanceMetadata, KeyEnableOSLogin)
+		return b
+	}
+	return false
+}
+
+// agentBool reads a metadata flag as the Go guest agent does: the value
+// exactly as stored, through strconv.ParseBool; ok is false when the key
+// is missing or its value does not parse.
+func agentBool(md *Metadata, key string) (value, ok bool) {
+	v, found := MetadataValue(md, key)
+	if !found {
+		return false, false
+	}
+	b, err := strconv.ParseBool(v)
+	return b, err == nil
 }
 
 func isWindows(inst *Instance) bool {

@@ -29,7 +29,11 @@ func TestOSLoginEnabled(t *testing.T) {
 		{"project on", &Instance{}, &Project{CommonInstanceMetadata: md("enable-oslogin", "TRUE")}, true},
 		{"instance on", &Instance{Metadata: md("enable-oslogin", "true")}, &Project{}, true},
 		{"instance off wins over project on", &Instance{Metadata: md("enable-oslogin", "false")}, &Project{CommonInstanceMetadata: md("enable-oslogin", "TRUE")}, false},
-		{"instance garbage counts as off", &Instance{Metadata: md("enable-oslogin", "yes please")}, &Project{CommonInstanceMetadata: md("enable-oslogin", "TRUE")}, false},
+		// The guest agent skips a value that does not parse and falls back to the project's.
+		{"unparsable instance value: the project's counts", &Instance{Metadata: md("enable-oslogin", "yes please")}, &Project{CommonInstanceMetadata: md("enable-oslogin", "TRUE")}, true},
+		{"spaces do not parse", &Instance{Metadata: md("enable-oslogin", " false")}, &Project{CommonInstanceMetadata: md("enable-oslogin", "TRUE")}, true},
+		{"unparsable project value is off", &Instance{}, &Project{CommonInstanceMetadata: md("enable-oslogin", "on")}, false},
+		{"GKE node under enforced OS Login", &Instance{Metadata: md("enable-oslogin", "false")}, &Project{CommonInstanceMetadata: md("enable-oslogin", "TRUE")}, false},
 		{"no instance", nil, &Project{CommonInstanceMetadata: md("enable-oslogin", "1")}, true},
 		{"windows never", windows, nil, false},
 	}

@@ -21,7 +21,7 @@ const (
 // OSLoginNote is what to tell a user whose key Ensure did not write because
 // OS Login is on.
 const OSLoginNote = "OS Login is enabled (enable-oslogin=TRUE), so the guest ignores ssh-keys metadata and no key was written; " +
-	"add your key to your OS Login profile ('gcloud compute os-login ssh-keys add'). GKE nodes do not support OS Login: turn it off for them"
+	"add your key to your OS Login profile ('gcloud compute os-login ssh-keys add'), or set enable-oslogin=FALSE on the instance"
 
 // EnsureOptions tune Ensure.
 type EnsureOptions struct {

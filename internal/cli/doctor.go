@@ -92,7 +92,7 @@ func (d *doctor) run(ctx context.Context) bool {
 	}
 	d.ok("compute API: project %s readable", proj.Name)
 	if gce.OSLoginEnabled(nil, proj) {
-		d.warn("OS Login is on for the project: metadata keys are ignored except where an instance turns it off (GKE nodes do not support OS Login)")
+		d.warn("OS Login is on for the project: metadata keys are ignored except where an instance turns it off (GKE nodes do: they set enable-oslogin=false)")
 	}
 	if d.node != "" {
 		d.checkNode(ctx, c, proj, pub)

@@ -1,0 +1,129 @@
+package emulator
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	compute "google.golang.org/api/compute/v1"
+)
+
+// TestGKENodeMetadata: a GKE node carries the instance metadata and labels
+// GKE sets, read through Google's client; an ordinary VM carries neither.
+func TestGKENodeMetadata(t *testing.T) {
+	srv, hs := newTestServer(t, Config{Nodes: 2})
+	if _, err := srv.AddNode("plain-vm", "us-west1-a"); err != nil {
+		t.Fatal(err)
+	}
+	svc := computeClient(t, hs, srv.Token())
+	p := srv.ProjectName()
+	proj, err := svc.Projects.Get(p).Do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, zone := gkeNodeName(0) // gke-cluster-default-pool-3e89aeb0-b47k
+	in, err := svc.Instances.Get(p, zone, name).Do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := map[string]string{}
+	var order []string
+	for _, it := range in.Metadata.Items {
+		md[it.Key] = *it.Value
+		order = append(order, it.Key)
+	}
+	if !slices.IsSorted(order) {
+		t.Errorf("metadata keys not sorted: %v", order)
+	}
+	uid := md["cluster-uid"]
+	want := map[string]string{
+		"cluster-name":             "cluster",
+		"cluster-location":         "us-west1",
+		"created-by":               fmt.Sprintf("projects/%d/zones/%s/instanceGroupManagers/gke-cluster-default-pool-3e89aeb0-grp", proj.Id, zone),
+		"instance-template":        fmt.Sprintf("projects/%d/global/instanceTemplates/gke-cluster-default-pool-3e89aeb0", proj.Id),
+		"disable-legacy-endpoints": "true",
+		"enable-oslogin":           "false",
+		"enable-guest-attributes":  "TRUE",
+	}
+	for k, v := range want {
+		if md[k] != v {
+			t.Errorf("metadata %s = %q, want %q", k, md[k], v)
+		}
+	}
+	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(uid) {
+		t.Errorf("cluster-uid = %q, want 64 hex digits", uid)
+	}
+	for k, sub := range map[string]string{
+		"kube-labels":    "cloud.google.com/gke-nodepool=default-pool",
+		"kube-env":       "KUBELET_KEY: PLACEHOLDER",
+		"kubelet-config": "kind: KubeletConfiguration",
+	} {
+		if !strings.Contains(md[k], sub) {
+			t.Errorf("metadata %s lacks %q: %q", k, sub, md[k])
+		}
+	}
+	if strings.Contains(md["kube-env"], "BEGIN") {
+		t.Errorf("kube-env carries something that looks like a real secret")
+	}
+	for k, v := range map[string]string{
+		"goog-gke-node":             "",
+		"goog-k8s-cluster-name":     "cluster",
+		"goog-k8s-cluster-location": "us-west1",
+		"goog-k8s-node-pool-name":   "default-pool",
+	} {
+		if got, ok := in.Labels[k]; !ok || got != v {
+			t.Errorf("label %s = %q (set %v), want %q", k, got, ok, v)
+		}
+	}
+	if id := in.Labels["goog-gke-cluster-id-base32"]; len(id) != 52 {
+		t.Errorf("goog-gke-cluster-id-base32 = %q, want 52 base32 digits", id)
+	}
+
+	// Both nodes of the cluster share its uid; the plain VM has no GKE items.
+	name1, zone1 := gkeNodeName(1)
+	in1, err := svc.Instances.Get(p, zone1, name1).Do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := valueIn(in1.Metadata, "cluster-uid"); got != uid {
+		t.Errorf("second node's cluster-uid %q, want the cluster's %q", got, uid)
+	}
+	vm, err := svc.Instances.Get(p, "us-west1-a", "plain-vm").Do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vm.Metadata.Items) != 1 || len(vm.Labels) != 0 {
+		t.Errorf("plain VM metadata %s, labels %v; want enable-guest-attributes only", mustJSON(t, vm.Metadata), vm.Labels)
+	}
+}
+
+func valueIn(md *compute.Metadata, key string) string {
+	for _, it := range md.Items {
+		if it.Key == key && it.Value != nil {
+			return *it.Value
+		}
+	}
+	return ""
+}
+
+// TestGKENodeUnderEnforcedOSLogin: with enable-oslogin=TRUE on the project,
+// a GKE node's guest still installs metadata keys: its own
+// enable-oslogin=false wins.
+func TestGKENodeUnderEnforcedOSLogin(t *testing.T) {
+	srv, _ := newTestServer(t, Config{Nodes: 1})
+	f := useFakeSSHD(t, srv.Node(srv.Nodes()[0]))
+	line := "alice:" + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(newKey(t))))
+	if err := srv.SetProjectMetadata(map[string]*string{"enable-oslogin": ptr("TRUE"), "ssh-keys": &line}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if got := f.nextInstall(t, 10*time.Second); len(got["alice"]) == 1 {
+			return
+		}
+	}
+}
