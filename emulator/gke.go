@@ -67,7 +67,7 @@ func (g gkeNode) labels(project string) map[string]string {
 // secrets in kube-env replaced by placeholders). enable-oslogin=false is
 // among them: GKE nodes keep using metadata keys even where the project
 // enforces OS Login, and the node-pool API refuses the key as reserved.
-// The items come sorted by key, as GCE returns a template's metadata.
+// kubelet-config is not here: the kubelet stub writes it (kubelet.go).
 func (g gkeNode) metadata(project string, projectNumber uint64) []*compute.MetadataItems {
 	tmpl := g.template()
 	kubeLabels := strings.Join([]string{
@@ -104,40 +104,6 @@ func (g gkeNode) metadata(project string, projectNumber uint64) []*compute.Metad
 		"TPM_BOOTSTRAP_KEY: PLACEHOLDER-TPM-BOOTSTRAP-KEY-BASE64",
 		"",
 	}, "\n")
-	kubeletConfig := strings.Join([]string{
-		"apiVersion: kubelet.config.k8s.io/v1beta1",
-		"authentication:",
-		"  anonymous:",
-		"    enabled: false",
-		"  webhook:",
-		"    enabled: true",
-		"  x509:",
-		"    clientCAFile: /etc/srv/kubernetes/pki/ca-certificates.crt",
-		"authorization:",
-		"  mode: Webhook",
-		"cgroupRoot: /",
-		"clusterDNS:",
-		"- 10.8.0.10",
-		"clusterDomain: cluster.local",
-		"enableDebuggingHandlers: true",
-		"evictionHard:",
-		"  memory.available: 100Mi",
-		"  nodefs.available: 10%",
-		"  nodefs.inodesFree: 5%",
-		"  pid.available: 10%",
-		"featureGates:",
-		"  RotateKubeletServerCertificate: true",
-		"kind: KubeletConfiguration",
-		"kubeReserved:",
-		"  cpu: 1060m",
-		"  ephemeral-storage: 41Gi",
-		"  memory: 1019Mi",
-		"maxParallelImagePulls: 2",
-		"serializeImagePulls: false",
-		"serverTLSBootstrap: true",
-		"staticPodPath: /etc/kubernetes/manifests",
-		"",
-	}, "\n")
 	items := []struct{ k, v string }{
 		{"cluster-location", g.Location},
 		{"cluster-name", g.Cluster},
@@ -153,7 +119,6 @@ func (g gkeNode) metadata(project string, projectNumber uint64) []*compute.Metad
 		{"instance-template", fmt.Sprintf("projects/%d/global/instanceTemplates/%s", projectNumber, tmpl)},
 		{"kube-env", kubeEnv},
 		{"kube-labels", kubeLabels},
-		{"kubelet-config", kubeletConfig},
 		{"serial-port-logging-enable", "true"},
 	}
 	out := make([]*compute.MetadataItems, len(items))

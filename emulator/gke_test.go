@@ -3,7 +3,6 @@ package emulator
 import (
 	"fmt"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,13 +31,8 @@ func TestGKENodeMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	md := map[string]string{}
-	var order []string
 	for _, it := range in.Metadata.Items {
 		md[it.Key] = *it.Value
-		order = append(order, it.Key)
-	}
-	if !slices.IsSorted(order) {
-		t.Errorf("metadata keys not sorted: %v", order)
 	}
 	uid := md["cluster-uid"]
 	want := map[string]string{
@@ -97,8 +91,13 @@ func TestGKENodeMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(vm.Metadata.Items) != 1 || len(vm.Labels) != 0 {
-		t.Errorf("plain VM metadata %s, labels %v; want enable-guest-attributes only", mustJSON(t, vm.Metadata), vm.Labels)
+	for _, k := range []string{"cluster-name", "cluster-uid", "kube-env", "enable-oslogin"} {
+		if valueIn(vm.Metadata, k) != "" {
+			t.Errorf("plain VM has GKE's %s", k)
+		}
+	}
+	if len(vm.Labels) != 0 {
+		t.Errorf("plain VM labels %v, want none", vm.Labels)
 	}
 }
 
