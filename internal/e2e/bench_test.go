@@ -173,7 +173,7 @@ const proxyStopTimeout = 30 * time.Second
 
 // stopProxy ends a ProxyCommand as ssh does when it exits: it closes the
 // proxy's stdin and stdout, and waits. It does not send SIGHUP (which ssh
-// also sends), since under nohup or `trap ” HUP` that is ignored, and a
+// also sends), since under nohup or `trap "" HUP` that is ignored, and a
 // proxy must still stop. A proxy still running after proxyStopTimeout is
 // killed and reported.
 func stopProxy(cmd *exec.Cmd, stdin io.Closer, stdout io.Closer) error {
