@@ -384,6 +384,13 @@ func (ss *iapSession) wait(rl *relay) *websocket.Conn {
 	return nil
 }
 
+// live counts the sessions, attached or waiting for a reconnect.
+func (rl *relay) live() int {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	return len(rl.sessions)
+}
+
 // close ends every session and waits for them.
 func (rl *relay) close() {
 	rl.closing() // make shut

@@ -230,6 +230,7 @@ type Stats struct {
 	APICalls         int64            `json:"apiCalls"`
 	MetadataWrites   int64            `json:"metadataWrites"`
 	Tunnels          int64            `json:"tunnels"`
+	LiveTunnels      int64            `json:"liveTunnels"` // tunnel sessions open now (also those waiting for a reconnect)
 	TokenGrants      int64            `json:"tokenGrants"`
 	MetadataWritesBy map[string]int64 `json:"metadataWritesBy"`
 	TunnelsBy        map[string]int64 `json:"tunnelsBy"`
@@ -237,7 +238,7 @@ type Stats struct {
 
 // Stats returns the counters.
 func (s *Server) Stats() Stats {
-	st := Stats{APICalls: s.apiCalls.Load(), MetadataWrites: s.metadataWrites.Load(), Tunnels: s.tunnels.Load()}
+	st := Stats{APICalls: s.apiCalls.Load(), MetadataWrites: s.metadataWrites.Load(), Tunnels: s.tunnels.Load(), LiveTunnels: int64(s.relay.live())}
 	st.TokenGrants, st.MetadataWritesBy, st.TunnelsBy = s.principalStats()
 	return st
 }

@@ -7,12 +7,19 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/internal/testio"
 	"github.com/gkessh/gkessh/sshconfig"
 )
 
@@ -303,4 +310,91 @@ func TestRunUsage(t *testing.T) {
 			t.Errorf("%q: exit %d, want 2; stderr:\n%s", args, code, stderr)
 		}
 	}
+}
+
+// TestRunInterrupt: cancelling a run (Ctrl-C) mid-way closes every session,
+// reports the node that had finished and the ones cut short, exits 130,
+// and leaves no goroutine of gkessh's, no emulator tunnel and no remote
+// process behind.
+func TestRunInterrupt(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 4})
+	// The first node to make the directory finishes; the others sleep
+	// until interrupted. The sleep's odd length finds its processes.
+	first := filepath.Join(t.TempDir(), "first")
+	nap := fmt.Sprintf("%d.%06d", 500, time.Now().UnixNano()%1e6)
+	script := fmt.Sprintf("if mkdir %s; then echo done; else echo started; exec sleep %s; fi", first, nap)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb testio.Buffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- Main(ctx, []string{"gkessh", "run", "--all", "--", script}, Stdio{In: strings.NewReader(""), Out: &out, Err: &errb})
+	}()
+	waitUntil(t, 30*time.Second, func() bool {
+		s := out.String()
+		return strings.Count(s, " done\n") == 1 && strings.Count(s, " started\n") == 3
+	}, func() string { return out.String() + errb.String() })
+	cancel()
+	select {
+	case code := <-exited:
+		if code != exitInterrupted {
+			t.Errorf("exit %d, want %d", code, exitInterrupted)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("run did not stop after the interrupt:\n%s", errb.String())
+	}
+	if !regexp.MustCompile(`\n4 nodes: 1 ok, 3 cancelled \(([^;]+: interrupted while running(; )?){3}\)\n$`).MatchString(errb.String()) {
+		t.Errorf("summary does not say what finished:\n%s", errb.String())
+	}
+	waitUntil(t, 20*time.Second, func() bool {
+		return e.srv.Stats().LiveTunnels == 0 && len(clientGoroutines()) == 0 && !processRunning(t, "sleep "+nap)
+	}, func() string {
+		return fmt.Sprintf("live tunnels %d, remote sleep running %v, gkessh goroutines:\n%s",
+			e.srv.Stats().LiveTunnels, processRunning(t, "sleep "+nap), strings.Join(clientGoroutines(), "\n\n"))
+	})
+}
+
+// waitUntil polls cond until it holds, failing with what() after timeout.
+func waitUntil(t *testing.T, timeout time.Duration, cond func() bool, what func() string) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up after %v: %s", timeout, what())
+		}
+	}
+}
+
+// clientGoroutines are the stacks of goroutines that belong to a run: the
+// CLI, fleet, the SSH client and the tunnel client. The emulator's own
+// idle goroutines (listeners, guest agents) are not among them.
+func clientGoroutines() []string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var found []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "gkessh/internal/cli.TestRunInterrupt") || strings.Contains(g, "testing.(*T).Run") {
+			continue
+		}
+		for _, pkg := range []string{"gkessh/fleet.", "gkessh/sshclient.", "gkessh/internal/cli.", "golang.org/x/crypto/ssh.", "gkessh/tunnel.(*Conn)", "gorilla/websocket."} {
+			if strings.Contains(g, pkg) {
+				found = append(found, g)
+				break
+			}
+		}
+	}
+	return found
+}
+
+// processRunning reports whether a process whose command line contains
+// pattern exists.
+func processRunning(t *testing.T, pattern string) bool {
+	err := exec.Command("pgrep", "-f", pattern).Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() == 1 {
+		return false
+	}
+	if err != nil {
+		t.Fatalf("pgrep: %v", err)
+	}
+	return true
 }

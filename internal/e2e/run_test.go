@@ -1,0 +1,76 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gkessh/gkessh/internal/testio"
+)
+
+// TestRunInterruptProcess: SIGINT to a `gkessh run` process mid-run makes
+// it print what had finished and exit 130, and leaves no emulator tunnel
+// and no remote process behind.
+func TestRunInterruptProcess(t *testing.T) {
+	w := startEmulator(t, "--nodes", "4", "--propagation-delay", "100ms")
+	first := filepath.Join(t.TempDir(), "first")
+	nap := fmt.Sprintf("%d.%06d", 400, time.Now().UnixNano()%1e6)
+	script := fmt.Sprintf("if mkdir %s; then echo done; else echo started; exec sleep %s; fi", first, nap)
+	cmd := w.command("gkessh", "run", "--all", "--", script)
+	var out, errb testio.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	poll(t, 60*time.Second, func() bool {
+		s := out.String()
+		return strings.Count(s, " done\n") == 1 && strings.Count(s, " started\n") == 3
+	}, func() string { return out.String() + errb.String() })
+	cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+			t.Errorf("gkessh run: %v, want exit status 130", err)
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("gkessh run did not stop on SIGINT:\n%s", errb.String())
+	}
+	if !strings.Contains(errb.String(), "4 nodes: 1 ok, 3 cancelled (") {
+		t.Errorf("no summary of what finished:\n%s", errb.String())
+	}
+	poll(t, 20*time.Second, func() bool {
+		return w.stats().LiveTunnels == 0 && exec.Command("pgrep", "-f", "sleep "+nap).Run() != nil
+	}, func() string {
+		return fmt.Sprintf("%+v; remote sleep still running: %v", w.stats(), exec.Command("pgrep", "-f", "sleep "+nap).Run() == nil)
+	})
+}
+
+// poll waits until cond holds, failing with what() after timeout.
+func poll(t testing.TB, timeout time.Duration, cond func() bool, what func() string) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up after %v: %s", timeout, what())
+		}
+	}
+}
+
+// peakRSS is the largest resident set of cmd's process tree, in MiB: the
+// kernel folds reaped descendants' peaks into the exit status's rusage.
+func peakRSS(cmd *exec.Cmd) float64 {
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return 0
+	}
+	return float64(ru.Maxrss) / 1024
+}
