@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -309,15 +310,20 @@ func (r *run) loginShared(ctx context.Context, dial sshclient.DialFunc, login ss
 		return nil, err
 	}
 	if !probe {
+		// A key the probing node refused after the whole wait will not be
+		// taken here either: try once rather than wait again.
+		login.Wait = !r.gate.refused.Load()
 		return sshclient.Connect(ctx, dial, login)
 	}
 	login.Timeout = r.cfg.PropagationTimeout
 	client, err := sshclient.Connect(ctx, dial, login)
-	// A key still refused after the whole wait will not be taken by the
-	// others either: let them try with the short wait rather than wait as
-	// long again. A node that could not be reached says nothing about the
-	// key: the next node waits instead.
-	r.gate.leave(err == nil || (ctx.Err() == nil && !cannotReach(err)))
+	// A node that could not be reached says nothing about the key: the
+	// next node waits instead.
+	settled := err == nil || (ctx.Err() == nil && !cannotReach(err))
+	if settled && err != nil {
+		r.gate.refused.Store(true)
+	}
+	r.gate.leave(settled)
 	return client, err
 }
 
@@ -353,6 +359,9 @@ type gate struct {
 	open  chan struct{} // closed once the key is known to work (or not worth waiting for)
 	token chan struct{} // held by the node that waits
 	once  sync.Once
+	// refused: the probing node waited the whole propagation timeout and
+	// its sshd still refused the key.
+	refused atomic.Bool
 }
 
 func newGate() *gate {

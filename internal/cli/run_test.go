@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/internal/pty"
 	"github.com/gkessh/gkessh/internal/testio"
 	"github.com/gkessh/gkessh/sshconfig"
 )
@@ -397,4 +399,65 @@ func processRunning(t *testing.T, pattern string) bool {
 		t.Fatalf("pgrep: %v", err)
 	}
 	return true
+}
+
+// TestRunRefusals: a node whose sshd is down and nodes that never take the
+// key are reported as unreachable with their reason; after one node has
+// waited the whole propagation timeout in vain, the others try once
+// instead of waiting as long again.
+func TestRunRefusals(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 2})
+	down := e.srv.Nodes()[1]
+	if err := e.srv.Node(down).SetSSHD(false); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := e.run("run", "--all", "--", "true")
+	if code != 255 || !strings.HasSuffix(stderr, "2 nodes: 1 ok, 1 unreachable ("+down+": IAP cannot reach port 22: firewall closed for 35.235.240.0/20, VM stopped or sshd down)\n") {
+		t.Errorf("sshd down: exit %d, stderr:\n%s", code, stderr)
+	}
+
+	// The guest agents take an hour: no node takes the key in time.
+	e = newTestEnv(t, emulator.Config{Nodes: 4, PropagationDelay: time.Hour})
+	start := time.Now()
+	_, stderr, code = e.run("run", "--all", "-P", "1", "--propagation-timeout", "500ms", "--", "true")
+	took := time.Since(start)
+	if code != 255 || !regexp.MustCompile(`4 nodes: 0 ok, 4 unreachable \(([^;]+: key refused(; )?){4}\)\n$`).MatchString(stderr) {
+		t.Errorf("key refused: exit %d, stderr:\n%s", code, stderr)
+	}
+	// Waiting 15 s for each of the three others would take 45 s.
+	if took > 12*time.Second {
+		t.Errorf("run took %v: the nodes after the first waited for the key again", took)
+	}
+}
+
+// TestRunProgress: on a terminal stderr shows a progress line, redrawn in
+// place and gone before the summary; piped, there is none.
+func TestRunProgress(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 3})
+	master, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	defer master.Close()
+	var screen testio.Buffer
+	copied := make(chan struct{})
+	go func() {
+		io.Copy(&screen, master) // until the terminal end closes
+		close(copied)
+	}()
+	var out bytes.Buffer
+	code := Main(context.Background(), []string{"gkessh", "run", "--all", "--", "echo", "hi"}, Stdio{In: strings.NewReader(""), Out: &out, Err: tty})
+	tty.Close()
+	<-copied
+	s := screen.String()
+	if code != 0 || !strings.Contains(s, "[3/3 done, 0 not ok]") || !strings.Contains(s, "\r\x1b[K3 nodes: 3 ok") {
+		t.Errorf("exit %d, terminal showed %q", code, s)
+	}
+	if strings.Contains(out.String(), "done,") {
+		t.Errorf("progress went to stdout: %q", out.String())
+	}
+	_, stderr, _ := e.run("run", "--all", "--", "true")
+	if strings.Contains(stderr, "done,") || strings.Contains(stderr, "\r") {
+		t.Errorf("progress on a pipe: %q", stderr)
+	}
 }
