@@ -104,6 +104,13 @@ func (n *Node) Info() NodeInfo {
 	return info
 }
 
+// SetLabels replaces the node's labels.
+func (n *Node) SetLabels(labels map[string]string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.labels = maps.Clone(labels)
+}
+
 // SetNetworkIP sets the internal IP the Compute API reports for the node.
 func (n *Node) SetNetworkIP(ip string) {
 	n.mu.Lock()
@@ -193,9 +200,14 @@ func (s *Server) ctlListNodes(*http.Request) (any, *apiError) {
 }
 
 // ctlAddNode adds a node; with no name it takes the next free GKE-looking
-// name (and that name's zone, unless one is given).
+// name (and that name's zone, unless one is given). Names, zones and labels
+// are taken as they are, outside GCE's grammar too, so tests can play a
+// hostile API.
 func (s *Server) ctlAddNode(r *http.Request) (any, *apiError) {
-	var req struct{ Name, Zone string }
+	var req struct {
+		Name, Zone string
+		Labels     map[string]string // replace GKE's labels
+	}
 	if r.ContentLength != 0 { // an empty body adds the next GKE node
 		if err := decodeBody(r, &req); err != nil {
 			return nil, err
@@ -211,6 +223,9 @@ func (s *Server) ctlAddNode(r *http.Request) (any, *apiError) {
 	n, err := s.AddNode(req.Name, req.Zone)
 	if err != nil {
 		return nil, invalid("%v", err)
+	}
+	if req.Labels != nil {
+		n.SetLabels(req.Labels)
 	}
 	return n.Info(), nil
 }

@@ -35,6 +35,9 @@ func (s *Server) newSSHD(n *Node) (nodeSSHD, error) {
 		return nil, err
 	}
 	if s.cfg.SSHD == "openssh" {
+		if n.Name != filepath.Base(n.Name) || n.Name == ".." {
+			return nil, fmt.Errorf("openssh mode keeps a node's files under its name, and %q is not one directory", n.Name)
+		}
 		return newOpenSSHD(filepath.Join(s.dir, "nodes", n.Name, "sshd"), keys, s.cfg.Logf)
 	}
 	d, err := newBuiltinSSHD(keys, s.cfg.Logf)

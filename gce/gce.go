@@ -58,9 +58,13 @@ func (c *Client) List(ctx context.Context, filter string) ([]*Instance, error) {
 	if filter != "" {
 		q.Set("filter", filter)
 	}
+	path, err := c.projectPath("aggregated", "instances")
+	if err != nil {
+		return nil, err
+	}
 	for {
 		var page instanceAggregatedList
-		if err := c.do(ctx, http.MethodGet, c.projectPath("aggregated", "instances"), q, nil, &page); err != nil {
+		if err := c.do(ctx, http.MethodGet, path, q, nil, &page); err != nil {
 			return nil, explain(err, "list instances in project "+c.ProjectID, "compute.instances.list")
 		}
 		for _, scoped := range page.Items {
@@ -93,7 +97,12 @@ func (c *Client) Locate(ctx context.Context, name string) (*Instance, error) {
 	return nil, fmt.Errorf("gce: instance name %s is in several zones (%s): pass --zone", name, strings.Join(zones, ", "))
 }
 
-// ZoneName returns the last path element of a zone URL.
+// ZoneName returns what follows the last "/zones/" in a zone URL (all of
+// it when there is none), for CheckZone to judge: a zone that itself
+// contains '/' must not pass as its last element.
 func ZoneName(zoneURL string) string {
-	return zoneURL[strings.LastIndex(zoneURL, "/")+1:]
+	if i := strings.LastIndex(zoneURL, "/zones/"); i >= 0 {
+		return zoneURL[i+len("/zones/"):]
+	}
+	return zoneURL
 }

@@ -112,7 +112,10 @@ var hostKeyTypes = map[string]bool{
 // known types whose value parses. No published keys gives (nil, nil).
 func (c *Client) HostKeys(ctx context.Context, zone, name string) ([]ssh.PublicKey, error) {
 	var ga guestAttributes
-	path := c.projectPath("zones", zone, "instances", name, "getGuestAttributes")
+	path, err := c.instancePath(zone, name, "getGuestAttributes")
+	if err != nil {
+		return nil, err
+	}
 	if err := c.do(ctx, http.MethodGet, path, url.Values{"queryPath": {"hostkeys/"}}, nil, &ga); err != nil {
 		// gcloud matches this text: the guest published nothing yet.
 		if IsNotFound(err) && strings.Contains(err.Error(), "was not found") {

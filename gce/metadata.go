@@ -21,7 +21,11 @@ const (
 // Instance returns the named instance.
 func (c *Client) Instance(ctx context.Context, zone, name string) (*Instance, error) {
 	var inst Instance
-	if err := c.do(ctx, http.MethodGet, c.projectPath("zones", zone, "instances", name), nil, nil, &inst); err != nil {
+	path, err := c.instancePath(zone, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.do(ctx, http.MethodGet, path, nil, nil, &inst); err != nil {
 		return nil, explain(err, fmt.Sprintf("get instance %s in zone %s of project %s", name, zone, c.ProjectID), "compute.instances.get")
 	}
 	return &inst, nil
@@ -30,7 +34,11 @@ func (c *Client) Instance(ctx context.Context, zone, name string) (*Instance, er
 // Project returns the client's project, with its common instance metadata.
 func (c *Client) Project(ctx context.Context) (*Project, error) {
 	var p Project
-	if err := c.do(ctx, http.MethodGet, c.projectPath(), nil, nil, &p); err != nil {
+	path, err := c.projectPath()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.do(ctx, http.MethodGet, path, nil, nil, &p); err != nil {
 		return nil, explain(err, "get project "+c.ProjectID, "compute.projects.get")
 	}
 	return &p, nil
@@ -42,7 +50,10 @@ func (c *Client) Project(ctx context.Context) (*Project, error) {
 func (c *Client) SetProjectMetadata(ctx context.Context, md *Metadata) error {
 	what := "set metadata of project " + c.ProjectID
 	var op operation
-	err := c.do(ctx, http.MethodPost, c.projectPath("setCommonInstanceMetadata"), requestID(), md, &op)
+	path, err := c.projectPath("setCommonInstanceMetadata")
+	if err == nil {
+		err = c.do(ctx, http.MethodPost, path, requestID(), md, &op)
+	}
 	if err == nil {
 		err = c.wait(ctx, "", &op)
 	}
@@ -57,7 +68,10 @@ func (c *Client) SetProjectMetadata(ctx context.Context, md *Metadata) error {
 func (c *Client) SetInstanceMetadata(ctx context.Context, zone, name string, md *Metadata) error {
 	what := fmt.Sprintf("set metadata of instance %s in zone %s", name, zone)
 	var op operation
-	err := c.do(ctx, http.MethodPost, c.projectPath("zones", zone, "instances", name, "setMetadata"), requestID(), md, &op)
+	path, err := c.instancePath(zone, name, "setMetadata")
+	if err == nil {
+		err = c.do(ctx, http.MethodPost, path, requestID(), md, &op)
+	}
 	if err == nil {
 		err = c.wait(ctx, zone, &op)
 	}
@@ -73,12 +87,15 @@ func (c *Client) SetInstanceMetadata(ctx context.Context, zone, name string, md 
 func (c *Client) wait(ctx context.Context, zone string, op *operation) error {
 	pause := 100 * time.Millisecond
 	for op.Status != "DONE" {
-		path := c.projectPath("global", "operations", op.Name, "wait")
+		path, err := c.projectPath("global", "operations", op.Name, "wait")
 		if zone != "" {
-			path = c.projectPath("zones", zone, "operations", op.Name, "wait")
+			path, err = c.projectPath("zones", zone, "operations", op.Name, "wait")
 		}
 		var next operation
-		if err := c.do(ctx, http.MethodPost, path, nil, nil, &next); err != nil {
+		if err == nil {
+			err = c.do(ctx, http.MethodPost, path, nil, nil, &next)
+		}
+		if err != nil {
 			return fmt.Errorf("wait for operation %s: %w", op.Name, err)
 		}
 		op = &next

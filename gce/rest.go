@@ -113,11 +113,30 @@ func readAPIError(resp *http.Response) *APIError {
 }
 
 // projectPath is the API path of the client's project followed by elems,
-// each escaped as one path segment.
-func (c *Client) projectPath(elems ...string) string {
+// each escaped as one path segment; "", "." and ".." are refused, as they
+// would not stay one.
+func (c *Client) projectPath(elems ...string) (string, error) {
 	p := "projects/" + url.PathEscape(c.ProjectID)
+	if err := segment(c.ProjectID); err != nil {
+		return "", err
+	}
 	for _, e := range elems {
+		if err := segment(e); err != nil {
+			return "", err
+		}
 		p += "/" + url.PathEscape(e)
 	}
-	return p
+	return p, nil
+}
+
+// instancePath is projectPath for an instance (and elems under it), with
+// the zone and name checked against GCE's grammar.
+func (c *Client) instancePath(zone, name string, elems ...string) (string, error) {
+	if err := CheckZone(zone); err != nil {
+		return "", err
+	}
+	if err := CheckName(name); err != nil {
+		return "", err
+	}
+	return c.projectPath(append([]string{"zones", zone, "instances", name}, elems...)...)
 }

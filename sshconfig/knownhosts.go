@@ -19,6 +19,8 @@ import (
 	"sync"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/gkessh/gkessh/gce"
 )
 
 // KnownHostsName is gcloud's known_hosts file under ~/.ssh, shared with it.
@@ -109,8 +111,13 @@ func hashedHostMatches(entry, host string) bool {
 
 // Add appends a line for each key not yet recorded for alias. The lines go
 // out in one O_APPEND write, so concurrent writers (gkessh or gcloud) never
-// interleave; the file and ~/.ssh are created 0600 and 0700.
+// interleave; the file and ~/.ssh are created 0600 and 0700. The alias
+// must be a HostAlias or an instance name: anything else could add hosts,
+// markers or lines of its own.
 func (k KnownHosts) Add(alias string, keys ...ssh.PublicKey) error {
+	if err := checkAlias(alias); err != nil {
+		return fmt.Errorf("known hosts: %w", err)
+	}
 	rec, err := k.Lookup(alias)
 	if err != nil {
 		return err
@@ -148,6 +155,16 @@ func (k KnownHosts) Add(alias string, keys ...ssh.PublicKey) error {
 		return fmt.Errorf("known hosts: %w", err)
 	}
 	return nil
+}
+
+// checkAlias accepts compute.<id> and instance names.
+func checkAlias(alias string) error {
+	if id, ok := strings.CutPrefix(alias, "compute."); ok {
+		if n, err := strconv.ParseUint(id, 10, 64); err == nil && HostAlias(n) == alias {
+			return nil
+		}
+	}
+	return gce.CheckName(alias)
 }
 
 func containsKey(keys []ssh.PublicKey, key ssh.PublicKey) bool {

@@ -234,3 +234,23 @@ func TestAlgorithms(t *testing.T) {
 		t.Errorf("algorithms = %v", got)
 	}
 }
+
+// TestAddRefusesHostileAlias: an alias that is neither compute.ID nor an
+// instance name could write markers or other hosts into the file.
+func TestAddRefusesHostileAlias(t *testing.T) {
+	kh := KnownHosts{Path: filepath.Join(t.TempDir(), KnownHostsName)}
+	k := newKey(t)
+	for _, alias := range []string{"n\n@cert-authority *", "*", "a,b", "n x", "@revoked", "compute.01", "compute.", "compute.1x", "..", "gke-\u0441luster"} {
+		if err := kh.Add(alias, k); err == nil {
+			t.Errorf("Add(%q) accepted", alias)
+		}
+	}
+	if _, err := os.Stat(kh.Path); !os.IsNotExist(err) {
+		t.Fatalf("file written: %v", err)
+	}
+	for _, alias := range []string{"compute.1", "compute.18446744073709551615", "gke-cluster-default-pool-3e89aeb0-b47k"} {
+		if err := kh.Add(alias, k); err != nil {
+			t.Errorf("Add(%q) = %v", alias, err)
+		}
+	}
+}

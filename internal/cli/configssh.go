@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/gkessh/gkessh/gce"
 	"github.com/gkessh/gkessh/sshconfig"
 )
 
@@ -46,6 +48,11 @@ func configSSHCommand(stdio Stdio) *ucli.Command {
 				return err
 			}
 			opts := configSSHOptions{openSSHOptions: o, Path: c.String("ssh-config-file"), Pattern: c.String("pattern"), DryRun: c.Bool("dry-run"), Remove: c.Bool("remove")}
+			if opts.Pattern != "" {
+				if err := gce.CheckNamePattern(opts.Pattern); err != nil {
+					return usagef("--pattern: %v: use instance name characters with * and ?", err)
+				}
+			}
 			if opts.Path == "" {
 				home, err := os.UserHomeDir()
 				if err != nil {
@@ -68,7 +75,7 @@ func runConfigSSH(ctx context.Context, o configSSHOptions, stdio Stdio) error {
 		updated, err = sshconfig.Remove(old)
 	} else {
 		var hosts []sshconfig.Host
-		if hosts, err = o.hosts(ctx); err != nil {
+		if hosts, err = o.hosts(ctx, stdio.Err); err != nil {
 			return err
 		}
 		updated, err = sshconfig.Merge(old, sshconfig.Render(hosts))
@@ -97,8 +104,8 @@ func runConfigSSH(ctx context.Context, o configSSHOptions, stdio Stdio) error {
 // hosts are the managed block's entries: one per node, or with --pattern
 // one wildcard entry whose host keys are pinned under the node names, since
 // one HostKeyAlias cannot fit every node.
-func (o configSSHOptions) hosts(ctx context.Context) ([]sshconfig.Host, error) {
-	nodes, _, err := o.listNodes(ctx, o.Pattern != "")
+func (o configSSHOptions) hosts(ctx context.Context, warn io.Writer) ([]sshconfig.Host, error) {
+	nodes, _, err := o.listNodes(ctx, warn, o.Pattern != "")
 	if err != nil {
 		return nil, err
 	}

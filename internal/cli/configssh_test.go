@@ -113,6 +113,12 @@ func TestConfigSSHBadInput(t *testing.T) {
 		{"bad filter", []string{"config-ssh", "--filter", "("}, exitUsage},
 		{"bad strict mode", []string{"config-ssh", "--strict-host-key-checking", "maybe"}, exitUsage},
 		{"argument", []string{"config-ssh", "extra"}, exitUsage},
+		{"hostile user", []string{"config-ssh", "--user", "r$(touch x)"}, exitUsage},
+		{"hostile user in inventory", []string{"inventory", "--list", "--user", "r;id"}, exitUsage},
+		{"empty user", []string{"config-ssh", "--user", ""}, exitUsage},
+		{"hostile pattern", []string{"config-ssh", "--pattern", "* !x"}, exitUsage},
+		{"hostile node", []string{"..", "--", "id"}, exitUsage},
+		{"hostile zone", []string{"gke-x", "--zone", "a\nb", "--", "id"}, exitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strings"
@@ -31,7 +32,7 @@ func inventoryCommand(stdio Stdio) *ucli.Command {
 			if err != nil {
 				return err
 			}
-			inv, err := buildInventory(c.Context, o)
+			inv, err := buildInventory(c.Context, o, stdio.Err)
 			if err != nil {
 				return err
 			}
@@ -76,8 +77,8 @@ func (inv inventory) MarshalJSON() ([]byte, error) {
 	return json.Marshal(m)
 }
 
-func buildInventory(ctx context.Context, o openSSHOptions) (inventory, error) {
-	nodes, insts, err := o.listNodes(ctx, false)
+func buildInventory(ctx context.Context, o openSSHOptions, warn io.Writer) (inventory, error) {
+	nodes, insts, err := o.listNodes(ctx, warn, false)
 	if err != nil {
 		return inventory{}, err
 	}
@@ -92,7 +93,7 @@ func buildInventory(ctx context.Context, o openSSHOptions) (inventory, error) {
 	}
 	for i, r := range nodes {
 		inv.Meta.HostVars[r.Name] = o.hostVars(r)
-		for _, g := range groupsOf(r, insts[i]) {
+		for _, g := range groupsOf(r, insts[i], warn) {
 			add(g, r.Name)
 		}
 	}
@@ -138,20 +139,33 @@ func groupName(parts ...string) string {
 }
 
 // groupsOf lists the groups a node belongs to: its zone, its GKE cluster and
-// node pool (from the labels GKE sets), and each label.
-func groupsOf(r resolved, inst *gce.Instance) []string {
+// node pool (from the labels GKE sets), and each label. A label outside
+// GCE's grammar is left out with a line on warn.
+func groupsOf(r resolved, inst *gce.Instance, warn io.Writer) []string {
 	groups := []string{groupName("zone", r.Zone)}
-	c := inst.Labels["goog-k8s-cluster-name"]
+	labels := map[string]string{}
+	for k, v := range inst.Labels {
+		if err := gce.CheckLabel(k, v); err != nil {
+			fmt.Fprintf(warn, "gkessh: instance %s: skipping a label: %v\n", r.Name, err)
+			continue
+		}
+		labels[k] = v
+	}
+	c := labels["goog-k8s-cluster-name"]
 	if c == "" {
 		c, _ = gce.MetadataValue(inst.Metadata, "cluster-name") // older GKE nodes
+		if err := gce.CheckLabel("cluster-name", c); err != nil {
+			fmt.Fprintf(warn, "gkessh: instance %s: skipping its cluster-name metadata: %v\n", r.Name, err)
+			c = ""
+		}
 	}
 	if c != "" {
 		groups = append(groups, groupName("cluster", c))
 	}
-	if p := inst.Labels["goog-k8s-node-pool-name"]; p != "" {
+	if p := labels["goog-k8s-node-pool-name"]; p != "" {
 		groups = append(groups, groupName("pool", p))
 	}
-	for k, v := range inst.Labels {
+	for k, v := range labels {
 		groups = append(groups, groupName("label", k, v))
 	}
 	sort.Strings(groups[1:])

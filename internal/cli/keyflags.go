@@ -45,8 +45,10 @@ func keyFlagValues(c *ucli.Context) (keyOptions, error) {
 	default:
 		return k, usagef("--scope %q: use project or instance", k.Scope)
 	}
-	if c.IsSet("user") && !validUserFlag(k.User) {
-		return k, usagef("--user %q: guest agents accept letters, digits, '.', '_' and '-', at most 32, not starting with '-'", k.User)
+	if c.IsSet("user") {
+		if err := checkUser("--user", k.User); err != nil {
+			return k, err
+		}
 	}
 	if s := c.String("key-expire-after"); s != "" {
 		d, err := parseLifetime(s)
@@ -58,7 +60,14 @@ func keyFlagValues(c *ucli.Context) (keyOptions, error) {
 	return k, nil
 }
 
-func validUserFlag(u string) bool { return u != "" && keys.SanitizeUser(u) == u }
+// checkUser applies the guest agents' user name rule to a user given as
+// flag; a name that breaks it would also reach ssh's config and shells.
+func checkUser(flag, u string) error {
+	if u != "" && keys.SanitizeUser(u) == u {
+		return nil
+	}
+	return usagef("%s %q: guest agents accept letters, digits, '.', '_' and '-', at most 32, not starting with '-'", flag, u)
+}
 
 // parseLifetime is time.ParseDuration plus a "d" suffix for days, as
 // gcloud's --ssh-key-expire-after takes.

@@ -39,6 +39,15 @@ func (o globalOptions) locate(ctx context.Context, node string, c *gce.Client) (
 	if node == "" {
 		return resolved{}, nil, usagef("no node given")
 	}
+	// The name and zone go into API paths, the cache and messages.
+	if err := gce.CheckName(node); err != nil {
+		return resolved{}, nil, usagef("%v", err)
+	}
+	if o.Zone != "" {
+		if err := gce.CheckZone(o.Zone); err != nil {
+			return resolved{}, nil, usagef("--zone: %v", err)
+		}
+	}
 	project, err := o.project()
 	if err != nil {
 		return resolved{}, nil, err

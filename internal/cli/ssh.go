@@ -127,8 +127,10 @@ func sshFlagValues(c *ucli.Context) (sshOptions, error) {
 		}
 		o.User, o.Node = user, node
 	}
-	if o.User != "" && !validUserFlag(o.User) {
-		return o, usagef("user %q: guest agents accept letters, digits, '.', '_' and '-', at most 32, not starting with '-'", o.User)
+	if o.User != "" {
+		if err := checkUser("user", o.User); err != nil {
+			return o, err
+		}
 	}
 	if o.Strict, err = sshconfig.ParseStrictMode(c.String("strict-host-key-checking")); err != nil {
 		return o, usagef("--strict-host-key-checking: %v", err)

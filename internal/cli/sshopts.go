@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"sort"
@@ -46,6 +48,13 @@ func openSSHFlagValues(c *ucli.Context) (openSSHOptions, error) {
 	if _, err := sshconfig.ParseStrictMode(o.Strict); err != nil {
 		return o, usagef("--strict-host-key-checking: %v", err)
 	}
+	// The user goes into the config's User and through %r into the
+	// ProxyCommand's shell: the rule login and proxy apply.
+	if c.IsSet("user") {
+		if err := checkUser("--user", o.User); err != nil {
+			return o, err
+		}
+	}
 	if _, err := regexp.Compile(o.Filter); err != nil {
 		return o, usagef("--filter: %v", err)
 	}
@@ -70,8 +79,10 @@ func openSSHFlagValues(c *ucli.Context) (openSSHOptions, error) {
 // fills the zone cache so `gkessh proxy` makes no lookup, and pins each
 // node's published host keys in the known_hosts file (under compute.ID, or
 // the node name when byName) so the first ssh is verified instead of
-// trusted on first use.
-func (o openSSHOptions) listNodes(ctx context.Context, byName bool) ([]resolved, []*gce.Instance, error) {
+// trusted on first use. An instance whose name or zone is outside GCE's
+// grammar is skipped with a line on warn: it would otherwise reach ssh's
+// config and known_hosts, and a shell, as it is.
+func (o openSSHOptions) listNodes(ctx context.Context, warn io.Writer, byName bool) ([]resolved, []*gce.Instance, error) {
 	c, err := o.compute(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -94,6 +105,10 @@ func (o openSSHOptions) listNodes(ctx context.Context, byName bool) ([]resolved,
 			continue
 		}
 		r := resolved{Project: c.ProjectID, Zone: gce.ZoneName(inst.Zone), Name: inst.Name, ID: inst.Id}
+		if err := cmp.Or(gce.CheckName(r.Name), gce.CheckZone(r.Zone)); err != nil {
+			fmt.Fprintf(warn, "gkessh: skipping an instance: %v\n", err)
+			continue
+		}
 		if cacheErr == nil {
 			cache.Put(r.Project, r.Name, r.Zone, r.ID) // best effort: a miss costs one lookup
 		}
