@@ -36,12 +36,16 @@ type FirewallAllowed struct {
 func (c *Client) ListFirewalls(ctx context.Context) ([]*Firewall, error) {
 	var all []*Firewall
 	q := url.Values{"maxResults": {"500"}}
+	path, err := c.projectPath("global", "firewalls")
+	if err != nil {
+		return nil, err
+	}
 	for {
 		var page struct {
 			Items         []*Firewall `json:"items"`
 			NextPageToken string      `json:"nextPageToken"`
 		}
-		if err := c.do(ctx, http.MethodGet, c.projectPath("global", "firewalls"), q, nil, &page); err != nil {
+		if err := c.do(ctx, http.MethodGet, path, q, nil, &page); err != nil {
 			return nil, explain(err, "list firewall rules of project "+c.ProjectID, "compute.firewalls.list")
 		}
 		all = append(all, page.Items...)
@@ -58,7 +62,10 @@ func (c *Client) EffectiveFirewalls(ctx context.Context, zone, name, nic string)
 	var out struct {
 		Firewalls []*Firewall `json:"firewalls"`
 	}
-	path := c.projectPath("zones", zone, "instances", name, "getEffectiveFirewalls")
+	path, err := c.instancePath(zone, name, "getEffectiveFirewalls")
+	if err != nil {
+		return nil, err
+	}
 	if err := c.do(ctx, http.MethodGet, path, url.Values{"networkInterface": {nic}}, nil, &out); err != nil {
 		return nil, explain(err, "read the effective firewall rules of "+name, "compute.instances.getEffectiveFirewalls")
 	}
@@ -71,7 +78,10 @@ func (c *Client) SerialPortOutput(ctx context.Context, zone, name string) (strin
 	var out struct {
 		Contents string `json:"contents"`
 	}
-	path := c.projectPath("zones", zone, "instances", name, "serialPort")
+	path, err := c.instancePath(zone, name, "serialPort")
+	if err != nil {
+		return "", err
+	}
 	if err := c.do(ctx, http.MethodGet, path, url.Values{"port": {strconv.Itoa(1)}}, nil, &out); err != nil {
 		return "", explain(err, "read the serial console of "+name, "compute.instances.getSerialPortOutput")
 	}
@@ -95,11 +105,21 @@ func (c *Client) TestPermissions(ctx context.Context, on, zone, name string, per
 	var out struct {
 		Permissions []string `json:"permissions"`
 	}
-	var err error
+	// Every path below is checked as the Compute ones are.
+	instance, err := c.instancePath(zone, name, "testIamPermissions")
+	switch on {
+	case OnProject:
+		_, err = c.projectPath()
+	case OnServiceAccount:
+		_, err = c.projectPath("serviceAccounts", name)
+	}
+	if err != nil {
+		return nil, err
+	}
 	p := url.PathEscape(c.ProjectID)
 	switch on {
 	case OnInstance:
-		err = c.do(ctx, http.MethodPost, c.projectPath("zones", zone, "instances", name, "testIamPermissions"), nil, req, &out)
+		err = c.do(ctx, http.MethodPost, instance, nil, req, &out)
 	case OnProject:
 		err = c.doAt(ctx, http.MethodPost, c.apiRoot("cloudresourcemanager")+"v3/projects/"+p+":testIamPermissions", nil, req, &out)
 	case OnServiceAccount:
