@@ -40,12 +40,16 @@ func New(_ context.Context, project, endpoint string, ts oauth2.TokenSource) (*C
 	if !strings.HasSuffix(endpoint, "/") {
 		endpoint += "/"
 	}
+	// One command makes several calls: reuse the token until it expires,
+	// unless the source caches itself and can drop a refused token.
+	if _, ok := ts.(invalidator); !ok {
+		ts = oauth2.ReuseTokenSource(nil, ts)
+	}
 	return &Client{
-		ProjectID: project,
-		Endpoint:  endpoint,
-		HTTP:      http.DefaultClient,
-		// One command makes several calls; reuse the token until it expires.
-		TokenSource: oauth2.ReuseTokenSource(nil, ts),
+		ProjectID:   project,
+		Endpoint:    endpoint,
+		HTTP:        http.DefaultClient,
+		TokenSource: ts,
 		UserAgent:   "gkessh",
 	}, nil
 }

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"golang.org/x/oauth2"
 )
 
 // APIError is a failed Compute API call or operation: the HTTP status and
@@ -37,24 +40,45 @@ const maxErrorBody = 64 << 10
 
 // do calls the API: method on path under c.Endpoint with query, body (when
 // not nil) sent as JSON, and the reply decoded into out. A reply that is not
-// 2xx becomes an *APIError.
+// 2xx becomes an *APIError. A 401 tells a token source that can drop the
+// refused token (auth.Source) to do so, and the call is made once more
+// with a fresh token.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
 	return c.doAt(ctx, method, c.Endpoint+path, query, body, out)
 }
 
 // doAt is do with a full URL, for the Google APIs beside Compute.
 func (c *Client) doAt(ctx context.Context, method, path string, query url.Values, body, out any) error {
-	tok, err := c.TokenSource.Token()
-	if err != nil {
-		return fmt.Errorf("get an access token: %w", err)
-	}
-	var rd io.Reader
+	var b []byte
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
 			return fmt.Errorf("encode %s %s: %w", method, path, err)
 		}
-		rd = bytes.NewReader(b)
+	}
+	for attempt := 0; ; attempt++ {
+		tok, err := c.TokenSource.Token()
+		if err != nil {
+			return fmt.Errorf("get an access token: %w", err)
+		}
+		err = c.doOnce(ctx, tok, method, path, query, b, out)
+		inv, ok := c.TokenSource.(invalidator)
+		var ae *APIError
+		if attempt == 0 && ok && errors.As(err, &ae) && ae.Code == http.StatusUnauthorized {
+			inv.Invalidate(tok)
+			continue
+		}
+		return err
+	}
+}
+
+// invalidator is a token source that can drop a token a server refused.
+type invalidator interface{ Invalidate(*oauth2.Token) }
+
+func (c *Client) doOnce(ctx context.Context, tok *oauth2.Token, method, path string, query url.Values, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
 	}
 	q := url.Values{"prettyPrint": {"false"}} // compact replies, as the official client asks
 	maps.Copy(q, query)

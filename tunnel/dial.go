@@ -58,7 +58,9 @@ type Dialer struct {
 	// --iap-tunnel-url-override, a path replaces the "/v4" root.
 	Endpoint string
 	// TokenSource gives the OAuth2 access token, asked on every connect and
-	// reconnect; wrap it in oauth2.ReuseTokenSource to cache tokens.
+	// reconnect; wrap it in oauth2.ReuseTokenSource to cache tokens. When it
+	// has an Invalidate(*oauth2.Token) method (auth.Source), a token the
+	// relay refuses is dropped and the relay asked once more with a new one.
 	TokenSource oauth2.TokenSource
 	// UserAgent names the client, e.g. "gkessh/v1.2.3".
 	UserAgent string
@@ -163,10 +165,42 @@ func (d *Dialer) open(ctx context.Context, u string, want uint16, port int) (*we
 	if d.TokenSource == nil {
 		return nil, iap.Frame{}, errors.New("iap: no token source")
 	}
-	tok, err := d.TokenSource.Token()
-	if err != nil {
-		return nil, iap.Frame{}, fmt.Errorf("iap: get access token: %w", err)
+	for attempt := 0; ; attempt++ {
+		tok, err := d.TokenSource.Token()
+		if err != nil {
+			return nil, iap.Frame{}, fmt.Errorf("iap: get access token: %w", err)
+		}
+		ws, f, err := d.openWith(ctx, u, want, port, tok)
+		inv, ok := d.TokenSource.(invalidator)
+		if attempt == 0 && ok && refusedToken(err) {
+			d.logf("iap: the relay refused the access token; trying once more with a new one")
+			inv.Invalidate(tok)
+			continue
+		}
+		return ws, f, err
 	}
+}
+
+// invalidator is a token source that can drop a token a server refused.
+type invalidator interface{ Invalidate(*oauth2.Token) }
+
+// refusedToken reports whether the relay closed for want of a good token:
+// 4033 (an expired or revoked token reads as no permission) or 4004.
+func refusedToken(err error) bool {
+	var ce *CloseError
+	var wce *websocket.CloseError
+	return (errors.As(err, &ce) && ce.Code == CodeNotAuthorized) ||
+		(errors.As(err, &wce) && wce.Code == CodeReauthenticationRequired)
+}
+
+func (d *Dialer) logf(format string, args ...any) {
+	if d.Logf != nil {
+		d.Logf(format, args...)
+	}
+}
+
+// openWith is open with tok.
+func (d *Dialer) openWith(ctx context.Context, u string, want uint16, port int, tok *oauth2.Token) (*websocket.Conn, iap.Frame, error) {
 	h := http.Header{}
 	h.Set("Authorization", tok.Type()+" "+tok.AccessToken)
 	h.Set("Origin", iap.Origin)

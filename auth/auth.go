@@ -1,0 +1,278 @@
+// Package auth gives gkessh its one OAuth2 access token source, chosen in
+// gcloud's order, optionally impersonating a service account, with tokens
+// cached on disk so that a warm process asks no server for one.
+//
+// The order, first match wins:
+//
+//  1. an access token file (--access-token-file and its variables), then
+//     CLOUDSDK_AUTH_ACCESS_TOKEN;
+//  2. gcloud's properties auth/access_token_file and
+//     auth/credential_file_override;
+//  3. gcloud's own login: the credentials gcloud stores for core/account;
+//  4. Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS, the
+//     well-known file, then the metadata server.
+//
+// Impersonation (--impersonate-service-account, CLOUDSDK_AUTH_
+// IMPERSONATE_SERVICE_ACCOUNT, auth/impersonate_service_account) wraps
+// whichever was chosen with IAM Credentials' generateAccessToken.
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
+
+	"github.com/gkessh/gkessh/gcloud"
+)
+
+// Scope is the OAuth scope gkessh asks for, as gcloud does for its APIs.
+const Scope = "https://www.googleapis.com/auth/cloud-platform"
+
+// Options choose and tune the source.
+type Options struct {
+	// TokenFile holds an access token (--access-token-file); Origin
+	// says where the name came from, for messages.
+	TokenFile, TokenFileOrigin string
+	// Impersonate is --impersonate-service-account: SA[,DELEGATE...].
+	Impersonate string
+	// Gcloud is the gcloud configuration; nil loads it.
+	Gcloud *gcloud.Config
+	// Env looks up variables; nil means os.LookupEnv.
+	Env gcloud.LookupEnv
+	// CacheDir holds cached tokens; "" means the user cache directory's
+	// gkessh/tokens, "-" no disk cache.
+	CacheDir string
+	// HTTP makes the token requests; nil means http.DefaultClient.
+	HTTP *http.Client
+	// Logf, when set, hears which source was chosen and each token fetch.
+	Logf func(format string, args ...any)
+}
+
+// ErrNoCredentials means no source in the order has credentials.
+var ErrNoCredentials = errors.New("no credentials")
+
+// Source is an oauth2.TokenSource that caches in memory and on disk and can
+// drop a token a server refused. It is safe for concurrent use.
+type Source struct {
+	// Principal is who the tokens speak for, as well as it is known
+	// without asking a server: an e-mail address, or a description.
+	Principal string
+	// Kind names the source, such as "gcloud login" or
+	// "Application Default Credentials file /path".
+	Kind string
+
+	id    string // what else tells this source's tokens apart (cache.go)
+	fetch func(ctx context.Context) (*oauth2.Token, error)
+	cache *diskCache // nil: memory only
+	logf  func(string, ...any)
+
+	mu  sync.Mutex
+	tok *oauth2.Token
+	got time.Time // when tok was fetched, for its lifetime
+}
+
+// New chooses the source in gcloud's order. It reads local files only: no
+// token is fetched until Token is called.
+func New(ctx context.Context, o Options) (*Source, error) {
+	if o.Env == nil {
+		o.Env = os.LookupEnv
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	if o.HTTP == nil {
+		o.HTTP = http.DefaultClient
+	}
+	if o.Gcloud == nil {
+		cfg, err := gcloud.Load(o.Env)
+		if err != nil {
+			return nil, fmt.Errorf("auth: %w", err)
+		}
+		o.Gcloud = cfg
+	}
+	cache, err := openCache(o.CacheDir)
+	if err != nil {
+		o.Logf("auth: no disk token cache: %v", err)
+	}
+	s, err := base(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	s.cache, s.logf = cache, o.Logf
+	imp := o.Impersonate
+	origin := "--impersonate-service-account"
+	if imp == "" {
+		imp = o.Gcloud.Get("auth", "impersonate_service_account")
+		origin = o.Gcloud.Source("auth", "impersonate_service_account")
+	}
+	if imp != "" {
+		s = impersonate(o, s, imp, origin)
+		s.cache, s.logf = cache, o.Logf
+	}
+	o.Logf("auth: credentials of %s from %s", s.Principal, s.Kind)
+	return s, nil
+}
+
+// base picks the first source in gcloud's order that has credentials.
+func base(ctx context.Context, o Options) (*Source, error) {
+	cfg := o.Gcloud
+	if o.TokenFile != "" {
+		return fileSource(o.TokenFile, o.TokenFileOrigin), nil
+	}
+	if tok, ok := o.Env("CLOUDSDK_AUTH_ACCESS_TOKEN"); ok && tok != "" {
+		return staticSource(tok), nil
+	}
+	if f := cfg.Get("auth", "access_token_file"); f != "" {
+		return fileSource(f, cfg.Source("auth", "access_token_file")), nil
+	}
+	if f := cfg.Get("auth", "credential_file_override"); f != "" {
+		return credentialsFile(ctx, o, f, "auth/credential_file_override ("+cfg.Source("auth", "credential_file_override")+")", "")
+	}
+	if account := cfg.Account(); account != "" {
+		b, err := cfg.StoredCredentials(account)
+		if err == nil {
+			return credentialsJSON(ctx, o, b, "gcloud login ("+cfg.CredentialsFile(account)+")", account)
+		}
+		if !errors.Is(err, gcloud.ErrNoStoredCredentials) {
+			return nil, fmt.Errorf("auth: %w", err)
+		}
+		o.Logf("auth: %v; trying Application Default Credentials", err)
+	}
+	if f, ok := o.Env("GOOGLE_APPLICATION_CREDENTIALS"); ok && f != "" {
+		return credentialsFile(ctx, o, f, "", "")
+	}
+	if f := cfg.ADCFile(); fileExists(f) {
+		return credentialsFile(ctx, o, f, "", "")
+	}
+	return metadataSource(ctx, o)
+}
+
+// Token returns a token that is not near its expiry: from memory, else the
+// disk cache, else fetched (and then cached).
+func (s *Source) Token() (*oauth2.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if s.tok != nil && fresh(s.tok, s.got, now) {
+		return s.tok, nil
+	}
+	if tok, got, ok := s.cache.load(s.key()); ok && fresh(tok, got, now) {
+		s.tok, s.got = tok, got
+		return tok, nil
+	}
+	// Token has no context; the HTTP client's timeouts bound the fetch.
+	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+	defer cancel()
+	tok, err := s.fetch(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.Kind, err)
+	}
+	s.logf("auth: new token for %s from %s, expires %s", s.Principal, s.Kind, expiryText(tok.Expiry))
+	s.tok, s.got = tok, now
+	if !tok.Expiry.IsZero() {
+		if err := s.cache.store(s.key(), tok, now); err != nil {
+			s.logf("auth: cache the token: %v", err)
+		}
+	}
+	return tok, nil
+}
+
+// fetchTimeout bounds one token request.
+const fetchTimeout = 30 * time.Second
+
+// Invalidate drops tok, which a server refused: the next Token fetches a
+// new one (and reads a token file again). A token other than the current
+// one (already replaced) is ignored.
+func (s *Source) Invalidate(tok *oauth2.Token) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tok == nil || tok == nil || s.tok.AccessToken != tok.AccessToken {
+		return
+	}
+	s.logf("auth: a server refused the token of %s from %s; getting a new one", s.Principal, s.Kind)
+	s.tok = nil
+	s.cache.remove(s.key())
+}
+
+// Expiry is when the current token expires: zero when none has been
+// fetched or its source does not say.
+func (s *Source) Expiry() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tok == nil {
+		return time.Time{}
+	}
+	return s.tok.Expiry
+}
+
+// fresh reports whether tok is worth using at now: until 5 minutes before
+// its expiry, or half its lifetime for tokens shorter-lived than 10
+// minutes (so they are reused at all). A token without expiry is fresh.
+func fresh(tok *oauth2.Token, got, now time.Time) bool {
+	if tok.Expiry.IsZero() {
+		return true
+	}
+	margin := 5 * time.Minute
+	if life := tok.Expiry.Sub(got); life < 2*margin {
+		margin = life / 2
+	}
+	return now.Before(tok.Expiry.Add(-margin))
+}
+
+func expiryText(t time.Time) string {
+	if t.IsZero() {
+		return "when its issuer says"
+	}
+	return "in " + time.Until(t).Round(time.Second).String()
+}
+
+// fileSource reads an access token from path, again after Invalidate: a
+// refresh job that rotates the file is followed on the next refusal.
+func fileSource(path, origin string) *Source {
+	kind := "access token file " + path
+	if origin != "" {
+		kind += " (" + origin + ")"
+	}
+	return &Source{Principal: "unknown (a bare access token)", Kind: kind, fetch: func(context.Context) (*oauth2.Token, error) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		tok := strings.TrimSpace(string(b))
+		if tok == "" {
+			return nil, fmt.Errorf("%s is empty", path)
+		}
+		return &oauth2.Token{AccessToken: tok, TokenType: "Bearer"}, nil
+	}}
+}
+
+func staticSource(tok string) *Source {
+	return &Source{Principal: "unknown (a bare access token)", Kind: "CLOUDSDK_AUTH_ACCESS_TOKEN", fetch: func(context.Context) (*oauth2.Token, error) {
+		return &oauth2.Token{AccessToken: tok, TokenType: "Bearer"}, nil
+	}}
+}
+
+// metadataSource is the last resort: x/oauth2/google's search, which ends
+// at the GCE metadata server.
+func metadataSource(ctx context.Context, o Options) (*Source, error) {
+	creds, err := google.FindDefaultCredentials(ctx, Scope)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w: run 'gcloud auth login', or 'gcloud auth application-default login', or pass --access-token-file (%v)", ErrNoCredentials, err)
+	}
+	return &Source{Principal: "the VM's service account", Kind: "the GCE metadata server", fetch: func(context.Context) (*oauth2.Token, error) {
+		return creds.TokenSource.Token()
+	}}, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

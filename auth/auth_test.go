@@ -1,0 +1,299 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/internal/emutest"
+)
+
+// fixture is an emulator with an ADC service account, a user and a
+// gcloud directory, and the environment that points at them.
+type fixture struct {
+	srv      *emulator.Server
+	base     string
+	dir      string // gcloud's configuration directory
+	env      map[string]string
+	saFile   string // service-account key file
+	userFile string // authorized_user file
+}
+
+const (
+	saEmail   = "adc@p1.iam.gserviceaccount.com"
+	userEmail = "ann@example.com"
+	target    = "deployer@p1.iam.gserviceaccount.com"
+)
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	srv, base := emutest.Serve(t, emulator.Config{Project: "p1"})
+	f := &fixture{srv: srv, base: base, dir: t.TempDir()}
+	p1 := emulator.Grant{Projects: []string{"p1"}}
+	sa, err := srv.AddServiceAccount(emulator.Account{Email: saEmail, Grant: p1}, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := srv.AddUser(emulator.Account{Email: userEmail, Grant: p1}, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.AddServiceAccount(emulator.Account{Email: target, Grant: p1, TokenCreators: []string{saEmail}}, base); err != nil {
+		t.Fatal(err)
+	}
+	f.saFile = f.write(t, "sa.json", string(sa))
+	f.userFile = f.write(t, "user.json", string(user))
+	f.env = map[string]string{"CLOUDSDK_CONFIG": f.dir, "HOME": t.TempDir(),
+		"CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS": base + "/"}
+	return f
+}
+
+func (f *fixture) write(t *testing.T, name, data string) string {
+	t.Helper()
+	p := filepath.Join(f.dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (f *fixture) lookup(k string) (string, bool) { v, ok := f.env[k]; return v, ok }
+
+func (f *fixture) source(t *testing.T, o Options) *Source {
+	t.Helper()
+	o.Env = f.lookup
+	if o.CacheDir == "" {
+		o.CacheDir = filepath.Join(f.dir, "cache")
+	}
+	s, err := New(context.Background(), o)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return s
+}
+
+// TestOrder: each source is chosen when those before it are absent, and its
+// tokens work, as the principal it names.
+func TestOrder(t *testing.T) {
+	f := newFixture(t)
+	bare := "bare-token"
+	f.srv.AddGrant(bare, emulator.Grant{Principal: "someone", Projects: []string{"p1"}})
+	tokenFile := f.write(t, "token", bare+"\n")
+	user, _ := os.ReadFile(f.userFile)
+	sa, _ := os.ReadFile(f.saFile)
+	f.write(t, "legacy_credentials/"+userEmail+"/adc.json", string(user))
+	cases := []struct {
+		name          string
+		opts          Options
+		env           map[string]string
+		config        string // configurations/config_default
+		wantKind      string
+		wantPrincipal string
+	}{
+		{"token file", Options{TokenFile: tokenFile, TokenFileOrigin: "--access-token-file"},
+			map[string]string{"CLOUDSDK_AUTH_ACCESS_TOKEN": "x", "GOOGLE_APPLICATION_CREDENTIALS": f.saFile}, "[core]\naccount = " + userEmail + "\n",
+			"access token file " + tokenFile + " (--access-token-file)", "unknown (a bare access token)"},
+		{"CLOUDSDK_AUTH_ACCESS_TOKEN", Options{}, map[string]string{"CLOUDSDK_AUTH_ACCESS_TOKEN": bare}, "[auth]\naccess_token_file = /nonexistent\n",
+			"CLOUDSDK_AUTH_ACCESS_TOKEN", "unknown (a bare access token)"},
+		{"auth/access_token_file", Options{}, nil, "[auth]\naccess_token_file = " + tokenFile + "\n[core]\naccount = " + userEmail + "\n",
+			"access token file " + tokenFile + ` (gcloud configuration "default")`, "unknown (a bare access token)"},
+		{"auth/credential_file_override", Options{}, nil, "[auth]\ncredential_file_override = " + f.saFile + "\n[core]\naccount = " + userEmail + "\n",
+			`auth/credential_file_override (gcloud configuration "default")`, saEmail},
+		{"gcloud login", Options{}, map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": f.saFile}, "[core]\naccount = " + userEmail + "\n",
+			"gcloud login (" + filepath.Join(f.dir, "legacy_credentials", userEmail, "adc.json") + ")", userEmail},
+		{"account without stored credentials falls to ADC", Options{}, map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": f.saFile}, "[core]\naccount = bob@example.com\n",
+			"Application Default Credentials (" + f.saFile + ")", saEmail},
+		{"GOOGLE_APPLICATION_CREDENTIALS", Options{}, map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": f.userFile}, "",
+			"Application Default Credentials (" + f.userFile + ")", "a user (the file does not say who)"},
+		{"well-known file", Options{}, nil, "",
+			"Application Default Credentials (" + filepath.Join(f.dir, "application_default_credentials.json") + ")", saEmail},
+	}
+	f.write(t, "application_default_credentials.json", string(sa))
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				f.env[k] = v
+			}
+			defer func() {
+				for k := range tc.env {
+					delete(f.env, k)
+				}
+			}()
+			f.write(t, "configurations/config_default", tc.config)
+			s := f.source(t, tc.opts)
+			if s.Kind != tc.wantKind || s.Principal != tc.wantPrincipal {
+				t.Errorf("source %q as %q, want %q as %q", s.Kind, s.Principal, tc.wantKind, tc.wantPrincipal)
+			}
+			tok, err := s.Token()
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantOnCompute(t, f, tok)
+		})
+	}
+}
+
+// wantOnCompute checks that the Compute API takes tok.
+func wantOnCompute(t *testing.T, f *fixture, tok *oauth2.Token) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", f.base+"/compute/v1/projects/p1", nil)
+	tok.SetAuthHeader(req)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("Compute API with the token: %s", resp.Status)
+	}
+}
+
+// TestDiskCache: a second process (a new Source) reuses the cached token
+// without a token grant; the file is 0600; Invalidate drops it.
+func TestDiskCache(t *testing.T) {
+	f := newFixture(t)
+	f.env["GOOGLE_APPLICATION_CREDENTIALS"] = f.userFile
+	first, err := f.source(t, Options{}).Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := f.srv.Stats().TokenGrants; g != 1 {
+		t.Fatalf("token grants %d, want 1", g)
+	}
+	files, _ := filepath.Glob(filepath.Join(f.dir, "cache", "*.json"))
+	if len(files) != 1 {
+		t.Fatalf("cache files %v, want 1", files)
+	}
+	if fi, err := os.Stat(files[0]); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("cache file mode %v, %v; want 0600", fi.Mode(), err)
+	}
+	if b, _ := os.ReadFile(files[0]); !strings.Contains(string(b), first.AccessToken) {
+		t.Fatal("the cache file does not hold the token")
+	}
+	s := f.source(t, Options{})
+	again, err := s.Token()
+	if err != nil || again.AccessToken != first.AccessToken {
+		t.Fatalf("second source: %v, %v; want the cached token", again, err)
+	}
+	if g := f.srv.Stats().TokenGrants; g != 1 {
+		t.Errorf("token grants %d after a warm start, want still 1", g)
+	}
+	s.Invalidate(again)
+	if fileExists(files[0]) {
+		t.Error("Invalidate left the cache file")
+	}
+	fresh, err := s.Token()
+	if err != nil || fresh.AccessToken == first.AccessToken {
+		t.Fatalf("after Invalidate: %v, %v; want a new token", fresh, err)
+	}
+	if g := f.srv.Stats().TokenGrants; g != 2 {
+		t.Errorf("token grants %d, want 2", g)
+	}
+	// Another principal's source does not see this one's token.
+	f.env["GOOGLE_APPLICATION_CREDENTIALS"] = f.saFile
+	other, err := f.source(t, Options{}).Token()
+	if err != nil || other.AccessToken == fresh.AccessToken {
+		t.Errorf("another principal got %v, %v", other, err)
+	}
+}
+
+// TestFileReread: a token file is read again after a refusal, not before.
+func TestFileReread(t *testing.T) {
+	f := newFixture(t)
+	path := f.write(t, "token", "one")
+	s := f.source(t, Options{TokenFile: path})
+	tok, _ := s.Token()
+	f.write(t, "token", "two")
+	if again, _ := s.Token(); again.AccessToken != "one" {
+		t.Errorf("read the file again before a refusal: %q", again.AccessToken)
+	}
+	s.Invalidate(tok)
+	if again, _ := s.Token(); again.AccessToken != "two" {
+		t.Errorf("after a refusal: %q, want the rotated token", again.AccessToken)
+	}
+}
+
+func TestFresh(t *testing.T) {
+	now := time.Now()
+	cases := []struct {
+		life, age time.Duration
+		want      bool
+	}{
+		{time.Hour, 0, true},
+		{time.Hour, 54 * time.Minute, true},
+		{time.Hour, 56 * time.Minute, false}, // within 5 minutes of expiry
+		{3 * time.Second, time.Second, true},
+		{3 * time.Second, 2 * time.Second, false}, // past half a short life
+	}
+	for _, tc := range cases {
+		got := now.Add(-tc.age)
+		tok := &oauth2.Token{AccessToken: "x", Expiry: got.Add(tc.life)}
+		if fresh(tok, got, now) != tc.want {
+			t.Errorf("life %v age %v: fresh %v, want %v", tc.life, tc.age, !tc.want, tc.want)
+		}
+	}
+	if !fresh(&oauth2.Token{AccessToken: "x"}, now, now) {
+		t.Error("a token without expiry is fresh until refused")
+	}
+}
+
+// TestImpersonation: the token speaks for the target; a refusal is an
+// *ImpersonationError; the warm start caches the impersonated token.
+func TestImpersonation(t *testing.T) {
+	f := newFixture(t)
+	f.env["GOOGLE_APPLICATION_CREDENTIALS"] = f.saFile
+	s := f.source(t, Options{Impersonate: target})
+	if s.Principal != target || !strings.Contains(s.Kind, saEmail) {
+		t.Errorf("impersonating source %q as %q", s.Kind, s.Principal)
+	}
+	tok, err := s.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := f.srv.Stats().TokenGrants; g != 2 { // the base token, then the target's
+		t.Errorf("token grants %d, want 2", g)
+	}
+	if again, err := f.source(t, Options{Impersonate: target}).Token(); err != nil || again.AccessToken != tok.AccessToken {
+		t.Errorf("warm start: %v, %v; want the cached token", again, err)
+	}
+	// gcloud's property, through its variable, chooses it too.
+	f.env["CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT"] = target
+	if s := f.source(t, Options{}); s.Principal != target || !strings.Contains(s.Kind, "CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT") {
+		t.Errorf("from the variable: %q as %q", s.Kind, s.Principal)
+	}
+	delete(f.env, "CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT")
+
+	f.env["GOOGLE_APPLICATION_CREDENTIALS"] = f.userFile // not a token creator
+	_, err = f.source(t, Options{Impersonate: target}).Token()
+	var ie *ImpersonationError
+	if !errors.As(err, &ie) || ie.Code != 403 || ie.Target != target || !strings.Contains(ie.Message, "iam.serviceAccounts.getAccessToken") {
+		t.Errorf("refused impersonation: %v, want an ImpersonationError 403", err)
+	}
+}
+
+// TestTokenHost: gcloud's auth/token_host replaces the file's token_uri.
+func TestTokenHost(t *testing.T) {
+	f := newFixture(t)
+	var m map[string]any
+	b, _ := os.ReadFile(f.userFile)
+	json.Unmarshal(b, &m)
+	delete(m, "token_uri") // gcloud strips it from a user's adc.json
+	b, _ = json.Marshal(m)
+	f.write(t, "legacy_credentials/"+userEmail+"/adc.json", string(b))
+	f.write(t, "configurations/config_default", "[core]\naccount = "+userEmail+"\n[auth]\ntoken_host = "+f.base+"/token\n")
+	if _, err := f.source(t, Options{}).Token(); err != nil {
+		t.Fatalf("with auth/token_host: %v", err)
+	}
+}

@@ -1,0 +1,91 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
+)
+
+// credentialsFile is credentialsJSON for a file; kind "" names it as an
+// Application Default Credentials file.
+func credentialsFile(ctx context.Context, o Options, path, kind, principal string) (*Source, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("auth: credentials file: %w", err)
+	}
+	if kind == "" {
+		kind = "Application Default Credentials (" + path + ")"
+	}
+	return credentialsJSON(ctx, o, b, kind, principal)
+}
+
+// credentialsJSON is a source for a credentials file in ADC format
+// (service_account, authorized_user, external_account, ...). principal ""
+// is read from the file where it says. gcloud's auth/token_host, when set,
+// replaces the file's token endpoint, as in gcloud.
+func credentialsJSON(ctx context.Context, o Options, b []byte, kind, principal string) (*Source, error) {
+	var f struct {
+		Type        string `json:"type"`
+		ClientEmail string `json:"client_email"`
+		Account     string `json:"account"`
+		Audience    string `json:"audience"`
+		ImpURL      string `json:"service_account_impersonation_url"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("auth: %s: not a credentials file: %w", kind, err)
+	}
+	if host := o.Gcloud.Get("auth", "token_host"); host != "" {
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err == nil {
+			m["token_uri"] = host
+			b, _ = json.Marshal(m)
+		}
+	}
+	if principal == "" {
+		principal = principalOf(f.Type, f.ClientEmail, f.Account, f.Audience, f.ImpURL)
+	}
+	sum := sha256.Sum256(b)
+	// Parse now, so a broken file fails here and not at the first Token.
+	params := google.CredentialsParams{Scopes: []string{Scope}}
+	if _, err := google.CredentialsFromJSONWithParams(ctx, b, params); err != nil {
+		return nil, fmt.Errorf("auth: %s: %w", kind, err)
+	}
+	client := o.HTTP
+	return &Source{Principal: principal, Kind: kind, id: hex.EncodeToString(sum[:]), fetch: func(ctx context.Context) (*oauth2.Token, error) {
+		// A new credentials value each time: its own token cache would
+		// hand back a token the server just refused.
+		ctx = context.WithValue(ctx, oauth2.HTTPClient, client)
+		creds, err := google.CredentialsFromJSONWithParams(ctx, b, params)
+		if err != nil {
+			return nil, err
+		}
+		return creds.TokenSource.Token()
+	}}, nil
+}
+
+// principalOf names whom a credentials file speaks for, without asking.
+func principalOf(typ, email, account, audience, impURL string) string {
+	switch {
+	case email != "":
+		return email
+	case account != "":
+		return account
+	case impURL != "":
+		// .../serviceAccounts/SA:generateAccessToken
+		sa := impURL[strings.LastIndex(impURL, "/")+1:]
+		sa, _, _ = strings.Cut(sa, ":")
+		return sa
+	case typ == "external_account":
+		return "workload identity (" + audience + ")"
+	case typ == "authorized_user":
+		return "a user (the file does not say who)"
+	}
+	return "unknown (" + typ + ")"
+}

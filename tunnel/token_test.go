@@ -1,0 +1,109 @@
+package tunnel_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/tunnel"
+)
+
+// rotating hands out tokens in turn, moving on when one is invalidated, as
+// auth.Source does after a refusal.
+type rotating struct {
+	mu          sync.Mutex
+	toks        []string
+	invalidated int
+}
+
+func (r *rotating) Token() (*oauth2.Token, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return &oauth2.Token{AccessToken: r.toks[0]}, nil
+}
+
+func (r *rotating) Invalidate(tok *oauth2.Token) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.invalidated++
+	if tok.AccessToken == r.toks[0] && len(r.toks) > 1 {
+		r.toks = r.toks[1:]
+	}
+}
+
+// TestRefusedTokenRetriedOnce: a relay refusal (4033) drops the token and
+// dials once more with a new one; a source that keeps failing gets one
+// retry, then the refusal.
+func TestRefusedTokenRetriedOnce(t *testing.T) {
+	r := newRelay(t)
+	r.echo(t, 8080)
+	for _, tc := range []struct {
+		name string
+		toks []string
+		ok   bool
+	}{
+		{"stale then fresh", []string{"stale", r.srv.Token()}, true},
+		{"always refused", []string{"stale"}, false},
+	} {
+		ts := &rotating{toks: tc.toks}
+		d := *r.dialer
+		d.TokenSource = ts
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, err := d.DialContext(ctx, r.target(8080))
+		cancel()
+		var ce *tunnel.CloseError
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case !tc.ok && (!errors.As(err, &ce) || ce.Code != tunnel.CodeNotAuthorized):
+			t.Errorf("%s: err %v, want the relay's 4033", tc.name, err)
+		}
+		if c != nil {
+			c.Close()
+		}
+		if ts.invalidated != 1 {
+			t.Errorf("%s: invalidated %d times, want 1", tc.name, ts.invalidated)
+		}
+	}
+}
+
+// TestResumeWithNewToken: a tunnel whose token expired while it ran
+// resumes after the relay drops it, with a new token, losing nothing.
+func TestResumeWithNewToken(t *testing.T) {
+	r := newRelay(t)
+	r.echo(t, 8080)
+	r.srv.AddGrant("first", emulator.Grant{Projects: []string{r.srv.ProjectName()}})
+	ts := &rotating{toks: []string{"first", r.srv.Token()}}
+	d := *r.dialer
+	d.TokenSource = ts
+	r.srv.SetFaults(emulator.Faults{DropAfterBytes: 64 << 10}) // every websocket breaks after 64 KiB
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := d.DialContext(ctx, r.target(8080))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The first token expires while the tunnel runs.
+	r.srv.AddGrant("first", emulator.Grant{Projects: []string{r.srv.ProjectName()}, Expiry: time.Now().Add(-time.Second)})
+	want := bytes.Repeat([]byte("0123456789abcdef"), 16<<10) // 256 KiB: several drops
+	go c.Write(want)
+	got := make([]byte, len(want))
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("read through the resumed tunnel: %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("the echo differs")
+	}
+	if ts.invalidated != 1 {
+		t.Errorf("invalidated %d times, want 1 (the expired token, once)", ts.invalidated)
+	}
+}
