@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/gkessh/gkessh/firewall"
 	"github.com/gkessh/gkessh/gce"
 	"github.com/gkessh/gkessh/keys"
@@ -96,6 +98,9 @@ type Input struct {
 	// judged from its configuration alone.
 	Probes map[string]*Probe
 	Now    time.Time
+	// Own is audit's own login key: its lines, written for the live
+	// checks, are not judged.
+	Own ssh.PublicKey
 }
 
 // Evaluate judges the input and returns the findings, worst first.
@@ -309,13 +314,12 @@ func (e *evaluation) osLogin(inst *gce.Instance) {
 	}
 	e.add(OSLoginIgnoredOnGKE, Medium, "enable-oslogin is set, but GKE nodes do not support OS Login", inst.Name,
 		[]string{inst.Name + ": enable-oslogin=TRUE in its instance or project metadata; GKE nodes keep using metadata SSH keys"},
-		"do not rely on OS Login for GKE nodes: limit who may set metadata, and use block-project-ssh-keys with instance keys (seed 000)")
+		osLoginFix(inst, e.in.Project))
 }
 
 // metadataKeys reuses keys list --audit's judgement of each line.
 func (e *evaluation) metadataKeys() {
-	proj := keys.Entries(e.in.Project, nil)
-	keys.Audit(proj, e.in.Now)
+	proj := e.entries(e.in.Project, nil)
 	var readers []*gce.Instance // nodes that honour project keys
 	for _, inst := range e.in.Instances {
 		if _, legacy := gce.MetadataValue(inst.Metadata, keys.LegacyMetadataKey); !gce.BlocksProjectSSHKeys(inst) && !legacy {
@@ -378,9 +382,7 @@ func (e *evaluation) metadataKeys() {
 	}
 	lines(proj, "")
 	for _, inst := range e.in.Instances {
-		en := keys.Entries(nil, inst)
-		keys.Audit(en, e.in.Now)
-		lines(en, inst.Name)
+		lines(e.entries(nil, inst), inst.Name)
 	}
 	// Project-scope findings apply to the nodes that read project keys.
 	for _, id := range []string{KeysNeverExpire, KeysExpired, LegacySSHKeys} {
@@ -390,6 +392,16 @@ func (e *evaluation) metadataKeys() {
 			}
 		}
 	}
+}
+
+// entries are keys list --audit's entries and problems, audit's own lines
+// left out.
+func (e *evaluation) entries(proj *gce.Project, inst *gce.Instance) []keys.Entry {
+	en := keys.Entries(proj, inst)
+	keys.Audit(en, e.in.Now)
+	return slices.DeleteFunc(en, func(x keys.Entry) bool {
+		return e.in.Own != nil && x.Line.Valid() && keys.SameKey(x.Line.Key, e.in.Own)
+	})
 }
 
 // dedup keeps the first of each string, in order.
@@ -403,4 +415,14 @@ func dedup(ss []string) []string {
 		}
 	}
 	return out
+}
+
+// osLoginFix removes enable-oslogin where it is set, so that the metadata
+// says what GKE nodes do; access is then controlled with metadata keys
+// (block-project-ssh-keys, instance keys), as seed 000 advises.
+func osLoginFix(inst *gce.Instance, proj *gce.Project) string {
+	if _, set := gce.MetadataValue(inst.Metadata, "enable-oslogin"); set {
+		return fmt.Sprintf("gcloud compute instances remove-metadata %s --zone=%s --keys=enable-oslogin", inst.Name, gce.ZoneName(inst.Zone))
+	}
+	return "gcloud compute project-info remove-metadata --keys=enable-oslogin (GKE nodes ignore it; other VMs lose OS Login)"
 }

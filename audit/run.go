@@ -83,7 +83,11 @@ func Run(ctx context.Context, cfg Config, insts []*gce.Instance) (*Report, error
 		}
 	}
 	rep.Probed = len(probes)
-	if rep.Findings, err = Evaluate(Input{Project: proj, Instances: insts, Firewalls: fws, Probes: probes, Now: cfg.Now}); err != nil {
+	in := Input{Project: proj, Instances: insts, Firewalls: fws, Probes: probes, Now: cfg.Now}
+	if cfg.Fleet.Key != nil {
+		in.Own = cfg.Fleet.Key.Public
+	}
+	if rep.Findings, err = Evaluate(in); err != nil {
 		return nil, err
 	}
 	return rep, nil

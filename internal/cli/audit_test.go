@@ -1,0 +1,412 @@
+package cli
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	compute "google.golang.org/api/compute/v1"
+
+	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/keys"
+)
+
+// auditReport is the documented JSON shape of `gkessh audit --format json`
+// (README, "gkessh audit"); decoding rejects any other field.
+type auditReport struct {
+	Project  string `json:"project"`
+	Nodes    []string
+	Probed   int `json:"probed"`
+	Unprobed []struct {
+		Node  string `json:"node"`
+		Error string `json:"error"`
+	} `json:"unprobed"`
+	Findings []auditFinding `json:"findings"`
+}
+
+type auditFinding struct {
+	ID       string   `json:"id"`
+	Severity string   `json:"severity"`
+	Title    string   `json:"title"`
+	Nodes    []string `json:"nodes"`
+	Evidence []string `json:"evidence"`
+	Fix      []string `json:"fix"`
+}
+
+// auditJSON runs `gkessh audit --format json ARGS`, checks the output
+// against the documented shape and returns it with stderr and the status.
+func (e *testEnv) auditJSON(args ...string) (auditReport, string, int) {
+	e.t.Helper()
+	stdout, stderr, code := e.run(append([]string{"audit", "--format", "json"}, args...)...)
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(stdout), &raw); err != nil {
+		e.t.Fatalf("audit output is not a JSON object: %v\n%s\n%s", err, stdout, stderr)
+	}
+	for _, k := range []string{"project", "nodes", "probed", "unprobed", "findings"} {
+		if _, ok := raw[k]; !ok {
+			e.t.Fatalf("audit JSON lacks %q: %s", k, stdout)
+		}
+	}
+	var rep auditReport
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rep); err != nil {
+		e.t.Fatalf("audit JSON: %v", err)
+	}
+	for _, f := range rep.Findings {
+		if f.ID == "" || f.Title == "" || f.Nodes == nil || len(f.Evidence) == 0 || len(f.Fix) == 0 ||
+			!slices.Contains([]string{"info", "low", "medium", "high"}, f.Severity) {
+			e.t.Fatalf("finding breaks the documented shape: %+v", f)
+		}
+	}
+	return rep, stderr, code
+}
+
+func findingIDs(rep auditReport) []string {
+	var ids []string
+	for _, f := range rep.Findings {
+		ids = append(ids, f.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func finding(rep auditReport, id string) *auditFinding {
+	for i := range rep.Findings {
+		if rep.Findings[i].ID == id {
+			return &rep.Findings[i]
+		}
+	}
+	return nil
+}
+
+// cleanProject removes every exposure the emulator starts with: the
+// read-only ports are off, default-allow-ssh is gone, and a rule keeps
+// pods off tcp:22.
+func (e *testEnv) cleanProject() {
+	e.t.Helper()
+	for _, name := range e.srv.Nodes() {
+		if err := e.srv.SetKubeletReadOnlyPort(name, false); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	if err := e.srv.DeleteFirewallRule("default-allow-ssh"); err != nil {
+		e.t.Fatal(err)
+	}
+	for _, c := range e.srv.Clusters() {
+		e.putRule(&compute.Firewall{Name: "gke-" + c.Name + "-deny-pod-ssh", Priority: 999, SourceRanges: []string{c.PodRange},
+			Denied: []*compute.FirewallDenied{{IPProtocol: "tcp", Ports: []string{"22"}}}})
+	}
+}
+
+func (e *testEnv) putRule(fw *compute.Firewall) {
+	e.t.Helper()
+	if err := e.srv.PutFirewallRule(fw); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// applyFix carries out a fix the audit printed, as the command would on
+// GCP: gkessh commands run for real; gcloud ones change the emulator as
+// the real command changes GCP.
+func (e *testEnv) applyFix(fix string) {
+	e.t.Helper()
+	words := strings.Fields(strings.SplitN(fix, " (", 2)[0])
+	flags := map[string]string{}
+	var args []string
+	for _, w := range words {
+		if k, v, ok := strings.Cut(w, "="); ok && strings.HasPrefix(k, "--") {
+			flags[k[2:]] = v
+		} else if strings.HasPrefix(w, "--") {
+			flags[w[2:]] = ""
+		} else {
+			args = append(args, w)
+		}
+	}
+	cmd := strings.Join(args[:min(len(args), 4)], " ")
+	switch {
+	case words[0] == "gkessh":
+		if _, stderr, code := e.run(words[1:]...); code != 0 {
+			e.t.Fatalf("fix %q: exit %d: %s", fix, code, stderr)
+		}
+	case cmd == "gcloud compute firewall-rules create":
+		prio, _ := strconv.ParseInt(flags["priority"], 10, 64)
+		fw := &compute.Firewall{Name: args[4], Priority: prio, SourceRanges: strings.Split(flags["source-ranges"], ","),
+			ForceSendFields: []string{"Priority"}}
+		if _, ok := flags["priority"]; !ok {
+			fw.Priority = 1000
+		}
+		if flags["target-tags"] != "" {
+			fw.TargetTags = strings.Split(flags["target-tags"], ",")
+		}
+		proto, port, _ := strings.Cut(flags["rules"], ":")
+		if flags["action"] == "deny" {
+			fw.Denied = []*compute.FirewallDenied{{IPProtocol: proto, Ports: []string{port}}}
+		} else {
+			fw.Allowed = []*compute.FirewallAllowed{{IPProtocol: proto, Ports: []string{port}}}
+		}
+		if flags["network"] != "default" || flags["direction"] != "INGRESS" {
+			e.t.Fatalf("fix %q: unexpected network or direction", fix)
+		}
+		e.putRule(fw)
+	case cmd == "gcloud compute firewall-rules update":
+		for _, fw := range e.srv.FirewallRules() {
+			if fw.Name == args[4] {
+				fw.SourceRanges = strings.Split(flags["source-ranges"], ",")
+				e.putRule(fw)
+				return
+			}
+		}
+		e.t.Fatalf("fix %q: no rule %s", fix, args[4])
+	case cmd == "gcloud container node-pools update":
+		if _, ok := flags["no-enable-insecure-kubelet-readonly-port"]; !ok {
+			e.t.Fatalf("fix %q: not seed 001's flag", fix)
+		}
+		for _, name := range e.srv.Nodes() {
+			if strings.HasPrefix(name, "gke-"+flags["cluster"]+"-"+args[4]+"-") {
+				if err := e.srv.SetKubeletReadOnlyPort(name, false); err != nil {
+					e.t.Fatal(err)
+				}
+			}
+		}
+	case cmd == "gcloud container clusters update":
+		// Seed 001: existing node pools keep their setting.
+	case cmd == "gcloud compute instances add-metadata", cmd == "gcloud compute instances remove-metadata":
+		attrs := map[string]*string{}
+		for _, kv := range strings.Split(flags["metadata"], ",") {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				attrs[k] = &v
+			}
+		}
+		for _, k := range strings.Split(flags["keys"], ",") {
+			if k != "" {
+				attrs[k] = nil
+			}
+		}
+		if err := e.srv.SetInstanceMetadata(args[4], attrs); err != nil {
+			e.t.Fatal(err)
+		}
+	case cmd == "gcloud compute project-info remove-metadata":
+		if err := e.srv.SetProjectMetadata(map[string]*string{flags["keys"]: nil}); err != nil {
+			e.t.Fatal(err)
+		}
+	default:
+		e.t.Fatalf("fix %q: the test cannot carry it out", fix)
+	}
+}
+
+// TestAuditFindings: from a clean project, each change produces exactly
+// its finding (and those it implies), with the expected evidence; carrying
+// out every fix the audit prints makes the finding go away.
+func TestAuditFindings(t *testing.T) {
+	permanent := func(user string) string { return keys.FormatLine(user, newTestKey(t), "") }
+	for _, tc := range []struct {
+		name     string
+		change   func(e *testEnv)
+		want     []string // finding IDs, sorted
+		evidence string   // in the last finding's evidence
+		nodes    int      // how many nodes the last finding names
+		fail     int      // exit status with the default --fail-on high
+	}{
+		{"clean", func(*testEnv) {}, nil, "", 0, 0},
+		{"kubelet read-only port in use", func(e *testEnv) {
+			n := e.srv.Nodes()[0]
+			if err := e.srv.SetKubeletReadOnlyPort(n, true); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.srv.PollKubelet(context.Background(), n, "/pods", 4); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"kubelet-readonly-port"}, `in use: kubelet_http_requests_total{server_type="readonly"} path="pods" 4`, 1, 1},
+		{"pods reach sshd", func(e *testEnv) {
+			for _, c := range e.srv.Clusters() {
+				e.srv.DeleteFirewallRule("gke-" + c.Name + "-deny-pod-ssh")
+			}
+		}, []string{"pods-reach-sshd"}, "sshd answers on 10.128.", 3, 0},
+		{"ssh open to the internet", func(e *testEnv) {
+			e.putRule(&compute.Firewall{Name: "open-ssh", Priority: 500, SourceRanges: []string{"0.0.0.0/0"},
+				Allowed: []*compute.FirewallAllowed{{IPProtocol: "tcp", Ports: []string{"20-30"}}}})
+			// It also outranks the rule that kept pods out.
+		}, []string{"pods-reach-sshd", "ssh-open-to-internet"}, "rule open-ssh (allow, priority 500) admits it", 3, 1},
+		{"IAP range blocked by a deny", func(e *testEnv) {
+			e.putRule(&compute.Firewall{Name: "deny-ssh", Priority: 100, SourceRanges: []string{"0.0.0.0/0"},
+				Denied: []*compute.FirewallDenied{{IPProtocol: "all"}}})
+		}, []string{"iap-range-missing"}, "rule deny-ssh (deny, priority 100) blocks it", 3, 0},
+		{"IAP rule missing", func(e *testEnv) { e.srv.DeleteFirewallRule("allow-ssh-ingress-from-iap") },
+			[]string{"iap-range-missing"}, "the implied deny-ingress rule blocks it", 3, 0},
+		{"project keys", func(e *testEnv) {
+			line := permanent("alice")
+			e.srv.SetProjectMetadata(map[string]*string{"ssh-keys": &line})
+		}, []string{"keys-never-expire", "project-keys-not-blocked", "project-keys-sudo"}, "", 3, 0},
+		{"expired key", func(e *testEnv) {
+			line := keys.FormatExpiringLine("bob", newTestKey(t), time.Now().Add(-time.Hour))
+			e.srv.SetProjectMetadata(map[string]*string{"ssh-keys": &line})
+		}, []string{"keys-expired"}, "user bob expired", 3, 0},
+		{"legacy sshKeys", func(e *testEnv) {
+			line := keys.FormatExpiringLine("carol", newTestKey(t), time.Now().Add(time.Hour))
+			e.srv.SetInstanceMetadata(e.srv.Nodes()[1], map[string]*string{"sshKeys": &line})
+		}, []string{"legacy-sshkeys"}, "instance sshKeys line 1", 1, 0},
+		{"OS Login on a GKE node", func(e *testEnv) {
+			e.srv.SetInstanceMetadata(e.srv.Nodes()[2], map[string]*string{"enable-oslogin": ptrTo("TRUE")})
+		}, []string{"oslogin-ignored"}, "GKE nodes keep using metadata SSH keys", 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEnv(t, emulator.Config{Nodes: 3})
+			e.cleanProject()
+			tc.change(e)
+			rep, stderr, code := e.auditJSON("--all")
+			if got := findingIDs(rep); !slices.Equal(got, tc.want) {
+				t.Fatalf("findings %v, want %v\n%+v\n%s", got, tc.want, rep.Findings, stderr)
+			}
+			if code != tc.fail {
+				t.Errorf("exit %d, want %d", code, tc.fail)
+			}
+			if len(tc.want) == 0 {
+				return
+			}
+			f := finding(rep, tc.want[len(tc.want)-1])
+			if !strings.Contains(strings.Join(f.Evidence, "\n"), tc.evidence) || len(f.Nodes) != tc.nodes {
+				t.Errorf("%s: nodes %v, evidence %q; want %d nodes and %q", f.ID, f.Nodes, f.Evidence, tc.nodes, tc.evidence)
+			}
+			for _, f := range rep.Findings {
+				for _, fix := range f.Fix {
+					if !strings.HasPrefix(fix, "first ") {
+						e.applyFix(fix)
+					}
+				}
+			}
+			after, stderr, code := e.auditJSON("--all")
+			if len(after.Findings) != 0 || code != 0 {
+				t.Errorf("after the fixes: exit %d, findings %+v\n%s", code, after.Findings, stderr)
+			}
+		})
+	}
+}
+
+
+// newTestKey is a fresh public key for metadata lines.
+func newTestKey(t *testing.T) ssh.PublicKey {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := ssh.NewPublicKey(priv.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub
+}
+
+// TestAudit50Nodes: 50 nodes with mixed settings; the audit names exactly
+// the expected findings on exactly the expected nodes, in JSON and in the
+// table.
+func TestAudit50Nodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("50 nodes")
+	}
+	e := newTestEnv(t, emulator.Config{Nodes: 50})
+	e.cleanProject()
+	names := e.srv.Nodes()
+	line := keys.FormatLine("alice", newTestKey(t), "alice@laptop")
+	if err := e.srv.SetProjectMetadata(map[string]*string{"ssh-keys": &line}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{}
+	for i, name := range names {
+		if i%4 == 0 {
+			if err := e.srv.SetKubeletReadOnlyPort(name, true); err != nil {
+				t.Fatal(err)
+			}
+			want["kubelet-readonly-port"] = append(want["kubelet-readonly-port"], name)
+		}
+		if i%8 == 0 {
+			if err := e.srv.PollKubelet(context.Background(), name, "/stats/summary", 2); err != nil {
+				t.Fatal(err)
+			}
+		}
+		attrs := map[string]*string{}
+		switch {
+		case i%5 == 0:
+			attrs["block-project-ssh-keys"] = ptrTo("TRUE")
+		case i == 7:
+			attrs["sshKeys"] = ptrTo(keys.FormatExpiringLine("carol", newTestKey(t), time.Now().Add(time.Hour)))
+			want["legacy-sshkeys"] = []string{name}
+		default:
+			for _, id := range []string{"project-keys-sudo", "keys-never-expire", "project-keys-not-blocked"} {
+				want[id] = append(want[id], name)
+			}
+		}
+		if i == 11 {
+			attrs["enable-oslogin"] = ptrTo("TRUE")
+			want["oslogin-ignored"] = []string{name}
+		}
+		if len(attrs) > 0 {
+			if err := e.srv.SetInstanceMetadata(name, attrs); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rep, stderr, code := e.auditJSON("--all", "-P", "8", "--fail-on", "medium")
+	if code != 1 {
+		t.Errorf("exit %d with high and medium findings and --fail-on medium, want 1", code)
+	}
+	if len(rep.Nodes) != 50 {
+		t.Fatalf("audited %d nodes, want 50", len(rep.Nodes))
+	}
+	got := map[string][]string{}
+	for _, f := range rep.Findings {
+		got[f.ID] = f.Nodes
+	}
+	for id, nodes := range want {
+		slices.Sort(nodes)
+		if !slices.Equal(got[id], nodes) {
+			t.Errorf("%s on %v, want %v", id, got[id], nodes)
+		}
+	}
+	for id := range got {
+		if want[id] == nil {
+			t.Errorf("unexpected finding %s on %v", id, got[id])
+		}
+	}
+	// Every node but the OS Login one was checked live; the polled ones
+	// show their use of the port.
+	if rep.Probed != 49 || len(rep.Unprobed) != 1 || rep.Unprobed[0].Node != names[11] {
+		t.Errorf("probed %d, unprobed %+v; want 49 and %s", rep.Probed, rep.Unprobed, names[11])
+	}
+	ev := strings.Join(finding(rep, "kubelet-readonly-port").Evidence, "\n")
+	for i, name := range names {
+		inUse := strings.Contains(ev, name+`: in use: kubelet_http_requests_total{server_type="readonly"} path="stats" 2`)
+		if inUse != (i%8 == 0) {
+			t.Errorf("%s: in-use evidence %v, want %v", name, inUse, i%8 == 0)
+		}
+	}
+	if t.Failed() {
+		t.Log(stderr)
+	}
+	// The table says the same.
+	table, _, _ := e.run("audit", "--all", "--no-probe")
+	for id, nodes := range want {
+		if !strings.Contains(table, id+"  ") || !regexpRow(table, id, len(nodes)) {
+			t.Errorf("table lacks %s on %d/50:\n%s", id, len(nodes), table)
+		}
+	}
+}
+
+// regexpRow reports whether the table's summary row for id says n/50.
+func regexpRow(table, id string, n int) bool {
+	for _, line := range strings.Split(table, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 2 && f[1] == id {
+			return f[2] == strconv.Itoa(n)+"/50"
+		}
+	}
+	return false
+}
