@@ -290,7 +290,6 @@ func TestAuditFindings(t *testing.T) {
 	}
 }
 
-
 // newTestKey is a fresh public key for metadata lines.
 func newTestKey(t *testing.T) ssh.PublicKey {
 	t.Helper()
