@@ -131,7 +131,7 @@ func TestSanitizeUser(t *testing.T) {
 		if got := SanitizeUser(tt.in); got != tt.want {
 			t.Errorf("SanitizeUser(%q) = %q, want %q", tt.in, got, tt.want)
 		}
-		if got := SanitizeUser(tt.in); !validUser.MatchString(got) {
+		if got := SanitizeUser(tt.in); !pythonUser.MatchString(got) {
 			t.Errorf("SanitizeUser(%q) = %q is not a valid user", tt.in, got)
 		}
 	}
@@ -142,7 +142,7 @@ func TestDefaultUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !validUser.MatchString(u) {
+	if !pythonUser.MatchString(u) {
 		t.Fatalf("DefaultUser() = %q, not a name guest agents accept", u)
 	}
 }

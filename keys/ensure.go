@@ -55,8 +55,8 @@ func Ensure(ctx context.Context, c *gce.Client, inst *gce.Instance, pub ssh.Publ
 	if opts.User == "" {
 		return EnsureResult{}, errors.New("keys: no user name: pass --user")
 	}
-	if !validUser.MatchString(opts.User) {
-		return EnsureResult{}, fmt.Errorf("keys: user name %q would be ignored by guest agents: use letters, digits, '.', '_', '-' (at most 32, not starting with '-')", opts.User)
+	if err := CheckUser(opts.User); err != nil {
+		return EnsureResult{}, err
 	}
 	proj, err := c.Project(ctx)
 	if err != nil {

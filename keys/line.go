@@ -26,9 +26,45 @@ const ExpireLayout = "2006-01-02T15:04:05-0700"
 // expiringTag starts the comment of an expiring key.
 const expiringTag = "google-ssh"
 
-// validUser is the user name rule of the guest accounts daemon; names that
-// match it work on every guest agent.
-var validUser = regexp.MustCompile(`^[A-Za-z0-9._][A-Za-z0-9._-]{0,31}$`)
+// pythonUser is the user name rule of the retired Python accounts daemon
+// (compute-image-packages); the Go guest agent accepts more (see
+// agentUserErr), but names outside this rule fail on images that still
+// run the Python daemon.
+var pythonUser = regexp.MustCompile(`^[A-Za-z0-9._][A-Za-z0-9._-]{0,31}$`)
+
+// PythonAgentSkips reports whether the retired Python accounts daemon
+// would skip user.
+func PythonAgentSkips(user string) bool { return !pythonUser.MatchString(user) }
+
+// agentUserErr says why the Go guest agent rejects a user name, or returns
+// nil: it rejects only empty names, names with whitespace (Go regexp's \s),
+// a leading '-', a '/', and "." or "..".
+func agentUserErr(user string) error {
+	switch {
+	case user == "":
+		return errors.New("empty user name")
+	case strings.ContainsAny(user, "\t\n\f\r "):
+		return fmt.Errorf("user name %q has whitespace", user)
+	case strings.HasPrefix(user, "-"):
+		return fmt.Errorf("user name %q starts with '-'", user)
+	case strings.Contains(user, "/") || user == "." || user == "..":
+		return fmt.Errorf("user name %q is a path", user)
+	}
+	return nil
+}
+
+// CheckUser returns an error naming the rule when user cannot be the user
+// of an ssh-keys line: the guest agent would skip the line, or a ':' would
+// cut the name short.
+func CheckUser(user string) error {
+	if strings.Contains(user, ":") {
+		return fmt.Errorf("keys: user name %q has a ':', which ends the user name in ssh-keys", user)
+	}
+	if err := agentUserErr(user); err != nil {
+		return fmt.Errorf("keys: the guest agent would skip the key: %w", err)
+	}
+	return nil
+}
 
 // Line is one line of an ssh-keys metadata value.
 type Line struct {
@@ -43,8 +79,9 @@ type Line struct {
 // Expiring reports whether the line carries a google-ssh expiry.
 func (l Line) Expiring() bool { return !l.ExpireOn.IsZero() }
 
-// Expired reports whether the key has expired at now.
-func (l Line) Expired(now time.Time) bool { return l.Expiring() && !now.Before(l.ExpireOn) }
+// Expired reports whether the key has expired at now: the guest agent
+// still installs it at the very instant of expireOn.
+func (l Line) Expired(now time.Time) bool { return l.Expiring() && l.ExpireOn.Before(now) }
 
 // Valid reports whether a guest agent would install the key.
 func (l Line) Valid() bool { return l.Err == nil }
@@ -74,9 +111,10 @@ func JoinLines(lines []Line) string {
 
 var errBlank = errors.New("blank line")
 
-// ParseLine parses one ssh-keys line the way the guest agents do:
-// "user:TYPE BASE64 [comment]", where a comment of the form
-// `google-ssh {"userName":…,"expireOn":…}` makes the key expire.
+// ParseLine parses one ssh-keys line the way the Go guest agent does:
+// "user:[OPTIONS ]TYPE BASE64 [comment]", where a comment starting with
+// "google-ssh" must go on, after a space, with JSON holding an expireOn
+// (`google-ssh {"userName":…,"expireOn":…}`), and the key then expires.
 func ParseLine(raw string) Line {
 	l := Line{Raw: raw}
 	s := strings.TrimSpace(raw)
@@ -90,8 +128,8 @@ func ParseLine(raw string) Line {
 		return l
 	}
 	l.User = user
-	if !validUser.MatchString(user) {
-		l.Err = fmt.Errorf("invalid user name %q", user)
+	if err := agentUserErr(user); err != nil {
+		l.Err = err
 		return l
 	}
 	key, comment, _, _, err := ssh.ParseAuthorizedKey([]byte(rest))
@@ -103,7 +141,14 @@ func ParseLine(raw string) Line {
 	if !strings.HasPrefix(comment, expiringTag) {
 		return l
 	}
-	exp, err := parseExpiry(strings.TrimSpace(strings.TrimPrefix(comment, expiringTag)))
+	// The agent cuts the comment at its first space: "google-ssh{…}" has no
+	// JSON to read, while "google-sshX {…}" is read like "google-ssh {…}".
+	_, js, found := strings.Cut(comment, " ")
+	if !found {
+		l.Key, l.Err = nil, fmt.Errorf("expiring key for %s: %s with no expiry after a space", user, expiringTag)
+		return l
+	}
+	exp, err := parseExpiry(js)
 	if err != nil {
 		l.Key, l.Err = nil, fmt.Errorf("expiring key for %s: %w", user, err)
 		return l

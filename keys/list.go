@@ -42,7 +42,8 @@ func Entries(proj *gce.Project, inst *gce.Instance) []Entry {
 	return out
 }
 
-// Audit fills each entry's Problems: lines guest agents skip, pasted
+// Audit fills each entry's Problems: lines the Go guest agent skips (and
+// user names only the retired Python daemon skips), pasted
 // private keys, keys that never expire, expired keys still present, keys
 // that appear more than once, and project-wide keys, whose users get root
 // (sudo through google-sudoers) on every node that does not block them.
@@ -55,8 +56,11 @@ func Audit(entries []Entry, now time.Time) {
 			e.Problems = append(e.Problems, "contains what looks like a private key: remove it and replace that key")
 		}
 		if !l.Valid() {
-			e.Problems = append(e.Problems, fmt.Sprintf("guest agents skip this line: %v", l.Err))
+			e.Problems = append(e.Problems, fmt.Sprintf("the guest agent skips this line: %v", l.Err))
 			continue
+		}
+		if PythonAgentSkips(l.User) {
+			e.Problems = append(e.Problems, fmt.Sprintf("the Go guest agent installs it, but images still on the Python accounts daemon skip user %q", l.User))
 		}
 		switch {
 		case !l.Expiring():

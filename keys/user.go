@@ -32,7 +32,7 @@ func DefaultUser() (string, error) {
 // characters other than letters and digits become '_', a 'g' is prepended
 // when it does not start with a letter, and it is cut to 32 characters.
 func SanitizeUser(name string) string {
-	if validUser.MatchString(name) {
+	if pythonUser.MatchString(name) {
 		return name
 	}
 	var b strings.Builder

@@ -300,7 +300,7 @@ func TestKeysListAuditRemovePrune(t *testing.T) {
 	for who, want := range map[string]string{
 		"perm@project": "never expires",
 		"old@project":  "expired",
-		"@project":     "guest agents skip this line",
+		"@project":     "the guest agent skips this line",
 	} {
 		if got, ok := problems[who]; !ok || !strings.Contains(got, want) {
 			t.Errorf("%s: problems %q, want %q (listed %v)", who, got, want, problems)
