@@ -24,12 +24,12 @@ type Stdio struct {
 // Main runs gkessh with args (args[0] is the program name) and returns the
 // process exit status.
 func Main(ctx context.Context, args []string, stdio Stdio) int {
-	app := newApp(stdio)
+	app := newApp(newDeps(stdio), stdio)
 	err := app.RunContext(ctx, hoistFlags(app, args))
 	return report(stdio.Err, err)
 }
 
-func newApp(stdio Stdio) *ucli.App {
+func newApp(d *deps, stdio Stdio) *ucli.App {
 	app := &ucli.App{
 		Name:      "gkessh",
 		Usage:     "SSH to Compute Engine and GKE nodes through Identity-Aware Proxy",
@@ -52,16 +52,16 @@ func newApp(stdio Stdio) *ucli.App {
 			}
 			return nil
 		},
-		Action: func(c *ucli.Context) error { return sshAction(c, stdio) },
+		Action: func(c *ucli.Context) error { return sshAction(c, d, stdio) },
 		Commands: []*ucli.Command{
-			proxyCommand(stdio),
-			tunnelCommand(stdio),
-			keysCommand(stdio),
-			configSSHCommand(stdio),
-			inventoryCommand(stdio),
-			doctorCommand(stdio),
-			auditCommand(stdio),
-			runCommand(stdio),
+			proxyCommand(d, stdio),
+			tunnelCommand(d, stdio),
+			keysCommand(d, stdio),
+			configSSHCommand(d, stdio),
+			inventoryCommand(d, stdio),
+			doctorCommand(d, stdio),
+			auditCommand(d, stdio),
+			runCommand(d, stdio),
 		},
 	}
 	// urfave returns unknown flags and bad flag values as plain errors:

@@ -16,7 +16,8 @@ import (
 // two flags answering to the same name (urfave panics on those at run time,
 // as -v once did).
 func TestCommandDocs(t *testing.T) {
-	app := newApp(Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
+	stdio := Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}
+	app := newApp(newDeps(stdio), stdio)
 	var walk func(path string, flags []ucli.Flag, cmds []*ucli.Command)
 	walk = func(path string, flags []ucli.Flag, cmds []*ucli.Command) {
 		seen := map[string]bool{}

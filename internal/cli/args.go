@@ -2,6 +2,7 @@ package cli
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
@@ -90,4 +91,25 @@ func findCommand(cmds []*ucli.Command, name string) *ucli.Command {
 		}
 	}
 	return nil
+}
+
+// nodePort parses NODE [PORT] arguments.
+func nodePort(args []string, defPort int, usage string) (string, int, error) {
+	if len(args) == 0 || len(args) > 2 {
+		return "", 0, usagef("want NODE and an optional PORT: %s", usage)
+	}
+	port := defPort
+	if len(args) == 2 {
+		if !portNumber(args[1]) || args[1] == "0" {
+			return "", 0, usagef("port %q: want 1-65535", args[1])
+		}
+		port, _ = strconv.Atoi(args[1])
+	}
+	return args[0], port, nil
+}
+
+// portNumber reports whether s is a port number, 0-65535.
+func portNumber(s string) bool {
+	p, err := strconv.Atoi(s)
+	return err == nil && p >= 0 && p <= 65535
 }

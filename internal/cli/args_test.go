@@ -8,7 +8,8 @@ import (
 )
 
 func TestHoistFlags(t *testing.T) {
-	app := newApp(Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
+	stdio := Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}
+	app := newApp(newDeps(stdio), stdio)
 	for _, tc := range []struct{ in, want string }{
 		// Flags after the arguments move in front of them, with their values.
 		{"tunnel NODE 8080 --listen 127.0.0.1:9000", "tunnel --listen 127.0.0.1:9000 NODE 8080"},
@@ -52,7 +53,8 @@ func TestHoistFlags(t *testing.T) {
 // hoistFlags only reorders: whatever the arguments (--ssh-flag aside, which
 // splits its value), it returns the same ones, none lost or added.
 func FuzzHoistFlags(f *testing.F) {
-	app := newApp(Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
+	stdio := Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}
+	app := newApp(newDeps(stdio), stdio)
 	for _, s := range []string{"tunnel NODE 8080 --listen :1", "NODE -- -N -L 1:a:2 top -d", "-t NODE -- -- x", "keys list --format", "--zone"} {
 		f.Add(s)
 	}

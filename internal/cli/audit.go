@@ -34,7 +34,7 @@ type auditOptions struct {
 	FailOn             audit.Severity
 }
 
-func auditCommand(stdio Stdio) *ucli.Command {
+func auditCommand(d *deps, stdio Stdio) *ucli.Command {
 	return &ucli.Command{
 		Name:      "audit",
 		Usage:     "check nodes for the exposures the seed documents describe",
@@ -61,7 +61,7 @@ func auditCommand(stdio Stdio) *ucli.Command {
 			if err != nil {
 				return err
 			}
-			return runAudit(c.Context, o, stdio)
+			return runAudit(c.Context, o, d, stdio)
 		},
 	}
 }
@@ -109,8 +109,8 @@ func auditFlagValues(c *ucli.Context) (auditOptions, error) {
 
 // runAudit audits and reports; a finding at --fail-on or worse is exit 1,
 // a failed audit 255.
-func runAudit(ctx context.Context, o auditOptions, stdio Stdio) error {
-	rep, err := o.audit(ctx, stdio)
+func runAudit(ctx context.Context, o auditOptions, d *deps, stdio Stdio) error {
+	rep, err := auditNodes(ctx, o, d, stdio)
 	if err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
@@ -138,13 +138,9 @@ func runAudit(ctx context.Context, o auditOptions, stdio Stdio) error {
 	return nil
 }
 
-func (o auditOptions) audit(ctx context.Context, stdio Stdio) (*audit.Report, error) {
-	logf := func(format string, args ...any) {
-		if o.Verbose {
-			fmt.Fprintf(stdio.Err, "gkessh: "+format+"\n", args...)
-		}
-	}
-	c, err := o.compute(ctx)
+func auditNodes(ctx context.Context, o auditOptions, d *deps, stdio Stdio) (*audit.Report, error) {
+	logf := d.logger(o.Verbose)
+	c, err := d.compute(ctx, o.globalOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -155,24 +151,24 @@ func (o auditOptions) audit(ctx context.Context, stdio Stdio) (*audit.Report, er
 	for _, r := range sel.Unreachable {
 		return nil, fmt.Errorf("%s: %v", r.Node, r.Err)
 	}
-	cfg := audit.Config{Compute: c, Now: time.Now()}
+	cfg := audit.Config{Compute: c, Now: d.now()}
 	if !o.NoProbe {
-		user, kp, err := o.userKey(stdio.Err)
+		user, kp, err := d.userKey(o.keyOptions, stdio.Err)
 		if err != nil {
 			return nil, err
 		}
 		defer kp.Close()
-		known, err := sshconfig.DefaultKnownHostsPath()
+		known, err := d.knownHosts()
 		if err != nil {
 			return nil, err
 		}
-		d, err := o.iapDialer(ctx, logf)
+		dl, err := d.iapDialer(ctx, o.globalOptions)
 		if err != nil {
 			return nil, err
 		}
 		cfg.Fleet = fleet.Config{
 			Dial: func(ctx context.Context, inst *gce.Instance) (net.Conn, error) {
-				return d.DialContext(ctx, tunnel.Target{Project: c.ProjectID, Zone: gce.ZoneName(inst.Zone), Instance: inst.Name, Port: 22})
+				return dl.DialContext(ctx, tunnel.Target{Project: c.ProjectID, Zone: gce.ZoneName(inst.Zone), Instance: inst.Name, Port: 22})
 			},
 			User: user, Key: kp, Scope: o.Scope, ExpireAfter: o.ExpireAfter,
 			KnownHosts: known, Strict: o.Strict, PropagationTimeout: o.PropagationTimeout,

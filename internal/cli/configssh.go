@@ -8,8 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"strings"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -26,7 +24,7 @@ type configSSHOptions struct {
 	Remove  bool
 }
 
-func configSSHCommand(stdio Stdio) *ucli.Command {
+func configSSHCommand(d *deps, stdio Stdio) *ucli.Command {
 	return &ucli.Command{
 		Name:  "config-ssh",
 		Usage: "write a managed block to ~/.ssh/config so ssh, scp, rsync and Ansible reach nodes through gkessh",
@@ -53,19 +51,18 @@ func configSSHCommand(stdio Stdio) *ucli.Command {
 					return usagef("--pattern: %v: use instance name characters with * and ?", err)
 				}
 			}
-			if opts.Path == "" {
-				home, err := os.UserHomeDir()
-				if err != nil {
-					return fmt.Errorf("no home directory: %w", err)
-				}
-				opts.Path = filepath.Join(home, ".ssh", "config")
-			}
-			return runConfigSSH(c.Context, opts, stdio)
+			return runConfigSSH(c.Context, opts, d, stdio)
 		},
 	}
 }
 
-func runConfigSSH(ctx context.Context, o configSSHOptions, stdio Stdio) error {
+func runConfigSSH(ctx context.Context, o configSSHOptions, d *deps, stdio Stdio) error {
+	if o.Path == "" {
+		var err error
+		if o.Path, err = d.sshConfig(); err != nil {
+			return err
+		}
+	}
 	old, err := os.ReadFile(o.Path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("read %s: %w", o.Path, err)
@@ -75,7 +72,7 @@ func runConfigSSH(ctx context.Context, o configSSHOptions, stdio Stdio) error {
 		updated, err = sshconfig.Remove(old)
 	} else {
 		var hosts []sshconfig.Host
-		if hosts, err = o.hosts(ctx, stdio.Err); err != nil {
+		if hosts, err = configHosts(ctx, o, d, stdio.Err); err != nil {
 			return err
 		}
 		updated, err = sshconfig.Merge(old, sshconfig.Render(hosts))
@@ -104,95 +101,25 @@ func runConfigSSH(ctx context.Context, o configSSHOptions, stdio Stdio) error {
 // hosts are the managed block's entries: one per node, or with --pattern
 // one wildcard entry whose host keys are pinned under the node names, since
 // one HostKeyAlias cannot fit every node.
-func (o configSSHOptions) hosts(ctx context.Context, warn io.Writer) ([]sshconfig.Host, error) {
-	nodes, _, err := o.listNodes(ctx, warn, o.Pattern != "")
+func configHosts(ctx context.Context, o configSSHOptions, d *deps, warn io.Writer) ([]sshconfig.Host, error) {
+	route, err := d.proxyRoute(o.openSSHOptions)
+	if err != nil {
+		return nil, err
+	}
+	nodes, _, err := listNodes(ctx, o.openSSHOptions, d, route.knownHosts, warn, o.Pattern != "")
 	if err != nil {
 		return nil, err
 	}
 	if o.Pattern != "" {
-		project, err := o.project()
+		project, err := d.project(o.globalOptions)
 		if err != nil {
 			return nil, err
 		}
-		return []sshconfig.Host{{Pattern: o.Pattern, Options: o.sshOptions(resolved{Project: project})}}, nil
+		return []sshconfig.Host{{Pattern: o.Pattern, Options: route.sshOptions(resolved{Project: project})}}, nil
 	}
 	hosts := make([]sshconfig.Host, len(nodes))
 	for i, r := range nodes {
-		hosts[i] = sshconfig.Host{Pattern: r.Name, Options: o.sshOptions(r)}
+		hosts[i] = sshconfig.Host{Pattern: r.Name, Options: route.sshOptions(r)}
 	}
 	return hosts, nil
-}
-
-// writeFileKeepMode replaces path atomically (temp file and rename),
-// keeping its mode; a new file gets 0600, as gcloud writes ~/.ssh/config.
-func writeFileKeepMode(path string, data []byte) error {
-	mode := fs.FileMode(0o600)
-	if fi, err := os.Stat(path); err == nil {
-		mode = fi.Mode().Perm()
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(mode)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-// lineDiff shows how block a became block b: the lines only in a with "-",
-// only in b with "+", common lines with " ", in order (longest common
-// subsequence; blocks are small).
-func lineDiff(a, b []byte) []byte {
-	x := strings.SplitAfter(string(a), "\n")
-	y := strings.SplitAfter(string(b), "\n")
-	lcs := make([][]int, len(x)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(y)+1)
-	}
-	for i := len(x) - 1; i >= 0; i-- {
-		for j := len(y) - 1; j >= 0; j-- {
-			if x[i] == y[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
-	var out bytes.Buffer
-	i, j := 0, 0
-	for i < len(x) || j < len(y) {
-		switch {
-		case i < len(x) && j < len(y) && x[i] == y[j]:
-			if x[i] != "" {
-				out.WriteString(" " + x[i])
-			}
-			i, j = i+1, j+1
-		case j < len(y) && (i == len(x) || lcs[i][j+1] > lcs[i+1][j]):
-			if y[j] != "" {
-				out.WriteString("+" + y[j])
-			}
-			j++
-		default:
-			if x[i] != "" {
-				out.WriteString("-" + x[i])
-			}
-			i++
-		}
-	}
-	return out.Bytes()
 }

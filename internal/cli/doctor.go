@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -18,7 +19,7 @@ import (
 	"github.com/gkessh/gkessh/tunnel"
 )
 
-func doctorCommand(stdio Stdio) *ucli.Command {
+func doctorCommand(d *deps, stdio Stdio) *ucli.Command {
 	return &ucli.Command{
 		Name:      "doctor",
 		Usage:     "check everything a login needs, and say what to fix",
@@ -27,32 +28,46 @@ func doctorCommand(stdio Stdio) *ucli.Command {
 			"the instance, OS Login, where its keys come from, its published host keys and an IAP\n" +
 			"tunnel to its SSH port. Exits 1 when a check fails.",
 		Flags: append(googleFlags(),
-			&ucli.StringFlag{Name: "user", Usage: "user name on the node (default: your local login name)"},
-			&ucli.StringFlag{Name: "key-file", Usage: "private key file (default ~/.ssh/google_compute_engine)"},
+			userFlag, keyFileFlag,
 			&ucli.IntFlag{Name: "port", Value: 22, Usage: "port to open a tunnel to"},
 		),
 		Action: func(c *ucli.Context) error {
 			if c.NArg() > 1 {
 				return usagef("doctor takes at most one NODE")
 			}
-			d := doctor{o: globals(c), out: stdio.Out, node: c.Args().First(), user: c.String("user"), keyFile: c.String("key-file"), port: c.Int("port")}
-			if d.run(c.Context) {
-				return nil
+			k, err := keyFlagValues(c)
+			if err != nil {
+				return err
 			}
-			return exitError{code: exitError1}
+			o := doctorOptions{globalOptions: globals(c), keyOptions: k, Node: c.Args().First(), Port: c.Int("port")}
+			return runDoctor(c.Context, o, d, stdio)
 		},
 	}
 }
 
+// doctorOptions are the flags and argument of doctor.
+type doctorOptions struct {
+	globalOptions
+	keyOptions        // User and KeyFile
+	Node       string // "" checks the project alone
+	Port       int
+}
+
+// runDoctor prints one line per check; a failed check exits 1.
+func runDoctor(ctx context.Context, o doctorOptions, d *deps, stdio Stdio) error {
+	dr := doctor{doctorOptions: o, deps: d, out: stdio.Out}
+	if dr.run(ctx) {
+		return nil
+	}
+	return exitError{code: exitError1}
+}
+
 // doctor runs the checks in order, each building on the ones before.
 type doctor struct {
-	o       globalOptions
-	out     interface{ Write([]byte) (int, error) }
-	node    string
-	user    string
-	keyFile string
-	port    int
-	failed  bool
+	doctorOptions
+	deps   *deps
+	out    io.Writer
+	failed bool
 }
 
 func (d *doctor) ok(format string, args ...any)   { fmt.Fprintf(d.out, "ok    "+format+"\n", args...) }
@@ -64,13 +79,13 @@ func (d *doctor) fail(format string, args ...any) {
 
 // run prints one line per check and reports whether all passed.
 func (d *doctor) run(ctx context.Context) bool {
-	project, err := d.o.project()
+	project, err := d.deps.project(d.globalOptions)
 	if err != nil {
 		d.fail("project: %v", err)
 		return false
 	}
 	d.ok("project %s", project)
-	ts, err := d.o.tokenSource(ctx)
+	ts, err := d.deps.tokenSource(ctx, d.globalOptions)
 	if err == nil {
 		_, err = ts.Token()
 	}
@@ -80,7 +95,7 @@ func (d *doctor) run(ctx context.Context) bool {
 	}
 	d.ok("credentials: got an access token")
 	pub := d.checkKey()
-	c, err := d.o.compute(ctx)
+	c, err := d.deps.compute(ctx, d.globalOptions)
 	if err != nil {
 		d.fail("compute API: %v", err)
 		return false
@@ -94,7 +109,7 @@ func (d *doctor) run(ctx context.Context) bool {
 	if gce.OSLoginEnabled(nil, proj) {
 		d.warn("OS Login is on for the project: metadata keys are ignored except where an instance turns it off (GKE nodes do: they set enable-oslogin=false)")
 	}
-	if d.node != "" {
+	if d.Node != "" {
 		d.checkNode(ctx, c, proj, pub)
 	}
 	return !d.failed
@@ -102,10 +117,10 @@ func (d *doctor) run(ctx context.Context) bool {
 
 // checkKey looks at the key files without creating them.
 func (d *doctor) checkKey() ssh.PublicKey {
-	path := d.keyFile
+	path := d.KeyFile
 	if path == "" {
 		var err error
-		if path, err = keys.DefaultPath(); err != nil {
+		if path, err = d.deps.keyPath(); err != nil {
 			d.fail("key: %v", err)
 			return nil
 		}
@@ -125,7 +140,7 @@ func (d *doctor) checkKey() ssh.PublicKey {
 }
 
 func (d *doctor) checkNode(ctx context.Context, c *gce.Client, proj *gce.Project, pub ssh.PublicKey) {
-	r, inst, err := d.o.instance(ctx, c, d.node)
+	r, inst, err := d.deps.instance(ctx, d.globalOptions, c, d.Node)
 	if err != nil {
 		d.fail("instance: %v", err)
 		return
@@ -159,10 +174,10 @@ func (d *doctor) checkNode(ctx context.Context, c *gce.Client, proj *gce.Project
 // checkKeyPresent says whether a line grants the key where the node reads.
 func (d *doctor) checkKeyPresent(proj *gce.Project, inst *gce.Instance, pub ssh.PublicKey) {
 	blocks := gce.BlocksProjectSSHKeys(inst)
-	now := time.Now()
+	now := d.deps.now()
 	for _, e := range keys.Entries(proj, inst) {
 		if e.Line.Valid() && keys.SameKey(e.Line.Key, pub) && !e.Line.Expired(now) && (e.Scope == keys.ScopeInstance || !blocks) {
-			if d.user == "" || e.Line.User == d.user {
+			if d.User == "" || e.Line.User == d.User {
 				d.ok("key is in %s metadata for user %s", e.Scope, e.Line.User)
 				return
 			}
@@ -174,24 +189,24 @@ func (d *doctor) checkKeyPresent(proj *gce.Project, inst *gce.Instance, pub ssh.
 // checkTunnel opens an IAP tunnel to the node's port and reads the SSH
 // server's banner.
 func (d *doctor) checkTunnel(ctx context.Context, r resolved) {
-	dialer, err := d.o.iapDialer(ctx, nil)
+	dialer, err := d.deps.iapDialer(ctx, d.globalOptions)
 	if err != nil {
 		d.fail("IAP tunnel: %v", err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	conn, err := dialer.DialContext(ctx, tunnel.Target{Project: r.Project, Zone: r.Zone, Instance: r.Name, Port: d.port})
+	conn, err := dialer.DialContext(ctx, tunnel.Target{Project: r.Project, Zone: r.Zone, Instance: r.Name, Port: d.Port})
 	if err != nil {
-		d.fail("IAP tunnel to %s:%d: %v", r.Name, d.port, err)
+		d.fail("IAP tunnel to %s:%d: %v", r.Name, d.Port, err)
 		return
 	}
 	defer conn.Close()
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	banner, err := bufio.NewReader(conn).ReadString('\n')
 	if err != nil && banner == "" {
-		d.fail("IAP tunnel to %s:%d opened, but nothing answered: %v", r.Name, d.port, err)
+		d.fail("IAP tunnel to %s:%d opened, but nothing answered: %v", r.Name, d.Port, err)
 		return
 	}
-	d.ok("IAP tunnel to %s:%d: %s", r.Name, d.port, strings.TrimSpace(banner))
+	d.ok("IAP tunnel to %s:%d: %s", r.Name, d.Port, strings.TrimSpace(banner))
 }

@@ -23,12 +23,8 @@ type testEnv struct {
 
 func newTestEnv(t *testing.T, cfg emulator.Config) *testEnv {
 	t.Helper()
-	srv, url := emutest.Serve(t, cfg)
-	home := t.TempDir()
-	tokenFile := filepath.Join(home, "token")
-	if err := os.WriteFile(tokenFile, []byte(srv.Token()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	e := newEmuEnv(t, cfg)
+	home, url, srv, tokenFile := e.home, e.url, e.srv, filepath.Join(e.home, "token")
 	for k, v := range map[string]string{
 		"HOME":                            home,
 		"XDG_CACHE_HOME":                  filepath.Join(home, ".cache"),
@@ -42,7 +38,47 @@ func newTestEnv(t *testing.T, cfg emulator.Config) *testEnv {
 	} {
 		t.Setenv(k, v)
 	}
+	return e
+}
+
+// newEmuEnv is an in-process emulator and a fresh home, without touching
+// the environment: tests that call runX with e.deps() and e.options() can
+// run in parallel.
+func newEmuEnv(t *testing.T, cfg emulator.Config) *testEnv {
+	t.Helper()
+	srv, url := emutest.Serve(t, cfg)
+	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, "token"), []byte(srv.Token()), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return &testEnv{t: t, srv: srv, url: url, home: home}
+}
+
+// options are global options pointing at the emulator with its own token.
+func (e *testEnv) options() globalOptions {
+	return globalOptions{
+		Project:         e.srv.ProjectName(),
+		TokenFile:       filepath.Join(e.home, "token"),
+		ComputeEndpoint: e.url + "/compute/v1/",
+		IAPEndpoint:     "ws" + strings.TrimPrefix(e.url, "http"),
+	}
+}
+
+// deps are newDeps with every file under e.home, the local user "tester"
+// and no gcloud configuration: nothing read from the environment.
+func (e *testEnv) deps(stdio Stdio) *deps {
+	d := newDeps(stdio)
+	in := func(rel ...string) func() (string, error) {
+		p := filepath.Join(append([]string{e.home}, rel...)...)
+		return func() (string, error) { return p, nil }
+	}
+	d.gcloudProject = func() (string, error) { return "", nil }
+	d.stateDir = in(".cache", "gkessh")
+	d.keyPath = in(".ssh", "google_compute_engine")
+	d.knownHosts = in(".ssh", "google_compute_known_hosts")
+	d.sshConfig = in(".ssh", "config")
+	d.localUser = func() (string, error) { return "tester", nil }
+	return d
 }
 
 // run runs gkessh in-process and returns its stdout, stderr and exit status.

@@ -22,9 +22,9 @@ type forward struct {
 
 // listenLocal binds every -L forward's port, before anything changes on
 // the node's side, so that a port in use fails first.
-func (o sshOptions) listenLocal(ctx context.Context) ([]forward, error) {
+func listenLocal(ctx context.Context, specs []sshclient.Forward) ([]forward, error) {
 	var fwds []forward
-	for _, f := range o.LocalForwards {
+	for _, f := range specs {
 		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", f.Listen)
 		if err != nil {
 			closeAll(fwds)
@@ -35,9 +35,10 @@ func (o sshOptions) listenLocal(ctx context.Context) ([]forward, error) {
 	return fwds, nil
 }
 
-// listenRemote asks the node to listen for every -R forward.
-func (o sshOptions) listenRemote(client *ssh.Client, fwds []forward, node string) ([]forward, error) {
-	for _, f := range o.RemoteForwards {
+// listenRemote asks the node to listen for every -R forward in specs, and
+// adds them to fwds.
+func listenRemote(client *ssh.Client, specs []sshclient.Forward, fwds []forward, node string) ([]forward, error) {
+	for _, f := range specs {
 		addr := f.Listen
 		if strings.HasPrefix(addr, ":") {
 			addr = "0.0.0.0" + addr // every interface, which sshd allows only with GatewayPorts

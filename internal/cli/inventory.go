@@ -14,7 +14,7 @@ import (
 	"github.com/gkessh/gkessh/gce"
 )
 
-func inventoryCommand(stdio Stdio) *ucli.Command {
+func inventoryCommand(d *deps, stdio Stdio) *ucli.Command {
 	return &ucli.Command{
 		Name:  "inventory",
 		Usage: "print an Ansible dynamic inventory of the project's nodes",
@@ -32,23 +32,34 @@ func inventoryCommand(stdio Stdio) *ucli.Command {
 			if err != nil {
 				return err
 			}
-			inv, err := buildInventory(c.Context, o, stdio.Err)
-			if err != nil {
-				return err
-			}
-			var out any = inv
-			if h := c.String("host"); h != "" {
-				vars := inv.Meta.HostVars[h]
-				if vars == nil {
-					vars = map[string]any{} // Ansible wants an object for an unknown host
-				}
-				out = vars
-			}
-			enc := json.NewEncoder(stdio.Out)
-			enc.SetIndent("", "  ")
-			return enc.Encode(out)
+			return runInventory(c.Context, inventoryOptions{openSSHOptions: o, Host: c.String("host")}, d, stdio)
 		},
 	}
+}
+
+// inventoryOptions are the flags of inventory.
+type inventoryOptions struct {
+	openSSHOptions
+	Host string // print this host's variables; "" for --list
+}
+
+// runInventory prints the inventory, or one host's variables.
+func runInventory(ctx context.Context, o inventoryOptions, d *deps, stdio Stdio) error {
+	inv, err := buildInventory(ctx, o.openSSHOptions, d, stdio.Err)
+	if err != nil {
+		return err
+	}
+	var out any = inv
+	if o.Host != "" {
+		vars := inv.Meta.HostVars[o.Host]
+		if vars == nil {
+			vars = map[string]any{} // Ansible wants an object for an unknown host
+		}
+		out = vars
+	}
+	enc := json.NewEncoder(stdio.Out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }
 
 // inventory is the JSON an Ansible inventory script prints for --list:
@@ -77,8 +88,12 @@ func (inv inventory) MarshalJSON() ([]byte, error) {
 	return json.Marshal(m)
 }
 
-func buildInventory(ctx context.Context, o openSSHOptions, warn io.Writer) (inventory, error) {
-	nodes, insts, err := o.listNodes(ctx, warn, false)
+func buildInventory(ctx context.Context, o openSSHOptions, d *deps, warn io.Writer) (inventory, error) {
+	route, err := d.proxyRoute(o)
+	if err != nil {
+		return inventory{}, err
+	}
+	nodes, insts, err := listNodes(ctx, o, d, route.knownHosts, warn, false)
 	if err != nil {
 		return inventory{}, err
 	}
@@ -92,7 +107,7 @@ func buildInventory(ctx context.Context, o openSSHOptions, warn io.Writer) (inve
 		g.Hosts = append(g.Hosts, host)
 	}
 	for i, r := range nodes {
-		inv.Meta.HostVars[r.Name] = o.hostVars(r)
+		inv.Meta.HostVars[r.Name] = route.hostVars(r)
 		for _, g := range groupsOf(r, insts[i], warn) {
 			add(g, r.Name)
 		}
@@ -108,7 +123,7 @@ func buildInventory(ctx context.Context, o openSSHOptions, warn io.Writer) (inve
 
 // hostVars reaches r through gkessh proxy: the user and key as Ansible's own
 // variables, every other option in ansible_ssh_common_args.
-func (o openSSHOptions) hostVars(r resolved) map[string]any {
+func (p proxyRoute) hostVars(r resolved) map[string]any {
 	vars := map[string]any{
 		"ansible_host": r.Name,
 		"gce_project":  r.Project,
@@ -116,7 +131,7 @@ func (o openSSHOptions) hostVars(r resolved) map[string]any {
 		"gce_id":       fmt.Sprint(r.ID),
 	}
 	var args []string
-	for _, kv := range o.sshOptions(r) {
+	for _, kv := range p.sshOptions(r) {
 		switch kv[0] {
 		case "HostName":
 		case "User":

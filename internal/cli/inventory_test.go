@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 
@@ -10,11 +13,19 @@ import (
 )
 
 func TestInventory(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 3})
-	out, errOut, code := e.run("inventory", "--list", "--user", "nat")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
+	t.Parallel()
+	e := newEmuEnv(t, emulator.Config{Nodes: 3})
+	run := func(host string) string {
+		t.Helper()
+		var out bytes.Buffer
+		stdio := Stdio{Out: &out, Err: io.Discard}
+		o := inventoryOptions{openSSHOptions: openSSHOptions{globalOptions: e.options(), keyOptions: keyOptions{User: "nat"}, Strict: "yes"}, Host: host}
+		if err := runInventory(context.Background(), o, e.deps(stdio), stdio); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
 	}
+	out := run("")
 	var inv map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(out), &inv); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
@@ -49,8 +60,8 @@ func TestInventory(t *testing.T) {
 			t.Errorf("hostvars for %s: %v", name, hv)
 		}
 	}
-	one, _, code := e.run("inventory", "--host", e.srv.Nodes()[0], "--user", "nat")
-	if code != 0 || !strings.Contains(one, `"ansible_host": "`+e.srv.Nodes()[0]+`"`) {
+	one := run(e.srv.Nodes()[0])
+	if !strings.Contains(one, `"ansible_host": "`+e.srv.Nodes()[0]+`"`) {
 		t.Fatalf("--host: %s", one)
 	}
 }

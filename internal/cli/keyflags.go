@@ -87,23 +87,23 @@ func parseLifetime(s string) (time.Duration, error) {
 }
 
 // user is --user, else the local login name.
-func (k keyOptions) user() (string, error) {
+func (d *deps) user(k keyOptions) (string, error) {
 	if k.User != "" {
 		return k.User, nil
 	}
-	u, err := keys.DefaultUser()
+	u, err := d.localUser()
 	if err != nil {
 		return "", badInput(err)
 	}
 	return u, nil
 }
 
-// keyPath is --key-file, else ~/.ssh/google_compute_engine.
-func (k keyOptions) keyPath() (string, error) {
+// keyFile is --key-file, else ~/.ssh/google_compute_engine.
+func (d *deps) keyFile(k keyOptions) (string, error) {
 	if k.KeyFile != "" {
 		return k.KeyFile, nil
 	}
-	p, err := keys.DefaultPath()
+	p, err := d.keyPath()
 	if err != nil {
 		return "", badInput(err)
 	}
@@ -129,8 +129,8 @@ func loadKey(path string, w io.Writer) (*keys.KeyPair, error) {
 
 // ensureKey puts the key in the node's metadata with the scope and expiry
 // flags, refuses a node under OS Login, and says where the key is.
-func (o keyOptions) ensureKey(ctx context.Context, c *gce.Client, r resolved, inst *gce.Instance, pub ssh.PublicKey, opts keys.EnsureOptions) (keys.EnsureResult, string, error) {
-	opts.Scope, opts.ExpireAfter = o.Scope, o.ExpireAfter
+func ensureKey(ctx context.Context, c *gce.Client, k keyOptions, r resolved, inst *gce.Instance, pub ssh.PublicKey, opts keys.EnsureOptions) (keys.EnsureResult, string, error) {
+	opts.Scope, opts.ExpireAfter = k.Scope, k.ExpireAfter
 	res, err := keys.Ensure(ctx, c, inst, pub, opts)
 	if err != nil {
 		return res, "", err
@@ -142,12 +142,12 @@ func (o keyOptions) ensureKey(ctx context.Context, c *gce.Client, r resolved, in
 }
 
 // userKey resolves the user and loads (or creates) the key pair.
-func (k keyOptions) userKey(w io.Writer) (string, *keys.KeyPair, error) {
-	user, err := k.user()
+func (d *deps) userKey(k keyOptions, w io.Writer) (string, *keys.KeyPair, error) {
+	user, err := d.user(k)
 	if err != nil {
 		return "", nil, err
 	}
-	path, err := k.keyPath()
+	path, err := d.keyFile(k)
 	if err != nil {
 		return "", nil, err
 	}

@@ -25,20 +25,19 @@ type keysOptions struct {
 	Audit      bool
 	Format     string
 	AllExpired bool
-	Now        func() time.Time
 }
 
-func keysCommand(stdio Stdio) *ucli.Command {
+func keysCommand(d *deps, stdio Stdio) *ucli.Command {
 	user, keyFile, scope := userFlag, keyFileFlag, scopeFlag
 	dryRun := &ucli.BoolFlag{Name: "dry-run", Usage: "say what would change, change nothing"}
 	withGoogle := func(fs ...ucli.Flag) []ucli.Flag { return append(googleFlags(), fs...) }
-	action := func(run func(context.Context, keysOptions, Stdio) error) ucli.ActionFunc {
+	action := func(run func(context.Context, keysOptions, *deps, Stdio) error) ucli.ActionFunc {
 		return func(c *ucli.Context) error {
 			opts, err := keysFlags(c)
 			if err != nil {
 				return err
 			}
-			return run(c.Context, opts, stdio)
+			return run(c.Context, opts, d, stdio)
 		}
 	}
 	return &ucli.Command{
@@ -102,7 +101,6 @@ func keysFlags(c *ucli.Context) (keysOptions, error) {
 		Audit:         c.Bool("audit"),
 		Format:        c.String("format"),
 		AllExpired:    c.Bool("all-expired"),
-		Now:           time.Now,
 	}
 	if o.Scope == keys.ScopeInstance && o.Node == "" {
 		return o, usagef("--scope instance needs a NODE")
@@ -116,15 +114,15 @@ func keysFlags(c *ucli.Context) (keysOptions, error) {
 }
 
 // target builds the client and, with a NODE, fetches the instance.
-func (o keysOptions) target(ctx context.Context) (*gce.Client, *gce.Instance, error) {
-	c, err := o.compute(ctx)
+func keysTarget(ctx context.Context, o keysOptions, d *deps) (*gce.Client, *gce.Instance, error) {
+	c, err := d.compute(ctx, o.globalOptions)
 	if err != nil {
 		return nil, nil, err
 	}
 	if o.Node == "" {
 		return c, nil, nil
 	}
-	_, inst, err := o.instance(ctx, c, o.Node)
+	_, inst, err := d.instance(ctx, o.globalOptions, c, o.Node)
 	return c, inst, err
 }
 
@@ -139,18 +137,18 @@ func (o keysOptions) scope() string {
 	return keys.ScopeProject
 }
 
-func runKeysEnsure(ctx context.Context, o keysOptions, stdio Stdio) error {
-	user, kp, err := o.userKey(stdio.Err)
+func runKeysEnsure(ctx context.Context, o keysOptions, d *deps, stdio Stdio) error {
+	user, kp, err := d.userKey(o.keyOptions, stdio.Err)
 	if err != nil {
 		return err
 	}
 	defer kp.Close()
-	c, inst, err := o.target(ctx)
+	c, inst, err := keysTarget(ctx, o, d)
 	if err != nil {
 		return err
 	}
 	res, err := keys.Ensure(ctx, c, inst, kp.Public, keys.EnsureOptions{
-		User: user, Scope: o.Scope, ExpireAfter: o.ExpireAfter, DryRun: o.DryRun, Now: o.Now,
+		User: user, Scope: o.Scope, ExpireAfter: o.ExpireAfter, DryRun: o.DryRun, Now: d.now,
 		Logf: func(format string, args ...any) { fmt.Fprintf(stdio.Err, "gkessh: "+format+"\n", args...) },
 	})
 	if err != nil {
@@ -187,8 +185,8 @@ func expiryNote(l keys.Line) string {
 	return ", expiring " + l.ExpireOn.UTC().Format(time.RFC3339)
 }
 
-func runKeysRemove(ctx context.Context, o keysOptions, stdio Stdio) error {
-	user, err := o.user()
+func runKeysRemove(ctx context.Context, o keysOptions, d *deps, stdio Stdio) error {
+	user, err := d.user(o.keyOptions)
 	if err != nil {
 		return err
 	}
@@ -196,7 +194,7 @@ func runKeysRemove(ctx context.Context, o keysOptions, stdio Stdio) error {
 	if o.User == "" {
 		// Without --user: only this machine's key, so other keys of the
 		// same login name (another laptop) stay.
-		path, err := o.keyPath()
+		path, err := d.keyFile(o.keyOptions)
 		if err != nil {
 			return err
 		}
@@ -204,23 +202,23 @@ func runKeysRemove(ctx context.Context, o keysOptions, stdio Stdio) error {
 			return badInput(err)
 		}
 	}
-	return o.removeLines(ctx, stdio, keys.UserLines(user, pub))
+	return removeLines(ctx, o, d, stdio, keys.UserLines(user, pub))
 }
 
-func runKeysPrune(ctx context.Context, o keysOptions, stdio Stdio) error {
+func runKeysPrune(ctx context.Context, o keysOptions, d *deps, stdio Stdio) error {
 	user := ""
 	if !o.AllExpired {
 		var err error
-		if user, err = o.user(); err != nil {
+		if user, err = d.user(o.keyOptions); err != nil {
 			return err
 		}
 	}
-	return o.removeLines(ctx, stdio, keys.ExpiredLines(user, o.Now()))
+	return removeLines(ctx, o, d, stdio, keys.ExpiredLines(user, d.now()))
 }
 
 // removeLines runs keys.Remove and says what went.
-func (o keysOptions) removeLines(ctx context.Context, stdio Stdio, sel keys.Selector) error {
-	c, inst, err := o.target(ctx)
+func removeLines(ctx context.Context, o keysOptions, d *deps, stdio Stdio, sel keys.Selector) error {
+	c, inst, err := keysTarget(ctx, o, d)
 	if err != nil {
 		return err
 	}
@@ -271,8 +269,8 @@ type listedKey struct {
 	Problems    []string `json:"problems,omitempty"`
 }
 
-func runKeysList(ctx context.Context, o keysOptions, stdio Stdio) error {
-	c, inst, err := o.target(ctx)
+func runKeysList(ctx context.Context, o keysOptions, d *deps, stdio Stdio) error {
+	c, inst, err := keysTarget(ctx, o, d)
 	if err != nil {
 		return err
 	}
@@ -282,7 +280,7 @@ func runKeysList(ctx context.Context, o keysOptions, stdio Stdio) error {
 	}
 	entries := keys.Entries(proj, inst)
 	if o.Audit {
-		keys.Audit(entries, o.Now())
+		keys.Audit(entries, d.now())
 	}
 	listed := make([]listedKey, len(entries))
 	for i, e := range entries {
@@ -304,7 +302,7 @@ func runKeysList(ctx context.Context, o keysOptions, stdio Stdio) error {
 	}
 	notes := listNotes(inst, proj)
 	if o.Audit {
-		notes = append(notes, sudoEverywhere(entries, o.Now())...)
+		notes = append(notes, sudoEverywhere(entries, d.now())...)
 	}
 	for _, n := range notes {
 		fmt.Fprintf(stdio.Err, "gkessh: %s\n", n)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +20,6 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/gkessh/gkessh/emulator"
-	"github.com/gkessh/gkessh/gce"
 	"github.com/gkessh/gkessh/keys"
 )
 
@@ -43,17 +43,11 @@ func messyKeys(t *testing.T) string {
 	}, "\n")
 }
 
-// options are global options pointing at the emulator with its own token,
-// whatever token the test gives gkessh.
-func (e *testEnv) options() globalOptions {
-	return globalOptions{Project: e.srv.ProjectName(), TokenFile: filepath.Join(e.home, "token"), ComputeEndpoint: e.url + "/compute/v1/"}
-}
-
 // projectItems returns the project metadata items, and the fingerprint
 // under "#fingerprint", read through the Compute API.
 func (e *testEnv) projectItems() map[string]string {
 	e.t.Helper()
-	c, err := e.options().compute(context.Background())
+	c, err := e.deps(Stdio{Err: io.Discard}).compute(context.Background(), e.options())
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -348,8 +342,10 @@ func TestKeysListAuditRemovePrune(t *testing.T) {
 }
 
 func TestResolveUsesCache(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 3})
+	t.Parallel()
+	e := newEmuEnv(t, emulator.Config{Nodes: 3})
 	ctx := context.Background()
+	d := e.deps(Stdio{Err: io.Discard})
 	o := e.options()
 	node := e.srv.Nodes()[2]
 	n := e.srv.Node(node)
@@ -376,7 +372,7 @@ func TestResolveUsesCache(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := e.srv.Stats().APICalls
-			got, err := tt.opts.resolve(ctx, tt.node)
+			got, err := d.resolve(ctx, tt.opts, tt.node)
 			if calls := e.srv.Stats().APICalls - before; calls != tt.wantCalls {
 				t.Errorf("%d API calls, want %d", calls, tt.wantCalls)
 			}
@@ -394,18 +390,18 @@ func TestResolveUsesCache(t *testing.T) {
 
 	// A cached zone that is wrong (the node was recreated elsewhere) is
 	// dropped and looked up again by commands that fetch the instance.
-	cache, err := gce.DefaultCache()
+	cache, err := d.zoneCache()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := cache.Put(e.srv.ProjectName(), node, "us-west1-c", 1); err != nil {
 		t.Fatal(err)
 	}
-	c, err := o.compute(ctx)
+	c, err := d.compute(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := o.instance(ctx, c, node)
+	got, _, err := d.instance(ctx, o, c, node)
 	if err != nil || got != want {
 		t.Fatalf("instance with a stale cache = %+v, %v; want %+v", got, err, want)
 	}

@@ -2,18 +2,13 @@ package cli
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"net"
 	"os"
 	"runtime"
-	"strconv"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
-	"github.com/gkessh/gkessh/sshclient"
 	"github.com/gkessh/gkessh/tunnel"
 )
 
@@ -27,7 +22,7 @@ type proxyOptions struct {
 	PropagationTimeout time.Duration
 }
 
-func proxyCommand(stdio Stdio) *ucli.Command {
+func proxyCommand(d *deps, stdio Stdio) *ucli.Command {
 	return &ucli.Command{
 		Name:  "proxy",
 		Usage: "connect stdin and stdout to a node's port through IAP, for ssh's ProxyCommand",
@@ -53,37 +48,16 @@ func proxyCommand(stdio Stdio) *ucli.Command {
 			if o.Node, o.Port, err = nodePort(c.Args().Slice(), 22, "gkessh proxy NODE [PORT]"); err != nil {
 				return err
 			}
-			return runProxy(c.Context, o, stdio)
+			return runProxy(c.Context, o, d, stdio)
 		},
 	}
-}
-
-// nodePort parses NODE [PORT] arguments.
-func nodePort(args []string, defPort int, usage string) (string, int, error) {
-	if len(args) == 0 || len(args) > 2 {
-		return "", 0, usagef("want NODE and an optional PORT: %s", usage)
-	}
-	port := defPort
-	if len(args) == 2 {
-		if !portNumber(args[1]) || args[1] == "0" {
-			return "", 0, usagef("port %q: want 1-65535", args[1])
-		}
-		port, _ = strconv.Atoi(args[1])
-	}
-	return args[0], port, nil
-}
-
-// portNumber reports whether s is a port number, 0-65535.
-func portNumber(s string) bool {
-	p, err := strconv.Atoi(s)
-	return err == nil && p >= 0 && p <= 65535
 }
 
 // runProxy carries stdin and stdout through a tunnel until both ends are
 // done. Stdout gets nothing but the node's bytes. A tunnel that cannot be
 // opened or breaks exits 255 with one line on stderr, as ssh does.
-func runProxy(ctx context.Context, o proxyOptions, stdio Stdio) error {
-	r, dial, err := o.globalOptions.nodeDialer(ctx, stdio, o.Node, o.Port)
+func runProxy(ctx context.Context, o proxyOptions, d *deps, stdio Stdio) error {
+	r, dial, err := d.nodeDialer(ctx, o.globalOptions, o.Node, o.Port)
 	if err != nil {
 		return exitError{code: 255, err: err}
 	}
@@ -93,7 +67,7 @@ func runProxy(ctx context.Context, o proxyOptions, stdio Stdio) error {
 	}
 	defer release()
 	if o.Port == 22 && !o.NoEnsureKey {
-		if err := o.stageKey(ctx, r, dial, stdio); err != nil {
+		if err := stageKey(ctx, o, d, r, dial, stdio); err != nil {
 			return exitError{code: 255, err: err}
 		}
 	}
@@ -184,35 +158,4 @@ func pollable(f *os.File, size int) (twin *os.File, restore func()) {
 		}
 		twin.Close()
 	}
-}
-
-// nodeDialer resolves node (from the zone cache when warm: no API call)
-// and returns a function that opens tunnels to its port.
-func (o globalOptions) nodeDialer(ctx context.Context, stdio Stdio, node string, port int) (resolved, sshclient.DialFunc, error) {
-	r, err := o.resolve(ctx, node)
-	if err != nil {
-		return r, nil, err
-	}
-	d, err := o.iapDialer(ctx, verbosef(stdio, o.Verbose))
-	if err != nil {
-		return r, nil, err
-	}
-	target := tunnel.Target{Project: r.Project, Zone: r.Zone, Instance: r.Name, Port: port}
-	return r, func(ctx context.Context) (net.Conn, error) {
-		conn, err := d.DialContext(ctx, target)
-		var ce *tunnel.CloseError
-		if errors.As(err, &ce) && ce.Code == tunnel.CodeLookupFailed {
-			// The cached zone may be stale: look the node up afresh next time.
-			o.forget(r)
-		}
-		return conn, err
-	}, nil
-}
-
-// verbosef logs to stderr with -verbose, and is a no-op otherwise.
-func verbosef(stdio Stdio, on bool) func(string, ...any) {
-	if !on {
-		return nil
-	}
-	return func(format string, args ...any) { fmt.Fprintf(stdio.Err, "gkessh: "+format+"\n", args...) }
 }

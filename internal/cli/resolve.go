@@ -20,22 +20,22 @@ type resolved struct {
 // --zone it must agree), then one instances.get when --zone is given, else
 // one aggregatedList. A cache hit makes no API call and builds no client, so
 // a warm ProxyCommand start costs nothing but reading one small file.
-func (o globalOptions) resolve(ctx context.Context, node string) (resolved, error) {
-	r, _, err := o.locate(ctx, node, nil)
+func (d *deps) resolve(ctx context.Context, g globalOptions, node string) (resolved, error) {
+	r, _, err := d.locate(ctx, g, node, nil)
 	return r, err
 }
 
 // instance is resolve for commands that read the instance's metadata: it
 // always fetches the instance, with c, and stores its zone in the cache.
-func (o globalOptions) instance(ctx context.Context, c *gce.Client, node string) (resolved, *gce.Instance, error) {
-	return o.locate(ctx, node, c)
+func (d *deps) instance(ctx context.Context, g globalOptions, c *gce.Client, node string) (resolved, *gce.Instance, error) {
+	return d.locate(ctx, g, node, c)
 }
 
 // locate does resolve and instance. With c nil a cache hit returns at once
 // and a client is built only on a miss; with c the instance is fetched from
 // the cached zone, and a cached zone that turns out wrong is dropped and the
 // node looked up again.
-func (o globalOptions) locate(ctx context.Context, node string, c *gce.Client) (resolved, *gce.Instance, error) {
+func (d *deps) locate(ctx context.Context, g globalOptions, node string, c *gce.Client) (resolved, *gce.Instance, error) {
 	if node == "" {
 		return resolved{}, nil, usagef("no node given")
 	}
@@ -43,19 +43,19 @@ func (o globalOptions) locate(ctx context.Context, node string, c *gce.Client) (
 	if err := gce.CheckName(node); err != nil {
 		return resolved{}, nil, usagef("%v", err)
 	}
-	if o.Zone != "" {
-		if err := gce.CheckZone(o.Zone); err != nil {
+	if g.Zone != "" {
+		if err := gce.CheckZone(g.Zone); err != nil {
 			return resolved{}, nil, usagef("--zone: %v", err)
 		}
 	}
-	project, err := o.project()
+	project, err := d.project(g)
 	if err != nil {
 		return resolved{}, nil, err
 	}
 	r := resolved{Project: project, Name: node}
-	cache, cacheErr := gce.DefaultCache()
+	cache, cacheErr := d.zoneCache()
 	if cacheErr == nil {
-		if e, ok := cache.Get(project, node); ok && (o.Zone == "" || o.Zone == e.Zone) {
+		if e, ok := cache.Get(project, node); ok && (g.Zone == "" || g.Zone == e.Zone) {
 			r.Zone, r.ID = e.Zone, e.ID
 			if c == nil {
 				return r, nil, nil
@@ -63,16 +63,16 @@ func (o globalOptions) locate(ctx context.Context, node string, c *gce.Client) (
 		}
 	}
 	if c == nil {
-		if c, err = o.compute(ctx); err != nil {
+		if c, err = d.compute(ctx, g); err != nil {
 			return resolved{}, nil, err
 		}
 	}
-	inst, err := lookup(ctx, c, r.Zone, o.Zone, node)
+	inst, err := lookup(ctx, c, r.Zone, g.Zone, node)
 	if err != nil && r.Zone != "" && gce.IsNotFound(err) {
 		// The cached zone is stale: the instance was deleted or
 		// recreated elsewhere. Forget it and search again.
-		o.forget(r)
-		inst, err = lookup(ctx, c, "", o.Zone, node)
+		d.forget(r)
+		inst, err = lookup(ctx, c, "", g.Zone, node)
 	}
 	if err != nil {
 		return resolved{}, nil, err
@@ -100,8 +100,8 @@ func lookup(ctx context.Context, c *gce.Client, cachedZone, flagZone, node strin
 
 // forget drops r from the zone cache. Call it when the API or the relay says
 // the instance does not exist where r says it is.
-func (o globalOptions) forget(r resolved) {
-	if cache, err := gce.DefaultCache(); err == nil {
+func (d *deps) forget(r resolved) {
+	if cache, err := d.zoneCache(); err == nil {
 		cache.Drop(r.Project, r.Name) // best effort: a stale entry only costs a lookup
 	}
 }

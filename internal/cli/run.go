@@ -47,7 +47,7 @@ type runOptions struct {
 // abuse; raise it with -P for big fleets.
 const defaultParallel = 32
 
-func runCommand(stdio Stdio) *ucli.Command {
+func runCommand(d *deps, stdio Stdio) *ucli.Command {
 	return &ucli.Command{
 		Name:      "run",
 		Usage:     "run one command on many nodes at once",
@@ -76,7 +76,7 @@ func runCommand(stdio Stdio) *ucli.Command {
 			if err != nil {
 				return err
 			}
-			return runRun(c.Context, o, stdio)
+			return runRun(c.Context, o, d, stdio)
 		},
 	}
 }
@@ -146,8 +146,8 @@ func runFlagValues(c *ucli.Context) (runOptions, error) {
 }
 
 // runRun selects the nodes, runs the command on them and reports.
-func runRun(ctx context.Context, o runOptions, stdio Stdio) error {
-	err := o.run(ctx, stdio)
+func runRun(ctx context.Context, o runOptions, d *deps, stdio Stdio) error {
+	err := runFleet(ctx, o, d, stdio)
 	var ue usageError
 	var ee exitError
 	if err == nil || errors.As(err, &ue) || errors.As(err, &ee) {
@@ -156,18 +156,14 @@ func runRun(ctx context.Context, o runOptions, stdio Stdio) error {
 	return exitError{code: sshclient.ExitFailure, err: err}
 }
 
-func (o runOptions) run(ctx context.Context, stdio Stdio) error {
-	logf := func(format string, args ...any) {
-		if o.Verbose {
-			fmt.Fprintf(stdio.Err, "gkessh: "+format+"\n", args...)
-		}
-	}
-	user, kp, err := o.userKey(stdio.Err)
+func runFleet(ctx context.Context, o runOptions, d *deps, stdio Stdio) error {
+	logf := d.logger(o.Verbose)
+	user, kp, err := d.userKey(o.keyOptions, stdio.Err)
 	if err != nil {
 		return err
 	}
 	defer kp.Close()
-	known, err := sshconfig.DefaultKnownHostsPath()
+	known, err := d.knownHosts()
 	if err != nil {
 		return err
 	}
@@ -177,7 +173,7 @@ func (o runOptions) run(ctx context.Context, stdio Stdio) error {
 			return fmt.Errorf("read stdin: %w", err)
 		}
 	}
-	c, err := o.compute(ctx)
+	c, err := d.compute(ctx, o.globalOptions)
 	if err != nil {
 		return err
 	}
@@ -185,7 +181,7 @@ func (o runOptions) run(ctx context.Context, stdio Stdio) error {
 	if err != nil {
 		return err
 	}
-	d, err := o.iapDialer(ctx, logf)
+	dl, err := d.iapDialer(ctx, o.globalOptions)
 	if err != nil {
 		return err
 	}
@@ -199,7 +195,7 @@ func (o runOptions) run(ctx context.Context, stdio Stdio) error {
 	cfg := fleet.Config{
 		Compute: c,
 		Dial: func(ctx context.Context, inst *gce.Instance) (net.Conn, error) {
-			return d.DialContext(ctx, tunnel.Target{Project: c.ProjectID, Zone: gce.ZoneName(inst.Zone), Instance: inst.Name, Port: o.Port})
+			return dl.DialContext(ctx, tunnel.Target{Project: c.ProjectID, Zone: gce.ZoneName(inst.Zone), Instance: inst.Name, Port: o.Port})
 		},
 		User: user, Key: kp, Scope: o.Scope, ExpireAfter: o.ExpireAfter,
 		KnownHosts: known, Strict: o.Strict, PropagationTimeout: o.PropagationTimeout,

@@ -67,12 +67,12 @@ func sshFlags() []ucli.Flag {
 	)
 }
 
-func sshAction(c *ucli.Context, stdio Stdio) error {
+func sshAction(c *ucli.Context, d *deps, stdio Stdio) error {
 	o, err := sshFlagValues(c)
 	if err != nil {
 		return err
 	}
-	return runSSH(c.Context, o, stdio)
+	return runSSH(c.Context, o, d, stdio)
 }
 
 func sshFlagValues(c *ucli.Context) (sshOptions, error) {
@@ -149,8 +149,8 @@ func sshFlagValues(c *ucli.Context) (sshOptions, error) {
 
 // runSSH logs in to the node and runs the session. Every failure of its
 // own exits 255, as ssh does, so a remote status is never confused with it.
-func runSSH(ctx context.Context, o sshOptions, stdio Stdio) error {
-	err := o.run(ctx, stdio)
+func runSSH(ctx context.Context, o sshOptions, d *deps, stdio Stdio) error {
+	err := login{o, d}.run(ctx, stdio)
 	var ue usageError
 	var ee exitError
 	if err == nil || errors.As(err, &ue) || errors.As(err, &ee) {
@@ -165,30 +165,28 @@ func runSSH(ctx context.Context, o sshOptions, stdio Stdio) error {
 	return exitError{code: sshclient.ExitFailure, err: err}
 }
 
-func (o sshOptions) logf(stdio Stdio) func(string, ...any) {
-	return func(format string, args ...any) {
-		if o.Verbose {
-			fmt.Fprintf(stdio.Err, "gkessh: "+format+"\n", args...)
-		}
-	}
+// login is one run of gkessh NODE: its options and the world it works on.
+type login struct {
+	sshOptions
+	d *deps
 }
 
-func (o sshOptions) run(ctx context.Context, stdio Stdio) error {
-	logf := o.logf(stdio)
-	start := time.Now()
-	user, err := o.user()
+func (o login) run(ctx context.Context, stdio Stdio) error {
+	logf := o.d.logger(o.Verbose)
+	start := o.d.now()
+	user, err := o.d.user(o.keyOptions)
 	if err != nil {
 		return err
 	}
-	keyPath, err := o.keyPath()
+	keyPath, err := o.d.keyFile(o.keyOptions)
 	if err != nil {
 		return err
 	}
-	c, err := o.compute(ctx)
+	c, err := o.d.compute(ctx, o.globalOptions)
 	if err != nil {
 		return err
 	}
-	r, inst, err := o.instance(ctx, c, o.Node)
+	r, inst, err := o.d.instance(ctx, o.globalOptions, c, o.Node)
 	if err != nil {
 		return err
 	}
@@ -199,7 +197,7 @@ func (o sshOptions) run(ctx context.Context, stdio Stdio) error {
 	if o.DryRun {
 		return o.dryRun(ctx, stdio, c, r, inst, user, keyPath)
 	}
-	fwds, err := o.listenLocal(ctx)
+	fwds, err := listenLocal(ctx, o.LocalForwards)
 	if err != nil {
 		return err
 	}
@@ -219,7 +217,7 @@ func (o sshOptions) run(ctx context.Context, stdio Stdio) error {
 		return err
 	}
 	defer kp.Close()
-	res, where, err := o.ensureKey(ctx, c, r, inst, kp.Public, keys.EnsureOptions{User: user, Logf: logf})
+	res, where, err := ensureKey(ctx, c, o.keyOptions, r, inst, kp.Public, keys.EnsureOptions{User: user, Logf: logf})
 	if err != nil {
 		return err
 	}
@@ -252,7 +250,7 @@ func (o sshOptions) run(ctx context.Context, stdio Stdio) error {
 	}
 	defer client.Close()
 	logf("logged in as %s after %v", user, time.Since(start).Round(time.Millisecond))
-	if fwds, err = o.listenRemote(client, fwds, r.Name); err != nil {
+	if fwds, err = listenRemote(client, o.RemoteForwards, fwds, r.Name); err != nil {
 		return err
 	}
 	stopForwards := serveForwards(ctx, stdio, client, fwds, r.Name)
@@ -280,8 +278,8 @@ func (o sshOptions) run(ctx context.Context, stdio Stdio) error {
 
 // hostKeyCheck prepares the host key check for r, reading the keys its
 // guest published unless host keys go unchecked.
-func (o sshOptions) hostKeyCheck(ctx context.Context, stdio Stdio, c *gce.Client, r resolved, inst *gce.Instance) (*sshconfig.HostKeyCheck, error) {
-	path, err := sshconfig.DefaultKnownHostsPath()
+func (o login) hostKeyCheck(ctx context.Context, stdio Stdio, c *gce.Client, r resolved, inst *gce.Instance) (*sshconfig.HostKeyCheck, error) {
+	path, err := o.d.knownHosts()
 	if err != nil {
 		return nil, err
 	}
@@ -305,7 +303,7 @@ func (o sshOptions) hostKeyCheck(ctx context.Context, stdio Stdio, c *gce.Client
 
 // dialer opens connections to the node's SSH port: through IAP, or with
 // --internal-ip straight to its first interface's address.
-func (o sshOptions) dialer(ctx context.Context, stdio Stdio, r resolved, inst *gce.Instance) (sshclient.DialFunc, error) {
+func (o login) dialer(ctx context.Context, stdio Stdio, r resolved, inst *gce.Instance) (sshclient.DialFunc, error) {
 	if o.InternalIP {
 		if len(inst.NetworkInterfaces) == 0 || inst.NetworkInterfaces[0].NetworkIP == "" {
 			return nil, fmt.Errorf("instance %s has no internal IP: drop --internal-ip to go through IAP", r)
@@ -316,17 +314,17 @@ func (o sshOptions) dialer(ctx context.Context, stdio Stdio, r resolved, inst *g
 			return d.DialContext(ctx, "tcp", addr)
 		}, nil
 	}
-	d, err := o.iapDialer(ctx, o.logf(stdio))
+	dl, err := o.d.iapDialer(ctx, o.globalOptions)
 	if err != nil {
 		return nil, err
 	}
 	target := tunnel.Target{Project: r.Project, Zone: r.Zone, Instance: r.Name, Port: o.Port}
-	return func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, target) }, nil
+	return func(ctx context.Context) (net.Conn, error) { return dl.DialContext(ctx, target) }, nil
 }
 
 // session runs the command, or a shell: with a terminal (PTY, raw mode)
 // when stdin is one and there is no command, or with --tty.
-func (o sshOptions) session(ctx context.Context, stdio Stdio, client *ssh.Client) error {
+func (o login) session(ctx context.Context, stdio Stdio, client *ssh.Client) error {
 	s := sshclient.Session{
 		Command: sshclient.CommandLine(o.Command),
 		Stdin:   stdio.In, Stdout: stdio.Out, Stderr: stdio.Err,
@@ -383,7 +381,7 @@ func isTerminal(w io.Writer) bool {
 
 // dryRun reports what a login would do: the key, the metadata write, the
 // host key check and the route, and changes nothing.
-func (o sshOptions) dryRun(ctx context.Context, stdio Stdio, c *gce.Client, r resolved, inst *gce.Instance, user, keyPath string) error {
+func (o login) dryRun(ctx context.Context, stdio Stdio, c *gce.Client, r resolved, inst *gce.Instance, user, keyPath string) error {
 	out := stdio.Out
 	kp, err := keys.Load(keyPath)
 	switch {
@@ -393,7 +391,7 @@ func (o sshOptions) dryRun(ctx context.Context, stdio Stdio, c *gce.Client, r re
 		return err
 	default:
 		defer kp.Close()
-		res, where, err := o.ensureKey(ctx, c, r, inst, kp.Public, keys.EnsureOptions{User: user, DryRun: true})
+		res, where, err := ensureKey(ctx, c, o.keyOptions, r, inst, kp.Public, keys.EnsureOptions{User: user, DryRun: true})
 		if err != nil {
 			return err
 		}
@@ -403,7 +401,7 @@ func (o sshOptions) dryRun(ctx context.Context, stdio Stdio, c *gce.Client, r re
 			fmt.Fprintf(out, "%s's key %s is already in %s\n", user, ssh.FingerprintSHA256(kp.Public), where)
 		}
 	}
-	path, err := sshconfig.DefaultKnownHostsPath()
+	path, err := o.d.knownHosts()
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/gkessh/gkessh/gce"
-	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/sshconfig"
 )
 
@@ -21,58 +19,69 @@ import (
 // OpenSSH reaches nodes through `gkessh proxy`.
 type openSSHOptions struct {
 	globalOptions
-	Filter  string // regexp on instance names; "" for all
-	User    string
-	KeyFile string
-	Strict  string // StrictHostKeyChecking value
-	Self    string // absolute path of this gkessh binary
+	keyOptions        // User and KeyFile
+	Filter     string // regexp on instance names; "" for all
+	Strict     string // StrictHostKeyChecking value
 }
 
 func openSSHFlags() []ucli.Flag {
 	return append(googleFlags(),
 		&ucli.StringFlag{Name: "filter", Usage: "only instances whose name matches this regexp (e.g. ^gke-cluster-)"},
-		&ucli.StringFlag{Name: "user", Usage: "user name on the nodes (default: your local login name)"},
-		&ucli.StringFlag{Name: "key-file", Usage: "private key file (default ~/.ssh/google_compute_engine)"},
+		userFlag, keyFileFlag,
 		&ucli.StringFlag{Name: "strict-host-key-checking", Value: "yes", Usage: "ssh's StrictHostKeyChecking: yes, accept-new or no"},
 	)
 }
 
 func openSSHFlagValues(c *ucli.Context) (openSSHOptions, error) {
+	k, err := keyFlagValues(c)
+	if err != nil {
+		return openSSHOptions{}, err
+	}
 	o := openSSHOptions{
 		globalOptions: globals(c),
+		keyOptions:    k,
 		Filter:        c.String("filter"),
-		User:          c.String("user"),
-		KeyFile:       c.String("key-file"),
 		Strict:        c.String("strict-host-key-checking"),
 	}
 	if _, err := sshconfig.ParseStrictMode(o.Strict); err != nil {
 		return o, usagef("--strict-host-key-checking: %v", err)
 	}
-	// The user goes into the config's User and through %r into the
-	// ProxyCommand's shell: the rule login and proxy apply.
-	if c.IsSet("user") {
-		if err := checkUser("--user", o.User); err != nil {
-			return o, err
-		}
-	}
 	if _, err := regexp.Compile(o.Filter); err != nil {
 		return o, usagef("--filter: %v", err)
 	}
-	var err error
-	if o.User == "" {
-		if o.User, err = keys.DefaultUser(); err != nil {
-			return o, err
-		}
-	}
-	if o.KeyFile == "" {
-		if o.KeyFile, err = keys.DefaultPath(); err != nil {
-			return o, err
-		}
-	}
-	if o.Self, err = os.Executable(); err != nil {
-		return o, fmt.Errorf("find the gkessh binary for ProxyCommand: %w", err)
-	}
 	return o, nil
+}
+
+// proxyRoute is how OpenSSH reaches a node through `gkessh proxy`: the
+// values config-ssh and inventory write for every node, with the defaults
+// filled in from deps.
+type proxyRoute struct {
+	self       string // absolute path of this gkessh binary
+	user       string
+	keyFile    string
+	defaultKey bool // keyFile is the default, so the proxy needs no --key-file
+	knownHosts string
+	strict     string
+}
+
+func (d *deps) proxyRoute(o openSSHOptions) (proxyRoute, error) {
+	p := proxyRoute{strict: o.Strict}
+	var err error
+	if p.user, err = d.user(o.keyOptions); err != nil {
+		return p, err
+	}
+	if p.keyFile, err = d.keyFile(o.keyOptions); err != nil {
+		return p, err
+	}
+	def, _ := d.keyPath()
+	p.defaultKey = p.keyFile == def
+	if p.knownHosts, err = d.knownHosts(); err != nil {
+		return p, err
+	}
+	if p.self, err = d.executable(); err != nil {
+		return p, fmt.Errorf("find the gkessh binary for ProxyCommand: %w", err)
+	}
+	return p, nil
 }
 
 // listNodes lists the RUNNING instances matching o.Filter, sorted by name,
@@ -82,8 +91,8 @@ func openSSHFlagValues(c *ucli.Context) (openSSHOptions, error) {
 // trusted on first use. An instance whose name or zone is outside GCE's
 // grammar is skipped with a line on warn: it would otherwise reach ssh's
 // config and known_hosts, and a shell, as it is.
-func (o openSSHOptions) listNodes(ctx context.Context, warn io.Writer, byName bool) ([]resolved, []*gce.Instance, error) {
-	c, err := o.compute(ctx)
+func listNodes(ctx context.Context, o openSSHOptions, d *deps, known string, warn io.Writer, byName bool) ([]resolved, []*gce.Instance, error) {
+	c, err := d.compute(ctx, o.globalOptions)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -93,11 +102,7 @@ func (o openSSHOptions) listNodes(ctx context.Context, warn io.Writer, byName bo
 	}
 	re := regexp.MustCompile(o.Filter)
 	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
-	known, err := sshconfig.DefaultKnownHostsPath()
-	if err != nil {
-		return nil, nil, err
-	}
-	cache, cacheErr := gce.DefaultCache()
+	cache, cacheErr := d.zoneCache()
 	var rs []resolved
 	var insts []*gce.Instance
 	for _, inst := range all {
@@ -134,31 +139,30 @@ func (o openSSHOptions) listNodes(ctx context.Context, warn io.Writer, byName bo
 // ProxyCommand so the proxy needs no lookup at all. For a wildcard entry r
 // has only Project set: no HostName, no HostKeyAlias, and the proxy finds
 // the zone (cached by listNodes).
-func (o openSSHOptions) sshOptions(r resolved) [][2]string {
-	known, _ := sshconfig.DefaultKnownHostsPath() // checked by listNodes
+func (p proxyRoute) sshOptions(r resolved) [][2]string {
 	// %r hands the proxy ssh's user, so the key it stages is that user's.
-	proxy := fmt.Sprintf("%s proxy --user %%r --project %s", shellQuote(o.Self), shellQuote(r.Project))
+	proxy := fmt.Sprintf("%s proxy --user %%r --project %s", shellQuote(p.self), shellQuote(r.Project))
 	if r.Zone != "" {
 		proxy += " --zone " + shellQuote(r.Zone)
 	}
-	if def, _ := keys.DefaultPath(); o.KeyFile != def {
-		proxy += " --key-file " + shellQuote(o.KeyFile)
+	if !p.defaultKey {
+		proxy += " --key-file " + shellQuote(p.keyFile)
 	}
 	var opts [][2]string
 	if r.Name != "" {
 		opts = append(opts, [2]string{"HostName", r.Name})
 	}
 	opts = append(opts,
-		[2]string{"User", o.User},
-		[2]string{"IdentityFile", o.KeyFile},
+		[2]string{"User", p.user},
+		[2]string{"IdentityFile", p.keyFile},
 		[2]string{"IdentitiesOnly", "yes"},
 	)
 	if r.ID != 0 {
 		opts = append(opts, [2]string{"HostKeyAlias", sshconfig.HostAlias(r.ID)})
 	}
 	return append(opts,
-		[2]string{"UserKnownHostsFile", known},
-		[2]string{"StrictHostKeyChecking", o.Strict},
+		[2]string{"UserKnownHostsFile", p.knownHosts},
+		[2]string{"StrictHostKeyChecking", p.strict},
 		[2]string{"CheckHostIP", "no"},
 		[2]string{"ProxyCommand", proxy + " %h %p"},
 		[2]string{"ProxyUseFdpass", "no"},

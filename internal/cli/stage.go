@@ -32,34 +32,34 @@ const permanentRecheck = 24 * time.Hour
 // started at once by Ansible write metadata at most once and never race
 // for the fingerprint), then probes the node's sshd until it takes the key,
 // and records the stamp.
-func (o proxyOptions) stageKey(ctx context.Context, r resolved, dial sshclient.DialFunc, stdio Stdio) error {
-	user, kp, err := o.userKey(stdio.Err)
+func stageKey(ctx context.Context, o proxyOptions, d *deps, r resolved, dial sshclient.DialFunc, stdio Stdio) error {
+	user, kp, err := d.userKey(o.keyOptions, stdio.Err)
 	if err != nil {
 		return err
 	}
 	defer kp.Close()
 	fp := ssh.FingerprintSHA256(kp.Public)
-	stamps, err := openStamps(r.Project)
+	stamps, err := openStamps(d, r.Project)
 	if err != nil {
 		return err
 	}
-	if stamps.valid(r.Name, user, fp, time.Now()) {
+	if stamps.valid(r.Name, user, fp, d.now()) {
 		return nil
 	}
 	var wrote bool
 	err = stamps.locked(ctx, func() error {
-		if stamps.valid(r.Name, user, fp, time.Now()) {
+		if stamps.valid(r.Name, user, fp, d.now()) {
 			return nil // another gkessh staged it while this one waited
 		}
-		c, err := o.compute(ctx)
+		c, err := d.compute(ctx, o.globalOptions)
 		if err != nil {
 			return err
 		}
-		_, inst, err := o.instance(ctx, c, r.Name)
+		_, inst, err := d.instance(ctx, o.globalOptions, c, r.Name)
 		if err != nil {
 			return err
 		}
-		res, _, err := o.ensureKey(ctx, c, r, inst, kp.Public, keys.EnsureOptions{User: user})
+		res, _, err := ensureKey(ctx, c, o.keyOptions, r, inst, kp.Public, keys.EnsureOptions{User: user})
 		if err != nil {
 			return err
 		}
@@ -92,14 +92,14 @@ func (o proxyOptions) stageKey(ctx context.Context, r resolved, dial sshclient.D
 	if wrote {
 		fmt.Fprintf(stdio.Err, "%s accepts the key.\n", r.Name)
 	}
-	until := time.Now().Add(permanentRecheck)
+	until := d.now().Add(permanentRecheck)
 	if o.ExpireAfter > 0 {
 		// Ensure leaves a line in place only while it outlives the
 		// refresh margin, so the key is good at least that long.
-		until = time.Now().Add(keys.RefreshMargin(o.ExpireAfter))
+		until = d.now().Add(keys.RefreshMargin(o.ExpireAfter))
 	}
 	return stamps.locked(ctx, func() error {
-		return stamps.put(r.Name, stamp{User: user, Key: fp, Until: until})
+		return stamps.put(r.Name, stamp{User: user, Key: fp, Until: until}, d.now())
 	})
 }
 
@@ -117,12 +117,11 @@ type stampFile struct {
 	path, lock string
 }
 
-func openStamps(project string) (stampFile, error) {
-	dir, err := os.UserCacheDir()
+func openStamps(d *deps, project string) (stampFile, error) {
+	dir, err := d.stateDir()
 	if err != nil {
-		return stampFile{}, fmt.Errorf("find the cache directory (set HOME or XDG_CACHE_HOME): %w", err)
+		return stampFile{}, err
 	}
-	dir = filepath.Join(dir, "gkessh")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return stampFile{}, err
 	}
@@ -144,9 +143,8 @@ func (f stampFile) valid(node, user, key string, now time.Time) bool {
 }
 
 // put records s for node; call it under the lock.
-func (f stampFile) put(node string, s stamp) error {
+func (f stampFile) put(node string, s stamp, now time.Time) error {
 	m := f.load()
-	now := time.Now()
 	for k, old := range m {
 		if !now.Before(old.Until) {
 			delete(m, k)

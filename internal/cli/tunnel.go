@@ -20,7 +20,7 @@ type tunnelOptions struct {
 	Listen string
 }
 
-func tunnelCommand(stdio Stdio) *ucli.Command {
+func tunnelCommand(d *deps, stdio Stdio) *ucli.Command {
 	return &ucli.Command{
 		Name:  "tunnel",
 		Usage: "forward a local port to a node's port through IAP",
@@ -42,7 +42,7 @@ func tunnelCommand(stdio Stdio) *ucli.Command {
 			if o.Listen, err = listenAddr(o.Listen); err != nil {
 				return err
 			}
-			return runTunnel(c.Context, o, stdio)
+			return runTunnel(c.Context, o, d, stdio)
 		},
 	}
 }
@@ -68,12 +68,12 @@ func listenAddr(s string) (string, error) {
 // runTunnel listens on o.Listen and gives every accepted connection its own
 // tunnel, until ctx is cancelled. It prints the bound address first, so
 // scripts can use port 0.
-func runTunnel(ctx context.Context, o tunnelOptions, stdio Stdio) error {
-	r, err := o.resolve(ctx, o.Node)
+func runTunnel(ctx context.Context, o tunnelOptions, d *deps, stdio Stdio) error {
+	r, err := d.resolve(ctx, o.globalOptions, o.Node)
 	if err != nil {
 		return err
 	}
-	d, err := o.iapDialer(ctx, verbosef(stdio, o.Verbose))
+	dl, err := d.iapDialer(ctx, o.globalOptions)
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func runTunnel(ctx context.Context, o tunnelOptions, stdio Stdio) error {
 			"gkessh: WARNING: reaches %s with your IAP access. Use --listen 127.0.0.1:PORT unless you mean that.\n", ln.Addr(), target)
 	}
 	fmt.Fprintf(stdio.Out, "Listening on %s, forwarding to %s\n", ln.Addr(), target)
-	dial := func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, target) }
+	dial := func(ctx context.Context) (net.Conn, error) { return dl.DialContext(ctx, target) }
 	return tunnel.Forward(ctx, ln, dial, func(from net.Addr, err error) {
 		fmt.Fprintf(stdio.Err, "gkessh: connection from %s: %v\n", from, err)
 	})

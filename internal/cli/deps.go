@@ -1,0 +1,225 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
+
+	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/gcloud"
+	"github.com/gkessh/gkessh/keys"
+	"github.com/gkessh/gkessh/sshclient"
+	"github.com/gkessh/gkessh/sshconfig"
+	"github.com/gkessh/gkessh/tunnel"
+)
+
+// deps is what the commands take from outside their flags: credentials, the
+// Compute client, the IAP relay, where files live, the logger and the
+// clock. Main builds one per process with newDeps (gh's Factory is the
+// model) and hands it to every runX; tests build theirs over an emulator
+// and a temporary home and call runX directly. Options stay plain data:
+// whatever reads a file or the network is here, or in the run function.
+type deps struct {
+	// newTokenSource finds the credentials, from --access-token-file when
+	// given: the one place that decides how. tokenSource calls it once
+	// per process.
+	newTokenSource func(ctx context.Context, tokenFile string) (oauth2.TokenSource, error)
+	// newCompute builds a Compute API client.
+	newCompute func(ctx context.Context, project, endpoint string, ts oauth2.TokenSource) (*gce.Client, error)
+	// gcloudProject is the active gcloud configuration's core/project.
+	gcloudProject func() (string, error)
+	// stateDir is gkessh's cache directory: the zone cache and key stamps.
+	stateDir func() (string, error)
+	// Paths and names with defaults from the user's home and login.
+	keyPath    func() (string, error) // the default --key-file
+	knownHosts func() (string, error) // google_compute_known_hosts
+	sshConfig  func() (string, error) // the default --ssh-config-file
+	localUser  func() (string, error) // the default --user
+	executable func() (string, error) // this binary, for ProxyCommand
+	log        io.Writer              // where verbose lines go
+	now        func() time.Time
+
+	tokenOnce sync.Once
+	tokens    oauth2.TokenSource
+	tokenErr  error
+}
+
+// newDeps returns the real world: gcloud's and the user's files, Google's
+// endpoints unless flags say otherwise, the system clock.
+func newDeps(stdio Stdio) *deps {
+	return &deps{
+		newTokenSource: defaultTokenSource,
+		newCompute:     gce.New,
+		gcloudProject: func() (string, error) {
+			cfg, err := gcloud.Load(nil)
+			if err != nil {
+				return "", err
+			}
+			return cfg.Project(), nil
+		},
+		stateDir: func() (string, error) {
+			dir, err := os.UserCacheDir()
+			if err != nil {
+				return "", fmt.Errorf("find the cache directory (set HOME or XDG_CACHE_HOME): %w", err)
+			}
+			return filepath.Join(dir, "gkessh"), nil
+		},
+		keyPath:    keys.DefaultPath,
+		knownHosts: sshconfig.DefaultKnownHostsPath,
+		sshConfig: func() (string, error) {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return "", fmt.Errorf("no home directory: %w", err)
+			}
+			return filepath.Join(home, ".ssh", "config"), nil
+		},
+		localUser:  keys.DefaultUser,
+		executable: os.Executable,
+		log:        stdio.Err,
+		now:        time.Now,
+	}
+}
+
+// defaultTokenSource is a token file when given, else Application Default
+// Credentials. Tokens stay in memory.
+func defaultTokenSource(ctx context.Context, tokenFile string) (oauth2.TokenSource, error) {
+	if tokenFile != "" {
+		return fileTokenSource(tokenFile), nil
+	}
+	ts, err := google.DefaultTokenSource(ctx, "https://www.googleapis.com/auth/cloud-platform")
+	if err != nil {
+		return nil, fmt.Errorf("no credentials: run 'gcloud auth application-default login' or pass --access-token-file: %w", err)
+	}
+	return ts, nil
+}
+
+// fileTokenSource reads the token file on every call, so a token refreshed
+// by whoever writes the file is picked up on reconnect.
+type fileTokenSource string
+
+func (f fileTokenSource) Token() (*oauth2.Token, error) {
+	b, err := os.ReadFile(string(f))
+	if err != nil {
+		return nil, fmt.Errorf("read access token: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return nil, errors.New("read access token: " + string(f) + " is empty")
+	}
+	return &oauth2.Token{AccessToken: tok, TokenType: "Bearer", Expiry: time.Now().Add(time.Minute)}, nil
+}
+
+// tokenSource is the process's one access-token source, shared by the
+// Compute client and the IAP dialer, so a login mints one token, not one
+// per client. Tokens are reused until they expire.
+func (d *deps) tokenSource(ctx context.Context, g globalOptions) (oauth2.TokenSource, error) {
+	d.tokenOnce.Do(func() {
+		ts, err := d.newTokenSource(ctx, g.TokenFile)
+		if err != nil {
+			d.tokenErr = err
+			return
+		}
+		d.tokens = oauth2.ReuseTokenSource(nil, ts)
+	})
+	return d.tokens, d.tokenErr
+}
+
+// logger logs to d.log when on (--verbose), and discards otherwise.
+func (d *deps) logger(on bool) func(string, ...any) {
+	return func(format string, args ...any) {
+		if on {
+			fmt.Fprintf(d.log, "gkessh: "+format+"\n", args...)
+		}
+	}
+}
+
+// project returns --project (or CLOUDSDK_CORE_PROJECT), else the active
+// gcloud configuration's core/project.
+func (d *deps) project(g globalOptions) (string, error) {
+	if g.Project != "" {
+		return g.Project, nil
+	}
+	p, err := d.gcloudProject()
+	if err != nil {
+		return "", err
+	}
+	if p != "" {
+		return p, nil
+	}
+	return "", usagef("no project: pass --project, set CLOUDSDK_CORE_PROJECT, or run 'gcloud config set project PROJECT'")
+}
+
+// compute returns a Compute API client for the resolved project.
+func (d *deps) compute(ctx context.Context, g globalOptions) (*gce.Client, error) {
+	project, err := d.project(g)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := d.tokenSource(ctx, g)
+	if err != nil {
+		return nil, err
+	}
+	c, err := d.newCompute(ctx, project, g.ComputeEndpoint, ts)
+	if err != nil {
+		return nil, err
+	}
+	c.UserAgent = "gkessh/" + Version
+	return c, nil
+}
+
+// iapDialer returns the IAP tunnel dialer: the configured relay, the
+// process's token source, a User-Agent naming gkessh, and reconnects logged
+// with --verbose.
+func (d *deps) iapDialer(ctx context.Context, g globalOptions) (*tunnel.Dialer, error) {
+	ts, err := d.tokenSource(ctx, g)
+	if err != nil {
+		return nil, err
+	}
+	dl := &tunnel.Dialer{Endpoint: g.IAPEndpoint, TokenSource: ts, UserAgent: "gkessh/" + Version}
+	if g.Verbose {
+		dl.Logf = d.logger(true)
+	}
+	return dl, nil
+}
+
+// zoneCache is the on-disk cache of instance zones.
+func (d *deps) zoneCache() (*gce.Cache, error) {
+	dir, err := d.stateDir()
+	if err != nil {
+		return nil, err
+	}
+	return &gce.Cache{Dir: dir, Now: d.now}, nil
+}
+
+// nodeDialer resolves node (from the zone cache when warm: no API call)
+// and returns a function that opens tunnels to its port.
+func (d *deps) nodeDialer(ctx context.Context, g globalOptions, node string, port int) (resolved, sshclient.DialFunc, error) {
+	r, err := d.resolve(ctx, g, node)
+	if err != nil {
+		return r, nil, err
+	}
+	dl, err := d.iapDialer(ctx, g)
+	if err != nil {
+		return r, nil, err
+	}
+	target := tunnel.Target{Project: r.Project, Zone: r.Zone, Instance: r.Name, Port: port}
+	return r, func(ctx context.Context) (net.Conn, error) {
+		conn, err := dl.DialContext(ctx, target)
+		var ce *tunnel.CloseError
+		if errors.As(err, &ce) && ce.Code == tunnel.CodeLookupFailed {
+			// The cached zone may be stale: look the node up afresh next time.
+			d.forget(r)
+		}
+		return conn, err
+	}, nil
+}
