@@ -77,3 +77,31 @@ func TestVersionAndVerbose(t *testing.T) {
 		t.Fatalf("doctor -v: exit %d: %s", code, errOut)
 	}
 }
+
+// TestBadUserEveryCommand: every command that takes --user checks it the
+// same way and calls a bad one a usage error (doctor, config-ssh and
+// inventory once had their own --user, unchecked, and exited 1).
+func TestBadUserEveryCommand(t *testing.T) {
+	t.Parallel()
+	const bad = "--user=al ice"
+	for _, args := range [][]string{
+		{bad, "NODE"},
+		{"proxy", bad, "NODE"},
+		{"keys", "ensure", bad},
+		{"keys", "remove", bad},
+		{"config-ssh", bad},
+		{"inventory", "--list", bad},
+		{"doctor", bad},
+		{"run", "--all", bad, "--", "true"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			t.Parallel()
+			var errb strings.Builder
+			argv := append([]string{"gkessh"}, args...)
+			code := Main(t.Context(), argv, Stdio{In: strings.NewReader(""), Out: io.Discard, Err: &errb})
+			if code != exitUsage || !strings.Contains(errb.String(), "al ice") {
+				t.Fatalf("%q: exit %d, %q; want %d naming the user", argv, code, errb.String(), exitUsage)
+			}
+		})
+	}
+}
