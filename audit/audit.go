@@ -238,12 +238,8 @@ func (e *evaluation) network(inst *gce.Instance) {
 			fmt.Sprintf("gcloud compute firewall-rules update %s --source-ranges=%s", v.Rule.Name, iapSource))
 	}
 	if v := firewall.Decide(e.rules, t, netip.MustParsePrefix(iapSource), "tcp", 22); !v.Allowed {
-		create := fmt.Sprintf("gcloud compute firewall-rules create allow-ssh-ingress-from-iap --network=%s --direction=INGRESS --action=allow --rules=tcp:22 --source-ranges=%s", network, iapSource)
-		if v.Rule != nil {
-			create += fmt.Sprintf(" --priority=%d", max(v.Rule.Priority-1, 0))
-		}
 		e.add(IAPRangeMissing, Info, "IAP's range 35.235.240.0/20 cannot reach tcp:22 (IAP logins fail)", inst.Name,
-			[]string{fmt.Sprintf("%s: from %s, %s", inst.Name, iapSource, v)}, create)
+			[]string{fmt.Sprintf("%s: from %s, %s", inst.Name, iapSource, v)}, IAPRuleFix(network, 22, v))
 	}
 	g, ok := gkeOf(inst)
 	if !ok {
@@ -270,6 +266,18 @@ func (e *evaluation) network(inst *gce.Instance) {
 		create += " --target-tags=" + tag
 	}
 	e.add(PodsReachSSHD, Medium, "pods can reach node sshd (tcp:22)", inst.Name, evidence, create)
+}
+
+// IAPRuleFix is seed 000's command that lets IAP reach port on network,
+// placed before the deny rule of v when one blocks it.
+func IAPRuleFix(network string, port int, v firewall.Verdict) string {
+	name, prio := "allow-ssh-ingress-from-iap", ""
+	if v.Rule != nil {
+		name = "allow-iap-before-" + v.Rule.Name
+		name, prio = strings.TrimRight(name[:min(len(name), 63)], "-"), fmt.Sprintf(" --priority=%d", max(v.Rule.Priority-1, 0))
+	}
+	return fmt.Sprintf("gcloud compute firewall-rules create %s --network=%s --direction=INGRESS --action=allow --rules=tcp:%d --source-ranges=%s%s",
+		name, network, port, iapSource, prio)
 }
 
 // podRange is the cluster's pod range: kube-env's CLUSTER_IP_RANGE, else

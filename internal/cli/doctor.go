@@ -25,8 +25,10 @@ func doctorCommand(d *deps, stdio Stdio) *ucli.Command {
 		Usage:     "check everything a login needs, and say what to fix",
 		ArgsUsage: "[NODE]",
 		Description: "Checks the project, credentials, key files and Compute API access; with NODE also\n" +
-			"the instance, OS Login, where its keys come from, its published host keys and an IAP\n" +
-			"tunnel to its SSH port. Exits 1 when a check fails.",
+			"the instance, OS Login, where its keys come from, the IAM permissions a login needs\n" +
+			"(testIamPermissions), the firewall rules IAP meets (getEffectiveFirewalls), the serial\n" +
+			"console, its published host keys and an IAP tunnel to its SSH port, as gcloud compute ssh\n" +
+			"--troubleshoot does. Exits 1 when a check fails.",
 		Flags: append(googleFlags(),
 			userFlag, keyFileFlag,
 			&ucli.IntFlag{Name: "port", Value: 22, Usage: "port to open a tunnel to"},
@@ -153,14 +155,21 @@ func (d *doctor) checkNode(ctx context.Context, c *gce.Client, proj *gce.Project
 	if gce.OSLoginEnabled(inst, proj) {
 		d.fail("OS Login is on for %s: its guest ignores metadata keys; set enable-oslogin=FALSE on the instance, or use OS Login", r.Name)
 	}
-	scope := "project and instance"
-	if gce.BlocksProjectSSHKeys(inst) {
-		scope = "instance only (block-project-ssh-keys)"
+	switch _, legacy := gce.MetadataValue(inst.Metadata, keys.LegacyMetadataKey); {
+	case legacy:
+		d.warn("keys on %s come from instance metadata only: it has a legacy sshKeys item, so its guest ignores project keys; "+
+			"move those lines to ssh-keys and remove sshKeys (gcloud compute instances remove-metadata %s --zone=%s --keys=sshKeys)", r.Name, r.Name, r.Zone)
+	case gce.BlocksProjectSSHKeys(inst):
+		d.ok("keys on %s come from instance metadata only (block-project-ssh-keys)", r.Name)
+	default:
+		d.ok("keys on %s come from project and instance metadata", r.Name)
 	}
-	d.ok("keys on %s come from %s metadata", r.Name, scope)
 	if pub != nil {
 		d.checkKeyPresent(proj, inst, pub)
 	}
+	d.checkIAM(ctx, c, r, inst, proj)
+	d.checkFirewall(ctx, c, r, inst)
+	d.checkSerial(ctx, c, r)
 	if hk, err := c.HostKeys(ctx, r.Zone, r.Name); err != nil {
 		d.warn("host keys: %v", err)
 	} else if len(hk) == 0 {
@@ -173,7 +182,8 @@ func (d *doctor) checkNode(ctx context.Context, c *gce.Client, proj *gce.Project
 
 // checkKeyPresent says whether a line grants the key where the node reads.
 func (d *doctor) checkKeyPresent(proj *gce.Project, inst *gce.Instance, pub ssh.PublicKey) {
-	blocks := gce.BlocksProjectSSHKeys(inst)
+	scope, _ := keys.Scope("", inst)
+	blocks := scope == keys.ScopeInstance // block-project-ssh-keys or legacy sshKeys
 	now := d.deps.now()
 	for _, e := range keys.Entries(proj, inst) {
 		if e.Line.Valid() && keys.SameKey(e.Line.Key, pub) && !e.Line.Expired(now) && (e.Scope == keys.ScopeInstance || !blocks) {

@@ -1,10 +1,15 @@
 package cli
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	compute "google.golang.org/api/compute/v1"
+
 	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/keys"
 )
 
 func TestDoctor(t *testing.T) {
@@ -39,4 +44,111 @@ func TestDoctor(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDoctorTroubleshoot: each of gcloud --troubleshoot's checks, failing
+// and passing. The failing runs name what is missing or which rule blocks,
+// and the firewall fix doctor prints opens the way when carried out.
+func TestDoctorTroubleshoot(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 3})
+	names := e.srv.Nodes()
+	doctor := func(node string) (string, int) {
+		t.Helper()
+		out, errOut, code := e.run("doctor", node)
+		if strings.Contains(out+errOut, e.srv.Token()) {
+			t.Fatal("doctor printed the access token")
+		}
+		return out, code
+	}
+	has := func(out string, want ...string) {
+		t.Helper()
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("doctor output lacks %q:\n%s", w, out)
+			}
+		}
+	}
+	lacks := func(out string, bad ...string) {
+		t.Helper()
+		for _, b := range bad {
+			if strings.Contains(out, b) {
+				t.Errorf("doctor output has %q:\n%s", b, out)
+			}
+		}
+	}
+
+	out, code := doctor(names[0])
+	if code != 0 {
+		t.Fatalf("healthy node: exit %d\n%s", code, out)
+	}
+	has(out, "ok    IAM: you hold every permission a login to "+names[0]+" needs",
+		"ok    firewall: from 35.235.240.0/20 (IAP) to tcp:22, rule allow-ssh-ingress-from-iap (allow, priority 1000) admits it",
+		"ok    serial console of "+names[0]+": no sign of disk full, emergency shell, kernel panic, GRUB",
+		"ok    keys on "+names[0]+" come from project and instance metadata")
+	lacks(out, "FAIL", "warn")
+
+	t.Run("IAM", func(t *testing.T) {
+		e.srv.AddGrant("limited", emulator.Grant{Projects: []string{e.srv.ProjectName()},
+			Permissions: []string{"compute.instances.get", "compute.instances.use", "compute.projects.get", "compute.zoneOperations.get"}})
+		tokenFile := filepath.Join(e.home, "token")
+		if err := os.WriteFile(tokenFile, []byte("limited"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		defer os.WriteFile(tokenFile, []byte(e.srv.Token()), 0o600)
+		out, code := doctor(names[0])
+		if code != exitError1 {
+			t.Errorf("exit %d, want %d", code, exitError1)
+		}
+		has(out, "FAIL  IAM on the instance "+names[0]+": missing compute.instances.setMetadata\n",
+			"FAIL  IAM on the project: missing compute.globalOperations.get, compute.projects.setCommonInstanceMetadata\n",
+			"FAIL  IAM on the IAP tunnel to "+names[0]+": missing iap.tunnelInstances.accessViaIAP",
+			"FAIL  IAM on service account ", "missing iam.serviceAccounts.actAs")
+		lacks(out, "compute.instances.get,", "compute.projects.get,", "ok    IAM")
+	})
+
+	t.Run("firewall", func(t *testing.T) {
+		e.putRule(&compute.Firewall{Name: "deny-all-in", Priority: 100, SourceRanges: []string{"0.0.0.0/0"},
+			Denied: []*compute.FirewallDenied{{IPProtocol: "all"}}})
+		out, _ := doctor(names[1])
+		fix := "gcloud compute firewall-rules create allow-iap-before-deny-all-in --network=default --direction=INGRESS --action=allow --rules=tcp:22 --source-ranges=35.235.240.0/20 --priority=99"
+		has(out, "FAIL  firewall: from 35.235.240.0/20 (IAP) to tcp:22, rule deny-all-in (deny, priority 100) blocks it: "+fix)
+		e.applyFix(fix)
+		out, _ = doctor(names[1])
+		has(out, "ok    firewall: from 35.235.240.0/20 (IAP) to tcp:22, rule allow-iap-before-deny-all-in (allow, priority 99) admits it",
+			"ok    IAP tunnel to "+names[1]+":22")
+		// No IAP rule at all: only a port range from a wider source.
+		for _, r := range []string{"deny-all-in", "allow-iap-before-deny-all-in", "allow-ssh-ingress-from-iap", "default-allow-ssh"} {
+			e.srv.DeleteFirewallRule(r)
+		}
+		out, _ = doctor(names[1])
+		has(out, "FAIL  firewall: from 35.235.240.0/20 (IAP) to tcp:22, no rule matches: the implied deny-ingress rule blocks it: gcloud compute firewall-rules create allow-ssh-ingress-from-iap ")
+		e.putRule(&compute.Firewall{Name: "ssh-range", SourceRanges: []string{"35.235.0.0/16"},
+			Allowed: []*compute.FirewallAllowed{{IPProtocol: "tcp", Ports: []string{"20-30"}}}})
+		out, _ = doctor(names[1])
+		has(out, "ok    firewall: from 35.235.240.0/20 (IAP) to tcp:22, rule ssh-range (allow, priority 1000) admits it")
+	})
+
+	t.Run("serial console", func(t *testing.T) {
+		line := "[  512.120391] EXT4-fs error (device sda1): ext4_journal_check_start: No space left on device"
+		if err := e.srv.AppendSerial(names[2], line, "[  600.1] Kernel panic - not syncing: Attempted to kill init!"); err != nil {
+			t.Fatal(err)
+		}
+		out, code := doctor(names[2])
+		if code != exitError1 {
+			t.Errorf("exit %d, want %d", code, exitError1)
+		}
+		has(out, "FAIL  serial console of "+names[2]+": disk full: \""+line+"\"",
+			"FAIL  serial console of "+names[2]+": kernel panic: \"[  600.1] Kernel panic - not syncing: Attempted to kill init!\"")
+	})
+
+	t.Run("legacy sshKeys", func(t *testing.T) {
+		kp := newTestKey(t)
+		line := keys.FormatLine("dave", kp, "")
+		if err := e.srv.SetInstanceMetadata(names[0], map[string]*string{"sshKeys": &line}); err != nil {
+			t.Fatal(err)
+		}
+		out, _ := doctor(names[0])
+		has(out, "warn  keys on "+names[0]+" come from instance metadata only: it has a legacy sshKeys item, so its guest ignores project keys")
+		lacks(out, "ok    keys on "+names[0])
+	})
 }

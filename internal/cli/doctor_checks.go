@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/gkessh/gkessh/audit"
+	"github.com/gkessh/gkessh/bootlog"
+	"github.com/gkessh/gkessh/firewall"
+	"github.com/gkessh/gkessh/gce"
+)
+
+// The checks gcloud compute ssh --troubleshoot makes, done properly: IAM
+// by testIamPermissions, the firewall by evaluating the effective rules,
+// and the serial console.
+
+// checkIAM names every permission a login needs that the caller lacks, on
+// each resource gcloud's troubleshooter asks about.
+func (d *doctor) checkIAM(ctx context.Context, c *gce.Client, r resolved, inst *gce.Instance, proj *gce.Project) {
+	_, gkeNode := inst.Labels["goog-gke-node"]
+	metadataKeys := gkeNode || !gce.OSLoginEnabled(inst, proj) // GKE nodes ignore OS Login
+	instPerms := []string{"compute.instances.get", "compute.instances.use"}
+	projPerms := []string{"compute.projects.get", "compute.zoneOperations.get", "compute.globalOperations.get"}
+	if metadataKeys {
+		instPerms = append(instPerms, "compute.instances.setMetadata")
+		projPerms = append(projPerms, "compute.projects.setCommonInstanceMetadata")
+	} else {
+		instPerms = append(instPerms, "compute.instances.osLogin", "compute.instances.osAdminLogin")
+	}
+	type check struct {
+		on, zone, name string
+		perms          []string
+	}
+	checks := []check{
+		{gce.OnInstance, r.Zone, r.Name, instPerms},
+		{gce.OnProject, "", "", projPerms},
+		{gce.OnIAPTunnel, r.Zone, r.Name, []string{"iap.tunnelInstances.accessViaIAP"}},
+	}
+	if len(inst.ServiceAccounts) > 0 {
+		checks = append(checks, check{gce.OnServiceAccount, "", inst.ServiceAccounts[0].Email, []string{"iam.serviceAccounts.actAs"}})
+	}
+	all := true
+	for _, ch := range checks {
+		held, err := c.TestPermissions(ctx, ch.on, ch.zone, ch.name, ch.perms)
+		if err != nil {
+			d.warn("IAM on the %s: %v", ch.on, err)
+			all = false
+			continue
+		}
+		missing := slices.DeleteFunc(slices.Clone(ch.perms), func(p string) bool { return slices.Contains(held, p) })
+		if !metadataKeys && ch.on == gce.OnInstance && (slices.Contains(held, "compute.instances.osLogin") || slices.Contains(held, "compute.instances.osAdminLogin")) {
+			// Either OS Login role will do.
+			missing = slices.DeleteFunc(missing, func(p string) bool { return strings.HasPrefix(p, "compute.instances.os") })
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		all = false
+		what := ch.on
+		if ch.name != "" {
+			what += " " + ch.name
+		}
+		switch {
+		case ch.on == gce.OnProject && slices.Equal(missing, []string{"compute.projects.setCommonInstanceMetadata"}):
+			d.warn("IAM on the project: missing compute.projects.setCommonInstanceMetadata: keys go to %s's own metadata instead", r.Name)
+		case ch.on == gce.OnServiceAccount:
+			d.fail("IAM on service account %s: missing iam.serviceAccounts.actAs, which setting metadata on a VM that runs as it needs (roles/iam.serviceAccountUser)", ch.name)
+		case ch.on == gce.OnIAPTunnel:
+			d.fail("IAM on the IAP tunnel to %s: missing iap.tunnelInstances.accessViaIAP (roles/iap.tunnelResourceAccessor)", r.Name)
+		default:
+			d.fail("IAM on the %s: missing %s", what, strings.Join(missing, ", "))
+		}
+	}
+	if all {
+		d.ok("IAM: you hold every permission a login to %s needs (testIamPermissions)", r.Name)
+	}
+}
+
+// checkFirewall evaluates the rules that apply to nic0 for a connection
+// from IAP's range to the port, and names the rule that decides.
+func (d *doctor) checkFirewall(ctx context.Context, c *gce.Client, r resolved, inst *gce.Instance) {
+	fws, err := c.EffectiveFirewalls(ctx, r.Zone, r.Name, "nic0")
+	if err != nil {
+		d.warn("firewall: %v", err)
+		return
+	}
+	rules, err := firewall.ParseAll(fws)
+	if err != nil {
+		d.warn("firewall: %v", err)
+		return
+	}
+	t := firewall.TargetOf(inst)
+	v := firewall.Decide(rules, t, netip.MustParsePrefix("35.235.240.0/20"), "tcp", d.Port)
+	if v.Allowed {
+		d.ok("firewall: from 35.235.240.0/20 (IAP) to tcp:%d, %s", d.Port, v)
+		return
+	}
+	network := t.Network
+	if network == "" {
+		network = "default"
+	}
+	d.fail("firewall: from 35.235.240.0/20 (IAP) to tcp:%d, %s: %s", d.Port, v, audit.IAPRuleFix(network, d.Port, v))
+}
+
+// checkSerial looks for boot trouble on serial port 1 since the last boot.
+func (d *doctor) checkSerial(ctx context.Context, c *gce.Client, r resolved) {
+	out, err := c.SerialPortOutput(ctx, r.Zone, r.Name)
+	if err != nil {
+		d.warn("serial console: %v", err)
+		return
+	}
+	problems := bootlog.Scan(out)
+	for _, p := range problems {
+		d.fail("serial console of %s: %s: %q", r.Name, p.Kind, p.Line)
+	}
+	if len(problems) == 0 {
+		d.ok("serial console of %s: no sign of %s since the last boot", r.Name, strings.Join(bootlog.Kinds(), ", "))
+	}
+}
