@@ -27,7 +27,12 @@ type ImpersonationError struct {
 }
 
 func (e *ImpersonationError) Error() string {
-	return fmt.Sprintf("impersonate %s as %s: %d %s", e.Target, e.Caller, e.Code, e.Message)
+	msg := fmt.Sprintf("impersonate %s as %s: %d %s", e.Target, e.Caller, e.Code, e.Message)
+	if e.Code == http.StatusForbidden {
+		msg += fmt.Sprintf(" Grant %s roles/iam.serviceAccountTokenCreator on %s, or stop impersonating "+
+			"(--impersonate-service-account, CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, gcloud's auth/impersonate_service_account).", e.Caller, e.Target)
+	}
+	return msg
 }
 
 // impersonate wraps base: its tokens buy tokens for the account chain

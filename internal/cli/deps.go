@@ -8,13 +8,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/google"
 
+	"github.com/gkessh/gkessh/auth"
 	"github.com/gkessh/gkessh/gce"
 	"github.com/gkessh/gkessh/gcloud"
 	"github.com/gkessh/gkessh/keys"
@@ -30,10 +29,9 @@ import (
 // and a temporary home and call runX directly. Options stay plain data:
 // whatever reads a file or the network is here, or in the run function.
 type deps struct {
-	// newTokenSource finds the credentials, from --access-token-file when
-	// given: the one place that decides how. tokenSource calls it once
-	// per process.
-	newTokenSource func(ctx context.Context, tokenFile string) (oauth2.TokenSource, error)
+	// newTokenSource finds the credentials (authSource, in creds.go): the
+	// one place that decides how. tokenSource calls it once per process.
+	newTokenSource func(ctx context.Context, g globalOptions, logf func(string, ...any)) (*auth.Source, error)
 	// newCompute builds a Compute API client.
 	newCompute func(ctx context.Context, project, endpoint string, ts oauth2.TokenSource) (*gce.Client, error)
 	// gcloudProject is the active gcloud configuration's core/project.
@@ -50,7 +48,7 @@ type deps struct {
 	now        func() time.Time
 
 	tokenOnce sync.Once
-	tokens    oauth2.TokenSource
+	tokens    *auth.Source
 	tokenErr  error
 }
 
@@ -58,7 +56,7 @@ type deps struct {
 // endpoints unless flags say otherwise, the system clock.
 func newDeps(stdio Stdio) *deps {
 	return &deps{
-		newTokenSource: defaultTokenSource,
+		newTokenSource: authSource,
 		newCompute:     gce.New,
 		gcloudProject: func() (string, error) {
 			cfg, err := gcloud.Load(nil)
@@ -90,46 +88,13 @@ func newDeps(stdio Stdio) *deps {
 	}
 }
 
-// defaultTokenSource is a token file when given, else Application Default
-// Credentials. Tokens stay in memory.
-func defaultTokenSource(ctx context.Context, tokenFile string) (oauth2.TokenSource, error) {
-	if tokenFile != "" {
-		return fileTokenSource(tokenFile), nil
-	}
-	ts, err := google.DefaultTokenSource(ctx, "https://www.googleapis.com/auth/cloud-platform")
-	if err != nil {
-		return nil, fmt.Errorf("no credentials: run 'gcloud auth application-default login' or pass --access-token-file: %w", err)
-	}
-	return ts, nil
-}
-
-// fileTokenSource reads the token file on every call, so a token refreshed
-// by whoever writes the file is picked up on reconnect.
-type fileTokenSource string
-
-func (f fileTokenSource) Token() (*oauth2.Token, error) {
-	b, err := os.ReadFile(string(f))
-	if err != nil {
-		return nil, fmt.Errorf("read access token: %w", err)
-	}
-	tok := strings.TrimSpace(string(b))
-	if tok == "" {
-		return nil, errors.New("read access token: " + string(f) + " is empty")
-	}
-	return &oauth2.Token{AccessToken: tok, TokenType: "Bearer", Expiry: time.Now().Add(time.Minute)}, nil
-}
-
 // tokenSource is the process's one access-token source, shared by the
 // Compute client and the IAP dialer, so a login mints one token, not one
-// per client. Tokens are reused until they expire.
-func (d *deps) tokenSource(ctx context.Context, g globalOptions) (oauth2.TokenSource, error) {
+// per client. It caches tokens itself (in memory and on disk) and drops one
+// a server refuses.
+func (d *deps) tokenSource(ctx context.Context, g globalOptions) (*auth.Source, error) {
 	d.tokenOnce.Do(func() {
-		ts, err := d.newTokenSource(ctx, g.TokenFile)
-		if err != nil {
-			d.tokenErr = err
-			return
-		}
-		d.tokens = oauth2.ReuseTokenSource(nil, ts)
+		d.tokens, d.tokenErr = d.newTokenSource(ctx, g, d.logger(g.Verbose))
 	})
 	return d.tokens, d.tokenErr
 }

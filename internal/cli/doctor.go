@@ -95,7 +95,7 @@ func (d *doctor) run(ctx context.Context) bool {
 		d.fail("credentials: %v", err)
 		return false
 	}
-	d.ok("credentials: got an access token")
+	d.ok("credentials of %s, from %s; %s", ts.Principal, ts.Kind, tokenExpiry(ts.Expiry()))
 	pub := d.checkKey()
 	c, err := d.deps.compute(ctx, d.globalOptions)
 	if err != nil {
@@ -219,4 +219,12 @@ func (d *doctor) checkTunnel(ctx context.Context, r resolved) {
 		return
 	}
 	d.ok("IAP tunnel to %s:%d: %s", r.Name, d.Port, strings.TrimSpace(banner))
+}
+
+// tokenExpiry says when the token expires, never what it is.
+func tokenExpiry(t time.Time) string {
+	if t.IsZero() {
+		return "its expiry is unknown (a bare token is used until refused)"
+	}
+	return fmt.Sprintf("token expires in %s (%s)", time.Until(t).Round(time.Second), t.UTC().Format("15:04:05 UTC"))
 }

@@ -9,6 +9,7 @@ type globalOptions struct {
 	Project         string
 	Zone            string
 	TokenFile       string
+	Impersonate     string // SA[,DELEGATES]: the last is the target
 	ComputeEndpoint string
 	IAPEndpoint     string
 	Verbose         bool
@@ -20,7 +21,8 @@ func googleFlags() []ucli.Flag {
 	return []ucli.Flag{
 		&ucli.StringFlag{Name: "project", Usage: "the Google Cloud project", EnvVars: []string{"CLOUDSDK_CORE_PROJECT"}},
 		&ucli.StringFlag{Name: "zone", Usage: "instance zone (looked up and cached when omitted)"},
-		&ucli.StringFlag{Name: "access-token-file", Usage: "file holding an OAuth2 access token (else Application Default Credentials)", EnvVars: []string{"GKESSH_ACCESS_TOKEN_FILE", "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"}},
+		&ucli.StringFlag{Name: "access-token-file", Usage: "file holding an OAuth2 access token (else gcloud's credentials, then Application Default Credentials)", EnvVars: []string{"GKESSH_ACCESS_TOKEN_FILE", "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"}},
+		&ucli.StringFlag{Name: "impersonate-service-account", Usage: "act as this service account (`SA[,DELEGATE...]`, gcloud's order: the last is the target); else CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT or gcloud's auth/impersonate_service_account"},
 		&ucli.StringFlag{Name: "compute-endpoint", Usage: "base URL of the Compute API", EnvVars: []string{"GKESSH_COMPUTE_ENDPOINT"}},
 		&ucli.StringFlag{Name: "iap-endpoint", Usage: "base URL of the IAP relay", EnvVars: []string{"GKESSH_IAP_ENDPOINT"}},
 		&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say what is being done on stderr"},
@@ -32,6 +34,7 @@ func globals(c *ucli.Context) globalOptions {
 		Project:         c.String("project"),
 		Zone:            c.String("zone"),
 		TokenFile:       c.String("access-token-file"),
+		Impersonate:     c.String("impersonate-service-account"),
 		ComputeEndpoint: c.String("compute-endpoint"),
 		IAPEndpoint:     c.String("iap-endpoint"),
 		Verbose:         c.Bool("verbose"),
