@@ -43,6 +43,10 @@ fuzz:
 	$(GO) test ./sshclient -run '^$$' -fuzz FuzzParseForward -fuzztime 20s
 	$(GO) test ./internal/cli -run '^$$' -fuzz FuzzHoistFlags -fuzztime 20s
 	$(GO) test ./gcloud -run '^$$' -fuzz FuzzParseProperties -fuzztime 20s
+	$(GO) test ./firewall -run '^$$' -fuzz FuzzParsePorts -fuzztime 20s
+	$(GO) test ./audit -run '^$$' -fuzz FuzzReadOnlyPort -fuzztime 20s
+	$(GO) test ./audit -run '^$$' -fuzz FuzzReadOnlyRequests -fuzztime 20s
+	$(GO) test ./bootlog -run '^$$' -fuzz FuzzScan -fuzztime 20s
 
 clean:
 	rm -rf bin
