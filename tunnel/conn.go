@@ -22,10 +22,6 @@ const (
 	// closeLinger bounds how long Close waits for the relay to acknowledge
 	// what was written.
 	closeLinger = 5 * time.Second
-	// keepalive is how often an idle tunnel pings the relay, so that
-	// middleboxes do not drop it (IAP Desktop pings every minute, others
-	// every 30 s after reports of idle drops).
-	keepalive = 30 * time.Second
 )
 
 // Conn is a TCP connection to a VM port, carried by the IAP relay. It is a
@@ -45,6 +41,9 @@ const (
 //     the tunnel.
 //   - CloseWrite makes further writes fail; relay v4 has no half-close, so
 //     the VM side does not see EOF and Read goes on until it closes.
+//   - It sends no websocket pings, as gcloud sends none and IAP has a close
+//     code for opcodes it does not want; keepalive is ssh's
+//     (ServerAliveInterval). The relay's pings are answered.
 //   - Close makes pending and later Read and Write fail at once, then sends
 //     what was written, waits up to 5 s for the relay to acknowledge it, and
 //     closes the websocket normally, which closes the VM side.
@@ -102,21 +101,6 @@ func (c *Conn) logf(format string, args ...any) {
 // until the stream ends.
 func (c *Conn) run(ws *websocket.Conn) {
 	defer close(c.done)
-	pinging := make(chan struct{})
-	defer func() { <-pinging }()
-	go func() {
-		defer close(pinging)
-		t := time.NewTicker(keepalive)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				c.s.Ping()
-			case <-c.ctx.Done():
-				return
-			}
-		}
-	}()
 	defer c.cancel()
 	for {
 		err := c.s.Serve(ws)

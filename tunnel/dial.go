@@ -222,28 +222,42 @@ func (d *Dialer) openWith(ctx context.Context, u string, want uint16, port int, 
 	// ctx bounds the wait for the first message as well as the dial.
 	stop := context.AfterFunc(ctx, func() { ws.Close() })
 	ws.SetReadDeadline(time.Now().Add(handshakeTimeout))
-	typ, msg, err := ws.ReadMessage()
+	f, err := readHandshake(ws, want, port)
 	if !stop() {
 		ws.Close()
 		return nil, iap.Frame{}, ctx.Err()
 	}
 	if err != nil {
 		ws.Close()
-		return nil, iap.Frame{}, closeErr(err, port)
-	}
-	ws.SetReadDeadline(time.Time{})
-	f, err := iap.ParseFrame(msg)
-	switch {
-	case typ != websocket.BinaryMessage:
-		err = &iap.ProtocolError{Code: CodeInvalidWebsocketOpcode, Msg: "text message from relay, want binary"}
-	case err != nil:
-		err = &iap.ProtocolError{Code: CodeInvalidData, Msg: err.Error()}
-	case f.Tag != want:
-		err = &iap.ProtocolError{Code: CodeInvalidTag, Msg: fmt.Sprintf("relay sent frame %#04x first, want %#04x", f.Tag, want)}
-	}
-	if err != nil {
-		ws.Close()
 		return nil, iap.Frame{}, err
 	}
+	ws.SetReadDeadline(time.Time{})
 	return ws, f, nil
+}
+
+// readHandshake reads the relay's messages until the want frame, as gcloud
+// does: a LONG_CLOSE ends the dial with its close code (and that code's
+// hint), unknown tags are skipped, and anything else first is a protocol
+// error.
+func readHandshake(ws *websocket.Conn, want uint16, port int) (iap.Frame, error) {
+	for {
+		typ, msg, err := ws.ReadMessage()
+		if err != nil {
+			return iap.Frame{}, closeErr(iap.ReadError(err), port)
+		}
+		f, err := iap.ParseFrame(msg)
+		switch {
+		case typ != websocket.BinaryMessage:
+			return iap.Frame{}, &iap.ProtocolError{Code: CodeInvalidWebsocketOpcode, Msg: "text message from relay, want binary"}
+		case err != nil:
+			return iap.Frame{}, &iap.ProtocolError{Code: CodeInvalidData, Msg: err.Error()}
+		case f.Tag == want:
+			return f, nil
+		case f.Tag == iap.TagLongClose:
+			return iap.Frame{}, closeErr(&websocket.CloseError{Code: int(f.Code), Text: f.Reason}, port)
+		case !iap.KnownTag(f.Tag):
+			continue
+		}
+		return iap.Frame{}, &iap.ProtocolError{Code: CodeInvalidTag, Msg: fmt.Sprintf("relay sent frame %#04x first, want %#04x", f.Tag, want)}
+	}
 }

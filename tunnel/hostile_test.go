@@ -113,7 +113,15 @@ func TestHostileHandshake(t *testing.T) {
 		{"ack before connect-success", func(ws *websocket.Conn) { send(ws, iap.AppendAck(nil, 1)) }, "want 0x0001"},
 		{"reconnect-success for connect", func(ws *websocket.Conn) { send(ws, iap.AppendReconnectSuccess(nil, 0)) }, "want 0x0001"},
 		{"text message", func(ws *websocket.Conn) { ws.WriteMessage(websocket.TextMessage, []byte("hi")) }, "want binary"},
-		{"oversized message", func(ws *websocket.Conn) { send(ws, make([]byte, 1<<20)) }, "read limit"},
+		{"oversized message", func(ws *websocket.Conn) { send(ws, make([]byte, 1<<20)) }, "relay message over"},
+		// gcloud reports the close code of a LONG_CLOSE that comes first.
+		{"long close 4033 before connect-success", func(ws *websocket.Conn) {
+			send(ws, iap.AppendLongClose(nil, CodeNotAuthorized, "not authorized"))
+		}, "4033 \"not authorized\": you may not tunnel to this instance: grant roles/iap.tunnelResourceAccessor"},
+		{"unknown frame then long close 4003", func(ws *websocket.Conn) {
+			send(ws, []byte{0, 9, 1, 2})
+			send(ws, iap.AppendLongClose(nil, CodeFailedToConnectToBackend, "failed to connect to backend"))
+		}, "4003 \"failed to connect to backend\": IAP could not reach port 22: check that a firewall rule allows 35.235.240.0/20"},
 		{"truncated frame", func(ws *websocket.Conn) { send(ws, []byte{0, 1, 0, 0, 0, 9, 'x'}) }, "truncated"},
 		{"retryable close", func(ws *websocket.Conn) {
 			ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(CodeErrorUnknown, "oops"))
@@ -153,8 +161,11 @@ func TestHostileStream(t *testing.T) {
 			[][]byte{{0, 9, 1, 2, 3}, iap.AppendLongClose(nil, 4000, "x"), {0, 3}, iap.AppendData(nil, []byte("hi"))}, "hi", "", 1},
 		{"trailing bytes are ignored", [][]byte{append(iap.AppendData(nil, []byte("hi")), 7, 7)}, "hi", "", 1},
 		{"ack beyond what was sent", [][]byte{iap.AppendData(nil, []byte("hi")), iap.AppendAck(nil, 100)}, "hi", "ack of 100 bytes, only 0 sent", 1},
-		{"data length over the limit", [][]byte{append([]byte{0, 4, 0, 0, 0x40, 1}, make([]byte, iap.MaxDataLen+1)...)}, "", "over limit", 1},
-		{"empty data", [][]byte{{0, 4, 0, 0, 0, 0}}, "", "empty data", 1},
+		// Tolerated as gcloud tolerates them: empty and over-16-KiB payloads.
+		{"empty data is skipped", [][]byte{{0, 4, 0, 0, 0, 0}, iap.AppendData(nil, []byte("hi"))}, "hi", "", 1},
+		{"data over 16 KiB is read", [][]byte{iap.AppendData(nil, []byte(strings.Repeat("x", 40000)))}, strings.Repeat("x", 40000), "", 1},
+		{"data length over the bound", [][]byte{append(iap.AppendDataHeader(nil, iap.MaxRecvDataLen+1), make([]byte, iap.MaxRecvDataLen+1)...)}, "", "over limit", 1},
+		{"message over the bound, no resume loop", [][]byte{iap.AppendData(nil, make([]byte, 1<<20))}, "", "relay message over", 1},
 		{"second connect-success", [][]byte{sid}, "", "in mid-stream", 1},
 	}
 	for _, tt := range tests {
@@ -188,6 +199,50 @@ func TestHostileStream(t *testing.T) {
 				t.Errorf("%d websockets, want %d", n, tt.dials)
 			}
 		})
+	}
+}
+
+// TestHandshakeSkipsUnknownFrames: frames of unknown tags before
+// CONNECT_SUCCESS_SID are skipped, as the protocol asks.
+func TestHandshakeSkipsUnknownFrames(t *testing.T) {
+	f := newFakeRelay(t, func(ws *websocket.Conn, _ *http.Request) {
+		send(ws, []byte{0, 9, 1, 2, 3})
+		send(ws, []byte{0, 3})
+		send(ws, iap.AppendConnectSuccess(nil, "sid"))
+		send(ws, iap.AppendData(nil, []byte("hi")))
+		ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(CodeDestinationReadFailed, ""))
+		drain(ws)
+	})
+	got, err := io.ReadAll(f.dial(t))
+	if string(got) != "hi" || err != nil {
+		t.Fatalf("read %q, %v; want hi, EOF", got, err)
+	}
+}
+
+// TestNoUnsolicitedPings: the client sends the relay no websocket pings
+// (gcloud sends none; keepalive is ssh's), and answers the relay's.
+func TestNoUnsolicitedPings(t *testing.T) {
+	pong := make(chan string, 1)
+	var pings atomic.Int32
+	f := newFakeRelay(t, func(ws *websocket.Conn, _ *http.Request) {
+		ws.SetPingHandler(func(string) error { pings.Add(1); return nil })
+		ws.SetPongHandler(func(s string) error { pong <- s; return nil })
+		send(ws, iap.AppendConnectSuccess(nil, "sid"))
+		ws.WriteControl(websocket.PingMessage, []byte("are you there"), time.Now().Add(5*time.Second))
+		drain(ws)
+	})
+	c := f.dial(t)
+	select {
+	case s := <-pong:
+		if s != "are you there" {
+			t.Errorf("pong %q", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the relay's ping got no pong")
+	}
+	c.Close()
+	if n := pings.Load(); n != 0 {
+		t.Errorf("client sent %d pings", n)
 	}
 }
 

@@ -19,6 +19,11 @@ const (
 // MaxDataLen is the largest DATA payload either side may send.
 const MaxDataLen = 16384
 
+// MaxRecvDataLen is the largest DATA payload accepted. The protocol says
+// 16384 and gkessh never sends more, but gcloud reads larger payloads, so
+// a relay that sends them is tolerated up to this bound.
+const MaxRecvDataLen = 64 << 10
+
 // DataHeaderLen is the size of a DATA frame's header: tag and length.
 const DataHeaderLen = 2 + 4
 
@@ -37,6 +42,16 @@ type Frame struct {
 	Data   []byte // TagData
 	Code   uint32 // TagLongClose
 	Reason string // TagLongClose
+}
+
+// KnownTag reports whether tag is one of the protocol's frames; readers
+// skip the others, as the protocol requires.
+func KnownTag(tag uint16) bool {
+	switch tag {
+	case TagConnectSuccessSID, TagReconnectSuccessACK, TagData, TagAck, TagLongClose:
+		return true
+	}
+	return false
 }
 
 // ErrShortFrame reports a relay message that ends before its body does.
@@ -64,12 +79,10 @@ func ParseFrame(msg []byte) (Frame, error) {
 		}
 		f.Ack = binary.BigEndian.Uint64(body)
 	case TagData:
-		b, err := lenPrefixed(body, MaxDataLen)
+		// An empty payload is pointless but harmless, as gcloud reads it.
+		b, err := lenPrefixed(body, MaxRecvDataLen)
 		if err != nil {
 			return Frame{}, fmt.Errorf("iap: data frame: %w", err)
-		}
-		if len(b) == 0 {
-			return Frame{}, errors.New("iap: empty data frame")
 		}
 		f.Data = b
 	case TagLongClose:

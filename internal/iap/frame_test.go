@@ -50,8 +50,7 @@ func TestParseFrameErrors(t *testing.T) {
 		{"one byte", []byte{0}},
 		{"short ack", []byte{0, 7, 0, 0}},
 		{"data length past end", []byte{0, 4, 0, 0, 0, 9, 1}},
-		{"data too long", append([]byte{0, 4, 0, 0, 0x40, 0x01}, make([]byte, MaxDataLen+1)...)},
-		{"empty data", []byte{0, 4, 0, 0, 0, 0}},
+		{"data over the receive bound", append(AppendDataHeader(nil, MaxRecvDataLen+1), make([]byte, MaxRecvDataLen+1)...)},
 		{"sid too long", []byte{0, 1, 0xff, 0xff, 0xff, 0xff}},
 		{"short close", []byte{0, 0xa, 0, 0}},
 	}

@@ -126,14 +126,14 @@ func (s *Stream) readLoop(a *attachment) error {
 	for {
 		typ, r, err := a.ws.NextReader()
 		if err != nil {
-			return err
+			return ReadError(err)
 		}
 		if typ != websocket.BinaryMessage {
 			return protocolErrorf(CodeInvalidWebsocketOpcode, "text message, want binary")
 		}
 		n, err := readMessage(r, buf)
 		if err != nil {
-			return err
+			return ReadError(err)
 		}
 		if err := s.handle(buf[:n], a.stop); err != nil {
 			return err
@@ -149,6 +149,9 @@ func (s *Stream) handle(msg []byte, stop <-chan struct{}) error {
 	}
 	switch f.Tag {
 	case TagData:
+		if len(f.Data) == 0 {
+			return nil
+		}
 		return s.deliver(f.Data, stop)
 	case TagAck:
 		return s.acknowledge(f.Ack)
@@ -158,6 +161,16 @@ func (s *Stream) handle(msg []byte, stop <-chan struct{}) error {
 	// Other tags, LONG_CLOSE included, are ignored as the protocol asks;
 	// the close frame that follows says why.
 	return nil
+}
+
+// ReadError is err from reading a websocket, with a message over
+// MaxMessage made a protocol error: the peer would send it again after a
+// resume.
+func ReadError(err error) error {
+	if errors.Is(err, websocket.ErrReadLimit) {
+		return protocolErrorf(CodeInvalidData, "relay message over %d bytes", MaxMessage)
+	}
+	return err
 }
 
 // readMessage reads the rest of a message into buf, dropping what does not

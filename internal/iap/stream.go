@@ -27,9 +27,9 @@ const (
 	// When WriteTo's writer goes away mid-burst, what the reader gathered
 	// for it (up to pendMax) lands in the buffer beyond this bound.
 	recvBuffer = 1 << 20
-	// MaxMessage is the largest relay message accepted: a full DATA frame,
-	// or a LONG_CLOSE with the longest reason.
-	MaxMessage = MaxFrameLen + 4
+	// MaxMessage is the largest relay message accepted: a DATA frame of
+	// MaxRecvDataLen, with room for trailing bytes.
+	MaxMessage = DataHeaderLen + MaxRecvDataLen + 64
 	// CloseWait bounds the wait for the peer's answer to a close frame.
 	CloseWait = 2 * time.Second
 )
@@ -369,18 +369,6 @@ func (s *Stream) SetReadDeadline(t time.Time) error { s.rdl.set(t); return nil }
 
 // SetWriteDeadline sets when a blocked Write gives up, as in net.Conn.
 func (s *Stream) SetWriteDeadline(t time.Time) error { s.wdl.set(t); return nil }
-
-// Ping sends a websocket ping on the attached websocket, if any; the peer's
-// pong is handled by the websocket library. A relay must not ping: gcloud
-// accepts nothing but binary and close messages from it.
-func (s *Stream) Ping() {
-	s.mu.Lock()
-	a := s.att
-	s.mu.Unlock()
-	if a != nil {
-		a.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(CloseWait))
-	}
-}
 
 // Received returns how many payload bytes the stream has received: the ack
 // to resume from.
