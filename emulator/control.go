@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"cmp"
+	"crypto/subtle"
 	"fmt"
 	"maps"
 	"net"
@@ -60,12 +61,20 @@ func (s *Server) controlRoutes() *http.ServeMux {
 	return m
 }
 
-// serveControl serves the control API to loopback clients only: it has no
-// auth, so an emulator listening on a public address must not expose it.
+// serveControl serves the control API to loopback clients that present the
+// control secret. It sets metadata and mints tokens, and the nodes run
+// every session as the emulator's OS user, so without the secret any local
+// user would get a shell as that user.
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
 		writeAPIError(w, &apiError{http.StatusForbidden, "forbidden", "the control API serves loopback clients only"})
+		return
+	}
+	got, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !bearer || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.ControlSecret)) != 1 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gce-emulator control"`)
+		writeAPIError(w, &apiError{http.StatusUnauthorized, "unauthorized", "the control API needs the header Authorization: Bearer $GCE_EMULATOR_CONTROL_SECRET"})
 		return
 	}
 	if _, pattern := s.control.Handler(r); pattern == "" {

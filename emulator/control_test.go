@@ -16,6 +16,9 @@ import (
 
 // ctl calls the control API with a JSON body (nil: none), decodes the reply
 // into out (nil: ignore) and returns the HTTP status.
+// testControlSecret is the control secret of newTestServer's emulators.
+const testControlSecret = "test-control-secret"
+
 func ctl(t *testing.T, hs *httptest.Server, method, path string, body, out any) int {
 	t.Helper()
 	var rd *bytes.Reader
@@ -32,6 +35,7 @@ func ctl(t *testing.T, hs *httptest.Server, method, path string, body, out any) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer "+testControlSecret)
 	resp, err := hs.Client().Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
@@ -230,8 +234,10 @@ func TestControlFaultsDelayStatsTokens(t *testing.T) {
 	}
 }
 
-func TestControlLoopbackOnly(t *testing.T) {
-	srv, err := New(Config{})
+// TestControlAccess: the control API serves loopback clients that send the
+// control secret, and nobody else: not even with the access token.
+func TestControlAccess(t *testing.T) {
+	srv, err := New(Config{ControlSecret: "s3cret"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,13 +246,29 @@ func TestControlLoopbackOnly(t *testing.T) {
 			t.Errorf("close emulator: %v", err)
 		}
 	})
-	for addr, want := range map[string]int{"192.0.2.1:4000": 403, "127.0.0.1:4000": 200, "[::1]:4000": 200} {
-		req := httptest.NewRequest("GET", "/control/stats", nil)
-		req.RemoteAddr = addr
+	tests := []struct {
+		addr, auth string
+		want       int
+	}{
+		{"127.0.0.1:4000", "Bearer s3cret", 200},
+		{"[::1]:4000", "Bearer s3cret", 200},
+		{"192.0.2.1:4000", "Bearer s3cret", 403},
+		{"127.0.0.1:4000", "", 401},
+		{"127.0.0.1:4000", "Bearer ", 401},
+		{"127.0.0.1:4000", "Bearer s3cre", 401},
+		{"127.0.0.1:4000", "s3cret", 401},
+		{"127.0.0.1:4000", "Bearer " + srv.Token(), 401},
+	}
+	for _, tt := range tests {
+		req := httptest.NewRequest("POST", "/control/project", strings.NewReader(`{"metadata":{"ssh-keys":"root:ssh-ed25519 AAAA"}}`))
+		req.RemoteAddr = tt.addr
+		if tt.auth != "" {
+			req.Header.Set("Authorization", tt.auth)
+		}
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, req)
-		if rec.Code != want {
-			t.Errorf("control from %s: %d, want %d", addr, rec.Code, want)
+		if rec.Code != tt.want {
+			t.Errorf("control from %s with %q: %d, want %d", tt.addr, tt.auth, rec.Code, tt.want)
 		}
 	}
 }

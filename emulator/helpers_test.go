@@ -24,6 +24,9 @@ func newTestServer(t *testing.T, cfg Config) (*Server, *httptest.Server) {
 	if cfg.Logf == nil {
 		cfg.Logf = t.Logf
 	}
+	if cfg.ControlSecret == "" {
+		cfg.ControlSecret = testControlSecret // what ctl sends
+	}
 	srv, err := New(cfg)
 	if err != nil {
 		t.Fatalf("new emulator: %v", err)

@@ -33,6 +33,7 @@ import (
 type Config struct {
 	Project          string        // project name; "demo-project" when empty
 	Token            string        // bearer token allowed on Project; random when empty
+	ControlSecret    string        // bearer secret the control API requires; random when empty
 	Nodes            int           // GKE-looking nodes created by New
 	SSHD             string        // "builtin" (default) or "openssh"
 	PropagationDelay time.Duration // guest agent delay before keys work; 0 means none
@@ -99,6 +100,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Token == "" {
 		cfg.Token = "emu-" + randomHex(16)
 	}
+	if cfg.ControlSecret == "" {
+		cfg.ControlSecret = randomHex(16)
+	}
 	if cfg.SSHD == "" {
 		cfg.SSHD = "builtin"
 	}
@@ -155,6 +159,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 
 // Token returns the bearer token that may use the project.
 func (s *Server) Token() string { return s.cfg.Token }
+
+// ControlSecret returns the secret the control API requires as
+// "Authorization: Bearer SECRET".
+func (s *Server) ControlSecret() string { return s.cfg.ControlSecret }
 
 // ProjectName returns the emulated project's name.
 func (s *Server) ProjectName() string { return s.cfg.Project }

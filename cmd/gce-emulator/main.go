@@ -87,15 +87,12 @@ func run(o options) error {
 	}
 	// Impersonation goes to IAM Credentials, which gkessh and gcloud find
 	// through gcloud's endpoint override.
-	env := fmt.Sprintf("export GKESSH_COMPUTE_ENDPOINT=%s/compute/v1/ GKESSH_IAP_ENDPOINT=ws://%s GKESSH_ACCESS_TOKEN_FILE=%s CLOUDSDK_CORE_PROJECT=%s CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS=%s/\n",
-		base, ln.Addr(), tokenFile, project, base)
+	// The control secret is what keeps other local users off the control
+	// API: it goes only to these lines and the 0600 env file.
+	env := fmt.Sprintf("export GKESSH_COMPUTE_ENDPOINT=%s/compute/v1/ GKESSH_IAP_ENDPOINT=ws://%s GKESSH_ACCESS_TOKEN_FILE=%s CLOUDSDK_CORE_PROJECT=%s CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS=%s/ GCE_EMULATOR_CONTROL_SECRET=%s\n",
+		base, ln.Addr(), tokenFile, project, base, srv.ControlSecret())
 	if envFile != "" {
-		// Written whole and renamed, so a reader polling for it never sees half.
-		tmp := envFile + ".tmp"
-		if err := os.WriteFile(tmp, []byte(env), 0o600); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, envFile); err != nil {
+		if err := writeEnvFile(envFile, env); err != nil {
 			return err
 		}
 		defer os.Remove(envFile)
@@ -130,6 +127,27 @@ func writeADCFile(srv *emulator.Server, path, base string) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// writeEnvFile writes the env lines whole and renames them into place, so a
+// reader polling for the file never sees half. The temporary file is new
+// and 0600: a file someone else made in its place cannot catch the secret.
+func writeEnvFile(path, env string) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(env)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 // startBackground runs this command again without --background, in a

@@ -44,6 +44,7 @@ func (e *testEnv) control(method, path string, body, out any) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer "+e.srv.ControlSecret())
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)

@@ -46,11 +46,16 @@ func TestEmulatorBackground(t *testing.T) {
 	t.Logf("ready after %v", time.Since(start))
 
 	base := strings.TrimSuffix(vars["GKESSH_COMPUTE_ENDPOINT"], "/compute/v1/")
-	resp, err := http.Get(base + "/control/nodes")
+	req, _ := http.NewRequest("GET", base+"/control/nodes", nil)
+	req.Header.Set("Authorization", "Bearer "+vars["GCE_EMULATOR_CONTROL_SECRET"])
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("emulator not serving after --background returned: %v", err)
 	}
 	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("control API with the printed secret: %s", resp.Status)
+	}
 	stateDir := filepath.Dir(vars["GKESSH_ACCESS_TOKEN_FILE"])
 	if !fileExists(stateDir) {
 		t.Fatalf("state dir %s missing while running", stateDir)

@@ -41,6 +41,8 @@ type world struct {
 	// stateDir is the emulator's temporary directory (its token file's),
 	// which it must remove when it stops.
 	stateDir string
+	envFile  string // the emulator's env file
+	secret   string // the control API's secret, from the env file
 }
 
 // startEmulator runs gce-emulator with args and waits for its env file.
@@ -56,7 +58,7 @@ func startEmulator(t testing.TB, args ...string) *world {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, home: home}
+	w := &world{t: t, home: home, envFile: envFile}
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan error, 1)
@@ -104,9 +106,12 @@ func startEmulator(t testing.TB, args ...string) *world {
 		if rest, ok := strings.CutPrefix(v, "GKESSH_ACCESS_TOKEN_FILE="); ok {
 			w.stateDir = filepath.Dir(rest)
 		}
+		if rest, ok := strings.CutPrefix(v, "GCE_EMULATOR_CONTROL_SECRET="); ok {
+			w.secret = rest
+		}
 	}
-	if w.base == "" || w.stateDir == "" {
-		t.Fatalf("gce-emulator's env file lacks the endpoint or token file: %q", vars)
+	if w.base == "" || w.stateDir == "" || w.secret == "" {
+		t.Fatalf("gce-emulator's env file lacks the endpoint, token file or control secret: %q", vars)
 	}
 	return w
 }
@@ -196,6 +201,7 @@ func (w *world) control(method, path string, body, out any) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer "+w.secret)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		w.t.Fatal(err)
