@@ -9,6 +9,8 @@ import (
 	"io"
 
 	ucli "github.com/urfave/cli/v2"
+
+	"github.com/gkessh/gkessh/sshclient"
 )
 
 // Version is set at build time with -ldflags "-X ...cli.Version=v1.2.3".
@@ -25,8 +27,9 @@ type Stdio struct {
 // process exit status.
 func Main(ctx context.Context, args []string, stdio Stdio) int {
 	app := newApp(newDeps(stdio), stdio)
-	err := app.RunContext(ctx, hoistFlags(app, args))
-	return report(stdio.Err, err)
+	args = hoistFlags(app, args)
+	err := app.RunContext(ctx, args)
+	return report(stdio.Err, err, isLogin(app, args))
 }
 
 func newApp(d *deps, stdio Stdio) *ucli.App {
@@ -62,6 +65,8 @@ func newApp(d *deps, stdio Stdio) *ucli.App {
 			doctorCommand(d, stdio),
 			auditCommand(d, stdio),
 			runCommand(d, stdio),
+			helpCommand(),
+			versionCommand(stdio),
 		},
 	}
 	// urfave returns unknown flags and bad flag values as plain errors:
@@ -89,8 +94,9 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // exitError carries an exit status chosen by a command, such as the remote
 // command's status or 255 for ssh-style failures.
 type exitError struct {
-	code int
-	err  error // nil when the code says it all
+	code   int
+	err    error // nil when the code says it all
+	remote bool  // code is the remote command's exit status
 }
 
 func (e exitError) Error() string {
@@ -104,13 +110,16 @@ func (e exitError) Unwrap() error { return e.err }
 
 // Exit statuses for gkessh's own failures outside ssh and proxy.
 const (
-	exitError1 = 1 // anything else
-	exitUsage  = 2 // bad flags or arguments
+	exitError1   = 1 // anything else
+	exitUsage    = 2 // bad flags or arguments
+	exitProblems = 3 // keys list --audit --fail found problems
 )
 
 // report prints err once, with a hint where one helps, and returns the exit
-// status.
-func report(w io.Writer, err error) int {
+// status. In login mode (`gkessh NODE`) every failure of gkessh's own,
+// usage errors included, exits 255 as in ssh, so a script can tell them
+// from the remote command's status.
+func report(w io.Writer, err error, login bool) int {
 	if err == nil {
 		return 0
 	}
@@ -127,6 +136,9 @@ func report(w io.Writer, err error) int {
 	var ue usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintf(w, "gkessh: %v\nSee 'gkessh --help'.\n", ue.msg)
+		if login {
+			return sshclient.ExitFailure
+		}
 		return exitUsage
 	}
 	fmt.Fprintf(w, "gkessh: %v\n", err)

@@ -113,3 +113,21 @@ func portNumber(s string) bool {
 	p, err := strconv.Atoi(s)
 	return err == nil && p >= 0 && p <= 65535
 }
+
+// isLogin reports whether hoisted args (as hoistFlags returns them) run a
+// login, `gkessh [flags] NODE ...`, rather than one of app's commands.
+func isLogin(app *ucli.App, args []string) bool {
+	for i := 1; i < len(args); i++ {
+		switch arg := args[i]; {
+		case arg == "--":
+			return true
+		case len(arg) > 1 && arg[0] == '-':
+			if takesValue(app.Flags, arg) {
+				i++
+			}
+		default:
+			return findCommand(app.Commands, arg) == nil
+		}
+	}
+	return true
+}

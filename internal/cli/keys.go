@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -23,6 +24,7 @@ type keysOptions struct {
 	Node       string
 	DryRun     bool
 	Audit      bool
+	Fail       bool // exit exitProblems when the audit finds any
 	Format     string
 	AllExpired bool
 }
@@ -40,9 +42,13 @@ func keysCommand(d *deps, stdio Stdio) *ucli.Command {
 			return run(c.Context, opts, d, stdio)
 		}
 	}
-	return &ucli.Command{
-		Name:  "keys",
-		Usage: "manage your SSH key in project and instance metadata",
+	cmd := &ucli.Command{
+		Name:      "keys",
+		Usage:     "manage your SSH key in project and instance metadata",
+		UsageText: "gkessh keys ensure|list|remove|prune [flags] [NODE]",
+		// `gkessh help keys list` covers it; a "help" subcommand would
+		// crowd the list.
+		HideHelpCommand: true,
 		Subcommands: []*ucli.Command{
 			{
 				Name:      "ensure",
@@ -60,6 +66,7 @@ func keysCommand(d *deps, stdio Stdio) *ucli.Command {
 				ArgsUsage: "[NODE]",
 				Flags: withGoogle(
 					&ucli.BoolFlag{Name: "audit", Usage: "flag permanent, expired, duplicate and project-wide (sudo everywhere) keys"},
+					&ucli.BoolFlag{Name: "fail", Usage: "audit, and exit 3 when any line has a problem (to gate CI)"},
 					&ucli.StringFlag{Name: "format", Value: "text", Usage: "text or json"}),
 				Action: action(runKeysList),
 			},
@@ -82,6 +89,15 @@ func keysCommand(d *deps, stdio Stdio) *ucli.Command {
 			},
 		},
 	}
+	// Without it urfave answers an unknown subcommand with "No help topic"
+	// and exit 3.
+	cmd.Action = func(c *ucli.Context) error {
+		if c.NArg() == 0 {
+			return ucli.ShowSubcommandHelp(c)
+		}
+		return usagef("unknown command 'keys %s'%s", c.Args().First(), suggestion(cmd.Subcommands, c.Args().First()))
+	}
+	return cmd
 }
 
 // keysFlags reads whichever of the keys flags the subcommand has.
@@ -98,7 +114,8 @@ func keysFlags(c *ucli.Context) (keysOptions, error) {
 		keyOptions:    k,
 		Node:          c.Args().First(),
 		DryRun:        c.Bool("dry-run"),
-		Audit:         c.Bool("audit"),
+		Audit:         c.Bool("audit") || c.Bool("fail"),
+		Fail:          c.Bool("fail"),
 		Format:        c.String("format"),
 		AllExpired:    c.Bool("all-expired"),
 	}
@@ -155,8 +172,8 @@ func runKeysEnsure(ctx context.Context, o keysOptions, d *deps, stdio Stdio) err
 		return err
 	}
 	if res.OSLogin {
-		fmt.Fprintf(stdio.Err, "gkessh: %s\n", keys.OSLoginNote)
-		return nil
+		// Nothing was written: a script must not carry on as if it had.
+		return errors.New(keys.OSLoginNote)
 	}
 	where := describeScope(res.Scope, res.Key, o.Node)
 	fp := ssh.FingerprintSHA256(kp.Public)
@@ -298,7 +315,10 @@ func runKeysList(ctx context.Context, o keysOptions, d *deps, stdio Stdio) error
 	if o.Format == "json" {
 		enc := json.NewEncoder(stdio.Out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(listed)
+		if err := enc.Encode(listed); err != nil {
+			return err
+		}
+		return o.verdict(entries)
 	}
 	notes := listNotes(inst, proj)
 	if o.Audit {
@@ -307,7 +327,28 @@ func runKeysList(ctx context.Context, o keysOptions, d *deps, stdio Stdio) error
 	for _, n := range notes {
 		fmt.Fprintf(stdio.Err, "gkessh: %s\n", n)
 	}
-	return writeKeyTable(stdio.Out, listed, o.Audit)
+	if err := writeKeyTable(stdio.Out, listed, o.Audit); err != nil {
+		return err
+	}
+	return o.verdict(entries)
+}
+
+// verdict is --fail's exit status: exitProblems when an audited line has a
+// problem.
+func (o keysOptions) verdict(entries []keys.Entry) error {
+	if !o.Fail {
+		return nil
+	}
+	n := 0
+	for _, e := range entries {
+		if len(e.Problems) > 0 {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return exitError{code: exitProblems, err: fmt.Errorf("audit: %d of %d lines have problems", n, len(entries))}
 }
 
 // listNotes are the facts that change what the listed lines mean.

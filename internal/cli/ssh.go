@@ -153,8 +153,12 @@ func runSSH(ctx context.Context, o sshOptions, d *deps, stdio Stdio) error {
 	err := login{o, d}.run(ctx, stdio)
 	var ue usageError
 	var ee exitError
-	if err == nil || errors.As(err, &ue) || errors.As(err, &ee) {
-		return err
+	if err == nil || errors.As(err, &ue) || (errors.As(err, &ee) && ee.remote) {
+		return err // report gives usage errors 255 in login mode
+	}
+	if errors.As(err, &ee) {
+		// Such as a key file others can read: 2 elsewhere, 255 here.
+		return exitError{code: sshclient.ExitFailure, err: ee.err}
 	}
 	var hke *sshconfig.HostKeyError
 	if errors.As(err, &hke) && len(hke.Want) > 0 && !hke.Revoked {
@@ -188,6 +192,9 @@ func (o login) run(ctx context.Context, stdio Stdio) error {
 	}
 	r, inst, err := o.d.instance(ctx, o.globalOptions, c, o.Node)
 	if err != nil {
+		if cmd := nearCommand(o.Node); cmd != "" {
+			return fmt.Errorf("%w\ndid you mean %s? (gkessh %s --help)", err, cmd, cmd)
+		}
 		return err
 	}
 	logf("found %s (id %d) in %v", r, r.ID, time.Since(start).Round(time.Millisecond))
@@ -354,10 +361,10 @@ func (o login) session(ctx context.Context, stdio Stdio, client *ssh.Client) err
 	}
 	status, err := sshclient.Run(ctx, client, s)
 	if err != nil {
-		return exitError{code: status, err: err}
+		return exitError{code: status, err: err, remote: status != sshclient.ExitFailure}
 	}
 	if status != 0 {
-		return exitError{code: status}
+		return exitError{code: status, remote: true}
 	}
 	return nil
 }

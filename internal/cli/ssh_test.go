@@ -214,9 +214,15 @@ func TestSSHUsage(t *testing.T) {
 		{"tunnel", "node", "0"},
 		{"proxy", "node", "http"},
 	}
+	app := newApp(newDeps(Stdio{}), Stdio{})
 	for _, args := range cases {
-		if _, stderr, code := e.run(args...); code != exitUsage || !strings.Contains(stderr, "See 'gkessh --help'") {
-			t.Errorf("gkessh %q: exit %d, stderr %q; want a usage error", args, code, stderr)
+		// A login's usage errors exit 255, as ssh's do; other commands' 2.
+		want := exitUsage
+		if isLogin(app, hoistFlags(app, append([]string{"gkessh"}, args...))) {
+			want = 255
+		}
+		if _, stderr, code := e.run(args...); code != want || !strings.Contains(stderr, "See 'gkessh --help'") {
+			t.Errorf("gkessh %q: exit %d, stderr %q; want a usage error, exit %d", args, code, stderr, want)
 		}
 	}
 }

@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/keys"
+)
+
+// TestExitCodes checks every row of the README's exit-code table:
+// 0 ok; 1 API and other failures; 2 usage (bad flags, arguments, key files,
+// user names) outside a login; 3 keys list --audit --fail found problems;
+// 255 any failure of gkessh's own in `gkessh NODE` and `gkessh proxy`;
+// otherwise the remote command's status.
+func TestExitCodes(t *testing.T) {
+	e := newSSHTestEnv(t, "builtin", 1)
+	n := e.node(0).Name
+	if _, stderr, code := e.run("keys", "ensure"); code != 0 {
+		t.Fatalf("keys ensure: exit %d: %s", code, stderr)
+	}
+	// A key others can read, for the "bad key file" rows.
+	open := filepath.Join(e.home, "open_key")
+	key, err := os.ReadFile(filepath.Join(e.home, ".ssh", "google_compute_engine"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(open, key, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		code  int
+		args  []string
+		setup func()
+		want  string // in stderr
+	}{
+		{0, []string{"keys", "list"}, nil, ""},
+		{0, []string{"version"}, nil, ""},
+		{0, []string{"help"}, nil, ""},
+		{0, []string{n, "--", "true"}, nil, ""},
+		{7, []string{n, "--", "sh", "-c", "exit 7"}, nil, ""},
+		{2, []string{n, "--", "sh", "-c", "exit 2"}, nil, ""},
+		{1, []string{"keys", "list", "no-such-node"}, nil, "no instance named"},
+		{1, []string{"doctor", "no-such-node"}, nil, ""},
+		{2, []string{"keys", "lst"}, nil, "did you mean list?"},
+		{2, []string{"keys", "list", "--bogus"}, nil, "See 'gkessh"},
+		{2, []string{"tunnel", n, "8080", "--listen", "1:2:3"}, nil, "--listen"},
+		{2, []string{"keys", "ensure", "--key-file", open}, nil, "chmod"},
+		{2, []string{"keys", "ensure", "--user", "bad user"}, nil, "user"},
+		{2, []string{"proxy", n, "http"}, nil, "port"},
+		{255, []string{n, "--bogus"}, nil, "See 'gkessh"},
+		{255, []string{"--bogus", n}, nil, "See 'gkessh"},
+		{255, []string{n, "--key-file", open, "--", "true"}, nil, "chmod"},
+		{255, []string{"--user", "bad user", n}, nil, "user"},
+		{255, []string{"no-such-node", "--", "true"}, nil, "no instance named"},
+		{255, []string{"proxy", "no-such-node"}, nil, "no instance named"},
+		{255, []string{"config-shh"}, nil, "did you mean config-ssh?"},
+		{255, []string{"invetnory", "--", "true"}, nil, "did you mean inventory?"},
+		{2, []string{"help", "kyes"}, nil, "did you mean keys?"},
+		{1, []string{"keys", "ensure"}, func() { e.seedProject(map[string]string{"enable-oslogin": "TRUE"}) }, "OS Login"},
+		{3, []string{"keys", "list", "--audit", "--fail"}, func() {
+			e.seedProject(map[string]string{"enable-oslogin": "FALSE", keys.MetadataKey: "alice:ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ1YmJsZWJ1YmJsZWJ1YmJsZWJ1YmJsZWJ1YmJsZQ== alice"})
+		}, "problems"},
+		{0, []string{"keys", "list", "--audit"}, nil, ""},
+	} {
+		if tc.setup != nil {
+			tc.setup()
+		}
+		_, stderr, code := e.run(tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("gkessh %q: exit %d, want %d (stderr containing %q); stderr:\n%s", tc.args, code, tc.code, tc.want, stderr)
+		}
+	}
+}
+
+// TestHelpAndVersionCommands: `gkessh help` and `gkessh version` are
+// commands, not node names: no API call.
+func TestHelpAndVersionCommands(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 1})
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"version"}, "gkessh " + Version + "\n"},
+		{[]string{"help"}, "USAGE:"},
+		{[]string{"help", "keys"}, "gkessh keys ensure|list|remove|prune"},
+		{[]string{"help", "keys", "list"}, "--audit"},
+	} {
+		before := e.srv.Stats().APICalls
+		out, stderr, code := e.run(tc.args...)
+		if code != 0 || !strings.Contains(out, tc.want) {
+			t.Errorf("gkessh %q: exit %d, stdout lacks %q:\n%s%s", tc.args, code, tc.want, out, stderr)
+		}
+		if n := e.srv.Stats().APICalls - before; n != 0 {
+			t.Errorf("gkessh %q made %d API calls", tc.args, n)
+		}
+	}
+}
