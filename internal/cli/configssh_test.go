@@ -117,8 +117,9 @@ func TestConfigSSHBadInput(t *testing.T) {
 		{"hostile user in inventory", []string{"inventory", "--list", "--user", "r;id"}, exitUsage},
 		{"empty user", []string{"config-ssh", "--user", ""}, exitUsage},
 		{"hostile pattern", []string{"config-ssh", "--pattern", "* !x"}, exitUsage},
-		{"hostile node", []string{"..", "--", "id"}, exitUsage},
-		{"hostile zone", []string{"gke-x", "--zone", "a\nb", "--", "id"}, exitUsage},
+		// A login's usage errors exit 255, as ssh's do.
+		{"hostile node", []string{"..", "--", "id"}, 255},
+		{"hostile zone", []string{"gke-x", "--zone", "a\nb", "--", "id"}, 255},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
