@@ -2,6 +2,7 @@ package keys
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
@@ -192,14 +193,12 @@ func readPublic(path string) (ssh.PublicKey, error) {
 // agentSigner finds want among ssh-agent's keys. The returned conn stays
 // open for signing.
 func agentSigner(want ssh.PublicKey) (ssh.Signer, net.Conn, error) {
-	sock := os.Getenv("SSH_AUTH_SOCK")
-	if sock == "" {
-		return nil, nil, errors.New("no ssh-agent (SSH_AUTH_SOCK is not set): start one and run ssh-add, or use a key without a passphrase")
-	}
-	// A local socket: the timeout only guards against a wedged agent.
-	conn, err := net.DialTimeout("unix", sock, 5*time.Second)
+	// A local agent: the timeout only guards against a wedged one.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := DialAgent(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reach ssh-agent at %s: %w", sock, err)
+		return nil, nil, fmt.Errorf("%w; or use a key without a passphrase", err)
 	}
 	signers, err := agent.NewClient(conn).Signers()
 	if err != nil {

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
 	"sync"
-	"syscall"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -35,7 +33,7 @@ type Session struct {
 	Rows, Cols int
 	// Terminal, if set with PTY and a terminal, is switched to raw mode
 	// for the session (restored on every way out) and its size is
-	// followed: the initial size, then every SIGWINCH.
+	// followed (see watchSize).
 	Terminal *os.File
 	// Env is sent with "env" requests; servers drop what their
 	// AcceptEnv does not list.
@@ -115,13 +113,19 @@ func ExitStatus(err error) (int, error) {
 }
 
 // setupPTY requests the remote terminal and, for a local terminal, enters
-// raw mode and forwards window size changes. restore undoes both.
+// raw mode, turns on escape-sequence processing where the console needs it
+// (Windows), and forwards window size changes. restore undoes all of it.
+// The size is read from Stdout when it is the terminal: on Windows only an
+// output handle has the window's size.
 func (s Session) setupPTY(sess *ssh.Session) (restore func(), err error) {
 	rows, cols := s.Rows, s.Cols
-	fd := -1
+	in, out := -1, -1
 	if s.Terminal != nil && term.IsTerminal(int(s.Terminal.Fd())) {
-		fd = int(s.Terminal.Fd())
-		if w, h, err := term.GetSize(fd); err == nil {
+		in, out = int(s.Terminal.Fd()), int(s.Terminal.Fd())
+		if f, ok := s.Stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			out = int(f.Fd())
+		}
+		if w, h, err := term.GetSize(out); err == nil {
 			rows, cols = h, w
 		}
 	}
@@ -136,36 +140,32 @@ func (s Session) setupPTY(sess *ssh.Session) (restore func(), err error) {
 	if err := sess.RequestPty(termType, rows, cols, modes); err != nil {
 		return nil, fmt.Errorf("request a terminal: %w", err)
 	}
-	if fd < 0 {
+	if in < 0 {
 		return func() {}, nil
 	}
-	state, err := term.MakeRaw(fd)
+	restoreVT, err := enableVT(out)
 	if err != nil {
+		return nil, fmt.Errorf("turn on the terminal's escape sequences: %w", err)
+	}
+	// Raw mode also passes Ctrl-C on as a byte, for the remote side to
+	// act on, as ssh does.
+	state, err := term.MakeRaw(in)
+	if err != nil {
+		restoreVT()
 		return nil, fmt.Errorf("put the terminal in raw mode: %w", err)
 	}
-	winch := make(chan os.Signal, 1)
-	signal.Notify(winch, syscall.SIGWINCH)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for {
-			select {
-			case <-done:
-				return
-			case <-winch:
-				if w, h, err := term.GetSize(fd); err == nil {
-					sess.WindowChange(h, w)
-				}
-			}
-		}
+		watchSize(done, out, cols, rows, func(w, h int) { sess.WindowChange(h, w) })
 	}()
 	return func() {
-		signal.Stop(winch)
 		close(done)
 		wg.Wait()
-		term.Restore(fd, state)
+		term.Restore(in, state)
+		restoreVT()
 	}, nil
 }
 

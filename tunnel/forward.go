@@ -9,7 +9,7 @@ import (
 )
 
 // Forward accepts connections on ln until ctx is cancelled or ln fails, and
-// carries each over its own connection from dial, with Pipe: the listener
+// carries each over its own connection from dial, with join: the listener
 // front end of `gkessh tunnel` and of ssh -L style forwards. onErr, if not
 // nil, hears of each connection that failed. Forward closes ln and returns
 // once every connection is done: nil when ctx ended it.
@@ -45,7 +45,7 @@ func forwardOne(ctx context.Context, dial func(context.Context) (net.Conn, error
 		return err
 	}
 	defer conn.Close()
-	err = Pipe(ctx, conn, local, local)
+	err = join(ctx, conn, local, local)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

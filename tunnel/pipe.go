@@ -14,22 +14,22 @@ import (
 // pipeBuffer is the copy buffer each way: several DATA frames per write.
 const pipeBuffer = 128 << 10
 
-// Pipe copies between a tunnel connection c and a local stream (r, w) until
+// join copies between a tunnel connection c and a local stream (r, w) until
 // both directions are done, the way nc does for ssh's ProxyCommand:
 //
 //   - r to c until r ends, then c.CloseWrite if c has it (relay v4 cannot
 //     tell the VM, so the VM side ends the tunnel when it is done);
 //   - c to w until the tunnel ends, then w's write side is closed (its
 //     CloseWrite, else Close), so the local side sees EOF. Nothing can reach
-//     the VM any more, so Pipe stops reading r: a blocked read is
-//     interrupted when r has SetReadDeadline, and otherwise Pipe waits for
+//     the VM any more, so join stops reading r: a blocked read is
+//     interrupted when r has SetReadDeadline, and otherwise join waits for
 //     it to return (ssh closes the proxy's stdin once it sees EOF).
 //   - When w is a pipe whose reader goes away, as when ssh exits without
-//     killing its ProxyCommand, Pipe closes c and ends like that.
+//     killing its ProxyCommand, join closes c and ends like that.
 //
-// Cancelling ctx closes c and interrupts r. Pipe returns the tunnel's error,
+// Cancelling ctx closes c and interrupts r. join returns the tunnel's error,
 // else the local side's, else nil; ctx.Err() if cancelled.
-func Pipe(ctx context.Context, c net.Conn, r io.Reader, w io.Writer) error {
+func join(ctx context.Context, c net.Conn, r io.Reader, w io.Writer) error {
 	rr, ww := rawFile(r), rawFile(w)
 	upc := make(chan error, 1)
 	go func() {

@@ -2,12 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"os"
 	"runtime"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/gkessh/gkessh/tunnel"
 )
@@ -83,79 +83,13 @@ func runProxy(ctx context.Context, o proxyOptions, d *deps, stdio Stdio) error {
 		// time on downloads).
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	}
-	in, out := stdio.In, stdio.Out
-	if f, ok := in.(*os.File); ok {
-		if twin, restore := pollable(f, pipeSize); twin != nil {
-			defer restore()
-			in = twin
-		}
-	}
-	if f, ok := out.(*os.File); ok {
-		if twin, restore := pollable(f, 0); twin != nil {
-			defer restore()
-			out = twin
-		}
+	in, inOK := stdio.In.(*os.File)
+	out, outOK := stdio.Out.(*os.File)
+	if !inOK || !outOK {
+		return exitError{code: 255, err: errors.New("proxy: stdin and stdout must be files, pipes or sockets")}
 	}
 	if err := tunnel.Pipe(ctx, conn, in, out); err != nil && ctx.Err() == nil {
 		return exitError{code: 255, err: err}
 	}
 	return nil
-}
-
-// pipeSize is the buffer asked for on the pipe from ssh, Linux's default
-// limit for unprivileged processes: fewer, larger reads of what ssh sends.
-// The pipe to ssh keeps the default 64 KiB. Measured with a 1 MiB one: ssh
-// fell behind at the start of a download (the pipe full for the first
-// 100 ms, 1 MiB in after 95-128 ms against 8 ms through nc), used 60% more
-// CPU on 32 MiB, and downloads ran at 115-118 MB/s against 166-179 with
-// the default pipe.
-const pipeSize = 1 << 20
-
-// pollable returns a non-blocking twin of f when f is a pipe or socket in
-// blocking mode (as ssh gives a ProxyCommand), so that waiting on it parks a
-// goroutine in Go's network poller instead of a thread in the kernel: at
-// tens of thousands of reads and writes a second, thread switches
-// otherwise cost more than the copying. The twin is a duplicate descriptor;
-// restore closes it and puts back blocking mode, which duplicates share.
-// Terminals and files are left alone, since their mode is shared with
-// whoever else has them open. A pipe's buffer is set to size unless size
-// is 0. It returns nil when there is nothing to do.
-func pollable(f *os.File, size int) (twin *os.File, restore func()) {
-	st, err := f.Stat()
-	if err != nil || st.Mode()&(os.ModeNamedPipe|os.ModeSocket) == 0 {
-		return nil, nil
-	}
-	sc, err := f.SyscallConn()
-	if err != nil {
-		return nil, nil
-	}
-	dup := -1
-	ctlErr := sc.Control(func(fd uintptr) {
-		flags, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
-		if err != nil || flags&unix.O_NONBLOCK != 0 {
-			return // already non-blocking, so Go polls it; or unknown
-		}
-		d, err := unix.Dup(int(fd))
-		if err != nil {
-			return
-		}
-		if err := unix.SetNonblock(d, true); err != nil {
-			unix.Close(d)
-			return
-		}
-		if size > 0 {
-			unix.FcntlInt(uintptr(d), unix.F_SETPIPE_SZ, size) // best effort
-		}
-		dup = d
-	})
-	if ctlErr != nil || dup < 0 {
-		return nil, nil
-	}
-	twin = os.NewFile(uintptr(dup), f.Name())
-	return twin, func() {
-		if sc, err := twin.SyscallConn(); err == nil {
-			sc.Control(func(fd uintptr) { unix.SetNonblock(int(fd), false) })
-		}
-		twin.Close()
-	}
 }

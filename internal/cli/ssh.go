@@ -338,14 +338,9 @@ func (o login) session(ctx context.Context, stdio Stdio, client *ssh.Client) err
 		Env: localeEnv(), Warn: stdio.Err,
 	}
 	if o.ForwardAgent {
-		sock := os.Getenv("SSH_AUTH_SOCK")
-		if sock == "" {
-			return errors.New("--forward-agent: no ssh-agent (SSH_AUTH_SOCK is not set): start one with eval $(ssh-agent) and ssh-add")
-		}
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, "unix", sock)
+		conn, err := keys.DialAgent(ctx)
 		if err != nil {
-			return fmt.Errorf("--forward-agent: reach ssh-agent at %s: %w", sock, err)
+			return fmt.Errorf("--forward-agent: %w", err)
 		}
 		defer conn.Close()
 		s.ForwardAgent = agent.NewClient(conn)

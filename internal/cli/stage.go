@@ -3,16 +3,15 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/gkessh/gkessh/internal/filelock"
 	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/sshclient"
 )
@@ -158,27 +157,13 @@ func (f stampFile) put(node string, s stamp, now time.Time) error {
 	return writeFileKeepMode(f.path, append(b, '\n'))
 }
 
-// locked runs fn holding an exclusive flock on the lock file, polling so
-// that ctx can cancel the wait.
+// locked runs fn holding the lock file, shared by every gkessh of this
+// user; ctx cancels the wait.
 func (f stampFile) locked(ctx context.Context, fn func() error) error {
-	lf, err := os.OpenFile(f.lock, os.O_RDWR|os.O_CREATE, 0o600)
+	release, err := filelock.Lock(ctx, f.lock)
 	if err != nil {
-		return fmt.Errorf("lock %s: %w", f.lock, err)
+		return err
 	}
-	defer lf.Close() // closing releases the lock
-	for {
-		err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			return fmt.Errorf("lock %s: %w", f.lock, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	defer release()
 	return fn()
 }

@@ -1,0 +1,41 @@
+package tunnel
+
+import (
+	"context"
+	"net"
+	"os"
+)
+
+// Pipe carries a process's stdio (in, out) through the tunnel connection c
+// until both directions are done: the ProxyCommand mode of `gkessh proxy`,
+// the way nc runs under ssh. See join for how each end is closed; Pipe
+// also ends once nobody reads out any more (ssh exited).
+//
+// ssh hands its ProxyCommand blocking pipes. Where the OS allows, Pipe
+// reads and writes non-blocking duplicates of them instead, restored when
+// it returns, so that waiting parks a goroutine rather than a thread and
+// cancelling ctx interrupts a pending read; on Linux it also enlarges the
+// pipe from ssh. Terminals and regular files are used as they are.
+//
+// Cancelling ctx closes c. Pipe returns the tunnel's error, else the local
+// side's, else nil; ctx.Err() if cancelled.
+func Pipe(ctx context.Context, c net.Conn, in, out *os.File) error {
+	if twin, restore := pollable(in, pipeSize); twin != nil {
+		defer restore()
+		in = twin
+	}
+	if twin, restore := pollable(out, 0); twin != nil {
+		defer restore()
+		out = twin
+	}
+	return join(ctx, c, in, out)
+}
+
+// pipeSize is the buffer asked for on the pipe from ssh, Linux's default
+// limit for unprivileged processes: fewer, larger reads of what ssh sends.
+// The pipe to ssh keeps the default 64 KiB. Measured with a 1 MiB one: ssh
+// fell behind at the start of a download (the pipe full for the first
+// 100 ms, 1 MiB in after 95-128 ms against 8 ms through nc), used 60% more
+// CPU on 32 MiB, and downloads ran at 115-118 MB/s against 166-179 with
+// the default pipe.
+const pipeSize = 1 << 20
