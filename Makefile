@@ -47,6 +47,7 @@ fuzz:
 	$(GO) test ./audit -run '^$$' -fuzz FuzzReadOnlyPort -fuzztime 20s
 	$(GO) test ./audit -run '^$$' -fuzz FuzzReadOnlyRequests -fuzztime 20s
 	$(GO) test ./bootlog -run '^$$' -fuzz FuzzScan -fuzztime 20s
+	$(GO) test ./emulator -run '^$$' -fuzz FuzzListFilter -fuzztime 20s
 
 clean:
 	rm -rf bin

@@ -183,13 +183,8 @@ func scalarString(v any) (string, bool) {
 // element. It returns the scalar values found and whether the field exists.
 func lookupPath(obj any, path []string) ([]any, bool) {
 	if len(path) == 0 {
-		switch x := obj.(type) {
-		case []any:
-			var out []any
-			for _, e := range x {
-				out = append(out, e)
-			}
-			return out, true
+		if x, ok := obj.([]any); ok {
+			return x, true
 		}
 		return []any{obj}, true
 	}
@@ -285,7 +280,7 @@ func lexFilter(s string) ([]filterToken, error) {
 				op += "="
 			}
 			if op == "!" {
-				return nil, fmt.Errorf("unknown operator !")
+				return nil, fmt.Errorf("unknown operator %q", op)
 			}
 			toks = append(toks, filterToken{kind: 'o', text: op})
 			i += len(op)

@@ -83,3 +83,25 @@ func TestListFilter(t *testing.T) {
 		wantAPIError(t, err, 400, "invalid")
 	}
 }
+
+// FuzzListFilter: any filter text is parsed or refused without a panic,
+// and a parsed filter evaluates on an instance without one.
+func FuzzListFilter(f *testing.F) {
+	for _, seed := range []string{
+		"labels.goog-k8s-node-pool-name=pool-1",
+		`(labels.a = "x") (status != RUNNING) OR NOT name : gke`,
+		"name eq ^(a|b)$",
+		"-labels.owner:* AND id >= 3",
+		`name = "un\"terminated`,
+	} {
+		f.Add(seed)
+	}
+	obj := filterObject(&compute.Instance{Name: "gke-a", Status: "RUNNING", Id: 7, Labels: map[string]string{"a": "x"},
+		NetworkInterfaces: []*compute.NetworkInterface{{NetworkIP: "10.0.0.1"}}})
+	f.Fuzz(func(t *testing.T, s string) {
+		x, err := parseListFilter(s)
+		if err == nil && x != nil {
+			x.eval(obj)
+		}
+	})
+}

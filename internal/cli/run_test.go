@@ -461,3 +461,31 @@ func TestRunProgress(t *testing.T) {
 		t.Errorf("progress on a pipe: %q", stderr)
 	}
 }
+
+// TestRunTimeoutAndFailFast: --timeout stops a node's command and counts
+// as a failure (exit 1); --fail-fast starts no node after the first
+// failure and lists the rest as not started.
+func TestRunTimeoutAndFailFast(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 3})
+	got, stderr, code := e.runJSON(nil, "--all", "--timeout", "2s", "--", "sleep 60")
+	if code != 1 || len(got) != 3 {
+		t.Fatalf("--timeout: exit %d, %d results, stderr:\n%s", code, len(got), stderr)
+	}
+	for n, r := range got {
+		if r.Status != "failed" || r.Exit != nil || r.Error == nil || *r.Error != "timed out after 2s" || r.DurationMS < 2000 {
+			t.Errorf("%s: %+v", n, r)
+		}
+	}
+
+	got, stderr, code = e.runJSON(nil, "--all", "-P", "1", "--fail-fast", "--", "exit 4")
+	nodes := e.srv.Nodes()
+	first := got[nodes[0]]
+	if code != 1 || first.Status != "failed" || first.Exit == nil || *first.Exit != 4 {
+		t.Fatalf("--fail-fast: exit %d, first node %+v, stderr:\n%s", code, first, stderr)
+	}
+	for _, n := range nodes[1:] {
+		if r := got[n]; r.Status != "cancelled" || r.Error == nil || !strings.Contains(*r.Error, "--fail-fast") {
+			t.Errorf("%s after --fail-fast: %+v", n, r)
+		}
+	}
+}
