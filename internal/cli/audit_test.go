@@ -353,7 +353,17 @@ func TestAudit50Nodes(t *testing.T) {
 			}
 		}
 	}
+	rulesBefore := len(e.srv.FirewallRules())
+	e.srv.ResetStats()
 	rep, stderr, code := e.auditJSON("--all", "-P", "8", "--fail-on", "medium")
+	// One project key write serves every node that reads project keys; the
+	// 10 that block them and the one with legacy sshKeys get their own.
+	if w := e.srv.Stats().MetadataWrites; w != 1+10+1 {
+		t.Errorf("%d metadata writes, want 12: one for the project, one per node that ignores it", w)
+	}
+	if n := len(e.srv.FirewallRules()); n != rulesBefore {
+		t.Errorf("audit changed the firewall rules: %d, were %d", n, rulesBefore)
+	}
 	if code != 1 {
 		t.Errorf("exit %d with high and medium findings and --fail-on medium, want 1", code)
 	}
@@ -389,6 +399,16 @@ func TestAudit50Nodes(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Log(stderr)
+	}
+	// --pool audits that pool's nodes only.
+	var pool1 []string
+	for _, name := range names {
+		if strings.Contains(name, "-pool-1-") {
+			pool1 = append(pool1, name)
+		}
+	}
+	if sub, _, _ := e.auditJSON("--pool", "pool-1", "--no-probe"); len(pool1) == 0 || !slices.Equal(sub.Nodes, pool1) || sub.Probed != 0 {
+		t.Errorf("--pool pool-1 audited %v (probed %d), want %v", sub.Nodes, sub.Probed, pool1)
 	}
 	// The table says the same.
 	table, _, _ := e.run("audit", "--all", "--no-probe")

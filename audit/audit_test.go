@@ -1,0 +1,92 @@
+package audit
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gkessh/gkessh/gce"
+)
+
+func node(name string, attrs map[string]string) *gce.Instance {
+	md := &gce.Metadata{}
+	for k, v := range attrs {
+		gce.SetMetadataValue(md, k, v)
+	}
+	return &gce.Instance{
+		Name: name, Zone: "https://www.googleapis.com/compute/v1/projects/p/zones/us-west1-a", Status: "RUNNING",
+		Labels:            map[string]string{labelGKENode: "", labelCluster: "c", labelPool: "default-pool"},
+		Metadata:          md,
+		Tags:              &gce.Tags{Items: []string{"gke-c-0123abcd-node"}},
+		NetworkInterfaces: []*gce.NetworkInterface{{Network: "https://www.googleapis.com/compute/v1/projects/p/global/networks/default", NetworkIP: "10.128.0.2"}},
+	}
+}
+
+var gkeAll = &gce.Firewall{Name: "gke-c-0123abcd-all", Priority: 1000, Direction: "INGRESS", SourceRanges: []string{"10.4.0.0/14"},
+	TargetTags: []string{"gke-c-0123abcd-node"}, Allowed: []*gce.FirewallAllowed{{IPProtocol: "tcp"}}}
+
+var iapRule = &gce.Firewall{Name: "allow-ssh-ingress-from-iap", Priority: 1000, Direction: "INGRESS", SourceRanges: []string{"35.235.240.0/20"},
+	Allowed: []*gce.FirewallAllowed{{IPProtocol: "tcp", Ports: []string{"22"}}}}
+
+// TestEvaluateLiveAndConfig: the live checks confirm or overrule what the
+// configuration says.
+func TestEvaluateLiveAndConfig(t *testing.T) {
+	on := map[string]string{kubeletConfigAttribute: "kind: KubeletConfiguration\nreadOnlyPort: 10255\n"}
+	off := map[string]string{kubeletConfigAttribute: "kind: KubeletConfiguration\n"}
+	for _, tc := range []struct {
+		name     string
+		attrs    map[string]string
+		probe    *Probe
+		want     []string
+		evidence string
+	}{
+		{"config on, not probed", on, nil, []string{KubeletReadOnlyPort, PodsReachSSHD}, "kubelet-config sets readOnlyPort: 10255"},
+		{"config on, refused live", on, &Probe{SSHD: "SSH-2.0-x"}, []string{PodsReachSSHD}, ""},
+		{"config off, open live", off, &Probe{ReadOnlyPort: true, SSHD: "SSH-2.0-x"}, []string{KubeletReadOnlyPort, PodsReachSSHD}, "answered 200 without authentication"},
+		{"no sshd on the VPC address", off, &Probe{}, nil, ""},
+		{"unreadable port", map[string]string{kubeletConfigAttribute: "readOnlyPort: x\n"}, &Probe{}, nil, ""},
+	} {
+		findings, err := Evaluate(Input{Project: &gce.Project{Name: "p"}, Instances: []*gce.Instance{node("n1", tc.attrs)},
+			Firewalls: []*gce.Firewall{gkeAll, iapRule}, Probes: map[string]*Probe{"n1": tc.probe}, Now: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, f := range findings {
+			ids = append(ids, f.ID)
+		}
+		if !slices.Equal(ids, tc.want) {
+			t.Errorf("%s: findings %v, want %v", tc.name, ids, tc.want)
+			continue
+		}
+		if tc.evidence != "" && !strings.Contains(strings.Join(findings[0].Evidence, "\n"), tc.evidence) {
+			t.Errorf("%s: evidence %q lacks %q", tc.name, findings[0].Evidence, tc.evidence)
+		}
+	}
+}
+
+func TestEvaluateBadRule(t *testing.T) {
+	bad := &gce.Firewall{Name: "bad", SourceRanges: []string{"nope"}}
+	if _, err := Evaluate(Input{Project: &gce.Project{}, Firewalls: []*gce.Firewall{bad}}); err == nil || !strings.Contains(err.Error(), "rule bad") {
+		t.Errorf("Evaluate with a bad rule: %v", err)
+	}
+}
+
+func TestSeverity(t *testing.T) {
+	for _, name := range []string{"info", "low", "medium", "high"} {
+		s, err := ParseSeverity(name)
+		if err != nil || s.String() != name {
+			t.Errorf("ParseSeverity(%q) = %v, %v", name, s, err)
+		}
+	}
+	if _, err := ParseSeverity("critical"); err == nil {
+		t.Error("ParseSeverity(critical) did not fail")
+	}
+	if w, any := Worst([]Finding{{Severity: Low}, {Severity: Medium}}); !any || w != Medium {
+		t.Errorf("Worst = %v, %v", w, any)
+	}
+	if _, any := Worst(nil); any {
+		t.Error("Worst(nil) found something")
+	}
+}
