@@ -44,6 +44,8 @@ func TestEvaluateLiveAndConfig(t *testing.T) {
 		{"config on, not probed", on, nil, []string{KubeletReadOnlyPort, PodsReachSSHD}, "kubelet-config sets readOnlyPort: 10255"},
 		{"config on, refused live", on, &Probe{SSHD: "SSH-2.0-x"}, []string{PodsReachSSHD}, ""},
 		{"config off, open live", off, &Probe{ReadOnlyPort: true, SSHD: "SSH-2.0-x"}, []string{KubeletReadOnlyPort, PodsReachSSHD}, "answered 200 without authentication"},
+		{"in use", on, &Probe{ReadOnlyPort: true, Requests: map[string]int64{"metrics": 3}}, []string{KubeletReadOnlyPort}, `in use: kubelet_http_requests_total{server_type="readonly"} path="metrics" 3`},
+		{"only earlier audits", on, &Probe{ReadOnlyPort: true, Requests: map[string]int64{"metrics": 2, "healthz": 2}}, []string{KubeletReadOnlyPort}, "what earlier audits leave"},
 		{"no sshd on the VPC address", off, &Probe{}, nil, ""},
 		{"unreadable port", map[string]string{kubeletConfigAttribute: "readOnlyPort: x\n"}, &Probe{}, nil, ""},
 	} {
@@ -62,6 +64,13 @@ func TestEvaluateLiveAndConfig(t *testing.T) {
 		}
 		if tc.evidence != "" && !strings.Contains(strings.Join(findings[0].Evidence, "\n"), tc.evidence) {
 			t.Errorf("%s: evidence %q lacks %q", tc.name, findings[0].Evidence, tc.evidence)
+		}
+		// Seed 001: clients move to 10250 before the port goes, when there are any.
+		if len(findings) > 0 && findings[0].ID == KubeletReadOnlyPort {
+			first := strings.HasPrefix(findings[0].Fix[0], "first move the clients")
+			if first != (tc.name == "in use") {
+				t.Errorf("%s: fix %q", tc.name, findings[0].Fix)
+			}
 		}
 	}
 }

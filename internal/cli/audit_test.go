@@ -429,3 +429,21 @@ func regexpRow(table, id string, n int) bool {
 	}
 	return false
 }
+
+// TestAuditAgain: a second audit sees the first one's requests on the
+// read-only port and does not take them for a workload's.
+func TestAuditAgain(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 1})
+	e.cleanProject()
+	name := e.srv.Nodes()[0]
+	if err := e.srv.SetKubeletReadOnlyPort(name, true); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"no requests besides audit's", `path="healthz" 1, path="metrics" 1: as many /healthz as /metrics requests and nothing else`} {
+		rep, stderr, _ := e.auditJSON(name)
+		f := finding(rep, "kubelet-readonly-port")
+		if f == nil || !strings.Contains(strings.Join(f.Evidence, "\n"), want) || strings.HasPrefix(f.Fix[0], "first move") {
+			t.Errorf("audit %d: %+v, want evidence %q and no client move\n%s", i+1, f, want, stderr)
+		}
+	}
+}
