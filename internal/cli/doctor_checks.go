@@ -22,7 +22,7 @@ func (d *doctor) checkIAM(ctx context.Context, c *gce.Client, r resolved, inst *
 	_, gkeNode := inst.Labels["goog-gke-node"]
 	metadataKeys := gkeNode || !gce.OSLoginEnabled(inst, proj) // GKE nodes ignore OS Login
 	instPerms := []string{"compute.instances.get", "compute.instances.use"}
-	projPerms := []string{"compute.projects.get", "compute.zoneOperations.get", "compute.globalOperations.get"}
+	projPerms := []string{"resourcemanager.projects.get", "compute.projects.get", "compute.zoneOperations.get", "compute.globalOperations.get"}
 	if metadataKeys {
 		instPerms = append(instPerms, "compute.instances.setMetadata")
 		projPerms = append(projPerms, "compute.projects.setCommonInstanceMetadata")
@@ -39,7 +39,7 @@ func (d *doctor) checkIAM(ctx context.Context, c *gce.Client, r resolved, inst *
 		{gce.OnIAPTunnel, r.Zone, r.Name, []string{"iap.tunnelInstances.accessViaIAP"}},
 	}
 	if len(inst.ServiceAccounts) > 0 {
-		checks = append(checks, check{gce.OnServiceAccount, "", inst.ServiceAccounts[0].Email, []string{"iam.serviceAccounts.actAs"}})
+		checks = append(checks, check{gce.OnServiceAccount, "", inst.ServiceAccounts[0].Email, []string{"iam.serviceAccounts.actAs", "iam.serviceAccounts.get"}})
 	}
 	all := true
 	for _, ch := range checks {
@@ -66,7 +66,7 @@ func (d *doctor) checkIAM(ctx context.Context, c *gce.Client, r resolved, inst *
 		case ch.on == gce.OnProject && slices.Equal(missing, []string{"compute.projects.setCommonInstanceMetadata"}):
 			d.warn("IAM on the project: missing compute.projects.setCommonInstanceMetadata: keys go to %s's own metadata instead", r.Name)
 		case ch.on == gce.OnServiceAccount:
-			d.fail("IAM on service account %s: missing iam.serviceAccounts.actAs, which setting metadata on a VM that runs as it needs (roles/iam.serviceAccountUser)", ch.name)
+			d.fail("IAM on service account %s: missing %s: setting metadata on a VM that runs as it needs them (roles/iam.serviceAccountUser)", ch.name, strings.Join(missing, ", "))
 		case ch.on == gce.OnIAPTunnel:
 			d.fail("IAM on the IAP tunnel to %s: missing iap.tunnelInstances.accessViaIAP (roles/iap.tunnelResourceAccessor)", r.Name)
 		default:

@@ -100,9 +100,9 @@ func TestDoctorTroubleshoot(t *testing.T) {
 			t.Errorf("exit %d, want %d", code, exitError1)
 		}
 		has(out, "FAIL  IAM on the instance "+names[0]+": missing compute.instances.setMetadata\n",
-			"FAIL  IAM on the project: missing compute.globalOperations.get, compute.projects.setCommonInstanceMetadata\n",
+			"FAIL  IAM on the project: missing resourcemanager.projects.get, compute.globalOperations.get, compute.projects.setCommonInstanceMetadata\n",
 			"FAIL  IAM on the IAP tunnel to "+names[0]+": missing iap.tunnelInstances.accessViaIAP",
-			"FAIL  IAM on service account ", "missing iam.serviceAccounts.actAs")
+			"FAIL  IAM on service account ", "missing iam.serviceAccounts.actAs, iam.serviceAccounts.get:")
 		lacks(out, "compute.instances.get,", "compute.projects.get,", "ok    IAM")
 	})
 
