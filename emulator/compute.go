@@ -209,6 +209,11 @@ func (s *Server) setInstanceMetadata(r *http.Request) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
+	// Setting metadata on a VM that runs as a service account needs
+	// actAs on it too (the account's code reads the metadata).
+	if err := require(r, "iam.serviceAccounts.actAs", "projects/"+s.cfg.Project+"/serviceAccounts/"+s.serviceAccount()); err != nil {
+		return nil, err
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err := s.replaceMetadata(&n.metadata, &req); err != nil {

@@ -400,7 +400,8 @@ func TestComputeGrants(t *testing.T) {
 	node := srv.Nodes()[0]
 	zone := srv.Node(node).Zone
 	srv.AddGrant("instance-only", Grant{Principal: "ops@example.com", Projects: []string{"p1"},
-		Permissions: []string{"compute.instances.setMetadata"}})
+		Permissions: []string{"compute.instances.setMetadata", "iam.serviceAccounts.actAs"}})
+	srv.AddGrant("no-actas", Grant{Projects: []string{"p1"}, Permissions: []string{"compute.instances.setMetadata"}})
 	srv.AddGrant("project-only", Grant{Projects: []string{"p1"},
 		Permissions: []string{"compute.projects.setCommonInstanceMetadata"}})
 	srv.AddGrant("expired", Grant{Projects: []string{"p1"}, Expiry: time.Now().Add(-time.Second)})
@@ -430,6 +431,7 @@ func TestComputeGrants(t *testing.T) {
 		{"instance-only", setProject, 403, "Required 'compute.projects.setCommonInstanceMetadata' permission for 'projects/p1'"},
 		{"project-only", setProject, 0, ""},
 		{"project-only", setInstance, 403, "Required 'compute.instances.setMetadata' permission for 'projects/p1/zones/" + zone + "/instances/" + node + "'"},
+		{"no-actas", setInstance, 403, "Required 'iam.serviceAccounts.actAs' permission for 'projects/p1/serviceAccounts/"},
 		{"expired", setProject, 401, ""},
 	}
 	for _, tc := range cases {

@@ -40,6 +40,9 @@ type EnsureResult struct {
 	Key     string // the metadata item: ssh-keys, or legacy sshKeys
 	Line    string // the line written, "" when none was
 	OSLogin bool   // OS Login is on; nothing was written
+	// ProjectRefused: the project write got 403, so the key went to the
+	// instance's own metadata instead, as gcloud does.
+	ProjectRefused bool
 }
 
 // Ensure makes sure user's key pub is in the metadata that grants access to
@@ -86,10 +89,23 @@ func Ensure(ctx context.Context, c *gce.Client, inst *gce.Instance, pub ssh.Publ
 		}
 		return true, setLines(md, t.key, lines)
 	}
-	if _, err := t.update(ctx, c, proj, inst, edit); err != nil {
+	_, err = t.update(ctx, c, proj, inst, edit)
+	if err != nil && t.scope == ScopeProject && opts.Scope == "" && inst != nil && forbidden(err) {
+		// As gcloud does: a refused project write falls back to the
+		// instance's own ssh-keys, which its guest reads too.
+		t, _ = target(ScopeInstance, inst)
+		res.Scope, res.Key, res.ProjectRefused = t.scope, t.key, true
+		_, err = t.update(ctx, c, proj, inst, edit)
+	}
+	if err != nil {
 		return EnsureResult{}, err
 	}
 	return res, nil
+}
+
+func forbidden(err error) bool {
+	var ae *gce.APIError
+	return errors.As(err, &ae) && ae.Code == http.StatusForbidden
 }
 
 // Scope returns where Ensure would put a key for inst with the given
@@ -161,9 +177,14 @@ func (t metadataTarget) update(ctx context.Context, c *gce.Client, proj *gce.Pro
 		}
 		changed, err = c.UpdateInstanceMetadata(ctx, t.zone, t.name, first, edit)
 	}
-	var ae *gce.APIError
-	if err != nil && t.scope == ScopeProject && errors.As(err, &ae) && ae.Code == http.StatusForbidden {
+	switch {
+	case err == nil || !forbidden(err):
+	case t.scope == ScopeProject:
 		return false, fmt.Errorf("%w (or write the key to one node's metadata with --scope instance, which needs %s)", err, gce.PermSetInstanceMetadata)
+	case inst != nil && len(inst.ServiceAccounts) > 0:
+		// gcloud's troubleshooter names this one: the VM's account.
+		return false, fmt.Errorf("%w; instance %s runs as service account %s, so writing its metadata also needs iam.serviceAccounts.actAs on that account (roles/iam.serviceAccountUser)",
+			err, inst.Name, inst.ServiceAccounts[0].Email)
 	}
 	return changed, err
 }

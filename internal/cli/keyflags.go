@@ -138,7 +138,11 @@ func ensureKey(ctx context.Context, c *gce.Client, k keyOptions, r resolved, ins
 	if res.OSLogin {
 		return res, "", fmt.Errorf("%s: %s", r.Name, keys.OSLoginNote)
 	}
-	return res, describeScope(res.Scope, res.Key, r.Name), nil
+	where := describeScope(res.Scope, res.Key, r.Name)
+	if res.ProjectRefused {
+		where += fmt.Sprintf(" (project metadata refused: no %s; gcloud falls back the same way)", gce.PermSetProjectMetadata)
+	}
+	return res, where, nil
 }
 
 // userKey resolves the user and loads (or creates) the key pair.

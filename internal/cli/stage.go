@@ -58,12 +58,12 @@ func stageKey(ctx context.Context, o proxyOptions, d *deps, r resolved, dial ssh
 		if err != nil {
 			return err
 		}
-		res, _, err := ensureKey(ctx, c, o.keyOptions, r, inst, kp.Public, keys.EnsureOptions{User: user})
+		res, where, err := ensureKey(ctx, c, o.keyOptions, r, inst, kp.Public, keys.EnsureOptions{User: user})
 		if err != nil {
 			return err
 		}
 		if res.Wrote {
-			fmt.Fprintf(stdio.Err, "Added %s's key to %s metadata.\n", user, res.Scope)
+			fmt.Fprintf(stdio.Err, "Added %s's key to %s.\n", user, where)
 		}
 		wrote = res.Wrote
 		return nil
