@@ -14,9 +14,6 @@ import (
 	"golang.org/x/term"
 )
 
-// ExitFailure is the exit status for gkessh's own failures, as ssh uses 255.
-const ExitFailure = 255
-
 // Session describes one remote command or shell.
 type Session struct {
 	// Command runs through the remote user's shell; "" starts an
@@ -47,9 +44,12 @@ type Session struct {
 	Warn io.Writer
 }
 
+// NoStatus is what Run returns when the command reported no exit status.
+const NoStatus = -1
+
 // Run runs the session and returns the remote exit status, 128+N when a
-// signal N killed the command. A failure of gkessh's own, such as a lost
-// connection, returns ExitFailure and an error. Canceling ctx closes the
+// signal N killed the command. A failure of its own, such as a lost
+// connection, returns NoStatus and an error. Canceling ctx closes the
 // session.
 //
 // Stdin is read by a goroutine that stays blocked in Read if the remote side
@@ -58,7 +58,7 @@ type Session struct {
 func Run(ctx context.Context, client *ssh.Client, s Session) (int, error) {
 	sess, err := client.NewSession()
 	if err != nil {
-		return ExitFailure, fmt.Errorf("open session: %w", err)
+		return NoStatus, fmt.Errorf("open session: %w", err)
 	}
 	defer sess.Close()
 	for k, v := range s.Env {
@@ -75,7 +75,7 @@ func Run(ctx context.Context, client *ssh.Client, s Session) (int, error) {
 	if s.PTY {
 		restore, err := s.setupPTY(sess)
 		if err != nil {
-			return ExitFailure, err
+			return NoStatus, err
 		}
 		defer restore()
 	}
@@ -86,12 +86,12 @@ func Run(ctx context.Context, client *ssh.Client, s Session) (int, error) {
 		err = sess.Start(s.Command)
 	}
 	if err != nil {
-		return ExitFailure, fmt.Errorf("start remote command: %w", err)
+		return NoStatus, fmt.Errorf("start remote command: %w", err)
 	}
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	err = sess.Wait()
 	if !stop() {
-		return ExitFailure, fmt.Errorf("session ended: %w", context.Cause(ctx))
+		return NoStatus, fmt.Errorf("session ended: %w", context.Cause(ctx))
 	}
 	return ExitStatus(err)
 }
@@ -107,9 +107,9 @@ func ExitStatus(err error) (int, error) {
 	case errors.As(err, &ee):
 		return ee.ExitStatus(), nil
 	case errors.As(err, &missing):
-		return ExitFailure, errors.New("the remote command ended without an exit status (connection lost?)")
+		return NoStatus, errors.New("the remote command ended without an exit status (connection lost?)")
 	}
-	return ExitFailure, fmt.Errorf("session: %w", err)
+	return NoStatus, fmt.Errorf("session: %w", err)
 }
 
 // setupPTY requests the remote terminal and, for a local terminal, enters

@@ -163,12 +163,12 @@ func (d *Dialer) reconnectURL(t Target, sid string, ack uint64) (string, error) 
 // *CloseError errors; port goes into the latter's advice.
 func (d *Dialer) open(ctx context.Context, u string, want uint16, port int) (*websocket.Conn, iap.Frame, error) {
 	if d.TokenSource == nil {
-		return nil, iap.Frame{}, errors.New("iap: no token source")
+		return nil, iap.Frame{}, errors.New("no token source")
 	}
 	for attempt := 0; ; attempt++ {
 		tok, err := d.TokenSource.Token()
 		if err != nil {
-			return nil, iap.Frame{}, fmt.Errorf("iap: get access token: %w", err)
+			return nil, iap.Frame{}, fmt.Errorf("get access token: %w", err)
 		}
 		ws, f, err := d.openWith(ctx, u, want, port, tok)
 		inv, ok := d.TokenSource.(invalidator)
@@ -214,9 +214,9 @@ func (d *Dialer) openWith(ctx context.Context, u string, want uint16, port int, 
 			host = pu.Host
 		}
 		if resp != nil {
-			return nil, iap.Frame{}, fmt.Errorf("iap: relay %s refused the websocket with HTTP %s: check the relay endpoint and any proxy in between", host, resp.Status)
+			return nil, iap.Frame{}, fmt.Errorf("relay %s refused the websocket with HTTP %s: check the relay endpoint and any proxy in between", host, resp.Status)
 		}
-		return nil, iap.Frame{}, fmt.Errorf("iap: connect to relay %s: %w", host, err)
+		return nil, iap.Frame{}, fmt.Errorf("connect to relay %s: %w", host, err)
 	}
 	ws.SetReadLimit(iap.MaxMessage)
 	// ctx bounds the wait for the first message as well as the dial.

@@ -123,6 +123,9 @@ func TestHostileHandshake(t *testing.T) {
 			send(ws, iap.AppendLongClose(nil, CodeFailedToConnectToBackend, "failed to connect to backend"))
 		}, "4003 \"failed to connect to backend\": IAP could not reach port 22: check that a firewall rule allows 35.235.240.0/20"},
 		{"truncated frame", func(ws *websocket.Conn) { send(ws, []byte{0, 1, 0, 0, 0, 9, 'x'}) }, "truncated"},
+		{"refused", func(ws *websocket.Conn) {
+			ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(CodeNotAuthorized, "no"))
+		}, "4033"},
 		{"retryable close", func(ws *websocket.Conn) {
 			ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(CodeErrorUnknown, "oops"))
 		}, "4000"},
@@ -140,6 +143,10 @@ func TestHostileHandshake(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got %v, want an error saying %q", err, tt.want)
+			}
+			// Wrapped once per boundary: one package prefix.
+			if n := strings.Count(err.Error(), "iap:"); n != 1 {
+				t.Fatalf("got %v: %d times \"iap:\", want once", err, n)
 			}
 		})
 	}

@@ -7,10 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	ucli "github.com/urfave/cli/v2"
-
-	"github.com/gkessh/gkessh/sshclient"
 )
 
 // Version is set at build time with -ldflags "-X ...cli.Version=v1.2.3".
@@ -71,25 +70,42 @@ func newApp(d *deps, stdio Stdio) *ucli.App {
 	}
 	// urfave returns unknown flags and bad flag values as plain errors:
 	// make them usage errors (exit 2), on every command.
-	onUsage := func(_ *ucli.Context, err error, _ bool) error { return usagef("%v", err) }
-	app.OnUsageError = onUsage
-	var walk func([]*ucli.Command)
-	walk = func(cmds []*ucli.Command) {
+	// Usage errors name their command, so that report points at its help.
+	app.OnUsageError = func(_ *ucli.Context, err error, _ bool) error { return usagef("%v", err) }
+	var walk func(path string, cmds []*ucli.Command)
+	walk = func(path string, cmds []*ucli.Command) {
 		for _, c := range cmds {
-			c.OnUsageError = onUsage
-			walk(c.Subcommands)
+			name := strings.TrimSpace(path + " " + c.Name)
+			c.OnUsageError = func(_ *ucli.Context, err error, _ bool) error { return inCommand(name, usagef("%v", err)) }
+			if act := c.Action; act != nil {
+				c.Action = func(cc *ucli.Context) error { return inCommand(name, act(cc)) }
+			}
+			walk(name, c.Subcommands)
 		}
 	}
-	walk(app.Commands)
+	walk("", app.Commands)
 	return app
 }
 
 // usageError is a mistake on the command line.
-type usageError struct{ msg string }
+type usageError struct {
+	msg string
+	cmd string // the command's full name, "keys list"; "" for gkessh NODE
+}
 
 func (e usageError) Error() string { return e.msg }
 
-func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+func usagef(format string, args ...any) error { return usageError{msg: fmt.Sprintf(format, args...)} }
+
+// inCommand names command in a usage error err.
+func inCommand(command string, err error) error {
+	var ue usageError
+	if !errors.As(err, &ue) || ue.cmd != "" {
+		return err
+	}
+	ue.cmd = command
+	return ue
+}
 
 // exitError carries an exit status chosen by a command, such as the remote
 // command's status or 255 for ssh-style failures.
@@ -108,11 +124,14 @@ func (e exitError) Error() string {
 
 func (e exitError) Unwrap() error { return e.err }
 
-// Exit statuses for gkessh's own failures outside ssh and proxy.
+// Exit statuses of gkessh's own failures. A login and a proxy use
+// exitFailure for theirs, as ssh does, so a remote command's status is
+// never taken for one.
 const (
-	exitError1   = 1 // anything else
-	exitUsage    = 2 // bad flags or arguments
-	exitProblems = 3 // keys list --audit --fail found problems
+	exitError1   = 1   // anything else
+	exitUsage    = 2   // bad flags or arguments
+	exitProblems = 3   // keys list --audit --fail found problems
+	exitFailure  = 255 // a login, proxy, run or audit that failed itself
 )
 
 // report prints err once, with a hint where one helps, and returns the exit
@@ -135,9 +154,13 @@ func report(w io.Writer, err error, login bool) int {
 	}
 	var ue usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(w, "gkessh: %v\nSee 'gkessh --help'.\n", ue.msg)
+		help := "gkessh --help"
+		if ue.cmd != "" {
+			help = "gkessh " + ue.cmd + " --help"
+		}
+		fmt.Fprintf(w, "gkessh: %v\nSee '%s'.\n", ue.msg, help)
 		if login {
-			return sshclient.ExitFailure
+			return exitFailure
 		}
 		return exitUsage
 	}

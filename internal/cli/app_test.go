@@ -109,3 +109,30 @@ func TestBadUserEveryCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestUsageErrorPointsAtHelp: a usage error names the help of the command
+// it happened in.
+func TestUsageErrorPointsAtHelp(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args []string
+		help string
+	}{
+		{[]string{"--bogus", "NODE"}, "gkessh --help"},
+		{[]string{"keys", "list", "--bogus"}, "gkessh keys list --help"},
+		{[]string{"keys", "ensure", "--scope", "x"}, "gkessh keys ensure --help"},
+		{[]string{"proxy"}, "gkessh proxy --help"},
+		{[]string{"tunnel", "NODE", "99999"}, "gkessh tunnel --help"},
+		{[]string{"config-ssh", "--filter", "("}, "gkessh config-ssh --help"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			var errb strings.Builder
+			code := Main(t.Context(), append([]string{"gkessh"}, tt.args...), Stdio{In: strings.NewReader(""), Out: io.Discard, Err: &errb})
+			if want := "See '" + tt.help + "'."; code != exitUsage || !strings.Contains(errb.String(), want) {
+				t.Fatalf("exit %d, %q; want %d and %q", code, errb.String(), exitUsage, want)
+			}
+		})
+	}
+}

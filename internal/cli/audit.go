@@ -16,7 +16,6 @@ import (
 	"github.com/gkessh/gkessh/audit"
 	"github.com/gkessh/gkessh/fleet"
 	"github.com/gkessh/gkessh/gce"
-	"github.com/gkessh/gkessh/sshclient"
 	"github.com/gkessh/gkessh/sshconfig"
 	"github.com/gkessh/gkessh/tunnel"
 )
@@ -116,7 +115,7 @@ func runAudit(ctx context.Context, o auditOptions, d *deps, stdio Stdio) error {
 		if errors.As(err, &ue) {
 			return err
 		}
-		return exitError{code: sshclient.ExitFailure, err: err}
+		return exitError{code: exitFailure, err: err}
 	}
 	if o.JSON {
 		enc := json.NewEncoder(stdio.Out)

@@ -59,21 +59,21 @@ func proxyCommand(d *deps, stdio Stdio) *ucli.Command {
 func runProxy(ctx context.Context, o proxyOptions, d *deps, stdio Stdio) error {
 	r, dial, err := d.nodeDialer(ctx, o.globalOptions, o.Node, o.Port)
 	if err != nil {
-		return exitError{code: 255, err: err}
+		return exitError{code: exitFailure, err: err}
 	}
 	next, release, err := openFirst(ctx, dial)
 	if err != nil {
-		return exitError{code: 255, err: err}
+		return exitError{code: exitFailure, err: err}
 	}
 	defer release()
 	if o.Port == 22 && !o.NoEnsureKey {
 		if err := stageKey(ctx, o, d, r, dial, stdio); err != nil {
-			return exitError{code: 255, err: err}
+			return exitError{code: exitFailure, err: err}
 		}
 	}
 	conn, err := next(ctx)
 	if err != nil {
-		return exitError{code: 255, err: err}
+		return exitError{code: exitFailure, err: err}
 	}
 	defer conn.Close()
 	if os.Getenv("GOMAXPROCS") == "" {
@@ -89,7 +89,7 @@ func runProxy(ctx context.Context, o proxyOptions, d *deps, stdio Stdio) error {
 		return exitError{code: 255, err: errors.New("proxy: stdin and stdout must be files, pipes or sockets")}
 	}
 	if err := tunnel.Pipe(ctx, conn, in, out); err != nil && ctx.Err() == nil {
-		return exitError{code: 255, err: err}
+		return exitError{code: exitFailure, err: err}
 	}
 	return nil
 }

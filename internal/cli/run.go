@@ -153,7 +153,7 @@ func runRun(ctx context.Context, o runOptions, d *deps, stdio Stdio) error {
 	if err == nil || errors.As(err, &ue) || errors.As(err, &ee) {
 		return err
 	}
-	return exitError{code: sshclient.ExitFailure, err: err}
+	return exitError{code: exitFailure, err: err}
 }
 
 func runFleet(ctx context.Context, o runOptions, d *deps, stdio Stdio) error {
@@ -223,7 +223,7 @@ func exitStatus(results []fleet.Result) error {
 	for _, r := range results {
 		switch r.Status {
 		case fleet.Unreachable:
-			worst = sshclient.ExitFailure
+			worst = exitFailure
 		case fleet.Failed:
 			worst = max(worst, 1)
 		case fleet.Cancelled:

@@ -158,7 +158,7 @@ func runSSH(ctx context.Context, o sshOptions, d *deps, stdio Stdio) error {
 	}
 	if errors.As(err, &ee) {
 		// Such as a key file others can read: 2 elsewhere, 255 here.
-		return exitError{code: sshclient.ExitFailure, err: ee.err}
+		return exitError{code: exitFailure, err: ee.err}
 	}
 	var hke *sshconfig.HostKeyError
 	if errors.As(err, &hke) && len(hke.Want) > 0 && !hke.Revoked {
@@ -166,7 +166,7 @@ func runSSH(ctx context.Context, o sshOptions, d *deps, stdio Stdio) error {
 			"@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n"+
 			"@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n")
 	}
-	return exitError{code: sshclient.ExitFailure, err: err}
+	return exitError{code: exitFailure, err: err}
 }
 
 // login is one run of gkessh NODE: its options and the world it works on.
@@ -356,7 +356,7 @@ func (o login) session(ctx context.Context, stdio Stdio, client *ssh.Client) err
 	}
 	status, err := sshclient.Run(ctx, client, s)
 	if err != nil {
-		return exitError{code: status, err: err, remote: status != sshclient.ExitFailure}
+		return exitError{code: exitFailure, err: err}
 	}
 	if status != 0 {
 		return exitError{code: status, remote: true}

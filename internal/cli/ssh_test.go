@@ -221,7 +221,13 @@ func TestSSHUsage(t *testing.T) {
 		if isLogin(app, hoistFlags(app, append([]string{"gkessh"}, args...))) {
 			want = 255
 		}
-		if _, stderr, code := e.run(args...); code != want || !strings.Contains(stderr, "See 'gkessh --help'") {
+		help := "See 'gkessh --help'"
+		if len(args) > 0 && (args[0] == "tunnel" || args[0] == "proxy") {
+			help = "See 'gkessh " + args[0] + " --help'"
+		} else if len(args) > 1 && args[0] == "keys" {
+			help = "See 'gkessh keys " + args[1] + " --help'"
+		}
+		if _, stderr, code := e.run(args...); code != want || !strings.Contains(stderr, help) {
 			t.Errorf("gkessh %q: exit %d, stderr %q; want a usage error, exit %d", args, code, stderr, want)
 		}
 	}

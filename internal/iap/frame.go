@@ -55,7 +55,7 @@ func KnownTag(tag uint16) bool {
 }
 
 // ErrShortFrame reports a relay message that ends before its body does.
-var ErrShortFrame = errors.New("iap: truncated frame")
+var ErrShortFrame = errors.New("truncated frame")
 
 // ParseFrame decodes one relay message. Unknown tags are returned with only
 // Tag set, so callers can ignore them as the protocol requires. Bytes after a
@@ -70,7 +70,7 @@ func ParseFrame(msg []byte) (Frame, error) {
 	case TagConnectSuccessSID:
 		b, err := lenPrefixed(body, maxSIDLen)
 		if err != nil {
-			return Frame{}, fmt.Errorf("iap: connect-success frame: %w", err)
+			return Frame{}, fmt.Errorf("connect-success frame: %w", err)
 		}
 		f.SID = string(b)
 	case TagReconnectSuccessACK, TagAck:
@@ -82,7 +82,7 @@ func ParseFrame(msg []byte) (Frame, error) {
 		// An empty payload is pointless but harmless, as gcloud reads it.
 		b, err := lenPrefixed(body, MaxRecvDataLen)
 		if err != nil {
-			return Frame{}, fmt.Errorf("iap: data frame: %w", err)
+			return Frame{}, fmt.Errorf("data frame: %w", err)
 		}
 		f.Data = b
 	case TagLongClose:
@@ -92,7 +92,7 @@ func ParseFrame(msg []byte) (Frame, error) {
 		f.Code = binary.BigEndian.Uint32(body)
 		b, err := lenPrefixed(body[4:], MaxDataLen)
 		if err != nil {
-			return Frame{}, fmt.Errorf("iap: close frame: %w", err)
+			return Frame{}, fmt.Errorf("close frame: %w", err)
 		}
 		f.Reason = string(b)
 	}

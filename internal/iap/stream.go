@@ -406,7 +406,7 @@ type RewindError struct {
 }
 
 func (e *RewindError) Error() string {
-	return fmt.Sprintf("iap: cannot resume at byte %d: only bytes %d to %d are kept", e.Ack, e.Kept, e.Sent)
+	return fmt.Sprintf("cannot resume at byte %d: only bytes %d to %d are kept", e.Ack, e.Kept, e.Sent)
 }
 
 // Shutdown ends the stream from this side: Read and Write fail with
@@ -511,7 +511,7 @@ type ProtocolError struct {
 	Msg  string
 }
 
-func (e *ProtocolError) Error() string { return "iap: protocol error: " + e.Msg }
+func (e *ProtocolError) Error() string { return "protocol error: " + e.Msg }
 
 func protocolErrorf(code int, format string, args ...any) *ProtocolError {
 	return &ProtocolError{Code: code, Msg: fmt.Sprintf(format, args...)}
