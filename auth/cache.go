@@ -36,10 +36,7 @@ func openCache(dir string) (*diskCache, error) {
 		}
 		dir = filepath.Join(base, "gkessh", "tokens")
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	return &diskCache{dir}, nil
+	return &diskCache{dir}, nil // store makes dir: a run that stores nothing writes nothing
 }
 
 // key identifies s's tokens: different principals, sources, credentials
@@ -76,6 +73,9 @@ func (c *diskCache) store(key string, tok *oauth2.Token, obtained time.Time) err
 	}
 	b, err := json.Marshal(cached{tok.AccessToken, tok.Type(), tok.Expiry, obtained})
 	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return err
 	}
 	f, err := os.CreateTemp(c.dir, key+".*.tmp")

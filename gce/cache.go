@@ -33,6 +33,8 @@ type Cache struct {
 	Dir string
 	TTL time.Duration
 	Now func() time.Time
+	// ReadOnly makes Put and Drop write nothing, for a dry run.
+	ReadOnly bool
 }
 
 // DefaultCache is the cache in the user cache directory ($XDG_CACHE_HOME or
@@ -85,6 +87,9 @@ func (c *Cache) Drop(project, name string) error {
 }
 
 func (c *Cache) modify(project string, change func(map[string]CacheEntry)) error {
+	if c.ReadOnly {
+		return nil
+	}
 	m := c.load(project)
 	now := c.now()
 	for k, e := range m {

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -55,7 +56,7 @@ func DefaultPath() (string, error) {
 // A missing .pub is written from the private key.
 func LoadOrCreate(path string) (*KeyPair, error) {
 	for attempt := 0; ; attempt++ {
-		kp, err := load(path)
+		kp, err := load(path, true)
 		if !errors.Is(err, fs.ErrNotExist) {
 			return kp, err
 		}
@@ -75,9 +76,10 @@ func LoadOrCreate(path string) (*KeyPair, error) {
 	}
 }
 
-// Load loads the key pair at path like LoadOrCreate, but never creates one.
+// Load loads the key pair at path like LoadOrCreate, but writes nothing:
+// no new pair, no missing .pub.
 func Load(path string) (*KeyPair, error) {
-	kp, err := load(path)
+	kp, err := load(path, false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("keys: no private key at %s: run 'gkessh keys ensure' to make one, or pass --key-file: %w", path, err)
 	}
@@ -99,8 +101,9 @@ func PublicKey(path string) (ssh.PublicKey, error) {
 	return kp.Public, nil
 }
 
-func load(path string) (*KeyPair, error) {
-	f, err := os.Open(path)
+// load reads the pair at path, writing a missing .pub when writePub.
+func load(path string, writePub bool) (*KeyPair, error) {
+	f, err := openRegular(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, err
@@ -140,7 +143,7 @@ func load(path string) (*KeyPair, error) {
 		kp.Signer = signer
 	}
 	kp.Public = kp.Signer.PublicKey()
-	if pub == nil {
+	if pub == nil && writePub {
 		// Like ssh-keygen -y: the private key is the truth.
 		if err := writeNew(path+".pub", ssh.MarshalAuthorizedKey(kp.Public), 0o644); err != nil && !errors.Is(err, fs.ErrExist) {
 			kp.Close()
@@ -148,7 +151,7 @@ func load(path string) (*KeyPair, error) {
 		}
 		return kp, nil
 	}
-	if !bytes.Equal(pub.Marshal(), kp.Public.Marshal()) {
+	if pub != nil && !bytes.Equal(pub.Marshal(), kp.Public.Marshal()) {
 		kp.Close()
 		return nil, fmt.Errorf("keys: %s.pub (%s) is not the public key of %s (%s): fix or remove the .pub", path, ssh.FingerprintSHA256(pub), path, ssh.FingerprintSHA256(kp.Public))
 	}
@@ -176,7 +179,12 @@ func checkMode(f *os.File, path string) error {
 
 // readPublic parses the first line of a .pub file.
 func readPublic(path string) (ssh.PublicKey, error) {
-	b, err := os.ReadFile(path)
+	f, err := openRegular(path)
+	var b []byte
+	if err == nil {
+		b, err = io.ReadAll(f)
+		f.Close()
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, err
@@ -188,6 +196,19 @@ func readPublic(path string) (ssh.PublicKey, error) {
 		return nil, fmt.Errorf("keys: %s is not a public key (%w): fix or remove it", path, err)
 	}
 	return pub, nil
+}
+
+// openRegular opens a key file, refusing anything but a regular file first:
+// opening a FIFO would block until some writer came along.
+func openRegular(path string) (*os.File, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("keys: %s is not a regular file (%v): pass a key file", path, fi.Mode().Type())
+	}
+	return os.Open(path)
 }
 
 // agentSigner finds want among ssh-agent's keys. The returned conn stays

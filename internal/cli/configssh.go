@@ -51,6 +51,7 @@ func configSSHCommand(d *deps, stdio Stdio) *ucli.Command {
 					return usagef("--pattern: %v: use instance name characters with * and ?", err)
 				}
 			}
+			d.dryRun = opts.DryRun
 			return runConfigSSH(c.Context, opts, d, stdio)
 		},
 	}

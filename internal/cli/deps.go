@@ -46,6 +46,9 @@ type deps struct {
 	executable func() (string, error) // this binary, for ProxyCommand
 	log        io.Writer              // where verbose lines go
 	now        func() time.Time
+	// dryRun is set by a --dry-run: nothing goes to disk, not even the
+	// zone cache or a pinned host key.
+	dryRun bool
 
 	tokenOnce sync.Once
 	tokens    *auth.Source
@@ -163,7 +166,7 @@ func (d *deps) zoneCache() (*gce.Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &gce.Cache{Dir: dir, Now: d.now}, nil
+	return &gce.Cache{Dir: dir, Now: d.now, ReadOnly: d.dryRun}, nil
 }
 
 // nodeDialer resolves node (from the zone cache when warm: no API call)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -39,6 +40,7 @@ func keysCommand(d *deps, stdio Stdio) *ucli.Command {
 			if err != nil {
 				return err
 			}
+			d.dryRun = opts.DryRun
 			return run(c.Context, opts, d, stdio)
 		}
 	}
@@ -155,8 +157,25 @@ func (o keysOptions) scope() string {
 }
 
 func runKeysEnsure(ctx context.Context, o keysOptions, d *deps, stdio Stdio) error {
-	user, kp, err := d.userKey(o.keyOptions, stdio.Err)
+	user, err := d.user(o.keyOptions)
 	if err != nil {
+		return err
+	}
+	path, err := d.keyFile(o.keyOptions)
+	if err != nil {
+		return err
+	}
+	var kp *keys.KeyPair
+	if o.DryRun {
+		kp, err = keys.Load(path) // writes nothing, not even a missing .pub
+		if errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(stdio.Out, "would create key pair %s and add it for %s to metadata\n", path, user)
+			return nil
+		}
+		if err != nil {
+			return badInput(err)
+		}
+	} else if kp, err = loadKey(path, stdio.Err); err != nil {
 		return err
 	}
 	defer kp.Close()

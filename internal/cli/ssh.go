@@ -150,6 +150,7 @@ func sshFlagValues(c *ucli.Context) (sshOptions, error) {
 // runSSH logs in to the node and runs the session. Every failure of its
 // own exits 255, as ssh does, so a remote status is never confused with it.
 func runSSH(ctx context.Context, o sshOptions, d *deps, stdio Stdio) error {
+	d.dryRun = o.DryRun
 	err := login{o, d}.run(ctx, stdio)
 	var ue usageError
 	var ee exitError

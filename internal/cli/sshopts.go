@@ -117,16 +117,18 @@ func listNodes(ctx context.Context, o openSSHOptions, d *deps, known string, war
 		if cacheErr == nil {
 			cache.Put(r.Project, r.Name, r.Zone, r.ID) // best effort: a miss costs one lookup
 		}
-		hostKeys, err := c.HostKeys(ctx, r.Zone, r.Name)
-		if err != nil {
-			return nil, nil, err
-		}
-		alias := sshconfig.HostAlias(r.ID)
-		if byName {
-			alias = r.Name
-		}
-		if err := (sshconfig.KnownHosts{Path: known}).Add(alias, hostKeys...); err != nil {
-			return nil, nil, err
+		if !d.dryRun {
+			hostKeys, err := c.HostKeys(ctx, r.Zone, r.Name)
+			if err != nil {
+				return nil, nil, err
+			}
+			alias := sshconfig.HostAlias(r.ID)
+			if byName {
+				alias = r.Name
+			}
+			if err := (sshconfig.KnownHosts{Path: known}).Add(alias, hostKeys...); err != nil {
+				return nil, nil, err
+			}
 		}
 		rs = append(rs, r)
 		insts = append(insts, inst)

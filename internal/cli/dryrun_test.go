@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/gkessh/gkessh/emulator"
+)
+
+// treeHash maps every file, directory and link under root to its mode and
+// content (or link target), hashed.
+func treeHash(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(root, func(path string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := de.Info()
+		if err != nil {
+			return err
+		}
+		v := fi.Mode().String()
+		switch {
+		case fi.Mode().IsRegular():
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			v += fmt.Sprintf(" %x", sha256.Sum256(b))
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(path)
+			if err != nil {
+				return err
+			}
+			v += " -> " + target
+		}
+		out[path] = v
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestDryRunWritesNothing runs every --dry-run command on an empty HOME and
+// on one gkessh has used (with the key's .pub gone, which loading the key
+// would otherwise write back): nothing under HOME and nothing in metadata
+// may change.
+func TestDryRunWritesNothing(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 2})
+	node := e.srv.Nodes()[0]
+	commands := [][]string{
+		{"config-ssh", "--dry-run", "--user", "nat"},
+		{"config-ssh", "--dry-run", "--pattern", "gke-*"},
+		{"config-ssh", "--dry-run", "--remove"},
+		{"keys", "ensure", "--dry-run"},
+		{"keys", "ensure", "--dry-run", node},
+		{"keys", "ensure", "--dry-run", "--scope", "instance", node},
+		{"keys", "remove", "--dry-run"},
+		{"keys", "prune", "--dry-run", "--all-expired"},
+		{node, "--dry-run"},
+	}
+	check := func(state string) {
+		for _, args := range commands {
+			before, writes := treeHash(t, e.home), e.srv.Stats().MetadataWrites
+			out, errOut, code := e.run(args...)
+			after := treeHash(t, e.home)
+			if !maps.Equal(before, after) {
+				var changed []string
+				for p := range maps.Keys(after) {
+					if before[p] != after[p] {
+						changed = append(changed, p)
+					}
+				}
+				for p := range maps.Keys(before) {
+					if _, ok := after[p]; !ok {
+						changed = append(changed, p+" (removed)")
+					}
+				}
+				slices.Sort(changed)
+				t.Errorf("%s HOME: %q (exit %d) changed %q\nstdout %s\nstderr %s", state, args, code, changed, out, errOut)
+			}
+			if got := e.srv.Stats().MetadataWrites; got != writes {
+				t.Errorf("%s HOME: %q wrote metadata", state, args)
+			}
+		}
+	}
+	check("empty")
+	for _, args := range [][]string{{"keys", "ensure"}, {"config-ssh", "--user", "nat"}, {"keys", "ensure", "--scope", "instance", node}} {
+		if _, errOut, code := e.run(args...); code != 0 {
+			t.Fatalf("%q: exit %d: %s", args, code, errOut)
+		}
+	}
+	if err := os.Remove(filepath.Join(e.home, ".ssh", "google_compute_engine.pub")); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Node(node).SetLabels(map[string]string{"changed": "yes"})
+	e.srv.AddNode("gke-new-node", "us-west1-a") // so config-ssh has a change to show
+	check("used")
+}
