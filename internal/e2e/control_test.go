@@ -46,7 +46,9 @@ func TestControlAttackAsAnotherUser(t *testing.T) {
 	if fi, err := os.Stat(w.envFile); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("env file mode: %v, %v", fi.Mode(), err)
 	}
-	var proj struct{ Metadata struct{ Items []struct{ Key string } } }
+	var proj struct {
+		Metadata struct{ Items []struct{ Key string } }
+	}
 	w.control("GET", "/control/project", nil, &proj)
 	if len(proj.Metadata.Items) != 0 {
 		t.Errorf("project metadata changed: %+v", proj)
