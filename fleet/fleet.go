@@ -22,7 +22,6 @@ import (
 	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/sshclient"
 	"github.com/gkessh/gkessh/sshconfig"
-	"github.com/gkessh/gkessh/tunnel"
 )
 
 // Status is how a node's run ended.
@@ -317,25 +316,16 @@ func (r *run) loginShared(ctx context.Context, dial sshclient.DialFunc, login ss
 	}
 	login.Timeout = r.cfg.PropagationTimeout
 	client, err := sshclient.Connect(ctx, dial, login)
-	// A node that could not be reached says nothing about the key: the
-	// next node waits instead.
-	settled := err == nil || (ctx.Err() == nil && !cannotReach(err))
-	if settled && err != nil {
+	// Only a login or a refused key says something about the key; after
+	// any other failure (the node could not be reached) the next node
+	// waits instead.
+	var kr *sshclient.KeyRefusedError
+	refused := errors.As(err, &kr)
+	if refused {
 		r.gate.refused.Store(true)
 	}
-	r.gate.leave(settled)
+	r.gate.leave(err == nil || refused)
 	return client, err
-}
-
-// cannotReach reports whether a login failed before the node's sshd could
-// judge the key: the tunnel refused or broken, or the host key refused.
-func cannotReach(err error) bool {
-	var (
-		ce *tunnel.CloseError
-		oe *net.OpError
-		he *sshconfig.HostKeyError
-	)
-	return errors.As(err, &ce) || errors.As(err, &oe) || errors.As(err, &he) || errors.Is(err, io.EOF)
 }
 
 // hostKeyCheck pins inst's published host keys on first contact and checks

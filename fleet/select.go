@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"regexp"
@@ -37,6 +38,9 @@ type Selection struct {
 	// Unreachable are named nodes that cannot be run on: missing, not
 	// RUNNING, or ambiguous. Results for them are ready to report.
 	Unreachable []Result
+	// Invalid are instances the API listed with a name or zone outside
+	// GCE's grammar (a hostile endpoint): never run, never printed raw.
+	Invalid []error
 }
 
 // Select lists the project's instances that sel picks, with one
@@ -50,13 +54,19 @@ func Select(ctx context.Context, c *gce.Client, sel Selector) (Selection, error)
 	if err != nil {
 		return Selection{}, err
 	}
-	if sel.Zone != "" {
-		found = slices.DeleteFunc(found, func(in *gce.Instance) bool { return gce.ZoneName(in.Zone) != sel.Zone })
-	}
+	var s Selection
+	found = slices.DeleteFunc(found, func(in *gce.Instance) bool {
+		// The name and zone go into tunnel requests, known_hosts and
+		// every output line.
+		if err := cmp.Or(gce.CheckName(in.Name), gce.CheckZone(gce.ZoneName(in.Zone))); err != nil {
+			s.Invalid = append(s.Invalid, err)
+			return true
+		}
+		return sel.Zone != "" && gce.ZoneName(in.Zone) != sel.Zone
+	})
 	slices.SortFunc(found, func(a, b *gce.Instance) int {
 		return strings.Compare(a.Name+"/"+a.Zone, b.Name+"/"+b.Zone)
 	})
-	var s Selection
 	if len(sel.Names) == 0 {
 		for _, in := range found {
 			if in.Status == "RUNNING" {

@@ -115,7 +115,7 @@ func Connect(ctx context.Context, dial DialFunc, cfg Config) (*ssh.Client, error
 		if !cfg.Wait || !IsAuthFailure(err) {
 			prog.finish(false)
 			if IsAuthFailure(err) {
-				return nil, fmt.Errorf("%s@%s refused key %s: %w", cfg.User, cfg.Name, keyNames(cfg.Signers), err)
+				return nil, &KeyRefusedError{User: cfg.User, Name: cfg.Name, Keys: keyNames(cfg.Signers), Err: err}
 			}
 			return nil, err
 		}
@@ -131,15 +131,34 @@ func Connect(ctx context.Context, dial DialFunc, cfg Config) (*ssh.Client, error
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("waiting for the SSH key to propagate to %s: %w", cfg.Name, ctx.Err())
 			}
-			return nil, fmt.Errorf("%s@%s still refuses key %s after %v. Likely causes: the guest agent is not running on the node; "+
-				"OS Login is enabled (enable-oslogin=TRUE), so metadata keys are ignored; or the instance sets block-project-ssh-keys=TRUE "+
-				"and the key went to project metadata (retry with --scope instance). A slow node may also need a longer --propagation-timeout",
-				cfg.User, cfg.Name, keyNames(cfg.Signers), cfg.Timeout)
+			return nil, &KeyRefusedError{User: cfg.User, Name: cfg.Name, Keys: keyNames(cfg.Signers), Waited: cfg.Timeout}
 		case <-time.After(interval):
 		}
 		interval = min(interval*3/2, maxRetryInterval)
 	}
 }
+
+// KeyRefusedError is the node's sshd refusing every key offered: at once,
+// or, when Waited is set, still after waiting that long for a new key to
+// propagate.
+type KeyRefusedError struct {
+	User, Name string
+	Keys       string // the offered keys' fingerprints
+	Waited     time.Duration
+	Err        error // x/crypto's refusal, when not waiting
+}
+
+func (e *KeyRefusedError) Error() string {
+	if e.Waited == 0 {
+		return fmt.Sprintf("%s@%s refused key %s: %v", e.User, e.Name, e.Keys, e.Err)
+	}
+	return fmt.Sprintf("%s@%s still refuses key %s after %v. Likely causes: the guest agent is not running on the node; "+
+		"OS Login is enabled (enable-oslogin=TRUE), so metadata keys are ignored; or the instance sets block-project-ssh-keys=TRUE "+
+		"and the key went to project metadata (retry with --scope instance). A slow node may also need a longer --propagation-timeout",
+		e.User, e.Name, e.Keys, e.Waited)
+}
+
+func (e *KeyRefusedError) Unwrap() error { return e.Err }
 
 // connectOnce dials and logs in once, within timeout.
 func connectOnce(ctx context.Context, dial DialFunc, addr string, ccfg *ssh.ClientConfig, timeout time.Duration) (*ssh.Client, error) {

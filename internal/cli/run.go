@@ -142,6 +142,25 @@ func runFlagValues(c *ucli.Context) (runOptions, error) {
 	case len(o.Command) == 0:
 		return o, usagef("no command: gkessh run ... -- COMMAND")
 	}
+	// Names, zone and labels go into API paths, the filter and messages.
+	for _, n := range o.Names {
+		if err := gce.CheckName(n); err != nil {
+			return o, usagef("%v", err)
+		}
+	}
+	if o.Selector.Zone != "" {
+		if err := gce.CheckZone(o.Selector.Zone); err != nil {
+			return o, usagef("--zone: %v", err)
+		}
+	}
+	for _, l := range []struct{ flag, key, value string }{{"--cluster", fleet.LabelCluster, o.Cluster}, {"--pool", fleet.LabelPool, o.Pool}} {
+		if l.value == "" {
+			continue
+		}
+		if err := gce.CheckLabel(l.key, l.value); err != nil {
+			return o, usagef("%s: %v", l.flag, err)
+		}
+	}
 	return o, nil
 }
 
@@ -186,6 +205,9 @@ func runFleet(ctx context.Context, o runOptions, d *deps, stdio Stdio) error {
 		return err
 	}
 	out := newRunOutput(stdio, o, append(nodeNames(sel.Run), resultNames(sel.Unreachable)...))
+	for _, err := range sel.Invalid {
+		fmt.Fprintf(stdio.Err, "gkessh: skipping an instance: %v\n", err)
+	}
 	for _, inst := range sel.Skipped {
 		out.skipped(inst)
 	}
@@ -319,6 +341,7 @@ func shortReason(err error) string {
 		ce *tunnel.CloseError
 		nr *fleet.NotRunningError
 		he *sshconfig.HostKeyError
+		kr *sshclient.KeyRefusedError
 	)
 	switch {
 	case err == nil:
@@ -335,7 +358,7 @@ func shortReason(err error) string {
 		return "host key changed (see gkessh NODE for details)"
 	case errors.As(err, &he):
 		return "host key unknown"
-	case sshclient.IsAuthFailure(err) || strings.Contains(err.Error(), "still refuses key"):
+	case errors.As(err, &kr):
 		return "key refused"
 	}
 	return err.Error()

@@ -307,6 +307,10 @@ func TestRunUsage(t *testing.T) {
 		{"run", "node", "--all", "--", "true"},
 		{"run", "-P", "0", "--all", "--", "true"},
 		{"run", "--output", "yaml", "--all", "--", "true"},
+		{"run", "Bad;name", "--", "true"},
+		{"run", "--all", "--zone", "us-west1-a/../x", "--", "true"},
+		{"run", "--pool", "Default Pool", "--", "true"},
+		{"run", "--cluster", `a" OR name:*`, "--", "true"},
 	} {
 		if _, stderr, code := e.run(args...); code != 2 {
 			t.Errorf("%q: exit %d, want 2; stderr:\n%s", args, code, stderr)
@@ -487,5 +491,23 @@ func TestRunTimeoutAndFailFast(t *testing.T) {
 		if r := got[n]; r.Status != "cancelled" || r.Error == nil || !strings.Contains(*r.Error, "--fail-fast") {
 			t.Errorf("%s after --fail-fast: %+v", n, r)
 		}
+	}
+}
+
+// TestRunHostileNames: an instance the API lists with a name outside GCE's
+// grammar is skipped with a warning that shows it escaped, never run and
+// never printed raw.
+func TestRunHostileNames(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 2})
+	evil := "gke-x\x1b]0;pwned\x07"
+	if _, err := e.srv.AddNode(evil, "us-west1-a"); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := e.run("run", "--all", "--", "echo", "hi")
+	if code != 0 || strings.Count(stdout, ": hi\n") != 2 {
+		t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if strings.Contains(stdout+stderr, "\x1b") || !strings.Contains(stderr, `skipping an instance: invalid instance name "gke-x\x1b]0;pwned\a"`) {
+		t.Errorf("the hostile name was not skipped with an escaped warning:\n%q", stderr)
 	}
 }
