@@ -447,3 +447,22 @@ func TestAuditAgain(t *testing.T) {
 		}
 	}
 }
+
+func TestAuditUsage(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 1})
+	for _, args := range [][]string{
+		{"audit"},
+		{"audit", "--all", "--format", "xml"},
+		{"audit", "--all", "--fail-on", "info"},
+		{"audit", "--all", "-P", "0"},
+		{"audit", "node-a", "--pool", "p"},
+	} {
+		if _, stderr, code := e.run(args...); code != exitUsage || !strings.Contains(stderr, "gkessh audit --help") && !strings.Contains(stderr, "--help") {
+			t.Errorf("%v: exit %d, stderr %q; want %d and a pointer to the help", args, code, stderr, exitUsage)
+		}
+	}
+	// A failed audit (no such node) is gkessh's own failure, not a finding.
+	if _, stderr, code := e.run("audit", "gke-nope"); code != 255 || !strings.Contains(stderr, "gke-nope") {
+		t.Errorf("audit of a missing node: exit %d, %q; want 255", code, stderr)
+	}
+}
