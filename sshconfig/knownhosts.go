@@ -167,6 +167,151 @@ func checkAlias(alias string) error {
 	return gce.CheckName(alias)
 }
 
+// Pinned is what Pin did.
+type Pinned struct {
+	Added    []ssh.PublicKey // first contact: the published keys, recorded
+	Replaced []ssh.PublicKey // the recorded keys the published ones replaced
+}
+
+// Pin is gkessh's one host key policy, for logins, config-ssh and
+// inventory alike. published are the keys the guest of node publishes,
+// read from source over the authenticated Compute API. On first contact
+// they are recorded for alias. When they differ from the recorded keys (a
+// published key is not recorded), Pin refuses with a *HostKeyChangedError
+// unless accept is set; then the published keys replace every key recorded
+// for alias, so stale keys do not pile up.
+func (k KnownHosts) Pin(node, alias, source string, published []ssh.PublicKey, accept bool) (Pinned, error) {
+	if len(published) == 0 {
+		return Pinned{}, nil
+	}
+	rec, err := k.Lookup(alias)
+	if err != nil {
+		return Pinned{}, err
+	}
+	if len(rec.Keys) == 0 {
+		return Pinned{Added: published}, k.Add(alias, published...)
+	}
+	if !slices.ContainsFunc(published, func(p ssh.PublicKey) bool { return !containsKey(rec.Keys, p) }) {
+		return Pinned{}, nil
+	}
+	if !accept {
+		return Pinned{}, &HostKeyChangedError{Node: node, Alias: alias, File: k.Path, Old: rec.Keys, New: published, Source: source}
+	}
+	return Pinned{Replaced: rec.Keys}, k.Replace(alias, published...)
+}
+
+// Replace rewrites the file with keys as the only keys recorded for alias:
+// lines naming only alias go, alias leaves lines naming other hosts too,
+// and @revoked lines stay. The file is replaced atomically and keeps its
+// mode.
+func (k KnownHosts) Replace(alias string, keys ...ssh.PublicKey) error {
+	data, err := os.ReadFile(k.Path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("known hosts: %w", err)
+	}
+	var out bytes.Buffer
+	for _, line := range strings.SplitAfter(string(data), "\n") {
+		if kept, ok := withoutHost(line, alias); ok {
+			out.WriteString(kept)
+		}
+	}
+	if out.Len() > 0 && !bytes.HasSuffix(out.Bytes(), []byte("\n")) {
+		out.WriteByte('\n')
+	}
+	for _, key := range keys {
+		fmt.Fprintf(&out, "%s %s", alias, ssh.MarshalAuthorizedKey(key))
+	}
+	return writeAtomic(k.Path, out.Bytes())
+}
+
+// withoutHost returns line with alias taken out of its host list, and
+// false when nothing of the line is left. Lines it cannot read, comments
+// and @revoked lines stay as they are.
+func withoutHost(line, alias string) (string, bool) {
+	marker, hosts, _, _, _, err := ssh.ParseKnownHosts([]byte(line))
+	if err != nil || marker == "revoked" || !matchesHost(hosts, alias) {
+		return line, line != ""
+	}
+	fields := strings.Fields(line)
+	hostField := 0
+	if marker != "" {
+		hostField = 1
+	}
+	var rest []string
+	for _, h := range strings.Split(fields[hostField], ",") {
+		if !matchesHost([]string{h}, alias) {
+			rest = append(rest, h)
+		}
+	}
+	if len(rest) == 0 {
+		return "", false
+	}
+	fields[hostField] = strings.Join(rest, ",")
+	return strings.Join(fields, " ") + "\n", true
+}
+
+// writeAtomic replaces path with data through a temporary file and a
+// rename, keeping path's mode (0600 for a new file).
+func writeAtomic(path string, data []byte) error {
+	mode := os.FileMode(0o600)
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("known hosts: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("known hosts: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(mode)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("known hosts: write %s: %w", path, err)
+	}
+	return nil
+}
+
+// AcceptFlag is the flag that lets Pin replace changed keys.
+const AcceptFlag = "--accept-changed-host-keys"
+
+// HostKeyChangedError is Pin refusing a change: the guest of Node now
+// publishes host keys (New, read from Source) that File does not record
+// for Alias (Old).
+type HostKeyChangedError struct {
+	Node   string
+	Alias  string
+	File   string
+	Old    []ssh.PublicKey
+	New    []ssh.PublicKey
+	Source string
+}
+
+func (e *HostKeyChangedError) Error() string {
+	return fmt.Sprintf("host keys of %s (%s) have CHANGED: %s records %s, but %s now hold %s. "+
+		"If the node was rebuilt or its keys were regenerated on purpose, run again with %s, "+
+		"which replaces the recorded keys of %s with the published ones; otherwise someone may be tampering with the node",
+		e.Node, e.Alias, e.File, Fingerprints(e.Old), e.Source, Fingerprints(e.New), AcceptFlag, e.Alias)
+}
+
+// Fingerprints lists keys as "TYPE SHA256:…, …".
+func Fingerprints(keys []ssh.PublicKey) string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.Type() + " " + ssh.FingerprintSHA256(k)
+	}
+	return strings.Join(out, ", ")
+}
+
 func containsKey(keys []ssh.PublicKey, key ssh.PublicKey) bool {
 	return slices.ContainsFunc(keys, func(k ssh.PublicKey) bool { return bytes.Equal(k.Marshal(), key.Marshal()) })
 }
@@ -202,6 +347,7 @@ func ParseStrictMode(s string) (StrictMode, error) {
 // keys, a revoked one, or (under StrictYes) a host with no known key. Like
 // knownhosts.KeyError, Want is empty for an unknown host.
 type HostKeyError struct {
+	Node  string // instance name, for messages; may be empty
 	Alias string
 	File  string
 	Got   ssh.PublicKey
@@ -221,22 +367,27 @@ func (e *HostKeyError) Error() string {
 	case len(e.Want) == 0:
 		return fmt.Sprintf("host %s is unknown and its guest published no host keys: with --strict-host-key-checking=yes add its key to %s first, or use --strict-host-key-checking=accept-new", e.Alias, e.File)
 	}
-	want := make([]string, len(e.Want))
-	for i, k := range e.Want {
-		want[i] = k.Type() + " " + ssh.FingerprintSHA256(k)
+	name := e.Alias
+	if e.Node != "" {
+		name = e.Node + " (" + e.Alias + ")"
 	}
-	msg := fmt.Sprintf("host key for %s has CHANGED: the node presented %s but %s records %s. Someone could be intercepting the connection (man-in-the-middle attack), or the node's host keys were regenerated.",
-		e.Alias, got, e.File, strings.Join(want, ", "))
+	msg := fmt.Sprintf("host key of %s has CHANGED: the server presented %s, but %s records %s. Someone could be intercepting the connection (man-in-the-middle attack), or the node's host keys were regenerated.",
+		name, got, e.File, Fingerprints(e.Want))
 	if e.Published {
-		msg += " The guest now publishes the presented key."
+		return msg + " Its guest publishes the presented key: run again with " + AcceptFlag + " to record it in place of the old keys."
 	}
-	return msg + fmt.Sprintf(" If you trust the change, remove the old keys with: ssh-keygen -R %s -f %s", e.Alias, e.File)
+	return msg + fmt.Sprintf(" Its guest does not publish the presented key. If you trust the change anyway, remove the old keys with: ssh-keygen -R %s -f %s", e.Alias, e.File)
 }
 
 // Verifier checks one node's host key against a known_hosts file.
 type Verifier struct {
 	File  KnownHosts
+	Node  string // instance name, for messages
 	Alias string // HostAlias of the instance
+	// Source says where Published came from, for messages.
+	Source string
+	// Accept lets published keys replace changed recorded ones (Pin).
+	Accept bool
 	// Published are the keys the guest published as guest attributes
 	// (hostkeys/). They come over the authenticated Compute API, so on
 	// first contact they are pinned instead of trusting the network.
@@ -257,23 +408,26 @@ type HostKeyCheck struct {
 	Algorithms []string
 	// Pinned are the published keys recorded just now, on first contact.
 	Pinned []ssh.PublicKey
+	// Replaced are the recorded keys the published ones replaced (Accept).
+	Replaced []ssh.PublicKey
 }
 
-// Prepare reads the recorded keys. On first contact it records the
-// published keys (except under StrictNo, which trusts nothing it reads);
-// with none published, StrictAcceptNew and StrictNo record the first key
-// the server presents.
+// Prepare reads the recorded keys and applies Pin to the published ones
+// (except under StrictNo, which trusts nothing it reads): recorded on first
+// contact, a change refused unless Accept. With none published,
+// StrictAcceptNew and StrictNo record the first key the server presents.
 func (v Verifier) Prepare() (*HostKeyCheck, error) {
+	check := &HostKeyCheck{}
+	if v.Mode != StrictNo {
+		pinned, err := v.File.Pin(v.Node, v.Alias, v.Source, v.Published, v.Accept)
+		if err != nil {
+			return nil, err
+		}
+		check.Pinned, check.Replaced = pinned.Added, pinned.Replaced
+	}
 	rec, err := v.File.Lookup(v.Alias)
 	if err != nil {
 		return nil, err
-	}
-	check := &HostKeyCheck{}
-	if len(rec.Keys) == 0 && len(v.Published) > 0 && v.Mode != StrictNo {
-		if err := v.File.Add(v.Alias, v.Published...); err != nil {
-			return nil, err
-		}
-		rec.Keys, check.Pinned = v.Published, v.Published
 	}
 	check.Algorithms = algorithms(rec.Keys)
 	warn := v.Warn
@@ -286,7 +440,7 @@ func (v Verifier) Prepare() (*HostKeyCheck, error) {
 	check.Callback = func(_ string, _ net.Addr, key ssh.PublicKey) error {
 		mu.Lock()
 		defer mu.Unlock()
-		keyErr := &HostKeyError{Alias: v.Alias, File: v.File.Path, Got: key, Want: rec.Keys, Published: containsKey(v.Published, key)}
+		keyErr := &HostKeyError{Node: v.Node, Alias: v.Alias, File: v.File.Path, Got: key, Want: rec.Keys, Published: containsKey(v.Published, key)}
 		switch {
 		case containsKey(rec.Revoked, key):
 			keyErr.Revoked = true

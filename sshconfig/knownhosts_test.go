@@ -149,6 +149,7 @@ func TestVerifier(t *testing.T) {
 		changed
 		unknown
 		revoked
+		changedPublished // Prepare refuses: the guest publishes other keys
 	)
 	cases := []struct {
 		name      string
@@ -159,16 +160,21 @@ func TestVerifier(t *testing.T) {
 		want      want
 		pinned    bool   // Prepare recorded the published keys
 		file      string // file contents afterwards; "" means unchanged
+		accept    bool   // --accept-changed-host-keys
 	}{
-		{"recorded key", StrictYes, line(alias, known), nil, known, accept, false, ""},
-		{"changed key", StrictAcceptNew, line(alias, known), []ssh.PublicKey{other}, other, changed, false, ""},
-		{"changed key, no", StrictNo, line(alias, known), nil, other, accept, false, ""},
-		{"revoked", StrictNo, line(alias, known) + "@revoked " + line(alias, known), nil, known, revoked, false, ""},
-		{"published pinned", StrictYes, "", []ssh.PublicKey{published}, published, accept, true, line(alias, published)},
-		{"published, other presented", StrictAcceptNew, "", []ssh.PublicKey{published}, other, changed, true, line(alias, published)},
-		{"first use", StrictAcceptNew, "", nil, other, accept, false, line(alias, other)},
-		{"first use, yes", StrictYes, "", nil, other, unknown, false, "-"},
-		{"first use, no", StrictNo, "", []ssh.PublicKey{published}, other, accept, false, line(alias, other)},
+		{"recorded key", StrictYes, line(alias, known), nil, known, accept, false, "", false},
+		{"changed key", StrictAcceptNew, line(alias, known), nil, other, changed, false, "", false},
+		{"changed key published", StrictAcceptNew, line(alias, known), []ssh.PublicKey{other}, other, changedPublished, false, "", false},
+		// Accepted, the published keys replace every recorded one: no pile-up.
+		{"changed key published, accepted", StrictYes, line(alias, known) + line("compute.7", known) + line(alias, published), []ssh.PublicKey{other}, other, accept, false, line("compute.7", known) + line(alias, other), true},
+		{"changed key not published, accept given", StrictYes, line(alias, known), []ssh.PublicKey{known}, other, changed, false, "", true},
+		{"changed key, no", StrictNo, line(alias, known), nil, other, accept, false, "", false},
+		{"revoked", StrictNo, line(alias, known) + "@revoked " + line(alias, known), nil, known, revoked, false, "", false},
+		{"published pinned", StrictYes, "", []ssh.PublicKey{published}, published, accept, true, line(alias, published), false},
+		{"published, other presented", StrictAcceptNew, "", []ssh.PublicKey{published}, other, changed, true, line(alias, published), false},
+		{"first use", StrictAcceptNew, "", nil, other, accept, false, line(alias, other), false},
+		{"first use, yes", StrictYes, "", nil, other, unknown, false, "-", false},
+		{"first use, no", StrictNo, "", []ssh.PublicKey{published}, other, accept, false, line(alias, other), false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -179,8 +185,23 @@ func TestVerifier(t *testing.T) {
 				}
 			}
 			var warn strings.Builder
-			v := Verifier{File: KnownHosts{Path: path}, Alias: alias, Published: tc.published, Mode: tc.mode, Warn: &warn}
+			v := Verifier{File: KnownHosts{Path: path}, Node: "n1", Alias: alias, Source: "n1's guest attributes", Published: tc.published, Mode: tc.mode, Warn: &warn, Accept: tc.accept}
 			check, err := v.Prepare()
+			var cerr *HostKeyChangedError
+			if tc.want == changedPublished {
+				if !errors.As(err, &cerr) {
+					t.Fatalf("Prepare: %v, want a HostKeyChangedError", err)
+				}
+				for _, want := range []string{"n1", alias, "n1's guest attributes", ssh.FingerprintSHA256(known), ssh.FingerprintSHA256(other), "--accept-changed-host-keys"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("message lacks %q: %v", want, err)
+					}
+				}
+				if got, _ := os.ReadFile(path); string(got) != tc.recorded {
+					t.Errorf("file changed to %q", got)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}

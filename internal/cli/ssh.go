@@ -29,6 +29,7 @@ type sshOptions struct {
 	keyOptions
 	Node               string
 	Strict             sshconfig.StrictMode
+	AcceptChanged      bool // --accept-changed-host-keys
 	PropagationTimeout time.Duration
 	InternalIP         bool
 	DryRun             bool
@@ -46,12 +47,17 @@ type sshOptions struct {
 // runs, or a project key still reaching this node).
 const alreadyPresentWait = 15 * time.Second
 
+// acceptChangedFlag lets the keys a guest publishes replace changed
+// recorded ones (sshconfig.Pin), in logins, config-ssh and inventory.
+var acceptChangedFlag = &ucli.BoolFlag{Name: strings.TrimPrefix(sshconfig.AcceptFlag, "--"), Usage: "when a node's guest publishes host keys other than the recorded ones (rebuilt node, regenerated keys), record them in place of the old ones instead of refusing"}
+
 // strictFlag is the host key policy of the commands that log in natively.
 var strictFlag = &ucli.StringFlag{Name: "strict-host-key-checking", Value: string(sshconfig.StrictAcceptNew), Usage: "yes: only recorded or guest-published host keys; accept-new: also trust on first use when the guest published none; no: accept any"}
 
 func sshFlags() []ucli.Flag {
 	return append(append(googleFlags(), keyFlags()...),
 		strictFlag,
+		acceptChangedFlag,
 		propagationFlag,
 		&ucli.BoolFlag{Name: "internal-ip", Usage: "connect to the node's internal IP directly instead of through IAP"},
 		&ucli.BoolFlag{Name: "tunnel-through-iap", Usage: "go through IAP: the default, accepted so gcloud command lines work"},
@@ -90,6 +96,7 @@ func sshFlagValues(c *ucli.Context) (sshOptions, error) {
 		ForceTTY:           c.Bool("tty"),
 		ForwardAgent:       c.Bool("forward-agent"),
 		NoCommand:          c.Bool("no-command"),
+		AcceptChanged:      c.Bool("accept-changed-host-keys"),
 	}
 	for _, fl := range []struct {
 		name string
@@ -162,7 +169,8 @@ func runSSH(ctx context.Context, o sshOptions, d *deps, stdio Stdio) error {
 		return exitError{code: exitFailure, err: ee.err}
 	}
 	var hke *sshconfig.HostKeyError
-	if errors.As(err, &hke) && len(hke.Want) > 0 && !hke.Revoked {
+	var hkc *sshconfig.HostKeyChangedError
+	if (errors.As(err, &hke) && len(hke.Want) > 0 && !hke.Revoked) || errors.As(err, &hkc) {
 		fmt.Fprint(stdio.Err, "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n"+
 			"@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n"+
 			"@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n")
@@ -225,8 +233,27 @@ func (o login) run(ctx context.Context, stdio Stdio) error {
 		return err
 	}
 	defer kp.Close()
+	// Host keys before metadata: a refused host key leaves no key line.
+	check, err := o.hostKeyCheck(ctx, stdio, c, r, inst)
+	if err != nil {
+		return err
+	}
+	cfg := sshclient.Config{
+		User: user, Signers: []ssh.Signer{kp.Signer},
+		HostKeyCallback: check.Callback, HostKeyAlgorithms: check.Algorithms,
+		HostKeyAlias: sshconfig.HostAlias(r.ID), Name: r.Name,
+		Progress: stdio.Err, Live: isTerminal(stdio.Err),
+		Logf: logf,
+	}
+	client, err := o.probeBeforeWrite(ctx, c, r, inst, kp, user, dial, cfg)
+	if err != nil {
+		return err
+	}
 	res, where, err := ensureKey(ctx, c, o.keyOptions, r, inst, kp.Public, keys.EnsureOptions{User: user, Logf: logf})
 	if err != nil {
+		if client != nil {
+			client.Close()
+		}
 		return err
 	}
 	if res.Wrote {
@@ -235,26 +262,14 @@ func (o login) run(ctx context.Context, stdio Stdio) error {
 		logf("%s's key is already in %s", user, where)
 	}
 	logf("key ready after %v", time.Since(start).Round(time.Millisecond))
-
-	check, err := o.hostKeyCheck(ctx, stdio, c, r, inst)
-	if err != nil {
-		return err
-	}
-	wait := o.PropagationTimeout
-	if !res.Wrote {
-		wait = min(wait, alreadyPresentWait)
-	}
-	cfg := sshclient.Config{
-		User: user, Signers: []ssh.Signer{kp.Signer},
-		HostKeyCallback: check.Callback, HostKeyAlgorithms: check.Algorithms,
-		HostKeyAlias: sshconfig.HostAlias(r.ID), Name: r.Name,
-		Wait: true, Timeout: wait,
-		Progress: stdio.Err, Live: isTerminal(stdio.Err),
-		Logf: logf,
-	}
-	client, err := sshclient.Connect(ctx, dial, cfg)
-	if err != nil {
-		return err
+	if client == nil {
+		cfg.Wait, cfg.Timeout = true, o.PropagationTimeout
+		if !res.Wrote {
+			cfg.Timeout = min(cfg.Timeout, alreadyPresentWait)
+		}
+		if client, err = sshclient.Connect(ctx, dial, cfg); err != nil {
+			return err
+		}
 	}
 	defer client.Close()
 	logf("logged in as %s after %v", user, time.Since(start).Round(time.Millisecond))
@@ -284,14 +299,35 @@ func (o login) run(ctx context.Context, stdio Stdio) error {
 	return o.session(ctx, stdio, client)
 }
 
+// probeBeforeWrite tries one login before a key line is written, so the
+// server's host key is checked first: a refused host key must leave no
+// metadata behind, as a refused tunnel does. It returns the client when
+// the key already works, nil when the server is fine but refuses the key
+// (yet), and does nothing when no write is due.
+func (o login) probeBeforeWrite(ctx context.Context, c *gce.Client, r resolved, inst *gce.Instance, kp *keys.KeyPair, user string, dial sshclient.DialFunc, cfg sshclient.Config) (*ssh.Client, error) {
+	due, _, err := ensureKey(ctx, c, o.keyOptions, r, inst, kp.Public, keys.EnsureOptions{User: user, DryRun: true})
+	if err != nil || !due.Wrote {
+		return nil, err
+	}
+	client, err := sshclient.Connect(ctx, dial, cfg)
+	if err != nil && !sshclient.IsAuthFailure(err) {
+		return nil, err
+	}
+	return client, nil
+}
+
 // hostKeyCheck prepares the host key check for r, reading the keys its
-// guest published unless host keys go unchecked.
+// guest published unless host keys go unchecked, and applying the one host
+// key policy (sshconfig.Pin) to them.
 func (o login) hostKeyCheck(ctx context.Context, stdio Stdio, c *gce.Client, r resolved, inst *gce.Instance) (*sshconfig.HostKeyCheck, error) {
 	path, err := o.d.knownHosts()
 	if err != nil {
 		return nil, err
 	}
-	v := sshconfig.Verifier{File: sshconfig.KnownHosts{Path: path}, Alias: sshconfig.HostAlias(r.ID), Mode: o.Strict, Warn: stdio.Err}
+	v := sshconfig.Verifier{
+		File: sshconfig.KnownHosts{Path: path}, Node: r.Name, Alias: sshconfig.HostAlias(r.ID),
+		Source: publishedSource(r), Accept: o.AcceptChanged, Mode: o.Strict, Warn: stdio.Err,
+	}
 	if o.Strict != sshconfig.StrictNo && gce.GuestAttributesEnabled(inst) {
 		if v.Published, err = c.HostKeys(ctx, r.Zone, r.Name); err != nil {
 			// Not fatal: the recorded keys, or trust on first use,
@@ -306,7 +342,23 @@ func (o login) hostKeyCheck(ctx context.Context, stdio Stdio, c *gce.Client, r r
 	if len(check.Pinned) > 0 {
 		fmt.Fprintf(stdio.Err, "Pinned %d host keys of %s published by its guest (%s) in %s.\n", len(check.Pinned), r.Name, v.Alias, path)
 	}
+	reportReplaced(stdio.Err, r, v.Alias, check.Replaced, v.Published)
 	return check, nil
+}
+
+// publishedSource says where a node's published host keys come from.
+func publishedSource(r resolved) string {
+	return fmt.Sprintf("its guest attributes (hostkeys/ of %s)", r)
+}
+
+// reportReplaced says which recorded host keys --accept-changed-host-keys
+// replaced, and with what.
+func reportReplaced(w io.Writer, r resolved, alias string, old, published []ssh.PublicKey) {
+	if len(old) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "Replaced the host keys of %s (%s): %s, with the ones in %s: %s.\n",
+		r.Name, alias, sshconfig.Fingerprints(old), publishedSource(r), sshconfig.Fingerprints(published))
 }
 
 // dialer opens connections to the node's SSH port: through IAP, or with

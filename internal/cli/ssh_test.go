@@ -124,7 +124,7 @@ func TestSSHFailures(t *testing.T) {
 						t.Fatal(err)
 					}
 					return n.Name
-				}, nil, []string{"REMOTE HOST IDENTIFICATION HAS CHANGED", "CHANGED", "ssh-keygen -R " + sshconfig.HostAlias(e.node(0).ID)}},
+				}, nil, []string{"REMOTE HOST IDENTIFICATION HAS CHANGED", "CHANGED", e.node(0).Name, "--accept-changed-host-keys"}},
 				{"OS Login", func(t *testing.T) string {
 					if err := e.srv.SetInstanceMetadata(e.node(1).Name, map[string]*string{"enable-oslogin": new("TRUE")}); err != nil {
 						t.Fatal(err)

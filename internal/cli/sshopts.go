@@ -3,6 +3,7 @@ package cli
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -22,6 +23,9 @@ type openSSHOptions struct {
 	keyOptions        // User and KeyFile
 	Filter     string // regexp on instance names; "" for all
 	Strict     string // StrictHostKeyChecking value
+	// AcceptChanged lets published host keys replace changed recorded
+	// ones (sshconfig.Pin).
+	AcceptChanged bool
 }
 
 func openSSHFlags() []ucli.Flag {
@@ -29,6 +33,7 @@ func openSSHFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "filter", Usage: "only instances whose name matches this regexp (e.g. ^gke-cluster-)"},
 		userFlag, keyFileFlag,
 		&ucli.StringFlag{Name: "strict-host-key-checking", Value: "yes", Usage: "ssh's StrictHostKeyChecking: yes, accept-new or no"},
+		acceptChangedFlag,
 	)
 }
 
@@ -42,6 +47,7 @@ func openSSHFlagValues(c *ucli.Context) (openSSHOptions, error) {
 		keyOptions:    k,
 		Filter:        c.String("filter"),
 		Strict:        c.String("strict-host-key-checking"),
+		AcceptChanged: c.Bool("accept-changed-host-keys"),
 	}
 	if _, err := sshconfig.ParseStrictMode(o.Strict); err != nil {
 		return o, usagef("--strict-host-key-checking: %v", err)
@@ -88,7 +94,9 @@ func (d *deps) proxyRoute(o openSSHOptions) (proxyRoute, error) {
 // fills the zone cache so `gkessh proxy` makes no lookup, and pins each
 // node's published host keys in the known_hosts file (under compute.ID, or
 // the node name when byName) so the first ssh is verified instead of
-// trusted on first use. An instance whose name or zone is outside GCE's
+// trusted on first use. A node whose guest now publishes other keys than
+// the recorded ones is refused (the whole run fails, naming every such
+// node) unless o.AcceptChanged. An instance whose name or zone is outside GCE's
 // grammar is skipped with a line on warn: it would otherwise reach ssh's
 // config and known_hosts, and a shell, as it is.
 func listNodes(ctx context.Context, o openSSHOptions, d *deps, known string, warn io.Writer, byName bool) ([]resolved, []*gce.Instance, error) {
@@ -105,6 +113,7 @@ func listNodes(ctx context.Context, o openSSHOptions, d *deps, known string, war
 	cache, cacheErr := d.zoneCache()
 	var rs []resolved
 	var insts []*gce.Instance
+	var changed []error
 	for _, inst := range all {
 		if inst.Status != "RUNNING" || !re.MatchString(inst.Name) {
 			continue
@@ -126,12 +135,22 @@ func listNodes(ctx context.Context, o openSSHOptions, d *deps, known string, war
 			if byName {
 				alias = r.Name
 			}
-			if err := (sshconfig.KnownHosts{Path: known}).Add(alias, hostKeys...); err != nil {
+			pinned, err := sshconfig.KnownHosts{Path: known}.Pin(r.Name, alias, publishedSource(r), hostKeys, o.AcceptChanged)
+			var cerr *sshconfig.HostKeyChangedError
+			if errors.As(err, &cerr) {
+				changed = append(changed, err)
+				continue
+			}
+			if err != nil {
 				return nil, nil, err
 			}
+			reportReplaced(warn, r, alias, pinned.Replaced, hostKeys)
 		}
 		rs = append(rs, r)
 		insts = append(insts, inst)
+	}
+	if len(changed) > 0 {
+		return nil, nil, errors.Join(changed...)
 	}
 	return rs, insts, nil
 }

@@ -1,0 +1,126 @@
+package cli
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/gkessh/gkessh/sshconfig"
+)
+
+func randomHostKey(t *testing.T) ssh.PublicKey {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// TestHostKeyPolicy: login, config-ssh and inventory handle a node whose
+// guest publishes other host keys than the recorded ones the same way:
+// refused, naming the node, the old and new fingerprints and where the new
+// ones came from, with nothing written; with --accept-changed-host-keys the
+// published keys replace every recorded one (no stale keys left).
+func TestHostKeyPolicy(t *testing.T) {
+	e := newSSHTestEnv(t, "builtin", 1)
+	n := e.node(0)
+	alias := sshconfig.HostAlias(n.ID)
+	stale1, stale2 := randomHostKey(t), randomHostKey(t)
+	other := "compute.1 " + string(ssh.MarshalAuthorizedKey(stale1))
+	recorded := other + alias + " " + string(ssh.MarshalAuthorizedKey(stale1)) + alias + " " + string(ssh.MarshalAuthorizedKey(stale2))
+	var published strings.Builder
+	for _, k := range n.HostKeys() {
+		fmt.Fprintf(&published, "%s %s", alias, ssh.MarshalAuthorizedKey(k))
+	}
+	cfg := filepath.Join(e.home, ".ssh", "config")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"login", []string{n.Name, "--", "true"}, 255},
+		{"config-ssh", []string{"config-ssh"}, exitError1},
+		{"inventory", []string{"inventory", "--list"}, exitError1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.MkdirAll(filepath.Dir(e.knownHosts()), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(e.knownHosts(), []byte(recorded), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			os.Remove(cfg)
+			writes := e.srv.Stats().MetadataWrites
+			out, stderr, code := e.run(tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tc.code, stderr)
+			}
+			for _, want := range []string{n.Name, ssh.FingerprintSHA256(stale1), ssh.FingerprintSHA256(stale2),
+				ssh.FingerprintSHA256(n.HostKeys()[0]), "guest attributes", "--accept-changed-host-keys"} {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, stderr)
+				}
+			}
+			if out != "" {
+				t.Errorf("refused, yet stdout %q", out)
+			}
+			if got, _ := os.ReadFile(e.knownHosts()); string(got) != recorded {
+				t.Errorf("known hosts changed:\n%s", got)
+			}
+			if _, err := os.Stat(cfg); err == nil {
+				t.Errorf("refused, yet %s was written", cfg)
+			}
+			if w := e.srv.Stats().MetadataWrites; w != writes {
+				t.Errorf("refused, yet %d metadata writes", w-writes)
+			}
+
+			accepted := append([]string{tc.args[0], "--accept-changed-host-keys"}, tc.args[1:]...)
+			_, stderr, code = e.run(accepted...)
+			if code != 0 || !strings.Contains(stderr, "Replaced the host keys of "+n.Name) {
+				t.Fatalf("accepted: exit %d; stderr:\n%s", code, stderr)
+			}
+			if got, _ := os.ReadFile(e.knownHosts()); string(got) != other+published.String() {
+				t.Errorf("known hosts after accepting:\n%s\nwant the other host's line and the published keys only:\n%s", got, other+published.String())
+			}
+		})
+	}
+}
+
+// TestHostKeyRefusedLeavesNoMetadata: a server host key refused at login
+// (here one its guest does not publish) fails before any key line is
+// written, as a refused tunnel does.
+func TestHostKeyRefusedLeavesNoMetadata(t *testing.T) {
+	e := newSSHTestEnv(t, "builtin", 1)
+	n := e.node(0)
+	if err := e.srv.SetInstanceMetadata(n.Name, map[string]*string{"enable-guest-attributes": new("FALSE")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(e.knownHosts()), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	line := sshconfig.HostAlias(n.ID) + " " + string(ssh.MarshalAuthorizedKey(randomHostKey(t)))
+	if err := os.WriteFile(e.knownHosts(), []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := e.run(n.Name, "--", "true")
+	if code != 255 || !strings.Contains(stderr, "REMOTE HOST IDENTIFICATION HAS CHANGED") {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr)
+	}
+	if w := e.srv.Stats().MetadataWrites; w != 0 {
+		t.Errorf("%d metadata writes after a refused host key", w)
+	}
+	if strings.Contains(e.projectItems()["ssh-keys"], "ssh-ed25519") {
+		t.Errorf("a key line was left behind: %q", e.projectItems()["ssh-keys"])
+	}
+}
