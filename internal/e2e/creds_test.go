@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gkessh/gkessh/emulator"
 )
@@ -224,5 +226,74 @@ func writeFile(t *testing.T, path, data string) {
 	}
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRotatedTokenFile: a token file rotated while `gkessh proxy` runs is
+// read again when the relay refuses the old token on a reconnect: the
+// transfer goes on as the new token's principal and arrives intact.
+func TestRotatedTokenFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("32 MiB through ssh")
+	}
+	w := startCredsWorld(t)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	project := []string{e2eProject}
+	w.control("POST", "/control/tokens", map[string]any{"token": "tok-old", "projects": project, "principal": "old@example.com"}, nil)
+	w.control("POST", "/control/tokens", map[string]any{"token": "tok-new", "projects": project, "principal": "new@example.com"}, nil)
+	writeFile(t, tokenFile, "tok-old\n")
+	env := w.with(t, t.TempDir(), "GKESSH_ACCESS_TOKEN_FILE="+tokenFile)
+	w.control("POST", "/control/faults", emulator.Faults{DropAfterBytes: 4 << 20}, nil)
+	w.control("POST", "/control/stats/reset", nil, nil)
+
+	src := filepath.Join(w.home, "payload")
+	writeRandom(t, src, 32<<20)
+	dst := src + ".copy"
+	cmd := w.command("ssh", "-F", w.sshCfg, w.node, "cat > "+dst)
+	cmd.Env = env
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	// The first MiB goes with the old token; then it expires and the
+	// file holds the new one.
+	if _, err := io.CopyN(stdin, in, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { fi, err := os.Stat(dst); return err == nil && fi.Size() > 0 })
+	w.control("POST", "/control/tokens", map[string]any{"token": "tok-old", "projects": project, "principal": "old@example.com", "expiresIn": "0s"}, nil)
+	writeFile(t, tokenFile, "tok-new\n")
+	if _, err := io.Copy(stdin, in); err != nil {
+		t.Fatal(err)
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("ssh: %v\n%s", err, out.String())
+	}
+	if a, b := sha256File(t, src), sha256File(t, dst); a != b {
+		t.Fatalf("sha256 %s sent, %s arrived", a, b)
+	}
+	if by := w.stats().TunnelsBy; by["new@example.com"] == 0 {
+		t.Errorf("tunnels by %v: want reconnects with the rotated token", by)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after 30 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met after 30 s")
+		}
 	}
 }
