@@ -116,33 +116,3 @@ func TestSelectors(t *testing.T) {
 	}
 }
 
-func TestSanitizeUser(t *testing.T) {
-	for _, tt := range []struct{ in, want string }{
-		{"alice", "alice"},
-		{"Alice.Smith", "Alice.Smith"},
-		{"nat_k-1", "nat_k-1"},
-		{"Jane Doe", "jane_doe"},
-		{"-dash", "g_dash"},
-		{"1user@example", "g1user_example"},
-		{"名前", "g__"},
-		{strings.Repeat("x", 33), strings.Repeat("x", 32)},
-		{"", "g"},
-	} {
-		if got := SanitizeUser(tt.in); got != tt.want {
-			t.Errorf("SanitizeUser(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-		if got := SanitizeUser(tt.in); !pythonUser.MatchString(got) {
-			t.Errorf("SanitizeUser(%q) = %q is not a valid user", tt.in, got)
-		}
-	}
-}
-
-func TestDefaultUser(t *testing.T) {
-	u, err := DefaultUser()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !pythonUser.MatchString(u) {
-		t.Fatalf("DefaultUser() = %q, not a name guest agents accept", u)
-	}
-}

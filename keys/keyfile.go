@@ -279,7 +279,7 @@ func create(path string) (*KeyPair, error) {
 // keyComment is user@host, what ssh-keygen (and so gcloud) puts in a .pub.
 func keyComment() string {
 	host, _ := os.Hostname()
-	user, err := DefaultUser()
+	user, err := LocalUser()
 	if err != nil {
 		user = "gkessh"
 	}

@@ -2,50 +2,87 @@ package keys
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/user"
 	"strings"
+	"unicode"
 )
 
-// DefaultUser is the user name to put in metadata when --user is not given:
-// the local login name when every guest agent accepts it as is, else that
-// name sanitized the way gcloud sanitizes an account name.
-func DefaultUser() (string, error) {
+// LocalUser is the local login name as gcloud reads it (Python's
+// getpass.getuser): LOGNAME, USER, LNAME or USERNAME, else the account
+// database; a Windows DOMAIN\ prefix is dropped.
+func LocalUser() (string, error) {
 	name := ""
-	if u, err := user.Current(); err == nil {
-		name = u.Username
+	for _, v := range []string{"LOGNAME", "USER", "LNAME", "USERNAME"} {
+		if name = os.Getenv(v); name != "" {
+			break
+		}
 	}
 	if name == "" {
-		// Containers often run as a uid with no passwd entry.
-		name = os.Getenv("USER")
+		if u, err := user.Current(); err == nil {
+			name = u.Username
+		}
 	}
-	// Windows names come as DOMAIN\user.
 	name = name[strings.LastIndex(name, `\`)+1:]
 	if name == "" {
 		return "", errors.New("keys: cannot tell the local user name: pass --user")
 	}
-	return SanitizeUser(name), nil
+	return name, nil
 }
 
-// SanitizeUser makes name a user name every guest agent accepts. A valid
-// name is kept; otherwise, as gcloud does for account names: lowercase,
-// characters other than letters and digits become '_', a 'g' is prepended
-// when it does not start with a letter, and it is cut to 32 characters.
-func SanitizeUser(name string) string {
-	if pythonUser.MatchString(name) {
-		return name
+// LocalUserUsable reports whether gcloud uses the local login name as the
+// remote user unchanged: it is ASCII with no spaces.
+func LocalUserUsable(name string) bool {
+	if name == "" {
+		return false
 	}
-	var b strings.Builder
-	for _, r := range strings.ToLower(name) {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('_')
+	for _, r := range name {
+		if r >= 0x80 || r == ' ' {
+			return false
 		}
 	}
-	s := b.String()
-	if s == "" || s[0] < 'a' || s[0] > 'z' {
-		s = "g" + s
+	return true
+}
+
+// maxAccountUser is the length gcloud cuts an account's user name to.
+const maxAccountUser = 32
+
+// AccountUser is the user name gcloud derives from its account e-mail when
+// the local login name will not do (gcloud's gaia.py): the part before the
+// '@', lowercased, every character that is not a letter or digit made '_',
+// a 'g' in front unless it starts with a letter, cut to 32 characters.
+// Letters and digits are Unicode ones, as in Python.
+func AccountUser(email string) (string, error) {
+	local, _, _ := strings.Cut(email, "@")
+	if local == "" {
+		return "", fmt.Errorf("keys: invalid account e-mail %q", email)
 	}
-	return s[:min(len(s), 32)]
+	rs := []rune(strings.ToLower(local))
+	for i, r := range rs {
+		if !unicode.IsLetter(r) && !unicode.IsNumber(r) {
+			rs[i] = '_'
+		}
+	}
+	if !unicode.IsLetter(rs[0]) {
+		rs = append([]rune{'g'}, rs...)
+	}
+	return string(rs[:min(len(rs), maxAccountUser)]), nil
+}
+
+// RemoteUser is the user gcloud logs in as when none is given: local when
+// LocalUserUsable, else AccountUser of the gcloud account, which account
+// reads only then.
+func RemoteUser(local string, account func() (string, error)) (string, error) {
+	if LocalUserUsable(local) {
+		return local, nil
+	}
+	email, err := account()
+	if err != nil {
+		return "", err
+	}
+	if email == "" {
+		return "", fmt.Errorf("keys: the local user name %q is not ASCII without spaces and no gcloud account is set (core/account) to derive one from, as gcloud does: pass --user", local)
+	}
+	return AccountUser(email)
 }

@@ -36,13 +36,16 @@ type deps struct {
 	newCompute func(ctx context.Context, project, endpoint string, ts oauth2.TokenSource) (*gce.Client, error)
 	// gcloudProject is the active gcloud configuration's core/project.
 	gcloudProject func() (string, error)
+	// gcloudAccount is its core/account, which names the remote user when
+	// the local login name will not do.
+	gcloudAccount func() (string, error)
 	// stateDir is gkessh's cache directory: the zone cache and key stamps.
 	stateDir func() (string, error)
 	// Paths and names with defaults from the user's home and login.
 	keyPath    func() (string, error) // the default --key-file
 	knownHosts func() (string, error) // google_compute_known_hosts
 	sshConfig  func() (string, error) // the default --ssh-config-file
-	localUser  func() (string, error) // the default --user
+	localUser  func() (string, error) // the local login name
 	executable func() (string, error) // this binary, for ProxyCommand
 	log        io.Writer              // where verbose lines go
 	now        func() time.Time
@@ -68,6 +71,13 @@ func newDeps(stdio Stdio) *deps {
 			}
 			return cfg.Project(), nil
 		},
+		gcloudAccount: func() (string, error) {
+			cfg, err := gcloud.Load(nil)
+			if err != nil {
+				return "", err
+			}
+			return cfg.Account(), nil
+		},
 		stateDir: func() (string, error) {
 			dir, err := os.UserCacheDir()
 			if err != nil {
@@ -84,7 +94,7 @@ func newDeps(stdio Stdio) *deps {
 			}
 			return filepath.Join(home, ".ssh", "config"), nil
 		},
-		localUser:  keys.DefaultUser,
+		localUser:  keys.LocalUser,
 		executable: os.Executable,
 		log:        stdio.Err,
 		now:        time.Now,

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	ucli "github.com/urfave/cli/v2"
 	"golang.org/x/crypto/ssh"
@@ -60,13 +61,21 @@ func keyFlagValues(c *ucli.Context) (keyOptions, error) {
 	return k, nil
 }
 
-// checkUser applies the guest agents' user name rule to a user given as
-// flag; a name that breaks it would also reach ssh's config and shells.
+// checkUser refuses a user given on the command line that cannot work:
+// one the guest agent would skip (whitespace, a leading '-', '/'), a ':'
+// that would end it early in ssh-keys, or control characters. Anything
+// else gcloud takes is taken.
 func checkUser(flag, u string) error {
-	if u != "" && keys.SanitizeUser(u) == u {
-		return nil
+	if u == "" {
+		return usagef("%s: empty user name", flag)
 	}
-	return usagef("%s %q: guest agents accept letters, digits, '.', '_' and '-', at most 32, not starting with '-'", flag, u)
+	if strings.ContainsFunc(u, unicode.IsControl) {
+		return usagef("%s %q: control characters in a user name", flag, u)
+	}
+	if err := keys.CheckUser(u); err != nil {
+		return usagef("%s %q: %v", flag, u, err)
+	}
+	return nil
 }
 
 // parseLifetime is time.ParseDuration plus a "d" suffix for days, as
@@ -86,12 +95,14 @@ func parseLifetime(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// user is --user, else the local login name.
+// user is --user, else the user gcloud would pick: the local login name
+// when ASCII without spaces, else one made from the gcloud account.
 func (d *deps) user(k keyOptions) (string, error) {
 	if k.User != "" {
 		return k.User, nil
 	}
-	u, err := d.localUser()
+	local, _ := d.localUser() // none: the gcloud account names the user
+	u, err := keys.RemoteUser(local, d.gcloudAccount)
 	if err != nil {
 		return "", badInput(err)
 	}

@@ -271,7 +271,11 @@ func TestKeysListAuditRemovePrune(t *testing.T) {
 		"junk",
 	}, "\n")})
 	// No --user: the local login name, which remove without --user uses too.
-	me, err := keys.DefaultUser()
+	local, err := keys.LocalUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	me, err := keys.RemoteUser(local, func() (string, error) { return "", nil })
 	if err != nil {
 		t.Fatal(err)
 	}
