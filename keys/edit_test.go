@@ -115,4 +115,3 @@ func TestSelectors(t *testing.T) {
 		})
 	}
 }
-

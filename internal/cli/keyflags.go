@@ -61,16 +61,21 @@ func keyFlagValues(c *ucli.Context) (keyOptions, error) {
 	return k, nil
 }
 
+// shellMeta are the characters OpenSSH refuses in a user name (ssh.c
+// valid_ruser), with '$' and '\\': gkessh also puts the name in ssh configs
+// and Ansible's shell-quoted arguments.
+const shellMeta = "'`\";&<>|(){}$\\"
+
 // checkUser refuses a user given on the command line that cannot work:
 // one the guest agent would skip (whitespace, a leading '-', '/'), a ':'
-// that would end it early in ssh-keys, or control characters. Anything
-// else gcloud takes is taken.
+// that would end it early in ssh-keys, control characters, or shell
+// metacharacters. Anything else gcloud takes is taken.
 func checkUser(flag, u string) error {
 	if u == "" {
 		return usagef("%s: empty user name", flag)
 	}
-	if strings.ContainsFunc(u, unicode.IsControl) {
-		return usagef("%s %q: control characters in a user name", flag, u)
+	if strings.ContainsFunc(u, unicode.IsControl) || strings.ContainsAny(u, shellMeta) {
+		return usagef("%s %q: control or shell characters (%s) in a user name", flag, u, shellMeta)
 	}
 	if err := keys.CheckUser(u); err != nil {
 		return usagef("%s %q: %v", flag, u, err)

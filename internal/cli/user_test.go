@@ -47,7 +47,7 @@ func TestUserAcceptedAsGcloud(t *testing.T) {
 			t.Errorf("--user %q: exit %d, stdout %q, stderr:\n%s", u, code, stdout, stderr)
 		}
 	}
-	for u, why := range map[string]string{"bad user": "whitespace", "-x": "starts with '-'", "a/b": "path", "a:b": "':'"} {
+	for u, why := range map[string]string{"bad user": "whitespace", "-x": "starts with '-'", "a/b": "path", "a:b": "':'", "r;id": "shell characters"} {
 		_, stderr, code := e.run("--user", u, n.Name, "--", "true")
 		if code != 255 || !strings.Contains(stderr, why) {
 			t.Errorf("--user %q: exit %d, stderr %q; want 255 (a login's own failure) and %q", u, code, stderr, why)
