@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/sshconfig"
 )
 
@@ -122,5 +123,27 @@ func TestHostKeyRefusedLeavesNoMetadata(t *testing.T) {
 	}
 	if strings.Contains(e.projectItems()["ssh-keys"], "ssh-ed25519") {
 		t.Errorf("a key line was left behind: %q", e.projectItems()["ssh-keys"])
+	}
+}
+
+// TestZoneNarrows: --zone selects the nodes of that zone in config-ssh and
+// inventory, as it selects the instance in a login.
+func TestZoneNarrows(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 2})
+	a, b := e.node(0), e.node(1)
+	if a.Zone == b.Zone {
+		t.Fatalf("both nodes in %s", a.Zone)
+	}
+	out, stderr, code := e.run("inventory", "--list", "--zone", b.Zone)
+	if code != 0 || !strings.Contains(out, b.Name) || strings.Contains(out, a.Name) {
+		t.Errorf("inventory --zone %s: exit %d, want only %s:\n%s%s", b.Zone, code, b.Name, out, stderr)
+	}
+	cfg := filepath.Join(e.home, "ssh_config")
+	if _, stderr, code := e.run("config-ssh", "--ssh-config-file", cfg, "--zone", a.Zone); code != 0 {
+		t.Fatalf("config-ssh: exit %d: %s", code, stderr)
+	}
+	got, _ := os.ReadFile(cfg)
+	if !strings.Contains(string(got), "Host "+a.Name) || strings.Contains(string(got), b.Name) {
+		t.Errorf("config-ssh --zone %s wrote:\n%s", a.Zone, got)
 	}
 }

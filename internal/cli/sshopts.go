@@ -90,7 +90,8 @@ func (d *deps) proxyRoute(o openSSHOptions) (proxyRoute, error) {
 	return p, nil
 }
 
-// listNodes lists the RUNNING instances matching o.Filter, sorted by name,
+// listNodes lists the RUNNING instances matching o.Filter (and in --zone,
+// when given), sorted by name,
 // fills the zone cache so `gkessh proxy` makes no lookup, and pins each
 // node's published host keys in the known_hosts file (under compute.ID, or
 // the node name when byName) so the first ssh is verified instead of
@@ -115,7 +116,7 @@ func listNodes(ctx context.Context, o openSSHOptions, d *deps, known string, war
 	var insts []*gce.Instance
 	var changed []error
 	for _, inst := range all {
-		if inst.Status != "RUNNING" || !re.MatchString(inst.Name) {
+		if inst.Status != "RUNNING" || !re.MatchString(inst.Name) || (o.Zone != "" && gce.ZoneName(inst.Zone) != o.Zone) {
 			continue
 		}
 		r := resolved{Project: c.ProjectID, Zone: gce.ZoneName(inst.Zone), Name: inst.Name, ID: inst.Id}
