@@ -156,11 +156,12 @@ func (s *Server) refuse(ws *websocket.Conn, r *http.Request, code int, reason st
 	ws.Close()
 }
 
-// iapAuthorized reports whether the request's bearer token is live and may
-// use project.
+// iapAuthorized reports whether the request's bearer token is live, may
+// use project and holds IAP's tunnel permission
+// (roles/iap.tunnelResourceAccessor grants it).
 func (s *Server) iapAuthorized(r *http.Request, project string) bool {
 	g := s.bearerGrant(r)
-	return g != nil && g.projects[project]
+	return g != nil && g.projects[project] && g.can("iap.tunnelInstances.accessViaIAP")
 }
 
 func (s *Server) connectIAP(ws *websocket.Conn, r *http.Request) {

@@ -22,7 +22,7 @@ func TestSSHProjectRefusedFallsBackToInstance(t *testing.T) {
 		}
 	}
 
-	useToken("instance-rights", "compute.instances.setMetadata", "iam.serviceAccounts.actAs")
+	useToken("instance-rights", "compute.instances.setMetadata", "iam.serviceAccounts.actAs", "iap.tunnelInstances.accessViaIAP")
 	n := e.node(0)
 	stdout, stderr, code := e.run(n.Name, "--", "echo", "in")
 	if code != 0 || stdout != "in\n" {
@@ -39,7 +39,7 @@ func TestSSHProjectRefusedFallsBackToInstance(t *testing.T) {
 		t.Errorf("project ssh-keys written: %q", got)
 	}
 
-	useToken("no-actas", "compute.instances.setMetadata")
+	useToken("no-actas", "compute.instances.setMetadata", "iap.tunnelInstances.accessViaIAP")
 	_, stderr, code = e.run(e.node(1).Name, "--", "true")
 	if code != 255 || !strings.Contains(stderr, "iam.serviceAccounts.actAs") || !strings.Contains(stderr, "-compute@developer.gserviceaccount.com") {
 		t.Errorf("without actAs: exit %d, stderr:\n%s", code, stderr)

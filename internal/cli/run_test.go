@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -509,5 +510,22 @@ func TestRunHostileNames(t *testing.T) {
 	}
 	if strings.Contains(stdout+stderr, "\x1b") || !strings.Contains(stderr, `skipping an instance: invalid instance name "gke-x\x1b]0;pwned\a"`) {
 		t.Errorf("the hostile name was not skipped with an escaped warning:\n%q", stderr)
+	}
+}
+
+// TestRunIAPRefused: a token that may write metadata but not use IAP's
+// tunnels gets 4033 on every node: each is reported with the missing role
+// and the run exits 255.
+func TestRunIAPRefused(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 2})
+	e.srv.AddGrant("no-iap", emulator.Grant{Projects: []string{e.srv.ProjectName()},
+		Permissions: []string{"compute.projects.setCommonInstanceMetadata"}})
+	tokenFile := filepath.Join(e.home, "no-iap")
+	if err := os.WriteFile(tokenFile, []byte("no-iap"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := e.run("run", "--access-token-file", tokenFile, "--all", "--", "true")
+	if code != 255 || !regexp.MustCompile(`2 nodes: 0 ok, 2 unreachable \(([^;]+: IAP refused: you lack roles/iap.tunnelResourceAccessor(; )?){2}\)\n$`).MatchString(stderr) {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr)
 	}
 }
