@@ -4,12 +4,14 @@ package sshconfig
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,10 +19,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/internal/filelock"
 )
 
 // KnownHostsName is gcloud's known_hosts file under ~/.ssh, shared with it.
@@ -109,15 +113,28 @@ func hashedHostMatches(entry, host string) bool {
 	return hmac.Equal(mac.Sum(nil), sum)
 }
 
-// Add appends a line for each key not yet recorded for alias. The lines go
-// out in one O_APPEND write, so concurrent writers (gkessh or gcloud) never
-// interleave; the file and ~/.ssh are created 0600 and 0700. The alias
-// must be a HostAlias or an instance name: anything else could add hosts,
-// markers or lines of its own.
+// Add appends a line for each key not yet recorded for alias. It rewrites
+// the file atomically (WriteFile) under a lock on Path+".lock", so a full
+// disk never leaves a truncated line and concurrent gkessh processes never
+// lose each other's lines; the file and ~/.ssh are created 0600 and 0700.
+// The alias must be a HostAlias or an instance name: anything else could
+// add hosts, markers or lines of its own.
 func (k KnownHosts) Add(alias string, keys ...ssh.PublicKey) error {
 	if err := checkAlias(alias); err != nil {
 		return fmt.Errorf("known hosts: %w", err)
 	}
+	if err := os.MkdirAll(filepath.Dir(k.Path), 0o700); err != nil {
+		return fmt.Errorf("known hosts: %w", err)
+	}
+	// The lock is held for one small read and write; the bound only keeps
+	// a stuck holder from hanging gkessh.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	release, err := filelock.Lock(ctx, k.Path+".lock")
+	if err != nil {
+		return fmt.Errorf("known hosts: %w", err)
+	}
+	defer release()
 	rec, err := k.Lookup(alias)
 	if err != nil {
 		return err
@@ -133,25 +150,14 @@ func (k KnownHosts) Add(alias string, keys ...ssh.PublicKey) error {
 	if b.Len() == 0 {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(k.Path), 0o700); err != nil {
+	old, err := os.ReadFile(k.Path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("known hosts: %w", err)
 	}
-	f, err := os.OpenFile(k.Path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("known hosts: %w", err)
+	if len(old) > 0 && old[len(old)-1] != '\n' {
+		old = append(old, '\n')
 	}
-	line := b.Bytes()
-	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
-		last := make([]byte, 1)
-		if _, err := f.ReadAt(last, fi.Size()-1); err == nil && last[0] != '\n' {
-			line = append([]byte{'\n'}, line...)
-		}
-	}
-	if _, err := f.Write(line); err != nil {
-		f.Close()
-		return fmt.Errorf("known hosts: append to %s: %w", k.Path, err)
-	}
-	if err := f.Close(); err != nil {
+	if err := WriteFile(k.Path, append(old, b.Bytes()...)); err != nil {
 		return fmt.Errorf("known hosts: %w", err)
 	}
 	return nil

@@ -89,10 +89,10 @@ func runConfigSSH(ctx context.Context, o configSSHOptions, d *deps, stdio Stdio)
 		oldBlock, _ := sshconfig.Block(old)
 		newBlock, _ := sshconfig.Block(updated)
 		fmt.Fprintf(stdio.Out, "--- %s\n+++ %s\n", o.Path, o.Path)
-		stdio.Out.Write(lineDiff(oldBlock, newBlock))
+		stdio.Out.Write(blockDiff(oldBlock, newBlock))
 		return nil
 	}
-	if err := writeFileKeepMode(o.Path, updated); err != nil {
+	if err := sshconfig.WriteFile(o.Path, updated); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdio.Err, "Updated %s.\n", o.Path)

@@ -2,47 +2,77 @@ package cli
 
 import (
 	"bytes"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 )
 
-// writeFileKeepMode replaces path atomically (temp file and rename),
-// keeping its mode; a new file gets 0600, as gcloud writes ~/.ssh/config.
-func writeFileKeepMode(path string, data []byte) error {
-	mode := fs.FileMode(0o600)
-	if fi, err := os.Stat(path); err == nil {
-		mode = fi.Mode().Perm()
+// blockDiff shows how managed block a became b: the lines only in a with
+// "-", only in b with "+", common lines with " ". A block is a run of
+// entries that each start with an unindented line (a marker or "Host X");
+// it pairs the entries by that line in one pass and compares lines only
+// within a pair, so time and memory grow linearly with the block (an LCS
+// over all lines took 989 MB at 1000 nodes). Entries that moved show as
+// removed and added.
+func blockDiff(a, b []byte) []byte {
+	x, y := entries(a), entries(b)
+	inX, inY := map[string]int{}, map[string]int{}
+	for _, e := range x {
+		inX[e.head]++
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	for _, e := range y {
+		inY[e.head]++
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	var out bytes.Buffer
+	emit := func(sign string, e entry) {
+		for _, l := range strings.SplitAfter(e.text, "\n") {
+			if l != "" {
+				out.WriteString(sign + l)
+			}
+		}
 	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(mode)
+	i, j := 0, 0
+	for i < len(x) || j < len(y) {
+		switch {
+		case i < len(x) && j < len(y) && x[i].head == y[j].head:
+			out.Write(lineDiff([]byte(x[i].text), []byte(y[j].text)))
+			inX[x[i].head]--
+			inY[y[j].head]--
+			i, j = i+1, j+1
+		case i < len(x) && (inY[x[i].head] == 0 || j == len(y)):
+			emit("-", x[i])
+			inX[x[i].head]--
+			i++
+		case j < len(y) && (inX[y[j].head] == 0 || i == len(x)):
+			emit("+", y[j])
+			inY[y[j].head]--
+			j++
+		default: // both in the other block, further on: x[i] moved
+			emit("-", x[i]) // its partner in y shows as added
+			inX[x[i].head]--
+			i++
+		}
 	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return out.Bytes()
 }
 
-// lineDiff shows how block a became block b: the lines only in a with "-",
-// only in b with "+", common lines with " ", in order (longest common
-// subsequence; blocks are small).
+// entry is one unindented line of a block and the indented lines after it.
+type entry struct{ head, text string }
+
+func entries(block []byte) []entry {
+	var es []entry
+	for _, l := range strings.SplitAfter(string(block), "\n") {
+		if l == "" {
+			continue
+		}
+		if len(es) == 0 || (l[0] != ' ' && l[0] != '\t') {
+			es = append(es, entry{head: l})
+		}
+		es[len(es)-1].text += l
+	}
+	return es
+}
+
+// lineDiff shows how a became b line by line, as blockDiff does (longest
+// common subsequence: for one entry, which is a few lines).
 func lineDiff(a, b []byte) []byte {
 	x := strings.SplitAfter(string(a), "\n")
 	y := strings.SplitAfter(string(b), "\n")

@@ -14,6 +14,7 @@ import (
 	"github.com/gkessh/gkessh/internal/filelock"
 	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/sshclient"
+	"github.com/gkessh/gkessh/sshconfig"
 )
 
 // permanentRecheck is how long a node that accepted a permanent key is
@@ -154,7 +155,7 @@ func (f stampFile) put(node string, s stamp, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	return writeFileKeepMode(f.path, append(b, '\n'))
+	return sshconfig.WriteFile(f.path, append(b, '\n'))
 }
 
 // locked runs fn holding the lock file, shared by every gkessh of this
