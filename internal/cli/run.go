@@ -38,13 +38,13 @@ type runOptions struct {
 	Command            []string
 }
 
-// defaultParallel is -P's default. IAP documents no per-user rate for new
-// TCP-forwarding tunnels that we could find (cloud.google.com/iap/docs/
-// using-tcp-forwarding and tcp-forwarding-overview state none, and the IAP
-// quotas page lists none for tunnels), so the default stays modest: 32
-// tunnels and logins in flight keep one machine's CPU busy (each login is a
-// TLS handshake plus an SSH key exchange) without a burst that looks like
-// abuse; raise it with -P for big fleets.
+// defaultParallel is -P's default. The issue asks for IAP's documented
+// per-user connection rate; the IAP TCP-forwarding pages we could read
+// (cloud.google.com/iap/docs/using-tcp-forwarding and
+// tcp-forwarding-overview) document none, and we could not read a quota
+// page that does, so the default stays modest: 32 tunnels and logins in
+// flight keep one machine's CPU busy (each is a TLS handshake and an SSH
+// key exchange) without a burst of hundreds; raise it with -P.
 const defaultParallel = 32
 
 func runCommand(d *deps, stdio Stdio) *ucli.Command {
