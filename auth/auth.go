@@ -265,7 +265,7 @@ func staticSource(tok string) *Source {
 func metadataSource(ctx context.Context, o Options) (*Source, error) {
 	creds, err := google.FindDefaultCredentials(ctx, Scope)
 	if err != nil {
-		return nil, fmt.Errorf("auth: %w: run 'gcloud auth login', or 'gcloud auth application-default login', or pass --access-token-file (%v)", ErrNoCredentials, err)
+		return nil, fmt.Errorf("auth: %w: run 'gcloud auth login' or 'gcloud auth application-default login' (%v)", ErrNoCredentials, err)
 	}
 	return &Source{Principal: "the VM's service account", Kind: "the GCE metadata server", fetch: func(context.Context) (*oauth2.Token, error) {
 		return creds.TokenSource.Token()

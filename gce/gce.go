@@ -32,7 +32,7 @@ type Client struct {
 // It makes no call, so the context is unused.
 func New(_ context.Context, project, endpoint string, ts oauth2.TokenSource) (*Client, error) {
 	if project == "" {
-		return nil, fmt.Errorf("gce: no project: pass --project or set CLOUDSDK_CORE_PROJECT")
+		return nil, ErrNoProject
 	}
 	if endpoint == "" {
 		endpoint = DefaultEndpoint
@@ -90,7 +90,7 @@ func (c *Client) Locate(ctx context.Context, name string) (*Instance, error) {
 	}
 	switch len(found) {
 	case 0:
-		return nil, fmt.Errorf("gce: no instance named %s in project %s: check the name, or pass --project", name, c.ProjectID)
+		return nil, &NoInstanceError{Name: name, Project: c.ProjectID}
 	case 1:
 		return found[0], nil
 	}
@@ -98,7 +98,7 @@ func (c *Client) Locate(ctx context.Context, name string) (*Instance, error) {
 	for i, in := range found {
 		zones[i] = ZoneName(in.Zone)
 	}
-	return nil, fmt.Errorf("gce: instance name %s is in several zones (%s): pass --zone", name, strings.Join(zones, ", "))
+	return nil, &AmbiguousZoneError{Name: name, Zones: zones}
 }
 
 // ZoneName returns what follows the last "/zones/" in a zone URL (all of

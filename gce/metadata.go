@@ -158,7 +158,7 @@ func explain(err error, what, perm string) error {
 	case http.StatusForbidden:
 		return fmt.Errorf("gce: %s: permission denied: your account needs %s on the project: %w", what, perm, err)
 	case http.StatusNotFound:
-		return fmt.Errorf("gce: %s: not found: check the name, --zone and --project: %w", what, err)
+		return fmt.Errorf("gce: %s: not found: %w", what, err)
 	}
 	return fmt.Errorf("gce: %s: %w", what, err)
 }

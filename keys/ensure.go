@@ -56,7 +56,7 @@ type EnsureResult struct {
 // item stays as it was.
 func Ensure(ctx context.Context, c *gce.Client, inst *gce.Instance, pub ssh.PublicKey, opts EnsureOptions) (EnsureResult, error) {
 	if opts.User == "" {
-		return EnsureResult{}, errors.New("keys: no user name: pass --user")
+		return EnsureResult{}, ErrNoUser
 	}
 	if err := CheckUser(opts.User); err != nil {
 		return EnsureResult{}, err
@@ -132,7 +132,7 @@ type metadataTarget struct {
 func target(scope string, inst *gce.Instance) (metadataTarget, error) {
 	if inst == nil {
 		if scope == ScopeInstance {
-			return metadataTarget{}, errors.New("keys: --scope instance needs a NODE")
+			return metadataTarget{}, ErrInstanceScopeNeedsInstance
 		}
 		return metadataTarget{scope: ScopeProject, key: MetadataKey}, nil
 	}
@@ -145,7 +145,7 @@ func target(scope string, inst *gce.Instance) (metadataTarget, error) {
 	switch scope {
 	case ScopeProject:
 		if blocked {
-			return metadataTarget{}, fmt.Errorf("keys: instance %s ignores project ssh keys (block-project-ssh-keys or legacy sshKeys is set): use --scope instance", inst.Name)
+			return metadataTarget{}, &ProjectKeysBlockedError{Instance: inst.Name}
 		}
 		return metadataTarget{scope: ScopeProject, key: MetadataKey}, nil
 	case ScopeInstance:
@@ -180,7 +180,7 @@ func (t metadataTarget) update(ctx context.Context, c *gce.Client, proj *gce.Pro
 	switch {
 	case err == nil || !forbidden(err):
 	case t.scope == ScopeProject:
-		return false, fmt.Errorf("%w (or write the key to one node's metadata with --scope instance, which needs %s)", err, gce.PermSetInstanceMetadata)
+		return false, &ProjectWriteDeniedError{Err: err}
 	case inst != nil && len(inst.ServiceAccounts) > 0:
 		// gcloud's troubleshooter names this one: the VM's account.
 		return false, fmt.Errorf("%w; instance %s runs as service account %s, so writing its metadata also needs iam.serviceAccounts.actAs on that account (roles/iam.serviceAccountUser)",
@@ -194,7 +194,7 @@ func (t metadataTarget) update(ctx context.Context, c *gce.Client, proj *gce.Pro
 func setLines(md *gce.Metadata, key string, lines []Line) error {
 	value := JoinLines(lines)
 	if len(value) > MaxValueBytes {
-		return fmt.Errorf("keys: metadata %s would be %d bytes, over GCE's limit of %d: remove keys nobody uses ('gkessh keys list --audit', 'gkessh keys prune --all-expired') and try again", key, len(value), MaxValueBytes)
+		return &TooBigError{Key: key, Size: len(value), Limit: MaxValueBytes}
 	}
 	gce.SetMetadataValue(md, key, value)
 	return nil
@@ -222,7 +222,7 @@ func Remove(ctx context.Context, c *gce.Client, inst *gce.Instance, sel Selector
 	case ScopeProject:
 	case ScopeInstance:
 		if inst == nil {
-			return nil, errors.New("keys: --scope instance needs a NODE")
+			return nil, ErrInstanceScopeNeedsInstance
 		}
 		t.zone, t.name = gce.ZoneName(inst.Zone), inst.Name
 	default:

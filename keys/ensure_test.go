@@ -97,7 +97,7 @@ func TestEnsure(t *testing.T) {
 		{name: "instance when asked", withNode: true, scope: keys.ScopeInstance, wantScope: keys.ScopeInstance, wantKey: keys.MetadataKey},
 		{name: "instance when project keys are blocked", withNode: true, node: map[string]string{"block-project-ssh-keys": "TRUE"}, wantScope: keys.ScopeInstance, wantKey: keys.MetadataKey},
 		{name: "legacy sshKeys gets appended", withNode: true, node: map[string]string{"sshKeys": "old:" + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pubKey(t, 7))))}, wantScope: keys.ScopeInstance, wantKey: keys.LegacyMetadataKey},
-		{name: "project refused when blocked", withNode: true, scope: keys.ScopeProject, node: map[string]string{"block-project-ssh-keys": "true"}, wantErr: "--scope instance"},
+		{name: "project refused when blocked", withNode: true, scope: keys.ScopeProject, node: map[string]string{"block-project-ssh-keys": "true"}, wantErr: "ignores project ssh keys"},
 		{name: "os login on the project", project: map[string]string{"enable-oslogin": "TRUE"}, oslogin: true},
 		{name: "GKE node's own enable-oslogin=false wins over the project's", withNode: true, project: map[string]string{"enable-oslogin": "TRUE"}, wantScope: keys.ScopeProject, wantKey: keys.MetadataKey},
 		{name: "unparsable instance value: the project's os login counts", withNode: true, project: map[string]string{"enable-oslogin": "TRUE"}, node: map[string]string{"enable-oslogin": "maybe"}, oslogin: true},

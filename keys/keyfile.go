@@ -43,7 +43,7 @@ func (k *KeyPair) Close() error {
 func DefaultPath() (string, error) {
 	home, err := os.UserHomeDir()
 	if err != nil {
-		return "", fmt.Errorf("keys: find the home directory (set HOME, or pass --key-file): %w", err)
+		return "", &KeyFileError{Problem: "find the home directory (set HOME)", Err: err}
 	}
 	return filepath.Join(home, ".ssh", "google_compute_engine"), nil
 }
@@ -81,7 +81,7 @@ func LoadOrCreate(path string) (*KeyPair, error) {
 func Load(path string) (*KeyPair, error) {
 	kp, err := load(path, false)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("keys: no private key at %s: run 'gkessh keys ensure' to make one, or pass --key-file: %w", path, err)
+		return nil, &KeyFileError{Path: path, Problem: "no private key at " + path, Err: err}
 	}
 	return kp, err
 }
@@ -138,7 +138,7 @@ func load(path string, writePub bool) (*KeyPair, error) {
 			return nil, fmt.Errorf("keys: %s is passphrase-protected: %w", path, err)
 		}
 	case err != nil:
-		return nil, fmt.Errorf("keys: %s is not a private key ssh can use (%w): pass --key-file, or move it away to get a new pair", path, err)
+		return nil, &KeyFileError{Path: path, Problem: path + " is not a private key ssh can use (move it away to get a new pair)", Err: err}
 	default:
 		kp.Signer = signer
 	}
@@ -169,7 +169,7 @@ func checkMode(f *os.File, path string) error {
 		return fmt.Errorf("keys: %w", err)
 	}
 	if st.IsDir() {
-		return fmt.Errorf("keys: %s is a directory, not a private key: pass --key-file FILE", path)
+		return &KeyFileError{Path: path, Problem: path + " is a directory, not a private key"}
 	}
 	if m := st.Mode().Perm(); m&0o077 != 0 {
 		return fmt.Errorf("keys: unprotected private key file %s: mode %04o lets others read it; run 'chmod 600 %s'", path, m, path)

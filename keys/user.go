@@ -1,7 +1,6 @@
 package keys
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -26,7 +25,7 @@ func LocalUser() (string, error) {
 	}
 	name = name[strings.LastIndex(name, `\`)+1:]
 	if name == "" {
-		return "", errors.New("keys: cannot tell the local user name: pass --user")
+		return "", fmt.Errorf("%w: cannot tell the local login name", ErrNoUser)
 	}
 	return name, nil
 }
@@ -82,7 +81,7 @@ func RemoteUser(local string, account func() (string, error)) (string, error) {
 		return "", err
 	}
 	if email == "" {
-		return "", fmt.Errorf("keys: the local user name %q is not ASCII without spaces and no gcloud account is set (core/account) to derive one from, as gcloud does: pass --user", local)
+		return "", fmt.Errorf("%w: the local user name %q is not ASCII without spaces and no gcloud account is set (core/account) to derive one from, as gcloud does", ErrNoUser, local)
 	}
 	return AccountUser(email)
 }

@@ -154,7 +154,7 @@ func (e *KeyRefusedError) Error() string {
 	}
 	return fmt.Sprintf("%s@%s still refuses key %s after %v. Likely causes: the guest agent is not running on the node; "+
 		"OS Login is enabled (enable-oslogin=TRUE), so metadata keys are ignored; or the instance sets block-project-ssh-keys=TRUE "+
-		"and the key went to project metadata (retry with --scope instance). A slow node may also need a longer --propagation-timeout",
+		"and the key went to project metadata. A slow node may also need a longer wait",
 		e.User, e.Name, e.Keys, e.Waited)
 }
 

@@ -371,7 +371,7 @@ func (e *HostKeyError) Error() string {
 	case e.Revoked:
 		return fmt.Sprintf("host key %s of %s is marked @revoked in %s: refusing to connect", got, e.Alias, e.File)
 	case len(e.Want) == 0:
-		return fmt.Sprintf("host %s is unknown and its guest published no host keys: with --strict-host-key-checking=yes add its key to %s first, or use --strict-host-key-checking=accept-new", e.Alias, e.File)
+		return fmt.Sprintf("host %s is unknown and its guest published no host keys, and the policy trusts only known keys: add its key to %s first, or trust it on first use", e.Alias, e.File)
 	}
 	name := e.Alias
 	if e.Node != "" {
@@ -454,7 +454,7 @@ func (v Verifier) Prepare() (*HostKeyCheck, error) {
 		case containsKey(rec.Keys, key):
 			return nil
 		case len(rec.Keys) > 0 && v.Mode == StrictNo:
-			fmt.Fprintf(warn, "WARNING: %v\nContinuing because of --strict-host-key-checking=no.\n", keyErr)
+			fmt.Fprintf(warn, "WARNING: %v\nContinuing because host keys go unchecked.\n", keyErr)
 			return nil
 		case len(rec.Keys) > 0 || v.Mode == StrictYes:
 			return keyErr

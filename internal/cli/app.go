@@ -148,7 +148,7 @@ func report(w io.Writer, err error, login bool) int {
 			return 0
 		}
 		if ee.err != nil {
-			fmt.Fprintf(w, "gkessh: %v\n", ee.err)
+			fmt.Fprintf(w, "gkessh: %s\n", withHint(ee.err))
 		}
 		return ee.code
 	}
@@ -164,6 +164,6 @@ func report(w io.Writer, err error, login bool) int {
 		}
 		return exitUsage
 	}
-	fmt.Fprintf(w, "gkessh: %v\n", err)
+	fmt.Fprintf(w, "gkessh: %s\n", withHint(err))
 	return exitError1
 }

@@ -83,7 +83,7 @@ func (d *doctor) fail(format string, args ...any) {
 func (d *doctor) run(ctx context.Context) bool {
 	project, err := d.deps.project(d.globalOptions)
 	if err != nil {
-		d.fail("project: %v", err)
+		d.fail("project: %s", withHint(err))
 		return false
 	}
 	d.ok("project %s", project)
@@ -123,7 +123,7 @@ func (d *doctor) checkKey() ssh.PublicKey {
 	if path == "" {
 		var err error
 		if path, err = d.deps.keyPath(); err != nil {
-			d.fail("key: %v", err)
+			d.fail("key: %s", withHint(err))
 			return nil
 		}
 	}
@@ -133,7 +133,7 @@ func (d *doctor) checkKey() ssh.PublicKey {
 	}
 	kp, err := keys.Load(path)
 	if err != nil {
-		d.fail("key: %v", err)
+		d.fail("key: %s", withHint(err))
 		return nil
 	}
 	defer kp.Close()
@@ -144,7 +144,7 @@ func (d *doctor) checkKey() ssh.PublicKey {
 func (d *doctor) checkNode(ctx context.Context, c *gce.Client, proj *gce.Project, pub ssh.PublicKey) {
 	r, inst, err := d.deps.instance(ctx, d.globalOptions, c, d.Node)
 	if err != nil {
-		d.fail("instance: %v", err)
+		d.fail("instance: %s", withHint(err))
 		return
 	}
 	if inst.Status != "RUNNING" {

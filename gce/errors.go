@@ -1,0 +1,35 @@
+package gce
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Errors a caller may want to advise on. They say what is wrong; what to
+// do about it is the caller's to say, in its own terms.
+
+// ErrNoProject is New's error when it is given no project.
+var ErrNoProject = errors.New("gce: no project")
+
+// NoInstanceError is Locate's error when no zone has an instance of that
+// name.
+type NoInstanceError struct {
+	Name    string
+	Project string
+}
+
+func (e *NoInstanceError) Error() string {
+	return fmt.Sprintf("gce: no instance named %s in project %s", e.Name, e.Project)
+}
+
+// AmbiguousZoneError is Locate's error when instances of that name live in
+// several zones.
+type AmbiguousZoneError struct {
+	Name  string
+	Zones []string
+}
+
+func (e *AmbiguousZoneError) Error() string {
+	return fmt.Sprintf("gce: instance name %s is in several zones (%s)", e.Name, strings.Join(e.Zones, ", "))
+}

@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"errors"
+	"io/fs"
+
+	"github.com/gkessh/gkessh/auth"
+	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/keys"
+	"github.com/gkessh/gkessh/sshclient"
+	"github.com/gkessh/gkessh/sshconfig"
+)
+
+// hint says what to do about err in terms of gkessh's own flags and
+// commands, or "" when there is nothing to add. It is the one place that
+// turns the libraries' typed errors into fix-it text; report calls it.
+func hint(err error) string {
+	var (
+		noInst    *gce.NoInstanceError
+		ambiguous *gce.AmbiguousZoneError
+		blocked   *keys.ProjectKeysBlockedError
+		denied    *keys.ProjectWriteDeniedError
+		tooBig    *keys.TooBigError
+		keyFile   *keys.KeyFileError
+		refused   *sshclient.KeyRefusedError
+		hostKey   *sshconfig.HostKeyError
+	)
+	switch {
+	case errors.Is(err, auth.ErrNoCredentials):
+		return "or pass --access-token-file"
+	case errors.Is(err, gce.ErrNoProject):
+		return "pass --project or set CLOUDSDK_CORE_PROJECT"
+	case errors.As(err, &noInst):
+		return "check the name, or pass --project"
+	case errors.As(err, &ambiguous):
+		return "pass --zone"
+	case gce.IsNotFound(err):
+		return "check the name, --zone and --project"
+	case errors.Is(err, keys.ErrNoUser):
+		return "pass --user"
+	case errors.Is(err, keys.ErrInstanceScopeNeedsInstance):
+		return "--scope instance needs a NODE"
+	case errors.As(err, &blocked):
+		return "use --scope instance"
+	case errors.As(err, &denied):
+		return "or write the key to one node's metadata with --scope instance, which needs " + gce.PermSetInstanceMetadata
+	case errors.As(err, &tooBig):
+		return "'gkessh keys list --audit' shows them, 'gkessh keys prune --all-expired' removes the expired ones"
+	case errors.As(err, &keyFile) && errors.Is(keyFile.Err, fs.ErrNotExist):
+		return "run 'gkessh keys ensure' to make one, or pass --key-file"
+	case errors.As(err, &keyFile):
+		return "pass --key-file FILE"
+	case errors.As(err, &refused) && refused.Waited > 0:
+		return "if the node blocks project keys, retry with --scope instance; a slow node may need a longer --propagation-timeout"
+	case errors.As(err, &hostKey) && len(hostKey.Want) == 0 && !hostKey.Revoked:
+		return "with --strict-host-key-checking=yes add its key first, or use --strict-host-key-checking=accept-new"
+	}
+	return ""
+}
+
+// withHint is err's message followed by its hint, if any.
+func withHint(err error) string {
+	if h := hint(err); h != "" {
+		return err.Error() + ": " + h
+	}
+	return err.Error()
+}

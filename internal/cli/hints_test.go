@@ -1,0 +1,76 @@
+package cli
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/gkessh/gkessh/auth"
+	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/keys"
+	"github.com/gkessh/gkessh/sshclient"
+	"github.com/gkessh/gkessh/sshconfig"
+)
+
+// TestHints: the libraries' typed errors name no gkessh flag, and report
+// adds the fix-it text, wrapped or not.
+func TestHints(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{auth.ErrNoCredentials, "--access-token-file"},
+		{gce.ErrNoProject, "pass --project"},
+		{&gce.NoInstanceError{Name: "n", Project: "p"}, "check the name, or pass --project"},
+		{&gce.AmbiguousZoneError{Name: "n", Zones: []string{"a", "b"}}, "pass --zone"},
+		{&gce.APIError{Code: 404}, "check the name, --zone and --project"},
+		{keys.ErrNoUser, "pass --user"},
+		{keys.ErrInstanceScopeNeedsInstance, "needs a NODE"},
+		{&keys.ProjectKeysBlockedError{Instance: "n"}, "use --scope instance"},
+		{&keys.ProjectWriteDeniedError{Err: errors.New("403")}, "--scope instance"},
+		{&keys.TooBigError{Key: "ssh-keys", Size: 300000, Limit: 262144}, "gkessh keys prune --all-expired"},
+		{&keys.KeyFileError{Path: "k", Problem: "no private key at k", Err: fs.ErrNotExist}, "run 'gkessh keys ensure'"},
+		{&keys.KeyFileError{Path: "k", Problem: "k is a directory"}, "pass --key-file FILE"},
+		{&sshclient.KeyRefusedError{User: "u", Name: "n", Waited: time.Minute}, "--propagation-timeout"},
+		{&sshconfig.HostKeyError{Alias: "a", File: "f", Got: testHostKey(t)}, "--strict-host-key-checking=accept-new"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%T", tt.err), func(t *testing.T) {
+			if strings.Contains(tt.err.Error(), "--") {
+				t.Errorf("library error %q names a flag", tt.err)
+			}
+			for _, err := range []error{tt.err, fmt.Errorf("context: %w", tt.err), exitError{code: exitFailure, err: tt.err}} {
+				var out strings.Builder
+				report(&out, err, false)
+				if !strings.Contains(out.String(), tt.want) {
+					t.Errorf("report(%v) = %q, want it to say %q", err, out.String(), tt.want)
+				}
+			}
+		})
+	}
+	var out strings.Builder
+	report(&out, errors.New("plain"), false)
+	if out.String() != "gkessh: plain\n" {
+		t.Errorf("report of a plain error = %q", out.String())
+	}
+}
+
+func testHostKey(t *testing.T) ssh.PublicKey {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := ssh.NewPublicKey(priv.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub
+}
