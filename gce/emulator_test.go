@@ -2,6 +2,7 @@ package gce_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -94,11 +95,12 @@ func TestClientAgainstEmulator(t *testing.T) {
 		t.Fatalf("without guest attributes: %v, %v; want nil, nil", keys, err)
 	}
 
-	if _, err := c.Instance(ctx, zone, "no-such-node"); !gce.IsNotFound(err) || !strings.Contains(err.Error(), "check the name") {
-		t.Fatalf("missing instance: err = %v, want a 404 with a hint", err)
+	if _, err := c.Instance(ctx, zone, "no-such-node"); !gce.IsNotFound(err) || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("missing instance: err = %v, want a 404", err)
 	}
-	if _, err := c.Locate(ctx, "no-such-node"); err == nil || !strings.Contains(err.Error(), "no instance named") {
-		t.Fatalf("Locate of a missing node: err = %v", err)
+	var noInst *gce.NoInstanceError
+	if _, err := c.Locate(ctx, "no-such-node"); !errors.As(err, &noInst) || !strings.Contains(err.Error(), "no instance named") {
+		t.Fatalf("Locate of a missing node: err = %v, want a *gce.NoInstanceError", err)
 	}
 }
 
