@@ -126,7 +126,7 @@ func runAudit(ctx context.Context, o auditOptions, d *deps, stdio Stdio) error {
 	} else {
 		writeAuditTable(stdio.Out, rep)
 	}
-	fmt.Fprintf(stdio.Err, "gkessh: audited %d node(s), %d checked live", len(rep.Nodes), rep.Probed)
+	fmt.Fprintf(stdio.Err, "gkessh: audited %d node(s), %d checked live (the checks only read; no node was changed)", len(rep.Nodes), rep.Probed)
 	for _, u := range rep.Unprobed {
 		fmt.Fprintf(stdio.Err, "\ngkessh: %s: not checked live: %s", u.Node, u.Error)
 	}

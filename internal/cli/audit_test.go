@@ -356,6 +356,9 @@ func TestAudit50Nodes(t *testing.T) {
 	rulesBefore := len(e.srv.FirewallRules())
 	e.srv.ResetStats()
 	rep, stderr, code := e.auditJSON("--all", "-P", "8", "--fail-on", "medium")
+	if !strings.Contains(stderr, "gkessh: audited 50 node(s), 49 checked live (the checks only read; no node was changed)") {
+		t.Errorf("stderr lacks the summary: %s", stderr)
+	}
 	// One project key write serves every node that reads project keys; the
 	// 10 that block them and the one with legacy sshKeys get their own.
 	if w := e.srv.Stats().MetadataWrites; w != 1+10+1 {
