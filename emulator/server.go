@@ -37,7 +37,7 @@ type Config struct {
 	Nodes            int           // GKE-looking nodes created by New
 	SSHD             string        // "builtin" (default) or "openssh"
 	PropagationDelay time.Duration // guest agent delay before keys work; 0 means none
-	Dir              string        // state directory; a temp dir removed by Close when empty
+	Dir              string        // state directory, keeping node host keys across runs; a temp dir removed by Close when empty
 	Logf             func(format string, args ...any)
 }
 
@@ -128,6 +128,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("emulator: %w", err)
 		}
 		s.dir, s.tempDir = d, true
+		s.nextID = runIDBase() // fresh host keys: ids of this run's own
 	}
 	s.project = &Project{Name: cfg.Project, ID: s.newID(), Metadata: compute.Metadata{Kind: "compute#metadata"}}
 	s.project.Metadata.Fingerprint = fingerprint(&s.project.Metadata)

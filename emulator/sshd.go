@@ -27,10 +27,10 @@ import (
 	"github.com/gkessh/gkessh/internal/pty"
 )
 
-// newSSHD creates the node's SSH server in the configured mode, with fresh
-// host keys, and starts it.
+// newSSHD creates the node's SSH server in the configured mode, with its
+// host keys (nodeHostKeys), and starts it.
 func (s *Server) newSSHD(n *Node) (nodeSSHD, error) {
-	keys, err := newHostKeys()
+	keys, err := s.nodeHostKeys(n.Name)
 	if err != nil {
 		return nil, err
 	}

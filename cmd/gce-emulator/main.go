@@ -28,6 +28,7 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address to serve the Compute API, IAP relay and control API on")
 	envFile := flag.String("env-file", "", "also write the export lines to this file")
 	delay := flag.Duration("propagation-delay", time.Second, "how long guest agents take to install a new key")
+	stateDir := flag.String("state-dir", "", "keep state in this directory (created if needed): nodes keep their host keys and ids across restarts; default a temporary directory, removed on exit, and ids of each run's own")
 	verbose := flag.Bool("v", false, "log requests")
 	adcFile := flag.String("adc-file", "", "write a service-account key file for the emulator's token endpoint here, for GOOGLE_APPLICATION_CREDENTIALS")
 	lifetime := flag.Duration("token-lifetime", emulator.DefaultTokenLifetime, "how long the tokens the emulator mints live")
@@ -38,7 +39,7 @@ func main() {
 	if *background {
 		err = startBackground(*envFile)
 	} else {
-		err = run(options{*project, *nodes, *sshd, *listen, *envFile, *adcFile, *delay, *lifetime, *latency, *verbose})
+		err = run(options{*project, *nodes, *sshd, *listen, *envFile, *adcFile, *stateDir, *delay, *lifetime, *latency, *verbose})
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gce-emulator:", err)
@@ -52,6 +53,7 @@ type options struct {
 	nodes                    int
 	sshd, listen             string
 	envFile, adcFile         string
+	stateDir                 string
 	delay, lifetime, latency time.Duration
 	verbose                  bool
 }
@@ -60,7 +62,12 @@ func run(o options) error {
 	project, listen, envFile := o.project, o.listen, o.envFile
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg := emulator.Config{Project: project, Nodes: o.nodes, SSHD: o.sshd, PropagationDelay: o.delay}
+	cfg := emulator.Config{Project: project, Nodes: o.nodes, SSHD: o.sshd, PropagationDelay: o.delay, Dir: o.stateDir}
+	if o.stateDir != "" {
+		if err := os.MkdirAll(o.stateDir, 0o700); err != nil {
+			return err
+		}
+	}
 	if o.verbose {
 		cfg.Logf = log.New(os.Stderr, "gce-emulator: ", log.Lmicroseconds).Printf
 	}

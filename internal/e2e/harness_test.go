@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,6 +45,9 @@ type world struct {
 	stateDir string
 	envFile  string // the emulator's env file
 	secret   string // the control API's secret, from the env file
+	// stop stops the emulator (SIGTERM) and checks it went cleanly; the
+	// test's cleanup calls it too.
+	stop func()
 }
 
 // startEmulator runs gce-emulator with args and waits for its env file.
@@ -59,24 +64,30 @@ func startEmulator(t testing.TB, args ...string) *world {
 		t.Fatal(err)
 	}
 	w := &world{t: t, home: home, envFile: envFile}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("gce-emulator exited with %v; log:\n%s", err, log.String())
+	// A directory named with --state-dir is the user's, and stays.
+	userDir := slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--state-dir") })
+	var once sync.Once
+	w.stop = func() {
+		once.Do(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("gce-emulator exited with %v; log:\n%s", err, log.String())
+				}
+				if !userDir && fileExists(w.stateDir) {
+					t.Errorf("gce-emulator left its state directory %s behind", w.stateDir)
+				}
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				<-done
+				t.Errorf("gce-emulator did not stop on SIGTERM")
 			}
-			if fileExists(w.stateDir) {
-				t.Errorf("gce-emulator left its state directory %s behind", w.stateDir)
-			}
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-			t.Errorf("gce-emulator did not stop on SIGTERM")
-		}
-	})
+		})
+	}
+	t.Cleanup(w.stop)
 	var vars []string
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		b, err := os.ReadFile(envFile)
