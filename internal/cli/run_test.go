@@ -529,3 +529,21 @@ func TestRunIAPRefused(t *testing.T) {
 		t.Errorf("exit %d, stderr:\n%s", code, stderr)
 	}
 }
+
+// TestRunOSLogin: a node with OS Login on ignores metadata keys, so it is
+// reported unreachable with the reason, as a login refuses it, and no key
+// is written for it; the others run.
+func TestRunOSLogin(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 2})
+	osl := e.srv.Nodes()[0]
+	if err := e.srv.SetInstanceMetadata(osl, map[string]*string{"enable-oslogin": ptrTo("TRUE")}); err != nil {
+		t.Fatal(err)
+	}
+	got, stderr, code := e.runJSON(nil, "--all", "--", "true")
+	if r := got[osl]; code != 255 || r.Status != "unreachable" || r.Error == nil || !strings.Contains(*r.Error, "OS Login is enabled") {
+		t.Errorf("exit %d, %s: %+v, stderr:\n%s", code, osl, r, stderr)
+	}
+	if r := got[e.srv.Nodes()[1]]; r.Status != "ok" {
+		t.Errorf("the other node: %+v", r)
+	}
+}
