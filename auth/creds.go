@@ -52,9 +52,12 @@ func credentialsJSON(ctx context.Context, o Options, b []byte, kind, principal s
 		principal = principalOf(f.Type, f.ClientEmail, f.Account, f.Audience, f.ImpURL)
 	}
 	sum := sha256.Sum256(b)
+	// The file is the user's own (their login, their variable), so its
+	// declared type is taken; x/oauth2 checks the content matches it.
+	typ := google.CredentialsType(f.Type)
 	// Parse now, so a broken file fails here and not at the first Token.
 	params := google.CredentialsParams{Scopes: []string{Scope}}
-	if _, err := google.CredentialsFromJSONWithParams(ctx, b, params); err != nil {
+	if _, err := google.CredentialsFromJSONWithTypeAndParams(ctx, b, typ, params); err != nil {
 		return nil, fmt.Errorf("auth: %s: %w", kind, err)
 	}
 	client := o.HTTP
@@ -62,7 +65,7 @@ func credentialsJSON(ctx context.Context, o Options, b []byte, kind, principal s
 		// A new credentials value each time: its own token cache would
 		// hand back a token the server just refused.
 		ctx = context.WithValue(ctx, oauth2.HTTPClient, client)
-		creds, err := google.CredentialsFromJSONWithParams(ctx, b, params)
+		creds, err := google.CredentialsFromJSONWithTypeAndParams(ctx, b, typ, params)
 		if err != nil {
 			return nil, err
 		}

@@ -24,7 +24,11 @@ const cloudPlatform = "https://www.googleapis.com/auth/cloud-platform"
 // tokenFrom gets a token from a credentials file with Google's own client.
 func tokenFrom(t *testing.T, file []byte) (*oauth2.Token, error) {
 	t.Helper()
-	creds, err := google.CredentialsFromJSON(context.Background(), file, cloudPlatform)
+	var f struct{ Type google.CredentialsType }
+	if err := json.Unmarshal(file, &f); err != nil {
+		t.Fatalf("credentials file: %v", err)
+	}
+	creds, err := google.CredentialsFromJSONWithType(context.Background(), file, f.Type, cloudPlatform)
 	if err != nil {
 		t.Fatalf("credentials file: %v", err)
 	}

@@ -3,37 +3,12 @@ package gce_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
-
-	"golang.org/x/oauth2"
 
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/gce"
 	"github.com/gkessh/gkessh/internal/emutest"
 )
-
-// rotating hands out tokens in turn, moving on when one is invalidated.
-type rotating struct {
-	mu          sync.Mutex
-	toks        []string
-	invalidated int
-}
-
-func (r *rotating) Token() (*oauth2.Token, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return &oauth2.Token{AccessToken: r.toks[0]}, nil
-}
-
-func (r *rotating) Invalidate(tok *oauth2.Token) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if tok.AccessToken == r.toks[0] && len(r.toks) > 1 {
-		r.toks = r.toks[1:]
-	}
-	r.invalidated++
-}
 
 // TestRetryAfter401: a refused token is dropped and the call made once
 // more; a source that keeps failing gets one retry, not a loop.
@@ -50,7 +25,7 @@ func TestRetryAfter401(t *testing.T) {
 		{"fine", []string{srv.Token()}, false, 0},
 	}
 	for _, tc := range cases {
-		ts := &rotating{toks: tc.toks}
+		ts := emutest.NewTokens(tc.toks...)
 		c, err := gce.New(context.Background(), srv.ProjectName(), url+"/compute/v1/", ts)
 		if err != nil {
 			t.Fatal(err)
@@ -60,8 +35,8 @@ func TestRetryAfter401(t *testing.T) {
 		if tc.wantErr != (err != nil) || (err != nil && (!errors.As(err, &ae) || ae.Code != 401)) {
 			t.Errorf("%s: err %v, want error %v (a 401)", tc.name, err, tc.wantErr)
 		}
-		if ts.invalidated != tc.wantInvalidated {
-			t.Errorf("%s: invalidated %d times, want %d", tc.name, ts.invalidated, tc.wantInvalidated)
+		if ts.Invalidated() != tc.wantInvalidated {
+			t.Errorf("%s: invalidated %d times, want %d", tc.name, ts.Invalidated(), tc.wantInvalidated)
 		}
 	}
 }

@@ -5,38 +5,13 @@ import (
 	"context"
 	"errors"
 	"io"
-	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/oauth2"
-
 	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/internal/emutest"
 	"github.com/gkessh/gkessh/tunnel"
 )
-
-// rotating hands out tokens in turn, moving on when one is invalidated, as
-// auth.Source does after a refusal.
-type rotating struct {
-	mu          sync.Mutex
-	toks        []string
-	invalidated int
-}
-
-func (r *rotating) Token() (*oauth2.Token, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return &oauth2.Token{AccessToken: r.toks[0]}, nil
-}
-
-func (r *rotating) Invalidate(tok *oauth2.Token) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.invalidated++
-	if tok.AccessToken == r.toks[0] && len(r.toks) > 1 {
-		r.toks = r.toks[1:]
-	}
-}
 
 // TestRefusedTokenRetriedOnce: a relay refusal (4033) drops the token and
 // dials once more with a new one; a source that keeps failing gets one
@@ -52,7 +27,7 @@ func TestRefusedTokenRetriedOnce(t *testing.T) {
 		{"stale then fresh", []string{"stale", r.srv.Token()}, true},
 		{"always refused", []string{"stale"}, false},
 	} {
-		ts := &rotating{toks: tc.toks}
+		ts := emutest.NewTokens(tc.toks...)
 		d := *r.dialer
 		d.TokenSource = ts
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -68,8 +43,8 @@ func TestRefusedTokenRetriedOnce(t *testing.T) {
 		if c != nil {
 			c.Close()
 		}
-		if ts.invalidated != 1 {
-			t.Errorf("%s: invalidated %d times, want 1", tc.name, ts.invalidated)
+		if ts.Invalidated() != 1 {
+			t.Errorf("%s: invalidated %d times, want 1", tc.name, ts.Invalidated())
 		}
 	}
 }
@@ -80,7 +55,7 @@ func TestResumeWithNewToken(t *testing.T) {
 	r := newRelay(t)
 	r.echo(t, 8080)
 	r.srv.AddGrant("first", emulator.Grant{Projects: []string{r.srv.ProjectName()}})
-	ts := &rotating{toks: []string{"first", r.srv.Token()}}
+	ts := emutest.NewTokens("first", r.srv.Token())
 	d := *r.dialer
 	d.TokenSource = ts
 	r.srv.SetFaults(emulator.Faults{DropAfterBytes: 64 << 10}) // every websocket breaks after 64 KiB
@@ -103,7 +78,7 @@ func TestResumeWithNewToken(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatal("the echo differs")
 	}
-	if ts.invalidated != 1 {
-		t.Errorf("invalidated %d times, want 1 (the expired token, once)", ts.invalidated)
+	if ts.Invalidated() != 1 {
+		t.Errorf("invalidated %d times, want 1 (the expired token, once)", ts.Invalidated())
 	}
 }
