@@ -148,7 +148,7 @@ func report(w io.Writer, err error, login bool) int {
 			return 0
 		}
 		if ee.err != nil {
-			fmt.Fprintf(w, "gkessh: %s\n", withHint(ee.err))
+			fmt.Fprintf(w, "gkessh: %s\n", printableLines(withHint(ee.err)))
 		}
 		return ee.code
 	}
@@ -158,12 +158,12 @@ func report(w io.Writer, err error, login bool) int {
 		if ue.cmd != "" {
 			help = "gkessh " + ue.cmd + " --help"
 		}
-		fmt.Fprintf(w, "gkessh: %v\nSee '%s'.\n", ue.msg, help)
+		fmt.Fprintf(w, "gkessh: %s\nSee '%s'.\n", printableLines(ue.msg), help)
 		if login {
 			return exitFailure
 		}
 		return exitUsage
 	}
-	fmt.Fprintf(w, "gkessh: %s\n", withHint(err))
+	fmt.Fprintf(w, "gkessh: %s\n", printableLines(withHint(err)))
 	return exitError1
 }

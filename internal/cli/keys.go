@@ -281,7 +281,7 @@ func summary(l keys.Line) string {
 	if !l.Valid() {
 		return fmt.Sprintf("%q (%v)", truncate(l.Raw, 60), l.Err)
 	}
-	return fmt.Sprintf("%s %s %s%s", l.User, l.Key.Type(), ssh.FingerprintSHA256(l.Key), expiryNote(l))
+	return fmt.Sprintf("%s %s %s%s", printable(l.User), l.Key.Type(), ssh.FingerprintSHA256(l.Key), expiryNote(l))
 }
 
 func truncate(s string, n int) string {
@@ -344,7 +344,7 @@ func runKeysList(ctx context.Context, o keysOptions, d *deps, stdio Stdio) error
 		notes = append(notes, sudoEverywhere(entries, d.now())...)
 	}
 	for _, n := range notes {
-		fmt.Fprintf(stdio.Err, "gkessh: %s\n", n)
+		fmt.Fprintf(stdio.Err, "gkessh: %s\n", printable(n))
 	}
 	if err := writeKeyTable(stdio.Out, listed, o.Audit); err != nil {
 		return err
@@ -422,10 +422,14 @@ func writeKeyTable(w io.Writer, listed []listedKey, audit bool) error {
 		if exp == "" {
 			exp = "never"
 		}
-		row := strings.Join([]string{scope, orDash(k.User), typ, fp, exp}, "\t")
+		cells := []string{scope, orDash(k.User), typ, fp, exp}
 		if audit {
-			row += "\t" + orDash(strings.Join(k.Problems, "; "))
+			cells = append(cells, orDash(strings.Join(k.Problems, "; ")))
 		}
+		for i, c := range cells {
+			cells[i] = printable(c) // metadata can hold anything
+		}
+		row := strings.Join(cells, "\t")
 		fmt.Fprintln(tw, row)
 	}
 	return tw.Flush()

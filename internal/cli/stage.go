@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -39,10 +41,7 @@ func stageKey(ctx context.Context, o proxyOptions, d *deps, r resolved, dial ssh
 	}
 	defer kp.Close()
 	fp := ssh.FingerprintSHA256(kp.Public)
-	stamps, err := openStamps(d, r.Project)
-	if err != nil {
-		return err
-	}
+	stamps := openStamps(d, r.Project, stdio.Err)
 	if stamps.valid(r.Name, user, fp, d.now()) {
 		return nil
 	}
@@ -98,9 +97,11 @@ func stageKey(ctx context.Context, o proxyOptions, d *deps, r resolved, dial ssh
 		// refresh margin, so the key is good at least that long.
 		until = d.now().Add(keys.RefreshMargin(o.ExpireAfter))
 	}
-	return stamps.locked(ctx, func() error {
-		return stamps.put(r.Name, stamp{User: user, Key: fp, Until: until}, d.now())
+	stamps.locked(ctx, func() error {
+		stamps.put(r.Name, stamp{User: user, Key: fp, Until: until}, d.now())
+		return nil
 	})
+	return nil
 }
 
 // stamp records that a node accepted a user's key, and until when that is
@@ -112,25 +113,39 @@ type stamp struct {
 }
 
 // stampFile is the per-project file of stamps, with the lock file that
-// serializes staging across processes.
+// serializes staging across processes. The stamps are only a shortcut: when
+// the cache directory cannot be written, the proxy says so once and carries
+// on without them (every start then checks the key, unlocked).
 type stampFile struct {
 	path, lock string
+	warn       func(error) // says, once, that the cache is not usable
 }
 
-func openStamps(d *deps, project string) (stampFile, error) {
+func openStamps(d *deps, project string, w io.Writer) stampFile {
+	var once sync.Once
+	f := stampFile{warn: func(err error) {
+		once.Do(func() {
+			fmt.Fprintf(w, "gkessh: warning: carrying on without the cache (each connection checks the key): %v\n", err)
+		})
+	}}
 	dir, err := d.stateDir()
-	if err != nil {
-		return stampFile{}, err
+	if err == nil {
+		err = os.MkdirAll(dir, 0o700)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return stampFile{}, err
+	if err != nil {
+		f.warn(err)
+		return f
 	}
 	base := filepath.Join(dir, "staged-"+url.PathEscape(project))
-	return stampFile{path: base + ".json", lock: base + ".lock"}, nil
+	f.path, f.lock = base+".json", base+".lock"
+	return f
 }
 
 func (f stampFile) load() map[string]stamp {
 	m := map[string]stamp{}
+	if f.path == "" {
+		return m
+	}
 	if b, err := os.ReadFile(f.path); err == nil {
 		json.Unmarshal(b, &m) // a broken file is an empty one: stamps are only a shortcut
 	}
@@ -142,8 +157,12 @@ func (f stampFile) valid(node, user, key string, now time.Time) bool {
 	return ok && s.User == user && s.Key == key && now.Before(s.Until)
 }
 
-// put records s for node; call it under the lock.
-func (f stampFile) put(node string, s stamp, now time.Time) error {
+// put records s for node; call it under the lock. A failure is only
+// reported: the stamp is a shortcut.
+func (f stampFile) put(node string, s stamp, now time.Time) {
+	if f.path == "" {
+		return
+	}
 	m := f.load()
 	for k, old := range m {
 		if !now.Before(old.Until) {
@@ -151,19 +170,27 @@ func (f stampFile) put(node string, s stamp, now time.Time) error {
 		}
 	}
 	m[node] = s
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return err
+	b, _ := json.MarshalIndent(m, "", "  ") // a map of plain values always encodes
+	if err := sshconfig.WriteFile(f.path, append(b, '\n')); err != nil {
+		f.warn(err)
 	}
-	return sshconfig.WriteFile(f.path, append(b, '\n'))
 }
 
 // locked runs fn holding the lock file, shared by every gkessh of this
-// user; ctx cancels the wait.
+// user; ctx cancels the wait. Without a usable lock file fn runs unlocked:
+// concurrent proxies may then both write metadata, which the fingerprint
+// keeps safe.
 func (f stampFile) locked(ctx context.Context, fn func() error) error {
+	if f.lock == "" {
+		return fn()
+	}
 	release, err := filelock.Lock(ctx, f.lock)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
 	if err != nil {
-		return err
+		f.warn(err)
+		return fn()
 	}
 	defer release()
 	return fn()

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -125,5 +126,27 @@ func TestProxyStagingFailsClearly(t *testing.T) {
 	stderr := p.stderr.String()
 	if !strings.Contains(stderr, "still refuses key") || bytes.Count([]byte(stderr), []byte("gkessh:")) != 1 {
 		t.Fatalf("stderr: %q", stderr)
+	}
+}
+
+// TestProxyUnwritableCache: a cache directory that cannot be made (here a
+// regular file stands where it should be, which stops root too) costs the
+// shortcut, not the connection: the proxy warns once and carries on.
+func TestProxyUnwritableCache(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 1})
+	blocker := filepath.Join(e.home, "not-a-dir")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_CACHE_HOME", blocker)
+	node := e.srv.Nodes()[0]
+	for i := range 2 {
+		stderr, err := loginThroughProxy(t, e, "nat", node)
+		if err != nil {
+			t.Fatalf("login %d: %v\n%s", i, err, stderr)
+		}
+		if n := strings.Count(stderr, "carrying on without the cache"); n != 1 {
+			t.Errorf("login %d: %d warnings, want 1:\n%s", i, n, stderr)
+		}
 	}
 }
