@@ -43,6 +43,7 @@ fuzz:
 	$(GO) test ./sshclient -run '^$$' -fuzz FuzzParseForward -fuzztime 20s
 	$(GO) test ./internal/cli -run '^$$' -fuzz FuzzHoistFlags -fuzztime 20s
 	$(GO) test ./gcloud -run '^$$' -fuzz FuzzParseProperties -fuzztime 20s
+	$(GO) test ./auth -run '^$$' -fuzz FuzzParseConfigHelper -fuzztime 20s
 	$(GO) test ./firewall -run '^$$' -fuzz FuzzParsePorts -fuzztime 20s
 	$(GO) test ./audit -run '^$$' -fuzz FuzzReadOnlyPort -fuzztime 20s
 	$(GO) test ./audit -run '^$$' -fuzz FuzzReadOnlyRequests -fuzztime 20s

@@ -8,7 +8,8 @@
 //     CLOUDSDK_AUTH_ACCESS_TOKEN;
 //  2. gcloud's properties auth/access_token_file and
 //     auth/credential_file_override;
-//  3. gcloud's own login: the credentials gcloud stores for core/account;
+//  3. gcloud's own login: the credentials gcloud stores for core/account
+//     (its adc.json; failing that, `gcloud config config-helper`);
 //  4. Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS, the
 //     well-known file, then the metadata server.
 //
@@ -23,6 +24,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -143,6 +146,12 @@ func base(ctx context.Context, o Options) (*Source, error) {
 		}
 		if !errors.Is(err, gcloud.ErrNoStoredCredentials) {
 			return nil, fmt.Errorf("auth: %w", err)
+		}
+		// A login kept only in gcloud's credential database: ask gcloud.
+		if fileExists(filepath.Join(cfg.Dir, "credentials.db")) {
+			if path, err := exec.LookPath("gcloud"); err == nil {
+				return gcloudHelper(path, account), nil
+			}
 		}
 		o.Logf("auth: %v; trying Application Default Credentials", err)
 	}
