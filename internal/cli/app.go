@@ -46,7 +46,9 @@ func newApp(d *deps, stdio Stdio) *ucli.App {
 		HideHelpCommand: true,
 		// -v means --verbose, as in ssh and gcloud; --version has no short form.
 		HideVersion: true,
-		Flags:       append(sshFlags(), &ucli.BoolFlag{Name: "version", Usage: "print the version"}),
+		// urfave adds --help only when there is no "help" command, and
+		// gkessh has one (so "help" is never a node name).
+		Flags: append(sshFlags(), &ucli.BoolFlag{Name: "version", Usage: "print the version"}, ucli.HelpFlag),
 		Before: func(c *ucli.Context) error {
 			if c.Bool("version") {
 				fmt.Fprintf(stdio.Out, "gkessh %s\n", Version)

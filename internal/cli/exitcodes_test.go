@@ -89,6 +89,9 @@ func TestHelpAndVersionCommands(t *testing.T) {
 	}{
 		{[]string{"version"}, "gkessh " + Version + "\n"},
 		{[]string{"help"}, "USAGE:"},
+		{[]string{"--help"}, "USAGE:"},
+		{[]string{"-h"}, "USAGE:"},
+		{[]string{"keys", "--help"}, "USAGE:"},
 		{[]string{"help", "keys"}, "gkessh keys ensure|list|remove|prune"},
 		{[]string{"help", "keys", "list"}, "--audit"},
 	} {
