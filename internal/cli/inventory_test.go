@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -56,7 +57,7 @@ func TestInventory(t *testing.T) {
 		hv := meta.HostVars[name]
 		args := hv["ansible_ssh_common_args"]
 		n := e.srv.Node(name)
-		if hv["ansible_host"] != name || hv["ansible_user"] != "nat" || !strings.Contains(args, "HostKeyAlias="+sshconfig.HostAlias(n.ID)) || !strings.Contains(args, "proxy --user %r --project demo-project --zone "+n.Zone+" %h %p") {
+		if hv["ansible_host"] != name || hv["ansible_user"] != "nat" || !strings.Contains(args, "HostKeyAlias="+sshconfig.HostAlias(n.ID)) || !strings.Contains(args, fmt.Sprintf("proxy --user %%r --project demo-project --instance-id %d --zone %s %%h %%p", n.ID, n.Zone)) {
 			t.Errorf("hostvars for %s: %v", name, hv)
 		}
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"time"
@@ -20,6 +21,9 @@ type proxyOptions struct {
 	Port               int
 	NoEnsureKey        bool
 	PropagationTimeout time.Duration
+	// InstanceID is the id the ssh config's HostKeyAlias pins (config-ssh
+	// passes it); 0 when unknown.
+	InstanceID uint64
 }
 
 func proxyCommand(d *deps, stdio Stdio) *ucli.Command {
@@ -36,6 +40,7 @@ func proxyCommand(d *deps, stdio Stdio) *ucli.Command {
 			"   expiry. --no-ensure-key leaves keys alone.",
 		Flags: append(append(googleFlags(), keyFlags()...), propagationFlag,
 			&ucli.BoolFlag{Name: "no-ensure-key", Usage: "do not put the key into metadata or wait for it; just carry the bytes"},
+			&ucli.Uint64Flag{Name: "instance-id", Usage: "the instance id the ssh config pins host keys under (config-ssh writes it); another id means the node was recreated"},
 			// So that `gcloud compute start-iap-tunnel %h %p --listen-on-stdin`
 			// in an ssh config becomes gkessh by changing the command alone.
 			&ucli.BoolFlag{Name: "listen-on-stdin", Usage: "the only way proxy works; accepted for gcloud start-iap-tunnel command lines"}),
@@ -44,7 +49,7 @@ func proxyCommand(d *deps, stdio Stdio) *ucli.Command {
 			if err != nil {
 				return err
 			}
-			o := proxyOptions{globalOptions: globals(c), keyOptions: k, NoEnsureKey: c.Bool("no-ensure-key"), PropagationTimeout: c.Duration("propagation-timeout")}
+			o := proxyOptions{globalOptions: globals(c), keyOptions: k, NoEnsureKey: c.Bool("no-ensure-key"), PropagationTimeout: c.Duration("propagation-timeout"), InstanceID: c.Uint64("instance-id")}
 			if o.Node, o.Port, err = nodePort(c.Args().Slice(), 22, "gkessh proxy NODE [PORT]"); err != nil {
 				return err
 			}
@@ -53,11 +58,25 @@ func proxyCommand(d *deps, stdio Stdio) *ucli.Command {
 	}
 }
 
+// checkRecreated compares the node's current id with the one the ssh config
+// pins. A node recreated under the same name (a managed instance group's
+// auto-repair) has new host keys under a new id: ssh would refuse it with a
+// changed-host-key warning whose advice (ssh-keygen -R) does not help.
+func (o proxyOptions) checkRecreated(id uint64) error {
+	if o.InstanceID == 0 || id == 0 || id == o.InstanceID {
+		return nil
+	}
+	return fmt.Errorf("the node was recreated (instance id %d; the ssh config pins %d): run `gkessh config-ssh`", id, o.InstanceID)
+}
+
 // runProxy carries stdin and stdout through a tunnel until both ends are
 // done. Stdout gets nothing but the node's bytes. A tunnel that cannot be
 // opened or breaks exits 255 with one line on stderr, as ssh does.
 func runProxy(ctx context.Context, o proxyOptions, d *deps, stdio Stdio) error {
 	r, dial, err := d.nodeDialer(ctx, o.globalOptions, o.Node, o.Port)
+	if err == nil {
+		err = o.checkRecreated(r.ID)
+	}
 	if err != nil {
 		return exitError{code: exitFailure, err: err}
 	}

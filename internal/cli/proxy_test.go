@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -330,5 +331,38 @@ func TestTunnelCommand(t *testing.T) {
 	open.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := open.Read(make([]byte, 1)); err == nil {
 		t.Error("local connection still open after the command stopped")
+	}
+}
+
+// TestProxyNodeRecreated: a node recreated under the same name has a new
+// id; the proxy started with the id config-ssh pinned says what to do
+// instead of handing ssh a host key it will call changed.
+func TestProxyNodeRecreated(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 1})
+	node := e.srv.Nodes()[0]
+	old := e.srv.Node(node)
+	if _, errOut, code := e.run("config-ssh", "--user", "nat"); code != 0 {
+		t.Fatalf("config-ssh: %s", errOut)
+	}
+	b, _ := os.ReadFile(filepath.Join(e.home, ".ssh", "config"))
+	if want := fmt.Sprintf(" --instance-id %d ", old.ID); !strings.Contains(string(b), want) {
+		t.Fatalf("the ProxyCommand lacks %q:\n%s", want, b)
+	}
+	if err := e.srv.RemoveNode(node); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.srv.AddNode(node, old.Zone); err != nil {
+		t.Fatal(err)
+	}
+	// The zone cache has expired (or was never filled on this machine).
+	if err := os.RemoveAll(filepath.Join(e.home, ".cache", "gkessh")); err != nil {
+		t.Fatal(err)
+	}
+	p := startProxy(t, "--user", "nat", "--instance-id", fmt.Sprint(old.ID), "--zone", old.Zone, node)
+	if code := p.wait(t); code != 255 {
+		t.Fatalf("exit %d, want 255; stderr %s", code, p.stderr.String())
+	}
+	if got := p.stderr.String(); !strings.Contains(got, "the node was recreated") || !strings.Contains(got, "run `gkessh config-ssh`") {
+		t.Fatalf("stderr: %s", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
@@ -164,6 +165,9 @@ func listNodes(ctx context.Context, o openSSHOptions, d *deps, known string, war
 func (p proxyRoute) sshOptions(r resolved) [][2]string {
 	// %r hands the proxy ssh's user, so the key it stages is that user's.
 	proxy := fmt.Sprintf("%s proxy --user %%r --project %s", shellQuote(p.self), shellQuote(r.Project))
+	if r.ID != 0 {
+		proxy += " --instance-id " + strconv.FormatUint(r.ID, 10)
+	}
 	if r.Zone != "" {
 		proxy += " --zone " + shellQuote(r.Zone)
 	}
@@ -186,6 +190,9 @@ func (p proxyRoute) sshOptions(r resolved) [][2]string {
 		[2]string{"UserKnownHostsFile", p.knownHosts},
 		[2]string{"StrictHostKeyChecking", p.strict},
 		[2]string{"CheckHostIP", "no"},
+		// A relay or path that dies silently is noticed by ssh within
+		// about 90 s (3 unanswered probes) instead of never.
+		[2]string{"ServerAliveInterval", "30"},
 		[2]string{"ProxyCommand", proxy + " %h %p"},
 		[2]string{"ProxyUseFdpass", "no"},
 	)

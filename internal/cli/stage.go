@@ -58,6 +58,9 @@ func stageKey(ctx context.Context, o proxyOptions, d *deps, r resolved, dial ssh
 		if err != nil {
 			return err
 		}
+		if err := o.checkRecreated(inst.Id); err != nil {
+			return err
+		}
 		res, where, err := ensureKey(ctx, c, o.keyOptions, r, inst, kp.Public, keys.EnsureOptions{User: user})
 		if err != nil {
 			return err
