@@ -36,6 +36,7 @@ fuzz:
 	$(GO) test ./internal/iap -run '^$$' -fuzz FuzzParseFrame -fuzztime 20s
 	$(GO) test ./keys -run '^$$' -fuzz FuzzParseLines -fuzztime 20s
 	$(GO) test ./emulator -run '^$$' -fuzz FuzzAgentParse -fuzztime 20s
+	$(GO) test ./keys -run '^$$' -fuzz FuzzParseLifetime -fuzztime 20s
 	$(GO) test ./gce -run '^$$' -fuzz FuzzParseCache -fuzztime 20s
 	$(GO) test ./gce -run '^$$' -fuzz FuzzCheckName -fuzztime 20s
 	$(GO) test ./sshconfig -run '^$$' -fuzz FuzzMerge -fuzztime 20s

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"encoding/base64"
 	"fmt"
 	"hash/fnv"
 	"net"
@@ -134,7 +135,8 @@ func instanceTags(n *Node) *compute.Tags {
 	t := &compute.Tags{Items: slices.Clone(n.tags)}
 	h := fnv.New64a()
 	h.Write([]byte(strings.Join(n.tags, ",")))
-	t.Fingerprint = strconv.FormatUint(h.Sum64(), 36)
+	// GCE fingerprints are base64 of 8 bytes; gcloud refuses anything else.
+	t.Fingerprint = base64.StdEncoding.EncodeToString(h.Sum(nil))
 	return t
 }
 

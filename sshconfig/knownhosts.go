@@ -335,6 +335,10 @@ const (
 	StrictAcceptNew StrictMode = "accept-new"
 	// StrictNo accepts any key, warning when it differs from the record.
 	StrictNo StrictMode = "no"
+	// StrictAsk is gcloud's (and OpenSSH's) "ask". gkessh cannot ask, so
+	// for its own logins it refuses what it would have asked about, as
+	// OpenSSH does without a terminal; ssh configs get "ask" as it is.
+	StrictAsk StrictMode = "ask"
 )
 
 // ParseStrictMode parses a --strict-host-key-checking value; "" is the
@@ -343,10 +347,10 @@ func ParseStrictMode(s string) (StrictMode, error) {
 	switch m := StrictMode(strings.ToLower(s)); m {
 	case "":
 		return StrictAcceptNew, nil
-	case StrictYes, StrictAcceptNew, StrictNo:
+	case StrictYes, StrictAcceptNew, StrictNo, StrictAsk:
 		return m, nil
 	}
-	return "", fmt.Errorf("invalid value %q: want yes, no or accept-new", s)
+	return "", fmt.Errorf("invalid value %q: want yes, no, ask or accept-new", s)
 }
 
 // HostKeyError is a host key refused: one that differs from the recorded
@@ -456,7 +460,7 @@ func (v Verifier) Prepare() (*HostKeyCheck, error) {
 		case len(rec.Keys) > 0 && v.Mode == StrictNo:
 			fmt.Fprintf(warn, "WARNING: %v\nContinuing because host keys go unchecked.\n", keyErr)
 			return nil
-		case len(rec.Keys) > 0 || v.Mode == StrictYes:
+		case len(rec.Keys) > 0 || v.Mode == StrictYes || v.Mode == StrictAsk:
 			return keyErr
 		}
 		fmt.Fprintf(warn, "Permanently added %s (%s %s) to %s: the guest published no host keys.\n", v.Alias, key.Type(), ssh.FingerprintSHA256(key), v.File.Path)

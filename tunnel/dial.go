@@ -87,6 +87,13 @@ var defaultWS = &websocket.Dialer{
 	Subprotocols:    []string{iap.Subprotocol},
 }
 
+// NewWSDialer returns a copy of the websocket dialer Dialer uses when WS is
+// nil, for callers that change one setting, such as TLSClientConfig.
+func NewWSDialer() *websocket.Dialer {
+	w := *defaultWS
+	return &w
+}
+
 // dialBatched dials TCP under a BatchConn; TLS, when used, goes on top.
 func dialBatched(ctx context.Context, network, addr string) (net.Conn, error) {
 	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)

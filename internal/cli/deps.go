@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -164,6 +165,10 @@ func (d *deps) iapDialer(ctx context.Context, g globalOptions) (*tunnel.Dialer, 
 		return nil, err
 	}
 	dl := &tunnel.Dialer{Endpoint: g.IAPEndpoint, TokenSource: ts, UserAgent: "gkessh/" + Version}
+	if g.InsecureIAP {
+		dl.WS = tunnel.NewWSDialer()
+		dl.WS.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+	}
 	if g.Verbose {
 		dl.Logf = d.logger(true)
 	}

@@ -12,7 +12,10 @@ type globalOptions struct {
 	Impersonate     string // SA[,DELEGATES]: the last is the target
 	ComputeEndpoint string
 	IAPEndpoint     string
-	Verbose         bool
+	// InsecureIAP skips TLS verification of the relay, as gcloud's
+	// --iap-tunnel-insecure-disable-websocket-cert-check does.
+	InsecureIAP bool
+	Verbose     bool
 }
 
 // googleFlags are the flags behind globalOptions, with their environment
@@ -24,8 +27,18 @@ func googleFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "access-token-file", Usage: "file holding an OAuth2 access token (else gcloud's credentials, then Application Default Credentials)", EnvVars: []string{"GKESSH_ACCESS_TOKEN_FILE", "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"}},
 		&ucli.StringFlag{Name: "impersonate-service-account", Usage: "act as this service account (`SA[,DELEGATE...]`, gcloud's order: the last is the target); else CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT or gcloud's auth/impersonate_service_account"},
 		&ucli.StringFlag{Name: "compute-endpoint", Usage: "base URL of the Compute API", EnvVars: []string{"GKESSH_COMPUTE_ENDPOINT"}},
-		&ucli.StringFlag{Name: "iap-endpoint", Usage: "base URL of the IAP relay", EnvVars: []string{"GKESSH_IAP_ENDPOINT"}},
+		&ucli.StringFlag{Name: "iap-endpoint", Aliases: []string{"iap-tunnel-url-override"}, Usage: "base URL of the IAP relay (gcloud's --iap-tunnel-url-override)", EnvVars: []string{"GKESSH_IAP_ENDPOINT"}},
+		&ucli.BoolFlag{Name: "iap-tunnel-insecure-disable-websocket-cert-check", Usage: "do not verify the relay's TLS certificate (gcloud's flag; for test relays only)"},
 		&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say what is being done on stderr"},
+		// Every ProxyCommand gcloud writes ends with --verbosity=warning.
+		&ucli.StringFlag{Name: "verbosity", Usage: "gcloud's: debug or info turn on --verbose; warning (the default), error, critical and none do not",
+			Action: func(_ *ucli.Context, v string) error {
+				switch v {
+				case "debug", "info", "warning", "error", "critical", "none":
+					return nil
+				}
+				return usagef("--verbosity %q: want debug, info, warning, error, critical or none", v)
+			}},
 	}
 }
 
@@ -37,6 +50,7 @@ func globals(c *ucli.Context) globalOptions {
 		Impersonate:     c.String("impersonate-service-account"),
 		ComputeEndpoint: c.String("compute-endpoint"),
 		IAPEndpoint:     c.String("iap-endpoint"),
-		Verbose:         c.Bool("verbose"),
+		InsecureIAP:     c.Bool("iap-tunnel-insecure-disable-websocket-cert-check"),
+		Verbose:         c.Bool("verbose") || c.String("verbosity") == "debug" || c.String("verbosity") == "info",
 	}
 }

@@ -2,10 +2,8 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -27,16 +25,19 @@ type keyOptions struct {
 }
 
 var (
-	userFlag    = &ucli.StringFlag{Name: "user", Usage: "user name on the node (default: your local login name)"}
-	keyFileFlag = &ucli.StringFlag{Name: "key-file", Usage: "private key file; the public key is FILE.pub (default ~/.ssh/google_compute_engine, created if missing)"}
-	scopeFlag   = &ucli.StringFlag{Name: "scope", Usage: "metadata for the key: project or instance (default: project, or the instance's own when it blocks project keys)"}
-	expireFlag  = &ucli.StringFlag{Name: "key-expire-after", Aliases: []string{"ssh-key-expire-after"}, Value: "24h", Usage: "lifetime of the metadata key, like 30m, 24h or 7d; 0 for a key that never expires"}
+	userFlag       = &ucli.StringFlag{Name: "user", Usage: "user name on the node (default: your local login name)"}
+	keyFileFlag    = &ucli.StringFlag{Name: "key-file", Usage: "private key file; the public key is FILE.pub (default ~/.ssh/google_compute_engine, created if missing)"}
+	scopeFlag      = &ucli.StringFlag{Name: "scope", Usage: "metadata for the key: project or instance (default: project, or the instance's own when it blocks project keys)"}
+	expireFlag     = &ucli.StringFlag{Name: "key-expire-after", Aliases: []string{"ssh-key-expire-after"}, Value: "24h", Usage: "lifetime of the metadata key, as gcloud reads it: 30m, 24h, 1d12h, P1D, 90 (seconds); 0 for a key that never expires"}
+	expirationFlag = &ucli.StringFlag{Name: "ssh-key-expiration", Usage: "when the metadata key expires, like 2030-08-29T18:52:51Z (gcloud's flag; instead of --key-expire-after)"}
 	// propagationFlag bounds the wait for a new key to reach the node.
 	propagationFlag = &ucli.DurationFlag{Name: "propagation-timeout", Value: 2 * time.Minute, Usage: "how long to wait for a new key to reach the node"}
 )
 
 // keyFlags are the flags behind keyOptions.
-func keyFlags() []ucli.Flag { return []ucli.Flag{userFlag, keyFileFlag, scopeFlag, expireFlag} }
+func keyFlags() []ucli.Flag {
+	return []ucli.Flag{userFlag, keyFileFlag, scopeFlag, expireFlag, expirationFlag}
+}
 
 // keyFlagValues reads and checks whichever key flags the command has.
 func keyFlagValues(c *ucli.Context) (keyOptions, error) {
@@ -51,10 +52,19 @@ func keyFlagValues(c *ucli.Context) (keyOptions, error) {
 			return k, err
 		}
 	}
-	if s := c.String("key-expire-after"); s != "" {
-		d, err := parseLifetime(s)
+	if s := c.String("ssh-key-expiration"); s != "" {
+		if c.IsSet("key-expire-after") {
+			return k, usagef("--ssh-key-expiration and --key-expire-after: give one")
+		}
+		d, err := keys.ParseExpiration(s, time.Now())
 		if err != nil {
-			return k, usagef("--key-expire-after %q: %v", s, err)
+			return k, usagef("--ssh-key-expiration %v", err)
+		}
+		k.ExpireAfter = d
+	} else if s := c.String("key-expire-after"); s != "" {
+		d, err := keys.ParseLifetime(s)
+		if err != nil {
+			return k, usagef("--key-expire-after %v", err)
 		}
 		k.ExpireAfter = d
 	}
@@ -81,23 +91,6 @@ func checkUser(flag, u string) error {
 		return usagef("%s %q: %v", flag, u, err)
 	}
 	return nil
-}
-
-// parseLifetime is time.ParseDuration plus a "d" suffix for days, as
-// gcloud's --ssh-key-expire-after takes.
-func parseLifetime(s string) (time.Duration, error) {
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		days, err := strconv.ParseUint(n, 10, 16)
-		if err != nil {
-			return 0, errors.New("want a duration like 30m, 24h or 7d")
-		}
-		return time.Duration(days) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, errors.New("want a duration like 30m, 24h or 7d")
-	}
-	return d, nil
 }
 
 // user is --user, else the user gcloud would pick: the local login name

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"io"
+	"log"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gkessh/gkessh/keys"
+)
+
+// TestGcloudKeyExpiryFlags: gcloud's --ssh-key-expire-after forms and
+// --ssh-key-expiration set the expiry of the metadata line.
+func TestGcloudKeyExpiryFlags(t *testing.T) {
+	e := newSSHTestEnv(t, "builtin", 1)
+	n := e.node(0)
+	at := time.Now().Add(72 * time.Hour).UTC().Truncate(time.Second)
+	for _, tt := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{[]string{"--ssh-key-expire-after", "1d12h"}, 36 * time.Hour},
+		{[]string{"--ssh-key-expire-after=P1D"}, 24 * time.Hour},
+		{[]string{"--ssh-key-expire-after", "90"}, 90 * time.Second},
+		{[]string{"--ssh-key-expiration", at.Format(time.RFC3339)}, time.Until(at)},
+	} {
+		// A fresh key each time, so each run writes its own line.
+		start := time.Now()
+		args := append([]string{"--key-file", t.TempDir() + "/k"}, tt.args...)
+		if _, stderr, code := e.run(append(args, n.Name, "--", "true")...); code != 0 {
+			t.Fatalf("%v: exit %d:\n%s", tt.args, code, stderr)
+		}
+		lines := keys.ParseLines(e.projectItems()["ssh-keys"])
+		l := lines[len(lines)-1]
+		if got := l.ExpireOn.Sub(start); got < tt.want-5*time.Second || got > tt.want+5*time.Second {
+			t.Errorf("%v: key expires %v after the run, want %v", tt.args, got, tt.want)
+		}
+	}
+	for _, bad := range [][]string{
+		{"--ssh-key-expire-after", "500ms"},
+		{"--ssh-key-expire-after", "1h30"},
+		{"--ssh-key-expiration", "2001-01-01T00:00:00Z"},
+	} {
+		if _, stderr, code := e.run(append(bad, n.Name, "--", "true")...); code != 255 || !strings.Contains(stderr, "expir") {
+			t.Errorf("%v: exit %d, stderr %q", bad, code, stderr)
+		}
+	}
+}
+
+// TestGcloudStrictAsk: --strict-host-key-checking=ask is taken; gkessh
+// cannot ask, so it logs in where the guest published the host keys and
+// refuses trust on first use, as OpenSSH does without a terminal.
+func TestGcloudStrictAsk(t *testing.T) {
+	e := newSSHTestEnv(t, "builtin", 2)
+	if _, stderr, code := e.run("--strict-host-key-checking=ask", e.node(0).Name, "--", "true"); code != 0 {
+		t.Fatalf("published keys: exit %d:\n%s", code, stderr)
+	}
+	off := "FALSE"
+	if err := e.srv.SetInstanceMetadata(e.node(1).Name, map[string]*string{"enable-guest-attributes": &off}); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := e.run("--strict-host-key-checking=ask", e.node(1).Name, "--", "true"); code != 255 {
+		t.Errorf("unpublished keys: exit %d, want a refusal:\n%s", code, stderr)
+	}
+}
+
+// TestGcloudIAPFlags: --iap-tunnel-url-override points at the relay, and
+// --iap-tunnel-insecure-disable-websocket-cert-check lets a relay with a
+// self-signed certificate through (refused without it); --verbosity is
+// taken as gcloud's ProxyCommand lines give it.
+func TestGcloudIAPFlags(t *testing.T) {
+	e := newSSHTestEnv(t, "builtin", 1)
+	tlsRelay := httptest.NewUnstartedServer(e.srv)
+	tlsRelay.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake
+	tlsRelay.StartTLS()
+	defer tlsRelay.Close()
+	wss := "wss" + strings.TrimPrefix(tlsRelay.URL, "https")
+	n := e.node(0).Name
+	if _, stderr, code := e.run("--iap-tunnel-url-override", wss, n, "--", "true"); code != 255 || !strings.Contains(stderr, "certificate") {
+		t.Errorf("self-signed relay without the flag: exit %d:\n%s", code, stderr)
+	}
+	stdout, stderr, code := e.run("--iap-tunnel-url-override="+wss, "--iap-tunnel-insecure-disable-websocket-cert-check", "--verbosity=warning", n, "--", "echo", "in")
+	if code != 0 || stdout != "in\n" {
+		t.Errorf("with the flag: exit %d, stdout %q:\n%s", code, stdout, stderr)
+	}
+	if _, stderr, code := e.run("--verbosity=loud", n, "--", "true"); code == 0 || !strings.Contains(stderr, "--verbosity") {
+		t.Errorf("--verbosity=loud: exit %d, stderr %q", code, stderr)
+	}
+}
