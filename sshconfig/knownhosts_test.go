@@ -130,13 +130,13 @@ func TestAdd(t *testing.T) {
 }
 
 func TestParseStrictMode(t *testing.T) {
-	for in, want := range map[string]StrictMode{"": StrictAcceptNew, "yes": StrictYes, "NO": StrictNo, "accept-new": StrictAcceptNew} {
+	for in, want := range map[string]StrictMode{"": StrictAcceptNew, "yes": StrictYes, "NO": StrictNo, "accept-new": StrictAcceptNew, "ask": StrictAsk} {
 		if got, err := ParseStrictMode(in); err != nil || got != want {
 			t.Errorf("ParseStrictMode(%q) = %q, %v", in, got, err)
 		}
 	}
-	if _, err := ParseStrictMode("ask"); err == nil {
-		t.Error("ask accepted")
+	if _, err := ParseStrictMode("maybe"); err == nil {
+		t.Error("maybe accepted")
 	}
 }
 

@@ -197,7 +197,7 @@ func TestSSHUsage(t *testing.T) {
 		{"--scope", "zone", "node"},
 		{"--user", "al ice", "node"},
 		{"--user", "bob", "alice@node"},
-		{"--strict-host-key-checking", "ask", "node"},
+		{"--strict-host-key-checking", "maybe", "node"},
 		{"--key-expire-after", "soon", "node"},
 		{"--port", "0", "node"},
 		{"-L", "8080:localhost", "node"},
