@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ import (
 // inventory` (ProxyCommand gkessh proxy), and a shell loop of `gkessh NODE
 // -- uname -a`. It reports each one's wall time, the peak RSS of its
 // largest process, the tunnels it opened and the metadata writes it made,
-// and run's speed-up over Ansible and the loop.
+// how many nodes answered, and run's speed-up over Ansible and the loop.
 func BenchmarkRun200(b *testing.B) {
 	need(b, "ssh", "ansible")
 	const nodes = 200
@@ -29,6 +30,7 @@ func BenchmarkRun200(b *testing.B) {
 		wall            time.Duration
 		rss             float64
 		tunnels, writes int64
+		answers         int64
 	}
 	// way runs one way from a fresh, keyless HOME and checks that every
 	// node answered.
@@ -49,11 +51,13 @@ func BenchmarkRun200(b *testing.B) {
 		out, err := cmd.CombinedOutput()
 		wall := time.Since(start)
 		stopMasters(filepath.Join(home, "cp"))
-		if err != nil || strings.Count(string(out), "Linux") < nodes {
-			b.Fatalf("%s: %v, %d answers\n%s", name, err, strings.Count(string(out), "Linux"), tail(out))
+		// A way that loses nodes is reported, not fatal: that is a result.
+		answers := int64(len(unameLine.FindAllIndex(out, -1)))
+		if err != nil || answers < nodes {
+			b.Logf("%s: %v, %d of %d nodes answered; what went wrong:\n%s", name, err, answers, nodes, failures(out))
 		}
 		st := w.stats()
-		return result{wall, peakRSS(cmd), st.Tunnels, st.MetadataWrites}
+		return result{wall, peakRSS(cmd), st.Tunnels, st.MetadataWrites, answers}
 	}
 	var run, ansible, loop result
 	add := func(sum *result, r result) {
@@ -61,6 +65,7 @@ func BenchmarkRun200(b *testing.B) {
 		sum.rss = max(sum.rss, r.rss)
 		sum.tunnels += r.tunnels
 		sum.writes += r.writes
+		sum.answers += r.answers
 	}
 	for i := 0; i < b.N; i++ {
 		add(&run, way("run", i, "gkessh", "run", "--user", user, "--all", "--", "uname", "-a"))
@@ -76,15 +81,24 @@ func BenchmarkRun200(b *testing.B) {
 		b.ReportMetric(m.r.rss, "MiB-"+m.name)
 		b.ReportMetric(float64(m.r.tunnels)/n, "tunnels-"+m.name+"/op")
 		b.ReportMetric(float64(m.r.writes)/n, "writes-"+m.name+"/op")
+		b.ReportMetric(float64(m.r.answers)/n, "answered-"+m.name+"/op")
 	}
 	b.ReportMetric(ansible.wall.Seconds()/run.wall.Seconds(), "ansible/run")
 	b.ReportMetric(loop.wall.Seconds()/run.wall.Seconds(), "loop/run")
 }
 
-// tail is the end of a long output, for a failure message.
-func tail(out []byte) string {
-	if len(out) > 4000 {
-		return "…" + string(out[len(out)-4000:])
+// unameLine is one node's `uname -a`, bare (Ansible, the loop) or after
+// run's "NODE: " prefix.
+var unameLine = regexp.MustCompile(`(?m)^(\S+: +)?Linux `)
+
+// failures picks the lines of out that say a node failed (Ansible's
+// UNREACHABLE and FAILED, gkessh's messages), at most 20.
+func failures(out []byte) string {
+	var bad []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "UNREACHABLE") || strings.Contains(l, "FAILED") || strings.Contains(l, `"msg"`) || strings.Contains(l, "gkessh:") {
+			bad = append(bad, l)
+		}
 	}
-	return string(out)
+	return strings.Join(bad[:min(len(bad), 20)], "\n")
 }
