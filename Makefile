@@ -4,7 +4,7 @@ BIN         ?= bin
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -X github.com/gkessh/gkessh/internal/cli.Version=$(VERSION)
 
-.PHONY: build test demo bench lint fuzz clean
+.PHONY: build test test-short demo bench lint fuzz clean
 
 # urfave_cli_no_docs leaves out the man-page generator (and its markdown
 # library): a smaller binary starts faster and maps less memory.
@@ -16,6 +16,11 @@ build:
 # rsync, socat and ansible-core; .ci/run installs them).
 test: build
 	$(GO) test -count=1 -timeout 20m ./...
+
+# The inner loop: unit and emulator tests, no end-to-end runs with real
+# OpenSSH or Ansible; under 30 s.
+test-short:
+	$(GO) test -short -count=1 ./...
 
 demo: build
 	./scripts/demo.sh

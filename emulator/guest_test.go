@@ -162,10 +162,13 @@ func TestGuestRules(t *testing.T) {
 	}
 }
 
-// TestGuestPropagationDelay checks that each change takes the delay to reach
-// the node: not before, and promptly after, also when a second change comes
-// while the first is still on its way.
+// TestGuestPropagationDelay checks that each change takes at least the
+// delay to reach the node, and that changes arrive in order, also when a
+// second comes while the first is still on its way.
 func TestGuestPropagationDelay(t *testing.T) {
+	// Ordering, not timing: a change is never installed before its delay
+	// has passed, and changes arrive in order. How late they arrive is the
+	// scheduler's business, so only a generous bound applies.
 	const delay = 300 * time.Millisecond
 	srv, _ := newTestServer(t, Config{Nodes: 1, PropagationDelay: delay})
 	n := srv.Node(srv.Nodes()[0])
@@ -177,34 +180,38 @@ func TestGuestPropagationDelay(t *testing.T) {
 	if err := srv.SetProjectMetadata(map[string]*string{"ssh-keys": &lines}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(delay / 2)
-	if got := n.InstalledKeys(); len(got) != 0 {
-		t.Fatalf("keys installed %v after %v, before the %v delay", rendered(got), time.Since(t0), delay)
+	// Read, then look at the clock: if the delay had not passed when the
+	// clock was read, it had not when the keys were.
+	got := n.InstalledKeys()
+	if early := time.Since(t0); early < delay && len(got) != 0 {
+		t.Fatalf("keys installed %v after %v, before the %v delay", rendered(got), early, delay)
 	}
 	lines += "\n" + keys.FormatLine("bob", b, "")
 	t1 := time.Now()
 	if err := srv.SetProjectMetadata(map[string]*string{"ssh-keys": &lines}); err != nil {
 		t.Fatal(err)
 	}
-
-	for _, step := range []struct {
-		since time.Time
-		users []string
-	}{{t0, []string{"alice"}}, {t1, []string{"alice", "bob"}}} {
-		got := f.nextInstall(t, 5*delay)
-		took := time.Since(step.since)
-		t.Logf("users %v installed %v after their change (delay %v)", step.users, took, delay)
-		if took < delay || took > delay+150*time.Millisecond {
-			t.Errorf("users %v installed after %v, want just after %v", step.users, took, delay)
+	for {
+		got := f.nextInstall(t, 10*time.Second)
+		_, alice := got["alice"]
+		_, bob := got["bob"]
+		switch {
+		case alice && time.Since(t0) < delay:
+			t.Fatalf("alice installed %v after her change, before the %v delay", time.Since(t0), delay)
+		case bob && time.Since(t1) < delay:
+			t.Fatalf("bob installed %v after his change, before the %v delay", time.Since(t1), delay)
+		case bob && !alice:
+			t.Fatalf("installed %v: the later change arrived without the earlier one", rendered(got))
 		}
-		if users := slices.Sorted(maps.Keys(got)); !slices.Equal(users, step.users) {
-			t.Errorf("installed users %v, want %v", users, step.users)
+		if bob {
+			return
 		}
 	}
 }
 
-// TestGuestExpiryAndRemoval checks that an expiring key goes at its expiry
-// with no metadata change, and that a key deleted from metadata goes too.
+// TestGuestExpiryAndRemoval: an expired key goes, never before its expiry,
+// and deleting ssh-keys removes the rest. Like the real agent's, the
+// removal waits for nothing but the expiry, so only ordering is checked.
 func TestGuestExpiryAndRemoval(t *testing.T) {
 	srv, _ := newTestServer(t, Config{Nodes: 1})
 	n := srv.Node(srv.Nodes()[0])
@@ -216,19 +223,24 @@ func TestGuestExpiryAndRemoval(t *testing.T) {
 	if err := srv.SetInstanceMetadata(n.Name, map[string]*string{"ssh-keys": &lines}); err != nil {
 		t.Fatal(err)
 	}
-	if got := rendered(f.nextInstall(t, time.Second)); len(got["alice"]) != 1 || len(got["bob"]) != 1 {
-		t.Fatalf("installed %v, want alice and bob", got)
-	}
-	got := rendered(f.nextInstall(t, time.Second))
-	late := time.Since(expire)
-	t.Logf("expired key removed %v after its expiry", late)
-	if len(got["alice"]) != 0 || len(got["bob"]) != 1 || late < 0 || late > 150*time.Millisecond {
-		t.Errorf("%v after expiry installed %v, want bob only, just after", late, got)
+	for {
+		got := rendered(f.nextInstall(t, 10*time.Second))
+		if len(got["bob"]) != 1 {
+			t.Fatalf("installed %v, want bob's key", got)
+		}
+		if len(got["alice"]) == 1 {
+			continue // until her key expires
+		}
+		// The agent dropped her key at its own now, which was before ours.
+		if early := time.Until(expire); early > 0 {
+			t.Fatalf("alice's key removed %v before it expires", early)
+		}
+		break
 	}
 	if err := srv.SetInstanceMetadata(n.Name, map[string]*string{"ssh-keys": nil}); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.nextInstall(t, time.Second); len(got) != 0 {
+	if got := f.nextInstall(t, 10*time.Second); len(got) != 0 {
 		t.Errorf("after deleting ssh-keys installed %v, want none", rendered(got))
 	}
 }

@@ -163,8 +163,8 @@ func explain(err error, what, perm string) error {
 	return fmt.Errorf("gce: %s: %w", what, err)
 }
 
-// UpdateProjectMetadata applies edit to the project's metadata with
-// read-modify-write, retrying on 412; see Update.
+// UpdateProjectMetadata applies edit to the project's metadata with the
+// fingerprint read-modify-write of update, retrying on 412.
 func (c *Client) UpdateProjectMetadata(ctx context.Context, first *Metadata, edit func(md *Metadata) (bool, error)) (bool, error) {
 	read := func(ctx context.Context) (*Metadata, error) {
 		p, err := c.Project(ctx)
@@ -176,8 +176,8 @@ func (c *Client) UpdateProjectMetadata(ctx context.Context, first *Metadata, edi
 	return update(ctx, first, read, c.SetProjectMetadata, edit, backoff)
 }
 
-// UpdateInstanceMetadata applies edit to an instance's metadata with
-// read-modify-write, retrying on 412; see Update.
+// UpdateInstanceMetadata applies edit to an instance's metadata with the
+// fingerprint read-modify-write of update, retrying on 412.
 func (c *Client) UpdateInstanceMetadata(ctx context.Context, zone, name string, first *Metadata, edit func(md *Metadata) (bool, error)) (bool, error) {
 	read := func(ctx context.Context) (*Metadata, error) {
 		inst, err := c.Instance(ctx, zone, name)
@@ -273,7 +273,7 @@ func orEmpty(md *Metadata) *Metadata {
 
 // requestID is the query of a set call. GCE applies calls with the same
 // requestId once, so a request replayed on the way (by a proxy that retries)
-// cannot apply twice; gcloud sends one for the same reason.
+// cannot apply twice.
 func requestID() url.Values {
 	var b [16]byte
 	for i := range b {

@@ -33,9 +33,7 @@ func Pipe(ctx context.Context, c net.Conn, in, out *os.File) error {
 
 // pipeSize is the buffer asked for on the pipe from ssh, Linux's default
 // limit for unprivileged processes: fewer, larger reads of what ssh sends.
-// The pipe to ssh keeps the default 64 KiB. Measured with a 1 MiB one: ssh
-// fell behind at the start of a download (the pipe full for the first
-// 100 ms, 1 MiB in after 95-128 ms against 8 ms through nc), used 60% more
-// CPU on 32 MiB, and downloads ran at 115-118 MB/s against 166-179 with
-// the default pipe.
+// The pipe to ssh keeps the default 64 KiB: with a bigger one ssh falls
+// behind at the start of a download, uses more CPU, and downloads are
+// slower.
 const pipeSize = 1 << 20

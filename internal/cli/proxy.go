@@ -98,8 +98,7 @@ func runProxy(ctx context.Context, o proxyOptions, d *deps, stdio Stdio) error {
 	if os.Getenv("GOMAXPROCS") == "" {
 		// One stream needs one thread running Go at a time; more make the
 		// scheduler spin between hand-offs, and on a small machine that CPU
-		// is taken from ssh itself (measured: a third of the proxy's CPU
-		// time on downloads).
+		// is taken from ssh itself.
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	}
 	in, inOK := stdio.In.(*os.File)

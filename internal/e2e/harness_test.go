@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -20,7 +22,15 @@ import (
 	"github.com/gkessh/gkessh/internal/testbin"
 )
 
-func TestMain(m *testing.M) { testbin.Main(m) }
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		// Built binaries, real OpenSSH and Ansible: not the inner loop.
+		fmt.Println("internal/e2e: end-to-end tests skipped under -short")
+		os.Exit(0)
+	}
+	testbin.Main(m)
+}
 
 // need skips the test when a program it runs is missing (.ci/run installs
 // them all, so CI never skips).

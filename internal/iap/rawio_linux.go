@@ -15,8 +15,8 @@ import (
 // with RawSyscall, without telling the Go scheduler. A read or write of a
 // few hundred KiB can take longer than sysmon's 20 µs tick, and with the
 // proxy's GOMAXPROCS=1 sysmon then hands the P to a fresh thread that
-// finds nothing to do and sleeps again: measured, thousands of futex and
-// nanosleep calls per 64 MiB and most of the proxy's system time. A
+// finds nothing to do and sleeps again, which was most of the proxy's
+// system time. A
 // non-blocking call cannot block, so holding the P through it is safe;
 // when it would block, the poller waits as usual.
 
