@@ -287,9 +287,6 @@ func writeAtomic(path string, data []byte) error {
 	return nil
 }
 
-// AcceptFlag is the flag that lets Pin replace changed keys.
-const AcceptFlag = "--accept-changed-host-keys"
-
 // HostKeyChangedError is Pin refusing a change: the guest of Node now
 // publishes host keys (New, read from Source) that File does not record
 // for Alias (Old).
@@ -304,9 +301,8 @@ type HostKeyChangedError struct {
 
 func (e *HostKeyChangedError) Error() string {
 	return fmt.Sprintf("host keys of %s (%s) have CHANGED: %s records %s, but %s now hold %s. "+
-		"If the node was rebuilt or its keys were regenerated on purpose, run again with %s, "+
-		"which replaces the recorded keys of %s with the published ones; otherwise someone may be tampering with the node",
-		e.Node, e.Alias, e.File, Fingerprints(e.Old), e.Source, Fingerprints(e.New), AcceptFlag, e.Alias)
+		"Either the node was rebuilt or its keys regenerated, or someone is tampering with it",
+		e.Node, e.Alias, e.File, Fingerprints(e.Old), e.Source, Fingerprints(e.New))
 }
 
 // Fingerprints lists keys as "TYPE SHA256:…, …".
@@ -384,7 +380,7 @@ func (e *HostKeyError) Error() string {
 	msg := fmt.Sprintf("host key of %s has CHANGED: the server presented %s, but %s records %s. Someone could be intercepting the connection (man-in-the-middle attack), or the node's host keys were regenerated.",
 		name, got, e.File, Fingerprints(e.Want))
 	if e.Published {
-		return msg + " Its guest publishes the presented key: run again with " + AcceptFlag + " to record it in place of the old keys."
+		return msg + " Its guest publishes the presented key"
 	}
 	return msg + fmt.Sprintf(" Its guest does not publish the presented key. If you trust the change anyway, remove the old keys with: ssh-keygen -R %s -f %s", e.Alias, e.File)
 }

@@ -192,7 +192,7 @@ func TestVerifier(t *testing.T) {
 				if !errors.As(err, &cerr) {
 					t.Fatalf("Prepare: %v, want a HostKeyChangedError", err)
 				}
-				for _, want := range []string{"n1", alias, "n1's guest attributes", ssh.FingerprintSHA256(known), ssh.FingerprintSHA256(other), "--accept-changed-host-keys"} {
+				for _, want := range []string{"n1", alias, "n1's guest attributes", ssh.FingerprintSHA256(known), ssh.FingerprintSHA256(other), "CHANGED"} {
 					if !strings.Contains(err.Error(), want) {
 						t.Errorf("message lacks %q: %v", want, err)
 					}

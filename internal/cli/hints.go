@@ -24,6 +24,7 @@ func hint(err error) string {
 		keyFile   *keys.KeyFileError
 		refused   *sshclient.KeyRefusedError
 		hostKey   *sshconfig.HostKeyError
+		changed   *sshconfig.HostKeyChangedError
 	)
 	switch {
 	case errors.Is(err, auth.ErrNoCredentials):
@@ -52,6 +53,10 @@ func hint(err error) string {
 		return "pass --key-file FILE"
 	case errors.As(err, &refused) && refused.Waited > 0:
 		return "if the node blocks project keys, retry with --scope instance; a slow node may need a longer --propagation-timeout"
+	case errors.As(err, &changed):
+		return "if the change is expected, run again with --" + acceptChangedFlag.Name + ", which replaces the recorded keys of " + changed.Alias + " with the published ones"
+	case errors.As(err, &hostKey) && hostKey.Published:
+		return "if the change is expected, run again with --" + acceptChangedFlag.Name + " to record it in place of the old keys"
 	case errors.As(err, &hostKey) && len(hostKey.Want) == 0 && !hostKey.Revoked:
 		return "with --strict-host-key-checking=yes add its key first, or use --strict-host-key-checking=accept-new"
 	}

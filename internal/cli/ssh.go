@@ -49,7 +49,7 @@ const alreadyPresentWait = 15 * time.Second
 
 // acceptChangedFlag lets the keys a guest publishes replace changed
 // recorded ones (sshconfig.Pin), in logins, config-ssh and inventory.
-var acceptChangedFlag = &ucli.BoolFlag{Name: strings.TrimPrefix(sshconfig.AcceptFlag, "--"), Usage: "when a node's guest publishes host keys other than the recorded ones (rebuilt node, regenerated keys), record them in place of the old ones instead of refusing"}
+var acceptChangedFlag = &ucli.BoolFlag{Name: "accept-changed-host-keys", Usage: "when a node's guest publishes host keys other than the recorded ones (rebuilt node, regenerated keys), record them in place of the old ones instead of refusing"}
 
 // strictFlag is the host key policy of the commands that log in natively.
 var strictFlag = &ucli.StringFlag{Name: "strict-host-key-checking", Value: string(sshconfig.StrictAcceptNew), Usage: "yes: only recorded or guest-published host keys; accept-new: also trust on first use when the guest published none; no: accept any"}
