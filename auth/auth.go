@@ -72,7 +72,10 @@ type Source struct {
 	// "Application Default Credentials file /path".
 	Kind string
 
-	id    string // what else tells this source's tokens apart (cache.go)
+	id string // what else tells this source's tokens apart (cache.go)
+	// bare sources (a token file or variable) have no expiry to cache
+	// by, and cost nothing to read again: memory only.
+	bare  bool
 	fetch func(ctx context.Context) (*oauth2.Token, error)
 	cache *diskCache // nil: memory only
 	logf  func(string, ...any)
@@ -109,7 +112,10 @@ func New(ctx context.Context, o Options) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.cache, s.logf = cache, o.Logf
+	s.logf = o.Logf
+	if !s.bare {
+		s.cache = cache
+	}
 	imp := o.Impersonate
 	origin := "--impersonate-service-account"
 	if imp == "" {
@@ -177,9 +183,18 @@ func (s *Source) Token() (*oauth2.Token, error) {
 		s.tok, s.got = tok, got
 		return tok, nil
 	}
-	// Token has no context; the HTTP client's timeouts bound the fetch.
+	// Token has no context; fetchTimeout bounds the wait and the fetch.
 	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
 	defer cancel()
+	// Processes starting together (Ansible's forks) fetch one token: the
+	// first takes the lock and fetches, the others then find it cached.
+	if release, err := s.cache.lock(ctx, s.key()); err == nil {
+		defer release()
+		if tok, got, ok := s.cache.load(s.key()); ok && fresh(tok, got, now) {
+			s.tok, s.got = tok, got
+			return tok, nil
+		}
+	}
 	tok, err := s.fetch(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.Kind, err)
@@ -250,7 +265,7 @@ func fileSource(path, origin string) *Source {
 	if origin != "" {
 		kind += " (" + origin + ")"
 	}
-	return &Source{Principal: "unknown (a bare access token)", Kind: kind, fetch: func(context.Context) (*oauth2.Token, error) {
+	return &Source{Principal: "unknown (a bare access token)", Kind: kind, bare: true, fetch: func(context.Context) (*oauth2.Token, error) {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return nil, err
@@ -264,7 +279,7 @@ func fileSource(path, origin string) *Source {
 }
 
 func staticSource(tok string) *Source {
-	return &Source{Principal: "unknown (a bare access token)", Kind: "CLOUDSDK_AUTH_ACCESS_TOKEN", fetch: func(context.Context) (*oauth2.Token, error) {
+	return &Source{Principal: "unknown (a bare access token)", Kind: "CLOUDSDK_AUTH_ACCESS_TOKEN", bare: true, fetch: func(context.Context) (*oauth2.Token, error) {
 		return &oauth2.Token{AccessToken: tok, TokenType: "Bearer"}, nil
 	}}
 }

@@ -297,3 +297,28 @@ func TestTokenHost(t *testing.T) {
 		t.Fatalf("with auth/token_host: %v", err)
 	}
 }
+
+// TestColdStartTogether: sources starting at once (processes, in life)
+// with an empty cache make one token grant between them.
+func TestColdStartTogether(t *testing.T) {
+	f := newFixture(t)
+	f.env["GOOGLE_APPLICATION_CREDENTIALS"] = f.userFile
+	f.srv.SetTokenLatency(50 * time.Millisecond) // long enough for all to miss the cache
+	const n = 8
+	sources := make([]*Source, n)
+	for i := range sources {
+		sources[i] = f.source(t, Options{})
+	}
+	errs := make(chan error, n)
+	for _, s := range sources {
+		go func() { _, err := s.Token(); errs <- err }()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if g := f.srv.Stats().TokenGrants; g != 1 {
+		t.Errorf("%d token grants for %d sources starting together, want 1", g, n)
+	}
+}

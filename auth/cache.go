@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/gkessh/gkessh/internal/filelock"
 )
 
 // diskCache keeps access tokens in files of their own, 0600 in a 0700
@@ -93,6 +96,18 @@ func (c *diskCache) store(key string, tok *oauth2.Token, obtained time.Time) err
 		return err
 	}
 	return nil
+}
+
+// lock serializes the fetches of key's token across processes; with no
+// cache there is nothing to share, and no lock.
+func (c *diskCache) lock(ctx context.Context, key string) (release func(), err error) {
+	if c == nil {
+		return nil, errors.New("no disk cache")
+	}
+	if err := os.MkdirAll(c.dir, 0o700); err != nil { // a token is stored next
+		return nil, err
+	}
+	return filelock.Lock(ctx, filepath.Join(c.dir, key+".lock"))
 }
 
 func (c *diskCache) remove(key string) {
