@@ -1,4 +1,4 @@
-package tunnel_test
+package e2e
 
 import (
 	"bytes"
@@ -27,21 +27,6 @@ import (
 	"github.com/gkessh/gkessh/internal/testbin"
 )
 
-func TestMain(m *testing.M) { testbin.Main(m) }
-
-// gkesshBinary is cmd/gkessh, built once per run.
-func gkesshBinary(tb testing.TB) string { return testbin.Path(tb, "gkessh") }
-
-// need skips when a program is missing (.ci/run installs them all).
-func need(tb testing.TB, progs ...string) {
-	tb.Helper()
-	for _, p := range progs {
-		if _, err := exec.LookPath(p); err != nil {
-			tb.Skipf("%s not installed", p)
-		}
-	}
-}
-
 // sshEnv is a node with the given kind of sshd behind the in-process
 // relay, a key it accepts for the login user, its host keys pinned, and the
 // environment that points gkessh at the emulator.
@@ -58,7 +43,7 @@ func newSSHEnv(tb testing.TB, sshd string) *sshEnv {
 	tb.Helper()
 	need(tb, "ssh", "sshd", "go")
 	dir := tb.TempDir()
-	e := &sshEnv{home: dir, gkessh: gkesshBinary(tb)}
+	e := &sshEnv{home: dir, gkessh: testbin.Path(tb, "gkessh")}
 	srv, url := emutest.Serve(tb, emulator.Config{Nodes: 1, SSHD: sshd})
 	e.srv, e.node = srv, srv.Node(srv.Nodes()[0])
 
@@ -165,7 +150,7 @@ func TestSSHThroughProxy(t *testing.T) {
 				t.Fatalf("ssh true: %v: %s", err, out)
 			}
 			e.roundTrip(t, 64<<20)
-			if mode != "openssh" || testing.Short() {
+			if mode != "openssh" {
 				return
 			}
 			e.srv.SetFaults(emulator.Faults{DropAfterBytes: 8 << 20})
