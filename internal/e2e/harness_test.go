@@ -54,6 +54,7 @@ type world struct {
 	// which it must remove when it stops.
 	stateDir string
 	envFile  string // the emulator's env file
+	pid      int    // the emulator's process id
 	secret   string // the control API's secret, from the env file
 	// stop stops the emulator (SIGTERM) and checks it went cleanly; the
 	// test's cleanup calls it too.
@@ -73,7 +74,7 @@ func startEmulator(t testing.TB, args ...string) *world {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, home: home, envFile: envFile}
+	w := &world{t: t, home: home, envFile: envFile, pid: cmd.Process.Pid}
 	// A directory named with --state-dir is the user's, and stays.
 	userDir := slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--state-dir") })
 	var once sync.Once
