@@ -59,6 +59,24 @@ func OSLoginEnabled(inst *Instance, proj *Project) bool {
 	return false
 }
 
+// OSLoginExtras names the OS Login features on for the instance that
+// need more than a key in the login profile (gcloud's rule: the instance's
+// value wins, else the project's): 2-step verification, security keys,
+// certificates.
+func OSLoginExtras(inst *Instance, proj *Project) []string {
+	var on []string
+	for _, f := range []struct{ key, what string }{
+		{"enable-oslogin-2fa", "2-step verification (enable-oslogin-2fa)"},
+		{"enable-oslogin-sk", "security keys (enable-oslogin-sk)"},
+		{"enable-oslogin-certificates", "OS Login certificates (enable-oslogin-certificates)"},
+	} {
+		if FeatureEnabled(inst, proj, f.key) {
+			on = append(on, f.what)
+		}
+	}
+	return on
+}
+
 // agentBool reads a metadata flag as the Go guest agent does: the value
 // exactly as stored, through strconv.ParseBool; ok is false when the key
 // is missing or its value does not parse.

@@ -40,6 +40,9 @@ type EnsureResult struct {
 	Key     string // the metadata item: ssh-keys, or legacy sshKeys
 	Line    string // the line written, "" when none was
 	OSLogin bool   // OS Login is on; nothing was written
+	// OSLoginExtras are the OS Login features on that gkessh does not
+	// support (gce.OSLoginExtras).
+	OSLoginExtras []string
 	// ProjectRefused: the project write got 403, so the key went to the
 	// instance's own metadata instead, as gcloud does.
 	ProjectRefused bool
@@ -66,7 +69,7 @@ func Ensure(ctx context.Context, c *gce.Client, inst *gce.Instance, pub ssh.Publ
 		return EnsureResult{}, err
 	}
 	if gce.OSLoginEnabled(inst, proj) {
-		return EnsureResult{OSLogin: true}, nil
+		return EnsureResult{OSLogin: true, OSLoginExtras: gce.OSLoginExtras(inst, proj)}, nil
 	}
 	t, err := target(opts.Scope, inst)
 	if err != nil {

@@ -35,3 +35,22 @@ func TestSSHGKENodeUnderEnforcedOSLogin(t *testing.T) {
 		})
 	}
 }
+
+// TestSSHOSLoginExtrasNamed: 2-step verification, security keys and OS
+// Login certificates are refused with a message naming each that is on.
+func TestSSHOSLoginExtrasNamed(t *testing.T) {
+	e := newSSHTestEnv(t, "builtin", 0)
+	if _, err := e.srv.AddNode("plain-vm", "us-west1-a"); err != nil {
+		t.Fatal(err)
+	}
+	e.seedProject(map[string]string{"enable-oslogin": "TRUE", "enable-oslogin-2fa": "TRUE", "enable-oslogin-sk": "true"})
+	_, stderr, code := e.run("plain-vm", "--", "true")
+	for _, want := range []string{"2-step verification (enable-oslogin-2fa)", "security keys (enable-oslogin-sk)", "gcloud compute ssh"} {
+		if code != 255 || !strings.Contains(stderr, want) {
+			t.Errorf("exit %d, stderr lacks %q:\n%s", code, want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "certificates") {
+		t.Errorf("names certificates, which are off:\n%s", stderr)
+	}
+}
