@@ -547,3 +547,31 @@ func TestRunOSLogin(t *testing.T) {
 		t.Errorf("the other node: %+v", r)
 	}
 }
+
+// TestRunParallelBound: -P N never has more than N commands running: each
+// node's command appends s when it starts and e when it ends, and the
+// file's order bounds how many overlapped.
+func TestRunParallelBound(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 8})
+	log := filepath.Join(t.TempDir(), "log")
+	_, stderr, code := e.run("run", "--all", "-P", "3", "--", fmt.Sprintf("echo s >> %s; sleep 0.2; echo e >> %s", log, log))
+	if code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running, most := 0, 0
+	for _, l := range strings.Fields(string(b)) {
+		if l == "s" {
+			running++
+		} else {
+			running--
+		}
+		most = max(most, running)
+	}
+	if most > 3 || strings.Count(string(b), "s") != 8 {
+		t.Errorf("%d commands ran at once with -P 3 (log %q)", most, b)
+	}
+}
