@@ -10,6 +10,8 @@ import (
 	"time"
 
 	compute "google.golang.org/api/compute/v1"
+
+	"github.com/gkessh/gkessh/internal/testkey"
 )
 
 func TestComputeProjectGet(t *testing.T) {
@@ -293,7 +295,7 @@ func TestComputeGuestAttributes(t *testing.T) {
 	srv, hs := newTestServer(t, Config{Nodes: 2})
 	svc := computeClient(t, hs, srv.Token())
 	p := srv.ProjectName()
-	hostKey := newKey(t)
+	hostKey := testkey.Public(t)
 	withKeys, withoutKeys := srv.Node(srv.Nodes()[0]), srv.Node(srv.Nodes()[1])
 	useFakeSSHD(t, withKeys, hostKey)
 	useFakeSSHD(t, withoutKeys)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/keys"
 	"golang.org/x/crypto/ssh"
 )
@@ -162,7 +163,7 @@ func TestControlProjectAndKeys(t *testing.T) {
 	srv, hs := newTestServer(t, Config{Nodes: 1})
 	n := srv.Node(srv.Nodes()[0])
 	f := useFakeSSHD(t, n)
-	key := newKey(t)
+	key := testkey.Public(t)
 	line := keys.FormatLine("alice", key, "alice@laptop")
 	var proj projectInfo
 	if code := ctl(t, hs, "POST", "/control/project", map[string]any{"metadata": map[string]string{"ssh-keys": line}}, &proj); code != 200 {

@@ -10,6 +10,8 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	compute "google.golang.org/api/compute/v1"
+
+	"github.com/gkessh/gkessh/internal/testkey"
 )
 
 // TestGKENodeMetadata: a GKE node carries the instance metadata and labels
@@ -116,7 +118,7 @@ func valueIn(md *compute.Metadata, key string) string {
 func TestGKENodeUnderEnforcedOSLogin(t *testing.T) {
 	srv, _ := newTestServer(t, Config{Nodes: 1})
 	f := useFakeSSHD(t, srv.Node(srv.Nodes()[0]))
-	line := "alice:" + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(newKey(t))))
+	line := "alice:" + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(testkey.Public(t))))
 	if err := srv.SetProjectMetadata(map[string]*string{"enable-oslogin": ptr("TRUE"), "ssh-keys": &line}); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/keys"
 	"golang.org/x/crypto/ssh"
 	compute "google.golang.org/api/compute/v1"
@@ -32,7 +33,7 @@ func rendered(m map[string][]ssh.PublicKey) map[string][]string {
 }
 
 func TestGuestRules(t *testing.T) {
-	a, b, c := newKey(t), newKey(t), newKey(t)
+	a, b, c := testkey.Public(t), testkey.Public(t), testkey.Public(t)
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	line := func(user string, k ssh.PublicKey) string { return keys.FormatLine(user, k, user+"@laptop") }
 	soon := now.Add(time.Hour)
@@ -173,7 +174,7 @@ func TestGuestPropagationDelay(t *testing.T) {
 	srv, _ := newTestServer(t, Config{Nodes: 1, PropagationDelay: delay})
 	n := srv.Node(srv.Nodes()[0])
 	f := useFakeSSHD(t, n)
-	a, b := newKey(t), newKey(t)
+	a, b := testkey.Public(t), testkey.Public(t)
 	lines := keys.FormatLine("alice", a, "")
 
 	t0 := time.Now()
@@ -216,7 +217,7 @@ func TestGuestExpiryAndRemoval(t *testing.T) {
 	srv, _ := newTestServer(t, Config{Nodes: 1})
 	n := srv.Node(srv.Nodes()[0])
 	f := useFakeSSHD(t, n)
-	a, b := newKey(t), newKey(t)
+	a, b := testkey.Public(t), testkey.Public(t)
 	expire := time.Now().Add(400 * time.Millisecond)
 	lines := keys.FormatLine("alice", a, fmt.Sprintf(`google-ssh {"userName":"alice","expireOn":%q}`, expire.Format(time.RFC3339Nano))) +
 		"\n" + keys.FormatLine("bob", b, "")
@@ -254,7 +255,7 @@ func TestGuestWithoutSSHD(t *testing.T) {
 	n.mu.Lock()
 	n.sshd = nil
 	n.mu.Unlock()
-	line := keys.FormatLine("alice", newKey(t), "")
+	line := keys.FormatLine("alice", testkey.Public(t), "")
 	if err := srv.SetProjectMetadata(map[string]*string{"ssh-keys": &line}); err != nil {
 		t.Fatal(err)
 	}

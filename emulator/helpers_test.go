@@ -2,8 +2,6 @@ package emulator
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"net/http/httptest"
 	"sync"
@@ -69,19 +67,6 @@ func wantAPIError(t *testing.T, err error, code int, reason string) *googleapi.E
 		t.Fatalf("got %d %+v, want %d with reason %s", gerr.Code, gerr.Errors, code, reason)
 	}
 	return gerr
-}
-
-func newKey(t *testing.T) ssh.PublicKey {
-	t.Helper()
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
 }
 
 // fakeSSHD stands in for a node's SSH server and reports every key set the

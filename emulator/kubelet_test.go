@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	compute "google.golang.org/api/compute/v1"
 
+	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/keys"
 )
 
@@ -20,7 +21,7 @@ import (
 // node's guest agent to install it, and logs in to the node's sshd.
 func loginViaMetadata(t *testing.T, srv *Server, n *Node) *ssh.Client {
 	t.Helper()
-	user, signer := loginUser(t), testSigner(t)
+	user, signer := loginUser(t), testkey.Signer(t)
 	line := keys.FormatLine(user, signer.PublicKey(), "")
 	if err := srv.SetProjectMetadata(map[string]*string{"ssh-keys": &line}); err != nil {
 		t.Fatal(err)

@@ -3,8 +3,6 @@ package emulator
 import (
 	"bufio"
 	"bytes"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +17,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/internal/testnet"
 )
 
@@ -54,19 +53,6 @@ var sshdModes = []struct {
 	}},
 }
 
-func testSigner(t testing.TB) ssh.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ssh.NewSignerFromSigner(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // loginUser is a user both modes accept: OpenSSH needs a real account.
 func loginUser(t testing.TB) string {
 	t.Helper()
@@ -81,7 +67,7 @@ func loginUser(t testing.TB) string {
 // agent would, and returns the user and key.
 func authorize(tb testing.TB, d nodeSSHD) (string, ssh.Signer) {
 	tb.Helper()
-	name, signer := loginUser(tb), testSigner(tb)
+	name, signer := loginUser(tb), testkey.Signer(tb)
 	if err := d.SetAuthorized(map[string][]ssh.PublicKey{name: {signer.PublicKey()}}); err != nil {
 		tb.Fatal(err)
 	}
@@ -135,7 +121,7 @@ func TestNodeSSHD(t *testing.T) {
 			if got := len(d.HostKeys()); got != 2 {
 				t.Fatalf("%d host keys, want ed25519 and ecdsa", got)
 			}
-			name, signer := loginUser(t), testSigner(t)
+			name, signer := loginUser(t), testkey.Signer(t)
 
 			if c, err := dialNode(d, name, signer); err == nil {
 				c.Close()
@@ -410,7 +396,7 @@ func TestOpenSSHDCleanup(t *testing.T) {
 			t.Errorf("%s mode %v, want 0600", f, fi.Mode().Perm())
 		}
 	}
-	users := map[string][]ssh.PublicKey{"alice": {testSigner(t).PublicKey()}, "bob": {testSigner(t).PublicKey()}}
+	users := map[string][]ssh.PublicKey{"alice": {testkey.Signer(t).PublicKey()}, "bob": {testkey.Signer(t).PublicKey()}}
 	if err := d.SetAuthorized(users); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/gkessh/gkessh/internal/testkey"
 )
 
 // TestAddFullDisk: a disk that fills during Add leaves known_hosts as it
@@ -18,7 +20,7 @@ func TestAddFullDisk(t *testing.T) {
 		return
 	}
 	path := filepath.Join(t.TempDir(), KnownHostsName)
-	first := line("compute.1", newKey(t))
+	first := line("compute.1", testkey.Public(t))
 	if err := os.WriteFile(path, []byte(first), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +50,7 @@ func fillUpAndAdd(t *testing.T, path string) {
 	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
 		t.Skipf("setrlimit: %v", err)
 	}
-	if err := (KnownHosts{Path: path}).Add("compute.2", newKey(t)); err == nil {
+	if err := (KnownHosts{Path: path}).Add("compute.2", testkey.Public(t)); err == nil {
 		t.Fatal("Add succeeded on a full disk")
 	}
 }

@@ -1,7 +1,6 @@
 package sshconfig
 
 import (
-	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1"
@@ -14,20 +13,9 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/ssh"
-)
 
-func newKey(t *testing.T) ssh.PublicKey {
-	t.Helper()
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+	"github.com/gkessh/gkessh/internal/testkey"
+)
 
 func line(host string, k ssh.PublicKey) string {
 	return host + " " + string(ssh.MarshalAuthorizedKey(k))
@@ -52,7 +40,7 @@ func TestHostAlias(t *testing.T) {
 func TestLookupExactAlias(t *testing.T) {
 	k := make([]ssh.PublicKey, 6)
 	for i := range k {
-		k[i] = newKey(t)
+		k[i] = testkey.Public(t)
 	}
 	data := "# comment\n" +
 		line("compute.12", k[0]) + // prefix of the alias: gcloud's bug, not ours
@@ -91,7 +79,7 @@ func TestLookupExactAlias(t *testing.T) {
 func TestAdd(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), ".ssh")
 	kh := KnownHosts{Path: filepath.Join(dir, KnownHostsName)}
-	a, b := newKey(t), newKey(t)
+	a, b := testkey.Public(t), testkey.Public(t)
 	if err := kh.Add("compute.1", a, a, b); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +130,7 @@ func TestParseStrictMode(t *testing.T) {
 
 func TestVerifier(t *testing.T) {
 	const alias = "compute.42"
-	known, other, published := newKey(t), newKey(t), newKey(t)
+	known, other, published := testkey.Public(t), testkey.Public(t), testkey.Public(t)
 	type want int
 	const (
 		accept want = iota
@@ -250,7 +238,7 @@ func TestVerifier(t *testing.T) {
 }
 
 func TestAlgorithms(t *testing.T) {
-	k := newKey(t)
+	k := testkey.Public(t)
 	if got := algorithms([]ssh.PublicKey{k, k}); len(got) != 1 || got[0] != ssh.KeyAlgoED25519 {
 		t.Errorf("algorithms = %v", got)
 	}
@@ -260,7 +248,7 @@ func TestAlgorithms(t *testing.T) {
 // instance name could write markers or other hosts into the file.
 func TestAddRefusesHostileAlias(t *testing.T) {
 	kh := KnownHosts{Path: filepath.Join(t.TempDir(), KnownHostsName)}
-	k := newKey(t)
+	k := testkey.Public(t)
 	for _, alias := range []string{"n\n@cert-authority *", "*", "a,b", "n x", "@revoked", "compute.01", "compute.", "compute.1x", "..", "gke-\u0441luster"} {
 		if err := kh.Add(alias, k); err == nil {
 			t.Errorf("Add(%q) accepted", alias)

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,10 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/gkessh/gkessh/auth"
 	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/sshclient"
 	"github.com/gkessh/gkessh/sshconfig"
@@ -40,7 +37,7 @@ func TestHints(t *testing.T) {
 		{&keys.KeyFileError{Path: "k", Problem: "no private key at k", Err: fs.ErrNotExist}, "run 'gkessh keys ensure'"},
 		{&keys.KeyFileError{Path: "k", Problem: "k is a directory"}, "pass --key-file FILE"},
 		{&sshclient.KeyRefusedError{User: "u", Name: "n", Waited: time.Minute}, "--propagation-timeout"},
-		{&sshconfig.HostKeyError{Alias: "a", File: "f", Got: testHostKey(t)}, "--strict-host-key-checking=accept-new"},
+		{&sshconfig.HostKeyError{Alias: "a", File: "f", Got: testkey.Public(t)}, "--strict-host-key-checking=accept-new"},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%T", tt.err), func(t *testing.T) {
@@ -61,16 +58,4 @@ func TestHints(t *testing.T) {
 	if out.String() != "gkessh: plain\n" {
 		t.Errorf("report of a plain error = %q", out.String())
 	}
-}
-
-func testHostKey(t *testing.T) ssh.PublicKey {
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := ssh.NewPublicKey(priv.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pub
 }
