@@ -87,6 +87,12 @@ func (d *Dialer) DialContext(ctx context.Context, t Target) (net.Conn, error) {
 		cancel: cancel,
 		done:   make(chan struct{}),
 	}
+	switch {
+	case d.AckTimeout == 0:
+		c.s.SetAckTimeout(DefaultAckTimeout)
+	case d.AckTimeout > 0:
+		c.s.SetAckTimeout(d.AckTimeout)
+	}
 	go c.run(ws)
 	return c, nil
 }

@@ -70,7 +70,16 @@ type Dialer struct {
 	WS *websocket.Dialer
 	// Logf, when set, hears about broken websockets and reconnects.
 	Logf func(format string, args ...any)
+	// AckTimeout is how long sent bytes may wait for the relay's ACK
+	// before the websocket is taken for dead and the tunnel resumed on a
+	// new one; 0 means DefaultAckTimeout, negative never.
+	AckTimeout time.Duration
 }
+
+// DefaultAckTimeout is Dialer.AckTimeout's default: a relay that went
+// silent is noticed by the bytes it leaves unacknowledged, with no
+// websocket pings, which IAP may not take.
+const DefaultAckTimeout = 30 * time.Second
 
 // handshakeTimeout bounds the wait for the relay's first message, as
 // gcloud's 60 s does, when the caller's context sets no shorter deadline.
@@ -96,7 +105,8 @@ func NewWSDialer() *websocket.Dialer {
 
 // dialBatched dials TCP under a BatchConn; TLS, when used, goes on top.
 func dialBatched(ctx context.Context, network, addr string) (net.Conn, error) {
-	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	// TCP keepalive probes every 15 s find a peer that is gone for good.
+	c, err := (&net.Dialer{KeepAlive: 15 * time.Second}).DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}

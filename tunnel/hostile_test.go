@@ -382,3 +382,47 @@ func TestReceiveBufferBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSilentRelay: a relay that goes silent after CONNECT_SUCCESS (the
+// socket stays open, nothing is acknowledged, no close) is found dead by
+// the bytes it leaves unacknowledged, without websocket pings, and the
+// tunnel resumes on a new websocket from the last ACK.
+func TestSilentRelay(t *testing.T) {
+	var n atomic.Int32
+	f := newFakeRelay(t, func(ws *websocket.Conn, r *http.Request) {
+		if n.Add(1) == 1 {
+			send(ws, iap.AppendConnectSuccess(nil, "s1"))
+			drain(ws) // reads, never answers: a dead path as the client sees it
+			return
+		}
+		if q := r.URL.Query(); r.URL.Path != "/v4/reconnect" || q.Get("ack") != "0" {
+			t.Errorf("reconnect %s, want ack 0", r.URL)
+		}
+		send(ws, iap.AppendReconnectSuccess(nil, 0)) // it got nothing: resend all
+		ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, msg, err := ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		fr, err := iap.ParseFrame(msg)
+		if err != nil || fr.Tag != iap.TagData {
+			t.Errorf("first frame after reconnect: %+v, %v", fr, err)
+			return
+		}
+		send(ws, iap.AppendAck(nil, uint64(len(fr.Data))))
+		send(ws, iap.AppendData(nil, fr.Data)) // echo
+		drain(ws)
+	})
+	f.dialer.AckTimeout = 200 * time.Millisecond
+	c := f.dial(t)
+	if _, err := c.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 5)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "hello" {
+		t.Fatalf("read %q, %v: the silent relay was not left for a new websocket", got, err)
+	}
+	if n.Load() != 2 {
+		t.Errorf("%d websockets, want 2", n.Load())
+	}
+}

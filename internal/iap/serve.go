@@ -76,6 +76,16 @@ func (s *Stream) Serve(ws *websocket.Conn) error {
 			a.fail(err)
 		}
 	}()
+	adone := make(chan struct{})
+	s.mu.Lock()
+	ackTimeout := s.ackTimeout
+	s.mu.Unlock()
+	go func() {
+		defer close(adone)
+		if ackTimeout > 0 {
+			s.watchAcks(a, ackTimeout)
+		}
+	}()
 	if a.b.setOnRead(s.burstDone) {
 		s.mu.Lock()
 		s.coalesce = true
@@ -94,6 +104,7 @@ func (s *Stream) Serve(ws *websocket.Conn) error {
 	a.fail(err)
 	close(a.stop)
 	<-wdone
+	<-adone
 	// Wait out a Write sending on ws; it fails at once now ws is closed.
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()

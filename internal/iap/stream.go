@@ -114,10 +114,54 @@ type Stream struct {
 	shut     chan struct{} // closed by Shutdown and Abort
 	shutOnce sync.Once
 
-	sendMu    sync.Mutex    // held to write messages; see above
-	role      Role          // which end: a Client masks its websocket frames
-	writeTurn chan struct{} // held by one Write at a time, so each is contiguous
-	rdl, wdl  deadline
+	sendMu     sync.Mutex    // held to write messages; see above
+	role       Role          // which end: a Client masks its websocket frames
+	ackTimeout time.Duration // SetAckTimeout's bound; 0: none
+	writeTurn  chan struct{} // held by one Write at a time, so each is contiguous
+	rdl, wdl   deadline
+}
+
+// ErrAckTimeout ends a websocket on which the peer acknowledged nothing
+// for the ack timeout although bytes were outstanding: the path is dead even
+// if the socket does not know it yet. Serve returns it like any broken
+// websocket, so the stream can Resume on a new one.
+var ErrAckTimeout = errors.New("iap: the relay acknowledged nothing for too long: the websocket is dead")
+
+// SetAckTimeout makes Serve drop its websocket when bytes are outstanding
+// and the peer's ACK count has not moved for d, which detects a relay that
+// went silent without relying on websocket pings (IAP may not take them).
+// Zero turns it off. Call it before Serve.
+func (s *Stream) SetAckTimeout(d time.Duration) {
+	s.mu.Lock()
+	s.ackTimeout = d
+	s.mu.Unlock()
+}
+
+// watchAcks fails a when the peer's ACKs stall past the ack timeout with
+// bytes outstanding; it returns when a stops.
+func (s *Stream) watchAcks(a *attachment, timeout time.Duration) {
+	t := time.NewTicker(timeout / 4)
+	defer t.Stop()
+	s.mu.Lock()
+	last, since := s.acked, time.Now()
+	s.mu.Unlock()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case now := <-t.C:
+			s.mu.Lock()
+			acked, waiting := s.acked, s.sent > s.acked
+			s.mu.Unlock()
+			switch {
+			case acked != last || !waiting:
+				last, since = acked, now
+			case now.Sub(since) >= timeout:
+				a.fail(ErrAckTimeout)
+				return
+			}
+		}
+	}
 }
 
 // Role is which end of the relay protocol a Stream is.
