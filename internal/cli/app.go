@@ -86,6 +86,7 @@ func newApp(d *deps, stdio Stdio) *ucli.App {
 		}
 	}
 	walk("", app.Commands)
+	addExamples(app)
 	return app
 }
 

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+	"unicode/utf8"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -14,7 +15,9 @@ import (
 // TestCommandDocs walks the command tree and lints what --help shows: every
 // command and flag says what it does, in gkessh's voice, and no command has
 // two flags answering to the same name (urfave panics on those at run time,
-// as -v once did).
+// as -v once did). Each command's rendered help (helpLint) has an EXAMPLES
+// section, fits helpWidth columns, never shows a boolean's "(default:
+// false)", and a command with subcommands names them in USAGE.
 func TestCommandDocs(t *testing.T) {
 	stdio := Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}
 	app := newApp(newDeps(stdio), stdio)
@@ -36,12 +39,23 @@ func TestCommandDocs(t *testing.T) {
 				t.Errorf("%s --%s: usage %q should start lowercase and not end with a period", path, f.Names()[0], u)
 			}
 		}
+		helpLint(t, path)
 		for _, c := range cmds {
 			p := path + " " + c.Name
 			if !lintText(c.Usage) {
 				t.Errorf("%s: usage %q should be a lowercase phrase without a final period", p, c.Usage)
 			}
 			walk(p, c.Flags, c.Subcommands)
+			if len(c.Subcommands) > 0 {
+				var subs []string
+				for _, sub := range c.Subcommands {
+					subs = append(subs, sub.Name)
+				}
+				usage := strings.Join(subs, "|")
+				if out := renderHelp(t, p); !strings.Contains(out, usage) {
+					t.Errorf("%s --help: USAGE does not name the subcommands (%s):\n%s", p, usage, out)
+				}
+			}
 		}
 	}
 	walk("gkessh", app.Flags, app.Commands)
@@ -53,6 +67,34 @@ func TestCommandDocs(t *testing.T) {
 		if !names[want] {
 			t.Errorf("no %q command", want)
 		}
+	}
+}
+
+// renderHelp is what `PATH --help` prints.
+func renderHelp(t *testing.T, path string) string {
+	t.Helper()
+	var out, errb strings.Builder
+	args := append(strings.Fields(path), "--help")
+	if code := Main(t.Context(), args, Stdio{In: strings.NewReader(""), Out: &out, Err: &errb}); code != 0 {
+		t.Errorf("%s --help: exit %d: %s", path, code, errb.String())
+	}
+	return out.String()
+}
+
+// helpLint checks the help of the command at path as printed.
+func helpLint(t *testing.T, path string) {
+	t.Helper()
+	out := renderHelp(t, path)
+	if !strings.Contains(out, "\nEXAMPLES:\n") {
+		t.Errorf("%s --help has no EXAMPLES section", path)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if n := utf8.RuneCountInString(line); n > helpWidth {
+			t.Errorf("%s --help: a line of %d columns, over %d: %q", path, n, helpWidth, line)
+		}
+	}
+	if strings.Contains(out, "(default: false)") {
+		t.Errorf("%s --help shows a boolean's (default: false)", path)
 	}
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
@@ -14,9 +15,6 @@ func helpCommand() *ucli.Command {
 		Name:      "help",
 		Usage:     "show help for gkessh or for COMMAND",
 		ArgsUsage: "[COMMAND [SUBCOMMAND]]",
-		Description: "Examples:\n" +
-			"  gkessh help\n" +
-			"  gkessh help keys list",
 		Action: func(c *ucli.Context) error {
 			args := c.Args().Slice()
 			cmds := c.App.Commands
@@ -40,9 +38,8 @@ func helpCommand() *ucli.Command {
 // versionCommand is `gkessh version`, which --version also does.
 func versionCommand(stdio Stdio) *ucli.Command {
 	return &ucli.Command{
-		Name:        "version",
-		Usage:       "print gkessh's version",
-		Description: "Example:\n  gkessh version",
+		Name:  "version",
+		Usage: "print gkessh's version",
 		Action: func(c *ucli.Context) error {
 			if c.NArg() > 0 {
 				return usagef("version takes no arguments")
@@ -105,4 +102,158 @@ func editDistance(a, b string) int {
 		}
 	}
 	return d[len(x)][len(y)]
+}
+
+// helpWidth is the widest line gkessh's help prints (TestCommandDocs).
+const helpWidth = 100
+
+func init() {
+	// urfave aligns every flag's text after the longest flag name, which
+	// repeatable flags make long: give each flag its name line and its
+	// text below, and wrap everything at helpWidth.
+	ucli.FlagStringer = flagHelp
+	ucli.HelpPrinter = func(w io.Writer, templ string, data any) {
+		ucli.HelpPrinterCustom(w, templ, data, map[string]any{"wrapAt": func() int { return helpWidth }})
+	}
+}
+
+// flagHelp is a flag as help shows it: "--name VALUE, -n VALUE" and, on
+// the next line, what it does, its default (not for booleans, whose
+// default is always off) and its environment variables.
+func flagHelp(f ucli.Flag) string {
+	df, ok := f.(ucli.DocGenerationFlag)
+	if !ok {
+		return strings.Join(f.Names(), ", ")
+	}
+	usage, placeholder := df.GetUsage(), ""
+	if i := strings.Index(usage, "`"); i >= 0 {
+		if j := strings.Index(usage[i+1:], "`"); j >= 0 {
+			placeholder = usage[i+1 : i+1+j]
+			usage = usage[:i] + placeholder + usage[i+2+j:]
+		}
+	}
+	if placeholder == "" && df.TakesValue() {
+		placeholder = "VALUE"
+	}
+	var names []string
+	for _, n := range f.Names() {
+		dash := "--"
+		if len(n) == 1 {
+			dash = "-"
+		}
+		if placeholder != "" {
+			n += " " + placeholder
+		}
+		names = append(names, dash+n)
+	}
+	if _, isBool := f.(*ucli.BoolFlag); isBool {
+		// Off unless given: "(default: false)" only adds noise.
+	} else if def := df.GetDefaultText(); def != "" {
+		usage += " (default: " + def + ")"
+	} else if v := df.GetValue(); v != "" && df.TakesValue() && v != `""` {
+		usage += " (default: " + v + ")"
+	}
+	if env := df.GetEnvVars(); len(env) > 0 {
+		usage += " [$" + strings.Join(env, ", $") + "]"
+	}
+	if _, repeat := f.(*ucli.StringSliceFlag); repeat && !strings.Contains(usage, "repeatable") {
+		usage += " (repeatable)"
+	}
+	return strings.Join(names, ", ") + "\n" + usage
+}
+
+// examples are each command's EXAMPLES section, by its full name.
+var examples = map[string][]string{
+	"gkessh": {
+		"gkessh gke-cluster-default-pool-3e89aeb0-b47k           # a shell on the node",
+		"gkessh gke-cluster-default-pool-3e89aeb0-b47k -- id     # run a command",
+		"gkessh root@my-vm --zone us-west1-a -- systemctl status kubelet",
+		"gkessh -N -L 10255:localhost:10255 NODE                 # forward a port",
+		"gkessh help keys                                        # help on a command",
+	},
+	"gkessh proxy": {
+		"ssh -i ~/.ssh/google_compute_engine -o ProxyCommand='gkessh proxy --user %r %h %p' NODE",
+		"gkessh proxy --zone us-west1-a NODE 22   # as ssh's ProxyCommand runs it",
+	},
+	"gkessh tunnel": {
+		"gkessh tunnel NODE 8080                      # localhost, a port of the system's choosing",
+		"gkessh tunnel NODE 10255 --listen 10255      # 127.0.0.1:10255",
+	},
+	"gkessh keys": {
+		"gkessh keys ensure",
+		"gkessh keys list --audit --fail",
+	},
+	"gkessh keys ensure": {
+		"gkessh keys ensure                          # project metadata, expiring in 24h",
+		"gkessh keys ensure NODE --key-expire-after 1h",
+	},
+	"gkessh keys list": {
+		"gkessh keys list NODE",
+		"gkessh keys list --fail --format json       # in CI: exit 3 when a line has a problem",
+	},
+	"gkessh keys remove": {
+		"gkessh keys remove                          # this machine's key, project metadata",
+		"gkessh keys remove --user alice NODE        # every key of alice in NODE's metadata",
+	},
+	"gkessh keys prune": {
+		"gkessh keys prune",
+		"gkessh keys prune --all-expired --dry-run",
+	},
+	"gkessh config-ssh": {
+		"gkessh config-ssh && ssh NODE",
+		"gkessh config-ssh --filter '^gke-prod-' --zone us-west1-a --dry-run",
+		"gkessh config-ssh --remove",
+	},
+	"gkessh inventory": {
+		"printf '#!/bin/sh\\nexec gkessh inventory \"$@\"\\n' > inv && chmod +x inv",
+		"ansible all -i ./inv -m ping",
+	},
+	"gkessh doctor": {
+		"gkessh doctor",
+		"gkessh doctor NODE",
+	},
+	"gkessh audit": {
+		"gkessh audit --all",
+		"gkessh audit --cluster prod --format json",
+	},
+	"gkessh run": {
+		"gkessh run --all -- uptime",
+		"gkessh run --cluster prod --pool default-pool -P 32 -- 'journalctl -u kubelet -n 5'",
+	},
+	"gkessh help": {
+		"gkessh help",
+		"gkessh help keys list",
+	},
+	"gkessh version": {
+		"gkessh version",
+	},
+}
+
+// addExamples appends each command's EXAMPLES section to its help.
+func addExamples(app *ucli.App) {
+	section := func(path string) string {
+		ex := examples[path]
+		if len(ex) == 0 {
+			return ""
+		}
+		return "\nEXAMPLES:\n   " + strings.Join(ex, "\n   ") + "\n"
+	}
+	app.CustomAppHelpTemplate = ucli.AppHelpTemplate + section(app.Name)
+	var walk func(path string, cmds []*ucli.Command)
+	walk = func(path string, cmds []*ucli.Command) {
+		for _, c := range cmds {
+			p := path + " " + c.Name
+			base := ucli.CommandHelpTemplate
+			if len(c.Subcommands) > 0 {
+				base = ucli.SubcommandHelpTemplate
+			}
+			c.CustomHelpTemplate = base + section(p)
+			if c.UsageText == "" {
+				// Spelled out, so that help wraps it like any text.
+				c.UsageText = strings.TrimSpace(p + " [flags] " + c.ArgsUsage)
+			}
+			walk(p, c.Subcommands)
+		}
+	}
+	walk(app.Name, app.Commands)
 }
