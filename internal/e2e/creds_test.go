@@ -124,6 +124,11 @@ func TestCredentialSources(t *testing.T) {
 	writeFile(t, filepath.Join(gcloudLogin, "configurations", "config_default"),
 		"[core]\naccount = "+ann+"\nproject = "+e2eProject+"\n[auth]\ntoken_host = "+base+"/token\n")
 
+	// gcloud properties naming a token file and a credentials file.
+	tokenProp, fileProp := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(tokenProp, "configurations", "config_default"), "[auth]\naccess_token_file = "+tokenFile+"\n")
+	writeFile(t, filepath.Join(fileProp, "configurations", "config_default"), "[auth]\ncredential_file_override = "+w.adc+"\n")
+
 	cases := []struct {
 		name      string
 		gcloudDir string
@@ -133,6 +138,8 @@ func TestCredentialSources(t *testing.T) {
 	}{
 		{"token file", t.TempDir(), []string{"GKESSH_ACCESS_TOKEN_FILE=" + tokenFile}, owner, 0},
 		{"CLOUDSDK_AUTH_ACCESS_TOKEN", t.TempDir(), []string{"CLOUDSDK_AUTH_ACCESS_TOKEN=" + strings.TrimSpace(string(tok))}, owner, 0},
+		{"auth/access_token_file", tokenProp, []string{"GOOGLE_APPLICATION_CREDENTIALS=" + userFile}, owner, 0},
+		{"auth/credential_file_override", fileProp, []string{"GOOGLE_APPLICATION_CREDENTIALS=" + userFile}, w.adcSA, 1},
 		{"service-account ADC file", t.TempDir(), []string{"GOOGLE_APPLICATION_CREDENTIALS=" + w.adc}, w.adcSA, 1},
 		{"authorized_user ADC file", t.TempDir(), []string{"GOOGLE_APPLICATION_CREDENTIALS=" + userFile}, ann, 1},
 		{"gcloud login, no ADC", gcloudLogin, nil, ann, 1},
