@@ -1,3 +1,5 @@
+//go:build unix
+
 package emulator
 
 import (
@@ -38,12 +40,26 @@ type opensshSSHD struct {
 	exited chan struct{} // closed when cmd has been waited for
 }
 
-// SSHDPath is the OpenSSH server binary the openssh mode runs.
-const SSHDPath = "/usr/sbin/sshd"
+// SSHDPath is the OpenSSH server binary the openssh mode runs: sshd in
+// PATH, else where packages put it (sbin is often not in a user's PATH);
+// "" when there is none.
+var SSHDPath = findSSHD()
+
+func findSSHD() string {
+	if p, err := exec.LookPath("sshd"); err == nil && filepath.IsAbs(p) {
+		return p // sshd re-executes itself, so it needs an absolute path
+	}
+	for _, p := range []string{"/usr/sbin/sshd", "/usr/local/sbin/sshd", "/opt/homebrew/sbin/sshd"} {
+		if _, err := exec.LookPath(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
 
 func newOpenSSHD(dir string, keys []hostKey, logf func(string, ...any)) (*opensshSSHD, error) {
-	if _, err := os.Stat(SSHDPath); err != nil {
-		return nil, fmt.Errorf("emulator sshd: --sshd openssh needs OpenSSH's server at %s (apt-get install openssh-server), or use --sshd builtin: %w", SSHDPath, err)
+	if SSHDPath == "" {
+		return nil, errors.New("emulator sshd: --sshd openssh needs OpenSSH's server, sshd, in PATH or /usr/sbin (apt-get install openssh-server), or use --sshd builtin")
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "authorized_keys"), 0o700); err != nil {
 		return nil, fmt.Errorf("emulator sshd: %w", err)
@@ -287,41 +303,34 @@ func killTree(pid int) {
 	}
 }
 
-// descendants lists the processes below pid, from /proc.
+// descendants lists the processes below pid, from ps, which reads them
+// the same way on Linux and macOS.
 func descendants(pid int) []int {
-	entries, err := os.ReadDir("/proc")
+	out, err := exec.Command("ps", "-A", "-o", "pid=", "-o", "ppid=").Output()
 	if err != nil {
 		return nil
 	}
 	children := map[int][]int{}
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
 			continue
 		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...; comm may hold spaces and parens.
-		rest := stat[bytes.LastIndexByte(stat, ')')+1:]
-		f := strings.Fields(string(rest))
-		if len(f) < 2 {
-			continue
-		}
-		if ppid, err := strconv.Atoi(f[1]); err == nil {
+		p, err1 := strconv.Atoi(f[0])
+		ppid, err2 := strconv.Atoi(f[1])
+		if err1 == nil && err2 == nil {
 			children[ppid] = append(children[ppid], p)
 		}
 	}
-	var out []int
+	var tree []int
 	queue := []int{pid}
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = queue[1:]
-		out = append(out, children[p]...)
+		tree = append(tree, children[p]...)
 		queue = append(queue, children[p]...)
 	}
-	return out
+	return tree
 }
 
 // logTail forwards sshd's stderr to the emulator log and keeps the last

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package emulator is a local stand-in for the Google services gkessh talks
 // to: a Compute Engine API subset, the IAP TCP-forwarding relay, and, per
 // node, the guest accounts daemon and an SSH server. It speaks Google's wire

@@ -1,3 +1,5 @@
+//go:build unix
+
 package emulator
 
 import (
@@ -12,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -417,8 +420,9 @@ func TestOpenSSHDCleanup(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
-		t.Errorf("sshd pid %d still exists after Close", pid)
+	// Close waited for sshd, so its pid is free: signal 0 finds nobody.
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("sshd pid %d still exists after Close: kill -0 says %v", pid, err)
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("%s left behind: %v", dir, err)

@@ -15,7 +15,7 @@ cleanup() {
 		# It is not this shell's child: wait until it has gone (or is a
 		# zombie waiting for init).
 		for _ in $(seq 100); do
-			grep -qv ') Z ' "/proc/$GCE_EMULATOR_PID/stat" 2>/dev/null || break
+			case "$(ps -o stat= -p "$GCE_EMULATOR_PID" 2>/dev/null)" in "" | Z*) break ;; esac
 			sleep 0.05
 		done
 	fi

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command gce-emulator serves a local stand-in for the Google services gkessh
 // talks to, and prints the shell lines that point gkessh at it.
 package main

@@ -1,3 +1,5 @@
+//go:build unix
+
 package cli
 
 import (
@@ -16,7 +18,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/sys/unix"
 
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/internal/pty"
@@ -371,7 +372,7 @@ func TestSSHInteractive(t *testing.T) {
 			if err := pty.SetSize(tty, 30, 100); err != nil {
 				t.Fatal(err)
 			}
-			before, err := termios(master)
+			before, err := pty.Termios(master)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -418,7 +419,7 @@ func TestSSHInteractive(t *testing.T) {
 			if cmd.ProcessState.ExitCode() != 3 {
 				t.Errorf("gkessh exited with %v, want status 3; output:\n%s", err, out.String())
 			}
-			after, err := termios(master)
+			after, err := pty.Termios(master)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -436,21 +437,6 @@ func send(t *testing.T, w *os.File, s string) {
 	if _, err := w.WriteString(s); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// termios reads the terminal's modes; on Linux the controller end reports
-// the terminal end's.
-func termios(f *os.File) (*unix.Termios, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	var tio *unix.Termios
-	var ioctlErr error
-	if err := rc.Control(func(fd uintptr) { tio, ioctlErr = unix.IoctlGetTermios(int(fd), unix.TCGETS) }); err != nil {
-		return nil, err
-	}
-	return tio, ioctlErr
 }
 
 // TestSSHTrustOnFirstUse: a node that publishes no host keys is refused

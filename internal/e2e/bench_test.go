@@ -1,3 +1,5 @@
+//go:build unix
+
 package e2e
 
 import (
@@ -9,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -193,6 +196,9 @@ func stopProxy(cmd *exec.Cmd, stdin io.Closer, stdout io.Closer) error {
 
 // vmHWM is a process's peak resident set size in KiB.
 func vmHWM(b *testing.B, pid int) int64 {
+	if runtime.GOOS != "linux" {
+		b.Skip("peak RSS is read from Linux's /proc")
+	}
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)

@@ -1,8 +1,9 @@
+//go:build unix
+
 package e2e
 
 import (
 	"bytes"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -80,12 +81,9 @@ func TestEmulatorBackground(t *testing.T) {
 }
 
 // running reports whether pid is a live process; a zombie no one has reaped
-// yet counts as gone.
+// yet counts as gone. ps says so the same way on Linux and macOS.
 func running(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z"
+	out, err := exec.Command("ps", "-o", "stat=", "-p", strconv.Itoa(pid)).Output()
+	state := strings.TrimSpace(string(out))
+	return err == nil && state != "" && !strings.HasPrefix(state, "Z")
 }

@@ -1,3 +1,5 @@
+//go:build unix
+
 package e2e
 
 import (
@@ -30,6 +32,25 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	testbin.Main(m)
+}
+
+// ansiblePython is the Python that runs Ansible itself (its scripts'
+// #! line), for the nodes' modules too: one that surely works, and not
+// whatever python3 PATH finds first (a pyenv shim here cost 10 s a test).
+func ansiblePython() string {
+	if p, err := exec.LookPath("ansible-playbook"); err == nil {
+		if f, err := os.Open(p); err == nil {
+			line, _ := bufio.NewReader(f).ReadString('\n')
+			f.Close()
+			if rest, ok := strings.CutPrefix(line, "#!"); ok {
+				if f := strings.Fields(rest); len(f) == 1 && filepath.IsAbs(f[0]) {
+					return f[0]
+				}
+			}
+		}
+	}
+	p, _ := exec.LookPath("python3")
+	return p
 }
 
 // need skips the test when a program it runs is missing (.ci/run installs
@@ -117,7 +138,7 @@ func startEmulator(t testing.TB, args ...string) *world {
 		"XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
 		"PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"SSH_AUTH_SOCK=",
-		"ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3", // apt's, which ansible-core depends on; not whatever PATH finds first
+		"ANSIBLE_PYTHON_INTERPRETER="+ansiblePython(),
 		"ANSIBLE_LOCAL_TEMP="+filepath.Join(home, ".ansible", "tmp"),
 	)
 	w.env = append(w.env, vars...)

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package emutest serves a gce-emulator for tests in other packages, the
 // way httptest serves a handler.
 package emutest

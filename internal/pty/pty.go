@@ -1,4 +1,4 @@
-//go:build linux
+//go:build unix
 
 // Package pty allocates pseudo-terminals with plain ioctls, for the
 // emulator's SSH server and for tests that drive gkessh interactively.
@@ -7,39 +7,9 @@ package pty
 import (
 	"fmt"
 	"os"
-	"strconv"
 
 	"golang.org/x/sys/unix"
 )
-
-// Open allocates a pseudo-terminal and returns its controller (master) and
-// terminal (slave) ends. The caller closes both.
-func Open() (master, tty *os.File, err error) {
-	// O_NONBLOCK lets os.File register the master with the runtime poller,
-	// so reads honour deadlines and Close unblocks them.
-	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("pty: open /dev/ptmx: %w", err)
-	}
-	master = os.NewFile(uintptr(fd), "/dev/ptmx")
-	// unlockpt: clear the lock so the terminal end can be opened.
-	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-		master.Close()
-		return nil, nil, fmt.Errorf("pty: unlock: %w", err)
-	}
-	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
-	if err != nil {
-		master.Close()
-		return nil, nil, fmt.Errorf("pty: get terminal number: %w", err)
-	}
-	name := "/dev/pts/" + strconv.Itoa(n)
-	tty, err = os.OpenFile(name, os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		master.Close()
-		return nil, nil, fmt.Errorf("pty: open %s: %w", name, err)
-	}
-	return master, tty, nil
-}
 
 // SetSize sets the window size of the terminal behind f (either end); the
 // kernel signals SIGWINCH to the terminal's foreground process group.
@@ -61,4 +31,19 @@ func SetSize(f *os.File, rows, cols int) error {
 		return fmt.Errorf("pty: set window size %dx%d: %w", cols, rows, ioctlErr)
 	}
 	return nil
+}
+
+// Termios reads the modes of the terminal behind f; on Linux the
+// controller end reports the terminal end's.
+func Termios(f *os.File) (*unix.Termios, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var tio *unix.Termios
+	var ioctlErr error
+	if err := rc.Control(func(fd uintptr) { tio, ioctlErr = unix.IoctlGetTermios(int(fd), getTermios) }); err != nil {
+		return nil, err
+	}
+	return tio, ioctlErr
 }
