@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -42,7 +43,16 @@ type Session struct {
 	// Warn receives non-fatal problems, such as a refused agent
 	// forwarding; nil discards them.
 	Warn io.Writer
+	// AliveInterval, when positive, sends a keepalive@openssh.com request
+	// after each such interval, as OpenSSH's ServerAliveInterval does;
+	// after AliveCountMax (default 3) unanswered ones the session ends
+	// with ErrNotAlive. The tunnel below may not notice a dead path.
+	AliveInterval time.Duration
+	AliveCountMax int
 }
+
+// ErrNotAlive ends a session whose server stopped answering keepalives.
+var ErrNotAlive = errors.New("the node stopped answering keepalives: the connection is dead")
 
 // NoStatus is what Run returns when the command reported no exit status.
 const NoStatus = -1
@@ -89,11 +99,66 @@ func Run(ctx context.Context, client *ssh.Client, s Session) (int, error) {
 		return NoStatus, fmt.Errorf("start remote command: %w", err)
 	}
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
+	dead := keepAlive(client, s.AliveInterval, s.AliveCountMax)
 	err = sess.Wait()
+	if dead() {
+		return NoStatus, ErrNotAlive
+	}
 	if !stop() {
 		return NoStatus, fmt.Errorf("session ended: %w", context.Cause(ctx))
 	}
 	return ExitStatus(err)
+}
+
+// keepAlive probes the server every interval (none when interval <= 0) and
+// closes the client once countMax probes in a row went unanswered. The
+// returned function stops it and reports whether it closed the client. A
+// probe stuck on a dead server returns when the client closes.
+func keepAlive(client *ssh.Client, interval time.Duration, countMax int) (stop func() bool) {
+	if interval <= 0 {
+		return func() bool { return false }
+	}
+	if countMax <= 0 {
+		countMax = 3
+	}
+	done, finished := make(chan struct{}), make(chan struct{})
+	var dead bool
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		answered := make(chan struct{}, 1)
+		inFlight, missed := false, 0
+		for {
+			select {
+			case <-done:
+				return
+			case <-answered:
+				inFlight, missed = false, 0
+			case <-t.C:
+				if inFlight {
+					if missed++; missed >= countMax {
+						dead = true
+						client.Close()
+						return
+					}
+					continue
+				}
+				inFlight = true
+				go func() {
+					// Any reply, even a refusal, shows the server is there.
+					if _, _, err := client.SendRequest("keepalive@openssh.com", true, nil); err == nil {
+						answered <- struct{}{}
+					}
+				}()
+			}
+		}
+	}()
+	return func() bool {
+		close(done)
+		<-finished
+		return dead
+	}
 }
 
 // ExitStatus maps what ssh.Session.Wait returned to an exit status and,

@@ -9,12 +9,15 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -339,5 +342,79 @@ func TestRunForwardAgent(t *testing.T) {
 	status, err := Run(context.Background(), c, Session{Command: "ssh-add -l", Stdout: &out, Stderr: &errOut, ForwardAgent: keyring, Warn: &warn})
 	if err != nil || status != 0 || !strings.Contains(out.String(), "forwarded-key") {
 		t.Errorf("ssh-add -l: status %d, %v, output %q, stderr %q, warnings %q", status, err, out.String(), errOut.String(), warn.String())
+	}
+}
+
+// freezable is a connection that can go silent: once frozen it drops what
+// is written and delivers nothing more, as a dead network path does, until
+// it is closed.
+type freezable struct {
+	net.Conn
+	frozen atomic.Bool
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (c *freezable) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if c.frozen.Load() {
+		<-c.closed
+		return 0, net.ErrClosed
+	}
+	return n, err
+}
+
+func (c *freezable) Write(p []byte) (int, error) {
+	if c.frozen.Load() {
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *freezable) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}
+
+// TestRunKeepAlive: a session whose path goes silent ends with
+// ErrNotAlive after AliveCountMax unanswered keepalives, instead of
+// hanging on.
+func TestRunKeepAlive(t *testing.T) {
+	n := newTestNode(t, 0)
+	n.upsert(t)
+	var fc *freezable
+	dial := func(ctx context.Context) (net.Conn, error) {
+		c, err := n.dial(ctx)
+		if err != nil {
+			return nil, err
+		}
+		fc = &freezable{Conn: c, closed: make(chan struct{})}
+		return fc, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client, err := Connect(ctx, dial, n.config(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	stdinR, stdinW := io.Pipe() // keeps the shell waiting
+	defer stdinW.Close()
+	var out testio.Buffer
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(ctx, client, Session{Command: "cat", Stdin: stdinR, Stdout: &out, Stderr: &out, AliveInterval: 50 * time.Millisecond, AliveCountMax: 3})
+		done <- err
+	}()
+	stdinW.Write([]byte("up\n"))
+	out.WaitFor(t, "up", 20*time.Second)
+	fc.frozen.Store(true)
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrNotAlive) {
+			t.Fatalf("Run = %v, want ErrNotAlive", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the session outlived a dead path")
 	}
 }

@@ -389,6 +389,8 @@ func (o login) session(ctx context.Context, stdio Stdio, client *ssh.Client) err
 		Command: sshclient.CommandLine(o.Command),
 		Stdin:   stdio.In, Stdout: stdio.Out, Stderr: stdio.Err,
 		Env: localeEnv(), Warn: stdio.Err,
+		// As config-ssh's ServerAliveInterval: a dead path ends the session.
+		AliveInterval: 30 * time.Second,
 	}
 	if o.ForwardAgent {
 		conn, err := keys.DialAgent(ctx)
