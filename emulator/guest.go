@@ -21,8 +21,11 @@ const guestRecheck = 60 * time.Second
 
 // guestView is the part of the metadata a guest agent acts on.
 type guestView struct {
-	osLogin bool   // OS Login is on: no metadata key is installed
-	keys    string // the ssh-keys and sshKeys values it honours, joined by newlines
+	osLogin bool // OS Login is on: no metadata key is installed
+	// osLoginKeys are, under OS Login, the profile keys that may log in
+	// (Server.osLoginView).
+	osLoginKeys string
+	keys        string // the ssh-keys and sshKeys values it honours, joined by newlines
 }
 
 // pendingView is a metadata state that reaches the guest at a given time.
@@ -115,7 +118,11 @@ func (s *Server) guestSnapshot(n *Node) (changed <-chan struct{}, v guestView, d
 	defer s.mu.Unlock()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return s.changed, viewOf(&n.metadata, &s.project.Metadata), s.delay
+	v = viewOf(&n.metadata, &s.project.Metadata)
+	if v.osLogin {
+		v.osLoginKeys = s.osLoginView(time.Now())
+	}
+	return s.changed, v, s.delay
 }
 
 // viewOf applies the guest agent's rules (GA metadata.go) to instance and
@@ -156,6 +163,12 @@ func authorizedKeys(v guestView, now time.Time, skip func(line string, err error
 	out := map[string][]ssh.PublicKey{}
 	var expiry time.Time
 	if v.osLogin {
+		for _, l := range strings.Split(v.osLoginKeys, "\n") {
+			user, key, ok := strings.Cut(l, "\x00")
+			if pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(key)); ok && err == nil {
+				out[user] = append(out[user], pk)
+			}
+		}
 		return out, expiry
 	}
 	for _, line := range agentLines(v.keys) {

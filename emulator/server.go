@@ -59,6 +59,7 @@ type Server struct {
 	project *Project
 	nodes   map[string]*Node  // by name
 	tokens  map[string]*grant // bearer token -> what it may do (grants.go)
+	oslogin osLoginUsers      // OS Login profiles' keys (oslogin.go)
 	changed chan struct{}     // closed and replaced on each metadata change
 	delay   time.Duration
 	faults  Faults
@@ -118,6 +119,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:     cfg,
 		dir:     cfg.Dir,
 		nodes:   map[string]*Node{},
+		oslogin: osLoginUsers{},
 		tokens:  map[string]*grant{cfg.Token: newGrant(Grant{Principal: "owner@" + cfg.Project + ".example", Projects: []string{cfg.Project}})},
 		changed: make(chan struct{}),
 		delay:   cfg.PropagationDelay,
@@ -142,6 +144,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("/v4/connect", s.serveIAP)
 	s.mux.HandleFunc("/v4/reconnect", s.serveIAP)
 	s.mux.HandleFunc("/control/", s.serveControl)
+	s.mux.HandleFunc("/v1/users/", s.serveOSLogin)
 	s.mux.HandleFunc("POST /v3/projects/", s.serveTestIAM)
 	s.mux.HandleFunc("POST /v1/projects/{project}/serviceAccounts/", s.serveTestIAM)
 	s.mux.HandleFunc("POST /v1/projects/{project}/iap_tunnel/", s.serveTestIAM)

@@ -1,0 +1,149 @@
+package emulator
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// The OS Login API (oslogin.googleapis.com/v1) subset gcloud uses:
+// users.getLoginProfile, users.importSshPublicKey and
+// users.sshPublicKeys.delete, for the principal behind the bearer token.
+// Guest agents of nodes under OS Login install the profile keys of every
+// principal whose grant holds compute.instances.osLogin or osAdminLogin.
+
+// osLoginKey is one key in a login profile.
+type osLoginKey struct {
+	Key                string `json:"key"`
+	ExpirationTimeUsec int64  `json:"expirationTimeUsec,omitempty,string"`
+	Fingerprint        string `json:"fingerprint"`
+	Name               string `json:"name"`
+}
+
+// osLoginUsers holds the login profiles' keys, by principal; guarded by
+// Server.mu, since the guest agents read them with metadata.
+type osLoginUsers map[string]map[string]osLoginKey
+
+// osLoginUsername is the POSIX user name OS Login gives an account: its
+// e-mail with every character other than a letter or digit made '_'.
+func osLoginUsername(principal string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, strings.ToLower(principal))
+}
+
+// serveOSLogin answers /v1/users/...
+func (s *Server) serveOSLogin(w http.ResponseWriter, r *http.Request) {
+	s.apiCalls.Add(1)
+	g := s.bearerGrant(r)
+	if g == nil {
+		writeAPIError(w, &apiError{http.StatusUnauthorized, "authError", "Request had invalid authentication credentials."})
+		return
+	}
+	rest := strings.TrimPrefix(r.URL.Path, "/v1/users/")
+	user, op, _ := strings.Cut(rest, "/")
+	user, method, _ := strings.Cut(user, ":")
+	if user != g.Principal || g.Principal == "" {
+		writeAPIError(w, &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("The caller does not have permission on users/%s", user)})
+		return
+	}
+	switch {
+	case r.Method == http.MethodGet && op == "loginProfile" && method == "":
+		writeJSON(w, http.StatusOK, s.loginProfile(g.Principal))
+	case r.Method == http.MethodPost && op == "" && method == "importSshPublicKey":
+		var req osLoginKey
+		if err := decodeBody(r, &req); err != nil {
+			writeAPIError(w, err)
+			return
+		}
+		pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(req.Key))
+		if err != nil {
+			writeAPIError(w, invalid("Invalid key: %v", err))
+			return
+		}
+		sum := sha256.Sum256(pub.Marshal())
+		fp := hex.EncodeToString(sum[:])
+		s.mu.Lock()
+		if s.oslogin[g.Principal] == nil {
+			s.oslogin[g.Principal] = map[string]osLoginKey{}
+		}
+		s.oslogin[g.Principal][fp] = osLoginKey{Key: strings.TrimSpace(req.Key), ExpirationTimeUsec: req.ExpirationTimeUsec,
+			Fingerprint: fp, Name: "users/" + g.Principal + "/sshPublicKeys/" + fp}
+		s.metadataChanged()
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]any{"loginProfile": s.loginProfile(g.Principal)})
+	case r.Method == http.MethodDelete && strings.HasPrefix(op, "sshPublicKeys/") && method == "":
+		fp := strings.TrimPrefix(op, "sshPublicKeys/")
+		s.mu.Lock()
+		_, ok := s.oslogin[g.Principal][fp]
+		delete(s.oslogin[g.Principal], fp)
+		if ok {
+			s.metadataChanged()
+		}
+		s.mu.Unlock()
+		if !ok {
+			writeAPIError(w, notFound("users/"+g.Principal+"/sshPublicKeys/"+fp))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{})
+	default:
+		writeAPIError(w, &apiError{http.StatusNotFound, "notFound", "no OS Login method " + r.Method + " " + r.URL.Path})
+	}
+}
+
+// loginProfile renders principal's profile as the API returns it.
+func (s *Server) loginProfile(principal string) map[string]any {
+	s.mu.Lock()
+	keys := map[string]osLoginKey{}
+	for fp, k := range s.oslogin[principal] {
+		keys[fp] = k
+	}
+	s.mu.Unlock()
+	name := osLoginUsername(principal)
+	uid := 1000 + int(sha256.Sum256([]byte(principal))[0])*100
+	return map[string]any{
+		"name": principal,
+		"posixAccounts": []map[string]any{{
+			"primary": true, "username": name, "uid": strconv.Itoa(uid), "gid": strconv.Itoa(uid),
+			"homeDirectory": "/home/" + name, "shell": "/bin/bash", "operatingSystemType": "LINUX",
+			"accountId": s.cfg.Project, "name": "users/" + principal + "/projects/" + s.cfg.Project,
+		}},
+		"sshPublicKeys": keys,
+	}
+}
+
+// osLoginView is what OS Login nodes install at now: the unexpired profile
+// keys of principals whose grant may log in, as "user\x00key" lines in a
+// stable order (the guest compares views). Call with s.mu held.
+func (s *Server) osLoginView(now time.Time) string {
+	allowed := map[string]bool{}
+	for _, g := range s.tokens {
+		if g.Principal != "" && g.live(now) && (g.can("compute.instances.osLogin") || g.can("compute.instances.osAdminLogin")) {
+			allowed[g.Principal] = true
+		}
+	}
+	var lines []string
+	for p, ks := range s.oslogin {
+		if !allowed[p] {
+			continue
+		}
+		for _, k := range ks {
+			if k.ExpirationTimeUsec != 0 && time.UnixMicro(k.ExpirationTimeUsec).Before(now) {
+				continue
+			}
+			lines = append(lines, osLoginUsername(p)+"\x00"+k.Key)
+		}
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,87 @@
+package emulator
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/oauth2"
+	"google.golang.org/api/option"
+	oslogin "google.golang.org/api/oslogin/v1"
+)
+
+// TestOSLoginAPI drives the emulator's OS Login API with Google's official
+// oslogin/v1 client: a key imported with an expiry shows in the profile,
+// with the POSIX user name, and reaches an OS Login node's sshd only for a
+// principal allowed to log in; deleting it takes it off again.
+func TestOSLoginAPI(t *testing.T) {
+	srv, hs := newTestServer(t, Config{})
+	vm, err := srv.AddNode("plain-vm", "us-west1-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := useFakeSSHD(t, vm)
+	if err := srv.SetProjectMetadata(map[string]*string{"enable-oslogin": ptr("TRUE")}); err != nil {
+		t.Fatal(err)
+	}
+	p := srv.ProjectName()
+	srv.AddGrant("alice-token", Grant{Principal: "alice@example.com", Projects: []string{p}, Permissions: []string{"compute.instances.osLogin"}})
+	srv.AddGrant("bob-token", Grant{Principal: "bob@example.com", Projects: []string{p}, Permissions: []string{}})
+	client := func(tok string) *oslogin.Service {
+		svc, err := oslogin.NewService(context.Background(), option.WithEndpoint(hs.URL+"/"),
+			option.WithTokenSource(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc
+	}
+	alice, bob := client("alice-token"), client("bob-token")
+	ak, bk := newKey(t), newKey(t)
+	line := func(k ssh.PublicKey) string { return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))) }
+
+	exp := time.Now().Add(time.Hour)
+	res, err := alice.Users.ImportSshPublicKey("users/alice@example.com", &oslogin.SshPublicKey{Key: line(ak), ExpirationTimeUsec: exp.UnixMicro()}).ProjectId(p).Do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa := res.LoginProfile.PosixAccounts
+	if len(pa) != 1 || !pa[0].Primary || pa[0].Username != "alice_example_com" || len(res.LoginProfile.SshPublicKeys) != 1 {
+		t.Fatalf("profile after import: %+v %+v", res.LoginProfile, pa)
+	}
+	var fp string
+	for k, v := range res.LoginProfile.SshPublicKeys {
+		fp = k
+		if v.ExpirationTimeUsec != exp.UnixMicro() || v.Key != line(ak) {
+			t.Errorf("stored key %+v", v)
+		}
+	}
+	if _, err := bob.Users.ImportSshPublicKey("users/bob@example.com", &oslogin.SshPublicKey{Key: line(bk)}).Do(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		got := f.nextInstall(t, 10*time.Second)
+		if len(got["alice_example_com"]) == 1 {
+			if len(got) != 1 {
+				t.Errorf("installed %v; bob may not log in", rendered(got))
+			}
+			break
+		}
+	}
+	if _, err := alice.Users.GetLoginProfile("users/bob@example.com").Do(); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Errorf("alice reading bob's profile: %v, want 403", err)
+	}
+	if _, err := alice.Users.SshPublicKeys.Delete("users/alice@example.com/sshPublicKeys/" + fp).Do(); err != nil {
+		t.Fatal(err)
+	}
+	prof, err := alice.Users.GetLoginProfile("users/alice@example.com").Do()
+	if err != nil || len(prof.SshPublicKeys) != 0 {
+		t.Fatalf("profile after delete: %+v, %v", prof, err)
+	}
+	for {
+		if got := f.nextInstall(t, 10*time.Second); len(got) == 0 {
+			break
+		}
+	}
+}
