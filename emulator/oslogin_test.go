@@ -10,6 +10,8 @@ import (
 	"golang.org/x/oauth2"
 	"google.golang.org/api/option"
 	oslogin "google.golang.org/api/oslogin/v1"
+
+	"github.com/gkessh/gkessh/internal/testkey"
 )
 
 // TestOSLoginAPI drives the emulator's OS Login API with Google's official
@@ -38,7 +40,7 @@ func TestOSLoginAPI(t *testing.T) {
 		return svc
 	}
 	alice, bob := client("alice-token"), client("bob-token")
-	ak, bk := newKey(t), newKey(t)
+	ak, bk := testkey.Public(t), testkey.Public(t)
 	line := func(k ssh.PublicKey) string { return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))) }
 
 	exp := time.Now().Add(time.Hour)
