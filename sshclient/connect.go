@@ -51,7 +51,9 @@ type Config struct {
 	// terminal.
 	Progress io.Writer
 	Live     bool
-	// Logf, if not nil, receives one line per failed attempt.
+	// Logf, if not nil, receives one line per failed attempt. It is
+	// taken to write to Progress's stream: the waiting line is cleared
+	// before each of its lines.
 	Logf func(format string, args ...any)
 }
 
@@ -120,7 +122,10 @@ func Connect(ctx context.Context, dial DialFunc, cfg Config) (*ssh.Client, error
 			return nil, err
 		}
 		if cfg.Logf != nil {
-			cfg.Logf("login attempt %d after %v: key not accepted yet", attempt, time.Since(start).Round(time.Millisecond))
+			// -v lines take the progress line's place, not its tail.
+			prog.log(func() {
+				cfg.Logf("login attempt %d after %v: key not accepted yet", attempt, time.Since(start).Round(time.Millisecond))
+			})
 		}
 		if prog == nil {
 			prog = startProgress(cfg.Progress, cfg.Live, start)
@@ -129,7 +134,7 @@ func Connect(ctx context.Context, dial DialFunc, cfg Config) (*ssh.Client, error
 		case <-waitCtx.Done():
 			prog.finish(false)
 			if ctx.Err() != nil {
-				return nil, fmt.Errorf("waiting for the SSH key to propagate to %s: %w", cfg.Name, ctx.Err())
+				return nil, &InterruptedError{Name: cfg.Name, Err: ctx.Err()}
 			}
 			return nil, &KeyRefusedError{User: cfg.User, Name: cfg.Name, Keys: keyNames(cfg.Signers), Waited: cfg.Timeout}
 		case <-time.After(interval):
@@ -137,6 +142,19 @@ func Connect(ctx context.Context, dial DialFunc, cfg Config) (*ssh.Client, error
 		interval = min(interval*3/2, maxRetryInterval)
 	}
 }
+
+// InterruptedError is the propagation wait cut short, by Ctrl-C or the
+// caller's context. Err is the context's error.
+type InterruptedError struct {
+	Name string
+	Err  error
+}
+
+func (e *InterruptedError) Error() string {
+	return "interrupted while waiting for the SSH key to propagate to " + e.Name
+}
+
+func (e *InterruptedError) Unwrap() error { return e.Err }
 
 // KeyRefusedError is the node's sshd refusing every key offered: at once,
 // or, when Waited is set, still after waiting that long for a new key to
@@ -211,6 +229,29 @@ type progress struct {
 	start time.Time
 	stop  chan struct{}
 	wg    sync.WaitGroup
+	mu    sync.Mutex // guards writes to w and open
+	open  bool       // the waiting line is on screen and unfinished
+}
+
+// log runs write, which prints whole lines to the same terminal, with the
+// waiting line cleared first: it is redrawn on the next tick (or, without
+// a terminal, printed again when the wait ends). A nil p just writes.
+func (p *progress) log(write func()) {
+	if p == nil || p.w == nil {
+		write()
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.open {
+		if p.live {
+			fmt.Fprint(p.w, "\r\033[K")
+		} else {
+			fmt.Fprintln(p.w)
+		}
+		p.open = false
+	}
+	write()
 }
 
 const waitingMsg = "Waiting for SSH key to propagate…"
@@ -220,6 +261,7 @@ func startProgress(w io.Writer, live bool, start time.Time) *progress {
 	if w == nil {
 		return p
 	}
+	p.open = true
 	if !live {
 		fmt.Fprint(w, waitingMsg)
 		return p
@@ -230,7 +272,10 @@ func startProgress(w io.Writer, live bool, start time.Time) *progress {
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
+			p.mu.Lock()
 			fmt.Fprintf(w, "\r%s (%.1fs)", waitingMsg, time.Since(start).Seconds())
+			p.open = true
+			p.mu.Unlock()
 			select {
 			case <-p.stop:
 				return
@@ -252,7 +297,9 @@ func (p *progress) finish(ok bool) {
 		return
 	}
 	if p.live {
-		fmt.Fprintf(p.w, "\r%s", waitingMsg)
+		fmt.Fprintf(p.w, "\r\033[K%s", waitingMsg)
+	} else if !p.open {
+		fmt.Fprint(p.w, waitingMsg)
 	}
 	if ok {
 		fmt.Fprintf(p.w, " done (%.1fs).\n", time.Since(p.start).Seconds())

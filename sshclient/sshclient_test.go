@@ -151,7 +151,7 @@ func TestConnectWaitsForPropagation(t *testing.T) {
 	installed := n.installedAt(stop)
 	cfg := n.config(t)
 	var progress bytes.Buffer
-	cfg.Wait, cfg.Progress = true, &progress
+	cfg.Wait, cfg.Progress, cfg.Logf = true, &progress, nil
 	start := time.Now()
 	n.upsert(t)
 	c, err := Connect(context.Background(), n.dial, cfg)
@@ -416,5 +416,38 @@ func TestRunKeepAlive(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the session outlived a dead path")
+	}
+}
+
+// TestConnectWaitMessages: -v lines during the propagation wait start on a
+// line of their own (the waiting line is cleared first, on a terminal or
+// not), and Ctrl-C during the wait says "interrupted", not "context
+// canceled".
+func TestConnectWaitMessages(t *testing.T) {
+	for _, live := range []bool{false, true} {
+		n := newTestNode(t, 0)
+		cfg := n.config(t)
+		var out bytes.Buffer // progress and -v lines, as on one stderr
+		ctx, cancel := context.WithCancel(context.Background())
+		attempts := 0
+		cfg.Wait, cfg.Progress, cfg.Live = true, &out, live
+		cfg.Logf = func(format string, args ...any) {
+			fmt.Fprintf(&out, "gkessh: "+format+"\n", args...)
+			if attempts++; attempts == 3 {
+				cancel() // no key was written: only Ctrl-C ends this wait
+			}
+		}
+		_, err := Connect(ctx, n.dial, cfg)
+		cancel()
+		var ie *InterruptedError
+		if !errors.As(err, &ie) || !errors.Is(err, context.Canceled) ||
+			!strings.Contains(err.Error(), "interrupted") || strings.Contains(err.Error(), "context canceled") {
+			t.Errorf("live %v: Ctrl-C during the wait: %v", live, err)
+		}
+		for _, line := range strings.Split(out.String(), "\n") {
+			if i := strings.Index(line, "gkessh: login attempt"); i > 0 && !strings.HasSuffix(line[:i], "\r\033[K") {
+				t.Errorf("live %v: a -v line shares the waiting line: %q", live, line)
+			}
+		}
 	}
 }

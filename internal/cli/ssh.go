@@ -245,9 +245,21 @@ func (o login) run(ctx context.Context, stdio Stdio) error {
 		Progress: stdio.Err, Live: isTerminal(stdio.Err),
 		Logf: logf,
 	}
+	if !o.Verbose {
+		cfg.Logf = nil // no lines to make room for on the waiting line
+	}
+	// With --internal-ip nothing else names the address a failure is at
+	// (a closed port shows as "ssh: handshake failed: EOF").
+	via := func(err error) error {
+		if err == nil || !o.InternalIP {
+			return err
+		}
+		ip := net.JoinHostPort(inst.NetworkInterfaces[0].NetworkIP, strconv.Itoa(o.Port))
+		return fmt.Errorf("%s at its internal IP %s: %w", r.Name, ip, err)
+	}
 	client, err := o.probeBeforeWrite(ctx, c, r, inst, kp, user, dial, cfg)
 	if err != nil {
-		return err
+		return via(err)
 	}
 	res, where, err := ensureKey(ctx, c, o.keyOptions, r, inst, kp.Public, keys.EnsureOptions{User: user, Logf: logf})
 	if err != nil {
@@ -268,7 +280,7 @@ func (o login) run(ctx context.Context, stdio Stdio) error {
 			cfg.Timeout = min(cfg.Timeout, alreadyPresentWait)
 		}
 		if client, err = sshclient.Connect(ctx, dial, cfg); err != nil {
-			return err
+			return via(err)
 		}
 	}
 	defer client.Close()

@@ -321,6 +321,12 @@ func TestSSHInternalIP(t *testing.T) {
 	if b, err := os.ReadFile(e.knownHosts()); err != nil || !strings.Contains(string(b), sshconfig.HostAlias(n.ID)) {
 		t.Errorf("host key not pinned under %s: %v\n%s", sshconfig.HostAlias(n.ID), err, b)
 	}
+	// Something at the address that is no sshd: the failure names it.
+	closer := testnet.Serve(t, func(c net.Conn) { c.Close() })
+	_, closerPort, _ := net.SplitHostPort(closer)
+	if _, stderr, code := e.run("--internal-ip", "--port", closerPort, n.Name, "--", "true"); code != 255 || !strings.Contains(stderr, closer) {
+		t.Errorf("--internal-ip to a port that closes: exit %d, stderr lacks %s:\n%s", code, closer, stderr)
+	}
 }
 
 // freePort returns a loopback address no one listens on (for a moment).
