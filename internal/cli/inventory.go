@@ -3,9 +3,11 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 
@@ -22,12 +24,16 @@ func inventoryCommand(d *deps, stdio Stdio) *ucli.Command {
 			"(pool_NAME) and label (label_KEY_VALUE). Host variables carry the ssh options that go\n" +
 			"through 'gkessh proxy', so Ansible needs no ssh config. Published host keys are pinned\n" +
 			"in ~/.ssh/google_compute_known_hosts. Use it through a two-line wrapper script:\n" +
-			"  #!/bin/sh\n  exec gkessh inventory \"$@\"",
+			"  #!/bin/sh\n  exec gkessh inventory \"$@\"\n" +
+			"Unix only: Ansible's controller does not run on Windows (use WSL).",
 		Flags: append(openSSHFlags(),
 			&ucli.BoolFlag{Name: "list", Usage: "print every group and host (what Ansible asks for)"},
 			&ucli.StringFlag{Name: "host", Usage: "print one host's variables"},
 		),
 		Action: func(c *ucli.Context) error {
+			if runtime.GOOS == "windows" {
+				return errors.New("inventory is Unix only: Ansible's controller does not run on Windows; run Ansible and gkessh in WSL")
+			}
 			o, err := openSSHFlagValues(c)
 			if err != nil {
 				return err
@@ -137,7 +143,7 @@ func (p proxyRoute) hostVars(r resolved) map[string]any {
 		case "User":
 			vars["ansible_user"] = kv[1]
 		case "IdentityFile":
-			vars["ansible_ssh_private_key_file"] = kv[1]
+			vars["ansible_ssh_private_key_file"] = p.keyFile // Ansible quotes it for ssh
 		default:
 			args = append(args, "-o "+shellQuote(kv[0]+"="+kv[1]))
 		}
@@ -185,4 +191,13 @@ func groupsOf(r resolved, inst *gce.Instance, warn io.Writer) []string {
 	}
 	sort.Strings(groups[1:])
 	return groups
+}
+
+// shellQuote quotes s for the POSIX shlex split Ansible gives
+// ansible_ssh_common_args.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@=+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
-	"strings"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -164,15 +163,15 @@ func listNodes(ctx context.Context, o openSSHOptions, d *deps, known string, war
 // the zone (cached by listNodes).
 func (p proxyRoute) sshOptions(r resolved) [][2]string {
 	// %r hands the proxy ssh's user, so the key it stages is that user's.
-	proxy := fmt.Sprintf("%s proxy --user %%r --project %s", shellQuote(p.self), shellQuote(r.Project))
+	proxy := fmt.Sprintf("%s proxy --user %%r --project %s", sshconfig.CommandArg(p.self), sshconfig.CommandArg(r.Project))
 	if r.ID != 0 {
 		proxy += " --instance-id " + strconv.FormatUint(r.ID, 10)
 	}
 	if r.Zone != "" {
-		proxy += " --zone " + shellQuote(r.Zone)
+		proxy += " --zone " + sshconfig.CommandArg(r.Zone)
 	}
 	if !p.defaultKey {
-		proxy += " --key-file " + shellQuote(p.keyFile)
+		proxy += " --key-file " + sshconfig.CommandArg(p.keyFile)
 	}
 	var opts [][2]string
 	if r.Name != "" {
@@ -180,14 +179,14 @@ func (p proxyRoute) sshOptions(r resolved) [][2]string {
 	}
 	opts = append(opts,
 		[2]string{"User", p.user},
-		[2]string{"IdentityFile", p.keyFile},
+		[2]string{"IdentityFile", sshconfig.Path(p.keyFile)},
 		[2]string{"IdentitiesOnly", "yes"},
 	)
 	if r.ID != 0 {
 		opts = append(opts, [2]string{"HostKeyAlias", sshconfig.HostAlias(r.ID)})
 	}
 	return append(opts,
-		[2]string{"UserKnownHostsFile", p.knownHosts},
+		[2]string{"UserKnownHostsFile", sshconfig.Path(p.knownHosts)},
 		[2]string{"StrictHostKeyChecking", p.strict},
 		[2]string{"CheckHostIP", "no"},
 		// A relay or path that dies silently is noticed by ssh within
@@ -196,12 +195,4 @@ func (p proxyRoute) sshOptions(r resolved) [][2]string {
 		[2]string{"ProxyCommand", proxy + " %h %p"},
 		[2]string{"ProxyUseFdpass", "no"},
 	)
-}
-
-// shellQuote quotes s for the sh -c that ssh runs ProxyCommand with.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@=+,") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
