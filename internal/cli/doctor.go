@@ -148,23 +148,27 @@ func (d *doctor) checkNode(ctx context.Context, c *gce.Client, proj *gce.Project
 		return
 	}
 	if inst.Status != "RUNNING" {
-		d.fail("instance %s is %s: start it first", r, inst.Status)
+		d.fail("%v", notRunning(r, inst.Status))
 		return
 	}
 	d.ok("instance %s is RUNNING (id %d)", r, r.ID)
-	if gce.OSLoginEnabled(inst, proj) {
+	osLogin := gce.OSLoginEnabled(inst, proj)
+	if osLogin {
+		// Where metadata keys come from, and whether yours is there,
+		// would only contradict this: the guest reads none of them.
 		d.fail("OS Login is on for %s: its guest ignores metadata keys; set enable-oslogin=FALSE on the instance, or use OS Login", r.Name)
 	}
 	switch _, legacy := gce.MetadataValue(inst.Metadata, keys.LegacyMetadataKey); {
+	case osLogin:
 	case legacy:
 		d.warn("keys on %s come from instance metadata only: it has a legacy sshKeys item, so its guest ignores project keys; "+
 			"move those lines to ssh-keys and remove sshKeys (gcloud compute instances remove-metadata %s --zone=%s --keys=sshKeys)", r.Name, r.Name, r.Zone)
 	case gce.BlocksProjectSSHKeys(inst):
-		d.ok("keys on %s come from instance metadata only (block-project-ssh-keys)", r.Name)
+		d.ok("keys on %s come only from its own metadata: it sets block-project-ssh-keys", r.Name)
 	default:
 		d.ok("keys on %s come from project and instance metadata", r.Name)
 	}
-	if pub != nil {
+	if pub != nil && !osLogin {
 		d.checkKeyPresent(proj, inst, pub)
 	}
 	d.checkIAM(ctx, c, r, inst, proj)

@@ -15,9 +15,18 @@ import (
 )
 
 func TestDoctor(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 2})
+	e := newTestEnv(t, emulator.Config{Nodes: 4})
 	names := e.srv.Nodes()
 	e.srv.Node(names[1]).SetFirewall(false)
+	if err := e.srv.SetInstanceMetadata(names[2], map[string]*string{"enable-oslogin": new("TRUE")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.Node(names[3]).SetStatus("TERMINATED"); err != nil {
+		t.Fatal(err)
+	}
+	// The login's own words for a stopped node.
+	_, loginErr, _ := e.run(names[3], "--", "true")
+	stopped := strings.TrimPrefix(strings.TrimSpace(loginErr), "gkessh: ")
 	tests := []struct {
 		name string
 		args []string
@@ -28,6 +37,8 @@ func TestDoctor(t *testing.T) {
 		{"healthy node", []string{"doctor", names[0]}, 0, []string{"is RUNNING", "host keys: " + names[0] + " published", "IAP tunnel to " + names[0] + ":22: SSH-2.0-"}},
 		{"firewall closed", []string{"doctor", names[1]}, exitError1, []string{"FAIL  IAP tunnel to " + names[1] + ":22", "35.235.240.0/20"}},
 		{"missing node", []string{"doctor", "gke-nope"}, exitError1, []string{"FAIL  instance"}},
+		{"OS Login", []string{"doctor", names[2]}, exitError1, []string{"FAIL  OS Login is on for " + names[2]}},
+		{"stopped", []string{"doctor", names[3]}, exitError1, []string{"FAIL  " + stopped}},
 		{"two nodes", []string{"doctor", "a", "b"}, exitUsage, nil},
 	}
 	for _, tt := range tests {
@@ -40,6 +51,12 @@ func TestDoctor(t *testing.T) {
 				if !strings.Contains(out, w) {
 					t.Errorf("output lacks %q:\n%s", w, out)
 				}
+			}
+			if tt.name == "OS Login" && (strings.Contains(out, "ok    key is in") || strings.Contains(out, "come from")) {
+				t.Errorf("under OS Login doctor still vouches for metadata keys:\n%s", out)
+			}
+			if strings.Contains(out, "instance metadata only (block-project-ssh-keys)") {
+				t.Errorf("the garbled block-project-ssh-keys line is back:\n%s", out)
 			}
 			if strings.Contains(out+errOut, e.srv.Token()) {
 				t.Fatal("doctor printed the access token")

@@ -208,7 +208,7 @@ func (o login) run(ctx context.Context, stdio Stdio) error {
 	}
 	logf("found %s (id %d) in %v", r, r.ID, time.Since(start).Round(time.Millisecond))
 	if inst.Status != "RUNNING" {
-		return fmt.Errorf("instance %s is %s, not RUNNING: start it (gcloud compute instances start %s --zone %s) and retry", r, inst.Status, r.Name, r.Zone)
+		return notRunning(r, inst.Status)
 	}
 	if o.DryRun {
 		return o.dryRun(ctx, stdio, c, r, inst, user, keyPath)
@@ -326,6 +326,12 @@ func (o login) probeBeforeWrite(ctx context.Context, c *gce.Client, r resolved, 
 		return nil, err
 	}
 	return client, nil
+}
+
+// notRunning is the one message for a node that is not RUNNING, for the
+// login and doctor alike.
+func notRunning(r resolved, status string) error {
+	return fmt.Errorf("instance %s is %s, not RUNNING: start it (gcloud compute instances start %s --zone %s) and retry", r, status, r.Name, r.Zone)
 }
 
 // hostKeyCheck prepares the host key check for r, reading the keys its
