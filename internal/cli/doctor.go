@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -118,6 +119,23 @@ func (d *doctor) run(ctx context.Context) bool {
 }
 
 // checkKey looks at the key files without creating them.
+// checkOSLoginRoles says which OS Login role the caller holds on the
+// instance: osAdminLogin logs in with sudo, osLogin without.
+func (d *doctor) checkOSLoginRoles(ctx context.Context, c *gce.Client, r resolved) {
+	const login, admin = "compute.instances.osLogin", "compute.instances.osAdminLogin"
+	held, err := c.TestPermissions(ctx, gce.OnInstance, r.Zone, r.Name, []string{login, admin})
+	switch {
+	case err != nil:
+		d.warn("OS Login roles on %s: %v", r.Name, err)
+	case slices.Contains(held, admin):
+		d.ok("OS Login on %s: you hold %s (roles/compute.osAdminLogin): login with sudo", r.Name, admin)
+	case slices.Contains(held, login):
+		d.ok("OS Login on %s: you hold %s (roles/compute.osLogin): login without sudo; roles/compute.osAdminLogin adds sudo", r.Name, login)
+	default:
+		d.fail("OS Login on %s: you hold neither %s nor %s: grant roles/compute.osLogin (or roles/compute.osAdminLogin for sudo)", r.Name, login, admin)
+	}
+}
+
 func (d *doctor) checkKey() ssh.PublicKey {
 	path := d.KeyFile
 	if path == "" {
@@ -157,6 +175,7 @@ func (d *doctor) checkNode(ctx context.Context, c *gce.Client, proj *gce.Project
 		// Where metadata keys come from, and whether yours is there,
 		// would only contradict this: the guest reads none of them.
 		d.fail("OS Login is on for %s: its guest ignores metadata keys; set enable-oslogin=FALSE on the instance, or use OS Login", r.Name)
+		d.checkOSLoginRoles(ctx, c, r)
 	}
 	switch _, legacy := gce.MetadataValue(inst.Metadata, keys.LegacyMetadataKey); {
 	case osLogin:

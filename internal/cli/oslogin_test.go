@@ -3,8 +3,12 @@
 package cli
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gkessh/gkessh/emulator"
 )
 
 // TestSSHGKENodeUnderEnforcedOSLogin: a project that enforces OS Login
@@ -54,5 +58,33 @@ func TestSSHOSLoginExtrasNamed(t *testing.T) {
 	}
 	if strings.Contains(stderr, "certificates") {
 		t.Errorf("names certificates, which are off:\n%s", stderr)
+	}
+}
+
+// TestDoctorOSLoginRoles: on an OS Login node, doctor says which OS Login
+// role the caller holds: osAdminLogin (sudo), osLogin, or neither.
+func TestDoctorOSLoginRoles(t *testing.T) {
+	e := newSSHTestEnv(t, "builtin", 0)
+	if _, err := e.srv.AddNode("plain-vm", "us-west1-a"); err != nil {
+		t.Fatal(err)
+	}
+	e.seedProject(map[string]string{"enable-oslogin": "TRUE"})
+	for _, tt := range []struct {
+		perms []string
+		want  string
+	}{
+		{[]string{"compute.instances.osAdminLogin", "compute.instances.osLogin"}, "(roles/compute.osAdminLogin): login with sudo"},
+		{[]string{"compute.instances.osLogin"}, "(roles/compute.osLogin): login without sudo"},
+		{[]string{}, "you hold neither"},
+	} {
+		tok := "t" + strings.Join(tt.perms, "")
+		e.srv.AddGrant(tok, emulator.Grant{Principal: "ops@example.com", Projects: []string{e.srv.ProjectName()}, Permissions: tt.perms})
+		if err := os.WriteFile(filepath.Join(e.home, "token"), []byte(tok), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, _, _ := e.run("doctor", "plain-vm")
+		if !strings.Contains(out, tt.want) {
+			t.Errorf("perms %v: doctor lacks %q:\n%s", tt.perms, tt.want, out)
+		}
 	}
 }
