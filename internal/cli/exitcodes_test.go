@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/keys"
@@ -105,5 +108,38 @@ func TestHelpAndVersionCommands(t *testing.T) {
 		if n := e.srv.Stats().APICalls - before; n != 0 {
 			t.Errorf("gkessh %q made %d API calls", tc.args, n)
 		}
+	}
+}
+
+// TestKeysAuditTable: the --audit table fits 120 columns however many
+// problems a line has, naming each in a word; --format json keeps every
+// detail.
+func TestKeysAuditTable(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 1})
+	shared := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(randomHostKey(t))))
+	var lines []string
+	for _, u := range []string{"alice", "bob", "carol", "dave"} {
+		lines = append(lines, u+":"+shared+" "+u)
+	}
+	lines = append(lines, "erin:"+strings.TrimSpace(string(ssh.MarshalAuthorizedKey(randomHostKey(t))))+
+		` google-ssh {"userName":"erin","expireOn":"2020-01-01T00:00:00+0000"}`)
+	e.seedProject(map[string]string{keys.MetadataKey: strings.Join(lines, "\n")})
+	out, stderr, code := e.run("keys", "list", "--audit")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if n := utf8.RuneCountInString(line); n > 120 {
+			t.Errorf("a line of %d columns: %q", n, line)
+		}
+	}
+	for _, want := range []string{"permanent", "key-shared", "sudo-everywhere", "expired"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	js, _, _ := e.run("keys", "list", "--audit", "--format", "json")
+	if !strings.Contains(js, "same key also grants user bob") {
+		t.Errorf("json lacks the details:\n%s", js)
 	}
 }

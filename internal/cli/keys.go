@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -404,7 +405,9 @@ func writeKeyTable(w io.Writer, listed []listedKey, audit bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	header := "SCOPE\tUSER\tTYPE\tFINGERPRINT\tEXPIRES"
 	if audit {
-		header += "\tPROBLEMS"
+		// Short enough for 120 columns: no type, a short fingerprint,
+		// one word per problem; --format json has every detail.
+		header = "SCOPE\tUSER\tFINGERPRINT\tEXPIRES\tPROBLEMS"
 	}
 	fmt.Fprintln(tw, header)
 	for _, k := range listed {
@@ -424,7 +427,16 @@ func writeKeyTable(w io.Writer, listed []listedKey, audit bool) error {
 		}
 		cells := []string{scope, orDash(k.User), typ, fp, exp}
 		if audit {
-			cells = append(cells, orDash(strings.Join(k.Problems, "; ")))
+			labels := make([]string, len(k.Problems))
+			for i, p := range k.Problems {
+				labels[i] = problemLabel(p)
+			}
+			if k.Error == "" {
+				fp = truncate(fp, len("SHA256:")+10)
+			} else {
+				fp = truncate(fp, 30)
+			}
+			cells = []string{scope, orDash(k.User), fp, exp, orDash(strings.Join(slices.Compact(labels), ", "))}
 		}
 		for i, c := range cells {
 			cells[i] = printable(c) // metadata can hold anything
@@ -433,6 +445,28 @@ func writeKeyTable(w io.Writer, listed []listedKey, audit bool) error {
 		fmt.Fprintln(tw, row)
 	}
 	return tw.Flush()
+}
+
+// problemLabels name keys.Audit's problems in a word each, by how its
+// messages start; the messages themselves are in --format json.
+var problemLabels = []struct{ prefix, label string }{
+	{"contains what looks like a private key", "PRIVATE-KEY"},
+	{"the guest agent skips", "skipped"},
+	{"the Go guest agent installs it, but images still on the Python", "python-agent-skips"},
+	{"never expires", "permanent"},
+	{"expired ", "expired"},
+	{"project-wide", "sudo-everywhere"},
+	{"same key also grants", "key-shared"},
+	{"duplicate", "duplicate"},
+}
+
+func problemLabel(p string) string {
+	for _, l := range problemLabels {
+		if strings.HasPrefix(p, l.prefix) {
+			return l.label
+		}
+	}
+	return truncate(p, 24)
 }
 
 func orDash(s string) string {
