@@ -136,6 +136,12 @@ func loadKey(path string, w io.Writer) (*keys.KeyPair, error) {
 	return kp, nil
 }
 
+// osLoginError is ensureKey's refusal of a node under plain OS Login,
+// which a native login answers through the OS Login API instead.
+type osLoginError struct{ node string }
+
+func (e *osLoginError) Error() string { return e.node + ": " + keys.OSLoginNote }
+
 // ensureKey puts the key in the node's metadata with the scope and expiry
 // flags, refuses a node under OS Login, and says where the key is.
 func ensureKey(ctx context.Context, c *gce.Client, k keyOptions, r resolved, inst *gce.Instance, pub ssh.PublicKey, opts keys.EnsureOptions) (keys.EnsureResult, string, error) {
@@ -149,7 +155,7 @@ func ensureKey(ctx context.Context, c *gce.Client, k keyOptions, r resolved, ins
 			return res, "", fmt.Errorf("%s: OS Login with %s is on, which gkessh does not support: use gcloud compute ssh, or turn them off for this instance",
 				r.Name, strings.Join(res.OSLoginExtras, ", "))
 		}
-		return res, "", fmt.Errorf("%s: %s", r.Name, keys.OSLoginNote)
+		return res, "", &osLoginError{node: r.Name}
 	}
 	where := describeScope(res.Scope, res.Key, r.Name)
 	if res.ProjectRefused {

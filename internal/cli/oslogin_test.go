@@ -32,7 +32,7 @@ func TestSSHGKENodeUnderEnforcedOSLogin(t *testing.T) {
 			}
 			writes := e.srv.Stats().MetadataWrites
 			_, stderr, code = e.run("plain-vm", "--", "true")
-			if code != 255 || !strings.Contains(stderr, "OS Login is enabled") {
+			if code != 255 || !strings.Contains(stderr, "OS Login is on for this instance") {
 				t.Errorf("OS Login VM: exit %d, stderr:\n%s", code, stderr)
 			}
 			if got := e.srv.Stats().MetadataWrites; got != writes {
@@ -86,5 +86,28 @@ func TestDoctorOSLoginRoles(t *testing.T) {
 		if !strings.Contains(out, tt.want) {
 			t.Errorf("perms %v: doctor lacks %q:\n%s", tt.perms, tt.want, out)
 		}
+	}
+}
+
+// TestSSHOSLoginVM: on an ordinary VM under OS Login, gkessh imports the
+// key into the gcloud account's OS Login profile with its expiry and logs
+// in as the profile's POSIX user, writing no metadata.
+func TestSSHOSLoginVM(t *testing.T) {
+	e := newSSHTestEnv(t, "builtin", 0)
+	if _, err := e.srv.AddNode("plain-vm", "us-west1-a"); err != nil {
+		t.Fatal(err)
+	}
+	e.seedProject(map[string]string{"enable-oslogin": "TRUE"})
+	t.Setenv("CLOUDSDK_CORE_ACCOUNT", "owner@"+e.srv.ProjectName()+".example") // the emulator token's principal
+	writes := e.srv.Stats().MetadataWrites
+	stdout, stderr, code := e.run("plain-vm", "--", "echo", "in")
+	if code != 0 || stdout != "in\n" {
+		t.Fatalf("exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+	}
+	if want := "Imported your key into the OS Login profile of owner@demo-project.example (user owner_demo_project_example), expiring"; !strings.Contains(stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr)
+	}
+	if got := e.srv.Stats().MetadataWrites; got != writes {
+		t.Errorf("%d metadata writes under OS Login", got-writes)
 	}
 }
