@@ -57,3 +57,30 @@ func (c *Client) ImportSSHKey(ctx context.Context, account string, key ssh.Publi
 	}
 	return out.LoginProfile, nil
 }
+
+// RemoveOSLoginKey deletes key from account's OS Login profile
+// (users.getLoginProfile, then users.sshPublicKeys.delete of the entry
+// holding it) and reports whether it was there.
+func (c *Client) RemoveOSLoginKey(ctx context.Context, account string, key ssh.PublicKey) (bool, error) {
+	var prof struct {
+		SSHPublicKeys map[string]struct {
+			Key  string `json:"key"`
+			Name string `json:"name"`
+		} `json:"sshPublicKeys"`
+	}
+	base := c.apiRoot("oslogin") + "v1/users/" + url.PathEscape(account)
+	if err := c.doAt(ctx, http.MethodGet, base+"/loginProfile", url.Values{"projectId": {c.ProjectID}}, nil, &prof); err != nil {
+		return false, explain(err, "read the OS Login profile of "+account, "roles/compute.osLogin")
+	}
+	for fp, k := range prof.SSHPublicKeys {
+		pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k.Key))
+		if err != nil || string(pk.Marshal()) != string(key.Marshal()) {
+			continue
+		}
+		if err := c.doAt(ctx, http.MethodDelete, base+"/sshPublicKeys/"+url.PathEscape(fp), nil, nil, &struct{}{}); err != nil {
+			return false, explain(err, "delete a key from the OS Login profile of "+account, "roles/compute.osLogin")
+		}
+		return true, nil
+	}
+	return false, nil
+}

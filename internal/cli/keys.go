@@ -238,8 +238,50 @@ func runKeysRemove(ctx context.Context, o keysOptions, d *deps, stdio Stdio) err
 		if pub, err = keys.PublicKey(path); err != nil {
 			return badInput(err)
 		}
+		if done, err := removeOSLoginKey(ctx, o, d, stdio, pub); done || err != nil {
+			return err
+		}
 	}
 	return removeLines(ctx, o, d, stdio, keys.UserLines(user, pub))
+}
+
+// removeOSLoginKey takes this machine's key out of the gcloud account's OS
+// Login profile when NODE is under OS Login, where metadata holds no key;
+// done reports that NODE was.
+func removeOSLoginKey(ctx context.Context, o keysOptions, d *deps, stdio Stdio, pub ssh.PublicKey) (done bool, err error) {
+	if o.Node == "" {
+		return false, nil
+	}
+	c, err := d.compute(ctx, o.globalOptions)
+	if err != nil {
+		return false, err
+	}
+	_, inst, err := d.instance(ctx, o.globalOptions, c, o.Node)
+	if err != nil {
+		return false, err
+	}
+	proj, err := c.Project(ctx)
+	if err != nil || !gce.OSLoginEnabled(inst, proj) {
+		return false, err
+	}
+	account, err := d.gcloudAccount()
+	if err != nil || account == "" {
+		return true, fmt.Errorf("%s is under OS Login, and its keys are in your Google account's profile: set the account with 'gcloud config set account EMAIL'", o.Node)
+	}
+	if o.DryRun {
+		fmt.Fprintf(stdio.Out, "would remove your key from the OS Login profile of %s\n", account)
+		return true, nil
+	}
+	removed, err := c.RemoveOSLoginKey(ctx, account, pub)
+	switch {
+	case err != nil:
+		return true, err
+	case removed:
+		fmt.Fprintf(stdio.Out, "Removed your key %s from the OS Login profile of %s.\n", ssh.FingerprintSHA256(pub), account)
+	default:
+		fmt.Fprintf(stdio.Out, "Your key is not in the OS Login profile of %s: nothing to remove.\n", account)
+	}
+	return true, nil
 }
 
 func runKeysPrune(ctx context.Context, o keysOptions, d *deps, stdio Stdio) error {

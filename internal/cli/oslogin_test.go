@@ -110,4 +110,10 @@ func TestSSHOSLoginVM(t *testing.T) {
 	if got := e.srv.Stats().MetadataWrites; got != writes {
 		t.Errorf("%d metadata writes under OS Login", got-writes)
 	}
+	// keys remove takes the key out of the profile, not out of metadata.
+	for _, want := range []string{"Removed your key SHA256:", "nothing to remove"} {
+		if out, stderr, code := e.run("keys", "remove", "plain-vm"); code != 0 || !strings.Contains(out, want) {
+			t.Errorf("keys remove: exit %d, stdout %q, stderr %q; want %q", code, out, stderr, want)
+		}
+	}
 }
