@@ -222,6 +222,7 @@ func (o login) run(ctx context.Context, stdio Stdio) error {
 	if err != nil {
 		return err
 	}
+	fresh := dial
 	dial, release, err := openFirst(ctx, dial)
 	if err != nil {
 		return err
@@ -257,7 +258,8 @@ func (o login) run(ctx context.Context, stdio Stdio) error {
 		ip := net.JoinHostPort(inst.NetworkInterfaces[0].NetworkIP, strconv.Itoa(o.Port))
 		return fmt.Errorf("%s at its internal IP %s: %w", r.Name, ip, err)
 	}
-	client, err := o.probeBeforeWrite(ctx, c, r, inst, kp, user, dial, cfg)
+	// The probe dials afresh, leaving the open tunnel for the login.
+	client, err := o.probeBeforeWrite(ctx, c, r, inst, kp, user, fresh, cfg)
 	var ole *osLoginError
 	var res keys.EnsureResult
 	switch {
