@@ -305,6 +305,9 @@ func writeNew(path string, data []byte, perm os.FileMode) error {
 		err = f.Chmod(perm)
 	}
 	if err == nil {
+		err = ownerOnly(tmp)
+	}
+	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

@@ -12,9 +12,6 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
-// Version is set at build time with -ldflags "-X ...cli.Version=v1.2.3".
-var Version = "dev"
-
 // Stdio is where a command reads and writes; tests pass pipes.
 type Stdio struct {
 	In  io.Reader
@@ -36,7 +33,7 @@ func newApp(d *deps, stdio Stdio) *ucli.App {
 		Name:      "gkessh",
 		Usage:     "SSH to Compute Engine and GKE nodes through Identity-Aware Proxy",
 		UsageText: "gkessh [flags] [USER@]NODE [-- COMMAND...]\n   gkessh COMMAND [flags] ARGS...",
-		Version:   Version,
+		Version:   versionLine(),
 		Reader:    stdio.In,
 		Writer:    stdio.Out,
 		ErrWriter: stdio.Err,
@@ -51,7 +48,7 @@ func newApp(d *deps, stdio Stdio) *ucli.App {
 		Flags: append(sshFlags(), &ucli.BoolFlag{Name: "version", Usage: "print the version"}, ucli.HelpFlag),
 		Before: func(c *ucli.Context) error {
 			if c.Bool("version") {
-				fmt.Fprintf(stdio.Out, "gkessh %s\n", Version)
+				fmt.Fprintln(stdio.Out, versionLine())
 				return exitError{code: 0}
 			}
 			return nil

@@ -114,7 +114,7 @@ func lintText(s string) bool {
 func TestVersionAndVerbose(t *testing.T) {
 	e := newTestEnv(t, emulator.Config{})
 	out, _, code := e.run("--version")
-	if code != 0 || out != "gkessh "+Version+"\n" {
+	if code != 0 || out != versionLine()+"\n" {
 		t.Fatalf("--version: exit %d, %q", code, out)
 	}
 	if _, errOut, code := e.run("doctor", "-v"); code != 0 {

@@ -92,7 +92,7 @@ func TestHelpAndVersionCommands(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"version"}, "gkessh " + Version + "\n"},
+		{[]string{"version"}, versionLine() + "\n"},
 		{[]string{"help"}, "USAGE:"},
 		{[]string{"--help"}, "USAGE:"},
 		{[]string{"-h"}, "USAGE:"},

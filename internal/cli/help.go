@@ -44,7 +44,7 @@ func versionCommand(stdio Stdio) *ucli.Command {
 			if c.NArg() > 0 {
 				return usagef("version takes no arguments")
 			}
-			fmt.Fprintf(stdio.Out, "gkessh %s\n", Version)
+			fmt.Fprintln(stdio.Out, versionLine())
 			return nil
 		},
 	}
