@@ -428,6 +428,10 @@ func (s *Server) SetProjectMetadata(attrs map[string]*string) error {
 	return s.patchMetadata(&s.project.Metadata, attrs)
 }
 
+// copyOf returns a pointer to a copy of v: metadata must not share the
+// caller's string variable, which the caller may change later.
+func copyOf(v string) *string { return &v }
+
 // patchMetadata sets or (nil values) deletes attrs in md, keeping the order
 // of the keys that stay and appending new ones sorted. Call with s.mu held.
 func (s *Server) patchMetadata(md *compute.Metadata, attrs map[string]*string) error {
@@ -438,12 +442,12 @@ func (s *Server) patchMetadata(md *compute.Metadata, attrs map[string]*string) e
 		case !patched:
 			items = append(items, it)
 		case v != nil:
-			items = append(items, &compute.MetadataItems{Key: it.Key, Value: v})
+			items = append(items, &compute.MetadataItems{Key: it.Key, Value: copyOf(*v)})
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(attrs)) {
 		if _, exists := metadataValue(md, k); !exists && attrs[k] != nil {
-			items = append(items, &compute.MetadataItems{Key: k, Value: attrs[k]})
+			items = append(items, &compute.MetadataItems{Key: k, Value: copyOf(*attrs[k])})
 		}
 	}
 	if err := validateMetadata(items); err != nil {
