@@ -51,6 +51,9 @@ func TestSSHFirstLogin(t *testing.T) {
 	for _, mode := range sshdModes {
 		t.Run(mode, func(t *testing.T) {
 			e := newSSHTestEnv(t, mode, 1)
+			// Long enough that the first try always comes before the key
+			// is installed, even on a loaded machine, so the wait shows.
+			e.srv.SetPropagationDelay(2 * time.Second)
 			n := e.node(0)
 			stdout, stderr, code := e.run(n.Name, "--", "echo", "hello from", "$HOSTNAME")
 			if code != 0 || stdout != "hello from $HOSTNAME\n" {
