@@ -64,6 +64,7 @@ func newApp(d *deps, stdio Stdio) *ucli.App {
 			auditCommand(d, stdio),
 			runCommand(d, stdio),
 			helpCommand(),
+			completionCommand(stdio),
 			versionCommand(stdio),
 		},
 	}

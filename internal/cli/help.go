@@ -171,6 +171,9 @@ var examples = map[string][]string{
 		"gkessh -N -L 10255:localhost:10255 NODE                 # forward a port",
 		"gkessh help keys                                        # help on a command",
 	},
+	"gkessh completion": {
+		"source <(gkessh completion bash)     # in ~/.bashrc: TAB completes commands and flags",
+	},
 	"gkessh proxy": {
 		"ssh -i ~/.ssh/google_compute_engine -o ProxyCommand='gkessh proxy --user %r %h %p' NODE",
 		"gkessh proxy --zone us-west1-a NODE 22   # as ssh's ProxyCommand runs it",
