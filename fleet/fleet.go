@@ -95,17 +95,20 @@ const keyWait = 15 * time.Second
 
 // Run runs cfg.Command on every instance and returns one result each, in
 // the order given. It fails as a whole only when the key cannot be put in
-// project metadata; then no node was tried.
+// project metadata; then no command was run.
 func Run(ctx context.Context, cfg Config, insts []*gce.Instance) ([]Result, error) {
 	if cfg.Parallel < 1 {
 		cfg.Parallel = 1
 	}
-	r := &run{cfg: cfg, results: make([]Result, len(insts)), gate: newGate()}
-	project, err := r.ensureProjectKey(ctx, insts)
+	proj, err := cfg.Compute.Project(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if !project {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	r := &run{cfg: cfg, proj: proj, results: make([]Result, len(insts)), gate: newGate(), cancel: cancel}
+	r.keyNode = r.projectKeyNode(insts)
+	if r.keyNode == nil {
 		r.gate.openNow() // nothing new to wait for
 	}
 	// A worker per slot, fed in order, so at most Parallel nodes are in
@@ -147,13 +150,26 @@ feed:
 		}
 		r.finish(i, Result{Node: insts[i].Name, Zone: gce.ZoneName(insts[i].Zone), Status: Cancelled, Exit: NoExit, Err: why})
 	}
+	if r.keyErr != nil {
+		return nil, r.keyErr
+	}
 	return r.results, nil
 }
 
 type run struct {
-	cfg     Config
-	gate    *gate
-	proj    *gce.Project
+	cfg    Config
+	gate   *gate
+	proj   *gce.Project
+	cancel context.CancelCauseFunc // ends the run when the project key cannot be written
+
+	// keyNode is a node that reads project keys, through which the one
+	// project write goes; nil when no node does. keyOnce makes that write
+	// once, after the first tunnel opens, so a run whose every node is
+	// refused changes no metadata; keyErr is its failure.
+	keyNode *gce.Instance
+	keyOnce sync.Once
+	keyErr  error
+
 	mu      sync.Mutex
 	results []Result
 }
@@ -173,33 +189,38 @@ func (r *run) logf(format string, args ...any) {
 	}
 }
 
-// ensureProjectKey writes the key to project metadata, once, if any node
-// reads project keys and it is not there yet. It reports whether it wrote.
-func (r *run) ensureProjectKey(ctx context.Context, insts []*gce.Instance) (bool, error) {
-	proj, err := r.cfg.Compute.Project(ctx)
-	if err != nil {
-		return false, err
-	}
-	r.proj = proj
+// projectKeyNode returns the first instance that reads project keys, or nil.
+func (r *run) projectKeyNode(insts []*gce.Instance) *gce.Instance {
 	for _, inst := range insts {
-		if gce.OSLoginEnabled(inst, proj) {
+		if gce.OSLoginEnabled(inst, r.proj) {
 			continue
 		}
-		if scope, err := keys.Scope(r.cfg.Scope, inst); err != nil || scope != keys.ScopeProject {
-			continue
+		if scope, err := keys.Scope(r.cfg.Scope, inst); err == nil && scope == keys.ScopeProject {
+			return inst
 		}
-		// inst reads project keys: Ensure writes there for it, and so for
-		// every such node.
-		res, err := keys.Ensure(ctx, r.cfg.Compute, inst, r.cfg.Key.Public, r.ensureOptions())
+	}
+	return nil
+}
+
+// ensureProjectKey writes the key to project metadata, once for the run, if
+// it is not there yet; a failure ends the run. Nodes call it once their
+// tunnel is open.
+func (r *run) ensureProjectKey(ctx context.Context) error {
+	r.keyOnce.Do(func() {
+		res, err := keys.Ensure(ctx, r.cfg.Compute, r.keyNode, r.cfg.Key.Public, r.ensureOptions())
 		if err != nil {
-			return false, err
+			r.keyErr = err
+			r.cancel(err)
+			r.gate.openNow()
+			return
 		}
 		if res.Wrote {
 			r.logf("added %s's key to project metadata", r.cfg.User)
+		} else {
+			r.gate.openNow() // nothing new to wait for
 		}
-		return res.Wrote, nil
-	}
-	return false, nil
+	})
+	return r.keyErr
 }
 
 func (r *run) ensureOptions() keys.EnsureOptions {
@@ -261,7 +282,13 @@ func (r *run) exec(ctx context.Context, inst *gce.Instance) (status int, ran boo
 		HostKeyAlias: sshconfig.HostAlias(inst.Id), Name: inst.Name,
 		Wait: true, Timeout: keyWait,
 	}
-	dial := func(ctx context.Context) (net.Conn, error) { return r.cfg.Dial(ctx, inst) }
+	// The tunnel opens before any key is written, so nodes that IAP
+	// refuses leave metadata as it was.
+	dial, release, err := sshclient.OpenFirst(ctx, func(ctx context.Context) (net.Conn, error) { return r.cfg.Dial(ctx, inst) })
+	if err != nil {
+		return 0, false, err
+	}
+	defer release()
 	var client *ssh.Client
 	if scope == keys.ScopeInstance {
 		// A node that ignores project keys gets its own line, and waits for
@@ -278,6 +305,9 @@ func (r *run) exec(ctx context.Context, inst *gce.Instance) (status int, ran boo
 			return 0, false, err
 		}
 	} else {
+		if err := r.ensureProjectKey(ctx); err != nil {
+			return 0, false, err
+		}
 		client, err = r.loginShared(ctx, dial, login)
 		if err != nil {
 			return 0, false, err

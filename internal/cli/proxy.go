@@ -10,6 +10,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/gkessh/gkessh/sshclient"
 	"github.com/gkessh/gkessh/tunnel"
 )
 
@@ -80,7 +81,7 @@ func runProxy(ctx context.Context, o proxyOptions, d *deps, stdio Stdio) error {
 	if err != nil {
 		return exitError{code: exitFailure, err: err}
 	}
-	next, release, err := openFirst(ctx, dial)
+	next, release, err := sshclient.OpenFirst(ctx, dial)
 	if err != nil {
 		return exitError{code: exitFailure, err: err}
 	}

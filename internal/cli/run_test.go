@@ -577,3 +577,19 @@ func TestRunParallelBound(t *testing.T) {
 		t.Errorf("%d commands ran at once with -P 3 (log %q)", most, b)
 	}
 }
+
+// TestRunRefusedWritesNothing: when IAP refuses every node, the run writes
+// no key line, as a refused login does.
+func TestRunRefusedWritesNothing(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 3})
+	for _, n := range e.srv.Nodes() {
+		e.srv.Node(n).SetFirewall(false)
+	}
+	_, stderr, code := e.run("run", "--all", "--", "true")
+	if code != 255 || !strings.Contains(stderr, "3 unreachable") {
+		t.Fatalf("exit %d, want 255 with 3 unreachable; stderr:\n%s", code, stderr)
+	}
+	if w := e.srv.Stats().MetadataWrites; w != 0 {
+		t.Errorf("%d metadata writes for a run IAP refused everywhere, want 0", w)
+	}
+}

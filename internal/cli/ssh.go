@@ -223,7 +223,7 @@ func (o login) run(ctx context.Context, stdio Stdio) error {
 		return err
 	}
 	fresh := dial
-	dial, release, err := openFirst(ctx, dial)
+	dial, release, err := sshclient.OpenFirst(ctx, dial)
 	if err != nil {
 		return err
 	}

@@ -1,12 +1,10 @@
-package cli
+package sshclient
 
 import (
 	"context"
 	"net"
 	"sync"
 	"time"
-
-	"github.com/gkessh/gkessh/sshclient"
 )
 
 // staleTunnel is how long a tunnel opened ahead of the key work may wait
@@ -14,12 +12,12 @@ import (
 // LoginGraceTime (120 s by default).
 const staleTunnel = 30 * time.Second
 
-// openFirst opens a tunnel before anything is changed for the login, so
+// OpenFirst opens a connection before anything is changed for a login, so
 // that a tunnel IAP refuses (firewall, IAM, missing VM) leaves metadata and
 // key files as they were. The dial function it returns hands out that
 // tunnel once, unless it has waited past staleTunnel, and dials afresh
 // after; release closes it if it was never handed out.
-func openFirst(ctx context.Context, dial sshclient.DialFunc) (next sshclient.DialFunc, release func(), err error) {
+func OpenFirst(ctx context.Context, dial DialFunc) (next DialFunc, release func(), err error) {
 	conn, err := dial(ctx)
 	if err != nil {
 		return nil, nil, err
