@@ -5,7 +5,6 @@ package auth
 import (
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -15,10 +14,8 @@ import (
 
 // TestGcloudHelper: a login gcloud keeps only in credentials.db is asked of
 // gcloud itself, once: the warm start takes the token from the disk cache.
+// (unix only: the fake gcloud is a shell script.)
 func TestGcloudHelper(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("the fake gcloud is a shell script")
-	}
 	f := newFixture(t)
 	f.srv.AddGrant("helper-token", emulator.Grant{Principal: userEmail, Projects: []string{"p1"}})
 	bin := t.TempDir()
