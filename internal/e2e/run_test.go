@@ -21,10 +21,16 @@ import (
 // and no remote process behind.
 func TestRunInterruptProcess(t *testing.T) {
 	w := startEmulator(t, "--nodes", "4", "--propagation-delay", "100ms")
-	first := filepath.Join(t.TempDir(), "first")
+	dir := t.TempDir()
+	first, started := filepath.Join(dir, "first"), filepath.Join(dir, "started")
+	if err := os.Mkdir(started, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	nap := fmt.Sprintf("%d.%06d", 400, time.Now().UnixNano()%1e6)
-	script := fmt.Sprintf("if mkdir %s; then echo done; else echo started; exec sleep %s; fi", first, nap)
-	cmd := w.command("gkessh", "run", "--all", "--", script)
+	script := fmt.Sprintf("if mkdir %s; then echo done; else mktemp -p %s >/dev/null; exec sleep %s; fi", first, started, nap)
+	// --group prints a node's block only once its result is in, so the
+	// interrupt below comes after the first node is known to be ok.
+	cmd := w.command("gkessh", "run", "--all", "--group", "--", script)
 	var out, errb testio.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {
@@ -33,8 +39,8 @@ func TestRunInterruptProcess(t *testing.T) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	poll(t, 60*time.Second, func() bool {
-		s := out.String()
-		return strings.Count(s, " done\n") == 1 && strings.Count(s, " started\n") == 3
+		sleeping, _ := os.ReadDir(started)
+		return strings.Count(out.String(), "done\n") == 1 && len(sleeping) == 3
 	}, func() string { return out.String() + errb.String() })
 	cmd.Process.Signal(os.Interrupt)
 	select {
