@@ -8,14 +8,19 @@ import (
 )
 
 // authSource finds the credentials as gcloud would (package auth), from
-// the flags; logf hears which source was chosen and each token fetch.
-func authSource(ctx context.Context, g globalOptions, logf func(string, ...any)) (*auth.Source, error) {
-	return auth.New(ctx, auth.Options{
+// the flags; logf hears which source was chosen and each token fetch. A dry
+// run keeps tokens in memory only: it writes nothing to disk.
+func authSource(ctx context.Context, g globalOptions, dryRun bool, logf func(string, ...any)) (*auth.Source, error) {
+	o := auth.Options{
 		TokenFile:       g.TokenFile,
 		TokenFileOrigin: tokenFileOrigin(g.TokenFile),
 		Impersonate:     g.Impersonate,
 		Logf:            logf,
-	})
+	}
+	if dryRun {
+		o.CacheDir = "-"
+	}
+	return auth.New(ctx, o)
 }
 
 // tokenFileOrigin says where --access-token-file's value came from.

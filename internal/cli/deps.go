@@ -32,7 +32,7 @@ import (
 type deps struct {
 	// newTokenSource finds the credentials (authSource, in creds.go): the
 	// one place that decides how. tokenSource calls it once per process.
-	newTokenSource func(ctx context.Context, g globalOptions, logf func(string, ...any)) (*auth.Source, error)
+	newTokenSource func(ctx context.Context, g globalOptions, dryRun bool, logf func(string, ...any)) (*auth.Source, error)
 	// newCompute builds a Compute API client.
 	newCompute func(ctx context.Context, project, endpoint string, ts oauth2.TokenSource) (*gce.Client, error)
 	// gcloudProject is the active gcloud configuration's core/project.
@@ -108,7 +108,7 @@ func newDeps(stdio Stdio) *deps {
 // a server refuses.
 func (d *deps) tokenSource(ctx context.Context, g globalOptions) (*auth.Source, error) {
 	d.tokenOnce.Do(func() {
-		d.tokens, d.tokenErr = d.newTokenSource(ctx, g, d.logger(g.Verbose))
+		d.tokens, d.tokenErr = d.newTokenSource(ctx, g, d.dryRun, d.logger(g.Verbose))
 	})
 	return d.tokens, d.tokenErr
 }

@@ -107,4 +107,18 @@ func TestDryRunWritesNothing(t *testing.T) {
 	e.srv.Node(node).SetLabels(map[string]string{"changed": "yes"})
 	e.srv.AddNode("gke-new-node", "us-west1-a") // so config-ssh has a change to show
 	check("used")
+
+	// With ADC credentials a token is fetched, and it must not be cached.
+	sa, err := e.srv.AddServiceAccount(emulator.Account{Email: "dry@" + e.srv.ProjectName() + ".iam.gserviceaccount.com",
+		Grant: emulator.Grant{Projects: []string{e.srv.ProjectName()}}}, e.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adc := filepath.Join(t.TempDir(), "adc.json")
+	if err := os.WriteFile(adc, sa, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GKESSH_ACCESS_TOKEN_FILE", "")
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", adc)
+	check("used, with ADC")
 }
