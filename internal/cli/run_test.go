@@ -474,12 +474,18 @@ func TestRunProgress(t *testing.T) {
 // failure and lists the rest as not started.
 func TestRunTimeoutAndFailFast(t *testing.T) {
 	e := newTestEnv(t, emulator.Config{Nodes: 3})
-	got, stderr, code := e.runJSON(nil, "--all", "--timeout", "2s", "--", "sleep 60")
+	// The key and host keys go in first, so the timed run below spends its
+	// time in the command, not in the propagation wait, however loaded
+	// the machine.
+	if _, stderr, code := e.run("run", "--all", "--", "true"); code != 0 {
+		t.Fatalf("first run: exit %d, stderr:\n%s", code, stderr)
+	}
+	got, stderr, code := e.runJSON(nil, "--all", "--timeout", "4s", "--", "sleep 60")
 	if code != 1 || len(got) != 3 {
 		t.Fatalf("--timeout: exit %d, %d results, stderr:\n%s", code, len(got), stderr)
 	}
 	for n, r := range got {
-		if r.Status != "failed" || r.Exit != nil || r.Error == nil || *r.Error != "timed out after 2s" || r.DurationMS < 2000 {
+		if r.Status != "failed" || r.Exit != nil || r.Error == nil || *r.Error != "timed out after 4s" || r.DurationMS < 4000 {
 			t.Errorf("%s: %+v", n, r)
 		}
 	}
