@@ -10,7 +10,7 @@ LDFLAGS     := -X $(CLI).Version=$(VERSION) -X $(CLI).Commit=$(COMMIT) -X $(CLI)
 # What make dist builds gkessh for.
 DIST_TARGETS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64 freebsd/amd64
 
-.PHONY: build dist cross test test-short demo bench lint fuzz clean
+.PHONY: build dist cross man test test-short demo bench lint fuzz clean
 
 # urfave_cli_no_docs leaves out the man-page generator (and its markdown
 # library): a smaller binary starts faster and maps less memory.
@@ -28,6 +28,12 @@ dist:
 			-ldflags "-s -w $(LDFLAGS)" -o dist/gkessh-$$os-$$arch$$ext ./cmd/gkessh; \
 	done
 	cd dist && if command -v sha256sum >/dev/null; then sha256sum gkessh-*; else shasum -a 256 gkessh-*; fi > SHA256SUMS
+
+# The man page, from the same command definitions as the help. Built
+# without urfave_cli_no_docs: only that build has urfave's generator, and
+# its hidden "gkessh man".
+man:
+	$(GO) run ./cmd/gkessh man > gkessh.1.tmp && mv gkessh.1.tmp gkessh.1
 
 # Every package and its tests compile for macOS and Windows: go vet
 # type-checks tests too. The emulator and the tests that run it are
@@ -81,4 +87,4 @@ fuzz:
 	$(GO) test ./emulator -run '^$$' -fuzz FuzzListFilter -fuzztime 20s
 
 clean:
-	rm -rf bin dist
+	rm -rf bin dist gkessh.1

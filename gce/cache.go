@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 )
 
@@ -154,4 +155,27 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return fmt.Errorf("gce: write %s: %w", path, err)
 	}
 	return nil
+}
+
+// Names lists the unexpired instance names cached for any project, sorted,
+// for shell completion: it reads only the cache files, never the API.
+func (c *Cache) Names() []string {
+	files, _ := filepath.Glob(filepath.Join(c.Dir, "zones-*.json"))
+	seen := map[string]bool{}
+	var names []string
+	now := c.now()
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for name, e := range parseCache(b) {
+			if now.Before(e.Expires) && !seen[name] {
+				seen[name] = true
+				names = append(names, name)
+			}
+		}
+	}
+	sort.Strings(names)
+	return names
 }

@@ -65,8 +65,12 @@ func newApp(d *deps, stdio Stdio) *ucli.App {
 			runCommand(d, stdio),
 			helpCommand(),
 			completionCommand(stdio),
+			completeNodesCommand(stdio),
 			versionCommand(stdio),
 		},
+	}
+	if man := manCommand(stdio); man != nil {
+		app.Commands = append(app.Commands, man)
 	}
 	// urfave returns unknown flags and bad flag values as plain errors:
 	// make them usage errors (exit 2), on every command.

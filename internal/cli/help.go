@@ -172,7 +172,16 @@ var examples = map[string][]string{
 		"gkessh help keys                                        # help on a command",
 	},
 	"gkessh completion": {
-		"source <(gkessh completion bash)     # in ~/.bashrc: TAB completes commands and flags",
+		"source <(gkessh completion bash)     # in ~/.bashrc: TAB completes commands, flags, cached nodes",
+		"source <(gkessh completion zsh)      # in ~/.zshrc, after compinit",
+		"gkessh completion fish | source      # in ~/.config/fish/config.fish",
+		"gkessh completion powershell | Out-String | Invoke-Expression   # in $PROFILE",
+	},
+	"gkessh __complete-nodes": {
+		"gkessh __complete-nodes              # what the completion scripts call",
+	},
+	"gkessh man": {
+		"go run ./cmd/gkessh man > gkessh.1   # what make man runs",
 	},
 	"gkessh proxy": {
 		"ssh -i ~/.ssh/google_compute_engine -o ProxyCommand='gkessh proxy --user %r %h %p' NODE",
