@@ -78,37 +78,40 @@ func completionWords(app *ucli.App) (top []string, cmds []*ucli.Command, after m
 // bashCompletion completes commands and their flags; the first word also
 // completes to flags of a login and to node names in the zone cache.
 func bashCompletion(app *ucli.App) string {
-	top, cmds, after := completionWords(app)
-	var cases strings.Builder
-	for _, cmd := range cmds {
-		fmt.Fprintf(&cases, "\t\t%s) words=%q ;;\n", strings.Join(cmd.Names(), "|"), strings.Join(after[cmd], " "))
-	}
+	top, cases := shCases(app, "\t\t%s) words=\"%s\" ;;\n")
 	return "# gkessh bash completion: source <(gkessh completion bash)\n" +
 		"_gkessh() {\n" +
 		"\tlocal cur=${COMP_WORDS[COMP_CWORD]} words\n" +
 		"\tif [ \"$COMP_CWORD\" -eq 1 ]; then\n" +
 		fmt.Sprintf("\t\twords=\"%s $(gkessh __complete-nodes 2>/dev/null)\"\n", strings.Join(top, " ")) +
-		"\telse\n\t\tcase ${COMP_WORDS[1]} in\n" + cases.String() + "\t\t*) words= ;;\n\t\tesac\n\tfi\n" +
+		"\telse\n\t\tcase ${COMP_WORDS[1]} in\n" + cases + "\t\t*) words= ;;\n\t\tesac\n\tfi\n" +
 		"\tCOMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n" +
 		"}\n" +
 		"complete -o default -F _gkessh gkessh\n"
 }
 
+// shCases are the case arms of a bash or zsh script, one per command,
+// each made by arm from the command's names and the words after it.
+func shCases(app *ucli.App, arm string) (top []string, cases string) {
+	top, cmds, after := completionWords(app)
+	var b strings.Builder
+	for _, cmd := range cmds {
+		fmt.Fprintf(&b, arm, strings.Join(cmd.Names(), "|"), strings.Join(after[cmd], " "))
+	}
+	return top, b.String()
+}
+
 // zshCompletion is bashCompletion's logic with zsh's compadd; after a
 // command's own words it falls back to file names.
 func zshCompletion(app *ucli.App) string {
-	top, cmds, after := completionWords(app)
-	var cases strings.Builder
-	for _, cmd := range cmds {
-		fmt.Fprintf(&cases, "\t\t%s) w=(%s) ;;\n", strings.Join(cmd.Names(), "|"), strings.Join(after[cmd], " "))
-	}
+	top, cases := shCases(app, "\t\t%s) w=(%s) ;;\n")
 	return "#compdef gkessh\n" +
 		"# gkessh zsh completion: source <(gkessh completion zsh), after compinit\n" +
 		"_gkessh() {\n" +
 		"\tlocal -a w\n" +
 		"\tif (( CURRENT == 2 )); then\n" +
 		fmt.Sprintf("\t\tw=(%s ${(f)\"$(gkessh __complete-nodes 2>/dev/null)\"})\n", strings.Join(top, " ")) +
-		"\telse\n\t\tcase ${words[2]} in\n" + cases.String() + "\t\t*) w=() ;;\n\t\tesac\n\tfi\n" +
+		"\telse\n\t\tcase ${words[2]} in\n" + cases + "\t\t*) w=() ;;\n\t\tesac\n\tfi\n" +
 		"\tcompadd -a w\n" +
 		"\t_files\n" +
 		"}\n" +
