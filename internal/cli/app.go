@@ -20,7 +20,9 @@ type Stdio struct {
 }
 
 // Main runs gkessh with args (args[0] is the program name) and returns the
-// process exit status.
+// process exit status. It is not safe for concurrent use: urfave/cli adds
+// its package-level HelpFlag to every command and writes into it as it
+// parses. Tests that run in parallel call runX with deps instead.
 func Main(ctx context.Context, args []string, stdio Stdio) int {
 	app := newApp(newDeps(stdio), stdio)
 	args = hoistFlags(app, args)

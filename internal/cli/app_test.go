@@ -126,7 +126,7 @@ func TestVersionAndVerbose(t *testing.T) {
 // same way and calls a bad one a usage error (doctor, config-ssh and
 // inventory once had their own --user, unchecked, and exited 1).
 func TestBadUserEveryCommand(t *testing.T) {
-	t.Parallel()
+	// Not parallel: Main is not safe for concurrent use (see Main).
 	const bad = "--user=al ice"
 	for _, args := range [][]string{
 		{bad, "NODE"},
@@ -139,7 +139,6 @@ func TestBadUserEveryCommand(t *testing.T) {
 		{"run", "--all", bad, "--", "true"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
-			t.Parallel()
 			var errb strings.Builder
 			argv := append([]string{"gkessh"}, args...)
 			code := Main(t.Context(), argv, Stdio{In: strings.NewReader(""), Out: io.Discard, Err: &errb})
@@ -157,7 +156,7 @@ func TestBadUserEveryCommand(t *testing.T) {
 // TestUsageErrorPointsAtHelp: a usage error names the help of the command
 // it happened in.
 func TestUsageErrorPointsAtHelp(t *testing.T) {
-	t.Parallel()
+	// Not parallel: Main is not safe for concurrent use (see Main).
 	tests := []struct {
 		args []string
 		help string
@@ -171,7 +170,6 @@ func TestUsageErrorPointsAtHelp(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			t.Parallel()
 			var errb strings.Builder
 			code := Main(t.Context(), append([]string{"gkessh"}, tt.args...), Stdio{In: strings.NewReader(""), Out: io.Discard, Err: &errb})
 			wantCode := exitUsage
