@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -153,7 +154,14 @@ UseDNS no
 MaxStartups 200
 MaxSessions 100
 LogLevel ERROR
-{{.Extra}}`))
+{{.Extra}}{{if .OnlyUser}}
+# Not root, this sshd can log in only as the OS user running it: for any
+# other user it refuses keys outright and says why, so that a client stops
+# waiting for a key to propagate.
+Match User *,!{{.OnlyUser}}
+	PubkeyAuthentication no
+	Banner {{.Dir}}/banner-not-root
+{{end}}`))
 
 // penaltiesOption turns off OpenSSH 9.8's per-source penalties, which
 // would otherwise lock out the client retrying while a key propagates; older
@@ -195,17 +203,9 @@ func (d *opensshSSHD) Start() error {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close() // sshd binds it again below
-	var hostKeys []string
-	for _, k := range d.keys {
-		hostKeys = append(hostKeys, hostKeyPath(d.dir, k))
-	}
-	var cfg bytes.Buffer
-	if err := sshdConfig.Execute(&cfg, map[string]any{"Port": port, "HostKeys": hostKeys, "Dir": d.dir, "Extra": penaltiesOption(hostKeys[0])}); err != nil {
-		return fmt.Errorf("emulator sshd: %w", err)
-	}
-	cfgPath := filepath.Join(d.dir, "sshd_config")
-	if err := os.WriteFile(cfgPath, cfg.Bytes(), 0o600); err != nil {
-		return fmt.Errorf("emulator sshd: %w", err)
+	cfgPath, err := d.writeConfig(port)
+	if err != nil {
+		return err
 	}
 	stderr := &logTail{logf: d.logf, prefix: "sshd " + filepath.Base(filepath.Dir(d.dir)) + ": "}
 	cmd := exec.Command(SSHDPath, "-D", "-e", "-f", cfgPath)
@@ -228,6 +228,47 @@ func (d *opensshSSHD) Start() error {
 	d.cmd, d.exited, d.port, d.addr = cmd, exited, port, addr
 	d.mu.Unlock()
 	return nil
+}
+
+// writeConfig writes the sshd_config for port, with its refusal banners.
+func (d *opensshSSHD) writeConfig(port int) (string, error) {
+	onlyUser, err := nonRootUser()
+	if err != nil {
+		return "", err
+	}
+	if onlyUser != "" {
+		banner := fmt.Sprintf("gce-emulator: this node's sshd runs as OS user %s, not root, so it can log in only as %s\n", onlyUser, onlyUser)
+		if err := os.WriteFile(filepath.Join(d.dir, "banner-not-root"), []byte(banner), 0o644); err != nil {
+			return "", fmt.Errorf("emulator sshd: %w", err)
+		}
+	}
+	var hostKeys []string
+	for _, k := range d.keys {
+		hostKeys = append(hostKeys, hostKeyPath(d.dir, k))
+	}
+	var cfg bytes.Buffer
+	if err := sshdConfig.Execute(&cfg, map[string]any{"Port": port, "HostKeys": hostKeys, "Dir": d.dir, "Extra": penaltiesOption(hostKeys[0]),
+		"OnlyUser": onlyUser}); err != nil {
+		return "", fmt.Errorf("emulator sshd: %w", err)
+	}
+	cfgPath := filepath.Join(d.dir, "sshd_config")
+	if err := os.WriteFile(cfgPath, cfg.Bytes(), 0o600); err != nil {
+		return "", fmt.Errorf("emulator sshd: %w", err)
+	}
+	return cfgPath, nil
+}
+
+// nonRootUser is the OS user running the emulator when it is not root: the
+// only account its sshd can log in.
+func nonRootUser() (string, error) {
+	if os.Geteuid() == 0 {
+		return "", nil
+	}
+	u, err := user.Current()
+	if err != nil {
+		return "", fmt.Errorf("emulator sshd: %w", err)
+	}
+	return u.Username, nil
 }
 
 // waitListening polls addr until it accepts a connection, the process

@@ -89,6 +89,14 @@ func Connect(ctx context.Context, dial DialFunc, cfg Config) (*ssh.Client, error
 		HostKeyAlgorithms: cfg.HostKeyAlgorithms,
 		ClientVersion:     "SSH-2.0-gkessh",
 	}
+	// The server's pre-auth banner, shown as OpenSSH shows it: it is
+	// often the only place a server says why it refuses.
+	var banner strings.Builder
+	ccfg.BannerCallback = func(msg string) error {
+		banner.Reset()
+		banner.WriteString(strings.TrimSpace(msg))
+		return nil
+	}
 	if cfg.HandshakeTimeout == 0 {
 		cfg.HandshakeTimeout = defaultHandshake
 	}
@@ -114,10 +122,10 @@ func Connect(ctx context.Context, dial DialFunc, cfg Config) (*ssh.Client, error
 			prog.finish(true)
 			return c, nil
 		}
-		if !cfg.Wait || !IsAuthFailure(err) {
+		if !cfg.Wait || !IsAuthFailure(err) || !offersPublicKey(err) {
 			prog.finish(false)
 			if IsAuthFailure(err) {
-				return nil, &KeyRefusedError{User: cfg.User, Name: cfg.Name, Keys: keyNames(cfg.Signers), Err: err}
+				return nil, &KeyRefusedError{User: cfg.User, Name: cfg.Name, Keys: keyNames(cfg.Signers), Err: err, Banner: banner.String()}
 			}
 			return nil, err
 		}
@@ -163,12 +171,17 @@ type KeyRefusedError struct {
 	User, Name string
 	Keys       string // the offered keys' fingerprints
 	Waited     time.Duration
-	Err        error // x/crypto's refusal, when not waiting
+	Err        error  // x/crypto's refusal, when not waiting
+	Banner     string // the server's pre-auth banner, if any
 }
 
 func (e *KeyRefusedError) Error() string {
 	if e.Waited == 0 {
-		return fmt.Sprintf("%s@%s refused key %s: %v", e.User, e.Name, e.Keys, e.Err)
+		msg := fmt.Sprintf("%s@%s refused key %s: %v", e.User, e.Name, e.Keys, e.Err)
+		if e.Banner != "" {
+			msg += "; the server says: " + e.Banner
+		}
+		return msg
 	}
 	return fmt.Sprintf("%s@%s still refuses key %s after %v. Likely causes: the guest agent is not running on the node; "+
 		"OS Login is enabled (enable-oslogin=TRUE), so metadata keys are ignored; or the instance sets block-project-ssh-keys=TRUE "+
@@ -208,6 +221,14 @@ func connectOnce(ctx context.Context, dial DialFunc, addr string, ccfg *ssh.Clie
 // typed error for it, only this message.
 func IsAuthFailure(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "ssh: unable to authenticate")
+}
+
+// offersPublicKey reports whether the server offered public key
+// authentication before refusing; when it did not, it takes no key for
+// this user at all and waiting for one to propagate cannot help.
+// x/crypto/ssh names the attempted methods only in its message.
+func offersPublicKey(err error) bool {
+	return strings.Contains(err.Error(), "publickey")
 }
 
 func keyNames(signers []ssh.Signer) string {

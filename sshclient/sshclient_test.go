@@ -451,3 +451,31 @@ func TestConnectWaitMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectRefusedUserFailsFast: an sshd that takes no key for the user
+// (the emulator's OpenSSH sshd run by a non-root user, for any other
+// user) ends the
+// propagation wait at once, with the reason its banner gives.
+func TestConnectRefusedUserFailsFast(t *testing.T) {
+	n := newTestNodeMode(t, 0, "openssh")
+	if os.Geteuid() == 0 {
+		t.Skip("run as root, the emulator's sshd logs in any local account")
+	}
+	n.user = "gkessh-no-such-user"
+	n.upsert(t)
+	cfg := n.config(t)
+	cfg.Wait, cfg.Timeout = true, time.Minute
+	start := time.Now()
+	c, err := Connect(context.Background(), n.dial, cfg)
+	if err == nil {
+		c.Close()
+		t.Fatal("connected")
+	}
+	t.Logf("error: %v", err)
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("took %v, want well under the %v wait", took, cfg.Timeout)
+	}
+	if !strings.Contains(err.Error(), "not root, so it can log in only as") {
+		t.Errorf("error does not give the reason: %v", err)
+	}
+}
