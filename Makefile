@@ -41,6 +41,9 @@ man:
 cross:
 	GOOS=darwin $(GO) vet ./...
 	GOOS=windows $(GO) vet ./...
+	@# and every test binary that builds there compiles and links
+	d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
+	for os in darwin windows; do GOOS=$$os $(GO) test -c -o "$$d/" ./... >/dev/null || exit 1; done
 
 # Unit, fuzz-seed and end-to-end tests (the end-to-end ones need OpenSSH,
 # rsync, socat and ansible-core; .ci/run installs them).
