@@ -16,7 +16,7 @@ import (
 // keys, as the nodes' own enable-oslogin=false tells their guest agent; an
 // ordinary VM of the same project is refused before anything is written.
 func TestSSHGKENodeUnderEnforcedOSLogin(t *testing.T) {
-	for _, mode := range sshdModes {
+	for _, mode := range sshdModes() {
 		t.Run(mode, func(t *testing.T) {
 			e := newSSHTestEnv(t, mode, 1)
 			e.seedProject(map[string]string{"enable-oslogin": "TRUE"})

@@ -26,8 +26,14 @@ import (
 	"github.com/gkessh/gkessh/sshconfig"
 )
 
-// sshdModes are the emulator's node SSH servers; openssh needs sshd.
-var sshdModes = []string{"builtin", "openssh"}
+// sshdModes are the emulator's node SSH servers the login tests run
+// against; openssh needs sshd. -short (make test-short) keeps to builtin.
+func sshdModes() []string {
+	if testing.Short() {
+		return []string{"builtin"}
+	}
+	return []string{"builtin", "openssh"}
+}
 
 func newSSHTestEnv(t *testing.T, mode string, nodes int) *testEnv {
 	t.Helper()
@@ -48,7 +54,7 @@ func (e *testEnv) knownHosts() string { return filepath.Join(e.home, ".ssh", ssh
 // command's, and the remote exit status comes back; the next login writes
 // nothing and does not wait.
 func TestSSHFirstLogin(t *testing.T) {
-	for _, mode := range sshdModes {
+	for _, mode := range sshdModes() {
 		t.Run(mode, func(t *testing.T) {
 			e := newSSHTestEnv(t, mode, 1)
 			// Long enough that the first try always comes before the key
@@ -100,7 +106,7 @@ func TestSSHFirstLogin(t *testing.T) {
 
 // TestSSHFailures: each failure gets its message and exit status 255.
 func TestSSHFailures(t *testing.T) {
-	for _, mode := range sshdModes {
+	for _, mode := range sshdModes() {
 		t.Run(mode, func(t *testing.T) {
 			e := newSSHTestEnv(t, mode, 4)
 			// A first login pins node 0's host keys.
@@ -242,7 +248,7 @@ func TestSSHUsage(t *testing.T) {
 // runs no command until interrupted; a local port in use fails before
 // anything is written to metadata.
 func TestSSHForwards(t *testing.T) {
-	for _, mode := range sshdModes {
+	for _, mode := range sshdModes() {
 		t.Run(mode, func(t *testing.T) {
 			e := newSSHTestEnv(t, mode, 1)
 			n := e.node(0)
@@ -370,7 +376,7 @@ func echoThrough(t *testing.T, flag, addr string, stderr *testio.Buffer) {
 // its original mode afterwards.
 func TestSSHInteractive(t *testing.T) {
 	bin := gkesshBinary(t)
-	for _, mode := range sshdModes {
+	for _, mode := range sshdModes() {
 		t.Run(mode, func(t *testing.T) {
 			e := newSSHTestEnv(t, mode, 1)
 			master, tty, err := pty.Open()
