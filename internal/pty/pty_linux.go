@@ -2,39 +2,22 @@ package pty
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 
 	"golang.org/x/sys/unix"
 )
 
-// Open allocates a pseudo-terminal and returns its controller (master) and
-// terminal (slave) ends. The caller closes both.
-func Open() (master, tty *os.File, err error) {
-	// O_NONBLOCK lets os.File register the master with the runtime poller,
-	// so reads honour deadlines and Close unblocks them.
-	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("pty: open /dev/ptmx: %w", err)
-	}
-	master = os.NewFile(uintptr(fd), "/dev/ptmx")
-	// unlockpt: clear the lock so the terminal end can be opened.
+// unlockName unlocks the controller fd's terminal end (unlockpt) and
+// returns its path (ptsname).
+func unlockName(fd int) (string, error) {
 	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-		master.Close()
-		return nil, nil, fmt.Errorf("pty: unlock: %w", err)
+		return "", fmt.Errorf("pty: unlock: %w", err)
 	}
 	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
 	if err != nil {
-		master.Close()
-		return nil, nil, fmt.Errorf("pty: get terminal number: %w", err)
+		return "", fmt.Errorf("pty: get terminal number: %w", err)
 	}
-	name := "/dev/pts/" + strconv.Itoa(n)
-	tty, err = os.OpenFile(name, os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		master.Close()
-		return nil, nil, fmt.Errorf("pty: open %s: %w", name, err)
-	}
-	return master, tty, nil
+	return "/dev/pts/" + strconv.Itoa(n), nil
 }
 
 // getTermios is the ioctl that reads a terminal's modes.
