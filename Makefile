@@ -69,25 +69,31 @@ lint:
 	@# pinned by the tool directive in go.mod: works offline once in the module cache
 	$(GO) tool staticcheck ./...
 
+# Every fuzz target, as PACKAGE:FUNCTION.
+FUZZ := \
+	internal/iap:FuzzParseFrame \
+	keys:FuzzParseLines \
+	emulator:FuzzAgentParse \
+	keys:FuzzParseLifetime \
+	gce:FuzzParseCache \
+	gce:FuzzCheckName \
+	sshconfig:FuzzMerge \
+	internal/iap:FuzzStreamHandle \
+	sshclient:FuzzParseForward \
+	internal/cli:FuzzHoistFlags \
+	gcloud:FuzzParseProperties \
+	auth:FuzzParseConfigHelper \
+	firewall:FuzzParsePorts \
+	audit:FuzzReadOnlyPort \
+	audit:FuzzReadOnlyRequests \
+	bootlog:FuzzScan \
+	emulator:FuzzListFilter
+
 # Short coverage-guided runs of every fuzz target.
 fuzz:
-	$(GO) test ./internal/iap -run '^$$' -fuzz FuzzParseFrame -fuzztime 20s
-	$(GO) test ./keys -run '^$$' -fuzz FuzzParseLines -fuzztime 20s
-	$(GO) test ./emulator -run '^$$' -fuzz FuzzAgentParse -fuzztime 20s
-	$(GO) test ./keys -run '^$$' -fuzz FuzzParseLifetime -fuzztime 20s
-	$(GO) test ./gce -run '^$$' -fuzz FuzzParseCache -fuzztime 20s
-	$(GO) test ./gce -run '^$$' -fuzz FuzzCheckName -fuzztime 20s
-	$(GO) test ./sshconfig -run '^$$' -fuzz FuzzMerge -fuzztime 20s
-	$(GO) test ./internal/iap -run '^$$' -fuzz FuzzStreamHandle -fuzztime 20s
-	$(GO) test ./sshclient -run '^$$' -fuzz FuzzParseForward -fuzztime 20s
-	$(GO) test ./internal/cli -run '^$$' -fuzz FuzzHoistFlags -fuzztime 20s
-	$(GO) test ./gcloud -run '^$$' -fuzz FuzzParseProperties -fuzztime 20s
-	$(GO) test ./auth -run '^$$' -fuzz FuzzParseConfigHelper -fuzztime 20s
-	$(GO) test ./firewall -run '^$$' -fuzz FuzzParsePorts -fuzztime 20s
-	$(GO) test ./audit -run '^$$' -fuzz FuzzReadOnlyPort -fuzztime 20s
-	$(GO) test ./audit -run '^$$' -fuzz FuzzReadOnlyRequests -fuzztime 20s
-	$(GO) test ./bootlog -run '^$$' -fuzz FuzzScan -fuzztime 20s
-	$(GO) test ./emulator -run '^$$' -fuzz FuzzListFilter -fuzztime 20s
+	set -e; for t in $(FUZZ); do \
+		$(GO) test ./$${t%%:*} -run '^$$' -fuzz $${t#*:} -fuzztime 20s; \
+	done
 
 clean:
 	rm -rf bin dist gkessh.1

@@ -180,29 +180,22 @@ func (s *Server) serviceAccount() string {
 }
 
 func (s *Server) setProjectMetadata(r *http.Request) (any, *apiError) {
-	if err := require(r, "compute.projects.setCommonInstanceMetadata", "projects/"+s.cfg.Project); err != nil {
-		return nil, err
-	}
-	var req compute.Metadata
-	if err := decodeBody(r, &req); err != nil {
+	req, err := metadataRequest(r, "compute.projects.setCommonInstanceMetadata", "projects/"+s.cfg.Project)
+	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.replaceMetadata(&s.project.Metadata, &req); err != nil {
+	if err := s.replaceMetadata(r, &s.project.Metadata, req); err != nil {
 		return nil, err
 	}
-	s.countBy("write", requestGrant(r))
 	return s.newOperation("", s.projectURL(), s.project.ID), nil
 }
 
 func (s *Server) setInstanceMetadata(r *http.Request) (any, *apiError) {
 	resource := fmt.Sprintf("projects/%s/zones/%s/instances/%s", s.cfg.Project, r.PathValue("zone"), r.PathValue("instance"))
-	if err := require(r, "compute.instances.setMetadata", resource); err != nil {
-		return nil, err
-	}
-	var req compute.Metadata
-	if err := decodeBody(r, &req); err != nil {
+	req, err := metadataRequest(r, "compute.instances.setMetadata", resource)
+	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -218,11 +211,23 @@ func (s *Server) setInstanceMetadata(r *http.Request) (any, *apiError) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if err := s.replaceMetadata(&n.metadata, &req); err != nil {
+	if err := s.replaceMetadata(r, &n.metadata, req); err != nil {
 		return nil, err
 	}
-	s.countBy("write", requestGrant(r))
 	return s.newOperation(n.Zone, s.zoneURL(n.Zone)+"/instances/"+n.Name, n.ID), nil
+}
+
+// metadataRequest checks that the caller has perm on resource and reads
+// the set-metadata request's body.
+func metadataRequest(r *http.Request, perm, resource string) (*compute.Metadata, *apiError) {
+	if err := require(r, perm, resource); err != nil {
+		return nil, err
+	}
+	var req compute.Metadata
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	return &req, nil
 }
 
 // decodeBody reads a JSON request body into v.
@@ -236,9 +241,10 @@ func decodeBody(r *http.Request, v any) *apiError {
 }
 
 // replaceMetadata applies a set request to cur the way GCE does: the limits
-// hold, the fingerprint matches, then the whole item list is replaced. Call
-// with s.mu held (and Node.mu for instance metadata).
-func (s *Server) replaceMetadata(cur, req *compute.Metadata) *apiError {
+// hold, the fingerprint matches, then the whole item list is replaced, and
+// the write counts against r's caller. Call with s.mu held (and Node.mu for
+// instance metadata).
+func (s *Server) replaceMetadata(r *http.Request, cur, req *compute.Metadata) *apiError {
 	if err := validateMetadata(req.Items); err != nil {
 		return err
 	}
@@ -251,6 +257,7 @@ func (s *Server) replaceMetadata(cur, req *compute.Metadata) *apiError {
 	}
 	s.writeMetadata(cur, req.Items)
 	s.metadataWrites.Add(1)
+	s.countBy("write", requestGrant(r))
 	return nil
 }
 

@@ -345,37 +345,36 @@ func (p *filterParser) keyword(k string) bool {
 
 // expression: sequence {AND sequence}
 func (p *filterParser) expression() (filterExpr, error) {
-	x, err := p.sequence()
-	if err != nil {
-		return nil, err
-	}
-	all := andExpr{x}
-	for p.keyword("AND") {
-		y, err := p.sequence()
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, y)
-	}
-	if len(all) == 1 {
-		return x, nil
-	}
-	return all, nil
+	return operands[andExpr](p.sequence, func() bool { return p.keyword("AND") })
 }
 
 // sequence: factor {factor}, juxtaposed factors being ANDed.
 func (p *filterParser) sequence() (filterExpr, error) {
-	x, err := p.factor()
+	return operands[andExpr](p.factor, func() bool {
+		t := p.peek()
+		return t != nil && t.kind != ')' && !(t.kind == 'w' && (t.text == "AND" || t.text == "OR"))
+	})
+}
+
+// factor: term {OR term}
+func (p *filterParser) factor() (filterExpr, error) {
+	return operands[orExpr](p.term, func() bool { return p.keyword("OR") })
+}
+
+// operands parses one binary-operator level of the grammar: an operand,
+// then another for as long as more says one follows. One operand stands
+// alone; more are joined as E (AND or OR).
+func operands[E interface {
+	~[]filterExpr
+	filterExpr
+}](operand func() (filterExpr, error), more func() bool) (filterExpr, error) {
+	x, err := operand()
 	if err != nil {
 		return nil, err
 	}
-	all := andExpr{x}
-	for {
-		t := p.peek()
-		if t == nil || t.kind == ')' || (t.kind == 'w' && (t.text == "AND" || t.text == "OR")) {
-			break
-		}
-		y, err := p.factor()
+	all := E{x}
+	for more() {
+		y, err := operand()
 		if err != nil {
 			return nil, err
 		}
@@ -385,26 +384,6 @@ func (p *filterParser) sequence() (filterExpr, error) {
 		return x, nil
 	}
 	return all, nil
-}
-
-// factor: term {OR term}
-func (p *filterParser) factor() (filterExpr, error) {
-	x, err := p.term()
-	if err != nil {
-		return nil, err
-	}
-	any := orExpr{x}
-	for p.keyword("OR") {
-		y, err := p.term()
-		if err != nil {
-			return nil, err
-		}
-		any = append(any, y)
-	}
-	if len(any) == 1 {
-		return x, nil
-	}
-	return any, nil
 }
 
 // term: [NOT | -] simple

@@ -30,6 +30,18 @@ func Main(ctx context.Context, args []string, stdio Stdio) int {
 	return report(stdio.Err, err, isLogin(app, args))
 }
 
+// action is the Action of a command whose flags and arguments values reads
+// and checks into options that run then runs.
+func action[O any](d *deps, stdio Stdio, values func(*ucli.Context) (O, error), run func(context.Context, O, *deps, Stdio) error) ucli.ActionFunc {
+	return func(c *ucli.Context) error {
+		o, err := values(c)
+		if err != nil {
+			return err
+		}
+		return run(c.Context, o, d, stdio)
+	}
+}
+
 func newApp(d *deps, stdio Stdio) *ucli.App {
 	app := &ucli.App{
 		Name:      "gkessh",
@@ -55,7 +67,7 @@ func newApp(d *deps, stdio Stdio) *ucli.App {
 			}
 			return nil
 		},
-		Action: func(c *ucli.Context) error { return sshAction(c, d, stdio) },
+		Action: action(d, stdio, sshFlagValues, runSSH),
 		Commands: []*ucli.Command{
 			proxyCommand(d, stdio),
 			tunnelCommand(d, stdio),

@@ -44,24 +44,14 @@ func auditCommand(d *deps, stdio Stdio) *ucli.Command {
 			"the whole audit (an expiring line) and only read: audit changes no node. Each finding has a\n" +
 			"severity, nodes, evidence and a fix. Exit status: 0, or 1 when a finding reaches --fail-on;\n" +
 			"255 when the audit itself failed.",
-		Flags: append(append(googleFlags(), keyFlags()...),
+		Flags: append(append(append(googleFlags(), keyFlags()...), selectorFlags()...),
 			strictFlag, propagationFlag,
-			&ucli.BoolFlag{Name: "all", Usage: "every RUNNING instance of the project"},
-			&ucli.StringFlag{Name: "filter", Usage: "the nodes the Compute API list filter `EXPR` matches"},
-			&ucli.StringFlag{Name: "cluster", Usage: "the nodes of GKE cluster `NAME`"},
-			&ucli.StringFlag{Name: "pool", Usage: "the nodes of GKE node pool `NAME`"},
 			&ucli.IntFlag{Name: "parallel", Aliases: []string{"P"}, Value: 16, Usage: "probe up to `N` nodes at a time"},
 			&ucli.BoolFlag{Name: "no-probe", Usage: "judge from the API alone: no login, no live checks"},
 			&ucli.StringFlag{Name: "format", Value: "table", Usage: "table or json"},
 			&ucli.StringFlag{Name: "fail-on", Value: "high", Usage: "exit 1 when a finding is at least this severe: high, medium or low"},
 		),
-		Action: func(c *ucli.Context) error {
-			o, err := auditFlagValues(c)
-			if err != nil {
-				return err
-			}
-			return runAudit(c.Context, o, d, stdio)
-		},
+		Action: action(d, stdio, auditFlagValues, runAudit),
 	}
 }
 
@@ -72,8 +62,7 @@ func auditFlagValues(c *ucli.Context) (auditOptions, error) {
 	}
 	o := auditOptions{
 		globalOptions: globals(c), keyOptions: k,
-		Selector: fleet.Selector{Names: c.Args().Slice(), All: c.Bool("all"), Filter: c.String("filter"),
-			Cluster: c.String("cluster"), Pool: c.String("pool"), Zone: c.String("zone")},
+		Selector:           selectorFlagValues(c),
 		PropagationTimeout: c.Duration("propagation-timeout"),
 		Parallel:           c.Int("parallel"),
 		NoProbe:            c.Bool("no-probe"),
@@ -91,16 +80,14 @@ func auditFlagValues(c *ucli.Context) (auditOptions, error) {
 	default:
 		return o, usagef("--fail-on %q: want high, medium or low", f)
 	}
-	if o.Strict, err = sshconfig.ParseStrictMode(c.String("strict-host-key-checking")); err != nil {
-		return o, usagef("--strict-host-key-checking: %v", err)
+	if o.Strict, err = strictFlagValue(c); err != nil {
+		return o, err
 	}
-	set := o.All || o.Filter != "" || o.Cluster != "" || o.Pool != ""
-	switch {
-	case len(o.Names) > 0 && set:
-		return o, usagef("node names and --all/--filter/--cluster/--pool: give one or the other")
-	case len(o.Names) == 0 && !set:
-		return o, usagef("no nodes: give NODE names, --all, --filter, --cluster or --pool")
-	case o.Parallel < 1:
+	o.Names = c.Args().Slice()
+	if err := checkSelection(o.Selector); err != nil {
+		return o, err
+	}
+	if o.Parallel < 1 {
 		return o, usagef("-P %d: want at least 1", o.Parallel)
 	}
 	return o, nil

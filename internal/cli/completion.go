@@ -78,44 +78,44 @@ func completionWords(app *ucli.App) (top []string, cmds []*ucli.Command, after m
 // bashCompletion completes commands and their flags; the first word also
 // completes to flags of a login and to node names in the zone cache.
 func bashCompletion(app *ucli.App) string {
-	top, cases := shCases(app, "\t\t%s) words=\"%s\" ;;\n")
 	return "# gkessh bash completion: source <(gkessh completion bash)\n" +
 		"_gkessh() {\n" +
 		"\tlocal cur=${COMP_WORDS[COMP_CWORD]} words\n" +
-		"\tif [ \"$COMP_CWORD\" -eq 1 ]; then\n" +
-		fmt.Sprintf("\t\twords=\"%s $(gkessh __complete-nodes 2>/dev/null)\"\n", strings.Join(top, " ")) +
-		"\telse\n\t\tcase ${COMP_WORDS[1]} in\n" + cases + "\t\t*) words= ;;\n\t\tesac\n\tfi\n" +
+		shChoose(app, `[ "$COMP_CWORD" -eq 1 ]`, "${COMP_WORDS[1]}", `words="%s"`, "$(gkessh __complete-nodes 2>/dev/null)") +
 		"\tCOMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n" +
 		"}\n" +
 		"complete -o default -F _gkessh gkessh\n"
 }
 
-// shCases are the case arms of a bash or zsh script, one per command,
-// each made by arm from the command's names and the words after it.
-func shCases(app *ucli.App, arm string) (top []string, cases string) {
-	top, cmds, after := completionWords(app)
-	var b strings.Builder
-	for _, cmd := range cmds {
-		fmt.Fprintf(&b, arm, strings.Join(cmd.Names(), "|"), strings.Join(after[cmd], " "))
-	}
-	return top, b.String()
-}
-
 // zshCompletion is bashCompletion's logic with zsh's compadd; after a
 // command's own words it falls back to file names.
 func zshCompletion(app *ucli.App) string {
-	top, cases := shCases(app, "\t\t%s) w=(%s) ;;\n")
 	return "#compdef gkessh\n" +
 		"# gkessh zsh completion: source <(gkessh completion zsh), after compinit\n" +
 		"_gkessh() {\n" +
 		"\tlocal -a w\n" +
-		"\tif (( CURRENT == 2 )); then\n" +
-		fmt.Sprintf("\t\tw=(%s ${(f)\"$(gkessh __complete-nodes 2>/dev/null)\"})\n", strings.Join(top, " ")) +
-		"\telse\n\t\tcase ${words[2]} in\n" + cases + "\t\t*) w=() ;;\n\t\tesac\n\tfi\n" +
+		shChoose(app, "(( CURRENT == 2 ))", "${words[2]}", "w=(%s)", `${(f)"$(gkessh __complete-nodes 2>/dev/null)"}`) +
 		"\tcompadd -a w\n" +
 		"\t_files\n" +
 		"}\n" +
 		"compdef _gkessh gkessh\n"
+}
+
+// shChoose is the choice of words bash and zsh completion share: at the
+// first word the top-level words and the cached node names, after a
+// command that command's words. first tests for the first word, cmd is the
+// command word, assign sets the words (%s) in the shell's syntax, and nodes
+// expands to the cached node names.
+func shChoose(app *ucli.App, first, cmd, assign, nodes string) string {
+	top, cmds, after := completionWords(app)
+	var cases strings.Builder
+	for _, c := range cmds {
+		fmt.Fprintf(&cases, "\t\t%s) %s ;;\n", strings.Join(c.Names(), "|"), fmt.Sprintf(assign, strings.Join(after[c], " ")))
+	}
+	return "\tif " + first + "; then\n" +
+		"\t\t" + fmt.Sprintf(assign, strings.Join(append(top, nodes), " ")) + "\n" +
+		"\telse\n\t\tcase " + cmd + " in\n" + cases.String() +
+		"\t\t*) " + fmt.Sprintf(assign, "") + " ;;\n\t\tesac\n\tfi\n"
 }
 
 // fishCompletion declares each command's flags and subcommands with

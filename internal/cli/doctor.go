@@ -34,18 +34,16 @@ func doctorCommand(d *deps, stdio Stdio) *ucli.Command {
 			userFlag, keyFileFlag,
 			&ucli.IntFlag{Name: "port", Value: 22, Usage: "port to open a tunnel to"},
 		),
-		Action: func(c *ucli.Context) error {
-			if c.NArg() > 1 {
-				return usagef("doctor takes at most one NODE")
-			}
-			k, err := keyFlagValues(c)
-			if err != nil {
-				return err
-			}
-			o := doctorOptions{globalOptions: globals(c), keyOptions: k, Node: c.Args().First(), Port: c.Int("port")}
-			return runDoctor(c.Context, o, d, stdio)
-		},
+		Action: action(d, stdio, doctorFlagValues, runDoctor),
 	}
+}
+
+func doctorFlagValues(c *ucli.Context) (doctorOptions, error) {
+	if c.NArg() > 1 {
+		return doctorOptions{}, usagef("doctor takes at most one NODE")
+	}
+	k, err := keyFlagValues(c)
+	return doctorOptions{globalOptions: globals(c), keyOptions: k, Node: c.Args().First(), Port: c.Int("port")}, err
 }
 
 // doctorOptions are the flags and argument of doctor.

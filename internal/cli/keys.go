@@ -35,15 +35,11 @@ func keysCommand(d *deps, stdio Stdio) *ucli.Command {
 	user, keyFile, scope := userFlag, keyFileFlag, scopeFlag
 	dryRun := &ucli.BoolFlag{Name: "dry-run", Usage: "say what would change, change nothing"}
 	withGoogle := func(fs ...ucli.Flag) []ucli.Flag { return append(googleFlags(), fs...) }
-	action := func(run func(context.Context, keysOptions, *deps, Stdio) error) ucli.ActionFunc {
-		return func(c *ucli.Context) error {
-			opts, err := keysFlags(c)
-			if err != nil {
-				return err
-			}
-			d.dryRun = opts.DryRun
-			return run(c.Context, opts, d, stdio)
-		}
+	keysAction := func(run func(context.Context, keysOptions, *deps, Stdio) error) ucli.ActionFunc {
+		return action(d, stdio, keysFlags, func(ctx context.Context, o keysOptions, d *deps, stdio Stdio) error {
+			d.dryRun = o.DryRun
+			return run(ctx, o, d, stdio)
+		})
 	}
 	cmd := &ucli.Command{
 		Name:      "keys",
@@ -61,7 +57,7 @@ func keysCommand(d *deps, stdio Stdio) *ucli.Command {
 					"node reads keys: its own metadata when it sets block-project-ssh-keys, else the project's.\n" +
 					"Nothing is written when the key is already there and not about to expire.",
 				Flags:  withGoogle(user, keyFile, scope, dryRun, expireFlag),
-				Action: action(runKeysEnsure),
+				Action: keysAction(runKeysEnsure),
 			},
 			{
 				Name:      "list",
@@ -71,7 +67,7 @@ func keysCommand(d *deps, stdio Stdio) *ucli.Command {
 					&ucli.BoolFlag{Name: "audit", Usage: "flag permanent, expired, duplicate and project-wide (sudo everywhere) keys"},
 					&ucli.BoolFlag{Name: "fail", Usage: "audit, and exit 3 when any line has a problem (to gate CI)"},
 					&ucli.StringFlag{Name: "format", Value: "text", Usage: "text or json"}),
-				Action: action(runKeysList),
+				Action: keysAction(runKeysList),
 			},
 			{
 				Name:      "remove",
@@ -80,7 +76,7 @@ func keysCommand(d *deps, stdio Stdio) *ucli.Command {
 				Description: "Without --user, removes your user's lines for your key file's key. With --user U, removes every\n" +
 					"line for U. Works on project metadata, or NODE's with NODE (or --scope).",
 				Flags:  withGoogle(user, keyFile, scope, dryRun),
-				Action: action(runKeysRemove),
+				Action: keysAction(runKeysRemove),
 			},
 			{
 				Name:      "prune",
@@ -88,7 +84,7 @@ func keysCommand(d *deps, stdio Stdio) *ucli.Command {
 				ArgsUsage: "[NODE]",
 				Flags: withGoogle(user, scope, dryRun,
 					&ucli.BoolFlag{Name: "all-expired", Usage: "remove every user's expired lines"}),
-				Action: action(runKeysPrune),
+				Action: keysAction(runKeysPrune),
 			},
 		},
 	}

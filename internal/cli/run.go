@@ -57,12 +57,8 @@ func runCommand(d *deps, stdio Stdio) *ucli.Command {
 			"at a time through IAP. stdin is read once and sent to every node. Each output line starts with\n" +
 			"the node's name. Exit status: 0 every node exited 0, 1 a command failed, 255 a node could not\n" +
 			"be reached, 130 interrupted. Nodes that match but are not RUNNING are listed as skipped.",
-		Flags: append(append(googleFlags(), keyFlags()...),
+		Flags: append(append(append(googleFlags(), keyFlags()...), selectorFlags()...),
 			strictFlag, propagationFlag,
-			&ucli.BoolFlag{Name: "all", Usage: "every RUNNING instance of the project"},
-			&ucli.StringFlag{Name: "filter", Usage: "the nodes the Compute API list filter `EXPR` matches, such as labels.goog-k8s-node-pool-name=default-pool"},
-			&ucli.StringFlag{Name: "cluster", Usage: "the nodes of GKE cluster `NAME`"},
-			&ucli.StringFlag{Name: "pool", Usage: "the nodes of GKE node pool `NAME`"},
 			&ucli.IntFlag{Name: "parallel", Aliases: []string{"P"}, Value: defaultParallel, Usage: "run on up to `N` nodes at a time"},
 			&ucli.DurationFlag{Name: "timeout", Usage: "give up on a node after this long, from dial to exit (0: never)"},
 			&ucli.BoolFlag{Name: "fail-fast", Usage: "start no new node after the first one fails"},
@@ -71,13 +67,7 @@ func runCommand(d *deps, stdio Stdio) *ucli.Command {
 			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text, or json: one object per node"},
 			&ucli.IntFlag{Name: "port", Value: 22, Usage: "the nodes' SSH port"},
 		),
-		Action: func(c *ucli.Context) error {
-			o, err := runFlagValues(c)
-			if err != nil {
-				return err
-			}
-			return runRun(c.Context, o, d, stdio)
-		},
+		Action: action(d, stdio, runFlagValues, runRun),
 	}
 }
 
@@ -87,12 +77,9 @@ func runFlagValues(c *ucli.Context) (runOptions, error) {
 		return runOptions{}, err
 	}
 	o := runOptions{
-		globalOptions: globals(c),
-		keyOptions:    k,
-		Selector: fleet.Selector{
-			All: c.Bool("all"), Filter: c.String("filter"),
-			Cluster: c.String("cluster"), Pool: c.String("pool"), Zone: c.String("zone"),
-		},
+		globalOptions:      globals(c),
+		keyOptions:         k,
+		Selector:           selectorFlagValues(c),
 		PropagationTimeout: c.Duration("propagation-timeout"),
 		Port:               c.Int("port"),
 		Parallel:           c.Int("parallel"),
@@ -111,8 +98,8 @@ func runFlagValues(c *ucli.Context) (runOptions, error) {
 	if o.Group && o.JSON {
 		return o, usagef("--group and --output json: pick one")
 	}
-	if o.Strict, err = sshconfig.ParseStrictMode(c.String("strict-host-key-checking")); err != nil {
-		return o, usagef("--strict-host-key-checking: %v", err)
+	if o.Strict, err = strictFlagValue(c); err != nil {
+		return o, err
 	}
 	if o.Parallel < 1 {
 		return o, usagef("-P %d: want at least 1", o.Parallel)
@@ -120,26 +107,23 @@ func runFlagValues(c *ucli.Context) (runOptions, error) {
 	if o.Timeout < 0 || o.PropagationTimeout <= 0 {
 		return o, usagef("--timeout and --propagation-timeout want positive durations")
 	}
-	if o.Port <= 0 || o.Port > 65535 {
-		return o, usagef("--port %d: want 1-65535", o.Port)
+	if err := checkPort(o.Port); err != nil {
+		return o, err
 	}
 	// urfave keeps "--" only when arguments come before it: NODE... -- CMD.
 	// With a set selector and no "--" every argument is the command.
 	args := c.Args().Slice()
-	set := o.All || o.Filter != "" || o.Cluster != "" || o.Pool != ""
 	if i := slices.Index(args, "--"); i >= 0 {
 		o.Names, o.Command = args[:i], args[i+1:]
-	} else if set {
+	} else if selectorSet(o.Selector) {
 		o.Command = args
 	} else {
 		return o, usagef("give NODE... -- COMMAND, or --all, --filter, --cluster or --pool and -- COMMAND")
 	}
-	switch {
-	case len(o.Names) > 0 && set:
-		return o, usagef("node names and --all/--filter/--cluster/--pool: give one or the other")
-	case len(o.Names) == 0 && !set:
-		return o, usagef("no nodes: give NODE names, --all, --filter, --cluster or --pool")
-	case len(o.Command) == 0:
+	if err := checkSelection(o.Selector); err != nil {
+		return o, err
+	}
+	if len(o.Command) == 0 {
 		return o, usagef("no command: gkessh run ... -- COMMAND")
 	}
 	// Names, zone and labels go into API paths, the filter and messages.

@@ -54,6 +54,23 @@ var acceptChangedFlag = &ucli.BoolFlag{Name: "accept-changed-host-keys", Usage: 
 // strictFlag is the host key policy of the commands that log in natively.
 var strictFlag = &ucli.StringFlag{Name: "strict-host-key-checking", Value: string(sshconfig.StrictAcceptNew), Usage: "yes: only recorded or guest-published host keys; accept-new: also trust on first use when the guest published none; no: accept any"}
 
+// strictFlagValue reads and checks --strict-host-key-checking.
+func strictFlagValue(c *ucli.Context) (sshconfig.StrictMode, error) {
+	m, err := sshconfig.ParseStrictMode(c.String("strict-host-key-checking"))
+	if err != nil {
+		return m, usagef("--strict-host-key-checking: %v", err)
+	}
+	return m, nil
+}
+
+// checkPort refuses a --port that no node can listen on.
+func checkPort(port int) error {
+	if port <= 0 || port > 65535 {
+		return usagef("--port %d: want 1-65535", port)
+	}
+	return nil
+}
+
 func sshFlags() []ucli.Flag {
 	return append(append(googleFlags(), keyFlags()...),
 		strictFlag,
@@ -71,14 +88,6 @@ func sshFlags() []ucli.Flag {
 		&ucli.StringSliceFlag{Name: "remote-forward", Aliases: []string{"R"}, Usage: "like ssh -R: `SPEC` [BIND:]PORT:HOST:HOSTPORT has the node listen on PORT and forward to HOST:HOSTPORT as this machine sees it (repeatable)"},
 		&ucli.BoolFlag{Name: "no-command", Aliases: []string{"N"}, Usage: "run no command or shell, only the forwards, until interrupted, like ssh -N"},
 	)
-}
-
-func sshAction(c *ucli.Context, d *deps, stdio Stdio) error {
-	o, err := sshFlagValues(c)
-	if err != nil {
-		return err
-	}
-	return runSSH(c.Context, o, d, stdio)
 }
 
 func sshFlagValues(c *ucli.Context) (sshOptions, error) {
@@ -139,11 +148,11 @@ func sshFlagValues(c *ucli.Context) (sshOptions, error) {
 			return o, err
 		}
 	}
-	if o.Strict, err = sshconfig.ParseStrictMode(c.String("strict-host-key-checking")); err != nil {
-		return o, usagef("--strict-host-key-checking: %v", err)
+	if o.Strict, err = strictFlagValue(c); err != nil {
+		return o, err
 	}
-	if o.Port <= 0 || o.Port > 65535 {
-		return o, usagef("--port %d: want 1-65535", o.Port)
+	if err := checkPort(o.Port); err != nil {
+		return o, err
 	}
 	if o.PropagationTimeout <= 0 {
 		return o, usagef("--propagation-timeout %v: want a positive duration", o.PropagationTimeout)

@@ -49,8 +49,8 @@ func openSSHFlagValues(c *ucli.Context) (openSSHOptions, error) {
 		Strict:        c.String("strict-host-key-checking"),
 		AcceptChanged: c.Bool("accept-changed-host-keys"),
 	}
-	if _, err := sshconfig.ParseStrictMode(o.Strict); err != nil {
-		return o, usagef("--strict-host-key-checking: %v", err)
+	if _, err := strictFlagValue(c); err != nil {
+		return o, err
 	}
 	if _, err := regexp.Compile(o.Filter); err != nil {
 		return o, usagef("--filter: %v", err)
