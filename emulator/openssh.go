@@ -4,41 +4,47 @@ package emulator
 
 import (
 	"bytes"
-	"context"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"text/template"
-	"time"
 
 	"golang.org/x/crypto/ssh"
 )
 
 // opensshSSHD runs the real OpenSSH sshd for a node, with a generated
 // config, the node's host keys and one authorized_keys file per user, all
-// in the node's directory. Logins work only for the OS user running the
-// emulator (root in CI), since sshd checks that the user exists.
+// in the node's directory. The emulator listens itself and runs one
+// `sshd -i` per connection, so each login reads the config as it is then:
+// the guest agent can change it without reloading a listening sshd, which
+// would refuse connections while it re-executes. Logins work only for
+// accounts that exist on the emulator's host, and only for the OS user
+// running the emulator when it is not root.
 type opensshSSHD struct {
-	dir  string
-	keys []ssh.PublicKey
-	logf func(string, ...any)
+	dir    string
+	keys   []ssh.PublicKey
+	logf   func(string, ...any)
+	stderr *logTail
 
 	life sync.Mutex // serializes Start, Stop, Close and SetAuthorized
 
-	mu     sync.Mutex
-	port   int
-	addr   string        // "" while stopped
-	cmd    *exec.Cmd     // the listening sshd
-	exited chan struct{} // closed when cmd has been waited for
+	mu       sync.Mutex
+	port     int
+	ln       net.Listener     // nil while stopped
+	sessions map[int]struct{} // pids of the running sshd -i processes
+	served   sync.WaitGroup   // the accept loop and one per session
+	missing  string           // users with keys but no local account, comma-separated
 }
 
 // SSHDPath is the OpenSSH server binary the openssh mode runs: sshd in
@@ -74,7 +80,8 @@ func newOpenSSHD(dir string, keys []hostKey, logf func(string, ...any)) (*openss
 			return nil, fmt.Errorf("emulator sshd: %w", err)
 		}
 	}
-	d := &opensshSSHD{dir: dir, keys: publicKeys(keys), logf: logf}
+	d := &opensshSSHD{dir: dir, keys: publicKeys(keys), logf: logf, sessions: map[int]struct{}{},
+		stderr: &logTail{logf: logf, prefix: "sshd " + filepath.Base(filepath.Dir(dir)) + ": "}}
 	if err := d.Start(); err != nil {
 		return nil, err
 	}
@@ -93,7 +100,10 @@ func hostKeyPath(dir string, k ssh.PublicKey) string {
 func (d *opensshSSHD) Addr() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.addr
+	if d.ln == nil {
+		return ""
+	}
+	return d.ln.Addr().String()
 }
 
 // HostKeys implements nodeSSHD.
@@ -101,10 +111,20 @@ func (d *opensshSSHD) HostKeys() []ssh.PublicKey { return d.keys }
 
 // SetAuthorized implements nodeSSHD: it writes each user's file whole and
 // renames it into place, since sshd reads it on every login attempt, and
-// removes the files of users no longer listed.
+// removes the files of users no longer listed. Users with keys but no
+// account on the emulator's host are refused outright with a banner saying
+// so, since the real guest agent would have created the account.
 func (d *opensshSSHD) SetAuthorized(byUser map[string][]ssh.PublicKey) error {
 	d.life.Lock()
 	defer d.life.Unlock()
+	if missing := missingAccounts(byUser); missing != d.missing {
+		d.missing = missing
+		if d.port != 0 {
+			if _, err := d.writeConfig(); err != nil {
+				return err
+			}
+		}
+	}
 	akDir := filepath.Join(d.dir, "authorized_keys")
 	for user, keys := range byUser {
 		if user == "" || strings.ContainsAny(user, "/\x00") || strings.HasPrefix(user, ".") {
@@ -136,8 +156,7 @@ func (d *opensshSSHD) SetAuthorized(byUser map[string][]ssh.PublicKey) error {
 	return nil
 }
 
-var sshdConfig = template.Must(template.New("sshd_config").Parse(`# Written by gce-emulator on every start of this node's sshd.
-ListenAddress 127.0.0.1:{{.Port}}
+var sshdConfig = template.Must(template.New("sshd_config").Parse(`# Written by gce-emulator for this node's sshd -i, one per connection.
 {{range .HostKeys}}HostKey {{.}}
 {{end}}AuthorizedKeysFile {{.Dir}}/authorized_keys/%u
 PasswordAuthentication no
@@ -145,49 +164,56 @@ KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 PermitRootLogin prohibit-password
-PidFile {{.Dir}}/sshd.pid
 Subsystem sftp internal-sftp
 AcceptEnv LANG LC_*
 PrintMotd no
 PrintLastLog no
 UseDNS no
-MaxStartups 200
 MaxSessions 100
 LogLevel ERROR
-{{.Extra}}{{if .OnlyUser}}
+{{if .OnlyUser}}
 # Not root, this sshd can log in only as the OS user running it: for any
 # other user it refuses keys outright and says why, so that a client stops
 # waiting for a key to propagate.
 Match User *,!{{.OnlyUser}}
 	PubkeyAuthentication no
 	Banner {{.Dir}}/banner-not-root
+{{end}}{{if .Missing}}
+# Run as root, this sshd logs in any account of the emulator's host; for
+# users the guest agent would have created it refuses keys and says why.
+Match User {{.Missing}}
+	PubkeyAuthentication no
+	Banner {{.Dir}}/banner-no-account
 {{end}}`))
 
-// penaltiesOption turns off OpenSSH 9.8's per-source penalties, which
-// would otherwise lock out the client retrying while a key propagates; older
-// sshd versions reject the option, so it is probed once (sshd -t wants a
-// host key, hence the argument).
-func penaltiesOption(hostKey string) string {
-	penaltiesOnce.Do(func() {
-		if exec.Command(SSHDPath, "-t", "-f", "/dev/null", "-o", "HostKey="+hostKey, "-o", "PerSourcePenalties=no").Run() == nil {
-			penalties = "PerSourcePenalties no\n"
+// missingAccounts lists, for a Match User line, the users in byUser that
+// have no account on this host when the emulator runs as root (not root,
+// the config refuses every other user anyway). Names that would be
+// patterns to sshd are left out: they wait for their keys as before.
+func missingAccounts(byUser map[string][]ssh.PublicKey) string {
+	if os.Geteuid() != 0 {
+		return ""
+	}
+	var missing []string
+	for name := range byUser {
+		if strings.ContainsAny(name, "*?!,\"'#") || strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			continue
 		}
-	})
-	return penalties
+		if _, err := user.Lookup(name); err != nil {
+			missing = append(missing, name)
+		}
+	}
+	slices.Sort(missing)
+	return strings.Join(missing, ",")
 }
 
-var (
-	penaltiesOnce sync.Once
-	penalties     string
-)
-
-// Start implements nodeSSHD: it writes the config, runs sshd -D and waits
-// until it accepts connections.
+// Start implements nodeSSHD: it writes the config, checks it with sshd -t
+// and accepts connections.
 func (d *opensshSSHD) Start() error {
 	d.life.Lock()
 	defer d.life.Unlock()
 	d.mu.Lock()
-	running := d.cmd != nil
+	running := d.ln != nil
 	d.mu.Unlock()
 	if running {
 		return nil
@@ -201,37 +227,74 @@ func (d *opensshSSHD) Start() error {
 	if err != nil {
 		return err
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close() // sshd binds it again below
-	cfgPath, err := d.writeConfig(port)
+	d.port = ln.Addr().(*net.TCPAddr).Port
+	cfgPath, err := d.writeConfig()
+	if err == nil {
+		var out []byte
+		if out, err = exec.Command(SSHDPath, "-t", "-f", cfgPath).CombinedOutput(); err != nil {
+			err = fmt.Errorf("emulator sshd: %s -t: %w: %s", SSHDPath, err, bytes.TrimSpace(out))
+		}
+	}
 	if err != nil {
+		ln.Close()
 		return err
 	}
-	stderr := &logTail{logf: d.logf, prefix: "sshd " + filepath.Base(filepath.Dir(d.dir)) + ": "}
-	cmd := exec.Command(SSHDPath, "-D", "-e", "-f", cfgPath)
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("emulator sshd: run %s: %w", SSHDPath, err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	if err := waitListening(addr, exited); err != nil {
-		killTree(cmd.Process.Pid)
-		<-exited
-		return fmt.Errorf("emulator sshd: %s did not start on %s: %w: %s", SSHDPath, addr, err, stderr.String())
-	}
 	d.mu.Lock()
-	d.cmd, d.exited, d.port, d.addr = cmd, exited, port, addr
+	d.ln = ln
 	d.mu.Unlock()
+	d.served.Add(1)
+	go d.serve(ln, cfgPath)
 	return nil
 }
 
-// writeConfig writes the sshd_config for port, with its refusal banners.
-func (d *opensshSSHD) writeConfig(port int) (string, error) {
+func (d *opensshSSHD) serve(ln net.Listener, cfgPath string) {
+	defer d.served.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		d.served.Add(1)
+		go d.session(c.(*net.TCPConn), cfgPath)
+	}
+}
+
+// session runs sshd -i on the connection until it ends.
+func (d *opensshSSHD) session(c *net.TCPConn, cfgPath string) {
+	defer d.served.Done()
+	f, err := c.File() // a copy of the socket for sshd's stdin and stdout
+	c.Close()
+	if err != nil {
+		d.logf("emulator sshd: %v", err)
+		return
+	}
+	cmd := exec.Command(SSHDPath, "-i", "-e", "-f", cfgPath)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = f, f, d.stderr
+	d.mu.Lock()
+	if d.ln == nil { // stopped meanwhile
+		d.mu.Unlock()
+		f.Close()
+		return
+	}
+	err = cmd.Start()
+	if err == nil {
+		d.sessions[cmd.Process.Pid] = struct{}{}
+	}
+	d.mu.Unlock()
+	f.Close()
+	if err != nil {
+		d.logf("emulator sshd: run %s: %v", SSHDPath, err)
+		return
+	}
+	cmd.Wait()
+	d.mu.Lock()
+	delete(d.sessions, cmd.Process.Pid)
+	d.mu.Unlock()
+}
+
+// writeConfig writes the sshd_config, with its refusal banners. It renames
+// it into place, since a login may be reading it.
+func (d *opensshSSHD) writeConfig() (string, error) {
 	onlyUser, err := nonRootUser()
 	if err != nil {
 		return "", err
@@ -242,17 +305,26 @@ func (d *opensshSSHD) writeConfig(port int) (string, error) {
 			return "", fmt.Errorf("emulator sshd: %w", err)
 		}
 	}
+	if d.missing != "" {
+		banner := fmt.Sprintf("gce-emulator: no account %s on the emulator's host: a real guest agent creates it, gce-emulator does not (create it, or log in as an existing user)\n", d.missing)
+		if err := os.WriteFile(filepath.Join(d.dir, "banner-no-account"), []byte(banner), 0o644); err != nil {
+			return "", fmt.Errorf("emulator sshd: %w", err)
+		}
+	}
 	var hostKeys []string
 	for _, k := range d.keys {
 		hostKeys = append(hostKeys, hostKeyPath(d.dir, k))
 	}
 	var cfg bytes.Buffer
-	if err := sshdConfig.Execute(&cfg, map[string]any{"Port": port, "HostKeys": hostKeys, "Dir": d.dir, "Extra": penaltiesOption(hostKeys[0]),
-		"OnlyUser": onlyUser}); err != nil {
+	if err := sshdConfig.Execute(&cfg, map[string]any{"HostKeys": hostKeys, "Dir": d.dir,
+		"OnlyUser": onlyUser, "Missing": d.missing}); err != nil {
 		return "", fmt.Errorf("emulator sshd: %w", err)
 	}
 	cfgPath := filepath.Join(d.dir, "sshd_config")
-	if err := os.WriteFile(cfgPath, cfg.Bytes(), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath+".tmp", cfg.Bytes(), 0o600); err != nil {
+		return "", fmt.Errorf("emulator sshd: %w", err)
+	}
+	if err := os.Rename(cfgPath+".tmp", cfgPath); err != nil {
 		return "", fmt.Errorf("emulator sshd: %w", err)
 	}
 	return cfgPath, nil
@@ -271,42 +343,24 @@ func nonRootUser() (string, error) {
 	return u.Username, nil
 }
 
-// waitListening polls addr until it accepts a connection, the process
-// exits or five seconds pass.
-func waitListening(addr string, exited <-chan struct{}) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var dialer net.Dialer
-	for {
-		c, err := dialer.DialContext(ctx, "tcp", addr)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-exited:
-			return errors.New("sshd exited")
-		case <-ctx.Done():
-			return err
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-}
-
 // Stop implements nodeSSHD. It ends open sessions too, as a reboot would,
 // so that no process is left behind.
 func (d *opensshSSHD) Stop() error {
 	d.life.Lock()
 	defer d.life.Unlock()
 	d.mu.Lock()
-	cmd, exited := d.cmd, d.exited
-	d.cmd, d.addr = nil, ""
+	ln := d.ln
+	d.ln = nil
+	pids := slices.Collect(maps.Keys(d.sessions))
 	d.mu.Unlock()
-	if cmd == nil {
+	if ln == nil {
 		return nil
 	}
-	killTree(cmd.Process.Pid)
-	<-exited
+	ln.Close()
+	for _, pid := range pids {
+		killTree(pid)
+	}
+	d.served.Wait()
 	return nil
 }
 

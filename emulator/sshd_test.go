@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -389,7 +391,22 @@ func TestOpenSSHDCleanup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid := d.cmd.Process.Pid
+	// A connection starts an sshd -i: read its version line so that it runs.
+	conn, err := net.Dial("tcp", d.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if line, err := bufio.NewReader(conn).ReadString('\n'); !strings.HasPrefix(line, "SSH-2.0-") {
+		t.Fatalf("sshd said %q, %v", line, err)
+	}
+	d.mu.Lock()
+	pids := slices.Collect(maps.Keys(d.sessions))
+	d.mu.Unlock()
+	if len(pids) != 1 {
+		t.Fatalf("sshd processes %v, want one", pids)
+	}
+	pid := pids[0]
 	for _, f := range []string{"ssh_host_ed25519_key", "ssh_host_ecdsa_key"} {
 		fi, err := os.Stat(filepath.Join(dir, f))
 		if err != nil {

@@ -453,13 +453,14 @@ func TestConnectWaitMessages(t *testing.T) {
 }
 
 // TestConnectRefusedUserFailsFast: an sshd that takes no key for the user
-// (the emulator's OpenSSH sshd run by a non-root user, for any other
-// user) ends the
-// propagation wait at once, with the reason its banner gives.
+// ends the propagation wait at once, with the reason its banner gives. The
+// emulator's OpenSSH sshd refuses so a user with no account on its host
+// when run as root, and any user but its own otherwise.
 func TestConnectRefusedUserFailsFast(t *testing.T) {
 	n := newTestNodeMode(t, 0, "openssh")
-	if os.Geteuid() == 0 {
-		t.Skip("run as root, the emulator's sshd logs in any local account")
+	reason := "no account gkessh-no-such-user on the emulator's host"
+	if os.Geteuid() != 0 {
+		reason = "not root, so it can log in only as"
 	}
 	n.user = "gkessh-no-such-user"
 	n.upsert(t)
@@ -475,7 +476,7 @@ func TestConnectRefusedUserFailsFast(t *testing.T) {
 	if took := time.Since(start); took > 20*time.Second {
 		t.Errorf("took %v, want well under the %v wait", took, cfg.Timeout)
 	}
-	if !strings.Contains(err.Error(), "not root, so it can log in only as") {
+	if !strings.Contains(err.Error(), reason) {
 		t.Errorf("error does not give the reason: %v", err)
 	}
 }
