@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -149,19 +150,47 @@ func statusCode(err error) int {
 	return 0
 }
 
-// explain wraps err from doing what, adding what to do about the common
-// HTTP failures. This is the one place API errors get their hints.
+// explain wraps err from doing what, stating the cause of the common HTTP
+// failures once. GCE's 403 and 404 messages repeat the permission and the
+// resource path that perm and what already give, so they are left out then.
+// This is the one place API errors get their wording.
 func explain(err error, what, perm string) error {
-	switch statusCode(err) {
-	case http.StatusUnauthorized:
-		return fmt.Errorf("gce: %s: not authenticated: refresh the access token or run 'gcloud auth application-default login': %w", what, err)
-	case http.StatusForbidden:
-		return fmt.Errorf("gce: %s: permission denied: your account needs %s on the project: %w", what, perm, err)
-	case http.StatusNotFound:
-		return fmt.Errorf("gce: %s: not found: %w", what, err)
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return fmt.Errorf("gce: %s: %w", what, err)
 	}
-	return fmt.Errorf("gce: %s: %w", what, err)
+	var cause string
+	switch {
+	case ae.Code == http.StatusUnauthorized:
+		cause = "not authenticated (401): refresh the access token or run 'gcloud auth login'"
+	case ae.Code == http.StatusForbidden && (ae.Message == "" || strings.Contains(ae.Message, "'"+perm+"'")):
+		cause = "permission denied: needs " + perm + " (403)"
+	case ae.Code == http.StatusForbidden:
+		if m := requiredPerm.FindStringSubmatch(ae.Message); m != nil {
+			cause = "permission denied: needs " + m[1] + " on " + m[2] + " (403)"
+		} else {
+			cause = "permission denied: needs " + perm + " (403: " + ae.Message + ")"
+		}
+	case ae.Code == http.StatusNotFound:
+		cause = "not found (404)"
+	default:
+		return fmt.Errorf("gce: %s: %w", what, err)
+	}
+	return &explainedError{msg: "gce: " + what + ": " + cause, err: err}
 }
+
+// requiredPerm is GCE's wording of a 403: the permission and the resource.
+var requiredPerm = regexp.MustCompile(`^Required '([^']+)' permission for '([^']+)'$`)
+
+// explainedError is an API error in explain's words; it unwraps to the
+// *APIError for callers that branch on the status.
+type explainedError struct {
+	msg string
+	err error
+}
+
+func (e *explainedError) Error() string { return e.msg }
+func (e *explainedError) Unwrap() error { return e.err }
 
 // UpdateProjectMetadata applies edit to the project's metadata with the
 // fingerprint read-modify-write of update, retrying on 412.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -184,13 +185,17 @@ func (t metadataTarget) update(ctx context.Context, c *gce.Client, proj *gce.Pro
 	case err == nil || !forbidden(err):
 	case t.scope == ScopeProject:
 		return false, &ProjectWriteDeniedError{Err: err}
+	case inst != nil && len(inst.ServiceAccounts) > 0 && strings.Contains(err.Error(), permActAs):
+		return false, fmt.Errorf("%w: grant roles/iam.serviceAccountUser on it", err)
 	case inst != nil && len(inst.ServiceAccounts) > 0:
 		// gcloud's troubleshooter names this one: the VM's account.
-		return false, fmt.Errorf("%w; instance %s runs as service account %s, so writing its metadata also needs iam.serviceAccounts.actAs on that account (roles/iam.serviceAccountUser)",
-			err, inst.Name, inst.ServiceAccounts[0].Email)
+		return false, fmt.Errorf("%w; the instance runs as service account %s, so it also needs %s on that account (roles/iam.serviceAccountUser)",
+			err, inst.ServiceAccounts[0].Email, permActAs)
 	}
 	return changed, err
 }
+
+const permActAs = "iam.serviceAccounts.actAs"
 
 // setLines stores lines as md's key item, refusing to go over the size
 // limit rather than dropping anyone's keys to make room.

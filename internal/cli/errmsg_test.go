@@ -1,0 +1,90 @@
+//go:build unix
+
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gkessh/gkessh/emulator"
+)
+
+// TestErrorMessagesOneCause: a failed login ends in one line that states
+// its cause once and what to do, with or without -v: no repeated "gce:" or
+// "iap:" layer, resource path or permission name.
+func TestErrorMessagesOneCause(t *testing.T) {
+	e := newSSHTestEnv(t, "builtin", 1)
+	n := e.node(0)
+	project := e.srv.ProjectName()
+	useToken := func(tok string, perms ...string) {
+		if tok != "unknown" {
+			e.srv.AddGrant(tok, emulator.Grant{Principal: "ops@example.com", Projects: []string{project}, Permissions: perms})
+		}
+		if err := os.WriteFile(filepath.Join(e.home, "token"), []byte(tok), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const iapPerm = "iap.tunnelInstances.accessViaIAP"
+	tests := []struct {
+		name  string
+		setup func()
+		node  string
+		want  []string // each once in the error line
+	}{
+		{"no such node", nil, "nosuch", []string{"no instance named nosuch", "check the name"}},
+		{"unknown token", func() { useToken("unknown") }, n.Name, []string{"not authenticated (401)", "gcloud auth login"}},
+		{"no metadata rights", func() { useToken("read-only", iapPerm) }, n.Name,
+			[]string{"permission denied: needs compute.instances.setMetadata (403)", "iam.serviceAccounts.actAs"}},
+		{"no actAs", func() { useToken("no-actas", "compute.instances.setMetadata", iapPerm) }, n.Name,
+			[]string{"permission denied: needs iam.serviceAccounts.actAs on projects/" + project + "/serviceAccounts/", "roles/iam.serviceAccountUser"}},
+		{"no tunnel rights", func() { useToken("no-iap", "compute.projects.setCommonInstanceMetadata") }, n.Name,
+			[]string{"4033", "roles/iap.tunnelResourceAccessor"}},
+		{"firewall closed", func() { n.SetFirewall(false) }, n.Name, []string{"4003", "firewall rule"}},
+		{"stopped", func() { n.SetStatus("TERMINATED") }, n.Name, []string{"TERMINATED", "gcloud compute instances start"}},
+	}
+	for _, tt := range tests {
+		for _, verbose := range []bool{false, true} {
+			name := tt.name
+			if verbose {
+				name += "/-v"
+			}
+			t.Run(name, func(t *testing.T) {
+				useToken(e.srv.Token())
+				n.SetFirewall(true)
+				if err := n.SetStatus("RUNNING"); err != nil {
+					t.Fatal(err)
+				}
+				os.RemoveAll(filepath.Join(e.home, ".ssh"))
+				if tt.setup != nil {
+					tt.setup()
+				}
+				args := []string{tt.node, "--", "true"}
+				if verbose {
+					args = append([]string{"-v"}, args...)
+				}
+				_, stderr, code := e.run(args...)
+				lines := strings.Split(strings.TrimSpace(stderr), "\n")
+				last := lines[len(lines)-1]
+				if code != 255 || !strings.HasPrefix(last, "gkessh: ") {
+					t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+				}
+				for _, want := range tt.want {
+					if c := strings.Count(last, want); c != 1 {
+						t.Errorf("%q appears %d times in %q", want, c, last)
+					}
+				}
+				repeats := []string{"gce:", "iap:", "ssh:", project + "/", "instances/" + n.Name}
+				for _, perm := range []string{"compute.instances.setMetadata", "compute.projects.setCommonInstanceMetadata", "iam.serviceAccounts.actAs"} {
+					repeats = append(repeats, perm)
+				}
+				for _, s := range repeats {
+					if c := strings.Count(last, s); c > 1 {
+						t.Errorf("%q repeats %d times in %q", s, c, last)
+					}
+				}
+			})
+		}
+	}
+}
