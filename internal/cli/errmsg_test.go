@@ -75,11 +75,8 @@ func TestErrorMessagesOneCause(t *testing.T) {
 						t.Errorf("%q appears %d times in %q", want, c, last)
 					}
 				}
-				repeats := []string{"gce:", "iap:", "ssh:", project + "/", "instances/" + n.Name}
-				for _, perm := range []string{"compute.instances.setMetadata", "compute.projects.setCommonInstanceMetadata", "iam.serviceAccounts.actAs"} {
-					repeats = append(repeats, perm)
-				}
-				for _, s := range repeats {
+				for _, s := range []string{"gce:", "iap:", "ssh:", project + "/", "instances/" + n.Name,
+					"compute.instances.setMetadata", "compute.projects.setCommonInstanceMetadata", "iam.serviceAccounts.actAs"} {
 					if c := strings.Count(last, s); c > 1 {
 						t.Errorf("%q repeats %d times in %q", s, c, last)
 					}
