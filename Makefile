@@ -78,6 +78,7 @@ FUZZ := \
 	gce:FuzzParseCache \
 	gce:FuzzCheckName \
 	sshconfig:FuzzMerge \
+	tunnel:FuzzKexWatch \
 	internal/iap:FuzzStreamHandle \
 	sshclient:FuzzParseForward \
 	internal/cli:FuzzHoistFlags \

@@ -45,7 +45,7 @@ func forwardOne(ctx context.Context, dial func(context.Context) (net.Conn, error
 		return err
 	}
 	defer conn.Close()
-	err = join(ctx, conn, local, local)
+	err = join(ctx, conn, local, local, nil)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

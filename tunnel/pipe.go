@@ -28,9 +28,13 @@ const pipeBuffer = 128 << 10
 //     killing its ProxyCommand, join closes c and ends like that.
 //
 // Cancelling ctx closes c and interrupts r. join returns the tunnel's error,
-// else the local side's, else nil; ctx.Err() if cancelled.
-func join(ctx context.Context, c net.Conn, r io.Reader, w io.Writer) error {
+// else the local side's, else nil; ctx.Err() if cancelled. A non-nil watch
+// is shown what r sends, and may be read once join returns.
+func join(ctx context.Context, c net.Conn, r io.Reader, w io.Writer, watch *kexWatch) error {
 	rr, ww := rawFile(r), rawFile(w)
+	if watch != nil {
+		rr = watchedReader{rr, watch}
+	}
 	upc := make(chan error, 1)
 	go func() {
 		_, err := io.CopyBuffer(onlyWriter{c}, onlyReader{rr}, make([]byte, pipeBuffer))

@@ -20,6 +20,21 @@ import (
 // Cancelling ctx closes c. Pipe returns the tunnel's error, else the local
 // side's, else nil; ctx.Err() if cancelled.
 func Pipe(ctx context.Context, c net.Conn, in, out *os.File) error {
+	return pipe(ctx, c, in, out, nil)
+}
+
+// PipeSSH is Pipe for an SSH client's stdio. It also reports whether the
+// client's stream ended during key exchange, before the client sent
+// SSH_MSG_NEWKEYS, which it sends only once it has accepted the host key:
+// ssh refusing a changed host key, among other reasons. Watching costs
+// nothing once NEWKEYS has passed.
+func PipeSSH(ctx context.Context, c net.Conn, in, out *os.File) (kexIncomplete bool, err error) {
+	var watch kexWatch
+	err = pipe(ctx, c, in, out, &watch)
+	return watch.kexIncomplete(), err
+}
+
+func pipe(ctx context.Context, c net.Conn, in, out *os.File, watch *kexWatch) error {
 	if twin, restore := pollable(in, pipeSize); twin != nil {
 		defer restore()
 		in = twin
@@ -28,7 +43,7 @@ func Pipe(ctx context.Context, c net.Conn, in, out *os.File) error {
 		defer restore()
 		out = twin
 	}
-	return join(ctx, c, in, out)
+	return join(ctx, c, in, out, watch)
 }
 
 // pipeSize is the buffer asked for on the pipe from ssh, Linux's default

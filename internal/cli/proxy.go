@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -64,10 +65,38 @@ func proxyCommand(d *deps, stdio Stdio) *ucli.Command {
 // auto-repair) has new host keys under a new id: ssh would refuse it with a
 // changed-host-key warning whose advice (ssh-keygen -R) does not help.
 func (o proxyOptions) checkRecreated(id uint64) error {
-	if o.InstanceID == 0 || id == 0 || id == o.InstanceID {
+	return recreated(o.InstanceID, id)
+}
+
+func recreated(pinned, id uint64) error {
+	if pinned == 0 || id == 0 || id == pinned {
 		return nil
 	}
-	return fmt.Errorf("the node was recreated (instance id %d; the ssh config pins %d): run `gkessh config-ssh`", id, o.InstanceID)
+	return fmt.Errorf("the node was recreated (instance id %d → %d): run `gkessh config-ssh`", pinned, id)
+}
+
+// recheckTimeout bounds the lookup after ssh gave up during key exchange;
+// ssh has exited by then, so nobody waits on it but the message.
+const recheckTimeout = 5 * time.Second
+
+// recheck runs when ssh left during key exchange, as it does when it
+// refuses the host key. The warm path dials on the zone cache's word,
+// with no API call, so only now can the proxy learn that the node was
+// recreated: it fetches the instance (also after ssh's SIGHUP cancelled
+// ctx), which refreshes the cache, and compares its id with the pinned
+// one, else with the one it dialled on. A failed lookup says nothing.
+func (o proxyOptions) recheck(ctx context.Context, d *deps, r resolved) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recheckTimeout)
+	defer cancel()
+	c, err := d.compute(ctx, o.globalOptions)
+	if err != nil {
+		return nil
+	}
+	now, _, err := d.instance(ctx, o.globalOptions, c, r.Name)
+	if err != nil {
+		return nil
+	}
+	return recreated(cmp.Or(o.InstanceID, r.ID), now.ID)
 }
 
 // runProxy carries stdin and stdout through a tunnel until both ends are
@@ -107,7 +136,18 @@ func runProxy(ctx context.Context, o proxyOptions, d *deps, stdio Stdio) error {
 	if !inOK || !outOK {
 		return exitError{code: 255, err: errors.New("proxy: stdin and stdout must be files, pipes or sockets")}
 	}
-	if err := tunnel.Pipe(ctx, conn, in, out); err != nil && ctx.Err() == nil {
+	var kexIncomplete bool
+	if o.Port == 22 {
+		kexIncomplete, err = tunnel.PipeSSH(ctx, conn, in, out)
+	} else {
+		err = tunnel.Pipe(ctx, conn, in, out)
+	}
+	if kexIncomplete {
+		if rerr := o.recheck(ctx, d, r); rerr != nil {
+			return exitError{code: exitFailure, err: rerr}
+		}
+	}
+	if err != nil && ctx.Err() == nil {
 		return exitError{code: exitFailure, err: err}
 	}
 	return nil
