@@ -1,6 +1,7 @@
 // Package fleet runs one command on many nodes at once, over IAP and the
 // native SSH client: it puts the user's key into metadata with one write for
-// the whole run, pins every node's host keys, runs the command on up to N
+// the whole run (into the OS Login profile, once, for nodes under OS Login),
+// pins every node's host keys, runs the command on up to N
 // nodes at a time with stdin broadcast to each, and returns one result per
 // node.
 package fleet
@@ -60,6 +61,11 @@ type Config struct {
 	Key         *keys.KeyPair
 	Scope       string        // --scope: "", keys.ScopeProject or keys.ScopeInstance
 	ExpireAfter time.Duration // lifetime of a written key line
+	// OSLogin puts the key into the OS Login profile and returns the
+	// profile's POSIX user, whom nodes under OS Login log in as; Run calls
+	// it at most once, after the first such node's tunnel opens. nil
+	// refuses those nodes.
+	OSLogin func(ctx context.Context) (user string, err error)
 	// KnownHosts and Strict check host keys as for a login: published keys
 	// are pinned on first contact.
 	KnownHosts string
@@ -170,6 +176,11 @@ type run struct {
 	keyOnce sync.Once
 	keyErr  error
 
+	// posix is cfg.OSLogin's answer, asked once (posixOnce).
+	posixOnce sync.Once
+	posix     string
+	posixErr  error
+
 	mu      sync.Mutex
 	results []Result
 }
@@ -265,8 +276,14 @@ func (r *run) node(parent context.Context, inst *gce.Instance) Result {
 // exec logs in and runs the command. ran says whether the command started,
 // so that a failure can be told from an unreachable node.
 func (r *run) exec(ctx context.Context, inst *gce.Instance) (status int, ran bool, err error) {
-	if gce.OSLoginEnabled(inst, r.proj) {
-		return 0, false, errors.New(keys.OSLoginNote)
+	osLogin := gce.OSLoginEnabled(inst, r.proj)
+	if osLogin {
+		if extras := gce.OSLoginExtras(inst, r.proj); len(extras) > 0 {
+			return 0, false, &keys.OSLoginExtrasError{Extras: extras}
+		}
+		if r.cfg.OSLogin == nil {
+			return 0, false, errors.New(keys.OSLoginNote)
+		}
 	}
 	scope, err := keys.Scope(r.cfg.Scope, inst)
 	if err != nil {
@@ -290,7 +307,18 @@ func (r *run) exec(ctx context.Context, inst *gce.Instance) (status int, ran boo
 	}
 	defer release()
 	var client *ssh.Client
-	if scope == keys.ScopeInstance {
+	if osLogin {
+		// The profile's key reaches every OS Login node at once, but each
+		// node's guest installs it on its own: each waits.
+		r.posixOnce.Do(func() { r.posix, r.posixErr = r.cfg.OSLogin(ctx) })
+		if r.posixErr != nil {
+			return 0, false, r.posixErr
+		}
+		login.User, login.Timeout = r.posix, r.cfg.PropagationTimeout
+		if client, err = sshclient.Connect(ctx, dial, login); err != nil {
+			return 0, false, err
+		}
+	} else if scope == keys.ScopeInstance {
 		// A node that ignores project keys gets its own line, and waits for
 		// it on its own.
 		res, err := keys.Ensure(ctx, r.cfg.Compute, inst, r.cfg.Key.Public, r.ensureOptions())

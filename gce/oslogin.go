@@ -15,6 +15,10 @@ import (
 // LoginProfile is the part of an OS Login profile gkessh reads.
 type LoginProfile struct {
 	PosixAccounts []PosixAccount `json:"posixAccounts"`
+	// SSHPublicKeys are the profile's keys, by fingerprint.
+	SSHPublicKeys map[string]struct {
+		Key string `json:"key"`
+	} `json:"sshPublicKeys"`
 }
 
 // PosixAccount is one POSIX account of a login profile.
@@ -58,26 +62,32 @@ func (c *Client) ImportSSHKey(ctx context.Context, account string, key ssh.Publi
 	return out.LoginProfile, nil
 }
 
+// LoginProfile reads account's OS Login profile for this project
+// (users.getLoginProfile).
+func (c *Client) LoginProfile(ctx context.Context, account string) (*LoginProfile, error) {
+	var prof LoginProfile
+	u := c.apiRoot("oslogin") + "v1/users/" + url.PathEscape(account) + "/loginProfile"
+	if err := c.doAt(ctx, http.MethodGet, u, url.Values{"projectId": {c.ProjectID}}, nil, &prof); err != nil {
+		return nil, explain(err, "read the OS Login profile of "+account, "roles/compute.osLogin")
+	}
+	return &prof, nil
+}
+
 // RemoveOSLoginKey deletes key from account's OS Login profile
 // (users.getLoginProfile, then users.sshPublicKeys.delete of the entry
 // holding it) and reports whether it was there.
 func (c *Client) RemoveOSLoginKey(ctx context.Context, account string, key ssh.PublicKey) (bool, error) {
-	var prof struct {
-		SSHPublicKeys map[string]struct {
-			Key  string `json:"key"`
-			Name string `json:"name"`
-		} `json:"sshPublicKeys"`
-	}
-	base := c.apiRoot("oslogin") + "v1/users/" + url.PathEscape(account)
-	if err := c.doAt(ctx, http.MethodGet, base+"/loginProfile", url.Values{"projectId": {c.ProjectID}}, nil, &prof); err != nil {
-		return false, explain(err, "read the OS Login profile of "+account, "roles/compute.osLogin")
+	prof, err := c.LoginProfile(ctx, account)
+	if err != nil {
+		return false, err
 	}
 	for fp, k := range prof.SSHPublicKeys {
 		pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k.Key))
 		if err != nil || string(pk.Marshal()) != string(key.Marshal()) {
 			continue
 		}
-		if err := c.doAt(ctx, http.MethodDelete, base+"/sshPublicKeys/"+url.PathEscape(fp), nil, nil, &struct{}{}); err != nil {
+		u := c.apiRoot("oslogin") + "v1/users/" + url.PathEscape(account) + "/sshPublicKeys/" + url.PathEscape(fp)
+		if err := c.doAt(ctx, http.MethodDelete, u, nil, nil, &struct{}{}); err != nil {
 			return false, explain(err, "delete a key from the OS Login profile of "+account, "roles/compute.osLogin")
 		}
 		return true, nil

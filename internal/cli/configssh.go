@@ -107,7 +107,7 @@ func configHosts(ctx context.Context, o configSSHOptions, d *deps, warn io.Write
 	if err != nil {
 		return nil, err
 	}
-	nodes, _, err := listNodes(ctx, o.openSSHOptions, d, route.knownHosts, warn, o.Pattern != "")
+	nodes, insts, err := listNodes(ctx, o.openSSHOptions, d, route.knownHosts, warn, o.Pattern != "")
 	if err != nil {
 		return nil, err
 	}
@@ -117,6 +117,9 @@ func configHosts(ctx context.Context, o configSSHOptions, d *deps, warn io.Write
 			return nil, err
 		}
 		return []sshconfig.Host{{Pattern: o.Pattern, Options: route.sshOptions(resolved{Project: project})}}, nil
+	}
+	if err := route.setOSLoginUsers(ctx, o.openSSHOptions, d, nodes, insts, warn); err != nil {
+		return nil, err
 	}
 	hosts := make([]sshconfig.Host, len(nodes))
 	for i, r := range nodes {

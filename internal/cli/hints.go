@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 
 	"github.com/gkessh/gkessh/auth"
@@ -25,6 +26,8 @@ func hint(err error) string {
 		refused   *sshclient.KeyRefusedError
 		hostKey   *sshconfig.HostKeyError
 		changed   *sshconfig.HostKeyChangedError
+		posix     *osLoginUserError
+		extras    *keys.OSLoginExtrasError
 	)
 	switch {
 	case errors.Is(err, auth.ErrNoCredentials):
@@ -45,6 +48,10 @@ func hint(err error) string {
 		return "use --scope instance"
 	case errors.As(err, &denied):
 		return "or write the key to one node's metadata with --scope instance, which needs " + gce.PermSetInstanceMetadata
+	case errors.As(err, &extras):
+		return "use gcloud compute ssh, or turn them off for this instance"
+	case errors.As(err, &posix):
+		return fmt.Sprintf("log in as %s (ssh %s@%s), or run 'gkessh config-ssh', which writes User %s for OS Login nodes", posix.Posix, posix.Posix, posix.Node, posix.Posix)
 	case errors.As(err, &tooBig):
 		return "'gkessh keys list --audit' shows them, 'gkessh keys prune --all-expired' removes the expired ones"
 	case errors.As(err, &keyFile) && errors.Is(keyFile.Err, fs.ErrNotExist):

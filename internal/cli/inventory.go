@@ -103,6 +103,9 @@ func buildInventory(ctx context.Context, o openSSHOptions, d *deps, warn io.Writ
 	if err != nil {
 		return inventory{}, err
 	}
+	if err := route.setOSLoginUsers(ctx, o, d, nodes, insts, warn); err != nil {
+		return inventory{}, err
+	}
 	inv := inventory{Meta: inventoryMeta{HostVars: map[string]map[string]any{}}, Groups: map[string]*inventoryGroup{}}
 	add := func(group, host string) {
 		g := inv.Groups[group]

@@ -152,8 +152,7 @@ func ensureKey(ctx context.Context, c *gce.Client, k keyOptions, r resolved, ins
 	}
 	if res.OSLogin {
 		if len(res.OSLoginExtras) > 0 {
-			return res, "", fmt.Errorf("%s: OS Login with %s is on, which gkessh does not support: use gcloud compute ssh, or turn them off for this instance",
-				r.Name, strings.Join(res.OSLoginExtras, ", "))
+			return res, "", fmt.Errorf("%s: %w", r.Name, &keys.OSLoginExtrasError{Extras: res.OSLoginExtras})
 		}
 		return res, "", &osLoginError{node: r.Name}
 	}

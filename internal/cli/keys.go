@@ -188,8 +188,7 @@ func runKeysEnsure(ctx context.Context, o keysOptions, d *deps, stdio Stdio) err
 		return err
 	}
 	if res.OSLogin {
-		// Nothing was written: a script must not carry on as if it had.
-		return errors.New(keys.OSLoginNote)
+		return ensureOSLoginKey(ctx, o, d, stdio, c, res, kp.Public)
 	}
 	where := describeScope(res.Scope, res.Key, o.Node)
 	fp := ssh.FingerprintSHA256(kp.Public)
@@ -202,6 +201,25 @@ func runKeysEnsure(ctx context.Context, o keysOptions, d *deps, stdio Stdio) err
 		fmt.Fprintf(stdio.Out, "added %s's key %s to %s%s\n", user, fp, where, expiryNote(keys.ParseLine(res.Line)))
 	}
 	return nil
+}
+
+// ensureOSLoginKey is keys ensure where OS Login is on, so that metadata
+// keys are ignored: the key goes into the gcloud account's OS Login
+// profile, as a login would put it.
+func ensureOSLoginKey(ctx context.Context, o keysOptions, d *deps, stdio Stdio, c *gce.Client, res keys.EnsureResult, pub ssh.PublicKey) error {
+	if len(res.OSLoginExtras) > 0 {
+		return &keys.OSLoginExtrasError{Extras: res.OSLoginExtras}
+	}
+	if o.DryRun {
+		account, err := d.osLoginAccount()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdio.Out, "OS Login is on: would import your key %s into the OS Login profile of %s\n", ssh.FingerprintSHA256(pub), account)
+		return nil
+	}
+	_, err := d.importOSLoginKey(ctx, c, pub, o.ExpireAfter, sayTo(stdio.Out))
+	return err
 }
 
 func describeScope(scope, key, node string) string {

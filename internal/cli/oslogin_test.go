@@ -117,3 +117,19 @@ func TestSSHOSLoginVM(t *testing.T) {
 		}
 	}
 }
+
+// TestKeysEnsureOSLogin: keys ensure under OS Login imports the key into
+// the OS Login profile, as a login would, and writes no metadata.
+func TestKeysEnsureOSLogin(t *testing.T) {
+	e := newSSHTestEnv(t, "builtin", 0)
+	e.seedProject(map[string]string{"enable-oslogin": "TRUE"})
+	t.Setenv("CLOUDSDK_CORE_ACCOUNT", "owner@"+e.srv.ProjectName()+".example") // the emulator token's principal
+	writes := e.srv.Stats().MetadataWrites
+	out, stderr, code := e.run("keys", "ensure")
+	if want := "Imported your key into the OS Login profile of owner@demo-project.example (user owner_demo_project_example), expiring"; code != 0 || !strings.Contains(out, want) {
+		t.Errorf("exit %d, stdout %q lacks %q; stderr:\n%s", code, out, want, stderr)
+	}
+	if got := e.srv.Stats().MetadataWrites; got != writes {
+		t.Errorf("%d metadata writes under OS Login", got-writes)
+	}
+}

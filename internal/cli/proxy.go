@@ -37,7 +37,9 @@ func proxyCommand(d *deps, stdio Stdio) *ucli.Command {
 			"     Host gke-*\n" +
 			"       ProxyCommand gkessh proxy --user %r %h %p\n\n" +
 			"   For port 22 the proxy first makes sure your key is in metadata and installed on the\n" +
-			"   node (as gkessh NODE does), so ssh's one try with it succeeds. Once the node has\n" +
+			"   node (as gkessh NODE does), so ssh's one try with it succeeds. On an OS Login VM the\n" +
+			"   key goes into your OS Login profile instead, and ssh must log in as its POSIX user\n" +
+			"   (config-ssh writes that User). Once the node has\n" +
 			"   taken the key, later connections skip this with no API call until the key nears\n" +
 			"   expiry. --no-ensure-key leaves keys alone.",
 		Flags: append(append(googleFlags(), keyFlags()...), propagationFlag,

@@ -53,7 +53,8 @@ func runCommand(d *deps, stdio Stdio) *ucli.Command {
 		Usage:     "run one command on many nodes at once",
 		ArgsUsage: "(NODE... | --all | --filter EXPR | --cluster NAME [--pool NAME]) -- COMMAND...",
 		Description: "Writes your key to project metadata at most once for the whole run (and to the own metadata of\n" +
-			"nodes that block project keys), pins every node's host keys, and runs COMMAND on up to -P nodes\n" +
+			"nodes that block project keys; nodes under OS Login get it through your OS Login profile, imported\n" +
+			"once, and are logged in to as its POSIX user), pins every node's host keys, and runs COMMAND on up to -P nodes\n" +
 			"at a time through IAP. stdin is read once and sent to every node. Each output line starts with\n" +
 			"the node's name. Exit status: 0 every node exited 0, 1 a command failed, 255 a node could not\n" +
 			"be reached, 130 interrupted. Nodes that match but are not RUNNING are listed as skipped.",
@@ -204,6 +205,9 @@ func runFleet(ctx context.Context, o runOptions, d *deps, stdio Stdio) error {
 			return dl.DialContext(ctx, tunnel.Target{Project: c.ProjectID, Zone: gce.ZoneName(inst.Zone), Instance: inst.Name, Port: o.Port})
 		},
 		User: user, Key: kp, Scope: o.Scope, ExpireAfter: o.ExpireAfter,
+		OSLogin: func(ctx context.Context) (string, error) {
+			return d.importOSLoginKey(ctx, c, kp.Public, o.ExpireAfter, logf)
+		},
 		KnownHosts: known, Strict: o.Strict, PropagationTimeout: o.PropagationTimeout,
 		Command: sshclient.CommandLine(o.Command), Stdin: stdin,
 		Parallel: o.Parallel, Timeout: o.Timeout, FailFast: o.FailFast,

@@ -538,9 +538,11 @@ func TestRunIAPRefused(t *testing.T) {
 	}
 }
 
-// TestRunOSLogin: a node with OS Login on ignores metadata keys, so it is
-// reported unreachable with the reason, as a login refuses it, and no key
-// is written for it; the others run.
+// TestRunOSLogin: a node with OS Login on gets the key through the gcloud
+// account's OS Login profile, imported once, and is logged in to as the
+// profile's POSIX user (its guest installs the key for no one else), while
+// the other node takes a metadata key; without a gcloud account the OS
+// Login node is unreachable with the reason, and the others still run.
 func TestRunOSLogin(t *testing.T) {
 	e := newTestEnv(t, emulator.Config{Nodes: 2})
 	osl := e.srv.Nodes()[0]
@@ -548,11 +550,22 @@ func TestRunOSLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, stderr, code := e.runJSON(nil, "--all", "--", "true")
-	if r := got[osl]; code != 255 || r.Status != "unreachable" || r.Error == nil || !strings.Contains(*r.Error, "OS Login is enabled") {
-		t.Errorf("exit %d, %s: %+v, stderr:\n%s", code, osl, r, stderr)
+	if r := got[osl]; code != 255 || r.Status != "unreachable" || r.Error == nil || !strings.Contains(*r.Error, "gcloud config set account") {
+		t.Errorf("no account: exit %d, %s: %+v, stderr:\n%s", code, osl, r, stderr)
 	}
 	if r := got[e.srv.Nodes()[1]]; r.Status != "ok" {
-		t.Errorf("the other node: %+v", r)
+		t.Errorf("no account: the other node: %+v", r)
+	}
+	t.Setenv("CLOUDSDK_CORE_ACCOUNT", "owner@"+e.srv.ProjectName()+".example") // the emulator token's principal
+	writes := e.srv.Stats().MetadataWrites
+	got, stderr, code = e.runJSON(nil, "--all", "--", "true")
+	for _, n := range e.srv.Nodes() {
+		if r := got[n]; code != 0 || r.Status != "ok" {
+			t.Errorf("exit %d, %s: %+v, stderr:\n%s", code, n, r, stderr)
+		}
+	}
+	if got := e.srv.Stats().MetadataWrites; got != writes {
+		t.Errorf("%d metadata writes; the other node's key was already there", got-writes)
 	}
 }
 

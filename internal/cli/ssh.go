@@ -275,7 +275,7 @@ func (o login) run(ctx context.Context, stdio Stdio) error {
 	case errors.As(err, &ole):
 		// As gcloud does: the key goes into the OS Login profile, and the
 		// login is as its POSIX user; no metadata is written.
-		if user, err = o.importOSLoginKey(ctx, c, kp.Public, stdio); err != nil {
+		if user, err = o.d.importOSLoginKey(ctx, c, kp.Public, o.ExpireAfter, sayTo(stdio.Err)); err != nil {
 			return err
 		}
 		cfg.User, res.Wrote = user, true
@@ -349,33 +349,6 @@ func (o login) probeBeforeWrite(ctx context.Context, c *gce.Client, r resolved, 
 		return nil, err
 	}
 	return client, nil
-}
-
-// importOSLoginKey puts pub into the OS Login profile of the gcloud
-// account, expiring as --key-expire-after says, and returns the profile's
-// POSIX user.
-func (o login) importOSLoginKey(ctx context.Context, c *gce.Client, pub ssh.PublicKey, stdio Stdio) (string, error) {
-	account, err := o.d.gcloudAccount()
-	if err != nil {
-		return "", err
-	}
-	if account == "" {
-		return "", errors.New("OS Login is on for this instance, and its login profile is your Google account's: set it with 'gcloud config set account EMAIL' (or CLOUDSDK_CORE_ACCOUNT)")
-	}
-	var expire time.Time
-	if o.ExpireAfter > 0 {
-		expire = time.Now().Add(o.ExpireAfter)
-	}
-	prof, err := c.ImportSSHKey(ctx, account, pub, expire)
-	if err != nil {
-		return "", err
-	}
-	when := "never expiring"
-	if !expire.IsZero() {
-		when = "expiring " + expire.UTC().Format(time.RFC3339)
-	}
-	fmt.Fprintf(stdio.Err, "Imported your key into the OS Login profile of %s (user %s), %s.\n", account, prof.Username(), when)
-	return prof.Username(), nil
 }
 
 // notRunning is the one message for a node that is not RUNNING, for the

@@ -68,6 +68,9 @@ type proxyRoute struct {
 	defaultKey bool // keyFile is the default, so the proxy needs no --key-file
 	knownHosts string
 	strict     string
+	// posix is, for the nodes under OS Login, the user to log in as: the
+	// profile's POSIX user (setOSLoginUsers).
+	posix map[string]string
 }
 
 func (d *deps) proxyRoute(o openSSHOptions) (proxyRoute, error) {
@@ -156,6 +159,40 @@ func listNodes(ctx context.Context, o openSSHOptions, d *deps, known string, war
 	return rs, insts, nil
 }
 
+// setOSLoginUsers finds which nodes are under OS Login and gives them the
+// POSIX user of the gcloud account's profile, read once for all of them.
+// When it cannot be read they keep p.user, with a warning: the other
+// nodes' entries are still good.
+func (p *proxyRoute) setOSLoginUsers(ctx context.Context, o openSSHOptions, d *deps, nodes []resolved, insts []*gce.Instance, warn io.Writer) error {
+	c, err := d.compute(ctx, o.globalOptions)
+	if err != nil {
+		return err
+	}
+	proj, err := c.Project(ctx)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for i, inst := range insts {
+		if gce.OSLoginEnabled(inst, proj) {
+			names = append(names, nodes[i].Name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	posix, err := d.osLoginUser(ctx, c)
+	if err != nil {
+		fmt.Fprintf(warn, "gkessh: warning: %s under OS Login keep user %s: %v\n", listSome(names), p.user, err)
+		return nil
+	}
+	p.posix = map[string]string{}
+	for _, n := range names {
+		p.posix[n] = posix
+	}
+	return nil
+}
+
 // sshOptions are the ssh_config options that reach r through gkessh, in the
 // order config-ssh writes them. The project and zone ride on the
 // ProxyCommand so the proxy needs no lookup at all. For a wildcard entry r
@@ -178,7 +215,7 @@ func (p proxyRoute) sshOptions(r resolved) [][2]string {
 		opts = append(opts, [2]string{"HostName", r.Name})
 	}
 	opts = append(opts,
-		[2]string{"User", p.user},
+		[2]string{"User", cmp.Or(p.posix[r.Name], p.user)},
 		[2]string{"IdentityFile", sshconfig.Path(p.keyFile)},
 		[2]string{"IdentitiesOnly", "yes"},
 	)

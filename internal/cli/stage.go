@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -24,7 +25,8 @@ import (
 const permanentRecheck = 24 * time.Hour
 
 // stageKey makes sure, before `gkessh proxy` hands the stream to ssh, that
-// user's key is in metadata and installed on the node: ssh offers the key
+// user's key is in metadata (under OS Login: in the login profile, for its
+// POSIX user only) and installed on the node: ssh offers the key
 // once and fails with "Permission denied" if the guest agent is still
 // catching up, so the proxy does gcloud's propagation wait itself.
 //
@@ -62,6 +64,11 @@ func stageKey(ctx context.Context, o proxyOptions, d *deps, r resolved, dial ssh
 			return err
 		}
 		res, where, err := ensureKey(ctx, c, o.keyOptions, r, inst, kp.Public, keys.EnsureOptions{User: user})
+		var ole *osLoginError
+		if errors.As(err, &ole) {
+			wrote = true
+			return d.importOSLoginKeyAs(ctx, c, r.Name, user, kp.Public, o.ExpireAfter, sayTo(stdio.Err))
+		}
 		if err != nil {
 			return err
 		}
