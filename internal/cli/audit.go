@@ -115,7 +115,7 @@ func runAudit(ctx context.Context, o auditOptions, d *deps, stdio Stdio) error {
 	}
 	fmt.Fprintf(stdio.Err, "gkessh: audited %d node(s), %d checked live (the checks only read; no node was changed)", len(rep.Nodes), rep.Probed)
 	for _, u := range rep.Unprobed {
-		fmt.Fprintf(stdio.Err, "\ngkessh: %s: not checked live: %s", u.Node, u.Error)
+		fmt.Fprintf(stdio.Err, "\ngkessh: %s: not checked live: %s", printable(u.Node), printable(u.Error))
 	}
 	fmt.Fprintln(stdio.Err)
 	if w, any := audit.Worst(rep.Findings); any && w >= o.FailOn {
@@ -168,6 +168,8 @@ func auditNodes(ctx context.Context, o auditOptions, d *deps, stdio Stdio) (*aud
 const auditShown = 6
 
 // writeAuditTable prints a summary table, then each finding's details.
+// Evidence and fixes quote metadata (user names) and API answers: all
+// free text goes through printable.
 func writeAuditTable(w io.Writer, rep *audit.Report) {
 	if len(rep.Findings) == 0 {
 		fmt.Fprintf(w, "no findings on %d node(s)\n", len(rep.Nodes))
@@ -176,27 +178,27 @@ func writeAuditTable(w io.Writer, rep *audit.Report) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEVERITY\tFINDING\tNODES\tTITLE")
 	for _, f := range rep.Findings {
-		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\n", f.Severity, f.ID, len(f.Nodes), len(rep.Nodes), f.Title)
+		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\n", f.Severity, f.ID, len(f.Nodes), len(rep.Nodes), printable(f.Title))
 	}
 	tw.Flush()
 	for _, f := range rep.Findings {
-		fmt.Fprintf(w, "\n%s %s: %s\n", f.Severity, f.ID, f.Title)
+		fmt.Fprintf(w, "\n%s %s: %s\n", f.Severity, f.ID, printable(f.Title))
 		if len(f.Nodes) > 0 {
-			fmt.Fprintf(w, "  nodes:    %s\n", listSome(f.Nodes))
+			fmt.Fprintf(w, "  nodes:    %s\n", printable(listSome(f.Nodes)))
 		}
 		for i, e := range f.Evidence {
 			if i == auditShown {
 				fmt.Fprintf(w, "            ... and %d more (--format json lists all)\n", len(f.Evidence)-auditShown)
 				break
 			}
-			fmt.Fprintf(w, "  %s %s\n", label(i, "evidence:"), e)
+			fmt.Fprintf(w, "  %s %s\n", label(i, "evidence:"), printable(e))
 		}
 		for i, fix := range f.Fix {
 			if i == auditShown {
 				fmt.Fprintf(w, "            ... and %d more (--format json lists all)\n", len(f.Fix)-auditShown)
 				break
 			}
-			fmt.Fprintf(w, "  %s %s\n", label(i, "fix:"), fix)
+			fmt.Fprintf(w, "  %s %s\n", label(i, "fix:"), printable(fix))
 		}
 	}
 }

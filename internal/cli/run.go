@@ -273,7 +273,8 @@ func isTerminalReader(r io.Reader) bool {
 }
 
 // runSummary is the last line of a run, e.g. "50 nodes: 48 ok, 1 exited 3
-// (gke-a), 1 unreachable (gke-b: firewall closed for 35.235.240.0/20)".
+// (gke-a), 1 unreachable (gke-b: firewall closed for 35.235.240.0/20)",
+// escaped: names, statuses and reasons come from the API and the nodes.
 func runSummary(results []fleet.Result, skipped []*gce.Instance) string {
 	var ok int
 	byExit := map[int][]string{}
@@ -310,7 +311,7 @@ func runSummary(results []fleet.Result, skipped []*gce.Instance) string {
 	if total == 1 {
 		noun = "node"
 	}
-	return fmt.Sprintf("%d %s: %s", total, noun, strings.Join(parts, ", "))
+	return printable(fmt.Sprintf("%d %s: %s", total, noun, strings.Join(parts, ", ")))
 }
 
 // listSome joins up to a few items, saying how many more there are.

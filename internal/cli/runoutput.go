@@ -38,7 +38,7 @@ type nodeOutput struct{ out, err bytes.Buffer }
 func newRunOutput(stdio Stdio, o runOptions, names []string) *runOutput {
 	w := &runOutput{stdio: stdio, group: o.Group, json: o.JSON, total: len(names), bufs: map[string]*nodeOutput{}, lines: map[string][]*lineWriter{}}
 	for _, n := range names {
-		w.width = max(w.width, len(n))
+		w.width = max(w.width, len(printable(n)))
 	}
 	w.live = isTerminal(stdio.Err)
 	return w
@@ -76,7 +76,7 @@ func (w *runOutput) done(r fleet.Result) {
 	delete(w.bufs, r.Node)
 	for _, l := range w.lines[r.Node] {
 		if len(l.partial) > 0 {
-			fmt.Fprintf(l.dst, "%-*s %s\n", w.width+1, r.Node+":", l.partial)
+			fmt.Fprintf(l.dst, "%s %s\n", w.prefix(r.Node), l.partial)
 		}
 	}
 	delete(w.lines, r.Node)
@@ -84,15 +84,15 @@ func (w *runOutput) done(r fleet.Result) {
 	case w.json:
 		w.printJSON(r, b)
 	case w.group:
-		fmt.Fprintf(w.stdio.Out, "── %s: %s (%v)\n", r.Node, describeResult(r), r.Duration.Round(time.Millisecond))
+		fmt.Fprintf(w.stdio.Out, "── %s: %s (%v)\n", printable(r.Node), printable(describeResult(r)), r.Duration.Round(time.Millisecond))
 		w.stdio.Out.Write(endLine(b.out.Bytes()))
 		if b.err.Len() > 0 {
-			fmt.Fprintf(w.stdio.Err, "── %s (stderr)\n", r.Node)
+			fmt.Fprintf(w.stdio.Err, "── %s (stderr)\n", printable(r.Node))
 			w.stdio.Err.Write(endLine(b.err.Bytes()))
 		}
 	case r.Status != fleet.OK && (r.Err != nil || r.Status != fleet.Failed):
 		// The reason a node produced no (or cut short) output, in its column.
-		fmt.Fprintf(w.stdio.Err, "%-*s %s\n", w.width+1, r.Node+":", "gkessh: "+describeResult(r))
+		fmt.Fprintf(w.stdio.Err, "%s gkessh: %s\n", w.prefix(r.Node), printable(describeResult(r)))
 	}
 	w.drawProgress()
 }
@@ -106,7 +106,13 @@ func (w *runOutput) skipped(in *gce.Instance) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	fmt.Fprintf(w.stdio.Err, "gkessh: skipping %s (%s): %s, not RUNNING\n", in.Name, gce.ZoneName(in.Zone), in.Status)
+	fmt.Fprintf(w.stdio.Err, "gkessh: %s\n", printable(fmt.Sprintf("skipping %s (%s): %s, not RUNNING", in.Name, gce.ZoneName(in.Zone), in.Status)))
+}
+
+// prefix is the column a node's lines start with: its name, escaped
+// (names come from the API), padded to the longest.
+func (w *runOutput) prefix(node string) string {
+	return fmt.Sprintf("%-*s", w.width+1, printable(node)+":")
 }
 
 // describeResult is a node's outcome in a few words.
@@ -197,7 +203,7 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		fmt.Fprintf(&out, "%-*s %s\n", l.o.width+1, l.node+":", data[:i])
+		fmt.Fprintf(&out, "%s %s\n", l.o.prefix(l.node), data[:i])
 		data = data[i+1:]
 	}
 	l.partial = append([]byte(nil), data...)
