@@ -3,6 +3,8 @@
 package cli
 
 import (
+	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,5 +133,55 @@ func TestKeysEnsureOSLogin(t *testing.T) {
 	}
 	if got := e.srv.Stats().MetadataWrites; got != writes {
 		t.Errorf("%d metadata writes under OS Login", got-writes)
+	}
+}
+
+// TestConfigSSHOSLoginUsers: config-ssh gives each OS Login VM the POSIX
+// user of the profile, read once however many such VMs there are, and
+// leaves GKE nodes (enable-oslogin=false on the instance) with --user.
+func TestConfigSSHOSLoginUsers(t *testing.T) {
+	t.Parallel()
+	e := newEmuEnv(t, emulator.Config{Nodes: 1})
+	e.seedProject(map[string]string{"enable-oslogin": "TRUE"})
+	for _, n := range []string{"vm-a", "vm-b"} {
+		if _, err := e.srv.AddNode(n, "us-west1-a"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stdio := Stdio{Out: io.Discard, Err: io.Discard}
+	d := e.deps(stdio)
+	reads := 0
+	d.gcloudAccount = func() (string, error) {
+		reads++
+		return "owner@" + e.srv.ProjectName() + ".example", nil // the emulator token's principal
+	}
+	path := filepath.Join(e.home, "ssh_config")
+	o := configSSHOptions{openSSHOptions: openSSHOptions{globalOptions: e.options(), keyOptions: keyOptions{User: "nat"}, Strict: "yes"}, Path: path}
+	if err := runConfigSSH(context.Background(), o, d, stdio); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := map[string]string{}
+	var host string
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) == 2 && f[0] == "Host":
+			host = f[1]
+		case len(f) == 2 && f[0] == "User":
+			users[host] = f[1]
+		}
+	}
+	want := map[string]string{"vm-a": "owner_demo_project_example", "vm-b": "owner_demo_project_example", e.srv.Nodes()[0]: "nat"}
+	for h, u := range want {
+		if users[h] != u {
+			t.Errorf("%s: User %q, want %q", h, users[h], u)
+		}
+	}
+	if reads != 1 {
+		t.Errorf("the OS Login profile was read %d times for two VMs, want once", reads)
 	}
 }

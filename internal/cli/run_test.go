@@ -544,25 +544,31 @@ func TestRunIAPRefused(t *testing.T) {
 // the other node takes a metadata key; without a gcloud account the OS
 // Login node is unreachable with the reason, and the others still run.
 func TestRunOSLogin(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 2})
-	osl := e.srv.Nodes()[0]
-	if err := e.srv.SetInstanceMetadata(osl, map[string]*string{"enable-oslogin": ptrTo("TRUE")}); err != nil {
-		t.Fatal(err)
+	e := newTestEnv(t, emulator.Config{Nodes: 3})
+	nodes := e.srv.Nodes()
+	osl, other := nodes[:2], nodes[2]
+	for _, n := range osl {
+		if err := e.srv.SetInstanceMetadata(n, map[string]*string{"enable-oslogin": ptrTo("TRUE")}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	got, stderr, code := e.runJSON(nil, "--all", "--", "true")
-	if r := got[osl]; code != 255 || r.Status != "unreachable" || r.Error == nil || !strings.Contains(*r.Error, "gcloud config set account") {
-		t.Errorf("no account: exit %d, %s: %+v, stderr:\n%s", code, osl, r, stderr)
+	if r := got[osl[0]]; code != 255 || r.Status != "unreachable" || r.Error == nil || !strings.Contains(*r.Error, "gcloud config set account") {
+		t.Errorf("no account: exit %d, %s: %+v, stderr:\n%s", code, osl[0], r, stderr)
 	}
-	if r := got[e.srv.Nodes()[1]]; r.Status != "ok" {
+	if r := got[other]; r.Status != "ok" {
 		t.Errorf("no account: the other node: %+v", r)
 	}
 	t.Setenv("CLOUDSDK_CORE_ACCOUNT", "owner@"+e.srv.ProjectName()+".example") // the emulator token's principal
 	writes := e.srv.Stats().MetadataWrites
-	got, stderr, code = e.runJSON(nil, "--all", "--", "true")
-	for _, n := range e.srv.Nodes() {
+	got, stderr, code = e.runJSON(nil, "-v", "--all", "--", "true")
+	for _, n := range nodes {
 		if r := got[n]; code != 0 || r.Status != "ok" {
 			t.Errorf("exit %d, %s: %+v, stderr:\n%s", code, n, r, stderr)
 		}
+	}
+	if n := strings.Count(stderr, "Imported your key into the OS Login profile"); n != 1 {
+		t.Errorf("the key was imported %d times for two OS Login nodes, want once:\n%s", n, stderr)
 	}
 	if got := e.srv.Stats().MetadataWrites; got != writes {
 		t.Errorf("%d metadata writes; the other node's key was already there", got-writes)
