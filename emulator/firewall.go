@@ -301,9 +301,32 @@ func (s *Server) getEffectiveFirewalls(r *http.Request) (any, *apiError) {
 		return nil, invalid("Invalid value for field 'networkInterface': '%s'. The network interface does not exist.", nic)
 	}
 	n.mu.Lock()
-	tags := slices.Clone(n.tags)
+	tags, open := slices.Clone(n.tags), n.firewall
 	n.mu.Unlock()
-	return &compute.InstancesGetEffectiveFirewallsResponse{Firewalls: s.rulesFor(tags)}, nil
+	rules := s.rulesFor(tags)
+	if !open {
+		rules = append(rules, s.closedRule(n.Name))
+	}
+	return &compute.InstancesGetEffectiveFirewallsResponse{Firewalls: rules}, nil
+}
+
+// closedRule is how the node's closed IAP switch (Node.SetFirewall) shows
+// in its effective rules, so that what reads them sees what the relay does.
+func (s *Server) closedRule(node string) *compute.Firewall {
+	r := &compute.Firewall{
+		Name:         "gce-emulator-closed-" + node,
+		Description:  "gce-emulator: the control API closed IAP's way to this node",
+		Network:      s.projectURL() + "/global/networks/default",
+		Direction:    "INGRESS",
+		Priority:     1,
+		SourceRanges: []string{iapRange},
+		Denied:       []*compute.FirewallDenied{{IPProtocol: "all"}},
+		LogConfig:    &compute.FirewallLogConfig{Enable: false, ForceSendFields: []string{"Enable"}},
+	}
+	r.Kind = "compute#firewall"
+	r.SelfLink = s.projectURL() + "/global/firewalls/" + r.Name
+	r.ForceSendFields = []string{"Disabled", "Priority"}
+	return r
 }
 
 // FirewallRules returns the project's firewall rules, sorted by name.

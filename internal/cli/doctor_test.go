@@ -35,7 +35,7 @@ func TestDoctor(t *testing.T) {
 	}{
 		{"project only", []string{"doctor"}, 0, []string{"ok    project demo-project", "does not exist yet", "compute API: project demo-project readable"}},
 		{"healthy node", []string{"doctor", names[0]}, 0, []string{"is RUNNING", "host keys: " + names[0] + " published", "IAP tunnel to " + names[0] + ":22: SSH-2.0-"}},
-		{"firewall closed", []string{"doctor", names[1]}, exitError1, []string{"FAIL  IAP tunnel to " + names[1] + ":22", "35.235.240.0/20"}},
+		{"firewall closed", []string{"doctor", names[1]}, exitError1, []string{"FAIL  IAP tunnel to " + names[1] + ":22", "FAIL  firewall: from 35.235.240.0/20 (IAP) to tcp:22, rule gce-emulator-closed-" + names[1] + " (deny, priority 1) blocks it"}},
 		{"missing node", []string{"doctor", "gke-nope"}, exitError1, []string{"FAIL  instance"}},
 		{"OS Login", []string{"doctor", names[2]}, exitError1, []string{"FAIL  OS Login is on for " + names[2]}},
 		{"stopped", []string{"doctor", names[3]}, exitError1, []string{"FAIL  " + stopped}},
