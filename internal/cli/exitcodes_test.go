@@ -65,8 +65,8 @@ func TestExitCodes(t *testing.T) {
 		{255, []string{"--user", "bad user", n}, nil, "user"},
 		{255, []string{"no-such-node", "--", "true"}, nil, "no instance named"},
 		{255, []string{"proxy", "no-such-node"}, nil, "no instance named"},
-		{255, []string{"config-shh"}, nil, "did you mean config-ssh?"},
-		{255, []string{"invetnory", "--", "true"}, nil, "did you mean inventory?"},
+		{255, []string{"config-shh"}, nil, "no instance named config-shh in project demo-project: did you mean the command config-ssh? See 'gkessh config-ssh --help'\n"},
+		{255, []string{"invetnory", "--", "true"}, nil, "did you mean the command inventory?"},
 		{2, []string{"help", "kyes"}, nil, "did you mean keys?"},
 		{1, []string{"keys", "ensure"}, func() { e.seedProject(map[string]string{"enable-oslogin": "TRUE"}) }, "OS Login"},
 		{3, []string{"keys", "list", "--audit", "--fail"}, func() {

@@ -64,6 +64,15 @@ func nearCommand(name string) string {
 	return ""
 }
 
+// nearCommandError is a failed lookup of a NODE that is one edit away from
+// the gkessh command cmd.
+type nearCommandError struct {
+	error
+	cmd string
+}
+
+func (e *nearCommandError) Unwrap() error { return e.error }
+
 // suggestion is ": did you mean X?" for the command among cmds that name is
 // one edit away from, else "".
 func suggestion(cmds []*ucli.Command, name string) string {

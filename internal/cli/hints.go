@@ -28,8 +28,11 @@ func hint(err error) string {
 		changed   *sshconfig.HostKeyChangedError
 		posix     *osLoginUserError
 		extras    *keys.OSLoginExtrasError
+		near      *nearCommandError
 	)
 	switch {
+	case errors.As(err, &near):
+		return "did you mean the command " + near.cmd + "? See 'gkessh " + near.cmd + " --help'"
 	case errors.Is(err, auth.ErrNoCredentials):
 		return "or pass --access-token-file"
 	case errors.Is(err, gce.ErrNoProject):

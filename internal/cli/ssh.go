@@ -211,7 +211,7 @@ func (o login) run(ctx context.Context, stdio Stdio) error {
 	r, inst, err := o.d.instance(ctx, o.globalOptions, c, o.Node)
 	if err != nil {
 		if cmd := nearCommand(o.Node); cmd != "" {
-			return fmt.Errorf("%w\ndid you mean %s? (gkessh %s --help)", err, cmd, cmd)
+			return &nearCommandError{err, cmd}
 		}
 		return err
 	}
