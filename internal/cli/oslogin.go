@@ -79,18 +79,18 @@ func (e *osLoginUserError) Error() string {
 	return fmt.Sprintf("%s is under OS Login, which logs you in as %s, your profile's POSIX user, not as %s", e.Node, e.Posix, e.User)
 }
 
-// importOSLoginKeyAs imports the key for user, refusing first, with nothing
-// imported, a user that is not the profile's POSIX user.
-func (d *deps) importOSLoginKeyAs(ctx context.Context, c *gce.Client, node, user string, pub ssh.PublicKey, expireAfter time.Duration, say func(format string, args ...any)) error {
+// importOSLoginKeyFor imports the key and returns the profile's POSIX
+// user, refusing first, with nothing imported, a user asked for (the
+// proxy's --user, ssh's %r) that is not it; "" asks for none.
+func (d *deps) importOSLoginKeyFor(ctx context.Context, c *gce.Client, node, asked string, pub ssh.PublicKey, expireAfter time.Duration, say func(format string, args ...any)) (string, error) {
 	posix, err := d.osLoginUser(ctx, c)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if user != posix {
-		return &osLoginUserError{Node: node, User: user, Posix: posix}
+	if asked != "" && asked != posix {
+		return "", &osLoginUserError{Node: node, User: asked, Posix: posix}
 	}
-	_, err = d.importOSLoginKey(ctx, c, pub, expireAfter, say)
-	return err
+	return d.importOSLoginKey(ctx, c, pub, expireAfter, say)
 }
 
 // sayTo prints one line per call on w.

@@ -48,6 +48,7 @@ func stageKey(ctx context.Context, o proxyOptions, d *deps, r resolved, dial ssh
 		return nil
 	}
 	var wrote bool
+	login := user // under OS Login, the profile's POSIX user
 	err = stamps.locked(ctx, func() error {
 		if stamps.valid(r.Name, user, fp, d.now()) {
 			return nil // another gkessh staged it while this one waited
@@ -66,8 +67,11 @@ func stageKey(ctx context.Context, o proxyOptions, d *deps, r resolved, dial ssh
 		res, where, err := ensureKey(ctx, c, o.keyOptions, r, inst, kp.Public, keys.EnsureOptions{User: user})
 		var ole *osLoginError
 		if errors.As(err, &ole) {
+			// Without --user (a ProxyCommand gcloud wrote) ssh's user is
+			// unknown: stage the key for the POSIX user.
 			wrote = true
-			return d.importOSLoginKeyAs(ctx, c, r.Name, user, kp.Public, o.ExpireAfter, sayTo(stdio.Err))
+			login, err = d.importOSLoginKeyFor(ctx, c, r.Name, o.User, kp.Public, o.ExpireAfter, sayTo(stdio.Err))
+			return err
 		}
 		if err != nil {
 			return err
@@ -85,7 +89,7 @@ func stageKey(ctx context.Context, o proxyOptions, d *deps, r resolved, dial ssh
 	// secret (a public-key signature is bound to this session and cannot
 	// be replayed elsewhere), and ssh verifies the host key right after.
 	client, err := sshclient.Connect(ctx, dial, sshclient.Config{
-		User:            user,
+		User:            login,
 		Signers:         []ssh.Signer{kp.Signer},
 		HostKeyCallback: ssh.InsecureIgnoreHostKey(),
 		Name:            r.Name,

@@ -65,6 +65,12 @@ func TestOSLoginWithOpenSSH(t *testing.T) {
 		t.Errorf("warm ssh to the OS Login VM: %d API calls", n)
 	}
 
+	// A ProxyCommand without --user, as gcloud writes it: ssh's user is
+	// unknown to the proxy, which stages the key for the POSIX user.
+	if out, err := w.command("ssh", "-F", cfg, "-o", "ProxyCommand=gkessh proxy %h %p --listen-on-stdin --zone=us-west1-a", "plain-vm", "true").CombinedOutput(); err != nil {
+		t.Errorf("ssh through a ProxyCommand without --user: %v:\n%s", err, out)
+	}
+
 	var inv struct {
 		Meta struct {
 			HostVars map[string]map[string]any `json:"hostvars"`
