@@ -351,7 +351,7 @@ func (s *Server) ctlSetFaults(r *http.Request) (any, *apiError) {
 	if err := decodeBody(r, &f); err != nil {
 		return nil, err
 	}
-	if f.DropAfterBytes < 0 || f.MetadataConflicts < 0 {
+	if f.DropAfterBytes < 0 || f.SilentAfterBytes < 0 || f.MetadataConflicts < 0 {
 		return nil, invalid("faults must not be negative: %+v", f)
 	}
 	s.SetFaults(f)

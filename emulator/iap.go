@@ -126,17 +126,21 @@ func (s *Server) serveIAP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "websocket subprotocol "+iap.Subprotocol+" required", http.StatusBadRequest)
 		return
 	}
+	reconnect := strings.HasSuffix(r.URL.Path, "/reconnect")
 	s.mu.Lock()
-	drop := s.faults.DropAfterBytes
+	h := relayHijacker{ResponseWriter: w, drop: s.faults.DropAfterBytes}
+	if !reconnect {
+		h.silent = s.faults.SilentAfterBytes
+	}
 	s.mu.Unlock()
-	ws, err := iapUpgrader.Upgrade(relayHijacker{w, drop}, r, nil)
+	ws, err := iapUpgrader.Upgrade(h, r, nil)
 	if err != nil {
 		s.cfg.Logf("iap %s: upgrade: %v", r.URL.Path, err)
 		return // Upgrade answered with an HTTP error
 	}
 	s.tunnels.Add(1)
 	s.countBy("tunnel", s.bearerGrant(r))
-	if strings.HasSuffix(r.URL.Path, "/reconnect") {
+	if reconnect {
 		s.reconnectIAP(ws, r)
 		return
 	}
@@ -423,11 +427,12 @@ func copyBuffer(dst io.Writer, src io.Reader) (int64, error) {
 
 // relayHijacker hands the websocket a connection whose frames the stream
 // can send in bursts (iap.BatchConn), and which, with drop > 0, drops
-// itself after drop bytes either way without a close frame:
-// Faults.DropAfterBytes.
+// itself after drop bytes either way without a close frame
+// (Faults.DropAfterBytes), or with silent > 0 goes silent after silent
+// bytes (Faults.SilentAfterBytes).
 type relayHijacker struct {
 	http.ResponseWriter
-	drop int64
+	drop, silent int64
 }
 
 func (h relayHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -439,6 +444,11 @@ func (h relayHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		dc := &dropConn{Conn: c}
 		dc.left.Store(h.drop)
 		c = dc
+	}
+	if h.silent > 0 {
+		sc := &silentConn{Conn: c, gone: make(chan struct{})}
+		sc.left.Store(h.silent)
+		c = sc
 	}
 	return iap.BatchConn(c), rw, nil
 }
@@ -465,3 +475,46 @@ func (c *dropConn) count(n int) {
 		c.Conn.Close()
 	}
 }
+
+// silentConn passes bytes until left runs out, then goes silent: nothing
+// it reads reaches the relay, which therefore never acknowledges again, and
+// writes block. Reads still drain the socket, so that the relay sees the
+// client close it (as a real relay would see a reset) and lets a reconnect
+// take the session over; otherwise the relay would hold it forever.
+type silentConn struct {
+	net.Conn
+	left     atomic.Int64
+	gone     chan struct{} // closed when the connection is closed or ends
+	goneOnce sync.Once
+}
+
+func (c *silentConn) Read(p []byte) (int, error) {
+	if c.left.Load() > 0 {
+		n, err := c.Conn.Read(p)
+		c.left.Add(-int64(n))
+		return n, err
+	}
+	for {
+		if _, err := c.Conn.Read(p); err != nil {
+			c.end()
+			return 0, err
+		}
+	}
+}
+
+func (c *silentConn) Write(p []byte) (int, error) {
+	if c.left.Load() > 0 {
+		n, err := c.Conn.Write(p)
+		c.left.Add(-int64(n))
+		return n, err
+	}
+	<-c.gone
+	return 0, net.ErrClosed
+}
+
+func (c *silentConn) Close() error {
+	c.end()
+	return c.Conn.Close()
+}
+
+func (c *silentConn) end() { c.goneOnce.Do(func() { close(c.gone) }) }

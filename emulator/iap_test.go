@@ -392,6 +392,50 @@ func TestIAPDropAfterBytes(t *testing.T) {
 	}
 }
 
+// TestIAPSilentAfterBytes checks the fault: past the limit the relay
+// sends nothing more (no ACK, no echo) on a websocket it keeps open; once
+// the client closes that websocket, a reconnect takes the session over,
+// works, and gets the echo.
+func TestIAPSilentAfterBytes(t *testing.T) {
+	s, hs := newTestServer(t, Config{Nodes: 1})
+	n := s.Node(s.Nodes()[0])
+	echoPort(t, n, 7)
+	s.SetFaults(Faults{SilentAfterBytes: 1024})
+	c, _, err := iapDial(t, hs, "/v4/connect", connectQuery(s, n, 7), s.Token())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := c.want(iap.TagConnectSuccessSID).SID
+	payload := bytes.Repeat([]byte("silence!"), 512)
+	c.send(iap.AppendData(nil, payload))
+	// Only a relay that is not silent can fail this, however slow the machine.
+	c.ws.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	var ne net.Error
+	if f, err := c.next(); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("the relay answered after going silent: %+v, %v", f, err)
+	}
+	c.ws.Close()
+	for try := 0; ; try++ {
+		r, _, err := iapDial(t, hs, "/v4/reconnect", url.Values{"sid": {sid}, "ack": {"0"}, "zone": {n.Zone}, "newWebsocket": {"True"}}, s.Token())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := r.next()
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) && ce.Code == iap.CodeSIDInUse && try < 20 {
+			continue // the relay has not yet seen the old websocket closed
+		}
+		if err != nil || f.Tag != iap.TagReconnectSuccessACK || f.Ack > uint64(len(payload)) {
+			t.Fatalf("reconnect: %+v, %v", f, err)
+		}
+		r.send(iap.AppendData(nil, payload[f.Ack:]))
+		if got := r.data(len(payload)); !bytes.Equal(got, payload) {
+			t.Fatalf("echo after the reconnect: %d bytes, not the payload", len(got))
+		}
+		return
+	}
+}
+
 // TestIAPCloseEndsTunnels checks that closing the emulator ends live
 // tunnels and their node connections.
 func TestIAPCloseEndsTunnels(t *testing.T) {

@@ -91,6 +91,11 @@ type Faults struct {
 	// DropAfterBytes makes the relay drop every tunnel websocket, without a
 	// close frame, after relaying this many bytes on it (0: never).
 	DropAfterBytes int64 `json:"dropAfterBytes"`
+	// SilentAfterBytes makes every tunnel the relay opens go silent after
+	// this many bytes either way on its first websocket (0: never): the
+	// relay acknowledges and sends nothing more on it, and keeps it open
+	// until the client closes it. A reconnect gets a working websocket.
+	SilentAfterBytes int64 `json:"silentAfterBytes"`
 	// MetadataConflicts makes the next N metadata writes fail with 412.
 	MetadataConflicts int `json:"metadataConflicts"`
 }

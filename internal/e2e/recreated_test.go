@@ -17,11 +17,7 @@ import (
 // the proxy sees ssh leave before finishing key exchange, looks the node
 // up, and says what to do. A successful warm session makes no API call.
 func TestOpenSSHNodeRecreated(t *testing.T) {
-	need(t, "ssh")
-	w := startEmulator(t, "--sshd", "openssh", "--nodes", "1", "--propagation-delay", "100ms")
-	user := loginUser(t)
-	w.run("gkessh", "config-ssh", "--user", user)
-	cfg := filepath.Join(w.home, ".ssh", "config")
+	w, user, cfg := configuredNode(t)
 	old := w.nodes()[0]
 	ssh := func() (string, error) {
 		out, err := w.command("ssh", "-F", cfg, old.Name, "echo", "hi").CombinedOutput()
@@ -56,4 +52,16 @@ func TestOpenSSHNodeRecreated(t *testing.T) {
 	if out, err := ssh(); err != nil || !strings.Contains(out, "hi") {
 		t.Fatalf("ssh after config-ssh: %v\n%s", err, out)
 	}
+}
+
+// configuredNode starts an emulator with one openssh-mode node and writes
+// the config-ssh block for the login user; it returns the world, the user
+// and the ssh config's path.
+func configuredNode(t *testing.T) (w *world, user, cfg string) {
+	t.Helper()
+	need(t, "ssh")
+	w = startEmulator(t, "--sshd", "openssh", "--nodes", "1", "--propagation-delay", "100ms")
+	user = loginUser(t)
+	w.run("gkessh", "config-ssh", "--user", user)
+	return w, user, filepath.Join(w.home, ".ssh", "config")
 }
