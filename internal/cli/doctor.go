@@ -117,6 +117,21 @@ func (d *doctor) run(ctx context.Context) bool {
 }
 
 // checkKey looks at the key files without creating them.
+// checkOSLogin says how a login gets onto a node under OS Login: with the
+// key in the gcloud account's OS Login profile, as its POSIX user.
+func (d *doctor) checkOSLogin(ctx context.Context, c *gce.Client, r resolved, inst *gce.Instance, proj *gce.Project) {
+	if extras := gce.OSLoginExtras(inst, proj); len(extras) > 0 {
+		d.fail("OS Login is on for %s: %s", r.Name, withHint(&keys.OSLoginExtrasError{Extras: extras}))
+		return
+	}
+	posix, err := d.deps.osLoginUser(ctx, c)
+	if err != nil {
+		d.fail("OS Login is on for %s, so your key goes into your OS Login profile: %s", r.Name, withHint(err))
+		return
+	}
+	d.ok("OS Login is on for %s: your key goes into your OS Login profile, and you log in as %s", r.Name, posix)
+}
+
 // checkOSLoginRoles says which OS Login role the caller holds on the
 // instance: osAdminLogin logs in with sudo, osLogin without.
 func (d *doctor) checkOSLoginRoles(ctx context.Context, c *gce.Client, r resolved) {
@@ -172,7 +187,7 @@ func (d *doctor) checkNode(ctx context.Context, c *gce.Client, proj *gce.Project
 	if osLogin {
 		// Where metadata keys come from, and whether yours is there,
 		// would only contradict this: the guest reads none of them.
-		d.fail("OS Login is on for %s: its guest ignores metadata keys; set enable-oslogin=FALSE on the instance, or use OS Login", r.Name)
+		d.checkOSLogin(ctx, c, r, inst, proj)
 		d.checkOSLoginRoles(ctx, c, r)
 	}
 	switch _, legacy := gce.MetadataValue(inst.Metadata, keys.LegacyMetadataKey); {

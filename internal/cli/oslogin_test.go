@@ -112,6 +112,9 @@ func TestSSHOSLoginVM(t *testing.T) {
 	if got := e.srv.Stats().MetadataWrites; got != writes {
 		t.Errorf("%d metadata writes under OS Login", got-writes)
 	}
+	if out, _, code := e.run("doctor", "plain-vm"); code != 0 || !strings.Contains(out, "ok    OS Login is on for plain-vm: your key goes into your OS Login profile, and you log in as owner_demo_project_example") {
+		t.Errorf("doctor: exit %d:\n%s", code, out)
+	}
 	// keys remove takes the key out of the profile, not out of metadata.
 	for _, want := range []string{"Removed your key SHA256:", "nothing to remove"} {
 		if out, stderr, code := e.run("keys", "remove", "plain-vm"); code != 0 || !strings.Contains(out, want) {
