@@ -112,6 +112,9 @@ func TestSSHOSLoginVM(t *testing.T) {
 	if got := e.srv.Stats().MetadataWrites; got != writes {
 		t.Errorf("%d metadata writes under OS Login", got-writes)
 	}
+	if out, _, code := e.run("plain-vm", "--dry-run"); code != 0 || !strings.Contains(out, "would import your key") || !strings.Contains(out, "would log in as owner_demo_project_example ") {
+		t.Errorf("--dry-run: exit %d:\n%s", code, out)
+	}
 	if out, _, code := e.run("doctor", "plain-vm"); code != 0 || !strings.Contains(out, "ok    OS Login is on for plain-vm: your key goes into your OS Login profile, and you log in as owner_demo_project_example") {
 		t.Errorf("doctor: exit %d:\n%s", code, out)
 	}

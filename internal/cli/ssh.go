@@ -490,12 +490,18 @@ func (o login) dryRun(ctx context.Context, stdio Stdio, c *gce.Client, r resolve
 	default:
 		defer kp.Close()
 		res, where, err := ensureKey(ctx, c, o.keyOptions, r, inst, kp.Public, keys.EnsureOptions{User: user, DryRun: true})
-		if err != nil {
+		var ole *osLoginError
+		switch {
+		case errors.As(err, &ole):
+			if user, err = o.d.osLoginUser(ctx, c); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "OS Login is on: would import your key %s into your OS Login profile (user %s)\n", ssh.FingerprintSHA256(kp.Public), user)
+		case err != nil:
 			return err
-		}
-		if res.Wrote {
+		case res.Wrote:
 			fmt.Fprintf(out, "would add to %s: %s\n", where, res.Line)
-		} else {
+		default:
 			fmt.Fprintf(out, "%s's key %s is already in %s\n", user, ssh.FingerprintSHA256(kp.Public), where)
 		}
 	}
