@@ -19,10 +19,10 @@ const (
 	ScopeInstance = "instance" // one instance's metadata
 )
 
-// OSLoginNote is what to tell a user whose key Ensure did not write because
-// OS Login is on.
-const OSLoginNote = "OS Login is enabled (enable-oslogin=TRUE), so the guest ignores ssh-keys metadata and no key was written; " +
-	"add your key to your OS Login profile ('gcloud compute os-login ssh-keys add'), or set enable-oslogin=FALSE on the instance"
+// OSLoginNote is what to tell a user about metadata keys where OS Login is
+// on.
+const OSLoginNote = "OS Login is enabled (enable-oslogin=TRUE), so the guest ignores ssh-keys metadata: " +
+	"keys go into your OS Login profile instead ('gkessh keys ensure' and gkessh's logins put yours there), or set enable-oslogin=FALSE on the instance"
 
 // EnsureOptions tune Ensure.
 type EnsureOptions struct {
