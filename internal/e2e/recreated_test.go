@@ -47,6 +47,15 @@ func TestOpenSSHNodeRecreated(t *testing.T) {
 	if !strings.Contains(out, "the node was recreated") || !strings.Contains(out, "gkessh config-ssh") {
 		t.Fatalf("ssh's output does not say the node was recreated:\n%s", out)
 	}
+	// The lookup refreshed the zone cache: the next try says so before
+	// it dials.
+	tunnels := w.stats().Tunnels
+	if out, err := ssh(); err == nil || !strings.Contains(out, "the node was recreated") {
+		t.Fatalf("second ssh: %v\n%s", err, out)
+	}
+	if n := w.stats().Tunnels - tunnels; n != 0 {
+		t.Errorf("the second try opened %d tunnels, want 0", n)
+	}
 	// What the message says to do is enough.
 	w.run("gkessh", "config-ssh", "--user", user)
 	if out, err := ssh(); err != nil || !strings.Contains(out, "hi") {
