@@ -112,7 +112,7 @@ func lintText(s string) bool {
 // TestVersionAndVerbose checks that --version prints the version and that
 // -v is --verbose, not a clash with urfave's version flag.
 func TestVersionAndVerbose(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{})
+	e := newParallelEnv(t, emulator.Config{})
 	out, _, code := e.run("--version")
 	if code != 0 || out != versionLine()+"\n" {
 		t.Fatalf("--version: exit %d, %q", code, out)

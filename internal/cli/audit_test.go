@@ -208,6 +208,7 @@ func (e *testEnv) applyFix(fix string) {
 // its finding (and those it implies), with the expected evidence; carrying
 // out every fix the audit prints makes the finding go away.
 func TestAuditFindings(t *testing.T) {
+	t.Parallel()
 	permanent := func(user string) string { return keys.FormatLine(user, newTestKey(t), "") }
 	for _, tc := range []struct {
 		name     string
@@ -260,7 +261,7 @@ func TestAuditFindings(t *testing.T) {
 		}, []string{"oslogin-ignored"}, "GKE nodes keep using metadata SSH keys", 1, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newTestEnv(t, emulator.Config{Nodes: 3})
+			e := newParallelEnv(t, emulator.Config{Nodes: 3})
 			e.cleanProject()
 			tc.change(e)
 			rep, stderr, code := e.auditJSON("--all")
@@ -313,7 +314,7 @@ func TestAudit50Nodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("50 nodes")
 	}
-	e := newTestEnv(t, emulator.Config{Nodes: 50})
+	e := newParallelEnv(t, emulator.Config{Nodes: 50})
 	e.cleanProject()
 	names := e.srv.Nodes()
 	line := keys.FormatLine("alice", newTestKey(t), "alice@laptop")
@@ -438,7 +439,7 @@ func regexpRow(table, id string, n int) bool {
 // TestAuditAgain: a second audit sees the first one's requests on the
 // read-only port and does not take them for a workload's.
 func TestAuditAgain(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 1})
+	e := newParallelEnv(t, emulator.Config{Nodes: 1})
 	e.cleanProject()
 	name := e.srv.Nodes()[0]
 	if err := e.srv.SetKubeletReadOnlyPort(name, true); err != nil {
@@ -454,7 +455,7 @@ func TestAuditAgain(t *testing.T) {
 }
 
 func TestAuditUsage(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 1})
+	e := newParallelEnv(t, emulator.Config{Nodes: 1})
 	for _, args := range [][]string{
 		{"audit"},
 		{"audit", "--all", "--format", "xml"},

@@ -15,7 +15,7 @@ import (
 )
 
 func TestConfigSSH(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 3})
+	e := newParallelEnv(t, emulator.Config{Nodes: 3})
 	cfg := filepath.Join(e.home, ".ssh", "config")
 	if err := os.MkdirAll(filepath.Dir(cfg), 0o700); err != nil {
 		t.Fatal(err)
@@ -77,7 +77,7 @@ func TestConfigSSH(t *testing.T) {
 }
 
 func TestConfigSSHPattern(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 2})
+	e := newParallelEnv(t, emulator.Config{Nodes: 2})
 	if _, errOut, code := e.run("config-ssh", "--pattern", "gke-cluster-*"); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -100,7 +100,7 @@ func TestConfigSSHPattern(t *testing.T) {
 }
 
 func TestConfigSSHBadInput(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 1})
+	e := newParallelEnv(t, emulator.Config{Nodes: 1})
 	cfg := filepath.Join(e.home, ".ssh", "config")
 	os.MkdirAll(filepath.Dir(cfg), 0o700)
 	twice := sshconfig.Render(nil)
@@ -231,7 +231,7 @@ func TestBlockDiffMemory(t *testing.T) {
 // checkout) is written through to its target and stays a link; a read-only
 // one is refused with a message saying so, and left alone.
 func TestConfigSSHSymlinkAndReadOnly(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 1})
+	e := newParallelEnv(t, emulator.Config{Nodes: 1})
 	cfg := filepath.Join(e.home, ".ssh", "config")
 	target := filepath.Join(e.home, "dotfiles", "ssh_config")
 	os.MkdirAll(filepath.Dir(cfg), 0o700)

@@ -15,7 +15,7 @@ import (
 )
 
 func TestDoctor(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 4})
+	e := newParallelEnv(t, emulator.Config{Nodes: 4})
 	names := e.srv.Nodes()
 	e.srv.Node(names[1]).SetFirewall(false)
 	if err := e.srv.SetInstanceMetadata(names[2], map[string]*string{"enable-oslogin": new("TRUE")}); err != nil {
@@ -69,7 +69,7 @@ func TestDoctor(t *testing.T) {
 // and passing. The failing runs name what is missing or which rule blocks,
 // and the firewall fix doctor prints opens the way when carried out.
 func TestDoctorTroubleshoot(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 3})
+	e := newParallelEnv(t, emulator.Config{Nodes: 3})
 	names := e.srv.Nodes()
 	doctor := func(node string) (string, int) {
 		t.Helper()

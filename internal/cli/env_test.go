@@ -5,7 +5,9 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,26 +23,60 @@ type testEnv struct {
 	srv  *emulator.Server
 	url  string // http://127.0.0.1:PORT
 	home string
+	// bin, when set, is the gkessh binary that run starts in e's
+	// environment, instead of calling Main in this process.
+	bin string
 }
 
 func newTestEnv(t *testing.T, cfg emulator.Config) *testEnv {
 	t.Helper()
 	e := newEmuEnv(t, cfg)
-	home, url, srv, tokenFile := e.home, e.url, e.srv, filepath.Join(e.home, "token")
-	for k, v := range map[string]string{
-		"HOME":                            home,
-		"XDG_CACHE_HOME":                  filepath.Join(home, ".cache"),
-		"XDG_CONFIG_HOME":                 filepath.Join(home, ".config"),
-		"SSH_AUTH_SOCK":                   "",
-		"GKESSH_COMPUTE_ENDPOINT":         url + "/compute/v1/",
-		"GKESSH_IAP_ENDPOINT":             "ws" + strings.TrimPrefix(url, "http"),
-		"GKESSH_ACCESS_TOKEN_FILE":        tokenFile,
-		"CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": "",
-		"CLOUDSDK_CORE_PROJECT":           srv.ProjectName(),
-	} {
+	for k, v := range e.environ() {
 		t.Setenv(k, v)
 	}
 	return e
+}
+
+// newParallelEnv is newTestEnv for a parallel test: run starts the gkessh
+// binary with the environment, so nothing in this process changes (Main
+// is not safe for concurrent use: see Main). It calls t.Parallel.
+func newParallelEnv(t *testing.T, cfg emulator.Config) *testEnv {
+	t.Helper()
+	t.Parallel()
+	return newProcessEnv(t, cfg)
+}
+
+// newProcessEnv is newParallelEnv without the t.Parallel, for a parallel
+// test's second environment.
+func newProcessEnv(t *testing.T, cfg emulator.Config) *testEnv {
+	t.Helper()
+	e := newEmuEnv(t, cfg)
+	e.bin = gkesshBinary(t)
+	return e
+}
+
+// environ is the environment that points gkessh at e's emulator and HOME.
+func (e *testEnv) environ() map[string]string {
+	return map[string]string{
+		"HOME":                            e.home,
+		"XDG_CACHE_HOME":                  filepath.Join(e.home, ".cache"),
+		"XDG_CONFIG_HOME":                 filepath.Join(e.home, ".config"),
+		"SSH_AUTH_SOCK":                   "",
+		"GKESSH_COMPUTE_ENDPOINT":         e.url + "/compute/v1/",
+		"GKESSH_IAP_ENDPOINT":             "ws" + strings.TrimPrefix(e.url, "http"),
+		"GKESSH_ACCESS_TOKEN_FILE":        filepath.Join(e.home, "token"),
+		"CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": "",
+		"CLOUDSDK_CORE_PROJECT":           e.srv.ProjectName(),
+	}
+}
+
+// env is os.Environ with e.environ on top, for a process.
+func (e *testEnv) env() []string {
+	env := os.Environ()
+	for k, v := range e.environ() {
+		env = append(env, k+"="+v)
+	}
+	return env
 }
 
 // newEmuEnv is an in-process emulator and a fresh home, without touching
@@ -84,10 +120,28 @@ func (e *testEnv) deps(stdio Stdio) *deps {
 	return d
 }
 
-// run runs gkessh in-process and returns its stdout, stderr and exit status.
+// run runs gkessh and returns its stdout, stderr and exit status.
 func (e *testEnv) run(args ...string) (stdout, stderr string, code int) {
 	e.t.Helper()
+	return e.runIn(nil, args...)
+}
+
+// runIn is run with stdin: in-process through Main, or the binary in a
+// process of its own (newParallelEnv).
+func (e *testEnv) runIn(stdin []byte, args ...string) (stdout, stderr string, code int) {
+	e.t.Helper()
 	var out, errb bytes.Buffer
-	code = Main(context.Background(), append([]string{"gkessh"}, args...), Stdio{In: strings.NewReader(""), Out: &out, Err: &errb})
-	return out.String(), errb.String(), code
+	if e.bin == "" {
+		code = Main(context.Background(), append([]string{"gkessh"}, args...), Stdio{In: bytes.NewReader(stdin), Out: &out, Err: &errb})
+		return out.String(), errb.String(), code
+	}
+	cmd := exec.Command(e.bin, args...)
+	cmd.Env = e.env()
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(stdin), &out, &errb
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		e.t.Fatalf("gkessh %q: %v", args, err)
+	}
+	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
 }

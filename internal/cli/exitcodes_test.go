@@ -21,7 +21,7 @@ import (
 // 255 any failure of gkessh's own in `gkessh NODE` and `gkessh proxy`;
 // otherwise the remote command's status.
 func TestExitCodes(t *testing.T) {
-	e := newSSHTestEnv(t, "builtin", 1)
+	e := newParallelSSHEnv(t, "builtin", 1)
 	n := e.node(0).Name
 	if _, stderr, code := e.run("keys", "ensure"); code != 0 {
 		t.Fatalf("keys ensure: exit %d: %s", code, stderr)
@@ -87,7 +87,7 @@ func TestExitCodes(t *testing.T) {
 // TestHelpAndVersionCommands: `gkessh help` and `gkessh version` are
 // commands, not node names: no API call.
 func TestHelpAndVersionCommands(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 1})
+	e := newParallelEnv(t, emulator.Config{Nodes: 1})
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -115,7 +115,7 @@ func TestHelpAndVersionCommands(t *testing.T) {
 // problems a line has, naming each in a word; --format json keeps every
 // detail.
 func TestKeysAuditTable(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 1})
+	e := newParallelEnv(t, emulator.Config{Nodes: 1})
 	shared := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(randomHostKey(t))))
 	var lines []string
 	for _, u := range []string{"alice", "bob", "carol", "dave"} {

@@ -16,7 +16,7 @@ import (
 // metadata, gkessh writes the key to the instance, as gcloud does, says so,
 // and logs in; without actAs the refusal names that permission.
 func TestSSHProjectRefusedFallsBackToInstance(t *testing.T) {
-	e := newSSHTestEnv(t, "builtin", 2)
+	e := newParallelSSHEnv(t, "builtin", 2)
 	useToken := func(tok string, perms ...string) {
 		e.srv.AddGrant(tok, emulator.Grant{Principal: "ops@example.com", Projects: []string{e.srv.ProjectName()}, Permissions: perms})
 		if err := os.WriteFile(filepath.Join(e.home, "token"), []byte(tok), 0o600); err != nil {

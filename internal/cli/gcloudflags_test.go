@@ -16,7 +16,7 @@ import (
 // TestGcloudKeyExpiryFlags: gcloud's --ssh-key-expire-after forms and
 // --ssh-key-expiration set the expiry of the metadata line.
 func TestGcloudKeyExpiryFlags(t *testing.T) {
-	e := newSSHTestEnv(t, "builtin", 1)
+	e := newParallelSSHEnv(t, "builtin", 1)
 	n := e.node(0)
 	at := time.Now().Add(72 * time.Hour).UTC().Truncate(time.Second)
 	for _, tt := range []struct {
@@ -55,7 +55,7 @@ func TestGcloudKeyExpiryFlags(t *testing.T) {
 // cannot ask, so it logs in where the guest published the host keys and
 // refuses trust on first use, as OpenSSH does without a terminal.
 func TestGcloudStrictAsk(t *testing.T) {
-	e := newSSHTestEnv(t, "builtin", 2)
+	e := newParallelSSHEnv(t, "builtin", 2)
 	if _, stderr, code := e.run("--strict-host-key-checking=ask", e.node(0).Name, "--", "true"); code != 0 {
 		t.Fatalf("published keys: exit %d:\n%s", code, stderr)
 	}
@@ -73,7 +73,7 @@ func TestGcloudStrictAsk(t *testing.T) {
 // self-signed certificate through (refused without it); --verbosity is
 // taken as gcloud's ProxyCommand lines give it.
 func TestGcloudIAPFlags(t *testing.T) {
-	e := newSSHTestEnv(t, "builtin", 1)
+	e := newParallelSSHEnv(t, "builtin", 1)
 	tlsRelay := httptest.NewUnstartedServer(e.srv)
 	tlsRelay.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake
 	tlsRelay.StartTLS()

@@ -109,7 +109,7 @@ func checkKnownHosts(t *testing.T, home string) {
 }
 
 func TestHostileNamesConfigSSH(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 2})
+	e := newParallelEnv(t, emulator.Config{Nodes: 2})
 	e.addHostileNodes()
 	cfg := filepath.Join(e.home, ".ssh", "config")
 	for _, pattern := range []string{"", "gke-*"} {
@@ -154,7 +154,7 @@ func TestHostileNamesConfigSSH(t *testing.T) {
 }
 
 func TestHostileNamesInventory(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 2})
+	e := newParallelEnv(t, emulator.Config{Nodes: 2})
 	e.addHostileNodes()
 	out, errOut, code := e.run("inventory", "--list", "--user", "nat")
 	if code != 0 {

@@ -36,7 +36,7 @@ func randomHostKey(t *testing.T) ssh.PublicKey {
 // ones came from, with nothing written; with --accept-changed-host-keys the
 // published keys replace every recorded one (no stale keys left).
 func TestHostKeyPolicy(t *testing.T) {
-	e := newSSHTestEnv(t, "builtin", 1)
+	e := newParallelSSHEnv(t, "builtin", 1)
 	n := e.node(0)
 	alias := sshconfig.HostAlias(n.ID)
 	stale1, stale2 := randomHostKey(t), randomHostKey(t)
@@ -104,7 +104,7 @@ func TestHostKeyPolicy(t *testing.T) {
 // (here one its guest does not publish) fails before any key line is
 // written, as a refused tunnel does.
 func TestHostKeyRefusedLeavesNoMetadata(t *testing.T) {
-	e := newSSHTestEnv(t, "builtin", 1)
+	e := newParallelSSHEnv(t, "builtin", 1)
 	n := e.node(0)
 	if err := e.srv.SetInstanceMetadata(n.Name, map[string]*string{"enable-guest-attributes": new("FALSE")}); err != nil {
 		t.Fatal(err)
@@ -131,7 +131,7 @@ func TestHostKeyRefusedLeavesNoMetadata(t *testing.T) {
 // TestZoneNarrows: --zone selects the nodes of that zone in config-ssh and
 // inventory, as it selects the instance in a login.
 func TestZoneNarrows(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 2})
+	e := newParallelEnv(t, emulator.Config{Nodes: 2})
 	a, b := e.node(0), e.node(1)
 	if a.Zone == b.Zone {
 		t.Fatalf("both nodes in %s", a.Zone)

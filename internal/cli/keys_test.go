@@ -149,7 +149,7 @@ func TestKeysEnsureConcurrentProcesses(t *testing.T) {
 }
 
 func TestKeysEnsureWarmPathWritesNothing(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 2})
+	e := newParallelEnv(t, emulator.Config{Nodes: 2})
 	node := e.srv.Nodes()[0]
 	out, errOut, code := e.run("keys", "ensure", "--user", "nat", node)
 	if code != 0 || !strings.Contains(errOut, "Generated SSH key") || !strings.Contains(out, "added nat's key") {
@@ -260,7 +260,7 @@ func TestKeysBadInput(t *testing.T) {
 }
 
 func TestKeysListAuditRemovePrune(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 1})
+	e := newParallelEnv(t, emulator.Config{Nodes: 1})
 	node := e.srv.Nodes()[0]
 	past := time.Now().Add(-time.Hour)
 	pub, err := ssh.NewPublicKey(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32)).Public())

@@ -18,9 +18,10 @@ import (
 // keys, as the nodes' own enable-oslogin=false tells their guest agent; an
 // ordinary VM of the same project is refused before anything is written.
 func TestSSHGKENodeUnderEnforcedOSLogin(t *testing.T) {
+	t.Parallel()
 	for _, mode := range sshdModes() {
 		t.Run(mode, func(t *testing.T) {
-			e := newSSHTestEnv(t, mode, 1)
+			e := newParallelSSHEnv(t, mode, 1)
 			e.seedProject(map[string]string{"enable-oslogin": "TRUE"})
 			if _, err := e.srv.AddNode("plain-vm", "us-west1-a"); err != nil {
 				t.Fatal(err)
@@ -47,7 +48,7 @@ func TestSSHGKENodeUnderEnforcedOSLogin(t *testing.T) {
 // TestSSHOSLoginExtrasNamed: 2-step verification, security keys and OS
 // Login certificates are refused with a message naming each that is on.
 func TestSSHOSLoginExtrasNamed(t *testing.T) {
-	e := newSSHTestEnv(t, "builtin", 0)
+	e := newParallelSSHEnv(t, "builtin", 0)
 	if _, err := e.srv.AddNode("plain-vm", "us-west1-a"); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestSSHOSLoginExtrasNamed(t *testing.T) {
 // TestDoctorOSLoginRoles: on an OS Login node, doctor says which OS Login
 // role the caller holds: osAdminLogin (sudo), osLogin, or neither.
 func TestDoctorOSLoginRoles(t *testing.T) {
-	e := newSSHTestEnv(t, "builtin", 0)
+	e := newParallelSSHEnv(t, "builtin", 0)
 	if _, err := e.srv.AddNode("plain-vm", "us-west1-a"); err != nil {
 		t.Fatal(err)
 	}

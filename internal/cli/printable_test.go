@@ -38,7 +38,7 @@ func TestPrintable(t *testing.T) {
 // escapes is shown escaped in keys list and keys list --audit, so it cannot
 // erase the row above it (a backdoor key) from the screen.
 func TestKeysListEscapes(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 1})
+	e := newParallelEnv(t, emulator.Config{Nodes: 1})
 	key := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 	lines := "backdoor:" + key + " backdoor\n" +
 		"x\x1b[1A\x1b[2K\r:" + key + " hide\n" +

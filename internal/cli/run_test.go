@@ -33,11 +33,9 @@ import (
 // one object with exactly the documented fields.
 func (e *testEnv) runJSON(stdin []byte, args ...string) (map[string]jsonResult, string, int) {
 	e.t.Helper()
-	var out, errb bytes.Buffer
-	argv := append([]string{"gkessh", "run", "--output", "json"}, args...)
-	code := Main(context.Background(), argv, Stdio{In: bytes.NewReader(stdin), Out: &out, Err: &errb})
+	out, stderr, code := e.runIn(stdin, append([]string{"run", "--output", "json"}, args...)...)
 	got := map[string]jsonResult{}
-	for _, line := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
 		if line == "" {
 			continue
 		}
@@ -64,7 +62,7 @@ func (e *testEnv) runJSON(stdin []byte, args ...string) (map[string]jsonResult, 
 		}
 		got[r.Node] = r
 	}
-	return got, errb.String(), code
+	return got, stderr, code
 }
 
 // okNodes lists the nodes that ran and exited 0, sorted.
@@ -84,7 +82,7 @@ func okNodes(rs map[string]jsonResult) []string {
 // matches is listed as skipped and does not fail the run.
 func TestRunSelection(t *testing.T) {
 	// 24 nodes: the default pool in three zones, pool-1 in three zones.
-	e := newTestEnv(t, emulator.Config{Nodes: 24})
+	e := newParallelEnv(t, emulator.Config{Nodes: 24})
 	all := e.srv.Nodes()
 	var pool1, defaultPool, zoneC []string
 	for _, name := range all {
@@ -149,7 +147,7 @@ func TestRunSelection(t *testing.T) {
 // are each reported with their reason, the other nodes still run, and the
 // exit status is 255; a command that fails everywhere exits 1.
 func TestRunUnreachable(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 4})
+	e := newParallelEnv(t, emulator.Config{Nodes: 4})
 	nodes := e.srv.Nodes()
 	stopped, walled := nodes[1], nodes[2]
 	if err := e.srv.Node(stopped).SetStatus("TERMINATED"); err != nil {
@@ -194,7 +192,7 @@ func TestRunUnreachable(t *testing.T) {
 
 // TestRunStdinBroadcast: stdin is read once and every node gets all of it.
 func TestRunStdinBroadcast(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 6})
+	e := newParallelEnv(t, emulator.Config{Nodes: 6})
 	data := make([]byte, 300<<10)
 	rand.Read(data)
 	sum := sha256.Sum256(data)
@@ -220,7 +218,7 @@ func TestRunStdinBroadcast(t *testing.T) {
 // TestRunOneKeyWrite: from a keyless HOME, 50 nodes cost exactly one
 // metadata write, and every node's published host keys are pinned.
 func TestRunOneKeyWrite(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 50, PropagationDelay: 200 * time.Millisecond})
+	e := newParallelEnv(t, emulator.Config{Nodes: 50, PropagationDelay: 200 * time.Millisecond})
 	_, stderr, code := e.run("run", "--all", "-P", "16", "--", "true")
 	if code != 0 || !strings.HasSuffix(stderr, "50 nodes: 50 ok\n") {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
@@ -241,7 +239,7 @@ func TestRunOneKeyWrite(t *testing.T) {
 // TestRunBlockedProjectKeys: a node that blocks project keys gets its own
 // line (one write for it, one for the project) and runs.
 func TestRunBlockedProjectKeys(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 3, PropagationDelay: 100 * time.Millisecond})
+	e := newParallelEnv(t, emulator.Config{Nodes: 3, PropagationDelay: 100 * time.Millisecond})
 	blocked := e.srv.Nodes()[1]
 	if err := e.srv.SetInstanceMetadata(blocked, map[string]*string{"block-project-ssh-keys": ptrTo("true")}); err != nil {
 		t.Fatal(err)
@@ -274,7 +272,7 @@ func ptrTo[T any](v T) *T { return &v }
 // longest, stderr lines go to stderr, a last line without a newline is
 // kept, and --group prints each node as one block.
 func TestRunOutputLines(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 2})
+	e := newParallelEnv(t, emulator.Config{Nodes: 2})
 	if _, err := e.srv.AddNode("n1", "us-west1-a"); err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +300,7 @@ func TestRunOutputLines(t *testing.T) {
 
 // TestRunUsage: selection mistakes are usage errors (exit 2).
 func TestRunUsage(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 1})
+	e := newParallelEnv(t, emulator.Config{Nodes: 1})
 	for _, args := range [][]string{
 		{"run", "--", "true"},
 		{"run", "node"},
@@ -413,7 +411,7 @@ func processRunning(t *testing.T, pattern string) bool {
 // waited the whole propagation timeout in vain, the others try once
 // instead of waiting as long again.
 func TestRunRefusals(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 2})
+	e := newParallelEnv(t, emulator.Config{Nodes: 2})
 	down := e.srv.Nodes()[1]
 	if err := e.srv.Node(down).SetSSHD(false); err != nil {
 		t.Fatal(err)
@@ -424,7 +422,7 @@ func TestRunRefusals(t *testing.T) {
 	}
 
 	// The guest agents take an hour: no node takes the key in time.
-	e = newTestEnv(t, emulator.Config{Nodes: 4, PropagationDelay: time.Hour})
+	e = newProcessEnv(t, emulator.Config{Nodes: 4, PropagationDelay: time.Hour})
 	start := time.Now()
 	_, stderr, code = e.run("run", "--all", "-P", "1", "--propagation-timeout", "500ms", "--", "true")
 	took := time.Since(start)
@@ -473,7 +471,7 @@ func TestRunProgress(t *testing.T) {
 // as a failure (exit 1); --fail-fast starts no node after the first
 // failure and lists the rest as not started.
 func TestRunTimeoutAndFailFast(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 3})
+	e := newParallelEnv(t, emulator.Config{Nodes: 3})
 	// The key and host keys go in first, so the timed run below spends its
 	// time in the command, not in the propagation wait, however loaded
 	// the machine.
@@ -507,7 +505,7 @@ func TestRunTimeoutAndFailFast(t *testing.T) {
 // grammar is skipped with a warning that shows it escaped, never run and
 // never printed raw.
 func TestRunHostileNames(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 2})
+	e := newParallelEnv(t, emulator.Config{Nodes: 2})
 	evil := "gke-x\x1b]0;pwned\x07"
 	if _, err := e.srv.AddNode(evil, "us-west1-a"); err != nil {
 		t.Fatal(err)
@@ -525,7 +523,7 @@ func TestRunHostileNames(t *testing.T) {
 // tunnels gets 4033 on every node: each is reported with the missing role
 // and the run exits 255.
 func TestRunIAPRefused(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 2})
+	e := newParallelEnv(t, emulator.Config{Nodes: 2})
 	e.srv.AddGrant("no-iap", emulator.Grant{Projects: []string{e.srv.ProjectName()},
 		Permissions: []string{"compute.projects.setCommonInstanceMetadata"}})
 	tokenFile := filepath.Join(e.home, "no-iap")
@@ -579,7 +577,7 @@ func TestRunOSLogin(t *testing.T) {
 // node's command appends s when it starts and e when it ends, and the
 // file's order bounds how many overlapped.
 func TestRunParallelBound(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 8})
+	e := newParallelEnv(t, emulator.Config{Nodes: 8})
 	log := filepath.Join(t.TempDir(), "log")
 	_, stderr, code := e.run("run", "--all", "-P", "3", "--", fmt.Sprintf("echo s >> %s; sleep 0.2; echo e >> %s", log, log))
 	if code != 0 {
@@ -606,7 +604,7 @@ func TestRunParallelBound(t *testing.T) {
 // TestRunRefusedWritesNothing: when IAP refuses every node, the run writes
 // no key line, as a refused login does.
 func TestRunRefusedWritesNothing(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 3})
+	e := newParallelEnv(t, emulator.Config{Nodes: 3})
 	for _, n := range e.srv.Nodes() {
 		e.srv.Node(n).SetFirewall(false)
 	}

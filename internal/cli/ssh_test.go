@@ -37,12 +37,23 @@ func sshdModes() []string {
 
 func newSSHTestEnv(t *testing.T, mode string, nodes int) *testEnv {
 	t.Helper()
+	return newTestEnv(t, sshTestConfig(t, mode, nodes))
+}
+
+// newParallelSSHEnv is newSSHTestEnv for a parallel test (newParallelEnv).
+func newParallelSSHEnv(t *testing.T, mode string, nodes int) *testEnv {
+	t.Helper()
+	return newParallelEnv(t, sshTestConfig(t, mode, nodes))
+}
+
+func sshTestConfig(t *testing.T, mode string, nodes int) emulator.Config {
+	t.Helper()
 	if mode == "openssh" {
 		if _, err := os.Stat(emulator.SSHDPath); err != nil {
 			t.Skipf("no OpenSSH server: %v", err)
 		}
 	}
-	return newTestEnv(t, emulator.Config{Nodes: nodes, SSHD: mode, PropagationDelay: 300 * time.Millisecond})
+	return emulator.Config{Nodes: nodes, SSHD: mode, PropagationDelay: 300 * time.Millisecond}
 }
 
 func (e *testEnv) node(i int) *emulator.Node { return e.srv.Node(e.srv.Nodes()[i]) }
@@ -54,9 +65,10 @@ func (e *testEnv) knownHosts() string { return filepath.Join(e.home, ".ssh", ssh
 // command's, and the remote exit status comes back; the next login writes
 // nothing and does not wait.
 func TestSSHFirstLogin(t *testing.T) {
+	t.Parallel()
 	for _, mode := range sshdModes() {
 		t.Run(mode, func(t *testing.T) {
-			e := newSSHTestEnv(t, mode, 1)
+			e := newParallelSSHEnv(t, mode, 1)
 			// Long enough that the first try always comes before the key
 			// is installed, even on a loaded machine, so the wait shows.
 			e.srv.SetPropagationDelay(2 * time.Second)
@@ -106,9 +118,10 @@ func TestSSHFirstLogin(t *testing.T) {
 
 // TestSSHFailures: each failure gets its message and exit status 255.
 func TestSSHFailures(t *testing.T) {
+	t.Parallel()
 	for _, mode := range sshdModes() {
 		t.Run(mode, func(t *testing.T) {
-			e := newSSHTestEnv(t, mode, 4)
+			e := newParallelSSHEnv(t, mode, 4)
 			// A first login pins node 0's host keys.
 			if _, stderr, code := e.run(e.node(0).Name, "--", "true"); code != 0 {
 				t.Fatalf("first login: exit %d:\n%s", code, stderr)
@@ -181,7 +194,7 @@ func TestSSHFailures(t *testing.T) {
 }
 
 func TestSSHDryRun(t *testing.T) {
-	e := newSSHTestEnv(t, "builtin", 1)
+	e := newParallelSSHEnv(t, "builtin", 1)
 	n := e.node(0)
 	stdout, stderr, code := e.run("--dry-run", n.Name, "--", "id")
 	if code != 0 {
@@ -311,7 +324,7 @@ func TestSSHForwards(t *testing.T) {
 // loopback here, as a VPN would make it reachable) instead of IAP: no
 // tunnel is opened, and the host key is still pinned and checked.
 func TestSSHInternalIP(t *testing.T) {
-	e := newSSHTestEnv(t, "builtin", 1)
+	e := newParallelSSHEnv(t, "builtin", 1)
 	n := e.node(0)
 	host, port, err := net.SplitHostPort(n.SSHAddr())
 	if err != nil {
@@ -375,10 +388,10 @@ func echoThrough(t *testing.T, flag, addr string, stderr *testio.Buffer) {
 // that reaches it, the shell's exit status, and the local terminal back in
 // its original mode afterwards.
 func TestSSHInteractive(t *testing.T) {
-	bin := gkesshBinary(t)
+	t.Parallel()
 	for _, mode := range sshdModes() {
 		t.Run(mode, func(t *testing.T) {
-			e := newSSHTestEnv(t, mode, 1)
+			e := newParallelSSHEnv(t, mode, 1)
 			master, tty, err := pty.Open()
 			if err != nil {
 				t.Fatal(err)
@@ -391,12 +404,12 @@ func TestSSHInteractive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cmd := exec.Command(bin, e.node(0).Name)
+			cmd := exec.Command(e.bin, e.node(0).Name)
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 			// A session of its own with the pty as controlling terminal,
 			// so the kernel sends it SIGWINCH on resize.
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-			cmd.Env = append(os.Environ(), "TERM=xterm")
+			cmd.Env = append(e.env(), "TERM=xterm")
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -458,7 +471,7 @@ func send(t *testing.T, w *os.File, s string) {
 // under --strict-host-key-checking=yes, and trusted on first use (and
 // recorded) under the default accept-new.
 func TestSSHTrustOnFirstUse(t *testing.T) {
-	e := newSSHTestEnv(t, "builtin", 1)
+	e := newParallelSSHEnv(t, "builtin", 1)
 	n := e.node(0)
 	if err := e.srv.SetInstanceMetadata(n.Name, map[string]*string{"enable-guest-attributes": new("FALSE")}); err != nil {
 		t.Fatal(err)
@@ -484,9 +497,10 @@ func TestSSHTrustOnFirstUse(t *testing.T) {
 // rule for 35.235.240.0/20 is missing), a login and a ProxyCommand fail
 // with 255 before anything changes: no metadata write, no key files.
 func TestRefusedChangesNothing(t *testing.T) {
+	t.Parallel()
 	for _, cmd := range []string{"login", "proxy"} {
 		t.Run(cmd, func(t *testing.T) {
-			e := newSSHTestEnv(t, "builtin", 1)
+			e := newParallelSSHEnv(t, "builtin", 1)
 			n := e.node(0)
 			n.SetFirewall(false)
 			argv := []string{n.Name, "--", "true"}

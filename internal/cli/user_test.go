@@ -41,7 +41,7 @@ func TestDefaultUserFollowsGcloud(t *testing.T) {
 // installs (non-ASCII, '@', long) logs in; one the agent would skip is
 // refused up front with the reason.
 func TestUserAcceptedAsGcloud(t *testing.T) {
-	e := newSSHTestEnv(t, "builtin", 1)
+	e := newParallelSSHEnv(t, "builtin", 1)
 	n := e.node(0)
 	for _, u := range []string{"josé_ñ", "alice@example.com", strings.Repeat("u", 40)} {
 		stdout, stderr, code := e.run("--user", u, n.Name, "--", "echo", "in")

@@ -24,15 +24,24 @@ type build struct {
 }
 
 // Main runs the package's tests with a fresh binary directory and removes
-// it afterwards. Call it from TestMain.
-func Main(m *testing.M) {
+// it afterwards. Call it from TestMain. The named commands start building
+// at once, in the background (the tests that need them wait for them).
+func Main(m *testing.M, start ...string) {
 	d, err := os.MkdirTemp("", "gkessh-test-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	dir = d
+	for _, name := range start {
+		go get(name) // an error is reported by the Path that needs it
+	}
 	code := m.Run()
+	// A background build still running would write into the removed
+	// directory: wait for them.
+	for _, name := range start {
+		get(name)
+	}
 	os.RemoveAll(d)
 	os.Exit(code)
 }
@@ -53,6 +62,15 @@ func Path(tb testing.TB, name string) string {
 	if dir == "" {
 		tb.Fatal("testbin: call testbin.Main from TestMain")
 	}
+	bin, err := get(name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return bin
+}
+
+// get builds cmd/NAME once and returns its path.
+func get(name string) (string, error) {
 	mu.Lock()
 	b := builds[name]
 	if b == nil {
@@ -67,8 +85,5 @@ func Path(tb testing.TB, name string) string {
 			b.err = fmt.Errorf("go build ./cmd/%s: %w\n%s", name, err, out)
 		}
 	})
-	if b.err != nil {
-		tb.Fatal(b.err)
-	}
-	return bin
+	return bin, b.err
 }
