@@ -3,7 +3,6 @@
 package emulator
 
 import (
-	"crypto/ed25519"
 	"errors"
 	"os"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/keys"
 )
 
@@ -25,10 +25,7 @@ func agentTable(tb testing.TB) []agentRow {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	pub, err := ssh.NewPublicKey(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)).Public())
-	if err != nil {
-		tb.Fatal(err)
-	}
+	pub := testkey.Fixed(tb, 0)
 	key := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub)))
 	var rows []agentRow
 	for _, l := range strings.Split(string(data), "\n") {

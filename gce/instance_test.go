@@ -1,11 +1,10 @@
 package gce
 
 import (
-	"crypto/ed25519"
 	"encoding/base64"
 	"testing"
 
-	"golang.org/x/crypto/ssh"
+	"github.com/gkessh/gkessh/internal/testkey"
 )
 
 func md(kv ...string) *Metadata {
@@ -58,10 +57,7 @@ func TestBlocksProjectSSHKeys(t *testing.T) {
 }
 
 func TestParseHostKey(t *testing.T) {
-	pub, err := ssh.NewPublicKey(ed25519.NewKeyFromSeed(make([]byte, 32)).Public())
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub := testkey.Fixed(t, 0)
 	b64 := base64.StdEncoding.EncodeToString(pub.Marshal())
 	tests := []struct {
 		name, typ, value string

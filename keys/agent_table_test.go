@@ -1,13 +1,12 @@
 package keys
 
 import (
-	"crypto/ed25519"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
+	"github.com/gkessh/gkessh/internal/testkey"
 )
 
 // agentRow is one row of testdata/guest-agent-ssh-keys.txt, which the
@@ -25,10 +24,7 @@ func agentTable(tb testing.TB) []agentRow {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	pub, err := ssh.NewPublicKey(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)).Public())
-	if err != nil {
-		tb.Fatal(err)
-	}
+	pub := testkey.Fixed(tb, 0)
 	key := authorizedKey(pub)
 	var rows []agentRow
 	for _, l := range strings.Split(string(data), "\n") {

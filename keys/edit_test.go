@@ -4,11 +4,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gkessh/gkessh/internal/testkey"
 )
 
 func TestUpsert(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	mine, other := testKey(t, 10), testKey(t, 11)
+	mine, other := testkey.Fixed(t, 10), testkey.Fixed(t, 11)
 	exp := func(user string, d time.Duration) string { return FormatExpiringLine(user, mine, now.Add(d)) }
 	perm := FormatLine("alice", mine, "")
 	bob := FormatLine("bob", other, "bob@laptop")
@@ -70,7 +72,7 @@ func TestRefreshMargin(t *testing.T) {
 
 func TestSelectors(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	k1, k2 := testKey(t, 20), testKey(t, 21)
+	k1, k2 := testkey.Fixed(t, 20), testkey.Fixed(t, 21)
 	lines := []string{
 		FormatExpiringLine("alice", k1, now.Add(-time.Hour)),  // 0 alice expired
 		FormatExpiringLine("alice", k1, now.Add(time.Hour)),   // 1 alice stale: line 2 outlives it

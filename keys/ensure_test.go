@@ -3,9 +3,7 @@
 package keys_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/ed25519"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/gce"
 	"github.com/gkessh/gkessh/internal/emutest"
+	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/keys"
 )
 
@@ -35,15 +34,6 @@ func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-func pubKey(t *testing.T, seed byte) ssh.PublicKey {
-	t.Helper()
-	pub, err := ssh.NewPublicKey(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, 32)).Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pub
 }
 
 // snapshot reads the project's and inst's metadata, to compare before and
@@ -69,7 +59,7 @@ func value(md *gce.Metadata, key string) string {
 // existing is a messy ssh-keys value that must survive every write byte for
 // byte: other users, a malformed line, CRLF, blank lines, trailing space.
 func existing(t *testing.T) string {
-	other := pubKey(t, 99)
+	other := testkey.Fixed(t, 99)
 	return strings.Join([]string{
 		keys.FormatLine("bob", other, "bob@laptop"),
 		"this line is not a key  ",
@@ -81,7 +71,7 @@ func existing(t *testing.T) string {
 
 func TestEnsure(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	pub := pubKey(t, 1)
+	pub := testkey.Fixed(t, 1)
 	tests := []struct {
 		name      string
 		project   map[string]string // project metadata to set first
@@ -98,7 +88,7 @@ func TestEnsure(t *testing.T) {
 		{name: "project for a node", withNode: true, wantScope: keys.ScopeProject, wantKey: keys.MetadataKey},
 		{name: "instance when asked", withNode: true, scope: keys.ScopeInstance, wantScope: keys.ScopeInstance, wantKey: keys.MetadataKey},
 		{name: "instance when project keys are blocked", withNode: true, node: map[string]string{"block-project-ssh-keys": "TRUE"}, wantScope: keys.ScopeInstance, wantKey: keys.MetadataKey},
-		{name: "legacy sshKeys gets appended", withNode: true, node: map[string]string{"sshKeys": "old:" + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pubKey(t, 7))))}, wantScope: keys.ScopeInstance, wantKey: keys.LegacyMetadataKey},
+		{name: "legacy sshKeys gets appended", withNode: true, node: map[string]string{"sshKeys": "old:" + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(testkey.Fixed(t, 7))))}, wantScope: keys.ScopeInstance, wantKey: keys.LegacyMetadataKey},
 		{name: "project refused when blocked", withNode: true, scope: keys.ScopeProject, node: map[string]string{"block-project-ssh-keys": "true"}, wantErr: "ignores project ssh keys"},
 		{name: "os login on the project", project: map[string]string{"enable-oslogin": "TRUE"}, oslogin: true},
 		{name: "GKE node's own enable-oslogin=false wins over the project's", withNode: true, project: map[string]string{"enable-oslogin": "TRUE"}, wantScope: keys.ScopeProject, wantKey: keys.MetadataKey},
@@ -209,7 +199,7 @@ func TestEnsureGrantsAccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := pubKey(t, 3)
+	pub := testkey.Fixed(t, 3)
 	if _, err := keys.Ensure(ctx, c, inst, pub, keys.EnsureOptions{User: "erin", ExpireAfter: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +220,7 @@ func TestEnsureGrantsAccess(t *testing.T) {
 func TestEnsureRefreshesExpiringKey(t *testing.T) {
 	srv, c := setup(t)
 	ctx := testCtx(t)
-	pub := pubKey(t, 4)
+	pub := testkey.Fixed(t, 4)
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	ensure := func(at time.Time) keys.EnsureResult {
 		t.Helper()
@@ -264,7 +254,7 @@ func TestRemove(t *testing.T) {
 	srv, c := setup(t)
 	ctx := testCtx(t)
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	k1, k2 := pubKey(t, 5), pubKey(t, 6)
+	k1, k2 := testkey.Fixed(t, 5), testkey.Fixed(t, 6)
 	lines := []string{
 		keys.FormatExpiringLine("gina", k1, now.Add(-time.Hour)),
 		"kept verbatim ",

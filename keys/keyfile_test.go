@@ -3,7 +3,6 @@ package keys
 import (
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -18,6 +17,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/gkessh/gkessh/internal/testkey"
 )
 
 func TestLoadOrCreateGenerates(t *testing.T) {
@@ -159,10 +160,7 @@ func TestLoadKeyFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, edKey, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	edKey := testkey.Key(t)
 	tests := []struct {
 		name    string
 		priv    []byte
@@ -222,7 +220,7 @@ func TestLoadKeyFiles(t *testing.T) {
 
 func TestLoadOrCreateRefusesLonePub(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "id")
-	if err := os.WriteFile(path+".pub", pubLine(t, ed25519.NewKeyFromSeed(make([]byte, 32))), 0o644); err != nil {
+	if err := os.WriteFile(path+".pub", ssh.MarshalAuthorizedKey(testkey.Fixed(t, 0)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := LoadOrCreate(path); err == nil || !strings.Contains(err.Error(), "does not") {
@@ -280,14 +278,7 @@ func serveAgent(t *testing.T, keys ...crypto.Signer) {
 }
 
 func TestLoadPassphraseProtected(t *testing.T) {
-	_, held, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, other, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	held, other := testkey.Key(t), testkey.Key(t)
 	write := func(t *testing.T, key crypto.Signer) string {
 		path := filepath.Join(t.TempDir(), "id")
 		if err := os.WriteFile(path, opensshKey(t, key, "secret"), 0o600); err != nil {

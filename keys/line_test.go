@@ -2,27 +2,15 @@ package keys
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
+	"github.com/gkessh/gkessh/internal/testkey"
 )
 
-// testKey returns a deterministic Ed25519 public key.
-func testKey(t testing.TB, seed byte) ssh.PublicKey {
-	t.Helper()
-	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize))
-	pub, err := ssh.NewPublicKey(priv.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pub
-}
-
 func TestParseLine(t *testing.T) {
-	k := authorizedKey(testKey(t, 1))
+	k := authorizedKey(testkey.Fixed(t, 1))
 	tests := []struct {
 		name    string
 		raw     string
@@ -67,7 +55,7 @@ func TestParseLine(t *testing.T) {
 }
 
 func TestFormatExpiringLineMatchesGcloud(t *testing.T) {
-	key := testKey(t, 2)
+	key := testkey.Fixed(t, 2)
 	exp := time.Date(2026, 11, 28, 12, 0, 0, 0, time.FixedZone("JST", 9*3600))
 	got := FormatExpiringLine("nat", key, exp)
 	want := "nat:" + authorizedKey(key) + ` google-ssh {"userName":"nat","expireOn":"2026-11-28T03:00:00+0000"}`
@@ -85,7 +73,7 @@ func TestFormatExpiringLineMatchesGcloud(t *testing.T) {
 }
 
 func TestJoinLinesKeepsEveryByte(t *testing.T) {
-	k := authorizedKey(testKey(t, 3))
+	k := authorizedKey(testkey.Fixed(t, 3))
 	for _, v := range []string{
 		"", "\n", "a:" + k + "\n\ngarbage  \n", "x:" + k + "\r\ny:" + k, "only junk",
 	} {
@@ -96,7 +84,7 @@ func TestJoinLinesKeepsEveryByte(t *testing.T) {
 }
 
 func FuzzParseLines(f *testing.F) {
-	k := authorizedKey(testKey(f, 4))
+	k := authorizedKey(testkey.Fixed(f, 4))
 	f.Add("alice:" + k + " alice@laptop\nbob:" + k)
 	f.Add("nat:" + k + ` google-ssh {"userName":"nat","expireOn":"2026-11-28T12:00:00+0000"}`)
 	f.Add("\n\n:x\nroot:ssh-rsa AAAA")

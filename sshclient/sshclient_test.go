@@ -5,8 +5,6 @@ package sshclient
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +26,7 @@ import (
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/internal/pty"
 	"github.com/gkessh/gkessh/internal/testio"
+	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/sshconfig"
 )
@@ -68,15 +67,7 @@ func newTestNodeMode(t *testing.T, delay time.Duration, mode string) *testNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.NewSignerFromSigner(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testNode{srv: srv, node: srv.Node(srv.Nodes()[0]), signer: signer, user: name, known: filepath.Join(t.TempDir(), "known_hosts")}
+	return &testNode{srv: srv, node: srv.Node(srv.Nodes()[0]), signer: testkey.Signer(t), user: name, known: filepath.Join(t.TempDir(), "known_hosts")}
 }
 
 // upsert puts the key into project metadata, as keys.Ensure would.
@@ -330,12 +321,8 @@ func TestRunForwardAgent(t *testing.T) {
 		t.Skip("ssh-add not installed")
 	}
 	c := newTestNodeMode(t, 0, "openssh").login(t)
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
 	keyring := agent.NewKeyring()
-	if err := keyring.Add(agent.AddedKey{PrivateKey: priv, Comment: "forwarded-key"}); err != nil {
+	if err := keyring.Add(agent.AddedKey{PrivateKey: testkey.Key(t), Comment: "forwarded-key"}); err != nil {
 		t.Fatal(err)
 	}
 	var out, errOut, warn bytes.Buffer

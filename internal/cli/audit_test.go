@@ -4,8 +4,6 @@ package cli
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"slices"
 	"strconv"
@@ -13,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
 	compute "google.golang.org/api/compute/v1"
 
 	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/keys"
 )
 
@@ -209,7 +207,7 @@ func (e *testEnv) applyFix(fix string) {
 // out every fix the audit prints makes the finding go away.
 func TestAuditFindings(t *testing.T) {
 	t.Parallel()
-	permanent := func(user string) string { return keys.FormatLine(user, newTestKey(t), "") }
+	permanent := func(user string) string { return keys.FormatLine(user, testkey.Public(t), "") }
 	for _, tc := range []struct {
 		name     string
 		change   func(e *testEnv)
@@ -249,11 +247,11 @@ func TestAuditFindings(t *testing.T) {
 			e.srv.SetProjectMetadata(map[string]*string{"ssh-keys": &line})
 		}, []string{"keys-never-expire", "project-keys-not-blocked", "project-keys-sudo"}, "", 3, 0},
 		{"expired key", func(e *testEnv) {
-			line := keys.FormatExpiringLine("bob", newTestKey(t), time.Now().Add(-time.Hour))
+			line := keys.FormatExpiringLine("bob", testkey.Public(t), time.Now().Add(-time.Hour))
 			e.srv.SetProjectMetadata(map[string]*string{"ssh-keys": &line})
 		}, []string{"keys-expired"}, "user bob expired", 3, 0},
 		{"legacy sshKeys", func(e *testEnv) {
-			line := keys.FormatExpiringLine("carol", newTestKey(t), time.Now().Add(time.Hour))
+			line := keys.FormatExpiringLine("carol", testkey.Public(t), time.Now().Add(time.Hour))
 			e.srv.SetInstanceMetadata(e.srv.Nodes()[1], map[string]*string{"sshKeys": &line})
 		}, []string{"legacy-sshkeys"}, "instance sshKeys line 1", 1, 0},
 		{"OS Login on a GKE node", func(e *testEnv) {
@@ -293,20 +291,6 @@ func TestAuditFindings(t *testing.T) {
 	}
 }
 
-// newTestKey is a fresh public key for metadata lines.
-func newTestKey(t *testing.T) ssh.PublicKey {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := ssh.NewPublicKey(priv.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pub
-}
-
 // TestAudit50Nodes: 50 nodes with mixed settings; the audit names exactly
 // the expected findings on exactly the expected nodes, in JSON and in the
 // table.
@@ -317,7 +301,7 @@ func TestAudit50Nodes(t *testing.T) {
 	e := newParallelEnv(t, emulator.Config{Nodes: 50})
 	e.cleanProject()
 	names := e.srv.Nodes()
-	line := keys.FormatLine("alice", newTestKey(t), "alice@laptop")
+	line := keys.FormatLine("alice", testkey.Public(t), "alice@laptop")
 	if err := e.srv.SetProjectMetadata(map[string]*string{"ssh-keys": &line}); err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +323,7 @@ func TestAudit50Nodes(t *testing.T) {
 		case i%5 == 0:
 			attrs["block-project-ssh-keys"] = ptrTo("TRUE")
 		case i == 7:
-			attrs["sshKeys"] = ptrTo(keys.FormatExpiringLine("carol", newTestKey(t), time.Now().Add(time.Hour)))
+			attrs["sshKeys"] = ptrTo(keys.FormatExpiringLine("carol", testkey.Public(t), time.Now().Add(time.Hour)))
 			want["legacy-sshkeys"] = []string{name}
 		default:
 			for _, id := range []string{"project-keys-sudo", "keys-never-expire", "project-keys-not-blocked"} {

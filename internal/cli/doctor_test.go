@@ -11,6 +11,7 @@ import (
 	compute "google.golang.org/api/compute/v1"
 
 	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/keys"
 )
 
@@ -161,7 +162,7 @@ func TestDoctorTroubleshoot(t *testing.T) {
 	})
 
 	t.Run("legacy sshKeys", func(t *testing.T) {
-		kp := newTestKey(t)
+		kp := testkey.Public(t)
 		line := keys.FormatLine("dave", kp, "")
 		if err := e.srv.SetInstanceMetadata(names[0], map[string]*string{"sshKeys": &line}); err != nil {
 			t.Fatal(err)

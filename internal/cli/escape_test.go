@@ -10,6 +10,7 @@ import (
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/fleet"
 	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/keys"
 )
 
@@ -59,7 +60,7 @@ func TestRunAuditEscapes(t *testing.T) {
 		}},
 		{"audit: metadata user name in evidence and fixes", func(t *testing.T) string {
 			e := newTestEnv(t, emulator.Config{Nodes: 1})
-			line := keys.FormatExpiringLine(evil, newTestKey(t), time.Now().Add(-time.Hour)) + "\n" + keys.FormatLine(evil, newTestKey(t), "")
+			line := keys.FormatExpiringLine(evil, testkey.Public(t), time.Now().Add(-time.Hour)) + "\n" + keys.FormatLine(evil, testkey.Public(t), "")
 			if err := e.srv.SetProjectMetadata(map[string]*string{"ssh-keys": &line}); err != nil {
 				t.Fatal(err)
 			}

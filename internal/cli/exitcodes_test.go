@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/keys"
 )
 
@@ -116,12 +117,12 @@ func TestHelpAndVersionCommands(t *testing.T) {
 // detail.
 func TestKeysAuditTable(t *testing.T) {
 	e := newParallelEnv(t, emulator.Config{Nodes: 1})
-	shared := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(randomHostKey(t))))
+	shared := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(testkey.Public(t))))
 	var lines []string
 	for _, u := range []string{"alice", "bob", "carol", "dave"} {
 		lines = append(lines, u+":"+shared+" "+u)
 	}
-	lines = append(lines, "erin:"+strings.TrimSpace(string(ssh.MarshalAuthorizedKey(randomHostKey(t))))+
+	lines = append(lines, "erin:"+strings.TrimSpace(string(ssh.MarshalAuthorizedKey(testkey.Public(t))))+
 		` google-ssh {"userName":"erin","expireOn":"2020-01-01T00:00:00+0000"}`)
 	e.seedProject(map[string]string{keys.MetadataKey: strings.Join(lines, "\n")})
 	out, stderr, code := e.run("keys", "list", "--audit")

@@ -3,8 +3,6 @@
 package cli
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,21 +12,9 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/sshconfig"
 )
-
-func randomHostKey(t *testing.T) ssh.PublicKey {
-	t.Helper()
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 // TestHostKeyPolicy: login, config-ssh and inventory handle a node whose
 // guest publishes other host keys than the recorded ones the same way:
@@ -39,7 +25,7 @@ func TestHostKeyPolicy(t *testing.T) {
 	e := newParallelSSHEnv(t, "builtin", 1)
 	n := e.node(0)
 	alias := sshconfig.HostAlias(n.ID)
-	stale1, stale2 := randomHostKey(t), randomHostKey(t)
+	stale1, stale2 := testkey.Public(t), testkey.Public(t)
 	other := "compute.1 " + string(ssh.MarshalAuthorizedKey(stale1))
 	recorded := other + alias + " " + string(ssh.MarshalAuthorizedKey(stale1)) + alias + " " + string(ssh.MarshalAuthorizedKey(stale2))
 	var published strings.Builder
@@ -112,7 +98,7 @@ func TestHostKeyRefusedLeavesNoMetadata(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(e.knownHosts()), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	line := sshconfig.HostAlias(n.ID) + " " + string(ssh.MarshalAuthorizedKey(randomHostKey(t)))
+	line := sshconfig.HostAlias(n.ID) + " " + string(ssh.MarshalAuthorizedKey(testkey.Public(t)))
 	if err := os.WriteFile(e.knownHosts(), []byte(line), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -3,12 +3,8 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"os"
@@ -22,20 +18,14 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/keys"
 )
 
 // messyKeys is a project ssh-keys value that every write must keep byte for
 // byte: someone else's key, junk, CRLF, a blank line, a malformed expiry.
 func messyKeys(t *testing.T) string {
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := ssh.NewPublicKey(priv.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub := testkey.Public(t)
 	return strings.Join([]string{
 		keys.FormatLine("bob", pub, "bob@laptop"),
 		"not a key at all  ",
@@ -171,19 +161,8 @@ func TestKeysEnsureWarmPathWritesNothing(t *testing.T) {
 }
 
 func TestKeysBadInput(t *testing.T) {
-	_, okPriv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(okPriv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	privPEM := pem.EncodeToMemory(block)
-	otherPub, err := ssh.NewPublicKey(ed25519.NewKeyFromSeed(make([]byte, 32)).Public())
-	if err != nil {
-		t.Fatal(err)
-	}
+	privPEM := testkey.PEM(t, testkey.Key(t))
+	otherPub := testkey.Fixed(t, 0)
 	tests := []struct {
 		name     string
 		args     []string
@@ -263,10 +242,7 @@ func TestKeysListAuditRemovePrune(t *testing.T) {
 	e := newParallelEnv(t, emulator.Config{Nodes: 1})
 	node := e.srv.Nodes()[0]
 	past := time.Now().Add(-time.Hour)
-	pub, err := ssh.NewPublicKey(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32)).Public())
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub := testkey.Fixed(t, 7)
 	e.seedProject(map[string]string{"ssh-keys": strings.Join([]string{
 		keys.FormatLine("perm", pub, ""),
 		keys.FormatExpiringLine("old", pub, past),

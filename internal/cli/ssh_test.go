@@ -4,8 +4,6 @@ package cli
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
@@ -22,6 +20,7 @@ import (
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/internal/pty"
 	"github.com/gkessh/gkessh/internal/testio"
+	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/internal/testnet"
 	"github.com/gkessh/gkessh/sshconfig"
 )
@@ -134,15 +133,7 @@ func TestSSHFailures(t *testing.T) {
 			}{
 				{"changed host key", func(t *testing.T) string {
 					n := e.node(0)
-					_, priv, err := ed25519.GenerateKey(rand.Reader)
-					if err != nil {
-						t.Fatal(err)
-					}
-					other, err := ssh.NewPublicKey(priv.Public())
-					if err != nil {
-						t.Fatal(err)
-					}
-					line := sshconfig.HostAlias(n.ID) + " " + string(ssh.MarshalAuthorizedKey(other))
+					line := sshconfig.HostAlias(n.ID) + " " + string(ssh.MarshalAuthorizedKey(testkey.Public(t)))
 					if err := os.WriteFile(e.knownHosts(), []byte(line), 0o600); err != nil {
 						t.Fatal(err)
 					}

@@ -5,11 +5,8 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
@@ -27,6 +24,7 @@ import (
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/internal/emutest"
 	"github.com/gkessh/gkessh/internal/testbin"
+	"github.com/gkessh/gkessh/internal/testkey"
 )
 
 // sshEnv is a node with the given kind of sshd behind the in-process
@@ -53,22 +51,7 @@ func newSSHEnv(tb testing.TB, sshd string) *sshEnv {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	keyFile := filepath.Join(dir, "id_ed25519")
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	sshPub, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	keyFile, sshPub := testkey.WritePair(tb, dir)
 	line := u.Username + ":" + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))) + " " + u.Username
 	if err := srv.SetProjectMetadata(map[string]*string{"ssh-keys": &line}); err != nil {
 		tb.Fatal(err)
