@@ -32,19 +32,16 @@ import (
 // accounts that exist on the emulator's host, and only for the OS user
 // running the emulator when it is not root.
 type opensshSSHD struct {
+	loopbackServer
 	dir    string
-	keys   []ssh.PublicKey
 	logf   func(string, ...any)
 	stderr *logTail
+	served sync.WaitGroup // the accept loop and one per session
 
-	life sync.Mutex // serializes Start, Stop, Close and SetAuthorized
+	life    sync.Mutex // serializes Start, Stop, Close and SetAuthorized
+	missing string     // users with keys but no local account, comma-separated; guarded by life
 
-	mu       sync.Mutex
-	port     int
-	ln       net.Listener     // nil while stopped
-	sessions map[int]struct{} // pids of the running sshd -i processes
-	served   sync.WaitGroup   // the accept loop and one per session
-	missing  string           // users with keys but no local account, comma-separated
+	sessions map[int]struct{} // pids of the running sshd -i processes; guarded by mu
 }
 
 // SSHDPath is the OpenSSH server binary the openssh mode runs: sshd in
@@ -80,7 +77,7 @@ func newOpenSSHD(dir string, keys []hostKey, logf func(string, ...any)) (*openss
 			return nil, fmt.Errorf("emulator sshd: %w", err)
 		}
 	}
-	d := &opensshSSHD{dir: dir, keys: publicKeys(keys), logf: logf, sessions: map[int]struct{}{},
+	d := &opensshSSHD{loopbackServer: loopbackServer{keys: publicKeys(keys)}, dir: dir, logf: logf, sessions: map[int]struct{}{},
 		stderr: &logTail{logf: logf, prefix: "sshd " + filepath.Base(filepath.Dir(dir)) + ": "}}
 	if err := d.Start(); err != nil {
 		return nil, err
@@ -95,19 +92,6 @@ func hostKeyPath(dir string, k ssh.PublicKey) string {
 	}
 	return filepath.Join(dir, "ssh_host_"+name+"_key")
 }
-
-// Addr implements nodeSSHD.
-func (d *opensshSSHD) Addr() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.ln == nil {
-		return ""
-	}
-	return d.ln.Addr().String()
-}
-
-// HostKeys implements nodeSSHD.
-func (d *opensshSSHD) HostKeys() []ssh.PublicKey { return d.keys }
 
 // SetAuthorized implements nodeSSHD: it writes each user's file whole and
 // renames it into place, since sshd reads it on every login attempt, and

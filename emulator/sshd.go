@@ -105,8 +105,8 @@ func listenLoopback(port int) (net.Listener, error) {
 // builtinSSHD is the default node SSH server, on golang.org/x/crypto/ssh.
 // Every session runs as the emulator's OS user, whatever user logs in.
 type builtinSSHD struct {
+	loopbackServer
 	config *ssh.ServerConfig
-	keys   []ssh.PublicKey
 	logf   func(string, ...any)
 	// redirect maps the node's own addresses for direct-tcpip.
 	redirect func(host string, port int) (addr string, mapped bool)
@@ -114,16 +114,39 @@ type builtinSSHD struct {
 	life sync.Mutex     // serializes Start, Stop and Close
 	wg   sync.WaitGroup // the accept loop and every connection
 
-	mu         sync.Mutex
+	// guarded by loopbackServer.mu:
 	authorized map[string]map[string]bool // user -> wire-format keys
-	ln         net.Listener
-	port       int
 	conns      map[net.Conn]struct{}
 	closed     bool
 }
 
+// loopbackServer is what both kinds of node SSH server share: the host
+// keys, and the loopback listener, nil while stopped, with the port a
+// restart listens on again (set by Start). mu guards ln and the embedding
+// server's own state.
+type loopbackServer struct {
+	keys []ssh.PublicKey
+
+	mu   sync.Mutex
+	ln   net.Listener
+	port int
+}
+
+// Addr implements nodeSSHD.
+func (s *loopbackServer) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// HostKeys implements nodeSSHD.
+func (s *loopbackServer) HostKeys() []ssh.PublicKey { return s.keys }
+
 func newBuiltinSSHD(keys []hostKey, logf func(string, ...any)) (*builtinSSHD, error) {
-	d := &builtinSSHD{keys: publicKeys(keys), logf: logf, conns: map[net.Conn]struct{}{}}
+	d := &builtinSSHD{loopbackServer: loopbackServer{keys: publicKeys(keys)}, logf: logf, conns: map[net.Conn]struct{}{}}
 	d.config = &ssh.ServerConfig{PublicKeyCallback: d.checkKey, ServerVersion: "SSH-2.0-gce-emulator"}
 	for _, k := range keys {
 		d.config.AddHostKey(k.signer)
@@ -143,19 +166,6 @@ func (d *builtinSSHD) checkKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.P
 	}
 	return &ssh.Permissions{}, nil
 }
-
-// Addr implements nodeSSHD.
-func (d *builtinSSHD) Addr() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.ln == nil {
-		return ""
-	}
-	return d.ln.Addr().String()
-}
-
-// HostKeys implements nodeSSHD.
-func (d *builtinSSHD) HostKeys() []ssh.PublicKey { return d.keys }
 
 // SetAuthorized implements nodeSSHD.
 func (d *builtinSSHD) SetAuthorized(byUser map[string][]ssh.PublicKey) error {
