@@ -40,7 +40,18 @@ func TestProxyHangupReleasesRelay(t *testing.T) {
 		if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
-		cmd.Wait() // its status does not matter, its websocket does
+		// Its status does not matter, its websocket does; a proxy still
+		// running a minute after the hangup is a failure, shown with its
+		// goroutines (SIGQUIT).
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(time.Minute):
+			cmd.Process.Signal(syscall.SIGQUIT)
+			<-exited
+			t.Fatalf("session %d: the proxy was still running a minute after SIGHUP; its stderr:\n%s", i, stderr)
+		}
 		stdin.Close()
 	}
 	// A session the client just dropped would be kept 30 s for a
