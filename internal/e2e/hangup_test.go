@@ -5,6 +5,7 @@ package e2e
 import (
 	"bufio"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,6 +18,12 @@ import (
 // frees the session (websocket and backend connection) at once instead of
 // holding it for a reconnect; the relay's open fds show it.
 func TestProxyHangupReleasesRelay(t *testing.T) {
+	// ssh's ProxyCommand does not start with SIGHUP ignored, but under nohup
+	// this test would be, and the proxy rightly keeps an inherited ignore.
+	// While the test catches SIGHUP, the processes it starts get the default.
+	caught := make(chan os.Signal, 1)
+	signal.Notify(caught, syscall.SIGHUP)
+	defer signal.Stop(caught)
 	w := startEmulator(t, "--nodes", "1")
 	node := w.nodes()[0].Name
 	fds := func() int {
