@@ -211,7 +211,20 @@ func TestShortTokensLongTransfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	cmd.Stdin = in
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Half, then a pause past the token lifetime, then the rest: the
+	// resumes after the pause need a new token however fast the machine is.
+	go func() {
+		defer stdin.Close()
+		if _, err := io.CopyN(stdin, in, 32<<20); err != nil {
+			return
+		}
+		time.Sleep(4 * time.Second)
+		io.Copy(stdin, in)
+	}()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("ssh: %v\n%s", err, out)
 	}
