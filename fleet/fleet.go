@@ -152,7 +152,7 @@ feed:
 	for ; i < len(insts); i++ {
 		why := errors.New("not started: interrupted")
 		if ctx.Err() == nil {
-			why = errors.New("not started: --fail-fast after a failure")
+			why = errors.New("not started: an earlier node failed")
 		}
 		r.finish(i, Result{Node: insts[i].Name, Zone: gce.ZoneName(insts[i].Zone), Status: Cancelled, Exit: NoExit, Err: why})
 	}

@@ -3,6 +3,7 @@ package fleet
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -129,7 +130,7 @@ func (sel Selector) filter() (string, error) {
 	set := sel.All || sel.Filter != "" || sel.Cluster != "" || sel.Pool != ""
 	switch {
 	case len(sel.Names) > 0 && set:
-		return "", fmt.Errorf("fleet: give node names or --all/--filter/--cluster/--pool, not both")
+		return "", errors.New("fleet: select by names or by All, Filter, Cluster and Pool, not both")
 	case len(sel.Names) > 0:
 		quoted := make([]string, len(sel.Names))
 		for i, n := range sel.Names {
@@ -137,7 +138,7 @@ func (sel Selector) filter() (string, error) {
 		}
 		return "name eq " + strings.Join(quoted, "|"), nil
 	case !set:
-		return "", fmt.Errorf("fleet: no nodes selected: give node names, --all, --filter, --cluster or --pool")
+		return "", errors.New("fleet: nothing selected: no names, and none of All, Filter, Cluster or Pool")
 	}
 	var terms []string
 	if sel.Filter != "" {

@@ -495,7 +495,7 @@ func TestRunTimeoutAndFailFast(t *testing.T) {
 		t.Fatalf("--fail-fast: exit %d, first node %+v, stderr:\n%s", code, first, stderr)
 	}
 	for _, n := range nodes[1:] {
-		if r := got[n]; r.Status != "cancelled" || r.Error == nil || !strings.Contains(*r.Error, "--fail-fast") {
+		if r := got[n]; r.Status != "cancelled" || r.Error == nil || !strings.Contains(*r.Error, "not started: an earlier node failed") {
 			t.Errorf("%s after --fail-fast: %+v", n, r)
 		}
 	}
