@@ -87,7 +87,7 @@ const recheckTimeout = 5 * time.Second
 // recreated: it fetches the instance (also after ssh's SIGHUP cancelled
 // ctx), which refreshes the cache, and compares its id with the pinned
 // one, else with the one it dialled on. A failed lookup says nothing.
-func (o proxyOptions) recheck(ctx context.Context, d *deps, r resolved) error {
+func recheck(ctx context.Context, o proxyOptions, d *deps, r resolved) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recheckTimeout)
 	defer cancel()
 	c, err := d.compute(ctx, o.globalOptions)
@@ -145,7 +145,7 @@ func runProxy(ctx context.Context, o proxyOptions, d *deps, stdio Stdio) error {
 		err = tunnel.Pipe(ctx, conn, in, out)
 	}
 	if kexIncomplete {
-		if rerr := o.recheck(ctx, d, r); rerr != nil {
+		if rerr := recheck(ctx, o, d, r); rerr != nil {
 			return exitError{code: exitFailure, err: rerr}
 		}
 	}
