@@ -77,19 +77,19 @@ FUZZ := \
 	keys:FuzzParseLines \
 	emulator:FuzzAgentParse \
 	keys:FuzzParseLifetime \
-	gce:FuzzParseCache \
-	gce:FuzzCheckName \
+	internal/gce:FuzzParseCache \
+	internal/gce:FuzzCheckName \
 	sshconfig:FuzzMerge \
 	tunnel:FuzzKexWatch \
 	internal/iap:FuzzStreamHandle \
 	sshclient:FuzzParseForward \
 	internal/cli:FuzzHoistFlags \
-	gcloud:FuzzParseProperties \
-	auth:FuzzParseConfigHelper \
-	firewall:FuzzParsePorts \
-	audit:FuzzReadOnlyPort \
-	audit:FuzzReadOnlyRequests \
-	bootlog:FuzzScan \
+	internal/gcloud:FuzzParseProperties \
+	internal/auth:FuzzParseConfigHelper \
+	internal/firewall:FuzzParsePorts \
+	internal/audit:FuzzReadOnlyPort \
+	internal/audit:FuzzReadOnlyRequests \
+	internal/bootlog:FuzzScan \
 	emulator:FuzzListFilter
 
 # Short coverage-guided runs of every fuzz target.

@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/internal/gce"
 )
 
 // Scopes: which metadata holds a key.

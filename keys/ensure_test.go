@@ -12,8 +12,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gkessh/gkessh/emulator"
-	"github.com/gkessh/gkessh/gce"
 	"github.com/gkessh/gkessh/internal/emutest"
+	"github.com/gkessh/gkessh/internal/gce"
 	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/keys"
 )

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/internal/gce"
 )
 
 // Entry is one non-blank ssh-keys line and where it sits.

@@ -27,7 +27,7 @@ type Config struct {
 	// metadata. AuthMethods, when set, replace them.
 	Signers     []ssh.Signer
 	AuthMethods []ssh.AuthMethod
-	// HostKeyCallback verifies the node (see sshconfig.Verifier); it is
+	// HostKeyCallback verifies the node (see knownhosts.Verifier); it is
 	// required. HostKeyAlgorithms, if set, are the host key types to ask
 	// for, so the node presents the one that was recorded.
 	HostKeyCallback   ssh.HostKeyCallback

@@ -28,7 +28,7 @@ import (
 	"github.com/gkessh/gkessh/internal/testio"
 	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/keys"
-	"github.com/gkessh/gkessh/sshconfig"
+	"github.com/gkessh/gkessh/knownhosts"
 )
 
 const testUser = "alice"
@@ -87,8 +87,8 @@ func (n *testNode) dial(ctx context.Context) (net.Conn, error) {
 // config verifies host keys the way gkessh does, pinning the published ones.
 func (n *testNode) config(t *testing.T) Config {
 	t.Helper()
-	alias := sshconfig.HostAlias(n.node.ID)
-	check, err := sshconfig.Verifier{File: sshconfig.KnownHosts{Path: n.known}, Alias: alias, Published: n.node.HostKeys(), Mode: sshconfig.StrictYes}.Prepare()
+	alias := knownhosts.HostAlias(n.node.ID)
+	check, err := knownhosts.Verifier{File: knownhosts.KnownHosts{Path: n.known}, Alias: alias, Published: n.node.HostKeys(), Mode: knownhosts.StrictYes}.Prepare()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,9 +185,9 @@ func TestConnectFailures(t *testing.T) {
 			}},
 		{"host key refused at once", func(c *Config, _ context.CancelFunc) {
 			c.Wait = true
-			c.HostKeyCallback = func(string, net.Addr, ssh.PublicKey) error { return &sshconfig.HostKeyError{} }
+			c.HostKeyCallback = func(string, net.Addr, ssh.PublicKey) error { return &knownhosts.HostKeyError{} }
 		}, time.Second, func(err error) bool {
-			var he *sshconfig.HostKeyError
+			var he *knownhosts.HostKeyError
 			return errors.As(err, &he)
 		}},
 		{"dial failure at once", func(c *Config, _ context.CancelFunc) { c.Wait = true }, time.Second,

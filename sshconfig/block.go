@@ -1,3 +1,5 @@
+// Package sshconfig renders and merges gkessh's managed block in
+// ~/.ssh/config, quotes values for it and writes it in place.
 package sshconfig
 
 import (

@@ -13,10 +13,10 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/gkessh/gkessh/audit"
-	"github.com/gkessh/gkessh/fleet"
-	"github.com/gkessh/gkessh/gce"
-	"github.com/gkessh/gkessh/sshconfig"
+	"github.com/gkessh/gkessh/internal/audit"
+	"github.com/gkessh/gkessh/internal/fleet"
+	"github.com/gkessh/gkessh/internal/gce"
+	"github.com/gkessh/gkessh/knownhosts"
 	"github.com/gkessh/gkessh/tunnel"
 )
 
@@ -25,7 +25,7 @@ type auditOptions struct {
 	globalOptions
 	keyOptions
 	fleet.Selector
-	Strict             sshconfig.StrictMode
+	Strict             knownhosts.StrictMode
 	PropagationTimeout time.Duration
 	Parallel           int
 	NoProbe            bool

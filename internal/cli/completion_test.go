@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/internal/gce"
 )
 
 // TestBashCompletion sources the script in bash and drives its completion

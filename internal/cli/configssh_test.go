@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/knownhosts"
 	"github.com/gkessh/gkessh/sshconfig"
 )
 
@@ -45,13 +46,13 @@ func TestConfigSSH(t *testing.T) {
 	if fi, err := os.Stat(cfg); err != nil || fi.Mode().Perm() != 0o640 {
 		t.Fatalf("mode not kept: %v %v", fi.Mode(), err)
 	}
-	known, err := os.ReadFile(filepath.Join(e.home, ".ssh", sshconfig.KnownHostsName))
+	known, err := os.ReadFile(filepath.Join(e.home, ".ssh", knownhosts.KnownHostsName))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range e.srv.Nodes() {
 		n := e.srv.Node(name)
-		alias := sshconfig.HostAlias(n.ID)
+		alias := knownhosts.HostAlias(n.ID)
 		for _, want := range []string{"Host " + name + "\n", "HostKeyAlias " + alias + "\n", "--zone " + n.Zone + " %h %p\n", "StrictHostKeyChecking yes\n", "User nat\n"} {
 			if !strings.Contains(got, want) {
 				t.Errorf("block lacks %q", want)
@@ -88,7 +89,7 @@ func TestConfigSSHPattern(t *testing.T) {
 	if !strings.Contains(string(b), "Host gke-cluster-*\n") || strings.Contains(string(b), "HostKeyAlias") || strings.Contains(string(b), "--zone") {
 		t.Fatalf("pattern block:\n%s", b)
 	}
-	known, err := os.ReadFile(filepath.Join(e.home, ".ssh", sshconfig.KnownHostsName))
+	known, err := os.ReadFile(filepath.Join(e.home, ".ssh", knownhosts.KnownHostsName))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"os"
 
-	"github.com/gkessh/gkessh/auth"
+	"github.com/gkessh/gkessh/internal/auth"
 )
 
 // authSource finds the credentials as gcloud would (package auth), from

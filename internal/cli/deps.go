@@ -14,12 +14,12 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/gkessh/gkessh/auth"
-	"github.com/gkessh/gkessh/gce"
-	"github.com/gkessh/gkessh/gcloud"
+	"github.com/gkessh/gkessh/internal/auth"
+	"github.com/gkessh/gkessh/internal/gce"
+	"github.com/gkessh/gkessh/internal/gcloud"
 	"github.com/gkessh/gkessh/keys"
+	"github.com/gkessh/gkessh/knownhosts"
 	"github.com/gkessh/gkessh/sshclient"
-	"github.com/gkessh/gkessh/sshconfig"
 	"github.com/gkessh/gkessh/tunnel"
 )
 
@@ -87,7 +87,7 @@ func newDeps(stdio Stdio) *deps {
 			return filepath.Join(dir, "gkessh"), nil
 		},
 		keyPath:    keys.DefaultPath,
-		knownHosts: sshconfig.DefaultKnownHostsPath,
+		knownHosts: knownhosts.DefaultKnownHostsPath,
 		sshConfig: func() (string, error) {
 			home, err := os.UserHomeDir()
 			if err != nil {

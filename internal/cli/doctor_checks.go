@@ -6,10 +6,10 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gkessh/gkessh/audit"
-	"github.com/gkessh/gkessh/bootlog"
-	"github.com/gkessh/gkessh/firewall"
-	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/internal/audit"
+	"github.com/gkessh/gkessh/internal/bootlog"
+	"github.com/gkessh/gkessh/internal/firewall"
+	"github.com/gkessh/gkessh/internal/gce"
 )
 
 // The checks gcloud compute ssh --troubleshoot makes, done properly: IAM

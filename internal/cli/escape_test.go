@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/gkessh/gkessh/emulator"
-	"github.com/gkessh/gkessh/fleet"
-	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/internal/fleet"
+	"github.com/gkessh/gkessh/internal/gce"
 	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/keys"
 )

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"io/fs"
 
-	"github.com/gkessh/gkessh/auth"
-	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/internal/auth"
+	"github.com/gkessh/gkessh/internal/gce"
 	"github.com/gkessh/gkessh/keys"
+	"github.com/gkessh/gkessh/knownhosts"
 	"github.com/gkessh/gkessh/sshclient"
-	"github.com/gkessh/gkessh/sshconfig"
 )
 
 // hint says what to do about err in terms of gkessh's own flags and
@@ -24,8 +24,8 @@ func hint(err error) string {
 		tooBig    *keys.TooBigError
 		keyFile   *keys.KeyFileError
 		refused   *sshclient.KeyRefusedError
-		hostKey   *sshconfig.HostKeyError
-		changed   *sshconfig.HostKeyChangedError
+		hostKey   *knownhosts.HostKeyError
+		changed   *knownhosts.HostKeyChangedError
 		posix     *osLoginUserError
 		extras    *keys.OSLoginExtrasError
 		near      *nearCommandError

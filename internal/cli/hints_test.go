@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gkessh/gkessh/auth"
-	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/internal/auth"
+	"github.com/gkessh/gkessh/internal/gce"
 	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/keys"
+	"github.com/gkessh/gkessh/knownhosts"
 	"github.com/gkessh/gkessh/sshclient"
-	"github.com/gkessh/gkessh/sshconfig"
 )
 
 // TestHints: the libraries' typed errors name no gkessh flag, and report
@@ -37,7 +37,7 @@ func TestHints(t *testing.T) {
 		{&keys.KeyFileError{Path: "k", Problem: "no private key at k", Err: fs.ErrNotExist}, "run 'gkessh keys ensure'"},
 		{&keys.KeyFileError{Path: "k", Problem: "k is a directory"}, "pass --key-file FILE"},
 		{&sshclient.KeyRefusedError{User: "u", Name: "n", Waited: time.Minute}, "--propagation-timeout"},
-		{&sshconfig.HostKeyError{Alias: "a", File: "f", Got: testkey.Public(t)}, "--strict-host-key-checking=accept-new"},
+		{&knownhosts.HostKeyError{Alias: "a", File: "f", Got: testkey.Public(t)}, "--strict-host-key-checking=accept-new"},
 		{&keys.OSLoginExtrasError{Extras: []string{"security keys (enable-oslogin-sk)"}}, "use gcloud compute ssh"},
 		{&osLoginUserError{Node: "vm", User: "root", Posix: "alice_example_com"}, "log in as alice_example_com (ssh alice_example_com@vm)"},
 	}

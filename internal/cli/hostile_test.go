@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/gkessh/gkessh/emulator"
-	"github.com/gkessh/gkessh/sshconfig"
+	"github.com/gkessh/gkessh/knownhosts"
 )
 
 // hostileNodes are instances a hostile or intercepted Compute API could
@@ -96,7 +96,7 @@ func sshG(t *testing.T, config, host string) string {
 // host, and that host is compute.ID or an instance name.
 func checkKnownHosts(t *testing.T, home string) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(home, ".ssh", sshconfig.KnownHostsName))
+	b, err := os.ReadFile(filepath.Join(home, ".ssh", knownhosts.KnownHostsName))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/internal/testkey"
-	"github.com/gkessh/gkessh/sshconfig"
+	"github.com/gkessh/gkessh/knownhosts"
 )
 
 // TestHostKeyPolicy: login, config-ssh and inventory handle a node whose
@@ -24,7 +24,7 @@ import (
 func TestHostKeyPolicy(t *testing.T) {
 	e := newParallelSSHEnv(t, "builtin", 1)
 	n := e.node(0)
-	alias := sshconfig.HostAlias(n.ID)
+	alias := knownhosts.HostAlias(n.ID)
 	stale1, stale2 := testkey.Public(t), testkey.Public(t)
 	other := "compute.1 " + string(ssh.MarshalAuthorizedKey(stale1))
 	recorded := other + alias + " " + string(ssh.MarshalAuthorizedKey(stale1)) + alias + " " + string(ssh.MarshalAuthorizedKey(stale2))
@@ -98,7 +98,7 @@ func TestHostKeyRefusedLeavesNoMetadata(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(e.knownHosts()), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	line := sshconfig.HostAlias(n.ID) + " " + string(ssh.MarshalAuthorizedKey(testkey.Public(t)))
+	line := knownhosts.HostAlias(n.ID) + " " + string(ssh.MarshalAuthorizedKey(testkey.Public(t)))
 	if err := os.WriteFile(e.knownHosts(), []byte(line), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/internal/gce"
 )
 
 func inventoryCommand(d *deps, stdio Stdio) *ucli.Command {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/internal/gce"
 )
 
 // resolved is where a node lives: enough to open a tunnel (Project, Zone,

@@ -14,10 +14,10 @@ import (
 	ucli "github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
-	"github.com/gkessh/gkessh/fleet"
-	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/internal/fleet"
+	"github.com/gkessh/gkessh/internal/gce"
+	"github.com/gkessh/gkessh/knownhosts"
 	"github.com/gkessh/gkessh/sshclient"
-	"github.com/gkessh/gkessh/sshconfig"
 	"github.com/gkessh/gkessh/tunnel"
 )
 
@@ -26,7 +26,7 @@ type runOptions struct {
 	globalOptions
 	keyOptions
 	fleet.Selector
-	Strict             sshconfig.StrictMode
+	Strict             knownhosts.StrictMode
 	PropagationTimeout time.Duration
 	Port               int
 	Parallel           int
@@ -329,7 +329,7 @@ func shortReason(err error) string {
 	var (
 		ce *tunnel.CloseError
 		nr *fleet.NotRunningError
-		he *sshconfig.HostKeyError
+		he *knownhosts.HostKeyError
 		kr *sshclient.KeyRefusedError
 	)
 	switch {

@@ -25,7 +25,7 @@ import (
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/internal/pty"
 	"github.com/gkessh/gkessh/internal/testio"
-	"github.com/gkessh/gkessh/sshconfig"
+	"github.com/gkessh/gkessh/knownhosts"
 )
 
 // runJSON runs `gkessh run --output json ARGS` with stdin and returns the
@@ -257,7 +257,7 @@ func TestRunBlockedProjectKeys(t *testing.T) {
 // alias in the test HOME's known_hosts.
 func assertPinned(t *testing.T, e *testEnv, n *emulator.Node) {
 	t.Helper()
-	rec, err := sshconfig.KnownHosts{Path: e.knownHosts()}.Lookup(sshconfig.HostAlias(n.ID))
+	rec, err := knownhosts.KnownHosts{Path: e.knownHosts()}.Lookup(knownhosts.HostAlias(n.ID))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gkessh/gkessh/fleet"
-	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/internal/fleet"
+	"github.com/gkessh/gkessh/internal/gce"
 )
 
 // runOutput prints a run as it goes: node-prefixed lines (default), one

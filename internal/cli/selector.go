@@ -3,7 +3,7 @@ package cli
 import (
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/gkessh/gkessh/fleet"
+	"github.com/gkessh/gkessh/internal/fleet"
 )
 
 // selectorFlags choose the nodes of run and audit, besides node names.

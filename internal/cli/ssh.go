@@ -16,10 +16,10 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/term"
 
-	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/internal/gce"
 	"github.com/gkessh/gkessh/keys"
+	"github.com/gkessh/gkessh/knownhosts"
 	"github.com/gkessh/gkessh/sshclient"
-	"github.com/gkessh/gkessh/sshconfig"
 	"github.com/gkessh/gkessh/tunnel"
 )
 
@@ -28,7 +28,7 @@ type sshOptions struct {
 	globalOptions
 	keyOptions
 	Node               string
-	Strict             sshconfig.StrictMode
+	Strict             knownhosts.StrictMode
 	AcceptChanged      bool // --accept-changed-host-keys
 	PropagationTimeout time.Duration
 	InternalIP         bool
@@ -48,15 +48,15 @@ type sshOptions struct {
 const alreadyPresentWait = 15 * time.Second
 
 // acceptChangedFlag lets the keys a guest publishes replace changed
-// recorded ones (sshconfig.Pin), in logins, config-ssh and inventory.
+// recorded ones (knownhosts.Pin), in logins, config-ssh and inventory.
 var acceptChangedFlag = &ucli.BoolFlag{Name: "accept-changed-host-keys", Usage: "when a node's guest publishes host keys other than the recorded ones (rebuilt node, regenerated keys), record them in place of the old ones instead of refusing"}
 
 // strictFlag is the host key policy of the commands that log in natively.
-var strictFlag = &ucli.StringFlag{Name: "strict-host-key-checking", Value: string(sshconfig.StrictAcceptNew), Usage: "yes: only recorded or guest-published host keys; accept-new: also trust on first use when the guest published none; no: accept any"}
+var strictFlag = &ucli.StringFlag{Name: "strict-host-key-checking", Value: string(knownhosts.StrictAcceptNew), Usage: "yes: only recorded or guest-published host keys; accept-new: also trust on first use when the guest published none; no: accept any"}
 
 // strictFlagValue reads and checks --strict-host-key-checking.
-func strictFlagValue(c *ucli.Context) (sshconfig.StrictMode, error) {
-	m, err := sshconfig.ParseStrictMode(c.String("strict-host-key-checking"))
+func strictFlagValue(c *ucli.Context) (knownhosts.StrictMode, error) {
+	m, err := knownhosts.ParseStrictMode(c.String("strict-host-key-checking"))
 	if err != nil {
 		return m, usagef("--strict-host-key-checking: %v", err)
 	}
@@ -177,8 +177,8 @@ func runSSH(ctx context.Context, o sshOptions, d *deps, stdio Stdio) error {
 		// Such as a key file others can read: 2 elsewhere, 255 here.
 		return exitError{code: exitFailure, err: ee.err}
 	}
-	var hke *sshconfig.HostKeyError
-	var hkc *sshconfig.HostKeyChangedError
+	var hke *knownhosts.HostKeyError
+	var hkc *knownhosts.HostKeyChangedError
 	if (errors.As(err, &hke) && len(hke.Want) > 0 && !hke.Revoked) || errors.As(err, &hkc) {
 		fmt.Fprint(stdio.Err, "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n"+
 			"@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n"+
@@ -251,7 +251,7 @@ func (o login) run(ctx context.Context, stdio Stdio) error {
 	cfg := sshclient.Config{
 		User: user, Signers: []ssh.Signer{kp.Signer},
 		HostKeyCallback: check.Callback, HostKeyAlgorithms: check.Algorithms,
-		HostKeyAlias: sshconfig.HostAlias(r.ID), Name: r.Name,
+		HostKeyAlias: knownhosts.HostAlias(r.ID), Name: r.Name,
 		Progress: stdio.Err, Live: isTerminal(stdio.Err),
 		Logf: logf,
 	}
@@ -359,17 +359,17 @@ func notRunning(r resolved, status string) error {
 
 // hostKeyCheck prepares the host key check for r, reading the keys its
 // guest published unless host keys go unchecked, and applying the one host
-// key policy (sshconfig.Pin) to them.
-func (o login) hostKeyCheck(ctx context.Context, stdio Stdio, c *gce.Client, r resolved, inst *gce.Instance) (*sshconfig.HostKeyCheck, error) {
+// key policy (knownhosts.Pin) to them.
+func (o login) hostKeyCheck(ctx context.Context, stdio Stdio, c *gce.Client, r resolved, inst *gce.Instance) (*knownhosts.HostKeyCheck, error) {
 	path, err := o.d.knownHosts()
 	if err != nil {
 		return nil, err
 	}
-	v := sshconfig.Verifier{
-		File: sshconfig.KnownHosts{Path: path}, Node: r.Name, Alias: sshconfig.HostAlias(r.ID),
+	v := knownhosts.Verifier{
+		File: knownhosts.KnownHosts{Path: path}, Node: r.Name, Alias: knownhosts.HostAlias(r.ID),
 		Source: publishedSource(r), Accept: o.AcceptChanged, Mode: o.Strict, Warn: stdio.Err,
 	}
-	if o.Strict != sshconfig.StrictNo && gce.GuestAttributesEnabled(inst) {
+	if o.Strict != knownhosts.StrictNo && gce.GuestAttributesEnabled(inst) {
 		if v.Published, err = c.HostKeys(ctx, r.Zone, r.Name); err != nil {
 			// Not fatal: the recorded keys, or trust on first use,
 			// still apply.
@@ -399,7 +399,7 @@ func reportReplaced(w io.Writer, r resolved, alias string, old, published []ssh.
 		return
 	}
 	fmt.Fprintf(w, "Replaced the host keys of %s (%s): %s, with the ones in %s: %s.\n",
-		r.Name, alias, sshconfig.Fingerprints(old), publishedSource(r), sshconfig.Fingerprints(published))
+		r.Name, alias, knownhosts.Fingerprints(old), publishedSource(r), knownhosts.Fingerprints(published))
 }
 
 // dialer opens connections to the node's SSH port: through IAP, or with
@@ -509,8 +509,8 @@ func (o login) dryRun(ctx context.Context, stdio Stdio, c *gce.Client, r resolve
 	if err != nil {
 		return err
 	}
-	alias := sshconfig.HostAlias(r.ID)
-	rec, err := sshconfig.KnownHosts{Path: path}.Lookup(alias)
+	alias := knownhosts.HostAlias(r.ID)
+	rec, err := knownhosts.KnownHosts{Path: path}.Lookup(alias)
 	if err != nil {
 		return err
 	}
@@ -518,7 +518,7 @@ func (o login) dryRun(ctx context.Context, stdio Stdio, c *gce.Client, r resolve
 	switch {
 	case len(rec.Keys) > 0:
 		fmt.Fprintf(out, "host keys of %s: %d recorded in %s\n", alias, len(rec.Keys), path)
-	case err == nil && len(published) > 0 && o.Strict != sshconfig.StrictNo:
+	case err == nil && len(published) > 0 && o.Strict != knownhosts.StrictNo:
 		fmt.Fprintf(out, "host keys of %s: would pin the %d its guest published\n", alias, len(published))
 	default:
 		fmt.Fprintf(out, "host keys of %s: none recorded or published (--strict-host-key-checking=%s)\n", alias, o.Strict)

@@ -22,7 +22,7 @@ import (
 	"github.com/gkessh/gkessh/internal/testio"
 	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/internal/testnet"
-	"github.com/gkessh/gkessh/sshconfig"
+	"github.com/gkessh/gkessh/knownhosts"
 )
 
 // sshdModes are the emulator's node SSH servers the login tests run
@@ -57,7 +57,9 @@ func sshTestConfig(t *testing.T, mode string, nodes int) emulator.Config {
 
 func (e *testEnv) node(i int) *emulator.Node { return e.srv.Node(e.srv.Nodes()[i]) }
 
-func (e *testEnv) knownHosts() string { return filepath.Join(e.home, ".ssh", sshconfig.KnownHostsName) }
+func (e *testEnv) knownHosts() string {
+	return filepath.Join(e.home, ".ssh", knownhosts.KnownHostsName)
+}
 
 // TestSSHFirstLogin: on a fresh HOME the key is generated, upserted and
 // waited for, the published host keys are pinned, the output is the
@@ -92,7 +94,7 @@ func TestSSHFirstLogin(t *testing.T) {
 			}
 			var want strings.Builder
 			for _, k := range n.HostKeys() {
-				fmt.Fprintf(&want, "%s %s", sshconfig.HostAlias(n.ID), ssh.MarshalAuthorizedKey(k))
+				fmt.Fprintf(&want, "%s %s", knownhosts.HostAlias(n.ID), ssh.MarshalAuthorizedKey(k))
 			}
 			if string(known) != want.String() {
 				t.Errorf("known hosts:\n%s\nwant the published keys:\n%s", known, want.String())
@@ -133,7 +135,7 @@ func TestSSHFailures(t *testing.T) {
 			}{
 				{"changed host key", func(t *testing.T) string {
 					n := e.node(0)
-					line := sshconfig.HostAlias(n.ID) + " " + string(ssh.MarshalAuthorizedKey(testkey.Public(t)))
+					line := knownhosts.HostAlias(n.ID) + " " + string(ssh.MarshalAuthorizedKey(testkey.Public(t)))
 					if err := os.WriteFile(e.knownHosts(), []byte(line), 0o600); err != nil {
 						t.Fatal(err)
 					}
@@ -331,8 +333,8 @@ func TestSSHInternalIP(t *testing.T) {
 	if tunnels := e.srv.Stats().Tunnels; tunnels != 0 {
 		t.Errorf("%d IAP tunnels opened with --internal-ip", tunnels)
 	}
-	if b, err := os.ReadFile(e.knownHosts()); err != nil || !strings.Contains(string(b), sshconfig.HostAlias(n.ID)) {
-		t.Errorf("host key not pinned under %s: %v\n%s", sshconfig.HostAlias(n.ID), err, b)
+	if b, err := os.ReadFile(e.knownHosts()); err != nil || !strings.Contains(string(b), knownhosts.HostAlias(n.ID)) {
+		t.Errorf("host key not pinned under %s: %v\n%s", knownhosts.HostAlias(n.ID), err, b)
 	}
 	// Something at the address that is no sshd: the failure names it.
 	closer := testnet.Serve(t, func(c net.Conn) { c.Close() })
@@ -473,7 +475,7 @@ func TestSSHTrustOnFirstUse(t *testing.T) {
 		want string
 	}{
 		{[]string{"--strict-host-key-checking", "yes"}, 255, "is unknown and its guest published no host keys"},
-		{nil, 0, "Permanently added " + sshconfig.HostAlias(n.ID)},
+		{nil, 0, "Permanently added " + knownhosts.HostAlias(n.ID)},
 		{[]string{"--strict-host-key-checking", "yes"}, 0, ""},
 	}
 	for _, tc := range cases {

@@ -12,7 +12,8 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/internal/gce"
+	"github.com/gkessh/gkessh/knownhosts"
 	"github.com/gkessh/gkessh/sshconfig"
 )
 
@@ -24,7 +25,7 @@ type openSSHOptions struct {
 	Filter     string // regexp on instance names; "" for all
 	Strict     string // StrictHostKeyChecking value
 	// AcceptChanged lets published host keys replace changed recorded
-	// ones (sshconfig.Pin).
+	// ones (knownhosts.Pin).
 	AcceptChanged bool
 }
 
@@ -135,12 +136,12 @@ func listNodes(ctx context.Context, o openSSHOptions, d *deps, known string, war
 			if err != nil {
 				return nil, nil, err
 			}
-			alias := sshconfig.HostAlias(r.ID)
+			alias := knownhosts.HostAlias(r.ID)
 			if byName {
 				alias = r.Name
 			}
-			pinned, err := sshconfig.KnownHosts{Path: known}.Pin(r.Name, alias, publishedSource(r), hostKeys, o.AcceptChanged)
-			var cerr *sshconfig.HostKeyChangedError
+			pinned, err := knownhosts.KnownHosts{Path: known}.Pin(r.Name, alias, publishedSource(r), hostKeys, o.AcceptChanged)
+			var cerr *knownhosts.HostKeyChangedError
 			if errors.As(err, &cerr) {
 				changed = append(changed, err)
 				continue
@@ -220,7 +221,7 @@ func (p proxyRoute) sshOptions(r resolved) [][2]string {
 		[2]string{"IdentitiesOnly", "yes"},
 	)
 	if r.ID != 0 {
-		opts = append(opts, [2]string{"HostKeyAlias", sshconfig.HostAlias(r.ID)})
+		opts = append(opts, [2]string{"HostKeyAlias", knownhosts.HostAlias(r.ID)})
 	}
 	return append(opts,
 		[2]string{"UserKnownHostsFile", sshconfig.Path(p.knownHosts)},

@@ -20,7 +20,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/gkessh/gkessh/keys"
-	"github.com/gkessh/gkessh/sshconfig"
+	"github.com/gkessh/gkessh/knownhosts"
 )
 
 // BenchmarkAnsiblePing20 times `ansible all -m ping -f 20` over 20 nodes
@@ -62,7 +62,7 @@ func BenchmarkAnsiblePing20(b *testing.B) {
 // directInventory is a static inventory reaching each node's sshd on
 // loopback with the options gkessh would use, minus the ProxyCommand.
 func directInventory(b *testing.B, w *world, user string) string {
-	known := filepath.Join(w.home, ".ssh", sshconfig.KnownHostsName)
+	known := filepath.Join(w.home, ".ssh", knownhosts.KnownHostsName)
 	key := filepath.Join(w.home, ".ssh", "google_compute_engine")
 	hosts := map[string]map[string]string{}
 	for _, n := range w.nodes() {
@@ -76,7 +76,7 @@ func directInventory(b *testing.B, w *world, user string) string {
 			"ansible_user":                 user,
 			"ansible_ssh_private_key_file": key,
 			"ansible_ssh_common_args": strings.Join([]string{
-				"-o HostKeyAlias=" + sshconfig.HostAlias(n.ID), "-o UserKnownHostsFile=" + known,
+				"-o HostKeyAlias=" + knownhosts.HostAlias(n.ID), "-o UserKnownHostsFile=" + known,
 				"-o StrictHostKeyChecking=yes", "-o IdentitiesOnly=yes", "-o CheckHostIP=no",
 			}, " "),
 		}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/internal/gce"
 )
 
 func node(name string, attrs map[string]string) *gce.Instance {

@@ -16,8 +16,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/gkessh/gkessh/firewall"
-	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/internal/firewall"
+	"github.com/gkessh/gkessh/internal/gce"
 	"github.com/gkessh/gkessh/keys"
 )
 

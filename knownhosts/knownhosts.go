@@ -1,6 +1,7 @@
-// Package sshconfig renders and merges gkessh's managed block in
-// ~/.ssh/config and maintains known_hosts files.
-package sshconfig
+// Package knownhosts keeps gkessh's (and gcloud's) known_hosts file and
+// decides which host keys a node may present: recorded, guest-published
+// or trusted on first use, per the strict mode.
+package knownhosts
 
 import (
 	"bytes"
@@ -23,8 +24,9 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/gkessh/gkessh/gce"
 	"github.com/gkessh/gkessh/internal/filelock"
+	"github.com/gkessh/gkessh/internal/gce"
+	"github.com/gkessh/gkessh/sshconfig"
 )
 
 // KnownHostsName is gcloud's known_hosts file under ~/.ssh, shared with it.
@@ -157,7 +159,7 @@ func (k KnownHosts) Add(alias string, keys ...ssh.PublicKey) error {
 	if len(old) > 0 && old[len(old)-1] != '\n' {
 		old = append(old, '\n')
 	}
-	if err := WriteFile(k.Path, append(old, b.Bytes()...)); err != nil {
+	if err := sshconfig.WriteFile(k.Path, append(old, b.Bytes()...)); err != nil {
 		return fmt.Errorf("known hosts: %w", err)
 	}
 	return nil

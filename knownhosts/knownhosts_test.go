@@ -1,4 +1,4 @@
-package sshconfig
+package knownhosts
 
 import (
 	"crypto/hmac"

@@ -19,10 +19,10 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/internal/gce"
 	"github.com/gkessh/gkessh/keys"
+	"github.com/gkessh/gkessh/knownhosts"
 	"github.com/gkessh/gkessh/sshclient"
-	"github.com/gkessh/gkessh/sshconfig"
 )
 
 // Status is how a node's run ended.
@@ -69,7 +69,7 @@ type Config struct {
 	// KnownHosts and Strict check host keys as for a login: published keys
 	// are pinned on first contact.
 	KnownHosts string
-	Strict     sshconfig.StrictMode
+	Strict     knownhosts.StrictMode
 	// PropagationTimeout bounds the wait for a newly written key.
 	PropagationTimeout time.Duration
 
@@ -296,7 +296,7 @@ func (r *run) exec(ctx context.Context, inst *gce.Instance) (status int, ran boo
 	login := sshclient.Config{
 		User: r.cfg.User, Signers: []ssh.Signer{r.cfg.Key.Signer},
 		HostKeyCallback: check.Callback, HostKeyAlgorithms: check.Algorithms,
-		HostKeyAlias: sshconfig.HostAlias(inst.Id), Name: inst.Name,
+		HostKeyAlias: knownhosts.HostAlias(inst.Id), Name: inst.Name,
 		Wait: true, Timeout: keyWait,
 	}
 	// The tunnel opens before any key is written, so nodes that IAP
@@ -388,9 +388,9 @@ func (r *run) loginShared(ctx context.Context, dial sshclient.DialFunc, login ss
 
 // hostKeyCheck pins inst's published host keys on first contact and checks
 // the key it presents, as a login does.
-func (r *run) hostKeyCheck(ctx context.Context, inst *gce.Instance) (*sshconfig.HostKeyCheck, error) {
-	v := sshconfig.Verifier{File: sshconfig.KnownHosts{Path: r.cfg.KnownHosts}, Alias: sshconfig.HostAlias(inst.Id), Mode: r.cfg.Strict}
-	if r.cfg.Strict != sshconfig.StrictNo && gce.GuestAttributesEnabled(inst) {
+func (r *run) hostKeyCheck(ctx context.Context, inst *gce.Instance) (*knownhosts.HostKeyCheck, error) {
+	v := knownhosts.Verifier{File: knownhosts.KnownHosts{Path: r.cfg.KnownHosts}, Alias: knownhosts.HostAlias(inst.Id), Mode: r.cfg.Strict}
+	if r.cfg.Strict != knownhosts.StrictNo && gce.GuestAttributesEnabled(inst) {
 		published, err := r.cfg.Compute.HostKeys(ctx, gce.ZoneName(inst.Zone), inst.Name)
 		if err != nil {
 			// Not fatal: the recorded keys, or trust on first use, apply.

@@ -12,8 +12,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gkessh/gkessh/emulator"
-	"github.com/gkessh/gkessh/gce"
 	"github.com/gkessh/gkessh/internal/emutest"
+	"github.com/gkessh/gkessh/internal/gce"
 )
 
 // newEmulator serves an emulator with two nodes and returns it with a client

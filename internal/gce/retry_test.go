@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/gkessh/gkessh/emulator"
-	"github.com/gkessh/gkessh/gce"
 	"github.com/gkessh/gkessh/internal/emutest"
+	"github.com/gkessh/gkessh/internal/gce"
 )
 
 // TestRetryAfter401: a refused token is dropped and the call made once

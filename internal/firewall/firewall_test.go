@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/internal/gce"
 )
 
 func allow(name string, prio int64, src string, proto string, ports ...string) *gce.Firewall {

@@ -33,7 +33,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
 
-	"github.com/gkessh/gkessh/gcloud"
+	"github.com/gkessh/gkessh/internal/gcloud"
 )
 
 // Scope is the OAuth scope gkessh asks for, as gcloud does for its APIs.

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/internal/gce"
 )
 
 // The labels GKE puts on every node's instance.

@@ -7,8 +7,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/gkessh/gkessh/fleet"
-	"github.com/gkessh/gkessh/gce"
+	"github.com/gkessh/gkessh/internal/fleet"
+	"github.com/gkessh/gkessh/internal/gce"
 )
 
 // Report is one audit: the nodes judged, those whose live checks could not
