@@ -18,6 +18,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/gkessh/gkessh/internal/atomicfile"
 )
 
 // KeyPair is the local key gkessh puts into metadata and signs with.
@@ -289,45 +291,11 @@ func keyComment() string {
 	return user + "@" + host
 }
 
-// writeNew writes data to a temporary file beside path and hard-links it to
-// path, which fails with fs.ErrExist if path exists: the file appears whole,
-// and two processes generating at once cannot each install half a pair.
-// Where hard links are not supported it falls back to a rename.
+// writeNew creates path with data, whole, failing with fs.ErrExist if it
+// exists: two processes generating at once cannot each install half a pair.
 func writeNew(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("keys: write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = ownerOnly(tmp)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("keys: write %s: %w", path, err)
-	}
-	err = os.Link(tmp, path)
-	if err != nil && !errors.Is(err, fs.ErrExist) {
-		if _, serr := os.Lstat(path); serr == nil {
-			return fmt.Errorf("keys: write %s: %w", path, fs.ErrExist)
-		}
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("keys: write %s: %w", path, fs.ErrExist)
-		}
-		return fmt.Errorf("keys: write %s: %w", path, err)
+	if err := atomicfile.WriteFile(path, data, atomicfile.Options{Perm: perm, NoReplace: true}); err != nil {
+		return fmt.Errorf("keys: %w", err)
 	}
 	return nil
 }

@@ -24,9 +24,9 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/gkessh/gkessh/internal/atomicfile"
 	"github.com/gkessh/gkessh/internal/filelock"
 	"github.com/gkessh/gkessh/internal/gce"
-	"github.com/gkessh/gkessh/sshconfig"
 )
 
 // KnownHostsName is gcloud's known_hosts file under ~/.ssh, shared with it.
@@ -125,6 +125,12 @@ func (k KnownHosts) Add(alias string, keys ...ssh.PublicKey) error {
 	if err := checkAlias(alias); err != nil {
 		return fmt.Errorf("known hosts: %w", err)
 	}
+	return k.locked(func() error { return k.add(alias, keys) })
+}
+
+// locked runs fn holding the lock on Path+".lock", which every gkessh
+// process takes to rewrite the file, so none loses another's lines.
+func (k KnownHosts) locked(fn func() error) error {
 	if err := os.MkdirAll(filepath.Dir(k.Path), 0o700); err != nil {
 		return fmt.Errorf("known hosts: %w", err)
 	}
@@ -137,6 +143,10 @@ func (k KnownHosts) Add(alias string, keys ...ssh.PublicKey) error {
 		return fmt.Errorf("known hosts: %w", err)
 	}
 	defer release()
+	return fn()
+}
+
+func (k KnownHosts) add(alias string, keys []ssh.PublicKey) error {
 	rec, err := k.Lookup(alias)
 	if err != nil {
 		return err
@@ -159,10 +169,7 @@ func (k KnownHosts) Add(alias string, keys ...ssh.PublicKey) error {
 	if len(old) > 0 && old[len(old)-1] != '\n' {
 		old = append(old, '\n')
 	}
-	if err := sshconfig.WriteFile(k.Path, append(old, b.Bytes()...)); err != nil {
-		return fmt.Errorf("known hosts: %w", err)
-	}
-	return nil
+	return write(k.Path, append(old, b.Bytes()...))
 }
 
 // checkAlias accepts compute.<id> and instance names.
@@ -210,9 +217,16 @@ func (k KnownHosts) Pin(node, alias, source string, published []ssh.PublicKey, a
 
 // Replace rewrites the file with keys as the only keys recorded for alias:
 // lines naming only alias go, alias leaves lines naming other hosts too,
-// and @revoked lines stay. The file is replaced atomically and keeps its
-// mode.
+// and @revoked lines stay. The file is replaced atomically, under the
+// same lock as Add, and keeps its mode.
 func (k KnownHosts) Replace(alias string, keys ...ssh.PublicKey) error {
+	if err := checkAlias(alias); err != nil {
+		return fmt.Errorf("known hosts: %w", err)
+	}
+	return k.locked(func() error { return k.replace(alias, keys) })
+}
+
+func (k KnownHosts) replace(alias string, keys []ssh.PublicKey) error {
 	data, err := os.ReadFile(k.Path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("known hosts: %w", err)
@@ -229,7 +243,7 @@ func (k KnownHosts) Replace(alias string, keys ...ssh.PublicKey) error {
 	for _, key := range keys {
 		fmt.Fprintf(&out, "%s %s", alias, ssh.MarshalAuthorizedKey(key))
 	}
-	return writeAtomic(k.Path, out.Bytes())
+	return write(k.Path, out.Bytes())
 }
 
 // withoutHost returns line with alias taken out of its host list, and
@@ -258,33 +272,12 @@ func withoutHost(line, alias string) (string, bool) {
 	return strings.Join(fields, " ") + "\n", true
 }
 
-// writeAtomic replaces path with data through a temporary file and a
-// rename, keeping path's mode (0600 for a new file).
-func writeAtomic(path string, data []byte) error {
-	mode := os.FileMode(0o600)
-	if fi, err := os.Stat(path); err == nil {
-		mode = fi.Mode().Perm()
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+// write replaces the file at path whole, as ssh's own files are kept: a
+// symlinked file is written through and keeps its mode, a read-only one
+// is refused.
+func write(path string, data []byte) error {
+	if err := atomicfile.WriteFile(path, data, atomicfile.Options{KeepMode: true, FollowSymlink: true}); err != nil {
 		return fmt.Errorf("known hosts: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("known hosts: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(mode)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("known hosts: write %s: %w", path, err)
 	}
 	return nil
 }

@@ -263,3 +263,50 @@ func TestAddRefusesHostileAlias(t *testing.T) {
 		}
 	}
 }
+
+// TestWritesFollowLinks: Add and Replace both write a symlinked
+// known_hosts (a dotfiles checkout) through to its target, which keeps its
+// mode, and both leave a read-only file alone. Replace used to put a
+// regular file in the link's place and rewrite read-only files.
+func TestWritesFollowLinks(t *testing.T) {
+	old, k1, k2 := testkey.Public(t), testkey.Public(t), testkey.Public(t)
+	write := map[string]func(KnownHosts) error{
+		"Add":     func(kh KnownHosts) error { return kh.Add("compute.7", k1) },
+		"Replace": func(kh KnownHosts) error { return kh.Replace("compute.7", k1, k2) },
+	}
+	for name, w := range write {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			target := filepath.Join(dir, "dotfiles", "known_hosts")
+			os.MkdirAll(filepath.Dir(target), 0o700)
+			if err := os.WriteFile(target, []byte(line("other", old)), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			link := filepath.Join(dir, "known_hosts")
+			if err := os.Symlink(target, link); err != nil {
+				t.Skipf("symlink: %v", err)
+			}
+			if err := w(KnownHosts{Path: link}); err != nil {
+				t.Fatal(err)
+			}
+			if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+				t.Fatalf("known_hosts is no longer a link: %v", err)
+			}
+			if fi, _ := os.Stat(target); fi.Mode().Perm() != 0o640 {
+				t.Errorf("target mode %v, want 0640", fi.Mode())
+			}
+			rec, err := KnownHosts{Path: target}.Lookup("compute.7")
+			if err != nil || !containsKey(rec.Keys, k1) {
+				t.Errorf("target lacks the new key: %v", err)
+			}
+
+			ro := filepath.Join(dir, "ro")
+			if err := os.WriteFile(ro, []byte(line("compute.7", old)), 0o444); err != nil {
+				t.Fatal(err)
+			}
+			if err := w(KnownHosts{Path: ro}); err == nil {
+				t.Error("a read-only known_hosts was rewritten")
+			}
+		})
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/internal/atomicfile"
 )
 
 func main() {
@@ -124,39 +125,23 @@ func run(o options) error {
 }
 
 // writeADCFile writes a key file for a service account that owns the
-// project, with the emulator's token endpoint as its token_uri.
+// project, with the emulator's token endpoint as its token_uri: 0600,
+// through a new temporary file, never one at a name another user can
+// guess and create first.
 func writeADCFile(srv *emulator.Server, path, base string) error {
 	email := "emulator-adc@" + srv.ProjectName() + ".iam.gserviceaccount.com"
 	key, err := srv.AddServiceAccount(emulator.Account{Email: email, Grant: emulator.Grant{Projects: []string{srv.ProjectName()}}}, base)
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, key, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, key, atomicfile.Options{})
 }
 
-// writeEnvFile writes the env lines whole and renames them into place, so a
-// reader polling for the file never sees half. The temporary file is new
-// and 0600: a file someone else made in its place cannot catch the secret.
+// writeEnvFile writes the env lines whole (a reader polling for the file
+// never sees half) and 0600, through a new temporary file: a file someone
+// else made in its place cannot catch the secret.
 func writeEnvFile(path, env string) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(env)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return atomicfile.WriteFile(path, []byte(env), atomicfile.Options{})
 }
 
 // startBackground runs this command again without --background, in a

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/gkessh/gkessh/internal/atomicfile"
 	"github.com/gkessh/gkessh/internal/filelock"
 )
 
@@ -68,8 +69,8 @@ func (c *diskCache) load(key string) (*oauth2.Token, time.Time, bool) {
 	return &oauth2.Token{AccessToken: e.AccessToken, TokenType: e.TokenType, Expiry: e.Expiry}, e.Obtained, true
 }
 
-// store writes the token whole and renames it into place, so a process
-// reading at the same time sees the old token or the new, never half.
+// store writes the token whole and owner-only, so a process reading at the
+// same time sees the old token or the new, never half.
 func (c *diskCache) store(key string, tok *oauth2.Token, obtained time.Time) error {
 	if c == nil {
 		return nil
@@ -78,24 +79,7 @@ func (c *diskCache) store(key string, tok *oauth2.Token, obtained time.Time) err
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(c.dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(c.dir, key+".*.tmp")
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(b)
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil { // CreateTemp made it 0600
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Rename(f.Name(), c.path(key)); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return nil
+	return atomicfile.WriteFile(c.path(key), b, atomicfile.Options{})
 }
 
 // lock serializes the fetches of key's token across processes; with no

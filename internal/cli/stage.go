@@ -14,10 +14,10 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/gkessh/gkessh/internal/atomicfile"
 	"github.com/gkessh/gkessh/internal/filelock"
 	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/sshclient"
-	"github.com/gkessh/gkessh/sshconfig"
 )
 
 // permanentRecheck is how long a node that accepted a permanent key is
@@ -185,7 +185,7 @@ func (f stampFile) put(node string, s stamp, now time.Time) {
 	}
 	m[node] = s
 	b, _ := json.MarshalIndent(m, "", "  ") // a map of plain values always encodes
-	if err := sshconfig.WriteFile(f.path, append(b, '\n')); err != nil {
+	if err := atomicfile.WriteFile(f.path, append(b, '\n'), atomicfile.Options{}); err != nil {
 		f.warn(err)
 	}
 }

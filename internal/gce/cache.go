@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/gkessh/gkessh/internal/atomicfile"
 )
 
 // DefaultCacheTTL is how long a cached zone is trusted. Instances do not
@@ -103,10 +105,10 @@ func (c *Cache) modify(project string, change func(map[string]CacheEntry)) error
 	if err != nil {
 		return fmt.Errorf("gce: encode zone cache: %w", err)
 	}
-	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
+	if err := atomicfile.WriteFile(c.file(project), append(b, '\n'), atomicfile.Options{}); err != nil {
 		return fmt.Errorf("gce: zone cache: %w", err)
 	}
-	return writeFileAtomic(c.file(project), append(b, '\n'), 0o600)
+	return nil
 }
 
 func (c *Cache) load(project string) map[string]CacheEntry {
@@ -130,31 +132,6 @@ func parseCache(b []byte) map[string]CacheEntry {
 		}
 	}
 	return m
-}
-
-// writeFileAtomic writes data to a temporary file next to path and renames
-// it into place, so readers see the old file or the new one, never a part.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("gce: write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("gce: write %s: %w", path, err)
-	}
-	return nil
 }
 
 // Names lists the unexpired instance names cached for any project, sorted,

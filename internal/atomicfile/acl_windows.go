@@ -1,4 +1,4 @@
-package keys
+package atomicfile
 
 import (
 	"fmt"
@@ -7,9 +7,9 @@ import (
 )
 
 // ownerOnly gives path an access list that lets in only the current user,
-// and inherits nothing from its folder, as Windows OpenSSH requires of a
-// private key: ssh.exe refuses one that others can read, and a file's
-// mode bits do not say so on Windows.
+// and inherits nothing from its folder: a file's mode bits do not restrict
+// reading on Windows, and Windows OpenSSH refuses a private key that
+// others can read.
 func ownerOnly(path string) error {
 	user, err := windows.GetCurrentProcessToken().GetTokenUser()
 	if err != nil {

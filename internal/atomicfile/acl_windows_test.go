@@ -1,4 +1,4 @@
-package keys
+package atomicfile
 
 import (
 	"os"
@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// TestOwnerOnly: the key file's access list is protected from inheritance
+// TestOwnerOnly: an owner-only file's access list is protected from inheritance
 // and names the current user alone.
 func TestOwnerOnly(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "id")
