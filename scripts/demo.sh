@@ -8,7 +8,6 @@ cd "$(dirname "$0")/.."
 [ -x bin/gkessh ] && [ -x bin/gce-emulator ] || { echo "demo: run 'make demo' (it builds bin/ first)" >&2; exit 1; }
 work=$(mktemp -d)
 GCE_EMULATOR_PID=""
-GCE_EMULATOR_LOG=""
 cleanup() {
 	if [ -n "$GCE_EMULATOR_PID" ]; then
 		kill "$GCE_EMULATOR_PID" 2>/dev/null || true
@@ -19,7 +18,7 @@ cleanup() {
 			sleep 0.05
 		done
 	fi
-	rm -rf "$work" ${GCE_EMULATOR_LOG:+"$GCE_EMULATOR_LOG"}
+	rm -rf "$work" # the emulator removed its own files, log included
 }
 trap cleanup EXIT
 echo "# Start gce-emulator: a Compute API, an IAP relay and 3 GKE-looking nodes, and point gkessh at it."

@@ -13,10 +13,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -36,11 +34,11 @@ func main() {
 	adcFile := flag.String("adc-file", "", "write a service-account key file for the emulator's token endpoint here, for GOOGLE_APPLICATION_CREDENTIALS")
 	lifetime := flag.Duration("token-lifetime", emulator.DefaultTokenLifetime, "how long the tokens the emulator mints live")
 	latency := flag.Duration("token-latency", 0, "how long the token endpoint takes to answer")
-	background := flag.Bool("background", false, `serve in the background and print the lines to eval, with GCE_EMULATOR_PID to stop it by and GCE_EMULATOR_LOG, its output, as ssh-agent does: eval "$(gce-emulator --background)"; kill $GCE_EMULATOR_PID`)
+	background := flag.Bool("background", false, `serve in the background and print the lines to eval, with GCE_EMULATOR_LOG, its output (removed when it stops), as ssh-agent does: eval "$(gce-emulator --background)"; kill $GCE_EMULATOR_PID`)
 	flag.Parse()
 	var err error
 	if *background {
-		err = startBackground(*envFile)
+		err = startBackground()
 	} else {
 		err = run(options{*project, *nodes, *sshd, *listen, *envFile, *adcFile, *stateDir, *delay, *lifetime, *latency, *verbose})
 	}
@@ -63,6 +61,10 @@ type options struct {
 
 func run(o options) error {
 	project, listen, envFile := o.project, o.listen, o.envFile
+	ready, runDir := backgroundChild()
+	if runDir != "" {
+		defer os.RemoveAll(runDir)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg := emulator.Config{Project: project, Nodes: o.nodes, SSHD: o.sshd, PropagationDelay: o.delay, Dir: o.stateDir}
@@ -99,15 +101,27 @@ func run(o options) error {
 	// through gcloud's endpoint override.
 	// The control secret is what keeps other local users off the control
 	// API: it goes only to these lines and the 0600 env file.
-	env := fmt.Sprintf("export GKESSH_COMPUTE_ENDPOINT=%s/compute/v1/ GKESSH_IAP_ENDPOINT=ws://%s GKESSH_ACCESS_TOKEN_FILE=%s CLOUDSDK_CORE_PROJECT=%s CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS=%s/ GCE_EMULATOR_CONTROL_SECRET=%s\n",
-		base, ln.Addr(), tokenFile, project, base, srv.ControlSecret())
+	env := fmt.Sprintf("export GKESSH_COMPUTE_ENDPOINT=%s/compute/v1/ GKESSH_IAP_ENDPOINT=ws://%s GKESSH_ACCESS_TOKEN_FILE=%s CLOUDSDK_CORE_PROJECT=%s CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS=%s/ GCE_EMULATOR_CONTROL_SECRET=%s GCE_EMULATOR_PID=%d\n",
+		base, ln.Addr(), tokenFile, project, base, srv.ControlSecret(), os.Getpid())
 	if envFile != "" {
 		if err := writeEnvFile(envFile, env); err != nil {
 			return err
 		}
 		defer os.Remove(envFile)
 	}
-	fmt.Print(env)
+	if ready != nil {
+		// Only the command that started this one reads the lines: they
+		// hold the control secret, and the log is a file.
+		_, err := ready.WriteString(env)
+		if cerr := ready.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("hand the env lines to --background: %w", err)
+		}
+	} else {
+		fmt.Print(env)
+	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -142,61 +156,4 @@ func writeADCFile(srv *emulator.Server, path, base string) error {
 // else made in its place cannot catch the secret.
 func writeEnvFile(path, env string) error {
 	return atomicfile.WriteFile(path, []byte(env), atomicfile.Options{})
-}
-
-// startBackground runs this command again without --background, in a
-// session of its own (no terminal hang-up reaches it) with its output in a
-// log file, waits until it has written its env file, and prints that with
-// its pid and log file: what eval needs. The emulator removes the env file
-// when it stops; the log stays for whoever wants to read it.
-func startBackground(envFile string) error {
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	var args []string
-	for _, a := range os.Args[1:] {
-		if name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); name != "background" {
-			args = append(args, a)
-		}
-	}
-	if envFile == "" {
-		f, err := os.CreateTemp("", "gce-emulator-*.env")
-		if err != nil {
-			return err
-		}
-		f.Close()
-		os.Remove(f.Name()) // the emulator writes it when it is ready
-		envFile = f.Name()
-		args = append(args, "--env-file", envFile)
-	}
-	logFile, err := os.CreateTemp("", "gce-emulator-*.log")
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-	cmd := exec.Command(exe, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if env, err := os.ReadFile(envFile); err == nil {
-			fmt.Printf("%sexport GCE_EMULATOR_PID=%d GCE_EMULATOR_LOG=%s\n", env, cmd.Process.Pid, logFile.Name())
-			return nil
-		}
-		select {
-		case err := <-exited:
-			log, _ := os.ReadFile(logFile.Name())
-			return fmt.Errorf("the emulator stopped before it was ready (%v):\n%s", err, log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			return fmt.Errorf("the emulator was not ready after 30s; see %s", logFile.Name())
-		}
-	}
 }

@@ -3,12 +3,90 @@
 package main
 
 import (
+	"bufio"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gkessh/gkessh/emulator"
 )
+
+// roleVar makes the test binary play a part instead of running tests: the
+// emulator itself (so the tests need no build of their own), or another
+// local user's attacker.
+const roleVar = "GCE_EMULATOR_TEST_ROLE"
+
+// roles are the parts besides running tests, by roleVar's value.
+var roles = map[string]func(){"emulator": main}
+
+func TestMain(m *testing.M) {
+	if play := roles[os.Getenv(roleVar)]; play != nil {
+		play()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// emulatorCommand runs this test binary as gce-emulator with args.
+func emulatorCommand(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), roleVar+"=emulator")
+	return cmd
+}
+
+// exports reads the "export K=V …" lines gce-emulator prints; a line of
+// another kind is an error of the test's.
+func exports(t *testing.T, out string) map[string]string {
+	t.Helper()
+	vars := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "export ")
+		if !ok {
+			t.Errorf("not an export line: %q", sc.Text())
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			k, v, _ := strings.Cut(f, "=")
+			vars[k] = v
+		}
+	}
+	return vars
+}
+
+// stopEmulator stops the emulator the lines name and waits until it is gone.
+func stopEmulator(t *testing.T, vars map[string]string) {
+	t.Helper()
+	pid, err := strconv.Atoi(vars["GCE_EMULATOR_PID"])
+	if err != nil || pid <= 1 {
+		t.Fatalf("GCE_EMULATOR_PID=%q", vars["GCE_EMULATOR_PID"])
+	}
+	syscall.Kill(pid, syscall.SIGTERM)
+	for deadline := time.Now().Add(20 * time.Second); running(pid); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("gce-emulator %d still running 20s after SIGTERM", pid)
+		}
+	}
+}
+
+// running reports whether pid is a live process; a zombie no one has
+// reaped yet (the background emulator is not our child) counts as gone.
+func running(pid int) bool {
+	out, err := exec.Command("ps", "-o", "stat=", "-p", strconv.Itoa(pid)).Output()
+	state := strings.TrimSpace(string(out))
+	return err == nil && state != "" && !strings.HasPrefix(state, "Z")
+}
 
 // TestADCFileNotThroughPlantedTemp: --adc-file /tmp/adc.json used to write
 // the project owner's key through /tmp/adc.json.tmp, a name another local
