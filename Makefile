@@ -90,7 +90,8 @@ FUZZ := \
 	internal/audit:FuzzReadOnlyPort \
 	internal/audit:FuzzReadOnlyRequests \
 	internal/bootlog:FuzzScan \
-	emulator:FuzzListFilter
+	emulator:FuzzListFilter \
+	internal/sftpcopy:FuzzPlainName
 
 # Short coverage-guided runs of every fuzz target.
 fuzz:
