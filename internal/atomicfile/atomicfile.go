@@ -102,6 +102,14 @@ func write(target string, data []byte, mode fs.FileMode, noReplace bool) error {
 	if noReplace {
 		return link(tmp, target)
 	}
+	return Rename(tmp, target)
+}
+
+// Rename puts a file written in full under a temporary name beside target
+// into place, as WriteFile does with its own, for writers that stream what
+// WriteFile would have to hold in memory (a file pulled from a node): on
+// Windows it rides out a moment's refusal.
+func Rename(tmp, target string) error {
 	return retry(func() error { return os.Rename(tmp, target) })
 }
 
@@ -116,7 +124,7 @@ func link(tmp, target string) error {
 	if _, serr := os.Lstat(target); serr == nil {
 		return fs.ErrExist
 	}
-	return retry(func() error { return os.Rename(tmp, target) })
+	return Rename(tmp, target)
 }
 
 // followLink returns the file a symlink at path points to, or path itself.

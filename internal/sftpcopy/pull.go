@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/pkg/sftp"
+
+	"github.com/gkessh/gkessh/internal/atomicfile"
 )
 
 // maxEntries bounds how many entries a recursive pull plans, so a server
@@ -266,7 +268,7 @@ func (c *Client) getFile(e entry, preserve bool, m *meter) (changed bool, err er
 			return changed, err
 		}
 	}
-	if err := os.Rename(tmp, e.dst); err != nil {
+	if err := atomicfile.Rename(tmp, e.dst); err != nil {
 		return changed, err
 	}
 	m.fileDone()
