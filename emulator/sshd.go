@@ -110,6 +110,9 @@ type builtinSSHD struct {
 	logf   func(string, ...any)
 	// redirect maps the node's own addresses for direct-tcpip.
 	redirect func(host string, port int) (addr string, mapped bool)
+	// sftpServer is OpenSSH's sftp-server, which serves the sftp
+	// subsystem as on a real node; "" serves it in-process (sftp.go).
+	sftpServer string
 
 	life sync.Mutex     // serializes Start, Stop and Close
 	wg   sync.WaitGroup // the accept loop and every connection
@@ -146,7 +149,7 @@ func (s *loopbackServer) Addr() string {
 func (s *loopbackServer) HostKeys() []ssh.PublicKey { return s.keys }
 
 func newBuiltinSSHD(keys []hostKey, logf func(string, ...any)) (*builtinSSHD, error) {
-	d := &builtinSSHD{loopbackServer: loopbackServer{keys: publicKeys(keys)}, logf: logf, conns: map[net.Conn]struct{}{}}
+	d := &builtinSSHD{loopbackServer: loopbackServer{keys: publicKeys(keys)}, logf: logf, conns: map[net.Conn]struct{}{}, sftpServer: sftpServer()}
 	d.config = &ssh.ServerConfig{PublicKeyCallback: d.checkKey, ServerVersion: "SSH-2.0-gce-emulator"}
 	for _, k := range keys {
 		d.config.AddHostKey(k.signer)
@@ -298,7 +301,7 @@ func (d *builtinSSHD) handleConn(c net.Conn) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			serveSession(ctx, sc.User(), ch, creqs, d.logf)
+			serveSession(ctx, sc.User(), ch, creqs, d.sftpServer, d.logf)
 		}()
 	}
 }
@@ -460,6 +463,9 @@ type session struct {
 	// is read and written by the session's copy goroutines.
 	master, tty *os.File
 	cmd         *exec.Cmd
+
+	sftpServer string // as builtinSSHD's
+	sftp       bool   // serving the sftp subsystem in-process
 }
 
 // Request payloads, RFC 4254 section 6.
@@ -484,10 +490,10 @@ type (
 // serveSession answers the channel's requests until the client closes it.
 // The process, once started, is waited for by a goroutine that sends its
 // exit status and closes the channel.
-func serveSession(ctx context.Context, user string, ch ssh.Channel, reqs <-chan *ssh.Request, logf func(string, ...any)) {
+func serveSession(ctx context.Context, user string, ch ssh.Channel, reqs <-chan *ssh.Request, sftpServer string, logf func(string, ...any)) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	s := &session{user: user, ch: ch, logf: logf}
+	s := &session{user: user, ch: ch, logf: logf, sftpServer: sftpServer}
 	defer func() {
 		cancel() // the client is gone: kill what still runs
 		wg.Wait()
@@ -522,8 +528,12 @@ func serveSession(ctx context.Context, user string, ch ssh.Channel, reqs <-chan 
 				}
 			}
 		case "exec", "shell", "subsystem":
-			if s.cmd == nil {
-				stream = s.start(ctx, req, &wg)
+			if s.cmd == nil && !s.sftp {
+				if s.inProcessSFTP(req) {
+					stream = s.startSFTP(ctx, &wg)
+				} else {
+					stream = s.start(ctx, req, &wg)
+				}
 				ok = stream != nil
 				// A failed start ends the session as sshd does; the reply
 				// below still goes out first.
@@ -537,7 +547,7 @@ func serveSession(ctx context.Context, user string, ch ssh.Channel, reqs <-chan 
 			// before the client has its reply, and the client sees EOF.
 			stream()
 		}
-		if !ok && s.cmd == nil && (req.Type == "exec" || req.Type == "shell" || req.Type == "subsystem") {
+		if !ok && s.cmd == nil && !s.sftp && (req.Type == "exec" || req.Type == "shell" || req.Type == "subsystem") {
 			return
 		}
 	}
@@ -590,11 +600,10 @@ func (s *session) command(ctx context.Context, req *ssh.Request) (*exec.Cmd, err
 		if err := ssh.Unmarshal(req.Payload, &m); err != nil {
 			return nil, fmt.Errorf("bad subsystem request: %w", err)
 		}
-		server := sftpServer()
-		if m.Command != "sftp" || server == "" {
+		if m.Command != "sftp" || s.sftpServer == "" {
 			return nil, fmt.Errorf("subsystem %q is not available", m.Command)
 		}
-		cmd = exec.CommandContext(ctx, server)
+		cmd = exec.CommandContext(ctx, s.sftpServer)
 	}
 	cmd.Env = append(loginEnv(shell), s.env...)
 	if home, err := os.UserHomeDir(); err == nil {
