@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"os"
+
+	"github.com/gkessh/gkessh/internal/pollio"
 )
 
 // Pipe carries a process's stdio (in, out) through the tunnel connection c
@@ -35,11 +37,11 @@ func PipeSSH(ctx context.Context, c net.Conn, in, out *os.File) (kexIncomplete b
 }
 
 func pipe(ctx context.Context, c net.Conn, in, out *os.File, watch *kexWatch) error {
-	if twin, restore := pollable(in, pipeSize); twin != nil {
+	if twin, restore := pollio.Pollable(in, pipeSize); twin != nil {
 		defer restore()
 		in = twin
 	}
-	if twin, restore := pollable(out, 0); twin != nil {
+	if twin, restore := pollio.Pollable(out, 0); twin != nil {
 		defer restore()
 		out = twin
 	}

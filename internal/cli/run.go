@@ -14,8 +14,10 @@ import (
 	ucli "github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/gkessh/gkessh/internal/broadcast"
 	"github.com/gkessh/gkessh/internal/fleet"
 	"github.com/gkessh/gkessh/internal/gce"
+	"github.com/gkessh/gkessh/internal/pollio"
 	"github.com/gkessh/gkessh/knownhosts"
 	"github.com/gkessh/gkessh/sshclient"
 	"github.com/gkessh/gkessh/tunnel"
@@ -55,7 +57,7 @@ func runCommand(d *deps, stdio Stdio) *ucli.Command {
 		Description: "Writes your key to project metadata at most once for the whole run (and to the own metadata of\n" +
 			"nodes that block project keys; nodes under OS Login get it through your OS Login profile, imported\n" +
 			"once, and are logged in to as its POSIX user), pins every node's host keys, and runs COMMAND on up to -P nodes\n" +
-			"at a time through IAP. stdin is read once and sent to every node. Each output line starts with\n" +
+			"at a time through IAP. stdin is sent to every node as it arrives. Each output line starts with\n" +
 			"the node's name. Exit status: 0 every node exited 0, 1 a command failed, 255 a node could not\n" +
 			"be reached, 130 interrupted. Nodes that match but are not RUNNING are listed as skipped.",
 		Flags: append(append(append(googleFlags(), keyFlags()...), selectorFlags()...),
@@ -171,12 +173,6 @@ func runFleet(ctx context.Context, o runOptions, d *deps, stdio Stdio) error {
 	if err != nil {
 		return err
 	}
-	var stdin []byte
-	if !o.NoStdin && !isTerminalReader(stdio.In) && stdio.In != nil {
-		if stdin, err = io.ReadAll(stdio.In); err != nil {
-			return fmt.Errorf("read stdin: %w", err)
-		}
-	}
 	c, err := d.compute(ctx, o.globalOptions)
 	if err != nil {
 		return err
@@ -198,6 +194,12 @@ func runFleet(ctx context.Context, o runOptions, d *deps, stdio Stdio) error {
 	}
 	for _, res := range sel.Unreachable {
 		out.done(res)
+	}
+	var stdin func() io.ReadCloser
+	if !o.NoStdin && !isTerminalReader(stdio.In) && stdio.In != nil {
+		b, stop := broadcastStdin(stdio.In, len(sel.Run))
+		defer stop()
+		stdin = func() io.ReadCloser { return b.Open() }
 	}
 	cfg := fleet.Config{
 		Compute: c,
@@ -265,6 +267,24 @@ func resultNames(rs []fleet.Result) []string {
 		names[i] = r.Node
 	}
 	return names
+}
+
+// broadcastStdin sends in to n nodes as it arrives, at the pace of the
+// slowest (see broadcast). A pipe is read through a pollable twin, so stop
+// can interrupt a read still waiting for data (`sleep 30 | gkessh run`),
+// and is put back as it was.
+func broadcastStdin(in io.Reader, n int) (b *broadcast.Broadcaster, stop func()) {
+	restore := func() {}
+	if f, ok := in.(*os.File); ok {
+		if twin, put := pollio.Pollable(f, 0); twin != nil {
+			in, restore = twin, put
+		}
+	}
+	b = broadcast.New(in, n, 0)
+	return b, func() {
+		b.Close()
+		restore()
+	}
 }
 
 func isTerminalReader(r io.Reader) bool {

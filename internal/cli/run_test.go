@@ -190,7 +190,8 @@ func TestRunUnreachable(t *testing.T) {
 	}
 }
 
-// TestRunStdinBroadcast: stdin is read once and every node gets all of it.
+// TestRunStdinBroadcast: every node gets all of stdin, the three that start
+// after the first three finished included (from the spool).
 func TestRunStdinBroadcast(t *testing.T) {
 	e := newParallelEnv(t, emulator.Config{Nodes: 6})
 	data := make([]byte, 300<<10)
@@ -212,6 +213,44 @@ func TestRunStdinBroadcast(t *testing.T) {
 		if code != 0 || strings.TrimSpace(r.Stdout) != "0" {
 			t.Errorf("--no-stdin: %s read %q (exit %d)", n, r.Stdout, code)
 		}
+	}
+}
+
+// TestRunStdinStreams: stdin reaches the nodes as it arrives: with stdin
+// an open pipe that has sent one line, every node reads the line and the
+// run ends, without waiting for stdin's end (it used to read all of stdin
+// before starting anything).
+func TestRunStdinStreams(t *testing.T) {
+	e := newParallelEnv(t, emulator.Config{Nodes: 3})
+	cmd := exec.Command(e.bin, "run", "--all", "--", "head", "-n", "1")
+	cmd.Env = e.env()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close() // stays open until the run has ended
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(stdin, "streamed\n"); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("run: %v, stderr:\n%s", err, errb.String())
+		}
+	case <-time.After(2 * time.Minute):
+		cmd.Process.Kill()
+		<-exited
+		t.Fatalf("run still waiting for stdin to end after 2 minutes; stderr:\n%s", errb.String())
+	}
+	if n := strings.Count(out.String(), ": streamed\n"); n != 3 {
+		t.Errorf("%d nodes got the line, want 3:\n%s", n, out.String())
 	}
 }
 
@@ -382,7 +421,7 @@ func clientGoroutines() []string {
 		if strings.Contains(g, "gkessh/internal/cli.TestRunInterrupt") || strings.Contains(g, "testing.(*T).Run") {
 			continue
 		}
-		for _, pkg := range []string{"gkessh/fleet.", "gkessh/sshclient.", "gkessh/internal/cli.", "golang.org/x/crypto/ssh.", "gkessh/tunnel.(*Conn)", "gorilla/websocket."} {
+		for _, pkg := range []string{"gkessh/fleet.", "gkessh/internal/broadcast.", "gkessh/sshclient.", "gkessh/internal/cli.", "golang.org/x/crypto/ssh.", "gkessh/tunnel.(*Conn)", "gorilla/websocket."} {
 			if strings.Contains(g, pkg) {
 				found = append(found, g)
 				break

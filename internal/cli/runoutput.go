@@ -182,37 +182,73 @@ func endLine(b []byte) []byte {
 	return b
 }
 
+// maxLine is the longest piece of a line a node's output is held back for:
+// a longer line (or output with no newline at all, a binary, a hostile
+// node) goes out in pieces of this size, each prefixed like a line, so a
+// node's output costs bounded memory and linear time.
+const maxLine = 64 << 10
+
 // lineWriter prefixes each complete line with the node's name, padded to
 // align, and writes it whole. A last line without a newline is written when
-// the node finishes (Close).
+// the node finishes (done).
 type lineWriter struct {
 	o       *runOutput
 	node    string
 	dst     io.Writer
-	partial []byte
+	prefix  string // o.prefix(node), worked out once
+	partial []byte // the line so far, at most maxLine bytes
+	out     bytes.Buffer
 }
 
 func (l *lineWriter) Write(p []byte) (int, error) {
 	l.o.mu.Lock()
 	defer l.o.mu.Unlock()
-	data := append(l.partial, p...)
-	l.partial = nil
-	var out bytes.Buffer
-	for {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			break
+	n := len(p)
+	if l.prefix == "" {
+		l.prefix = l.o.prefix(l.node)
+	}
+	for len(p) > 0 {
+		end := bytes.IndexByte(p, '\n')
+		whole := end >= 0
+		if !whole {
+			end = len(p)
 		}
-		fmt.Fprintf(&out, "%s %s\n", l.o.prefix(l.node), data[:i])
-		data = data[i+1:]
+		take := min(end, maxLine-len(l.partial))
+		l.partial = append(l.partial, p[:take]...)
+		p = p[take:]
+		switch {
+		case whole && take == end:
+			p = p[1:] // the newline
+			l.endLine()
+		case len(l.partial) == maxLine:
+			l.endLine()
+		}
+		if l.out.Len() >= maxLine {
+			l.flush()
+		}
 	}
-	l.partial = append([]byte(nil), data...)
-	if out.Len() > 0 {
-		l.o.clearProgress()
-		l.dst.Write(out.Bytes())
-		l.o.drawProgress()
+	l.flush()
+	return n, nil
+}
+
+// endLine moves the line so far, prefixed, to the lines to write.
+func (l *lineWriter) endLine() {
+	l.out.WriteString(l.prefix)
+	l.out.WriteByte(' ')
+	l.out.Write(l.partial)
+	l.out.WriteByte('\n')
+	l.partial = l.partial[:0]
+}
+
+// flush writes the lines so far in one write, under the progress line.
+func (l *lineWriter) flush() {
+	if l.out.Len() == 0 {
+		return
 	}
-	return len(p), nil
+	l.o.clearProgress()
+	l.dst.Write(l.out.Bytes())
+	l.o.drawProgress()
+	l.out.Reset()
 }
 
 // lockedWriter appends to a buffer under the output's lock.

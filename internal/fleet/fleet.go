@@ -7,7 +7,6 @@
 package fleet
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -77,8 +76,9 @@ type Config struct {
 	// Use, when set, replaces Command: it gets the logged-in client (for
 	// direct-tcpip probes, say) and its error fails the node.
 	Use func(ctx context.Context, inst *gce.Instance, client *ssh.Client) error
-	// Stdin, when not nil, is sent to every node's command.
-	Stdin []byte
+	// Stdin, when not nil, opens a node's copy of stdin: once per node, as
+	// the node starts; Run closes it when the node is done, read or not.
+	Stdin func() io.ReadCloser
 	// Parallel is how many nodes run at once (at least 1).
 	Parallel int
 	// Timeout bounds each node from dial to exit; 0 means none.
@@ -248,7 +248,12 @@ func (r *run) node(parent context.Context, inst *gce.Instance) Result {
 		ctx, cancel = context.WithTimeout(parent, r.cfg.Timeout)
 		defer cancel()
 	}
-	status, ran, err := r.exec(ctx, inst)
+	var stdin io.ReadCloser
+	if r.cfg.Stdin != nil {
+		stdin = r.cfg.Stdin()
+		defer stdin.Close()
+	}
+	status, ran, err := r.exec(ctx, inst, stdin)
 	res.Duration = time.Since(start)
 	switch {
 	case parent.Err() != nil:
@@ -275,7 +280,7 @@ func (r *run) node(parent context.Context, inst *gce.Instance) Result {
 
 // exec logs in and runs the command. ran says whether the command started,
 // so that a failure can be told from an unreachable node.
-func (r *run) exec(ctx context.Context, inst *gce.Instance) (status int, ran bool, err error) {
+func (r *run) exec(ctx context.Context, inst *gce.Instance, stdin io.Reader) (status int, ran bool, err error) {
 	osLogin := gce.OSLoginEnabled(inst, r.proj)
 	if osLogin {
 		if extras := gce.OSLoginExtras(inst, r.proj); len(extras) > 0 {
@@ -345,10 +350,7 @@ func (r *run) exec(ctx context.Context, inst *gce.Instance) (status int, ran boo
 	if r.cfg.Use != nil {
 		return 0, true, r.cfg.Use(ctx, inst, client)
 	}
-	s := sshclient.Session{Command: r.cfg.Command}
-	if r.cfg.Stdin != nil {
-		s.Stdin = bytes.NewReader(r.cfg.Stdin)
-	}
+	s := sshclient.Session{Command: r.cfg.Command, Stdin: stdin}
 	if r.cfg.Output != nil {
 		s.Stdout, s.Stderr = r.cfg.Output(inst.Name)
 	}

@@ -1,6 +1,6 @@
 //go:build unix
 
-package tunnel
+package pollio
 
 import (
 	"os"
@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// pollable returns a non-blocking twin of f when f is a pipe or socket in
+// Pollable returns a non-blocking twin of f when f is a pipe or socket in
 // blocking mode (as ssh gives a ProxyCommand), so that waiting on it parks a
 // goroutine in Go's network poller instead of a thread in the kernel: at
 // tens of thousands of reads and writes a second, thread switches
@@ -17,7 +17,7 @@ import (
 // Terminals and files are left alone, since their mode is shared with
 // whoever else has them open. A pipe's buffer is set to size unless size
 // is 0 (where the OS can). It returns nil when there is nothing to do.
-func pollable(f *os.File, size int) (twin *os.File, restore func()) {
+func Pollable(f *os.File, size int) (twin *os.File, restore func()) {
 	st, err := f.Stat()
 	if err != nil || st.Mode()&(os.ModeNamedPipe|os.ModeSocket) == 0 {
 		return nil, nil

@@ -1,4 +1,4 @@
-package tunnel
+package pollio
 
 import "golang.org/x/sys/unix"
 

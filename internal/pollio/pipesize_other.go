@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package tunnel
+package pollio
 
 // setPipeSize does nothing: only Linux lets a process size a pipe.
 func setPipeSize(fd, size int) {}

@@ -1,4 +1,4 @@
-package tunnel
+package pollio
 
 import (
 	"os"
@@ -7,7 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// pollable gives Pipe a non-blocking twin of a blocking pipe, with the
+// Pollable gives a non-blocking twin of a blocking pipe, with the
 // buffer asked for, and restores blocking mode after.
 func TestPollable(t *testing.T) {
 	for _, tc := range []struct {
@@ -15,7 +15,7 @@ func TestPollable(t *testing.T) {
 		size     int
 		wantSize int
 	}{
-		{"from ssh: enlarged", pipeSize, pipeSize},
+		{"from ssh: enlarged", 1 << 20, 1 << 20},
 		{"to ssh: default", 0, 64 << 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -26,7 +26,7 @@ func TestPollable(t *testing.T) {
 			defer r.Close()
 			defer w.Close()
 			fd := int(r.Fd()) // leaves r in blocking mode, as ssh gives it
-			twin, restore := pollable(r, tc.size)
+			twin, restore := Pollable(r, tc.size)
 			if twin == nil {
 				t.Fatal("no twin for a blocking pipe")
 			}
