@@ -17,7 +17,8 @@ import (
 
 // The OS Login API (oslogin.googleapis.com/v1) subset gcloud uses:
 // users.getLoginProfile, users.importSshPublicKey and
-// users.sshPublicKeys.delete, for the principal behind the bearer token.
+// users.sshPublicKeys.patch and .delete, for the principal behind the
+// bearer token.
 // Guest agents of nodes under OS Login install the profile keys of every
 // principal whose grant holds compute.instances.osLogin or osAdminLogin.
 
@@ -84,6 +85,33 @@ func (s *Server) serveOSLogin(w http.ResponseWriter, r *http.Request) {
 		s.metadataChanged()
 		s.mu.Unlock()
 		writeJSON(w, http.StatusOK, map[string]any{"loginProfile": s.loginProfile(g.Principal)})
+	case r.Method == http.MethodPatch && strings.HasPrefix(op, "sshPublicKeys/") && method == "":
+		// users.sshPublicKeys.patch: the fields updateMask names, of
+		// which gcloud sends expirationTimeUsec.
+		fp := strings.TrimPrefix(op, "sshPublicKeys/")
+		var req osLoginKey
+		if err := decodeBody(r, &req); err != nil {
+			writeAPIError(w, err)
+			return
+		}
+		mask := r.URL.Query().Get("updateMask")
+		if mask != "expirationTimeUsec" {
+			writeAPIError(w, invalid("Invalid update mask %q: the emulator updates expirationTimeUsec only", mask))
+			return
+		}
+		s.mu.Lock()
+		k, ok := s.oslogin[g.Principal][fp]
+		if ok {
+			k.ExpirationTimeUsec = req.ExpirationTimeUsec
+			s.oslogin[g.Principal][fp] = k
+			s.metadataChanged()
+		}
+		s.mu.Unlock()
+		if !ok {
+			writeAPIError(w, notFound("users/"+g.Principal+"/sshPublicKeys/"+fp))
+			return
+		}
+		writeJSON(w, http.StatusOK, k)
 	case r.Method == http.MethodDelete && strings.HasPrefix(op, "sshPublicKeys/") && method == "":
 		fp := strings.TrimPrefix(op, "sshPublicKeys/")
 		s.mu.Lock()

@@ -29,10 +29,23 @@ func covers(l Line, user string, pub ssh.PublicKey, now time.Time, expireAfter t
 	if !l.Valid() || l.User != user || !SameKey(l.Key, pub) {
 		return false
 	}
-	if !l.Expiring() {
+	var expireOn time.Time
+	if l.Expiring() {
+		expireOn = l.ExpireOn
+	}
+	return Lasts(expireOn, now, expireAfter)
+}
+
+// Lasts reports whether a grant expiring at expireOn (zero: never) will do
+// for a requested lifetime of expireAfter (0: never), so that nothing needs
+// writing: a permanent grant always does; an expiring one does when
+// expiring ones are wanted and it outlives the refresh margin. Metadata
+// lines and OS Login keys follow this one rule.
+func Lasts(expireOn, now time.Time, expireAfter time.Duration) bool {
+	if expireOn.IsZero() {
 		return true
 	}
-	return expireAfter != 0 && l.ExpireOn.After(now.Add(RefreshMargin(expireAfter)))
+	return expireAfter != 0 && expireOn.After(now.Add(RefreshMargin(expireAfter)))
 }
 
 // upsert adds user's key pub to lines unless a line already covers it. The

@@ -19,31 +19,25 @@ const (
 	ScopeInstance = "instance" // one instance's metadata
 )
 
-// OSLoginNote is what to tell a user about metadata keys where OS Login is
-// on.
-const OSLoginNote = "OS Login is enabled (enable-oslogin=TRUE), so the guest ignores ssh-keys metadata: " +
-	"keys go into your OS Login profile instead ('gkessh keys ensure' and gkessh's logins put yours there), or set enable-oslogin=FALSE on the instance"
-
 // EnsureOptions tune Ensure.
 type EnsureOptions struct {
 	User        string        // the user the key logs in as; required
 	Scope       string        // "", ScopeProject or ScopeInstance; "" picks as gcloud does
 	ExpireAfter time.Duration // lifetime of the written line; 0 writes a permanent one
 	DryRun      bool          // decide, but write nothing
-	Now         func() time.Time
-	Logf        func(format string, args ...any)
+	// Project is the project as the caller already read it (its common
+	// metadata); nil reads it.
+	Project *gce.Project
+	Now     func() time.Time
+	Logf    func(format string, args ...any)
 }
 
 // EnsureResult says what Ensure did.
 type EnsureResult struct {
-	Wrote   bool   // a line was written (with DryRun: would have been)
-	Scope   string // where the key is or went
-	Key     string // the metadata item: ssh-keys, or legacy sshKeys
-	Line    string // the line written, "" when none was
-	OSLogin bool   // OS Login is on; nothing was written
-	// OSLoginExtras are the OS Login features on that gkessh does not
-	// support (gce.OSLoginExtras).
-	OSLoginExtras []string
+	Wrote bool   // a line was written (with DryRun: would have been)
+	Scope string // where the key is or went
+	Key   string // the metadata item: ssh-keys, or legacy sshKeys
+	Line  string // the line written, "" when none was
 	// ProjectRefused: the project write got 403, so the key went to the
 	// instance's own metadata instead, as gcloud does.
 	ProjectRefused bool
@@ -51,7 +45,8 @@ type EnsureResult struct {
 
 // Ensure makes sure user's key pub is in the metadata that grants access to
 // inst, writing only when it is missing or about to expire. inst may be nil
-// to target project metadata without a particular node in mind.
+// to target project metadata without a particular node in mind. Whether
+// the node reads metadata keys at all (OS Login) is the caller's to know.
 //
 // Scope "" means project metadata unless the instance ignores it
 // (block-project-ssh-keys) or still uses the legacy sshKeys item, in which
@@ -65,12 +60,12 @@ func Ensure(ctx context.Context, c *gce.Client, inst *gce.Instance, pub ssh.Publ
 	if err := CheckUser(opts.User); err != nil {
 		return EnsureResult{}, err
 	}
-	proj, err := c.Project(ctx)
-	if err != nil {
-		return EnsureResult{}, err
-	}
-	if gce.OSLoginEnabled(inst, proj) {
-		return EnsureResult{OSLogin: true, OSLoginExtras: gce.OSLoginExtras(inst, proj)}, nil
+	proj := opts.Project
+	if proj == nil {
+		var err error
+		if proj, err = c.Project(ctx); err != nil {
+			return EnsureResult{}, err
+		}
 	}
 	t, err := target(opts.Scope, inst)
 	if err != nil {
@@ -105,6 +100,36 @@ func Ensure(ctx context.Context, c *gce.Client, inst *gce.Instance, pub ssh.Publ
 		return EnsureResult{}, err
 	}
 	return res, nil
+}
+
+// Due says what Ensure would write, judged from the project and instance as
+// already read (proj may be nil for an instance that blocks project keys):
+// it makes no call. Wrote says a write is due, and Line is the line.
+func Due(proj *gce.Project, inst *gce.Instance, pub ssh.PublicKey, opts EnsureOptions) (EnsureResult, error) {
+	if opts.User == "" {
+		return EnsureResult{}, ErrNoUser
+	}
+	if err := CheckUser(opts.User); err != nil {
+		return EnsureResult{}, err
+	}
+	t, err := target(opts.Scope, inst)
+	if err != nil {
+		return EnsureResult{}, err
+	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	var md *gce.Metadata
+	switch {
+	case t.scope == ScopeInstance:
+		md = inst.Metadata
+	case proj != nil:
+		md = proj.CommonInstanceMetadata
+	}
+	value, _ := gce.MetadataValue(md, t.key)
+	_, line := upsert(ParseLines(value), opts.User, pub, now(), opts.ExpireAfter)
+	return EnsureResult{Scope: t.scope, Key: t.key, Line: line, Wrote: line != ""}, nil
 }
 
 func forbidden(err error) bool {

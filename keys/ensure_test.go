@@ -82,7 +82,6 @@ func TestEnsure(t *testing.T) {
 		wantScope string
 		wantKey   string
 		wantErr   string
-		oslogin   bool
 	}{
 		{name: "project by default", wantScope: keys.ScopeProject, wantKey: keys.MetadataKey},
 		{name: "project for a node", withNode: true, wantScope: keys.ScopeProject, wantKey: keys.MetadataKey},
@@ -90,10 +89,6 @@ func TestEnsure(t *testing.T) {
 		{name: "instance when project keys are blocked", withNode: true, node: map[string]string{"block-project-ssh-keys": "TRUE"}, wantScope: keys.ScopeInstance, wantKey: keys.MetadataKey},
 		{name: "legacy sshKeys gets appended", withNode: true, node: map[string]string{"sshKeys": "old:" + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(testkey.Fixed(t, 7))))}, wantScope: keys.ScopeInstance, wantKey: keys.LegacyMetadataKey},
 		{name: "project refused when blocked", withNode: true, scope: keys.ScopeProject, node: map[string]string{"block-project-ssh-keys": "true"}, wantErr: "ignores project ssh keys"},
-		{name: "os login on the project", project: map[string]string{"enable-oslogin": "TRUE"}, oslogin: true},
-		{name: "GKE node's own enable-oslogin=false wins over the project's", withNode: true, project: map[string]string{"enable-oslogin": "TRUE"}, wantScope: keys.ScopeProject, wantKey: keys.MetadataKey},
-		{name: "unparsable instance value: the project's os login counts", withNode: true, project: map[string]string{"enable-oslogin": "TRUE"}, node: map[string]string{"enable-oslogin": "maybe"}, oslogin: true},
-		{name: "os login off on the instance wins", withNode: true, project: map[string]string{"enable-oslogin": "TRUE"}, node: map[string]string{"enable-oslogin": "FALSE"}, wantScope: keys.ScopeProject, wantKey: keys.MetadataKey},
 		{name: "dry run", dryRun: true, wantScope: keys.ScopeProject, wantKey: keys.MetadataKey},
 		{name: "over the size limit", project: map[string]string{"ssh-keys": strings.Repeat("#", keys.MaxValueBytes-50)}, wantErr: "over GCE's limit"},
 	}
@@ -132,12 +127,9 @@ func TestEnsure(t *testing.T) {
 			})
 			projAfter, nodeAfter := snapshot(t, ctx, c, located)
 			writes := srv.Stats().MetadataWrites - writesBefore
-			if tt.wantErr != "" || tt.oslogin || tt.dryRun {
+			if tt.wantErr != "" || tt.dryRun {
 				if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
-				}
-				if tt.oslogin && (err != nil || !res.OSLogin || res.Wrote) {
-					t.Fatalf("Ensure = %+v, %v; want OSLogin and no write", res, err)
 				}
 				if tt.dryRun && (err != nil || !res.Wrote || res.Line == "") {
 					t.Fatalf("dry run: %+v, %v; want the line it would write", res, err)

@@ -3,7 +3,6 @@ package keys
 import (
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // Errors a caller may want to advise on. They say what is wrong; what to
@@ -30,14 +29,6 @@ type ProjectWriteDeniedError struct{ Err error }
 
 func (e *ProjectWriteDeniedError) Error() string { return e.Err.Error() }
 func (e *ProjectWriteDeniedError) Unwrap() error { return e.Err }
-
-// OSLoginExtrasError is OS Login with features that need more than a key in
-// the login profile (gce.OSLoginExtras), which gkessh does not support.
-type OSLoginExtrasError struct{ Extras []string }
-
-func (e *OSLoginExtrasError) Error() string {
-	return fmt.Sprintf("OS Login with %s is on, which gkessh does not support", strings.Join(e.Extras, ", "))
-}
 
 // TooBigError refuses a metadata value over GCE's size limit, rather than
 // dropping anyone's keys to make room.

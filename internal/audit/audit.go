@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/firewall"
 	"github.com/gkessh/gkessh/internal/gce"
 	"github.com/gkessh/gkessh/keys"
@@ -329,7 +330,7 @@ func nodeTag(inst *gce.Instance, cluster string) string {
 // osLogin: GKE nodes keep using metadata keys whatever enable-oslogin says
 // (seed 000).
 func (e *evaluation) osLogin(inst *gce.Instance) {
-	if _, gkeNode := inst.Labels[labelGKENode]; !gkeNode || !gce.OSLoginEnabled(inst, e.in.Project) {
+	if _, gkeNode := inst.Labels[labelGKENode]; !gkeNode || access.ModeOf(inst, e.in.Project) != access.OSLogin {
 		return
 	}
 	e.add(OSLoginIgnoredOnGKE, Medium, "enable-oslogin is set, but GKE nodes do not support OS Login", inst.Name,

@@ -34,7 +34,9 @@ type Config struct {
 	// the whole audit, nodes in parallel. Its Command is unused; nil Dial
 	// skips the live checks.
 	Fleet fleet.Config
-	Now   time.Time
+	// Own is the auditor's login key: its lines are not judged.
+	Own ssh.PublicKey
+	Now time.Time
 }
 
 // Run audits insts: it reads the project and its firewall rules, probes
@@ -57,7 +59,6 @@ func Run(ctx context.Context, cfg Config, insts []*gce.Instance) (*Report, error
 	if cfg.Fleet.Dial != nil && len(insts) > 0 {
 		var mu sync.Mutex
 		fc := cfg.Fleet
-		fc.Compute = cfg.Compute
 		fc.Use = func(ctx context.Context, inst *gce.Instance, client *ssh.Client) error {
 			p, err := ProbeNode(ctx, client, inst)
 			if err != nil {
@@ -83,10 +84,7 @@ func Run(ctx context.Context, cfg Config, insts []*gce.Instance) (*Report, error
 		}
 	}
 	rep.Probed = len(probes)
-	in := Input{Project: proj, Instances: insts, Firewalls: fws, Probes: probes, Now: cfg.Now}
-	if cfg.Fleet.Key != nil {
-		in.Own = cfg.Fleet.Key.Public
-	}
+	in := Input{Project: proj, Instances: insts, Firewalls: fws, Probes: probes, Now: cfg.Now, Own: cfg.Own}
 	if rep.Findings, err = Evaluate(in); err != nil {
 		return nil, err
 	}

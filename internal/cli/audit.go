@@ -125,7 +125,6 @@ func runAudit(ctx context.Context, o auditOptions, d *deps, stdio Stdio) error {
 }
 
 func auditNodes(ctx context.Context, o auditOptions, d *deps, stdio Stdio) (*audit.Report, error) {
-	logf := d.logger(o.Verbose)
 	c, err := d.compute(ctx, o.globalOptions)
 	if err != nil {
 		return nil, err
@@ -139,12 +138,12 @@ func auditNodes(ctx context.Context, o auditOptions, d *deps, stdio Stdio) (*aud
 	}
 	cfg := audit.Config{Compute: c, Now: d.now()}
 	if !o.NoProbe {
-		user, kp, err := d.userKey(o.keyOptions, stdio.Err)
+		a, err := newAccess(ctx, o.globalOptions, o.keyOptions, d, stdio, accessOptions{Strict: o.Strict, Quiet: true, NoOSLogin: true})
 		if err != nil {
 			return nil, err
 		}
-		defer kp.Close()
-		known, err := d.knownHosts()
+		defer a.Close()
+		kp, err := a.Key()
 		if err != nil {
 			return nil, err
 		}
@@ -152,13 +151,14 @@ func auditNodes(ctx context.Context, o auditOptions, d *deps, stdio Stdio) (*aud
 		if err != nil {
 			return nil, err
 		}
+		cfg.Own = kp.Public
 		cfg.Fleet = fleet.Config{
+			Access: a,
 			Dial: func(ctx context.Context, inst *gce.Instance) (net.Conn, error) {
 				return dl.DialContext(ctx, tunnel.Target{Project: c.ProjectID, Zone: gce.ZoneName(inst.Zone), Instance: inst.Name, Port: 22})
 			},
-			User: user, Key: kp, Scope: o.Scope, ExpireAfter: o.ExpireAfter,
-			KnownHosts: known, Strict: o.Strict, PropagationTimeout: o.PropagationTimeout,
-			Parallel: o.Parallel, Timeout: o.PropagationTimeout + time.Minute, Logf: logf,
+			PropagationTimeout: o.PropagationTimeout,
+			Parallel:           o.Parallel, Timeout: o.PropagationTimeout + time.Minute,
 		}
 	}
 	return audit.Run(ctx, cfg, sel.Run)

@@ -5,12 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/gce"
 	"github.com/gkessh/gkessh/sshconfig"
 )
@@ -73,7 +73,7 @@ func runConfigSSH(ctx context.Context, o configSSHOptions, d *deps, stdio Stdio)
 		updated, err = sshconfig.Remove(old)
 	} else {
 		var hosts []sshconfig.Host
-		if hosts, err = configHosts(ctx, o, d, stdio.Err); err != nil {
+		if hosts, err = configHosts(ctx, o, d, stdio); err != nil {
 			return err
 		}
 		updated, err = sshconfig.Merge(old, sshconfig.Render(hosts))
@@ -102,12 +102,12 @@ func runConfigSSH(ctx context.Context, o configSSHOptions, d *deps, stdio Stdio)
 // hosts are the managed block's entries: one per node, or with --pattern
 // one wildcard entry whose host keys are pinned under the node names, since
 // one HostKeyAlias cannot fit every node.
-func configHosts(ctx context.Context, o configSSHOptions, d *deps, warn io.Writer) ([]sshconfig.Host, error) {
+func configHosts(ctx context.Context, o configSSHOptions, d *deps, stdio Stdio) ([]sshconfig.Host, error) {
 	route, err := d.proxyRoute(o.openSSHOptions)
 	if err != nil {
 		return nil, err
 	}
-	nodes, insts, err := listNodes(ctx, o.openSSHOptions, d, route.knownHosts, warn, o.Pattern != "")
+	plans, err := listNodes(ctx, o.openSSHOptions, d, stdio, stdio.Err, o.Pattern != "")
 	if err != nil {
 		return nil, err
 	}
@@ -116,14 +116,11 @@ func configHosts(ctx context.Context, o configSSHOptions, d *deps, warn io.Write
 		if err != nil {
 			return nil, err
 		}
-		return []sshconfig.Host{{Pattern: o.Pattern, Options: route.sshOptions(resolved{Project: project})}}, nil
+		return []sshconfig.Host{{Pattern: o.Pattern, Options: route.sshOptions(access.Node{Project: project}, route.user)}}, nil
 	}
-	if err := route.setOSLoginUsers(ctx, o.openSSHOptions, d, nodes, insts, warn); err != nil {
-		return nil, err
-	}
-	hosts := make([]sshconfig.Host, len(nodes))
-	for i, r := range nodes {
-		hosts[i] = sshconfig.Host{Pattern: r.Name, Options: route.sshOptions(r)}
+	hosts := make([]sshconfig.Host, len(plans))
+	for i, p := range plans {
+		hosts[i] = sshconfig.Host{Pattern: p.Node.Name, Options: route.sshOptions(p.Node, p.User)}
 	}
 	return hosts, nil
 }

@@ -3,10 +3,8 @@ package cli
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -19,7 +17,6 @@ import (
 	"github.com/gkessh/gkessh/internal/gcloud"
 	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/knownhosts"
-	"github.com/gkessh/gkessh/sshclient"
 	"github.com/gkessh/gkessh/tunnel"
 )
 
@@ -182,27 +179,4 @@ func (d *deps) zoneCache() (*gce.Cache, error) {
 		return nil, err
 	}
 	return &gce.Cache{Dir: dir, Now: d.now, ReadOnly: d.dryRun}, nil
-}
-
-// nodeDialer resolves node (from the zone cache when warm: no API call)
-// and returns a function that opens tunnels to its port.
-func (d *deps) nodeDialer(ctx context.Context, g globalOptions, node string, port int) (resolved, sshclient.DialFunc, error) {
-	r, err := d.resolve(ctx, g, node)
-	if err != nil {
-		return r, nil, err
-	}
-	dl, err := d.iapDialer(ctx, g)
-	if err != nil {
-		return r, nil, err
-	}
-	target := tunnel.Target{Project: r.Project, Zone: r.Zone, Instance: r.Name, Port: port}
-	return r, func(ctx context.Context) (net.Conn, error) {
-		conn, err := dl.DialContext(ctx, target)
-		var ce *tunnel.CloseError
-		if errors.As(err, &ce) && ce.Code == tunnel.CodeLookupFailed {
-			// The cached zone may be stale: look the node up afresh next time.
-			d.forget(r)
-		}
-		return conn, err
-	}, nil
 }

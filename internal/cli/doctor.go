@@ -15,6 +15,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/gce"
 	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/tunnel"
@@ -107,7 +108,7 @@ func (d *doctor) run(ctx context.Context) bool {
 		return false
 	}
 	d.ok("compute API: project %s readable", proj.Name)
-	if gce.OSLoginEnabled(nil, proj) {
+	if access.ModeOf(nil, proj) == access.OSLogin {
 		d.warn("OS Login is on for the project: metadata keys are ignored except where an instance turns it off (GKE nodes do: they set enable-oslogin=false)")
 	}
 	if d.Node != "" {
@@ -117,24 +118,24 @@ func (d *doctor) run(ctx context.Context) bool {
 }
 
 // checkKey looks at the key files without creating them.
-// checkOSLogin says how a login gets onto a node under OS Login: with the
-// key in the gcloud account's OS Login profile, as its POSIX user.
-func (d *doctor) checkOSLogin(ctx context.Context, c *gce.Client, r resolved, inst *gce.Instance, proj *gce.Project) {
-	if extras := gce.OSLoginExtras(inst, proj); len(extras) > 0 {
-		d.fail("OS Login is on for %s: %s", r.Name, withHint(&keys.OSLoginExtrasError{Extras: extras}))
-		return
+// checkOSLogin says how a login gets onto a node under OS Login, from
+// its plan: with the key in the account's OS Login profile, as its POSIX
+// user.
+func (d *doctor) checkOSLogin(n access.Node, p *access.Plan, planErr error) {
+	var extras *access.ExtrasError
+	switch {
+	case errors.As(planErr, &extras):
+		d.fail("OS Login is on for %s: %s", n.Name, withHint(extras))
+	case planErr != nil:
+		d.fail("OS Login is on for %s, so your key goes into your OS Login profile: %s", n.Name, withHint(planErr))
+	default:
+		d.ok("OS Login is on for %s: your key goes into your OS Login profile, and you log in as %s", n.Name, p.User)
 	}
-	posix, err := d.deps.osLoginUser(ctx, c)
-	if err != nil {
-		d.fail("OS Login is on for %s, so your key goes into your OS Login profile: %s", r.Name, withHint(err))
-		return
-	}
-	d.ok("OS Login is on for %s: your key goes into your OS Login profile, and you log in as %s", r.Name, posix)
 }
 
 // checkOSLoginRoles says which OS Login role the caller holds on the
 // instance: osAdminLogin logs in with sudo, osLogin without.
-func (d *doctor) checkOSLoginRoles(ctx context.Context, c *gce.Client, r resolved) {
+func (d *doctor) checkOSLoginRoles(ctx context.Context, c *gce.Client, r access.Node) {
 	const login, admin = "compute.instances.osLogin", "compute.instances.osAdminLogin"
 	held, err := c.TestPermissions(ctx, gce.OnInstance, r.Zone, r.Name, []string{login, admin})
 	switch {
@@ -173,68 +174,78 @@ func (d *doctor) checkKey() ssh.PublicKey {
 }
 
 func (d *doctor) checkNode(ctx context.Context, c *gce.Client, proj *gce.Project, pub ssh.PublicKey) {
-	r, inst, err := d.deps.instance(ctx, d.globalOptions, c, d.Node)
+	a, err := newAccess(ctx, d.globalOptions, d.keyOptions, d.deps, Stdio{Err: io.Discard}, accessOptions{})
+	if err != nil {
+		d.fail("%s", withHint(err))
+		return
+	}
+	n, inst, err := a.Instance(ctx, d.Node)
 	if err != nil {
 		d.fail("instance: %s", withHint(err))
 		return
 	}
 	if inst.Status != "RUNNING" {
-		d.fail("%v", notRunning(r, inst.Status))
+		d.fail("%v", notRunning(n, inst.Status))
 		return
 	}
-	d.ok("instance %s is RUNNING (id %d)", r, r.ID)
-	osLogin := gce.OSLoginEnabled(inst, proj)
-	if osLogin {
+	d.ok("instance %s is RUNNING (id %d)", n, n.ID)
+	p, planErr := a.PlanInstance(ctx, inst)
+	mode := access.ModeOf(inst, proj)
+	if p == nil {
+		p = &access.Plan{Node: n, Inst: inst, Mode: mode}
+	}
+	p.Node = n
+	if mode == access.OSLogin {
 		// Where metadata keys come from, and whether yours is there,
 		// would only contradict this: the guest reads none of them.
-		d.checkOSLogin(ctx, c, r, inst, proj)
-		d.checkOSLoginRoles(ctx, c, r)
-	}
-	switch _, legacy := gce.MetadataValue(inst.Metadata, keys.LegacyMetadataKey); {
-	case osLogin:
-	case legacy:
-		d.warn("keys on %s come from instance metadata only: it has a legacy sshKeys item, so its guest ignores project keys; "+
-			"move those lines to ssh-keys and remove sshKeys (gcloud compute instances remove-metadata %s --zone=%s --keys=sshKeys)", r.Name, r.Name, r.Zone)
-	case gce.BlocksProjectSSHKeys(inst):
-		d.ok("keys on %s come only from its own metadata: it sets block-project-ssh-keys", r.Name)
-	default:
-		d.ok("keys on %s come from project and instance metadata", r.Name)
-	}
-	if pub != nil && !osLogin {
-		d.checkKeyPresent(proj, inst, pub)
-	}
-	d.checkIAM(ctx, c, r, inst, proj)
-	d.checkFirewall(ctx, c, r, inst)
-	d.checkSerial(ctx, c, r)
-	if hk, err := c.HostKeys(ctx, r.Zone, r.Name); err != nil {
-		d.warn("host keys: %v", err)
-	} else if len(hk) == 0 {
-		d.warn("host keys: %s published none (enable-guest-attributes off?); the first login trusts the key it is shown", r.Name)
+		d.checkOSLogin(n, p, planErr)
+		d.checkOSLoginRoles(ctx, c, n)
 	} else {
-		d.ok("host keys: %s published %d", r.Name, len(hk))
+		d.checkMetadataKeys(p, planErr, pub)
 	}
-	d.checkTunnel(ctx, r)
+	d.checkIAM(ctx, c, n, inst, mode)
+	d.checkFirewall(ctx, c, n, inst)
+	d.checkSerial(ctx, c, n)
+	switch hk, err := a.HostKeys(ctx, p); {
+	case err == nil && hk.Unread != nil:
+		d.warn("host keys: %v", hk.Unread)
+	case err != nil:
+		d.warn("host keys: %v", err)
+	case len(hk.Published) == 0:
+		d.warn("host keys: %s published none (enable-guest-attributes off?); the first login trusts the key it is shown", n.Name)
+	default:
+		d.ok("host keys: %s published %d", n.Name, len(hk.Published))
+	}
+	d.checkTunnel(ctx, n)
 }
 
-// checkKeyPresent says whether a line grants the key where the node reads.
-func (d *doctor) checkKeyPresent(proj *gce.Project, inst *gce.Instance, pub ssh.PublicKey) {
-	scope, _ := keys.Scope("", inst)
-	blocks := scope == keys.ScopeInstance // block-project-ssh-keys or legacy sshKeys
-	now := d.deps.now()
-	for _, e := range keys.Entries(proj, inst) {
-		if e.Line.Valid() && keys.SameKey(e.Line.Key, pub) && !e.Line.Expired(now) && (e.Scope == keys.ScopeInstance || !blocks) {
-			if d.User == "" || e.Line.User == d.User {
-				d.ok("key is in %s metadata for user %s", e.Scope, e.Line.User)
-				return
-			}
-		}
+// checkMetadataKeys says where the node reads metadata keys and whether
+// yours is there, from its plan.
+func (d *doctor) checkMetadataKeys(p *access.Plan, planErr error, pub ssh.PublicKey) {
+	name := p.Node.Name
+	switch _, legacy := gce.MetadataValue(p.Inst.Metadata, keys.LegacyMetadataKey); {
+	case legacy:
+		d.warn("keys on %s come from instance metadata only: it has a legacy sshKeys item, so its guest ignores project keys; "+
+			"move those lines to ssh-keys and remove sshKeys (gcloud compute instances remove-metadata %s --zone=%s --keys=sshKeys)", name, name, p.Node.Zone)
+	case gce.BlocksProjectSSHKeys(p.Inst):
+		d.ok("keys on %s come only from its own metadata: it sets block-project-ssh-keys", name)
+	default:
+		d.ok("keys on %s come from project and instance metadata", name)
 	}
-	d.warn("key is not in the metadata %s reads; 'gkessh keys ensure %s' or the first login adds it", inst.Name, inst.Name)
+	switch {
+	case planErr != nil:
+		d.fail("key: %s", withHint(planErr))
+	case pub == nil:
+	case !p.WriteDue:
+		d.ok("key is in %s metadata for user %s", p.Scope, p.User)
+	default:
+		d.warn("key is not in the metadata %s reads for user %s, or expires within the hour; 'gkessh keys ensure %s' or the first login adds it", name, p.User, name)
+	}
 }
 
 // checkTunnel opens an IAP tunnel to the node's port and reads the SSH
 // server's banner.
-func (d *doctor) checkTunnel(ctx context.Context, r resolved) {
+func (d *doctor) checkTunnel(ctx context.Context, r access.Node) {
 	dialer, err := d.deps.iapDialer(ctx, d.globalOptions)
 	if err != nil {
 		d.fail("IAP tunnel: %v", err)

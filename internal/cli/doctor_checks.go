@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/audit"
 	"github.com/gkessh/gkessh/internal/bootlog"
 	"github.com/gkessh/gkessh/internal/firewall"
@@ -18,9 +19,8 @@ import (
 
 // checkIAM names every permission a login needs that the caller lacks, on
 // each resource gcloud's troubleshooter asks about.
-func (d *doctor) checkIAM(ctx context.Context, c *gce.Client, r resolved, inst *gce.Instance, proj *gce.Project) {
-	_, gkeNode := inst.Labels["goog-gke-node"]
-	metadataKeys := gkeNode || !gce.OSLoginEnabled(inst, proj) // GKE nodes ignore OS Login
+func (d *doctor) checkIAM(ctx context.Context, c *gce.Client, r access.Node, inst *gce.Instance, mode access.Mode) {
+	metadataKeys := mode == access.MetadataKeys
 	instPerms := []string{"compute.instances.get", "compute.instances.use"}
 	projPerms := []string{"resourcemanager.projects.get", "compute.projects.get", "compute.zoneOperations.get", "compute.globalOperations.get"}
 	if metadataKeys {
@@ -80,7 +80,7 @@ func (d *doctor) checkIAM(ctx context.Context, c *gce.Client, r resolved, inst *
 
 // checkFirewall evaluates the rules that apply to nic0 for a connection
 // from IAP's range to the port, and names the rule that decides.
-func (d *doctor) checkFirewall(ctx context.Context, c *gce.Client, r resolved, inst *gce.Instance) {
+func (d *doctor) checkFirewall(ctx context.Context, c *gce.Client, r access.Node, inst *gce.Instance) {
 	fws, err := c.EffectiveFirewalls(ctx, r.Zone, r.Name, "nic0")
 	if err != nil {
 		d.warn("firewall: %v", err)
@@ -105,7 +105,7 @@ func (d *doctor) checkFirewall(ctx context.Context, c *gce.Client, r resolved, i
 }
 
 // checkSerial looks for boot trouble on serial port 1 since the last boot.
-func (d *doctor) checkSerial(ctx context.Context, c *gce.Client, r resolved) {
+func (d *doctor) checkSerial(ctx context.Context, c *gce.Client, r access.Node) {
 	out, err := c.SerialPortOutput(ctx, r.Zone, r.Name)
 	if err != nil {
 		d.warn("serial console: %v", err)

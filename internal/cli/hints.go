@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 
+	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/auth"
 	"github.com/gkessh/gkessh/internal/gce"
 	"github.com/gkessh/gkessh/keys"
@@ -27,7 +28,7 @@ func hint(err error) string {
 		hostKey   *knownhosts.HostKeyError
 		changed   *knownhosts.HostKeyChangedError
 		posix     *osLoginUserError
-		extras    *keys.OSLoginExtrasError
+		extras    *access.ExtrasError
 		near      *nearCommandError
 	)
 	switch {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/auth"
 	"github.com/gkessh/gkessh/internal/gce"
 	"github.com/gkessh/gkessh/internal/testkey"
@@ -38,7 +39,7 @@ func TestHints(t *testing.T) {
 		{&keys.KeyFileError{Path: "k", Problem: "k is a directory"}, "pass --key-file FILE"},
 		{&sshclient.KeyRefusedError{User: "u", Name: "n", Waited: time.Minute}, "--propagation-timeout"},
 		{&knownhosts.HostKeyError{Alias: "a", File: "f", Got: testkey.Public(t)}, "--strict-host-key-checking=accept-new"},
-		{&keys.OSLoginExtrasError{Extras: []string{"security keys (enable-oslogin-sk)"}}, "use gcloud compute ssh"},
+		{&access.ExtrasError{Extras: []string{"security keys (enable-oslogin-sk)"}}, "use gcloud compute ssh"},
 		{&osLoginUserError{Node: "vm", User: "root", Posix: "alice_example_com"}, "log in as alice_example_com (ssh alice_example_com@vm)"},
 	}
 	for _, tt := range tests {

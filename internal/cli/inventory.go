@@ -13,6 +13,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/gce"
 )
 
@@ -99,11 +100,8 @@ func buildInventory(ctx context.Context, o openSSHOptions, d *deps, warn io.Writ
 	if err != nil {
 		return inventory{}, err
 	}
-	nodes, insts, err := listNodes(ctx, o, d, route.knownHosts, warn, false)
+	plans, err := listNodes(ctx, o, d, Stdio{Err: warn}, warn, false)
 	if err != nil {
-		return inventory{}, err
-	}
-	if err := route.setOSLoginUsers(ctx, o, d, nodes, insts, warn); err != nil {
 		return inventory{}, err
 	}
 	inv := inventory{Meta: inventoryMeta{HostVars: map[string]map[string]any{}}, Groups: map[string]*inventoryGroup{}}
@@ -115,10 +113,10 @@ func buildInventory(ctx context.Context, o openSSHOptions, d *deps, warn io.Writ
 		}
 		g.Hosts = append(g.Hosts, host)
 	}
-	for i, r := range nodes {
-		inv.Meta.HostVars[r.Name] = route.hostVars(r)
-		for _, g := range groupsOf(r, insts[i], warn) {
-			add(g, r.Name)
+	for _, p := range plans {
+		inv.Meta.HostVars[p.Node.Name] = route.hostVars(p.Node, p.User)
+		for _, g := range groupsOf(p.Node, p.Inst, warn) {
+			add(g, p.Node.Name)
 		}
 	}
 	all := &inventoryGroup{Children: []string{"ungrouped"}}
@@ -132,7 +130,7 @@ func buildInventory(ctx context.Context, o openSSHOptions, d *deps, warn io.Writ
 
 // hostVars reaches r through gkessh proxy: the user and key as Ansible's own
 // variables, every other option in ansible_ssh_common_args.
-func (p proxyRoute) hostVars(r resolved) map[string]any {
+func (p proxyRoute) hostVars(r access.Node, user string) map[string]any {
 	vars := map[string]any{
 		"ansible_host": r.Name,
 		"gce_project":  r.Project,
@@ -140,7 +138,7 @@ func (p proxyRoute) hostVars(r resolved) map[string]any {
 		"gce_id":       fmt.Sprint(r.ID),
 	}
 	var args []string
-	for _, kv := range p.sshOptions(r) {
+	for _, kv := range p.sshOptions(r, user) {
 		switch kv[0] {
 		case "HostName":
 		case "User":
@@ -165,7 +163,7 @@ func groupName(parts ...string) string {
 // groupsOf lists the groups a node belongs to: its zone, its GKE cluster and
 // node pool (from the labels GKE sets), and each label. A label outside
 // GCE's grammar is left out with a line on warn.
-func groupsOf(r resolved, inst *gce.Instance, warn io.Writer) []string {
+func groupsOf(r access.Node, inst *gce.Instance, warn io.Writer) []string {
 	groups := []string{groupName("zone", r.Zone)}
 	labels := map[string]string{}
 	for k, v := range inst.Labels {

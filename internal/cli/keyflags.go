@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	ucli "github.com/urfave/cli/v2"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/gkessh/gkessh/internal/gce"
 	"github.com/gkessh/gkessh/keys"
 )
 
@@ -134,45 +132,4 @@ func loadKey(path string, w io.Writer) (*keys.KeyPair, error) {
 		fmt.Fprintf(w, "Generated SSH key %s (%s %s).\n", kp.Path, kp.Public.Type(), ssh.FingerprintSHA256(kp.Public))
 	}
 	return kp, nil
-}
-
-// osLoginError is ensureKey's refusal of a node under plain OS Login,
-// which a native login answers through the OS Login API instead.
-type osLoginError struct{ node string }
-
-func (e *osLoginError) Error() string { return e.node + ": " + keys.OSLoginNote }
-
-// ensureKey puts the key in the node's metadata with the scope and expiry
-// flags, refuses a node under OS Login, and says where the key is.
-func ensureKey(ctx context.Context, c *gce.Client, k keyOptions, r resolved, inst *gce.Instance, pub ssh.PublicKey, opts keys.EnsureOptions) (keys.EnsureResult, string, error) {
-	opts.Scope, opts.ExpireAfter = k.Scope, k.ExpireAfter
-	res, err := keys.Ensure(ctx, c, inst, pub, opts)
-	if err != nil {
-		return res, "", err
-	}
-	if res.OSLogin {
-		if len(res.OSLoginExtras) > 0 {
-			return res, "", fmt.Errorf("%s: %w", r.Name, &keys.OSLoginExtrasError{Extras: res.OSLoginExtras})
-		}
-		return res, "", &osLoginError{node: r.Name}
-	}
-	where := describeScope(res.Scope, res.Key, r.Name)
-	if res.ProjectRefused {
-		where += fmt.Sprintf(" (project metadata refused: no %s; gcloud falls back the same way)", gce.PermSetProjectMetadata)
-	}
-	return res, where, nil
-}
-
-// userKey resolves the user and loads (or creates) the key pair.
-func (d *deps) userKey(k keyOptions, w io.Writer) (string, *keys.KeyPair, error) {
-	user, err := d.user(k)
-	if err != nil {
-		return "", nil, err
-	}
-	path, err := d.keyFile(k)
-	if err != nil {
-		return "", nil, err
-	}
-	kp, err := loadKey(path, w)
-	return user, kp, err
 }

@@ -15,6 +15,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/gce"
 	"github.com/gkessh/gkessh/keys"
 )
@@ -129,16 +130,20 @@ func keysFlags(c *ucli.Context) (keysOptions, error) {
 	return o, nil
 }
 
-// target builds the client and, with a NODE, fetches the instance.
+// keysTarget builds the client and, with a NODE, fetches the instance.
 func keysTarget(ctx context.Context, o keysOptions, d *deps) (*gce.Client, *gce.Instance, error) {
-	c, err := d.compute(ctx, o.globalOptions)
+	a, err := newResolver(o.globalOptions, d)
 	if err != nil {
 		return nil, nil, err
 	}
-	if o.Node == "" {
-		return c, nil, nil
+	c, err := a.Compute(ctx)
+	if err != nil || o.Node == "" {
+		return c, nil, err
 	}
-	_, inst, err := d.instance(ctx, o.globalOptions, c, o.Node)
+	if err := checkNode(o.Node, o.Zone); err != nil {
+		return nil, nil, err
+	}
+	_, inst, err := a.Instance(ctx, o.Node)
 	return c, inst, err
 }
 
@@ -162,9 +167,9 @@ func runKeysEnsure(ctx context.Context, o keysOptions, d *deps, stdio Stdio) err
 	if err != nil {
 		return err
 	}
-	var kp *keys.KeyPair
+	var pub ssh.PublicKey
 	if o.DryRun {
-		kp, err = keys.Load(path) // writes nothing, not even a missing .pub
+		kp, err := keys.Load(path) // writes nothing, not even a missing .pub
 		if errors.Is(err, fs.ErrNotExist) {
 			fmt.Fprintf(stdio.Out, "would create key pair %s and add it for %s to metadata\n", path, user)
 			return nil
@@ -172,54 +177,57 @@ func runKeysEnsure(ctx context.Context, o keysOptions, d *deps, stdio Stdio) err
 		if err != nil {
 			return badInput(err)
 		}
-	} else if kp, err = loadKey(path, stdio.Err); err != nil {
-		return err
+		pub = kp.Public
+		kp.Close()
 	}
-	defer kp.Close()
-	c, inst, err := keysTarget(ctx, o, d)
+	a, err := newAccess(ctx, o.globalOptions, o.keyOptions, d, stdio, accessOptions{DryRun: o.DryRun,
+		Logf: func(format string, args ...any) { fmt.Fprintf(stdio.Err, "gkessh: "+format+"\n", args...) }})
 	if err != nil {
 		return err
 	}
-	res, err := keys.Ensure(ctx, c, inst, kp.Public, keys.EnsureOptions{
-		User: user, Scope: o.Scope, ExpireAfter: o.ExpireAfter, DryRun: o.DryRun, Now: d.now,
-		Logf: func(format string, args ...any) { fmt.Fprintf(stdio.Err, "gkessh: "+format+"\n", args...) },
-	})
-	if err != nil {
-		return err
-	}
-	if res.OSLogin {
-		return ensureOSLoginKey(ctx, o, d, stdio, c, res, kp.Public)
-	}
-	where := describeScope(res.Scope, res.Key, o.Node)
-	fp := ssh.FingerprintSHA256(kp.Public)
-	switch {
-	case !res.Wrote:
-		fmt.Fprintf(stdio.Out, "%s's key %s is already in %s\n", user, fp, where)
-	case o.DryRun:
-		fmt.Fprintf(stdio.Out, "would add to %s: %s\n", where, res.Line)
-	default:
-		fmt.Fprintf(stdio.Out, "added %s's key %s to %s%s\n", user, fp, where, expiryNote(keys.ParseLine(res.Line)))
-	}
-	return nil
-}
-
-// ensureOSLoginKey is keys ensure where OS Login is on, so that metadata
-// keys are ignored: the key goes into the gcloud account's OS Login
-// profile, as a login would put it.
-func ensureOSLoginKey(ctx context.Context, o keysOptions, d *deps, stdio Stdio, c *gce.Client, res keys.EnsureResult, pub ssh.PublicKey) error {
-	if len(res.OSLoginExtras) > 0 {
-		return &keys.OSLoginExtrasError{Extras: res.OSLoginExtras}
-	}
-	if o.DryRun {
-		account, err := d.osLoginAccount()
+	defer a.Close()
+	if !o.DryRun {
+		kp, err := a.Key()
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdio.Out, "OS Login is on: would import your key %s into the OS Login profile of %s\n", ssh.FingerprintSHA256(pub), account)
+		pub = kp.Public
+	}
+	var p *access.Plan
+	if o.Node == "" {
+		p, err = a.PlanProject(ctx)
+	} else if err = checkNode(o.Node, o.Zone); err == nil {
+		p, err = a.Plan(ctx, o.Node)
+	}
+	if err != nil {
+		return err
+	}
+	g, err := a.Grant(ctx, p)
+	if err != nil {
+		return err
+	}
+	fp := ssh.FingerprintSHA256(pub)
+	if p.Mode == access.OSLogin {
+		switch {
+		case o.DryRun:
+			fmt.Fprintf(stdio.Out, "OS Login is on: would import your key %s into the OS Login profile of %s\n", fp, p.Account)
+		case g.Wrote:
+			fmt.Fprintln(stdio.Out, granted(g, p))
+		default:
+			fmt.Fprintf(stdio.Out, "Your key %s is already in the OS Login profile of %s (user %s), %s.\n", fp, p.Account, printable(p.User), whenExpires(p.Expire))
+		}
 		return nil
 	}
-	_, err := d.importOSLoginKey(ctx, c, pub, o.ExpireAfter, sayTo(stdio.Out))
-	return err
+	where := describeScope(g.Scope, g.Item, o.Node)
+	switch {
+	case !g.Wrote:
+		fmt.Fprintf(stdio.Out, "%s's key %s is already in %s\n", user, fp, where)
+	case o.DryRun:
+		fmt.Fprintf(stdio.Out, "would add to %s: %s\n", where, g.Line)
+	default:
+		fmt.Fprintf(stdio.Out, "added %s's key %s to %s%s\n", user, fp, where, expiryNote(keys.ParseLine(g.Line)))
+	}
+	return nil
 }
 
 func describeScope(scope, key, node string) string {
@@ -266,16 +274,12 @@ func removeOSLoginKey(ctx context.Context, o keysOptions, d *deps, stdio Stdio, 
 	if o.Node == "" {
 		return false, nil
 	}
-	c, err := d.compute(ctx, o.globalOptions)
-	if err != nil {
-		return false, err
-	}
-	_, inst, err := d.instance(ctx, o.globalOptions, c, o.Node)
+	c, inst, err := keysTarget(ctx, o, d)
 	if err != nil {
 		return false, err
 	}
 	proj, err := c.Project(ctx)
-	if err != nil || !gce.OSLoginEnabled(inst, proj) {
+	if err != nil || access.ModeOf(inst, proj) != access.OSLogin {
 		return false, err
 	}
 	account, err := d.gcloudAccount()
@@ -430,8 +434,8 @@ func (o keysOptions) verdict(entries []keys.Entry) error {
 // listNotes are the facts that change what the listed lines mean.
 func listNotes(inst *gce.Instance, proj *gce.Project) []string {
 	var notes []string
-	if gce.OSLoginEnabled(inst, proj) {
-		notes = append(notes, keys.OSLoginNote)
+	if access.ModeOf(inst, proj) == access.OSLogin {
+		notes = append(notes, access.OSLoginNote)
 	}
 	if inst != nil && gce.BlocksProjectSSHKeys(inst) {
 		notes = append(notes, "instance "+inst.Name+" sets block-project-ssh-keys: the project lines do not apply to it")

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/keys"
 )
@@ -331,7 +332,17 @@ func TestResolveUsesCache(t *testing.T) {
 	o := e.options()
 	node := e.srv.Nodes()[2]
 	n := e.srv.Node(node)
-	want := resolved{Project: e.srv.ProjectName(), Zone: n.Zone, Name: node, ID: n.ID}
+	want := access.Node{Project: e.srv.ProjectName(), Zone: n.Zone, Name: node, ID: n.ID}
+	resolve := func(g globalOptions, node string) (access.Node, error) {
+		if err := checkNode(node, g.Zone); err != nil {
+			return access.Node{}, err
+		}
+		a, err := newResolver(g, d)
+		if err != nil {
+			return access.Node{}, err
+		}
+		return a.Resolve(ctx, node)
+	}
 	withZone := o
 	withZone.Zone = n.Zone
 	wrongZone := o
@@ -354,7 +365,7 @@ func TestResolveUsesCache(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := e.srv.Stats().APICalls
-			got, err := d.resolve(ctx, tt.opts, tt.node)
+			got, err := resolve(tt.opts, tt.node)
 			if calls := e.srv.Stats().APICalls - before; calls != tt.wantCalls {
 				t.Errorf("%d API calls, want %d", calls, tt.wantCalls)
 			}
@@ -379,11 +390,11 @@ func TestResolveUsesCache(t *testing.T) {
 	if err := cache.Put(e.srv.ProjectName(), node, "us-west1-c", 1); err != nil {
 		t.Fatal(err)
 	}
-	c, err := d.compute(ctx, o)
+	a, err := newResolver(o, d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := d.instance(ctx, o, c, node)
+	got, _, err := a.Instance(ctx, node)
 	if err != nil || got != want {
 		t.Fatalf("instance with a stale cache = %+v, %v; want %+v", got, err, want)
 	}

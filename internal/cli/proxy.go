@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/sshclient"
 	"github.com/gkessh/gkessh/tunnel"
 )
@@ -87,27 +89,23 @@ const recheckTimeout = 5 * time.Second
 // recreated: it fetches the instance (also after ssh's SIGHUP cancelled
 // ctx), which refreshes the cache, and compares its id with the pinned
 // one, else with the one it dialled on. A failed lookup says nothing.
-func recheck(ctx context.Context, o proxyOptions, d *deps, r resolved) error {
+func recheck(ctx context.Context, o proxyOptions, a *access.Access, n access.Node) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recheckTimeout)
 	defer cancel()
-	c, err := d.compute(ctx, o.globalOptions)
+	now, _, err := a.Instance(ctx, n.Name)
 	if err != nil {
 		return nil
 	}
-	now, _, err := d.instance(ctx, o.globalOptions, c, r.Name)
-	if err != nil {
-		return nil
-	}
-	return recreated(cmp.Or(o.InstanceID, r.ID), now.ID)
+	return recreated(cmp.Or(o.InstanceID, n.ID), now.ID)
 }
 
 // runProxy carries stdin and stdout through a tunnel until both ends are
 // done. Stdout gets nothing but the node's bytes. A tunnel that cannot be
 // opened or breaks exits 255 with one line on stderr, as ssh does.
 func runProxy(ctx context.Context, o proxyOptions, d *deps, stdio Stdio) error {
-	r, dial, err := d.nodeDialer(ctx, o.globalOptions, o.Node, o.Port)
+	a, n, dial, err := nodeDialer(ctx, o, d)
 	if err == nil {
-		err = o.checkRecreated(r.ID)
+		err = o.checkRecreated(n.ID)
 	}
 	if err != nil {
 		return exitError{code: exitFailure, err: err}
@@ -118,7 +116,7 @@ func runProxy(ctx context.Context, o proxyOptions, d *deps, stdio Stdio) error {
 	}
 	defer release()
 	if o.Port == 22 && !o.NoEnsureKey {
-		if err := stageKey(ctx, o, d, r, dial, stdio); err != nil {
+		if err := stageKey(ctx, o, d, n, dial, stdio); err != nil {
 			return exitError{code: exitFailure, err: err}
 		}
 	}
@@ -145,7 +143,7 @@ func runProxy(ctx context.Context, o proxyOptions, d *deps, stdio Stdio) error {
 		err = tunnel.Pipe(ctx, conn, in, out)
 	}
 	if kexIncomplete {
-		if rerr := recheck(ctx, o, d, r); rerr != nil {
+		if rerr := recheck(ctx, o, a, n); rerr != nil {
 			return exitError{code: exitFailure, err: rerr}
 		}
 	}
@@ -153,4 +151,35 @@ func runProxy(ctx context.Context, o proxyOptions, d *deps, stdio Stdio) error {
 		return exitError{code: exitFailure, err: err}
 	}
 	return nil
+}
+
+// nodeDialer resolves the node (from the zone cache when warm: no API
+// call) and returns a function that opens tunnels to its port, which drops
+// the cached zone when IAP finds no such instance there.
+func nodeDialer(ctx context.Context, o proxyOptions, d *deps) (*access.Access, access.Node, sshclient.DialFunc, error) {
+	if err := checkNode(o.Node, o.Zone); err != nil {
+		return nil, access.Node{}, nil, err
+	}
+	a, err := newResolver(o.globalOptions, d)
+	if err != nil {
+		return nil, access.Node{}, nil, err
+	}
+	n, err := a.Resolve(ctx, o.Node)
+	if err != nil {
+		return nil, n, nil, err
+	}
+	dl, err := d.iapDialer(ctx, o.globalOptions)
+	if err != nil {
+		return nil, n, nil, err
+	}
+	target := tunnel.Target{Project: n.Project, Zone: n.Zone, Instance: n.Name, Port: o.Port}
+	return a, n, func(ctx context.Context) (net.Conn, error) {
+		conn, err := dl.DialContext(ctx, target)
+		var ce *tunnel.CloseError
+		if errors.As(err, &ce) && ce.Code == tunnel.CodeLookupFailed {
+			// The cached zone may be stale: look the node up afresh next time.
+			a.Forget(n)
+		}
+		return conn, err
+	}, nil
 }

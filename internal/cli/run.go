@@ -14,6 +14,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/broadcast"
 	"github.com/gkessh/gkessh/internal/fleet"
 	"github.com/gkessh/gkessh/internal/gce"
@@ -164,16 +165,16 @@ func runRun(ctx context.Context, o runOptions, d *deps, stdio Stdio) error {
 
 func runFleet(ctx context.Context, o runOptions, d *deps, stdio Stdio) error {
 	logf := d.logger(o.Verbose)
-	user, kp, err := d.userKey(o.keyOptions, stdio.Err)
+	a, err := newAccess(ctx, o.globalOptions, o.keyOptions, d, stdio, accessOptions{Strict: o.Strict, Quiet: true})
 	if err != nil {
 		return err
 	}
-	defer kp.Close()
-	known, err := d.knownHosts()
+	defer a.Close()
+	kp, err := a.Key()
 	if err != nil {
 		return err
 	}
-	c, err := d.compute(ctx, o.globalOptions)
+	c, err := a.Compute(ctx)
 	if err != nil {
 		return err
 	}
@@ -202,18 +203,17 @@ func runFleet(ctx context.Context, o runOptions, d *deps, stdio Stdio) error {
 		stdin = func() io.ReadCloser { return b.Open() }
 	}
 	cfg := fleet.Config{
-		Compute: c,
+		Access: a,
 		Dial: func(ctx context.Context, inst *gce.Instance) (net.Conn, error) {
 			return dl.DialContext(ctx, tunnel.Target{Project: c.ProjectID, Zone: gce.ZoneName(inst.Zone), Instance: inst.Name, Port: o.Port})
 		},
-		User: user, Key: kp, Scope: o.Scope, ExpireAfter: o.ExpireAfter,
-		OSLogin: func(ctx context.Context) (string, error) {
-			return d.importOSLoginKey(ctx, c, kp.Public, o.ExpireAfter, logf)
-		},
-		KnownHosts: known, Strict: o.Strict, PropagationTimeout: o.PropagationTimeout,
-		Command: sshclient.CommandLine(o.Command), Stdin: stdin,
+		PropagationTimeout: o.PropagationTimeout,
+		Command:            sshclient.CommandLine(o.Command), Stdin: stdin,
 		Parallel: o.Parallel, Timeout: o.Timeout, FailFast: o.FailFast,
-		Output: out.writers, Done: out.done, Logf: logf,
+		Output: out.writers, Done: out.done,
+		Granted: func(p *access.Plan, g *access.Granted, nodes int) {
+			fmt.Fprintln(stdio.Err, grantNotice(p, g, kp.Public, nodes))
+		},
 	}
 	if kp.Created {
 		logf("new key %s", kp.Path)

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/term"
 
-	"github.com/gkessh/gkessh/internal/gce"
+	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/knownhosts"
 	"github.com/gkessh/gkessh/sshclient"
@@ -196,122 +196,78 @@ type login struct {
 func (o login) run(ctx context.Context, stdio Stdio) error {
 	logf := o.d.logger(o.Verbose)
 	start := o.d.now()
-	user, err := o.d.user(o.keyOptions)
+	if err := checkNode(o.Node, o.Zone); err != nil {
+		return err
+	}
+	a, err := newAccess(ctx, o.globalOptions, o.keyOptions, o.d, stdio, accessOptions{
+		Strict: o.Strict, AcceptChanged: o.AcceptChanged, DryRun: o.DryRun, Progress: true})
 	if err != nil {
 		return err
 	}
-	keyPath, err := o.d.keyFile(o.keyOptions)
-	if err != nil {
-		return err
-	}
-	c, err := o.d.compute(ctx, o.globalOptions)
-	if err != nil {
-		return err
-	}
-	r, inst, err := o.d.instance(ctx, o.globalOptions, c, o.Node)
+	defer a.Close()
+	p, err := a.Plan(ctx, o.Node)
 	if err != nil {
 		if cmd := nearCommand(o.Node); cmd != "" {
 			return &nearCommandError{err, cmd}
 		}
 		return err
 	}
-	logf("found %s (id %d) in %v", r, r.ID, time.Since(start).Round(time.Millisecond))
-	if inst.Status != "RUNNING" {
-		return notRunning(r, inst.Status)
+	logf("found %s (id %d) in %v", p.Node, p.Node.ID, time.Since(start).Round(time.Millisecond))
+	if p.Inst.Status != "RUNNING" {
+		return notRunning(p.Node, p.Inst.Status)
 	}
 	if o.DryRun {
-		return o.dryRun(ctx, stdio, c, r, inst, user, keyPath)
+		return o.dryRun(ctx, stdio, a, p)
 	}
 	fwds, err := listenLocal(ctx, o.LocalForwards)
 	if err != nil {
 		return err
 	}
 	defer closeAll(fwds)
-	dial, err := o.dialer(ctx, stdio, r, inst)
+	fresh, err := o.dialer(ctx, p)
 	if err != nil {
 		return err
 	}
-	fresh := dial
-	dial, release, err := sshclient.OpenFirst(ctx, dial)
+	dial, release, err := sshclient.OpenFirst(ctx, fresh)
 	if err != nil {
 		return err
 	}
 	defer release()
-
-	kp, err := loadKey(keyPath, stdio.Err)
-	if err != nil {
-		return err
-	}
-	defer kp.Close()
-	// Host keys before metadata: a refused host key leaves no key line.
-	check, err := o.hostKeyCheck(ctx, stdio, c, r, inst)
-	if err != nil {
-		return err
-	}
-	cfg := sshclient.Config{
-		User: user, Signers: []ssh.Signer{kp.Signer},
-		HostKeyCallback: check.Callback, HostKeyAlgorithms: check.Algorithms,
-		HostKeyAlias: knownhosts.HostAlias(r.ID), Name: r.Name,
-		Progress: stdio.Err, Live: isTerminal(stdio.Err),
-		Logf: logf,
-	}
-	if !o.Verbose {
-		cfg.Logf = nil // no lines to make room for on the waiting line
-	}
 	// With --internal-ip nothing else names the address a failure is at
 	// (a closed port shows as "ssh: handshake failed: EOF").
 	via := func(err error) error {
 		if err == nil || !o.InternalIP {
 			return err
 		}
-		ip := net.JoinHostPort(inst.NetworkInterfaces[0].NetworkIP, strconv.Itoa(o.Port))
-		return fmt.Errorf("%s at its internal IP %s: %w", r.Name, ip, err)
+		ip := net.JoinHostPort(p.Inst.NetworkInterfaces[0].NetworkIP, strconv.Itoa(o.Port))
+		return fmt.Errorf("%s at its internal IP %s: %w", p.Node.Name, ip, err)
 	}
 	// The probe dials afresh, leaving the open tunnel for the login.
-	client, err := o.probeBeforeWrite(ctx, c, r, inst, kp, user, fresh, cfg)
-	var ole *osLoginError
-	var res keys.EnsureResult
-	switch {
-	case errors.As(err, &ole):
-		// As gcloud does: the key goes into the OS Login profile, and the
-		// login is as its POSIX user; no metadata is written.
-		if user, err = o.d.importOSLoginKey(ctx, c, kp.Public, o.ExpireAfter, sayTo(stdio.Err)); err != nil {
-			return err
-		}
-		cfg.User, res.Wrote = user, true
-	case err != nil:
+	client, g, err := a.Admit(ctx, p, fresh)
+	if err != nil {
 		return via(err)
-	default:
-		var where string
-		res, where, err = ensureKey(ctx, c, o.keyOptions, r, inst, kp.Public, keys.EnsureOptions{User: user, Logf: logf})
-		if err != nil {
-			if client != nil {
-				client.Close()
-			}
-			return err
-		}
-		if res.Wrote {
-			fmt.Fprintf(stdio.Err, "Added %s's key to %s%s.\n", user, where, expiryNote(keys.ParseLine(res.Line)))
-		} else {
-			logf("%s's key is already in %s", user, where)
-		}
+	}
+	if msg := granted(g, p); msg != "" {
+		fmt.Fprintln(stdio.Err, msg)
+	} else if g.Mode == access.MetadataKeys {
+		logf("%s's key is already in %s", p.User, grantedWhere(g, p.Node.Name))
 	}
 	logf("key ready after %v", time.Since(start).Round(time.Millisecond))
 	if client == nil {
-		cfg.Wait, cfg.Timeout = true, o.PropagationTimeout
-		if !res.Wrote {
-			cfg.Timeout = min(cfg.Timeout, alreadyPresentWait)
+		wait := o.PropagationTimeout
+		if !g.Wrote {
+			wait = min(wait, alreadyPresentWait)
 		}
-		if client, err = sshclient.Connect(ctx, dial, cfg); err != nil {
+		if client, err = a.Login(ctx, p, dial, wait); err != nil {
 			return via(err)
 		}
 	}
 	defer client.Close()
-	logf("logged in as %s after %v", user, time.Since(start).Round(time.Millisecond))
-	if fwds, err = listenRemote(client, o.RemoteForwards, fwds, r.Name); err != nil {
+	logf("logged in as %s after %v", p.User, time.Since(start).Round(time.Millisecond))
+	if fwds, err = listenRemote(client, o.RemoteForwards, fwds, p.Node.Name); err != nil {
 		return err
 	}
-	stopForwards := serveForwards(ctx, stdio, client, fwds, r.Name)
+	stopForwards := serveForwards(ctx, stdio, client, fwds, p.Node.Name)
 	defer stopForwards()
 	if o.NoCommand {
 		// Until interrupted, or until the node goes away.
@@ -328,88 +284,26 @@ func (o login) run(ctx context.Context, stdio Stdio) error {
 			<-done
 			return nil
 		case <-done:
-			return fmt.Errorf("connection to %s closed", r.Name)
+			return fmt.Errorf("connection to %s closed", p.Node.Name)
 		}
 	}
 	return o.session(ctx, stdio, client)
 }
 
-// probeBeforeWrite tries one login before a key line is written, so the
-// server's host key is checked first: a refused host key must leave no
-// metadata behind, as a refused tunnel does. It returns the client when
-// the key already works, nil when the server is fine but refuses the key
-// (yet), and does nothing when no write is due.
-func (o login) probeBeforeWrite(ctx context.Context, c *gce.Client, r resolved, inst *gce.Instance, kp *keys.KeyPair, user string, dial sshclient.DialFunc, cfg sshclient.Config) (*ssh.Client, error) {
-	due, _, err := ensureKey(ctx, c, o.keyOptions, r, inst, kp.Public, keys.EnsureOptions{User: user, DryRun: true})
-	if err != nil || !due.Wrote {
-		return nil, err
-	}
-	client, err := sshclient.Connect(ctx, dial, cfg)
-	if err != nil && !sshclient.IsAuthFailure(err) {
-		return nil, err
-	}
-	return client, nil
-}
-
 // notRunning is the one message for a node that is not RUNNING, for the
 // login and doctor alike.
-func notRunning(r resolved, status string) error {
-	return fmt.Errorf("instance %s is %s, not RUNNING: start it (gcloud compute instances start %s --zone %s) and retry", r, status, r.Name, r.Zone)
-}
-
-// hostKeyCheck prepares the host key check for r, reading the keys its
-// guest published unless host keys go unchecked, and applying the one host
-// key policy (knownhosts.Pin) to them.
-func (o login) hostKeyCheck(ctx context.Context, stdio Stdio, c *gce.Client, r resolved, inst *gce.Instance) (*knownhosts.HostKeyCheck, error) {
-	path, err := o.d.knownHosts()
-	if err != nil {
-		return nil, err
-	}
-	v := knownhosts.Verifier{
-		File: knownhosts.KnownHosts{Path: path}, Node: r.Name, Alias: knownhosts.HostAlias(r.ID),
-		Source: publishedSource(r), Accept: o.AcceptChanged, Mode: o.Strict, Warn: stdio.Err,
-	}
-	if o.Strict != knownhosts.StrictNo && gce.GuestAttributesEnabled(inst) {
-		if v.Published, err = c.HostKeys(ctx, r.Zone, r.Name); err != nil {
-			// Not fatal: the recorded keys, or trust on first use,
-			// still apply.
-			fmt.Fprintf(stdio.Err, "gkessh: warning: %v\n", err)
-		}
-	}
-	check, err := v.Prepare()
-	if err != nil {
-		return nil, err
-	}
-	if len(check.Pinned) > 0 {
-		fmt.Fprintf(stdio.Err, "Pinned %d host keys of %s published by its guest (%s) in %s.\n", len(check.Pinned), r.Name, v.Alias, path)
-	}
-	reportReplaced(stdio.Err, r, v.Alias, check.Replaced, v.Published)
-	return check, nil
-}
-
-// publishedSource says where a node's published host keys come from.
-func publishedSource(r resolved) string {
-	return fmt.Sprintf("its guest attributes (hostkeys/ of %s)", r)
-}
-
-// reportReplaced says which recorded host keys --accept-changed-host-keys
-// replaced, and with what.
-func reportReplaced(w io.Writer, r resolved, alias string, old, published []ssh.PublicKey) {
-	if len(old) == 0 {
-		return
-	}
-	fmt.Fprintf(w, "Replaced the host keys of %s (%s): %s, with the ones in %s: %s.\n",
-		r.Name, alias, knownhosts.Fingerprints(old), publishedSource(r), knownhosts.Fingerprints(published))
+func notRunning(n access.Node, status string) error {
+	return fmt.Errorf("instance %s is %s, not RUNNING: start it (gcloud compute instances start %s --zone %s) and retry", n, status, n.Name, n.Zone)
 }
 
 // dialer opens connections to the node's SSH port: through IAP, or with
 // --internal-ip straight to its first interface's address.
-func (o login) dialer(ctx context.Context, stdio Stdio, r resolved, inst *gce.Instance) (sshclient.DialFunc, error) {
+func (o login) dialer(ctx context.Context, p *access.Plan) (sshclient.DialFunc, error) {
 	if o.InternalIP {
-		if len(inst.NetworkInterfaces) == 0 || inst.NetworkInterfaces[0].NetworkIP == "" {
-			return nil, fmt.Errorf("instance %s has no internal IP: drop --internal-ip to go through IAP", r)
+		if len(p.Inst.NetworkInterfaces) == 0 || p.Inst.NetworkInterfaces[0].NetworkIP == "" {
+			return nil, fmt.Errorf("instance %s has no internal IP: drop --internal-ip to go through IAP", p.Node)
 		}
-		addr := net.JoinHostPort(inst.NetworkInterfaces[0].NetworkIP, strconv.Itoa(o.Port))
+		addr := net.JoinHostPort(p.Inst.NetworkInterfaces[0].NetworkIP, strconv.Itoa(o.Port))
 		return func(ctx context.Context) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "tcp", addr)
@@ -419,7 +313,7 @@ func (o login) dialer(ctx context.Context, stdio Stdio, r resolved, inst *gce.In
 	if err != nil {
 		return nil, err
 	}
-	target := tunnel.Target{Project: r.Project, Zone: r.Zone, Instance: r.Name, Port: o.Port}
+	target := tunnel.Target{Project: p.Node.Project, Zone: p.Node.Zone, Instance: p.Node.Name, Port: o.Port}
 	return func(ctx context.Context) (net.Conn, error) { return dl.DialContext(ctx, target) }, nil
 }
 
@@ -477,60 +371,56 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// dryRun reports what a login would do: the key, the metadata write, the
-// host key check and the route, and changes nothing.
-func (o login) dryRun(ctx context.Context, stdio Stdio, c *gce.Client, r resolved, inst *gce.Instance, user, keyPath string) error {
+// dryRun reports what a login would do: the key, the key write, the host
+// key check and the route, from the plan, and changes nothing.
+func (o login) dryRun(ctx context.Context, stdio Stdio, a *access.Access, p *access.Plan) error {
 	out := stdio.Out
+	keyPath, err := o.d.keyFile(o.keyOptions)
+	if err != nil {
+		return err
+	}
 	kp, err := keys.Load(keyPath)
 	switch {
 	case err != nil && errors.Is(err, os.ErrNotExist):
-		fmt.Fprintf(out, "would create key pair %s and add it for %s to metadata\n", keyPath, user)
+		fmt.Fprintf(out, "would create key pair %s and add it for %s to metadata\n", keyPath, p.User)
 	case err != nil:
 		return err
 	default:
 		defer kp.Close()
-		res, where, err := ensureKey(ctx, c, o.keyOptions, r, inst, kp.Public, keys.EnsureOptions{User: user, DryRun: true})
-		var ole *osLoginError
+		fp := ssh.FingerprintSHA256(kp.Public)
 		switch {
-		case errors.As(err, &ole):
-			if user, err = o.d.osLoginUser(ctx, c); err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "OS Login is on: would import your key %s into your OS Login profile (user %s)\n", ssh.FingerprintSHA256(kp.Public), user)
-		case err != nil:
-			return err
-		case res.Wrote:
-			fmt.Fprintf(out, "would add to %s: %s\n", where, res.Line)
+		case p.Mode == access.OSLogin:
+			fmt.Fprintf(out, "OS Login is on: would import your key %s into your OS Login profile (user %s)\n", fp, printable(p.User))
+		case p.WriteDue:
+			fmt.Fprintf(out, "would add to %s: %s\n", describeScope(p.Scope, p.Item, p.Node.Name), p.Line)
 		default:
-			fmt.Fprintf(out, "%s's key %s is already in %s\n", user, ssh.FingerprintSHA256(kp.Public), where)
+			fmt.Fprintf(out, "%s's key %s is already in %s\n", p.User, fp, describeScope(p.Scope, p.Item, p.Node.Name))
 		}
+	}
+	hk, err := a.HostKeys(ctx, p)
+	if err != nil {
+		return err
 	}
 	path, err := o.d.knownHosts()
 	if err != nil {
 		return err
 	}
-	alias := knownhosts.HostAlias(r.ID)
-	rec, err := knownhosts.KnownHosts{Path: path}.Lookup(alias)
-	if err != nil {
-		return err
-	}
-	published, err := c.HostKeys(ctx, r.Zone, r.Name)
 	switch {
-	case len(rec.Keys) > 0:
-		fmt.Fprintf(out, "host keys of %s: %d recorded in %s\n", alias, len(rec.Keys), path)
-	case err == nil && len(published) > 0 && o.Strict != knownhosts.StrictNo:
-		fmt.Fprintf(out, "host keys of %s: would pin the %d its guest published\n", alias, len(published))
+	case len(hk.Recorded.Keys) > 0:
+		fmt.Fprintf(out, "host keys of %s: %d recorded in %s\n", hk.Alias, len(hk.Recorded.Keys), path)
+	case len(hk.Published) > 0:
+		fmt.Fprintf(out, "host keys of %s: would pin the %d its guest published\n", hk.Alias, len(hk.Published))
 	default:
-		fmt.Fprintf(out, "host keys of %s: none recorded or published (--strict-host-key-checking=%s)\n", alias, o.Strict)
+		fmt.Fprintf(out, "host keys of %s: none recorded or published (--strict-host-key-checking=%s)\n", hk.Alias, o.Strict)
 	}
-	route := fmt.Sprintf("an IAP tunnel to %s port %d", r, o.Port)
-	if o.InternalIP && len(inst.NetworkInterfaces) > 0 {
-		route = fmt.Sprintf("%s:%d directly", inst.NetworkInterfaces[0].NetworkIP, o.Port)
+	route := fmt.Sprintf("an IAP tunnel to %s port %d", p.Node, o.Port)
+	if o.InternalIP && len(p.Inst.NetworkInterfaces) > 0 {
+		route = fmt.Sprintf("%s:%d directly", p.Inst.NetworkInterfaces[0].NetworkIP, o.Port)
 	}
 	what := "an interactive shell"
 	if len(o.Command) > 0 {
 		what = fmt.Sprintf("%q", sshclient.CommandLine(o.Command))
 	}
-	fmt.Fprintf(out, "would log in as %s through %s and run %s\n", user, route, what)
+	fmt.Fprintf(out, "would log in as %s through %s and run %s\n", printable(p.User), route, what)
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/gce"
 	"github.com/gkessh/gkessh/knownhosts"
 	"github.com/gkessh/gkessh/sshconfig"
@@ -69,9 +70,6 @@ type proxyRoute struct {
 	defaultKey bool // keyFile is the default, so the proxy needs no --key-file
 	knownHosts string
 	strict     string
-	// posix is, for the nodes under OS Login, the user to log in as: the
-	// profile's POSIX user (setOSLoginUsers).
-	posix map[string]string
 }
 
 func (d *deps) proxyRoute(o openSSHOptions) (proxyRoute, error) {
@@ -94,112 +92,106 @@ func (d *deps) proxyRoute(o openSSHOptions) (proxyRoute, error) {
 	return p, nil
 }
 
-// listNodes lists the RUNNING instances matching o.Filter (and in --zone,
-// when given), sorted by name,
-// fills the zone cache so `gkessh proxy` makes no lookup, and pins each
-// node's published host keys in the known_hosts file (under compute.ID, or
-// the node name when byName) so the first ssh is verified instead of
+// listNodes plans every RUNNING instance matching o.Filter (and in
+// --zone, when given), sorted by name, which fills the zone cache so
+// `gkessh proxy` makes no lookup and gives each its login user (the
+// profile's POSIX user under OS Login, read once for all), and pins each
+// node's published host keys in the known_hosts file (under compute.ID,
+// or the node name when byName) so the first ssh is verified instead of
 // trusted on first use. A node whose guest now publishes other keys than
 // the recorded ones is refused (the whole run fails, naming every such
-// node) unless o.AcceptChanged. An instance whose name or zone is outside GCE's
-// grammar is skipped with a line on warn: it would otherwise reach ssh's
-// config and known_hosts, and a shell, as it is.
-func listNodes(ctx context.Context, o openSSHOptions, d *deps, known string, warn io.Writer, byName bool) ([]resolved, []*gce.Instance, error) {
-	c, err := d.compute(ctx, o.globalOptions)
+// node) unless o.AcceptChanged. An instance whose name or zone is outside
+// GCE's grammar is skipped with a line on warn: it would otherwise reach
+// ssh's config and known_hosts, and a shell, as it is. A node under OS
+// Login whose profile cannot be read keeps the user of the others, with a
+// warning: their entries are still good.
+func listNodes(ctx context.Context, o openSSHOptions, d *deps, stdio Stdio, warn io.Writer, byName bool) ([]*access.Plan, error) {
+	a, err := newAccess(ctx, o.globalOptions, o.keyOptions, d, stdio, accessOptions{DryRun: d.dryRun})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	c, err := a.Compute(ctx)
+	if err != nil {
+		return nil, err
 	}
 	all, err := c.List(ctx, "")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	proj, err := a.Project(ctx)
+	if err != nil {
+		return nil, err
+	}
+	known, err := d.knownHosts()
+	if err != nil {
+		return nil, err
+	}
+	user, err := d.user(o.keyOptions)
+	if err != nil {
+		return nil, err
 	}
 	re := regexp.MustCompile(o.Filter)
 	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
-	cache, cacheErr := d.zoneCache()
-	var rs []resolved
-	var insts []*gce.Instance
+	var plans []*access.Plan
 	var changed []error
+	var keepUser []string
+	var keepWhy error
 	for _, inst := range all {
 		if inst.Status != "RUNNING" || !re.MatchString(inst.Name) || (o.Zone != "" && gce.ZoneName(inst.Zone) != o.Zone) {
 			continue
 		}
-		r := resolved{Project: c.ProjectID, Zone: gce.ZoneName(inst.Zone), Name: inst.Name, ID: inst.Id}
-		if err := cmp.Or(gce.CheckName(r.Name), gce.CheckZone(r.Zone)); err != nil {
+		if err := cmp.Or(gce.CheckName(inst.Name), gce.CheckZone(gce.ZoneName(inst.Zone))); err != nil {
 			fmt.Fprintf(warn, "gkessh: skipping an instance: %v\n", err)
 			continue
 		}
-		if cacheErr == nil {
-			cache.Put(r.Project, r.Name, r.Zone, r.ID) // best effort: a miss costs one lookup
+		p, err := a.PlanInstance(ctx, inst)
+		if err != nil && access.ModeOf(inst, proj) == access.OSLogin {
+			keepUser, keepWhy = append(keepUser, inst.Name), err
+			p = &access.Plan{Node: access.NodeOf(c.ProjectID, inst), Inst: inst, Mode: access.OSLogin, User: user}
+		} else if err != nil {
+			return nil, err
 		}
+		a.Remember(p.Node)
 		if !d.dryRun {
-			hostKeys, err := c.HostKeys(ctx, r.Zone, r.Name)
+			hk, err := a.HostKeys(ctx, p)
+			if err == nil {
+				err = hk.Unread
+			}
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
-			alias := knownhosts.HostAlias(r.ID)
+			alias := hk.Alias
 			if byName {
-				alias = r.Name
+				alias = p.Node.Name
 			}
-			pinned, err := knownhosts.KnownHosts{Path: known}.Pin(r.Name, alias, publishedSource(r), hostKeys, o.AcceptChanged)
+			pinned, err := knownhosts.KnownHosts{Path: known}.Pin(p.Node.Name, alias, access.PublishedSource(p.Node), hk.Published, o.AcceptChanged)
 			var cerr *knownhosts.HostKeyChangedError
 			if errors.As(err, &cerr) {
 				changed = append(changed, err)
 				continue
 			}
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
-			reportReplaced(warn, r, alias, pinned.Replaced, hostKeys)
+			access.ReportReplaced(warn, p.Node, alias, pinned.Replaced, hk.Published)
 		}
-		rs = append(rs, r)
-		insts = append(insts, inst)
+		plans = append(plans, p)
+	}
+	if len(keepUser) > 0 {
+		fmt.Fprintf(warn, "gkessh: warning: %s under OS Login keep user %s: %v\n", listSome(keepUser), user, keepWhy)
 	}
 	if len(changed) > 0 {
-		return nil, nil, errors.Join(changed...)
+		return nil, errors.Join(changed...)
 	}
-	return rs, insts, nil
+	return plans, nil
 }
 
-// setOSLoginUsers finds which nodes are under OS Login and gives them the
-// POSIX user of the gcloud account's profile, read once for all of them.
-// When it cannot be read they keep p.user, with a warning: the other
-// nodes' entries are still good.
-func (p *proxyRoute) setOSLoginUsers(ctx context.Context, o openSSHOptions, d *deps, nodes []resolved, insts []*gce.Instance, warn io.Writer) error {
-	c, err := d.compute(ctx, o.globalOptions)
-	if err != nil {
-		return err
-	}
-	proj, err := c.Project(ctx)
-	if err != nil {
-		return err
-	}
-	var names []string
-	for i, inst := range insts {
-		if gce.OSLoginEnabled(inst, proj) {
-			names = append(names, nodes[i].Name)
-		}
-	}
-	if len(names) == 0 {
-		return nil
-	}
-	posix, err := d.osLoginUser(ctx, c)
-	if err != nil {
-		fmt.Fprintf(warn, "gkessh: warning: %s under OS Login keep user %s: %v\n", listSome(names), p.user, err)
-		return nil
-	}
-	p.posix = map[string]string{}
-	for _, n := range names {
-		p.posix[n] = posix
-	}
-	return nil
-}
-
-// sshOptions are the ssh_config options that reach r through gkessh, in the
-// order config-ssh writes them. The project and zone ride on the
-// ProxyCommand so the proxy needs no lookup at all. For a wildcard entry r
-// has only Project set: no HostName, no HostKeyAlias, and the proxy finds
-// the zone (cached by listNodes).
-func (p proxyRoute) sshOptions(r resolved) [][2]string {
+// sshOptions are the ssh_config options that reach r through gkessh as
+// user, in the order config-ssh writes them. The project and zone ride on
+// the ProxyCommand so the proxy needs no lookup at all. For a wildcard
+// entry r has only Project set: no HostName, no HostKeyAlias, and the
+// proxy finds the zone (cached by listNodes).
+func (p proxyRoute) sshOptions(r access.Node, user string) [][2]string {
 	// %r hands the proxy ssh's user, so the key it stages is that user's.
 	proxy := fmt.Sprintf("%s proxy --user %%r --project %s", sshconfig.CommandArg(p.self), sshconfig.CommandArg(r.Project))
 	if r.ID != 0 {
@@ -216,7 +208,7 @@ func (p proxyRoute) sshOptions(r resolved) [][2]string {
 		opts = append(opts, [2]string{"HostName", r.Name})
 	}
 	opts = append(opts,
-		[2]string{"User", cmp.Or(p.posix[r.Name], p.user)},
+		[2]string{"User", user},
 		[2]string{"IdentityFile", sshconfig.Path(p.keyFile)},
 		[2]string{"IdentitiesOnly", "yes"},
 	)

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -14,9 +13,11 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/atomicfile"
 	"github.com/gkessh/gkessh/internal/filelock"
 	"github.com/gkessh/gkessh/keys"
+	"github.com/gkessh/gkessh/knownhosts"
 	"github.com/gkessh/gkessh/sshclient"
 )
 
@@ -32,87 +33,78 @@ const permanentRecheck = 24 * time.Hour
 //
 // Warm path: a stamp in the cache says this node accepted this key recently
 // enough, and stageKey returns with no API call. Otherwise, under a lock
-// shared by every gkessh of this user, it ensures the key (so N proxies
+// shared by every gkessh of this user, it plans and grants (so N proxies
 // started at once by Ansible write metadata at most once and never race
-// for the fingerprint), then probes the node's sshd until it takes the key,
-// and records the stamp.
-func stageKey(ctx context.Context, o proxyOptions, d *deps, r resolved, dial sshclient.DialFunc, stdio Stdio) error {
-	user, kp, err := d.userKey(o.keyOptions, stdio.Err)
+// for the fingerprint), then logs in until the node takes the key, checking
+// its host key as every login does, and records the stamp.
+func stageKey(ctx context.Context, o proxyOptions, d *deps, n access.Node, dial sshclient.DialFunc, stdio Stdio) error {
+	user, err := d.user(o.keyOptions)
 	if err != nil {
 		return err
 	}
-	defer kp.Close()
+	a, err := newAccess(ctx, o.globalOptions, o.keyOptions, d, stdio, accessOptions{Strict: knownhosts.StrictAcceptNew})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	kp, err := a.Key()
+	if err != nil {
+		return err
+	}
 	fp := ssh.FingerprintSHA256(kp.Public)
-	stamps := openStamps(d, r.Project, stdio.Err)
-	if stamps.valid(r.Name, user, fp, d.now()) {
+	stamps := openStamps(d, n.Project, stdio.Err)
+	if stamps.valid(n.Name, user, fp, d.now()) {
 		return nil
 	}
-	var wrote bool
-	login := user // under OS Login, the profile's POSIX user
+	var (
+		p      *access.Plan
+		g      *access.Granted
+		client *ssh.Client
+	)
 	err = stamps.locked(ctx, func() error {
-		if stamps.valid(r.Name, user, fp, d.now()) {
+		if stamps.valid(n.Name, user, fp, d.now()) {
 			return nil // another gkessh staged it while this one waited
 		}
-		c, err := d.compute(ctx, o.globalOptions)
-		if err != nil {
+		var err error
+		if p, err = a.Plan(ctx, n.Name); err != nil {
 			return err
 		}
-		_, inst, err := d.instance(ctx, o.globalOptions, c, r.Name)
-		if err != nil {
+		if err := o.checkRecreated(p.Node.ID); err != nil {
 			return err
 		}
-		if err := o.checkRecreated(inst.Id); err != nil {
-			return err
-		}
-		res, where, err := ensureKey(ctx, c, o.keyOptions, r, inst, kp.Public, keys.EnsureOptions{User: user})
-		var ole *osLoginError
-		if errors.As(err, &ole) {
+		if p.Mode == access.OSLogin && o.User != "" && p.User != "" && o.User != p.User {
 			// Without --user (a ProxyCommand gcloud wrote) ssh's user is
-			// unknown: stage the key for the POSIX user.
-			wrote = true
-			login, err = d.importOSLoginKeyFor(ctx, c, r.Name, o.User, kp.Public, o.ExpireAfter, sayTo(stdio.Err))
-			return err
+			// unknown: the key is staged for the POSIX user.
+			return &osLoginUserError{Node: n.Name, User: o.User, Posix: p.User}
 		}
-		if err != nil {
-			return err
+		client, g, err = a.Admit(ctx, p, dial)
+		if err == nil {
+			if msg := granted(g, p); msg != "" {
+				fmt.Fprintln(stdio.Err, msg)
+			}
 		}
-		if res.Wrote {
-			fmt.Fprintf(stdio.Err, "Added %s's key to %s.\n", user, where)
-		}
-		wrote = res.Wrote
-		return nil
+		return err
 	})
-	if err != nil {
+	if err != nil || p == nil {
 		return err
 	}
-	// The probe logs in only to see the key accepted; it sends nothing
-	// secret (a public-key signature is bound to this session and cannot
-	// be replayed elsewhere), and ssh verifies the host key right after.
-	client, err := sshclient.Connect(ctx, dial, sshclient.Config{
-		User:            login,
-		Signers:         []ssh.Signer{kp.Signer},
-		HostKeyCallback: ssh.InsecureIgnoreHostKey(),
-		Name:            r.Name,
-		Wait:            true,
-		Timeout:         o.PropagationTimeout,
-		Progress:        stdio.Err,
-		Live:            isTerminal(stdio.Err),
-	})
-	if err != nil {
-		return err
+	if client == nil {
+		if client, err = a.Login(ctx, p, dial, o.PropagationTimeout); err != nil {
+			return err
+		}
 	}
 	client.Close()
-	if wrote {
-		fmt.Fprintf(stdio.Err, "%s accepts the key.\n", r.Name)
+	if g.Wrote {
+		fmt.Fprintf(stdio.Err, "%s accepts the key.\n", n.Name)
 	}
 	until := d.now().Add(permanentRecheck)
 	if o.ExpireAfter > 0 {
-		// Ensure leaves a line in place only while it outlives the
-		// refresh margin, so the key is good at least that long.
+		// A grant is left in place only while it outlives the refresh
+		// margin, so the key is good at least that long.
 		until = d.now().Add(keys.RefreshMargin(o.ExpireAfter))
 	}
 	stamps.locked(ctx, func() error {
-		stamps.put(r.Name, stamp{User: user, Key: fp, Until: until}, d.now())
+		stamps.put(n.Name, stamp{User: user, Key: fp, Until: until}, d.now())
 		return nil
 	})
 	return nil

@@ -69,7 +69,14 @@ func listenAddr(s string) (string, error) {
 // tunnel, until ctx is cancelled. It prints the bound address first, so
 // scripts can use port 0.
 func runTunnel(ctx context.Context, o tunnelOptions, d *deps, stdio Stdio) error {
-	r, err := d.resolve(ctx, o.globalOptions, o.Node)
+	if err := checkNode(o.Node, o.Zone); err != nil {
+		return err
+	}
+	a, err := newResolver(o.globalOptions, d)
+	if err != nil {
+		return err
+	}
+	r, err := a.Resolve(ctx, o.Node)
 	if err != nil {
 		return err
 	}

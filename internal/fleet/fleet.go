@@ -1,9 +1,8 @@
 // Package fleet runs one command on many nodes at once, over IAP and the
-// native SSH client: it puts the user's key into metadata with one write for
-// the whole run (into the OS Login profile, once, for nodes under OS Login),
-// pins every node's host keys, runs the command on up to N
-// nodes at a time with stdin broadcast to each, and returns one result per
-// node.
+// native SSH client: it gets onto every node through one access.Access (one
+// metadata write or OS Login import for the whole run), lets one node at a
+// time wait for a new key to propagate, runs the command on up to N nodes
+// at a time with stdin broadcast to each, and returns one result per node.
 package fleet
 
 import (
@@ -18,9 +17,9 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/gce"
 	"github.com/gkessh/gkessh/keys"
-	"github.com/gkessh/gkessh/knownhosts"
 	"github.com/gkessh/gkessh/sshclient"
 )
 
@@ -51,24 +50,12 @@ type Result struct {
 
 // Config is one run.
 type Config struct {
-	Compute *gce.Client
+	// Access gets the user onto the nodes: their plans, the one shared
+	// write, the logins with host keys checked.
+	Access *access.Access
 	// Dial opens a connection to inst's SSH port, through IAP usually; ctx
 	// bounds the dial only.
 	Dial func(ctx context.Context, inst *gce.Instance) (net.Conn, error)
-
-	User        string
-	Key         *keys.KeyPair
-	Scope       string        // --scope: "", keys.ScopeProject or keys.ScopeInstance
-	ExpireAfter time.Duration // lifetime of a written key line
-	// OSLogin puts the key into the OS Login profile and returns the
-	// profile's POSIX user, whom nodes under OS Login log in as; Run calls
-	// it at most once, after the first such node's tunnel opens. nil
-	// refuses those nodes.
-	OSLogin func(ctx context.Context) (user string, err error)
-	// KnownHosts and Strict check host keys as for a login: published keys
-	// are pinned on first contact.
-	KnownHosts string
-	Strict     knownhosts.StrictMode
 	// PropagationTimeout bounds the wait for a newly written key.
 	PropagationTimeout time.Duration
 
@@ -90,8 +77,11 @@ type Config struct {
 	Output func(node string) (stdout, stderr io.Writer)
 	// Done hears each result as it comes, from the node's goroutine.
 	Done func(Result)
-	// Logf, when set, hears what is being done.
-	Logf func(format string, args ...any)
+	// Granted hears each grant the run made or relied on, with the
+	// number of the run's nodes it lets in: a shared one (project
+	// metadata, the OS Login profile) once, a node's own once for that
+	// node.
+	Granted func(p *access.Plan, g *access.Granted, nodes int)
 }
 
 // keyWait is how long a node waits for a key that another node already
@@ -100,21 +90,27 @@ type Config struct {
 const keyWait = 15 * time.Second
 
 // Run runs cfg.Command on every instance and returns one result each, in
-// the order given. It fails as a whole only when the key cannot be put in
-// project metadata; then no command was run.
+// the order given. It fails as a whole only when the project cannot be
+// read or the shared key cannot be written; then no command was run.
 func Run(ctx context.Context, cfg Config, insts []*gce.Instance) ([]Result, error) {
 	if cfg.Parallel < 1 {
 		cfg.Parallel = 1
 	}
-	proj, err := cfg.Compute.Project(ctx)
-	if err != nil {
+	if _, err := cfg.Access.Project(ctx); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	r := &run{cfg: cfg, proj: proj, results: make([]Result, len(insts)), gate: newGate(), cancel: cancel}
-	r.keyNode = r.projectKeyNode(insts)
-	if r.keyNode == nil {
+	r := &run{cfg: cfg, results: make([]Result, len(insts)), gate: newGate(), cancel: cancel,
+		plans: make([]*access.Plan, len(insts)), planErrs: make([]error, len(insts))}
+	shared := false
+	for i, inst := range insts {
+		r.plans[i], r.planErrs[i] = cfg.Access.PlanInstance(ctx, inst)
+		if p := r.plans[i]; p != nil && p.Mode == access.MetadataKeys && p.Scope == keys.ScopeProject && p.WriteDue {
+			shared = true
+		}
+	}
+	if !shared {
 		r.gate.openNow() // nothing new to wait for
 	}
 	// A worker per slot, fed in order, so at most Parallel nodes are in
@@ -128,7 +124,7 @@ func Run(ctx context.Context, cfg Config, insts []*gce.Instance) ([]Result, erro
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				res := r.node(ctx, insts[i])
+				res := r.node(ctx, insts[i], i)
 				r.finish(i, res)
 				if res.Status != OK && cfg.FailFast {
 					stopOnce.Do(func() { close(stop) })
@@ -165,21 +161,17 @@ feed:
 type run struct {
 	cfg    Config
 	gate   *gate
-	proj   *gce.Project
-	cancel context.CancelCauseFunc // ends the run when the project key cannot be written
+	cancel context.CancelCauseFunc // ends the run when the shared key cannot be written
 
-	// keyNode is a node that reads project keys, through which the one
-	// project write goes; nil when no node does. keyOnce makes that write
-	// once, after the first tunnel opens, so a run whose every node is
-	// refused changes no metadata; keyErr is its failure.
-	keyNode *gce.Instance
-	keyOnce sync.Once
-	keyErr  error
+	// plans are the nodes' plans, by index, or why there is none.
+	plans    []*access.Plan
+	planErrs []error
 
-	// posix is cfg.OSLogin's answer, asked once (posixOnce).
-	posixOnce sync.Once
-	posix     string
-	posixErr  error
+	// keyErr is the shared write's failure, which ends the run;
+	// announced keeps Granted from hearing a shared write twice.
+	keyOnce   sync.Once
+	keyErr    error
+	announced sync.Map
 
 	mu      sync.Mutex
 	results []Result
@@ -194,52 +186,8 @@ func (r *run) finish(i int, res Result) {
 	}
 }
 
-func (r *run) logf(format string, args ...any) {
-	if r.cfg.Logf != nil {
-		r.cfg.Logf(format, args...)
-	}
-}
-
-// projectKeyNode returns the first instance that reads project keys, or nil.
-func (r *run) projectKeyNode(insts []*gce.Instance) *gce.Instance {
-	for _, inst := range insts {
-		if gce.OSLoginEnabled(inst, r.proj) {
-			continue
-		}
-		if scope, err := keys.Scope(r.cfg.Scope, inst); err == nil && scope == keys.ScopeProject {
-			return inst
-		}
-	}
-	return nil
-}
-
-// ensureProjectKey writes the key to project metadata, once for the run, if
-// it is not there yet; a failure ends the run. Nodes call it once their
-// tunnel is open.
-func (r *run) ensureProjectKey(ctx context.Context) error {
-	r.keyOnce.Do(func() {
-		res, err := keys.Ensure(ctx, r.cfg.Compute, r.keyNode, r.cfg.Key.Public, r.ensureOptions())
-		if err != nil {
-			r.keyErr = err
-			r.cancel(err)
-			r.gate.openNow()
-			return
-		}
-		if res.Wrote {
-			r.logf("added %s's key to project metadata", r.cfg.User)
-		} else {
-			r.gate.openNow() // nothing new to wait for
-		}
-	})
-	return r.keyErr
-}
-
-func (r *run) ensureOptions() keys.EnsureOptions {
-	return keys.EnsureOptions{User: r.cfg.User, Scope: r.cfg.Scope, ExpireAfter: r.cfg.ExpireAfter, Logf: r.cfg.Logf}
-}
-
 // node runs the command on one instance.
-func (r *run) node(parent context.Context, inst *gce.Instance) Result {
+func (r *run) node(parent context.Context, inst *gce.Instance, i int) Result {
 	start := time.Now()
 	res := Result{Node: inst.Name, Zone: gce.ZoneName(inst.Zone), Exit: NoExit}
 	ctx := parent
@@ -253,7 +201,7 @@ func (r *run) node(parent context.Context, inst *gce.Instance) Result {
 		stdin = r.cfg.Stdin()
 		defer stdin.Close()
 	}
-	status, ran, err := r.exec(ctx, inst, stdin)
+	status, ran, err := r.exec(ctx, inst, i, stdin)
 	res.Duration = time.Since(start)
 	switch {
 	case parent.Err() != nil:
@@ -280,29 +228,10 @@ func (r *run) node(parent context.Context, inst *gce.Instance) Result {
 
 // exec logs in and runs the command. ran says whether the command started,
 // so that a failure can be told from an unreachable node.
-func (r *run) exec(ctx context.Context, inst *gce.Instance, stdin io.Reader) (status int, ran bool, err error) {
-	osLogin := gce.OSLoginEnabled(inst, r.proj)
-	if osLogin {
-		if extras := gce.OSLoginExtras(inst, r.proj); len(extras) > 0 {
-			return 0, false, &keys.OSLoginExtrasError{Extras: extras}
-		}
-		if r.cfg.OSLogin == nil {
-			return 0, false, errors.New(keys.OSLoginNote)
-		}
-	}
-	scope, err := keys.Scope(r.cfg.Scope, inst)
-	if err != nil {
-		return 0, false, err
-	}
-	check, err := r.hostKeyCheck(ctx, inst)
-	if err != nil {
-		return 0, false, err
-	}
-	login := sshclient.Config{
-		User: r.cfg.User, Signers: []ssh.Signer{r.cfg.Key.Signer},
-		HostKeyCallback: check.Callback, HostKeyAlgorithms: check.Algorithms,
-		HostKeyAlias: knownhosts.HostAlias(inst.Id), Name: inst.Name,
-		Wait: true, Timeout: keyWait,
+func (r *run) exec(ctx context.Context, inst *gce.Instance, i int, stdin io.Reader) (status int, ran bool, err error) {
+	p := r.plans[i]
+	if p == nil {
+		return 0, false, r.planErrs[i]
 	}
 	// The tunnel opens before any key is written, so nodes that IAP
 	// refuses leave metadata as it was.
@@ -311,40 +240,40 @@ func (r *run) exec(ctx context.Context, inst *gce.Instance, stdin io.Reader) (st
 		return 0, false, err
 	}
 	defer release()
+	g, err := r.cfg.Access.Grant(ctx, p)
+	if err != nil {
+		if g != nil && g.Shared {
+			r.keyOnce.Do(func() {
+				r.keyErr = err
+				r.cancel(err)
+				r.gate.openNow()
+			})
+		}
+		return 0, false, err
+	}
+	r.announce(p, g)
 	var client *ssh.Client
-	if osLogin {
+	switch {
+	case p.Mode == access.OSLogin:
 		// The profile's key reaches every OS Login node at once, but each
 		// node's guest installs it on its own: each waits.
-		r.posixOnce.Do(func() { r.posix, r.posixErr = r.cfg.OSLogin(ctx) })
-		if r.posixErr != nil {
-			return 0, false, r.posixErr
+		client, err = r.cfg.Access.Login(ctx, p, dial, r.cfg.PropagationTimeout)
+	case !g.Shared:
+		// A node that ignores project keys gets its own line, and waits
+		// for it on its own.
+		wait := keyWait
+		if g.Wrote {
+			wait = r.cfg.PropagationTimeout
 		}
-		login.User, login.Timeout = r.posix, r.cfg.PropagationTimeout
-		if client, err = sshclient.Connect(ctx, dial, login); err != nil {
-			return 0, false, err
+		client, err = r.cfg.Access.Login(ctx, p, dial, wait)
+	default:
+		if !g.Wrote {
+			r.gate.openNow() // nothing new to wait for
 		}
-	} else if scope == keys.ScopeInstance {
-		// A node that ignores project keys gets its own line, and waits for
-		// it on its own.
-		res, err := keys.Ensure(ctx, r.cfg.Compute, inst, r.cfg.Key.Public, r.ensureOptions())
-		if err != nil {
-			return 0, false, err
-		}
-		if res.Wrote {
-			login.Timeout = r.cfg.PropagationTimeout
-		}
-		client, err = sshclient.Connect(ctx, dial, login)
-		if err != nil {
-			return 0, false, err
-		}
-	} else {
-		if err := r.ensureProjectKey(ctx); err != nil {
-			return 0, false, err
-		}
-		client, err = r.loginShared(ctx, dial, login)
-		if err != nil {
-			return 0, false, err
-		}
+		client, err = r.loginShared(ctx, p, dial)
+	}
+	if err != nil {
+		return 0, false, err
 	}
 	defer client.Close()
 	if r.cfg.Use != nil {
@@ -358,12 +287,34 @@ func (r *run) exec(ctx context.Context, inst *gce.Instance, stdin io.Reader) (st
 	return status, true, err
 }
 
+// announce tells Granted about g, a shared grant once for the run.
+func (r *run) announce(p *access.Plan, g *access.Granted) {
+	if r.cfg.Granted == nil {
+		return
+	}
+	if g.Shared {
+		if _, seen := r.announced.LoadOrStore(g, true); seen {
+			return
+		}
+	}
+	nodes := 1
+	if g.Shared {
+		nodes = 0
+		for _, q := range r.plans {
+			if q != nil && q.Mode == p.Mode && (q.Mode == access.OSLogin || q.Scope == p.Scope) {
+				nodes++
+			}
+		}
+	}
+	r.cfg.Granted(p, g, nodes)
+}
+
 // loginShared logs in to a node that reads project keys. After a new
 // project key, one node at a time waits for it to propagate; once one has
 // taken it the others follow with a short wait, so a run pays one
 // propagation wait, not one per node, and does not hammer the relay with
 // every node's retries.
-func (r *run) loginShared(ctx context.Context, dial sshclient.DialFunc, login sshclient.Config) (*ssh.Client, error) {
+func (r *run) loginShared(ctx context.Context, p *access.Plan, dial sshclient.DialFunc) (*ssh.Client, error) {
 	probe, err := r.gate.enter(ctx)
 	if err != nil {
 		return nil, err
@@ -371,11 +322,13 @@ func (r *run) loginShared(ctx context.Context, dial sshclient.DialFunc, login ss
 	if !probe {
 		// A key the probing node refused after the whole wait will not be
 		// taken here either: try once rather than wait again.
-		login.Wait = !r.gate.refused.Load()
-		return sshclient.Connect(ctx, dial, login)
+		wait := keyWait
+		if r.gate.refused.Load() {
+			wait = 0
+		}
+		return r.cfg.Access.Login(ctx, p, dial, wait)
 	}
-	login.Timeout = r.cfg.PropagationTimeout
-	client, err := sshclient.Connect(ctx, dial, login)
+	client, err := r.cfg.Access.Login(ctx, p, dial, r.cfg.PropagationTimeout)
 	// Only a login or a refused key says something about the key; after
 	// any other failure (the node could not be reached) the next node
 	// waits instead.
@@ -386,21 +339,6 @@ func (r *run) loginShared(ctx context.Context, dial sshclient.DialFunc, login ss
 	}
 	r.gate.leave(err == nil || refused)
 	return client, err
-}
-
-// hostKeyCheck pins inst's published host keys on first contact and checks
-// the key it presents, as a login does.
-func (r *run) hostKeyCheck(ctx context.Context, inst *gce.Instance) (*knownhosts.HostKeyCheck, error) {
-	v := knownhosts.Verifier{File: knownhosts.KnownHosts{Path: r.cfg.KnownHosts}, Alias: knownhosts.HostAlias(inst.Id), Mode: r.cfg.Strict}
-	if r.cfg.Strict != knownhosts.StrictNo && gce.GuestAttributesEnabled(inst) {
-		published, err := r.cfg.Compute.HostKeys(ctx, gce.ZoneName(inst.Zone), inst.Name)
-		if err != nil {
-			// Not fatal: the recorded keys, or trust on first use, apply.
-			r.logf("%s: %v", inst.Name, err)
-		}
-		v.Published = published
-	}
-	return v.Prepare()
 }
 
 // gate lets one node at a time wait for a new project key to propagate,

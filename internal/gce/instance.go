@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -30,74 +29,6 @@ func FeatureEnabled(inst *Instance, proj *Project, key string) bool {
 	if proj != nil {
 		if v, ok := MetadataValue(proj.CommonInstanceMetadata, key); ok {
 			return metadataTrue(v)
-		}
-	}
-	return false
-}
-
-// OSLoginEnabled reports whether OS Login is on, in which case the guest
-// ignores ssh-keys metadata. It decides as the guest agent does, since the
-// agent is what ignores the keys: an instance value that parses as a
-// boolean wins, even when false, otherwise the project's value that
-// parses. (gcloud differs only on an unparsable instance value, which it
-// reads as false.) GKE nodes set enable-oslogin=false, so they take
-// metadata keys in projects that enforce OS Login. Windows images never
-// use OS Login.
-func OSLoginEnabled(inst *Instance, proj *Project) bool {
-	if inst != nil && isWindows(inst) {
-		return false
-	}
-	if inst != nil {
-		if b, ok := agentBool(inst.Metadata, KeyEnableOSLogin); ok {
-			return b
-		}
-	}
-	if proj != nil {
-		b, _ := agentBool(proj.CommonInstanceMetadata, KeyEnableOSLogin)
-		return b
-	}
-	return false
-}
-
-// OSLoginExtras names the OS Login features on for the instance that
-// need more than a key in the login profile (gcloud's rule: the instance's
-// value wins, else the project's): 2-step verification, security keys,
-// certificates.
-func OSLoginExtras(inst *Instance, proj *Project) []string {
-	var on []string
-	for _, f := range []struct{ key, what string }{
-		{"enable-oslogin-2fa", "2-step verification (enable-oslogin-2fa)"},
-		{"enable-oslogin-sk", "security keys (enable-oslogin-sk)"},
-		{"enable-oslogin-certificates", "OS Login certificates (enable-oslogin-certificates)"},
-	} {
-		if FeatureEnabled(inst, proj, f.key) {
-			on = append(on, f.what)
-		}
-	}
-	return on
-}
-
-// agentBool reads a metadata flag as the Go guest agent does: the value
-// exactly as stored, through strconv.ParseBool; ok is false when the key
-// is missing or its value does not parse.
-func agentBool(md *Metadata, key string) (value, ok bool) {
-	v, found := MetadataValue(md, key)
-	if !found {
-		return false, false
-	}
-	b, err := strconv.ParseBool(v)
-	return b, err == nil
-}
-
-func isWindows(inst *Instance) bool {
-	for _, d := range inst.Disks {
-		if !d.Boot {
-			continue
-		}
-		for _, f := range d.GuestOsFeatures {
-			if f.Type == "WINDOWS" {
-				return true
-			}
 		}
 	}
 	return false

@@ -15,36 +15,6 @@ func md(kv ...string) *Metadata {
 	return m
 }
 
-func TestOSLoginEnabled(t *testing.T) {
-	windows := &Instance{Metadata: md("enable-oslogin", "TRUE"), Disks: []*AttachedDisk{
-		{Boot: true, GuestOsFeatures: []*GuestOsFeature{{Type: "WINDOWS"}}}}}
-	tests := []struct {
-		name string
-		inst *Instance
-		proj *Project
-		want bool
-	}{
-		{"nothing set", &Instance{}, &Project{}, false},
-		{"project on", &Instance{}, &Project{CommonInstanceMetadata: md("enable-oslogin", "TRUE")}, true},
-		{"instance on", &Instance{Metadata: md("enable-oslogin", "true")}, &Project{}, true},
-		{"instance off wins over project on", &Instance{Metadata: md("enable-oslogin", "false")}, &Project{CommonInstanceMetadata: md("enable-oslogin", "TRUE")}, false},
-		// The guest agent skips a value that does not parse and falls back to the project's.
-		{"unparsable instance value: the project's counts", &Instance{Metadata: md("enable-oslogin", "yes please")}, &Project{CommonInstanceMetadata: md("enable-oslogin", "TRUE")}, true},
-		{"spaces do not parse", &Instance{Metadata: md("enable-oslogin", " false")}, &Project{CommonInstanceMetadata: md("enable-oslogin", "TRUE")}, true},
-		{"unparsable project value is off", &Instance{}, &Project{CommonInstanceMetadata: md("enable-oslogin", "on")}, false},
-		{"GKE node under enforced OS Login", &Instance{Metadata: md("enable-oslogin", "false")}, &Project{CommonInstanceMetadata: md("enable-oslogin", "TRUE")}, false},
-		{"no instance", nil, &Project{CommonInstanceMetadata: md("enable-oslogin", "1")}, true},
-		{"windows never", windows, nil, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := OSLoginEnabled(tt.inst, tt.proj); got != tt.want {
-				t.Fatalf("OSLoginEnabled = %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
 func TestBlocksProjectSSHKeys(t *testing.T) {
 	for _, tt := range []struct {
 		value string

@@ -16,9 +16,35 @@ import (
 type LoginProfile struct {
 	PosixAccounts []PosixAccount `json:"posixAccounts"`
 	// SSHPublicKeys are the profile's keys, by fingerprint.
-	SSHPublicKeys map[string]struct {
-		Key string `json:"key"`
-	} `json:"sshPublicKeys"`
+	SSHPublicKeys map[string]OSLoginKey `json:"sshPublicKeys"`
+}
+
+// OSLoginKey is one key of a login profile.
+type OSLoginKey struct {
+	Key string `json:"key"` // as authorized_keys has it
+	// ExpirationTimeUsec is when it expires, in microseconds since the
+	// epoch; 0 when it does not.
+	ExpirationTimeUsec int64 `json:"expirationTimeUsec,omitempty,string"`
+}
+
+// Expire is when k expires; zero when it does not.
+func (k OSLoginKey) Expire() time.Time {
+	if k.ExpirationTimeUsec == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(k.ExpirationTimeUsec)
+}
+
+// Find returns the fingerprint (the profile's name for it) and entry of
+// key in the profile, and false when it is not there.
+func (p *LoginProfile) Find(key ssh.PublicKey) (string, OSLoginKey, bool) {
+	for fp, k := range p.SSHPublicKeys {
+		pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k.Key))
+		if err == nil && string(pk.Marshal()) == string(key.Marshal()) {
+			return fp, k, true
+		}
+	}
+	return "", OSLoginKey{}, false
 }
 
 // PosixAccount is one POSIX account of a login profile.
@@ -43,8 +69,9 @@ func (p *LoginProfile) Username() string {
 
 // ImportSSHKey adds key to account's OS Login profile (users.importSshPublicKey
 // for this project), expiring at expire unless it is zero, and returns the
-// profile.
-func (c *Client) ImportSSHKey(ctx context.Context, account string, key ssh.PublicKey, expire time.Time) (*LoginProfile, error) {
+// profile. region, when set, is sent as gcloud sends the instance's region:
+// the call then returns once the key has reached it.
+func (c *Client) ImportSSHKey(ctx context.Context, account string, key ssh.PublicKey, expire time.Time, region string) (*LoginProfile, error) {
 	body := map[string]string{"key": strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))}
 	if !expire.IsZero() {
 		body["expirationTimeUsec"] = strconv.FormatInt(expire.UnixMicro(), 10)
@@ -52,14 +79,34 @@ func (c *Client) ImportSSHKey(ctx context.Context, account string, key ssh.Publi
 	var out struct {
 		LoginProfile *LoginProfile `json:"loginProfile"`
 	}
+	q := url.Values{"projectId": {c.ProjectID}}
+	if region != "" {
+		q.Set("regions", region)
+	}
 	u := c.apiRoot("oslogin") + "v1/users/" + url.PathEscape(account) + ":importSshPublicKey"
-	if err := c.doAt(ctx, http.MethodPost, u, url.Values{"projectId": {c.ProjectID}}, body, &out); err != nil {
+	if err := c.doAt(ctx, http.MethodPost, u, q, body, &out); err != nil {
 		return nil, explain(err, "import the key into the OS Login profile of "+account, "roles/compute.osLogin")
 	}
 	if out.LoginProfile == nil || out.LoginProfile.Username() == "" {
 		return nil, fmt.Errorf("gce: the OS Login profile of %s has no POSIX account", account)
 	}
 	return out.LoginProfile, nil
+}
+
+// SetOSLoginKeyExpiry sets when the key the profile of account holds under
+// fingerprint expires (users.sshPublicKeys.patch of expirationTimeUsec, as
+// gcloud updates a key already imported); a zero expire makes it permanent.
+func (c *Client) SetOSLoginKeyExpiry(ctx context.Context, account, fingerprint string, key ssh.PublicKey, expire time.Time) error {
+	body := map[string]string{"key": strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))}
+	if !expire.IsZero() {
+		body["expirationTimeUsec"] = strconv.FormatInt(expire.UnixMicro(), 10)
+	}
+	u := c.apiRoot("oslogin") + "v1/users/" + url.PathEscape(account) + "/sshPublicKeys/" + url.PathEscape(fingerprint)
+	q := url.Values{"updateMask": {"expirationTimeUsec"}}
+	if err := c.doAt(ctx, http.MethodPatch, u, q, body, &struct{}{}); err != nil {
+		return explain(err, "update a key in the OS Login profile of "+account, "roles/compute.osLogin")
+	}
+	return nil
 }
 
 // LoginProfile reads account's OS Login profile for this project
@@ -81,16 +128,13 @@ func (c *Client) RemoveOSLoginKey(ctx context.Context, account string, key ssh.P
 	if err != nil {
 		return false, err
 	}
-	for fp, k := range prof.SSHPublicKeys {
-		pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k.Key))
-		if err != nil || string(pk.Marshal()) != string(key.Marshal()) {
-			continue
-		}
-		u := c.apiRoot("oslogin") + "v1/users/" + url.PathEscape(account) + "/sshPublicKeys/" + url.PathEscape(fp)
-		if err := c.doAt(ctx, http.MethodDelete, u, nil, nil, &struct{}{}); err != nil {
-			return false, explain(err, "delete a key from the OS Login profile of "+account, "roles/compute.osLogin")
-		}
-		return true, nil
+	fp, _, ok := prof.Find(key)
+	if !ok {
+		return false, nil
 	}
-	return false, nil
+	u := c.apiRoot("oslogin") + "v1/users/" + url.PathEscape(account) + "/sshPublicKeys/" + url.PathEscape(fp)
+	if err := c.doAt(ctx, http.MethodDelete, u, nil, nil, &struct{}{}); err != nil {
+		return false, explain(err, "delete a key from the OS Login profile of "+account, "roles/compute.osLogin")
+	}
+	return true, nil
 }

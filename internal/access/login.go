@@ -1,0 +1,106 @@
+package access
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/gkessh/gkessh/knownhosts"
+	"github.com/gkessh/gkessh/sshclient"
+)
+
+// Login logs in to p's node over dial as p.User with the key, verifying
+// the host key it presents (knownhosts.Verifier: published keys are pinned
+// on first contact, a changed one is refused). wait > 0 retries a refused
+// key for that long, for a key just written or still on its way; 0 tries
+// once.
+func (a *Access) Login(ctx context.Context, p *Plan, dial sshclient.DialFunc, wait time.Duration) (*ssh.Client, error) {
+	kp, err := a.Key()
+	if err != nil {
+		return nil, err
+	}
+	check, err := a.hostKeyCheck(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	cfg := sshclient.Config{
+		User: p.User, Signers: []ssh.Signer{kp.Signer},
+		HostKeyCallback: check.Callback, HostKeyAlgorithms: check.Algorithms,
+		HostKeyAlias: knownhosts.HostAlias(p.Node.ID), Name: p.Node.Name,
+		Wait: wait > 0, Timeout: wait,
+		Progress: a.cfg.Progress, Live: a.cfg.Live, Logf: a.loginLogf,
+	}
+	return sshclient.Connect(ctx, dial, cfg)
+}
+
+// Admit makes the key work on p's node, for one login: with a write due it
+// first tries the key as it stands over probe (a fresh connection), so the
+// host key is checked before anything is written and a refused host key
+// leaves no key behind; then it grants. It returns the probe's client when
+// the key already worked (the write then only renewed it), and what Grant
+// did. With nothing due it only reports where the key is.
+func (a *Access) Admit(ctx context.Context, p *Plan, probe sshclient.DialFunc) (*ssh.Client, *Granted, error) {
+	var client *ssh.Client
+	if p.WriteDue && p.User != "" && !a.cfg.DryRun {
+		var err error
+		client, err = a.Login(ctx, p, probe, 0)
+		var refused *sshclient.KeyRefusedError
+		if err != nil && !errors.As(err, &refused) {
+			return nil, nil, err
+		}
+	}
+	g, err := a.Grant(ctx, p)
+	if err != nil {
+		if client != nil {
+			client.Close()
+		}
+		return nil, nil, err
+	}
+	return client, g, nil
+}
+
+// hostKeyCheck prepares, once per plan, the check of the host key p's node
+// presents, applying the one host key policy (knownhosts.Pin) to the keys
+// its guest published, and says on Config.Warn what it pinned or replaced.
+func (a *Access) hostKeyCheck(ctx context.Context, p *Plan) (*knownhosts.HostKeyCheck, error) {
+	return p.check.get(func() (*knownhosts.HostKeyCheck, error) {
+		hk, err := a.HostKeys(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		if hk.Unread != nil {
+			// Not fatal: the recorded keys, or trust on first use, still
+			// apply.
+			fmt.Fprintf(a.cfg.Warn, "gkessh: warning: %v\n", hk.Unread)
+			a.cfg.Logf("%s: %v", p.Node.Name, hk.Unread)
+		}
+		v := knownhosts.Verifier{
+			File: knownhosts.KnownHosts{Path: a.cfg.KnownHosts}, Node: p.Node.Name, Alias: hk.Alias,
+			Source: PublishedSource(p.Node), Accept: a.cfg.AcceptChanged, Mode: a.cfg.Strict,
+			Published: hk.Published, Warn: a.cfg.Warn,
+		}
+		check, err := v.Prepare()
+		if err != nil {
+			return nil, err
+		}
+		if len(check.Pinned) > 0 {
+			fmt.Fprintf(a.cfg.Warn, "Pinned %d host keys of %s published by its guest (%s) in %s.\n", len(check.Pinned), p.Node.Name, hk.Alias, a.cfg.KnownHosts)
+		}
+		ReportReplaced(a.cfg.Warn, p.Node, hk.Alias, check.Replaced, hk.Published)
+		return check, nil
+	})
+}
+
+// ReportReplaced says on w which recorded host keys the published ones
+// replaced (Config.AcceptChanged), and with what.
+func ReportReplaced(w io.Writer, n Node, alias string, old, published []ssh.PublicKey) {
+	if len(old) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "Replaced the host keys of %s (%s): %s, with the ones in %s: %s.\n",
+		n.Name, alias, knownhosts.Fingerprints(old), PublishedSource(n), knownhosts.Fingerprints(published))
+}

@@ -1,0 +1,186 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/gkessh/gkessh/internal/access"
+	"github.com/gkessh/gkessh/internal/gce"
+	"github.com/gkessh/gkessh/keys"
+	"github.com/gkessh/gkessh/knownhosts"
+)
+
+// accessOptions are what a command adds to the global and key flags to
+// get onto nodes: its host key policy, its dry run, and where the wait
+// for a key shows.
+type accessOptions struct {
+	Strict        knownhosts.StrictMode
+	AcceptChanged bool
+	DryRun        bool
+	// Quiet keeps host key notes off stderr (a fleet prints per node).
+	Quiet bool
+	// NoOSLogin leaves nodes under OS Login out (access.ErrOSLogin).
+	NoOSLogin bool
+	// Logf, when set, hears what is done even without --verbose.
+	Logf func(format string, args ...any)
+	// Progress shows the propagation wait on stderr.
+	Progress bool
+}
+
+// newAccess builds the one Access a command goes through to reach nodes,
+// from the flags and deps.
+func newAccess(ctx context.Context, g globalOptions, k keyOptions, d *deps, stdio Stdio, o accessOptions) (*access.Access, error) {
+	cfg, err := nodeConfig(g, d, o.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	user, err := d.user(k)
+	if err != nil {
+		return nil, err
+	}
+	keyFile, err := d.keyFile(k)
+	if err != nil {
+		return nil, err
+	}
+	known, err := d.knownHosts()
+	if err != nil {
+		return nil, err
+	}
+	cfg.User, cfg.KeyFile = user, keyFile
+	cfg.Key = func() (*keys.KeyPair, error) { return loadKey(keyFile, stdio.Err) }
+	cfg.Scope, cfg.ExpireAfter = k.Scope, k.ExpireAfter
+	cfg.Account = d.osLoginAccount
+	cfg.KnownHosts, cfg.Strict, cfg.AcceptChanged = known, o.Strict, o.AcceptChanged
+	cfg.Warn = stdio.Err
+	cfg.NoOSLogin = o.NoOSLogin
+	if g.Verbose {
+		cfg.Logf = d.logger(true)
+	}
+	if o.Logf != nil {
+		cfg.Logf = o.Logf
+	}
+	if o.Quiet {
+		cfg.Warn = nil
+	}
+	if o.Progress {
+		cfg.Progress, cfg.Live = stdio.Err, isTerminal(stdio.Err)
+	}
+	return access.New(cfg), nil
+}
+
+// newResolver is the Access of a command that only finds nodes: a tunnel,
+// the proxy's dial.
+func newResolver(g globalOptions, d *deps) (*access.Access, error) {
+	cfg, err := nodeConfig(g, d, false)
+	if err != nil {
+		return nil, err
+	}
+	return access.New(cfg), nil
+}
+
+// nodeConfig is the part of an Access's configuration that finds nodes.
+func nodeConfig(g globalOptions, d *deps, dryRun bool) (access.Config, error) {
+	project, err := d.project(g)
+	if err != nil {
+		return access.Config{}, err
+	}
+	cfg := access.Config{
+		Project: project, Zone: g.Zone,
+		Compute: func(ctx context.Context) (*gce.Client, error) { return d.compute(ctx, g) },
+		DryRun:  dryRun, Now: d.now,
+	}
+	if zones, err := d.zoneCache(); err == nil {
+		cfg.Zones = zones
+	}
+	return cfg, nil
+}
+
+// checkNode refuses a node name or --zone outside GCE's grammar: they go
+// into API paths, the zone cache and messages.
+func checkNode(node, zone string) error {
+	if node == "" {
+		return usagef("no node given")
+	}
+	if err := gce.CheckName(node); err != nil {
+		return usagef("%v", err)
+	}
+	if zone != "" {
+		if err := gce.CheckZone(zone); err != nil {
+			return usagef("--zone: %v", err)
+		}
+	}
+	return nil
+}
+
+// granted says what Grant did, in a sentence for stderr, and "" when it
+// wrote nothing.
+func granted(g *access.Granted, p *access.Plan) string {
+	if !g.Wrote {
+		return ""
+	}
+	if g.Mode == access.OSLogin {
+		verb := "Imported your key into"
+		if !g.Imported {
+			verb = "Renewed your key in"
+		}
+		return fmt.Sprintf("%s the OS Login profile of %s (user %s), %s.", verb, g.Account, printable(g.User), whenExpires(g.Expire))
+	}
+	return fmt.Sprintf("Added %s's key to %s%s.", p.User, grantedWhere(g, p.Node.Name), expiryNote(keys.ParseLine(g.Line)))
+}
+
+// grantNotice says which grant a run relied on, written now or reused:
+// the user, the key, where, until when, and on how many of its nodes it
+// lets the user in (with sudo, for a metadata key: the guest puts its user
+// in google-sudoers).
+func grantNotice(p *access.Plan, g *access.Granted, pub ssh.PublicKey, nodes int) string {
+	fp := ssh.FingerprintSHA256(pub)
+	noun := "nodes"
+	if nodes == 1 {
+		noun = "node"
+	}
+	if g.Mode == access.OSLogin {
+		if g.Wrote {
+			return granted(g, p)
+		}
+		return fmt.Sprintf("Using your key %s already in the OS Login profile of %s (user %s), %s, on %d %s.", fp, g.Account, printable(g.User), whenExpires(g.Expire), nodes, noun)
+	}
+	verb := "Using " + p.User + "'s key " + fp + " already in "
+	expire := g.Expire
+	if g.Wrote {
+		verb = "Added " + p.User + "'s key " + fp + " to "
+	}
+	return fmt.Sprintf("%s%s, %s: it grants sudo on %d %s.", verb, grantedWhere(g, p.Node.Name), whenExpires(expire), nodes, noun)
+}
+
+// grantedWhere is where a metadata grant is, for messages.
+func grantedWhere(g *access.Granted, node string) string {
+	where := describeScope(g.Scope, g.Item, node)
+	if g.ProjectRefused {
+		where += fmt.Sprintf(" (project metadata refused: no %s; gcloud falls back the same way)", gce.PermSetProjectMetadata)
+	}
+	return where
+}
+
+// whenExpires says when a key expires: "never expiring" or "expiring T".
+func whenExpires(t time.Time) string {
+	if t.IsZero() {
+		return "never expiring"
+	}
+	return "expiring " + t.UTC().Format(time.RFC3339)
+}
+
+// osLoginAccount is the gcloud account whose OS Login profile holds the key.
+func (d *deps) osLoginAccount() (string, error) {
+	account, err := d.gcloudAccount()
+	if err != nil {
+		return "", err
+	}
+	if account == "" {
+		return "", errors.New("OS Login is on for this instance, and its login profile is your Google account's: set it with 'gcloud config set account EMAIL' (or CLOUDSDK_CORE_ACCOUNT)")
+	}
+	return account, nil
+}
