@@ -17,14 +17,30 @@ import (
 	"github.com/gkessh/gkessh/internal/testnet"
 )
 
-// readmeMarker precedes each README code block TestREADME runs.
+// readmeMarker precedes each code block TestREADME runs, in README.md and
+// in docs/*.md.
 const readmeMarker = "<!-- readme-test"
 
-// readmeBlocks returns the code blocks (fenced or indented) that follow a
-// readmeMarker line in the README, in order.
-func readmeBlocks(t *testing.T) []string {
+// docFiles returns README.md and the guides in docs/, relative to the
+// module root.
+func docFiles(t *testing.T) []string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(moduleRoot(t), "README.md"))
+	guides, err := filepath.Glob(filepath.Join(moduleRoot(t), "docs", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := []string{"README.md"}
+	for _, g := range guides {
+		files = append(files, filepath.Join("docs", filepath.Base(g)))
+	}
+	return files
+}
+
+// readmeBlocks returns the code blocks (fenced or indented) that follow a
+// readmeMarker line in the file, in order.
+func readmeBlocks(t *testing.T, file string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(moduleRoot(t), file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,27 +65,41 @@ func readmeBlocks(t *testing.T) []string {
 			}
 		}
 		if len(block) == 0 {
-			t.Fatalf("README line %d: %s is not followed by a code block", i, readmeMarker)
+			t.Fatalf("%s line %d: %s is not followed by a code block", file, i, readmeMarker)
 		}
 		blocks = append(blocks, strings.Join(block, "\n")+"\n")
 	}
 	return blocks
 }
 
-// TestREADME runs the README's marked code blocks (the OpenSSH, proxy,
-// tunnel, emulator and control API ones) as pasted, against gce-emulator,
-// so they cannot rot. NODE stands for the README's node. The only help the
-// blocks get: ssh reads ~/.ssh from the passwd entry, not $HOME, so a
-// shell function points it at the test's HOME.
+// TestREADME runs the marked code blocks of the README and of each guide
+// in docs/ as pasted, against gce-emulator, so they cannot rot. Each file
+// gets an emulator and a HOME of its own, and its blocks run in order.
+// NODE stands for the emulator's first node. The only help the blocks
+// get: ssh reads ~/.ssh from the passwd entry, not $HOME, so a shell
+// function points it at the test's HOME.
 func TestREADME(t *testing.T) {
 	need(t, "ssh", "curl", "bash")
-	blocks := readmeBlocks(t)
-	if len(blocks) < 5 {
-		t.Fatalf("%d marked README blocks, want the headline, proxy, tunnel, emulator and control API ones", len(blocks))
+	total := 0
+	for _, file := range docFiles(t) {
+		blocks := readmeBlocks(t, file)
+		total += len(blocks)
+		if len(blocks) == 0 {
+			continue
+		}
+		t.Run(file, func(t *testing.T) { runDocBlocks(t, file, blocks) })
 	}
+	if total < 5 {
+		t.Fatalf("%d marked blocks in the README and docs/, want at least the headline, proxy, tunnel, emulator and control API ones", total)
+	}
+}
+
+// runDocBlocks runs one file's marked blocks against an emulator of
+// their own.
+func runDocBlocks(t *testing.T, file string, blocks []string) {
 	w := startEmulator(t, "--nodes", "1", "--propagation-delay", "100ms")
 	node := w.nodes()[0].Name
-	if !strings.Contains(blocks[0], node) {
+	if file == "README.md" && !strings.Contains(blocks[0], node) {
 		t.Fatalf("the headline block does not use the emulator's first node %s:\n%s", node, blocks[0])
 	}
 	sshConfig := filepath.Join(w.home, "ssh_config")
@@ -95,7 +125,7 @@ func TestREADME(t *testing.T) {
 		cmd.WaitDelay = 10 * time.Second
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			t.Fatalf("README block %d failed: %v\n%s\noutput:\n%s", i, err, block, out)
+			t.Fatalf("%s block %d failed: %v\n%s\noutput:\n%s", file, i, err, block, out)
 		}
 	}
 }
