@@ -18,8 +18,9 @@ import (
 )
 
 // The VPC side of the emulated project: the default network, its firewall
-// rules (the default network's own, seed 000's IAP rule, and GKE's rules
-// for each cluster), and the network tags GKE gives its nodes.
+// rules (the default network's own, the IAP rule IAP's documentation asks
+// for, and GKE's rules for each cluster), and the network tags GKE gives
+// its nodes.
 
 // iapRange is where IAP's TCP forwarding connects from.
 const iapRange = "35.235.240.0/20"
@@ -41,7 +42,8 @@ type gkeCluster struct {
 	Tag      string `json:"tag"`      // the network tag of its nodes, gke-NAME-HASH-node
 }
 
-// initVPC creates the default network's rules and seed 000's IAP rule.
+// initVPC creates the default network's rules and IAP's
+// allow-ssh-ingress-from-iap rule.
 func (s *Server) initVPC() {
 	s.vpc.rules = map[string]*compute.Firewall{}
 	s.vpc.clusters = map[string]*gkeCluster{}

@@ -22,8 +22,8 @@ import (
 	"time"
 )
 
-// A kubelet stub per node, as seed 001 describes the kubelet: the
-// read-only port 10255 answers plain HTTP without authentication, the
+// A kubelet stub per node, as GKE documents the kubelet (Disable the
+// kubelet read-only port in GKE clusters): the read-only port 10255 answers plain HTTP without authentication, the
 // secure port 10250 answers HTTPS and wants a bearer token, and
 // kubelet_http_requests_total counts each request by path and server type.
 // The stub listens on loopback; the node's sshd maps the node's own

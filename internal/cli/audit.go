@@ -36,11 +36,11 @@ type auditOptions struct {
 func auditCommand(d *deps, stdio Stdio) *ucli.Command {
 	return &ucli.Command{
 		Name:      "audit",
-		Usage:     "check nodes for the exposures the seed documents describe",
+		Usage:     "check GKE nodes for exposed kubelet ports, reachable sshd and sudo-granting keys",
 		ArgsUsage: "[NODE... | --all | --filter EXPR | --cluster NAME [--pool NAME]]",
 		Description: "Judges each node's kubelet read-only port (kubelet-config and a live GET through the node's\n" +
 			"sshd), who reaches its sshd (pods, the internet, IAP) by the firewall rules, the metadata keys\n" +
-			"that grant sudo, and OS Login, which GKE nodes ignore. Live checks log in with one key write for\n" +
+			"that grant sudo, and enable-oslogin on GKE nodes. Live checks log in with one key write for\n" +
 			"the whole audit (an expiring line) and only read: audit changes no node. Each finding has a\n" +
 			"severity, nodes, evidence and a fix. Exit status: 0, or 1 when a finding reaches --fail-on;\n" +
 			"255 when the audit itself failed.",

@@ -167,7 +167,7 @@ func (e *testEnv) applyFix(fix string) {
 		e.t.Fatalf("fix %q: no rule %s", fix, args[4])
 	case cmd == "gcloud container node-pools update":
 		if _, ok := flags["no-enable-insecure-kubelet-readonly-port"]; !ok {
-			e.t.Fatalf("fix %q: not seed 001's flag", fix)
+			e.t.Fatalf("fix %q: not GKE's flag for the read-only port", fix)
 		}
 		for _, name := range e.srv.Nodes() {
 			if strings.HasPrefix(name, "gke-"+flags["cluster"]+"-"+args[4]+"-") {
@@ -177,7 +177,7 @@ func (e *testEnv) applyFix(fix string) {
 			}
 		}
 	case cmd == "gcloud container clusters update":
-		// Seed 001: existing node pools keep their setting.
+		// GKE: existing node pools keep their setting.
 	case cmd == "gcloud compute instances add-metadata", cmd == "gcloud compute instances remove-metadata":
 		attrs := map[string]*string{}
 		for _, kv := range strings.Split(flags["metadata"], ",") {
