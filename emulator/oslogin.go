@@ -140,6 +140,11 @@ func (s *Server) loginProfile(principal string) map[string]any {
 	}
 	s.mu.Unlock()
 	name := osLoginUsername(principal)
+	s.mu.Lock()
+	if n, ok := s.posixNames[principal]; ok {
+		name = n
+	}
+	s.mu.Unlock()
 	uid := 1000 + int(sha256.Sum256([]byte(principal))[0])*100
 	return map[string]any{
 		"name": principal,
@@ -176,4 +181,17 @@ func (s *Server) osLoginView(now time.Time) string {
 	}
 	slices.Sort(lines)
 	return strings.Join(lines, "\n")
+}
+
+// SetPosixUsername makes the OS Login profile of principal give name as
+// its POSIX user, whatever it is: a hostile or broken API answer, for the
+// tests of what gkessh does with it. Guest agents go on installing the
+// profile's keys for the name OS Login would give.
+func (s *Server) SetPosixUsername(principal, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.posixNames == nil {
+		s.posixNames = map[string]string{}
+	}
+	s.posixNames[principal] = name
 }

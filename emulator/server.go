@@ -60,12 +60,15 @@ type Server struct {
 	nodes   map[string]*Node  // by name
 	tokens  map[string]*grant // bearer token -> what it may do (grants.go)
 	oslogin osLoginUsers      // OS Login profiles' keys (oslogin.go)
-	changed chan struct{}     // closed and replaced on each metadata change
-	delay   time.Duration
-	faults  Faults
-	nextID  uint64
-	nodeSeq int                           // nodes ever added, for their internal IPs
-	ops     map[string]*compute.Operation // finished operations, by name
+	// posixNames override the POSIX user names of OS Login profiles
+	// (SetPosixUsername).
+	posixNames map[string]string
+	changed    chan struct{} // closed and replaced on each metadata change
+	delay      time.Duration
+	faults     Faults
+	nextID     uint64
+	nodeSeq    int                           // nodes ever added, for their internal IPs
+	ops        map[string]*compute.Operation // finished operations, by name
 
 	// Counters read by tests and the control API.
 	apiCalls       atomic.Int64

@@ -134,6 +134,9 @@ func (a *Access) importKey(ctx context.Context, p *Plan) (*Granted, error) {
 		return nil, err
 	}
 	g.User, g.Imported = got.Username(), true
+	if err := CheckUser(g.User); err != nil {
+		return nil, &BadPosixUserError{Account: prof.account, User: g.User, Err: err}
+	}
 	return g, nil
 }
 

@@ -123,6 +123,11 @@ func (a *Access) planOSLogin(ctx context.Context, p *Plan, proj *gce.Project, pu
 		return err
 	}
 	p.Account, p.User = prof.account, prof.Username()
+	if p.User != "" {
+		if err := CheckUser(p.User); err != nil {
+			return &BadPosixUserError{Account: p.Account, User: p.User, Err: err}
+		}
+	}
 	p.WriteDue = true
 	if pub == nil || p.User == "" {
 		return nil

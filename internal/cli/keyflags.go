@@ -3,13 +3,12 @@ package cli
 import (
 	"fmt"
 	"io"
-	"strings"
 	"time"
-	"unicode"
 
 	ucli "github.com/urfave/cli/v2"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/keys"
 )
 
@@ -69,23 +68,16 @@ func keyFlagValues(c *ucli.Context) (keyOptions, error) {
 	return k, nil
 }
 
-// shellMeta are the characters OpenSSH refuses in a user name (ssh.c
-// valid_ruser), with '$' and '\\': gkessh also puts the name in ssh configs
-// and Ansible's shell-quoted arguments.
-const shellMeta = "'`\";&<>|(){}$\\"
-
-// checkUser refuses a user given on the command line that cannot work:
-// one the guest agent would skip (whitespace, a leading '-', '/'), a ':'
-// that would end it early in ssh-keys, control characters, or shell
-// metacharacters. Anything else gcloud takes is taken.
+// checkUser refuses a user given on the command line that cannot work, by
+// the one rule for user names (access.CheckUser): one the guest agent would
+// skip (whitespace, a leading '-', '/'), a ':' that would end it early in
+// ssh-keys, control characters, or shell metacharacters. Anything else
+// gcloud takes is taken.
 func checkUser(flag, u string) error {
-	if u == "" {
-		return usagef("%s: empty user name", flag)
-	}
-	if strings.ContainsFunc(u, unicode.IsControl) || strings.ContainsAny(u, shellMeta) {
-		return usagef("%s %q: control or shell characters (%s) in a user name", flag, u, shellMeta)
-	}
-	if err := keys.CheckUser(u); err != nil {
+	if err := access.CheckUser(u); err != nil {
+		if u == "" {
+			return usagef("%s: %v", flag, err)
+		}
 		return usagef("%s %q: %v", flag, u, err)
 	}
 	return nil

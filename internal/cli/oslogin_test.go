@@ -4,11 +4,13 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/gkessh/gkessh/emulator"
 )
@@ -190,5 +192,61 @@ func TestConfigSSHOSLoginUsers(t *testing.T) {
 	}
 	if reads != 1 {
 		t.Errorf("the OS Login profile was read %d times for two VMs, want once", reads)
+	}
+}
+
+// TestHostileOSLoginUser: an OS Login profile whose POSIX user name could
+// not be a --user (a newline that would start a Host * block in
+// ~/.ssh/config, shell code that ProxyCommand's %r would run) is refused
+// wherever it would be used: the login and the proxy fail before any key
+// goes into the profile, config-ssh and inventory skip the node with an
+// escaped warning and keep the others. (security N2)
+func TestHostileOSLoginUser(t *testing.T) {
+	for i, evil := range []string{"x\nHost *\n    ProxyCommand touch PWNED", "r$(touch${IFS}PWNED)", "ok\x1b[2Kspoof"} {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			e := newTestEnv(t, emulator.Config{Nodes: 1})
+			if _, err := e.srv.AddNode("plain-vm", "us-west1-a"); err != nil {
+				t.Fatal(err)
+			}
+			e.seedProject(map[string]string{"enable-oslogin": "TRUE"})
+			account := "owner@" + e.srv.ProjectName() + ".example" // the emulator token's principal
+			t.Setenv("CLOUDSDK_CORE_ACCOUNT", account)
+			e.srv.SetPosixUsername(account, evil)
+			// As it shows in messages: %q-quoted, so escaped; raw is
+			// what must not show when it has control characters.
+			escaped, raw := fmt.Sprintf("%q", evil), evil
+			if !strings.ContainsFunc(evil, unicode.IsControl) {
+				raw = "\x00never"
+			}
+			for _, argv := range [][]string{{"plain-vm", "--", "true"}, {"proxy", "--zone", "us-west1-a", "plain-vm", "22"}} {
+				_, stderr, code := e.run(argv...)
+				if code != 255 || !strings.Contains(stderr, escaped) || strings.Contains(stderr, raw) {
+					t.Errorf("%q: exit %d, stderr:\n%s\nwant 255 and the name escaped", argv, code, stderr)
+				}
+			}
+			// Nothing went into the profile: with a sane name back,
+			// keys remove finds no key there.
+			e.srv.SetPosixUsername(account, "owner")
+			if out, stderr, code := e.run("keys", "remove", "plain-vm"); code != 0 || !strings.Contains(out, "nothing to remove") {
+				t.Errorf("keys remove: exit %d, stdout %q, stderr %q: the key was imported", code, out, stderr)
+			}
+			e.srv.SetPosixUsername(account, evil)
+			config := filepath.Join(e.home, "ssh_config")
+			_, stderr, code := e.run("config-ssh", "--ssh-config-file", config)
+			b, err := os.ReadFile(config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code != 0 || strings.Contains(string(b), "PWNED") || strings.Contains(string(b), "spoof") || strings.Contains(string(b), "plain-vm") || !strings.Contains(string(b), e.srv.Nodes()[0]) {
+				t.Errorf("config-ssh: exit %d, config:\n%s", code, b)
+			}
+			if !strings.Contains(stderr, "skipping plain-vm") || !strings.Contains(stderr, escaped) || strings.Contains(stderr, raw) {
+				t.Errorf("config-ssh stderr:\n%s\nwant the node skipped, its user escaped", stderr)
+			}
+			out, stderr, code := e.run("inventory", "--list")
+			if code != 0 || strings.Contains(out, "plain-vm") || strings.Contains(out, "PWNED") || strings.Contains(out, "spoof") || !strings.Contains(stderr, "skipping plain-vm") {
+				t.Errorf("inventory: exit %d, stdout:\n%s\nstderr:\n%s", code, out, stderr)
+			}
+		})
 	}
 }

@@ -145,6 +145,12 @@ func listNodes(ctx context.Context, o openSSHOptions, d *deps, stdio Stdio, warn
 			continue
 		}
 		p, err := a.PlanInstance(ctx, inst)
+		var bad *access.BadPosixUserError
+		if errors.As(err, &bad) {
+			// Never written into a config or an inventory as it is.
+			fmt.Fprintf(warn, "gkessh: skipping %s: %s\n", inst.Name, printable(err.Error()))
+			continue
+		}
 		if err != nil && access.ModeOf(inst, proj) == access.OSLogin {
 			keepUser, keepWhy = append(keepUser, inst.Name), err
 			p = &access.Plan{Node: access.NodeOf(c.ProjectID, inst), Inst: inst, Mode: access.OSLogin, User: user}
