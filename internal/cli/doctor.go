@@ -129,7 +129,7 @@ func (d *doctor) checkOSLogin(n access.Node, p *access.Plan, planErr error) {
 	case planErr != nil:
 		d.fail("OS Login is on for %s, so your key goes into your OS Login profile: %s", n.Name, withHint(planErr))
 	default:
-		d.ok("OS Login is on for %s: your key goes into your OS Login profile, and you log in as %s", n.Name, p.User)
+		d.ok("OS Login is on for %s: your key goes into your OS Login profile, and you log in as %s", n.Name, printable(p.User))
 	}
 }
 
@@ -237,9 +237,9 @@ func (d *doctor) checkMetadataKeys(p *access.Plan, planErr error, pub ssh.Public
 		d.fail("key: %s", withHint(planErr))
 	case pub == nil:
 	case !p.WriteDue:
-		d.ok("key is in %s metadata for user %s", p.Scope, p.User)
+		d.ok("key is in %s metadata for user %s", p.Scope, printable(p.User))
 	default:
-		d.warn("key is not in the metadata %s reads for user %s, or expires within the hour; 'gkessh keys ensure %s' or the first login adds it", name, p.User, name)
+		d.warn("key is not in the metadata %s reads for user %s, or expires within the hour; 'gkessh keys ensure %s' or the first login adds it", name, printable(p.User), name)
 	}
 }
 
@@ -265,7 +265,9 @@ func (d *doctor) checkTunnel(ctx context.Context, r access.Node) {
 		d.fail("IAP tunnel to %s:%d opened, but nothing answered: %v", r.Name, d.Port, err)
 		return
 	}
-	d.ok("IAP tunnel to %s:%d: %s", r.Name, d.Port, strings.TrimSpace(banner))
+	// The banner is the node's to choose: escaped like everything else
+	// from outside.
+	d.ok("IAP tunnel to %s:%d: %s", r.Name, d.Port, printable(strings.TrimSpace(banner)))
 }
 
 // tokenExpiry says when the token expires, never what it is.

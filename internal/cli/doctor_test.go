@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,4 +172,18 @@ func TestDoctorTroubleshoot(t *testing.T) {
 		has(out, "warn  keys on "+names[0]+" come from instance metadata only: it has a legacy sshKeys item, so its guest ignores project keys")
 		lacks(out, "ok    keys on "+names[0])
 	})
+}
+
+// TestDoctorEscapes: what the node says (its sshd banner) is printed
+// escaped, as everything else from outside: a hostile banner cannot clear
+// the screen, set the title or pose as a doctor line. (security N8)
+func TestDoctorEscapes(t *testing.T) {
+	e := newParallelEnv(t, emulator.Config{Nodes: 1})
+	n := e.srv.Node(e.srv.Nodes()[0])
+	banner := "SSH-2.0-evil\x1b[2J\x1b[H\x1b]0;owned\x07\x1b[32mok    everything is fine\x1b[0m"
+	nodeServer(t, n, 2222, func(c net.Conn) { c.Write([]byte(banner + "\r\n")) })
+	out, _, _ := e.run("doctor", "--port", "2222", n.Name)
+	if strings.ContainsAny(out, "\x1b\x07") || !strings.Contains(out, `SSH-2.0-evil\x1b[2J\x1b[H\x1b]0;owned\a\x1b[32mok`) {
+		t.Errorf("the banner is not escaped:\n%q", out)
+	}
 }
