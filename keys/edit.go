@@ -23,9 +23,8 @@ func RefreshMargin(expireAfter time.Duration) time.Duration {
 }
 
 // covers reports whether l already grants user the key pub well enough that
-// nothing needs writing: a permanent line always does; an expiring one does
-// when expiring keys are wanted and it outlives the refresh margin.
-func covers(l Line, user string, pub ssh.PublicKey, now time.Time, expireAfter time.Duration) bool {
+// nothing needs writing (Lasts).
+func covers(l Line, user string, pub ssh.PublicKey, now time.Time, expireAfter time.Duration, exact bool) bool {
 	if !l.Valid() || l.User != user || !SameKey(l.Key, pub) {
 		return false
 	}
@@ -33,29 +32,38 @@ func covers(l Line, user string, pub ssh.PublicKey, now time.Time, expireAfter t
 	if l.Expiring() {
 		expireOn = l.ExpireOn
 	}
-	return Lasts(expireOn, now, expireAfter)
+	return Lasts(expireOn, now, expireAfter, exact)
 }
 
 // Lasts reports whether a grant expiring at expireOn (zero: never) will do
 // for a requested lifetime of expireAfter (0: never), so that nothing needs
 // writing: a permanent grant always does; an expiring one does when
-// expiring ones are wanted and it outlives the refresh margin. Metadata
-// lines and OS Login keys follow this one rule.
-func Lasts(expireOn, now time.Time, expireAfter time.Duration) bool {
+// expiring ones are wanted and it outlives the refresh margin. With exact
+// (the user asked for this lifetime) it must also expire within the refresh
+// margin of now+expireAfter: a longer one is replaced by the shorter one
+// asked for, a shorter one extended. Metadata lines and OS Login keys
+// follow this one rule.
+func Lasts(expireOn, now time.Time, expireAfter time.Duration, exact bool) bool {
 	if expireOn.IsZero() {
 		return true
 	}
-	return expireAfter != 0 && expireOn.After(now.Add(RefreshMargin(expireAfter)))
+	margin := RefreshMargin(expireAfter)
+	if expireAfter == 0 || !expireOn.After(now.Add(margin)) {
+		return false
+	}
+	want := now.Add(expireAfter)
+	return !exact || (expireOn.Before(want.Add(margin)) && expireOn.After(want.Add(-margin)))
 }
 
-// upsert adds user's key pub to lines unless a line already covers it. The
+// upsert adds user's key pub to lines unless a line already covers it
+// (exact: see Lasts). The
 // new line replaces user's other lines for the same key, and user's expired
 // lines go too, so repeated runs do not pile up lines. Every other line is
 // kept byte for byte and in order. It returns the new lines and the line
 // added, "" when nothing changes.
-func upsert(lines []Line, user string, pub ssh.PublicKey, now time.Time, expireAfter time.Duration) ([]Line, string) {
+func upsert(lines []Line, user string, pub ssh.PublicKey, now time.Time, expireAfter time.Duration, exact bool) ([]Line, string) {
 	for _, l := range lines {
-		if covers(l, user, pub, now, expireAfter) {
+		if covers(l, user, pub, now, expireAfter, exact) {
 			return lines, ""
 		}
 	}

@@ -39,7 +39,7 @@ func TestUpsert(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			lines, line := upsert(ParseLines(tt.value), "alice", mine, now, tt.expireAfter)
+			lines, line := upsert(ParseLines(tt.value), "alice", mine, now, tt.expireAfter, false)
 			got := JoinLines(lines)
 			if tt.want == "" {
 				if line != "" || got != tt.value {
@@ -113,6 +113,45 @@ func TestSelectors(t *testing.T) {
 				if got[i] != tt.want[i] {
 					t.Fatalf("picked %v, want %v", got, tt.want)
 				}
+			}
+		})
+	}
+}
+
+// TestUpsertExactLifetime: a lifetime the user asked for is honoured: a
+// line that outlives it is replaced by the shorter one, a shorter one is
+// extended, and one that expires about when asked stays. A permanent line
+// stays: it is no one's to shorten uninvited. Without the request any line
+// that lasts will do. (issue 20 item 5)
+func TestUpsertExactLifetime(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	mine := testkey.Fixed(t, 10)
+	exp := func(d time.Duration) string { return FormatExpiringLine("alice", mine, now.Add(d)) }
+	for _, tt := range []struct {
+		name        string
+		value       string
+		expireAfter time.Duration
+		exact       bool
+		want        string // "" = unchanged
+	}{
+		{"24h line, 30m asked: shortened", exp(24 * time.Hour), 30 * time.Minute, true, exp(30 * time.Minute)},
+		{"24h line, 30m by default: kept", exp(24 * time.Hour), 30 * time.Minute, false, ""},
+		{"20h left, 48h asked: extended", exp(20 * time.Hour), 48 * time.Hour, true, exp(48 * time.Hour)},
+		{"about 30m left, 30m asked: kept", exp(29 * time.Minute), 30 * time.Minute, true, ""},
+		{"23h30 left, 24h asked: kept", exp(23*time.Hour + 30*time.Minute), 24 * time.Hour, true, ""},
+		{"permanent, 30m asked: kept", FormatLine("alice", mine, ""), 30 * time.Minute, true, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			lines, line := upsert(ParseLines(tt.value), "alice", mine, now, tt.expireAfter, tt.exact)
+			got := JoinLines(lines)
+			if tt.want == "" {
+				if line != "" || got != tt.value {
+					t.Fatalf("wrote %q; want no change", line)
+				}
+				return
+			}
+			if got != tt.want || line != tt.want {
+				t.Fatalf("value %q, line %q; want %q", got, line, tt.want)
 			}
 		})
 	}

@@ -24,7 +24,10 @@ type EnsureOptions struct {
 	User        string        // the user the key logs in as; required
 	Scope       string        // "", ScopeProject or ScopeInstance; "" picks as gcloud does
 	ExpireAfter time.Duration // lifetime of the written line; 0 writes a permanent one
-	DryRun      bool          // decide, but write nothing
+	// ExactExpiry: the lifetime was asked for, so an expiring line far
+	// from it (a 24 h line when 30 m is asked) is replaced (Lasts).
+	ExactExpiry bool
+	DryRun      bool // decide, but write nothing
 	// Project is the project as the caller already read it (its common
 	// metadata); nil reads it.
 	Project *gce.Project
@@ -81,7 +84,7 @@ func Ensure(ctx context.Context, c *gce.Client, inst *gce.Instance, pub ssh.Publ
 	res := EnsureResult{Scope: t.scope, Key: t.key}
 	edit := func(md *gce.Metadata) (bool, error) {
 		value, _ := gce.MetadataValue(md, t.key)
-		lines, line := upsert(ParseLines(value), opts.User, pub, now(), opts.ExpireAfter)
+		lines, line := upsert(ParseLines(value), opts.User, pub, now(), opts.ExpireAfter, opts.ExactExpiry)
 		res.Line, res.Wrote = line, line != ""
 		if line == "" || opts.DryRun {
 			return false, nil
@@ -128,7 +131,7 @@ func Due(proj *gce.Project, inst *gce.Instance, pub ssh.PublicKey, opts EnsureOp
 		md = proj.CommonInstanceMetadata
 	}
 	value, _ := gce.MetadataValue(md, t.key)
-	_, line := upsert(ParseLines(value), opts.User, pub, now(), opts.ExpireAfter)
+	_, line := upsert(ParseLines(value), opts.User, pub, now(), opts.ExpireAfter, opts.ExactExpiry)
 	return EnsureResult{Scope: t.scope, Key: t.key, Line: line, Wrote: line != ""}, nil
 }
 

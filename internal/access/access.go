@@ -69,6 +69,10 @@ type Config struct {
 	// ExpireAfter is the lifetime of a written line or imported key; 0
 	// writes one that never expires.
 	ExpireAfter time.Duration
+	// ExactExpiry: the user asked for ExpireAfter, so a grant that
+	// expires far from it is renewed with it (keys.Lasts): shortened or
+	// extended.
+	ExactExpiry bool
 	// Account returns the account whose OS Login profile holds the key;
 	// it is called at most once, for the first node under OS Login.
 	Account func() (string, error)

@@ -35,9 +35,11 @@ type Plan struct {
 	// Line is the metadata line a write would add, "" when none is due
 	// or there is no key yet.
 	Line string
-	// Expire is when the key that grants access now expires (zero: never,
-	// or not granted).
-	Expire time.Time
+	// Present: the key is already granted there (an unexpired line for
+	// the user, or a key in the profile); Expire is when that grant
+	// expires, zero when it never does.
+	Present bool
+	Expire  time.Time
 
 	hostKeys lazy[HostKeys]
 	check    lazy[*knownhosts.HostKeyCheck]
@@ -96,9 +98,7 @@ func (a *Access) PlanInstance(ctx context.Context, inst *gce.Instance) (*Plan, e
 	if p.Scope == keys.ScopeInstance && a.cfg.Scope == "" && inst != nil {
 		a.cfg.Logf("instance %s ignores project-wide keys (block-project-ssh-keys or legacy sshKeys): using its own metadata", inst.Name)
 	}
-	if !p.WriteDue {
-		p.Expire = grantedUntil(proj, inst, p, pub)
-	}
+	p.Expire, p.Present = current(proj, inst, p, pub, a.cfg.Now())
 	return p, nil
 }
 
@@ -132,16 +132,17 @@ func (a *Access) planOSLogin(ctx context.Context, p *Plan, proj *gce.Project, pu
 	if pub == nil || p.User == "" {
 		return nil
 	}
-	if _, k, ok := prof.Find(pub); ok {
-		p.Expire = k.Expire()
-		p.WriteDue = !keys.Lasts(p.Expire, a.cfg.Now(), a.cfg.ExpireAfter)
+	if _, k, ok := prof.Find(pub); ok && (k.Expire().IsZero() || k.Expire().After(a.cfg.Now())) {
+		p.Expire, p.Present = k.Expire(), true
+		p.WriteDue = !keys.Lasts(p.Expire, a.cfg.Now(), a.cfg.ExpireAfter, a.cfg.ExactExpiry)
 	}
 	return nil
 }
 
-// grantedUntil is when the line that grants pub to p.User where p's node
-// reads keys expires: zero when it never does.
-func grantedUntil(proj *gce.Project, inst *gce.Instance, p *Plan, pub ssh.PublicKey) time.Time {
+// current is when the line that grants pub to p.User where p's node reads
+// keys expires (zero when it never does), and whether there is one that
+// has not expired at now.
+func current(proj *gce.Project, inst *gce.Instance, p *Plan, pub ssh.PublicKey, now time.Time) (time.Time, bool) {
 	var md *gce.Metadata
 	if p.Scope == keys.ScopeInstance {
 		md = inst.Metadata
@@ -151,17 +152,17 @@ func grantedUntil(proj *gce.Project, inst *gce.Instance, p *Plan, pub ssh.Public
 	v, _ := gce.MetadataValue(md, p.Item)
 	var latest time.Time
 	for _, l := range keys.ParseLines(v) {
-		if !l.Valid() || l.User != p.User || !keys.SameKey(l.Key, pub) {
+		if !l.Valid() || l.User != p.User || !keys.SameKey(l.Key, pub) || l.Expired(now) {
 			continue
 		}
 		if !l.Expiring() {
-			return time.Time{}
+			return time.Time{}, true
 		}
 		if l.ExpireOn.After(latest) {
 			latest = l.ExpireOn
 		}
 	}
-	return latest
+	return latest, !latest.IsZero()
 }
 
 // publicKey is the user's public key: the loaded pair's, else the key
@@ -184,7 +185,7 @@ func (a *Access) publicKey() ssh.PublicKey {
 
 func (a *Access) ensureOptions(proj *gce.Project, dryRun bool) keys.EnsureOptions {
 	return keys.EnsureOptions{
-		User: a.cfg.User, Scope: a.cfg.Scope, ExpireAfter: a.cfg.ExpireAfter,
+		User: a.cfg.User, Scope: a.cfg.Scope, ExpireAfter: a.cfg.ExpireAfter, ExactExpiry: a.cfg.ExactExpiry,
 		DryRun: dryRun, Project: proj, Now: a.cfg.Now, Logf: a.cfg.Logf,
 	}
 }

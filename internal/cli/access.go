@@ -52,7 +52,7 @@ func newAccess(ctx context.Context, g globalOptions, k keyOptions, d *deps, stdi
 	}
 	cfg.User, cfg.KeyFile = user, keyFile
 	cfg.Key = func() (*keys.KeyPair, error) { return loadKey(keyFile, stdio.Err) }
-	cfg.Scope, cfg.ExpireAfter = k.Scope, k.ExpireAfter
+	cfg.Scope, cfg.ExpireAfter, cfg.ExactExpiry = k.Scope, k.ExpireAfter, k.ExpirySet
 	cfg.Account = d.osLoginAccount
 	cfg.KnownHosts, cfg.Strict, cfg.AcceptChanged = known, o.Strict, o.AcceptChanged
 	cfg.Warn = stdio.Err
@@ -127,9 +127,34 @@ func granted(g *access.Granted, p *access.Plan) string {
 		if !g.Imported {
 			verb = "Renewed your key in"
 		}
-		return fmt.Sprintf("%s the OS Login profile of %s (user %s), %s.", verb, g.Account, printable(g.User), whenExpires(g.Expire))
+		return fmt.Sprintf("%s the OS Login profile of %s (user %s), %s%s.", verb, g.Account, printable(g.User), whenExpires(g.Expire), replacedKey(p))
 	}
-	return fmt.Sprintf("Added %s's key to %s%s.", p.User, grantedWhere(g, p.Node.Name), expiryNote(keys.ParseLine(g.Line)))
+	return fmt.Sprintf("Added %s's key to %s%s%s.", p.User, grantedWhere(g, p.Node.Name), expiryNote(keys.ParseLine(g.Line)), replaced(p))
+}
+
+// replacedIf is replaced(p) when wrote.
+func replacedIf(wrote bool, p *access.Plan) string {
+	if !wrote {
+		return ""
+	}
+	return replaced(p)
+}
+
+// replacedKey is replaced for a key in an OS Login profile.
+func replacedKey(p *access.Plan) string {
+	if !p.Present {
+		return ""
+	}
+	return " (it was " + whenExpires(p.Expire) + ")"
+}
+
+// replaced says which grant a write renewed: one of another lifetime,
+// or one about to expire.
+func replaced(p *access.Plan) string {
+	if !p.Present {
+		return ""
+	}
+	return " (in place of its line " + whenExpires(p.Expire) + ")"
 }
 
 // grantNotice says which grant a run relied on, written now or reused:
@@ -153,7 +178,7 @@ func grantNotice(p *access.Plan, g *access.Granted, pub ssh.PublicKey, nodes int
 	if g.Wrote {
 		verb = "Added " + p.User + "'s key " + fp + " to "
 	}
-	return fmt.Sprintf("%s%s, %s: it grants sudo on %d %s.", verb, grantedWhere(g, p.Node.Name), whenExpires(expire), nodes, noun)
+	return fmt.Sprintf("%s%s, %s%s: it grants sudo on %d %s.", verb, grantedWhere(g, p.Node.Name), whenExpires(expire), replacedIf(g.Wrote, p), nodes, noun)
 }
 
 // grantedWhere is where a metadata grant is, for messages.

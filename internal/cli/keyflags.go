@@ -19,6 +19,9 @@ type keyOptions struct {
 	KeyFile     string
 	Scope       string
 	ExpireAfter time.Duration
+	// ExpirySet: the lifetime was given (--key-expire-after or
+	// --ssh-key-expiration), so a key line far from it is renewed with it.
+	ExpirySet bool
 }
 
 var (
@@ -57,13 +60,13 @@ func keyFlagValues(c *ucli.Context) (keyOptions, error) {
 		if err != nil {
 			return k, usagef("--ssh-key-expiration %v", err)
 		}
-		k.ExpireAfter = d
+		k.ExpireAfter, k.ExpirySet = d, true
 	} else if s := c.String("key-expire-after"); s != "" {
 		d, err := keys.ParseLifetime(s)
 		if err != nil {
 			return k, usagef("--key-expire-after %v", err)
 		}
-		k.ExpireAfter = d
+		k.ExpireAfter, k.ExpirySet = d, c.IsSet("key-expire-after")
 	}
 	return k, nil
 }

@@ -225,7 +225,7 @@ func runKeysEnsure(ctx context.Context, o keysOptions, d *deps, stdio Stdio) err
 	case o.DryRun:
 		fmt.Fprintf(stdio.Out, "would add to %s: %s\n", where, g.Line)
 	default:
-		fmt.Fprintf(stdio.Out, "added %s's key %s to %s%s\n", user, fp, where, expiryNote(keys.ParseLine(g.Line)))
+		fmt.Fprintf(stdio.Out, "added %s's key %s to %s%s%s\n", user, fp, where, expiryNote(keys.ParseLine(g.Line)), replaced(p))
 	}
 	return nil
 }

@@ -402,3 +402,44 @@ func TestResolveUsesCache(t *testing.T) {
 		t.Fatalf("cache now %+v, %v; want the fresh zone", e, ok)
 	}
 }
+
+// TestRequestedLifetime: --key-expire-after shorter than the line already
+// there replaces it with the shorter one, and longer extends it, in the
+// login and in keys ensure, saying so; a line about as long as asked
+// stays. (issue 20 item 5)
+func TestRequestedLifetime(t *testing.T) {
+	e := newParallelSSHEnv(t, "builtin", 1)
+	node := e.node(0).Name
+	expiry := func() time.Time {
+		t.Helper()
+		lines := keys.ParseLines(e.projectItems()["ssh-keys"])
+		var mine []keys.Line
+		for _, l := range lines {
+			if l.Valid() && l.User == "nat" {
+				mine = append(mine, l)
+			}
+		}
+		if len(mine) != 1 {
+			t.Fatalf("%d lines for nat, want 1:\n%s", len(mine), e.projectItems()["ssh-keys"])
+		}
+		return mine[0].ExpireOn
+	}
+	near := func(got time.Time, want time.Duration) bool {
+		return got.Sub(time.Now().Add(want)).Abs() < time.Minute
+	}
+	if _, stderr, code := e.run("--user", "nat", node, "--", "true"); code != 0 || !near(expiry(), 24*time.Hour) {
+		t.Fatalf("first login: exit %d, expiry %v:\n%s", code, expiry(), stderr)
+	}
+	_, stderr, code := e.run("--user", "nat", "--key-expire-after", "30m", node, "--", "true")
+	if code != 0 || !near(expiry(), 30*time.Minute) || !strings.Contains(stderr, "in place of its line expiring") {
+		t.Errorf("--key-expire-after 30m: exit %d, expiry %v, stderr:\n%s", code, expiry(), stderr)
+	}
+	writes := e.srv.Stats().MetadataWrites
+	if _, stderr, code := e.run("--user", "nat", "--key-expire-after", "30m", node, "--", "true"); code != 0 || e.srv.Stats().MetadataWrites != writes {
+		t.Errorf("30m again: exit %d, %d writes; want the 30m line kept:\n%s", code, e.srv.Stats().MetadataWrites-writes, stderr)
+	}
+	out, stderr, code := e.run("keys", "ensure", "--user", "nat", "--key-expire-after", "48h")
+	if code != 0 || !near(expiry(), 48*time.Hour) || !strings.Contains(out, "in place of its line expiring") {
+		t.Errorf("keys ensure --key-expire-after 48h: exit %d, expiry %v, stdout %q, stderr:\n%s", code, expiry(), out, stderr)
+	}
+}
