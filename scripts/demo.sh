@@ -9,16 +9,9 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 GCE_EMULATOR_PID=""
 cleanup() {
-	if [ -n "$GCE_EMULATOR_PID" ]; then
-		kill "$GCE_EMULATOR_PID" 2>/dev/null || true
-		# It is not this shell's child: wait until it has gone (or is a
-		# zombie waiting for init).
-		for _ in $(seq 100); do
-			case "$(ps -o stat= -p "$GCE_EMULATOR_PID" 2>/dev/null)" in "" | Z*) break ;; esac
-			sleep 0.05
-		done
-	fi
-	rm -rf "$work" # the emulator removed its own files, log included
+	# --stop waits until the emulator has gone, its files with it.
+	if [ -n "$GCE_EMULATOR_PID" ]; then ./bin/gce-emulator --stop >/dev/null 2>&1 || true; fi
+	rm -rf "$work"
 }
 trap cleanup EXIT
 echo "# Start gce-emulator: a Compute API, an IAP relay and 3 GKE-looking nodes, and point gkessh at it."

@@ -102,7 +102,7 @@ func TestBackgroundAnotherUserCannotInject(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(shared) })
-	if err := os.Chmod(shared, 0o1777); err != nil {
+	if err := os.Chmod(shared, 0o777|os.ModeSticky); err != nil {
 		t.Fatal(err)
 	}
 	// The attacker runs this test binary, from where nobody may run it.
@@ -168,7 +168,7 @@ func TestBackgroundAnotherUserCannotInject(t *testing.T) {
 		if !strings.HasPrefix(vars["GKESSH_COMPUTE_ENDPOINT"], "http://127.0.0.1:") {
 			t.Errorf("run %d: GKESSH_COMPUTE_ENDPOINT=%q, want the emulator's", i, vars["GKESSH_COMPUTE_ENDPOINT"])
 		}
-		stopEmulator(t, vars)
+		stopFromLines(t, vars)
 	}
 	cmd.Process.Kill()
 	cmd.Wait()

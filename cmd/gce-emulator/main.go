@@ -15,11 +15,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/gkessh/gkessh/emulator"
-	"github.com/gkessh/gkessh/internal/atomicfile"
 )
 
 func main() {
@@ -34,12 +34,16 @@ func main() {
 	adcFile := flag.String("adc-file", "", "write a service-account key file for the emulator's token endpoint here, for GOOGLE_APPLICATION_CREDENTIALS")
 	lifetime := flag.Duration("token-lifetime", emulator.DefaultTokenLifetime, "how long the tokens the emulator mints live")
 	latency := flag.Duration("token-latency", 0, "how long the token endpoint takes to answer")
-	background := flag.Bool("background", false, `serve in the background and print the lines to eval, with GCE_EMULATOR_LOG, its output (removed when it stops), as ssh-agent does: eval "$(gce-emulator --background)"; kill $GCE_EMULATOR_PID`)
+	background := flag.Bool("background", false, `serve in the background and print the lines to eval, with GCE_EMULATOR_LOG, its output (removed when it stops), as ssh-agent does: eval "$(gce-emulator --background)"`)
+	stop := flag.Bool("stop", false, `stop the emulator GCE_EMULATOR_PID names and print the line that unsets what its lines set, as ssh-agent -k does: eval "$(gce-emulator --stop)"`)
 	flag.Parse()
 	var err error
-	if *background {
+	switch {
+	case *stop:
+		err = stopEmulator()
+	case *background:
 		err = startBackground()
-	} else {
+	default:
 		err = run(options{*project, *nodes, *sshd, *listen, *envFile, *adcFile, *stateDir, *delay, *lifetime, *latency, *verbose})
 	}
 	if err != nil {
@@ -86,7 +90,13 @@ func run(o options) error {
 		return err
 	}
 	tokenFile := filepath.Join(srv.Dir(), "access-token")
-	if err := os.WriteFile(tokenFile, []byte(srv.Token()+"\n"), 0o600); err != nil {
+	if err := writeSecretFile(tokenFile, []byte(srv.Token()+"\n")); err != nil {
+		return err
+	}
+	// curl -H @FILE reads the control API's header from the file, so the
+	// secret never shows in a command line (ps shows those to every user).
+	headerFile := filepath.Join(srv.Dir(), "control-header")
+	if err := writeSecretFile(headerFile, []byte("Authorization: Bearer "+srv.ControlSecret()+"\n")); err != nil {
 		return err
 	}
 	base := "http://" + ln.Addr().String()
@@ -100,11 +110,19 @@ func run(o options) error {
 	// Impersonation goes to IAM Credentials, which gkessh and gcloud find
 	// through gcloud's endpoint override.
 	// The control secret is what keeps other local users off the control
-	// API: it goes only to these lines and the 0600 env file.
-	env := fmt.Sprintf("export GKESSH_COMPUTE_ENDPOINT=%s/compute/v1/ GKESSH_IAP_ENDPOINT=ws://%s GKESSH_ACCESS_TOKEN_FILE=%s CLOUDSDK_CORE_PROJECT=%s CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS=%s/ GCE_EMULATOR_CONTROL_SECRET=%s GCE_EMULATOR_PID=%d\n",
-		base, ln.Addr(), tokenFile, project, base, srv.ControlSecret(), os.Getpid())
+	// API: it goes only to these lines and 0600 files.
+	env := renderEnv([]envVar{
+		{"GKESSH_COMPUTE_ENDPOINT", base + "/compute/v1/"},
+		{"GKESSH_IAP_ENDPOINT", "ws://" + ln.Addr().String()},
+		{"GKESSH_ACCESS_TOKEN_FILE", tokenFile},
+		{"CLOUDSDK_CORE_PROJECT", project},
+		{"CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS", base + "/"},
+		{"GCE_EMULATOR_CONTROL_SECRET", srv.ControlSecret()},
+		{"GCE_EMULATOR_CONTROL_HEADER", headerFile},
+		{"GCE_EMULATOR_PID", strconv.Itoa(os.Getpid())},
+	}) + stopHint
 	if envFile != "" {
-		if err := writeEnvFile(envFile, env); err != nil {
+		if err := writeSecretFile(envFile, []byte(env)); err != nil {
 			return err
 		}
 		defer os.Remove(envFile)
@@ -139,21 +157,13 @@ func run(o options) error {
 }
 
 // writeADCFile writes a key file for a service account that owns the
-// project, with the emulator's token endpoint as its token_uri: 0600,
-// through a new temporary file, never one at a name another user can
-// guess and create first.
+// project, with the emulator's token endpoint as its token_uri, as a
+// secret file (writeSecretFile).
 func writeADCFile(srv *emulator.Server, path, base string) error {
 	email := "emulator-adc@" + srv.ProjectName() + ".iam.gserviceaccount.com"
 	key, err := srv.AddServiceAccount(emulator.Account{Email: email, Grant: emulator.Grant{Projects: []string{srv.ProjectName()}}}, base)
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(path, key, atomicfile.Options{})
-}
-
-// writeEnvFile writes the env lines whole (a reader polling for the file
-// never sees half) and 0600, through a new temporary file: a file someone
-// else made in its place cannot catch the secret.
-func writeEnvFile(path, env string) error {
-	return atomicfile.WriteFile(path, []byte(env), atomicfile.Options{})
+	return writeSecretFile(path, key)
 }

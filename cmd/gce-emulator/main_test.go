@@ -51,6 +51,9 @@ func exports(t *testing.T, out string) map[string]string {
 	vars := map[string]string{}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "#") {
+			continue
+		}
 		line, ok := strings.CutPrefix(sc.Text(), "export ")
 		if !ok {
 			t.Errorf("not an export line: %q", sc.Text())
@@ -64,8 +67,8 @@ func exports(t *testing.T, out string) map[string]string {
 	return vars
 }
 
-// stopEmulator stops the emulator the lines name and waits until it is gone.
-func stopEmulator(t *testing.T, vars map[string]string) {
+// stopFromLines stops the emulator the lines name and waits until it is gone.
+func stopFromLines(t *testing.T, vars map[string]string) {
 	t.Helper()
 	pid, err := strconv.Atoi(vars["GCE_EMULATOR_PID"])
 	if err != nil || pid <= 1 {
@@ -78,14 +81,6 @@ func stopEmulator(t *testing.T, vars map[string]string) {
 			t.Fatalf("gce-emulator %d still running 20s after SIGTERM", pid)
 		}
 	}
-}
-
-// running reports whether pid is a live process; a zombie no one has
-// reaped yet (the background emulator is not our child) counts as gone.
-func running(pid int) bool {
-	out, err := exec.Command("ps", "-o", "stat=", "-p", strconv.Itoa(pid)).Output()
-	state := strings.TrimSpace(string(out))
-	return err == nil && state != "" && !strings.HasPrefix(state, "Z")
 }
 
 // TestADCFileNotThroughPlantedTemp: --adc-file /tmp/adc.json used to write

@@ -173,3 +173,29 @@ func runTunnelBlock(t *testing.T, w *world, prelude, block string) {
 		}
 	}
 }
+
+// TestDocsKeepSecretsOffCommandLines: no command the README or docs/ show
+// puts the control secret on a command line (ps shows every argv to every
+// local user), uses a fixed /tmp path (another user can create it first)
+// or sets gcloud's token host for good (real credentials would keep going
+// to a loopback port after the emulator stops): security review N4, N5,
+// N11.
+func TestDocsKeepSecretsOffCommandLines(t *testing.T) {
+	bad := regexp.MustCompile(`CONTROL_SECRET|Bearer|/tmp/|auth/token_host`)
+	for _, doc := range docFiles(t) {
+		b, err := os.ReadFile(filepath.Join(moduleRoot(t), doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fenced := false
+		for i, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "```") {
+				fenced = !fenced
+				continue
+			}
+			if (fenced || strings.HasPrefix(line, "    ")) && bad.MatchString(line) {
+				t.Errorf("%s:%d: %s", doc, i+1, line)
+			}
+		}
+	}
+}
