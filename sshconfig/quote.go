@@ -3,6 +3,8 @@ package sshconfig
 import (
 	"runtime"
 	"strings"
+
+	"github.com/gkessh/gkessh/internal/shellquote"
 )
 
 // ssh reads its config differently on each OS in two places:
@@ -32,7 +34,7 @@ func commandArg(goos, s string) string {
 	if goos == "windows" {
 		return windowsArg(strings.ReplaceAll(s, `\`, "/"))
 	}
-	return posixArg(s)
+	return shellquote.Quote(s)
 }
 
 func path(goos, s string) string {
@@ -45,14 +47,6 @@ func path(goos, s string) string {
 	}
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 	return `"` + r.Replace(s) + `"`
-}
-
-// posixArg quotes s for sh, leaving plain words alone.
-func posixArg(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@=+,%") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // windowsArg quotes s so that CommandLineToArgvW, which Go and the C

@@ -1,7 +1,8 @@
-// Package audit judges how exposed a project's GKE nodes are, in the ways
-// the seed documents describe: the kubelet's unauthenticated read-only
-// port, node sshd reachable from pods and the internet, IAP's range, the
-// metadata keys that give sudo, and OS Login, which GKE nodes ignore.
+// Package audit judges how exposed a project's GKE nodes are: the kubelet's
+// unauthenticated read-only port, node sshd reachable from pods and the
+// internet, IAP's range, the metadata keys that give sudo, and OS Login,
+// which GKE nodes ignore. Each finding comes with the commands that fix
+// it, quoted for a person to paste (fix.go).
 package audit
 
 import (
@@ -168,14 +169,25 @@ func (e *evaluation) add(id string, sev Severity, title, node string, evidence [
 type gke struct{ cluster, pool, location string }
 
 func gkeOf(inst *gce.Instance) (gke, bool) {
-	g := gke{inst.Labels[labelCluster], inst.Labels[labelPool], inst.Labels[labelLocation]}
+	g := gke{label(inst, labelCluster), label(inst, labelPool), label(inst, labelLocation)}
 	if g.location == "" {
 		g.location = gce.ZoneName(inst.Zone)
 	}
 	return g, g.cluster != ""
 }
 
-// kubelet: seed 001's read-only port, from kubelet-config and, when
+// label is inst's label key, or "" when its value is not a GCE label value
+// (a hostile API): such a value reaches no fix line, as inventory leaves
+// it out of group names.
+func label(inst *gce.Instance, key string) string {
+	v := inst.Labels[key]
+	if gce.CheckLabel(key, v) != nil {
+		return ""
+	}
+	return v
+}
+
+// kubelet: the kubelet's read-only port, from kubelet-config and, when
 // probed, live.
 func (e *evaluation) kubelet(inst *gce.Instance) {
 	var evidence []string
@@ -215,12 +227,8 @@ func (e *evaluation) kubelet(inst *gce.Instance) {
 	}
 	var fix []string
 	if g, ok := gkeOf(inst); ok {
-		fix = append(fix,
-			fmt.Sprintf("gcloud container clusters update %s --location=%s --no-enable-insecure-kubelet-readonly-port", g.cluster, g.location),
-			fmt.Sprintf("gcloud container node-pools update %s --cluster=%s --location=%s --no-enable-insecure-kubelet-readonly-port", g.pool, g.cluster, g.location))
-	}
-	if p := e.in.Probes[inst.Name]; p != nil && len(p.Requests) > 0 && !earlierAudits(p.Requests) {
-		fix = append([]string{"first move the clients still using port 10255 to the authenticated port 10250 (seed 001), then:"}, fix...)
+		p := e.in.Probes[inst.Name]
+		fix = fixKubeletPort(g, p != nil && len(p.Requests) > 0 && !earlierAudits(p.Requests))
 	}
 	e.add(KubeletReadOnlyPort, High, "kubelet read-only port 10255 open (no authentication)", inst.Name, evidence, fix...)
 }
@@ -248,7 +256,7 @@ func (e *evaluation) network(inst *gce.Instance) {
 	if v := firewall.Decide(e.rules, t, netip.MustParsePrefix("0.0.0.0/0"), "tcp", 22); v.Allowed {
 		e.add(SSHOpenToInternet, High, "SSH (tcp:22) open to the internet", inst.Name,
 			[]string{fmt.Sprintf("%s: from 0.0.0.0/0, %s", inst.Name, v)},
-			fmt.Sprintf("gcloud compute firewall-rules update %s --source-ranges=%s", v.Rule.Name, iapSource))
+			fixOpenSSH(v.Rule.Name))
 	}
 	if v := firewall.Decide(e.rules, t, netip.MustParsePrefix(iapSource), "tcp", 22); !v.Allowed {
 		e.add(IAPRangeMissing, Info, "IAP's range 35.235.240.0/20 cannot reach tcp:22 (IAP logins fail)", inst.Name,
@@ -273,24 +281,8 @@ func (e *evaluation) network(inst *gce.Instance) {
 		}
 		evidence = append(evidence, fmt.Sprintf("%s: sshd answers on %s:22: %s", inst.Name, inst.NetworkInterfaces[0].NetworkIP, p.SSHD))
 	}
-	create := fmt.Sprintf("gcloud compute firewall-rules create gke-%s-deny-pod-ssh --network=%s --direction=INGRESS --action=deny --rules=tcp:22 --source-ranges=%s --priority=%d",
-		g.cluster, network, pods, max(v.Rule.Priority-1, 0))
-	if tag := nodeTag(inst, g.cluster); tag != "" {
-		create += " --target-tags=" + tag
-	}
-	e.add(PodsReachSSHD, Medium, "pods can reach node sshd (tcp:22)", inst.Name, evidence, create)
-}
-
-// IAPRuleFix is seed 000's command that lets IAP reach port on network,
-// placed before the deny rule of v when one blocks it.
-func IAPRuleFix(network string, port int, v firewall.Verdict) string {
-	name, prio := "allow-ssh-ingress-from-iap", ""
-	if v.Rule != nil {
-		name = "allow-iap-before-" + v.Rule.Name
-		name, prio = strings.TrimRight(name[:min(len(name), 63)], "-"), fmt.Sprintf(" --priority=%d", max(v.Rule.Priority-1, 0))
-	}
-	return fmt.Sprintf("gcloud compute firewall-rules create %s --network=%s --direction=INGRESS --action=allow --rules=tcp:%d --source-ranges=%s%s",
-		name, network, port, iapSource, prio)
+	e.add(PodsReachSSHD, Medium, "pods can reach node sshd (tcp:22)", inst.Name, evidence,
+		fixDenyPodSSH(g.cluster, network, pods, v.Rule.Priority, nodeTag(inst, g.cluster)))
 }
 
 // podRange is the cluster's pod range: kube-env's CLUSTER_IP_RANGE, else
@@ -327,15 +319,14 @@ func nodeTag(inst *gce.Instance, cluster string) string {
 	return ""
 }
 
-// osLogin: GKE nodes keep using metadata keys whatever enable-oslogin says
-// (seed 000).
+// osLogin: GKE nodes keep using metadata keys whatever enable-oslogin says.
 func (e *evaluation) osLogin(inst *gce.Instance) {
 	if _, gkeNode := inst.Labels[labelGKENode]; !gkeNode || access.ModeOf(inst, e.in.Project) != access.OSLogin {
 		return
 	}
 	e.add(OSLoginIgnoredOnGKE, Medium, "enable-oslogin is set, but GKE nodes do not support OS Login", inst.Name,
 		[]string{inst.Name + ": enable-oslogin=TRUE in its instance or project metadata; GKE nodes keep using metadata SSH keys"},
-		osLoginFix(inst, e.in.Project))
+		fixOSLogin(inst))
 }
 
 // metadataKeys reuses keys list --audit's judgement of each line.
@@ -358,13 +349,13 @@ func (e *evaluation) metadataKeys() {
 		ev := []string{fmt.Sprintf("project ssh-keys grant %s sudo (google-sudoers) on every node without block-project-ssh-keys: %d node(s)", strings.Join(users, ", "), len(readers))}
 		var fix []string
 		for _, u := range users {
-			fix = append(fix, "gkessh keys remove --scope project --user "+u)
+			fix = append(fix, fixRemoveKeys(keys.ScopeProject, u, "", ""))
 		}
 		for _, inst := range readers {
 			e.add(ProjectKeysSudo, Medium, "project-wide keys give sudo on every node", inst.Name, nil)
 			e.add(ProjectKeysNotBlocked, Low, "nodes honour project-wide keys (no block-project-ssh-keys)", inst.Name,
 				[]string{inst.Name + ": block-project-ssh-keys is not set"},
-				fmt.Sprintf("gcloud compute instances add-metadata %s --zone=%s --metadata=block-project-ssh-keys=TRUE", inst.Name, gce.ZoneName(inst.Zone)))
+				fixBlockProjectKeys(inst))
 		}
 		e.found[ProjectKeysSudo].Evidence = ev
 		e.found[ProjectKeysSudo].Fix = fix
@@ -376,28 +367,20 @@ func (e *evaluation) metadataKeys() {
 				where = en.Instance + ": " + where
 			}
 			l := en.Line
-			scopeFlag, nodeArg := "--scope project", ""
-			if en.Scope == keys.ScopeInstance {
-				scopeFlag, nodeArg = "--scope instance", " "+en.Instance
-			}
 			switch {
 			case !l.Valid():
 			case !l.Expiring():
 				e.add(KeysNeverExpire, Low, "metadata keys that never expire", node,
 					[]string{fmt.Sprintf("%s: user %s, %s: %s", where, l.User, l.Key.Type(), strings.Join(en.Problems, "; "))},
-					fmt.Sprintf("gkessh keys remove %s --user %s%s (then log in again: gkessh adds a line that expires)", scopeFlag, l.User, nodeArg))
+					fixRemoveKeys(en.Scope, l.User, en.Instance, "then log in again: gkessh adds a line that expires"))
 			case l.Expired(e.in.Now):
 				e.add(KeysExpired, Low, "expired metadata keys still present", node,
 					[]string{fmt.Sprintf("%s: user %s expired %s", where, l.User, l.ExpireOn.UTC().Format(time.RFC3339))},
-					"gkessh keys prune --all-expired"+nodeArg)
+					fixPruneExpired(en.Instance))
 			}
 			if en.Key == keys.LegacyMetadataKey {
-				fix := "gcloud compute project-info remove-metadata --keys=sshKeys (move its lines to ssh-keys first)"
-				if en.Scope == keys.ScopeInstance {
-					fix = fmt.Sprintf("gcloud compute instances remove-metadata %s --keys=sshKeys (move its lines to ssh-keys first)", en.Instance)
-				}
 				e.add(LegacySSHKeys, Medium, "legacy sshKeys metadata", node,
-					[]string{where + ": legacy sshKeys item (on an instance it makes the guest ignore project keys)"}, fix)
+					[]string{where + ": legacy sshKeys item (on an instance it makes the guest ignore project keys)"}, fixLegacySSHKeys(en.Instance))
 			}
 		}
 	}
@@ -436,14 +419,4 @@ func dedup(ss []string) []string {
 		}
 	}
 	return out
-}
-
-// osLoginFix removes enable-oslogin where it is set, so that the metadata
-// says what GKE nodes do; access is then controlled with metadata keys
-// (block-project-ssh-keys, instance keys), as seed 000 advises.
-func osLoginFix(inst *gce.Instance, proj *gce.Project) string {
-	if _, set := gce.MetadataValue(inst.Metadata, "enable-oslogin"); set {
-		return fmt.Sprintf("gcloud compute instances remove-metadata %s --zone=%s --keys=enable-oslogin", inst.Name, gce.ZoneName(inst.Zone))
-	}
-	return "gcloud compute project-info remove-metadata --keys=enable-oslogin (GKE nodes ignore it; other VMs lose OS Login)"
 }

@@ -65,9 +65,9 @@ func TestEvaluateLiveAndConfig(t *testing.T) {
 		if tc.evidence != "" && !strings.Contains(strings.Join(findings[0].Evidence, "\n"), tc.evidence) {
 			t.Errorf("%s: evidence %q lacks %q", tc.name, findings[0].Evidence, tc.evidence)
 		}
-		// Seed 001: clients move to 10250 before the port goes, when there are any.
+		// Clients move to 10250 before the port goes, when there are any.
 		if len(findings) > 0 && findings[0].ID == KubeletReadOnlyPort {
-			first := strings.HasPrefix(findings[0].Fix[0], "first move the clients")
+			first := strings.HasPrefix(findings[0].Fix[0], "# first move the clients")
 			if first != (tc.name == "in use") {
 				t.Errorf("%s: fix %q", tc.name, findings[0].Fix)
 			}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/gce"
+	"github.com/gkessh/gkessh/internal/shellquote"
 )
 
 func inventoryCommand(d *deps, stdio Stdio) *ucli.Command {
@@ -146,7 +147,7 @@ func (p proxyRoute) hostVars(r access.Node, user string) map[string]any {
 		case "IdentityFile":
 			vars["ansible_ssh_private_key_file"] = p.keyFile // Ansible quotes it for ssh
 		default:
-			args = append(args, "-o "+shellQuote(kv[0]+"="+kv[1]))
+			args = append(args, "-o "+shellquote.Quote(kv[0]+"="+kv[1]))
 		}
 	}
 	vars["ansible_ssh_common_args"] = strings.Join(args, " ")
@@ -192,13 +193,4 @@ func groupsOf(r access.Node, inst *gce.Instance, warn io.Writer) []string {
 	}
 	sort.Strings(groups[1:])
 	return groups
-}
-
-// shellQuote quotes s for the POSIX shlex split Ansible gives
-// ansible_ssh_common_args.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@=+,") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
