@@ -100,9 +100,11 @@ type Input struct {
 	// judged from its configuration alone.
 	Probes map[string]*Probe
 	Now    time.Time
-	// Own is audit's own login key: its lines, written for the live
-	// checks, are not judged.
-	Own ssh.PublicKey
+	// Own are the expiring lines audit's own login used for the live
+	// checks (one it wrote is not in the metadata judged, which was read
+	// before): they are not judged. Every other line of the auditor's
+	// key is, a permanent one above all.
+	Own []Own
 }
 
 // Evaluate judges the input and returns the findings, worst first.
@@ -404,8 +406,20 @@ func (e *evaluation) entries(proj *gce.Project, inst *gce.Instance) []keys.Entry
 	en := keys.Entries(proj, inst)
 	keys.Audit(en, e.in.Now)
 	return slices.DeleteFunc(en, func(x keys.Entry) bool {
-		return e.in.Own != nil && x.Line.Valid() && keys.SameKey(x.Line.Key, e.in.Own)
+		return slices.ContainsFunc(e.in.Own, func(o Own) bool { return o.is(x) })
 	})
+}
+
+// Own is an expiring line audit's own login used: the user's lines for
+// Key in Scope (Instance's own metadata for keys.ScopeInstance).
+type Own struct {
+	Scope, Instance, User string
+	Key                   ssh.PublicKey
+}
+
+func (o Own) is(x keys.Entry) bool {
+	return x.Scope == o.Scope && (o.Scope != keys.ScopeInstance || x.Instance == o.Instance) &&
+		x.Line.Valid() && x.Line.Expiring() && x.Line.User == o.User && keys.SameKey(x.Line.Key, o.Key)
 }
 
 // dedup keeps the first of each string, in order.

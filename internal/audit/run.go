@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/fleet"
 	"github.com/gkessh/gkessh/internal/gce"
 )
@@ -34,8 +35,9 @@ type Config struct {
 	// the whole audit, nodes in parallel. Its Command is unused; nil Dial
 	// skips the live checks.
 	Fleet fleet.Config
-	// Own is the auditor's login key: its lines are not judged.
-	Own ssh.PublicKey
+	// Key is the auditor's login key, to tell the lines the live checks
+	// used.
+	Key ssh.PublicKey
 	Now time.Time
 }
 
@@ -56,9 +58,20 @@ func Run(ctx context.Context, cfg Config, insts []*gce.Instance) (*Report, error
 		rep.Nodes = append(rep.Nodes, inst.Name)
 	}
 	probes := map[string]*Probe{}
+	var own []Own
 	if cfg.Fleet.Dial != nil && len(insts) > 0 {
 		var mu sync.Mutex
 		fc := cfg.Fleet
+		fc.Granted = func(p *access.Plan, g *access.Granted, nodes int) {
+			if g.Mode == access.MetadataKeys && !g.Wrote && !g.Expire.IsZero() {
+				mu.Lock()
+				own = append(own, Own{Scope: g.Scope, Instance: p.Node.Name, User: p.User, Key: cfg.Key})
+				mu.Unlock()
+			}
+			if cfg.Fleet.Granted != nil {
+				cfg.Fleet.Granted(p, g, nodes)
+			}
+		}
 		fc.Use = func(ctx context.Context, inst *gce.Instance, client *ssh.Client) error {
 			p, err := ProbeNode(ctx, client, inst)
 			if err != nil {
@@ -84,7 +97,7 @@ func Run(ctx context.Context, cfg Config, insts []*gce.Instance) (*Report, error
 		}
 	}
 	rep.Probed = len(probes)
-	in := Input{Project: proj, Instances: insts, Firewalls: fws, Probes: probes, Now: cfg.Now, Own: cfg.Own}
+	in := Input{Project: proj, Instances: insts, Firewalls: fws, Probes: probes, Now: cfg.Now, Own: own}
 	if rep.Findings, err = Evaluate(in); err != nil {
 		return nil, err
 	}

@@ -8,11 +8,13 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/audit"
 	"github.com/gkessh/gkessh/internal/fleet"
 	"github.com/gkessh/gkessh/internal/gce"
@@ -96,7 +98,7 @@ func auditFlagValues(c *ucli.Context) (auditOptions, error) {
 // runAudit audits and reports; a finding at --fail-on or worse is exit 1,
 // a failed audit 255.
 func runAudit(ctx context.Context, o auditOptions, d *deps, stdio Stdio) error {
-	rep, err := auditNodes(ctx, o, d, stdio)
+	rep, wrote, err := auditNodes(ctx, o, d, stdio)
 	if err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
@@ -113,7 +115,15 @@ func runAudit(ctx context.Context, o auditOptions, d *deps, stdio Stdio) error {
 	} else {
 		writeAuditTable(stdio.Out, rep)
 	}
-	fmt.Fprintf(stdio.Err, "gkessh: audited %d node(s), %d checked live (the checks only read; no node was changed)", len(rep.Nodes), rep.Probed)
+	changed := "no node was changed"
+	switch len(wrote) {
+	case 0:
+	case 1:
+		changed = "one expiring key line was written, to " + wrote[0]
+	default:
+		changed = fmt.Sprintf("%d expiring key lines were written, to %s", len(wrote), listSome(wrote))
+	}
+	fmt.Fprintf(stdio.Err, "gkessh: audited %d node(s), %d checked live (the checks only read; %s)", len(rep.Nodes), rep.Probed, changed)
 	for _, u := range rep.Unprobed {
 		fmt.Fprintf(stdio.Err, "\ngkessh: %s: not checked live: %s", printable(u.Node), printable(u.Error))
 	}
@@ -124,34 +134,37 @@ func runAudit(ctx context.Context, o auditOptions, d *deps, stdio Stdio) error {
 	return nil
 }
 
-func auditNodes(ctx context.Context, o auditOptions, d *deps, stdio Stdio) (*audit.Report, error) {
+// auditNodes audits the selected nodes; wrote says where the live checks
+// wrote a key line.
+func auditNodes(ctx context.Context, o auditOptions, d *deps, stdio Stdio) (rep *audit.Report, wrote []string, err error) {
 	c, err := d.compute(ctx, o.globalOptions)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sel, err := fleet.Select(ctx, c, o.Selector)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, r := range sel.Unreachable {
-		return nil, fmt.Errorf("%s: %v", r.Node, r.Err)
+		return nil, nil, fmt.Errorf("%s: %v", r.Node, r.Err)
 	}
 	cfg := audit.Config{Compute: c, Now: d.now()}
 	if !o.NoProbe {
 		a, err := newAccess(ctx, o.globalOptions, o.keyOptions, d, stdio, accessOptions{Strict: o.Strict, Quiet: true, NoOSLogin: true})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		defer a.Close()
 		kp, err := a.Key()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		dl, err := d.iapDialer(ctx, o.globalOptions)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		cfg.Own = kp.Public
+		cfg.Key = kp.Public
+		var mu sync.Mutex
 		cfg.Fleet = fleet.Config{
 			Access: a,
 			Dial: func(ctx context.Context, inst *gce.Instance) (net.Conn, error) {
@@ -159,9 +172,18 @@ func auditNodes(ctx context.Context, o auditOptions, d *deps, stdio Stdio) (*aud
 			},
 			PropagationTimeout: o.PropagationTimeout,
 			Parallel:           o.Parallel, Timeout: o.PropagationTimeout + time.Minute,
+			Granted: func(p *access.Plan, g *access.Granted, nodes int) {
+				fmt.Fprintln(stdio.Err, grantNotice(p, g, kp.Public, nodes))
+				if g.Wrote {
+					mu.Lock()
+					wrote = append(wrote, grantedWhere(g, p.Node.Name))
+					mu.Unlock()
+				}
+			},
 		}
 	}
-	return audit.Run(ctx, cfg, sel.Run)
+	rep, err = audit.Run(ctx, cfg, sel.Run)
+	return rep, wrote, err
 }
 
 // auditShown is how many evidence lines the table prints per finding.
