@@ -4,9 +4,11 @@ package e2e
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -17,9 +19,44 @@ import (
 	"github.com/gkessh/gkessh/internal/testnet"
 )
 
-// readmeMarker precedes each code block TestREADME runs, in README.md and
-// in docs/*.md.
-const readmeMarker = "<!-- readme-test"
+// The rules every code block in README.md and docs/*.md follows, so that
+// none can rot unseen:
+//   - it is fenced, with an info string (an indented block is refused);
+//   - an `sh` block holds commands, and TestREADME runs it against
+//     gce-emulator, unless the line before it is a visible note saying
+//     why it cannot run here: *Not run by the tests: REASON.*
+//   - a `text`, `json` or `ssh-config` block shows output or a file, and
+//     holds no command line;
+//   - a block in any other language (a shell the tests do not have) needs
+//     the note too.
+//
+// A line of an sh block whose comment says "exit status N" must exit N,
+// and the block carries on.
+//
+// wantNotRun counts the blocks with a note, so that a new one is a
+// decision made in this file, not one that slips by.
+const wantNotRun = 4
+
+// notRunNote is the visible note before a block the tests do not run.
+var notRunNote = regexp.MustCompile(`^\*Not run by the tests: (.+)\*$`)
+
+// outputInfo names the blocks that show output or a file's content.
+var outputInfo = map[string]bool{"text": true, "json": true, "ssh-config": true}
+
+// commandLine is a line an output block must not hold: a prompt, or a
+// command a reader would paste.
+var commandLine = regexp.MustCompile(`^(\$ |(gkessh|gce-emulator|ssh|scp|rsync|sftp|ansible|ansible-inventory|ansible-playbook|curl|make|eval|export|kill|gcloud|go|git|printf|chmod|source|cd)( |$))`)
+
+// docBlock is a fenced code block of README.md or a guide in docs/.
+type docBlock struct {
+	file   string
+	line   int    // the opening fence's, from 1
+	info   string // the fence's info string
+	notRun string // the reason its note gives, when it has one
+	text   string
+}
+
+func (b docBlock) String() string { return fmt.Sprintf("%s:%d", b.file, b.line) }
 
 // docFiles returns README.md and the guides in docs/, relative to the
 // module root.
@@ -36,88 +73,160 @@ func docFiles(t *testing.T) []string {
 	return files
 }
 
-// readmeBlocks returns the code blocks (fenced or indented) that follow a
-// readmeMarker line in the file, in order.
-func readmeBlocks(t *testing.T, file string) []string {
+// docBlocks returns file's fenced code blocks, failing the test on a block
+// that breaks the rules above.
+func docBlocks(t *testing.T, file string) []docBlock {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(moduleRoot(t), file))
 	if err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(string(b), "\n")
-	var blocks []string
+	var blocks []docBlock
 	for i := 0; i < len(lines); i++ {
-		if !strings.HasPrefix(lines[i], readmeMarker) {
+		line := lines[i]
+		if indentedCode(lines, i) {
+			t.Errorf("%s:%d: an indented code block: fence it, with an info string (sh, text, json, ssh-config)", file, i+1)
+			for i+1 < len(lines) && (strings.HasPrefix(lines[i+1], "    ") || strings.TrimSpace(lines[i+1]) == "") {
+				i++
+			}
 			continue
 		}
-		i++
-		for i < len(lines) && strings.TrimSpace(lines[i]) == "" {
-			i++
+		if !strings.HasPrefix(line, "```") {
+			continue
 		}
-		var block []string
-		if i < len(lines) && strings.HasPrefix(lines[i], "```") {
-			for i++; i < len(lines) && !strings.HasPrefix(lines[i], "```"); i++ {
-				block = append(block, lines[i])
-			}
-		} else {
-			for ; i < len(lines) && strings.HasPrefix(lines[i], "    "); i++ {
-				block = append(block, strings.TrimPrefix(lines[i], "    "))
+		blk := docBlock{file: file, line: i + 1, info: strings.TrimSpace(strings.TrimPrefix(line, "```"))}
+		if p := prevNonBlank(lines, i); p >= 0 {
+			if m := notRunNote.FindStringSubmatch(lines[p]); m != nil {
+				blk.notRun = m[1]
 			}
 		}
-		if len(block) == 0 {
-			t.Fatalf("%s line %d: %s is not followed by a code block", file, i, readmeMarker)
+		var body []string
+		for i++; i < len(lines) && !strings.HasPrefix(lines[i], "```"); i++ {
+			body = append(body, lines[i])
 		}
-		blocks = append(blocks, strings.Join(block, "\n")+"\n")
+		if i == len(lines) {
+			t.Errorf("%s: the block opened at line %d is not closed", file, blk.line)
+		}
+		blk.text = strings.Join(body, "\n") + "\n"
+		switch {
+		case blk.info == "":
+			t.Errorf("%s: no info string: say sh (commands the tests run), text, json or ssh-config", blk)
+		case outputInfo[blk.info]:
+			if blk.notRun != "" {
+				t.Errorf("%s: a %s block shows output, which is never run: drop the note", blk, blk.info)
+			}
+			for j, l := range body {
+				if commandLine.MatchString(l) {
+					t.Errorf("%s:%d: a command in a %s block, where the tests do not run it: %q", file, blk.line+1+j, blk.info, l)
+				}
+			}
+		case blk.info != "sh" && blk.notRun == "":
+			t.Errorf("%s: a %s block the tests cannot run needs the note *Not run by the tests: why.* before it", blk, blk.info)
+		}
+		blocks = append(blocks, blk)
 	}
 	return blocks
 }
 
-// TestREADME runs the marked code blocks of the README and of each guide
-// in docs/ as pasted, against gce-emulator, so they cannot rot. Each file
-// gets an emulator and a HOME of its own, and its blocks run in order.
-// NODE stands for the emulator's first node. The only help the blocks
-// get: ssh reads ~/.ssh from the passwd entry, not $HOME, so a shell
-// function points it at the test's HOME.
-func TestREADME(t *testing.T) {
-	need(t, "ssh", "curl", "bash")
-	total := 0
-	for _, file := range docFiles(t) {
-		blocks := readmeBlocks(t, file)
-		total += len(blocks)
-		if len(blocks) == 0 {
-			continue
-		}
-		t.Run(file, func(t *testing.T) { runDocBlocks(t, file, blocks) })
+// indentedCode reports whether lines[i] starts an indented code block:
+// four spaces after a blank line that follows a paragraph at the margin
+// (not a list item, whose continuation lines are indented).
+func indentedCode(lines []string, i int) bool {
+	if i == 0 || !strings.HasPrefix(lines[i], "    ") || strings.TrimSpace(lines[i]) == "" || strings.TrimSpace(lines[i-1]) != "" {
+		return false
 	}
-	if total < 5 {
-		t.Fatalf("%d marked blocks in the README and docs/, want at least the headline, proxy, tunnel, emulator and control API ones", total)
+	p := prevNonBlank(lines, i)
+	if p < 0 {
+		return true
+	}
+	prev := lines[p]
+	return !strings.HasPrefix(prev, " ") && !strings.HasPrefix(prev, "```") && !listItem.MatchString(prev)
+}
+
+var listItem = regexp.MustCompile(`^([-*+]|\d+\.) `)
+
+// prevNonBlank is the index of the last non-blank line before i, or -1.
+func prevNonBlank(lines []string, i int) int {
+	for i--; i >= 0 && strings.TrimSpace(lines[i]) == ""; i-- {
+	}
+	return i
+}
+
+// TestDocBlocks checks the rules above on every file, without running
+// anything, and counts the blocks left unrun.
+func TestDocBlocks(t *testing.T) {
+	var notRun []string
+	run := 0
+	for _, file := range docFiles(t) {
+		for _, b := range docBlocks(t, file) {
+			switch {
+			case b.notRun != "":
+				notRun = append(notRun, fmt.Sprintf("%s: %s", b, b.notRun))
+			case b.info == "sh":
+				run++
+			}
+		}
+	}
+	t.Logf("%d sh blocks run by TestREADME, %d not run:\n%s", run, len(notRun), strings.Join(notRun, "\n"))
+	if len(notRun) != wantNotRun {
+		t.Errorf("%d blocks are marked not run, want %d (wantNotRun): a new one needs a reason the tests cannot run it, and this count raised:\n%s",
+			len(notRun), wantNotRun, strings.Join(notRun, "\n"))
+	}
+	if run < 10 {
+		t.Errorf("only %d sh blocks run", run)
 	}
 }
 
-// runDocBlocks runs one file's marked blocks against an emulator of
-// their own.
-func runDocBlocks(t *testing.T, file string, blocks []string) {
-	w := startEmulator(t, "--nodes", "1", "--propagation-delay", "100ms")
-	node := w.nodes()[0].Name
-	if file == "README.md" && !strings.Contains(blocks[0], node) {
-		t.Fatalf("the headline block does not use the emulator's first node %s:\n%s", node, blocks[0])
+// TestREADME runs every sh block of the README and of each guide in docs/
+// as pasted, against gce-emulator, so they cannot rot. Each file gets an
+// emulator of three nodes and a HOME of its own, and its blocks run in
+// order, each in bash with -euo pipefail. NODE, NODE1 and NODE2 stand for
+// the emulator's nodes. The only help the blocks get: ssh reads ~/.ssh
+// from the passwd entry, not $HOME, so wrappers point ssh and scp at the
+// test's HOME (sshWrappers).
+func TestREADME(t *testing.T) {
+	need(t, "ssh", "curl", "bash")
+	for _, file := range docFiles(t) {
+		var blocks []docBlock
+		for _, b := range docBlocks(t, file) {
+			if b.info == "sh" && b.notRun == "" {
+				blocks = append(blocks, b)
+			}
+		}
+		if len(blocks) > 0 {
+			t.Run(file, func(t *testing.T) { runDocBlocks(t, file, blocks) })
+		}
+	}
+}
+
+// runDocBlocks runs one file's blocks against an emulator of their own.
+func runDocBlocks(t *testing.T, file string, blocks []docBlock) {
+	w := startEmulator(t, "--nodes", "3", "--propagation-delay", "100ms")
+	have := map[string]bool{}
+	for _, n := range w.nodes() {
+		have[n.Name] = true
+	}
+	for _, n := range docNodes {
+		if !have[n.name] {
+			t.Fatalf("the emulator has no node %s, which the docs use for %s", n.name, n.word)
+		}
 	}
 	sshConfig := filepath.Join(w.home, "ssh_config")
 	cfg := "Include " + filepath.Join(w.home, ".ssh", "config") + "\nHost *\n  UserKnownHostsFile " + filepath.Join(w.home, ".ssh", "known_hosts") + "\n"
 	if err := os.WriteFile(sshConfig, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	prelude := "set -euo pipefail\nssh() { command ssh -F " + sshConfig + " \"$@\"; }\n"
-	nodeWord := regexp.MustCompile(`\bNODE\b`)
-	for i, block := range blocks {
-		block = nodeWord.ReplaceAllString(block, node)
-		t.Logf("block %d:\n%s", i, block)
-		if strings.Contains(block, "gkessh tunnel ") {
-			runTunnelBlock(t, w, prelude, block)
+	prelude := "set -euo pipefail\nexport PATH=" + sshWrappers(t, w.home, sshConfig) + ":\"$PATH\"\n"
+	for _, b := range blocks {
+		text := expectStatus(placeholders(b.text))
+		t.Logf("%s:\n%s", b, text)
+		if strings.Contains(text, "gkessh tunnel ") {
+			runTunnelBlock(t, w, prelude, text)
 			continue
 		}
-		cmd := w.command("bash", "-c", prelude+block)
-		if strings.Contains(block, "gce-emulator --background") {
+		cmd := w.command("bash", "-c", prelude+text)
+		if strings.Contains(text, "gce-emulator --background") {
 			// A second emulator of the block's own, in a HOME of its own.
 			home := t.TempDir()
 			cmd.Env = append(cmd.Env, "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, ".cache"))
@@ -125,9 +234,58 @@ func runDocBlocks(t *testing.T, file string, blocks []string) {
 		cmd.WaitDelay = 10 * time.Second
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			t.Fatalf("%s block %d failed: %v\n%s\noutput:\n%s", file, i, err, block, out)
+			t.Fatalf("%s failed: %v\n%s\noutput:\n%s", b, err, text, out)
 		}
 	}
+}
+
+// sshWrappers writes ssh and scp commands that read config instead of
+// ~/.ssh/config, into a directory of home, which it returns: OpenSSH reads
+// ~ from the passwd entry, not $HOME, and the blocks run in the test's
+// HOME (rsync -e ssh and Ansible find ssh in PATH; scp runs ssh by its
+// path, but passes its own -F on).
+func sshWrappers(t *testing.T, home, config string) string {
+	dir := filepath.Join(home, "ssh-wrappers")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, prog := range []string{"ssh", "scp"} {
+		path, err := exec.LookPath(prog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		script := fmt.Sprintf("#!/bin/sh\nexec %s -F %s \"$@\"\n", path, config)
+		if err := os.WriteFile(filepath.Join(dir, prog), []byte(script), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// statusComment is a line whose comment says the exit status it ends with.
+var statusComment = regexp.MustCompile(`(?m)^(.*\S)\s+#\s[^#\n]*\bexit status (\d+)\b[^#\n]*$`)
+
+// expectStatus makes each line that says "exit status N" in its comment
+// check that it does, instead of ending the block (set -e).
+func expectStatus(text string) string {
+	return statusComment.ReplaceAllString(text,
+		`{ ${1} ; } && rc=0 || rc=$$?; [ "$$rc" = ${2} ] || { echo "exit status $$rc where the docs say ${2}" >&2; exit 1; }`)
+}
+
+// docNodes are the emulator's first two nodes, which the docs' examples
+// name, and what NODE (or NODE1) and NODE2 stand for.
+var docNodes = []struct{ word, name string }{
+	{"NODE", "gke-cluster-default-pool-3e89aeb0-b47k"},
+	{"NODE1", "gke-cluster-default-pool-3e89aeb0-b47k"},
+	{"NODE2", "gke-cluster-default-pool-41ef50b9-b47k"},
+}
+
+// placeholders puts the node names in for NODE, NODE1 and NODE2.
+func placeholders(text string) string {
+	for _, n := range docNodes {
+		text = regexp.MustCompile(`\b`+n.word+`\b`).ReplaceAllString(text, n.name)
+	}
+	return text
 }
 
 // runTunnelBlock runs a block that starts `gkessh tunnel`, which serves
