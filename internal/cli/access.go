@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -53,7 +54,7 @@ func newAccess(ctx context.Context, g globalOptions, k keyOptions, d *deps, stdi
 	cfg.User, cfg.KeyFile = user, keyFile
 	cfg.Key = func() (*keys.KeyPair, error) { return loadKey(keyFile, stdio.Err) }
 	cfg.Scope, cfg.ExpireAfter, cfg.ExactExpiry = k.Scope, k.ExpireAfter, k.ExpirySet
-	cfg.Account = d.osLoginAccount
+	cfg.Account = d.osLoginAccount(g)
 	cfg.KnownHosts, cfg.Strict, cfg.AcceptChanged = known, o.Strict, o.AcceptChanged
 	cfg.Warn = stdio.Err
 	cfg.NoOSLogin = o.NoOSLogin
@@ -198,14 +199,33 @@ func whenExpires(t time.Time) string {
 	return "expiring " + t.UTC().Format(time.RFC3339)
 }
 
-// osLoginAccount is the gcloud account whose OS Login profile holds the key.
-func (d *deps) osLoginAccount() (string, error) {
-	account, err := d.gcloudAccount()
-	if err != nil {
-		return "", err
+// gcloudAccount is gcloud's core/account.
+func (d *deps) gcloudAccount() (string, error) { return d.gcloud("core", "account") }
+
+// osLoginAccount returns the account whose OS Login profile holds the key,
+// as gcloud picks it (ussh.py): the service account impersonated
+// (--impersonate-service-account, else auth/impersonate_service_account;
+// the last of a delegation chain), else core/account.
+func (d *deps) osLoginAccount(g globalOptions) func() (string, error) {
+	return func() (string, error) {
+		chain := g.Impersonate
+		if chain == "" {
+			var err error
+			if chain, err = d.gcloud("auth", "impersonate_service_account"); err != nil {
+				return "", err
+			}
+		}
+		if chain != "" {
+			accounts := strings.Split(chain, ",")
+			return strings.TrimSpace(accounts[len(accounts)-1]), nil
+		}
+		account, err := d.gcloudAccount()
+		if err != nil {
+			return "", err
+		}
+		if account == "" {
+			return "", errors.New("OS Login is on for this instance, and its login profile is your Google account's: set it with 'gcloud config set account EMAIL' (or CLOUDSDK_CORE_ACCOUNT)")
+		}
+		return account, nil
 	}
-	if account == "" {
-		return "", errors.New("OS Login is on for this instance, and its login profile is your Google account's: set it with 'gcloud config set account EMAIL' (or CLOUDSDK_CORE_ACCOUNT)")
-	}
-	return account, nil
 }

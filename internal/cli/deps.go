@@ -32,11 +32,12 @@ type deps struct {
 	newTokenSource func(ctx context.Context, g globalOptions, dryRun bool, logf func(string, ...any)) (*auth.Source, error)
 	// newCompute builds a Compute API client.
 	newCompute func(ctx context.Context, project, endpoint string, ts oauth2.TokenSource) (*gce.Client, error)
-	// gcloudProject is the active gcloud configuration's core/project.
-	gcloudProject func() (string, error)
-	// gcloudAccount is its core/account, which names the remote user when
-	// the local login name will not do.
-	gcloudAccount func() (string, error)
+	// gcloud reads a property of the active gcloud configuration as gcloud
+	// does (its CLOUDSDK_SECTION_NAME variable first): core/project,
+	// core/account (whose OS Login profile holds the key, and which names
+	// the remote user when the local login name will not do),
+	// auth/impersonate_service_account.
+	gcloud func(section, name string) (string, error)
 	// stateDir is gkessh's cache directory: the zone cache and key stamps.
 	stateDir func() (string, error)
 	// Paths and names with defaults from the user's home and login.
@@ -62,19 +63,12 @@ func newDeps(stdio Stdio) *deps {
 	return &deps{
 		newTokenSource: authSource,
 		newCompute:     gce.New,
-		gcloudProject: func() (string, error) {
+		gcloud: func(section, name string) (string, error) {
 			cfg, err := gcloud.Load(nil)
 			if err != nil {
 				return "", err
 			}
-			return cfg.Project(), nil
-		},
-		gcloudAccount: func() (string, error) {
-			cfg, err := gcloud.Load(nil)
-			if err != nil {
-				return "", err
-			}
-			return cfg.Account(), nil
+			return cfg.Get(section, name), nil
 		},
 		stateDir: func() (string, error) {
 			dir, err := os.UserCacheDir()
@@ -125,7 +119,7 @@ func (d *deps) project(g globalOptions) (string, error) {
 	if g.Project != "" {
 		return g.Project, nil
 	}
-	p, err := d.gcloudProject()
+	p, err := d.gcloud("core", "project")
 	if err != nil {
 		return "", err
 	}

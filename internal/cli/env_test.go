@@ -110,8 +110,7 @@ func (e *testEnv) deps(stdio Stdio) *deps {
 		p := filepath.Join(append([]string{e.home}, rel...)...)
 		return func() (string, error) { return p, nil }
 	}
-	d.gcloudProject = func() (string, error) { return "", nil }
-	d.gcloudAccount = func() (string, error) { return "", nil }
+	d.gcloud = func(string, string) (string, error) { return "", nil }
 	d.stateDir = in(".cache", "gkessh")
 	d.keyPath = in(".ssh", "google_compute_engine")
 	d.knownHosts = in(".ssh", "google_compute_known_hosts")

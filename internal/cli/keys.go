@@ -282,9 +282,9 @@ func removeOSLoginKey(ctx context.Context, o keysOptions, d *deps, stdio Stdio, 
 	if err != nil || access.ModeOf(inst, proj) != access.OSLogin {
 		return false, err
 	}
-	account, err := d.gcloudAccount()
-	if err != nil || account == "" {
-		return true, fmt.Errorf("%s is under OS Login, and its keys are in your Google account's profile: set the account with 'gcloud config set account EMAIL'", o.Node)
+	account, err := d.osLoginAccount(o.globalOptions)()
+	if err != nil {
+		return true, err
 	}
 	if o.DryRun {
 		fmt.Fprintf(stdio.Out, "would remove your key from the OS Login profile of %s\n", account)

@@ -160,7 +160,10 @@ func TestConfigSSHOSLoginUsers(t *testing.T) {
 	stdio := Stdio{Out: io.Discard, Err: io.Discard}
 	d := e.deps(stdio)
 	reads := 0
-	d.gcloudAccount = func() (string, error) {
+	d.gcloud = func(section, name string) (string, error) {
+		if section+"/"+name != "core/account" {
+			return "", nil
+		}
 		reads++
 		return "owner@" + e.srv.ProjectName() + ".example", nil // the emulator token's principal
 	}
@@ -248,5 +251,43 @@ func TestHostileOSLoginUser(t *testing.T) {
 				t.Errorf("inventory: exit %d, stdout:\n%s\nstderr:\n%s", code, out, stderr)
 			}
 		})
+	}
+}
+
+// TestOSLoginImpersonated: under impersonation the key goes into the
+// impersonated service account's OS Login profile, as gcloud picks it
+// (auth/impersonate_service_account, else core/account), and the login is
+// as that profile's POSIX user. (issue 22 item 1)
+func TestOSLoginImpersonated(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{})
+	if _, err := e.srv.AddNode("plain-vm", "us-west1-a"); err != nil {
+		t.Fatal(err)
+	}
+	e.seedProject(map[string]string{"enable-oslogin": "TRUE"})
+	t.Setenv("CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS", e.url+"/")
+	grant := emulator.Grant{Projects: []string{e.srv.ProjectName()}}
+	robot, target := "robot@demo-project.iam.gserviceaccount.com", "deployer@demo-project.iam.gserviceaccount.com"
+	key, err := e.srv.AddServiceAccount(emulator.Account{Email: robot, Grant: grant}, e.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.srv.AddServiceAccount(emulator.Account{Email: target, Grant: grant, TokenCreators: []string{robot}}, e.url); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(e.home, "key.json")
+	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GKESSH_ACCESS_TOKEN_FILE", "")
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", keyFile)
+	t.Setenv("CLOUDSDK_CORE_ACCOUNT", robot) // gcloud's account, not the profile's
+	for _, how := range [][]string{{"--impersonate-service-account", target}, nil} {
+		if how == nil {
+			t.Setenv("CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT", target)
+		}
+		stdout, stderr, code := e.run(append(how, "-v", "plain-vm", "--", "echo", "in")...)
+		if code != 0 || stdout != "in\n" || !strings.Contains(stderr, "logged in as deployer_demo_project_iam_gserviceaccount_com after") {
+			t.Errorf("%q: exit %d, stdout %q, stderr:\n%s", how, code, stdout, stderr)
+		}
 	}
 }

@@ -25,7 +25,12 @@ func TestDefaultUserFollowsGcloud(t *testing.T) {
 		e := newEmuEnv(t, emulator.Config{Nodes: 1})
 		d := e.deps(Stdio{Err: io.Discard})
 		d.localUser = func() (string, error) { return tt.local, nil }
-		d.gcloudAccount = func() (string, error) { return tt.account, nil }
+		d.gcloud = func(section, name string) (string, error) {
+			if section+"/"+name == "core/account" {
+				return tt.account, nil
+			}
+			return "", nil
+		}
 		o := keysOptions{globalOptions: e.options()}
 		if err := runKeysEnsure(context.Background(), o, d, Stdio{Out: io.Discard, Err: io.Discard}); err != nil {
 			t.Fatalf("%s: %v", tt.local, err)
