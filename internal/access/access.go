@@ -47,6 +47,11 @@ type Config struct {
 	Project string
 	// Zone, when set, is the only zone a node is looked for in.
 	Zone string
+	// DefaultZone (gcloud's compute/zone) is where a node is looked for
+	// first, as gcloud does, so a name in several zones means the one
+	// there; unlike gcloud, a node not there is still looked for
+	// elsewhere.
+	DefaultZone string
 	// Compute returns the Compute API client; it is called at most once,
 	// and only when an answer needs the API (a warm Resolve does not).
 	Compute func(ctx context.Context) (*gce.Client, error)

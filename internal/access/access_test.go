@@ -16,24 +16,58 @@ import (
 
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/internal/access"
-	"github.com/gkessh/gkessh/internal/emutest"
 	"github.com/gkessh/gkessh/internal/gce"
 	"github.com/gkessh/gkessh/keys"
 )
 
 // world is an emulator with nodes, and an Access for user alice on it with
-// a key in a temporary home.
+// a key in a temporary home. It records the API calls made.
 type world struct {
 	t   *testing.T
 	srv *emulator.Server
 	url string
 	dir string
+
+	mu    sync.Mutex
+	calls []string // METHOD PATH?QUERY
 }
 
 func newWorld(t *testing.T, nodes int) *world {
 	t.Helper()
-	srv, url := emutest.Serve(t, emulator.Config{Nodes: nodes, Logf: t.Logf})
-	return &world{t: t, srv: srv, url: url, dir: t.TempDir()}
+	srv, err := emulator.New(emulator.Config{Nodes: nodes, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{t: t, srv: srv, dir: t.TempDir()}
+	hs := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w.mu.Lock()
+		w.calls = append(w.calls, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery)
+		w.mu.Unlock()
+		srv.ServeHTTP(rw, r)
+	}))
+	t.Cleanup(func() {
+		hs.Close()
+		if err := srv.Close(); err != nil {
+			t.Errorf("close emulator: %v", err)
+		}
+	})
+	w.url = hs.URL
+	return w
+}
+
+// taken returns the calls made since the last taken, those whose path
+// contains part.
+func (w *world) taken(part string) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for _, c := range w.calls {
+		if strings.Contains(c, part) {
+			out = append(out, c)
+		}
+	}
+	w.calls = nil
+	return out
 }
 
 // access returns an Access with tune applied to its configuration, using
@@ -230,22 +264,8 @@ func TestGrantProjectRefused(t *testing.T) {
 // expiry is near gets its expiry updated (sshPublicKeys.patch), not a
 // second import; a key that lasts is left alone.
 func TestOSLoginImportAsGcloud(t *testing.T) {
-	srv, err := emulator.New(emulator.Config{Nodes: 1, Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var calls []string
-	hs := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/v1/users/") {
-			mu.Lock()
-			calls = append(calls, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery)
-			mu.Unlock()
-		}
-		srv.ServeHTTP(rw, r)
-	}))
-	t.Cleanup(func() { hs.Close(); srv.Close() })
-	w := &world{t: t, srv: srv, url: hs.URL, dir: t.TempDir()}
+	w := newWorld(t, 1)
+	srv := w.srv
 	node := srv.Nodes()[0]
 	on := "TRUE"
 	if err := srv.SetInstanceMetadata(node, map[string]*string{"enable-oslogin": &on}); err != nil {
@@ -254,13 +274,7 @@ func TestOSLoginImportAsGcloud(t *testing.T) {
 	zone := srv.Node(node).Zone
 	region := zone[:strings.LastIndex(zone, "-")]
 	ctx := testCtx(t)
-	taken := func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		c := calls
-		calls = nil
-		return c
-	}
+	taken := func() []string { return w.taken("/v1/users/") }
 	grant := func(now time.Time) *access.Granted {
 		t.Helper()
 		a := w.access("", func(c *access.Config) { c.Now = func() time.Time { return now } })
@@ -303,5 +317,40 @@ func TestOSLoginImportAsGcloud(t *testing.T) {
 	}
 	if want := late.Add(24 * time.Hour); p.WriteDue || p.Expire.Sub(want).Abs() > time.Second {
 		t.Errorf("after the patch the key expires %v (due %v), want %v", p.Expire, p.WriteDue, want)
+	}
+}
+
+// TestDefaultZone: with gcloud's compute/zone set, a node is fetched from
+// that zone (one instances.get, no search of every zone), as gcloud does;
+// a node elsewhere is still found; a warm cache answers only for that
+// zone. (issue 22 item 4)
+func TestDefaultZone(t *testing.T) {
+	w := newWorld(t, 1)
+	node := w.srv.Nodes()[0]
+	zone := w.srv.Node(node).Zone
+	ctx := testCtx(t)
+	a := w.access("", func(c *access.Config) { c.DefaultZone = zone })
+	w.taken("")
+	if n, err := a.Resolve(ctx, node); err != nil || n.Zone != zone {
+		t.Fatalf("resolve: %+v, %v", n, err)
+	}
+	if c := w.taken("/compute/v1/"); len(c) != 1 || !strings.Contains(c[0], "/zones/"+zone+"/instances/"+node) {
+		t.Errorf("calls %q: want one instances.get in %s", c, zone)
+	}
+	if _, err := a.Resolve(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	if c := w.taken(""); len(c) != 0 {
+		t.Errorf("warm resolve made calls %q", c)
+	}
+	elsewhere := w.access("", func(c *access.Config) {
+		c.DefaultZone = "europe-west1-b"
+		c.Zones = nil
+	})
+	if n, err := elsewhere.Resolve(ctx, node); err != nil || n.Zone != zone {
+		t.Fatalf("resolve with compute/zone elsewhere: %+v, %v", n, err)
+	}
+	if c := w.taken("/compute/v1/"); len(c) != 2 || !strings.Contains(c[0], "/zones/europe-west1-b/") || !strings.Contains(c[1], "/aggregated/") {
+		t.Errorf("calls %q: want the get in compute/zone, then the search", c)
 	}
 }

@@ -25,12 +25,12 @@ func NodeOf(project string, inst *gce.Instance) Node {
 }
 
 // Resolve finds the node's zone and id, cheapest first: the zone cache
-// (in Config.Zone when set), then one instances.get when the zone is
-// known, else one aggregatedList. A cache hit makes no API call and builds
+// (in Config.Zone, or Config.DefaultZone, when set), then one
+// instances.get when the zone is known, else one aggregatedList. A cache hit makes no API call and builds
 // no client, so a warm ProxyCommand start costs one small file read. The
 // caller has checked name and Config.Zone (gce.CheckName, gce.CheckZone).
 func (a *Access) Resolve(ctx context.Context, name string) (Node, error) {
-	if n, ok := a.cached(name); ok {
+	if n, ok := a.cached(name); ok && (a.cfg.DefaultZone == "" || a.cfg.DefaultZone == n.Zone) {
 		return n, nil
 	}
 	n, _, err := a.Instance(ctx, name)
@@ -66,14 +66,21 @@ func (a *Access) Instance(ctx context.Context, name string) (Node, *gce.Instance
 	return n, inst, nil
 }
 
-// lookup fetches name from cachedZone, else from Config.Zone, else
-// searches every zone.
+// lookup fetches name from Config.Zone when set; else from
+// Config.DefaultZone first, then from cachedZone, else searches every zone.
 func (a *Access) lookup(ctx context.Context, c *gce.Client, cachedZone, name string) (*gce.Instance, error) {
-	switch {
-	case cachedZone != "":
-		return c.Instance(ctx, cachedZone, name)
-	case a.cfg.Zone != "":
+	if a.cfg.Zone != "" {
 		return c.Instance(ctx, a.cfg.Zone, name)
+	}
+	if z := a.cfg.DefaultZone; z != "" && z != cachedZone {
+		inst, err := c.Instance(ctx, z, name)
+		if !gce.IsNotFound(err) {
+			return inst, err
+		}
+		a.cfg.Logf("no instance %s in %s (compute/zone): looking elsewhere", name, z)
+	}
+	if cachedZone != "" {
+		return c.Instance(ctx, cachedZone, name)
 	}
 	return c.Locate(ctx, name)
 }

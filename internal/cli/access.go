@@ -97,6 +97,17 @@ func nodeConfig(g globalOptions, d *deps, dryRun bool) (access.Config, error) {
 	if zones, err := d.zoneCache(); err == nil {
 		cfg.Zones = zones
 	}
+	if g.Zone == "" {
+		// As gcloud: compute/zone (CLOUDSDK_COMPUTE_ZONE) when no --zone.
+		if cfg.DefaultZone, err = d.gcloud("compute", "zone"); err != nil {
+			return access.Config{}, err
+		}
+		if cfg.DefaultZone != "" {
+			if err := gce.CheckZone(cfg.DefaultZone); err != nil {
+				return access.Config{}, fmt.Errorf("gcloud's compute/zone: %w", err)
+			}
+		}
+	}
 	return cfg, nil
 }
 
