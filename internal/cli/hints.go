@@ -30,6 +30,7 @@ func hint(err error) string {
 		posix     *osLoginUserError
 		extras    *access.ExtrasError
 		near      *nearCommandError
+		stalled   *gce.StalledError
 	)
 	switch {
 	case errors.As(err, &near):
@@ -42,6 +43,8 @@ func hint(err error) string {
 		return "check the name, or pass --project"
 	case errors.As(err, &ambiguous):
 		return "pass --zone"
+	case errors.As(err, &stalled):
+		return "the API took the connection and sent no reply: check the network, a proxy on the way, or --compute-endpoint"
 	case gce.IsNotFound(err):
 		return "check the name, --zone and --project"
 	case errors.Is(err, keys.ErrNoUser):

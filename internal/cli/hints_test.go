@@ -30,6 +30,7 @@ func TestHints(t *testing.T) {
 		{&gce.NoInstanceError{Name: "n", Project: "p"}, "check the name, or pass --project"},
 		{&gce.AmbiguousZoneError{Name: "n", Zones: []string{"a", "b"}}, "pass --zone"},
 		{&gce.APIError{Code: 404}, "check the name, --zone and --project"},
+		{&gce.StalledError{Method: "GET", URL: "https://compute.googleapis.com/compute/v1/projects/p", After: time.Minute}, "a proxy on the way, or --compute-endpoint"},
 		{keys.ErrNoUser, "pass --user"},
 		{keys.ErrInstanceScopeNeedsInstance, "needs a NODE"},
 		{&keys.ProjectKeysBlockedError{Instance: "n"}, "use --scope instance"},

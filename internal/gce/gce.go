@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -26,6 +27,8 @@ type Client struct {
 	HTTP        *http.Client       // sends every call
 	TokenSource oauth2.TokenSource // the bearer token of every call
 	UserAgent   string             // names gkessh, and its version, in Google's logs
+	// Timeout bounds each request, reply included (DefaultTimeout if 0).
+	Timeout time.Duration
 }
 
 // New returns a client for project. An empty endpoint means DefaultEndpoint.

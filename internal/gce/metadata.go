@@ -94,7 +94,7 @@ func (c *Client) wait(ctx context.Context, zone string, op *operation) error {
 		}
 		var next operation
 		if err == nil {
-			err = c.do(ctx, http.MethodPost, path, nil, nil, &next)
+			err = c.doWithin(ctx, max(c.timeout(), waitTimeout), http.MethodPost, c.Endpoint+path, nil, nil, &next)
 		}
 		if err != nil {
 			return fmt.Errorf("wait for operation %s: %w", op.Name, err)

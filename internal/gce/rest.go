@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -34,6 +35,38 @@ func (e *APIError) Error() string {
 	return s
 }
 
+// DefaultTimeout bounds each request, from sending it to the end of the
+// reply, when Client.Timeout is 0: Compute answers in well under a second,
+// so a minute without a whole reply is an API or a proxy on the way that
+// accepted the connection and stalled.
+const DefaultTimeout = 60 * time.Second
+
+// waitTimeout bounds operations.wait, which Google holds for up to about
+// two minutes before it answers that the operation is still running.
+const waitTimeout = 150 * time.Second
+
+// StalledError is a request that got no whole reply within the client's
+// bound.
+type StalledError struct {
+	Method string
+	URL    string // scheme, host and path: the endpoint, without the query
+	After  time.Duration
+}
+
+func (e *StalledError) Error() string {
+	return fmt.Sprintf("no reply from %s within %v (%s %s)", hostOf(e.URL), e.After, e.Method, e.URL)
+}
+
+func hostOf(rawURL string) string {
+	if u, err := url.Parse(rawURL); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return rawURL
+}
+
+// errStalled is the cause of a request's context ending at its bound.
+var errStalled = errors.New("gce: the request's time bound passed")
+
 // maxErrorBody bounds how much of a failed reply is read: Google's error
 // bodies are small, and a proxy's HTML page is only worth its start.
 const maxErrorBody = 64 << 10
@@ -43,12 +76,27 @@ const maxErrorBody = 64 << 10
 // 2xx becomes an *APIError. A 401 tells a token source that can drop the
 // refused token (auth.Source) to do so, and the call is made once more
 // with a fresh token.
+// Each request is bounded by c.Timeout (see DefaultTimeout); one that
+// stalls fails with a *StalledError.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
 	return c.doAt(ctx, method, c.Endpoint+path, query, body, out)
 }
 
 // doAt is do with a full URL, for the Google APIs beside Compute.
 func (c *Client) doAt(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	return c.doWithin(ctx, c.timeout(), method, path, query, body, out)
+}
+
+// timeout is the bound of one request.
+func (c *Client) timeout() time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	return DefaultTimeout
+}
+
+// doWithin is doAt with the bound of each request.
+func (c *Client) doWithin(ctx context.Context, limit time.Duration, method, path string, query url.Values, body, out any) error {
 	var b []byte
 	if body != nil {
 		var err error
@@ -61,7 +109,7 @@ func (c *Client) doAt(ctx context.Context, method, path string, query url.Values
 		if err != nil {
 			return fmt.Errorf("get an access token: %w", err)
 		}
-		err = c.doOnce(ctx, tok, method, path, query, b, out)
+		err = c.doOnce(ctx, limit, tok, method, path, query, b, out)
 		inv, ok := c.TokenSource.(invalidator)
 		var ae *APIError
 		if attempt == 0 && ok && errors.As(err, &ae) && ae.Code == http.StatusUnauthorized {
@@ -75,7 +123,14 @@ func (c *Client) doAt(ctx context.Context, method, path string, query url.Values
 // invalidator is a token source that can drop a token a server refused.
 type invalidator interface{ Invalidate(*oauth2.Token) }
 
-func (c *Client) doOnce(ctx context.Context, tok *oauth2.Token, method, path string, query url.Values, body []byte, out any) error {
+func (c *Client) doOnce(parent context.Context, limit time.Duration, tok *oauth2.Token, method, path string, query url.Values, body []byte, out any) (err error) {
+	ctx, cancel := context.WithTimeoutCause(parent, limit, errStalled)
+	defer cancel()
+	defer func() {
+		if err != nil && parent.Err() == nil && errors.Is(context.Cause(ctx), errStalled) {
+			err = &StalledError{Method: method, URL: path, After: limit}
+		}
+	}()
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
