@@ -285,7 +285,9 @@ func (c *Client) putFile(e entry, preserve bool, m *meter) (err error) {
 			if !closed {
 				tf.Close()
 			}
-			c.sc.Remove(tmp)
+			if rerr := c.sc.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+				err = fmt.Errorf("%w; the part that arrived may remain as %s:%s", err, c.node, quote(tmp))
+			}
 		}
 	}()
 	cr := &countingReader{r: f, m: m}
