@@ -91,7 +91,8 @@ FUZZ := \
 	internal/audit:FuzzReadOnlyRequests \
 	internal/bootlog:FuzzScan \
 	emulator:FuzzListFilter \
-	internal/sftpcopy:FuzzPlainName
+	internal/sftpcopy:FuzzPlainName \
+	internal/cli:FuzzParseFileRef
 
 # Short coverage-guided runs of every fuzz target.
 fuzz:

@@ -77,6 +77,8 @@ func newApp(d *deps, stdio Stdio) *ucli.App {
 			doctorCommand(d, stdio),
 			auditCommand(d, stdio),
 			runCommand(d, stdio),
+			cpCommand(d, stdio),
+			scpCommand(d, stdio),
 			helpCommand(),
 			completionCommand(stdio),
 			completeNodesCommand(stdio),

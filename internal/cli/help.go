@@ -241,6 +241,15 @@ var examples = map[string][]string{
 		"gkessh run --all -- uptime",
 		"gkessh run --cluster prod --pool default-pool -P 32 -- 'journalctl -u kubelet -n 5'",
 	},
+	"gkessh cp": {
+		"gkessh cp ./debug-tool NODE:/tmp/                  # one node",
+		"gkessh cp -r NODE:/var/log/pods ./logs             # a tree back",
+		"gkessh cp --cluster prod ./agent.conf :/tmp/       # every node of a cluster",
+		"gkessh cp --pool default-pool :/var/log/syslog ./logs   # into ./logs/NODE/syslog",
+	},
+	"gkessh scp": {
+		"gkessh scp --recurse ./conf NODE:~/ --zone us-west1-a --tunnel-through-iap",
+	},
 	"gkessh help": {
 		"gkessh help",
 		"gkessh help keys list",

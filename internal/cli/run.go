@@ -28,17 +28,11 @@ import (
 type runOptions struct {
 	globalOptions
 	keyOptions
-	fleet.Selector
-	Strict             knownhosts.StrictMode
-	PropagationTimeout time.Duration
-	Port               int
-	Parallel           int
-	Timeout            time.Duration
-	FailFast           bool
-	NoStdin            bool
-	Group              bool
-	JSON               bool
-	Command            []string
+	fleetOptions
+	NoStdin bool
+	Group   bool
+	JSON    bool
+	Command []string
 }
 
 // defaultParallel is -P's default. The issue asks for IAP's documented
@@ -61,15 +55,10 @@ func runCommand(d *deps, stdio Stdio) *ucli.Command {
 			"at a time through IAP. stdin is sent to every node as it arrives. Each output line starts with\n" +
 			"the node's name. Exit status: 0 every node exited 0, 1 a command failed, 255 a node could not\n" +
 			"be reached, 130 interrupted. Nodes that match but are not RUNNING are listed as skipped.",
-		Flags: append(append(append(googleFlags(), keyFlags()...), selectorFlags()...),
-			strictFlag, propagationFlag,
-			&ucli.IntFlag{Name: "parallel", Aliases: []string{"P"}, Value: defaultParallel, Usage: "run on up to `N` nodes at a time"},
-			&ucli.DurationFlag{Name: "timeout", Usage: "give up on a node after this long, from dial to exit (0: never)"},
-			&ucli.BoolFlag{Name: "fail-fast", Usage: "start no new node after the first one fails"},
+		Flags: append(append(append(googleFlags(), keyFlags()...), fleetFlags()...),
 			&ucli.BoolFlag{Name: "no-stdin", Usage: "do not read stdin; the commands get none"},
 			&ucli.BoolFlag{Name: "group", Usage: "print each node's output as one block when it finishes"},
 			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text, or json: one object per node"},
-			&ucli.IntFlag{Name: "port", Value: 22, Usage: "the nodes' SSH port"},
 		),
 		Action: action(d, stdio, runFlagValues, runRun),
 	}
@@ -80,17 +69,16 @@ func runFlagValues(c *ucli.Context) (runOptions, error) {
 	if err != nil {
 		return runOptions{}, err
 	}
+	f, err := fleetFlagValues(c)
+	if err != nil {
+		return runOptions{}, err
+	}
 	o := runOptions{
-		globalOptions:      globals(c),
-		keyOptions:         k,
-		Selector:           selectorFlagValues(c),
-		PropagationTimeout: c.Duration("propagation-timeout"),
-		Port:               c.Int("port"),
-		Parallel:           c.Int("parallel"),
-		Timeout:            c.Duration("timeout"),
-		FailFast:           c.Bool("fail-fast"),
-		NoStdin:            c.Bool("no-stdin"),
-		Group:              c.Bool("group"),
+		globalOptions: globals(c),
+		keyOptions:    k,
+		fleetOptions:  f,
+		NoStdin:       c.Bool("no-stdin"),
+		Group:         c.Bool("group"),
 	}
 	switch out := c.String("output"); out {
 	case "text":
@@ -102,6 +90,59 @@ func runFlagValues(c *ucli.Context) (runOptions, error) {
 	if o.Group && o.JSON {
 		return o, usagef("--group and --output json: pick one")
 	}
+	// urfave keeps "--" only when arguments come before it: NODE... -- CMD.
+	// With a set selector and no "--" every argument is the command.
+	args := c.Args().Slice()
+	if i := slices.Index(args, "--"); i >= 0 {
+		o.Names, o.Command = args[:i], args[i+1:]
+	} else if selectorSet(o.Selector) {
+		o.Command = args
+	} else {
+		return o, usagef("give NODE... -- COMMAND, or --all, --filter, --cluster or --pool and -- COMMAND")
+	}
+	if err := checkSelector(o.Selector); err != nil {
+		return o, err
+	}
+	if len(o.Command) == 0 {
+		return o, usagef("no command: gkessh run ... -- COMMAND")
+	}
+	return o, nil
+}
+
+// fleetOptions are what the commands that work on many nodes share: the
+// selection, the access path's checks and the pace.
+type fleetOptions struct {
+	fleet.Selector
+	Strict             knownhosts.StrictMode
+	PropagationTimeout time.Duration
+	Port               int
+	Parallel           int
+	Timeout            time.Duration
+	FailFast           bool
+}
+
+// fleetFlags are fleetOptions' flags.
+func fleetFlags() []ucli.Flag {
+	return append(selectorFlags(), strictFlag, propagationFlag,
+		&ucli.IntFlag{Name: "parallel", Aliases: []string{"P"}, Value: defaultParallel, Usage: "work on up to `N` nodes at a time"},
+		&ucli.DurationFlag{Name: "timeout", Usage: "give up on a node after this long, from dial to the end (0: never)"},
+		&ucli.BoolFlag{Name: "fail-fast", Usage: "start no new node after the first one fails"},
+		&ucli.IntFlag{Name: "port", Value: 22, Usage: "the nodes' SSH port"},
+	)
+}
+
+// fleetFlagValues reads and checks fleetFlags; the caller adds and checks
+// the node names.
+func fleetFlagValues(c *ucli.Context) (fleetOptions, error) {
+	o := fleetOptions{
+		Selector:           selectorFlagValues(c),
+		PropagationTimeout: c.Duration("propagation-timeout"),
+		Port:               c.Int("port"),
+		Parallel:           c.Int("parallel"),
+		Timeout:            c.Duration("timeout"),
+		FailFast:           c.Bool("fail-fast"),
+	}
+	var err error
 	if o.Strict, err = strictFlagValue(c); err != nil {
 		return o, err
 	}
@@ -114,42 +155,34 @@ func runFlagValues(c *ucli.Context) (runOptions, error) {
 	if err := checkPort(o.Port); err != nil {
 		return o, err
 	}
-	// urfave keeps "--" only when arguments come before it: NODE... -- CMD.
-	// With a set selector and no "--" every argument is the command.
-	args := c.Args().Slice()
-	if i := slices.Index(args, "--"); i >= 0 {
-		o.Names, o.Command = args[:i], args[i+1:]
-	} else if selectorSet(o.Selector) {
-		o.Command = args
-	} else {
-		return o, usagef("give NODE... -- COMMAND, or --all, --filter, --cluster or --pool and -- COMMAND")
+	return o, nil
+}
+
+// checkSelector checks that the nodes are chosen one way, and the names,
+// zone and labels, which go into API paths, the filter and messages.
+func checkSelector(s fleet.Selector) error {
+	if err := checkSelection(s); err != nil {
+		return err
 	}
-	if err := checkSelection(o.Selector); err != nil {
-		return o, err
-	}
-	if len(o.Command) == 0 {
-		return o, usagef("no command: gkessh run ... -- COMMAND")
-	}
-	// Names, zone and labels go into API paths, the filter and messages.
-	for _, n := range o.Names {
+	for _, n := range s.Names {
 		if err := gce.CheckName(n); err != nil {
-			return o, usagef("%v", err)
+			return usagef("%v", err)
 		}
 	}
-	if o.Selector.Zone != "" {
-		if err := gce.CheckZone(o.Selector.Zone); err != nil {
-			return o, usagef("--zone: %v", err)
+	if s.Zone != "" {
+		if err := gce.CheckZone(s.Zone); err != nil {
+			return usagef("--zone: %v", err)
 		}
 	}
-	for _, l := range []struct{ flag, key, value string }{{"--cluster", fleet.LabelCluster, o.Cluster}, {"--pool", fleet.LabelPool, o.Pool}} {
+	for _, l := range []struct{ flag, key, value string }{{"--cluster", fleet.LabelCluster, s.Cluster}, {"--pool", fleet.LabelPool, s.Pool}} {
 		if l.value == "" {
 			continue
 		}
 		if err := gce.CheckLabel(l.key, l.value); err != nil {
-			return o, usagef("%s: %v", l.flag, err)
+			return usagef("%s: %v", l.flag, err)
 		}
 	}
-	return o, nil
+	return nil
 }
 
 // runRun selects the nodes, runs the command on them and reports.
@@ -164,68 +197,95 @@ func runRun(ctx context.Context, o runOptions, d *deps, stdio Stdio) error {
 }
 
 func runFleet(ctx context.Context, o runOptions, d *deps, stdio Stdio) error {
-	logf := d.logger(o.Verbose)
-	a, err := newAccess(ctx, o.globalOptions, o.keyOptions, d, stdio, accessOptions{Strict: o.Strict, Quiet: true})
+	f, err := startFleet(ctx, o.globalOptions, o.keyOptions, o.fleetOptions, d, stdio)
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer f.close()
+	out := newRunOutput(stdio, o, append(nodeNames(f.sel.Run), resultNames(f.sel.Unreachable)...))
+	for _, inst := range f.sel.Skipped {
+		out.skipped(inst)
+	}
+	for _, res := range f.sel.Unreachable {
+		out.done(res)
+	}
+	if !o.NoStdin && !isTerminalReader(stdio.In) && stdio.In != nil {
+		b, stop := broadcastStdin(stdio.In, len(f.sel.Run))
+		defer stop()
+		f.cfg.Stdin = func() io.ReadCloser { return b.Open() }
+	}
+	f.cfg.Command = sshclient.CommandLine(o.Command)
+	f.cfg.Output, f.cfg.Done = out.writers, out.done
+	results, err := fleet.Run(ctx, f.cfg, f.sel.Run)
+	out.stopProgress()
+	if err != nil {
+		return err
+	}
+	results = append(f.sel.Unreachable, results...)
+	fmt.Fprintln(stdio.Err, runSummary(results, f.sel.Skipped))
+	return exitStatus(results)
+}
+
+// fleetStart is a fleet command's nodes, selected, and the fleet.Config
+// that reaches them through one Access: the caller adds what to do on
+// each and how to show it.
+type fleetStart struct {
+	sel   fleet.Selection
+	cfg   fleet.Config
+	close func() error
+}
+
+// startFleet selects the nodes and prepares the access path to them: the
+// one key write, the IAP dial, the grant notices on stderr. Instances the
+// API listed with invalid names are reported and left out.
+func startFleet(ctx context.Context, g globalOptions, k keyOptions, o fleetOptions, d *deps, stdio Stdio) (*fleetStart, error) {
+	logf := d.logger(g.Verbose)
+	a, err := newAccess(ctx, g, k, d, stdio, accessOptions{Strict: o.Strict, Quiet: true})
+	if err != nil {
+		return nil, err
+	}
+	f := &fleetStart{close: a.Close}
 	kp, err := a.Key()
-	if err != nil {
-		return err
+	if err == nil {
+		f.sel, f.cfg, err = selectFleet(ctx, a, o, d, g)
 	}
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	for _, err := range f.sel.Invalid {
+		fmt.Fprintf(stdio.Err, "gkessh: skipping an instance: %v\n", err)
+	}
+	f.cfg.Granted = func(p *access.Plan, g *access.Granted, nodes int) {
+		fmt.Fprintln(stdio.Err, grantNotice(p, g, kp.Public, nodes))
+	}
+	if kp.Created {
+		logf("new key %s", kp.Path)
+	}
+	return f, nil
+}
+
+func selectFleet(ctx context.Context, a *access.Access, o fleetOptions, d *deps, g globalOptions) (fleet.Selection, fleet.Config, error) {
 	c, err := a.Compute(ctx)
 	if err != nil {
-		return err
+		return fleet.Selection{}, fleet.Config{}, err
 	}
 	sel, err := fleet.Select(ctx, c, o.Selector)
 	if err != nil {
-		return err
+		return sel, fleet.Config{}, err
 	}
-	dl, err := d.iapDialer(ctx, o.globalOptions)
+	dl, err := d.iapDialer(ctx, g)
 	if err != nil {
-		return err
+		return sel, fleet.Config{}, err
 	}
-	out := newRunOutput(stdio, o, append(nodeNames(sel.Run), resultNames(sel.Unreachable)...))
-	for _, err := range sel.Invalid {
-		fmt.Fprintf(stdio.Err, "gkessh: skipping an instance: %v\n", err)
-	}
-	for _, inst := range sel.Skipped {
-		out.skipped(inst)
-	}
-	for _, res := range sel.Unreachable {
-		out.done(res)
-	}
-	var stdin func() io.ReadCloser
-	if !o.NoStdin && !isTerminalReader(stdio.In) && stdio.In != nil {
-		b, stop := broadcastStdin(stdio.In, len(sel.Run))
-		defer stop()
-		stdin = func() io.ReadCloser { return b.Open() }
-	}
-	cfg := fleet.Config{
+	return sel, fleet.Config{
 		Access: a,
 		Dial: func(ctx context.Context, inst *gce.Instance) (net.Conn, error) {
 			return dl.DialContext(ctx, tunnel.Target{Project: c.ProjectID, Zone: gce.ZoneName(inst.Zone), Instance: inst.Name, Port: o.Port})
 		},
 		PropagationTimeout: o.PropagationTimeout,
-		Command:            sshclient.CommandLine(o.Command), Stdin: stdin,
-		Parallel: o.Parallel, Timeout: o.Timeout, FailFast: o.FailFast,
-		Output: out.writers, Done: out.done,
-		Granted: func(p *access.Plan, g *access.Granted, nodes int) {
-			fmt.Fprintln(stdio.Err, grantNotice(p, g, kp.Public, nodes))
-		},
-	}
-	if kp.Created {
-		logf("new key %s", kp.Path)
-	}
-	results, err := fleet.Run(ctx, cfg, sel.Run)
-	out.stopProgress()
-	if err != nil {
-		return err
-	}
-	results = append(sel.Unreachable, results...)
-	fmt.Fprintln(stdio.Err, runSummary(results, sel.Skipped))
-	return exitStatus(results)
+		Parallel:           o.Parallel, Timeout: o.Timeout, FailFast: o.FailFast,
+	}, nil
 }
 
 // exitStatus is 255 when a node could not be reached, else 1 when a command

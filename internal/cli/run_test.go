@@ -474,10 +474,10 @@ func TestRunRefusals(t *testing.T) {
 	}
 }
 
-// TestRunProgress: on a terminal stderr shows a progress line, redrawn in
-// place and gone before the summary; piped, there is none.
-func TestRunProgress(t *testing.T) {
-	e := newTestEnv(t, emulator.Config{Nodes: 3})
+// onTerminal runs f with the terminal end of a new pseudo-terminal and
+// returns what the terminal showed.
+func onTerminal(t *testing.T, f func(tty *os.File)) string {
+	t.Helper()
 	master, tty, err := pty.Open()
 	if err != nil {
 		t.Skipf("no pseudo-terminal: %v", err)
@@ -489,11 +489,21 @@ func TestRunProgress(t *testing.T) {
 		io.Copy(&screen, master) // until the terminal end closes
 		close(copied)
 	}()
-	var out bytes.Buffer
-	code := Main(context.Background(), []string{"gkessh", "run", "--all", "--", "echo", "hi"}, Stdio{In: strings.NewReader(""), Out: &out, Err: tty})
+	f(tty)
 	tty.Close()
 	<-copied
-	s := screen.String()
+	return screen.String()
+}
+
+// TestRunProgress: on a terminal stderr shows a progress line, redrawn in
+// place and gone before the summary; piped, there is none.
+func TestRunProgress(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 3})
+	var out bytes.Buffer
+	var code int
+	s := onTerminal(t, func(tty *os.File) {
+		code = Main(context.Background(), []string{"gkessh", "run", "--all", "--", "echo", "hi"}, Stdio{In: strings.NewReader(""), Out: &out, Err: tty})
+	})
 	if code != 0 || !strings.Contains(s, "[3/3 done, 0 not ok]") || !strings.Contains(s, "\r\x1b[K3 nodes: 3 ok") {
 		t.Errorf("exit %d, terminal showed %q", code, s)
 	}

@@ -22,14 +22,13 @@ type runOutput struct {
 	json  bool
 	width int // longest node name, for aligned prefixes
 	total int
-	live  bool // stderr is a terminal: draw the progress line
 
 	mu       sync.Mutex
 	bufs     map[string]*nodeOutput   // --group and json: each node's output so far
 	lines    map[string][]*lineWriter // default: each node's writers, for the last partial line
 	finished int
 	failed   int
-	shown    bool // the progress line is on screen
+	progress liveLine // on stderr, when it is a terminal
 }
 
 // nodeOutput is a node's two streams, kept for --group and json.
@@ -40,7 +39,7 @@ func newRunOutput(stdio Stdio, o runOptions, names []string) *runOutput {
 	for _, n := range names {
 		w.width = max(w.width, len(printable(n)))
 	}
-	w.live = isTerminal(stdio.Err)
+	w.progress = liveLine{w: stdio.Err, live: isTerminal(stdio.Err)}
 	return w
 }
 
@@ -155,24 +154,43 @@ func (w *runOutput) printJSON(r fleet.Result, b *nodeOutput) {
 func (w *runOutput) stopProgress() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.clearProgress()
-	w.live = false
+	w.progress.stop()
 }
 
 // clearProgress and drawProgress run with mu held.
-func (w *runOutput) clearProgress() {
-	if w.shown {
-		io.WriteString(w.stdio.Err, "\r\x1b[K")
-		w.shown = false
+func (w *runOutput) clearProgress() { w.progress.clear() }
+
+func (w *runOutput) drawProgress() {
+	w.progress.draw(fmt.Sprintf("[%d/%d done, %d not ok]", w.finished, w.total, w.failed))
+}
+
+// liveLine is a status line redrawn in place on a terminal: cleared
+// before other output is written, drawn again after. Its owner's lock
+// guards it.
+type liveLine struct {
+	w     io.Writer
+	live  bool // w is a terminal, and the line is still wanted
+	shown bool // the line is on screen
+}
+
+func (l *liveLine) clear() {
+	if l.shown {
+		io.WriteString(l.w, "\r\x1b[K")
+		l.shown = false
 	}
 }
 
-func (w *runOutput) drawProgress() {
-	if !w.live {
-		return
+func (l *liveLine) draw(s string) {
+	if l.live {
+		io.WriteString(l.w, s)
+		l.shown = true
 	}
-	fmt.Fprintf(w.stdio.Err, "[%d/%d done, %d not ok]", w.finished, w.total, w.failed)
-	w.shown = true
+}
+
+// stop takes the line off the screen for good.
+func (l *liveLine) stop() {
+	l.clear()
+	l.live = false
 }
 
 func endLine(b []byte) []byte {
