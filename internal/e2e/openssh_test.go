@@ -70,7 +70,7 @@ func writeRandom(t testing.TB, path string, size int) {
 	}
 }
 
-func sha256File(t *testing.T, path string) string {
+func sha256File(t testing.TB, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
