@@ -107,8 +107,11 @@ func run(o options) error {
 			return err
 		}
 	}
-	// Impersonation goes to IAM Credentials, which gkessh and gcloud find
-	// through gcloud's endpoint override.
+	// gcloud's own variables point gcloud at the emulator too, every API
+	// it calls for ssh, OS Login, impersonation and troubleshooting, and
+	// its token endpoint (a refresh of a gcloud login or an impersonating
+	// subprocess would otherwise go to Google). A base of "/" makes gcloud
+	// add the API's own path. gkessh reads the same properties.
 	// The control secret is what keeps other local users off the control
 	// API: it goes only to these lines and 0600 files.
 	env := renderEnv([]envVar{
@@ -116,7 +119,13 @@ func run(o options) error {
 		{"GKESSH_IAP_ENDPOINT", "ws://" + ln.Addr().String()},
 		{"GKESSH_ACCESS_TOKEN_FILE", tokenFile},
 		{"CLOUDSDK_CORE_PROJECT", project},
+		{"CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE", base + "/compute/v1/"},
+		{"CLOUDSDK_API_ENDPOINT_OVERRIDES_OSLOGIN", base + "/"},
 		{"CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS", base + "/"},
+		{"CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM", base + "/"},
+		{"CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER", base + "/"},
+		{"CLOUDSDK_API_ENDPOINT_OVERRIDES_IAP", base + "/"},
+		{"CLOUDSDK_AUTH_TOKEN_HOST", base + "/token"},
 		{"GCE_EMULATOR_CONTROL_SECRET", srv.ControlSecret()},
 		{"GCE_EMULATOR_CONTROL_HEADER", headerFile},
 		{"GCE_EMULATOR_PID", strconv.Itoa(os.Getpid())},

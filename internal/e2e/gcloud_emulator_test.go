@@ -1,0 +1,100 @@
+//go:build unix
+
+package e2e
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gkessh/gkessh/internal/testbin"
+)
+
+// gcloudEnv is what every real gcloud run here gets besides the
+// emulator's lines: a throw-away configuration directory (never the
+// user's: a login or setting made there would outlive the emulator), and
+// no waits for things that cannot answer here (the GCE metadata server,
+// usage reporting, update checks).
+func gcloudEnv(t *testing.T, w *world, config string) []string {
+	return append(append([]string(nil), w.env...),
+		"CLOUDSDK_CONFIG="+config,
+		"CLOUDSDK_PYTHON=python3",
+		"CLOUDSDK_CORE_CHECK_GCE_METADATA=false",
+		"CLOUDSDK_CORE_DISABLE_USAGE_REPORTING=true",
+		"CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK=true",
+		"CLOUDSDK_CORE_DISABLE_PROMPTS=1",
+		// Compiled gcloud modules are kept between runs (in a directory of
+		// the tests', not the SDK's): each run then starts in seconds.
+		"PYTHONDONTWRITEBYTECODE=",
+		"PYTHONPYCACHEPREFIX="+gcloudPyCache(t),
+	)
+}
+
+// gcloudPyCache is the compiled-module cache the package's gcloud runs
+// share, in testbin's private directory, which goes when the tests end.
+func gcloudPyCache(t *testing.T) string {
+	return filepath.Join(testbin.Dir(t), "gcloud-pycache")
+}
+
+// gcloud runs the real gcloud in w with env, within two minutes, and
+// returns its stdout and stderr.
+func gcloud(t *testing.T, env []string, args ...string) (string, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "gcloud", args...)
+	cmd.Env = env
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
+
+// mustGcloud is gcloud that fails the test on an error.
+func mustGcloud(t *testing.T, env []string, args ...string) string {
+	t.Helper()
+	out, stderr, err := gcloud(t, env, args...)
+	if err != nil {
+		t.Fatalf("gcloud %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
+	}
+	return out
+}
+
+// TestGcloudFromEnvLines: the emulator's lines alone point the real gcloud
+// at it (issue 22, emulator item 6): a login from its key file, the
+// Compute API, the OS Login profile, and impersonation through IAM
+// Credentials with its token refreshes, none of it reaching Google.
+func TestGcloudFromEnvLines(t *testing.T) {
+	need(t, "gcloud", "python3")
+	if testing.Short() {
+		t.Skip("runs the real gcloud")
+	}
+	adc := filepath.Join(t.TempDir(), "adc.json")
+	w := startEmulator(t, "--nodes", "1", "--adc-file", adc)
+	env := gcloudEnv(t, w, t.TempDir())
+	mustGcloud(t, env, "auth", "activate-service-account", "--key-file", adc)
+	node := w.nodes()[0].Name
+	if got := mustGcloud(t, env, "compute", "instances", "list", "--format=value(name)"); strings.TrimSpace(got) != node {
+		t.Errorf("gcloud compute instances list: %q, want %s", got, node)
+	}
+	const account = "emulator-adc@demo-project.iam.gserviceaccount.com"
+	if got := mustGcloud(t, env, "compute", "os-login", "describe-profile", "--format=value(name)"); strings.TrimSpace(got) != account {
+		t.Errorf("gcloud compute os-login describe-profile: %q, want %s", got, account)
+	}
+	const deployer = "deployer@demo-project.iam.gserviceaccount.com"
+	w.control("POST", "/control/accounts", map[string]any{
+		"type": "service_account", "email": deployer, "projects": []string{"demo-project"},
+		"tokenCreators": []string{account},
+	}, nil)
+	before := w.stats().TokenGrants
+	if got := mustGcloud(t, env, "compute", "instances", "describe", node, "--zone", w.nodes()[0].Zone,
+		"--impersonate-service-account", deployer, "--format=value(name)"); strings.TrimSpace(got) != node {
+		t.Errorf("gcloud compute instances describe as %s: %q", deployer, got)
+	}
+	if after := w.stats().TokenGrants; after <= before {
+		t.Errorf("impersonation minted no token at the emulator (token grants %d -> %d)", before, after)
+	}
+}
