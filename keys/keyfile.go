@@ -24,10 +24,13 @@ import (
 
 // KeyPair is the local key gkessh puts into metadata and signs with.
 type KeyPair struct {
-	Path    string        // the private key file; the public key is Path+".pub"
-	Signer  ssh.Signer    // signs with the file's key, or through ssh-agent
-	Public  ssh.PublicKey // Signer.PublicKey()
-	Created bool          // LoadOrCreate generated the pair just now
+	Path   string        // the private key file; the public key is Path+".pub"
+	Signer ssh.Signer    // signs with the file's key, or through ssh-agent
+	Public ssh.PublicKey // Signer.PublicKey()
+	// Comment is the .pub file's comment (gcloud's keys have
+	// "user@host"), "" when it has none.
+	Comment string
+	Created bool // LoadOrCreate generated the pair just now
 
 	agentConn net.Conn // open while Signer goes through ssh-agent
 }
@@ -91,7 +94,7 @@ func Load(path string) (*KeyPair, error) {
 // PublicKey returns the public key of the pair at path: its .pub when
 // present, which needs no passphrase or agent, else the private key's.
 func PublicKey(path string) (ssh.PublicKey, error) {
-	pub, err := readPublic(path + ".pub")
+	pub, _, err := readPublic(path + ".pub")
 	if !errors.Is(err, fs.ErrNotExist) {
 		return pub, err
 	}
@@ -120,11 +123,11 @@ func load(path string, writePub bool) (*KeyPair, error) {
 	if _, err := buf.ReadFrom(f); err != nil {
 		return nil, fmt.Errorf("keys: read private key %s: %w", path, err)
 	}
-	pub, pubErr := readPublic(path + ".pub")
+	pub, comment, pubErr := readPublic(path + ".pub")
 	if pubErr != nil && !errors.Is(pubErr, fs.ErrNotExist) {
 		return nil, pubErr
 	}
-	kp := &KeyPair{Path: path}
+	kp := &KeyPair{Path: path, Comment: comment}
 	signer, err := ssh.ParsePrivateKey(buf.Bytes())
 	var pme *ssh.PassphraseMissingError
 	switch {
@@ -179,8 +182,9 @@ func checkMode(f *os.File, path string) error {
 	return nil
 }
 
-// readPublic parses the first line of a .pub file.
-func readPublic(path string) (ssh.PublicKey, error) {
+// readPublic parses the first line of a .pub file: the key and its
+// comment.
+func readPublic(path string) (ssh.PublicKey, string, error) {
 	f, err := openRegular(path)
 	var b []byte
 	if err == nil {
@@ -189,15 +193,15 @@ func readPublic(path string) (ssh.PublicKey, error) {
 	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, err
+			return nil, "", err
 		}
-		return nil, fmt.Errorf("keys: read public key: %w", err)
+		return nil, "", fmt.Errorf("keys: read public key: %w", err)
 	}
-	pub, _, _, _, err := ssh.ParseAuthorizedKey(b)
+	pub, comment, _, _, err := ssh.ParseAuthorizedKey(b)
 	if err != nil {
-		return nil, fmt.Errorf("keys: %s is not a public key (%w): fix or remove it", path, err)
+		return nil, "", fmt.Errorf("keys: %s is not a public key (%w): fix or remove it", path, err)
 	}
-	return pub, nil
+	return pub, comment, nil
 }
 
 // openRegular opens a key file, refusing anything but a regular file first:

@@ -207,7 +207,7 @@ func TestLoadKeyFiles(t *testing.T) {
 			if kp.Created {
 				t.Fatal("an existing key was replaced")
 			}
-			pub, err := readPublic(path + ".pub")
+			pub, _, err := readPublic(path + ".pub")
 			if err != nil {
 				t.Fatalf(".pub not there after load: %v", err)
 			}

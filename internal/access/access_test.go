@@ -3,15 +3,18 @@
 package access_test
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
 	"golang.org/x/oauth2"
 
 	"github.com/gkessh/gkessh/emulator"
@@ -288,6 +291,15 @@ func TestOSLoginImportAsGcloud(t *testing.T) {
 		}
 		return g
 	}
+	// A key of gcloud's, with its comment, which the import keeps.
+	kp, err := keys.LoadOrCreate(filepath.Join(w.dir, "id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp.Close()
+	if err := os.WriteFile(filepath.Join(w.dir, "id.pub"), append(bytes.TrimSpace(ssh.MarshalAuthorizedKey(kp.Public)), " alice@laptop\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	now := time.Now()
 	if g := grant(now); !g.Wrote || !g.Imported {
 		t.Fatalf("first grant %+v: want an import", g)
@@ -296,6 +308,18 @@ func TestOSLoginImportAsGcloud(t *testing.T) {
 	if len(c) != 2 || !strings.HasPrefix(c[0], "GET ") || !strings.Contains(c[1], ":importSshPublicKey?") || !strings.Contains(c[1], "regions="+region) {
 		t.Errorf("first grant's OS Login calls %q: want the profile read, then an import with regions=%s", c, region)
 	}
+	c0, err := w.access("", nil).Compute(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, err := c0.LoginProfile(ctx, "owner@"+srv.ProjectName()+".example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, k, ok := prof.Find(kp.Public); !ok || !strings.HasSuffix(k.Key, " alice@laptop") {
+		t.Errorf("profile key %q (found %v): want the .pub line with its comment", k.Key, ok)
+	}
+	w.taken("")
 	if g := grant(now.Add(time.Hour)); g.Wrote {
 		t.Errorf("second grant %+v: the key lasts, nothing to write", g)
 	}

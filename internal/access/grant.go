@@ -125,15 +125,15 @@ func (a *Access) importKey(ctx context.Context, p *Plan) (*Granted, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Granted{Mode: OSLogin, Wrote: true, Shared: true, Account: prof.account, User: prof.Username(), Expire: a.expiry()}
+	g := &Granted{Mode: OSLogin, Wrote: true, Shared: true, Account: prof.account, User: prof.UsernameFor(a.cfg.User), Expire: a.expiry()}
 	if fp, _, ok := prof.Find(kp.Public); ok && g.User != "" {
 		return g, c.SetOSLoginKeyExpiry(ctx, prof.account, fp, kp.Public, g.Expire)
 	}
-	got, err := c.ImportSSHKey(ctx, prof.account, kp.Public, g.Expire, region(p.Node.Zone))
+	got, err := c.ImportSSHKey(ctx, prof.account, kp.Public, kp.Comment, g.Expire, region(p.Node.Zone))
 	if err != nil {
 		return nil, err
 	}
-	g.User, g.Imported = got.Username(), true
+	g.User, g.Imported = got.UsernameFor(a.cfg.User), true
 	if err := CheckUser(g.User); err != nil {
 		return nil, &BadPosixUserError{Account: prof.account, User: g.User, Err: err}
 	}

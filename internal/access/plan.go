@@ -122,7 +122,7 @@ func (a *Access) planOSLogin(ctx context.Context, p *Plan, proj *gce.Project, pu
 	if err != nil {
 		return err
 	}
-	p.Account, p.User = prof.account, prof.Username()
+	p.Account, p.User = prof.account, prof.UsernameFor(a.cfg.User)
 	if p.User != "" {
 		if err := CheckUser(p.User); err != nil {
 			return &BadPosixUserError{Account: p.Account, User: p.User, Err: err}

@@ -115,6 +115,12 @@ func TestSSHOSLoginVM(t *testing.T) {
 	if got := e.srv.Stats().MetadataWrites; got != writes {
 		t.Errorf("%d metadata writes under OS Login", got-writes)
 	}
+	// A user asked for that is not the profile's is named, in gcloud's
+	// words, and the login is as the profile's. (issue 22 item 7)
+	_, stderr, code = e.run("alice@plain-vm", "--", "true")
+	if want := "Using OS Login user [owner_demo_project_example] instead of requested user [alice]\n"; code != 0 || !strings.Contains(stderr, want) {
+		t.Errorf("alice@plain-vm: exit %d, stderr lacks %q:\n%s", code, want, stderr)
+	}
 	if out, _, code := e.run("plain-vm", "--dry-run"); code != 0 || !strings.Contains(out, "would import your key") || !strings.Contains(out, "would log in as owner_demo_project_example ") {
 		t.Errorf("--dry-run: exit %d:\n%s", code, out)
 	}

@@ -247,6 +247,10 @@ func (o login) run(ctx context.Context, stdio Stdio) error {
 	if err != nil {
 		return via(err)
 	}
+	if p.Mode == access.OSLogin && o.User != "" && p.User != o.User {
+		// gcloud's words, when a user was asked for.
+		fmt.Fprintf(stdio.Err, "Using OS Login user [%s] instead of requested user [%s]\n", printable(p.User), o.User)
+	}
 	if msg := granted(g, p); msg != "" {
 		fmt.Fprintln(stdio.Err, msg)
 	} else if g.Mode == access.MetadataKeys {

@@ -53,6 +53,18 @@ type PosixAccount struct {
 	Username string `json:"username"`
 }
 
+// UsernameFor is the POSIX user to log in as when requested was asked
+// for, as gcloud picks it: requested when the profile has an account of
+// that name, else Username.
+func (p *LoginProfile) UsernameFor(requested string) string {
+	for _, a := range p.PosixAccounts {
+		if a.Username == requested && requested != "" {
+			return requested
+		}
+	}
+	return p.Username()
+}
+
 // Username is the POSIX user to log in as, as gcloud picks it: the
 // primary account's, else the first's; "" when there is none.
 func (p *LoginProfile) Username() string {
@@ -68,11 +80,16 @@ func (p *LoginProfile) Username() string {
 }
 
 // ImportSSHKey adds key to account's OS Login profile (users.importSshPublicKey
-// for this project), expiring at expire unless it is zero, and returns the
-// profile. region, when set, is sent as gcloud sends the instance's region:
-// the call then returns once the key has reached it.
-func (c *Client) ImportSSHKey(ctx context.Context, account string, key ssh.PublicKey, expire time.Time, region string) (*LoginProfile, error) {
-	body := map[string]string{"key": strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))}
+// for this project) with its comment, as gcloud sends the .pub line,
+// expiring at expire unless it is zero, and returns the profile. region,
+// when set, is sent as gcloud sends the instance's region: the call then
+// returns once the key has reached it.
+func (c *Client) ImportSSHKey(ctx context.Context, account string, key ssh.PublicKey, comment string, expire time.Time, region string) (*LoginProfile, error) {
+	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
+	if comment != "" {
+		line += " " + comment
+	}
+	body := map[string]string{"key": line}
 	if !expire.IsZero() {
 		body["expirationTimeUsec"] = strconv.FormatInt(expire.UnixMicro(), 10)
 	}
