@@ -42,6 +42,7 @@ func (d *doctor) checkIAM(ctx context.Context, c *gce.Client, r access.Node, ins
 		checks = append(checks, check{gce.OnServiceAccount, "", inst.ServiceAccounts[0].Email, []string{"iam.serviceAccounts.actAs", "iam.serviceAccounts.get"}})
 	}
 	all := true
+	missing := map[string][]string{} // by resource, of the checks that answered
 	for _, ch := range checks {
 		held, err := c.TestPermissions(ctx, ch.on, ch.zone, ch.name, ch.perms)
 		if err != nil {
@@ -49,12 +50,26 @@ func (d *doctor) checkIAM(ctx context.Context, c *gce.Client, r access.Node, ins
 			all = false
 			continue
 		}
-		missing := slices.DeleteFunc(slices.Clone(ch.perms), func(p string) bool { return slices.Contains(held, p) })
+		m := slices.DeleteFunc(slices.Clone(ch.perms), func(p string) bool { return slices.Contains(held, p) })
 		if !metadataKeys && ch.on == gce.OnInstance && (slices.Contains(held, "compute.instances.osLogin") || slices.Contains(held, "compute.instances.osAdminLogin")) {
 			// Either OS Login role will do.
-			missing = slices.DeleteFunc(missing, func(p string) bool { return strings.HasPrefix(p, "compute.instances.os") })
+			m = slices.DeleteFunc(m, func(p string) bool { return strings.HasPrefix(p, "compute.instances.os") })
 		}
-		if len(missing) == 0 {
+		missing[ch.on] = m
+	}
+	// A login that may not write project metadata writes the instance's
+	// own, as gcloud falls back: that needs setMetadata on the instance and
+	// actAs on the service account it runs as.
+	_, instAnswered := missing[gce.OnInstance]
+	fallback := metadataKeys && instAnswered && !slices.Contains(missing[gce.OnInstance], "compute.instances.setMetadata") &&
+		!slices.Contains(missing[gce.OnServiceAccount], "iam.serviceAccounts.actAs")
+	if len(inst.ServiceAccounts) > 0 {
+		_, saAnswered := missing[gce.OnServiceAccount]
+		fallback = fallback && saAnswered
+	}
+	for _, ch := range checks {
+		m := missing[ch.on]
+		if len(m) == 0 {
 			continue
 		}
 		all = false
@@ -63,19 +78,37 @@ func (d *doctor) checkIAM(ctx context.Context, c *gce.Client, r access.Node, ins
 			what += " " + ch.name
 		}
 		switch {
-		case ch.on == gce.OnProject && slices.Equal(missing, []string{"compute.projects.setCommonInstanceMetadata"}):
-			d.warn("IAM on the project: missing compute.projects.setCommonInstanceMetadata: keys go to %s's own metadata instead", r.Name)
+		case ch.on == gce.OnProject && fallback:
+			write := []string{"compute.globalOperations.get", "compute.projects.setCommonInstanceMetadata"}
+			other := slices.DeleteFunc(slices.Clone(m), func(p string) bool { return slices.Contains(write, p) })
+			if len(other) > 0 {
+				d.fail("IAM on the project: missing %s", strings.Join(other, ", "))
+			}
+			if len(other) < len(m) {
+				d.warn("IAM on the project: missing %s: the login cannot write project metadata, so your key goes to %s's own metadata instead, as gcloud falls back "+
+					"(you hold compute.instances.setMetadata%s); it reaches that node only",
+					strings.Join(slices.DeleteFunc(slices.Clone(m), func(p string) bool { return !slices.Contains(write, p) }), ", "), r.Name, actAsHeld(inst))
+			}
 		case ch.on == gce.OnServiceAccount:
-			d.fail("IAM on service account %s: missing %s: setting metadata on a VM that runs as it needs them (roles/iam.serviceAccountUser)", ch.name, strings.Join(missing, ", "))
+			d.fail("IAM on service account %s: missing %s: setting metadata on a VM that runs as it needs them (roles/iam.serviceAccountUser)", ch.name, strings.Join(m, ", "))
 		case ch.on == gce.OnIAPTunnel:
 			d.fail("IAM on the IAP tunnel to %s: missing iap.tunnelInstances.accessViaIAP (roles/iap.tunnelResourceAccessor)", r.Name)
 		default:
-			d.fail("IAM on the %s: missing %s", what, strings.Join(missing, ", "))
+			d.fail("IAM on the %s: missing %s", what, strings.Join(m, ", "))
 		}
 	}
 	if all {
 		d.ok("IAM: you hold every permission a login to %s needs (testIamPermissions)", r.Name)
 	}
+}
+
+// actAsHeld names actAs among the held permissions of the fallback when
+// the instance runs as a service account.
+func actAsHeld(inst *gce.Instance) string {
+	if len(inst.ServiceAccounts) == 0 {
+		return ""
+	}
+	return " and iam.serviceAccounts.actAs on " + inst.ServiceAccounts[0].Email
 }
 
 // checkFirewall evaluates the rules that apply to nic0 for a connection

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -185,5 +186,42 @@ func TestDoctorEscapes(t *testing.T) {
 	out, _, _ := e.run("doctor", "--port", "2222", n.Name)
 	if strings.ContainsAny(out, "\x1b\x07") || !strings.Contains(out, `SSH-2.0-evil\x1b[2J\x1b[H\x1b]0;owned\a\x1b[32mok`) {
 		t.Errorf("the banner is not escaped:\n%q", out)
+	}
+}
+
+// TestDoctorProjectWriteRefused: a caller who may not write project
+// metadata but holds setMetadata on the instance and actAs on its service
+// account gets in through the instance's own metadata, as gcloud falls
+// back; doctor says WARN with that explanation, not FAIL. Without the
+// instance's setMetadata it is a FAIL. (issue 22 item 8)
+func TestDoctorProjectWriteRefused(t *testing.T) {
+	e := newParallelEnv(t, emulator.Config{Nodes: 1})
+	node := e.srv.Nodes()[0]
+	perms := []string{"compute.instances.get", "compute.instances.list", "compute.instances.use", "compute.instances.setMetadata",
+		"compute.instances.getGuestAttributes", "compute.instances.getSerialPortOutput", "compute.instances.getEffectiveFirewalls",
+		"compute.projects.get", "compute.zoneOperations.get", "resourcemanager.projects.get", "compute.networks.get", "compute.firewalls.list",
+		"iap.tunnelInstances.accessViaIAP", "iam.serviceAccounts.actAs", "iam.serviceAccounts.get"}
+	e.srv.AddGrant("instance-writer", emulator.Grant{Projects: []string{e.srv.ProjectName()}, Permissions: perms})
+	tokenFile := filepath.Join(e.home, "token")
+	if err := os.WriteFile(tokenFile, []byte("instance-writer"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := e.run("doctor", node)
+	want := "warn  IAM on the project: missing compute.globalOperations.get, compute.projects.setCommonInstanceMetadata: the login cannot write project metadata, so your key goes to " + node + "'s own metadata instead"
+	if code != 0 || !strings.Contains(out, want) || strings.Contains(out, "FAIL") {
+		t.Errorf("doctor: exit %d, want 0 and %q:\n%s%s", code, want, out, errOut)
+	}
+	// The login does get in, through the instance.
+	if _, stderr, code := e.run(node, "--", "true"); code != 0 || !strings.Contains(stderr, "project metadata refused") {
+		t.Errorf("login: exit %d:\n%s", code, stderr)
+	}
+	e.srv.AddGrant("no-writer", emulator.Grant{Projects: []string{e.srv.ProjectName()},
+		Permissions: slices.DeleteFunc(slices.Clone(perms), func(p string) bool { return p == "compute.instances.setMetadata" })})
+	if err := os.WriteFile(tokenFile, []byte("no-writer"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code = e.run("doctor", node)
+	if code != exitError1 || !strings.Contains(out, "FAIL  IAM on the project: missing compute.globalOperations.get, compute.projects.setCommonInstanceMetadata\n") {
+		t.Errorf("without setMetadata: exit %d, want a FAIL for the project write:\n%s", code, out)
 	}
 }
