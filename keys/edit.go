@@ -56,10 +56,11 @@ func Lasts(expireOn, now time.Time, expireAfter time.Duration, exact bool) bool 
 }
 
 // upsert adds user's key pub to lines unless a line already covers it
-// (exact: see Lasts). The
-// new line replaces user's other lines for the same key, and user's expired
-// lines go too, so repeated runs do not pile up lines. Every other line is
-// kept byte for byte and in order. It returns the new lines and the line
+// (exact: see Lasts). The new line replaces user's other lines for the same
+// key, expired or not, so repeated runs do not pile up lines. Lines under
+// user's name for other keys stay, expired ones too: a shared name (root,
+// a team account) holds other people's keys, which are theirs to remove.
+// Every other line is kept byte for byte and in order. It returns the new lines and the line
 // added, "" when nothing changes.
 func upsert(lines []Line, user string, pub ssh.PublicKey, now time.Time, expireAfter time.Duration, exact bool) ([]Line, string) {
 	for _, l := range lines {
@@ -75,7 +76,7 @@ func upsert(lines []Line, user string, pub ssh.PublicKey, now time.Time, expireA
 	}
 	out := make([]Line, 0, len(lines)+1)
 	for _, l := range lines {
-		if l.Valid() && l.User == user && (SameKey(l.Key, pub) || l.Expired(now)) {
+		if l.Valid() && l.User == user && SameKey(l.Key, pub) {
 			continue
 		}
 		out = append(out, l)
@@ -102,14 +103,19 @@ func UserLines(user string, pub ssh.PublicKey) Selector {
 	}
 }
 
-// ExpiredLines selects lines that expired by now: user's only, or everyone's
-// when user is "". For user it also selects stale lines: an expiring line
-// for a key that another of user's lines keeps longer (or forever), which is
-// what earlier runs of gcloud leave behind.
-func ExpiredLines(user string, now time.Time) Selector {
+// ExpiredLines selects lines that expired by now: everyone's when user is
+// "", else user's, and with pub only those for pub: under a shared name
+// (root, a team account) an expired line of another key is someone else's.
+// For user it also selects stale lines: an expiring line for a key that
+// another of user's lines keeps longer (or forever), which is what earlier
+// runs of gcloud leave behind.
+func ExpiredLines(user string, pub ssh.PublicKey, now time.Time) Selector {
 	return func(i int, lines []Line) bool {
 		l := lines[i]
 		if user != "" && l.User != user {
+			return false
+		}
+		if pub != nil && (!l.Valid() || !SameKey(l.Key, pub)) {
 			return false
 		}
 		if l.Expired(now) {

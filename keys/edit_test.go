@@ -29,7 +29,8 @@ func TestUpsert(t *testing.T) {
 		{"about to expire is replaced in order", exp("alice", 30*time.Minute) + "\n" + bob, 24 * time.Hour, bob + "\n" + newLine},
 		{"expired is replaced", exp("alice", -time.Hour) + "\n" + bob, 24 * time.Hour, bob + "\n" + newLine},
 		{"older lines of the same key go", exp("alice", 10*time.Minute) + "\n" + exp("alice", 20*time.Minute) + "\n" + bob, 24 * time.Hour, bob + "\n" + newLine},
-		{"my other expired key goes", FormatExpiringLine("alice", other, now.Add(-time.Second)) + "\n" + bob, 24 * time.Hour, bob + "\n" + newLine},
+		{"another key's expired line under my name stays", FormatExpiringLine("alice", other, now.Add(-time.Second)) + "\n" + bob, 24 * time.Hour,
+			FormatExpiringLine("alice", other, now.Add(-time.Second)) + "\n" + bob + "\n" + newLine},
 		{"my other live key stays", FormatExpiringLine("alice", other, now.Add(time.Hour)), 24 * time.Hour, FormatExpiringLine("alice", other, now.Add(time.Hour)) + "\n" + newLine},
 		{"someone else's expired line stays", exp("carol", -time.Hour), 24 * time.Hour, exp("carol", -time.Hour) + "\n" + newLine},
 		{"same key other user is not mine", exp("carol", 20*time.Hour), 24 * time.Hour, exp("carol", 20*time.Hour) + "\n" + newLine},
@@ -89,9 +90,13 @@ func TestSelectors(t *testing.T) {
 		sel  Selector
 		want []int
 	}{
-		{"alice's expired and stale", ExpiredLines("alice", now), []int{0, 1}},
-		{"carol's duplicate: the earlier goes", ExpiredLines("carol", now), []int{7}},
-		{"everyone's expired", ExpiredLines("", now), []int{0, 4}},
+		{"alice's expired and stale", ExpiredLines("alice", nil, now), []int{0, 1}},
+		{"alice's expired and stale, key k1", ExpiredLines("alice", k1, now), []int{0, 1}},
+		{"alice's with key k2: none expired", ExpiredLines("alice", k2, now), nil},
+		{"bob's with alice's key k1: not his", ExpiredLines("bob", k1, now), nil},
+		{"bob's with k2", ExpiredLines("bob", k2, now), []int{4}},
+		{"carol's duplicate: the earlier goes", ExpiredLines("carol", nil, now), []int{7}},
+		{"everyone's expired", ExpiredLines("", nil, now), []int{0, 4}},
 		{"all of bob", UserLines("bob", nil), []int{4, 6}},
 		{"alice's k1", UserLines("alice", k1), []int{0, 1, 2}},
 		{"nobody", UserLines("dave", nil), nil},

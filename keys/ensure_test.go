@@ -261,8 +261,9 @@ func TestRemove(t *testing.T) {
 		want   []int // indexes of ssh-keys lines left
 		gone   int   // lines removed from ssh-keys and sshKeys (which holds line 3)
 	}{
-		{"gina's expired", keys.ExpiredLines("gina", now), false, []int{1, 2, 3, 4}, 1},
-		{"everyone's expired", keys.ExpiredLines("", now), false, []int{1, 2, 4}, 3},
+		{"gina's expired", keys.ExpiredLines("gina", nil, now), false, []int{1, 2, 3, 4}, 1},
+		{"gina's expired, key k2: not that line", keys.ExpiredLines("gina", k2, now), false, []int{0, 1, 2, 3, 4}, 0},
+		{"everyone's expired", keys.ExpiredLines("", nil, now), false, []int{1, 2, 4}, 3},
 		{"all of hank", keys.UserLines("hank", nil), false, []int{0, 1, 2}, 3},
 		{"gina's k2 only", keys.UserLines("gina", k2), false, []int{0, 1, 3, 4}, 1},
 		{"dry run", keys.UserLines("hank", nil), true, []int{0, 1, 2, 3, 4}, 3},

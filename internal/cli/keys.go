@@ -81,9 +81,11 @@ func keysCommand(d *deps, stdio Stdio) *ucli.Command {
 			},
 			{
 				Name:      "prune",
-				Usage:     "remove your expired and superseded lines (--all-expired: everyone's expired lines)",
+				Usage:     "remove your key's expired and superseded lines (--all-expired: everyone's expired lines)",
 				ArgsUsage: "[NODE]",
-				Flags: withGoogle(user, scope, dryRun,
+				Description: "Without --all-expired, removes the expired and superseded lines of your user (or --user) for\n" +
+					"your key file's key only: under a shared name such as root, other keys' lines are other people's.",
+				Flags: withGoogle(user, keyFile, scope, dryRun,
 					&ucli.BoolFlag{Name: "all-expired", Usage: "remove every user's expired lines"}),
 				Action: keysAction(runKeysPrune),
 			},
@@ -303,14 +305,22 @@ func removeOSLoginKey(ctx context.Context, o keysOptions, d *deps, stdio Stdio, 
 }
 
 func runKeysPrune(ctx context.Context, o keysOptions, d *deps, stdio Stdio) error {
-	user := ""
-	if !o.AllExpired {
-		var err error
-		if user, err = d.user(o.keyOptions); err != nil {
-			return err
-		}
+	if o.AllExpired {
+		return removeLines(ctx, o, d, stdio, keys.ExpiredLines("", nil, d.now()))
 	}
-	return removeLines(ctx, o, d, stdio, keys.ExpiredLines(user, d.now()))
+	user, err := d.user(o.keyOptions)
+	if err != nil {
+		return err
+	}
+	path, err := d.keyFile(o.keyOptions)
+	if err != nil {
+		return err
+	}
+	pub, err := keys.PublicKey(path)
+	if err != nil {
+		return badInput(err)
+	}
+	return removeLines(ctx, o, d, stdio, keys.ExpiredLines(user, pub, d.now()))
 }
 
 // removeLines runs keys.Remove and says what went.

@@ -443,3 +443,30 @@ func TestRequestedLifetime(t *testing.T) {
 		t.Errorf("keys ensure --key-expire-after 48h: exit %d, expiry %v, stdout %q, stderr:\n%s", code, expiry(), out, stderr)
 	}
 }
+
+// TestKeysSharedNameNotMine: under a shared user name (root), an expired
+// line of someone else's key is not yours: keys ensure and keys prune
+// leave it, and only --all-expired removes it. Both used to remove it
+// (security review, old #10).
+func TestKeysSharedNameNotMine(t *testing.T) {
+	e := newParallelEnv(t, emulator.Config{Nodes: 1})
+	theirs := keys.FormatExpiringLine("root", testkey.Public(t), time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC))
+	bob := keys.FormatLine("bob", testkey.Public(t), "bob@laptop")
+	if err := e.srv.SetProjectMetadata(map[string]*string{"ssh-keys": new(theirs + "\n" + bob)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := e.run("keys", "ensure", "--user", "root"); code != 0 {
+		t.Fatalf("ensure: exit %d: %s", code, errOut)
+	}
+	v := e.projectItems()["ssh-keys"]
+	if !strings.HasPrefix(v, theirs+"\n"+bob+"\n") || strings.Count(v, "\n") != 2 {
+		t.Fatalf("after ensure, ssh-keys = %q: want theirs and bob's kept, and one new line", v)
+	}
+	out, errOut, code := e.run("keys", "prune", "--user", "root")
+	if code != 0 || e.projectItems()["ssh-keys"] != v {
+		t.Fatalf("prune: exit %d, ssh-keys now %q\n%s%s", code, e.projectItems()["ssh-keys"], out, errOut)
+	}
+	if out, _, code = e.run("keys", "prune", "--all-expired"); code != 0 || strings.Contains(e.projectItems()["ssh-keys"], theirs) {
+		t.Fatalf("prune --all-expired: exit %d, ssh-keys %q\n%s", code, e.projectItems()["ssh-keys"], out)
+	}
+}
