@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gkessh/gkessh/internal/testbin"
 	"github.com/gkessh/gkessh/internal/testnet"
 )
 
@@ -35,7 +36,7 @@ import (
 //
 // wantNotRun counts the blocks with a note, so that a new one is a
 // decision made in this file, not one that slips by.
-const wantNotRun = 4
+const wantNotRun = 6
 
 // notRunNote is the visible note before a block the tests do not run.
 var notRunNote = regexp.MustCompile(`^\*Not run by the tests: (.+)\*$`)
@@ -230,6 +231,16 @@ func runDocBlocks(t *testing.T, file string, blocks []docBlock) {
 			// A second emulator of the block's own, in a HOME of its own.
 			home := t.TempDir()
 			cmd.Env = append(cmd.Env, "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, ".cache"))
+		}
+		if strings.Contains(text, "$PWD/bin") {
+			// A block for a clone after make build: it runs where bin/
+			// holds the commands, and finds them only through its own PATH.
+			clone := t.TempDir()
+			if err := os.Symlink(testbin.Dir(t, "gkessh", "gce-emulator"), filepath.Join(clone, "bin")); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Dir = clone
+			cmd.Env = append(cmd.Env, "PATH="+os.Getenv("PATH"))
 		}
 		cmd.WaitDelay = 10 * time.Second
 		out, err := cmd.CombinedOutput()
