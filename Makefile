@@ -92,7 +92,8 @@ FUZZ := \
 	internal/bootlog:FuzzScan \
 	emulator:FuzzListFilter \
 	internal/sftpcopy:FuzzPlainName \
-	internal/cli:FuzzParseFileRef
+	internal/cli:FuzzParseFileRef \
+	emulator:FuzzRelayClientFrame
 
 # Short coverage-guided runs of every fuzz target.
 fuzz:

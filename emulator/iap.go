@@ -5,9 +5,8 @@ package emulator
 import (
 	"bufio"
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -18,33 +17,22 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-
-	"github.com/gkessh/gkessh/internal/iap"
 )
 
 // The IAP relay: /v4/connect opens a tunnel to a node port, /v4/reconnect
-// resumes one on a new websocket. Each tunnel is a session holding an
-// iap.Stream, the same protocol engine the client uses, and the TCP
-// connection to the node's port. A session whose websocket broke waits
-// detachedTimeout for a reconnect before it closes that connection.
+// resumes one on a new websocket (iapsession.go). Refusals come as IAP
+// sends them: after the websocket upgrade, as a close frame with IAP's
+// code. The relay is the emulator's own reading of the protocol
+// (iapframe.go), apart from gkessh's, so that it can catch gkessh's
+// misreadings rather than share them.
 
-const (
-	detachedTimeout = 30 * time.Second
-	// claimWait is how long a reconnect waits for the session's previous
-	// websocket to be seen dead before answering 4002: a client may notice
-	// a broken connection before the relay does.
-	claimWait = time.Second
-	// shutdownLinger bounds the wait for the client to acknowledge the last
-	// bytes from a node port that closed.
-	shutdownLinger     = 5 * time.Second
-	backendDialTimeout = 5 * time.Second
-	relayBuffer        = 256 << 10
-)
+// backendDialTimeout bounds the relay's dial of a node port.
+const backendDialTimeout = 5 * time.Second
 
 var iapUpgrader = websocket.Upgrader{
-	ReadBufferSize:  relayBuffer,
-	WriteBufferSize: relayBuffer,
-	Subprotocols:    []string{iap.Subprotocol},
+	ReadBufferSize:  64 << 10,
+	WriteBufferSize: 32 << 10, // a whole DATA frame: one write each
+	Subprotocols:    []string{relaySubprotocol},
 	// IAP clients send Origin: bot:iap-tunneler, which is no web origin.
 	CheckOrigin: func(*http.Request) bool { return true },
 }
@@ -52,7 +40,7 @@ var iapUpgrader = websocket.Upgrader{
 // relay is the live tunnel sessions. Its zero value is ready.
 type relay struct {
 	mu       sync.Mutex
-	sessions map[string]*iapSession // by SID
+	sessions map[string]*relaySession // by SID
 	closed   bool
 	shut     chan struct{}  // closed by close
 	wg       sync.WaitGroup // one per session goroutine
@@ -68,18 +56,38 @@ func (rl *relay) closing() <-chan struct{} {
 	return rl.shut
 }
 
-// iapSession is one tunnel.
-type iapSession struct {
-	sid     string
-	target  string // for logs
-	stream  *iap.Stream
-	backend net.Conn
-	next    chan *websocket.Conn // a reconnect hands over its websocket
-	done    chan struct{}        // closed when the session ends
+// MarshalJSON writes Faults with AckIdle as a duration string.
+func (f Faults) MarshalJSON() ([]byte, error) {
+	type plain Faults
+	v := struct {
+		plain
+		AckIdle string `json:"ackIdle,omitempty"`
+	}{plain: plain(f)}
+	if f.AckIdle != 0 {
+		v.AckIdle = f.AckIdle.String()
+	}
+	return json.Marshal(v)
+}
 
-	mu       sync.Mutex
-	attached bool          // a websocket is attached or being handed over
-	free     chan struct{} // closed when the attached websocket is let go
+// UnmarshalJSON reads Faults with AckIdle as a duration string.
+func (f *Faults) UnmarshalJSON(b []byte) error {
+	type plain Faults
+	v := struct {
+		*plain
+		AckIdle string `json:"ackIdle"`
+	}{plain: (*plain)(f)}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	f.AckIdle = 0
+	if v.AckIdle != "" {
+		d, err := time.ParseDuration(v.AckIdle)
+		if err != nil || d < 0 {
+			return fmt.Errorf("ackIdle %q is not a duration like 90s", v.AckIdle)
+		}
+		f.AckIdle = d
+	}
+	return nil
 }
 
 // ForwardPort makes the relay forward tunnels to port of the node to addr,
@@ -120,10 +128,9 @@ func (n *Node) backendAddr(port int) string {
 }
 
 // serveIAP upgrades to a relay websocket, then opens or resumes a tunnel.
-// As with IAP, refusals after the upgrade are close frames.
 func (s *Server) serveIAP(w http.ResponseWriter, r *http.Request) {
-	if !slices.Contains(websocket.Subprotocols(r), iap.Subprotocol) {
-		http.Error(w, "websocket subprotocol "+iap.Subprotocol+" required", http.StatusBadRequest)
+	if !slices.Contains(websocket.Subprotocols(r), relaySubprotocol) {
+		http.Error(w, "websocket subprotocol "+relaySubprotocol+" required", http.StatusBadRequest)
 		return
 	}
 	reconnect := strings.HasSuffix(r.URL.Path, "/reconnect")
@@ -174,12 +181,12 @@ func (s *Server) connectIAP(ws *websocket.Conn, r *http.Request) {
 	q := r.URL.Query()
 	project, zone, name := q.Get("project"), q.Get("zone"), q.Get("instance")
 	if !s.iapAuthorized(r, project) {
-		s.refuse(ws, r, iap.CodeNotAuthorized, "not authorized")
+		s.refuse(ws, r, closeNotAuthorized, "not authorized")
 		return
 	}
 	n := s.Node(name)
 	if project != s.cfg.Project || n == nil || n.Zone != zone || (q.Has("interface") && q.Get("interface") != "nic0") {
-		s.refuse(ws, r, iap.CodeLookupFailed, "Failed to lookup instance")
+		s.refuse(ws, r, closeLookupFailed, "Failed to lookup instance")
 		return
 	}
 	port, err := strconv.Atoi(q.Get("port"))
@@ -187,208 +194,94 @@ func (s *Server) connectIAP(ws *websocket.Conn, r *http.Request) {
 	if err == nil && port > 0 && port <= 65535 {
 		addr = n.backendAddr(port)
 	}
-	var backend net.Conn
+	var node net.Conn
 	if addr != "" {
 		ctx, cancel := context.WithTimeout(r.Context(), backendDialTimeout)
-		backend, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		node, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 		cancel()
 		if err != nil {
 			s.cfg.Logf("iap: node %s port %d: %v", name, port, err)
 		}
 	}
-	if backend == nil {
-		s.refuse(ws, r, iap.CodeFailedToConnectToBackend, "failed to connect to backend")
+	if node == nil {
+		s.refuse(ws, r, closeFailedToConnect, "failed to connect to backend")
 		return
 	}
-	sess := &iapSession{
-		sid:     "emu-" + randomHex(16),
-		target:  fmt.Sprintf("%s:%d", name, port),
-		stream:  iap.NewStream(iap.Relay),
-		backend: iap.RawConn(backend),
-		next:    make(chan *websocket.Conn),
-		done:    make(chan struct{}),
-		free:    make(chan struct{}),
+	s.mu.Lock()
+	ackIdle := s.faults.AckIdle
+	s.mu.Unlock()
+	if ackIdle == 0 {
+		ackIdle = s.cfg.AckIdle
 	}
-	sess.attached = true
-	if !s.relay.add(sess) {
-		backend.Close()
-		s.refuse(ws, r, iap.CodeErrorUnknown, "relay shutting down")
+	ss := newRelaySession("emu-"+randomHex(16), fmt.Sprintf("%s:%d", name, port), node, ackIdle, s.cfg.Logf)
+	if !s.relay.add(ss) {
+		node.Close()
+		s.refuse(ws, r, closeErrorUnknown, "relay shutting down")
 		return
 	}
-	if err := ws.WriteMessage(websocket.BinaryMessage, iap.AppendConnectSuccess(nil, sess.sid)); err != nil {
-		// Serve fails at once and the session waits for a reconnect that
-		// cannot come, as it would on IAP.
-		s.cfg.Logf("iap: tunnel %s: %v", sess.sid, err)
+	if err := ws.WriteMessage(websocket.BinaryMessage, appendSIDFrame(nil, ss.sid)); err != nil {
+		// The session waits for a reconnect that cannot come, as it
+		// would on IAP.
+		s.cfg.Logf("iap: tunnel %s: %v", ss.sid, err)
 	}
-	s.cfg.Logf("iap: tunnel %s to %s", sess.sid, sess.target)
-	s.relay.run(sess, ws, s.cfg.Logf)
+	s.cfg.Logf("iap: tunnel %s to %s", ss.sid, ss.target)
+	s.relay.run(ss, ws)
 }
 
 func (s *Server) reconnectIAP(ws *websocket.Conn, r *http.Request) {
 	q := r.URL.Query()
 	if !s.iapAuthorized(r, s.cfg.Project) {
-		s.refuse(ws, r, iap.CodeNotAuthorized, "not authorized")
+		s.refuse(ws, r, closeNotAuthorized, "not authorized")
 		return
 	}
 	ack, err := strconv.ParseUint(q.Get("ack"), 10, 64)
-	sess := s.relay.get(q.Get("sid"))
-	if err != nil || sess == nil {
-		s.refuse(ws, r, iap.CodeSIDUnknown, "sid unknown")
+	ss := s.relay.get(q.Get("sid"))
+	if err != nil || ss == nil {
+		s.refuse(ws, r, closeSIDUnknown, "sid unknown")
 		return
 	}
-	if !sess.claim(claimWait) {
-		s.refuse(ws, r, iap.CodeSIDInUse, "sid in use")
+	if !ss.claim(claimWait) {
+		s.refuse(ws, r, closeSIDInUse, "sid in use")
 		return
 	}
-	if err := sess.stream.Resume(ack); err != nil {
-		sess.release()
-		s.refuse(ws, r, iap.CodeFailedToRewind, "failed to rewind")
+	has, err := ss.rewind(ack)
+	if err != nil {
+		ss.release()
+		s.cfg.Logf("iap: tunnel %s: %v", ss.sid, err)
+		s.refuse(ws, r, closeFailedToRewind, "failed to rewind")
 		return
 	}
-	msg := iap.AppendReconnectSuccess(nil, sess.stream.Received())
-	if err := ws.WriteMessage(websocket.BinaryMessage, msg); err != nil {
-		sess.release()
+	if err := ws.WriteMessage(websocket.BinaryMessage, appendReconnectAckFrame(nil, has)); err != nil {
+		ss.release()
 		ws.Close()
 		return
 	}
 	select {
-	case sess.next <- ws:
-		s.cfg.Logf("iap: tunnel %s resumed at byte %d", sess.sid, ack)
-	case <-sess.done:
-		s.refuse(ws, r, iap.CodeSIDUnknown, "sid unknown")
+	case ss.next <- ws:
+		s.cfg.Logf("iap: tunnel %s resumed at byte %d", ss.sid, ack)
+	case <-ss.done:
+		s.refuse(ws, r, closeSIDUnknown, "sid unknown")
 	}
 }
 
-// claim attaches a new websocket to the session, waiting up to wait for the
-// previous one to be let go.
-func (ss *iapSession) claim(wait time.Duration) bool {
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	for {
-		ss.mu.Lock()
-		if !ss.attached {
-			ss.attached = true
-			ss.free = make(chan struct{})
-			ss.mu.Unlock()
-			return true
-		}
-		free := ss.free
-		ss.mu.Unlock()
-		select {
-		case <-free:
-		case <-t.C:
-			return false
-		case <-ss.done:
-			return false
-		}
-	}
-}
-
-// release lets go of the attached websocket.
-func (ss *iapSession) release() {
-	ss.mu.Lock()
-	if ss.attached {
-		ss.attached = false
-		close(ss.free)
-	}
-	ss.mu.Unlock()
-}
-
-func (rl *relay) add(ss *iapSession) bool {
+func (rl *relay) add(ss *relaySession) bool {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
 	if rl.closed {
 		return false
 	}
 	if rl.sessions == nil {
-		rl.sessions = map[string]*iapSession{}
+		rl.sessions = map[string]*relaySession{}
 	}
 	rl.sessions[ss.sid] = ss
 	rl.wg.Add(1)
 	return true
 }
 
-func (rl *relay) get(sid string) *iapSession {
+func (rl *relay) get(sid string) *relaySession {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
 	return rl.sessions[sid]
-}
-
-// run relays between ss's websockets and its node connection until the
-// tunnel ends, waiting out breaks for a reconnect. ws may be nil when the
-// first websocket failed already.
-func (rl *relay) run(ss *iapSession, ws *websocket.Conn, logf func(string, ...any)) {
-	defer rl.wg.Done()
-	st := ss.stream
-	// Node output to the client; when the node closes its end, the tunnel
-	// ends with 4010 as on IAP.
-	upDone := make(chan struct{})
-	go func() {
-		defer close(upDone)
-		if _, err := copyBuffer(st, ss.backend); !errors.Is(err, net.ErrClosed) {
-			st.Shutdown(iap.CodeDestinationReadFailed, "destination read failed", shutdownLinger)
-		}
-	}()
-	// Client input to the node. The node connection closes when the stream
-	// ends, after everything the client sent was written.
-	downDone := make(chan struct{})
-	go func() {
-		defer close(downDone)
-		_, err := st.WriteTo(ss.backend)
-		if ne := (*net.OpError)(nil); errors.As(err, &ne) && ne.Op == "write" {
-			st.Shutdown(iap.CodeDestinationWriteFailed, "destination write failed", shutdownLinger)
-		}
-		ss.backend.Close()
-	}()
-
-	clean := false
-	for ws != nil {
-		err := st.Serve(ws)
-		ss.release()
-		if err == nil {
-			clean = true
-			break
-		}
-		var pe *iap.ProtocolError
-		if errors.As(err, &pe) {
-			logf("iap: tunnel %s: %v", ss.sid, err)
-			break
-		}
-		logf("iap: tunnel %s lost its websocket (%v); waiting %v for a reconnect", ss.sid, err, detachedTimeout)
-		ws = ss.wait(rl)
-	}
-	if clean {
-		// Let the node read what the client sent last.
-		t := time.NewTimer(shutdownLinger)
-		select {
-		case <-downDone:
-		case <-t.C:
-		}
-		t.Stop()
-	}
-	st.Abort(errors.New("tunnel ended"))
-	ss.backend.Close()
-	close(ss.done)
-	<-upDone
-	<-downDone
-	rl.mu.Lock()
-	delete(rl.sessions, ss.sid)
-	rl.mu.Unlock()
-	logf("iap: tunnel %s to %s ended", ss.sid, ss.target)
-}
-
-// wait returns the next websocket a reconnect hands over, or nil when none
-// comes in time or the relay closes.
-func (ss *iapSession) wait(rl *relay) *websocket.Conn {
-	t := time.NewTimer(detachedTimeout)
-	defer t.Stop()
-	select {
-	case ws := <-ss.next:
-		return ws
-	case <-t.C:
-	case <-rl.closing():
-	}
-	return nil
 }
 
 // live counts the sessions, attached or waiting for a reconnect.
@@ -406,27 +299,19 @@ func (rl *relay) close() {
 		close(rl.shut)
 	}
 	rl.closed = true
-	sessions := make([]*iapSession, 0, len(rl.sessions))
+	sessions := make([]*relaySession, 0, len(rl.sessions))
 	for _, ss := range rl.sessions {
 		sessions = append(sessions, ss)
 	}
 	rl.mu.Unlock()
 	for _, ss := range sessions {
-		ss.stream.Abort(errors.New("emulator closed"))
-		// Also unblocks a write to a node port that stopped reading.
-		ss.backend.Close()
+		ss.end()
 	}
 	rl.wg.Wait()
 }
 
-// copyBuffer copies with a buffer big enough for a few DATA frames, and
-// without ReadFrom/WriteTo detours that would pick smaller ones.
-func copyBuffer(dst io.Writer, src io.Reader) (int64, error) {
-	return io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, make([]byte, relayBuffer))
-}
-
-// relayHijacker hands the websocket a connection whose frames the stream
-// can send in bursts (iap.BatchConn), and which, with drop > 0, drops
+// relayHijacker hands the websocket a connection whose frames the relay
+// can send in bursts (wireConn), and which, with drop > 0, drops
 // itself after drop bytes either way without a close frame
 // (Faults.DropAfterBytes), or with silent > 0 goes silent after silent
 // bytes (Faults.SilentAfterBytes).
@@ -450,7 +335,7 @@ func (h relayHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		sc.left.Store(h.silent)
 		c = sc
 	}
-	return iap.BatchConn(c), rw, nil
+	return &wireConn{Conn: c}, rw, nil
 }
 
 type dropConn struct {

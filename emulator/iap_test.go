@@ -4,7 +4,9 @@ package emulator
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -17,12 +19,13 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/gkessh/gkessh/internal/iap"
 	"github.com/gkessh/gkessh/internal/testnet"
 )
 
 // These tests speak the relay protocol frame by frame, as gcloud would, so
-// they pin the relay's behaviour independently of gkessh's own client.
+// they pin the relay's behaviour independently of gkessh's own client; the
+// frames they send and read are built and parsed here, not by the relay's
+// codec (iapframe.go) nor by gkessh's.
 
 // iapClient is a bare relay v4 client.
 type iapClient struct {
@@ -33,11 +36,11 @@ type iapClient struct {
 // iapDial opens a relay websocket at path with query q and token.
 func iapDial(t *testing.T, hs *httptest.Server, path string, q url.Values, token string) (*iapClient, *http.Response, error) {
 	t.Helper()
-	h := http.Header{"Origin": {iap.Origin}}
+	h := http.Header{"Origin": {"bot:iap-tunneler"}}
 	if token != "" {
 		h.Set("Authorization", "Bearer "+token)
 	}
-	d := websocket.Dialer{Subprotocols: []string{iap.Subprotocol}}
+	d := websocket.Dialer{Subprotocols: []string{"relay.tunnel.cloudproxy.app"}}
 	u := "ws://" + hs.Listener.Addr().String() + path + "?" + q.Encode()
 	ws, resp, err := d.Dial(u, h)
 	if err != nil {
@@ -65,7 +68,7 @@ func openTunnel(t *testing.T, s *Server, hs *httptest.Server) (c *iapClient, sid
 	if err != nil {
 		t.Fatal(err)
 	}
-	sid = c.want(iap.TagConnectSuccessSID).SID
+	sid = c.want(wireSID).SID
 	node, err = ln.Accept()
 	if err != nil {
 		t.Fatal(err)
@@ -74,20 +77,78 @@ func openTunnel(t *testing.T, s *Server, hs *httptest.Server) (c *iapClient, sid
 	return c, sid, node
 }
 
+// wireFrame is a relay frame as a client reads it.
+type wireFrame struct {
+	Tag  uint16
+	SID  string // CONNECT_SUCCESS_SID
+	Ack  uint64 // RECONNECT_SUCCESS_ACK, ACK
+	Data []byte // DATA
+}
+
+// Tags, as gcloud's iap_tunnel_websocket_utils.py numbers them.
+const (
+	wireSID          = 0x0001
+	wireReconnectAck = 0x0002
+	wireData         = 0x0004
+	wireAck          = 0x0007
+)
+
+// parseWire decodes what the relay sent, insisting on exact lengths.
+func parseWire(msg []byte) (wireFrame, error) {
+	if len(msg) < 2 {
+		return wireFrame{}, fmt.Errorf("message of %d bytes", len(msg))
+	}
+	f := wireFrame{Tag: binary.BigEndian.Uint16(msg)}
+	body := msg[2:]
+	switch f.Tag {
+	case wireSID, wireData:
+		if len(body) < 4 || uint32(len(body)-4) != binary.BigEndian.Uint32(body) {
+			return f, fmt.Errorf("frame %#04x: length field does not match % x", f.Tag, msg)
+		}
+		if f.Tag == wireSID {
+			f.SID = string(body[4:])
+		} else {
+			f.Data = body[4:]
+		}
+		if f.Tag == wireData && (len(f.Data) == 0 || len(f.Data) > 16384) {
+			return f, fmt.Errorf("DATA frame of %d bytes", len(f.Data))
+		}
+	case wireReconnectAck, wireAck:
+		if len(body) != 8 {
+			return f, fmt.Errorf("frame %#04x of %d bytes", f.Tag, len(msg))
+		}
+		f.Ack = binary.BigEndian.Uint64(body)
+	default:
+		return f, fmt.Errorf("unknown frame % x", msg)
+	}
+	return f, nil
+}
+
+// dataMsg and ackMsg are a client's DATA and ACK messages.
+func dataMsg(p []byte) []byte {
+	return append(binary.BigEndian.AppendUint32([]byte{0, wireData}, uint32(len(p))), p...)
+}
+
+func ackMsg(n uint64) []byte { return binary.BigEndian.AppendUint64([]byte{0, wireAck}, n) }
+
 // next reads one relay frame.
-func (c *iapClient) next() (iap.Frame, error) {
+func (c *iapClient) next() (wireFrame, error) {
 	typ, msg, err := c.ws.ReadMessage()
 	if err != nil {
-		return iap.Frame{}, err
+		return wireFrame{}, err
 	}
 	if typ != websocket.BinaryMessage {
 		c.t.Fatalf("relay sent message type %d", typ)
 	}
-	return iap.ParseFrame(msg)
+	f, err := parseWire(msg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return f, nil
 }
 
 // want reads one frame and checks its tag.
-func (c *iapClient) want(tag uint16) iap.Frame {
+func (c *iapClient) want(tag uint16) wireFrame {
 	c.t.Helper()
 	f, err := c.next()
 	if err != nil {
@@ -126,7 +187,7 @@ func (c *iapClient) data(n int) []byte {
 		if err != nil {
 			c.t.Fatalf("read data after %d of %d bytes: %v", len(got), n, err)
 		}
-		if f.Tag == iap.TagData {
+		if f.Tag == wireData {
 			got = append(got, f.Data...)
 		}
 	}
@@ -185,16 +246,16 @@ func TestIAPRefusals(t *testing.T) {
 		token string
 		code  int
 	}{
-		{"no token", q(func(url.Values) {}), "", iap.CodeNotAuthorized},
-		{"unknown token", q(func(url.Values) {}), "nope", iap.CodeNotAuthorized},
-		{"no permission on project", q(func(url.Values) {}), "other", iap.CodeNotAuthorized},
-		{"other project", q(func(v url.Values) { v.Set("project", "other-project") }), "other", iap.CodeLookupFailed},
-		{"unknown instance", q(func(v url.Values) { v.Set("instance", "nope") }), s.Token(), iap.CodeLookupFailed},
-		{"wrong zone", q(func(v url.Values) { v.Set("zone", "asia-east1-a") }), s.Token(), iap.CodeLookupFailed},
-		{"port not forwarded", q(func(v url.Values) { v.Set("port", "8") }), s.Token(), iap.CodeFailedToConnectToBackend},
-		{"nothing listening", q(func(v url.Values) { v.Set("port", "9") }), s.Token(), iap.CodeFailedToConnectToBackend},
-		{"bad port", q(func(v url.Values) { v.Set("port", "x") }), s.Token(), iap.CodeFailedToConnectToBackend},
-		{"terminated", connectQuery(s, stopped, 7), s.Token(), iap.CodeFailedToConnectToBackend},
+		{"no token", q(func(url.Values) {}), "", 4033},
+		{"unknown token", q(func(url.Values) {}), "nope", 4033},
+		{"no permission on project", q(func(url.Values) {}), "other", 4033},
+		{"other project", q(func(v url.Values) { v.Set("project", "other-project") }), "other", 4047},
+		{"unknown instance", q(func(v url.Values) { v.Set("instance", "nope") }), s.Token(), 4047},
+		{"wrong zone", q(func(v url.Values) { v.Set("zone", "asia-east1-a") }), s.Token(), 4047},
+		{"port not forwarded", q(func(v url.Values) { v.Set("port", "8") }), s.Token(), 4003},
+		{"nothing listening", q(func(v url.Values) { v.Set("port", "9") }), s.Token(), 4003},
+		{"bad port", q(func(v url.Values) { v.Set("port", "x") }), s.Token(), 4003},
+		{"terminated", connectQuery(s, stopped, 7), s.Token(), 4003},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -216,7 +277,7 @@ func TestIAPRefusals(t *testing.T) {
 		if err != nil {
 			t.Fatalf("dial: %v", err)
 		}
-		c.wantClose(iap.CodeFailedToConnectToBackend)
+		c.wantClose(4003)
 	})
 	t.Run("no subprotocol", func(t *testing.T) {
 		u := "ws://" + hs.Listener.Addr().String() + "/v4/connect?" + connectQuery(s, n, 7).Encode()
@@ -238,8 +299,8 @@ func TestIAPRelay(t *testing.T) {
 
 	up := bytes.Repeat([]byte("0123456789abcdef"), 5000) // 80000 bytes: several frames, past the ACK threshold
 	for p := up; len(p) > 0; {
-		k := min(len(p), iap.MaxDataLen)
-		c.send(iap.AppendData(nil, p[:k]))
+		k := min(len(p), 16384)
+		c.send(dataMsg(p[:k]))
 		p = p[k:]
 	}
 	got := make([]byte, len(up))
@@ -257,12 +318,12 @@ func TestIAPRelay(t *testing.T) {
 			t.Fatalf("acked %d, received %q: %v", acked, down, err)
 		}
 		switch f.Tag {
-		case iap.TagAck:
+		case wireAck:
 			if f.Ack < acked || f.Ack > uint64(len(up)) {
 				t.Fatalf("ack %d after %d, of %d sent", f.Ack, acked, len(up))
 			}
 			acked = f.Ack
-		case iap.TagData:
+		case wireData:
 			down = append(down, f.Data...)
 		}
 	}
@@ -292,8 +353,8 @@ func TestIAPNodeCloses(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 	start := time.Now()
-	c.send(iap.AppendAck(nil, 3))
-	c.wantClose(iap.CodeDestinationReadFailed)
+	c.send(ackMsg(3))
+	c.wantClose(4010)
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("relay took %v to close once everything was acknowledged", d)
 	}
@@ -316,8 +377,8 @@ func TestIAPReconnect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sid := c.want(iap.TagConnectSuccessSID).SID
-	c.send(iap.AppendData(nil, []byte("0123456789")))
+	sid := c.want(wireSID).SID
+	c.send(dataMsg([]byte("0123456789")))
 	if got := c.data(10); string(got) != "0123456789" {
 		t.Fatalf("echo %q", got)
 	}
@@ -329,14 +390,14 @@ func TestIAPReconnect(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.wantClose(iap.CodeSIDUnknown)
+		c.wantClose(4001)
 	})
 	t.Run("ack beyond what was sent", func(t *testing.T) {
 		c, err := reconnect(sid, 11)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.wantClose(iap.CodeFailedToRewind)
+		c.wantClose(4074)
 	})
 
 	// Claiming only 4 bytes, the relay replays the other 6.
@@ -344,13 +405,13 @@ func TestIAPReconnect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c2.want(iap.TagReconnectSuccessACK).Ack; got != 10 {
+	if got := c2.want(wireReconnectAck).Ack; got != 10 {
 		t.Fatalf("relay holds %d bytes of the client's stream, want 10", got)
 	}
 	if got := c2.data(6); string(got) != "456789" {
 		t.Fatalf("replay %q, want 456789", got)
 	}
-	c2.send(iap.AppendData(nil, []byte("!")))
+	c2.send(dataMsg([]byte("!")))
 	if got := c2.data(1); string(got) != "!" {
 		t.Fatalf("echo %q", got)
 	}
@@ -360,7 +421,7 @@ func TestIAPReconnect(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.wantClose(iap.CodeSIDInUse)
+		c.wantClose(4002)
 	})
 }
 
@@ -375,10 +436,10 @@ func TestIAPDropAfterBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.want(iap.TagConnectSuccessSID)
+	c.want(wireSID)
 	// The drop may land while this write is still going out, so a write
 	// error is as good as the read error below: either way no close frame.
-	c.ws.WriteMessage(websocket.BinaryMessage, iap.AppendData(nil, make([]byte, 8192)))
+	c.ws.WriteMessage(websocket.BinaryMessage, dataMsg(make([]byte, 8192)))
 	for {
 		_, err := c.next()
 		if err == nil {
@@ -405,9 +466,9 @@ func TestIAPSilentAfterBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sid := c.want(iap.TagConnectSuccessSID).SID
+	sid := c.want(wireSID).SID
 	payload := bytes.Repeat([]byte("silence!"), 512)
-	c.send(iap.AppendData(nil, payload))
+	c.send(dataMsg(payload))
 	// Only a relay that is not silent can fail this, however slow the machine.
 	c.ws.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	var ne net.Error
@@ -422,13 +483,15 @@ func TestIAPSilentAfterBytes(t *testing.T) {
 		}
 		f, err := r.next()
 		var ce *websocket.CloseError
-		if errors.As(err, &ce) && ce.Code == iap.CodeSIDInUse && try < 20 {
+		if errors.As(err, &ce) && ce.Code == 4002 && try < 20 {
 			continue // the relay has not yet seen the old websocket closed
 		}
-		if err != nil || f.Tag != iap.TagReconnectSuccessACK || f.Ack > uint64(len(payload)) {
+		if err != nil || f.Tag != wireReconnectAck || f.Ack > uint64(len(payload)) {
 			t.Fatalf("reconnect: %+v, %v", f, err)
 		}
-		r.send(iap.AppendData(nil, payload[f.Ack:]))
+		if f.Ack < uint64(len(payload)) { // an empty DATA frame gets 4013
+			r.send(dataMsg(payload[f.Ack:]))
+		}
 		if got := r.data(len(payload)); !bytes.Equal(got, payload) {
 			t.Fatalf("echo after the reconnect: %d bytes, not the payload", len(got))
 		}
@@ -452,5 +515,131 @@ func TestIAPCloseEndsTunnels(t *testing.T) {
 	b.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := b.Read(make([]byte, 1)); err != io.EOF && !strings.Contains(err.Error(), "reset") {
 		t.Fatalf("node connection still open after Close: %v", err)
+	}
+}
+
+// TestIAPProtocolViolations: a client that breaks the protocol gets the
+// tunnel closed with IAP's code for it, not silence or a guess: the relay
+// is there to catch such a client. (Empty and oversized DATA frames were
+// accepted before the relay had a codec of its own.)
+func TestIAPProtocolViolations(t *testing.T) {
+	s, hs := newTestServer(t, Config{Nodes: 1})
+	tests := []struct {
+		name string
+		typ  int
+		msg  []byte
+		code int
+	}{
+		{"empty DATA", websocket.BinaryMessage, dataMsg(nil), 4013},
+		{"DATA over 16384 bytes", websocket.BinaryMessage, dataMsg(make([]byte, 16385)), 4013},
+		{"bytes after a frame", websocket.BinaryMessage, append(dataMsg([]byte("x")), 0), 4013},
+		{"text message", websocket.TextMessage, dataMsg([]byte("x")), 4007},
+		{"ACK of bytes never sent", websocket.BinaryMessage, ackMsg(1), 4005},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, node := openTunnel(t, s, hs)
+			if err := c.ws.WriteMessage(tt.typ, tt.msg); err != nil {
+				t.Fatal(err)
+			}
+			c.wantClose(tt.code)
+			node.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.Copy(io.Discard, node); err != nil {
+				t.Errorf("node connection: %v, want it closed", err)
+			}
+		})
+	}
+}
+
+// TestIAPLazyAcks: with Faults.AckIdle (or Config.AckIdle) the relay
+// acknowledges a client's bytes only once 32 KiB are owed or after that
+// long without DATA; by default it acknowledges a few bytes at once.
+func TestIAPLazyAcks(t *testing.T) {
+	// open returns a tunnel, its node end drained, and the frames the
+	// relay sends, read in the background (gorilla's reads cannot time
+	// out and go on).
+	open := func(t *testing.T, cfg Config, f Faults) (*iapClient, <-chan wireFrame) {
+		s, hs := newTestServer(t, cfg)
+		s.SetFaults(f)
+		c, _, node := openTunnel(t, s, hs)
+		go io.Copy(io.Discard, node)
+		frames := make(chan wireFrame, 16)
+		go func() {
+			defer close(frames)
+			for {
+				typ, msg, err := c.ws.ReadMessage()
+				if err != nil || typ != websocket.BinaryMessage {
+					return
+				}
+				f, err := parseWire(msg)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				frames <- f
+			}
+		}()
+		return c, frames
+	}
+	wantAck := func(t *testing.T, frames <-chan wireFrame, n uint64) {
+		t.Helper()
+		select {
+		case f := <-frames:
+			if f.Tag != wireAck || f.Ack != n {
+				t.Fatalf("got %+v, want ACK(%d)", f, n)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no ACK(%d) in 10s", n)
+		}
+	}
+	// noFrame checks that nothing comes for a while: only a relay that
+	// does answer can fail it, however loaded the machine.
+	noFrame := func(t *testing.T, frames <-chan wireFrame) {
+		t.Helper()
+		select {
+		case f := <-frames:
+			t.Fatalf("got %+v, want nothing yet", f)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	t.Run("default", func(t *testing.T) {
+		c, frames := open(t, Config{Nodes: 1}, Faults{})
+		c.send(dataMsg(make([]byte, 100)))
+		wantAck(t, frames, 100)
+	})
+	t.Run("idle", func(t *testing.T) {
+		c, frames := open(t, Config{Nodes: 1, AckIdle: 700 * time.Millisecond}, Faults{})
+		start := time.Now()
+		c.send(dataMsg(make([]byte, 100)))
+		wantAck(t, frames, 100)
+		if waited := time.Since(start); waited < 700*time.Millisecond {
+			t.Errorf("100 bytes acknowledged after %v, want after the 700ms idle", waited)
+		}
+	})
+	t.Run("32 KiB", func(t *testing.T) {
+		c, frames := open(t, Config{Nodes: 1}, Faults{AckIdle: time.Hour})
+		c.send(dataMsg(make([]byte, 16384)))
+		c.send(dataMsg(make([]byte, 16383)))
+		noFrame(t, frames)
+		c.send(dataMsg([]byte{1}))
+		wantAck(t, frames, 32<<10)
+	})
+}
+
+// TestFaultsAckIdleJSON: the control API takes and gives ackIdle as a
+// duration string, and refuses one that is not.
+func TestFaultsAckIdleJSON(t *testing.T) {
+	s, hs := newTestServer(t, Config{})
+	var f map[string]any
+	if code := ctl(t, hs, "POST", "/control/faults", map[string]any{"ackIdle": "90s", "dropAfterBytes": 5}, &f); code != 200 || f["ackIdle"] != "1m30s" {
+		t.Fatalf("set: %d %v", code, f)
+	}
+	if got := s.Faults(); got.AckIdle != 90*time.Second || got.DropAfterBytes != 5 {
+		t.Errorf("faults %+v", got)
+	}
+	for _, bad := range []any{"soon", "-1s", 90} {
+		if code := ctl(t, hs, "POST", "/control/faults", map[string]any{"ackIdle": bad}, nil); code != 400 {
+			t.Errorf("ackIdle %v: HTTP %d, want 400", bad, code)
+		}
 	}
 }

@@ -40,6 +40,7 @@ type Config struct {
 	SSHD             string        // "builtin" (default) or "openssh"
 	PropagationDelay time.Duration // guest agent delay before keys work; 0 means none
 	Dir              string        // state directory, keeping node host keys across runs; a temp dir removed by Close when empty
+	AckIdle          time.Duration // the relay's ACK cadence when Faults.AckIdle is zero; see there
 	Logf             func(format string, args ...any)
 }
 
@@ -99,6 +100,12 @@ type Faults struct {
 	// relay acknowledges and sends nothing more on it, and keeps it open
 	// until the client closes it. A reconnect gets a working websocket.
 	SilentAfterBytes int64 `json:"silentAfterBytes"`
+	// AckIdle makes tunnels the relay opens acknowledge the client's
+	// bytes only once 32 KiB are owed or after this long without DATA from
+	// it, instead of at once (0: Config.AckIdle). IAP's cadence for small
+	// sends is not documented; this is the lazy end of what it could be.
+	// In JSON a duration string, like "90s".
+	AckIdle time.Duration `json:"ackIdle"`
 	// MetadataConflicts makes the next N metadata writes fail with 412.
 	MetadataConflicts int `json:"metadataConflicts"`
 }
