@@ -78,7 +78,7 @@ func (d *Dialer) DialContext(ctx context.Context, t Target) (net.Conn, error) {
 	}
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c := &Conn{
-		s:      iap.NewStream(iap.Client),
+		s:      iap.NewStream(),
 		d:      d,
 		t:      t,
 		sid:    f.SID,
@@ -186,7 +186,7 @@ func (c *Conn) Close() error {
 	if !first {
 		return net.ErrClosed
 	}
-	c.s.Shutdown(websocket.CloseNormalClosure, "", closeLinger)
+	c.s.Shutdown(closeLinger)
 	t := time.NewTimer(closeLinger + iap.CloseWait)
 	select {
 	case <-c.done:

@@ -17,8 +17,7 @@ const batchSize = 256 << 10
 // burst in one Write, and when a wrapper such as TLS cuts it into records,
 // BatchConn gathers them. It also tells Stream when a burst of frames read
 // has been handled, and reads and writes without the scheduler's system-call
-// bookkeeping. Relays wrap the connections they upgrade with it; Dialer does
-// so itself.
+// bookkeeping. tunnel's Dialer dials under it.
 func BatchConn(c net.Conn) net.Conn { return &batchConn{Conn: c, raw: connRawIO(c)} }
 
 // batchConn buffers writes while held. Writes from others (gorilla's close
@@ -140,29 +139,6 @@ type noBatch struct{}
 func (noBatch) hold()                 {}
 func (noBatch) release() error        { return nil }
 func (noBatch) setOnRead(func()) bool { return false }
-
-// RawConn wraps a TCP or Unix connection so that its reads and writes go
-// to the kernel without the scheduler's system-call bookkeeping (see
-// rawIO), as BatchConn's do; it returns other connections as they are.
-// Relays use it on their node connections.
-func RawConn(c net.Conn) net.Conn {
-	raw := connRawIO(c)
-	if raw == nil {
-		return c
-	}
-	return &rawConn{Conn: c, raw: raw}
-}
-
-type rawConn struct {
-	net.Conn
-	raw *rawIO
-}
-
-func (c *rawConn) Read(p []byte) (int, error)  { return c.raw.Read(p) }
-func (c *rawConn) Write(p []byte) (int, error) { return c.raw.Write(p) }
-
-// NetConn returns the wrapped connection, as tls.Conn's does.
-func (c *rawConn) NetConn() net.Conn { return c.Conn }
 
 // RawFile returns f's reads and writes bypassing the scheduler (see rawIO)
 // when f is a non-blocking pipe or socket, else nil. Pipe uses it for the

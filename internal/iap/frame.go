@@ -131,7 +131,8 @@ func AppendAck(dst []byte, n uint64) []byte {
 	return binary.BigEndian.AppendUint64(dst, n)
 }
 
-// AppendConnectSuccess appends a CONNECT_SUCCESS_SID frame.
+// AppendConnectSuccess appends a CONNECT_SUCCESS_SID frame, as a relay
+// sends it; tests script relays with it and the two below.
 func AppendConnectSuccess(dst []byte, sid string) []byte {
 	dst = binary.BigEndian.AppendUint16(dst, TagConnectSuccessSID)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(sid)))

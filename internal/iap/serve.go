@@ -17,7 +17,7 @@ import (
 type attachment struct {
 	ws     *websocket.Conn
 	conn   net.Conn // ws's connection
-	masked bool     // a client's: frames are masked (RFC 6455 5.3)
+	keys   maskKeys // masking keys of the frames built (RFC 6455 5.3)
 	b      batcher
 	gather bool          // b is under a wrapper (TLS) that writes piecemeal
 	buf    []byte        // the burst being built, under Stream.sendMu
@@ -50,7 +50,7 @@ func (a *attachment) fail(err error) {
 // RECONNECT_SUCCESS_ACK) must be done before Serve. Serve closes ws.
 func (s *Stream) Serve(ws *websocket.Conn) error {
 	ws.SetReadLimit(MaxMessage)
-	a := &attachment{ws: ws, conn: ws.NetConn(), masked: s.role == Client, b: findBatcher(ws.NetConn()), stop: make(chan struct{})}
+	a := &attachment{ws: ws, conn: ws.NetConn(), b: findBatcher(ws.NetConn()), stop: make(chan struct{})}
 	if a.b == nil {
 		a.b = noBatch{}
 	}
@@ -364,10 +364,7 @@ func (s *Stream) writeLoop(a *attachment) error {
 			return writeErr(err, a.stop)
 		}
 		if closeNow {
-			s.mu.Lock()
-			code, text := s.closeCode, s.closeText
-			s.mu.Unlock()
-			if err := a.writeClose(code, text, CloseWait); err != nil {
+			if err := a.writeClose(websocket.CloseNormalClosure, "", CloseWait); err != nil {
 				return writeErr(err, a.stop)
 			}
 			// The reader waits for the peer's close frame, not forever.

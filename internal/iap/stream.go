@@ -34,13 +34,13 @@ const (
 	CloseWait = 2 * time.Second
 )
 
-// Stream is one end of an IAP relay v4 byte stream, whichever side dialled.
-// Write queues bytes that go out as DATA frames; Read (or WriteTo) returns
-// the payload of DATA frames received. Every byte sent is kept until the
-// peer acknowledges it, so the stream outlives its websocket: Serve carries
-// it over one websocket at a time, and after a break Resume rewinds it to
-// what the peer says it holds before the next Serve. The tunnel client
-// (Conn) and the emulator's relay are both built on it.
+// Stream is the client's end of an IAP relay v4 byte stream. Write queues
+// bytes that go out as DATA frames; Read (or WriteTo) returns the payload
+// of DATA frames received. Every byte sent is kept until the relay
+// acknowledges it, so the stream outlives its websocket: Serve carries it
+// over one websocket at a time, and after a break Resume rewinds it to
+// what the relay says it holds before the next Serve. The tunnel client
+// (Conn) is built on it.
 //
 // Concurrency: Read, Write and the other methods may be called from any
 // goroutine. gorilla/websocket allows one reader and one writer of messages
@@ -98,10 +98,8 @@ type Stream struct {
 	finished  bool        // no websocket will be served again
 	rerr      error       // Read's error once in is drained
 	werr      error       // Write's error
-	closing   bool        // Shutdown was called: drain, then send closeCode
+	closing   bool        // Shutdown was called: drain, then close normally
 	closeSent bool
-	closeCode int
-	closeText string
 	lingered  chan struct{} // closed when Shutdown's linger runs out
 	linger    *time.Timer
 
@@ -115,7 +113,6 @@ type Stream struct {
 	shutOnce sync.Once
 
 	sendMu     sync.Mutex    // held to write messages; see above
-	role       Role          // which end: a Client masks its websocket frames
 	ackTimeout time.Duration // SetAckTimeout's bound; 0: none
 	writeTurn  chan struct{} // held by one Write at a time, so each is contiguous
 	rdl, wdl   deadline
@@ -164,18 +161,8 @@ func (s *Stream) watchAcks(a *attachment, timeout time.Duration) {
 	}
 }
 
-// Role is which end of the relay protocol a Stream is.
-type Role int
-
-const (
-	// Client is the end that dials the relay (RFC 6455: it masks its frames).
-	Client Role = iota
-	// Relay is the relay's end of a tunnel.
-	Relay
-)
-
-// NewStream returns a Stream for role with nothing sent or received.
-func NewStream(role Role) *Stream {
+// NewStream returns a Stream with nothing sent or received.
+func NewStream() *Stream {
 	s := &Stream{
 		readable:  make(chan struct{}, 1),
 		writable:  make(chan struct{}, 1),
@@ -183,7 +170,6 @@ func NewStream(role Role) *Stream {
 		sendDue:   make(chan struct{}, 1),
 		shut:      make(chan struct{}),
 		sinkIdle:  make(chan struct{}, 1),
-		role:      role,
 		writeTurn: make(chan struct{}, 1),
 		rdl:       makeDeadline(),
 		wdl:       makeDeadline(),
@@ -423,9 +409,8 @@ func (s *Stream) Received() uint64 {
 }
 
 // Resume prepares the stream for a new websocket after a break: peerAck is
-// how many bytes of this side's stream the peer holds (RECONNECT_SUCCESS_ACK
-// for a client, the ack query parameter for a relay). Bytes after it are
-// sent again; *RewindError says they are no longer kept.
+// how many bytes of the stream the relay holds (its RECONNECT_SUCCESS_ACK).
+// Bytes after it are sent again; *RewindError says they are no longer kept.
 func (s *Stream) Resume(peerAck uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -455,16 +440,16 @@ func (e *RewindError) Error() string {
 
 // Shutdown ends the stream from this side: Read and Write fail with
 // net.ErrClosed at once, bytes already written still go out, and once the
-// peer acknowledged them, or linger passed, the websocket is closed with
-// code and reason. A Serve in progress then returns nil; if no websocket is
-// attached, the next Serve finishes the job.
-func (s *Stream) Shutdown(code int, reason string, linger time.Duration) {
+// relay acknowledged them, or linger passed, the websocket is closed
+// normally (1000). A Serve in progress then returns nil; if no websocket
+// is attached, the next Serve finishes the job.
+func (s *Stream) Shutdown(linger time.Duration) {
 	s.mu.Lock()
 	if s.closing || s.finished {
 		s.mu.Unlock()
 		return
 	}
-	s.closing, s.closeCode, s.closeText = true, code, reason
+	s.closing = true
 	s.endSinkLocked()
 	lingered := make(chan struct{})
 	s.lingered = lingered

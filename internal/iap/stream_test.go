@@ -80,7 +80,7 @@ func FuzzStreamHandle(f *testing.F) {
 	f.Add(msgs([]byte{0, 4, 0, 0, 0, 0}))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		const sent = 1000
-		s := NewStream(Client)
+		s := NewStream()
 		s.out.write(make([]byte, sent), sendWindow)
 		s.sent = sent
 		stop := make(chan struct{})

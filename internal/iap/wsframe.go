@@ -1,8 +1,8 @@
 package iap
 
 import (
+	"crypto/rand"
 	"encoding/binary"
-	"math/rand/v2"
 
 	"github.com/gorilla/websocket"
 )
@@ -20,30 +20,42 @@ const (
 )
 
 // beginMessage appends the header of a binary websocket message of n bytes,
-// in one final frame as IAP requires, and returns where its payload starts.
+// in one final frame as IAP requires, masked as a client's must be, and
+// returns where its payload starts.
 func (a *attachment) beginMessage(n int) int {
 	b := append(a.buf, 0x80|websocket.BinaryMessage)
-	var mask byte
-	if a.masked {
-		mask = 0x80
-	}
 	if n < 126 {
-		b = append(b, mask|byte(n))
+		b = append(b, 0x80|byte(n))
 	} else {
-		b = append(b, mask|126, byte(n>>8), byte(n))
+		b = append(b, 0x80|126, byte(n>>8), byte(n))
 	}
-	if a.masked {
-		b = binary.LittleEndian.AppendUint32(b, rand.Uint32())
-	}
-	a.buf = b
-	return len(b)
+	key := a.keys.next()
+	a.buf = append(b, key[:]...)
+	return len(a.buf)
 }
 
-// endMessage masks the payload from p on, for a client.
+// endMessage masks the payload from p on.
 func (a *attachment) endMessage(p int) {
-	if a.masked {
-		maskBytes([4]byte(a.buf[p-4:p]), a.buf[p:])
+	maskBytes([4]byte(a.buf[p-4:p]), a.buf[p:])
+}
+
+// maskKeys hands out masking keys from crypto/rand, which RFC 6455 5.3
+// requires ("a strong source of entropy"), so that a proxy in the path
+// cannot predict them; it reads them a thousand at a time, not a system
+// call per frame.
+type maskKeys struct {
+	buf [4096]byte
+	pos int
+}
+
+func (m *maskKeys) next() [4]byte {
+	if m.pos == 0 || m.pos == len(m.buf) {
+		rand.Read(m.buf[:]) // never fails (Go 1.24+: it crashes the program instead)
+		m.pos = 0
 	}
+	k := [4]byte(m.buf[m.pos:])
+	m.pos += 4
+	return k
 }
 
 // maskBytes XORs b with key repeated, eight bytes at a time.
