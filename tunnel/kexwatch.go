@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
+	"sync/atomic"
 )
 
 // SSH transport framing (RFC 4253 sections 4.2 and 6), as an SSH client
@@ -35,6 +36,11 @@ type kexWatch struct {
 	// the watch gave up; either way there is nothing more to learn.
 	done    bool
 	newKeys bool
+
+	// down counts the bytes written to the client; atNewKeys is down when
+	// the client sent NEWKEYS (-1 before).
+	down      atomic.Int64
+	atNewKeys atomic.Int64
 }
 
 func (k *kexWatch) feed(p []byte) {
@@ -65,6 +71,7 @@ func (k *kexWatch) feed(p []byte) {
 				k.done = true // not SSH framing: give up
 			case k.hdr[5] == msgNewKeys:
 				k.done, k.newKeys = true, true
+				k.atNewKeys.Store(k.down.Load())
 			default:
 				k.skip = int(size) - 2 // padding_length and type are read
 			}
@@ -76,6 +83,27 @@ func (k *kexWatch) feed(p []byte) {
 // exchange: the client left before it accepted the host key, or before it
 // got that far.
 func (k *kexWatch) kexIncomplete() bool { return !k.done }
+
+// received is how many bytes went to the client after its NEWKEYS; 0 when
+// it sent none.
+func (k *kexWatch) received() int64 {
+	if !k.newKeys {
+		return 0
+	}
+	return k.down.Load() - k.atNewKeys.Load()
+}
+
+// countedWriter passes writes through, counting them for watch.
+type countedWriter struct {
+	io.Writer
+	watch *kexWatch
+}
+
+func (w countedWriter) Write(p []byte) (int, error) {
+	n, err := w.Writer.Write(p)
+	w.watch.down.Add(int64(n))
+	return n, err
+}
 
 // watchedReader passes reads through, showing them to watch until it is
 // done; after that a read costs one extra branch.

@@ -3,6 +3,7 @@ package tunnel
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"strings"
 	"testing"
 )
@@ -49,6 +50,25 @@ func TestKexWatch(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestKexWatchReceived: what goes to the client counts only after the
+// client's NEWKEYS, and not at all when it never sent one.
+func TestKexWatchReceived(t *testing.T) {
+	var k kexWatch
+	w := countedWriter{io.Discard, &k}
+	w.Write(make([]byte, 1000)) // the server's key exchange
+	k.feed([]byte("SSH-2.0-x\r\n"))
+	k.feed(packet(30, 100))
+	if got := k.received(); got != 0 {
+		t.Fatalf("before NEWKEYS: received %d, want 0", got)
+	}
+	k.feed(packet(21, 0))
+	w.Write(make([]byte, 132))
+	w.Write(make([]byte, 20))
+	if got := k.received(); got != 152 {
+		t.Fatalf("received %d after NEWKEYS, want 152", got)
 	}
 }
 

@@ -29,11 +29,12 @@ const pipeBuffer = 128 << 10
 //
 // Cancelling ctx closes c and interrupts r. join returns the tunnel's error,
 // else the local side's, else nil; ctx.Err() if cancelled. A non-nil watch
-// is shown what r sends, and may be read once join returns.
+// is shown what r sends and counts what goes to w, and may be read once
+// join returns.
 func join(ctx context.Context, c net.Conn, r io.Reader, w io.Writer, watch *kexWatch) error {
 	rr, ww := rawFile(r), rawFile(w)
 	if watch != nil {
-		rr = watchedReader{rr, watch}
+		rr, ww = watchedReader{rr, watch}, countedWriter{ww, watch}
 	}
 	upc := make(chan error, 1)
 	go func() {

@@ -25,15 +25,28 @@ func Pipe(ctx context.Context, c net.Conn, in, out *os.File) error {
 	return pipe(ctx, c, in, out, nil)
 }
 
-// PipeSSH is Pipe for an SSH client's stdio. It also reports whether the
-// client's stream ended during key exchange, before the client sent
-// SSH_MSG_NEWKEYS, which it sends only once it has accepted the host key:
-// ssh refusing a changed host key, among other reasons. Watching costs
-// nothing once NEWKEYS has passed.
-func PipeSSH(ctx context.Context, c net.Conn, in, out *os.File) (kexIncomplete bool, err error) {
+// SSHSession is what PipeSSH saw of an SSH client's session.
+type SSHSession struct {
+	// KexIncomplete: the client's stream ended during key exchange,
+	// before the client sent SSH_MSG_NEWKEYS, which it sends only once it
+	// has accepted the host key: ssh refusing a changed host key, among
+	// other reasons.
+	KexIncomplete bool
+	// Received is how many bytes the server sent after the client's
+	// SSH_MSG_NEWKEYS, all encrypted. A session refused at
+	// authentication gets a few hundred (the service accept and a failure
+	// per method tried); one that logs in gets more (its success, OpenSSH's
+	// host keys announcement, the channel's messages).
+	Received int64
+}
+
+// PipeSSH is Pipe for an SSH client's stdio, reporting what it saw of the
+// session. Watching costs nothing once NEWKEYS has passed but a count of
+// the bytes sent to the client.
+func PipeSSH(ctx context.Context, c net.Conn, in, out *os.File) (SSHSession, error) {
 	var watch kexWatch
-	err = pipe(ctx, c, in, out, &watch)
-	return watch.kexIncomplete(), err
+	err := pipe(ctx, c, in, out, &watch)
+	return SSHSession{KexIncomplete: watch.kexIncomplete(), Received: watch.received()}, err
 }
 
 func pipe(ctx context.Context, c net.Conn, in, out *os.File, watch *kexWatch) error {

@@ -37,6 +37,26 @@ func (a *Access) Login(ctx context.Context, p *Plan, dial sshclient.DialFunc, wa
 	return sshclient.Connect(ctx, dial, cfg)
 }
 
+// Verify logs in to n once as user, checking the host key against the
+// recorded ones only, so it makes no API call: it tells whether the node
+// takes the key now. It returns nil when it does, a
+// *sshclient.KeyRefusedError when the node refuses it, another error when
+// it could not tell.
+func (a *Access) Verify(ctx context.Context, n Node, user string, dial sshclient.DialFunc) error {
+	p := &Plan{Node: n, User: user}
+	p.hostKeys.get(func() (HostKeys, error) {
+		hk := HostKeys{Alias: knownhosts.HostAlias(n.ID)}
+		var err error
+		hk.Recorded, err = knownhosts.KnownHosts{Path: a.cfg.KnownHosts}.Lookup(hk.Alias)
+		return hk, err
+	})
+	client, err := a.Login(ctx, p, dial, 0)
+	if err == nil {
+		client.Close()
+	}
+	return err
+}
+
 // Admit makes the key work on p's node, for one login: with a write due it
 // first tries the key as it stands over probe (a fresh connection), so the
 // host key is checked before anything is written and a refused host key

@@ -193,6 +193,14 @@ func grantNotice(p *access.Plan, g *access.Granted, pub ssh.PublicKey, nodes int
 	return fmt.Sprintf("%s%s, %s%s: it grants sudo on %d %s.", verb, grantedWhere(g, p.Node.Name), whenExpires(expire), replacedIf(g.Wrote, p), nodes, noun)
 }
 
+// grantPlace is where g is: metadata, or the OS Login profile.
+func grantPlace(g *access.Granted, p *access.Plan) string {
+	if g.Mode == access.OSLogin {
+		return "the OS Login profile of " + p.Account
+	}
+	return grantedWhere(g, p.Node.Name)
+}
+
 // grantedWhere is where a metadata grant is, for messages.
 func grantedWhere(g *access.Granted, node string) string {
 	where := describeScope(g.Scope, g.Item, node)

@@ -13,6 +13,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/gkessh/gkessh/internal/access"
+	"github.com/gkessh/gkessh/knownhosts"
 	"github.com/gkessh/gkessh/sshclient"
 	"github.com/gkessh/gkessh/tunnel"
 )
@@ -115,8 +116,17 @@ func runProxy(ctx context.Context, o proxyOptions, d *deps, stdio Stdio) error {
 		return exitError{code: exitFailure, err: err}
 	}
 	defer release()
+	var (
+		grant  *access.Access // the key's way in, when the proxy stages it
+		warmOn *stamp         // the stamp the warm path trusted
+	)
 	if o.Port == 22 && !o.NoEnsureKey {
-		if err := stageKey(ctx, o, d, n, dial, stdio); err != nil {
+		grant, err = newAccess(ctx, o.globalOptions, o.keyOptions, d, stdio, accessOptions{Strict: knownhosts.StrictAcceptNew})
+		if err != nil {
+			return exitError{code: exitFailure, err: err}
+		}
+		defer grant.Close()
+		if warmOn, err = stageKey(ctx, o, d, grant, n, dial, stdio); err != nil {
 			return exitError{code: exitFailure, err: err}
 		}
 	}
@@ -136,16 +146,23 @@ func runProxy(ctx context.Context, o proxyOptions, d *deps, stdio Stdio) error {
 	if !inOK || !outOK {
 		return exitError{code: 255, err: errors.New("proxy: stdin and stdout must be files, pipes or sockets")}
 	}
-	var kexIncomplete bool
+	var sess tunnel.SSHSession
 	if o.Port == 22 {
-		kexIncomplete, err = tunnel.PipeSSH(ctx, conn, in, out)
+		sess, err = tunnel.PipeSSH(ctx, conn, in, out)
 	} else {
 		err = tunnel.Pipe(ctx, conn, in, out)
 	}
-	if kexIncomplete {
-		if rerr := recheck(ctx, o, a, n); rerr != nil {
-			return exitError{code: exitFailure, err: rerr}
-		}
+	var rerr error
+	switch {
+	case sess.KexIncomplete:
+		rerr = recheck(ctx, o, a, n)
+	case warmOn != nil && sess.Received < refusedBytes:
+		// Logged in on the stamp's word, or refused? A refused session
+		// is this short; a login is longer.
+		rerr = recheckKey(ctx, o, d, grant, n, dial, warmOn, stdio)
+	}
+	if rerr != nil {
+		return exitError{code: exitFailure, err: rerr}
 	}
 	if err != nil && ctx.Err() == nil {
 		return exitError{code: exitFailure, err: err}

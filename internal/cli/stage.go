@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -17,7 +19,6 @@ import (
 	"github.com/gkessh/gkessh/internal/atomicfile"
 	"github.com/gkessh/gkessh/internal/filelock"
 	"github.com/gkessh/gkessh/keys"
-	"github.com/gkessh/gkessh/knownhosts"
 	"github.com/gkessh/gkessh/sshclient"
 )
 
@@ -37,24 +38,22 @@ const permanentRecheck = 24 * time.Hour
 // started at once by Ansible write metadata at most once and never race
 // for the fingerprint), then logs in until the node takes the key, checking
 // its host key as every login does, and records the stamp.
-func stageKey(ctx context.Context, o proxyOptions, d *deps, n access.Node, dial sshclient.DialFunc, stdio Stdio) error {
+//
+// It returns the stamp the warm path relied on (nil on the cold path), for
+// recheckKey.
+func stageKey(ctx context.Context, o proxyOptions, d *deps, a *access.Access, n access.Node, dial sshclient.DialFunc, stdio Stdio) (*stamp, error) {
 	user, err := d.user(o.keyOptions)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	a, err := newAccess(ctx, o.globalOptions, o.keyOptions, d, stdio, accessOptions{Strict: knownhosts.StrictAcceptNew})
-	if err != nil {
-		return err
-	}
-	defer a.Close()
 	kp, err := a.Key()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fp := ssh.FingerprintSHA256(kp.Public)
 	stamps := openStamps(d, n.Project, stdio.Err)
-	if stamps.valid(n.Name, user, fp, d.now()) {
-		return nil
+	if s, ok := stamps.valid(n.Name, user, fp, d.now()); ok {
+		return &s, nil
 	}
 	var (
 		p      *access.Plan
@@ -62,7 +61,7 @@ func stageKey(ctx context.Context, o proxyOptions, d *deps, n access.Node, dial 
 		client *ssh.Client
 	)
 	err = stamps.locked(ctx, func() error {
-		if stamps.valid(n.Name, user, fp, d.now()) {
+		if _, ok := stamps.valid(n.Name, user, fp, d.now()); ok {
 			return nil // another gkessh staged it while this one waited
 		}
 		var err error
@@ -86,11 +85,11 @@ func stageKey(ctx context.Context, o proxyOptions, d *deps, n access.Node, dial 
 		return err
 	})
 	if err != nil || p == nil {
-		return err
+		return nil, err
 	}
 	if client == nil {
 		if client, err = a.Login(ctx, p, dial, o.PropagationTimeout); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	client.Close()
@@ -104,16 +103,61 @@ func stageKey(ctx context.Context, o proxyOptions, d *deps, n access.Node, dial 
 		until = d.now().Add(keys.RefreshMargin(o.ExpireAfter))
 	}
 	stamps.locked(ctx, func() error {
-		stamps.put(n.Name, stamp{User: user, Key: fp, Until: until}, d.now())
+		stamps.put(n.Name, stamp{User: user, Login: p.User, Key: fp, Until: until}, d.now())
 		return nil
 	})
+	return nil, nil
+}
+
+// refusedBytes bounds what a server sends after key exchange to a session
+// it refuses at authentication: a service accept and a failure per method
+// tried, ~130 bytes for one key, ~350 for six. A session that logs in
+// gets more (OpenSSH's sshd: 780 bytes and up for 'ssh NODE true').
+const refusedBytes = 512
+
+// keyRecheckTimeout bounds recheckKey: ssh has exited by then.
+const keyRecheckTimeout = time.Minute
+
+// recheckKey runs when ssh's session, on the word of a stamp, ended too
+// soon after key exchange to have logged in: the key may have gone since
+// (Terraform rewrote ssh-keys, a colleague cleaned up, keys remove). One
+// login with the recorded host keys, which makes no API call, tells; if
+// the node refuses the key, the stamp goes and the key is granted again,
+// so the next ssh works, and stderr says so.
+func recheckKey(ctx context.Context, o proxyOptions, d *deps, a *access.Access, n access.Node, dial sshclient.DialFunc, s *stamp, stdio Stdio) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keyRecheckTimeout)
+	defer cancel()
+	var refused *sshclient.KeyRefusedError
+	if err := a.Verify(ctx, n, cmp.Or(s.Login, s.User), dial); !errors.As(err, &refused) {
+		return nil // it works, or there is no telling: the stamp stands
+	}
+	stamps := openStamps(d, n.Project, stdio.Err)
+	stamps.locked(ctx, func() error {
+		stamps.drop(n.Name, d.now())
+		return nil
+	})
+	p, err := a.Plan(ctx, n.Name)
+	if err != nil {
+		return err
+	}
+	g, err := a.Grant(ctx, p)
+	if err != nil {
+		return err
+	}
+	if !g.Wrote {
+		return fmt.Errorf("%s refuses your key, which %s still grants: its guest agent may not be running (check its serial console: gkessh doctor %s)", n.Name, grantPlace(g, p), n.Name)
+	}
+	fmt.Fprintf(stdio.Err, "gkessh: %s refused your key: it was gone from %s since this machine last used it. %s Run ssh again.\n", n.Name, grantPlace(g, p), granted(g, p))
 	return nil
 }
 
 // stamp records that a node accepted a user's key, and until when that is
 // taken on trust.
 type stamp struct {
-	User  string    `json:"user"`
+	User string `json:"user"` // the user asked for (ssh's %r)
+	// Login is the user logged in as, when not User: the POSIX user of
+	// an OS Login profile.
+	Login string    `json:"login,omitempty"`
 	Key   string    `json:"key"` // SHA256 fingerprint
 	Until time.Time `json:"until"`
 }
@@ -158,14 +202,26 @@ func (f stampFile) load() map[string]stamp {
 	return m
 }
 
-func (f stampFile) valid(node, user, key string, now time.Time) bool {
+// valid returns the stamp of node when it is for user and key and still
+// good at now.
+func (f stampFile) valid(node, user, key string, now time.Time) (stamp, bool) {
 	s, ok := f.load()[node]
-	return ok && s.User == user && s.Key == key && now.Before(s.Until)
+	return s, ok && s.User == user && s.Key == key && now.Before(s.Until)
 }
 
 // put records s for node; call it under the lock. A failure is only
 // reported: the stamp is a shortcut.
 func (f stampFile) put(node string, s stamp, now time.Time) {
+	f.update(now, func(m map[string]stamp) { m[node] = s })
+}
+
+// drop forgets node's stamp; call it under the lock.
+func (f stampFile) drop(node string, now time.Time) {
+	f.update(now, func(m map[string]stamp) { delete(m, node) })
+}
+
+// update rewrites the file with change made and expired stamps gone.
+func (f stampFile) update(now time.Time, change func(map[string]stamp)) {
 	if f.path == "" {
 		return
 	}
@@ -175,7 +231,7 @@ func (f stampFile) put(node string, s stamp, now time.Time) {
 			delete(m, k)
 		}
 	}
-	m[node] = s
+	change(m)
 	b, _ := json.MarshalIndent(m, "", "  ") // a map of plain values always encodes
 	if err := atomicfile.WriteFile(f.path, append(b, '\n'), atomicfile.Options{}); err != nil {
 		f.warn(err)
