@@ -14,6 +14,10 @@ import (
 
 // Reconnect policy. The first retry is immediate; the whole run of retries
 // takes about 20 s, inside the time a relay keeps a detached session.
+// maxReconnects counts the reconnects since the stream last moved (the
+// relay sent data or acknowledged some), not since the last websocket
+// opened: a relay that takes every reconnect and then stays silent uses
+// them up like one that refuses them.
 const (
 	maxReconnects    = 8
 	firstBackoff     = 250 * time.Millisecond
@@ -32,7 +36,9 @@ const (
 //   - When the websocket breaks for a reason worth retrying (network error,
 //     relay restart, expired token), the Conn reconnects with backoff and
 //     resumes where the relay left off, resending what it did not
-//     acknowledge: Read and Write merely block meanwhile. If that fails,
+//     acknowledge: Read and Write merely block meanwhile. If that fails
+//     (8 reconnects in a row without the relay sending or acknowledging a
+//     byte, whether or not each websocket opened),
 //     or the relay closes with a fatal code, Read (after the bytes already
 //     received) and Write return the error, a *CloseError for fatal codes.
 //   - Read returns io.EOF once the relay closed the tunnel normally, which
@@ -108,15 +114,20 @@ func (c *Conn) logf(format string, args ...any) {
 func (c *Conn) run(ws *websocket.Conn) {
 	defer close(c.done)
 	defer c.cancel()
+	left := maxReconnects // reconnects left; the stream moving refills them
 	for {
+		mark := c.moved()
 		err := c.s.Serve(ws)
 		if err == nil {
 			return
 		}
 		err = closeErr(err, c.t.Port)
 		if retryable(err) && c.ctx.Err() == nil {
+			if c.moved() != mark {
+				left = maxReconnects
+			}
 			c.logf("iap: tunnel to %s broke (%v); resuming at byte %d", c.t, err, c.s.Received())
-			ws, err = c.resume(err)
+			ws, err = c.resume(err, &left)
 			if err == nil {
 				continue
 			}
@@ -126,10 +137,19 @@ func (c *Conn) run(ws *websocket.Conn) {
 	}
 }
 
-// resume opens a websocket on the same session, with bounded retries.
-func (c *Conn) resume(cause error) (*websocket.Conn, error) {
+// moved is how far the stream has come: bytes received plus bytes the
+// relay acknowledged.
+func (c *Conn) moved() uint64 { return c.s.Received() + c.s.Acked() }
+
+// resume opens a websocket on the same session, using up reconnects from
+// *left, one per attempt.
+func (c *Conn) resume(cause error, left *int) (*websocket.Conn, error) {
+	if *left == 0 {
+		return nil, &StuckError{Reconnects: maxReconnects, Last: cause}
+	}
 	backoff := time.Duration(0)
-	for attempt := 1; attempt <= maxReconnects; attempt++ {
+	for ; *left > 0; *left-- {
+		attempt := maxReconnects - *left + 1
 		if backoff > 0 {
 			t := time.NewTimer(backoff)
 			select {
@@ -156,6 +176,7 @@ func (c *Conn) resume(cause error) (*websocket.Conn, error) {
 				return nil, err
 			}
 			c.logf("iap: tunnel to %s resumed (attempt %d)", c.t, attempt)
+			*left--
 			return ws, nil
 		}
 		if !retryable(err) {
@@ -166,6 +187,20 @@ func (c *Conn) resume(cause error) (*websocket.Conn, error) {
 	}
 	return nil, fmt.Errorf("lost the relay and %d reconnects failed: %w", maxReconnects, cause)
 }
+
+// StuckError ends a tunnel whose relay took reconnect after reconnect but
+// neither sent nor acknowledged a byte on any of them: a relay, or a path
+// to it, that accepts websockets and then goes silent.
+type StuckError struct {
+	Reconnects int
+	Last       error // why the last websocket was given up
+}
+
+func (e *StuckError) Error() string {
+	return fmt.Sprintf("the relay took %d reconnects in a row but sent and acknowledged nothing on them: giving up (last: %v)", e.Reconnects, e.Last)
+}
+
+func (e *StuckError) Unwrap() error { return e.Last }
 
 // Read implements net.Conn.
 func (c *Conn) Read(p []byte) (int, error) { return c.s.Read(p) }

@@ -426,3 +426,71 @@ func TestSilentRelay(t *testing.T) {
 		t.Errorf("%d websockets, want 2", n.Load())
 	}
 }
+
+// TestStuckRelay: a relay that takes every reconnect and then stays silent
+// (nothing acknowledged, nothing sent) ends the tunnel after maxReconnects
+// reconnects with a *StuckError; it used to keep the tunnel reconnecting
+// for ever (security review, old #13). A relay that moves the stream on
+// each websocket, however briefly, is followed as long as it does.
+func TestStuckRelay(t *testing.T) {
+	t.Run("silent on every websocket", func(t *testing.T) {
+		var n atomic.Int32
+		f := newFakeRelay(t, func(ws *websocket.Conn, r *http.Request) {
+			if n.Add(1) == 1 {
+				send(ws, iap.AppendConnectSuccess(nil, "s1"))
+			} else {
+				send(ws, iap.AppendReconnectSuccess(nil, 0))
+			}
+			drain(ws)
+		})
+		f.dialer.AckTimeout = 100 * time.Millisecond
+		c, err := f.dialer.DialContext(context.Background(), target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(2 * time.Minute))
+		_, err = c.Read(make([]byte, 1))
+		var se *StuckError
+		if !errors.As(err, &se) || !strings.Contains(err.Error(), "the relay took 8 reconnects in a row but sent and acknowledged nothing") {
+			t.Fatalf("read: %v, want a *StuckError", err)
+		}
+		if got := n.Load(); got != 1+maxReconnects {
+			t.Errorf("%d websockets, want %d", got, 1+maxReconnects)
+		}
+	})
+	t.Run("a little progress on each", func(t *testing.T) {
+		const websockets = 2 * maxReconnects
+		var n atomic.Int32
+		f := newFakeRelay(t, func(ws *websocket.Conn, r *http.Request) {
+			i := n.Add(1)
+			if i == 1 {
+				send(ws, iap.AppendConnectSuccess(nil, "s1"))
+			} else {
+				send(ws, iap.AppendReconnectSuccess(nil, 0))
+			}
+			send(ws, iap.AppendData(nil, []byte("x")))
+			if i == websockets {
+				ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+			}
+			drain(ws)
+		})
+		f.dialer.AckTimeout = 100 * time.Millisecond
+		c, err := f.dialer.DialContext(context.Background(), target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(2 * time.Minute))
+		got, err := io.ReadAll(c)
+		if err != nil || string(got) != strings.Repeat("x", websockets) {
+			t.Fatalf("read %q, %v; want %d bytes and EOF", got, err, websockets)
+		}
+	})
+}

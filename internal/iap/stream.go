@@ -408,6 +408,15 @@ func (s *Stream) Received() uint64 {
 	return s.recvd
 }
 
+// Acked returns how many bytes of this side's stream the peer has
+// acknowledged: with Received, what tells a websocket that moved the
+// stream from one that did not.
+func (s *Stream) Acked() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.acked
+}
+
 // Resume prepares the stream for a new websocket after a break: peerAck is
 // how many bytes of the stream the relay holds (its RECONNECT_SUCCESS_ACK).
 // Bytes after it are sent again; *RewindError says they are no longer kept.
