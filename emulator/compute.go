@@ -252,7 +252,7 @@ func (s *Server) replaceMetadata(r *http.Request, cur, req *compute.Metadata) *a
 		s.faults.MetadataConflicts--
 		return errFingerprint
 	}
-	if req.Fingerprint != cur.Fingerprint {
+	if !sameFingerprint(req.Fingerprint, cur.Fingerprint) {
 		return errFingerprint
 	}
 	s.writeMetadata(cur, req.Items)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -94,6 +95,7 @@ func TestComputeSetMetadata(t *testing.T) {
 	}{
 		{name: "current fingerprint", fingerprint: same, items: []*compute.MetadataItems{item("ssh-keys", "a:ssh-ed25519 AAAA a")}},
 		{name: "same items again", fingerprint: same, items: nil},
+		{name: "fingerprint not base64", fingerprint: func(cur string) string { return cur + "!" }, code: 412, reason: "conditionNotMet"},
 		{name: "stale fingerprint", fingerprint: func(string) string { return "Vm9SEZQeWH0=" }, code: 412, reason: "conditionNotMet"},
 		{name: "missing fingerprint", fingerprint: func(string) string { return "" }, code: 412, reason: "conditionNotMet"},
 		{name: "injected conflict", conflicts: 1, fingerprint: same, code: 412, reason: "conditionNotMet"},
@@ -452,6 +454,55 @@ func TestComputeGrants(t *testing.T) {
 		}
 		if e := wantAPIError(t, err, tc.code, reason); e != nil && !strings.Contains(e.Message, tc.message) {
 			t.Errorf("%s: message %q, want %q", tc.token, e.Message, tc.message)
+		}
+	}
+}
+
+// TestFingerprintIsBytes: a metadata fingerprint is a bytes field, which
+// Google's JSON takes in standard or URL-safe base64, padded or not; gcloud
+// sends it back URL-safe (fidelity review E1: a spurious 412 on every
+// fingerprint with + or /). Each form of the current fingerprint is
+// accepted, on the project and on an instance.
+func TestFingerprintIsBytes(t *testing.T) {
+	srv, hs := newTestServer(t, Config{Nodes: 1})
+	node := srv.Node(srv.Nodes()[0])
+	svc := computeClient(t, hs, srv.Token())
+	forms := map[string]func(string) string{
+		"URL-safe": func(fp string) string { return strings.NewReplacer("+", "-", "/", "_").Replace(fp) },
+		"URL-safe unpadded": func(fp string) string {
+			return strings.TrimRight(strings.NewReplacer("+", "-", "/", "_").Replace(fp), "=")
+		},
+		"unpadded": func(fp string) string { return strings.TrimRight(fp, "=") },
+	}
+	for _, target := range metadataTargets(srv.ProjectName(), node.Zone, node.Name) {
+		for name, form := range forms {
+			t.Run(target.name+"/"+name, func(t *testing.T) {
+				// Change the metadata until its fingerprint has a + or a /,
+				// where the forms differ from what was served.
+				var cur *compute.Metadata
+				for i := 0; ; i++ {
+					var err error
+					if cur, err = target.get(svc); err != nil {
+						t.Fatal(err)
+					}
+					if strings.ContainsAny(cur.Fingerprint, "+/") {
+						break
+					}
+					if i == 200 {
+						t.Fatalf("no fingerprint with + or / in %d changes", i)
+					}
+					v := fmt.Sprint(i)
+					if target.name == "project" {
+						srv.SetProjectMetadata(map[string]*string{"filler": &v})
+					} else {
+						srv.SetInstanceMetadata(node.Name, map[string]*string{"filler": &v})
+					}
+				}
+				sent := form(cur.Fingerprint)
+				if _, err := target.set(svc, &compute.Metadata{Fingerprint: sent, Items: cur.Items}); err != nil {
+					t.Errorf("set with fingerprint %q (served %q): %v", sent, cur.Fingerprint, err)
+				}
+			})
 		}
 	}
 }

@@ -3,6 +3,7 @@
 package emulator
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 
@@ -24,4 +25,26 @@ func fingerprint(md *compute.Metadata) string {
 		h.Write([]byte{0})
 	}
 	return base64.StdEncoding.EncodeToString(h.Sum(nil)[:8])
+}
+
+// sameFingerprint reports whether a fingerprint sent back matches the
+// current one. A fingerprint is a bytes field: Google's JSON takes it in
+// standard or URL-safe base64, padded or not, and gcloud's apitools always
+// re-encodes it URL-safe (NW+ZeCU64hM= comes back as NW-ZeCU64hM=), so the
+// decoded bytes are compared, not the strings. A missing or undecodable
+// one matches nothing.
+func sameFingerprint(sent, current string) bool {
+	a, b := decodeBytesField(sent), decodeBytesField(current)
+	return a != nil && bytes.Equal(a, b)
+}
+
+// decodeBytesField decodes a JSON bytes field in any of the four base64
+// forms proto3's JSON mapping accepts; nil if it is none of them or empty.
+func decodeBytesField(s string) []byte {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && len(b) > 0 {
+			return b
+		}
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -97,4 +98,47 @@ func TestGcloudFromEnvLines(t *testing.T) {
 	if after := w.stats().TokenGrants; after <= before {
 		t.Errorf("impersonation minted no token at the emulator (token grants %d -> %d)", before, after)
 	}
+}
+
+// TestGcloudAddMetadataNo412: gcloud sends a metadata fingerprint back
+// re-encoded URL-safe (apitools encodes bytes fields so), and the
+// emulator must compare the bytes, not the strings (fidelity review E1:
+// about 30% of gcloud's writes got a spurious 412). 20 runs of gcloud's
+// `compute project-info add-metadata` all succeed, at least one of them
+// on a fingerprint with + or / (the fingerprints follow from the writes,
+// so the same ones come every run).
+func TestGcloudAddMetadataNo412(t *testing.T) {
+	need(t, "gcloud", "python3")
+	w := startEmulator(t, "--nodes", "1")
+	env := gcloudEnv(t, w, t.TempDir())
+	var token string
+	for _, kv := range w.env {
+		if v, ok := strings.CutPrefix(kv, "GKESSH_ACCESS_TOKEN_FILE="); ok {
+			token = v
+		}
+	}
+	type project struct {
+		Metadata struct {
+			Fingerprint string `json:"fingerprint"`
+		} `json:"metadata"`
+	}
+	differs := 0
+	for i := range 20 {
+		var p project
+		w.control("GET", "/control/project", nil, &p)
+		if strings.ContainsAny(p.Metadata.Fingerprint, "+/") {
+			differs++ // gcloud will send it back with - or _
+		}
+		kv := fmt.Sprintf("gcloud-%d=run-%d", i, i)
+		if out, stderr, err := gcloud(t, env, "--access-token-file", token, "compute", "project-info", "add-metadata", "--metadata", kv); err != nil {
+			t.Errorf("run %d (fingerprint %s): %v\n%s%s", i, p.Metadata.Fingerprint, err, out, stderr)
+		}
+	}
+	if differs == 0 {
+		t.Fatal("no fingerprint had a + or /: the runs proved nothing")
+	}
+	if got := w.stats().MetadataWrites; got != 20 {
+		t.Errorf("%d metadata writes, want 20", got)
+	}
+	t.Logf("%d of 20 fingerprints had + or /", differs)
 }
