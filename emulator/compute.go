@@ -390,8 +390,8 @@ func (s *Server) getOperation(r *http.Request) (any, *apiError) {
 // lookupNode finds the instance named in the request's path; call with s.mu held.
 func (s *Server) lookupNode(r *http.Request) (*Node, *apiError) {
 	zone, name := r.PathValue("zone"), r.PathValue("instance")
-	n := s.nodes[name]
-	if n == nil || n.Zone != zone {
+	n := s.nodes[nodeKey(zone, name)]
+	if n == nil {
 		return nil, notFound(fmt.Sprintf("projects/%s/zones/%s/instances/%s", s.cfg.Project, zone, name))
 	}
 	return n, nil

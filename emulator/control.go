@@ -5,6 +5,7 @@ package emulator
 import (
 	"cmp"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -226,9 +227,8 @@ func (s *Server) ctlAddNode(r *http.Request) (any, *apiError) {
 	}
 	for i := 0; req.Name == ""; i++ {
 		name, zone := gkeNodeName(i)
-		if s.Node(name) == nil {
-			req.Name = name
-			req.Zone = cmp.Or(req.Zone, zone)
+		if zone = cmp.Or(req.Zone, zone); s.NodeIn(zone, name) == nil {
+			req.Name, req.Zone = name, zone
 		}
 	}
 	n, err := s.AddNode(req.Name, req.Zone)
@@ -242,19 +242,35 @@ func (s *Server) ctlAddNode(r *http.Request) (any, *apiError) {
 }
 
 func (s *Server) ctlRemoveNode(r *http.Request) (any, *apiError) {
-	name := r.PathValue("name")
-	if err := s.RemoveNode(name); err != nil {
-		return nil, notFound("nodes/" + name)
+	n, err := s.ctlFindNode(r)
+	if err != nil {
+		return nil, err
 	}
+	s.removeNode(n)
 	return nil, nil
+}
+
+// ctlFindNode finds the node named in the path, in the zone ?zone= names;
+// without one, the name must be in one zone only.
+func (s *Server) ctlFindNode(r *http.Request) (*Node, *apiError) {
+	name, zone := r.PathValue("name"), r.URL.Query().Get("zone")
+	n, err := s.findNode(name, zone)
+	var amb *ambiguousNodeError
+	switch {
+	case err == nil:
+		return n, nil
+	case errors.As(err, &amb):
+		return nil, &apiError{http.StatusConflict, "ambiguous", err.Error() + " with ?zone="}
+	}
+	return nil, notFound("nodes/" + name)
 }
 
 // ctlNode wraps a handler of the node named in the path.
 func (s *Server) ctlNode(h func(*Node, *http.Request) (any, *apiError)) func(*http.Request) (any, *apiError) {
 	return func(r *http.Request) (any, *apiError) {
-		n := s.Node(r.PathValue("name"))
-		if n == nil {
-			return nil, notFound("nodes/" + r.PathValue("name"))
+		n, err := s.ctlFindNode(r)
+		if err != nil {
+			return nil, err
 		}
 		return h(n, r)
 	}
@@ -300,7 +316,7 @@ func (s *Server) ctlPatchNode(n *Node, r *http.Request) (any, *apiError) {
 		}
 	}
 	if p.Metadata != nil {
-		if err := s.SetInstanceMetadata(n.Name, p.Metadata); err != nil {
+		if err := s.setNodeMetadata(n, p.Metadata); err != nil {
 			return nil, invalid("%v", err)
 		}
 	}
@@ -410,12 +426,16 @@ func (s *Server) ctlAddToken(r *http.Request) (any, *apiError) {
 // fingerprint: a nil value deletes the key. It changes the fingerprint and
 // wakes the guest agents, but is not counted as a metadata write.
 func (s *Server) SetInstanceMetadata(node string, attrs map[string]*string) error {
+	n, err := s.findNode(node, "")
+	if err != nil {
+		return err
+	}
+	return s.setNodeMetadata(n, attrs)
+}
+
+func (s *Server) setNodeMetadata(n *Node, attrs map[string]*string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := s.nodes[node]
-	if n == nil {
-		return fmt.Errorf("emulator: no node %s", node)
-	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return s.patchMetadata(&n.metadata, attrs)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/keys"
 	"golang.org/x/crypto/ssh"
+	compute "google.golang.org/api/compute/v1"
 )
 
 // ctl calls the control API with a JSON body (nil: none), decodes the reply
@@ -274,4 +276,82 @@ func TestControlAccess(t *testing.T) {
 			t.Errorf("control from %s with %q: %d, want %d", tt.addr, tt.auth, rec.Code, tt.want)
 		}
 	}
+}
+
+// TestNamesUniquePerZone: instance names are unique per zone, as in GCE,
+// not per project (fidelity review E4), so a name in two zones can be
+// made through the control API and tell gkessh's and gcloud's zone
+// choices apart. Each zone's instance is its own; the control API names
+// the zones when a request for that name gives none.
+func TestNamesUniquePerZone(t *testing.T) {
+	srv, hs := newTestServer(t, Config{})
+	var a, b NodeInfo
+	if code := ctl(t, hs, "POST", "/control/nodes", map[string]string{"name": "dup", "zone": "us-west1-a"}, &a); code != 200 {
+		t.Fatalf("add dup in us-west1-a: %d", code)
+	}
+	if code := ctl(t, hs, "POST", "/control/nodes", map[string]string{"name": "dup", "zone": "us-west1-b"}, &b); code != 200 {
+		t.Fatalf("add dup in us-west1-b: %d", code)
+	}
+	if code := ctl(t, hs, "POST", "/control/nodes", map[string]string{"name": "dup", "zone": "us-west1-b"}, nil); code != 400 {
+		t.Errorf("a second dup in us-west1-b: %d, want 400", code)
+	}
+	if a.ID == b.ID {
+		t.Fatalf("both dups have id %d", a.ID)
+	}
+	svc := computeClient(t, hs, srv.Token())
+	for _, want := range []NodeInfo{a, b} {
+		inst, err := svc.Instances.Get(srv.ProjectName(), want.Zone, "dup").Do()
+		if err != nil || inst.Id != want.ID {
+			t.Errorf("instances.get dup in %s: %v, %v; want id %d", want.Zone, inst, err, want.ID)
+		}
+	}
+	list, err := svc.Instances.AggregatedList(srv.ProjectName()).Filter("name eq ^dup$").Do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var zones []string
+	for scope, l := range list.Items {
+		for range l.Instances {
+			zones = append(zones, scope)
+		}
+	}
+	slices.Sort(zones)
+	if !slices.Equal(zones, []string{"zones/us-west1-a", "zones/us-west1-b"}) {
+		t.Errorf("aggregatedList name eq ^dup$: %v", zones)
+	}
+
+	if code := ctl(t, hs, "GET", "/control/nodes/dup", nil, nil); code != 409 {
+		t.Errorf("GET /control/nodes/dup without a zone: %d, want 409", code)
+	}
+	var got NodeInfo
+	if code := ctl(t, hs, "GET", "/control/nodes/dup?zone=us-west1-b", nil, &got); code != 200 || got.ID != b.ID {
+		t.Errorf("GET /control/nodes/dup?zone=us-west1-b: %d %+v, want id %d", code, got, b.ID)
+	}
+	if code := ctl(t, hs, "POST", "/control/nodes/dup?zone=us-west1-a", map[string]any{"metadata": map[string]string{"only": "a"}}, nil); code != 200 {
+		t.Errorf("patch dup in us-west1-a: %d", code)
+	}
+	for _, n := range []NodeInfo{a, b} {
+		inst, _ := svc.Instances.Get(srv.ProjectName(), n.Zone, "dup").Do()
+		_, has := instanceItem(inst, "only")
+		if has != (n.Zone == "us-west1-a") {
+			t.Errorf("dup in %s has the other's metadata: %v", n.Zone, has)
+		}
+	}
+	if srv.Node("dup") != nil || srv.NodeIn("us-west1-b", "dup") == nil {
+		t.Errorf("Node(dup) = %v, NodeIn(us-west1-b, dup) = %v; want nil, the node", srv.Node("dup"), srv.NodeIn("us-west1-b", "dup"))
+	}
+	if code := ctl(t, hs, "DELETE", "/control/nodes/dup?zone=us-west1-a", nil, nil); code != 204 {
+		t.Errorf("DELETE dup in us-west1-a: %d", code)
+	}
+	if n := srv.Node("dup"); n == nil || n.Zone != "us-west1-b" {
+		t.Errorf("after deleting us-west1-a's, Node(dup) = %v, want us-west1-b's", n)
+	}
+}
+
+// instanceItem returns the value of an instance metadata item.
+func instanceItem(inst *compute.Instance, key string) (string, bool) {
+	if inst == nil || inst.Metadata == nil {
+		return "", false
+	}
+	return metadataValue(inst.Metadata, key)
 }

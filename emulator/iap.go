@@ -184,8 +184,8 @@ func (s *Server) connectIAP(ws *websocket.Conn, r *http.Request) {
 		s.refuse(ws, r, closeNotAuthorized, "not authorized")
 		return
 	}
-	n := s.Node(name)
-	if project != s.cfg.Project || n == nil || n.Zone != zone || (q.Has("interface") && q.Get("interface") != "nic0") {
+	n := s.NodeIn(zone, name)
+	if project != s.cfg.Project || n == nil || (q.Has("interface") && q.Get("interface") != "nic0") {
 		s.refuse(ws, r, closeLookupFailed, "Failed to lookup instance")
 		return
 	}

@@ -250,17 +250,22 @@ func (s *Server) startNodeKubelet(n *Node) error {
 	n.mu.Lock()
 	n.kubelet = k
 	n.mu.Unlock()
-	return s.SetInstanceMetadata(n.Name, map[string]*string{"kubelet-config": ptr(kubeletConfig(true))})
+	return s.setNodeMetadata(n, map[string]*string{"kubelet-config": ptr(kubeletConfig(true))})
 }
 
 // SetKubeletReadOnlyPort turns a node's read-only port on or off and
 // rewrites its kubelet-config attribute to match, as a node-pool update
 // does.
 func (s *Server) SetKubeletReadOnlyPort(node string, on bool) error {
-	n := s.Node(node)
-	if n == nil {
-		return fmt.Errorf("emulator: no node %s", node)
+	n, err := s.findNode(node, "")
+	if err != nil {
+		return err
 	}
+	return s.setKubeletReadOnlyPort(n, on)
+}
+
+func (s *Server) setKubeletReadOnlyPort(n *Node, on bool) error {
+	node := n.Name
 	n.mu.Lock()
 	k := n.kubelet
 	n.mu.Unlock()
@@ -270,16 +275,21 @@ func (s *Server) SetKubeletReadOnlyPort(node string, on bool) error {
 	if err := k.setReadOnly(on); err != nil {
 		return err
 	}
-	return s.SetInstanceMetadata(node, map[string]*string{"kubelet-config": ptr(kubeletConfig(on))})
+	return s.setNodeMetadata(n, map[string]*string{"kubelet-config": ptr(kubeletConfig(on))})
 }
 
 // PollKubelet makes count real GET requests to path on the node's
 // read-only port, as a workload still using it would.
 func (s *Server) PollKubelet(ctx context.Context, node, path string, count int) error {
-	n := s.Node(node)
-	if n == nil {
-		return fmt.Errorf("emulator: no node %s", node)
+	n, err := s.findNode(node, "")
+	if err != nil {
+		return err
 	}
+	return pollKubelet(ctx, n, path, count)
+}
+
+func pollKubelet(ctx context.Context, n *Node, path string, count int) error {
+	node := n.Name
 	addr, _ := n.localAddr("127.0.0.1", kubeletReadOnlyPort)
 	if addr == "" {
 		return errors.New("emulator: the read-only port of " + node + " is off")
@@ -319,12 +329,13 @@ func (s *Server) ctlKubelet(r *http.Request) (any, *apiError) {
 	if p.Poll != nil && (p.Poll.Count < 0 || p.Poll.Count > 10000 || !strings.HasPrefix(p.Poll.Path, "/")) {
 		return nil, invalid("poll wants a path starting with / and a count of 0-10000")
 	}
-	var nodes []string
-	if name := r.PathValue("name"); name != "" {
-		if s.Node(name) == nil {
-			return nil, notFound("nodes/" + name)
+	var nodes []*Node
+	if r.PathValue("name") != "" {
+		n, err := s.ctlFindNode(r)
+		if err != nil {
+			return nil, err
 		}
-		nodes = []string{name}
+		nodes = []*Node{n}
 	} else {
 		pool, cluster := r.PathValue("pool"), r.URL.Query().Get("cluster")
 		for _, n := range s.nodeList() {
@@ -332,24 +343,26 @@ func (s *Server) ctlKubelet(r *http.Request) (any, *apiError) {
 			in := n.labels["goog-k8s-node-pool-name"] == pool && (cluster == "" || n.labels["goog-k8s-cluster-name"] == cluster)
 			n.mu.Unlock()
 			if in {
-				nodes = append(nodes, n.Name)
+				nodes = append(nodes, n)
 			}
 		}
 		if len(nodes) == 0 {
 			return nil, notFound("pools/" + pool)
 		}
 	}
-	for _, name := range nodes {
+	var names []string
+	for _, n := range nodes {
 		if p.ReadOnlyPort != nil {
-			if err := s.SetKubeletReadOnlyPort(name, *p.ReadOnlyPort); err != nil {
+			if err := s.setKubeletReadOnlyPort(n, *p.ReadOnlyPort); err != nil {
 				return nil, invalid("%v", err)
 			}
 		}
 		if p.Poll != nil {
-			if err := s.PollKubelet(r.Context(), name, p.Poll.Path, p.Poll.Count); err != nil {
+			if err := pollKubelet(r.Context(), n, p.Poll.Path, p.Poll.Count); err != nil {
 				return nil, &apiError{http.StatusConflict, "failedPrecondition", err.Error()}
 			}
 		}
+		names = append(names, n.Name)
 	}
-	return map[string][]string{"nodes": nodes}, nil
+	return map[string][]string{"nodes": names}, nil
 }

@@ -50,15 +50,21 @@ type nodeSSHD interface {
 	Close() error
 }
 
-// AddNode creates a RUNNING node with its SSH server and guest agent.
+// nodeKey is a node's key in Server.nodes: instance names are unique per
+// zone, as in GCE, not per project.
+func nodeKey(zone, name string) string { return zone + "/" + name }
+
+// AddNode creates a RUNNING node with its SSH server and guest agent. Its
+// name must be new in its zone; another zone may have a node of the same
+// name, as in GCE.
 func (s *Server) AddNode(name, zone string) (*Node, error) {
 	if name == "" || zone == "" {
 		return nil, fmt.Errorf("emulator: node needs a name and a zone")
 	}
 	s.mu.Lock()
-	if _, ok := s.nodes[name]; ok {
+	if _, ok := s.nodes[nodeKey(zone, name)]; ok {
 		s.mu.Unlock()
-		return nil, fmt.Errorf("emulator: node %s exists", name)
+		return nil, fmt.Errorf("emulator: node %s exists in %s", name, zone)
 	}
 	s.nodeSeq++
 	n := &Node{
@@ -83,17 +89,17 @@ func (s *Server) AddNode(name, zone string) (*Node, error) {
 		slices.SortFunc(n.metadata.Items, func(a, b *compute.MetadataItems) int { return strings.Compare(a.Key, b.Key) })
 	}
 	n.metadata.Fingerprint = fingerprint(&n.metadata)
-	s.nodes[name] = n
+	s.nodes[nodeKey(zone, name)] = n
 	s.mu.Unlock()
 	s.joinCluster(n)
 	if err := s.startNodeKubelet(n); err != nil {
-		s.RemoveNode(name)
+		s.removeNode(n)
 		return nil, fmt.Errorf("emulator: node %s: %w", name, err)
 	}
 
 	sshd, err := s.newSSHD(n)
 	if err != nil {
-		s.RemoveNode(name)
+		s.removeNode(n)
 		return nil, fmt.Errorf("emulator: node %s: %w", name, err)
 	}
 	n.mu.Lock()
@@ -103,17 +109,70 @@ func (s *Server) AddNode(name, zone string) (*Node, error) {
 	return n, nil
 }
 
-// RemoveNode deletes a node and stops its services.
+// RemoveNode deletes the node of that name (see Node) and stops its
+// services.
 func (s *Server) RemoveNode(name string) error {
-	s.mu.Lock()
-	n, ok := s.nodes[name]
-	delete(s.nodes, name)
-	s.mu.Unlock()
-	if !ok {
-		return fmt.Errorf("emulator: no node %s", name)
+	n, err := s.findNode(name, "")
+	if err != nil {
+		return err
 	}
-	n.close()
+	s.removeNode(n)
 	return nil
+}
+
+func (s *Server) removeNode(n *Node) {
+	s.mu.Lock()
+	if s.nodes[nodeKey(n.Zone, n.Name)] == n {
+		delete(s.nodes, nodeKey(n.Zone, n.Name))
+	}
+	s.mu.Unlock()
+	s.serial.mu.Lock()
+	delete(s.serial.byNode, n)
+	s.serial.mu.Unlock()
+	n.close()
+}
+
+// findNode returns the node called name in zone, or with zone "" the one
+// node of that name in any zone; a name in several zones then is an
+// error naming them, as gcloud's would be without a zone.
+func (s *Server) findNode(name, zone string) (*Node, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if zone != "" {
+		if n := s.nodes[nodeKey(zone, name)]; n != nil {
+			return n, nil
+		}
+		return nil, fmt.Errorf("emulator: no node %s in %s", name, zone)
+	}
+	var found []*Node
+	for _, n := range s.nodes {
+		if n.Name == name {
+			found = append(found, n)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("emulator: no node %s", name)
+	case 1:
+		return found[0], nil
+	}
+	e := &ambiguousNodeError{name: name}
+	for _, n := range found {
+		e.zones = append(e.zones, n.Zone)
+	}
+	slices.Sort(e.zones)
+	return nil, e
+}
+
+// ambiguousNodeError is a node name in several zones, asked for without
+// a zone.
+type ambiguousNodeError struct {
+	name  string
+	zones []string
+}
+
+func (e *ambiguousNodeError) Error() string {
+	return fmt.Sprintf("emulator: node %s is in zones %s: name the zone", e.name, strings.Join(e.zones, ", "))
 }
 
 func (n *Node) close() {

@@ -17,7 +17,7 @@ import (
 // serialPorts holds every node's port 1 output.
 type serialPorts struct {
 	mu     sync.Mutex
-	byNode map[string][]byte
+	byNode map[*Node][]byte
 }
 
 // bootLog is what a healthy COS node prints on port 1.
@@ -32,16 +32,16 @@ func bootLog(node string) string {
 
 // serialOutput returns the node's port 1 output from byte start on, and
 // the offset after it.
-func (s *Server) serialOutput(node string, start int64) (string, int64, int64) {
+func (s *Server) serialOutput(n *Node, start int64) (string, int64, int64) {
 	s.serial.mu.Lock()
 	defer s.serial.mu.Unlock()
-	out, ok := s.serial.byNode[node]
+	out, ok := s.serial.byNode[n]
 	if !ok {
-		out = []byte(bootLog(node))
+		out = []byte(bootLog(n.Name))
 		if s.serial.byNode == nil {
-			s.serial.byNode = map[string][]byte{}
+			s.serial.byNode = map[*Node][]byte{}
 		}
-		s.serial.byNode[node] = out
+		s.serial.byNode[n] = out
 	}
 	start = min(max(start, 0), int64(len(out)))
 	return string(out[start:]), start, int64(len(out))
@@ -49,16 +49,21 @@ func (s *Server) serialOutput(node string, start int64) (string, int64, int64) {
 
 // AppendSerial adds lines to the node's serial port 1 output.
 func (s *Server) AppendSerial(node string, lines ...string) error {
-	if s.Node(node) == nil {
-		return fmt.Errorf("emulator: no node %s", node)
+	n, err := s.findNode(node, "")
+	if err != nil {
+		return err
 	}
-	s.serialOutput(node, 0) // the boot log comes first
+	s.appendSerial(n, lines...)
+	return nil
+}
+
+func (s *Server) appendSerial(n *Node, lines ...string) {
+	s.serialOutput(n, 0) // the boot log comes first
 	s.serial.mu.Lock()
 	defer s.serial.mu.Unlock()
 	for _, l := range lines {
-		s.serial.byNode[node] = append(s.serial.byNode[node], "\n"+strings.TrimRight(l, "\n")...)
+		s.serial.byNode[n] = append(s.serial.byNode[n], "\n"+strings.TrimRight(l, "\n")...)
 	}
-	return nil
 }
 
 // getSerialPortOutput serves instances.getSerialPortOutput for port 1.
@@ -88,7 +93,7 @@ func (s *Server) getSerialPortOutput(r *http.Request) (any, *apiError) {
 	}
 	contents, from, next := "", start, start
 	if port == 1 {
-		contents, from, next = s.serialOutput(n.Name, start)
+		contents, from, next = s.serialOutput(n, start)
 	}
 	return map[string]any{
 		"kind":     "compute#serialPortOutput",
@@ -107,9 +112,7 @@ func (s *Server) ctlAppendSerial(n *Node, r *http.Request) (any, *apiError) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	if err := s.AppendSerial(n.Name, req.Lines...); err != nil {
-		return nil, invalid("%v", err)
-	}
-	contents, _, _ := s.serialOutput(n.Name, 0)
+	s.appendSerial(n, req.Lines...)
+	contents, _, _ := s.serialOutput(n, 0)
 	return map[string]string{"contents": contents}, nil
 }

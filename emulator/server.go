@@ -14,6 +14,7 @@
 package emulator
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -58,7 +59,7 @@ type Server struct {
 	// order is s.mu before Node.mu.
 	mu      sync.Mutex
 	project *Project
-	nodes   map[string]*Node  // by name
+	nodes   map[string]*Node  // by nodeKey: zone and name
 	tokens  map[string]*grant // bearer token -> what it may do (grants.go)
 	oslogin osLoginUsers      // OS Login profiles' keys (oslogin.go)
 	// posixNames override the POSIX user names of OS Login profiles
@@ -210,32 +211,40 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// Nodes returns the node names, sorted.
+// Nodes returns the node names, sorted (a name in two zones comes twice).
 func (s *Server) Nodes() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	names := make([]string, 0, len(s.nodes))
-	for name := range s.nodes {
-		names = append(names, name)
+	for _, n := range s.nodes {
+		names = append(names, n.Name)
 	}
 	sort.Strings(names)
 	return names
 }
 
-// nodeList returns the nodes, sorted by name.
+// nodeList returns the nodes, sorted by name, then zone.
 func (s *Server) nodeList() []*Node {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	nodes := slices.Collect(maps.Values(s.nodes))
-	slices.SortFunc(nodes, func(a, b *Node) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(nodes, func(a, b *Node) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Zone, b.Zone))
+	})
 	return nodes
 }
 
-// Node returns the named node, or nil.
+// Node returns the node of that name, or nil if there is none, or if there
+// are nodes of that name in several zones (NodeIn tells them apart).
 func (s *Server) Node(name string) *Node {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.nodes[name]
+	n, _ := s.findNode(name, "")
+	return n
+}
+
+// NodeIn returns the node of that name in zone, or nil.
+func (s *Server) NodeIn(zone, name string) *Node {
+	n, _ := s.findNode(name, zone)
+	return n
 }
 
 // SetFaults replaces the injected faults.

@@ -178,3 +178,26 @@ func TestErrorsNamePermissions(t *testing.T) {
 		})
 	}
 }
+
+// TestLocateNameInTwoZones: a name in two zones (GCE's names are unique
+// per zone) is an AmbiguousZoneError naming both, and each zone's
+// instance is found by zone.
+func TestLocateNameInTwoZones(t *testing.T) {
+	srv, c, _ := newEmulator(t)
+	ctx := testCtx(t)
+	for _, zone := range []string{"us-west1-a", "us-west1-c"} {
+		if _, err := srv.AddNode("dup", zone); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var amb *gce.AmbiguousZoneError
+	if _, err := c.Locate(ctx, "dup"); !errors.As(err, &amb) || strings.Join(amb.Zones, " ") != "us-west1-a us-west1-c" {
+		t.Fatalf("Locate(dup) = %v, want an AmbiguousZoneError naming us-west1-a and us-west1-c", err)
+	}
+	for _, zone := range amb.Zones {
+		inst, err := c.Instance(ctx, zone, "dup")
+		if err != nil || inst.Id != srv.NodeIn(zone, "dup").ID {
+			t.Errorf("Instance(%s, dup): %v, %v", zone, inst, err)
+		}
+	}
+}
