@@ -66,7 +66,7 @@ func Audit(entries []Entry, now time.Time) {
 		case !l.Expiring():
 			e.Problems = append(e.Problems, "never expires")
 		case l.Expired(now):
-			e.Problems = append(e.Problems, fmt.Sprintf("expired %s but still present: 'gkessh keys prune --all-expired'", l.ExpireOn.UTC().Format(time.RFC3339)))
+			e.Problems = append(e.Problems, fmt.Sprintf("expired %s but still present", l.ExpireOn.UTC().Format(time.RFC3339)))
 		}
 		if e.Scope == ScopeProject && !l.Expired(now) {
 			e.Problems = append(e.Problems, "project-wide: "+l.User+" gets sudo on every node that does not set block-project-ssh-keys")

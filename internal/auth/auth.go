@@ -44,8 +44,9 @@ type Options struct {
 	// TokenFile holds an access token (--access-token-file); Origin
 	// says where the name came from, for messages.
 	TokenFile, TokenFileOrigin string
-	// Impersonate is --impersonate-service-account: SA[,DELEGATE...].
-	Impersonate string
+	// Impersonate is the service account to impersonate: SA[,DELEGATE...];
+	// ImpersonateOrigin says where it came from, for messages.
+	Impersonate, ImpersonateOrigin string
 	// Gcloud is the gcloud configuration; nil loads it.
 	Gcloud *gcloud.Config
 	// Env looks up variables; nil means os.LookupEnv.
@@ -117,7 +118,7 @@ func New(ctx context.Context, o Options) (*Source, error) {
 		s.cache = cache
 	}
 	imp := o.Impersonate
-	origin := "--impersonate-service-account"
+	origin := o.ImpersonateOrigin
 	if imp == "" {
 		imp = o.Gcloud.Get("auth", "impersonate_service_account")
 		origin = o.Gcloud.Source("auth", "impersonate_service_account")

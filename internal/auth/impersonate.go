@@ -29,8 +29,7 @@ type ImpersonationError struct {
 func (e *ImpersonationError) Error() string {
 	msg := fmt.Sprintf("impersonate %s as %s: %d %s", e.Target, e.Caller, e.Code, e.Message)
 	if e.Code == http.StatusForbidden {
-		msg += fmt.Sprintf(" Grant %s roles/iam.serviceAccountTokenCreator on %s, or stop impersonating "+
-			"(--impersonate-service-account, CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, gcloud's auth/impersonate_service_account).", e.Caller, e.Target)
+		msg += fmt.Sprintf(" %s needs roles/iam.serviceAccountTokenCreator on %s.", e.Caller, e.Target)
 	}
 	return msg
 }

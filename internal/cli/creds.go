@@ -15,7 +15,9 @@ func authSource(ctx context.Context, g globalOptions, dryRun bool, logf func(str
 		TokenFile:       g.TokenFile,
 		TokenFileOrigin: tokenFileOrigin(g.TokenFile),
 		Impersonate:     g.Impersonate,
-		Logf:            logf,
+		// Where auth reads it itself, it names the property's source.
+		ImpersonateOrigin: "--impersonate-service-account",
+		Logf:              logf,
 	}
 	if dryRun {
 		o.CacheDir = "-"

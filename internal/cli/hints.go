@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 
 	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/auth"
@@ -30,9 +31,12 @@ func hint(err error) string {
 		posix     *osLoginUserError
 		extras    *access.ExtrasError
 		near      *nearCommandError
+		imp       *auth.ImpersonationError
 		stalled   *gce.StalledError
 	)
 	switch {
+	case errors.As(err, &imp) && imp.Code == http.StatusForbidden:
+		return "or stop impersonating (--impersonate-service-account, CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, gcloud's auth/impersonate_service_account)"
 	case errors.As(err, &near):
 		return "did you mean the command " + near.cmd + "? See 'gkessh " + near.cmd + " --help'"
 	case errors.Is(err, auth.ErrNoCredentials):

@@ -411,8 +411,11 @@ func shortReason(err error) string {
 		nr *fleet.NotRunningError
 		he *knownhosts.HostKeyError
 		kr *sshclient.KeyRefusedError
+		az *gce.AmbiguousZoneError
 	)
 	switch {
+	case errors.As(err, &az):
+		return fmt.Sprintf("in several zones (%s): pass --zone", strings.Join(az.Zones, ", "))
 	case err == nil:
 		return "no reason given"
 	case errors.As(err, &ce) && ce.Code == tunnel.CodeFailedToConnectToBackend:

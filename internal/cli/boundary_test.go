@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	ucli "github.com/urfave/cli/v2"
+)
+
+// boundaryExempt are the library files whose text names gkessh's commands
+// or flags on purpose, with why.
+var boundaryExempt = map[string]string{
+	// audit's findings come with the commands that fix them: that is
+	// their point, and the commands are the product's (quoted by
+	// shellquote).
+	"internal/audit/fix.go": "fix commands",
+	// The managed block's markers are a file format that names the
+	// command that owns the block.
+	"sshconfig/block.go": "the managed block's markers",
+	// gcloud's own argv, not text for a user.
+	"internal/auth/gcloudcli.go": "gcloud's command line",
+}
+
+// TestErrorBoundary: no library package's text names a gkessh command or
+// flag: libraries speak their own domain, and the CLI turns their errors
+// into fix-it text in one place (hints.go). The names come from the
+// command tree, so a new command or flag is covered as it is added.
+// (issue 21 item 7)
+func TestErrorBoundary(t *testing.T) {
+	app := newApp(newDeps(Stdio{}), Stdio{})
+	var commands []string
+	flags := map[string]bool{}
+	addFlags := func(fs []ucli.Flag) {
+		for _, f := range fs {
+			for _, n := range f.Names() {
+				if len(n) > 1 {
+					flags[n] = true
+				}
+			}
+		}
+	}
+	var walk func(path string, cmds []*ucli.Command)
+	walk = func(path string, cmds []*ucli.Command) {
+		for _, c := range cmds {
+			name := strings.TrimSpace(path + " " + c.Name)
+			commands = append(commands, name)
+			addFlags(c.Flags)
+			walk(name, c.Subcommands)
+		}
+	}
+	addFlags(app.Flags)
+	walk("", app.Commands)
+	var alts []string
+	for f := range flags {
+		alts = append(alts, regexp.QuoteMeta(f))
+	}
+	flagRE := regexp.MustCompile(`(^|[^A-Za-z0-9-])--(` + strings.Join(alts, "|") + `)($|[^A-Za-z0-9-])`)
+	var cmds []string
+	for _, c := range commands {
+		cmds = append(cmds, regexp.QuoteMeta(c))
+	}
+	cmdRE := regexp.MustCompile(`\bgkessh (` + strings.Join(cmds, "|") + `)\b`)
+
+	root := filepath.Join("..", "..")
+	checked := 0
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			switch {
+			case strings.HasPrefix(d.Name(), ".") && rel != ".", d.Name() == "testdata",
+				rel == "cmd", rel == "emulator", rel == "internal/cli", rel == "internal/e2e", rel == "docs", rel == "scripts",
+				strings.HasPrefix(rel, "internal/test"), rel == "internal/emutest":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(rel, ".go") || strings.HasSuffix(rel, "_test.go") || boundaryExempt[rel] != "" {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return err
+		}
+		checked++
+		ast.Inspect(f, func(n ast.Node) bool {
+			lit, ok := n.(*ast.BasicLit)
+			if !ok || lit.Kind != token.STRING {
+				return true
+			}
+			s, err := strconv.Unquote(lit.Value)
+			if err != nil {
+				return true
+			}
+			if m := flagRE.FindStringSubmatch(s); m != nil {
+				t.Errorf("%s: %q names gkessh's flag --%s: return a typed error and let hints.go say it", rel, s, m[2])
+			}
+			if m := cmdRE.FindStringSubmatch(s); m != nil {
+				t.Errorf("%s: %q names the command 'gkessh %s': return a typed error and let hints.go say it", rel, s, m[1])
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 50 {
+		t.Fatalf("only %d library files checked: the walk missed the tree", checked)
+	}
+}
