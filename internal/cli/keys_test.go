@@ -470,3 +470,39 @@ func TestKeysSharedNameNotMine(t *testing.T) {
 		t.Fatalf("prune --all-expired: exit %d, ssh-keys %q\n%s", code, e.projectItems()["ssh-keys"], out)
 	}
 }
+
+// TestZoneFromGcloud: a node name in two zones is ambiguous without a zone;
+// with gcloud's compute/zone set (CLOUDSDK_COMPUTE_ZONE) gkessh uses the
+// node in that zone, as gcloud does, and --zone still wins. (issue 22
+// item 4)
+func TestZoneFromGcloud(t *testing.T) {
+	e := newParallelSSHEnv(t, "builtin", 0)
+	for _, zone := range []string{"us-west1-a", "us-west1-b"} {
+		if _, err := e.srv.AddNode("dup", zone); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, stderr, code := e.run("dup", "--", "true"); code != 255 || !strings.Contains(stderr, "several zones") {
+		t.Fatalf("no zone: exit %d, want the ambiguity:\n%s", code, stderr)
+	}
+	run := func(env map[string]string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(e.bin, args...)
+		cmd.Env = e.env()
+		for k, v := range env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%q with %v: %v\n%s", args, env, err, out)
+		}
+		return string(out)
+	}
+	b := map[string]string{"CLOUDSDK_COMPUTE_ZONE": "us-west1-b"}
+	if out := run(b, "-v", "dup", "--", "true"); !strings.Contains(out, "found "+e.srv.ProjectName()+"/us-west1-b/dup") {
+		t.Errorf("compute/zone us-west1-b: want the node there:\n%s", out)
+	}
+	if out := run(b, "-v", "--zone", "us-west1-a", "dup", "--", "true"); !strings.Contains(out, "found "+e.srv.ProjectName()+"/us-west1-a/dup") {
+		t.Errorf("--zone us-west1-a over compute/zone: want the node there:\n%s", out)
+	}
+}
