@@ -165,12 +165,15 @@ func (c *Client) Close() error {
 // flight; the client is unusable after that. The returned function stops
 // watching and says whether ctx cut it.
 func (c *Client) abortOn(ctx context.Context) func() error {
+	cut := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(cut)
 		c.sess.Close()
 		c.sc.Close()
 	})
 	return func() error {
 		if !stop() {
+			<-cut // the cut is over: nothing of it outlives the call
 			return ctx.Err()
 		}
 		return nil
