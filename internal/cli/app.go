@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
@@ -25,8 +26,10 @@ type Stdio struct {
 // parses. Tests that run in parallel call runX with deps instead.
 func Main(ctx context.Context, args []string, stdio Stdio) int {
 	app := newApp(newDeps(stdio), stdio)
-	args = hoistFlags(app, args)
-	err := app.RunContext(ctx, args)
+	args, err := hoistFlags(app, args)
+	if err == nil {
+		err = app.RunContext(ctx, args)
+	}
 	return report(stdio.Err, err, isLogin(app, args))
 }
 
@@ -53,13 +56,16 @@ func newApp(d *deps, stdio Stdio) *ucli.App {
 		ErrWriter: stdio.Err,
 		// urfave's default handler calls os.Exit inside Run, skipping deferred
 		// cleanup; Main maps errors to exit codes instead.
-		ExitErrHandler:  func(*ucli.Context, error) {},
+		ExitErrHandler: func(*ucli.Context, error) {},
+		// urfave's own help command and flag are shared by every app in
+		// the process and written into as they run: each command gets a
+		// help flag of its own (newApp's walk), and gkessh has its own
+		// help command (so "help" is never a node name).
+		HideHelp:        true,
 		HideHelpCommand: true,
 		// -v means --verbose, as in ssh and gcloud; --version has no short form.
 		HideVersion: true,
-		// urfave adds --help only when there is no "help" command, and
-		// gkessh has one (so "help" is never a node name).
-		Flags: append(sshFlags(), &ucli.BoolFlag{Name: "version", Usage: "print the version"}, ucli.HelpFlag),
+		Flags:       slices.Concat(globalFlags(), sshFlags(), []ucli.Flag{&ucli.BoolFlag{Name: "version", Usage: "print the version"}, helpFlag()}),
 		Before: func(c *ucli.Context) error {
 			if c.Bool("version") {
 				fmt.Fprintln(stdio.Out, versionLine())
@@ -96,6 +102,8 @@ func newApp(d *deps, stdio Stdio) *ucli.App {
 	walk = func(path string, cmds []*ucli.Command) {
 		for _, c := range cmds {
 			name := strings.TrimSpace(path + " " + c.Name)
+			c.HideHelp = true
+			c.Flags = append(c.Flags, helpFlag())
 			c.OnUsageError = func(_ *ucli.Context, err error, _ bool) error { return inCommand(name, usagef("%v", err)) }
 			if act := c.Action; act != nil {
 				c.Action = func(cc *ucli.Context) error { return inCommand(name, act(cc)) }
@@ -106,6 +114,11 @@ func newApp(d *deps, stdio Stdio) *ucli.App {
 	walk("", app.Commands)
 	addExamples(app)
 	return app
+}
+
+// helpFlag is --help, -h: urfave shows a command's help when it is set.
+func helpFlag() ucli.Flag {
+	return &ucli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help"}
 }
 
 // usageError is a mistake on the command line.

@@ -61,6 +61,40 @@ func TestCommandDocs(t *testing.T) {
 		}
 	}
 	walk("gkessh", app.Flags, app.Commands)
+	// hoistFlags moves a global flag to gkessh itself, so a command's own
+	// flag of that name would never be set; and it reads a flag it cannot
+	// place yet (typed before its command) by its name alone, so flags of
+	// one name must agree on taking a value.
+	takes := map[string]bool{}
+	var check func(path string, flags []ucli.Flag, cmds []*ucli.Command)
+	check = func(path string, flags []ucli.Flag, cmds []*ucli.Command) {
+		for _, f := range flags {
+			for _, name := range f.Names() {
+				if _, global := globalName[name]; global && path != "gkessh" {
+					t.Errorf("%s: a flag of its own named --%s, like a global flag", path, name)
+				}
+				v := takesValue(f, "--"+name)
+				if w, ok := takes[name]; ok && w != v {
+					t.Errorf("%s --%s: takes a value %v, but another --%s %v", path, name, v, name, w)
+				}
+				takes[name] = v
+			}
+		}
+		for _, c := range cmds {
+			check(path+" "+c.Name, c.Flags, c.Subcommands)
+		}
+	}
+	check("gkessh", app.Flags, app.Commands)
+	for path, globals := range globalsOf {
+		if commandAt(app, path) == nil && path != "gkessh" {
+			t.Errorf("globalsOf: no command %q", path)
+		}
+		for _, g := range globals {
+			if globalName[g] != g {
+				t.Errorf("globalsOf[%q]: %q is no global flag's name", path, g)
+			}
+		}
+	}
 	names := map[string]bool{}
 	for _, c := range app.Commands {
 		names[c.Name] = true
@@ -181,4 +215,18 @@ func TestUsageErrorPointsAtHelp(t *testing.T) {
 			}
 		})
 	}
+}
+
+// commandAt is the command at path ("gkessh keys list"), or nil.
+func commandAt(app *ucli.App, path string) *ucli.Command {
+	words := strings.Fields(path)[1:]
+	cmds := app.Commands
+	var c *ucli.Command
+	for _, w := range words {
+		if c = findCommand(cmds, w); c == nil {
+			return nil
+		}
+		cmds = c.Subcommands
+	}
+	return c
 }

@@ -46,8 +46,8 @@ func auditCommand(d *deps, stdio Stdio) *ucli.Command {
 			"the whole audit (an expiring line) and only read: audit changes no node. Each finding has a\n" +
 			"severity, nodes, evidence and a fix. Exit status: 0, or 1 when a finding reaches --fail-on;\n" +
 			"255 when the audit itself failed.",
-		Flags: append(append(append(googleFlags(), keyFlags()...), selectorFlags()...),
-			strictFlag, propagationFlag,
+		Flags: append(selectorFlags(),
+			propagationFlag(),
 			&ucli.IntFlag{Name: "parallel", Aliases: []string{"P"}, Value: 16, Usage: "probe up to `N` nodes at a time"},
 			&ucli.BoolFlag{Name: "no-probe", Usage: "judge from the API alone: no login, no live checks"},
 			&ucli.StringFlag{Name: "format", Value: "table", Usage: "table or json"},
@@ -82,7 +82,7 @@ func auditFlagValues(c *ucli.Context) (auditOptions, error) {
 	default:
 		return o, usagef("--fail-on %q: want high, medium or low", f)
 	}
-	if o.Strict, err = strictFlagValue(c); err != nil {
+	if o.Strict, err = strictFlagValue(c, knownhosts.StrictAcceptNew); err != nil {
 		return o, err
 	}
 	o.Names = c.Args().Slice()

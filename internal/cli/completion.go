@@ -64,7 +64,7 @@ func completionWords(app *ucli.App) (top []string, cmds []*ucli.Command, after m
 	after = map[*ucli.Command][]string{}
 	for _, cmd := range app.VisibleCommands() {
 		top = append(top, cmd.Names()...)
-		words := flagWords(cmd.VisibleFlags())
+		words := flagWords(append(cmd.VisibleFlags(), honoured(app, app.Name+" "+cmd.Name)...))
 		for _, sub := range cmd.VisibleCommands() {
 			words = append(words, sub.Names()...)
 		}
@@ -141,7 +141,7 @@ func fishCompletion(app *ucli.App) string {
 		if len(subs) > 0 {
 			fmt.Fprintf(&b, "complete -c gkessh -n '%s' -f -a '%s'\n", cond, strings.Join(subs, " "))
 		}
-		fishFlags(&b, cond, cmd.VisibleFlags())
+		fishFlags(&b, cond, append(cmd.VisibleFlags(), honoured(app, app.Name+" "+cmd.Name)...))
 	}
 	return b.String()
 }

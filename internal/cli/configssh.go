@@ -34,7 +34,6 @@ func configSSHCommand(d *deps, stdio Stdio) *ucli.Command {
 		Flags: append(openSSHFlags(),
 			&ucli.StringFlag{Name: "ssh-config-file", Usage: "ssh config file (default ~/.ssh/config)"},
 			&ucli.StringFlag{Name: "pattern", Usage: "write one Host entry for this pattern (e.g. 'gke-cluster-*') instead of one per instance"},
-			&ucli.BoolFlag{Name: "dry-run", Usage: "print the change, write nothing"},
 			&ucli.BoolFlag{Name: "remove", Usage: "remove the managed block"},
 		),
 		Action: func(c *ucli.Context) error {

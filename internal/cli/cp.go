@@ -68,7 +68,7 @@ func scpCommand(d *deps, stdio Stdio) *ucli.Command {
 }
 
 func cpFlags() []ucli.Flag {
-	return append(append(append(googleFlags(), keyFlags()...), fleetFlags()...),
+	return append(fleetFlags(),
 		&ucli.BoolFlag{Name: "recurse", Aliases: []string{"r", "recursive"}, Usage: "copy directories with their contents"},
 		&ucli.BoolFlag{Name: "preserve", Aliases: []string{"p"}, Usage: "keep modes and access and modification times"},
 		&ucli.StringFlag{Name: "format", Value: "text", Usage: "text, or json: one object per node (with a selection)"},

@@ -31,10 +31,9 @@ func doctorCommand(d *deps, stdio Stdio) *ucli.Command {
 			"(testIamPermissions), the firewall rules IAP meets (getEffectiveFirewalls), the serial\n" +
 			"console, its published host keys and an IAP tunnel to its SSH port, as gcloud compute ssh\n" +
 			"--troubleshoot does. Exits 1 when a check fails.",
-		Flags: append(googleFlags(),
-			userFlag, keyFileFlag,
+		Flags: []ucli.Flag{
 			&ucli.IntFlag{Name: "port", Value: 22, Usage: "port to open a tunnel to"},
-		),
+		},
 		Action: action(d, stdio, doctorFlagValues, runDoctor),
 	}
 }

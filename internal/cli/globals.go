@@ -1,7 +1,13 @@
 package cli
 
 import (
+	"slices"
+	"strings"
+
 	ucli "github.com/urfave/cli/v2"
+
+	"github.com/gkessh/gkessh/keys"
+	"github.com/gkessh/gkessh/knownhosts"
 )
 
 // globalOptions are the flags every command that talks to Google shares.
@@ -18,9 +24,13 @@ type globalOptions struct {
 	Verbose     bool
 }
 
-// googleFlags are the flags behind globalOptions, with their environment
-// variables. Every command that talks to Google includes them.
-func googleFlags() []ucli.Flag {
+// globalFlags are the flags gkessh's commands share. They are defined once,
+// on gkessh itself: hoistFlags moves them there from wherever they were
+// typed, before or after the command, and the commands read them from
+// there (urfave looks a flag up through the parent commands). Which
+// command honours which is globalsOf. Each call makes new flags: urfave
+// writes into a flag as it parses.
+func globalFlags() []ucli.Flag {
 	return []ucli.Flag{
 		&ucli.StringFlag{Name: "project", Usage: "the Google Cloud project", EnvVars: []string{"CLOUDSDK_CORE_PROJECT"}},
 		&ucli.StringFlag{Name: "zone", Usage: "instance zone (looked up and cached when omitted)"},
@@ -39,7 +49,92 @@ func googleFlags() []ucli.Flag {
 				}
 				return usagef("--verbosity %q: want debug, info, warning, error, critical or none", v)
 			}},
+		&ucli.BoolFlag{Name: "dry-run", Usage: "say what would be done and change nothing: no metadata, no file, no connection"},
+		&ucli.StringFlag{Name: "user", Usage: "user name on the node (default: your local login name)"},
+		&ucli.StringFlag{Name: "key-file", Usage: "private key file; the public key is FILE.pub (default ~/.ssh/google_compute_engine, created if missing)"},
+		&ucli.StringFlag{Name: "scope", Usage: "metadata for the key: project or instance (default: project, or the instance's own when it blocks project keys)"},
+		&ucli.StringFlag{Name: "key-expire-after", Aliases: []string{"ssh-key-expire-after"}, Value: "24h", Usage: "lifetime of the metadata key, as gcloud reads it: 30m, 24h, 1d12h, P1D, 90 (seconds); 0 for a key that never expires"},
+		&ucli.StringFlag{Name: "ssh-key-expiration", Usage: "when the metadata key expires, like 2030-08-29T18:52:51Z (gcloud's flag; instead of --key-expire-after)"},
+		&ucli.StringFlag{Name: "strict-host-key-checking", Usage: "yes: only recorded or guest-published host keys; accept-new: also trust on first use when the guest published none; no: accept any (default: accept-new; config-ssh and inventory: yes, what they write for ssh)"},
 	}
+}
+
+// The global flags by what a command must do to honour them.
+var (
+	// googleGlobals: it calls a Google API.
+	googleGlobals = []string{"project", "zone", "access-token-file", "impersonate-service-account", "compute-endpoint", "verbose", "verbosity"}
+	// iapGlobals: it opens IAP tunnels.
+	iapGlobals = []string{"iap-endpoint", "iap-tunnel-insecure-disable-websocket-cert-check"}
+	// keyGlobals: it puts the user's key into metadata.
+	keyGlobals = []string{"user", "key-file", "scope", "key-expire-after", "ssh-key-expiration"}
+)
+
+// globalsOf lists, by each command's full name, the global flags it
+// honours: given any other, before or after the command, it refuses to run
+// (hoistFlags), so no flag is parsed and then dropped. A command with
+// subcommands honours what they do; one missing here honours none.
+var globalsOf = map[string][]string{
+	"gkessh":             allGlobals(),
+	"gkessh proxy":       slices.Concat(googleGlobals, iapGlobals, keyGlobals),
+	"gkessh tunnel":      slices.Concat(googleGlobals, iapGlobals),
+	"gkessh keys ensure": slices.Concat(googleGlobals, keyGlobals, []string{"dry-run"}),
+	"gkessh keys list":   googleGlobals,
+	"gkessh keys remove": slices.Concat(googleGlobals, []string{"user", "key-file", "scope", "dry-run"}),
+	"gkessh keys prune":  slices.Concat(googleGlobals, []string{"user", "key-file", "scope", "dry-run"}),
+	"gkessh config-ssh":  slices.Concat(googleGlobals, []string{"user", "key-file", "strict-host-key-checking", "dry-run"}),
+	"gkessh inventory":   slices.Concat(googleGlobals, []string{"user", "key-file", "strict-host-key-checking"}),
+	"gkessh doctor":      slices.Concat(googleGlobals, iapGlobals, []string{"user", "key-file"}),
+	"gkessh audit":       slices.Concat(googleGlobals, iapGlobals, keyGlobals, []string{"strict-host-key-checking"}),
+	"gkessh run":         slices.Concat(googleGlobals, iapGlobals, keyGlobals, []string{"strict-host-key-checking"}),
+	"gkessh cp":          slices.Concat(googleGlobals, iapGlobals, keyGlobals, []string{"strict-host-key-checking"}),
+	"gkessh scp":         slices.Concat(googleGlobals, iapGlobals, keyGlobals, []string{"strict-host-key-checking"}),
+}
+
+// allGlobals are the names of every global flag, aliases aside.
+func allGlobals() []string {
+	var names []string
+	for _, f := range globalFlags() {
+		names = append(names, f.Names()[0])
+	}
+	return names
+}
+
+// globalName maps every name of a global flag, aliases included, to its
+// first name.
+var globalName = func() map[string]string {
+	m := map[string]string{}
+	for _, f := range globalFlags() {
+		for _, n := range f.Names() {
+			m[n] = f.Names()[0]
+		}
+	}
+	return m
+}()
+
+// honours reports whether the command at path (its full name, "gkessh
+// keys list") honours the global flag name (its first name), or, for a
+// command with subcommands, whether one of them does.
+func honours(path string, name string) bool {
+	if slices.Contains(globalsOf[path], name) {
+		return true
+	}
+	for p, names := range globalsOf {
+		if strings.HasPrefix(p, path+" ") && slices.Contains(names, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// honoured are the global flags of app the command at path honours.
+func honoured(app *ucli.App, path string) []ucli.Flag {
+	var flags []ucli.Flag
+	for _, f := range app.Flags {
+		if g, ok := globalName[f.Names()[0]]; ok && honours(path, g) {
+			flags = append(flags, f)
+		}
+	}
+	return flags
 }
 
 func globals(c *ucli.Context) globalOptions {
@@ -53,4 +148,27 @@ func globals(c *ucli.Context) globalOptions {
 		InsecureIAP:     c.Bool("iap-tunnel-insecure-disable-websocket-cert-check"),
 		Verbose:         c.Bool("verbose") || c.String("verbosity") == "debug" || c.String("verbosity") == "info",
 	}
+}
+
+// strictFlagValue reads and checks --strict-host-key-checking, def when
+// not given.
+func strictFlagValue(c *ucli.Context, def knownhosts.StrictMode) (knownhosts.StrictMode, error) {
+	s := c.String("strict-host-key-checking")
+	if s == "" {
+		return def, nil
+	}
+	m, err := knownhosts.ParseStrictMode(s)
+	if err != nil {
+		return m, usagef("--strict-host-key-checking: %v", err)
+	}
+	return m, nil
+}
+
+// checkScope refuses a --scope other than project or instance.
+func checkScope(scope string) error {
+	switch scope {
+	case "", keys.ScopeProject, keys.ScopeInstance:
+		return nil
+	}
+	return usagef("--scope %q: use project or instance", scope)
 }

@@ -277,7 +277,7 @@ func addExamples(app *ucli.App) {
 			if len(c.Subcommands) > 0 {
 				base = ucli.SubcommandHelpTemplate
 			}
-			c.CustomHelpTemplate = base + section(p)
+			c.CustomHelpTemplate = base + globalSection(app, p) + section(p)
 			if c.UsageText == "" {
 				// Spelled out, so that help wraps it like any text.
 				c.UsageText = strings.TrimSpace(p + " [flags] " + c.ArgsUsage)
@@ -286,4 +286,18 @@ func addExamples(app *ucli.App) {
 		}
 	}
 	walk(app.Name, app.Commands)
+}
+
+// globalSection names the global flags the command at path honours, in
+// its help, for gkessh --help to describe.
+func globalSection(app *ucli.App, path string) string {
+	var names []string
+	for _, f := range honoured(app, path) {
+		names = append(names, "--"+f.Names()[0])
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return "\nGLOBAL OPTIONS (before or after the command; 'gkessh --help' says what they do):\n   {{wrap `" +
+		strings.Join(names, ", ") + "` 3}}\n"
 }

@@ -72,9 +72,9 @@ func hint(err error) string {
 	case errors.As(err, &refused) && refused.Waited > 0:
 		return "if the node blocks project keys, retry with --scope instance; a slow node may need a longer --propagation-timeout"
 	case errors.As(err, &changed):
-		return "if the change is expected, run again with --" + acceptChangedFlag.Name + ", which replaces the recorded keys of " + changed.Alias + " with the published ones"
+		return "if the change is expected, run again with --" + "accept-changed-host-keys" + ", which replaces the recorded keys of " + changed.Alias + " with the published ones"
 	case errors.As(err, &hostKey) && hostKey.Published:
-		return "if the change is expected, run again with --" + acceptChangedFlag.Name + " to record it in place of the old keys"
+		return "if the change is expected, run again with --" + "accept-changed-host-keys" + " to record it in place of the old keys"
 	case errors.As(err, &hostKey) && len(hostKey.Want) == 0 && !hostKey.Revoked:
 		return "with --strict-host-key-checking=yes add its key first, or use --strict-host-key-checking=accept-new"
 	}

@@ -24,28 +24,17 @@ type keyOptions struct {
 	ExpirySet bool
 }
 
-var (
-	userFlag       = &ucli.StringFlag{Name: "user", Usage: "user name on the node (default: your local login name)"}
-	keyFileFlag    = &ucli.StringFlag{Name: "key-file", Usage: "private key file; the public key is FILE.pub (default ~/.ssh/google_compute_engine, created if missing)"}
-	scopeFlag      = &ucli.StringFlag{Name: "scope", Usage: "metadata for the key: project or instance (default: project, or the instance's own when it blocks project keys)"}
-	expireFlag     = &ucli.StringFlag{Name: "key-expire-after", Aliases: []string{"ssh-key-expire-after"}, Value: "24h", Usage: "lifetime of the metadata key, as gcloud reads it: 30m, 24h, 1d12h, P1D, 90 (seconds); 0 for a key that never expires"}
-	expirationFlag = &ucli.StringFlag{Name: "ssh-key-expiration", Usage: "when the metadata key expires, like 2030-08-29T18:52:51Z (gcloud's flag; instead of --key-expire-after)"}
-	// propagationFlag bounds the wait for a new key to reach the node.
-	propagationFlag = &ucli.DurationFlag{Name: "propagation-timeout", Value: 2 * time.Minute, Usage: "how long to wait for a new key to reach the node"}
-)
-
-// keyFlags are the flags behind keyOptions.
-func keyFlags() []ucli.Flag {
-	return []ucli.Flag{userFlag, keyFileFlag, scopeFlag, expireFlag, expirationFlag}
+// propagationFlag bounds the wait for a new key to reach the node.
+func propagationFlag() ucli.Flag {
+	return &ucli.DurationFlag{Name: "propagation-timeout", Value: 2 * time.Minute, Usage: "how long to wait for a new key to reach the node"}
 }
 
-// keyFlagValues reads and checks whichever key flags the command has.
+// keyFlagValues reads and checks the key flags (globals: whichever the
+// command honours; the others keep their defaults).
 func keyFlagValues(c *ucli.Context) (keyOptions, error) {
 	k := keyOptions{User: c.String("user"), KeyFile: c.String("key-file"), Scope: c.String("scope")}
-	switch k.Scope {
-	case "", keys.ScopeProject, keys.ScopeInstance:
-	default:
-		return k, usagef("--scope %q: use project or instance", k.Scope)
+	if err := checkScope(k.Scope); err != nil {
+		return k, err
 	}
 	if c.IsSet("user") {
 		if err := checkUser("--user", k.User); err != nil {

@@ -33,9 +33,6 @@ type keysOptions struct {
 }
 
 func keysCommand(d *deps, stdio Stdio) *ucli.Command {
-	user, keyFile, scope := userFlag, keyFileFlag, scopeFlag
-	dryRun := &ucli.BoolFlag{Name: "dry-run", Usage: "say what would change, change nothing"}
-	withGoogle := func(fs ...ucli.Flag) []ucli.Flag { return append(googleFlags(), fs...) }
 	keysAction := func(run func(context.Context, keysOptions, *deps, Stdio) error) ucli.ActionFunc {
 		return action(d, stdio, keysFlags, func(ctx context.Context, o keysOptions, d *deps, stdio Stdio) error {
 			d.dryRun = o.DryRun
@@ -57,17 +54,16 @@ func keysCommand(d *deps, stdio Stdio) *ucli.Command {
 				Description: "Without NODE the key goes into project metadata (every node). With NODE it goes where that\n" +
 					"node reads keys: its own metadata when it sets block-project-ssh-keys, else the project's.\n" +
 					"Nothing is written when the key is already there and not about to expire.",
-				Flags:  withGoogle(user, keyFile, scope, dryRun, expireFlag),
 				Action: keysAction(runKeysEnsure),
 			},
 			{
 				Name:      "list",
 				Usage:     "list the ssh-keys entries of the project and NODE",
 				ArgsUsage: "[NODE]",
-				Flags: withGoogle(
+				Flags: []ucli.Flag{
 					&ucli.BoolFlag{Name: "audit", Usage: "flag permanent, expired, duplicate and project-wide (sudo everywhere) keys"},
 					&ucli.BoolFlag{Name: "fail", Usage: "audit, and exit 3 when any line has a problem (to gate CI)"},
-					&ucli.StringFlag{Name: "format", Value: "text", Usage: "text or json"}),
+					&ucli.StringFlag{Name: "format", Value: "text", Usage: "text or json"}},
 				Action: keysAction(runKeysList),
 			},
 			{
@@ -76,7 +72,6 @@ func keysCommand(d *deps, stdio Stdio) *ucli.Command {
 				ArgsUsage: "[NODE]",
 				Description: "Without --user, removes your user's lines for your key file's key. With --user U, removes every\n" +
 					"line for U. Works on project metadata, or NODE's with NODE (or --scope).",
-				Flags:  withGoogle(user, keyFile, scope, dryRun),
 				Action: keysAction(runKeysRemove),
 			},
 			{
@@ -85,8 +80,8 @@ func keysCommand(d *deps, stdio Stdio) *ucli.Command {
 				ArgsUsage: "[NODE]",
 				Description: "Without --all-expired, removes the expired and superseded lines of your user (or --user) for\n" +
 					"your key file's key only: under a shared name such as root, other keys' lines are other people's.",
-				Flags: withGoogle(user, keyFile, scope, dryRun,
-					&ucli.BoolFlag{Name: "all-expired", Usage: "remove every user's expired lines"}),
+				Flags: []ucli.Flag{
+					&ucli.BoolFlag{Name: "all-expired", Usage: "remove every user's expired lines"}},
 				Action: keysAction(runKeysPrune),
 			},
 		},

@@ -45,12 +45,12 @@ func proxyCommand(d *deps, stdio Stdio) *ucli.Command {
 			"   (config-ssh writes that User). Once the node has\n" +
 			"   taken the key, later connections skip this with no API call until the key nears\n" +
 			"   expiry. --no-ensure-key leaves keys alone.",
-		Flags: append(append(googleFlags(), keyFlags()...), propagationFlag,
+		Flags: []ucli.Flag{propagationFlag(),
 			&ucli.BoolFlag{Name: "no-ensure-key", Usage: "do not put the key into metadata or wait for it; just carry the bytes"},
 			&ucli.Uint64Flag{Name: "instance-id", Usage: "the instance id the ssh config pins host keys under (config-ssh writes it); another id means the node was recreated"},
 			// So that `gcloud compute start-iap-tunnel %h %p --listen-on-stdin`
 			// in an ssh config becomes gkessh by changing the command alone.
-			&ucli.BoolFlag{Name: "listen-on-stdin", Usage: "the only way proxy works; accepted for gcloud start-iap-tunnel command lines"}),
+			&ucli.BoolFlag{Name: "listen-on-stdin", Usage: "the only way proxy works; accepted for gcloud start-iap-tunnel command lines"}},
 		Action: func(c *ucli.Context) error {
 			k, err := keyFlagValues(c)
 			if err != nil {

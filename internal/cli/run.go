@@ -55,7 +55,7 @@ func runCommand(d *deps, stdio Stdio) *ucli.Command {
 			"at a time through IAP. stdin is sent to every node as it arrives. Each output line starts with\n" +
 			"the node's name. Exit status: 0 every node exited 0, 1 a command failed, 255 a node could not\n" +
 			"be reached, 130 interrupted. Nodes that match but are not RUNNING are listed as skipped.",
-		Flags: append(append(append(googleFlags(), keyFlags()...), fleetFlags()...),
+		Flags: append(fleetFlags(),
 			&ucli.BoolFlag{Name: "no-stdin", Usage: "do not read stdin; the commands get none"},
 			&ucli.BoolFlag{Name: "group", Usage: "print each node's output as one block when it finishes"},
 			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text, or json: one object per node"},
@@ -123,7 +123,7 @@ type fleetOptions struct {
 
 // fleetFlags are fleetOptions' flags.
 func fleetFlags() []ucli.Flag {
-	return append(selectorFlags(), strictFlag, propagationFlag,
+	return append(selectorFlags(), propagationFlag(),
 		&ucli.IntFlag{Name: "parallel", Aliases: []string{"P"}, Value: defaultParallel, Usage: "work on up to `N` nodes at a time"},
 		&ucli.DurationFlag{Name: "timeout", Usage: "give up on a node after this long, from dial to the end (0: never)"},
 		&ucli.BoolFlag{Name: "fail-fast", Usage: "start no new node after the first one fails"},
@@ -143,7 +143,7 @@ func fleetFlagValues(c *ucli.Context) (fleetOptions, error) {
 		FailFast:           c.Bool("fail-fast"),
 	}
 	var err error
-	if o.Strict, err = strictFlagValue(c); err != nil {
+	if o.Strict, err = strictFlagValue(c, knownhosts.StrictAcceptNew); err != nil {
 		return o, err
 	}
 	if o.Parallel < 1 {

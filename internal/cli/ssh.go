@@ -49,18 +49,8 @@ const alreadyPresentWait = 15 * time.Second
 
 // acceptChangedFlag lets the keys a guest publishes replace changed
 // recorded ones (knownhosts.Pin), in logins, config-ssh and inventory.
-var acceptChangedFlag = &ucli.BoolFlag{Name: "accept-changed-host-keys", Usage: "when a node's guest publishes host keys other than the recorded ones (rebuilt node, regenerated keys), record them in place of the old ones instead of refusing"}
-
-// strictFlag is the host key policy of the commands that log in natively.
-var strictFlag = &ucli.StringFlag{Name: "strict-host-key-checking", Value: string(knownhosts.StrictAcceptNew), Usage: "yes: only recorded or guest-published host keys; accept-new: also trust on first use when the guest published none; no: accept any"}
-
-// strictFlagValue reads and checks --strict-host-key-checking.
-func strictFlagValue(c *ucli.Context) (knownhosts.StrictMode, error) {
-	m, err := knownhosts.ParseStrictMode(c.String("strict-host-key-checking"))
-	if err != nil {
-		return m, usagef("--strict-host-key-checking: %v", err)
-	}
-	return m, nil
+func acceptChangedFlag() ucli.Flag {
+	return &ucli.BoolFlag{Name: "accept-changed-host-keys", Usage: "when a node's guest publishes host keys other than the recorded ones (rebuilt node, regenerated keys), record them in place of the old ones instead of refusing"}
 }
 
 // checkPort refuses a --port that no node can listen on.
@@ -71,23 +61,22 @@ func checkPort(port int) error {
 	return nil
 }
 
+// sshFlags are the login's own flags, besides the global ones.
 func sshFlags() []ucli.Flag {
-	return append(append(googleFlags(), keyFlags()...),
-		strictFlag,
-		acceptChangedFlag,
-		propagationFlag,
+	return []ucli.Flag{
+		acceptChangedFlag(),
+		propagationFlag(),
 		&ucli.BoolFlag{Name: "internal-ip", Usage: "connect to the node's internal IP directly instead of through IAP"},
 		&ucli.BoolFlag{Name: "tunnel-through-iap", Usage: "go through IAP: the default, accepted so gcloud command lines work"},
 		&ucli.StringSliceFlag{Name: "ssh-flag", Usage: "ssh `OPTS` as gcloud passes them, such as \"-L 8080:localhost:80\": read as gkessh's own"},
 		&ucli.StringFlag{Name: "command", Usage: "`COMMAND` to run on the node, as gcloud's --command; the same as one word after --"},
-		&ucli.BoolFlag{Name: "dry-run", Usage: "say what would be done, change nothing and do not connect"},
 		&ucli.IntFlag{Name: "port", Value: 22, Usage: "the node's SSH port"},
 		&ucli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "request a terminal for COMMAND too (for sudo, top…)"},
 		&ucli.BoolFlag{Name: "forward-agent", Aliases: []string{"A"}, Usage: "forward your ssh-agent (SSH_AUTH_SOCK) to the node, like ssh -A; only to nodes you trust"},
 		&ucli.StringSliceFlag{Name: "local-forward", Aliases: []string{"L"}, Usage: "like ssh -L: `SPEC` [BIND:]PORT:HOST:HOSTPORT forwards local PORT to HOST:HOSTPORT as the node sees it (repeatable)"},
 		&ucli.StringSliceFlag{Name: "remote-forward", Aliases: []string{"R"}, Usage: "like ssh -R: `SPEC` [BIND:]PORT:HOST:HOSTPORT has the node listen on PORT and forward to HOST:HOSTPORT as this machine sees it (repeatable)"},
 		&ucli.BoolFlag{Name: "no-command", Aliases: []string{"N"}, Usage: "run no command or shell, only the forwards, until interrupted, like ssh -N"},
-	)
+	}
 }
 
 func sshFlagValues(c *ucli.Context) (sshOptions, error) {
@@ -148,7 +137,7 @@ func sshFlagValues(c *ucli.Context) (sshOptions, error) {
 			return o, err
 		}
 	}
-	if o.Strict, err = strictFlagValue(c); err != nil {
+	if o.Strict, err = strictFlagValue(c, knownhosts.StrictAcceptNew); err != nil {
 		return o, err
 	}
 	if err := checkPort(o.Port); err != nil {

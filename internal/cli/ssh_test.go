@@ -234,7 +234,7 @@ func TestSSHUsage(t *testing.T) {
 	for _, args := range cases {
 		// A login's usage errors exit 255, as ssh's do; other commands' 2.
 		want := exitUsage
-		if isLogin(app, hoistFlags(app, append([]string{"gkessh"}, args...))) {
+		if hoisted, _ := hoistFlags(app, append([]string{"gkessh"}, args...)); isLogin(app, hoisted) {
 			want = 255
 		}
 		help := "See 'gkessh --help'"

@@ -30,13 +30,12 @@ type openSSHOptions struct {
 	AcceptChanged bool
 }
 
+// openSSHFlags are the own flags of config-ssh and inventory.
 func openSSHFlags() []ucli.Flag {
-	return append(googleFlags(),
+	return []ucli.Flag{
 		&ucli.StringFlag{Name: "filter", Usage: "only instances whose name matches this regexp (e.g. ^gke-cluster-)"},
-		userFlag, keyFileFlag,
-		&ucli.StringFlag{Name: "strict-host-key-checking", Value: "yes", Usage: "ssh's StrictHostKeyChecking: yes, accept-new or no"},
-		acceptChangedFlag,
-	)
+		acceptChangedFlag(),
+	}
 }
 
 func openSSHFlagValues(c *ucli.Context) (openSSHOptions, error) {
@@ -48,12 +47,14 @@ func openSSHFlagValues(c *ucli.Context) (openSSHOptions, error) {
 		globalOptions: globals(c),
 		keyOptions:    k,
 		Filter:        c.String("filter"),
-		Strict:        c.String("strict-host-key-checking"),
 		AcceptChanged: c.Bool("accept-changed-host-keys"),
 	}
-	if _, err := strictFlagValue(c); err != nil {
+	// What ssh checks, so yes by default, as ssh's own default.
+	strict, err := strictFlagValue(c, knownhosts.StrictYes)
+	if err != nil {
 		return o, err
 	}
+	o.Strict = string(strict)
 	if _, err := regexp.Compile(o.Filter); err != nil {
 		return o, usagef("--filter: %v", err)
 	}

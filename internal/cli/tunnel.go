@@ -26,9 +26,9 @@ func tunnelCommand(d *deps, stdio Stdio) *ucli.Command {
 		Usage: "forward a local port to a node's port through IAP",
 		UsageText: "gkessh tunnel [--listen [HOST:]PORT] NODE REMOTE_PORT\n\n" +
 			"   Every connection to the local address gets its own tunnel. Ctrl-C stops.",
-		Flags: append(googleFlags(),
+		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "listen", Aliases: []string{"local-host-port"}, Value: "127.0.0.1:0", Usage: "local `[HOST:]PORT` to listen on; HOST defaults to localhost, port 0 picks one (gcloud start-iap-tunnel's --local-host-port)"},
-		),
+		},
 		Action: func(c *ucli.Context) error {
 			o := tunnelOptions{globalOptions: globals(c), Listen: c.String("listen")}
 			args := c.Args().Slice()
