@@ -51,8 +51,8 @@ type Options struct {
 	Gcloud *gcloud.Config
 	// Env looks up variables; nil means os.LookupEnv.
 	Env gcloud.LookupEnv
-	// CacheDir holds cached tokens; "" means the user cache directory's
-	// gkessh/tokens, "-" no disk cache.
+	// CacheDir holds cached tokens (gkessh's state directory's tokens/);
+	// "" keeps them in memory only.
 	CacheDir string
 	// HTTP makes the token requests; nil means http.DefaultClient.
 	HTTP *http.Client
@@ -105,10 +105,7 @@ func New(ctx context.Context, o Options) (*Source, error) {
 		}
 		o.Gcloud = cfg
 	}
-	cache, err := openCache(o.CacheDir)
-	if err != nil {
-		o.Logf("auth: no disk token cache: %v", err)
-	}
+	cache := openCache(o.CacheDir)
 	s, err := base(ctx, o)
 	if err != nil {
 		return nil, err

@@ -29,18 +29,11 @@ type cached struct {
 	Obtained    time.Time `json:"obtained"`
 }
 
-func openCache(dir string) (*diskCache, error) {
-	if dir == "-" {
-		return nil, nil
-	}
+func openCache(dir string) *diskCache {
 	if dir == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			return nil, err
-		}
-		dir = filepath.Join(base, "gkessh", "tokens")
+		return nil
 	}
-	return &diskCache{dir}, nil // store makes dir: a run that stores nothing writes nothing
+	return &diskCache{dir} // store makes dir: a run that stores nothing writes nothing
 }
 
 // key identifies s's tokens: different principals, sources, credentials

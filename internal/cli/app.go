@@ -87,7 +87,7 @@ func newApp(d *deps, stdio Stdio) *ucli.App {
 			scpCommand(d, stdio),
 			helpCommand(),
 			completionCommand(stdio),
-			completeNodesCommand(stdio),
+			completeNodesCommand(d, stdio),
 			versionCommand(stdio),
 		},
 	}

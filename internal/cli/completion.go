@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
-
-	"github.com/gkessh/gkessh/internal/gce"
 )
 
 // shells maps each supported shell to its script generator.
@@ -39,13 +37,13 @@ func completionCommand(stdio Stdio) *ucli.Command {
 // completeNodesCommand prints the node names in the zone cache, one a
 // line, for the completion scripts. It reads only the cache, so a TAB
 // never waits on the network.
-func completeNodesCommand(stdio Stdio) *ucli.Command {
+func completeNodesCommand(d *deps, stdio Stdio) *ucli.Command {
 	return &ucli.Command{
 		Name:   "__complete-nodes",
 		Usage:  "print the node names in the zone cache, for completion scripts",
 		Hidden: true,
 		Action: func(*ucli.Context) error {
-			cache, err := gce.DefaultCache()
+			cache, err := d.zoneCache()
 			if err != nil {
 				return nil // no cache directory: nothing to complete
 			}

@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/gkessh/gkessh/internal/gce"
 )
 
 // TestBashCompletion sources the script in bash and drives its completion
@@ -138,7 +136,7 @@ func TestCompleteNodes(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", dir)
 	t.Setenv("HOME", dir)
 	t.Setenv("LocalAppData", dir)
-	cache, err := gce.DefaultCache()
+	cache, err := newDeps(Stdio{}).zoneCache()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,19 +8,18 @@ import (
 )
 
 // authSource finds the credentials as gcloud would (package auth), from
-// the flags; logf hears which source was chosen and each token fetch. A dry
-// run keeps tokens in memory only: it writes nothing to disk.
-func authSource(ctx context.Context, g globalOptions, dryRun bool, logf func(string, ...any)) (*auth.Source, error) {
+// the flags, caching tokens in cacheDir ("": in memory only); logf hears
+// which source was chosen and each token fetch.
+func authSource(ctx context.Context, g globalOptions, cacheDir string, logf func(string, ...any)) (*auth.Source, error) {
 	o := auth.Options{
 		TokenFile:       g.TokenFile,
 		TokenFileOrigin: tokenFileOrigin(g.TokenFile),
 		Impersonate:     g.Impersonate,
-		// Where auth reads it itself, it names the property's source.
+		// The flag's name, for messages; without the flag auth reads
+		// gcloud's property and names where it found it.
 		ImpersonateOrigin: "--impersonate-service-account",
+		CacheDir:          cacheDir,
 		Logf:              logf,
-	}
-	if dryRun {
-		o.CacheDir = "-"
 	}
 	return auth.New(ctx, o)
 }

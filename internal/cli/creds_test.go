@@ -3,12 +3,16 @@
 package cli
 
 import (
+	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/knownhosts"
 )
 
 // TestDoctorCredentials: doctor names the principal, the source and the
@@ -57,5 +61,41 @@ func TestDoctorCredentials(t *testing.T) {
 				t.Fatal("doctor printed a token")
 			}
 		})
+	}
+}
+
+// TestOneStateDir: the zone cache, the token cache and the proxy's stamps
+// all live in deps' one state directory: a test (or a caller) that moves
+// it moves all three. (issue 21 item 6)
+func TestOneStateDir(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 1})
+	robot := "robot@demo-project.iam.gserviceaccount.com"
+	key, err := e.srv.AddServiceAccount(emulator.Account{Email: robot, Grant: emulator.Grant{Projects: []string{e.srv.ProjectName()}}}, e.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(e.home, "key.json")
+	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", keyFile)
+	d := e.deps(Stdio{Out: io.Discard, Err: io.Discard})
+	state := filepath.Join(e.home, "state")
+	d.stateDir = func() (string, error) { return state, nil }
+	o := sshOptions{globalOptions: e.options(), Node: e.srv.Nodes()[0], Port: 22, PropagationTimeout: time.Minute,
+		Strict: knownhosts.StrictAcceptNew, Command: []string{"true"}}
+	o.TokenFile = "" // the service account's key: a token worth caching
+	if err := runSSH(context.Background(), o, d, Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	stamps := openStamps(d, e.srv.ProjectName(), io.Discard)
+	stamps.put(o.Node, stamp{User: "u", Key: "k", Until: time.Now().Add(time.Hour)}, time.Now())
+	for _, pattern := range []string{"zones-*.json", "staged-*.json", "tokens/*.json"} {
+		if m, _ := filepath.Glob(filepath.Join(state, pattern)); len(m) == 0 {
+			t.Errorf("no %s in the state directory %s", pattern, state)
+		}
+	}
+	if m, _ := filepath.Glob(filepath.Join(e.home, ".cache", "gkessh", "*", "*")); len(m) > 0 {
+		t.Errorf("state outside the state directory: %v", m)
 	}
 }

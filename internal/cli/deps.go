@@ -29,7 +29,7 @@ import (
 type deps struct {
 	// newTokenSource finds the credentials (authSource, in creds.go): the
 	// one place that decides how. tokenSource calls it once per process.
-	newTokenSource func(ctx context.Context, g globalOptions, dryRun bool, logf func(string, ...any)) (*auth.Source, error)
+	newTokenSource func(ctx context.Context, g globalOptions, cacheDir string, logf func(string, ...any)) (*auth.Source, error)
 	// newCompute builds a Compute API client.
 	newCompute func(ctx context.Context, project, endpoint string, ts oauth2.TokenSource) (*gce.Client, error)
 	// gcloud reads a property of the active gcloud configuration as gcloud
@@ -38,7 +38,9 @@ type deps struct {
 	// the remote user when the local login name will not do),
 	// auth/impersonate_service_account.
 	gcloud func(section, name string) (string, error)
-	// stateDir is gkessh's cache directory: the zone cache and key stamps.
+	// stateDir is gkessh's one state directory, the user cache
+	// directory's gkessh/: the zone cache, the proxy's stamps, and the
+	// token cache in tokens/.
 	stateDir func() (string, error)
 	// Paths and names with defaults from the user's home and login.
 	keyPath    func() (string, error) // the default --key-file
@@ -99,7 +101,15 @@ func newDeps(stdio Stdio) *deps {
 // a server refuses.
 func (d *deps) tokenSource(ctx context.Context, g globalOptions) (*auth.Source, error) {
 	d.tokenOnce.Do(func() {
-		d.tokens, d.tokenErr = d.newTokenSource(ctx, g, d.dryRun, d.logger(g.Verbose))
+		logf := d.logger(g.Verbose)
+		// A dry run keeps tokens in memory only: it writes nothing to disk.
+		cacheDir := ""
+		if dir, err := d.stateDir(); err != nil {
+			logf("auth: no disk token cache: %v", err)
+		} else if !d.dryRun {
+			cacheDir = filepath.Join(dir, "tokens")
+		}
+		d.tokens, d.tokenErr = d.newTokenSource(ctx, g, cacheDir, logf)
 	})
 	return d.tokens, d.tokenErr
 }

@@ -40,16 +40,6 @@ type Cache struct {
 	ReadOnly bool
 }
 
-// DefaultCache is the cache in the user cache directory ($XDG_CACHE_HOME or
-// ~/.cache on Linux), under gkessh/.
-func DefaultCache() (*Cache, error) {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return nil, fmt.Errorf("gce: find the cache directory (set HOME or XDG_CACHE_HOME): %w", err)
-	}
-	return &Cache{Dir: filepath.Join(dir, "gkessh")}, nil
-}
-
 func (c *Cache) now() time.Time {
 	if c.Now != nil {
 		return c.Now()
