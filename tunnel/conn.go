@@ -95,7 +95,7 @@ func (d *Dialer) DialContext(ctx context.Context, t Target) (net.Conn, error) {
 	}
 	switch {
 	case d.AckTimeout == 0:
-		c.s.SetAckTimeout(DefaultAckTimeout)
+		c.s.SetAckTimeout(defaultAckTimeout)
 	case d.AckTimeout > 0:
 		c.s.SetAckTimeout(d.AckTimeout)
 	}

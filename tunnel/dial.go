@@ -81,6 +81,10 @@ type Dialer struct {
 // websocket pings, which IAP may not take.
 const DefaultAckTimeout = 30 * time.Second
 
+// defaultAckTimeout is what a zero Dialer.AckTimeout means: DefaultAckTimeout,
+// except in test builds (testhooks.go).
+var defaultAckTimeout = DefaultAckTimeout
+
 // handshakeTimeout bounds the wait for the relay's first message, as
 // gcloud's 60 s does, when the caller's context sets no shorter deadline.
 const handshakeTimeout = 60 * time.Second

@@ -475,8 +475,16 @@ func TestStuckRelay(t *testing.T) {
 			send(ws, iap.AppendData(nil, []byte("x")))
 			if i == websockets {
 				ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+				drain(ws)
+				return
 			}
-			drain(ws)
+			// Then gone: the client's resent bytes read (closing on them
+			// unread would reset the connection), the socket dropped. (A
+			// relay that answers but never acknowledges is left only after
+			// 8 ack timeouts: 16 of them took 13 s.)
+			ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+			ws.ReadMessage()
+			ws.NetConn().Close()
 		})
 		f.dialer.AckTimeout = 100 * time.Millisecond
 		c, err := f.dialer.DialContext(context.Background(), target)
@@ -493,4 +501,96 @@ func TestStuckRelay(t *testing.T) {
 			t.Fatalf("read %q, %v; want %d bytes and EOF", got, err, websockets)
 		}
 	})
+}
+
+// TestLazyRelayKeepsWebsocket: a relay that echoes each write at once but
+// acknowledges nothing (as one with a long ACK idle would, for a few
+// keystrokes) is alive: the tunnel keeps its websocket past the ack
+// timeout, though not past 8 of them (TestRelayNeverAcks). The first rule,
+// ACK progress alone, resumed after each write.
+func TestLazyRelayKeepsWebsocket(t *testing.T) {
+	var n atomic.Int32
+	done := make(chan struct{}) // the checks are over: acknowledge, so Close need not linger
+	f := newFakeRelay(t, func(ws *websocket.Conn, r *http.Request) {
+		n.Add(1)
+		send(ws, iap.AppendConnectSuccess(nil, "s1"))
+		var mu sync.Mutex
+		var got uint64
+		go func() {
+			<-done
+			mu.Lock()
+			send(ws, iap.AppendAck(nil, got))
+			mu.Unlock()
+		}()
+		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			_, msg, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			if fr, err := iap.ParseFrame(msg); err == nil && fr.Tag == iap.TagData {
+				mu.Lock()
+				got += uint64(len(fr.Data))
+				send(ws, iap.AppendData(nil, fr.Data)) // echo, never ACK
+				mu.Unlock()
+			}
+		}
+	})
+	f.dialer.AckTimeout = 200 * time.Millisecond
+	c := f.dial(t)
+	defer close(done)
+	for i := range 3 {
+		key := []byte{'a' + byte(i)}
+		if _, err := c.Write(key); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, 1)
+		if _, err := io.ReadFull(c, got); err != nil || got[0] != key[0] {
+			t.Fatalf("echo %q, %v", got, err)
+		}
+		time.Sleep(300 * time.Millisecond) // past the ack timeout, nothing acknowledged
+	}
+	if n.Load() != 1 {
+		t.Errorf("%d websockets, want 1: a relay that answers is not silent", n.Load())
+	}
+}
+
+// TestRelayNeverAcks: a relay that echoes every write but never
+// acknowledges one is left for a new websocket after 8 ack timeouts, not
+// kept until the send window fills and writes block for good.
+func TestRelayNeverAcks(t *testing.T) {
+	var n atomic.Int32
+	var got atomic.Uint64 // payload bytes the relay has, over all websockets
+	f := newFakeRelay(t, func(ws *websocket.Conn, r *http.Request) {
+		if n.Add(1) == 1 {
+			send(ws, iap.AppendConnectSuccess(nil, "s1"))
+		} else {
+			send(ws, iap.AppendReconnectSuccess(nil, got.Load()))
+		}
+		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			_, msg, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			if fr, err := iap.ParseFrame(msg); err == nil && fr.Tag == iap.TagData {
+				got.Add(uint64(len(fr.Data)))
+				send(ws, iap.AppendData(nil, fr.Data)) // echo, never ACK
+			}
+		}
+	})
+	f.dialer.AckTimeout = 50 * time.Millisecond
+	c := f.dial(t)
+	for deadline := time.Now().Add(10 * time.Second); n.Load() < 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("still on websocket %d after 10s of writes nothing acknowledged", n.Load())
+		}
+		if _, err := c.Write([]byte("k")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -67,6 +67,7 @@ func (s *Stream) Serve(ws *websocket.Conn) error {
 		return errors.New("iap: serve of a stream that is being served or is finished")
 	}
 	s.att = a
+	s.awaiting = false // a new websocket: nothing sent on it yet
 	s.mu.Unlock()
 
 	wdone := make(chan struct{})
@@ -83,7 +84,7 @@ func (s *Stream) Serve(ws *websocket.Conn) error {
 	go func() {
 		defer close(adone)
 		if ackTimeout > 0 {
-			s.watchAcks(a, ackTimeout)
+			s.watchRelay(a, ackTimeout)
 		}
 	}()
 	if a.b.setOnRead(s.burstDone) {
@@ -146,6 +147,7 @@ func (s *Stream) readLoop(a *attachment) error {
 		if err != nil {
 			return ReadError(err)
 		}
+		s.heard.Add(1)
 		if err := s.handle(buf[:n], a.stop); err != nil {
 			return err
 		}
@@ -431,6 +433,7 @@ func (s *Stream) send(a *attachment, mayClose bool) (closeNow bool, err error) {
 			// Counted as sent before it is written, so that an ACK racing
 			// the write is not taken for one beyond what was sent.
 			s.sent += uint64(n)
+			s.sentData()
 			a.endMessage(p)
 		}
 		if mayClose && !ack && n == 0 && s.closing && !s.closeSent && (s.acked == end || isClosed(s.lingered)) {

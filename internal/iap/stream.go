@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -114,33 +115,45 @@ type Stream struct {
 
 	sendMu     sync.Mutex    // held to write messages; see above
 	ackTimeout time.Duration // SetAckTimeout's bound; 0: none
+	// For the ack timeout: heard counts the relay's messages (the
+	// websocket reader adds to it); awaiting says DATA went out since the
+	// count was awaitHeard, first at awaitSince, and the relay has not been
+	// heard from since, as far as send knows.
+	heard      atomic.Uint64
+	awaiting   bool
+	awaitHeard uint64
+	awaitSince time.Time
 	writeTurn  chan struct{} // held by one Write at a time, so each is contiguous
 	rdl, wdl   deadline
 }
 
-// ErrAckTimeout ends a websocket on which the peer acknowledged nothing
-// for the ack timeout although bytes were outstanding: the path is dead even
-// if the socket does not know it yet. Serve returns it like any broken
-// websocket, so the stream can Resume on a new one.
-var ErrAckTimeout = errors.New("iap: the relay acknowledged nothing for too long: the websocket is dead")
+// ErrAckTimeout ends a websocket on which the relay sent nothing at all
+// for the ack timeout after DATA that it has not acknowledged: the path is
+// dead even if the socket does not know it yet. Serve returns it like any
+// broken websocket, so the stream can Resume on a new one.
+var ErrAckTimeout = errors.New("iap: the relay sent nothing back for too long: the websocket is dead")
 
-// SetAckTimeout makes Serve drop its websocket when bytes are outstanding
-// and the peer's ACK count has not moved for d, which detects a relay that
-// went silent without relying on websocket pings (IAP may not take them).
-// Zero turns it off. Call it before Serve.
+// SetAckTimeout makes Serve drop its websocket when DATA went out, is not
+// acknowledged, and the relay has sent nothing at all since, for d: that
+// detects a relay that went silent, without websocket pings (IAP may not
+// take them). Any message from the relay counts, not only an ACK, since
+// IAP's cadence for small sends is unknown: a relay that acknowledges a
+// keystroke only after a long idle, but echoes it at once, is alive. An
+// ACK may lag that way for 8 times d, not for ever. Zero turns it off.
+// Call it before Serve.
 func (s *Stream) SetAckTimeout(d time.Duration) {
 	s.mu.Lock()
 	s.ackTimeout = d
 	s.mu.Unlock()
 }
 
-// watchAcks fails a when the peer's ACKs stall past the ack timeout with
-// bytes outstanding; it returns when a stops.
-func (s *Stream) watchAcks(a *attachment, timeout time.Duration) {
+// watchRelay fails a when DATA sent on it stays unacknowledged and the
+// relay silent past the ack timeout; it returns when a stops.
+func (s *Stream) watchRelay(a *attachment, timeout time.Duration) {
 	t := time.NewTicker(timeout / 4)
 	defer t.Stop()
 	s.mu.Lock()
-	last, since := s.acked, time.Now()
+	lastAck, ackSince := s.acked, time.Now()
 	s.mu.Unlock()
 	for {
 		select {
@@ -148,16 +161,32 @@ func (s *Stream) watchAcks(a *attachment, timeout time.Duration) {
 			return
 		case now := <-t.C:
 			s.mu.Lock()
-			acked, waiting := s.acked, s.sent > s.acked
+			waiting := s.sent > s.acked
+			silent := waiting && s.awaiting && s.awaitHeard == s.heard.Load() && now.Sub(s.awaitSince) >= timeout
+			if s.acked != lastAck || !waiting {
+				lastAck, ackSince = s.acked, now
+			}
 			s.mu.Unlock()
-			switch {
-			case acked != last || !waiting:
-				last, since = acked, now
-			case now.Sub(since) >= timeout:
+			if silent || now.Sub(ackSince) >= ackLag*timeout {
 				a.fail(ErrAckTimeout)
 				return
 			}
 		}
+	}
+}
+
+// ackLag is how many ack timeouts an ACK may lag while the relay does
+// answer otherwise: a relay may acknowledge small sends only after a long
+// idle, but one that never does would fill the send window, and writes
+// would block for good.
+const ackLag = 8
+
+// sentData notes that DATA went out, for the ack timeout: the wait for
+// the relay starts with the first DATA since it was last heard from. Call
+// with s.mu held.
+func (s *Stream) sentData() {
+	if h := s.heard.Load(); !s.awaiting || s.awaitHeard != h {
+		s.awaiting, s.awaitHeard, s.awaitSince = true, h, time.Now()
 	}
 }
 

@@ -1,6 +1,8 @@
 // Package testbin builds this module's commands for tests that run them as
 // real processes: each at most once per test binary, into a directory that
-// Main removes when the tests end.
+// Main removes when the tests end. They are built with the gkessh_testhooks
+// tag, which lets tests shorten bounds they cannot wait out through
+// GKESSH_TEST_* environment variables (tunnel/testhooks.go).
 package testbin
 
 import (
@@ -80,7 +82,9 @@ func get(name string) (string, error) {
 	mu.Unlock()
 	bin := filepath.Join(dir, name)
 	b.once.Do(func() {
-		out, err := exec.Command("go", "build", "-o", bin, "github.com/gkessh/gkessh/cmd/"+name).CombinedOutput()
+		// The tag lets tests shorten bounds they cannot wait out (GKESSH_TEST_*
+		// environment variables); a user's build has no such knob.
+		out, err := exec.Command("go", "build", "-tags", "gkessh_testhooks", "-o", bin, "github.com/gkessh/gkessh/cmd/"+name).CombinedOutput()
 		if err != nil {
 			b.err = fmt.Errorf("go build ./cmd/%s: %w\n%s", name, err, out)
 		}
