@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/url"
 	"slices"
@@ -107,7 +108,7 @@ func (s *Server) AddServiceAccount(a Account, baseURL string) ([]byte, error) {
 		"private_key_id":              keyID,
 		"private_key":                 string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
 		"client_email":                a.Email,
-		"client_id":                   fmt.Sprint(s.newAccountID()),
+		"client_id":                   serviceAccountUniqueID(a.Email),
 		"auth_uri":                    "https://accounts.google.com/o/oauth2/auth",
 		"token_uri":                   baseURL + "/token",
 		"auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
@@ -159,10 +160,20 @@ func (s *Server) addAccount(a *oauthAccount) {
 	s.oauth.accounts[a.Email] = a
 }
 
-func (s *Server) newAccountID() uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.newID()
+// serviceAccountUniqueID is the numeric unique id of a service account,
+// also its OAuth client id: 21 digits, as Google's are. The emulator
+// derives it from the e-mail, so an account keeps it from run to run.
+func serviceAccountUniqueID(email string) string {
+	sum := sha256.Sum256([]byte(email))
+	n := new(big.Int).SetBytes(sum[:16])
+	n.Mod(n, new(big.Int).Exp(big.NewInt(10), big.NewInt(20), nil))
+	return fmt.Sprintf("1%020s", n.String())
+}
+
+// isServiceAccount tells a service account's e-mail (…@P.iam.gserviceaccount.com,
+// …-compute@developer.gserviceaccount.com, …) from a user's.
+func isServiceAccount(email string) bool {
+	return strings.HasSuffix(email, ".gserviceaccount.com")
 }
 
 // mint makes a token for a, as a Grant, and counts it. lifetime 0 means

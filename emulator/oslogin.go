@@ -34,9 +34,15 @@ type osLoginKey struct {
 // Server.mu, since the guest agents read them with metadata.
 type osLoginUsers map[string]map[string]osLoginKey
 
-// osLoginUsername is the POSIX user name OS Login gives an account: its
+// OSLoginUsername is the POSIX user name OS Login gives an account. A
+// service account's is sa_ and its numeric unique id (Google's
+// guest-oslogin takes a name starting "sa_" for a service account, and
+// its homes are /home/sa_1089796971820486495…); anyone else's is the
 // e-mail with every character other than a letter or digit made '_'.
-func osLoginUsername(principal string) string {
+func OSLoginUsername(principal string) string {
+	if isServiceAccount(principal) {
+		return "sa_" + serviceAccountUniqueID(principal)
+	}
 	return strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
 			return r
@@ -139,7 +145,7 @@ func (s *Server) loginProfile(principal string) map[string]any {
 		keys[fp] = k
 	}
 	s.mu.Unlock()
-	name := osLoginUsername(principal)
+	name := OSLoginUsername(principal)
 	s.mu.Lock()
 	if n, ok := s.posixNames[principal]; ok {
 		name = n
@@ -176,7 +182,7 @@ func (s *Server) osLoginView(now time.Time) string {
 			if k.ExpirationTimeUsec != 0 && time.UnixMicro(k.ExpirationTimeUsec).Before(now) {
 				continue
 			}
-			lines = append(lines, osLoginUsername(p)+"\x00"+k.Key)
+			lines = append(lines, OSLoginUsername(p)+"\x00"+k.Key)
 		}
 	}
 	slices.Sort(lines)

@@ -4,6 +4,7 @@ package emulator
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +86,55 @@ func TestOSLoginAPI(t *testing.T) {
 	}
 	for {
 		if got := f.nextInstall(t, 10*time.Second); len(got) == 0 {
+			break
+		}
+	}
+}
+
+// TestOSLoginServiceAccountName: OS Login names a service account's POSIX
+// user sa_ and its numeric unique id (the key file's client_id), not after
+// its e-mail (fidelity review E5); its home is /home/sa_…, and the guest
+// agent installs its key under that name.
+func TestOSLoginServiceAccountName(t *testing.T) {
+	srv, hs := newTestServer(t, Config{})
+	vm, err := srv.AddNode("plain-vm", "us-west1-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := useFakeSSHD(t, vm)
+	if err := srv.SetProjectMetadata(map[string]*string{"enable-oslogin": ptr("TRUE")}); err != nil {
+		t.Fatal(err)
+	}
+	const robot = "robot@demo-project.iam.gserviceaccount.com"
+	keyFile, err := srv.AddServiceAccount(Account{Email: robot}, hs.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kf struct {
+		ClientID string `json:"client_id"`
+	}
+	if err := json.Unmarshal(keyFile, &kf); err != nil {
+		t.Fatal(err)
+	}
+	if len(kf.ClientID) != 21 || strings.Trim(kf.ClientID, "0123456789") != "" {
+		t.Fatalf("client_id %q: want Google's 21-digit unique id", kf.ClientID)
+	}
+	srv.AddGrant("robot-token", Grant{Principal: robot, Projects: []string{srv.ProjectName()}, Permissions: []string{"compute.instances.osLogin"}})
+	svc, err := oslogin.NewService(context.Background(), option.WithEndpoint(hs.URL+"/"),
+		option.WithTokenSource(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "robot-token"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := svc.Users.ImportSshPublicKey("users/"+robot, &oslogin.SshPublicKey{Key: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(testkey.Public(t))))}).Do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "sa_" + kf.ClientID
+	if pa := res.LoginProfile.PosixAccounts; len(pa) != 1 || pa[0].Username != want || pa[0].HomeDirectory != "/home/"+want {
+		t.Fatalf("posixAccounts %+v, want username and home %s", pa, want)
+	}
+	for {
+		if got := f.nextInstall(t, 10*time.Second); len(got[want]) == 1 {
 			break
 		}
 	}

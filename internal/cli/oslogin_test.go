@@ -292,7 +292,7 @@ func TestOSLoginImpersonated(t *testing.T) {
 			t.Setenv("CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT", target)
 		}
 		stdout, stderr, code := e.run(append(how, "-v", "plain-vm", "--", "echo", "in")...)
-		if code != 0 || stdout != "in\n" || !strings.Contains(stderr, "logged in as deployer_demo_project_iam_gserviceaccount_com after") {
+		if code != 0 || stdout != "in\n" || !strings.Contains(stderr, "logged in as "+emulator.OSLoginUsername(target)+" after") {
 			t.Errorf("%q: exit %d, stdout %q, stderr:\n%s", how, code, stdout, stderr)
 		}
 	}
