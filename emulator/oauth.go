@@ -55,7 +55,9 @@ type oauthState struct {
 	latency  time.Duration // added to each token endpoint answer
 	accounts map[string]*oauthAccount
 	refresh  map[string]string // refresh token → user e-mail
-	grants   int64             // tokens minted
+	idKey    *rsa.PrivateKey   // signs ID tokens; made on first use
+	idKeyID  string
+	grants   int64 // tokens minted
 	by       map[string]map[string]int64
 }
 
@@ -232,10 +234,21 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	switch gt := r.PostForm.Get("grant_type"); gt {
 	case jwtBearer:
-		a, desc := s.verifyAssertion(r, r.PostForm.Get("assertion"))
+		a, audience, desc := s.verifyAssertion(r, r.PostForm.Get("assertion"))
 		if a == nil {
 			s.cfg.Logf("oauth: jwt-bearer: %s", desc)
 			oauthError(w, http.StatusBadRequest, "invalid_grant", desc)
+			return
+		}
+		if audience != "" {
+			// An assertion with target_audience asks for an ID token,
+			// which is all Google's answer holds.
+			idToken, err := s.idToken(a, audience)
+			if err != nil {
+				oauthError(w, http.StatusInternalServerError, "internal_failure", err.Error())
+				return
+			}
+			writeJSON(w, http.StatusOK, map[string]string{"id_token": idToken})
 			return
 		}
 		tok, exp := s.mint(a, 0)
@@ -280,47 +293,93 @@ func expiresIn(exp time.Time) int64 {
 
 // verifyAssertion checks a service account's signed JWT (RFC 7523) as
 // Google does: RS256 by a key the account holds, audience the token
-// endpoint, issued within the last hour and living at most an hour. It
-// returns the account, or Google's error description.
-func (s *Server) verifyAssertion(r *http.Request, assertion string) (*oauthAccount, string) {
+// endpoint, issued within the last hour and living at most an hour, and
+// asking for scopes or, with target_audience, for an ID token. It returns
+// the account and the ID token's audience ("" for an access token), or
+// Google's error description.
+func (s *Server) verifyAssertion(r *http.Request, assertion string) (*oauthAccount, string, string) {
+	a, claims, desc := s.checkAssertion(r, assertion)
+	if a == nil {
+		return nil, "", desc
+	}
+	if claims.TargetAudience == "" && claims.Scope == "" {
+		return nil, "", "Invalid JWT: No valid scopes found"
+	}
+	return a, claims.TargetAudience, ""
+}
+
+// assertionClaims are the claims of a JWT-bearer assertion Google reads.
+type assertionClaims struct {
+	Iss, Aud, Scope string
+	TargetAudience  string `json:"target_audience"`
+	Iat, Exp        int64
+}
+
+func (s *Server) checkAssertion(r *http.Request, assertion string) (*oauthAccount, assertionClaims, string) {
+	var claims assertionClaims
 	parts := strings.Split(assertion, ".")
 	if len(parts) != 3 {
-		return nil, "Invalid JWT: token must have three segments"
+		return nil, claims, "Invalid JWT: token must have three segments"
 	}
 	var header struct{ Alg, Kid string }
-	var claims struct {
-		Iss, Aud, Scope string
-		Iat, Exp        int64
-	}
 	hb, err1 := base64.RawURLEncoding.DecodeString(parts[0])
 	cb, err2 := base64.RawURLEncoding.DecodeString(parts[1])
 	sig, err3 := base64.RawURLEncoding.DecodeString(parts[2])
 	if err1 != nil || err2 != nil || err3 != nil || json.Unmarshal(hb, &header) != nil || json.Unmarshal(cb, &claims) != nil {
-		return nil, "Invalid JWT: unable to decode"
+		return nil, claims, "Invalid JWT: unable to decode"
 	}
 	a := s.oauth.account(claims.Iss)
 	if a == nil || a.key == nil {
-		return nil, "Invalid grant: account not found"
+		return nil, claims, "Invalid grant: account not found"
 	}
 	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
 	if header.Alg != "RS256" || (header.Kid != "" && header.Kid != a.keyID) ||
 		rsa.VerifyPKCS1v15(a.key, crypto.SHA256, digest[:], sig) != nil {
-		return nil, "Invalid JWT Signature."
+		return nil, claims, "Invalid JWT Signature."
 	}
 	// Python's google-auth always names Google's endpoint, whatever the
 	// key file's token_uri; x/oauth2 names the token_uri.
 	if aud := "http://" + r.Host + r.URL.Path; claims.Aud != aud && claims.Aud != googleTokenURL {
-		return nil, "Invalid JWT: Failed audience check. The right audience is " + googleTokenURL
+		return nil, claims, "Invalid JWT: Failed audience check. The right audience is " + googleTokenURL
 	}
 	now := time.Now().Unix()
 	const skew = 60
 	if claims.Exp-claims.Iat > 3600 || claims.Iat > now+skew || claims.Exp < now-skew {
-		return nil, "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim."
+		return nil, claims, "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim."
 	}
-	if claims.Scope == "" {
-		return nil, "Invalid JWT: No valid scopes found"
+	return a, claims, ""
+}
+
+// idToken signs an OpenID Connect ID token for a service account with the
+// emulator's own key, with the claims Google's have: issuer
+// accounts.google.com, the audience asked for, the account's unique id as
+// subject and authorized party, its e-mail, an hour's life.
+func (s *Server) idToken(a *oauthAccount, audience string) (string, error) {
+	s.oauth.mu.Lock()
+	if s.oauth.idKey == nil {
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			s.oauth.mu.Unlock()
+			return "", fmt.Errorf("emulator: ID token key: %w", err)
+		}
+		s.oauth.idKey, s.oauth.idKeyID = key, randomHex(20)
 	}
-	return a, ""
+	key, kid := s.oauth.idKey, s.oauth.idKeyID
+	s.oauth.mu.Unlock()
+	now := time.Now()
+	header, _ := json.Marshal(map[string]string{"alg": "RS256", "kid": kid, "typ": "JWT"})
+	claims, _ := json.Marshal(map[string]any{
+		"aud": audience, "azp": serviceAccountUniqueID(a.Email), "sub": serviceAccountUniqueID(a.Email),
+		"email": a.Email, "email_verified": true, "iss": "https://accounts.google.com",
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+	})
+	signed := base64.RawURLEncoding.EncodeToString(header) + "." + base64.RawURLEncoding.EncodeToString(claims)
+	digest := sha256.Sum256([]byte(signed))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, digest[:])
+	if err != nil {
+		return "", fmt.Errorf("emulator: sign ID token: %w", err)
+	}
+	return signed + "." + base64.RawURLEncoding.EncodeToString(sig), nil
 }
 
 // iamError writes a Google API error in the format of the APIs served

@@ -5,6 +5,7 @@ package emulator
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	compute "google.golang.org/api/compute/v1"
 	"google.golang.org/api/googleapi"
 	iamcredentials "google.golang.org/api/iamcredentials/v1"
+	"google.golang.org/api/idtoken"
 	"google.golang.org/api/option"
 )
 
@@ -270,5 +272,51 @@ func TestControlAccounts(t *testing.T) {
 	}
 	if code := ctl(t, hs, "POST", "/control/oauth", oauthSettings{Latency: "soon"}, nil); code != 400 {
 		t.Errorf("bad latency: %d, want 400", code)
+	}
+}
+
+// TestIDTokenGrant: a JWT-bearer assertion with target_audience and no
+// scope asks for an ID token, and Google answers with one (the emulator
+// answered 400 "No valid scopes found", which every gcloud activation
+// logged: fidelity review E3). Google's own idtoken client gets one for a
+// key file: issuer accounts.google.com, the audience asked for, the
+// account's e-mail, and its unique id (the key file's client_id) as
+// subject.
+func TestIDTokenGrant(t *testing.T) {
+	srv, hs := newTestServer(t, Config{Project: "p1"})
+	sa := "robot@p1.iam.gserviceaccount.com"
+	file, err := srv.AddServiceAccount(Account{Email: sa}, hs.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kf struct {
+		ClientID string `json:"client_id"`
+	}
+	json.Unmarshal(file, &kf)
+	const aud = "https://service.example.com"
+	ts, err := idtoken.NewTokenSource(context.Background(), aud, option.WithAuthCredentialsJSON(option.ServiceAccount, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := ts.Token()
+	if err != nil {
+		t.Fatalf("ID token: %v", err)
+	}
+	parts := strings.Split(tok.AccessToken, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", tok.AccessToken)
+	}
+	b, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var claims struct {
+		Iss, Aud, Sub, Azp, Email string
+		EmailVerified             bool `json:"email_verified"`
+		Iat, Exp                  int64
+	}
+	if err := json.Unmarshal(b, &claims); err != nil {
+		t.Fatal(err)
+	}
+	if claims.Iss != "https://accounts.google.com" || claims.Aud != aud || claims.Email != sa || !claims.EmailVerified ||
+		claims.Sub != kf.ClientID || claims.Azp != kf.ClientID || claims.Exp-claims.Iat != 3600 {
+		t.Errorf("claims %+v", claims)
 	}
 }
