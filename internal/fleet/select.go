@@ -103,7 +103,7 @@ func Select(ctx context.Context, c *gce.Client, sel Selector) (Selection, error)
 				zones[i] = gce.ZoneName(in.Zone)
 			}
 			s.Unreachable = append(s.Unreachable, Result{Node: name, Status: Unreachable, Exit: NoExit,
-				Err: &gce.AmbiguousZoneError{Name: name, Zones: zones}})
+				Err: &gce.AmbiguousZoneError{Name: name, Zones: slices.Sorted(slices.Values(zones))}})
 		case ins[0].Status != "RUNNING":
 			s.Unreachable = append(s.Unreachable, Result{Node: name, Zone: gce.ZoneName(ins[0].Zone), Status: Unreachable, Exit: NoExit,
 				Err: &NotRunningError{Status: ins[0].Status}})

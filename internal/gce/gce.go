@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -101,6 +102,7 @@ func (c *Client) Locate(ctx context.Context, name string) (*Instance, error) {
 	for i, in := range found {
 		zones[i] = ZoneName(in.Zone)
 	}
+	slices.Sort(zones) // the same message whatever order the API lists them in
 	return nil, &AmbiguousZoneError{Name: name, Zones: zones}
 }
 
