@@ -60,8 +60,11 @@ test-short:
 demo: build
 	./scripts/demo.sh
 
+# -timeout per package: internal/e2e's benchmarks alone took about 20
+# minutes on the shared 2-core machine once the copy benchmarks joined
+# (BenchmarkCopy256 2-2.5 min, BenchmarkCopy200 5-6 min at load 30-60).
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./...
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 45m ./...
 
 lint:
 	test -z "$$(gofmt -l .)"
