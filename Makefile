@@ -60,9 +60,10 @@ test-short:
 demo: build
 	./scripts/demo.sh
 
-# -timeout per package: internal/e2e's benchmarks alone took about 20
-# minutes on the shared 2-core machine once the copy benchmarks joined
-# (BenchmarkCopy256 2-2.5 min, BenchmarkCopy200 5-6 min at load 30-60).
+# -timeout per package: the copy benchmarks add 7-8 minutes to
+# internal/e2e's (BenchmarkCopy256 2-2.5, BenchmarkCopy200 5-6 at load
+# 30-60 on the shared 2-core machine), whose others already run Ansible
+# over 200 nodes.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 45m ./...
 
