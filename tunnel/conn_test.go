@@ -10,7 +10,10 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -254,5 +257,75 @@ func TestConnUnderWrapper(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatal("echo differs from what was sent")
+	}
+}
+
+// countingConn counts writes.
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// TestCallerDial: a websocket dialer that only says how to dial and what
+// TLS to speak (as the transport's, through a proxy, with a private CA)
+// still sends frames in bursts, and the handshake carries Dialer.Header.
+// Over TLS 1 MiB is 64 records or more: gathered, it takes a handful of
+// writes; without BatchConn, one or more a record.
+func TestCallerDial(t *testing.T) {
+	srv, err := emulator.New(emulator.Config{Nodes: 1, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	headers := make(chan string, 1)
+	hs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/connect") {
+			headers <- r.Header.Get("X-Goog-Request-Reason")
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { hs.Close(); srv.Close() })
+	node := srv.Node(srv.Nodes()[0])
+	node.ForwardPort(8080, testnet.Serve(t, func(c net.Conn) { defer c.Close(); io.Copy(c, c) }))
+	var writes atomic.Int64
+	d := tunnel.Dialer{
+		Endpoint:    "wss" + strings.TrimPrefix(hs.URL, "https"),
+		TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: srv.Token()}),
+		Header:      map[string][]string{"X-Goog-Request-Reason": {"ticket 42"}},
+		WS: &websocket.Dialer{
+			TLSClientConfig: hs.Client().Transport.(*http.Transport).TLSClientConfig,
+			NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				return countingConn{c, &writes}, nil
+			},
+		},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := d.DialContext(ctx, tunnel.Target{Project: srv.ProjectName(), Zone: node.Zone, Instance: node.Name, Port: 8080})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if h := <-headers; h != "ticket 42" {
+		t.Errorf("X-Goog-Request-Reason = %q", h)
+	}
+	want := make([]byte, 1<<20)
+	rand.Read(want)
+	before := writes.Load()
+	go c.Write(want)
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("echo: %v", err)
+	}
+	if n := writes.Load() - before; n >= 32 {
+		t.Errorf("1 MiB went out in %d writes, want bursts", n)
 	}
 }

@@ -66,8 +66,13 @@ type Dialer struct {
 	UserAgent string
 	// WS dials the websockets. Nil means one with big buffers, frames sent
 	// in bursts (iap.BatchConn), the environment's HTTPS proxy and a 30 s
-	// handshake timeout.
+	// handshake timeout. A WS with zero buffer sizes, handshake timeout or
+	// subprotocols gets those defaults, and what its NetDialContext dials
+	// carries frames in bursts too.
 	WS *websocket.Dialer
+	// Header is added to every websocket handshake, such as
+	// X-Goog-Request-Reason.
+	Header http.Header
 	// Logf, when set, hears about broken websockets and reconnects.
 	Logf func(format string, args ...any)
 	// AckTimeout is how long sent bytes may wait for the relay's ACK
@@ -125,8 +130,25 @@ func (d *Dialer) ws() *websocket.Dialer {
 	if len(w.Subprotocols) == 0 {
 		w.Subprotocols = []string{iap.Subprotocol}
 	}
-	if w.NetDialContext == nil && w.NetDial == nil {
+	if w.ReadBufferSize == 0 && w.WriteBufferSize == 0 {
+		w.ReadBufferSize, w.WriteBufferSize = defaultWS.ReadBufferSize, defaultWS.WriteBufferSize
+	}
+	if w.HandshakeTimeout == 0 {
+		w.HandshakeTimeout = defaultWS.HandshakeTimeout
+	}
+	switch dial := w.NetDialContext; {
+	case dial == nil && w.NetDial == nil:
 		w.NetDialContext = dialBatched
+	case dial != nil:
+		// A caller's dial (through a proxy, say) carries the frames in
+		// bursts too.
+		w.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return iap.BatchConn(c), nil
+		}
 	}
 	return &w
 }
@@ -222,7 +244,10 @@ func (d *Dialer) logf(format string, args ...any) {
 
 // openWith is open with tok.
 func (d *Dialer) openWith(ctx context.Context, u string, want uint16, port int, tok *oauth2.Token) (*websocket.Conn, iap.Frame, error) {
-	h := http.Header{}
+	h := d.Header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
 	h.Set("Authorization", tok.Type()+" "+tok.AccessToken)
 	h.Set("Origin", iap.Origin)
 	if d.UserAgent != "" {

@@ -17,8 +17,14 @@ const batchSize = 256 << 10
 // burst in one Write, and when a wrapper such as TLS cuts it into records,
 // BatchConn gathers them. It also tells Stream when a burst of frames read
 // has been handled, and reads and writes without the scheduler's system-call
-// bookkeeping. tunnel's Dialer dials under it.
-func BatchConn(c net.Conn) net.Conn { return &batchConn{Conn: c, raw: connRawIO(c)} }
+// bookkeeping. tunnel's Dialer dials under it. A connection with a
+// BatchConn under it already is returned as it is.
+func BatchConn(c net.Conn) net.Conn {
+	if findBatcher(c) != nil {
+		return c
+	}
+	return &batchConn{Conn: c, raw: connRawIO(c)}
+}
 
 // batchConn buffers writes while held. Writes from others (gorilla's close
 // and pong answers) while it is held go into the same buffer, in order, and
