@@ -97,7 +97,8 @@ FUZZ := \
 	emulator:FuzzListFilter \
 	internal/sftpcopy:FuzzPlainName \
 	internal/cli:FuzzParseFileRef \
-	emulator:FuzzRelayClientFrame
+	emulator:FuzzRelayClientFrame \
+	internal/transport:FuzzProxyReply
 
 # Short coverage-guided runs of every fuzz target.
 fuzz:

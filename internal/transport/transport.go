@@ -1,0 +1,263 @@
+// Package transport builds every connection gkessh makes to Google from
+// gcloud's network settings, in one place: the HTTP client of the APIs
+// and OAuth, and the websocket dialer of the IAP relay. It applies the
+// proxy (gcloud's proxy/* properties, else HTTPS_PROXY and NO_PROXY; HTTP
+// CONNECT, SOCKS4 or SOCKS5), the CA file (core/custom_ca_certs_file),
+// the client certificate of certificate-based access (context_aware/*),
+// the endpoint of each API (overrides, universe domain, mTLS hosts) and
+// the headers gcloud adds (core/request_reason, billing/quota_project).
+// With none of these set it adds nothing: direct connections, the
+// system's roots, Google's endpoints.
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/gkessh/gkessh/internal/gcloud"
+)
+
+// Options are what New builds from.
+type Options struct {
+	// Network is gcloud's settings; nil means none set.
+	Network *gcloud.Network
+	// Env looks up HTTPS_PROXY, NO_PROXY and SSL_CERT_FILE; nil means
+	// os.LookupEnv.
+	Env gcloud.LookupEnv
+	// ComputeEndpoint, when set, replaces the Compute API's endpoint
+	// (a flag); ComputeOrigin names it for doctor.
+	ComputeEndpoint, ComputeOrigin string
+	// RelayEndpoint, when set, replaces the relay's (gcloud's
+	// --iap-tunnel-url-override); RelayOrigin names it.
+	RelayEndpoint, RelayOrigin string
+	// InsecureRelay skips verifying the relay's certificate (gcloud's
+	// --iap-tunnel-insecure-disable-websocket-cert-check): the only way to.
+	InsecureRelay bool
+	// Logf, when set, hears the proxy and client certificate in use.
+	Logf func(format string, args ...any)
+}
+
+// Transport holds the connections' settings. Build it with New; it is
+// safe for concurrent use. Close stops what it started (an ECP signer).
+type Transport struct {
+	net    *gcloud.Network
+	env    gcloud.LookupEnv
+	proxy  *proxy // nil: direct
+	roots  *x509.CertPool
+	cert   *certSource // nil: no client certificate
+	opts   Options
+	logf   func(string, ...any)
+	base   *http.Transport
+	api    *http.Client
+	oauth  *http.Client
+	header http.Header // on API calls
+}
+
+// New checks the settings and builds the transport. It reads the CA file
+// and the certificate configuration when they are set, and nothing when
+// they are not; it connects nowhere and starts nothing.
+func New(o Options) (*Transport, error) {
+	if o.Network == nil {
+		o.Network = &gcloud.Network{Universe: gcloud.Setting{Value: gcloud.DefaultUniverse}}
+	}
+	if o.Env == nil {
+		o.Env = os.LookupEnv
+	}
+	t := &Transport{net: o.Network, env: o.Env, opts: o, logf: o.Logf}
+	if t.logf == nil {
+		t.logf = func(string, ...any) {}
+	}
+	n := o.Network
+	var err error
+	if n.Proxy != nil {
+		t.proxy = propertyProxy(n.Proxy)
+	} else if t.proxy, err = envProxy(o.Env); err != nil {
+		return nil, err
+	}
+	if t.proxy != nil {
+		t.logf("transport: proxy %s (%s)", t.proxy, t.proxy.origin)
+	}
+	if f := n.CAFile.Value; f != "" {
+		pem, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("transport: core/custom_ca_certs_file (%s): %w", n.CAFile.Source, err)
+		}
+		t.roots = x509.NewCertPool()
+		if !t.roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("transport: core/custom_ca_certs_file %s (%s) holds no PEM certificate", f, n.CAFile.Source)
+		}
+	}
+	if n.ClientCert {
+		if t.cert, err = findCertSource(n); err != nil {
+			return nil, err
+		}
+		t.logf("transport: client certificate from %s", t.cert.desc)
+	}
+	t.header = http.Header{}
+	if r := n.RequestReason.Value; r != "" {
+		t.header.Set("X-Goog-Request-Reason", r)
+	}
+	oauthHeader := t.header.Clone()
+	if q := quotaProject(n.QuotaProject.Value); q != "" {
+		t.header.Set("X-Goog-User-Project", q)
+	}
+	t.base = http.DefaultTransport.(*http.Transport).Clone()
+	t.base.Proxy = nil // the dialer goes through the proxy itself
+	t.base.DialContext = t.dialer(30 * time.Second)
+	t.base.TLSClientConfig = t.tlsConfig()
+	t.base.ForceAttemptHTTP2 = true
+	t.api = &http.Client{Transport: withHeader(t.base, t.header)}
+	t.oauth = &http.Client{Transport: withHeader(t.base, oauthHeader)}
+	return t, nil
+}
+
+// quotaProject is billing/quota_project as the project to bill: gcloud's
+// CURRENT_PROJECT and LEGACY modes are not project names, and leave the
+// header off.
+func quotaProject(v string) string {
+	switch v {
+	case "CURRENT_PROJECT", "CURRENT_PROJECT_WITH_FALLBACK", "LEGACY":
+		return ""
+	}
+	return v
+}
+
+// HTTPClient sends API calls: the proxy, CA file, client certificate and
+// gcloud's headers (X-Goog-Request-Reason, X-Goog-User-Project).
+func (t *Transport) HTTPClient() *http.Client { return t.api }
+
+// OAuthClient fetches tokens (OAuth, IAM Credentials, the metadata
+// server): the same connections, without the quota project header.
+func (t *Transport) OAuthClient() *http.Client { return t.oauth }
+
+// WSDialer returns the relay's websocket dialer: its network dial goes
+// through the proxy and its TLS uses the CA file and client certificate
+// (verification off only with InsecureRelay). Only those fields are set:
+// the relay client adds its own buffers and protocol.
+func (t *Transport) WSDialer() *websocket.Dialer {
+	cfg := t.tlsConfig()
+	cfg.InsecureSkipVerify = t.opts.InsecureRelay
+	return &websocket.Dialer{NetDialContext: t.dialer(relayKeepAlive), TLSClientConfig: cfg}
+}
+
+// relayKeepAlive is the relay connection's TCP keepalive period: probes
+// every 15 s find a peer that is gone for good (tunnel's own default).
+const relayKeepAlive = 15 * time.Second
+
+// RelayHeader is what the relay's handshake carries besides the token:
+// gcloud sends X-Goog-Request-Reason there too.
+func (t *Transport) RelayHeader() http.Header {
+	h := http.Header{}
+	if r := t.net.RequestReason.Value; r != "" {
+		h.Set("X-Goog-Request-Reason", r)
+	}
+	return h
+}
+
+// tlsConfig is the TLS every connection uses: the CA file's roots when set
+// (which replace the system's, as in gcloud), and the client certificate
+// when certificate-based access is on.
+func (t *Transport) tlsConfig() *tls.Config {
+	cfg := &tls.Config{RootCAs: t.roots}
+	if t.cert != nil {
+		cfg.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return t.cert.get(cri.Context())
+		}
+	}
+	return cfg
+}
+
+// dialer returns a dial function: direct (with TCP keepalives), or
+// through the proxy unless NO_PROXY skips it. Its errors reaching or
+// through the proxy are *ProxyError.
+func (t *Transport) dialer(keepAlive time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: keepAlive}
+	if t.proxy == nil {
+		return d.DialContext
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if t.proxy.bypass(addr) {
+			return d.DialContext(ctx, network, addr)
+		}
+		return t.proxy.dial(ctx, d, addr)
+	}
+}
+
+// MTLS reports whether certificate-based access is on, so that the mTLS
+// endpoints are used.
+func (t *Transport) MTLS() bool { return t.cert != nil }
+
+// Endpoint is where api is served: an override, else its host under the
+// universe domain (its mTLS host with a client certificate).
+func (t *Transport) Endpoint(api API) Endpoint {
+	if api == Compute && t.opts.ComputeEndpoint != "" {
+		return Endpoint{URL: joinOverride(t.opts.ComputeEndpoint, api), Source: t.opts.ComputeOrigin}
+	}
+	return endpoint(t.net, api, t.MTLS())
+}
+
+// Relay is the IAP relay's base URL.
+func (t *Transport) Relay() Endpoint {
+	if t.opts.RelayEndpoint != "" {
+		return Endpoint{URL: t.opts.RelayEndpoint, Source: t.opts.RelayOrigin}
+	}
+	return relayEndpoint(t.net, t.MTLS())
+}
+
+// Universe is core/universe_domain.
+func (t *Transport) Universe() gcloud.Setting { return t.net.Universe }
+
+// TokenHost is auth/token_host when it is set: it replaces the token
+// endpoint of every credential, as in gcloud; "" leaves the credentials'
+// own. UserTokenHost is the endpoint for user credentials: auth/token_host,
+// or auth/mtls_token_host under certificate-based access (gcloud's
+// GetTokenUri); "" when neither applies.
+func (t *Transport) TokenHost() (all, user string) {
+	if t.net.TokenHost.Set() {
+		all = t.net.TokenHost.Value
+	}
+	user = all
+	if t.MTLS() {
+		user = t.net.MTLSTokenHost.Value
+	}
+	return all, user
+}
+
+// Close stops the ECP signer, if one was started.
+func (t *Transport) Close() error {
+	if t.cert == nil {
+		return nil
+	}
+	return t.cert.close()
+}
+
+// withHeader adds h to every request that does not set those headers.
+func withHeader(rt http.RoundTripper, h http.Header) http.RoundTripper {
+	if len(h) == 0 {
+		return rt
+	}
+	return headerRT{rt, h}
+}
+
+type headerRT struct {
+	rt http.RoundTripper
+	h  http.Header
+}
+
+func (h headerRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	for k, v := range h.h {
+		if req.Header.Get(k) == "" {
+			req.Header[k] = v
+		}
+	}
+	return h.rt.RoundTrip(req)
+}

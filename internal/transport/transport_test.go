@@ -1,0 +1,267 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/gkessh/gkessh/internal/gcloud"
+)
+
+// tlsServer serves h over TLS with a certificate from ca; with clients
+// set, it requires a client certificate that CA issued. It records the
+// common name of each client certificate it is shown.
+type tlsServer struct {
+	*httptest.Server
+	mu    sync.Mutex
+	peers []string
+}
+
+func newTLSServer(t *testing.T, ca *testCA, clients *testCA, h http.Handler) *tlsServer {
+	t.Helper()
+	s := &tlsServer{}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TLS.PeerCertificates) > 0 {
+			s.mu.Lock()
+			s.peers = append(s.peers, r.TLS.PeerCertificates[0].Subject.CommonName)
+			s.mu.Unlock()
+		}
+		h.ServeHTTP(w, r)
+	}))
+	s.TLS = &tls.Config{Certificates: []tls.Certificate{ca.issue(t, "server", true, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))}}
+	if clients != nil {
+		pool := x509.NewCertPool()
+		pool.AddCert(clients.cert)
+		s.TLS.ClientAuth, s.TLS.ClientCAs = tls.RequireAndVerifyClientCert, pool
+	}
+	s.Server.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *tlsServer) clients() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.peers...)
+}
+
+var ok = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+
+func get(c *http.Client, url string) error {
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if string(b) != "ok" {
+		return errors.New("reply " + string(b))
+	}
+	return nil
+}
+
+func network(mod func(n *gcloud.Network)) *gcloud.Network {
+	n := &gcloud.Network{Universe: gcloud.Setting{Value: gcloud.DefaultUniverse}}
+	if mod != nil {
+		mod(n)
+	}
+	return n
+}
+
+func newT(t *testing.T, o Options) *Transport {
+	t.Helper()
+	if o.Env == nil {
+		o.Env = envOf(nil)
+	}
+	tr, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+// TestCustomCA: the CA file is trusted, and in place of the system's
+// roots, for API calls and the relay alike.
+func TestCustomCA(t *testing.T) {
+	ca := newTestCA(t, "corp CA")
+	srv := newTLSServer(t, ca, nil, ok)
+	file := ca.file(t)
+	tr := newT(t, Options{Network: network(func(n *gcloud.Network) { n.CAFile = gcloud.Setting{Value: file, Source: "test"} })})
+	if err := get(tr.HTTPClient(), srv.URL); err != nil {
+		t.Errorf("with the CA file: %v", err)
+	}
+	plain := newT(t, Options{})
+	var ue x509.UnknownAuthorityError
+	if err := get(plain.HTTPClient(), srv.URL); !errors.As(err, &ue) {
+		t.Errorf("without the CA file: err = %v, want an unknown authority", err)
+	}
+	if err := get(tr.OAuthClient(), srv.URL); err != nil {
+		t.Errorf("OAuth client with the CA file: %v", err)
+	}
+}
+
+// wsEcho serves a websocket that echoes one message.
+var wsEcho = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer ws.Close()
+	typ, msg, err := ws.ReadMessage()
+	if err == nil {
+		ws.WriteMessage(typ, msg)
+	}
+})
+
+func wsPing(tr *Transport, url string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ws, _, err := tr.WSDialer().DialContext(ctx, "wss"+strings.TrimPrefix(url, "https"), nil)
+	if err != nil {
+		return err
+	}
+	defer ws.Close()
+	if err := ws.WriteMessage(websocket.BinaryMessage, []byte("ping")); err != nil {
+		return err
+	}
+	_, msg, err := ws.ReadMessage()
+	if err == nil && string(msg) != "ping" {
+		err = errors.New("echo " + string(msg))
+	}
+	return err
+}
+
+// TestRelayTLS: the relay's websocket goes through the proxy, trusts the
+// CA file and shows the client certificate; only InsecureRelay skips
+// verification, and only of the relay.
+func TestRelayTLS(t *testing.T) {
+	ca, clients := newTestCA(t, "corp CA"), newTestCA(t, "device CA")
+	srv := newTLSServer(t, ca, clients, wsEcho)
+	cfg := workloadConfig(t, clients.issue(t, "laptop-42", false, time.Now().Add(-time.Hour), time.Now().Add(time.Hour)))
+	p := startTestProxy(t, "http", "ann", "s3cret")
+	n := network(func(n *gcloud.Network) {
+		n.CAFile = gcloud.Setting{Value: ca.file(t), Source: "test"}
+		n.ClientCert, n.ClientCertSource = true, "test"
+		n.CertConfigFile = gcloud.Setting{Value: cfg}
+		n.Proxy = proxySetting(p.addr(), "ann", "s3cret")
+	})
+	tr := newT(t, Options{Network: n})
+	if err := wsPing(tr, srv.URL); err != nil {
+		t.Fatalf("websocket: %v", err)
+	}
+	if got := srv.clients(); len(got) != 1 || got[0] != "laptop-42" {
+		t.Errorf("the relay saw client certificates %v, want [laptop-42]", got)
+	}
+	if got := p.targets(); len(got) != 1 || got[0] != strings.TrimPrefix(srv.URL, "https://") {
+		t.Errorf("the proxy was asked for %v", got)
+	}
+
+	// Without the CA file only the insecure flag gets through.
+	n2 := *n
+	n2.CAFile = gcloud.Setting{}
+	strict := newT(t, Options{Network: &n2})
+	var ue x509.UnknownAuthorityError
+	if err := wsPing(strict, srv.URL); !errors.As(err, &ue) {
+		t.Errorf("without the CA file: err = %v, want an unknown authority", err)
+	}
+	insecure := newT(t, Options{Network: &n2, InsecureRelay: true})
+	if err := wsPing(insecure, srv.URL); err != nil {
+		t.Errorf("insecure relay: %v", err)
+	}
+	if err := get(insecure.HTTPClient(), srv.URL); !errors.As(err, &ue) {
+		t.Errorf("the API client of an insecure relay: err = %v, want an unknown authority", err)
+	}
+}
+
+func proxySetting(addr, user, pass string) *gcloud.Proxy {
+	host, port, _ := strings.Cut(addr, ":")
+	p := 0
+	for _, c := range port {
+		p = p*10 + int(c-'0')
+	}
+	return &gcloud.Proxy{Type: "http", Address: host, Port: p, Username: user, Password: pass, RDNS: true, Source: "test"}
+}
+
+// workloadConfig writes an enterprise certificate config of the workload
+// form for c and returns its path.
+func workloadConfig(t *testing.T, c tls.Certificate) string {
+	t.Helper()
+	cert, key := pemFiles(t, c)
+	return writeJSON(t, map[string]any{"cert_configs": map[string]any{"workload": map[string]string{"cert_path": cert, "key_path": key}}})
+}
+
+func writeJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestHeaders: gcloud's request reason goes on every call and the relay's
+// handshake; the quota project on API calls only, and only when it names a
+// project.
+func TestHeaders(t *testing.T) {
+	var mu sync.Mutex
+	var seen []http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Clone())
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	cases := []struct {
+		reason, quota       string
+		apiQuota, apiReason string
+	}{
+		{"", "", "", ""},
+		{"ticket 42", "billing-project", "billing-project", "ticket 42"},
+		{"", "CURRENT_PROJECT", "", ""},
+		{"", "LEGACY", "", ""},
+	}
+	for _, tc := range cases {
+		tr := newT(t, Options{Network: network(func(n *gcloud.Network) {
+			n.RequestReason = gcloud.Setting{Value: tc.reason, Source: "test"}
+			n.QuotaProject = gcloud.Setting{Value: tc.quota, Source: "test"}
+		})})
+		seen = nil
+		if err := get(tr.HTTPClient(), srv.URL); err != nil {
+			t.Fatal(err)
+		}
+		if err := get(tr.OAuthClient(), srv.URL); err != nil {
+			t.Fatal(err)
+		}
+		api, oauth := seen[0], seen[1]
+		if api.Get("X-Goog-Request-Reason") != tc.apiReason || api.Get("X-Goog-User-Project") != tc.apiQuota {
+			t.Errorf("%+v: API call headers %v", tc, api)
+		}
+		if oauth.Get("X-Goog-Request-Reason") != tc.apiReason || oauth.Get("X-Goog-User-Project") != "" {
+			t.Errorf("%+v: token call headers %v", tc, oauth)
+		}
+		if got := tr.RelayHeader().Get("X-Goog-Request-Reason"); got != tc.apiReason {
+			t.Errorf("%+v: relay's X-Goog-Request-Reason %q", tc, got)
+		}
+	}
+}
