@@ -105,13 +105,6 @@ var defaultWS = &websocket.Dialer{
 	Subprotocols:    []string{iap.Subprotocol},
 }
 
-// NewWSDialer returns a copy of the websocket dialer Dialer uses when WS is
-// nil, for callers that change one setting, such as TLSClientConfig.
-func NewWSDialer() *websocket.Dialer {
-	w := *defaultWS
-	return &w
-}
-
 // dialBatched dials TCP under a BatchConn; TLS, when used, goes on top.
 func dialBatched(ctx context.Context, network, addr string) (net.Conn, error) {
 	// TCP keepalive probes every 15 s find a peer that is gone for good.

@@ -83,7 +83,12 @@ func (w *world) access(token string, tune func(*access.Config)) *access.Access {
 	cfg := access.Config{
 		Project: w.srv.ProjectName(),
 		Compute: func(ctx context.Context) (*gce.Client, error) {
-			return gce.New(ctx, w.srv.ProjectName(), w.url+"/compute/v1/", oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}))
+			c, err := gce.New(ctx, w.srv.ProjectName(), w.url+"/compute/v1/", oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}))
+			if err == nil {
+				// The emulator serves OS Login too.
+				c.APIs = map[string]string{"oslogin": w.url + "/"}
+			}
+			return c, err
 		},
 		Zones:   &gce.Cache{Dir: filepath.Join(w.dir, "cache")},
 		User:    "alice",

@@ -56,6 +56,15 @@ type Options struct {
 	CacheDir string
 	// HTTP makes the token requests; nil means http.DefaultClient.
 	HTTP *http.Client
+	// IAMCredentials is IAM Credentials' base URL, ending in "/", for
+	// impersonation; "" means DefaultIAMCredentialsEndpoint.
+	IAMCredentials string
+	// UserTokenHost, when set, is the token endpoint of user credentials
+	// (gcloud's auth/mtls_token_host under certificate-based access).
+	UserTokenHost string
+	// Universe is the configuration's universe domain (core/universe_domain);
+	// "" means googleapis.com. Credentials from another are refused.
+	Universe string
 	// Logf, when set, hears which source was chosen and each token fetch.
 	Logf func(format string, args ...any)
 }

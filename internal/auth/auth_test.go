@@ -4,6 +4,7 @@ package auth
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -54,8 +55,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f.saFile = f.write(t, "sa.json", string(sa))
 	f.userFile = f.write(t, "user.json", string(user))
-	f.env = map[string]string{"CLOUDSDK_CONFIG": f.dir, "HOME": t.TempDir(),
-		"CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS": base + "/"}
+	f.env = map[string]string{"CLOUDSDK_CONFIG": f.dir, "HOME": t.TempDir()}
 	return f
 }
 
@@ -76,6 +76,9 @@ func (f *fixture) lookup(k string) (string, bool) { v, ok := f.env[k]; return v,
 func (f *fixture) source(t *testing.T, o Options) *Source {
 	t.Helper()
 	o.Env = f.lookup
+	if o.IAMCredentials == "" {
+		o.IAMCredentials = f.base + "/"
+	}
 	if o.CacheDir == "" {
 		o.CacheDir = filepath.Join(f.dir, "cache")
 	}
@@ -322,5 +325,71 @@ func TestColdStartTogether(t *testing.T) {
 	}
 	if g := f.srv.Stats().TokenGrants; g != 1 {
 		t.Errorf("%d token grants for %d sources starting together, want 1", g, n)
+	}
+}
+
+// TestUserTokenHost: under certificate-based access user credentials go
+// to the mTLS token host (Options.UserTokenHost), before auth/token_host;
+// service accounts keep their own.
+func TestUserTokenHost(t *testing.T) {
+	f := newFixture(t)
+	f.write(t, "configurations/config_default", "[core]\naccount = "+userEmail+"\n[auth]\ntoken_host = http://127.0.0.1:1/token\n")
+	f.write(t, "legacy_credentials/"+userEmail+"/adc.json", string(mustRead(t, f.userFile)))
+	if _, err := f.source(t, Options{UserTokenHost: f.base + "/token"}).Token(); err != nil {
+		t.Fatalf("user credentials with UserTokenHost: %v", err)
+	}
+	if _, err := f.source(t, Options{}).Token(); err == nil {
+		t.Fatal("user credentials without UserTokenHost went somewhere other than auth/token_host")
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestUniverse: credentials from a universe other than the configuration's
+// are refused with gcloud's reasoning; a service account in another
+// universe signs its own token (a JWT naming it), with no token request.
+func TestUniverse(t *testing.T) {
+	f := newFixture(t)
+	var sa map[string]any
+	json.Unmarshal(mustRead(t, f.saFile), &sa)
+	sa["universe_domain"] = "apis-tpc.goog"
+	b, _ := json.Marshal(sa)
+	tpc := f.write(t, "tpc.json", string(b))
+
+	f.env["GOOGLE_APPLICATION_CREDENTIALS"] = tpc
+	_, err := New(context.Background(), Options{Env: f.lookup, CacheDir: "-"})
+	want := `Your credentials are from "apis-tpc.goog", but your [core/universe_domain] property is set to "googleapis.com". ` +
+		`Update your active account to an account from "googleapis.com" or update the [core/universe_domain] property to "apis-tpc.goog"`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("a TPC key in Google's universe: err = %v", err)
+	}
+	f.env["GOOGLE_APPLICATION_CREDENTIALS"] = f.saFile
+	if _, err := New(context.Background(), Options{Env: f.lookup, CacheDir: "-", Universe: "apis-tpc.goog"}); err == nil || !strings.Contains(err.Error(), `Your credentials are from "googleapis.com"`) {
+		t.Errorf("a Google key in a TPC universe: err = %v", err)
+	}
+
+	f.env["GOOGLE_APPLICATION_CREDENTIALS"] = tpc
+	grants := f.srv.Stats().TokenGrants
+	tok, err := f.source(t, Options{Universe: "apis-tpc.goog"}).Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(tok.AccessToken, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token %q is not a JWT", tok.AccessToken)
+	}
+	claims, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	if !strings.Contains(string(claims), `"iss":"`+saEmail+`"`) || !strings.Contains(string(claims), "cloud-platform") {
+		t.Errorf("self-signed JWT claims %s", claims)
+	}
+	if g := f.srv.Stats().TokenGrants; g != grants {
+		t.Errorf("%d token grants for a self-signed JWT, want none", g-grants)
 	}
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -29,7 +30,11 @@ func credentialsFile(ctx context.Context, o Options, path, kind, principal strin
 // credentialsJSON is a source for a credentials file in ADC format
 // (service_account, authorized_user, external_account, ...). principal ""
 // is read from the file where it says. gcloud's auth/token_host, when set,
-// replaces the file's token endpoint, as in gcloud.
+// replaces the file's token endpoint, as in gcloud, and Options.UserTokenHost
+// that of user credentials. A file from a universe other than
+// Options.Universe is refused, as gcloud refuses it; a service account
+// outside Google's universe signs its own tokens (gcloud's self-signed JWT),
+// as no OAuth server there mints them.
 func credentialsJSON(ctx context.Context, o Options, b []byte, kind, principal string) (*Source, error) {
 	var f struct {
 		Type        string `json:"type"`
@@ -37,11 +42,21 @@ func credentialsJSON(ctx context.Context, o Options, b []byte, kind, principal s
 		Account     string `json:"account"`
 		Audience    string `json:"audience"`
 		ImpURL      string `json:"service_account_impersonation_url"`
+		Universe    string `json:"universe_domain"`
 	}
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("auth: %s: not a credentials file: %w", kind, err)
 	}
-	if host := o.Gcloud.Get("auth", "token_host"); host != "" {
+	universe := cmp.Or(o.Universe, defaultUniverse)
+	if from := cmp.Or(f.Universe, defaultUniverse); from != universe {
+		return nil, fmt.Errorf("auth: %s: Your credentials are from %q, but your [core/universe_domain] property is set to %q. "+
+			"Update your active account to an account from %q or update the [core/universe_domain] property to %q", kind, from, universe, universe, from)
+	}
+	host := o.Gcloud.Get("auth", "token_host")
+	if f.Type == "authorized_user" && o.UserTokenHost != "" {
+		host = o.UserTokenHost
+	}
+	if host != "" {
 		var m map[string]any
 		if err := json.Unmarshal(b, &m); err == nil {
 			m["token_uri"] = host
@@ -61,6 +76,15 @@ func credentialsJSON(ctx context.Context, o Options, b []byte, kind, principal s
 		return nil, fmt.Errorf("auth: %s: %w", kind, err)
 	}
 	client := o.HTTP
+	if typ == google.ServiceAccount && universe != defaultUniverse {
+		ts, err := google.JWTAccessTokenSourceWithScope(b, Scope)
+		if err != nil {
+			return nil, fmt.Errorf("auth: %s: %w", kind, err)
+		}
+		return &Source{Principal: principal, Kind: kind, id: hex.EncodeToString(sum[:]), fetch: func(context.Context) (*oauth2.Token, error) {
+			return ts.Token()
+		}}, nil
+	}
 	return &Source{Principal: principal, Kind: kind, id: hex.EncodeToString(sum[:]), fetch: func(ctx context.Context) (*oauth2.Token, error) {
 		// A new credentials value each time: its own token cache would
 		// hand back a token the server just refused.
@@ -72,6 +96,9 @@ func credentialsJSON(ctx context.Context, o Options, b []byte, kind, principal s
 		return creds.TokenSource.Token()
 	}}, nil
 }
+
+// defaultUniverse is Google's own universe domain.
+const defaultUniverse = "googleapis.com"
 
 // principalOf names whom a credentials file speaks for, without asking.
 func principalOf(typ, email, account, audience, impURL string) string {

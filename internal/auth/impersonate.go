@@ -13,8 +13,9 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// DefaultIAMCredentialsEndpoint is where generateAccessToken lives; gcloud's
-// api_endpoint_overrides/iamcredentials replaces it.
+// DefaultIAMCredentialsEndpoint is where generateAccessToken lives;
+// Options.IAMCredentials (gcloud's api_endpoint_overrides/iamcredentials,
+// universe domain, mTLS host) replaces it.
 const DefaultIAMCredentialsEndpoint = "https://iamcredentials.googleapis.com/"
 
 // ImpersonationError is IAM Credentials refusing to mint a token for the
@@ -43,7 +44,7 @@ func impersonate(o Options, base *Source, chain, origin string) *Source {
 		accounts[i] = strings.TrimSpace(accounts[i])
 	}
 	target, delegates := accounts[len(accounts)-1], accounts[:len(accounts)-1]
-	endpoint := o.Gcloud.Get("api_endpoint_overrides", "iamcredentials")
+	endpoint := o.IAMCredentials
 	if endpoint == "" {
 		endpoint = DefaultIAMCredentialsEndpoint
 	}

@@ -25,7 +25,9 @@ type Stdio struct {
 // its package-level HelpFlag to every command and writes into it as it
 // parses. Tests that run in parallel call runX with deps instead.
 func Main(ctx context.Context, args []string, stdio Stdio) int {
-	app := newApp(newDeps(stdio), stdio)
+	d := newDeps(stdio)
+	defer d.close()
+	app := newApp(d, stdio)
 	args, err := hoistFlags(app, args)
 	if err == nil {
 		err = app.RunContext(ctx, args)

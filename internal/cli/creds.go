@@ -5,12 +5,16 @@ import (
 	"os"
 
 	"github.com/gkessh/gkessh/internal/auth"
+	"github.com/gkessh/gkessh/internal/gcloud"
+	"github.com/gkessh/gkessh/internal/transport"
 )
 
 // authSource finds the credentials as gcloud would (package auth), from
-// the flags, caching tokens in cacheDir ("": in memory only); logf hears
-// which source was chosen and each token fetch.
-func authSource(ctx context.Context, g globalOptions, cacheDir string, logf func(string, ...any)) (*auth.Source, error) {
+// the flags and the gcloud configuration, fetching tokens over tr and
+// caching them in cacheDir ("": in memory only); logf hears which source
+// was chosen and each token fetch.
+func authSource(ctx context.Context, g globalOptions, cacheDir string, logf func(string, ...any), cfg *gcloud.Config, tr *transport.Transport) (*auth.Source, error) {
+	_, userTokenHost := tr.TokenHost()
 	o := auth.Options{
 		TokenFile:       g.TokenFile,
 		TokenFileOrigin: tokenFileOrigin(g.TokenFile),
@@ -19,6 +23,11 @@ func authSource(ctx context.Context, g globalOptions, cacheDir string, logf func
 		// gcloud's property and names where it found it.
 		ImpersonateOrigin: "--impersonate-service-account",
 		CacheDir:          cacheDir,
+		Gcloud:            cfg,
+		HTTP:              tr.OAuthClient(),
+		IAMCredentials:    tr.Endpoint(transport.IAMCredentials).URL,
+		UserTokenHost:     userTokenHost,
+		Universe:          tr.Universe().Value,
 		Logf:              logf,
 	}
 	return auth.New(ctx, o)

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"github.com/gkessh/gkessh/internal/auth"
 	"github.com/gkessh/gkessh/internal/gce"
 	"github.com/gkessh/gkessh/internal/gcloud"
+	"github.com/gkessh/gkessh/internal/transport"
 	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/knownhosts"
 	"github.com/gkessh/gkessh/tunnel"
@@ -29,7 +29,12 @@ import (
 type deps struct {
 	// newTokenSource finds the credentials (authSource, in creds.go): the
 	// one place that decides how. tokenSource calls it once per process.
-	newTokenSource func(ctx context.Context, g globalOptions, cacheDir string, logf func(string, ...any)) (*auth.Source, error)
+	newTokenSource func(ctx context.Context, g globalOptions, cacheDir string, logf func(string, ...any), cfg *gcloud.Config, tr *transport.Transport) (*auth.Source, error)
+	// newTransport builds the transport of every connection to Google
+	// (transportFor, in transport.go); transport calls it once.
+	newTransport func(cfg *gcloud.Config, g globalOptions, logf func(string, ...any)) (*transport.Transport, error)
+	// gcloudConfig is the active gcloud configuration, read once.
+	gcloudConfig func() (*gcloud.Config, error)
 	// newCompute builds a Compute API client.
 	newCompute func(ctx context.Context, project, endpoint string, ts oauth2.TokenSource) (*gce.Client, error)
 	// gcloud reads a property of the active gcloud configuration as gcloud
@@ -57,21 +62,19 @@ type deps struct {
 	tokenOnce sync.Once
 	tokens    *auth.Source
 	tokenErr  error
+	trOnce    sync.Once
+	tr        *transport.Transport
+	trErr     error
 }
 
 // newDeps returns the real world: gcloud's and the user's files, Google's
 // endpoints unless flags say otherwise, the system clock.
 func newDeps(stdio Stdio) *deps {
-	return &deps{
+	d := &deps{
 		newTokenSource: authSource,
+		newTransport:   transportFor,
 		newCompute:     gce.New,
-		gcloud: func(section, name string) (string, error) {
-			cfg, err := gcloud.Load(nil)
-			if err != nil {
-				return "", err
-			}
-			return cfg.Get(section, name), nil
-		},
+		gcloudConfig:   sync.OnceValues(func() (*gcloud.Config, error) { return gcloud.Load(nil) }),
 		stateDir: func() (string, error) {
 			dir, err := os.UserCacheDir()
 			if err != nil {
@@ -93,6 +96,14 @@ func newDeps(stdio Stdio) *deps {
 		log:        stdio.Err,
 		now:        time.Now,
 	}
+	d.gcloud = func(section, name string) (string, error) {
+		cfg, err := d.gcloudConfig()
+		if err != nil {
+			return "", err
+		}
+		return cfg.Get(section, name), nil
+	}
+	return d
 }
 
 // tokenSource is the process's one access-token source, shared by the
@@ -109,9 +120,41 @@ func (d *deps) tokenSource(ctx context.Context, g globalOptions) (*auth.Source, 
 		} else if !d.dryRun {
 			cacheDir = filepath.Join(dir, "tokens")
 		}
-		d.tokens, d.tokenErr = d.newTokenSource(ctx, g, cacheDir, logf)
+		cfg, err := d.gcloudConfig()
+		if err != nil {
+			d.tokenErr = err
+			return
+		}
+		tr, err := d.transport(g)
+		if err != nil {
+			d.tokenErr = err
+			return
+		}
+		d.tokens, d.tokenErr = d.newTokenSource(ctx, g, cacheDir, logf, cfg, tr)
 	})
 	return d.tokens, d.tokenErr
+}
+
+// transport is the process's one transport: the proxy, CA file, client
+// certificate, endpoints and headers of every connection to Google.
+func (d *deps) transport(g globalOptions) (*transport.Transport, error) {
+	d.trOnce.Do(func() {
+		cfg, err := d.gcloudConfig()
+		if err != nil {
+			d.trErr = err
+			return
+		}
+		d.tr, d.trErr = d.newTransport(cfg, g, d.logger(g.Verbose))
+	})
+	return d.tr, d.trErr
+}
+
+// close stops what the process started for its connections (an
+// enterprise certificate signer).
+func (d *deps) close() {
+	if d.tr != nil {
+		d.tr.Close()
+	}
 }
 
 // logger logs to d.log when on (--verbose), and discards otherwise.
@@ -149,11 +192,16 @@ func (d *deps) compute(ctx context.Context, g globalOptions) (*gce.Client, error
 	if err != nil {
 		return nil, err
 	}
-	c, err := d.newCompute(ctx, project, g.ComputeEndpoint, ts)
+	tr, err := d.transport(g)
+	if err != nil {
+		return nil, err
+	}
+	c, err := d.newCompute(ctx, project, tr.Endpoint(transport.Compute).URL, ts)
 	if err != nil {
 		return nil, err
 	}
 	c.UserAgent = "gkessh/" + Version
+	c.HTTP, c.APIs = tr.HTTPClient(), otherAPIs(tr)
 	return c, nil
 }
 
@@ -165,11 +213,11 @@ func (d *deps) iapDialer(ctx context.Context, g globalOptions) (*tunnel.Dialer, 
 	if err != nil {
 		return nil, err
 	}
-	dl := &tunnel.Dialer{Endpoint: g.IAPEndpoint, TokenSource: ts, UserAgent: "gkessh/" + Version}
-	if g.InsecureIAP {
-		dl.WS = tunnel.NewWSDialer()
-		dl.WS.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+	tr, err := d.transport(g)
+	if err != nil {
+		return nil, err
 	}
+	dl := &tunnel.Dialer{Endpoint: tr.Relay().URL, TokenSource: ts, UserAgent: "gkessh/" + Version, WS: tr.WSDialer(), Header: tr.RelayHeader()}
 	if g.Verbose {
 		dl.Logf = d.logger(true)
 	}

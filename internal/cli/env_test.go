@@ -14,6 +14,7 @@ import (
 
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/internal/emutest"
+	"github.com/gkessh/gkessh/internal/gcloud"
 )
 
 // testEnv is an in-process emulator plus a fresh HOME, with the environment
@@ -55,9 +56,15 @@ func newProcessEnv(t *testing.T, cfg emulator.Config) *testEnv {
 	return e
 }
 
-// environ is the environment that points gkessh at e's emulator and HOME.
+// environ is the environment that points gkessh at e's emulator and HOME:
+// the emulator serves every API, each named by gcloud's variable.
 func (e *testEnv) environ() map[string]string {
 	return map[string]string{
+		"CLOUDSDK_API_ENDPOINT_OVERRIDES_OSLOGIN":              e.url + "/",
+		"CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER": e.url + "/",
+		"CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM":                  e.url + "/",
+		"CLOUDSDK_API_ENDPOINT_OVERRIDES_IAP":                  e.url + "/",
+		"CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS":       e.url + "/",
 		"HOME":                            e.home,
 		"XDG_CACHE_HOME":                  filepath.Join(e.home, ".cache"),
 		"XDG_CONFIG_HOME":                 filepath.Join(e.home, ".config"),
@@ -103,9 +110,15 @@ func (e *testEnv) options() globalOptions {
 }
 
 // deps are newDeps with every file under e.home, the local user "tester"
-// and no gcloud configuration: nothing read from the environment.
+// and an empty gcloud configuration whose endpoints are the emulator's:
+// nothing read from the environment.
 func (e *testEnv) deps(stdio Stdio) *deps {
 	d := newDeps(stdio)
+	env := e.environ()
+	env["CLOUDSDK_CONFIG"] = filepath.Join(e.home, ".config", "gcloud")
+	d.gcloudConfig = func() (*gcloud.Config, error) {
+		return gcloud.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	}
 	in := func(rel ...string) func() (string, error) {
 		p := filepath.Join(append([]string{e.home}, rel...)...)
 		return func() (string, error) { return p, nil }

@@ -498,8 +498,13 @@ func (pe *probeEnv) environ() []string {
 		"CLOUDSDK_CORE_PROJECT":           pe.srv.ProjectName(),
 		"CLOUDSDK_CORE_ACCOUNT":           pe.account,
 		"CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS": pe.main + "/",
-		"CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT":      "",
-		"GOOGLE_APPLICATION_CREDENTIALS":                 "",
+		// The emulator serves every API; gcloud's variables say so.
+		"CLOUDSDK_API_ENDPOINT_OVERRIDES_OSLOGIN":              pe.main + "/",
+		"CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER": pe.main + "/",
+		"CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM":                  pe.main + "/",
+		"CLOUDSDK_API_ENDPOINT_OVERRIDES_IAP":                  pe.main + "/",
+		"CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT":            "",
+		"GOOGLE_APPLICATION_CREDENTIALS":                       "",
 	}
 	out := os.Environ()
 	for k, v := range env {

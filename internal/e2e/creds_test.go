@@ -78,7 +78,7 @@ func (w *credsWorld) with(t *testing.T, gcloudDir string, vars ...string) []stri
 		}
 	}
 	for _, v := range w.env {
-		if strings.HasPrefix(v, "CLOUDSDK_CORE_PROJECT=") || strings.HasPrefix(v, "CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS=") {
+		if strings.HasPrefix(v, "CLOUDSDK_CORE_PROJECT=") || strings.HasPrefix(v, "CLOUDSDK_API_ENDPOINT_OVERRIDES_") {
 			env = append(env, v)
 		}
 	}

@@ -30,6 +30,10 @@ type Client struct {
 	UserAgent   string             // names gkessh, and its version, in Google's logs
 	// Timeout bounds each request, reply included (DefaultTimeout if 0).
 	Timeout time.Duration
+	// APIs are the base URLs, ending in "/", of the other Google APIs
+	// the client calls, by name: oslogin, cloudresourcemanager, iam, iap.
+	// A missing one is served at https://NAME.googleapis.com/.
+	APIs map[string]string
 }
 
 // New returns a client for project. An empty endpoint means DefaultEndpoint.

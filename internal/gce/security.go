@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 )
 
 // What doctor and audit read besides instances and metadata: firewall
@@ -135,16 +134,12 @@ func (c *Client) TestPermissions(ctx context.Context, on, zone, name string, per
 	return out.Permissions, nil
 }
 
-// apiRoot is where the Google API named api is served: its own host, or,
-// with a custom Compute endpoint such as the emulator's, that endpoint's
-// root, which serves every API.
+// apiRoot is where the Google API named api is served: c.APIs[api], else
+// its host under googleapis.com. A Compute endpoint of its own (a Private
+// Service Connect or regional one, an emulator) moves no other API.
 func (c *Client) apiRoot(api string) string {
-	if c.Endpoint == DefaultEndpoint {
-		return "https://" + api + ".googleapis.com/"
+	if u := c.APIs[api]; u != "" {
+		return u
 	}
-	u, err := url.Parse(c.Endpoint)
-	if err != nil || u.Host == "" {
-		return strings.TrimSuffix(c.Endpoint, "compute/v1/")
-	}
-	return u.Scheme + "://" + u.Host + "/"
+	return "https://" + api + ".googleapis.com/"
 }
