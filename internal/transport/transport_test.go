@@ -265,3 +265,24 @@ func TestHeaders(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkNew is what a warm `gkessh proxy` adds at its start for a user
+// with no network settings: reading them from the loaded configuration
+// and building the transport (no file, no network).
+func BenchmarkNew(b *testing.B) {
+	dir := b.TempDir()
+	env := envOf(map[string]string{"CLOUDSDK_CONFIG": dir, "HOME": dir})
+	cfg, err := gcloud.Load(env)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		n, err := cfg.Network()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := New(Options{Network: n, Env: env}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
