@@ -92,6 +92,10 @@ func startEmulator(t testing.TB, args ...string) *world {
 	binDir := testbin.Dir(t, "gkessh", "gce-emulator")
 	cmd := exec.Command(filepath.Join(binDir, "gce-emulator"), append([]string{"--env-file", envFile}, args...)...)
 	cmd.Stdout, cmd.Stderr = io.Discard, &log
+	// The nodes' sessions and sftp start in the emulator's home directory:
+	// one of the test's, so that what a test copies or writes there lands
+	// in no real home.
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -367,4 +368,75 @@ func TestDocsKeepSecretsOffCommandLines(t *testing.T) {
 			}
 		}
 	}
+}
+
+// helpFlag is an option line of gkessh's help: its flags, then their
+// argument and usage.
+var helpFlag = regexp.MustCompile(`^\s+(-[-\w]+(?: [^,]*)?(?:, -[-\w]+(?: [^,]*)?)*)$`)
+
+// TestDocsNameEveryFlag: every long flag of every command's help is named
+// in README.md or docs/, so a new flag cannot go undocumented and a
+// renamed one is renamed in the docs too.
+func TestDocsNameEveryFlag(t *testing.T) {
+	var docs strings.Builder
+	for _, file := range docFiles(t) {
+		b, err := os.ReadFile(filepath.Join(moduleRoot(t), file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs.Write(b)
+	}
+	gkessh := filepath.Join(testbin.Dir(t, "gkessh", "gce-emulator"), "gkessh")
+	help := func(args ...string) string {
+		out, err := exec.Command(gkessh, append(args, "--help")...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("gkessh %s --help: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	commands := [][]string{nil}
+	for _, c := range helpCommands(help()) {
+		commands = append(commands, []string{c})
+		for _, sub := range helpCommands(help(c)) {
+			commands = append(commands, []string{c, sub})
+		}
+	}
+	long := regexp.MustCompile(`--[a-z][-a-z0-9]*`)
+	missing := map[string][]string{}
+	for _, args := range commands {
+		for _, line := range strings.Split(help(args...), "\n") {
+			m := helpFlag.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			for _, f := range long.FindAllString(m[1], -1) {
+				named := regexp.MustCompile(`(^|[^-\w])` + regexp.QuoteMeta(f) + `([^-\w]|$)`)
+				if f != "--help" && f != "--version" && !named.MatchString(docs.String()) {
+					missing[f] = append(missing[f], strings.TrimSpace("gkessh "+strings.Join(args, " ")))
+				}
+			}
+		}
+	}
+	for f, where := range missing {
+		t.Errorf("%s (%s) is in no doc: say what it does where its command is documented", f, strings.Join(slices.Compact(where), ", "))
+	}
+}
+
+// helpCommands returns the commands a help text lists under COMMANDS.
+func helpCommands(help string) []string {
+	var cmds []string
+	in := false
+	for _, line := range strings.Split(help, "\n") {
+		switch {
+		case strings.HasPrefix(line, "COMMANDS:"):
+			in = true
+		case in && strings.HasPrefix(line, "   ") && !strings.HasPrefix(line, "    "):
+			if f := strings.Fields(line); len(f) > 0 && f[0] != "help" {
+				cmds = append(cmds, strings.TrimSuffix(f[0], ","))
+			}
+		case in && line != "" && !strings.HasPrefix(line, " "):
+			in = false
+		}
+	}
+	return cmds
 }
