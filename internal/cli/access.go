@@ -35,15 +35,15 @@ type accessOptions struct {
 // newAccess builds the one Access a command goes through to reach nodes,
 // from the flags and deps.
 func newAccess(ctx context.Context, g globalOptions, k keyOptions, d *deps, stdio Stdio, o accessOptions) (*access.Access, error) {
-	cfg, err := nodeConfig(g, d, o.DryRun)
+	cfg, err := nodeConfig(g, d)
 	if err != nil {
 		return nil, err
 	}
-	user, err := d.user(k)
+	user, err := userOf(d, k)
 	if err != nil {
 		return nil, err
 	}
-	keyFile, err := d.keyFile(k)
+	keyFile, err := keyFileOf(d, k)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +54,7 @@ func newAccess(ctx context.Context, g globalOptions, k keyOptions, d *deps, stdi
 	cfg.User, cfg.KeyFile = user, keyFile
 	cfg.Key = func() (*keys.KeyPair, error) { return loadKey(keyFile, stdio.Err) }
 	cfg.Scope, cfg.ExpireAfter, cfg.ExactExpiry = k.Scope, k.ExpireAfter, k.ExpirySet
-	cfg.Account = d.osLoginAccount(g)
+	cfg.Account = osLoginAccount(d, g)
 	cfg.KnownHosts, cfg.Strict, cfg.AcceptChanged = known, o.Strict, o.AcceptChanged
 	cfg.Warn = stdio.Err
 	cfg.NoOSLogin = o.NoOSLogin
@@ -76,7 +76,7 @@ func newAccess(ctx context.Context, g globalOptions, k keyOptions, d *deps, stdi
 // newResolver is the Access of a command that only finds nodes: a tunnel,
 // the proxy's dial.
 func newResolver(g globalOptions, d *deps) (*access.Access, error) {
-	cfg, err := nodeConfig(g, d, false)
+	cfg, err := nodeConfig(g, d)
 	if err != nil {
 		return nil, err
 	}
@@ -84,17 +84,17 @@ func newResolver(g globalOptions, d *deps) (*access.Access, error) {
 }
 
 // nodeConfig is the part of an Access's configuration that finds nodes.
-func nodeConfig(g globalOptions, d *deps, dryRun bool) (access.Config, error) {
-	project, err := d.project(g)
+func nodeConfig(g globalOptions, d *deps) (access.Config, error) {
+	project, err := projectOf(d, g)
 	if err != nil {
 		return access.Config{}, err
 	}
 	cfg := access.Config{
 		Project: project, Zone: g.Zone,
 		Compute: func(ctx context.Context) (*gce.Client, error) { return d.compute(ctx, g) },
-		DryRun:  dryRun, Now: d.now,
+		DryRun:  g.DryRun, Now: d.now,
 	}
-	if zones, err := d.zoneCache(); err == nil {
+	if zones, err := d.zoneCache(g); err == nil {
 		cfg.Zones = zones
 	}
 	if g.Zone == "" {
@@ -219,13 +219,13 @@ func whenExpires(t time.Time) string {
 }
 
 // gcloudAccount is gcloud's core/account.
-func (d *deps) gcloudAccount() (string, error) { return d.gcloud("core", "account") }
+func gcloudAccount(d *deps) (string, error) { return d.gcloud("core", "account") }
 
 // osLoginAccount returns the account whose OS Login profile holds the key,
 // as gcloud picks it (ussh.py): the service account impersonated
 // (--impersonate-service-account, else auth/impersonate_service_account;
 // the last of a delegation chain), else core/account.
-func (d *deps) osLoginAccount(g globalOptions) func() (string, error) {
+func osLoginAccount(d *deps, g globalOptions) func() (string, error) {
 	return func() (string, error) {
 		chain := g.Impersonate
 		if chain == "" {
@@ -238,7 +238,7 @@ func (d *deps) osLoginAccount(g globalOptions) func() (string, error) {
 			accounts := strings.Split(chain, ",")
 			return strings.TrimSpace(accounts[len(accounts)-1]), nil
 		}
-		account, err := d.gcloudAccount()
+		account, err := gcloudAccount(d)
 		if err != nil {
 			return "", err
 		}

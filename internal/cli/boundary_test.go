@@ -6,6 +6,7 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -118,4 +119,71 @@ func TestErrorBoundary(t *testing.T) {
 	if checked < 50 {
 		t.Fatalf("only %d library files checked: the walk missed the tree", checked)
 	}
+}
+
+// TestDepsIsAFactory: deps holds constructors only, as gh's Factory does:
+// it has no methods, and nothing but newDeps sets its fields (tests
+// replace theirs before use). (issue 21 item 3)
+func TestDepsIsAFactory(t *testing.T) {
+	fields := map[string]bool{}
+	for f := range reflect.TypeOf(deps{}).Fields() {
+		fields[f.Name] = true
+	}
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, decl := range f.Decls {
+			fn, ok := decl.(*ast.FuncDecl)
+			if !ok {
+				continue
+			}
+			if fn.Recv != nil {
+				if typ := types(fn.Recv.List[0].Type); typ == "deps" {
+					t.Errorf("%s: deps has a method %s: make it a constructor field set in newDeps, or a function of deps and the options", name, fn.Name.Name)
+				}
+			}
+			if fn.Name.Name == "newDeps" || fn.Body == nil {
+				continue
+			}
+			ast.Inspect(fn.Body, func(n ast.Node) bool {
+				as, ok := n.(*ast.AssignStmt)
+				if !ok {
+					return true
+				}
+				for _, lhs := range as.Lhs {
+					sel, ok := lhs.(*ast.SelectorExpr)
+					if !ok || !fields[sel.Sel.Name] {
+						continue
+					}
+					if x := types(sel.X); x == "d" || x == "deps" {
+						t.Errorf("%s: %s sets deps.%s: deps is built once, by newDeps", name, fn.Name.Name, sel.Sel.Name)
+					}
+				}
+				return true
+			})
+		}
+	}
+}
+
+// types names what a receiver type or an expression ends in: deps for
+// *deps, d for o.d.
+func types(e ast.Expr) string {
+	switch e := e.(type) {
+	case *ast.StarExpr:
+		return types(e.X)
+	case *ast.Ident:
+		return e.Name
+	case *ast.SelectorExpr:
+		return e.Sel.Name
+	}
+	return ""
 }

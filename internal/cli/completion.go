@@ -43,7 +43,7 @@ func completeNodesCommand(d *deps, stdio Stdio) *ucli.Command {
 		Usage:  "print the node names in the zone cache, for completion scripts",
 		Hidden: true,
 		Action: func(*ucli.Context) error {
-			cache, err := d.zoneCache()
+			cache, err := d.zoneCache(globalOptions{})
 			if err != nil {
 				return nil // no cache directory: nothing to complete
 			}

@@ -136,7 +136,7 @@ func TestCompleteNodes(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", dir)
 	t.Setenv("HOME", dir)
 	t.Setenv("LocalAppData", dir)
-	cache, err := newDeps(Stdio{}).zoneCache()
+	cache, err := newDeps(Stdio{}).zoneCache(globalOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

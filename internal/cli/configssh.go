@@ -20,7 +20,6 @@ type configSSHOptions struct {
 	openSSHOptions
 	Path    string // the ssh config file
 	Pattern string // one wildcard Host entry instead of one per instance
-	DryRun  bool
 	Remove  bool
 }
 
@@ -44,13 +43,12 @@ func configSSHCommand(d *deps, stdio Stdio) *ucli.Command {
 			if err != nil {
 				return err
 			}
-			opts := configSSHOptions{openSSHOptions: o, Path: c.String("ssh-config-file"), Pattern: c.String("pattern"), DryRun: c.Bool("dry-run"), Remove: c.Bool("remove")}
+			opts := configSSHOptions{openSSHOptions: o, Path: c.String("ssh-config-file"), Pattern: c.String("pattern"), Remove: c.Bool("remove")}
 			if opts.Pattern != "" {
 				if err := gce.CheckNamePattern(opts.Pattern); err != nil {
 					return usagef("--pattern: %v: use instance name characters with * and ?", err)
 				}
 			}
-			d.dryRun = opts.DryRun
 			return runConfigSSH(c.Context, opts, d, stdio)
 		},
 	}
@@ -102,7 +100,7 @@ func runConfigSSH(ctx context.Context, o configSSHOptions, d *deps, stdio Stdio)
 // one wildcard entry whose host keys are pinned under the node names, since
 // one HostKeyAlias cannot fit every node.
 func configHosts(ctx context.Context, o configSSHOptions, d *deps, stdio Stdio) ([]sshconfig.Host, error) {
-	route, err := d.proxyRoute(o.openSSHOptions)
+	route, err := proxyRouteOf(d, o.openSSHOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +109,7 @@ func configHosts(ctx context.Context, o configSSHOptions, d *deps, stdio Stdio) 
 		return nil, err
 	}
 	if o.Pattern != "" {
-		project, err := d.project(o.globalOptions)
+		project, err := projectOf(d, o.globalOptions)
 		if err != nil {
 			return nil, err
 		}

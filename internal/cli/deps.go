@@ -20,18 +20,47 @@ import (
 	"github.com/gkessh/gkessh/tunnel"
 )
 
-// deps is what the commands take from outside their flags: credentials, the
-// Compute client, the IAP relay, where files live, the logger and the
-// clock. Main builds one per process with newDeps (gh's Factory is the
-// model) and hands it to every runX; tests build theirs over an emulator
-// and a temporary home and call runX directly. Options stay plain data:
-// whatever reads a file or the network is here, or in the run function.
+// deps builds what the commands take from outside their flags, as gh's
+// Factory does: the transport, the token source, the Compute client, the
+// IAP dialer, the zone cache, the logger, from the global flags, and the
+// paths and clock they rest on. It holds constructors only, and nothing changes it once
+// built: Main builds one per run with newDeps and hands it to every runX;
+// tests build theirs over an emulator and a temporary home (replacing the
+// fields below the constructors) and call runX directly. Options stay
+// plain data; what options mean in terms of deps (the project, the user,
+// the key file) is a function of both (projectOf, userOf, keyFileOf).
 type deps struct {
+	// transport is the run's one transport, made once from the first
+	// call's flags: the proxy, CA file, client certificate, endpoints and
+	// headers of every connection to Google. close stops what it started
+	// (an enterprise certificate signer).
+	transport func(g globalOptions) (*transport.Transport, error)
+	close     func()
+	// tokenSource is the run's one access-token source, shared by the
+	// Compute client and the IAP dialer, so a login mints one token, not
+	// one per client: made once, from the first call's flags. It caches
+	// tokens itself (in memory, and in the state directory's tokens/
+	// unless a dry run) and drops one a server refuses.
+	tokenSource func(ctx context.Context, g globalOptions) (*auth.Source, error)
+	// compute returns a Compute API client for the flags' project.
+	compute func(ctx context.Context, g globalOptions) (*gce.Client, error)
+	// iapDialer returns the IAP tunnel dialer: the flags' relay, the
+	// token source, a User-Agent naming gkessh, and reconnects logged
+	// with --verbose.
+	iapDialer func(ctx context.Context, g globalOptions) (*tunnel.Dialer, error)
+	// zoneCache is the on-disk cache of instance zones, read-only for a
+	// dry run.
+	zoneCache func(g globalOptions) (*gce.Cache, error)
+	// logger logs to log when on (--verbose), and discards otherwise.
+	logger func(on bool) func(format string, args ...any)
+
+	// What the constructors are built from.
+	//
 	// newTokenSource finds the credentials (authSource, in creds.go): the
-	// one place that decides how. tokenSource calls it once per process.
+	// one place that decides how.
 	newTokenSource func(ctx context.Context, g globalOptions, cacheDir string, logf func(string, ...any), cfg *gcloud.Config, tr *transport.Transport) (*auth.Source, error)
 	// newTransport builds the transport of every connection to Google
-	// (transportFor, in transport.go); transport calls it once.
+	// (transportFor, in transport.go).
 	newTransport func(cfg *gcloud.Config, g globalOptions, logf func(string, ...any)) (*transport.Transport, error)
 	// gcloudConfig is the active gcloud configuration, read once.
 	gcloudConfig func() (*gcloud.Config, error)
@@ -41,7 +70,7 @@ type deps struct {
 	// does (its CLOUDSDK_SECTION_NAME variable first): core/project,
 	// core/account (whose OS Login profile holds the key, and which names
 	// the remote user when the local login name will not do),
-	// auth/impersonate_service_account.
+	// auth/impersonate_service_account, compute/zone.
 	gcloud func(section, name string) (string, error)
 	// stateDir is gkessh's one state directory, the user cache
 	// directory's gkessh/: the zone cache, the proxy's stamps, and the
@@ -55,16 +84,6 @@ type deps struct {
 	executable func() (string, error) // this binary, for ProxyCommand
 	log        io.Writer              // where verbose lines go
 	now        func() time.Time
-	// dryRun is set by a --dry-run: nothing goes to disk, not even the
-	// zone cache or a pinned host key.
-	dryRun bool
-
-	tokenOnce sync.Once
-	tokens    *auth.Source
-	tokenErr  error
-	trOnce    sync.Once
-	tr        *transport.Transport
-	trErr     error
 }
 
 // newDeps returns the real world: gcloud's and the user's files, Google's
@@ -96,6 +115,8 @@ func newDeps(stdio Stdio) *deps {
 		log:        stdio.Err,
 		now:        time.Now,
 	}
+	// The constructors read the fields above when called, so a test's
+	// replacements apply.
 	d.gcloud = func(section, name string) (string, error) {
 		cfg, err := d.gcloudConfig()
 		if err != nil {
@@ -103,72 +124,111 @@ func newDeps(stdio Stdio) *deps {
 		}
 		return cfg.Get(section, name), nil
 	}
-	return d
-}
-
-// tokenSource is the process's one access-token source, shared by the
-// Compute client and the IAP dialer, so a login mints one token, not one
-// per client. It caches tokens itself (in memory and on disk) and drops one
-// a server refuses.
-func (d *deps) tokenSource(ctx context.Context, g globalOptions) (*auth.Source, error) {
-	d.tokenOnce.Do(func() {
-		logf := d.logger(g.Verbose)
-		// A dry run keeps tokens in memory only: it writes nothing to disk.
-		cacheDir := ""
-		if dir, err := d.stateDir(); err != nil {
-			logf("auth: no disk token cache: %v", err)
-		} else if !d.dryRun {
-			cacheDir = filepath.Join(dir, "tokens")
+	d.logger = func(on bool) func(string, ...any) {
+		return func(format string, args ...any) {
+			if on {
+				fmt.Fprintf(d.log, "gkessh: "+format+"\n", args...)
+			}
 		}
-		cfg, err := d.gcloudConfig()
+	}
+	var (
+		trOnce sync.Once
+		tr     *transport.Transport
+		trErr  error
+	)
+	d.transport = func(g globalOptions) (*transport.Transport, error) {
+		trOnce.Do(func() {
+			cfg, err := d.gcloudConfig()
+			if err != nil {
+				trErr = err
+				return
+			}
+			tr, trErr = d.newTransport(cfg, g, d.logger(g.Verbose))
+		})
+		return tr, trErr
+	}
+	d.close = func() {
+		if tr != nil {
+			tr.Close()
+		}
+	}
+	var (
+		tokenOnce sync.Once
+		tokens    *auth.Source
+		tokenErr  error
+	)
+	d.tokenSource = func(ctx context.Context, g globalOptions) (*auth.Source, error) {
+		tokenOnce.Do(func() {
+			logf := d.logger(g.Verbose)
+			cacheDir := ""
+			if dir, err := d.stateDir(); err != nil {
+				logf("auth: no disk token cache: %v", err)
+			} else if !g.DryRun {
+				cacheDir = filepath.Join(dir, "tokens")
+			}
+			cfg, err := d.gcloudConfig()
+			if err != nil {
+				tokenErr = err
+				return
+			}
+			tr, err := d.transport(g)
+			if err != nil {
+				tokenErr = err
+				return
+			}
+			tokens, tokenErr = d.newTokenSource(ctx, g, cacheDir, logf, cfg, tr)
+		})
+		return tokens, tokenErr
+	}
+	d.compute = func(ctx context.Context, g globalOptions) (*gce.Client, error) {
+		project, err := projectOf(d, g)
 		if err != nil {
-			d.tokenErr = err
-			return
+			return nil, err
+		}
+		ts, err := d.tokenSource(ctx, g)
+		if err != nil {
+			return nil, err
 		}
 		tr, err := d.transport(g)
 		if err != nil {
-			d.tokenErr = err
-			return
+			return nil, err
 		}
-		d.tokens, d.tokenErr = d.newTokenSource(ctx, g, cacheDir, logf, cfg, tr)
-	})
-	return d.tokens, d.tokenErr
-}
-
-// transport is the process's one transport: the proxy, CA file, client
-// certificate, endpoints and headers of every connection to Google.
-func (d *deps) transport(g globalOptions) (*transport.Transport, error) {
-	d.trOnce.Do(func() {
-		cfg, err := d.gcloudConfig()
+		c, err := d.newCompute(ctx, project, tr.Endpoint(transport.Compute).URL, ts)
 		if err != nil {
-			d.trErr = err
-			return
+			return nil, err
 		}
-		d.tr, d.trErr = d.newTransport(cfg, g, d.logger(g.Verbose))
-	})
-	return d.tr, d.trErr
-}
-
-// close stops what the process started for its connections (an
-// enterprise certificate signer).
-func (d *deps) close() {
-	if d.tr != nil {
-		d.tr.Close()
+		c.UserAgent = "gkessh/" + Version
+		c.HTTP, c.APIs = tr.HTTPClient(), otherAPIs(tr)
+		return c, nil
 	}
-}
-
-// logger logs to d.log when on (--verbose), and discards otherwise.
-func (d *deps) logger(on bool) func(string, ...any) {
-	return func(format string, args ...any) {
-		if on {
-			fmt.Fprintf(d.log, "gkessh: "+format+"\n", args...)
+	d.iapDialer = func(ctx context.Context, g globalOptions) (*tunnel.Dialer, error) {
+		ts, err := d.tokenSource(ctx, g)
+		if err != nil {
+			return nil, err
 		}
+		tr, err := d.transport(g)
+		if err != nil {
+			return nil, err
+		}
+		dl := &tunnel.Dialer{Endpoint: tr.Relay().URL, TokenSource: ts, UserAgent: "gkessh/" + Version, WS: tr.WSDialer(), Header: tr.RelayHeader()}
+		if g.Verbose {
+			dl.Logf = d.logger(true)
+		}
+		return dl, nil
 	}
+	d.zoneCache = func(g globalOptions) (*gce.Cache, error) {
+		dir, err := d.stateDir()
+		if err != nil {
+			return nil, err
+		}
+		return &gce.Cache{Dir: dir, Now: d.now, ReadOnly: g.DryRun}, nil
+	}
+	return d
 }
 
-// project returns --project (or CLOUDSDK_CORE_PROJECT), else the active
+// projectOf is --project (or CLOUDSDK_CORE_PROJECT), else the active
 // gcloud configuration's core/project.
-func (d *deps) project(g globalOptions) (string, error) {
+func projectOf(d *deps, g globalOptions) (string, error) {
 	if g.Project != "" {
 		return g.Project, nil
 	}
@@ -180,55 +240,4 @@ func (d *deps) project(g globalOptions) (string, error) {
 		return p, nil
 	}
 	return "", usagef("no project: pass --project, set CLOUDSDK_CORE_PROJECT, or run 'gcloud config set project PROJECT'")
-}
-
-// compute returns a Compute API client for the resolved project.
-func (d *deps) compute(ctx context.Context, g globalOptions) (*gce.Client, error) {
-	project, err := d.project(g)
-	if err != nil {
-		return nil, err
-	}
-	ts, err := d.tokenSource(ctx, g)
-	if err != nil {
-		return nil, err
-	}
-	tr, err := d.transport(g)
-	if err != nil {
-		return nil, err
-	}
-	c, err := d.newCompute(ctx, project, tr.Endpoint(transport.Compute).URL, ts)
-	if err != nil {
-		return nil, err
-	}
-	c.UserAgent = "gkessh/" + Version
-	c.HTTP, c.APIs = tr.HTTPClient(), otherAPIs(tr)
-	return c, nil
-}
-
-// iapDialer returns the IAP tunnel dialer: the configured relay, the
-// process's token source, a User-Agent naming gkessh, and reconnects logged
-// with --verbose.
-func (d *deps) iapDialer(ctx context.Context, g globalOptions) (*tunnel.Dialer, error) {
-	ts, err := d.tokenSource(ctx, g)
-	if err != nil {
-		return nil, err
-	}
-	tr, err := d.transport(g)
-	if err != nil {
-		return nil, err
-	}
-	dl := &tunnel.Dialer{Endpoint: tr.Relay().URL, TokenSource: ts, UserAgent: "gkessh/" + Version, WS: tr.WSDialer(), Header: tr.RelayHeader()}
-	if g.Verbose {
-		dl.Logf = d.logger(true)
-	}
-	return dl, nil
-}
-
-// zoneCache is the on-disk cache of instance zones.
-func (d *deps) zoneCache() (*gce.Cache, error) {
-	dir, err := d.stateDir()
-	if err != nil {
-		return nil, err
-	}
-	return &gce.Cache{Dir: dir, Now: d.now, ReadOnly: d.dryRun}, nil
 }

@@ -80,7 +80,7 @@ func (d *doctor) fail(format string, args ...any) {
 
 // run prints one line per check and reports whether all passed.
 func (d *doctor) run(ctx context.Context) bool {
-	project, err := d.deps.project(d.globalOptions)
+	project, err := projectOf(d.deps, d.globalOptions)
 	if err != nil {
 		d.fail("project: %s", withHint(err))
 		return false

@@ -22,6 +22,9 @@ type globalOptions struct {
 	// --iap-tunnel-insecure-disable-websocket-cert-check does.
 	InsecureIAP bool
 	Verbose     bool
+	// DryRun (--dry-run, where a command takes it): nothing goes to disk,
+	// not even the zone cache, a token or a pinned host key.
+	DryRun bool
 }
 
 // globalFlags are the flags gkessh's commands share. They are defined once,
@@ -147,6 +150,7 @@ func globals(c *ucli.Context) globalOptions {
 		IAPEndpoint:     c.String("iap-endpoint"),
 		InsecureIAP:     c.Bool("iap-tunnel-insecure-disable-websocket-cert-check"),
 		Verbose:         c.Bool("verbose") || c.String("verbosity") == "debug" || c.String("verbosity") == "info",
+		DryRun:          c.Bool("dry-run"),
 	}
 }
 

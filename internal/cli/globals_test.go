@@ -38,7 +38,7 @@ func TestProjectFromGcloudConfig(t *testing.T) {
 				write("active_config", tt.active+"\n")
 			}
 			t.Setenv("CLOUDSDK_ACTIVE_CONFIG_NAME", tt.env)
-			got, err := newDeps(Stdio{}).project(globalOptions{Project: tt.flag})
+			got, err := projectOf(newDeps(Stdio{}), globalOptions{Project: tt.flag})
 			if err != nil || got != tt.want {
 				t.Fatalf("project() = %q, %v; want %q", got, err, tt.want)
 			}
@@ -46,7 +46,7 @@ func TestProjectFromGcloudConfig(t *testing.T) {
 	}
 	t.Run("none anywhere", func(t *testing.T) {
 		t.Setenv("CLOUDSDK_CONFIG", t.TempDir())
-		if got, err := newDeps(Stdio{}).project(globalOptions{}); err == nil {
+		if got, err := projectOf(newDeps(Stdio{}), globalOptions{}); err == nil {
 			t.Fatalf("project() = %q, want an error saying how to set one", got)
 		}
 	})
@@ -70,7 +70,7 @@ func TestProjectIgnoresXDG(t *testing.T) {
 	if err := os.WriteFile(p, []byte("[core]\nproject = from-home\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := newDeps(Stdio{}).project(globalOptions{}); err != nil || got != "from-home" {
+	if got, err := projectOf(newDeps(Stdio{}), globalOptions{}); err != nil || got != "from-home" {
 		t.Fatalf("project() = %q, %v; want from-home", got, err)
 	}
 }

@@ -97,7 +97,7 @@ func (inv inventory) MarshalJSON() ([]byte, error) {
 }
 
 func buildInventory(ctx context.Context, o openSSHOptions, d *deps, warn io.Writer) (inventory, error) {
-	route, err := d.proxyRoute(o)
+	route, err := proxyRouteOf(d, o)
 	if err != nil {
 		return inventory{}, err
 	}

@@ -75,22 +75,22 @@ func checkUser(flag, u string) error {
 	return nil
 }
 
-// user is --user, else the user gcloud would pick: the local login name
+// userOf is --user, else the user gcloud would pick: the local login name
 // when ASCII without spaces, else one made from the gcloud account.
-func (d *deps) user(k keyOptions) (string, error) {
+func userOf(d *deps, k keyOptions) (string, error) {
 	if k.User != "" {
 		return k.User, nil
 	}
 	local, _ := d.localUser() // none: the gcloud account names the user
-	u, err := keys.RemoteUser(local, d.gcloudAccount)
+	u, err := keys.RemoteUser(local, func() (string, error) { return gcloudAccount(d) })
 	if err != nil {
 		return "", badInput(err)
 	}
 	return u, nil
 }
 
-// keyFile is --key-file, else ~/.ssh/google_compute_engine.
-func (d *deps) keyFile(k keyOptions) (string, error) {
+// keyFileOf is --key-file, else ~/.ssh/google_compute_engine.
+func keyFileOf(d *deps, k keyOptions) (string, error) {
 	if k.KeyFile != "" {
 		return k.KeyFile, nil
 	}

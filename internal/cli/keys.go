@@ -25,7 +25,6 @@ type keysOptions struct {
 	globalOptions
 	keyOptions
 	Node       string
-	DryRun     bool
 	Audit      bool
 	Fail       bool // exit exitProblems when the audit finds any
 	Format     string
@@ -34,10 +33,7 @@ type keysOptions struct {
 
 func keysCommand(d *deps, stdio Stdio) *ucli.Command {
 	keysAction := func(run func(context.Context, keysOptions, *deps, Stdio) error) ucli.ActionFunc {
-		return action(d, stdio, keysFlags, func(ctx context.Context, o keysOptions, d *deps, stdio Stdio) error {
-			d.dryRun = o.DryRun
-			return run(ctx, o, d, stdio)
-		})
+		return action(d, stdio, keysFlags, run)
 	}
 	cmd := &ucli.Command{
 		Name:      "keys",
@@ -110,7 +106,6 @@ func keysFlags(c *ucli.Context) (keysOptions, error) {
 		globalOptions: globals(c),
 		keyOptions:    k,
 		Node:          c.Args().First(),
-		DryRun:        c.Bool("dry-run"),
 		Audit:         c.Bool("audit") || c.Bool("fail"),
 		Fail:          c.Bool("fail"),
 		Format:        c.String("format"),
@@ -156,11 +151,11 @@ func (o keysOptions) scope() string {
 }
 
 func runKeysEnsure(ctx context.Context, o keysOptions, d *deps, stdio Stdio) error {
-	user, err := d.user(o.keyOptions)
+	user, err := userOf(d, o.keyOptions)
 	if err != nil {
 		return err
 	}
-	path, err := d.keyFile(o.keyOptions)
+	path, err := keyFileOf(d, o.keyOptions)
 	if err != nil {
 		return err
 	}
@@ -242,7 +237,7 @@ func expiryNote(l keys.Line) string {
 }
 
 func runKeysRemove(ctx context.Context, o keysOptions, d *deps, stdio Stdio) error {
-	user, err := d.user(o.keyOptions)
+	user, err := userOf(d, o.keyOptions)
 	if err != nil {
 		return err
 	}
@@ -250,7 +245,7 @@ func runKeysRemove(ctx context.Context, o keysOptions, d *deps, stdio Stdio) err
 	if o.User == "" {
 		// Without --user: only this machine's key, so other keys of the
 		// same login name (another laptop) stay.
-		path, err := d.keyFile(o.keyOptions)
+		path, err := keyFileOf(d, o.keyOptions)
 		if err != nil {
 			return err
 		}
@@ -279,7 +274,7 @@ func removeOSLoginKey(ctx context.Context, o keysOptions, d *deps, stdio Stdio, 
 	if err != nil || access.ModeOf(inst, proj) != access.OSLogin {
 		return false, err
 	}
-	account, err := d.osLoginAccount(o.globalOptions)()
+	account, err := osLoginAccount(d, o.globalOptions)()
 	if err != nil {
 		return true, err
 	}
@@ -303,11 +298,11 @@ func runKeysPrune(ctx context.Context, o keysOptions, d *deps, stdio Stdio) erro
 	if o.AllExpired {
 		return removeLines(ctx, o, d, stdio, keys.ExpiredLines("", nil, d.now()))
 	}
-	user, err := d.user(o.keyOptions)
+	user, err := userOf(d, o.keyOptions)
 	if err != nil {
 		return err
 	}
-	path, err := d.keyFile(o.keyOptions)
+	path, err := keyFileOf(d, o.keyOptions)
 	if err != nil {
 		return err
 	}

@@ -383,7 +383,7 @@ func TestResolveUsesCache(t *testing.T) {
 
 	// A cached zone that is wrong (the node was recreated elsewhere) is
 	// dropped and looked up again by commands that fetch the instance.
-	cache, err := d.zoneCache()
+	cache, err := d.zoneCache(o)
 	if err != nil {
 		t.Fatal(err)
 	}

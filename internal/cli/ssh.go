@@ -32,7 +32,6 @@ type sshOptions struct {
 	AcceptChanged      bool // --accept-changed-host-keys
 	PropagationTimeout time.Duration
 	InternalIP         bool
-	DryRun             bool
 	Port               int
 	ForceTTY           bool
 	ForwardAgent       bool
@@ -89,7 +88,6 @@ func sshFlagValues(c *ucli.Context) (sshOptions, error) {
 		keyOptions:         k,
 		PropagationTimeout: c.Duration("propagation-timeout"),
 		InternalIP:         c.Bool("internal-ip"),
-		DryRun:             c.Bool("dry-run"),
 		Port:               c.Int("port"),
 		ForceTTY:           c.Bool("tty"),
 		ForwardAgent:       c.Bool("forward-agent"),
@@ -155,7 +153,6 @@ func sshFlagValues(c *ucli.Context) (sshOptions, error) {
 // runSSH logs in to the node and runs the session. Every failure of its
 // own exits 255, as ssh does, so a remote status is never confused with it.
 func runSSH(ctx context.Context, o sshOptions, d *deps, stdio Stdio) error {
-	d.dryRun = o.DryRun
 	err := login{o, d}.run(ctx, stdio)
 	var ue usageError
 	var ee exitError
@@ -368,7 +365,7 @@ func isTerminal(w io.Writer) bool {
 // key check and the route, from the plan, and changes nothing.
 func (o login) dryRun(ctx context.Context, stdio Stdio, a *access.Access, p *access.Plan) error {
 	out := stdio.Out
-	keyPath, err := o.d.keyFile(o.keyOptions)
+	keyPath, err := keyFileOf(o.d, o.keyOptions)
 	if err != nil {
 		return err
 	}

@@ -73,13 +73,13 @@ type proxyRoute struct {
 	strict     string
 }
 
-func (d *deps) proxyRoute(o openSSHOptions) (proxyRoute, error) {
+func proxyRouteOf(d *deps, o openSSHOptions) (proxyRoute, error) {
 	p := proxyRoute{strict: o.Strict}
 	var err error
-	if p.user, err = d.user(o.keyOptions); err != nil {
+	if p.user, err = userOf(d, o.keyOptions); err != nil {
 		return p, err
 	}
-	if p.keyFile, err = d.keyFile(o.keyOptions); err != nil {
+	if p.keyFile, err = keyFileOf(d, o.keyOptions); err != nil {
 		return p, err
 	}
 	def, _ := d.keyPath()
@@ -107,7 +107,7 @@ func (d *deps) proxyRoute(o openSSHOptions) (proxyRoute, error) {
 // Login whose profile cannot be read keeps the user of the others, with a
 // warning: their entries are still good.
 func listNodes(ctx context.Context, o openSSHOptions, d *deps, stdio Stdio, warn io.Writer, byName bool) ([]*access.Plan, error) {
-	a, err := newAccess(ctx, o.globalOptions, o.keyOptions, d, stdio, accessOptions{DryRun: d.dryRun})
+	a, err := newAccess(ctx, o.globalOptions, o.keyOptions, d, stdio, accessOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +127,7 @@ func listNodes(ctx context.Context, o openSSHOptions, d *deps, stdio Stdio, warn
 	if err != nil {
 		return nil, err
 	}
-	user, err := d.user(o.keyOptions)
+	user, err := userOf(d, o.keyOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +159,7 @@ func listNodes(ctx context.Context, o openSSHOptions, d *deps, stdio Stdio, warn
 			return nil, err
 		}
 		a.Remember(p.Node)
-		if !d.dryRun {
+		if !o.DryRun {
 			hk, err := a.HostKeys(ctx, p)
 			if err == nil {
 				err = hk.Unread

@@ -42,7 +42,7 @@ const permanentRecheck = 24 * time.Hour
 // It returns the stamp the warm path relied on (nil on the cold path), for
 // recheckKey.
 func stageKey(ctx context.Context, o proxyOptions, d *deps, a *access.Access, n access.Node, dial sshclient.DialFunc, stdio Stdio) (*stamp, error) {
-	user, err := d.user(o.keyOptions)
+	user, err := userOf(d, o.keyOptions)
 	if err != nil {
 		return nil, err
 	}
