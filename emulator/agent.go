@@ -53,6 +53,10 @@ type agentKey struct {
 // errAgentExpired marks a key the agent drops because its time has passed.
 var errAgentExpired = errors.New("expired key")
 
+// errUseraddRefuses marks a user name the agent accepts but useradd
+// refuses, so the account (and its keys) never comes to be.
+var errUseraddRefuses = errors.New("useradd refuses the user name")
+
 // whitespace is the agent's user name test: Go's \s.
 var whitespace = regexp.MustCompile(`\s`)
 
@@ -87,10 +91,6 @@ func agentParse(line string, now time.Time) (agentKey, error) {
 		return agentKey{}, errors.New("key missing")
 	case whitespace.MatchString(user):
 		return agentKey{}, errors.New("invalid username: whitespace")
-	case strings.HasPrefix(user, "-"):
-		return agentKey{}, errors.New("invalid username: leading hyphen")
-	case strings.Contains(user, "/") || user == "." || user == "..":
-		return agentKey{}, errors.New("invalid username: path separator or traversal")
 	}
 	key, comment, _, _, err := ssh.ParseAuthorizedKey([]byte(strings.Trim(rest, " ")))
 	if err != nil {
@@ -98,7 +98,7 @@ func agentParse(line string, now time.Time) (agentKey, error) {
 	}
 	k := agentKey{user: user, key: key}
 	if !strings.HasPrefix(comment, "google-ssh") {
-		return k, nil
+		return k, useraddRefuses(user)
 	}
 	// Whatever follows the first space must be JSON with an expireOn.
 	_, js, found := strings.Cut(comment, " ")
@@ -120,5 +120,17 @@ func agentParse(line string, now time.Time) (agentKey, error) {
 		return agentKey{}, errAgentExpired
 	}
 	k.expireOn = t
-	return k, nil
+	return k, useraddRefuses(user)
+}
+
+// useradd refuses names the agent takes: it then cannot make the account,
+// and tries again at each metadata change.
+func useraddRefuses(user string) error {
+	switch {
+	case strings.HasPrefix(user, "-"):
+		return fmt.Errorf("%w: leading hyphen", errUseraddRefuses)
+	case strings.Contains(user, "/") || user == "." || user == "..":
+		return fmt.Errorf("%w: path separator or traversal", errUseraddRefuses)
+	}
+	return nil
 }

@@ -42,6 +42,7 @@ func (s *Server) controlRoutes() *http.ServeMux {
 	route("POST /control/nodes/{name}", s.ctlNode(s.ctlPatchNode))
 	route("DELETE /control/nodes/{name}", s.ctlRemoveNode)
 	route("GET /control/nodes/{name}/keys", s.ctlNode(func(n *Node, _ *http.Request) (any, *apiError) { return n.AuthorizedKeys(), nil }))
+	route("GET /control/nodes/{name}/invalid-keys", s.ctlNode(func(n *Node, _ *http.Request) (any, *apiError) { return n.InvalidKeys(), nil }))
 	route("GET /control/project", s.ctlProject)
 	route("POST /control/project", s.ctlPatchProject)
 	route("GET /control/faults", func(*http.Request) (any, *apiError) { return s.Faults(), nil })
@@ -177,6 +178,26 @@ func (n *Node) AuthorizedKeys() map[string][]string {
 		for _, k := range ks {
 			out[user] = append(out[user], strings.TrimSuffix(string(ssh.MarshalAuthorizedKey(k)), "\n"))
 		}
+	}
+	return out
+}
+
+// InvalidKey is a metadata key line the guest agent found invalid, and why.
+type InvalidKey struct {
+	Line   string `json:"line"`
+	Reason string `json:"reason"`
+}
+
+// InvalidKeys returns the lines the node's guest agent found invalid
+// (expired ones too), sorted. Like Google's agent it remembers them for as
+// long as it runs, after they leave the metadata too, and never reads them
+// again.
+func (n *Node) InvalidKeys() []InvalidKey {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := []InvalidKey{}
+	for _, line := range slices.Sorted(maps.Keys(n.invalidKeys)) {
+		out = append(out, InvalidKey{line, n.invalidKeys[line]})
 	}
 	return out
 }

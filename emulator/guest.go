@@ -60,6 +60,10 @@ func (s *Server) startGuest(n *Node) (stop func()) {
 // the next key expires, and every guestRecheck.
 func (s *Server) runGuest(ctx context.Context, n *Node, changed <-chan struct{}, cur guestView) {
 	var pending []pendingView // in order of arrival; at never decreases
+	// invalid are the lines the agent found invalid (expired ones too):
+	// like Google's agent (metadatasshkey.go, invalidKeys), it remembers
+	// them for as long as it runs and skips them unread after that.
+	invalid := map[string]string{}
 	logged := map[string]bool{}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -68,12 +72,18 @@ func (s *Server) runGuest(ctx context.Context, n *Node, changed <-chan struct{},
 		for len(pending) > 0 && !pending[0].at.After(now) {
 			cur, pending = pending[0].view, pending[1:]
 		}
-		want, expiry := authorizedKeys(cur, now, func(line string, err error) {
+		before := len(invalid)
+		want, expiry := authorizedKeys(cur, now, invalid, func(line string, err error) {
 			if !logged[line] {
 				logged[line] = true
 				s.cfg.Logf("node %s: guest agent skips metadata key line %q: %v", n.Name, line, err)
 			}
 		})
+		if len(invalid) != before {
+			n.mu.Lock()
+			n.invalidKeys = maps.Clone(invalid)
+			n.mu.Unlock()
+		}
 		s.install(n, want)
 		wake := now.Add(guestRecheck)
 		if !expiry.IsZero() && expiry.Before(wake) {
@@ -125,12 +135,14 @@ func (s *Server) guestSnapshot(n *Node) (changed <-chan struct{}, v guestView, d
 	return s.changed, v, s.delay
 }
 
-// viewOf applies the guest agent's rules (GA metadata.go) to instance and
-// project metadata: non-empty instance sshKeys → instance sshKeys and
-// ssh-keys; else instance block-project-ssh-keys → instance ssh-keys; else
-// instance ssh-keys plus project ssh-keys and sshKeys. The project's own
-// block-project-ssh-keys is ignored, as every agent does. Flags are read
-// as the agent reads them (agent.go).
+// viewOf applies the guest agent's rules (google-guest-agent
+// internal/metadata/unmarshal.go and metadatasshkey.go findValidKeys) to
+// instance and project metadata: an instance sshKeys that is not empty,
+// even one of blanks only, blocks the project's keys and adds its lines
+// after the instance's ssh-keys; else instance block-project-ssh-keys →
+// instance ssh-keys only; else instance ssh-keys plus project ssh-keys and
+// sshKeys. The project's own block-project-ssh-keys is ignored, as every
+// agent does. Flags are read as the agent reads them (agent.go).
 func viewOf(inst, proj *compute.Metadata) guestView {
 	if agentOSLogin(inst, proj) {
 		return guestView{osLogin: true}
@@ -139,8 +151,8 @@ func viewOf(inst, proj *compute.Metadata) guestView {
 	instLegacy, _ := metadataValue(inst, "sshKeys")
 	parts := []string{instKeys}
 	switch {
-	case strings.TrimSpace(instLegacy) != "":
-		parts = []string{instLegacy, instKeys}
+	case instLegacy != "":
+		parts = []string{instKeys, instLegacy}
 	case !blocksProjectKeys(inst):
 		projKeys, _ := metadataValue(proj, "ssh-keys")
 		projLegacy, _ := metadataValue(proj, "sshKeys")
@@ -158,8 +170,11 @@ func blocksProjectKeys(inst *compute.Metadata) bool {
 
 // authorizedKeys returns the keys of v a guest agent installs at now, by
 // user, and when the first of them expires (zero: none does). Lines the
-// agent rejects go to skip; expired ones are dropped silently.
-func authorizedKeys(v guestView, now time.Time, skip func(line string, err error)) (map[string][]ssh.PublicKey, time.Time) {
+// agent finds invalid, expired ones included, go to skip and into invalid
+// (line → why), and a line already in invalid is skipped unread, as the
+// agent remembers them; a user name useradd refuses goes to skip only, since
+// the agent tries it again each time.
+func authorizedKeys(v guestView, now time.Time, invalid map[string]string, skip func(line string, err error)) (map[string][]ssh.PublicKey, time.Time) {
 	out := map[string][]ssh.PublicKey{}
 	var expiry time.Time
 	if v.osLogin {
@@ -172,12 +187,15 @@ func authorizedKeys(v guestView, now time.Time, skip func(line string, err error
 		return out, expiry
 	}
 	for _, line := range agentLines(v.keys) {
-		k, err := agentParse(line, now)
-		switch {
-		case errors.Is(err, errAgentExpired):
+		if _, seen := invalid[line]; seen {
 			continue
-		case err != nil:
+		}
+		k, err := agentParse(line, now)
+		if err != nil {
 			skip(line, err)
+			if !errors.Is(err, errUseraddRefuses) {
+				invalid[line] = err.Error()
+			}
 			continue
 		}
 		if !k.expireOn.IsZero() && (expiry.IsZero() || k.expireOn.Before(expiry)) {

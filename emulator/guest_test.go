@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,8 +86,15 @@ func TestGuestRules(t *testing.T) {
 			want: map[string][]ssh.PublicKey{"alice": {a}, "carol": {c}},
 		},
 		{
-			name: "blank instance sshKeys does not block",
+			// The agent tests the raw value for "" (unmarshal.go).
+			name: "blank instance sshKeys blocks project keys too",
 			inst: map[string]string{"sshKeys": " \n"},
+			proj: map[string]string{"ssh-keys": line("bob", b)},
+			want: map[string][]ssh.PublicKey{},
+		},
+		{
+			name: "empty instance sshKeys does not block",
+			inst: map[string]string{"sshKeys": ""},
 			proj: map[string]string{"ssh-keys": line("bob", b)},
 			want: map[string][]ssh.PublicKey{"bob": {b}},
 		},
@@ -97,9 +105,10 @@ func TestGuestRules(t *testing.T) {
 			wantExpiry: soon,
 		},
 		{
-			name: "expired key dropped",
-			proj: map[string]string{"ssh-keys": keys.FormatExpiringLine("alice", a, now.Add(-time.Second)) + "\n" + line("bob", b)},
-			want: map[string][]ssh.PublicKey{"bob": {b}},
+			name:        "expired key dropped",
+			proj:        map[string]string{"ssh-keys": keys.FormatExpiringLine("alice", a, now.Add(-time.Second)) + "\n" + line("bob", b)},
+			want:        map[string][]ssh.PublicKey{"bob": {b}},
+			wantSkipped: 1,
 		},
 		{
 			name: "invalid lines and user names skipped",
@@ -150,7 +159,7 @@ func TestGuestRules(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var skipped []string
-			got, expiry := authorizedKeys(viewOf(metadataOf(tc.inst), metadataOf(tc.proj)), now,
+			got, expiry := authorizedKeys(viewOf(metadataOf(tc.inst), metadataOf(tc.proj)), now, map[string]string{},
 				func(line string, _ error) { skipped = append(skipped, line) })
 			if g, w := fmt.Sprint(rendered(got)), fmt.Sprint(rendered(tc.want)); g != w {
 				t.Errorf("installed %s\nwant      %s", g, w)
@@ -162,6 +171,60 @@ func TestGuestRules(t *testing.T) {
 				t.Errorf("skipped %q, want %d lines", skipped, tc.wantSkipped)
 			}
 		})
+	}
+}
+
+// TestGuestRemembersInvalidLines: like Google's agent (metadatasshkey.go,
+// invalidKeys), the emulator's remembers the lines it found invalid,
+// expired ones too, and skips them unread from then on, for as long as it
+// runs, also after they left the metadata; a name only useradd refuses is
+// tried again each time (fidelity review E8). The control API shows them.
+func TestGuestRemembersInvalidLines(t *testing.T) {
+	srv, hs := newTestServer(t, Config{Nodes: 1})
+	n := srv.Node(srv.Nodes()[0])
+	f := useFakeSSHD(t, n)
+	a, b := testkey.Public(t), testkey.Public(t)
+	expired := keys.FormatExpiringLine("alice", a, time.Now().Add(-time.Minute))
+	lines := []string{"nouser-line", "bad user:" + keys.FormatLine("x", a, "c")[2:], expired}
+	dash := keys.FormatLine("-dash", b, "c")
+	ok := keys.FormatLine("bob", b, "bob@laptop")
+	all := strings.Join(append(lines, dash, ok), "\n")
+	if err := srv.SetProjectMetadata(map[string]*string{"ssh-keys": &all}); err != nil {
+		t.Fatal(err)
+	}
+	for got := f.nextInstall(t, 10*time.Second); len(got["bob"]) != 1; got = f.nextInstall(t, 10*time.Second) {
+	}
+	var shown []InvalidKey
+	if code := ctl(t, hs, "GET", "/control/nodes/"+n.Name+"/invalid-keys", nil, &shown); code != 200 {
+		t.Fatalf("GET invalid-keys: %d", code)
+	}
+	var got []string
+	for _, k := range shown {
+		got = append(got, k.Line)
+		if k.Reason == "" {
+			t.Errorf("%q has no reason", k.Line)
+		}
+	}
+	want := slices.Sorted(slices.Values(lines))
+	if !slices.Equal(got, want) {
+		t.Errorf("remembered %q, want %q (not %q: useradd's refusal is tried again)", got, want, dash)
+	}
+	// Gone from the metadata, still remembered.
+	if err := srv.SetProjectMetadata(map[string]*string{"ssh-keys": &ok}); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.InvalidKeys(); len(got) != len(lines) {
+		t.Errorf("after the lines left the metadata: %v", got)
+	}
+	// Remembered lines are not read again.
+	remembered := map[string]string{}
+	for _, k := range n.InvalidKeys() {
+		remembered[k.Line] = k.Reason
+	}
+	var skipped []string
+	authorizedKeys(guestView{keys: all}, time.Now(), remembered, func(line string, _ error) { skipped = append(skipped, line) })
+	if !slices.Equal(skipped, []string{dash}) {
+		t.Errorf("skipped again %q, want only %q", skipped, dash)
 	}
 }
 

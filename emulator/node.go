@@ -29,10 +29,13 @@ type Node struct {
 	firewall bool                       // an ingress rule allows 35.235.240.0/20 on tcp:22
 	ports    map[int]string             // extra node ports the relay forwards to, port -> local addr
 	keys     map[string][]ssh.PublicKey // installed by the guest agent, by user
-	tags     []string                   // network tags (firewall.go)
-	kubelet  *kubelet                   // the kubelet stub (kubelet.go)
-	sshd     nodeSSHD
-	stop     func() // stops the guest agent
+	// invalidKeys are the metadata key lines the guest agent found
+	// invalid and remembers, with why (guest.go).
+	invalidKeys map[string]string
+	tags        []string // network tags (firewall.go)
+	kubelet     *kubelet // the kubelet stub (kubelet.go)
+	sshd        nodeSSHD
+	stop        func() // stops the guest agent
 }
 
 // nodeSSHD is a node's SSH server as the rest of the emulator sees it.
