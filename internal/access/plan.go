@@ -30,8 +30,9 @@ type Plan struct {
 	// while there is no key yet.
 	Scope, Item string
 	// WriteDue: the key is missing where the node reads keys, or will
-	// not last long enough there; Grant writes.
+	// not last long enough there; Grant writes. Why says which, in words.
 	WriteDue bool
+	Why      string
 	// Line is the metadata line a write would add, "" when none is due
 	// or there is no key yet.
 	Line string
@@ -99,6 +100,7 @@ func (a *Access) PlanInstance(ctx context.Context, inst *gce.Instance) (*Plan, e
 		a.cfg.Logf("instance %s ignores project-wide keys (block-project-ssh-keys or legacy sshKeys): using its own metadata", inst.Name)
 	}
 	p.Expire, p.Present = current(proj, inst, p, pub, a.cfg.Now())
+	p.Why = a.why(p)
 	return p, nil
 }
 
@@ -136,7 +138,23 @@ func (a *Access) planOSLogin(ctx context.Context, p *Plan, proj *gce.Project, pu
 		p.Expire, p.Present = k.Expire(), true
 		p.WriteDue = !keys.Lasts(p.Expire, a.cfg.Now(), a.cfg.ExpireAfter, a.cfg.ExactExpiry)
 	}
+	p.Why = a.why(p)
 	return nil
+}
+
+// why says why a write is due for p, "" when none is.
+func (a *Access) why(p *Plan) string {
+	switch {
+	case !p.WriteDue:
+		return ""
+	case !p.Present:
+		return "the key is not there yet"
+	case p.Expire.IsZero():
+		return "it is there, but without the expiry asked for"
+	case !p.Expire.After(a.cfg.Now().Add(keys.RefreshMargin(a.cfg.ExpireAfter))):
+		return "it is there, but expires " + p.Expire.UTC().Format(time.RFC3339) + ", within the refresh margin"
+	}
+	return "it is there, but expires " + p.Expire.UTC().Format(time.RFC3339) + ", not about when the lifetime asked for ends"
 }
 
 // current is when the line that grants pub to p.User where p's node reads

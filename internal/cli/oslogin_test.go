@@ -121,7 +121,7 @@ func TestSSHOSLoginVM(t *testing.T) {
 	if want := "Using OS Login user [owner_demo_project_example] instead of requested user [alice]\n"; code != 0 || !strings.Contains(stderr, want) {
 		t.Errorf("alice@plain-vm: exit %d, stderr lacks %q:\n%s", code, want, stderr)
 	}
-	if out, _, code := e.run("plain-vm", "--dry-run"); code != 0 || !strings.Contains(out, "would import your key") || !strings.Contains(out, "would log in as owner_demo_project_example ") {
+	if out, _, code := e.run("plain-vm", "--dry-run"); code != 0 || !strings.Contains(out, "is in your OS Login profile (user owner_demo_project_example), expiring") || !strings.Contains(out, "would log in as owner_demo_project_example ") {
 		t.Errorf("--dry-run: exit %d:\n%s", code, out)
 	}
 	if out, _, code := e.run("doctor", "plain-vm"); code != 0 || !strings.Contains(out, "ok    OS Login is on for plain-vm: your key goes into your OS Login profile, and you log in as owner_demo_project_example") {

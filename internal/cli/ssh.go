@@ -379,12 +379,14 @@ func (o login) dryRun(ctx context.Context, stdio Stdio, a *access.Access, p *acc
 		defer kp.Close()
 		fp := ssh.FingerprintSHA256(kp.Public)
 		switch {
+		case p.Mode == access.OSLogin && p.WriteDue:
+			fmt.Fprintf(out, "OS Login is on: would import your key %s into your OS Login profile (user %s): %s\n", fp, printable(p.User), p.Why)
 		case p.Mode == access.OSLogin:
-			fmt.Fprintf(out, "OS Login is on: would import your key %s into your OS Login profile (user %s)\n", fp, printable(p.User))
+			fmt.Fprintf(out, "OS Login is on: your key %s is in your OS Login profile (user %s), %s\n", fp, printable(p.User), whenExpires(p.Expire))
 		case p.WriteDue:
-			fmt.Fprintf(out, "would add to %s: %s\n", describeScope(p.Scope, p.Item, p.Node.Name), p.Line)
+			fmt.Fprintf(out, "would add to %s (%s): %s\n", describeScope(p.Scope, p.Item, p.Node.Name), p.Why, p.Line)
 		default:
-			fmt.Fprintf(out, "%s's key %s is already in %s\n", p.User, fp, describeScope(p.Scope, p.Item, p.Node.Name))
+			fmt.Fprintf(out, "%s's key %s is already in %s, %s\n", p.User, fp, describeScope(p.Scope, p.Item, p.Node.Name), whenExpires(p.Expire))
 		}
 	}
 	hk, err := a.HostKeys(ctx, p)

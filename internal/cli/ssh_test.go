@@ -204,6 +204,24 @@ func TestSSHDryRun(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(e.home, ".ssh")); !os.IsNotExist(err) {
 		t.Errorf("dry run created ~/.ssh: %v", err)
 	}
+	// Once the key is in, the dry run says until when, and why a lifetime
+	// asked for would rewrite it.
+	if _, stderr, code := e.run(n.Name, "--", "true"); code != 0 {
+		t.Fatalf("login: exit %d: %s", code, stderr)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "'s key SHA256:"},
+		{nil, " is already in project metadata ssh-keys, expiring "},
+		{[]string{"--key-expire-after", "30m"}, "would add to project metadata ssh-keys (it is there, but expires "},
+		{[]string{"--key-expire-after", "30m"}, `, not about when the lifetime asked for ends): `},
+	} {
+		if stdout, stderr, code := e.run(append(append([]string{"--dry-run"}, tc.args...), n.Name, "--", "id")...); code != 0 || !strings.Contains(stdout, tc.want) {
+			t.Errorf("--dry-run %q: exit %d, stdout lacks %q:\n%s%s", tc.args, code, tc.want, stdout, stderr)
+		}
+	}
 }
 
 func TestSSHUsage(t *testing.T) {
