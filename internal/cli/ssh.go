@@ -219,6 +219,30 @@ func (o login) run(ctx context.Context, stdio Stdio) error {
 		return err
 	}
 	defer release()
+	// The probe dials afresh, leaving the open tunnel for the login.
+	client, err := o.enter(ctx, stdio, a, p, fresh, dial, start)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	logf("logged in as %s after %v", p.User, time.Since(start).Round(time.Millisecond))
+	if fwds, err = listenRemote(client, o.RemoteForwards, fwds, p.Node.Name); err != nil {
+		return err
+	}
+	stopForwards := serveForwards(ctx, stdio, client, fwds, p.Node.Name)
+	defer stopForwards()
+	if o.NoCommand {
+		return waitForwards(ctx, client, stopForwards, p.Node.Name)
+	}
+	return o.session(ctx, stdio, client)
+}
+
+// enter gets the user onto p's node: a probe over fresh when a write is
+// due, the grant, then the login over dial, waiting for a new key (or
+// briefly for one already there, which another gkessh may have written
+// moments ago); it says what it wrote.
+func (o login) enter(ctx context.Context, stdio Stdio, a *access.Access, p *access.Plan, fresh, dial sshclient.DialFunc, start time.Time) (*ssh.Client, error) {
+	logf := o.d.logger(o.Verbose)
 	// With --internal-ip nothing else names the address a failure is at
 	// (a closed port shows as "ssh: handshake failed: EOF").
 	via := func(err error) error {
@@ -228,10 +252,9 @@ func (o login) run(ctx context.Context, stdio Stdio) error {
 		ip := net.JoinHostPort(p.Inst.NetworkInterfaces[0].NetworkIP, strconv.Itoa(o.Port))
 		return fmt.Errorf("%s at its internal IP %s: %w", p.Node.Name, ip, err)
 	}
-	// The probe dials afresh, leaving the open tunnel for the login.
 	client, g, err := a.Admit(ctx, p, fresh)
 	if err != nil {
-		return via(err)
+		return nil, via(err)
 	}
 	if p.Mode == access.OSLogin && o.User != "" && p.User != o.User {
 		// gcloud's words, when a user was asked for.
@@ -243,41 +266,35 @@ func (o login) run(ctx context.Context, stdio Stdio) error {
 		logf("%s's key is already in %s", p.User, grantedWhere(g, p.Node.Name))
 	}
 	logf("key ready after %v", time.Since(start).Round(time.Millisecond))
-	if client == nil {
-		wait := o.PropagationTimeout
-		if !g.Wrote {
-			wait = min(wait, alreadyPresentWait)
-		}
-		if client, err = a.Login(ctx, p, dial, wait); err != nil {
-			return via(err)
-		}
+	if client != nil {
+		return client, nil
 	}
-	defer client.Close()
-	logf("logged in as %s after %v", p.User, time.Since(start).Round(time.Millisecond))
-	if fwds, err = listenRemote(client, o.RemoteForwards, fwds, p.Node.Name); err != nil {
-		return err
+	wait := o.PropagationTimeout
+	if !g.Wrote {
+		wait = min(wait, alreadyPresentWait)
 	}
-	stopForwards := serveForwards(ctx, stdio, client, fwds, p.Node.Name)
-	defer stopForwards()
-	if o.NoCommand {
-		// Until interrupted, or until the node goes away.
-		done := make(chan struct{})
-		go func() {
-			client.Wait()
-			close(done)
-		}()
-		select {
-		case <-ctx.Done():
-			// Forwards first, so the node hears -R's listeners cancelled.
-			stopForwards()
-			client.Close()
-			<-done
-			return nil
-		case <-done:
-			return fmt.Errorf("connection to %s closed", p.Node.Name)
-		}
+	client, err = a.Login(ctx, p, dial, wait)
+	return client, via(err)
+}
+
+// waitForwards serves -N's forwards until interrupted, or until the node
+// goes away.
+func waitForwards(ctx context.Context, client *ssh.Client, stopForwards func(), node string) error {
+	done := make(chan struct{})
+	go func() {
+		client.Wait()
+		close(done)
+	}()
+	select {
+	case <-ctx.Done():
+		// Forwards first, so the node hears -R's listeners cancelled.
+		stopForwards()
+		client.Close()
+		<-done
+		return nil
+	case <-done:
+		return fmt.Errorf("connection to %s closed", node)
 	}
-	return o.session(ctx, stdio, client)
 }
 
 // notRunning is the one message for a node that is not RUNNING, for the
