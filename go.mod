@@ -1,6 +1,8 @@
 module github.com/gkessh/gkessh
 
-go 1.26.8
+go 1.26.0
+
+toolchain go1.26.8
 
 require (
 	github.com/googleapis/enterprise-certificate-proxy v0.3.25

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
@@ -135,12 +134,7 @@ func runProxy(ctx context.Context, o proxyOptions, d *deps, stdio Stdio) error {
 		return exitError{code: exitFailure, err: err}
 	}
 	defer conn.Close()
-	if os.Getenv("GOMAXPROCS") == "" {
-		// One stream needs one thread running Go at a time; more make the
-		// scheduler spin between hand-offs, and on a small machine that CPU
-		// is taken from ssh itself.
-		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	}
+	defer oneProc()()
 	in, inOK := stdio.In.(*os.File)
 	out, outOK := stdio.Out.(*os.File)
 	if !inOK || !outOK {

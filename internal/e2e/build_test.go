@@ -59,16 +59,27 @@ func TestStaticBuild(t *testing.T) {
 }
 
 // TestLintToolPinned: `make lint` runs staticcheck through go.mod's tool
-// directive, so with the module cache filled it needs no network.
+// directive, so once its module is in the module cache it needs no
+// network. go test downloads only what the tests import, so on a fresh
+// machine the first run fetches staticcheck as make lint would; without a
+// network that first run is skipped, not failed.
 func TestLintToolPinned(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds staticcheck")
 	}
-	cmd := exec.Command("go", "tool", "staticcheck", "-version")
-	cmd.Dir = moduleRoot(t)
-	cmd.Env = append(os.Environ(), "GOPROXY=off", "GOFLAGS=-mod=mod")
-	cmd.WaitDelay = goChildWait
-	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "staticcheck") {
+	staticcheck := func(env ...string) (string, error) {
+		cmd := exec.Command("go", "tool", "staticcheck", "-version")
+		cmd.Dir = moduleRoot(t)
+		cmd.Env = append(os.Environ(), env...)
+		cmd.WaitDelay = goChildWait
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := staticcheck("GOFLAGS=-mod=mod"); err != nil {
+		t.Skipf("staticcheck's module is not in the module cache and could not be fetched (%v): "+
+			"the offline check needs it there once (make lint fetches it)\n%s", err, out)
+	}
+	if out, err := staticcheck("GOPROXY=off", "GOFLAGS=-mod=mod"); err != nil || !strings.Contains(out, "staticcheck") {
 		t.Fatalf("go tool staticcheck with GOPROXY=off: %v\n%s", err, out)
 	}
 }

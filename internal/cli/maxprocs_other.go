@@ -1,0 +1,8 @@
+//go:build !linux
+
+package cli
+
+// oneProc leaves GOMAXPROCS alone: one P was measured on Linux only. On
+// Windows every pipe read is a blocking system call, and with one P the
+// other goroutines could wait for sysmon to take it back.
+func oneProc() (restore func()) { return func() {} }
