@@ -92,8 +92,14 @@ func join(ctx context.Context, c net.Conn, r io.Reader, w io.Writer, watch *kexW
 		case <-done:
 			done = nil
 			// Closing w first unblocks a write to it that would hold up
-			// the tunnel's close.
-			closeWrite(w)
+			// the tunnel's close. Close, not CloseWrite: the down
+			// goroutine may be writing, and an ssh channel's CloseWrite
+			// races with its Write.
+			if cl, ok := w.(io.Closer); ok {
+				cl.Close()
+			} else {
+				closeWrite(w)
+			}
 			c.Close()
 			closedC = true
 			stopped = interrupt(r)
