@@ -86,24 +86,27 @@ func (d *doctor) run(ctx context.Context) bool {
 		return false
 	}
 	d.ok("project %s", project)
+	if !d.checkNetwork(ctx) {
+		return false
+	}
 	ts, err := d.deps.tokenSource(ctx, d.globalOptions)
 	if err == nil {
 		_, err = ts.Token()
 	}
 	if err != nil {
-		d.fail("credentials: %v", err)
+		d.fail("credentials: %s", withHint(err))
 		return false
 	}
 	d.ok("credentials of %s, from %s; %s", ts.Principal, ts.Kind, tokenExpiry(ts.Expiry()))
 	pub := d.checkKey()
 	c, err := d.deps.compute(ctx, d.globalOptions)
 	if err != nil {
-		d.fail("compute API: %v", err)
+		d.fail("compute API: %s", withHint(err))
 		return false
 	}
 	proj, err := c.Project(ctx)
 	if err != nil {
-		d.fail("compute API: %v", err)
+		d.fail("compute API: %s", withHint(err))
 		return false
 	}
 	d.ok("compute API: project %s readable", proj.Name)

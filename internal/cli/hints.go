@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,6 +10,7 @@ import (
 	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/auth"
 	"github.com/gkessh/gkessh/internal/gce"
+	"github.com/gkessh/gkessh/internal/transport"
 	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/knownhosts"
 	"github.com/gkessh/gkessh/sshclient"
@@ -33,8 +35,25 @@ func hint(err error) string {
 		near      *nearCommandError
 		imp       *auth.ImpersonationError
 		stalled   *gce.StalledError
+		proxy     *transport.ProxyError
+		cert      *transport.ClientCertError
+		authority x509.UnknownAuthorityError
 	)
 	switch {
+	case errors.As(err, &proxy) && proxy.AuthRequired:
+		return "the proxy wants credentials: gcloud config set proxy/username and proxy/password, or http://USER:PASS@HOST:PORT in HTTPS_PROXY"
+	case errors.As(err, &proxy) && proxy.Refusal != "":
+		return "ask the proxy's administrator to allow it, or skip the proxy for that host (NO_PROXY, for HTTPS_PROXY)"
+	case errors.As(err, &proxy):
+		return "check that the proxy is up, and the settings naming it: gcloud config list proxy, HTTPS_PROXY"
+	case errors.As(err, &cert) && cert.Expired():
+		return "renew it (Endpoint Verification, or whatever issues your device certificate), or turn certificate-based access off: gcloud config set context_aware/use_client_certificate false"
+	case errors.As(err, &cert):
+		return "see gcloud topic client-certificate, or turn certificate-based access off: gcloud config set context_aware/use_client_certificate false"
+	case transport.CertificateRequired(err):
+		return "the server asks for a client certificate (certificate-based access): gcloud config set context_aware/use_client_certificate true"
+	case errors.As(err, &authority):
+		return "if a proxy inspects TLS, name its CA file in gcloud's core/custom_ca_certs_file"
 	case errors.As(err, &imp) && imp.Code == http.StatusForbidden:
 		return "or stop impersonating (--impersonate-service-account, CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, gcloud's auth/impersonate_service_account)"
 	case errors.As(err, &near):

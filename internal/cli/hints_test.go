@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/gkessh/gkessh/internal/auth"
 	"github.com/gkessh/gkessh/internal/gce"
 	"github.com/gkessh/gkessh/internal/testkey"
+	"github.com/gkessh/gkessh/internal/transport"
 	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/knownhosts"
 	"github.com/gkessh/gkessh/sshclient"
@@ -42,6 +45,13 @@ func TestHints(t *testing.T) {
 		{&knownhosts.HostKeyError{Alias: "a", File: "f", Got: testkey.Public(t)}, "--strict-host-key-checking=accept-new"},
 		{&access.ExtrasError{Extras: []string{"security keys (enable-oslogin-sk)"}}, "use gcloud compute ssh"},
 		{&osLoginUserError{Node: "vm", User: "root", Posix: "alice_example_com"}, "log in as alice_example_com (ssh alice_example_com@vm)"},
+		{&transport.ProxyError{Proxy: "http://p:3128", Origin: "HTTPS_PROXY", Target: "t:443", Refusal: "HTTP 407", AuthRequired: true}, "gcloud config set proxy/username and proxy/password"},
+		{&transport.ProxyError{Proxy: "http://p:3128", Origin: "HTTPS_PROXY", Target: "t:443", Refusal: "HTTP 403 Forbidden"}, "ask the proxy's administrator"},
+		{&transport.ProxyError{Proxy: "http://p:3128", Origin: "HTTPS_PROXY", Target: "t:443", Err: errors.New("connection refused")}, "check that the proxy is up"},
+		{&transport.ClientCertError{Setting: "s", Source: "f", Subject: "CN=x", NotAfter: time.Unix(1, 0)}, "renew it"},
+		{&transport.ClientCertError{Setting: "s", Source: "no file"}, "gcloud topic client-certificate"},
+		{&net.OpError{Op: "remote error", Err: certificateRequired{}}, "context_aware/use_client_certificate true"},
+		{x509.UnknownAuthorityError{}, "core/custom_ca_certs_file"},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%T", tt.err), func(t *testing.T) {
@@ -63,3 +73,8 @@ func TestHints(t *testing.T) {
 		t.Errorf("report of a plain error = %q", out.String())
 	}
 }
+
+// certificateRequired reads as crypto/tls's unexported alert does.
+type certificateRequired struct{}
+
+func (certificateRequired) Error() string { return "tls: certificate required" }

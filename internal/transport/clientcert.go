@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -241,4 +242,16 @@ func (s *certSource) close() error {
 	err := s.closer()
 	s.closer, s.cert = nil, nil
 	return err
+}
+
+// CertificateRequired reports whether err is a server refusing a client
+// for showing no certificate: TLS 1.3's certificate_required alert (RFC
+// 8446), which crypto/tls reports as a remote error without exporting its
+// type.
+func CertificateRequired(err error) bool {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "remote error" || op.Err == nil {
+		return false
+	}
+	return op.Err.Error() == "tls: certificate required"
 }

@@ -139,8 +139,11 @@ func TestClientCertErrors(t *testing.T) {
 	}
 
 	plain := newT(t, Options{Network: network(func(n *gcloud.Network) { n.CAFile = gcloud.Setting{Value: ca.file(t), Source: "test"} })})
-	if err := get(plain.HTTPClient(), srv.URL); err == nil {
-		t.Error("a server requiring a client certificate took a client without one")
+	if err := get(plain.HTTPClient(), srv.URL); !CertificateRequired(err) {
+		t.Errorf("a server requiring a client certificate, none shown: err = %v, want CertificateRequired", err)
+	}
+	if err := wsPing(plain, srv.URL); !CertificateRequired(err) {
+		t.Errorf("the same through the relay's dialer: err = %v, want CertificateRequired", err)
 	}
 }
 

@@ -261,3 +261,58 @@ func (h headerRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return h.rt.RoundTrip(req)
 }
+
+// Proxy names the proxy connections go through, without its password,
+// and where it is set; "" when they are direct.
+func (t *Transport) Proxy() (proxy, origin string) {
+	if t.proxy == nil {
+		return "", ""
+	}
+	name := t.proxy.String()
+	if t.proxy.user != "" {
+		name += " as " + t.proxy.user
+	}
+	if t.proxy.noProxy != "" {
+		name += ", not for " + t.proxy.noProxy
+	}
+	return name, t.proxy.origin
+}
+
+// Roots says which CAs verify servers, and where that is set.
+func (t *Transport) Roots() (what, origin string) {
+	if f := t.net.CAFile; f.Value != "" {
+		return "the CA file " + f.Value, "core/custom_ca_certs_file (" + f.Source + ")"
+	}
+	if f, ok := t.env("SSL_CERT_FILE"); ok && f != "" && sslCertFileRead {
+		return "the system's roots, from " + f, "SSL_CERT_FILE"
+	}
+	return "the system's roots", ""
+}
+
+// ClientCertificate loads the client certificate of certificate-based
+// access and returns it with where it comes from; nil when the access is
+// off. Its error is a *ClientCertError.
+func (t *Transport) ClientCertificate(ctx context.Context) (*x509.Certificate, string, error) {
+	if t.cert == nil {
+		return nil, "", nil
+	}
+	if _, err := t.cert.get(ctx); err != nil {
+		return nil, t.cert.desc, err
+	}
+	t.cert.mu.Lock()
+	defer t.cert.mu.Unlock()
+	return t.cert.leaf, t.cert.desc, nil
+}
+
+// Headers are the headers gcloud's settings add, by name, with their
+// settings.
+func (t *Transport) Headers() map[string]gcloud.Setting {
+	h := map[string]gcloud.Setting{}
+	if r := t.net.RequestReason; r.Value != "" {
+		h["X-Goog-Request-Reason"] = gcloud.Setting{Value: r.Value, Source: "core/request_reason (" + r.Source + ")"}
+	}
+	if q := t.net.QuotaProject; quotaProject(q.Value) != "" {
+		h["X-Goog-User-Project"] = gcloud.Setting{Value: q.Value, Source: "billing/quota_project (" + q.Source + ")"}
+	}
+	return h
+}
