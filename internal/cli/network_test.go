@@ -3,54 +3,26 @@
 package cli
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/json"
-	"encoding/pem"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/internal/testcert"
 )
 
-// deviceCert writes a self-signed client certificate for cn, valid until
-// notAfter, and an enterprise certificate config of the workload form
-// naming it; it returns the config's path.
+// deviceCert writes a client certificate for cn, valid until notAfter,
+// and an enterprise certificate config of the workload form naming it; it
+// returns the config's path.
 func deviceCert(t *testing.T, cn string, notAfter time.Time) string {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
 	notBefore := notAfter.Add(-48 * time.Hour)
 	if now := time.Now().Add(-time.Hour); now.Before(notBefore) {
 		notBefore = now
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: cn},
-		NotBefore: notBefore, NotAfter: notAfter, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalPKCS8PrivateKey(key)
-	dir := t.TempDir()
-	certFile, keyFile, cfg := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "certificate_config.json")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
-	b, _ := json.Marshal(map[string]any{"cert_configs": map[string]any{"workload": map[string]string{"cert_path": certFile, "key_path": keyFile}}})
-	if err := os.WriteFile(cfg, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+	return testcert.Workload(t, testcert.NewCA(t, "device CA").Client(t, cn, notBefore, notAfter))
 }
 
 // closedPort is a loopback address nothing listens on.
@@ -83,7 +55,7 @@ func TestDoctorNetwork(t *testing.T) {
 	code, out, stderr := execGkessh(t, env, []string{"doctor"}, nil)
 	for _, want := range []string{
 		"ok    proxy " + proxy + " as ann, from proxy/type, proxy/address, proxy/port (CLOUDSDK_PROXY_TYPE)\n",
-		"ok    client certificate CN=laptop-42, expires " + expires.Format(time.RFC3339) + " (in 90 days), from workload certificate",
+		"ok    client certificate CN=laptop-42,O=gkessh tests, expires " + expires.Format(time.RFC3339) + " (in 90 days), from workload certificate",
 		"ok    compute API at " + e.url + "/compute/v1/, from GKESSH_COMPUTE_ENDPOINT\n",
 		"ok    oslogin API at " + e.url + "/, from api_endpoint_overrides/oslogin (CLOUDSDK_API_ENDPOINT_OVERRIDES_OSLOGIN)\n",
 		"ok    X-Goog-Request-Reason: ticket 42, from core/request_reason (CLOUDSDK_CORE_REQUEST_REASON)\n",
@@ -113,7 +85,7 @@ func TestDoctorExpiredCertificate(t *testing.T) {
 	env := append(e.env(), "CLOUDSDK_CONTEXT_AWARE_USE_CLIENT_CERTIFICATE=1",
 		"CLOUDSDK_CONTEXT_AWARE_CERTIFICATE_CONFIG_FILE_PATH="+deviceCert(t, "old-laptop", expired))
 	code, out, _ := execGkessh(t, env, []string{"doctor"}, nil)
-	want := "FAIL  client certificate: the client certificate CN=old-laptop (from workload certificate"
+	want := "FAIL  client certificate: the client certificate CN=old-laptop,O=gkessh tests (from workload certificate"
 	if code != exitError1 || !strings.Contains(out, want) || !strings.Contains(out, "to 2024-03-01T00:00:00Z, not now: renew it") {
 		t.Errorf("exit %d, output:\n%s", code, out)
 	}

@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"github.com/gkessh/gkessh/internal/gcloud"
+	"github.com/gkessh/gkessh/internal/testcert"
 )
 
 // certNetwork is certificate-based access on, with the enterprise
 // certificate config at cfg and the Endpoint Verification file at meta
 // ("" for paths that do not exist).
-func certNetwork(t *testing.T, ca *testCA, cfg, meta string) *gcloud.Network {
+func certNetwork(t *testing.T, ca *testcert.CA, cfg, meta string) *gcloud.Network {
 	missing := filepath.Join(t.TempDir(), "missing.json")
 	if cfg == "" {
 		cfg = missing
@@ -24,7 +25,7 @@ func certNetwork(t *testing.T, ca *testCA, cfg, meta string) *gcloud.Network {
 		meta = missing
 	}
 	return network(func(n *gcloud.Network) {
-		n.CAFile = gcloud.Setting{Value: ca.file(t), Source: "test"}
+		n.CAFile = gcloud.Setting{Value: ca.File(t), Source: "test"}
 		n.ClientCert, n.ClientCertSource = true, "CLOUDSDK_CONTEXT_AWARE_USE_CLIENT_CERTIFICATE"
 		n.CertConfigFile = gcloud.Setting{Value: cfg}
 		n.AutoDiscoveryFile = gcloud.Setting{Value: meta}
@@ -37,26 +38,26 @@ func certNetwork(t *testing.T, ca *testCA, cfg, meta string) *gcloud.Network {
 // binary stands in for one, behind ECP's own client), and the Endpoint
 // Verification helper that context_aware_metadata.json names.
 func TestClientCertSources(t *testing.T) {
-	ca, clients := newTestCA(t, "corp CA"), newTestCA(t, "device CA")
+	ca, clients := testcert.NewCA(t, "corp CA"), testcert.NewCA(t, "device CA")
 	srv := newTLSServer(t, ca, clients, ok)
 	valid := func(t *testing.T, cn string) tls.Certificate {
-		return clients.issue(t, cn, false, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+		return clients.Client(t, cn, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	}
 	ecp := func(t *testing.T) (string, string) {
-		cert, key := pemFiles(t, valid(t, "ecp-device"))
+		cert, key := testcert.Files(t, valid(t, "ecp-device"))
 		t.Setenv("GKESSH_TEST_ECP_SIGNER", "1")
 		exe, err := os.Executable()
 		if err != nil {
 			t.Fatal(err)
 		}
-		return writeJSON(t, map[string]any{
+		return testcert.JSON(t, map[string]any{
 			"cert_configs": map[string]any{"pkcs11": map[string]any{"module": "test", "slot": 0, "label": "test"}},
 			"libs":         map[string]string{"ecp": exe},
 			"test_signer":  map[string]string{"cert_path": cert, "key_path": key},
 		}), ""
 	}
 	provider := func(t *testing.T) (string, string) {
-		cert, key := pemFiles(t, valid(t, "ev-device"))
+		cert, key := testcert.Files(t, valid(t, "ev-device"))
 		both := filepath.Join(t.TempDir(), "both.pem")
 		c, _ := os.ReadFile(cert)
 		k, _ := os.ReadFile(key)
@@ -65,7 +66,7 @@ func TestClientCertSources(t *testing.T) {
 		}
 		t.Setenv("GKESSH_TEST_CERT_PROVIDER", both)
 		exe, _ := os.Executable()
-		return "", writeJSON(t, map[string]any{"cert_provider_command": []string{exe, "--with_passphrase_not_asked"}})
+		return "", testcert.JSON(t, map[string]any{"cert_provider_command": []string{exe, "--with_passphrase_not_asked"}})
 	}
 	cases := []struct {
 		name  string
@@ -73,10 +74,10 @@ func TestClientCertSources(t *testing.T) {
 		cn    string
 		desc  string
 	}{
-		{"workload", func(t *testing.T) (string, string) { return workloadConfig(t, valid(t, "workload-device")), "" }, "workload-device", "workload certificate"},
+		{"workload", func(t *testing.T) (string, string) { return testcert.Workload(t, valid(t, "workload-device")), "" }, "workload-device", "workload certificate"},
 		{"workload wins over Endpoint Verification", func(t *testing.T) (string, string) {
 			_, meta := provider(t)
-			return workloadConfig(t, valid(t, "workload-device")), meta
+			return testcert.Workload(t, valid(t, "workload-device")), meta
 		}, "workload-device", "workload certificate"},
 		{"ecp", ecp, "ecp-device", "enterprise certificate proxy signer"},
 		{"endpoint verification", provider, "ev-device", "cert_provider_command"},
@@ -106,7 +107,7 @@ func TestClientCertSources(t *testing.T) {
 // setting and where it looked; a certificate out of date says so with
 // its dates; a server requiring one refuses a client without.
 func TestClientCertErrors(t *testing.T) {
-	ca, clients := newTestCA(t, "corp CA"), newTestCA(t, "device CA")
+	ca, clients := testcert.NewCA(t, "corp CA"), testcert.NewCA(t, "device CA")
 	srv := newTLSServer(t, ca, clients, ok)
 
 	_, err := New(Options{Env: envOf(nil), Network: certNetwork(t, ca, "", "")})
@@ -116,8 +117,8 @@ func TestClientCertErrors(t *testing.T) {
 		t.Errorf("no certificate: err = %v", err)
 	}
 
-	expired := clients.issue(t, "old-laptop", false, time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC))
-	tr := newT(t, Options{Network: certNetwork(t, ca, workloadConfig(t, expired), "")})
+	expired := clients.Client(t, "old-laptop", time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC))
+	tr := newT(t, Options{Network: certNetwork(t, ca, testcert.Workload(t, expired), "")})
 	err = get(tr.HTTPClient(), srv.URL)
 	if !errors.As(err, &ce) || !ce.Expired() || !strings.Contains(err.Error(), "2021-01-01T00:00:00Z") || !strings.Contains(err.Error(), "CN=old-laptop") {
 		t.Errorf("expired: err = %v", err)
@@ -129,7 +130,7 @@ func TestClientCertErrors(t *testing.T) {
 		"neither form":       map[string]any{"cert_configs": map[string]any{}},
 		"ECP signer missing": map[string]any{"libs": map[string]string{"ecp": "/nonexistent/ecp"}},
 	} {
-		path := writeJSON(t, cfg)
+		path := testcert.JSON(t, cfg)
 		if s, ok := cfg.(string); ok {
 			os.WriteFile(path, []byte(s), 0o600)
 		}
@@ -138,7 +139,7 @@ func TestClientCertErrors(t *testing.T) {
 		}
 	}
 
-	plain := newT(t, Options{Network: network(func(n *gcloud.Network) { n.CAFile = gcloud.Setting{Value: ca.file(t), Source: "test"} })})
+	plain := newT(t, Options{Network: network(func(n *gcloud.Network) { n.CAFile = gcloud.Setting{Value: ca.File(t), Source: "test"} })})
 	if err := get(plain.HTTPClient(), srv.URL); !CertificateRequired(err) {
 		t.Errorf("a server requiring a client certificate, none shown: err = %v, want CertificateRequired", err)
 	}
@@ -150,11 +151,11 @@ func TestClientCertErrors(t *testing.T) {
 // TestProviderFails: a helper that exits non-zero is reported with its
 // status and first line of error output.
 func TestProviderFails(t *testing.T) {
-	ca, clients := newTestCA(t, "corp CA"), newTestCA(t, "device CA")
+	ca, clients := testcert.NewCA(t, "corp CA"), testcert.NewCA(t, "device CA")
 	srv := newTLSServer(t, ca, clients, ok)
 	t.Setenv("GKESSH_TEST_CERT_PROVIDER", filepath.Join(t.TempDir(), "missing.pem"))
 	exe, _ := os.Executable()
-	meta := writeJSON(t, map[string]any{"cert_provider_command": []string{exe}})
+	meta := testcert.JSON(t, map[string]any{"cert_provider_command": []string{exe}})
 	tr := newT(t, Options{Network: certNetwork(t, ca, "", meta)})
 	err := get(tr.HTTPClient(), srv.URL)
 	var ce *ClientCertError

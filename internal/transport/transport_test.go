@@ -4,14 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +17,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/gkessh/gkessh/internal/gcloud"
+	"github.com/gkessh/gkessh/internal/testcert"
 )
 
 // tlsServer serves h over TLS with a certificate from ca; with clients
@@ -31,7 +29,7 @@ type tlsServer struct {
 	peers []string
 }
 
-func newTLSServer(t *testing.T, ca *testCA, clients *testCA, h http.Handler) *tlsServer {
+func newTLSServer(t *testing.T, ca *testcert.CA, clients *testcert.CA, h http.Handler) *tlsServer {
 	t.Helper()
 	s := &tlsServer{}
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -42,10 +40,10 @@ func newTLSServer(t *testing.T, ca *testCA, clients *testCA, h http.Handler) *tl
 		}
 		h.ServeHTTP(w, r)
 	}))
-	s.TLS = &tls.Config{Certificates: []tls.Certificate{ca.issue(t, "server", true, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))}}
+	s.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Server(t)}}
 	if clients != nil {
 		pool := x509.NewCertPool()
-		pool.AddCert(clients.cert)
+		pool.AddCert(clients.Cert)
 		s.TLS.ClientAuth, s.TLS.ClientCAs = tls.RequireAndVerifyClientCert, pool
 	}
 	s.Server.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point
@@ -99,9 +97,9 @@ func newT(t *testing.T, o Options) *Transport {
 // TestCustomCA: the CA file is trusted, and in place of the system's
 // roots, for API calls and the relay alike.
 func TestCustomCA(t *testing.T) {
-	ca := newTestCA(t, "corp CA")
+	ca := testcert.NewCA(t, "corp CA")
 	srv := newTLSServer(t, ca, nil, ok)
-	file := ca.file(t)
+	file := ca.File(t)
 	tr := newT(t, Options{Network: network(func(n *gcloud.Network) { n.CAFile = gcloud.Setting{Value: file, Source: "test"} })})
 	if err := get(tr.HTTPClient(), srv.URL); err != nil {
 		t.Errorf("with the CA file: %v", err)
@@ -151,12 +149,12 @@ func wsPing(tr *Transport, url string) error {
 // CA file and shows the client certificate; only InsecureRelay skips
 // verification, and only of the relay.
 func TestRelayTLS(t *testing.T) {
-	ca, clients := newTestCA(t, "corp CA"), newTestCA(t, "device CA")
+	ca, clients := testcert.NewCA(t, "corp CA"), testcert.NewCA(t, "device CA")
 	srv := newTLSServer(t, ca, clients, wsEcho)
-	cfg := workloadConfig(t, clients.issue(t, "laptop-42", false, time.Now().Add(-time.Hour), time.Now().Add(time.Hour)))
+	cfg := testcert.Workload(t, clients.Client(t, "laptop-42", time.Now().Add(-time.Hour), time.Now().Add(time.Hour)))
 	p := startTestProxy(t, "http", "ann", "s3cret")
 	n := network(func(n *gcloud.Network) {
-		n.CAFile = gcloud.Setting{Value: ca.file(t), Source: "test"}
+		n.CAFile = gcloud.Setting{Value: ca.File(t), Source: "test"}
 		n.ClientCert, n.ClientCertSource = true, "test"
 		n.CertConfigFile = gcloud.Setting{Value: cfg}
 		n.Proxy = proxySetting(p.addr(), "ann", "s3cret")
@@ -196,27 +194,6 @@ func proxySetting(addr, user, pass string) *gcloud.Proxy {
 		p = p*10 + int(c-'0')
 	}
 	return &gcloud.Proxy{Type: "http", Address: host, Port: p, Username: user, Password: pass, RDNS: true, Source: "test"}
-}
-
-// workloadConfig writes an enterprise certificate config of the workload
-// form for c and returns its path.
-func workloadConfig(t *testing.T, c tls.Certificate) string {
-	t.Helper()
-	cert, key := pemFiles(t, c)
-	return writeJSON(t, map[string]any{"cert_configs": map[string]any{"workload": map[string]string{"cert_path": cert, "key_path": key}}})
-}
-
-func writeJSON(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "config.json")
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // TestHeaders: gcloud's request reason goes on every call and the relay's
