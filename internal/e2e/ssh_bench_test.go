@@ -53,14 +53,15 @@ func newSSHBench(b *testing.B) *sshBench {
 type sshPath struct {
 	name string
 	args []string
+	env  []string // added to ssh's environment, so to its ProxyCommand's
 }
 
 func (e *sshBench) paths() []sshPath {
 	host, port, _ := net.SplitHostPort(e.node.SSHAddr)
 	return []sshPath{
-		{"proxy", nil},
-		{"raw", []string{"-o", "ProxyCommand=nc " + strings.Replace(e.socat, ":", " ", 1)}},
-		{"direct", []string{"-o", "ProxyCommand=none", "-o", "HostName=" + host, "-o", "Port=" + port}},
+		{name: "proxy"},
+		{name: "raw", args: []string{"-o", "ProxyCommand=nc " + strings.Replace(e.socat, ":", " ", 1)}},
+		{name: "direct", args: []string{"-o", "ProxyCommand=none", "-o", "HostName=" + host, "-o", "Port=" + port}},
 	}
 }
 
@@ -106,6 +107,7 @@ func (e *sshBench) transfer(b *testing.B, p sshPath, up bool) float64 {
 		remote = "echo go; cat >/dev/null"
 	}
 	cmd := e.w.command("ssh", slices.Concat([]string{"-F", e.cfg}, p.args, []string{e.node.Name, remote})...)
+	cmd.Env = append(cmd.Env[:len(cmd.Env):len(cmd.Env)], p.env...)
 	stdin, stdout, stderr := startPiped(b, cmd)
 	out := bufio.NewReader(stdout)
 	if line, err := out.ReadString('\n'); err != nil || line != "go\n" {
@@ -162,9 +164,20 @@ func drain(r io.Reader, buf []byte) (int64, error) {
 // interleaved, since the machine is shared, and reports the best MB/s of
 // each and the proxy's ratios to the raw hops and to direct ssh.
 func (e *sshBench) compare(b *testing.B, measure func(p sshPath, up bool) float64) {
+	best := e.best(b, e.paths(), measure)
+	for _, dir := range []string{"up", "down"} {
+		b.ReportMetric(best["proxy-"+dir]/best["raw-"+dir], "proxy/raw-"+dir)
+		b.ReportMetric(best["proxy-"+dir]/best["direct-"+dir], "proxy/direct-"+dir)
+	}
+}
+
+// best runs measure four times for every path and direction, interleaved,
+// since the machine is shared, and reports and returns the best MB/s of
+// each, keyed PATH-up and PATH-down.
+func (e *sshBench) best(b *testing.B, paths []sshPath, measure func(p sshPath, up bool) float64) map[string]float64 {
 	best := map[string]float64{}
 	for range 4 {
-		for _, p := range e.paths() {
+		for _, p := range paths {
 			for _, up := range []bool{true, false} {
 				key := p.name + "-" + map[bool]string{true: "up", false: "down"}[up]
 				best[key] = max(best[key], measure(p, up))
@@ -174,10 +187,7 @@ func (e *sshBench) compare(b *testing.B, measure func(p sshPath, up bool) float6
 	for k, v := range best {
 		b.ReportMetric(v, k+"-MB/s")
 	}
-	for _, dir := range []string{"up", "down"} {
-		b.ReportMetric(best["proxy-"+dir]/best["raw-"+dir], "proxy/raw-"+dir)
-		b.ReportMetric(best["proxy-"+dir]/best["direct-"+dir], "proxy/direct-"+dir)
-	}
+	return best
 }
 
 // BenchmarkSSHThroughput moves 64 MiB up and 64 MiB down in one ssh
@@ -189,6 +199,29 @@ func BenchmarkSSHThroughput(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		e.compare(b, func(p sshPath, up bool) float64 { return e.transfer(b, p, up) })
+	}
+}
+
+// BenchmarkSSHThroughputHTTPProxy is BenchmarkSSHThroughput's "proxy" path
+// with an HTTP proxy on the way (tinyproxy, gcloud's proxy/* properties):
+// the relay's websocket goes through its CONNECT. Beside it, the same with
+// socat forwarding to the relay ("hop"): one more process copying the
+// bytes, with no proxy protocol, what any proxy costs at least. It reports
+// the MB/s of each and the ratios, side by side in one run (issue 23).
+func BenchmarkSSHThroughputHTTPProxy(b *testing.B) {
+	e := newSSHBench(b)
+	addr, _ := tinyproxy(b, "ann", "s3cret")
+	host, port, _ := net.SplitHostPort(addr)
+	via := sshPath{name: "tinyproxy", env: []string{"CLOUDSDK_PROXY_TYPE=http", "CLOUDSDK_PROXY_ADDRESS=" + host,
+		"CLOUDSDK_PROXY_PORT=" + port, "CLOUDSDK_PROXY_USERNAME=ann", "CLOUDSDK_PROXY_PASSWORD=s3cret"}}
+	hop := sshPath{name: "hop", env: []string{"GKESSH_IAP_ENDPOINT=ws://" + startSocat(b, strings.TrimPrefix(e.w.base, "http://"))}}
+	b.ResetTimer()
+	for range b.N {
+		best := e.best(b, []sshPath{{name: "proxy"}, hop, via}, func(p sshPath, up bool) float64 { return e.transfer(b, p, up) })
+		for _, dir := range []string{"up", "down"} {
+			b.ReportMetric(best["tinyproxy-"+dir]/best["proxy-"+dir], "tinyproxy/direct-"+dir)
+			b.ReportMetric(best["tinyproxy-"+dir]/best["hop-"+dir], "tinyproxy/hop-"+dir)
+		}
 	}
 }
 

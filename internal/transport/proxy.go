@@ -234,7 +234,9 @@ func (p *proxy) connect(c net.Conn, addr string) (net.Conn, error) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		e := p.fail(addr, "HTTP "+resp.Status, nil)
-		e.AuthRequired = resp.StatusCode == http.StatusProxyAuthRequired
+		// 407 is the status for it; tinyproxy answers a CONNECT with bad
+		// credentials 401, which a proxy has no other reason to send.
+		e.AuthRequired = resp.StatusCode == http.StatusProxyAuthRequired || resp.StatusCode == http.StatusUnauthorized
 		return nil, e
 	}
 	if br.Buffered() > 0 {

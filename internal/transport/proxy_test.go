@@ -194,6 +194,11 @@ func TestProxyErrors(t *testing.T) {
 	}{
 		{"down", "http", func(*testing.T) string { return downAddr }, "ann", "s3cret", "", false},
 		{"407", "http", func(t *testing.T) string { return startTestProxy(t, "http", "ann", "other").addr() }, "ann", "s3cret", "HTTP 407 Proxy Authentication Required", true},
+		{"401, as tinyproxy", "http", func(t *testing.T) string {
+			p := startTestProxy(t, "http", "", "")
+			p.status = "401 Unauthorized"
+			return p.addr()
+		}, "", "", "HTTP 401 Unauthorized", true},
 		{"403", "http", func(t *testing.T) string { p := startTestProxy(t, "http", "", ""); p.refuse = true; return p.addr() }, "", "", "HTTP 403 Forbidden", false},
 		{"socks5 credentials", "socks5", func(t *testing.T) string { return startTestProxy(t, "socks5", "ann", "other").addr() }, "ann", "s3cret", "SOCKS5 user name and password refused", true},
 		{"socks5 wants credentials", "socks5", func(t *testing.T) string { return startTestProxy(t, "socks5", "ann", "x").addr() }, "", "", "SOCKS5 proxy accepts none of the offered authentication methods", true},

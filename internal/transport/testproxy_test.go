@@ -22,6 +22,7 @@ type testProxy struct {
 	mu               sync.Mutex
 	asked            []string // targets, as the client named them
 	refuse           bool     // answer every request with a refusal
+	status           string   // when set, the answer to every CONNECT
 }
 
 func startTestProxy(t *testing.T, kind, user, pass string) *testProxy {
@@ -105,6 +106,10 @@ func (p *testProxy) httpConnect(br *bufio.Reader, c net.Conn) (string, bool) {
 	}
 	if p.refuse {
 		io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+		return "", false
+	}
+	if p.status != "" {
+		io.WriteString(c, "HTTP/1.1 "+p.status+"\r\nContent-Length: 0\r\n\r\n")
 		return "", false
 	}
 	io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
