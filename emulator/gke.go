@@ -64,12 +64,24 @@ func (g gkeNode) labels(project string) map[string]string {
 	}
 }
 
+// OverridesOSLogin reports whether the node pool's nodes carry their own
+// enable-oslogin=false. Google documents OS Login on GKE Standard node
+// pools of private clusters from 1.20.5 and of public clusters from
+// 1.23.5, not on Autopilot (cloud.google.com/kubernetes-engine/docs/how-to/enable-oslogin,
+// and "Manage OS Login in an organization"'s limitations); the node-pool
+// API keeps the key to itself (it refuses enable-oslogin as reserved). The
+// emulator has both kinds: default-pool's nodes, an older pool's, say
+// false on the instance and keep taking metadata keys whatever the
+// project says; the other pools' carry no such key and follow the
+// project's enable-oslogin, OS Login included. Which kind a real pool of
+// a given version is cannot be checked here.
+func (g gkeNode) OverridesOSLogin() bool { return g.Pool == "default-pool" }
+
 // metadata is the instance metadata GKE sets on every node of a pool
 // (values as a current GKE Standard node on COS carries them, with the
-// secrets in kube-env replaced by placeholders). enable-oslogin=false is
-// among them: GKE nodes keep using metadata keys even where the project
-// enforces OS Login, and the node-pool API refuses the key as reserved.
-// kubelet-config is not here: the kubelet stub writes it (kubelet.go).
+// secrets in kube-env replaced by placeholders), enable-oslogin=false
+// only where the pool overrides OS Login (OverridesOSLogin). kubelet-config
+// is not here: the kubelet stub writes it (kubelet.go).
 func (g gkeNode) metadata(project string, projectNumber uint64) []*compute.MetadataItems {
 	tmpl := g.template()
 	kubeLabels := strings.Join([]string{
@@ -123,9 +135,12 @@ func (g gkeNode) metadata(project string, projectNumber uint64) []*compute.Metad
 		{"kube-labels", kubeLabels},
 		{"serial-port-logging-enable", "true"},
 	}
-	out := make([]*compute.MetadataItems, len(items))
-	for i, it := range items {
-		out[i] = &compute.MetadataItems{Key: it.k, Value: ptr(it.v)}
+	var out []*compute.MetadataItems
+	for _, it := range items {
+		if it.k == "enable-oslogin" && !g.OverridesOSLogin() {
+			continue
+		}
+		out = append(out, &compute.MetadataItems{Key: it.k, Value: ptr(it.v)})
 	}
 	return out
 }

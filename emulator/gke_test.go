@@ -114,19 +114,47 @@ func valueIn(md *compute.Metadata, key string) string {
 	return ""
 }
 
-// TestGKENodeUnderEnforcedOSLogin: with enable-oslogin=TRUE on the project,
-// a GKE node's guest still installs metadata keys: its own
-// enable-oslogin=false wins.
-func TestGKENodeUnderEnforcedOSLogin(t *testing.T) {
-	srv, _ := newTestServer(t, Config{Nodes: 1})
-	f := useFakeSSHD(t, srv.Node(srv.Nodes()[0]))
-	line := "alice:" + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(testkey.Public(t))))
-	if err := srv.SetProjectMetadata(map[string]*string{"enable-oslogin": ptr("TRUE"), "ssh-keys": &line}); err != nil {
+// TestGKEPoolsUnderProjectOSLogin: with enable-oslogin=TRUE on the
+// project, the two kinds of GKE node pool part ways (issue 22, "GKE and OS
+// Login"): default-pool's node carries its own enable-oslogin=false and its
+// guest still installs metadata keys; pool-1's carries no such key, follows
+// the project and installs only OS Login profile keys, none from metadata.
+func TestGKEPoolsUnderProjectOSLogin(t *testing.T) {
+	srv, hs := newTestServer(t, Config{Nodes: 1})
+	older := srv.Node(srv.Nodes()[0]) // gke-cluster-default-pool-…
+	newer, err := srv.AddNode("gke-cluster-pool-1-8b3f02aa-b47k", "us-west1-a")
+	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if got := f.nextInstall(t, 10*time.Second); len(got["alice"]) == 1 {
-			return
+	svc := computeClient(t, hs, srv.Token())
+	for _, tc := range []struct {
+		n    *Node
+		want string
+	}{{older, "false"}, {newer, ""}} {
+		in, err := svc.Instances.Get(srv.ProjectName(), tc.n.Zone, tc.n.Name).Do()
+		if err != nil {
+			t.Fatal(err)
 		}
+		if got := valueIn(in.Metadata, "enable-oslogin"); got != tc.want {
+			t.Errorf("%s: enable-oslogin %q, want %q", tc.n.Name, got, tc.want)
+		}
+	}
+	fo, fn := useFakeSSHD(t, older), useFakeSSHD(t, newer)
+	line := "alice:" + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(testkey.Public(t))))
+	if err := srv.SetProjectMetadata(map[string]*string{"ssh-keys": &line}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*fakeSSHD{fo, fn} {
+		for got := f.nextInstall(t, 10*time.Second); len(got["alice"]) != 1; got = f.nextInstall(t, 10*time.Second) {
+		}
+	}
+	if err := srv.SetProjectMetadata(map[string]*string{"enable-oslogin": ptr("TRUE")}); err != nil {
+		t.Fatal(err)
+	}
+	// The newer pool's guest drops the metadata key; the older's keeps it.
+	for got := fn.nextInstall(t, 10*time.Second); len(got) != 0; got = fn.nextInstall(t, 10*time.Second) {
+	}
+	if got := older.InstalledKeys(); len(got["alice"]) != 1 {
+		t.Errorf("%s dropped the metadata key under the project's OS Login: %v", older.Name, rendered(got))
 	}
 }
