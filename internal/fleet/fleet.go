@@ -168,7 +168,7 @@ type run struct {
 	planErrs []error
 
 	// keyErr is the shared write's failure, which ends the run;
-	// announced keeps Granted from hearing a shared write twice.
+	// announced keeps Granted from hearing a shared grant twice.
 	keyOnce   sync.Once
 	keyErr    error
 	announced sync.Map
@@ -293,7 +293,14 @@ func (r *run) announce(p *access.Plan, g *access.Granted) {
 		return
 	}
 	if g.Shared {
-		if _, seen := r.announced.LoadOrStore(g, true); seen {
+		// By what it is, not by pointer: a grant relied on without a
+		// write is a new value for every plan.
+		key := struct {
+			mode  access.Mode
+			scope string
+			wrote bool
+		}{g.Mode, g.Scope, g.Wrote}
+		if _, seen := r.announced.LoadOrStore(key, true); seen {
 			return
 		}
 	}
