@@ -222,6 +222,7 @@ func (s *Server) ResetStats() {
 	s.metadataWrites.Store(0)
 	s.tunnels.Store(0)
 	s.resetPrincipalStats()
+	s.resetClientCertStats()
 }
 
 func (s *Server) ctlListNodes(*http.Request) (any, *apiError) {

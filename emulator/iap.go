@@ -171,10 +171,12 @@ func (s *Server) refuse(ws *websocket.Conn, r *http.Request, code int, reason st
 
 // iapAuthorized reports whether the request's bearer token is live, may
 // use project and holds IAP's tunnel permission
-// (roles/iap.tunnelResourceAccessor grants it).
+// (roles/iap.tunnelResourceAccessor grants it), and, under
+// certificate-based access, whether it came with a client certificate
+// from the device CA (tls.go).
 func (s *Server) iapAuthorized(r *http.Request, project string) bool {
 	g := s.bearerGrant(r)
-	return g != nil && g.projects[project] && g.can("iap.tunnelInstances.accessViaIAP")
+	return g != nil && g.projects[project] && g.can("iap.tunnelInstances.accessViaIAP") && s.deviceAllowed(r)
 }
 
 func (s *Server) connectIAP(ws *websocket.Conn, r *http.Request) {

@@ -39,11 +39,8 @@ const (
 	// relayWindow bounds the node's bytes kept for the client (past it
 	// the relay stops reading the node until the client acknowledges) and
 	// the client's waiting for the node (past it the relay stops reading
-	// the websocket). Without the second, gcloud's start-iap-tunnel stalls
-	// in a two-way transfer at once: its reader waits for room in its
-	// 5-message send queue to ask for an ACK, while the sender waits for
-	// the relay to read (it stalls later even so: 1.7 MB into 3 MB each
-	// way of ssh ... cat through a relay with a 1 MiB buffer).
+	// the websocket), so that a slow node slows the client down without
+	// stopping the relay's reads at once.
 	relayWindow = 2 << 20
 	// relayBurst bounds the DATA frames built and sent in one go.
 	relayBurst = 16

@@ -42,6 +42,8 @@ type Config struct {
 	PropagationDelay time.Duration // guest agent delay before keys work; 0 means none
 	Dir              string        // state directory, keeping node host keys across runs; a temp dir removed by Close when empty
 	AckIdle          time.Duration // the relay's ACK cadence when Faults.AckIdle is zero; see there
+	TLS              bool          // serve HTTPS and wss:// under the emulator's own CA (tls.go): TLSConfig, CAFile
+	MTLS             bool          // TLS with certificate-based access: a client certificate from the emulator's device CA, or Google's refusals (tls.go); MTLSConfig, ClientCertFiles
 	Logf             func(format string, args ...any)
 }
 
@@ -82,6 +84,7 @@ type Server struct {
 	serial serialPorts // nodes' serial port output (serial.go)
 
 	oauth oauthState // token endpoint and impersonation (oauth.go)
+	tls   *tlsState  // certificates under Config.TLS (tls.go); nil without
 }
 
 // Project is the emulated project's state.
@@ -150,6 +153,14 @@ func New(cfg Config) (*Server, error) {
 		s.dir, s.tempDir = d, true
 		s.nextID = runIDBase() // fresh host keys: ids of this run's own
 	}
+	if cfg.TLS || cfg.MTLS {
+		st, err := newTLSState(s.dir, cfg.MTLS)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("emulator: TLS certificates: %w", err)
+		}
+		s.tls = st
+	}
 	s.project = &Project{Name: cfg.Project, ID: s.newID(), Metadata: compute.Metadata{Kind: "compute#metadata"}}
 	s.project.Metadata.Fingerprint = fingerprint(&s.project.Metadata)
 	s.initVPC()
@@ -177,7 +188,12 @@ func New(cfg Config) (*Server, error) {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.tls != nil && s.checkDevice(w, r) {
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
 // Token returns the bearer token that may use the project.
 func (s *Server) Token() string { return s.cfg.Token }
@@ -272,12 +288,14 @@ type Stats struct {
 	TokenGrants      int64            `json:"tokenGrants"`
 	MetadataWritesBy map[string]int64 `json:"metadataWritesBy"`
 	TunnelsBy        map[string]int64 `json:"tunnelsBy"`
+	ClientCerts      map[string]int64 `json:"clientCerts,omitempty"` // requests with a client certificate from the device CA, by its CN (Config.MTLS)
 }
 
 // Stats returns the counters.
 func (s *Server) Stats() Stats {
 	st := Stats{APICalls: s.apiCalls.Load(), MetadataWrites: s.metadataWrites.Load(), Tunnels: s.tunnels.Load(), LiveTunnels: int64(s.relay.live())}
 	st.TokenGrants, st.MetadataWritesBy, st.TunnelsBy = s.principalStats()
+	st.ClientCerts = s.clientCertStats()
 	return st
 }
 

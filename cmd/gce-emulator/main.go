@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -35,6 +36,9 @@ func main() {
 	lifetime := flag.Duration("token-lifetime", emulator.DefaultTokenLifetime, "how long the tokens the emulator mints live")
 	latency := flag.Duration("token-latency", 0, "how long the token endpoint takes to answer")
 	background := flag.Bool("background", false, `serve in the background and print the lines to eval, with GCE_EMULATOR_LOG, its output (removed when it stops), as ssh-agent does: eval "$(gce-emulator --background)"`)
+	tlsOn := flag.Bool("tls", false, "serve HTTPS and wss:// under a CA of the emulator's own, written to ca.pem in its directory; the lines name it (CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE, GCE_EMULATOR_CA_FILE)")
+	mtls := flag.Bool("mtls", false, "--tls with certificate-based access: Google's APIs and the relay refuse a client without a certificate from the emulator's device CA, as Google does; serve the mTLS port (GCE_EMULATOR_MTLS_URL) and write a client certificate and key (GCE_EMULATOR_CLIENT_CERT, GCE_EMULATOR_CLIENT_KEY)")
+	mtlsListen := flag.String("mtls-listen", "127.0.0.1:0", "address of the mTLS port, with --mtls")
 	stop := flag.Bool("stop", false, `stop the emulator GCE_EMULATOR_PID names and print the line that unsets what its lines set, as ssh-agent -k does: eval "$(gce-emulator --stop)"`)
 	flag.Parse()
 	var err error
@@ -44,7 +48,8 @@ func main() {
 	case *background:
 		err = startBackground()
 	default:
-		err = run(options{*project, *nodes, *sshd, *listen, *envFile, *adcFile, *stateDir, *delay, *lifetime, *latency, *verbose})
+		err = run(options{*project, *nodes, *sshd, *listen, *envFile, *adcFile, *stateDir, *delay, *lifetime, *latency, *verbose,
+			*tlsOn || *mtls, *mtls, *mtlsListen})
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gce-emulator:", err)
@@ -61,6 +66,8 @@ type options struct {
 	stateDir                 string
 	delay, lifetime, latency time.Duration
 	verbose                  bool
+	tls, mtls                bool
+	mtlsListen               string
 }
 
 func run(o options) error {
@@ -71,7 +78,7 @@ func run(o options) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg := emulator.Config{Project: project, Nodes: o.nodes, SSHD: o.sshd, PropagationDelay: o.delay, Dir: o.stateDir}
+	cfg := emulator.Config{Project: project, Nodes: o.nodes, SSHD: o.sshd, PropagationDelay: o.delay, Dir: o.stateDir, TLS: o.tls, MTLS: o.mtls}
 	if o.stateDir != "" {
 		if err := os.MkdirAll(o.stateDir, 0o700); err != nil {
 			return err
@@ -99,7 +106,30 @@ func run(o options) error {
 	if err := writeSecretFile(headerFile, []byte("Authorization: Bearer "+srv.ControlSecret()+"\n")); err != nil {
 		return err
 	}
-	base := "http://" + ln.Addr().String()
+	scheme, wsScheme := "http", "ws"
+	var tlsVars []envVar
+	servers := []*http.Server{{Handler: srv, ReadHeaderTimeout: 10 * time.Second}}
+	listeners := []net.Listener{ln}
+	if o.tls {
+		scheme, wsScheme = "https", "wss"
+		listeners[0] = tls.NewListener(ln, srv.TLSConfig())
+		// gcloud trusts the CA through its property; Go programs read
+		// SSL_CERT_FILE, which is not set here: it would replace the
+		// system's CAs for every program in the shell.
+		tlsVars = append(tlsVars, envVar{"CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE", srv.CAFile()}, envVar{"GCE_EMULATOR_CA_FILE", srv.CAFile()})
+	}
+	if o.mtls {
+		mln, err := net.Listen("tcp", o.mtlsListen)
+		if err != nil {
+			return err
+		}
+		listeners = append(listeners, tls.NewListener(mln, srv.MTLSConfig()))
+		servers = append(servers, &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second})
+		cert, key := srv.ClientCertFiles()
+		tlsVars = append(tlsVars, envVar{"GCE_EMULATOR_MTLS_URL", "https://" + mln.Addr().String()},
+			envVar{"GCE_EMULATOR_CLIENT_CERT", cert}, envVar{"GCE_EMULATOR_CLIENT_KEY", key})
+	}
+	base := scheme + "://" + ln.Addr().String()
 	srv.SetTokenLifetime(o.lifetime)
 	srv.SetTokenLatency(o.latency)
 	if o.adcFile != "" {
@@ -114,9 +144,9 @@ func run(o options) error {
 	// add the API's own path. gkessh reads the same properties.
 	// The control secret is what keeps other local users off the control
 	// API: it goes only to these lines and 0600 files.
-	env := renderEnv([]envVar{
+	env := renderEnv(append([]envVar{
 		{"GKESSH_COMPUTE_ENDPOINT", base + "/compute/v1/"},
-		{"GKESSH_IAP_ENDPOINT", "ws://" + ln.Addr().String()},
+		{"GKESSH_IAP_ENDPOINT", wsScheme + "://" + ln.Addr().String()},
 		{"GKESSH_ACCESS_TOKEN_FILE", tokenFile},
 		{"CLOUDSDK_CORE_PROJECT", project},
 		{"CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE", base + "/compute/v1/"},
@@ -129,7 +159,7 @@ func run(o options) error {
 		{"GCE_EMULATOR_CONTROL_SECRET", srv.ControlSecret()},
 		{"GCE_EMULATOR_CONTROL_HEADER", headerFile},
 		{"GCE_EMULATOR_PID", strconv.Itoa(os.Getpid())},
-	}) + stopHint
+	}, tlsVars...)) + stopHint
 	if envFile != "" {
 		if err := writeSecretFile(envFile, []byte(env)); err != nil {
 			return err
@@ -149,20 +179,23 @@ func run(o options) error {
 	} else {
 		fmt.Print(env)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	errc := make(chan error, len(servers))
+	for i, hs := range servers {
+		go func() { errc <- hs.Serve(listeners[i]) }()
+	}
+	err = nil
 	select {
-	case err := <-errc:
-		return err
+	case err = <-errc:
 	case <-ctx.Done():
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := hs.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
+	for _, hs := range servers {
+		if serr := hs.Shutdown(shutdownCtx); err == nil && serr != nil && !errors.Is(serr, context.DeadlineExceeded) {
+			err = serr
+		}
 	}
-	return nil
+	return err
 }
 
 // writeADCFile writes a key file for a service account that owns the

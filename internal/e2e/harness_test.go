@@ -5,6 +5,8 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -249,7 +251,7 @@ func (w *world) control(method, path string, body, out any) {
 		w.t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+w.secret)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := w.httpClient().Do(req)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -263,6 +265,31 @@ func (w *world) control(method, path string, body, out any) {
 			w.t.Fatalf("%s %s: %v: %s", method, path, err, b)
 		}
 	}
+}
+
+// httpClient is a client for the emulator, trusting its CA under --tls.
+func (w *world) httpClient() *http.Client {
+	ca := w.getenv("GCE_EMULATOR_CA_FILE")
+	if ca == "" {
+		return http.DefaultClient
+	}
+	pem, err := os.ReadFile(ca)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+}
+
+// getenv is the value of name in w's environment, "" when unset.
+func (w *world) getenv(name string) string {
+	for _, kv := range slices.Backward(w.env) {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 func (w *world) stats() emulator.Stats {
