@@ -35,10 +35,8 @@ func authSource(ctx context.Context, g globalOptions, cacheDir string, logf func
 
 // tokenFileOrigin says where --access-token-file's value came from.
 func tokenFileOrigin(file string) string {
-	for _, v := range []string{"GKESSH_ACCESS_TOKEN_FILE", "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"} {
-		if file != "" && os.Getenv(v) == file {
-			return v
-		}
+	if file != "" && os.Getenv("GKESSH_ACCESS_TOKEN_FILE") == file {
+		return "GKESSH_ACCESS_TOKEN_FILE"
 	}
 	return "--access-token-file"
 }

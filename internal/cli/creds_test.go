@@ -15,6 +15,10 @@ import (
 	"github.com/gkessh/gkessh/knownhosts"
 )
 
+// unset in a test's environment removes the variable: set but empty is not
+// the same to every reader.
+const unset = "<unset>"
+
 // TestDoctorCredentials: doctor names the principal, the source and the
 // token's expiry for each kind of source, and never the token.
 func TestDoctorCredentials(t *testing.T) {
@@ -36,12 +40,22 @@ func TestDoctorCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	tokenFile := os.Getenv("GKESSH_ACCESS_TOKEN_FILE")
+	wrong := filepath.Join(e.home, "wrong-token")
+	if err := os.WriteFile(wrong, []byte("not-a-token"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		env  map[string]string
 		args []string
 		want string
 	}{
+		// gcloud's store.py: the raw token, then auth/access_token_file,
+		// whose variable CLOUDSDK_AUTH_ACCESS_TOKEN_FILE is (not a flag).
+		{"raw token before the token file property", map[string]string{"GKESSH_ACCESS_TOKEN_FILE": unset, "CLOUDSDK_AUTH_ACCESS_TOKEN": e.srv.Token(), "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": wrong}, nil,
+			"ok    credentials of unknown (a bare access token), from CLOUDSDK_AUTH_ACCESS_TOKEN; its expiry is unknown"},
+		{"token file property", map[string]string{"GKESSH_ACCESS_TOKEN_FILE": unset, "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": tokenFile}, nil,
+			"ok    credentials of unknown (a bare access token), from access token file " + tokenFile + " (CLOUDSDK_AUTH_ACCESS_TOKEN_FILE); its expiry is unknown"},
 		{"token file", nil, nil, "ok    credentials of unknown (a bare access token), from access token file " + tokenFile + " (GKESSH_ACCESS_TOKEN_FILE); its expiry is unknown"},
 		{"ADC file", map[string]string{"GKESSH_ACCESS_TOKEN_FILE": "", "GOOGLE_APPLICATION_CREDENTIALS": keyFile}, nil,
 			"ok    credentials of " + robot + ", from Application Default Credentials (" + keyFile + "); token expires in "},
@@ -51,6 +65,11 @@ func TestDoctorCredentials(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {
+				if v == unset {
+					t.Setenv(k, "") // restored after
+					os.Unsetenv(k)
+					continue
+				}
 				t.Setenv(k, v)
 			}
 			out, errOut, code := e.run(append([]string{"doctor"}, tc.args...)...)

@@ -37,7 +37,7 @@ func globalFlags() []ucli.Flag {
 	return []ucli.Flag{
 		&ucli.StringFlag{Name: "project", Usage: "the Google Cloud project", EnvVars: []string{"CLOUDSDK_CORE_PROJECT"}},
 		&ucli.StringFlag{Name: "zone", Usage: "instance zone (looked up and cached when omitted)"},
-		&ucli.StringFlag{Name: "access-token-file", Usage: "file holding an OAuth2 access token (else gcloud's credentials, then Application Default Credentials)", EnvVars: []string{"GKESSH_ACCESS_TOKEN_FILE", "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"}},
+		&ucli.StringFlag{Name: "access-token-file", Usage: "file holding an OAuth2 access token (else gcloud's credentials, then Application Default Credentials)", EnvVars: []string{"GKESSH_ACCESS_TOKEN_FILE"}},
 		&ucli.StringFlag{Name: "impersonate-service-account", Usage: "act as this service account (`SA[,DELEGATE...]`, gcloud's order: the last is the target); else CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT or gcloud's auth/impersonate_service_account"},
 		&ucli.StringFlag{Name: "compute-endpoint", Usage: "base URL of the Compute API", EnvVars: []string{"GKESSH_COMPUTE_ENDPOINT"}},
 		&ucli.StringFlag{Name: "iap-endpoint", Aliases: []string{"iap-tunnel-url-override"}, Usage: "base URL of the IAP relay (gcloud's --iap-tunnel-url-override)", EnvVars: []string{"GKESSH_IAP_ENDPOINT"}},
