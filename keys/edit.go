@@ -56,13 +56,14 @@ func Lasts(expireOn, now time.Time, expireAfter time.Duration, exact bool) bool 
 }
 
 // upsert adds user's key pub to lines unless a line already covers it
-// (exact: see Lasts). The new line replaces user's other lines for the same
+// (exact: see Lasts); a permanent line keeps the key's comment, as
+// gcloud's do. The new line replaces user's other lines for the same
 // key, expired or not, so repeated runs do not pile up lines. Lines under
 // user's name for other keys stay, expired ones too: a shared name (root,
 // a team account) holds other people's keys, which are theirs to remove.
 // Every other line is kept byte for byte and in order. It returns the new lines and the line
 // added, "" when nothing changes.
-func upsert(lines []Line, user string, pub ssh.PublicKey, now time.Time, expireAfter time.Duration, exact bool) ([]Line, string) {
+func upsert(lines []Line, user string, pub ssh.PublicKey, comment string, now time.Time, expireAfter time.Duration, exact bool) ([]Line, string) {
 	for _, l := range lines {
 		if covers(l, user, pub, now, expireAfter, exact) {
 			return lines, ""
@@ -70,7 +71,7 @@ func upsert(lines []Line, user string, pub ssh.PublicKey, now time.Time, expireA
 	}
 	var raw string
 	if expireAfter == 0 {
-		raw = FormatLine(user, pub, "")
+		raw = FormatLine(user, pub, comment)
 	} else {
 		raw = FormatExpiringLine(user, pub, now.Add(expireAfter))
 	}

@@ -20,27 +20,31 @@ func TestUpsert(t *testing.T) {
 		value       string
 		expireAfter time.Duration
 		want        string // "" = unchanged
+		comment     string
 	}{
-		{"empty", "", 24 * time.Hour, newLine},
-		{"append after others", bob, 24 * time.Hour, bob + "\n" + newLine},
-		{"before trailing newline", bob + "\n", 24 * time.Hour, bob + "\n" + newLine + "\n"},
-		{"present permanent", bob + "\n" + perm, 24 * time.Hour, ""},
-		{"present fresh", exp("alice", 20*time.Hour) + "\n" + bob, 24 * time.Hour, ""},
-		{"about to expire is replaced in order", exp("alice", 30*time.Minute) + "\n" + bob, 24 * time.Hour, bob + "\n" + newLine},
-		{"expired is replaced", exp("alice", -time.Hour) + "\n" + bob, 24 * time.Hour, bob + "\n" + newLine},
-		{"older lines of the same key go", exp("alice", 10*time.Minute) + "\n" + exp("alice", 20*time.Minute) + "\n" + bob, 24 * time.Hour, bob + "\n" + newLine},
+		{"empty", "", 24 * time.Hour, newLine, ""},
+		{"append after others", bob, 24 * time.Hour, bob + "\n" + newLine, ""},
+		{"before trailing newline", bob + "\n", 24 * time.Hour, bob + "\n" + newLine + "\n", ""},
+		{"present permanent", bob + "\n" + perm, 24 * time.Hour, "", ""},
+		{"present fresh", exp("alice", 20*time.Hour) + "\n" + bob, 24 * time.Hour, "", ""},
+		{"about to expire is replaced in order", exp("alice", 30*time.Minute) + "\n" + bob, 24 * time.Hour, bob + "\n" + newLine, ""},
+		{"expired is replaced", exp("alice", -time.Hour) + "\n" + bob, 24 * time.Hour, bob + "\n" + newLine, ""},
+		{"older lines of the same key go", exp("alice", 10*time.Minute) + "\n" + exp("alice", 20*time.Minute) + "\n" + bob, 24 * time.Hour, bob + "\n" + newLine, ""},
 		{"another key's expired line under my name stays", FormatExpiringLine("alice", other, now.Add(-time.Second)) + "\n" + bob, 24 * time.Hour,
-			FormatExpiringLine("alice", other, now.Add(-time.Second)) + "\n" + bob + "\n" + newLine},
-		{"my other live key stays", FormatExpiringLine("alice", other, now.Add(time.Hour)), 24 * time.Hour, FormatExpiringLine("alice", other, now.Add(time.Hour)) + "\n" + newLine},
-		{"someone else's expired line stays", exp("carol", -time.Hour), 24 * time.Hour, exp("carol", -time.Hour) + "\n" + newLine},
-		{"same key other user is not mine", exp("carol", 20*time.Hour), 24 * time.Hour, exp("carol", 20*time.Hour) + "\n" + newLine},
-		{"malformed lines kept verbatim", "junk line\r\n\n  root:ssh-rsa AAAA  \n" + bob, 24 * time.Hour, "junk line\r\n\n  root:ssh-rsa AAAA  \n" + bob + "\n" + newLine},
-		{"permanent wanted over expiring", exp("alice", 20*time.Hour) + "\n" + bob, 0, bob + "\n" + perm},
-		{"permanent wanted and present", perm, 0, ""},
+			FormatExpiringLine("alice", other, now.Add(-time.Second)) + "\n" + bob + "\n" + newLine, ""},
+		{"my other live key stays", FormatExpiringLine("alice", other, now.Add(time.Hour)), 24 * time.Hour, FormatExpiringLine("alice", other, now.Add(time.Hour)) + "\n" + newLine, ""},
+		{"someone else's expired line stays", exp("carol", -time.Hour), 24 * time.Hour, exp("carol", -time.Hour) + "\n" + newLine, ""},
+		{"same key other user is not mine", exp("carol", 20*time.Hour), 24 * time.Hour, exp("carol", 20*time.Hour) + "\n" + newLine, ""},
+		{"malformed lines kept verbatim", "junk line\r\n\n  root:ssh-rsa AAAA  \n" + bob, 24 * time.Hour, "junk line\r\n\n  root:ssh-rsa AAAA  \n" + bob + "\n" + newLine, ""},
+		{"permanent wanted over expiring", exp("alice", 20*time.Hour) + "\n" + bob, 0, bob + "\n" + perm, ""},
+		{"permanent wanted and present", perm, 0, "", ""},
+		{"permanent keeps the comment", bob, 0, bob + "\n" + FormatLine("alice", mine, "alice@laptop"), "alice@laptop"},
+		{"an expiring line has none", bob, 24 * time.Hour, bob + "\n" + newLine, "alice@laptop"},
+		{"present without the comment", perm, 0, "", "alice@laptop"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			lines, line := upsert(ParseLines(tt.value), "alice", mine, now, tt.expireAfter, false)
+			lines, line := upsert(ParseLines(tt.value), "alice", mine, tt.comment, now, tt.expireAfter, false)
 			got := JoinLines(lines)
 			if tt.want == "" {
 				if line != "" || got != tt.value {
@@ -147,7 +151,7 @@ func TestUpsertExactLifetime(t *testing.T) {
 		{"permanent, 30m asked: kept", FormatLine("alice", mine, ""), 30 * time.Minute, true, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			lines, line := upsert(ParseLines(tt.value), "alice", mine, now, tt.expireAfter, tt.exact)
+			lines, line := upsert(ParseLines(tt.value), "alice", mine, "", now, tt.expireAfter, tt.exact)
 			got := JoinLines(lines)
 			if tt.want == "" {
 				if line != "" || got != tt.value {

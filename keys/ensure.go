@@ -24,6 +24,11 @@ type EnsureOptions struct {
 	User        string        // the user the key logs in as; required
 	Scope       string        // "", ScopeProject or ScopeInstance; "" picks as gcloud does
 	ExpireAfter time.Duration // lifetime of the written line; 0 writes a permanent one
+	// Comment is the key's comment (its .pub's, "user@host"), which a
+	// permanent line keeps as gcloud writes it: gcloud takes a line
+	// without it for another key and adds its own. Expiring lines carry
+	// none, as gcloud's do not.
+	Comment string
 	// ExactExpiry: the lifetime was asked for, so an expiring line far
 	// from it (a 24 h line when 30 m is asked) is replaced (Lasts).
 	ExactExpiry bool
@@ -84,7 +89,7 @@ func Ensure(ctx context.Context, c *gce.Client, inst *gce.Instance, pub ssh.Publ
 	res := EnsureResult{Scope: t.scope, Key: t.key}
 	edit := func(md *gce.Metadata) (bool, error) {
 		value, _ := gce.MetadataValue(md, t.key)
-		lines, line := upsert(ParseLines(value), opts.User, pub, now(), opts.ExpireAfter, opts.ExactExpiry)
+		lines, line := upsert(ParseLines(value), opts.User, pub, opts.Comment, now(), opts.ExpireAfter, opts.ExactExpiry)
 		res.Line, res.Wrote = line, line != ""
 		if line == "" || opts.DryRun {
 			return false, nil
@@ -131,7 +136,7 @@ func Due(proj *gce.Project, inst *gce.Instance, pub ssh.PublicKey, opts EnsureOp
 		md = proj.CommonInstanceMetadata
 	}
 	value, _ := gce.MetadataValue(md, t.key)
-	_, line := upsert(ParseLines(value), opts.User, pub, now(), opts.ExpireAfter, opts.ExactExpiry)
+	_, line := upsert(ParseLines(value), opts.User, pub, opts.Comment, now(), opts.ExpireAfter, opts.ExactExpiry)
 	return EnsureResult{Scope: t.scope, Key: t.key, Line: line, Wrote: line != ""}, nil
 }
 

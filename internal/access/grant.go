@@ -95,6 +95,7 @@ func (a *Access) ensure(ctx context.Context, p *Plan, project bool) (*Granted, e
 		return nil, err
 	}
 	opts := a.ensureOptions(proj, false)
+	opts.Comment = kp.Comment // a permanent line keeps it, as gcloud's does
 	inst := p.Inst
 	if project {
 		inst = nil

@@ -506,3 +506,29 @@ func TestZoneFromGcloud(t *testing.T) {
 		t.Errorf("--zone us-west1-a over compute/zone: want the node there:\n%s", out)
 	}
 }
+
+// TestPermanentLineKeepsComment: a permanent line keeps the .pub's comment,
+// as gcloud writes it ("root:ssh-… root@vm"), so a later gcloud compute
+// ssh finds it and adds no second line (keys TestPermanentLineAsGcloud
+// checks that with gcloud's own code); an expiring line carries none, as
+// gcloud's do not.
+func TestPermanentLineKeepsComment(t *testing.T) {
+	e := newParallelEnv(t, emulator.Config{Nodes: 1})
+	key, pub := testkey.WritePair(t, t.TempDir())
+	if err := os.WriteFile(key+".pub", []byte(strings.TrimSuffix(string(ssh.MarshalAuthorizedKey(pub)), "\n")+" root@vm\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := e.run("keys", "ensure", "--user", "root", "--key-file", key, "--key-expire-after", "0"); code != 0 {
+		t.Fatalf("ensure: exit %d: %s", code, errOut)
+	}
+	if got, want := e.projectItems()["ssh-keys"], keys.FormatLine("root", pub, "root@vm"); got != want {
+		t.Errorf("ssh-keys = %q, want %q", got, want)
+	}
+	if _, errOut, code := e.run("keys", "ensure", "--user", "exp", "--key-file", key); code != 0 {
+		t.Fatalf("ensure: exit %d: %s", code, errOut)
+	}
+	lines := keys.ParseLines(e.projectItems()["ssh-keys"])
+	if l := lines[len(lines)-1]; l.User != "exp" || !l.Expiring() || strings.Contains(l.Raw, "root@vm") {
+		t.Errorf("expiring line %q", l.Raw)
+	}
+}
