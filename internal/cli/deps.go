@@ -210,7 +210,11 @@ func newDeps(stdio Stdio) *deps {
 		if err != nil {
 			return nil, err
 		}
-		dl := &tunnel.Dialer{Endpoint: tr.Relay().URL, TokenSource: ts, UserAgent: "gkessh/" + Version, WS: tr.WSDialer(), Header: tr.RelayHeader()}
+		ws, err := tr.WSDialer()
+		if err != nil {
+			return nil, err
+		}
+		dl := &tunnel.Dialer{Endpoint: tr.Relay().URL, TokenSource: ts, UserAgent: "gkessh/" + Version, WS: ws, Header: tr.RelayHeader()}
 		if g.Verbose {
 			dl.Logf = d.logger(true)
 		}

@@ -25,8 +25,11 @@ func (d *doctor) checkNetwork(ctx context.Context) bool {
 	} else {
 		d.ok("no proxy: connections go straight to Google")
 	}
-	what, origin := tr.Roots()
-	d.ok("servers' certificates checked against %s%s", what, from(origin))
+	if what, origin, err := tr.Roots(); err != nil {
+		d.fail("CAs: %s", withHint(err))
+	} else {
+		d.ok("servers' certificates checked against %s%s", what, from(origin))
+	}
 	switch cert, src, err := tr.ClientCertificate(ctx); {
 	case err != nil:
 		d.fail("client certificate: %s", withHint(err))

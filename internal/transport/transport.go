@@ -17,7 +17,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -48,10 +50,13 @@ type Options struct {
 // Transport holds the connections' settings. Build it with New; it is
 // safe for concurrent use. Close stops what it started (an ECP signer).
 type Transport struct {
-	net    *gcloud.Network
-	env    gcloud.LookupEnv
-	proxy  *proxy // nil: direct
-	roots  *x509.CertPool
+	net   *gcloud.Network
+	env   gcloud.LookupEnv
+	proxy *proxy // nil: direct
+	// roots loads the CA file's pool on first use (nil: the system's):
+	// a connection that speaks no TLS, such as a warm ProxyCommand's to
+	// an emulator's ws:// relay, never pays for parsing it.
+	roots  func() (*x509.CertPool, error)
 	cert   *certSource // nil: no client certificate
 	opts   Options
 	logf   func(string, ...any)
@@ -61,9 +66,10 @@ type Transport struct {
 	header http.Header // on API calls
 }
 
-// New checks the settings and builds the transport. It reads the CA file
-// and the certificate configuration when they are set, and nothing when
-// they are not; it connects nowhere and starts nothing.
+// New checks the settings and builds the transport. It reads the
+// certificate configuration when certificate-based access is on, and
+// nothing else (the CA file at the first TLS connection); it connects
+// nowhere and starts nothing.
 func New(o Options) (*Transport, error) {
 	if o.Network == nil {
 		o.Network = &gcloud.Network{Universe: gcloud.Setting{Value: gcloud.DefaultUniverse}}
@@ -85,15 +91,9 @@ func New(o Options) (*Transport, error) {
 	if t.proxy != nil {
 		t.logf("transport: proxy %s (%s)", t.proxy, t.proxy.origin)
 	}
-	if f := n.CAFile.Value; f != "" {
-		pem, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("transport: core/custom_ca_certs_file (%s): %w", n.CAFile.Source, err)
-		}
-		t.roots = x509.NewCertPool()
-		if !t.roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("transport: core/custom_ca_certs_file %s (%s) holds no PEM certificate", f, n.CAFile.Source)
-		}
+	t.roots = func() (*x509.CertPool, error) { return nil, nil }
+	if f := n.CAFile; f.Value != "" {
+		t.roots = sync.OnceValues(func() (*x509.CertPool, error) { return loadCAFile(f) })
 	}
 	if n.ClientCert {
 		if t.cert, err = findCertSource(n); err != nil {
@@ -109,11 +109,18 @@ func New(o Options) (*Transport, error) {
 	if q := quotaProject(n.QuotaProject.Value); q != "" {
 		t.header.Set("X-Goog-User-Project", q)
 	}
-	t.base = http.DefaultTransport.(*http.Transport).Clone()
-	t.base.Proxy = nil // the dialer goes through the proxy itself
-	t.base.DialContext = t.dialer(30 * time.Second)
-	t.base.TLSClientConfig = t.tlsConfig()
-	t.base.ForceAttemptHTTP2 = true
+	// Go's DefaultTransport's settings, built rather than cloned: Clone
+	// sets up HTTP/2 at once, which every process (a warm ProxyCommand
+	// making no API call) would pay for; this way the first request does.
+	dial := t.dialer(30 * time.Second) // the proxy dials itself: no Proxy func
+	t.base = &http.Transport{
+		DialContext:           dial,
+		DialTLSContext:        t.dialTLS(dial, 10*time.Second),
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
 	t.api = &http.Client{Transport: withHeader(t.base, t.header)}
 	t.oauth = &http.Client{Transport: withHeader(t.base, oauthHeader)}
 	return t, nil
@@ -141,11 +148,20 @@ func (t *Transport) OAuthClient() *http.Client { return t.oauth }
 // WSDialer returns the relay's websocket dialer: its network dial goes
 // through the proxy and its TLS uses the CA file and client certificate
 // (verification off only with InsecureRelay). Only those fields are set:
-// the relay client adds its own buffers and protocol.
-func (t *Transport) WSDialer() *websocket.Dialer {
-	cfg := t.tlsConfig()
+// the relay client adds its own buffers and protocol. The CA file is read
+// here when the relay speaks TLS.
+func (t *Transport) WSDialer() (*websocket.Dialer, error) {
+	w := &websocket.Dialer{NetDialContext: t.dialer(relayKeepAlive)}
+	if u, err := url.Parse(t.Relay().URL); err == nil && (u.Scheme == "ws" || u.Scheme == "http") {
+		return w, nil
+	}
+	cfg, err := t.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
 	cfg.InsecureSkipVerify = t.opts.InsecureRelay
-	return &websocket.Dialer{NetDialContext: t.dialer(relayKeepAlive), TLSClientConfig: cfg}
+	w.TLSClientConfig = cfg
+	return w, nil
 }
 
 // relayKeepAlive is the relay connection's TCP keepalive period: probes
@@ -165,14 +181,60 @@ func (t *Transport) RelayHeader() http.Header {
 // tlsConfig is the TLS every connection uses: the CA file's roots when set
 // (which replace the system's, as in gcloud), and the client certificate
 // when certificate-based access is on.
-func (t *Transport) tlsConfig() *tls.Config {
-	cfg := &tls.Config{RootCAs: t.roots}
+func (t *Transport) tlsConfig() (*tls.Config, error) {
+	roots, err := t.roots()
+	if err != nil {
+		return nil, err
+	}
+	cfg := &tls.Config{RootCAs: roots}
 	if t.cert != nil {
 		cfg.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			return t.cert.get(cri.Context())
 		}
 	}
-	return cfg
+	return cfg, nil
+}
+
+// loadCAFile reads core/custom_ca_certs_file's pool.
+func loadCAFile(f gcloud.Setting) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(f.Value)
+	if err != nil {
+		return nil, fmt.Errorf("transport: core/custom_ca_certs_file (%s): %w", f.Source, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("transport: core/custom_ca_certs_file %s (%s) holds no PEM certificate", f.Value, f.Source)
+	}
+	return pool, nil
+}
+
+// dialTLS returns the API client's TLS dial: dial, then the handshake
+// within timeout, offering HTTP/2. Building the TLS configuration here,
+// not in New, reads the CA file only once a TLS connection is made.
+func (t *Transport) dialTLS(dial func(ctx context.Context, network, addr string) (net.Conn, error), timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		cfg, err := t.tlsConfig()
+		if err != nil {
+			return nil, err
+		}
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		cfg.ServerName, cfg.NextProtos = host, []string{"h2", "http/1.1"}
+		raw, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		hctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		c := tls.Client(raw, cfg)
+		if err := c.HandshakeContext(hctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		return c, nil
+	}
 }
 
 // dialer returns a dial function: direct (with TCP keepalives), or
@@ -278,15 +340,17 @@ func (t *Transport) Proxy() (proxy, origin string) {
 	return name, t.proxy.origin
 }
 
-// Roots says which CAs verify servers, and where that is set.
-func (t *Transport) Roots() (what, origin string) {
+// Roots says which CAs verify servers, and where that is set; the error is
+// a CA file that cannot be read or holds no certificate.
+func (t *Transport) Roots() (what, origin string, err error) {
 	if f := t.net.CAFile; f.Value != "" {
-		return "the CA file " + f.Value, "core/custom_ca_certs_file (" + f.Source + ")"
+		_, err := t.roots()
+		return "the CA file " + f.Value, "core/custom_ca_certs_file (" + f.Source + ")", err
 	}
 	if f, ok := t.env("SSL_CERT_FILE"); ok && f != "" && sslCertFileRead {
-		return "the system's roots, from " + f, "SSL_CERT_FILE"
+		return "the system's roots, from " + f, "SSL_CERT_FILE", nil
 	}
-	return "the system's roots", ""
+	return "the system's roots", "", nil
 }
 
 // ClientCertificate loads the client certificate of certificate-based

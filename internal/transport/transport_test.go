@@ -9,6 +9,8 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +35,7 @@ func newTLSServer(t *testing.T, ca *testcert.CA, clients *testcert.CA, h http.Ha
 	t.Helper()
 	s := &tlsServer{}
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Proto", r.Proto)
 		if len(r.TLS.PeerCertificates) > 0 {
 			s.mu.Lock()
 			s.peers = append(s.peers, r.TLS.PeerCertificates[0].Subject.CommonName)
@@ -47,6 +50,7 @@ func newTLSServer(t *testing.T, ca *testcert.CA, clients *testcert.CA, h http.Ha
 		s.TLS.ClientAuth, s.TLS.ClientCAs = tls.RequireAndVerifyClientCert, pool
 	}
 	s.Server.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point
+	s.EnableHTTP2 = true                                  // as Google's APIs do
 	s.StartTLS()
 	t.Cleanup(s.Close)
 	return s
@@ -104,6 +108,14 @@ func TestCustomCA(t *testing.T) {
 	if err := get(tr.HTTPClient(), srv.URL); err != nil {
 		t.Errorf("with the CA file: %v", err)
 	}
+	resp, err := tr.HTTPClient().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if p := resp.Header.Get("X-Proto"); p != "HTTP/2.0" {
+		t.Errorf("API calls speak %s to a server that speaks HTTP/2, as Google's do", p)
+	}
 	plain := newT(t, Options{})
 	var ue x509.UnknownAuthorityError
 	if err := get(plain.HTTPClient(), srv.URL); !errors.As(err, &ue) {
@@ -130,7 +142,11 @@ var wsEcho = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 func wsPing(tr *Transport, url string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ws, _, err := tr.WSDialer().DialContext(ctx, "wss"+strings.TrimPrefix(url, "https"), nil)
+	w, err := tr.WSDialer()
+	if err != nil {
+		return err
+	}
+	ws, _, err := w.DialContext(ctx, "wss"+strings.TrimPrefix(url, "https"), nil)
 	if err != nil {
 		return err
 	}
@@ -261,5 +277,35 @@ func BenchmarkNew(b *testing.B) {
 		if _, err := New(Options{Network: n, Env: env}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestCAFileRead: the CA file is read at the first TLS connection, not
+// before: plain connections (an emulator's ws:// relay) never read it, and
+// a file without a certificate fails the TLS ones, naming the setting.
+func TestCAFileRead(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(bad, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plainSrv := httptest.NewServer(ok)
+	defer plainSrv.Close()
+	n := network(func(n *gcloud.Network) { n.CAFile = gcloud.Setting{Value: bad, Source: "test"} })
+	tr := newT(t, Options{Network: n, RelayEndpoint: "ws://127.0.0.1:9"})
+	if err := get(tr.HTTPClient(), plainSrv.URL); err != nil {
+		t.Errorf("plain HTTP: %v", err)
+	}
+	if _, err := tr.WSDialer(); err != nil {
+		t.Errorf("a ws:// relay's dialer: %v", err)
+	}
+	tlsSrv := newTLSServer(t, testcert.NewCA(t, "ca"), nil, ok)
+	if err := get(tr.HTTPClient(), tlsSrv.URL); err == nil || !strings.Contains(err.Error(), "core/custom_ca_certs_file "+bad+" (test) holds no PEM certificate") {
+		t.Errorf("TLS with a CA file holding no certificate: %v", err)
+	}
+	if _, err := newT(t, Options{Network: n}).WSDialer(); err == nil {
+		t.Error("a wss:// relay's dialer with a CA file holding no certificate: no error")
+	}
+	if _, _, err := tr.Roots(); err == nil {
+		t.Error("Roots: no error for a CA file holding no certificate")
 	}
 }
