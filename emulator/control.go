@@ -223,6 +223,7 @@ func (s *Server) ResetStats() {
 	s.tunnels.Store(0)
 	s.resetPrincipalStats()
 	s.resetClientCertStats()
+	s.relay.throttled.Store(0)
 }
 
 func (s *Server) ctlListNodes(*http.Request) (any, *apiError) {
@@ -389,7 +390,7 @@ func (s *Server) ctlSetFaults(r *http.Request) (any, *apiError) {
 	if err := decodeBody(r, &f); err != nil {
 		return nil, err
 	}
-	if f.DropAfterBytes < 0 || f.SilentAfterBytes < 0 || f.MetadataConflicts < 0 {
+	if f.DropAfterBytes < 0 || f.SilentAfterBytes < 0 || f.MetadataConflicts < 0 || f.TunnelRate < 0 {
 		return nil, invalid("faults must not be negative: %+v", f)
 	}
 	s.SetFaults(f)

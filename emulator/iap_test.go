@@ -643,3 +643,64 @@ func TestFaultsAckIdleJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestIAPTunnelRate: past Faults.TunnelRate new websockets a second, the
+// relay answers the upgrade with HTTP 429 (IAP's throttling status) and
+// counts it; a second later it takes tunnels again, and a resume counts
+// as a websocket too.
+func TestIAPTunnelRate(t *testing.T) {
+	s, hs := newTestServer(t, Config{Nodes: 1})
+	n := s.Node(s.Nodes()[0])
+	echoPort(t, n, 7)
+	s.SetFaults(Faults{TunnelRate: 1})
+	dial := func(path string, q url.Values) (*iapClient, int) {
+		c, resp, err := iapDial(t, hs, path, q, s.Token())
+		if err != nil {
+			if resp == nil {
+				t.Fatal(err)
+			}
+			return nil, resp.StatusCode
+		}
+		return c, http.StatusSwitchingProtocols
+	}
+	const tries = 6
+	var ok, throttled int
+	var first *iapClient
+	for range tries {
+		switch c, code := dial("/v4/connect", connectQuery(s, n, 7)); code {
+		case http.StatusSwitchingProtocols:
+			ok++
+			if first == nil {
+				first = c
+			}
+		case http.StatusTooManyRequests:
+			throttled++
+		default:
+			t.Fatalf("HTTP %d", code)
+		}
+	}
+	// At 1 a second, 6 dials refuse 3 at least, unless they took 3 s.
+	if throttled < 3 || ok < 1 {
+		t.Errorf("%d tunnels taken, %d refused with 429 at 1 a second", ok, throttled)
+	}
+	if got := s.Stats().TunnelsThrottled; got != int64(throttled) {
+		t.Errorf("tunnelsThrottled %d, want %d", got, throttled)
+	}
+	sid := first.want(wireSID).SID
+	first.ws.Close()
+	time.Sleep(1100 * time.Millisecond) // a token again
+	for try := 0; ; try++ {
+		c, code := dial("/v4/reconnect", url.Values{"sid": {sid}, "ack": {"0"}, "zone": {n.Zone}})
+		if code == http.StatusTooManyRequests && try < 5 {
+			time.Sleep(time.Second)
+			continue
+		}
+		if code != http.StatusSwitchingProtocols {
+			t.Fatalf("reconnect: HTTP %d", code)
+		}
+		if f, err := c.next(); err != nil || f.Tag != wireReconnectAck {
+			t.Fatalf("reconnect: %+v, %v", f, err)
+		}
+		break
+	}
+}

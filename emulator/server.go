@@ -110,6 +110,10 @@ type Faults struct {
 	// sends is not documented; this is the lazy end of what it could be.
 	// In JSON a duration string, like "90s".
 	AckIdle time.Duration `json:"ackIdle"`
+	// TunnelRate is how many tunnel websockets (connects and reconnects)
+	// the relay takes a second; past it the upgrade is refused with HTTP
+	// 429, as IAP throttles (0: no limit). See tunnelRate in iap.go.
+	TunnelRate int `json:"tunnelRate"`
 	// MetadataConflicts makes the next N metadata writes fail with 412.
 	MetadataConflicts int `json:"metadataConflicts"`
 }
@@ -288,6 +292,7 @@ type Stats struct {
 	TokenGrants      int64            `json:"tokenGrants"`
 	MetadataWritesBy map[string]int64 `json:"metadataWritesBy"`
 	TunnelsBy        map[string]int64 `json:"tunnelsBy"`
+	TunnelsThrottled int64            `json:"tunnelsThrottled"`      // tunnel websockets refused with 429 (Faults.TunnelRate)
 	ClientCerts      map[string]int64 `json:"clientCerts,omitempty"` // requests with a client certificate from the device CA, by its CN (Config.MTLS)
 }
 
@@ -296,6 +301,7 @@ func (s *Server) Stats() Stats {
 	st := Stats{APICalls: s.apiCalls.Load(), MetadataWrites: s.metadataWrites.Load(), Tunnels: s.tunnels.Load(), LiveTunnels: int64(s.relay.live())}
 	st.TokenGrants, st.MetadataWritesBy, st.TunnelsBy = s.principalStats()
 	st.ClientCerts = s.clientCertStats()
+	st.TunnelsThrottled = s.relay.throttled.Load()
 	return st
 }
 

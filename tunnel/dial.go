@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -201,6 +202,7 @@ func (d *Dialer) open(ctx context.Context, u string, want uint16, port int) (*we
 	if d.TokenSource == nil {
 		return nil, iap.Frame{}, errors.New("no token source")
 	}
+	throttled := 0
 	for attempt := 0; ; attempt++ {
 		tok, err := d.TokenSource.Token()
 		if err != nil {
@@ -213,8 +215,46 @@ func (d *Dialer) open(ctx context.Context, u string, want uint16, port int) (*we
 			inv.Invalidate(tok)
 			continue
 		}
-		return ws, f, err
+		var rl *RateLimitError
+		if !errors.As(err, &rl) {
+			return ws, f, err
+		}
+		if throttled == rateLimitRetries {
+			rl.Retries = throttled
+			return nil, iap.Frame{}, rl
+		}
+		throttled++
+		wait := rateLimitWait(throttled, rand.Float64)
+		d.logf("iap: the relay throttles new tunnels (HTTP 429); trying again in %v (%d of %d)", wait.Round(time.Millisecond), throttled, rateLimitRetries)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			rl.Retries = throttled - 1
+			return nil, iap.Frame{}, fmt.Errorf("%w; stopped waiting: %w", rl, ctx.Err())
+		}
 	}
+}
+
+// Backoff on the relay's HTTP 429, IAP's answer when it throttles
+// ("implement exponential backoff", cloud.google.com/iap/docs/faq): waits
+// double from rateLimitBase up to rateLimitCap, each a random time between
+// half the step and all of it, so that many tunnels throttled at once do
+// not come back at once. rateLimitRetries of them take 20 to 40 s.
+var (
+	rateLimitBase    = 250 * time.Millisecond
+	rateLimitCap     = 8 * time.Second
+	rateLimitRetries = 10
+)
+
+// rateLimitWait is the wait before retry n (from 1), with rnd in [0, 1).
+func rateLimitWait(n int, rnd func() float64) time.Duration {
+	step := rateLimitCap
+	if n <= 16 {
+		step = min(rateLimitBase<<(n-1), rateLimitCap)
+	}
+	return step/2 + time.Duration(rnd()*float64(step/2))
 }
 
 // invalidator is a token source that can drop a token a server refused.
@@ -251,6 +291,9 @@ func (d *Dialer) openWith(ctx context.Context, u string, want uint16, port int, 
 		host := u
 		if pu, perr := url.Parse(u); perr == nil {
 			host = pu.Host
+		}
+		if resp != nil && resp.StatusCode == http.StatusTooManyRequests {
+			return nil, iap.Frame{}, &RateLimitError{Relay: host}
 		}
 		if resp != nil {
 			return nil, iap.Frame{}, fmt.Errorf("relay %s refused the websocket with HTTP %s: check the relay endpoint and any proxy in between", host, resp.Status)

@@ -82,6 +82,19 @@ func (e *CloseError) hint() string {
 	return ""
 }
 
+// RateLimitError is the relay's HTTP 429 to a new websocket: IAP throttles
+// new tunnels past a rate. The Dialer waits and tries again, Retries
+// times, before returning it.
+type RateLimitError struct {
+	Relay   string // host:port
+	Retries int
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("relay %s throttled new tunnels (HTTP 429 Too Many Requests) and still did after %d retries with backoff: open fewer tunnels at once, or try again later",
+		e.Relay, e.Retries)
+}
+
 // closeErr turns a fatal websocket close into a *CloseError for port.
 func closeErr(err error, port int) error {
 	var ce *websocket.CloseError
