@@ -65,7 +65,8 @@ func TestGcloudProxyCommandVerbatim(t *testing.T) {
 func TestGcloudStartIAPTunnel(t *testing.T) {
 	need(t, "gcloud", "ssh")
 	adc := filepath.Join(t.TempDir(), "adc.json")
-	w := startEmulator(t, "--nodes", "1", "--adc-file", adc, "--tls")
+	// keys ensure does not wait for the guest agent; gcloud would race it.
+	w := startEmulator(t, "--nodes", "1", "--adc-file", adc, "--tls", "--propagation-delay", "0s")
 	n := w.nodes()[0]
 	user := loginUser(t)
 	// gkessh reads no CA file of gcloud's yet; Go's own variable does.
