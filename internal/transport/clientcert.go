@@ -8,12 +8,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/googleapis/enterprise-certificate-proxy/client"
@@ -249,9 +253,46 @@ func (s *certSource) close() error {
 // 8446), which crypto/tls reports as a remote error without exporting its
 // type.
 func CertificateRequired(err error) bool {
+	if errors.As(err, new(*certRefusedError)) {
+		return true
+	}
 	var op *net.OpError
 	if !errors.As(err, &op) || op.Op != "remote error" || op.Err == nil {
 		return false
 	}
 	return op.Err.Error() == "tls: certificate required"
+}
+
+// certRefusedError is a connection lost before its first response from a
+// server that asked for a client certificate and got none. Under TLS 1.3
+// the server's certificate_required alert comes after the handshake, and
+// when HTTP/2's reader takes it first the request sees only that the
+// connection could not be established.
+type certRefusedError struct{ err error }
+
+func (e *certRefusedError) Error() string {
+	return "the server asked for a client certificate and closed the connection without one: " + e.err.Error()
+}
+
+func (e *certRefusedError) Unwrap() error { return e.err }
+
+// refusalRT reports a request lost as above as a *certRefusedError.
+type refusalRT struct {
+	rt    http.RoundTripper
+	asked *atomic.Bool
+}
+
+func (r refusalRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := r.rt.RoundTrip(req)
+	if err != nil && r.asked.Load() && !CertificateRequired(err) && lostConn(err) {
+		err = &certRefusedError{err}
+	}
+	return resp, err
+}
+
+// lostConn reports a connection that ended before a response: HTTP/2's
+// "could not be established" (unexported), EOF, a reset or a broken pipe.
+func lostConn(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		strings.Contains(err.Error(), "client conn could not be established")
 }

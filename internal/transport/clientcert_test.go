@@ -1,11 +1,18 @@
 package transport
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -147,6 +154,40 @@ func TestClientCertErrors(t *testing.T) {
 		t.Errorf("the same through the relay's dialer: err = %v, want CertificateRequired", err)
 	}
 }
+
+// TestRefusalRT: a connection lost before its first response, from a
+// server that asked for a certificate and got none, is the server
+// refusing the client; anything else keeps its own error.
+func TestRefusalRT(t *testing.T) {
+	notEstablished := errors.New("http2: client conn could not be established")
+	for _, tc := range []struct {
+		name  string
+		asked bool
+		err   error
+		want  bool
+	}{
+		{"h2 reader took the alert", true, notEstablished, true},
+		{"closed at once", true, io.EOF, true},
+		{"reset", true, &net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, true},
+		{"broken pipe", true, &net.OpError{Op: "write", Err: os.NewSyscallError("write", syscall.EPIPE)}, true},
+		{"not asked", false, notEstablished, false},
+		{"asked, timed out", true, context.DeadlineExceeded, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var asked atomic.Bool
+			asked.Store(tc.asked)
+			rt := refusalRT{rtFunc(func(*http.Request) (*http.Response, error) { return nil, tc.err }), &asked}
+			_, err := rt.RoundTrip(httptest.NewRequest("GET", "https://example.com/", nil))
+			if got := CertificateRequired(err); got != tc.want || !errors.Is(err, tc.err) {
+				t.Errorf("CertificateRequired(%v) = %v, want %v, wrapping %v", err, got, tc.want, tc.err)
+			}
+		})
+	}
+}
+
+type rtFunc func(*http.Request) (*http.Response, error)
+
+func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // TestProviderFails: a helper that exits non-zero is reported with its
 // status and first line of error output.

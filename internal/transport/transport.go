@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -64,6 +65,7 @@ type Transport struct {
 	api    *http.Client
 	oauth  *http.Client
 	header http.Header // on API calls
+	asked  atomic.Bool // a server asked for a client certificate and got none
 }
 
 // New checks the settings and builds the transport. It reads the
@@ -121,8 +123,9 @@ func New(o Options) (*Transport, error) {
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
-	t.api = &http.Client{Transport: withHeader(t.base, t.header)}
-	t.oauth = &http.Client{Transport: withHeader(t.base, oauthHeader)}
+	rt := refusalRT{t.base, &t.asked}
+	t.api = &http.Client{Transport: withHeader(rt, t.header)}
+	t.oauth = &http.Client{Transport: withHeader(rt, oauthHeader)}
 	return t, nil
 }
 
@@ -187,10 +190,12 @@ func (t *Transport) tlsConfig() (*tls.Config, error) {
 		return nil, err
 	}
 	cfg := &tls.Config{RootCAs: roots}
-	if t.cert != nil {
-		cfg.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			return t.cert.get(cri.Context())
+	cfg.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		if t.cert == nil {
+			t.asked.Store(true)
+			return &tls.Certificate{}, nil
 		}
+		return t.cert.get(cri.Context())
 	}
 	return cfg, nil
 }
