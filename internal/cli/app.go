@@ -21,11 +21,15 @@ type Stdio struct {
 }
 
 // Main runs gkessh with args (args[0] is the program name) and returns the
-// process exit status. It is not safe for concurrent use: urfave/cli adds
-// its package-level HelpFlag to every command and writes into it as it
-// parses. Tests that run in parallel call runX with deps instead.
+// process exit status.
 func Main(ctx context.Context, args []string, stdio Stdio) int {
-	d := newDeps(stdio)
+	return mainWith(ctx, args, stdio, newDeps(stdio))
+}
+
+// mainWith is Main in the world d. Each call builds its own app and flags,
+// and gkessh keeps no state of its own between calls, so calls may run side
+// by side: the tests run gkessh so, each with its own deps.
+func mainWith(ctx context.Context, args []string, stdio Stdio, d *deps) int {
 	defer d.close()
 	app := newApp(d, stdio)
 	args, err := hoistFlags(app, args)
@@ -59,6 +63,7 @@ func newApp(d *deps, stdio Stdio) *ucli.App {
 		// urfave's default handler calls os.Exit inside Run, skipping deferred
 		// cleanup; Main maps errors to exit codes instead.
 		ExitErrHandler: func(*ucli.Context, error) {},
+		Metadata:       map[string]any{envKey: d.env},
 		// urfave's own help command and flag are shared by every app in
 		// the process and written into as they run: each command gets a
 		// help flag of its own (newApp's walk), and gkessh has its own
@@ -164,7 +169,7 @@ func (e exitError) Unwrap() error { return e.err }
 // exitFailure for theirs, as ssh does, so a remote command's status is
 // never taken for one.
 const (
-	exitError1   = 1   // anything else
+	exitOther    = 1   // anything else
 	exitUsage    = 2   // bad flags or arguments
 	exitProblems = 3   // keys list --audit --fail found problems
 	exitFailure  = 255 // a login, proxy, run or audit that failed itself
@@ -201,5 +206,5 @@ func report(w io.Writer, err error, login bool) int {
 		return exitUsage
 	}
 	fmt.Fprintf(w, "gkessh: %s\n", printableLines(withHint(err)))
-	return exitError1
+	return exitOther
 }

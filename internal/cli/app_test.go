@@ -4,7 +4,9 @@ package cli
 
 import (
 	"io"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"unicode"
 	"unicode/utf8"
@@ -160,7 +162,7 @@ func TestVersionAndVerbose(t *testing.T) {
 // same way and calls a bad one a usage error (doctor, config-ssh and
 // inventory once had their own --user, unchecked, and exited 1).
 func TestBadUserEveryCommand(t *testing.T) {
-	// Not parallel: Main is not safe for concurrent use (see Main).
+	t.Parallel()
 	const bad = "--user=al ice"
 	for _, args := range [][]string{
 		{bad, "NODE"},
@@ -190,7 +192,7 @@ func TestBadUserEveryCommand(t *testing.T) {
 // TestUsageErrorPointsAtHelp: a usage error names the help of the command
 // it happened in.
 func TestUsageErrorPointsAtHelp(t *testing.T) {
-	// Not parallel: Main is not safe for concurrent use (see Main).
+	t.Parallel()
 	tests := []struct {
 		args []string
 		help string
@@ -229,4 +231,50 @@ func commandAt(app *ucli.App, path string) *ucli.Command {
 		cmds = c.Subcommands
 	}
 	return c
+}
+
+// TestMainConcurrent runs gkessh in one process many times at once, as the
+// parallel tests do: every command's help, a usage error and the version,
+// each run side by side with the others, must print what it prints alone.
+// Under -race it also finds state two runs share: urfave's package-level
+// help flag, which every app used to add to its commands and write into
+// as it parsed, did.
+func TestMainConcurrent(t *testing.T) {
+	t.Parallel()
+	stdio := Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}
+	var runs [][]string
+	var walk func(path []string, cmds []*ucli.Command)
+	walk = func(path []string, cmds []*ucli.Command) {
+		for _, c := range cmds {
+			p := append(slices.Clone(path), c.Name)
+			runs = append(runs, append(slices.Clone(p), "--help"))
+			walk(p, c.Subcommands)
+		}
+	}
+	walk([]string{"gkessh"}, newApp(newDeps(stdio), stdio).Commands)
+	runs = append(runs, []string{"gkessh", "--help"}, []string{"gkessh", "version"}, []string{"gkessh", "--project", "a", "run", "--project", "b", "--all", "--", "id"})
+	type result struct {
+		code     int
+		out, err string
+	}
+	run := func(args []string) result {
+		var out, errb strings.Builder
+		code := mainWith(t.Context(), args, Stdio{In: strings.NewReader(""), Out: &out, Err: &errb}, newDeps(Stdio{}))
+		return result{code, out.String(), errb.String()}
+	}
+	want := make([]result, len(runs))
+	for i, args := range runs {
+		want[i] = run(args)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		for i, args := range runs {
+			wg.Go(func() {
+				if got := run(args); got != want[i] {
+					t.Errorf("%q run side by side: %+v, alone: %+v", args, got, want[i])
+				}
+			})
+		}
+	}
+	wg.Wait()
 }

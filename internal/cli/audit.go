@@ -129,7 +129,7 @@ func runAudit(ctx context.Context, o auditOptions, d *deps, stdio Stdio) error {
 	}
 	fmt.Fprintln(stdio.Err)
 	if w, any := audit.Worst(rep.Findings); any && w >= o.FailOn {
-		return exitError{code: exitError1}
+		return exitError{code: exitOther}
 	}
 	return nil
 }

@@ -114,7 +114,7 @@ func TestConfigSSHBadInput(t *testing.T) {
 		args []string
 		code int
 	}{
-		{"two managed blocks", []string{"config-ssh"}, exitError1},
+		{"two managed blocks", []string{"config-ssh"}, exitOther},
 		{"bad filter", []string{"config-ssh", "--filter", "("}, exitUsage},
 		{"bad strict mode", []string{"config-ssh", "--strict-host-key-checking", "maybe"}, exitUsage},
 		{"argument", []string{"config-ssh", "extra"}, exitUsage},

@@ -1,8 +1,8 @@
 package cli
 
 import (
+	"cmp"
 	"context"
-	"os"
 
 	"github.com/gkessh/gkessh/internal/auth"
 	"github.com/gkessh/gkessh/internal/gcloud"
@@ -10,14 +10,15 @@ import (
 )
 
 // authSource finds the credentials as gcloud would (package auth), from
-// the flags and the gcloud configuration, fetching tokens over tr and
+// the flags, env and the gcloud configuration, fetching tokens over tr and
 // caching them in cacheDir ("": in memory only); logf hears which source
 // was chosen and each token fetch.
-func authSource(ctx context.Context, g globalOptions, cacheDir string, logf func(string, ...any), cfg *gcloud.Config, tr *transport.Transport) (*auth.Source, error) {
+func authSource(ctx context.Context, g globalOptions, env gcloud.LookupEnv, cacheDir string, logf func(string, ...any), cfg *gcloud.Config, tr *transport.Transport) (*auth.Source, error) {
 	_, userTokenHost := tr.TokenHost()
 	o := auth.Options{
 		TokenFile:       g.TokenFile,
-		TokenFileOrigin: tokenFileOrigin(g.TokenFile),
+		TokenFileOrigin: cmp.Or(g.TokenFileOrigin, "--access-token-file"),
+		Env:             env,
 		Impersonate:     g.Impersonate,
 		// The flag's name, for messages; without the flag auth reads
 		// gcloud's property and names where it found it.
@@ -31,12 +32,4 @@ func authSource(ctx context.Context, g globalOptions, cacheDir string, logf func
 		Logf:              logf,
 	}
 	return auth.New(ctx, o)
-}
-
-// tokenFileOrigin says where --access-token-file's value came from.
-func tokenFileOrigin(file string) string {
-	if file != "" && os.Getenv("GKESSH_ACCESS_TOKEN_FILE") == file {
-		return "GKESSH_ACCESS_TOKEN_FILE"
-	}
-	return "--access-token-file"
 }

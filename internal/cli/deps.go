@@ -58,10 +58,13 @@ type deps struct {
 	//
 	// newTokenSource finds the credentials (authSource, in creds.go): the
 	// one place that decides how.
-	newTokenSource func(ctx context.Context, g globalOptions, cacheDir string, logf func(string, ...any), cfg *gcloud.Config, tr *transport.Transport) (*auth.Source, error)
+	newTokenSource func(ctx context.Context, g globalOptions, env gcloud.LookupEnv, cacheDir string, logf func(string, ...any), cfg *gcloud.Config, tr *transport.Transport) (*auth.Source, error)
 	// newTransport builds the transport of every connection to Google
 	// (transportFor, in transport.go).
-	newTransport func(cfg *gcloud.Config, g globalOptions, logf func(string, ...any)) (*transport.Transport, error)
+	newTransport func(cfg *gcloud.Config, g globalOptions, env gcloud.LookupEnv, logf func(string, ...any)) (*transport.Transport, error)
+	// env looks up environment variables: the process's, or a test's, so
+	// that tests run gkessh side by side, each in its own environment.
+	env gcloud.LookupEnv
 	// gcloudConfig is the active gcloud configuration, read once.
 	gcloudConfig func() (*gcloud.Config, error)
 	// newCompute builds a Compute API client.
@@ -93,7 +96,7 @@ func newDeps(stdio Stdio) *deps {
 		newTokenSource: authSource,
 		newTransport:   transportFor,
 		newCompute:     gce.New,
-		gcloudConfig:   sync.OnceValues(func() (*gcloud.Config, error) { return gcloud.Load(nil) }),
+		env:            os.LookupEnv,
 		stateDir: func() (string, error) {
 			dir, err := os.UserCacheDir()
 			if err != nil {
@@ -117,6 +120,7 @@ func newDeps(stdio Stdio) *deps {
 	}
 	// The constructors read the fields above when called, so a test's
 	// replacements apply.
+	d.gcloudConfig = sync.OnceValues(func() (*gcloud.Config, error) { return gcloud.Load(d.env) })
 	d.gcloud = func(section, name string) (string, error) {
 		cfg, err := d.gcloudConfig()
 		if err != nil {
@@ -143,7 +147,7 @@ func newDeps(stdio Stdio) *deps {
 				trErr = err
 				return
 			}
-			tr, trErr = d.newTransport(cfg, g, d.logger(g.Verbose))
+			tr, trErr = d.newTransport(cfg, g, d.env, d.logger(g.Verbose))
 		})
 		return tr, trErr
 	}
@@ -176,7 +180,7 @@ func newDeps(stdio Stdio) *deps {
 				tokenErr = err
 				return
 			}
-			tokens, tokenErr = d.newTokenSource(ctx, g, cacheDir, logf, cfg, tr)
+			tokens, tokenErr = d.newTokenSource(ctx, g, d.env, cacheDir, logf, cfg, tr)
 		})
 		return tokens, tokenErr
 	}

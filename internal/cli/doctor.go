@@ -60,7 +60,7 @@ func runDoctor(ctx context.Context, o doctorOptions, d *deps, stdio Stdio) error
 	if dr.run(ctx) {
 		return nil
 	}
-	return exitError{code: exitError1}
+	return exitError{code: exitOther}
 }
 
 // doctor runs the checks in order, each building on the ones before.

@@ -38,10 +38,10 @@ func TestDoctor(t *testing.T) {
 	}{
 		{"project only", []string{"doctor"}, 0, []string{"ok    project demo-project", "does not exist yet", "compute API: project demo-project readable"}},
 		{"healthy node", []string{"doctor", names[0]}, 0, []string{"is RUNNING", "host keys: " + names[0] + " published", "IAP tunnel to " + names[0] + ":22: SSH-2.0-"}},
-		{"firewall closed", []string{"doctor", names[1]}, exitError1, []string{"FAIL  IAP tunnel to " + names[1] + ":22", "FAIL  firewall: from 35.235.240.0/20 (IAP) to tcp:22, rule gce-emulator-closed-" + names[1] + " (deny, priority 1) blocks it"}},
-		{"missing node", []string{"doctor", "gke-nope"}, exitError1, []string{"FAIL  instance"}},
-		{"OS Login", []string{"doctor", names[2]}, exitError1, []string{"FAIL  OS Login is on for " + names[2]}},
-		{"stopped", []string{"doctor", names[3]}, exitError1, []string{"FAIL  " + stopped}},
+		{"firewall closed", []string{"doctor", names[1]}, exitOther, []string{"FAIL  IAP tunnel to " + names[1] + ":22", "FAIL  firewall: from 35.235.240.0/20 (IAP) to tcp:22, rule gce-emulator-closed-" + names[1] + " (deny, priority 1) blocks it"}},
+		{"missing node", []string{"doctor", "gke-nope"}, exitOther, []string{"FAIL  instance"}},
+		{"OS Login", []string{"doctor", names[2]}, exitOther, []string{"FAIL  OS Login is on for " + names[2]}},
+		{"stopped", []string{"doctor", names[3]}, exitOther, []string{"FAIL  " + stopped}},
 		{"two nodes", []string{"doctor", "a", "b"}, exitUsage, nil},
 	}
 	for _, tt := range tests {
@@ -118,8 +118,8 @@ func TestDoctorTroubleshoot(t *testing.T) {
 		}
 		defer os.WriteFile(tokenFile, []byte(e.srv.Token()), 0o600)
 		out, code := doctor(names[0])
-		if code != exitError1 {
-			t.Errorf("exit %d, want %d", code, exitError1)
+		if code != exitOther {
+			t.Errorf("exit %d, want %d", code, exitOther)
 		}
 		has(out, "FAIL  IAM on the instance "+names[0]+": missing compute.instances.setMetadata\n",
 			"FAIL  IAM on the project: missing resourcemanager.projects.get, compute.globalOperations.get, compute.projects.setCommonInstanceMetadata\n",
@@ -156,8 +156,8 @@ func TestDoctorTroubleshoot(t *testing.T) {
 			t.Fatal(err)
 		}
 		out, code := doctor(names[2])
-		if code != exitError1 {
-			t.Errorf("exit %d, want %d", code, exitError1)
+		if code != exitOther {
+			t.Errorf("exit %d, want %d", code, exitOther)
 		}
 		has(out, "FAIL  serial console of "+names[2]+": disk full: \""+line+"\"",
 			"FAIL  serial console of "+names[2]+": kernel panic: \"[  600.1] Kernel panic - not syncing: Attempted to kill init!\"")
@@ -221,7 +221,7 @@ func TestDoctorProjectWriteRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, _, code = e.run("doctor", node)
-	if code != exitError1 || !strings.Contains(out, "FAIL  IAM on the project: missing compute.globalOperations.get, compute.projects.setCommonInstanceMetadata\n") {
+	if code != exitOther || !strings.Contains(out, "FAIL  IAM on the project: missing compute.globalOperations.get, compute.projects.setCommonInstanceMetadata\n") {
 		t.Errorf("without setMetadata: exit %d, want a FAIL for the project write:\n%s", code, out)
 	}
 }

@@ -5,9 +5,7 @@ package cli
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +13,8 @@ import (
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/internal/emutest"
 	"github.com/gkessh/gkessh/internal/gcloud"
+	"github.com/gkessh/gkessh/internal/testio"
+	"github.com/gkessh/gkessh/keys"
 )
 
 // testEnv is an in-process emulator plus a fresh HOME, with the environment
@@ -24,9 +24,12 @@ type testEnv struct {
 	srv  *emulator.Server
 	url  string // http://127.0.0.1:PORT
 	home string
-	// bin, when set, is the gkessh binary that run starts in e's
-	// environment, instead of calling Main in this process.
-	bin string
+	// own: run calls gkessh in this process with e's deps, which see
+	// only e's environment, so tests may run side by side
+	// (newParallelEnv); else Main, which sees the process's (newTestEnv).
+	own bool
+	// vars are variables set on top of environ (setenv).
+	vars map[string]string
 }
 
 func newTestEnv(t *testing.T, cfg emulator.Config) *testEnv {
@@ -38,22 +41,44 @@ func newTestEnv(t *testing.T, cfg emulator.Config) *testEnv {
 	return e
 }
 
-// newParallelEnv is newTestEnv for a parallel test: run starts the gkessh
-// binary with the environment, so nothing in this process changes (Main
-// is not safe for concurrent use: see Main). It calls t.Parallel.
+// newParallelEnv is newTestEnv for a parallel test: run calls gkessh in
+// this process with deps that see e's environment only, so nothing in the
+// process changes. It calls t.Parallel.
 func newParallelEnv(t *testing.T, cfg emulator.Config) *testEnv {
 	t.Helper()
 	t.Parallel()
-	return newProcessEnv(t, cfg)
+	return newOwnEnv(t, cfg)
 }
 
-// newProcessEnv is newParallelEnv without the t.Parallel, for a parallel
+// newOwnEnv is newParallelEnv without the t.Parallel, for a parallel
 // test's second environment.
-func newProcessEnv(t *testing.T, cfg emulator.Config) *testEnv {
+func newOwnEnv(t *testing.T, cfg emulator.Config) *testEnv {
 	t.Helper()
 	e := newEmuEnv(t, cfg)
-	e.bin = gkesshBinary(t)
+	e.own = true
 	return e
+}
+
+// setenv sets a variable in e's environment, for gkessh run in this
+// process (newParallelEnv) or as a process (env).
+func (e *testEnv) setenv(k, v string) {
+	if e.vars == nil {
+		e.vars = map[string]string{}
+	}
+	e.vars[k] = v
+}
+
+// lookupEnv looks k up in e's environment alone, with gcloud's
+// configuration directory under e.home.
+func (e *testEnv) lookupEnv(k string) (string, bool) {
+	if v, ok := e.vars[k]; ok {
+		return v, true
+	}
+	if k == "CLOUDSDK_CONFIG" {
+		return filepath.Join(e.home, ".config", "gcloud"), true
+	}
+	v, ok := e.environ()[k]
+	return v, ok
 }
 
 // environ is the environment that points gkessh at e's emulator and HOME:
@@ -81,6 +106,9 @@ func (e *testEnv) environ() map[string]string {
 func (e *testEnv) env() []string {
 	env := os.Environ()
 	for k, v := range e.environ() {
+		env = append(env, k+"="+v)
+	}
+	for k, v := range e.vars {
 		env = append(env, k+"="+v)
 	}
 	return env
@@ -114,11 +142,8 @@ func (e *testEnv) options() globalOptions {
 // nothing read from the environment.
 func (e *testEnv) deps(stdio Stdio) *deps {
 	d := newDeps(stdio)
-	env := e.environ()
-	env["CLOUDSDK_CONFIG"] = filepath.Join(e.home, ".config", "gcloud")
-	d.gcloudConfig = func() (*gcloud.Config, error) {
-		return gcloud.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	}
+	d.env = e.lookupEnv
+	d.gcloudConfig = func() (*gcloud.Config, error) { return gcloud.Load(e.lookupEnv) }
 	in := func(rel ...string) func() (string, error) {
 		p := filepath.Join(append([]string{e.home}, rel...)...)
 		return func() (string, error) { return p, nil }
@@ -138,22 +163,30 @@ func (e *testEnv) run(args ...string) (stdout, stderr string, code int) {
 	return e.runIn(nil, args...)
 }
 
-// runIn is run with stdin: in-process through Main, or the binary in a
-// process of its own (newParallelEnv).
+// runIn is run with stdin, in this process: with e's deps (newParallelEnv),
+// or through Main in the process's environment (newTestEnv).
 func (e *testEnv) runIn(stdin []byte, args ...string) (stdout, stderr string, code int) {
 	e.t.Helper()
-	var out, errb bytes.Buffer
-	if e.bin == "" {
-		code = Main(context.Background(), append([]string{"gkessh"}, args...), Stdio{In: bytes.NewReader(stdin), Out: &out, Err: &errb})
+	// gkessh writes stderr from several goroutines (run's nodes), as it
+	// may to a file: a buffer that takes that.
+	var out, errb testio.Buffer
+	argv, stdio := append([]string{"gkessh"}, args...), Stdio{In: bytes.NewReader(stdin), Out: &out, Err: &errb}
+	if !e.own {
+		code = Main(context.Background(), argv, stdio)
 		return out.String(), errb.String(), code
 	}
-	cmd := exec.Command(e.bin, args...)
-	cmd.Env = e.env()
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(stdin), &out, &errb
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		e.t.Fatalf("gkessh %q: %v", args, err)
+	d := e.deps(stdio)
+	// As the binary would: gcloud's properties from e's environment, the
+	// process's user, this test's binary.
+	d.gcloud = func(section, name string) (string, error) {
+		cfg, err := d.gcloudConfig()
+		if err != nil {
+			return "", err
+		}
+		return cfg.Get(section, name), nil
 	}
-	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
+	d.localUser = keys.LocalUser
+	d.executable = func() (string, error) { return gkesshBinary(e.t), nil }
+	code = mainWith(context.Background(), argv, stdio, d)
+	return out.String(), errb.String(), code
 }

@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"os"
 	"slices"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
+
+	"github.com/gkessh/gkessh/internal/gcloud"
 
 	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/knownhosts"
@@ -12,12 +15,18 @@ import (
 
 // globalOptions are the flags every command that talks to Google shares.
 type globalOptions struct {
-	Project         string
-	Zone            string
-	TokenFile       string
+	Project   string
+	Zone      string
+	TokenFile string
+	// TokenFileOrigin says where TokenFile came from: the flag or the
+	// variable that set it.
+	TokenFileOrigin string
 	Impersonate     string // SA[,DELEGATES]: the last is the target
 	ComputeEndpoint string
 	IAPEndpoint     string
+	// ComputeOrigin and IAPOrigin say where the endpoints came from, as
+	// TokenFileOrigin does.
+	ComputeOrigin, IAPOrigin string
 	// InsecureIAP skips TLS verification of the relay, as gcloud's
 	// --iap-tunnel-insecure-disable-websocket-cert-check does.
 	InsecureIAP bool
@@ -32,15 +41,17 @@ type globalOptions struct {
 // typed, before or after the command, and the commands read them from
 // there (urfave looks a flag up through the parent commands). Which
 // command honours which is globalsOf. Each call makes new flags: urfave
-// writes into a flag as it parses.
+// writes into a flag as it parses. Their environment variables are
+// globalEnv's, read through deps, not urfave's EnvVars, which read the
+// process's environment.
 func globalFlags() []ucli.Flag {
 	return []ucli.Flag{
-		&ucli.StringFlag{Name: "project", Usage: "the Google Cloud project", EnvVars: []string{"CLOUDSDK_CORE_PROJECT"}},
+		&ucli.StringFlag{Name: "project", Usage: "the Google Cloud project"},
 		&ucli.StringFlag{Name: "zone", Usage: "instance zone (looked up and cached when omitted)"},
-		&ucli.StringFlag{Name: "access-token-file", Usage: "file holding an OAuth2 access token (else gcloud's credentials, then Application Default Credentials)", EnvVars: []string{"GKESSH_ACCESS_TOKEN_FILE"}},
+		&ucli.StringFlag{Name: "access-token-file", Usage: "file holding an OAuth2 access token (else gcloud's credentials, then Application Default Credentials)"},
 		&ucli.StringFlag{Name: "impersonate-service-account", Usage: "act as this service account (`SA[,DELEGATE...]`, gcloud's order: the last is the target); else CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT or gcloud's auth/impersonate_service_account"},
-		&ucli.StringFlag{Name: "compute-endpoint", Usage: "base URL of the Compute API", EnvVars: []string{"GKESSH_COMPUTE_ENDPOINT"}},
-		&ucli.StringFlag{Name: "iap-endpoint", Aliases: []string{"iap-tunnel-url-override"}, Usage: "base URL of the IAP relay (gcloud's --iap-tunnel-url-override)", EnvVars: []string{"GKESSH_IAP_ENDPOINT"}},
+		&ucli.StringFlag{Name: "compute-endpoint", Usage: "base URL of the Compute API"},
+		&ucli.StringFlag{Name: "iap-endpoint", Aliases: []string{"iap-tunnel-url-override"}, Usage: "base URL of the IAP relay (gcloud's --iap-tunnel-url-override)"},
 		&ucli.BoolFlag{Name: "iap-tunnel-insecure-disable-websocket-cert-check", Usage: "do not verify the relay's TLS certificate (gcloud's flag; for test relays only)"},
 		&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say what is being done on stderr"},
 		// Every ProxyCommand gcloud writes ends with --verbosity=warning.
@@ -61,6 +72,42 @@ func globalFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "strict-host-key-checking", Usage: "yes: only recorded or guest-published host keys; accept-new: also trust on first use when the guest published none; no: accept any (default: accept-new; config-ssh and inventory: yes, what they write for ssh)"},
 	}
 }
+
+// globalEnv are the environment variables that stand for global flags not
+// given, by flag name, in order: the first one set wins, even when empty.
+var globalEnv = map[string][]string{
+	"project":           {"CLOUDSDK_CORE_PROJECT"},
+	"access-token-file": {"GKESSH_ACCESS_TOKEN_FILE"},
+	"compute-endpoint":  {"GKESSH_COMPUTE_ENDPOINT"},
+	"iap-endpoint":      {"GKESSH_IAP_ENDPOINT"},
+}
+
+// flagOrEnv is the global flag name's value, else the first of its
+// variables that env has; from says which of the two it was.
+func flagOrEnv(c *ucli.Context, name string) (value, from string) {
+	if c.IsSet(name) {
+		return c.String(name), "--" + name
+	}
+	env := envOf(c)
+	for _, v := range globalEnv[name] {
+		if s, ok := env(v); ok {
+			return s, v
+		}
+	}
+	return "", ""
+}
+
+// envOf is the environment the app was made with (newApp puts deps.env in
+// its Metadata): tests run apps side by side, each with its own.
+func envOf(c *ucli.Context) gcloud.LookupEnv {
+	if env, ok := c.App.Metadata[envKey].(gcloud.LookupEnv); ok {
+		return env
+	}
+	return os.LookupEnv
+}
+
+// envKey is where newApp keeps deps.env in the app's Metadata.
+const envKey = "env"
 
 // The global flags by what a command must do to honour them.
 var (
@@ -141,17 +188,18 @@ func honoured(app *ucli.App, path string) []ucli.Flag {
 }
 
 func globals(c *ucli.Context) globalOptions {
-	return globalOptions{
-		Project:         c.String("project"),
-		Zone:            c.String("zone"),
-		TokenFile:       c.String("access-token-file"),
-		Impersonate:     c.String("impersonate-service-account"),
-		ComputeEndpoint: c.String("compute-endpoint"),
-		IAPEndpoint:     c.String("iap-endpoint"),
-		InsecureIAP:     c.Bool("iap-tunnel-insecure-disable-websocket-cert-check"),
-		Verbose:         c.Bool("verbose") || c.String("verbosity") == "debug" || c.String("verbosity") == "info",
-		DryRun:          c.Bool("dry-run"),
+	g := globalOptions{
+		Zone:        c.String("zone"),
+		Impersonate: c.String("impersonate-service-account"),
+		InsecureIAP: c.Bool("iap-tunnel-insecure-disable-websocket-cert-check"),
+		Verbose:     c.Bool("verbose") || c.String("verbosity") == "debug" || c.String("verbosity") == "info",
+		DryRun:      c.Bool("dry-run"),
 	}
+	g.Project, _ = flagOrEnv(c, "project")
+	g.TokenFile, g.TokenFileOrigin = flagOrEnv(c, "access-token-file")
+	g.ComputeEndpoint, g.ComputeOrigin = flagOrEnv(c, "compute-endpoint")
+	g.IAPEndpoint, g.IAPOrigin = flagOrEnv(c, "iap-endpoint")
+	return g
 }
 
 // strictFlagValue reads and checks --strict-host-key-checking, def when

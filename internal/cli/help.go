@@ -162,7 +162,7 @@ func flagHelp(f ucli.Flag) string {
 	} else if v := df.GetValue(); v != "" && df.TakesValue() && v != `""` {
 		usage += " (default: " + v + ")"
 	}
-	if env := df.GetEnvVars(); len(env) > 0 {
+	if env := append(df.GetEnvVars(), globalEnv[f.Names()[0]]...); len(env) > 0 {
 		usage += " [$" + strings.Join(env, ", $") + "]"
 	}
 	if _, repeat := f.(*ucli.StringSliceFlag); repeat && !strings.Contains(usage, "repeatable") {

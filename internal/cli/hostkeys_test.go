@@ -39,8 +39,8 @@ func TestHostKeyPolicy(t *testing.T) {
 		code int
 	}{
 		{"login", []string{n.Name, "--", "true"}, 255},
-		{"config-ssh", []string{"config-ssh"}, exitError1},
-		{"inventory", []string{"inventory", "--list"}, exitError1},
+		{"config-ssh", []string{"config-ssh"}, exitOther},
+		{"inventory", []string{"inventory", "--list"}, exitOther},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := os.MkdirAll(filepath.Dir(e.knownHosts()), 0o700); err != nil {

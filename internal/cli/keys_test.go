@@ -487,16 +487,14 @@ func TestZoneFromGcloud(t *testing.T) {
 	}
 	run := func(env map[string]string, args ...string) string {
 		t.Helper()
-		cmd := exec.Command(e.bin, args...)
-		cmd.Env = e.env()
 		for k, v := range env {
-			cmd.Env = append(cmd.Env, k+"="+v)
+			e.setenv(k, v)
 		}
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("%q with %v: %v\n%s", args, env, err, out)
+		stdout, stderr, code := e.run(args...)
+		if code != 0 {
+			t.Fatalf("%q with %v: exit %d\n%s%s", args, env, code, stdout, stderr)
 		}
-		return string(out)
+		return stdout + stderr
 	}
 	b := map[string]string{"CLOUDSDK_COMPUTE_ZONE": "us-west1-b"}
 	if out := run(b, "-v", "dup", "--", "true"); !strings.Contains(out, "found "+e.srv.ProjectName()+"/us-west1-b/dup") {

@@ -20,7 +20,7 @@ func TestManPage(t *testing.T) {
 	if !strings.Contains(page, ".TH gkessh 1") {
 		t.Errorf("not a section-1 man page:\n%.200s", page)
 	}
-	for _, cmd := range newApp(nil, Stdio{}).VisibleCommands() {
+	for _, cmd := range newApp(newDeps(Stdio{}), Stdio{}).VisibleCommands() {
 		if !strings.Contains(page, "\n.SH "+cmd.Name+"\n") {
 			t.Errorf("man page has no section for %q", cmd.Name)
 		}

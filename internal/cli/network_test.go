@@ -46,13 +46,16 @@ func TestDoctorNetwork(t *testing.T) {
 	host, port := closedPort(t)
 	proxy := "http://" + net.JoinHostPort(host, strconv.Itoa(port))
 	expires := time.Now().Add(90 * 24 * time.Hour).UTC().Truncate(time.Second)
-	env := append(e.env(),
-		"CLOUDSDK_PROXY_TYPE=http", "CLOUDSDK_PROXY_ADDRESS="+host, "CLOUDSDK_PROXY_PORT="+strconv.Itoa(port),
-		"CLOUDSDK_PROXY_USERNAME=ann", "CLOUDSDK_PROXY_PASSWORD=s3cret",
-		"CLOUDSDK_CORE_REQUEST_REASON=ticket 42",
-		"CLOUDSDK_CONTEXT_AWARE_USE_CLIENT_CERTIFICATE=true",
-		"CLOUDSDK_CONTEXT_AWARE_CERTIFICATE_CONFIG_FILE_PATH="+deviceCert(t, "laptop-42", expires))
-	code, out, stderr := execGkessh(t, env, []string{"doctor"}, nil)
+	for k, v := range map[string]string{
+		"CLOUDSDK_PROXY_TYPE": "http", "CLOUDSDK_PROXY_ADDRESS": host, "CLOUDSDK_PROXY_PORT": strconv.Itoa(port),
+		"CLOUDSDK_PROXY_USERNAME": "ann", "CLOUDSDK_PROXY_PASSWORD": "s3cret",
+		"CLOUDSDK_CORE_REQUEST_REASON":                        "ticket 42",
+		"CLOUDSDK_CONTEXT_AWARE_USE_CLIENT_CERTIFICATE":       "true",
+		"CLOUDSDK_CONTEXT_AWARE_CERTIFICATE_CONFIG_FILE_PATH": deviceCert(t, "laptop-42", expires),
+	} {
+		e.setenv(k, v)
+	}
+	out, stderr, code := e.run("doctor")
 	for _, want := range []string{
 		"ok    proxy " + proxy + " as ann, from proxy/type, proxy/address, proxy/port (CLOUDSDK_PROXY_TYPE)\n",
 		"ok    client certificate CN=laptop-42,O=gkessh tests, expires " + expires.Format(time.RFC3339) + " (in 90 days), from workload certificate",
@@ -66,12 +69,12 @@ func TestDoctorNetwork(t *testing.T) {
 			t.Errorf("doctor's output lacks %q:\n%s", want, out)
 		}
 	}
-	if code != exitError1 || strings.Contains(out+stderr, "s3cret") {
-		t.Errorf("exit %d (want %d), and the password must not show:\n%s%s", code, exitError1, out, stderr)
+	if code != exitOther || strings.Contains(out+stderr, "s3cret") {
+		t.Errorf("exit %d (want %d), and the password must not show:\n%s%s", code, exitOther, out, stderr)
 	}
 
 	// A login through the proxy that is down is gkessh's own failure.
-	code, _, stderr = execGkessh(t, env, []string{e.srv.Nodes()[0], "--", "true"}, nil)
+	_, stderr, code = e.run(e.srv.Nodes()[0], "--", "true")
 	if code != 255 || !strings.Contains(stderr, proxy) || !strings.Contains(stderr, "check that the proxy is up") || strings.Contains(stderr, "s3cret") {
 		t.Errorf("login through a dead proxy: exit %d, stderr %q", code, stderr)
 	}
@@ -82,11 +85,11 @@ func TestDoctorNetwork(t *testing.T) {
 func TestDoctorExpiredCertificate(t *testing.T) {
 	e := newParallelEnv(t, emulator.Config{})
 	expired := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
-	env := append(e.env(), "CLOUDSDK_CONTEXT_AWARE_USE_CLIENT_CERTIFICATE=1",
-		"CLOUDSDK_CONTEXT_AWARE_CERTIFICATE_CONFIG_FILE_PATH="+deviceCert(t, "old-laptop", expired))
-	code, out, _ := execGkessh(t, env, []string{"doctor"}, nil)
+	e.setenv("CLOUDSDK_CONTEXT_AWARE_USE_CLIENT_CERTIFICATE", "1")
+	e.setenv("CLOUDSDK_CONTEXT_AWARE_CERTIFICATE_CONFIG_FILE_PATH", deviceCert(t, "old-laptop", expired))
+	out, _, code := e.run("doctor")
 	want := "FAIL  client certificate: the client certificate CN=old-laptop,O=gkessh tests (from workload certificate"
-	if code != exitError1 || !strings.Contains(out, want) || !strings.Contains(out, "to 2024-03-01T00:00:00Z, not now: renew it") {
+	if code != exitOther || !strings.Contains(out, want) || !strings.Contains(out, "to 2024-03-01T00:00:00Z, not now: renew it") {
 		t.Errorf("exit %d, output:\n%s", code, out)
 	}
 }

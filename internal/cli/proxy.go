@@ -138,7 +138,7 @@ func runProxy(ctx context.Context, o proxyOptions, d *deps, stdio Stdio) error {
 	in, inOK := stdio.In.(*os.File)
 	out, outOK := stdio.Out.(*os.File)
 	if !inOK || !outOK {
-		return exitError{code: 255, err: errors.New("proxy: stdin and stdout must be files, pipes or sockets")}
+		return exitError{code: exitFailure, err: errors.New("proxy: stdin and stdout must be files, pipes or sockets")}
 	}
 	var sess tunnel.SSHSession
 	if o.Port == 22 {

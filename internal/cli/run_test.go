@@ -222,7 +222,7 @@ func TestRunStdinBroadcast(t *testing.T) {
 // before starting anything).
 func TestRunStdinStreams(t *testing.T) {
 	e := newParallelEnv(t, emulator.Config{Nodes: 3})
-	cmd := exec.Command(e.bin, "run", "--all", "--", "head", "-n", "1")
+	cmd := exec.Command(gkesshBinary(t), "run", "--all", "--", "head", "-n", "1")
 	cmd.Env = e.env()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -461,7 +461,7 @@ func TestRunRefusals(t *testing.T) {
 	}
 
 	// The guest agents take an hour: no node takes the key in time.
-	e = newProcessEnv(t, emulator.Config{Nodes: 4, PropagationDelay: time.Hour})
+	e = newOwnEnv(t, emulator.Config{Nodes: 4, PropagationDelay: time.Hour})
 	start := time.Now()
 	_, stderr, code = e.run("run", "--all", "-P", "1", "--propagation-timeout", "500ms", "--", "true")
 	took := time.Since(start)

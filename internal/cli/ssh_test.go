@@ -415,7 +415,7 @@ func TestSSHInteractive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cmd := exec.Command(e.bin, e.node(0).Name)
+			cmd := exec.Command(gkesshBinary(t), e.node(0).Name)
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 			// A session of its own with the pty as controlling terminal,
 			// so the kernel sends it SIGWINCH on resize.

@@ -1,7 +1,7 @@
 package cli
 
 import (
-	"os"
+	"cmp"
 
 	"github.com/gkessh/gkessh/internal/gcloud"
 	"github.com/gkessh/gkessh/internal/transport"
@@ -10,31 +10,21 @@ import (
 // transportFor builds the transport of every connection to Google from
 // gcloud's network settings and the flags that override them; logf hears
 // the proxy and client certificate in use.
-func transportFor(cfg *gcloud.Config, g globalOptions, logf func(string, ...any)) (*transport.Transport, error) {
+func transportFor(cfg *gcloud.Config, g globalOptions, env gcloud.LookupEnv, logf func(string, ...any)) (*transport.Transport, error) {
 	n, err := cfg.Network()
 	if err != nil {
 		return nil, err
 	}
 	return transport.New(transport.Options{
 		Network:         n,
+		Env:             env,
 		ComputeEndpoint: g.ComputeEndpoint,
-		ComputeOrigin:   flagOrigin("--compute-endpoint", g.ComputeEndpoint, "GKESSH_COMPUTE_ENDPOINT"),
+		ComputeOrigin:   cmp.Or(g.ComputeOrigin, "--compute-endpoint"),
 		RelayEndpoint:   g.IAPEndpoint,
-		RelayOrigin:     flagOrigin("--iap-tunnel-url-override", g.IAPEndpoint, "GKESSH_IAP_ENDPOINT"),
+		RelayOrigin:     cmp.Or(g.IAPOrigin, "--iap-tunnel-url-override"),
 		InsecureRelay:   g.InsecureIAP,
 		Logf:            logf,
 	})
-}
-
-// flagOrigin says where a flag's value came from: its variable when that
-// holds the value, else the flag.
-func flagOrigin(flag, value string, vars ...string) string {
-	for _, v := range vars {
-		if value != "" && os.Getenv(v) == value {
-			return v
-		}
-	}
-	return flag
 }
 
 // otherAPIs are the endpoints of the APIs beside Compute that the Compute
