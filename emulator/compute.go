@@ -479,6 +479,47 @@ func (s *Server) instancesIn(zone string, f filterExpr) []*compute.Instance {
 	return out
 }
 
+// maxResults is GCE's default and largest page of a list call: "Acceptable
+// values are 0 to 500, inclusive. (Default: 500)".
+const maxResults = 500
+
+// page reads a list request's maxResults and pageToken: the page size (a
+// larger one is cut to maxResults, 0 or none is maxResults) and the index
+// of the first item. A token is the emulator's own (the index, encoded);
+// one it did not issue is GCE's 400.
+func page(r *http.Request) (size, start int, err *apiError) {
+	q := r.URL.Query()
+	size = maxResults
+	if v := q.Get("maxResults"); v != "" {
+		n, perr := strconv.Atoi(v)
+		if perr != nil || n < 0 {
+			return 0, 0, invalid("Invalid value for field 'maxResults': '%s'. Must be a number from 0 to %d.", v, maxResults)
+		}
+		if n > 0 {
+			size = min(n, maxResults)
+		}
+	}
+	if tok := q.Get("pageToken"); tok != "" {
+		b, derr := base64.RawURLEncoding.DecodeString(tok)
+		idx, ok := strings.CutPrefix(string(b), "next:")
+		n, perr := strconv.Atoi(idx)
+		if derr != nil || !ok || perr != nil || n < 0 {
+			return 0, 0, invalid("Invalid value for field 'pageToken': '%s'. Invalid page token.", clip(tok))
+		}
+		start = n
+	}
+	return size, start, nil
+}
+
+// pageToken is the token of the page that starts at item next, or "" when
+// there is none after total items.
+func pageToken(next, total int) string {
+	if next >= total {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte("next:" + strconv.Itoa(next)))
+}
+
 func (s *Server) listInstances(r *http.Request) (any, *apiError) {
 	zone := r.PathValue("zone")
 	if !slices.Contains(s.zones(), zone) {
@@ -488,25 +529,50 @@ func (s *Server) listInstances(r *http.Request) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
+	size, start, err := page(r)
+	if err != nil {
+		return nil, err
+	}
+	all := s.instancesIn(zone, f)
+	end := min(start+size, len(all))
+	start = min(start, end)
 	return &compute.InstanceList{
-		Kind:     "compute#instanceList",
-		Id:       fmt.Sprintf("projects/%s/zones/%s/instances", s.cfg.Project, zone),
-		Items:    s.instancesIn(zone, f),
-		SelfLink: s.zoneURL(zone) + "/instances",
+		Kind:          "compute#instanceList",
+		Id:            fmt.Sprintf("projects/%s/zones/%s/instances", s.cfg.Project, zone),
+		Items:         all[start:end],
+		NextPageToken: pageToken(end, len(all)),
+		SelfLink:      s.zoneURL(zone) + "/instances",
 	}, nil
 }
 
-// aggregatedListInstances returns every zone in one page; maxResults and
-// pageToken are accepted and ignored.
+// aggregatedListInstances returns the instances of every zone, zone by
+// zone and by name, at most maxResults to a page as GCE pages them; each
+// page names every zone, those without an instance on it with GCE's
+// NO_RESULTS_ON_PAGE warning.
 func (s *Server) aggregatedListInstances(r *http.Request) (any, *apiError) {
 	f, err := parseFilter(r.URL.Query().Get("filter"))
 	if err != nil {
 		return nil, err
 	}
+	size, start, err := page(r)
+	if err != nil {
+		return nil, err
+	}
+	zones := s.zones()
+	byZone := map[string][]*compute.Instance{}
+	total := 0
+	for _, zone := range zones {
+		found := s.instancesIn(zone, f)
+		// This page's share of the zone: items [start, start+size) of
+		// all zones' instances in order.
+		lo, hi := min(max(start-total, 0), len(found)), min(max(start+size-total, 0), len(found))
+		byZone[zone] = found[lo:hi]
+		total += len(found)
+	}
 	items := map[string]compute.InstancesScopedList{}
-	for _, zone := range s.zones() {
+	for _, zone := range zones {
 		scope := "zones/" + zone
-		if found := s.instancesIn(zone, f); len(found) > 0 {
+		if found := byZone[zone]; len(found) > 0 {
 			items[scope] = compute.InstancesScopedList{Instances: found}
 			continue
 		}
@@ -517,10 +583,11 @@ func (s *Server) aggregatedListInstances(r *http.Request) (any, *apiError) {
 		}}
 	}
 	return &compute.InstanceAggregatedList{
-		Kind:     "compute#instanceAggregatedList",
-		Id:       fmt.Sprintf("projects/%s/aggregated/instances", s.cfg.Project),
-		Items:    items,
-		SelfLink: s.projectURL() + "/aggregated/instances",
+		Kind:          "compute#instanceAggregatedList",
+		Id:            fmt.Sprintf("projects/%s/aggregated/instances", s.cfg.Project),
+		Items:         items,
+		NextPageToken: pageToken(start+size, total),
+		SelfLink:      s.projectURL() + "/aggregated/instances",
 	}, nil
 }
 

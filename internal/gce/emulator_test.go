@@ -201,3 +201,29 @@ func TestLocateNameInTwoZones(t *testing.T) {
 		}
 	}
 }
+
+// TestListFollowsPages1200: with 1200 instances GCE answers aggregatedList
+// in pages of at most 500; List follows every page and returns each
+// instance once, in three calls (issue 24 part 1 item 3).
+func TestListFollowsPages1200(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1200 nodes")
+	}
+	srv, url := emutest.Serve(t, emulator.Config{Nodes: 1200, Logf: t.Logf})
+	c := client(t, srv, url, srv.Token())
+	srv.ResetStats()
+	all, err := c.List(testCtx(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, in := range all {
+		seen[gce.ZoneName(in.Zone)+"/"+in.Name] = true
+	}
+	if len(all) != 1200 || len(seen) != 1200 {
+		t.Errorf("List: %d instances, %d distinct; want 1200", len(all), len(seen))
+	}
+	if calls := srv.Stats().APICalls; calls != 3 {
+		t.Errorf("%d API calls, want 3 pages of at most 500", calls)
+	}
+}
