@@ -117,6 +117,12 @@ func (s *Server) computeRoutes() *http.ServeMux {
 // bearer token, then routes with the token's grant in the request context.
 func (s *Server) serveCompute(w http.ResponseWriter, r *http.Request) {
 	s.apiCalls.Add(1)
+	if rate := s.Faults().APIRate; !s.quota.allow(rate, time.Now()) {
+		s.rateLimited.Add(1)
+		s.cfg.Logf("compute %s %s: 429 over the API rate", r.Method, r.URL.Path)
+		s.writeRateLimited(w, rate)
+		return
+	}
 	g, err := s.authorize(r)
 	if err != nil {
 		s.cfg.Logf("compute %s %s: %d %s", r.Method, r.URL.Path, err.code, err.message)

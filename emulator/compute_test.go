@@ -3,6 +3,7 @@
 package emulator
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -504,5 +505,73 @@ func TestFingerprintIsBytes(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestAPIRateLimit: with Faults.APIRate the Compute API takes that many
+// calls a second (a second's worth at once) and answers the rest as
+// Google does when a project's rate quota is spent: 429, status
+// RESOURCE_EXHAUSTED, reason rateLimitExceeded, an ErrorInfo
+// RATE_LIMIT_EXCEEDED; stats count them. Without the fault no call is
+// refused.
+func TestAPIRateLimit(t *testing.T) {
+	srv, hs := newTestServer(t, Config{})
+	get := func() (int, []byte) {
+		req, _ := http.NewRequest("GET", hs.URL+"/compute/v1/projects/"+srv.ProjectName(), nil)
+		req.Header.Set("Authorization", "Bearer "+srv.Token())
+		resp, err := hs.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body)
+		return resp.StatusCode, b.Bytes()
+	}
+	for range 20 {
+		if code, _ := get(); code != 200 {
+			t.Fatalf("no limit set: %d", code)
+		}
+	}
+	srv.SetFaults(Faults{APIRate: 5})
+	srv.ResetStats()
+	var ok, limited int
+	var body []byte
+	start := time.Now()
+	for i := 0; limited < 3 && i < 1000; i++ {
+		switch code, b := get(); code {
+		case 200:
+			ok++
+		case 429:
+			limited, body = limited+1, b
+		default:
+			t.Fatalf("status %d: %s", code, b)
+		}
+	}
+	// The 5 saved up, and 5 a second since: never more, however slow the
+	// machine.
+	most := 5 + int(time.Since(start).Seconds()*5) + 1
+	if ok < 5 || ok > most || limited != 3 || srv.Stats().RateLimited != 3 {
+		t.Errorf("%d ok, %d refused (stats %d); want 5 to %d ok, then 3 refused", ok, limited, srv.Stats().RateLimited, most)
+	}
+	var e struct {
+		Error struct {
+			Code    int
+			Message string
+			Status  string
+			Errors  []struct{ Domain, Reason string }
+			Details []struct {
+				Type   string `json:"@type"`
+				Reason string
+			}
+		}
+	}
+	if err := json.Unmarshal(body, &e); err != nil {
+		t.Fatal(err)
+	}
+	if e.Error.Code != 429 || e.Error.Status != "RESOURCE_EXHAUSTED" || len(e.Error.Errors) != 1 ||
+		e.Error.Errors[0].Reason != "rateLimitExceeded" || len(e.Error.Details) != 1 ||
+		e.Error.Details[0].Reason != "RATE_LIMIT_EXCEEDED" || !strings.Contains(e.Error.Message, "Quota exceeded") {
+		t.Errorf("429 body %s", body)
 	}
 }

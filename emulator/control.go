@@ -219,6 +219,7 @@ func (s *Server) PropagationDelay() time.Duration {
 // ResetStats zeroes the counters.
 func (s *Server) ResetStats() {
 	s.apiCalls.Store(0)
+	s.rateLimited.Store(0)
 	s.metadataWrites.Store(0)
 	s.tunnels.Store(0)
 	s.resetPrincipalStats()
@@ -390,7 +391,7 @@ func (s *Server) ctlSetFaults(r *http.Request) (any, *apiError) {
 	if err := decodeBody(r, &f); err != nil {
 		return nil, err
 	}
-	if f.DropAfterBytes < 0 || f.SilentAfterBytes < 0 || f.MetadataConflicts < 0 || f.TunnelRate < 0 {
+	if f.DropAfterBytes < 0 || f.SilentAfterBytes < 0 || f.MetadataConflicts < 0 || f.TunnelRate < 0 || f.APIRate < 0 {
 		return nil, invalid("faults must not be negative: %+v", f)
 	}
 	s.SetFaults(f)

@@ -45,34 +45,8 @@ type relay struct {
 	shut     chan struct{}  // closed by close
 	wg       sync.WaitGroup // one per session goroutine
 
-	// Faults.TunnelRate's bucket: up to a second's worth of websockets,
-	// refilled at the rate.
-	rateMu    sync.Mutex
-	tokens    float64
-	refilled  time.Time
+	bucket    quota        // Faults.TunnelRate's websockets a second
 	throttled atomic.Int64 // websockets refused with 429
-}
-
-// admit reports whether a new websocket is within rate a second (0: no
-// limit), taking it from the bucket if so.
-func (rl *relay) admit(rate int, now time.Time) bool {
-	if rate <= 0 {
-		return true
-	}
-	rl.rateMu.Lock()
-	defer rl.rateMu.Unlock()
-	if !rl.refilled.IsZero() {
-		rl.tokens += now.Sub(rl.refilled).Seconds() * float64(rate)
-	} else {
-		rl.tokens = float64(rate)
-	}
-	rl.tokens = min(rl.tokens, float64(rate))
-	rl.refilled = now
-	if rl.tokens < 1 {
-		return false
-	}
-	rl.tokens--
-	return true
 }
 
 // closing returns a channel closed when the relay closes.
@@ -173,7 +147,7 @@ func (s *Server) serveIAP(w http.ResponseWriter, r *http.Request) {
 	// IAP throttles with HTTP 429 ("IAP is throttling traffic",
 	// cloud.google.com/iap/docs/faq), which for a tunnel can only come as
 	// the answer to the websocket upgrade: no close code for it is known.
-	if !s.relay.admit(rate, time.Now()) {
+	if !s.relay.bucket.allow(float64(rate), time.Now()) {
 		s.relay.throttled.Add(1)
 		s.cfg.Logf("iap %s: over %d tunnels a second: 429", r.URL.Path, rate)
 		http.Error(w, "Too Many Requests", http.StatusTooManyRequests)

@@ -76,9 +76,11 @@ type Server struct {
 
 	// Counters read by tests and the control API.
 	apiCalls       atomic.Int64
+	rateLimited    atomic.Int64 // calls answered 429
 	metadataWrites atomic.Int64
 	tunnels        atomic.Int64
 
+	quota  quota       // the Compute API's rate limit (ratelimit.go)
 	relay  relay       // live IAP tunnels (iap.go)
 	vpc    vpc         // network, firewall rules, GKE clusters (firewall.go)
 	serial serialPorts // nodes' serial port output (serial.go)
@@ -116,6 +118,10 @@ type Faults struct {
 	TunnelRate int `json:"tunnelRate"`
 	// MetadataConflicts makes the next N metadata writes fail with 412.
 	MetadataConflicts int `json:"metadataConflicts"`
+	// APIRate is how many Compute API calls a second the project's quota
+	// allows (0: no limit); calls over it get GCE's 429 RESOURCE_EXHAUSTED
+	// (ratelimit.go). A second's worth may come at once.
+	APIRate float64 `json:"apiRate"`
 }
 
 // New builds the emulator and starts Config.Nodes nodes.
@@ -286,6 +292,7 @@ func (s *Server) SetPropagationDelay(d time.Duration) {
 // the principal behind each write and tunnel ("" for none).
 type Stats struct {
 	APICalls         int64            `json:"apiCalls"`
+	RateLimited      int64            `json:"rateLimited"` // API calls answered 429 (Faults.APIRate)
 	MetadataWrites   int64            `json:"metadataWrites"`
 	Tunnels          int64            `json:"tunnels"`
 	LiveTunnels      int64            `json:"liveTunnels"` // tunnel sessions open now (also those waiting for a reconnect)
@@ -298,7 +305,7 @@ type Stats struct {
 
 // Stats returns the counters.
 func (s *Server) Stats() Stats {
-	st := Stats{APICalls: s.apiCalls.Load(), MetadataWrites: s.metadataWrites.Load(), Tunnels: s.tunnels.Load(), LiveTunnels: int64(s.relay.live())}
+	st := Stats{APICalls: s.apiCalls.Load(), RateLimited: s.rateLimited.Load(), MetadataWrites: s.metadataWrites.Load(), Tunnels: s.tunnels.Load(), LiveTunnels: int64(s.relay.live())}
 	st.TokenGrants, st.MetadataWritesBy, st.TunnelsBy = s.principalStats()
 	st.ClientCerts = s.clientCertStats()
 	st.TunnelsThrottled = s.relay.throttled.Load()

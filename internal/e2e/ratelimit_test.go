@@ -5,6 +5,8 @@ package e2e
 import (
 	"strings"
 	"testing"
+
+	"github.com/gkessh/gkessh/emulator"
 )
 
 // TestRunThrottledTunnels: with the relay taking 3 new tunnels a second
@@ -21,5 +23,24 @@ func TestRunThrottledTunnels(t *testing.T) {
 	}
 	if st := w.stats(); st.TunnelsThrottled == 0 {
 		t.Errorf("the relay refused no tunnel (%+v): the test did not throttle", st)
+	}
+}
+
+// TestRunUnderAPIRateLimit: with the project's Compute API rate spent
+// (the emulator's APIRate fault: 4 calls a second), the calls a fleet run
+// makes get 429 RESOURCE_EXHAUSTED; gkessh waits and makes them again, and
+// every node still completes (issue 24 part 1 item 3).
+func TestRunUnderAPIRateLimit(t *testing.T) {
+	w := startEmulator(t, "--nodes", "12", "--propagation-delay", "100ms")
+	w.control("POST", "/control/faults", emulator.Faults{APIRate: 4}, nil)
+	w.control("POST", "/control/stats/reset", nil, nil)
+	out := w.run("gkessh", "run", "--all", "--", "true")
+	if !strings.Contains(out, "12 nodes: 12 ok") {
+		t.Errorf("not every node completed:\n%s", out)
+	}
+	if st := w.stats(); st.RateLimited == 0 {
+		t.Errorf("no call was refused (%d calls): the run tested nothing", st.APICalls)
+	} else {
+		t.Logf("%d of %d API calls refused and made again", st.RateLimited, st.APICalls)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -30,10 +31,15 @@ type Client struct {
 	UserAgent   string             // names gkessh, and its version, in Google's logs
 	// Timeout bounds each request, reply included (DefaultTimeout if 0).
 	Timeout time.Duration
+	// Backoff says how a call refused for the project's rate is made
+	// again (DefaultBackoff when Attempts is 0).
+	Backoff Backoff
 	// APIs are the base URLs, ending in "/", of the other Google APIs
 	// the client calls, by name: oslogin, cloudresourcemanager, iam, iap.
 	// A missing one is served at https://NAME.googleapis.com/.
 	APIs map[string]string
+
+	limited *atomic.Int64 // calls made again after a rate refusal; shared by copies
 }
 
 // New returns a client for project. An empty endpoint means DefaultEndpoint.
@@ -59,6 +65,7 @@ func New(_ context.Context, project, endpoint string, ts oauth2.TokenSource) (*C
 		HTTP:        http.DefaultClient,
 		TokenSource: ts,
 		UserAgent:   "gkessh",
+		limited:     new(atomic.Int64),
 	}, nil
 }
 

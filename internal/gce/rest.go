@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -104,7 +106,8 @@ func (c *Client) doWithin(ctx context.Context, limit time.Duration, method, path
 			return fmt.Errorf("encode %s %s: %w", method, path, err)
 		}
 	}
-	for attempt := 0; ; attempt++ {
+	refused, limited := false, 0
+	for {
 		tok, err := c.TokenSource.Token()
 		if err != nil {
 			return fmt.Errorf("get an access token: %w", err)
@@ -112,12 +115,82 @@ func (c *Client) doWithin(ctx context.Context, limit time.Duration, method, path
 		err = c.doOnce(ctx, limit, tok, method, path, query, b, out)
 		inv, ok := c.TokenSource.(invalidator)
 		var ae *APIError
-		if attempt == 0 && ok && errors.As(err, &ae) && ae.Code == http.StatusUnauthorized {
+		if !refused && ok && errors.As(err, &ae) && ae.Code == http.StatusUnauthorized {
+			refused = true
 			inv.Invalidate(tok)
+			continue
+		}
+		// A call refused for the project's rate did nothing: wait and
+		// make it again, as Google asks, however many calls wait at once.
+		bo := c.backoff()
+		if IsRateLimited(err) && limited < bo.Attempts {
+			if c.limited != nil {
+				c.limited.Add(1)
+			}
+			t := time.NewTimer(bo.Delay(limited))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return err
+			case <-t.C:
+			}
+			limited++
 			continue
 		}
 		return err
 	}
+}
+
+// Backoff says how a call refused for the project's rate of API calls is
+// made again: after a wait that doubles from Base up to Max, with jitter,
+// at most Attempts more times.
+type Backoff struct {
+	Base, Max time.Duration
+	Attempts  int
+}
+
+// DefaultBackoff is the truncated exponential backoff Google advises for
+// rate quotas: from about 1 s, doubling up to 32 s; 8 tries wait about 1 to
+// 2 minutes in all.
+var DefaultBackoff = Backoff{Base: time.Second, Max: 32 * time.Second, Attempts: 8}
+
+// Delay is the wait before retry n (0 first): half of min(Base·2ⁿ, Max)
+// plus a random part up to the other half, so that calls refused together
+// do not come back together.
+func (b Backoff) Delay(n int) time.Duration {
+	d := b.Max
+	if n < 30 && b.Base<<n < b.Max {
+		d = b.Base << n
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func (c *Client) backoff() Backoff {
+	if c.Backoff.Attempts > 0 {
+		return c.Backoff
+	}
+	return DefaultBackoff
+}
+
+// IsRateLimited reports whether err is a refusal for the project's rate of
+// calls: 429 RESOURCE_EXHAUSTED, or the 403 rateLimitExceeded Compute
+// answered before.
+func IsRateLimited(err error) bool {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	return ae.Code == http.StatusTooManyRequests ||
+		ae.Code == http.StatusForbidden && (slices.Contains(ae.Reasons, "rateLimitExceeded") || slices.Contains(ae.Reasons, "userRateLimitExceeded"))
+}
+
+// RateLimited returns how many calls the client made again after a
+// refusal for the project's rate: for a summary to say so.
+func (c *Client) RateLimited() int64 {
+	if c.limited == nil {
+		return 0
+	}
+	return c.limited.Load()
 }
 
 // invalidator is a token source that can drop a token a server refused.
