@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/internal/devprof"
 )
 
 func main() {
@@ -41,6 +42,7 @@ func main() {
 	mtlsListen := flag.String("mtls-listen", "127.0.0.1:0", "address of the mTLS port, with --mtls")
 	stop := flag.Bool("stop", false, `stop the emulator GCE_EMULATOR_PID names and print the line that unsets what its lines set, as ssh-agent -k does: eval "$(gce-emulator --stop)"`)
 	flag.Parse()
+	stopProfile := devprof.Start()
 	var err error
 	switch {
 	case *stop:
@@ -51,6 +53,7 @@ func main() {
 		err = run(options{*project, *nodes, *sshd, *listen, *envFile, *adcFile, *stateDir, *delay, *lifetime, *latency, *verbose,
 			*tlsOn || *mtls, *mtls, *mtlsListen})
 	}
+	stopProfile()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gce-emulator:", err)
 		os.Exit(1)

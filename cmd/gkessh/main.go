@@ -9,9 +9,11 @@ import (
 	"syscall"
 
 	"github.com/gkessh/gkessh/internal/cli"
+	"github.com/gkessh/gkessh/internal/devprof"
 )
 
 func main() {
+	stopProfile := devprof.Start()
 	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
 	// ssh sends its ProxyCommand SIGHUP when it exits: stop cleanly, so the
 	// websocket is closed and the relay lets the session go at once instead
@@ -23,5 +25,6 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
 	code := cli.Main(ctx, os.Args, cli.Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
 	stop()
+	stopProfile()
 	os.Exit(code)
 }

@@ -1,0 +1,6 @@
+//go:build !gkessh_testhooks
+
+package devprof
+
+// Start does nothing in a user's build.
+func Start() (stop func()) { return func() {} }
