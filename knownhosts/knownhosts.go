@@ -49,9 +49,23 @@ func HostAlias(instanceID uint64) string {
 }
 
 // KnownHosts is a known_hosts file in OpenSSH's format. Lines gkessh writes
-// look like gcloud's: "compute.123 ssh-ed25519 AAAA...".
+// look like gcloud's: "compute.123 ssh-ed25519 AAAA...". The zero value
+// with a Path reads the file at every call; Shared returns one that
+// parses it once for many nodes.
 type KnownHosts struct {
 	Path string
+	// shared, when set, is the parsed file its copies share.
+	shared *shared
+}
+
+// Shared returns the KnownHosts for path whose copies share one parse of
+// the file, for a process that checks many nodes: the file is parsed again
+// only when it changes (its inode, size or time), the shared copy's own
+// writes update it in place, and Adds made at the same time are written
+// together, as one rewrite. Without it, N nodes cost N reads of a file of
+// N nodes' lines.
+func Shared(path string) KnownHosts {
+	return KnownHosts{Path: path, shared: &shared{}}
 }
 
 // Recorded is what a known_hosts file says about one host.
@@ -60,33 +74,156 @@ type Recorded struct {
 	Revoked []ssh.PublicKey // @revoked keys, refused even if trusted
 }
 
+// shared is a known_hosts file parsed, and the Adds waiting to be written.
+type shared struct {
+	mu    sync.Mutex // guards idx and queue
+	idx   *index
+	queue []*addition
+	// flush is held by the one writing a batch; those who queue meanwhile
+	// wait for it, and the next to take it writes all of theirs at once.
+	flush sync.Mutex
+}
+
+// index is a parsed known_hosts file, by host name.
+type index struct {
+	info    fs.FileInfo // of the file as parsed; nil when there was none
+	entries []entry
+	byHost  map[string][]int // plain host names: the entries naming them
+	hashed  []int            // entries with a hashed host name
+}
+
+type entry struct {
+	marker string
+	hosts  []string
+	key    ssh.PublicKey
+}
+
+func parseIndex(data []byte, info fs.FileInfo) *index {
+	idx := &index{info: info, byHost: map[string][]int{}}
+	for len(data) > 0 {
+		marker, hosts, key, _, rest, err := ssh.ParseKnownHosts(data)
+		data = rest
+		if err != nil || key == nil {
+			continue // ssh itself skips lines it cannot parse
+		}
+		idx.add(entry{marker: marker, hosts: hosts, key: key})
+	}
+	return idx
+}
+
+func (idx *index) add(e entry) {
+	i := len(idx.entries)
+	idx.entries = append(idx.entries, e)
+	hashed := false
+	for _, h := range e.hosts {
+		if strings.HasPrefix(h, "|1|") {
+			hashed = true
+		} else if l := idx.byHost[h]; len(l) == 0 || l[len(l)-1] != i {
+			idx.byHost[h] = append(l, i)
+		}
+	}
+	if hashed {
+		idx.hashed = append(idx.hashed, i)
+	}
+}
+
+// lookup is what the file records for alias, in the file's order.
+func (idx *index) lookup(alias string) Recorded {
+	lines := idx.byHost[alias]
+	for _, i := range idx.hashed {
+		if !slices.Contains(lines, i) && matchesHost(idx.entries[i].hosts, alias) {
+			lines = append(slices.Clip(lines), i)
+		}
+	}
+	if len(idx.hashed) > 0 {
+		lines = slices.Sorted(slices.Values(lines))
+	}
+	var rec Recorded
+	for _, i := range lines {
+		switch e := idx.entries[i]; e.marker {
+		case "":
+			rec.Keys = append(rec.Keys, e.key)
+		case "revoked":
+			rec.Revoked = append(rec.Revoked, e.key)
+		}
+	}
+	return rec
+}
+
+// sameFile says whether two stats are of one version of a file: gkessh
+// and ssh-keygen replace the file (a new inode); an editor changes its
+// size or time.
+func sameFile(a, b fs.FileInfo) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
+}
+
+// readFile reads the file and stats what it read; a missing file is
+// empty, with no stat.
+func readFile(path string) ([]byte, fs.FileInfo, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("known hosts: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("known hosts: %w", err)
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, nil, fmt.Errorf("known hosts: %w", err)
+	}
+	return data, info, nil
+}
+
+// state is k's shared parse, or a fresh one for a KnownHosts not Shared.
+func (k KnownHosts) state() *shared {
+	if k.shared != nil {
+		return k.shared
+	}
+	return &shared{}
+}
+
+// current brings s.idx up to date with the file; s.mu is held.
+func (s *shared) current(path string) error {
+	if s.idx != nil {
+		info, err := os.Stat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			info, err = nil, nil
+		}
+		if err != nil {
+			return fmt.Errorf("known hosts: %w", err)
+		}
+		if sameFile(s.idx.info, info) {
+			return nil
+		}
+	}
+	data, info, err := readFile(path)
+	if err != nil {
+		return err
+	}
+	s.idx = parseIndex(data, info)
+	return nil
+}
+
 // Lookup returns the keys recorded for alias. A line applies when one of
 // its comma-separated host names is exactly alias (or hashes to it); unlike
 // gcloud's prefix test, compute.12 does not match compute.123. A missing
 // file records nothing.
 func (k KnownHosts) Lookup(alias string) (Recorded, error) {
-	data, err := os.ReadFile(k.Path)
-	if errors.Is(err, os.ErrNotExist) {
-		return Recorded{}, nil
+	s := k.state()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.current(k.Path); err != nil {
+		return Recorded{}, err
 	}
-	if err != nil {
-		return Recorded{}, fmt.Errorf("known hosts: %w", err)
-	}
-	var rec Recorded
-	for len(data) > 0 {
-		marker, hosts, key, _, rest, err := ssh.ParseKnownHosts(data)
-		data = rest
-		if err != nil || key == nil || !matchesHost(hosts, alias) {
-			continue // ssh itself skips lines it cannot parse
-		}
-		switch marker {
-		case "":
-			rec.Keys = append(rec.Keys, key)
-		case "revoked":
-			rec.Revoked = append(rec.Revoked, key)
-		}
-	}
-	return rec, nil
+	return s.idx.lookup(alias), nil
 }
 
 func matchesHost(hosts []string, alias string) bool {
@@ -125,7 +262,33 @@ func (k KnownHosts) Add(alias string, keys ...ssh.PublicKey) error {
 	if err := checkAlias(alias); err != nil {
 		return fmt.Errorf("known hosts: %w", err)
 	}
-	return k.locked(func() error { return k.add(alias, keys) })
+	s := k.state()
+	a := &addition{alias: alias, keys: keys}
+	s.mu.Lock()
+	s.queue = append(s.queue, a)
+	s.mu.Unlock()
+	// Whoever holds flush writes everything queued by then: a fleet's
+	// first contacts cost a few rewrites of the file, not one each.
+	s.flush.Lock()
+	defer s.flush.Unlock()
+	s.mu.Lock()
+	batch := s.queue
+	s.queue = nil
+	s.mu.Unlock()
+	if len(batch) > 0 {
+		err := k.locked(func() error { return k.add(s, batch) })
+		for _, b := range batch {
+			b.err = err
+		}
+	}
+	return a.err
+}
+
+// addition is one Add waiting to be written, and then how that went.
+type addition struct {
+	alias string
+	keys  []ssh.PublicKey
+	err   error
 }
 
 // locked runs fn holding the lock on Path+".lock", which every gkessh
@@ -146,30 +309,61 @@ func (k KnownHosts) locked(fn func() error) error {
 	return fn()
 }
 
-func (k KnownHosts) add(alias string, keys []ssh.PublicKey) error {
-	rec, err := k.Lookup(alias)
+// add writes batch's keys that the file does not record yet, in one
+// rewrite, and keeps s.idx in step with what it wrote.
+func (k KnownHosts) add(s *shared, batch []*addition) error {
+	old, info, err := readFile(k.Path)
 	if err != nil {
 		return err
 	}
-	var b bytes.Buffer
-	for _, key := range keys {
-		if containsKey(rec.Keys, key) {
-			continue
-		}
-		rec.Keys = append(rec.Keys, key) // also drops duplicates in keys
-		fmt.Fprintf(&b, "%s %s", alias, ssh.MarshalAuthorizedKey(key))
+	s.mu.Lock()
+	if s.idx == nil || !sameFile(s.idx.info, info) {
+		s.idx = parseIndex(old, info)
 	}
+	idx := s.idx
+	var b bytes.Buffer
+	var added []entry
+	for _, a := range batch {
+		rec := idx.lookup(a.alias).Keys
+		for _, e := range added {
+			if e.hosts[0] == a.alias {
+				rec = append(rec, e.key)
+			}
+		}
+		for _, key := range a.keys {
+			if containsKey(rec, key) {
+				continue
+			}
+			rec = append(rec, key) // also drops duplicates in keys
+			added = append(added, entry{hosts: []string{a.alias}, key: key})
+			fmt.Fprintf(&b, "%s %s", a.alias, ssh.MarshalAuthorizedKey(key))
+		}
+	}
+	s.mu.Unlock()
 	if b.Len() == 0 {
 		return nil
-	}
-	old, err := os.ReadFile(k.Path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("known hosts: %w", err)
 	}
 	if len(old) > 0 && old[len(old)-1] != '\n' {
 		old = append(old, '\n')
 	}
-	return write(k.Path, append(old, b.Bytes()...))
+	if err := write(k.Path, append(old, b.Bytes()...)); err != nil {
+		return err
+	}
+	now, err := os.Stat(k.Path)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.idx != idx:
+		// Someone read the file meanwhile: their parse is the newer one.
+	case err != nil:
+		s.idx = nil // read it again next time
+	default:
+		for _, e := range added {
+			idx.add(e)
+		}
+		idx.info = now
+	}
+	return nil
 }
 
 // checkAlias accepts compute.<id> and instance names.
@@ -223,7 +417,13 @@ func (k KnownHosts) Replace(alias string, keys ...ssh.PublicKey) error {
 	if err := checkAlias(alias); err != nil {
 		return fmt.Errorf("known hosts: %w", err)
 	}
-	return k.locked(func() error { return k.replace(alias, keys) })
+	err := k.locked(func() error { return k.replace(alias, keys) })
+	if s := k.shared; s != nil {
+		s.mu.Lock()
+		s.idx = nil // rare: read the file again rather than patch the parse
+		s.mu.Unlock()
+	}
+	return err
 }
 
 func (k KnownHosts) replace(alias string, keys []ssh.PublicKey) error {

@@ -6,10 +6,13 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -55,30 +58,53 @@ func TestLookupExactAlias(t *testing.T) {
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rec, err := KnownHosts{Path: path}.Lookup("compute.123")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []ssh.PublicKey{k[2], k[3], k[4]}
-	if len(rec.Keys) != len(want) {
-		t.Fatalf("got %d keys, want %d", len(rec.Keys), len(want))
-	}
-	for i := range want {
-		if !containsKey(rec.Keys, want[i]) {
-			t.Errorf("key %d missing", i)
+	for _, shared := range []bool{false, true} {
+		kh := file(path, shared)
+		rec, err := kh.Lookup("compute.123")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if len(rec.Revoked) != 1 || !containsKey(rec.Revoked, k[5]) {
-		t.Errorf("revoked = %v", rec.Revoked)
-	}
-	if rec, err := (KnownHosts{Path: path + ".missing"}).Lookup("compute.123"); err != nil || len(rec.Keys) != 0 {
-		t.Errorf("missing file: %v, %v", rec, err)
+		// In the file's order: plain and hashed names alike.
+		want := []ssh.PublicKey{k[2], k[3], k[4]}
+		if !slices.EqualFunc(rec.Keys, want, sameKey) {
+			t.Errorf("%s: got keys %s, want %s", kh.kind(), Fingerprints(rec.Keys), Fingerprints(want))
+		}
+		if !slices.EqualFunc(rec.Revoked, []ssh.PublicKey{k[5]}, sameKey) {
+			t.Errorf("%s: revoked = %s", kh.kind(), Fingerprints(rec.Revoked))
+		}
+		if rec, err := file(path+".missing", shared).Lookup("compute.123"); err != nil || len(rec.Keys) != 0 {
+			t.Errorf("%s: missing file: %v, %v", kh.kind(), rec, err)
+		}
 	}
 }
 
+// file is the file at path, Shared or read at every call: the tests run
+// both.
+func file(path string, shared bool) KnownHosts {
+	if shared {
+		return Shared(path)
+	}
+	return KnownHosts{Path: path}
+}
+
+func (k KnownHosts) kind() string {
+	if k.shared != nil {
+		return "Shared"
+	}
+	return "KnownHosts"
+}
+
+func sameKey(a, b ssh.PublicKey) bool { return containsKey([]ssh.PublicKey{a}, b) }
+
 func TestAdd(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), ".ssh")
-	kh := KnownHosts{Path: filepath.Join(dir, KnownHostsName)}
+	for _, shared := range []bool{false, true} {
+		dir := filepath.Join(t.TempDir(), ".ssh")
+		kh := file(filepath.Join(dir, KnownHostsName), shared)
+		t.Run(kh.kind(), func(t *testing.T) { testAdd(t, dir, kh) })
+	}
+}
+
+func testAdd(t *testing.T, dir string, kh KnownHosts) {
 	a, b := testkey.Public(t), testkey.Public(t)
 	if err := kh.Add("compute.1", a, a, b); err != nil {
 		t.Fatal(err)
@@ -308,5 +334,105 @@ func TestWritesFollowLinks(t *testing.T) {
 				t.Error("a read-only known_hosts was rewritten")
 			}
 		})
+	}
+}
+
+// TestSharedSeesOtherWriters: a Shared file notices what other processes
+// write (a rewrite, an append in place) and keeps its own writes.
+func TestSharedSeesOtherWriters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "known_hosts")
+	a, b, c := testkey.Public(t), testkey.Public(t), testkey.Public(t)
+	kh := Shared(path)
+	if rec, err := kh.Lookup("compute.1"); err != nil || len(rec.Keys) != 0 {
+		t.Fatalf("empty: %v, %v", rec, err)
+	}
+	other := KnownHosts{Path: path}
+	if err := other.Add("compute.1", a); err != nil { // a rewrite, as another gkessh makes
+		t.Fatal(err)
+	}
+	if err := kh.Add("compute.2", b); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0) // an editor's append
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(line("compute.3", c))
+	f.Close()
+	for alias, want := range map[string]ssh.PublicKey{"compute.1": a, "compute.2": b, "compute.3": c} {
+		rec, err := kh.Lookup(alias)
+		if err != nil || !slices.EqualFunc(rec.Keys, []ssh.PublicKey{want}, sameKey) {
+			t.Errorf("%s: %s, %v", alias, Fingerprints(rec.Keys), err)
+		}
+	}
+	if err := kh.Replace("compute.1", c); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := kh.Lookup("compute.1"); err != nil || !slices.EqualFunc(rec.Keys, []ssh.PublicKey{c}, sameKey) {
+		t.Errorf("after Replace: %s, %v", Fingerprints(rec.Keys), err)
+	}
+}
+
+// TestSharedAddsTogether: many nodes pinned at once each get their lines,
+// once, and Lookup sees them all.
+func TestSharedAddsTogether(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "known_hosts")
+	kh := Shared(path)
+	const n = 100
+	keys := make([]ssh.PublicKey, n)
+	for i := range keys {
+		keys[i] = testkey.Public(t)
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if err := kh.Add(fmt.Sprintf("compute.%d", i), keys[i], keys[(i+1)%n]); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Count(string(data), "\n"); lines != 2*n {
+		t.Errorf("%d lines, want %d", lines, 2*n)
+	}
+	for i := range n {
+		rec, err := kh.Lookup(fmt.Sprintf("compute.%d", i))
+		if err != nil || !slices.EqualFunc(rec.Keys, []ssh.PublicKey{keys[i], keys[(i+1)%n]}, sameKey) {
+			t.Errorf("compute.%d: %s, %v", i, Fingerprints(rec.Keys), err)
+		}
+	}
+}
+
+// TestSharedParsesOnce: looking up one node of a fleet's file costs a
+// map lookup, not a parse of every node's lines.
+func TestSharedParsesOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "known_hosts")
+	var b strings.Builder
+	key := testkey.Public(t)
+	const n = 1000
+	for i := range n {
+		b.WriteString(line(fmt.Sprintf("compute.%d", i), key))
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kh := Shared(path)
+	if _, err := kh.Lookup("compute.0"); err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	allocs := testing.AllocsPerRun(20, func() {
+		i++
+		if rec, _ := kh.Lookup(fmt.Sprintf("compute.%d", i)); len(rec.Keys) != 1 {
+			t.Fatalf("compute.%d: %d keys", i, len(rec.Keys))
+		}
+	})
+	// A parse of the file allocates several times per line.
+	if allocs > n/10 {
+		t.Errorf("a Lookup in a file of %d hosts allocates %.0f times: it parses the file", n, allocs)
 	}
 }

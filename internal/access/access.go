@@ -117,6 +117,9 @@ type Access struct {
 	// only when someone listens.
 	loginLogf func(format string, args ...any)
 
+	// known is Config.KnownHosts, parsed once for all the plans.
+	known knownhosts.KnownHosts
+
 	compute lazy[*gce.Client]
 	project lazy[*gce.Project]
 	key     lazy[*keys.KeyPair]
@@ -141,8 +144,12 @@ func New(cfg Config) *Access {
 	if cfg.Strict == "" {
 		cfg.Strict = knownhosts.StrictAcceptNew
 	}
-	return &Access{cfg: cfg, loginLogf: loginLogf, writes: map[string]*lazy[*Granted]{}}
+	return &Access{cfg: cfg, loginLogf: loginLogf, known: knownhosts.Shared(cfg.KnownHosts), writes: map[string]*lazy[*Granted]{}}
 }
+
+// KnownHosts is the known_hosts file host keys are checked against,
+// shared by the Access's plans.
+func (a *Access) KnownHosts() knownhosts.KnownHosts { return a.known }
 
 // Compute is the Compute API client, built on first use.
 func (a *Access) Compute(ctx context.Context) (*gce.Client, error) {

@@ -47,7 +47,7 @@ func (a *Access) Verify(ctx context.Context, n Node, user string, dial sshclient
 	p.hostKeys.get(func() (HostKeys, error) {
 		hk := HostKeys{Alias: knownhosts.HostAlias(n.ID)}
 		var err error
-		hk.Recorded, err = knownhosts.KnownHosts{Path: a.cfg.KnownHosts}.Lookup(hk.Alias)
+		hk.Recorded, err = a.known.Lookup(hk.Alias)
 		return hk, err
 	})
 	client, err := a.Login(ctx, p, dial, 0)
@@ -99,7 +99,7 @@ func (a *Access) hostKeyCheck(ctx context.Context, p *Plan) (*knownhosts.HostKey
 			a.cfg.Logf("%s: %v", p.Node.Name, hk.Unread)
 		}
 		v := knownhosts.Verifier{
-			File: knownhosts.KnownHosts{Path: a.cfg.KnownHosts}, Node: p.Node.Name, Alias: hk.Alias,
+			File: a.known, Node: p.Node.Name, Alias: hk.Alias,
 			Source: PublishedSource(p.Node), Accept: a.cfg.AcceptChanged, Mode: a.cfg.Strict,
 			Published: hk.Published, Warn: a.cfg.Warn,
 		}

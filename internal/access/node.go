@@ -98,11 +98,22 @@ func (a *Access) cached(name string) (Node, bool) {
 	return Node{Project: a.cfg.Project, Zone: e.Zone, Name: name, ID: e.ID}, true
 }
 
-// Remember stores where n lives, for a node found in a listing. Best
-// effort: a cache that cannot be written only costs a lookup next time.
-func (a *Access) Remember(n Node) {
-	if a.cfg.Zones != nil && !a.cfg.DryRun {
-		a.cfg.Zones.Put(n.Project, n.Name, n.Zone, n.ID)
+// Remember stores where nodes live, for nodes found in a listing, with
+// one write per project. Best effort: a cache that cannot be written only
+// costs a lookup next time.
+func (a *Access) Remember(nodes ...Node) {
+	if a.cfg.Zones == nil || a.cfg.DryRun {
+		return
+	}
+	byProject := map[string]map[string]gce.CacheEntry{}
+	for _, n := range nodes {
+		if byProject[n.Project] == nil {
+			byProject[n.Project] = map[string]gce.CacheEntry{}
+		}
+		byProject[n.Project][n.Name] = gce.CacheEntry{Zone: n.Zone, ID: n.ID}
+	}
+	for project, entries := range byProject {
+		a.cfg.Zones.PutAll(project, entries)
 	}
 }
 

@@ -234,7 +234,7 @@ func (a *Access) HostKeys(ctx context.Context, p *Plan) (HostKeys, error) {
 			hk.Published, hk.Unread = c.HostKeys(ctx, p.Node.Zone, p.Node.Name)
 		}
 		var err error
-		hk.Recorded, err = knownhosts.KnownHosts{Path: a.cfg.KnownHosts}.Lookup(hk.Alias)
+		hk.Recorded, err = a.known.Lookup(hk.Alias)
 		return hk, err
 	})
 }
