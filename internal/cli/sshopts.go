@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"sync"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -123,10 +124,6 @@ func listNodes(ctx context.Context, o openSSHOptions, d *deps, stdio Stdio, warn
 	if err != nil {
 		return nil, err
 	}
-	known, err := d.knownHosts()
-	if err != nil {
-		return nil, err
-	}
 	user, err := userOf(d, o.keyOptions)
 	if err != nil {
 		return nil, err
@@ -134,7 +131,6 @@ func listNodes(ctx context.Context, o openSSHOptions, d *deps, stdio Stdio, warn
 	re := regexp.MustCompile(o.Filter)
 	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
 	var plans []*access.Plan
-	var changed []error
 	var keepUser []string
 	var keepWhy error
 	for _, inst := range all {
@@ -158,39 +154,98 @@ func listNodes(ctx context.Context, o openSSHOptions, d *deps, stdio Stdio, warn
 		} else if err != nil {
 			return nil, err
 		}
-		a.Remember(p.Node)
-		if !o.DryRun {
-			hk, err := a.HostKeys(ctx, p)
-			if err == nil {
-				err = hk.Unread
+		plans = append(plans, p)
+	}
+	nodes := make([]access.Node, len(plans))
+	for i, p := range plans {
+		nodes[i] = p.Node
+	}
+	a.Remember(nodes...)
+	if len(keepUser) > 0 {
+		fmt.Fprintf(warn, "gkessh: warning: %s under OS Login keep user %s: %v\n", listSome(keepUser), user, keepWhy)
+	}
+	if o.DryRun {
+		return plans, nil
+	}
+	return pinAll(ctx, a, plans, o.AcceptChanged, byName, warn)
+}
+
+// pinAll reads every node's published host keys, up to defaultParallel
+// calls at a time, and pins them (knownhosts.Pin: the Access's one
+// known_hosts file takes the new ones in a few rewrites). It returns the
+// plans whose keys are pinned; a changed key leaves its node out, and the
+// run fails naming every such node. Notes and errors come in the plans'
+// order.
+func pinAll(ctx context.Context, a *access.Access, plans []*access.Plan, accept, byName bool, warn io.Writer) ([]*access.Plan, error) {
+	type pin struct {
+		hk     access.HostKeys
+		pinned knownhosts.Pinned
+		err    error
+	}
+	pins := make([]pin, len(plans))
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	slots := make(chan struct{}, defaultParallel)
+	var wg sync.WaitGroup
+	for i, p := range plans {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			pins[i].err = ctx.Err()
+			continue
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			r := &pins[i]
+			r.hk, r.err = a.HostKeys(ctx, p)
+			if r.err == nil {
+				r.err = r.hk.Unread
 			}
-			if err != nil {
-				return nil, err
+			if r.err != nil {
+				cancel() // the run fails: stop reading the others
+				return
 			}
-			alias := hk.Alias
+			alias := r.hk.Alias
 			if byName {
 				alias = p.Node.Name
 			}
-			pinned, err := knownhosts.KnownHosts{Path: known}.Pin(p.Node.Name, alias, access.PublishedSource(p.Node), hk.Published, o.AcceptChanged)
-			var cerr *knownhosts.HostKeyChangedError
-			if errors.As(err, &cerr) {
-				changed = append(changed, err)
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			access.ReportReplaced(warn, p.Node, alias, pinned.Replaced, hk.Published)
-		}
-		plans = append(plans, p)
+			r.pinned, r.err = a.KnownHosts().Pin(p.Node.Name, alias, access.PublishedSource(p.Node), r.hk.Published, accept)
+		})
 	}
-	if len(keepUser) > 0 {
-		fmt.Fprintf(warn, "gkessh: warning: %s under OS Login keep user %s: %v\n", listSome(keepUser), user, keepWhy)
+	wg.Wait()
+	var kept []*access.Plan
+	var changed []error
+	var failed error
+	for i, p := range plans {
+		r := pins[i]
+		var cerr *knownhosts.HostKeyChangedError
+		switch {
+		case errors.As(r.err, &cerr):
+			changed = append(changed, r.err)
+		case r.err != nil:
+			// Not those the first failure cut short.
+			if failed == nil && (parent.Err() != nil || !errors.Is(r.err, context.Canceled)) {
+				failed = r.err
+			}
+		default:
+			alias := r.hk.Alias
+			if byName {
+				alias = p.Node.Name
+			}
+			access.ReportReplaced(warn, p.Node, alias, r.pinned.Replaced, r.hk.Published)
+			kept = append(kept, p)
+		}
+	}
+	if failed != nil {
+		return nil, failed
 	}
 	if len(changed) > 0 {
 		return nil, errors.Join(changed...)
 	}
-	return plans, nil
+	return kept, nil
 }
 
 // sshOptions are the ssh_config options that reach r through gkessh as

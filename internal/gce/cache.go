@@ -65,12 +65,23 @@ func (c *Cache) Get(project, name string) (CacheEntry, bool) {
 // Put stores where name lives, expiring after the TTL, and drops expired
 // entries while rewriting the file.
 func (c *Cache) Put(project, name, zone string, id uint64) error {
+	return c.PutAll(project, map[string]CacheEntry{name: {Zone: zone, ID: id}})
+}
+
+// PutAll is Put for many instances (name → zone and id; Expires is set
+// here) in one rewrite of the file, for a listing: a Put each would
+// rewrite a file of N entries N times.
+func (c *Cache) PutAll(project string, entries map[string]CacheEntry) error {
 	ttl := c.TTL
 	if ttl == 0 {
 		ttl = DefaultCacheTTL
 	}
+	expires := c.now().Add(ttl)
 	return c.modify(project, func(m map[string]CacheEntry) {
-		m[name] = CacheEntry{Zone: zone, ID: id, Expires: c.now().Add(ttl)}
+		for name, e := range entries {
+			e.Expires = expires
+			m[name] = e
+		}
 	})
 }
 

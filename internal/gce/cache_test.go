@@ -90,3 +90,21 @@ func FuzzParseCache(f *testing.F) {
 		}
 	})
 }
+
+// TestCachePutAll: a listing's nodes go in with one write, next to the
+// entries already there, each with the TTL from now.
+func TestCachePutAll(t *testing.T) {
+	now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	c := &Cache{Dir: t.TempDir(), TTL: time.Hour, Now: func() time.Time { return now }}
+	if err := c.Put("p", "old", "us-west1-a", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PutAll("p", map[string]CacheEntry{"n1": {Zone: "us-west1-b", ID: 2}, "n2": {Zone: "us-west1-c", ID: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]CacheEntry{"old": {"us-west1-a", 1, now.Add(time.Hour)}, "n1": {"us-west1-b", 2, now.Add(time.Hour)}, "n2": {"us-west1-c", 3, now.Add(time.Hour)}} {
+		if e, ok := c.Get("p", name); !ok || e != want {
+			t.Errorf("%s: %+v, %v; want %+v", name, e, ok, want)
+		}
+	}
+}
