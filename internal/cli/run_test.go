@@ -268,10 +268,14 @@ func TestRunOneKeyWrite(t *testing.T) {
 	for _, name := range e.srv.Nodes() {
 		assertPinned(t, e, e.srv.Node(name))
 	}
-	// A warm run writes nothing.
+	// A warm run writes nothing, and says once which key it relies on.
 	e.srv.ResetStats()
-	if _, stderr, code := e.run("run", "--all", "--", "true"); code != 0 || e.srv.Stats().MetadataWrites != 0 {
+	_, stderr, code = e.run("run", "--all", "--", "true")
+	if code != 0 || e.srv.Stats().MetadataWrites != 0 {
 		t.Errorf("warm run: exit %d, %d writes, stderr:\n%s", code, e.srv.Stats().MetadataWrites, stderr)
+	}
+	if n := strings.Count(stderr, "already in project metadata"); n != 1 {
+		t.Errorf("warm run: the key's notice printed %d times, want once; stderr:\n%s", n, stderr)
 	}
 }
 
