@@ -262,10 +262,16 @@ func (k KnownHosts) Add(alias string, keys ...ssh.PublicKey) error {
 	if err := checkAlias(alias); err != nil {
 		return fmt.Errorf("known hosts: %w", err)
 	}
-	s := k.state()
 	a := &addition{alias: alias, keys: keys}
+	k.addAll(k.state(), a)
+	return a.err
+}
+
+// addAll writes the additions, with any others queued meanwhile, and sets
+// each one's err.
+func (k KnownHosts) addAll(s *shared, adds ...*addition) {
 	s.mu.Lock()
-	s.queue = append(s.queue, a)
+	s.queue = append(s.queue, adds...)
 	s.mu.Unlock()
 	// Whoever holds flush writes everything queued by then: a fleet's
 	// first contacts cost a few rewrites of the file, not one each.
@@ -281,7 +287,6 @@ func (k KnownHosts) Add(alias string, keys ...ssh.PublicKey) error {
 			b.err = err
 		}
 	}
-	return a.err
 }
 
 // addition is one Add waiting to be written, and then how that went.
@@ -390,23 +395,59 @@ type Pinned struct {
 // unless accept is set; then the published keys replace every key recorded
 // for alias, so stale keys do not pile up.
 func (k KnownHosts) Pin(node, alias, source string, published []ssh.PublicKey, accept bool) (Pinned, error) {
-	if len(published) == 0 {
-		return Pinned{}, nil
+	pinned, errs := k.PinAll([]Pin{{Node: node, Alias: alias, Source: source, Published: published}}, accept)
+	return pinned[0], errs[0]
+}
+
+// Pin is one node's published host keys, for PinAll.
+type Pin struct {
+	Node      string // instance name, for messages
+	Alias     string // recorded under
+	Source    string // where Published came from, for messages
+	Published []ssh.PublicKey
+}
+
+// PinAll applies Pin to many nodes, reading the file once and writing
+// every first contact in one rewrite; a listing of N nodes would rewrite
+// a growing file N times, one Pin at a time. It returns what it did for
+// each pin, and the error of each (nil when pinned).
+func (k KnownHosts) PinAll(pins []Pin, accept bool) ([]Pinned, []error) {
+	if k.shared == nil {
+		k = Shared(k.Path) // one parse for all of them
 	}
-	rec, err := k.Lookup(alias)
-	if err != nil {
-		return Pinned{}, err
+	pinned := make([]Pinned, len(pins))
+	errs := make([]error, len(pins))
+	var adds []*addition
+	var added []int
+	for i, p := range pins {
+		if len(p.Published) == 0 {
+			continue
+		}
+		rec, err := k.Lookup(p.Alias)
+		switch {
+		case err != nil:
+			errs[i] = err
+		case len(rec.Keys) == 0:
+			if errs[i] = checkAlias(p.Alias); errs[i] != nil {
+				errs[i] = fmt.Errorf("known hosts: %w", errs[i])
+				continue
+			}
+			pinned[i].Added = p.Published
+			adds, added = append(adds, &addition{alias: p.Alias, keys: p.Published}), append(added, i)
+		case !slices.ContainsFunc(p.Published, func(key ssh.PublicKey) bool { return !containsKey(rec.Keys, key) }):
+		case !accept:
+			errs[i] = &HostKeyChangedError{Node: p.Node, Alias: p.Alias, File: k.Path, Old: rec.Keys, New: p.Published, Source: p.Source}
+		default:
+			pinned[i].Replaced, errs[i] = rec.Keys, k.Replace(p.Alias, p.Published...)
+		}
 	}
-	if len(rec.Keys) == 0 {
-		return Pinned{Added: published}, k.Add(alias, published...)
+	if len(adds) > 0 {
+		k.addAll(k.shared, adds...)
+		for j, i := range added {
+			errs[i] = adds[j].err
+		}
 	}
-	if !slices.ContainsFunc(published, func(p ssh.PublicKey) bool { return !containsKey(rec.Keys, p) }) {
-		return Pinned{}, nil
-	}
-	if !accept {
-		return Pinned{}, &HostKeyChangedError{Node: node, Alias: alias, File: k.Path, Old: rec.Keys, New: published, Source: source}
-	}
-	return Pinned{Replaced: rec.Keys}, k.Replace(alias, published...)
+	return pinned, errs
 }
 
 // Replace rewrites the file with keys as the only keys recorded for alias:

@@ -171,18 +171,13 @@ func listNodes(ctx context.Context, o openSSHOptions, d *deps, stdio Stdio, warn
 }
 
 // pinAll reads every node's published host keys, up to defaultParallel
-// calls at a time, and pins them (knownhosts.Pin: the Access's one
-// known_hosts file takes the new ones in a few rewrites). It returns the
-// plans whose keys are pinned; a changed key leaves its node out, and the
-// run fails naming every such node. Notes and errors come in the plans'
-// order.
+// calls at a time, and pins them all at once (knownhosts.PinAll: one
+// rewrite of the file for every first contact). It returns the plans whose
+// keys are pinned; a changed key leaves its node out, and the run fails
+// naming every such node. Notes and errors come in the plans' order.
 func pinAll(ctx context.Context, a *access.Access, plans []*access.Plan, accept, byName bool, warn io.Writer) ([]*access.Plan, error) {
-	type pin struct {
-		hk     access.HostKeys
-		pinned knownhosts.Pinned
-		err    error
-	}
-	pins := make([]pin, len(plans))
+	hks := make([]access.HostKeys, len(plans))
+	errs := make([]error, len(plans))
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -194,53 +189,48 @@ func pinAll(ctx context.Context, a *access.Access, plans []*access.Plan, accept,
 		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
-			pins[i].err = ctx.Err()
+			errs[i] = ctx.Err()
 			continue
 		}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			r := &pins[i]
-			r.hk, r.err = a.HostKeys(ctx, p)
-			if r.err == nil {
-				r.err = r.hk.Unread
+			hks[i], errs[i] = a.HostKeys(ctx, p)
+			if errs[i] == nil {
+				errs[i] = hks[i].Unread
 			}
-			if r.err != nil {
+			if errs[i] != nil {
 				cancel() // the run fails: stop reading the others
-				return
 			}
-			alias := r.hk.Alias
-			if byName {
-				alias = p.Node.Name
-			}
-			r.pinned, r.err = a.KnownHosts().Pin(p.Node.Name, alias, access.PublishedSource(p.Node), r.hk.Published, accept)
 		})
 	}
 	wg.Wait()
-	var kept []*access.Plan
-	var changed []error
-	var failed error
-	for i, p := range plans {
-		r := pins[i]
-		var cerr *knownhosts.HostKeyChangedError
-		switch {
-		case errors.As(r.err, &cerr):
-			changed = append(changed, r.err)
-		case r.err != nil:
-			// Not those the first failure cut short.
-			if failed == nil && (parent.Err() != nil || !errors.Is(r.err, context.Canceled)) {
-				failed = r.err
-			}
-		default:
-			alias := r.hk.Alias
-			if byName {
-				alias = p.Node.Name
-			}
-			access.ReportReplaced(warn, p.Node, alias, r.pinned.Replaced, r.hk.Published)
-			kept = append(kept, p)
+	for _, err := range errs {
+		// The first failure, not those it cut short.
+		if err != nil && (parent.Err() != nil || !errors.Is(err, context.Canceled)) {
+			return nil, err
 		}
 	}
-	if failed != nil {
-		return nil, failed
+	pins := make([]knownhosts.Pin, len(plans))
+	for i, p := range plans {
+		pins[i] = knownhosts.Pin{Node: p.Node.Name, Alias: hks[i].Alias, Source: access.PublishedSource(p.Node), Published: hks[i].Published}
+		if byName {
+			pins[i].Alias = p.Node.Name
+		}
+	}
+	pinned, errs := a.KnownHosts().PinAll(pins, accept)
+	var kept []*access.Plan
+	var changed []error
+	for i, p := range plans {
+		var cerr *knownhosts.HostKeyChangedError
+		switch {
+		case errors.As(errs[i], &cerr):
+			changed = append(changed, errs[i])
+		case errs[i] != nil:
+			return nil, errs[i]
+		default:
+			access.ReportReplaced(warn, p.Node, pins[i].Alias, pinned[i].Replaced, pins[i].Published)
+			kept = append(kept, p)
+		}
 	}
 	if len(changed) > 0 {
 		return nil, errors.Join(changed...)
