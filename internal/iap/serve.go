@@ -110,6 +110,11 @@ func (s *Stream) Serve(ws *websocket.Conn) error {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
 
+	if buf := a.buf; buf != nil {
+		a.buf = nil
+		bursts.Put(&buf)
+	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer s.wakeAll()
@@ -132,9 +137,18 @@ func (s *Stream) Serve(ws *websocket.Conn) error {
 	return first
 }
 
+// bursts and messages hold the buffers of websockets that ended, for the
+// next: a fleet opens a tunnel per node.
+var (
+	bursts   = sync.Pool{New: func() any { b := make([]byte, 0, batchSize); return &b }}
+	messages = sync.Pool{New: func() any { b := make([]byte, MaxMessage); return &b }}
+)
+
 // readLoop reads relay messages until ws fails or the stream ends.
 func (s *Stream) readLoop(a *attachment) error {
-	buf := make([]byte, MaxMessage)
+	bp := messages.Get().(*[]byte)
+	defer messages.Put(bp)
+	buf := *bp
 	for {
 		typ, r, err := a.ws.NextReader()
 		if err != nil {
@@ -396,7 +410,7 @@ func (s *Stream) lingerC() <-chan struct{} {
 // all sent and acknowledged (or linger over). Call with sendMu held.
 func (s *Stream) send(a *attachment, mayClose bool) (closeNow bool, err error) {
 	if a.buf == nil {
-		a.buf = make([]byte, 0, batchSize)
+		a.buf = (*bursts.Get().(*[]byte))[:0]
 	}
 	defer func() {
 		if ferr := a.flush(); err == nil {
