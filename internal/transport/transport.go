@@ -116,10 +116,15 @@ func New(o Options) (*Transport, error) {
 	// making no API call) would pay for; this way the first request does.
 	dial := t.dialer(30 * time.Second) // the proxy dials itself: no Proxy func
 	t.base = &http.Transport{
-		DialContext:           dial,
-		DialTLSContext:        t.dialTLS(dial, 10*time.Second),
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          100,
+		DialContext:       dial,
+		DialTLSContext:    t.dialTLS(dial, 10*time.Second),
+		ForceAttemptHTTP2: true,
+		MaxIdleConns:      100,
+		// A fleet command makes up to its parallelism of calls at once
+		// (host keys, 32 by default); over HTTP/1.1 (a plain-http
+		// endpoint, a proxy that speaks no HTTP/2) Go's default of 2 idle
+		// connections per host opens a new one for nearly every call.
+		MaxIdleConnsPerHost:   64,
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
