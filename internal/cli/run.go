@@ -256,6 +256,9 @@ func startFleet(ctx context.Context, g globalOptions, k keyOptions, o fleetOptio
 	for _, err := range f.sel.Invalid {
 		fmt.Fprintf(stdio.Err, "gkessh: skipping an instance: %v\n", err)
 	}
+	if limit, files := fleet.ParallelLimit(); limit > 0 && o.Parallel > limit && len(f.sel.Run) > limit {
+		fmt.Fprintf(stdio.Err, "gkessh: working on %d nodes at a time, not %d: the open-file limit is %d (ulimit -n)\n", limit, o.Parallel, files)
+	}
 	f.cfg.Granted = func(p *access.Plan, g *access.Granted, nodes int) {
 		fmt.Fprintln(stdio.Err, grantNotice(p, g, kp.Public, nodes))
 	}

@@ -82,3 +82,30 @@ func peakRSS(cmd *exec.Cmd) float64 {
 	}
 	return float64(ru.Maxrss) / 1024
 }
+
+// TestRunOpenFileLimit: under an open-file limit of 256, soft and hard (so
+// Go cannot raise it), all 300 nodes run: the descriptors a run holds
+// follow -P, not the number of nodes, and a -P past what the limit allows
+// is lowered, with a note, instead of failing nodes with EMFILE.
+func TestRunOpenFileLimit(t *testing.T) {
+	const nodes = 300
+	w := startEmulator(t, "--nodes", fmt.Sprint(nodes), "--propagation-delay", "200ms")
+	user := loginUser(t)
+	for _, p := range []string{"32", "1000"} {
+		out, err := w.command("sh", "-c", `ulimit -n 256 && exec gkessh "$@"`, "sh",
+			"run", "--user", user, "-P", p, "--all", "--", "true").CombinedOutput()
+		if want := fmt.Sprintf("%d nodes: %d ok\n", nodes, nodes); err != nil || !strings.HasSuffix(string(out), want) {
+			t.Errorf("-P %s under ulimit -n 256: %v, output ends:\n%s", p, err, tail(string(out), 5))
+		}
+		note := "gkessh: working on 64 nodes at a time, not 1000: the open-file limit is 256 (ulimit -n)\n"
+		if got := strings.Contains(string(out), note); got != (p == "1000") {
+			t.Errorf("-P %s: note %q printed: %v", p, note, got)
+		}
+	}
+}
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}

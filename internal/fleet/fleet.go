@@ -66,7 +66,8 @@ type Config struct {
 	// Stdin, when not nil, opens a node's copy of stdin: once per node, as
 	// the node starts; Run closes it when the node is done, read or not.
 	Stdin func() io.ReadCloser
-	// Parallel is how many nodes run at once (at least 1).
+	// Parallel is how many nodes run at once (at least 1, at most
+	// ParallelLimit).
 	Parallel int
 	// Timeout bounds each node from dial to exit; 0 means none.
 	Timeout time.Duration
@@ -93,6 +94,9 @@ const keyWait = 15 * time.Second
 // the order given. It fails as a whole only when the project cannot be
 // read or the shared key cannot be written; then no command was run.
 func Run(ctx context.Context, cfg Config, insts []*gce.Instance) ([]Result, error) {
+	if limit, _ := ParallelLimit(); limit > 0 && cfg.Parallel > limit {
+		cfg.Parallel = limit // past it, nodes would fail for want of sockets
+	}
 	if cfg.Parallel < 1 {
 		cfg.Parallel = 1
 	}
