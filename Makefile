@@ -81,6 +81,7 @@ FUZZ := \
 	keys:FuzzParseLines \
 	emulator:FuzzAgentParse \
 	keys:FuzzParseLifetime \
+	keys:FuzzParseDatetime \
 	internal/gce:FuzzParseCache \
 	internal/gce:FuzzCheckName \
 	sshconfig:FuzzMerge \

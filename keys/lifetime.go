@@ -44,17 +44,42 @@ func ParseLifetime(s string) (time.Duration, error) {
 }
 
 // gcloudSeconds is times.ParseDuration with default suffix "s": a plain
-// integer is seconds, else iso_duration.Duration.Parse's grammar.
+// integer is seconds, else iso_duration.Duration.Parse's grammar, each
+// part its length in seconds.
 func gcloudSeconds(in string) (float64, error) {
 	if n, err := strconv.ParseUint(in, 10, 63); err == nil {
 		return float64(n), nil
 	}
+	if strings.HasPrefix(in, "-") {
+		return 0, errors.New("a lifetime cannot be negative")
+	}
+	d, err := parseISODuration(in)
+	if err != nil {
+		return 0, err
+	}
+	return d.years*year + d.months*month + d.days*day + d.hours*3600 + d.minutes*60 + d.seconds, nil
+}
+
+// isoDuration is a duration as gcloud's iso_duration.Duration reads it:
+// its parts as given, a week as 7 days, ms, us and ns as seconds.
+type isoDuration struct{ years, months, days, hours, minutes, seconds float64 }
+
+// parseISODuration is iso_duration.Duration.Parse: an optional sign, an
+// optional P (without it, T is implied: M is minutes), then numbers each
+// followed by Y, M (months before T, minutes after), W, D, T, H, M, S, or
+// a last MS, US or NS.
+func parseISODuration(in string) (isoDuration, error) {
+	var d isoDuration
 	s := strings.ToUpper(in)
-	s = strings.TrimPrefix(s, "+") // a sign: gcloud's lower bound refuses '-'
+	sign := 1.0
+	if rest, ok := strings.CutPrefix(s, "-"); ok {
+		s, sign = rest, -1
+	} else {
+		s = strings.TrimPrefix(s, "+")
+	}
 	tImplied := !strings.HasPrefix(s, "P")
 	s = strings.TrimPrefix(s, "P")
 	tSeen := false
-	total := 0.0
 	var num strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -67,80 +92,54 @@ func gcloudSeconds(in string) (float64, error) {
 			continue
 		case c == 'T':
 			if tSeen {
-				return 0, errors.New("more than one T")
+				return d, errors.New("more than one T")
 			}
 			tSeen, tImplied = true, true
 			continue
 		case num.Len() == 0:
-			return 0, fmt.Errorf("unit %q without a number", s[i:])
+			return d, fmt.Errorf("unit %q without a number", s[i:])
 		}
 		n, err := strconv.ParseFloat(num.String(), 64)
 		if err != nil {
-			return 0, fmt.Errorf("bad number %q", num.String())
+			return d, fmt.Errorf("bad number %q", num.String())
 		}
+		n *= sign
 		num.Reset()
 		// ms, us and ns only as the last part.
 		if (c == 'M' || c == 'U' || c == 'N') && i+2 == len(s) && s[i+1] == 'S' {
-			total += n / map[byte]float64{'M': 1e3, 'U': 1e6, 'N': 1e9}[c]
+			d.seconds += n / map[byte]float64{'M': 1e3, 'U': 1e6, 'N': 1e9}[c]
 			i++
 			continue
 		}
 		switch {
 		case c == 'Y':
-			total += n * year
+			d.years += n
 		case c == 'W':
-			total += n * 7 * day
+			d.days += n * 7
 		case c == 'D':
-			total += n * day
+			d.days += n
 		case c == 'M' && !tImplied:
 			tImplied = true
-			total += n * month
+			d.months += n
 		case c == 'H':
 			tImplied = true
-			total += n * 3600
+			d.hours += n
 		case c == 'M':
 			tImplied = true
-			total += n * 60
+			d.minutes += n
 		case c == 'S':
 			tImplied = true
-			total += n
+			d.seconds += n
 		default:
-			return 0, fmt.Errorf("unknown unit %q", string(c))
+			return d, fmt.Errorf("unknown unit %q", string(c))
 		}
-		if math.IsInf(total, 0) || total > 1e12 {
-			return 0, errors.New("too long")
-		}
-	}
-	if num.Len() > 0 {
-		return 0, errors.New("a duration must end with a unit")
-	}
-	return total, nil
-}
-
-// ParseExpiration reads gcloud's --ssh-key-expiration: a time such as
-// 2017-08-29T18:52:51.142Z (RFC 3339), 2017-08-29T18:52:51 or 2017-08-29
-// (local time), which must be after now. It returns the lifetime left.
-func ParseExpiration(s string, now time.Time) (time.Duration, error) {
-	var t time.Time
-	var err error
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05", "2006-01-02"} {
-		if layout == time.RFC3339Nano {
-			t, err = time.Parse(layout, s)
-		} else {
-			t, err = time.ParseInLocation(layout, s, time.Local)
-		}
-		if err == nil {
-			break
+		if total := math.Abs(d.years*year + d.months*month + d.days*day + d.hours*3600 + d.minutes*60 + d.seconds); math.IsInf(total, 0) || total > 1e12 {
+			return d, errors.New("too long")
 		}
 	}
-	if err != nil {
-		return 0, fmt.Errorf("%q: want a time like 2017-08-29T18:52:51Z or 2017-08-29", s)
+	// "P0" is gcloud's one number without a unit.
+	if num.Len() > 0 && strings.TrimLeft(strings.ToUpper(in), "+-") != "P0" {
+		return d, errors.New("a duration must end with a unit")
 	}
-	if !t.After(now) {
-		return 0, fmt.Errorf("%q: must be in the future", s)
-	}
-	if t.Sub(now) > maxLifetime {
-		return 0, fmt.Errorf("%q: further off than %v", s, maxLifetime)
-	}
-	return t.Sub(now), nil
+	return d, nil
 }

@@ -34,7 +34,7 @@ func TestParseLifetime(t *testing.T) {
 		{"1500ms", 1500 * time.Millisecond, ""},
 		{"+2s", 2 * time.Second, ""},
 		{"500ms", 0, "shorter than a second"},
-		{"-1h", 0, "unit"},
+		{"-1h", 0, "negative"},
 		{"", 0, "shorter than a second"},
 		{"P", 0, "shorter than a second"},
 		{"1", time.Second, ""},

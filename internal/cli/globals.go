@@ -68,7 +68,7 @@ func globalFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "key-file", Usage: "private key file; the public key is FILE.pub (default ~/.ssh/google_compute_engine, created if missing)"},
 		&ucli.StringFlag{Name: "scope", Usage: "metadata for the key: project or instance (default: project, or the instance's own when it blocks project keys)"},
 		&ucli.StringFlag{Name: "key-expire-after", Aliases: []string{"ssh-key-expire-after"}, Value: "24h", Usage: "lifetime of the metadata key, as gcloud reads it: 30m, 24h, 1d12h, P1D, 90 (seconds); 0 for a key that never expires"},
-		&ucli.StringFlag{Name: "ssh-key-expiration", Usage: "when the metadata key expires, like 2030-08-29T18:52:51Z (gcloud's flag; instead of --key-expire-after)"},
+		&ucli.StringFlag{Name: "ssh-key-expiration", Usage: "when the metadata key expires, as gcloud reads it: 2030-08-29T18:52:51Z, 2030-08-29 10:00, +1d (gcloud's flag; instead of --key-expire-after)"},
 		&ucli.StringFlag{Name: "strict-host-key-checking", Usage: "yes: only recorded or guest-published host keys; accept-new: also trust on first use when the guest published none; no: accept any (default: accept-new; config-ssh and inventory: yes, what they write for ssh)"},
 	}
 }
