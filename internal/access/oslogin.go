@@ -3,6 +3,8 @@ package access
 import (
 	"context"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/gkessh/gkessh/internal/gce"
 )
 
@@ -34,4 +36,23 @@ func (a *Access) loginProfile(ctx context.Context) (*profile, error) {
 		}
 		return &profile{account: account, LoginProfile: prof}, nil
 	})
+}
+
+// Revoke takes key out of the OS Login profile of Config.Account and says
+// whose profile that is and whether it held the key. Under DryRun it only
+// reads the profile: removed then says the key would go.
+func (a *Access) Revoke(ctx context.Context, key ssh.PublicKey) (account string, removed bool, err error) {
+	prof, err := a.loginProfile(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	fp, _, ok := prof.Find(key)
+	if !ok || a.cfg.DryRun {
+		return prof.account, ok, nil
+	}
+	c, err := a.Compute(ctx)
+	if err != nil {
+		return prof.account, false, err
+	}
+	return prof.account, true, c.DeleteOSLoginKey(ctx, prof.account, fp)
 }

@@ -187,3 +187,59 @@ func types(e ast.Expr) string {
 	}
 	return ""
 }
+
+// TestOSLoginThroughAccess: every call to the OS Login API goes through
+// internal/access, the one place that decides OS Login: the CLI calls
+// none of gce's OS Login methods (read from gce's source: those that use
+// the oslogin API), so a new one is covered as it is added. (issue 21,
+// left over: keys remove called gce directly)
+func TestOSLoginThroughAccess(t *testing.T) {
+	osLogin := map[string]bool{}
+	gceFiles, err := filepath.Glob(filepath.Join("..", "gce", "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range gceFiles {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, src, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, decl := range f.Decls {
+			if fn, ok := decl.(*ast.FuncDecl); ok && fn.Recv != nil && fn.Body != nil &&
+				strings.Contains(string(src[fn.Body.Pos()-f.FileStart:fn.Body.End()-f.FileStart]), `apiRoot("oslogin")`) {
+				osLogin[fn.Name.Name] = true
+			}
+		}
+	}
+	if len(osLogin) < 3 {
+		t.Fatalf("found only %v in gce: the scan missed them", osLogin)
+	}
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			if call, ok := n.(*ast.CallExpr); ok {
+				if sel, ok := call.Fun.(*ast.SelectorExpr); ok && osLogin[sel.Sel.Name] {
+					t.Errorf("%s calls gce's %s: OS Login goes through internal/access", name, sel.Sel.Name)
+				}
+			}
+			return true
+		})
+	}
+}

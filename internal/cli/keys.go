@@ -266,26 +266,28 @@ func removeOSLoginKey(ctx context.Context, o keysOptions, d *deps, stdio Stdio, 
 	if o.Node == "" {
 		return false, nil
 	}
-	c, inst, err := keysTarget(ctx, o, d)
+	if err := checkNode(o.Node, o.Zone); err != nil {
+		return false, err
+	}
+	a, err := newAccess(ctx, o.globalOptions, o.keyOptions, d, stdio, accessOptions{})
 	if err != nil {
 		return false, err
 	}
-	proj, err := c.Project(ctx)
+	defer a.Close()
+	_, inst, err := a.Instance(ctx, o.Node)
+	if err != nil {
+		return false, err
+	}
+	proj, err := a.Project(ctx)
 	if err != nil || access.ModeOf(inst, proj) != access.OSLogin {
 		return false, err
 	}
-	account, err := osLoginAccount(d, o.globalOptions)()
-	if err != nil {
-		return true, err
-	}
-	if o.DryRun {
-		fmt.Fprintf(stdio.Out, "would remove your key from the OS Login profile of %s\n", account)
-		return true, nil
-	}
-	removed, err := c.RemoveOSLoginKey(ctx, account, pub)
+	account, removed, err := a.Revoke(ctx, pub)
 	switch {
 	case err != nil:
 		return true, err
+	case removed && o.DryRun:
+		fmt.Fprintf(stdio.Out, "would remove your key %s from the OS Login profile of %s\n", ssh.FingerprintSHA256(pub), account)
 	case removed:
 		fmt.Fprintf(stdio.Out, "Removed your key %s from the OS Login profile of %s.\n", ssh.FingerprintSHA256(pub), account)
 	default:

@@ -127,10 +127,16 @@ func TestSSHOSLoginVM(t *testing.T) {
 	if out, _, code := e.run("doctor", "plain-vm"); code != 0 || !strings.Contains(out, "ok    OS Login is on for plain-vm: your key goes into your OS Login profile, and you log in as owner_demo_project_example") {
 		t.Errorf("doctor: exit %d:\n%s", code, out)
 	}
-	// keys remove takes the key out of the profile, not out of metadata.
-	for _, want := range []string{"Removed your key SHA256:", "nothing to remove"} {
-		if out, stderr, code := e.run("keys", "remove", "plain-vm"); code != 0 || !strings.Contains(out, want) {
-			t.Errorf("keys remove: exit %d, stdout %q, stderr %q; want %q", code, out, stderr, want)
+	// keys remove takes the key out of the profile, not out of metadata;
+	// its dry run reads the profile and says which it would do.
+	for _, run := range []struct{ args, want string }{
+		{"keys remove plain-vm --dry-run", "would remove your key SHA256:"},
+		{"keys remove plain-vm", "Removed your key SHA256:"},
+		{"keys remove plain-vm --dry-run", "nothing to remove"},
+		{"keys remove plain-vm", "nothing to remove"},
+	} {
+		if out, stderr, code := e.run(strings.Fields(run.args)...); code != 0 || !strings.Contains(out, run.want) {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want %q", run.args, code, out, stderr, run.want)
 		}
 	}
 }

@@ -137,21 +137,12 @@ func (c *Client) LoginProfile(ctx context.Context, account string) (*LoginProfil
 	return &prof, nil
 }
 
-// RemoveOSLoginKey deletes key from account's OS Login profile
-// (users.getLoginProfile, then users.sshPublicKeys.delete of the entry
-// holding it) and reports whether it was there.
-func (c *Client) RemoveOSLoginKey(ctx context.Context, account string, key ssh.PublicKey) (bool, error) {
-	prof, err := c.LoginProfile(ctx, account)
-	if err != nil {
-		return false, err
-	}
-	fp, _, ok := prof.Find(key)
-	if !ok {
-		return false, nil
-	}
-	u := c.apiRoot("oslogin") + "v1/users/" + url.PathEscape(account) + "/sshPublicKeys/" + url.PathEscape(fp)
+// DeleteOSLoginKey deletes the key account's OS Login profile holds under
+// fingerprint (users.sshPublicKeys.delete).
+func (c *Client) DeleteOSLoginKey(ctx context.Context, account, fingerprint string) error {
+	u := c.apiRoot("oslogin") + "v1/users/" + url.PathEscape(account) + "/sshPublicKeys/" + url.PathEscape(fingerprint)
 	if err := c.doAt(ctx, http.MethodDelete, u, nil, nil, &struct{}{}); err != nil {
-		return false, explain(err, "delete a key from the OS Login profile of "+account, "roles/compute.osLogin")
+		return explain(err, "delete a key from the OS Login profile of "+account, "roles/compute.osLogin")
 	}
-	return true, nil
+	return nil
 }
