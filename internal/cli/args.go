@@ -147,6 +147,12 @@ func placeFlags(app *ucli.App, path []*ucli.Command, flags []flagArg) (root, loc
 	first := map[ucli.Flag]seen{}
 	for _, f := range flags {
 		toRoot, def := true, lookupFlag(app.Flags, f.name)
+		if def == nil && (cmd == nil || lookupFlag(cmd.Flags, f.name) == nil) {
+			if gerr := gcloudOnlyError(f.words[0]); gerr != nil {
+				err = cmp.Or(err, inCommand(name, gerr))
+				continue
+			}
+		}
 		if global, ok := globalName[f.name]; ok {
 			if cmd != nil && !honours(command, global) {
 				err = cmp.Or(err, error(usageError{msg: fmt.Sprintf("%s does not take --%s", name, global), cmd: name}))

@@ -3,12 +3,16 @@
 package cli
 
 import (
+	"errors"
 	"io"
 	"log"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/gkessh/gkessh/keys"
 )
@@ -92,5 +96,62 @@ func TestGcloudIAPFlags(t *testing.T) {
 	}
 	if _, stderr, code := e.run("--verbosity=loud", n, "--", "true"); code == 0 || !strings.Contains(stderr, "--verbosity") {
 		t.Errorf("--verbosity=loud: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestGcloudOnlyFlags: a gcloud flag gkessh does not take is a usage
+// error naming what to do instead, wherever it is typed, never "flag
+// provided but not defined"; a command's own flag of that name is its
+// own. (issue 22 item 2)
+func TestGcloudOnlyFlags(t *testing.T) {
+	stdio := Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}
+	app := newApp(newDeps(stdio), stdio)
+	for name := range gcloudOnly {
+		flag := "--" + name
+		if len(name) == 1 {
+			flag = "-" + name
+		}
+		for _, line := range []string{flag + " NODE -- true", "NODE " + flag, "tunnel NODE 22 " + flag, flag + " run --all -- true"} {
+			_, err := hoistFlags(app, append([]string{"gkessh"}, strings.Fields(line)...))
+			var ue usageError
+			if !errors.As(err, &ue) || !strings.Contains(ue.msg, flag+" is gcloud's, not gkessh's: "+gcloudOnly[name]) {
+				t.Errorf("gkessh %s: %v, want a usage error naming what to do instead", line, err)
+			}
+		}
+	}
+	for _, line := range []string{"audit --format json --all", "keys list --format json", "--format json keys list"} {
+		if _, err := hoistFlags(app, append([]string{"gkessh"}, strings.Fields(line)...)); err != nil {
+			t.Errorf("gkessh %s: %v: its own --format", line, err)
+		}
+	}
+	e := newParallelSSHEnv(t, "builtin", 1)
+	for _, args := range [][]string{
+		{e.node(0).Name, "--network", "default", "--region", "us-west1", "--", "true"},
+		{"tunnel", "--dest-group", "g", e.node(0).Name, "22"},
+	} {
+		_, stderr, code := e.run(args...)
+		if want := map[bool]int{true: exitUsage, false: exitFailure}[args[0] == "tunnel"]; code != want || !strings.Contains(stderr, "start-iap-tunnel") || strings.Contains(stderr, "not defined") {
+			t.Errorf("gkessh %q: exit %d, want %d:\n%s", args, code, want, stderr)
+		}
+	}
+	if got := e.srv.Stats(); got.APICalls != 0 || got.Tunnels != 0 {
+		t.Errorf("refused gcloud flags: %d API calls, %d tunnels", got.APICalls, got.Tunnels)
+	}
+}
+
+// TestGcloudSSHKeyFile: --ssh-key-file is gcloud's name for --key-file.
+// (issue 22 item 2)
+func TestGcloudSSHKeyFile(t *testing.T) {
+	e := newParallelSSHEnv(t, "builtin", 1)
+	key := filepath.Join(t.TempDir(), "gcloud-key")
+	if _, stderr, code := e.run(e.node(0).Name, "--ssh-key-file", key, "--", "true"); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	pub, err := keys.PublicKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := e.projectItems()["ssh-keys"]; !strings.Contains(lines, strings.Fields(string(ssh.MarshalAuthorizedKey(pub)))[1]) {
+		t.Errorf("project ssh-keys has no line for %s:\n%s", key, lines)
 	}
 }

@@ -65,7 +65,7 @@ func globalFlags() []ucli.Flag {
 			}},
 		&ucli.BoolFlag{Name: "dry-run", Usage: "say what would be done and change nothing: no metadata, no file, no connection"},
 		&ucli.StringFlag{Name: "user", Usage: "user name on the node (default: your local login name)"},
-		&ucli.StringFlag{Name: "key-file", Usage: "private key file; the public key is FILE.pub (default ~/.ssh/google_compute_engine, created if missing)"},
+		&ucli.StringFlag{Name: "key-file", Aliases: []string{"ssh-key-file"}, Usage: "private key file; the public key is FILE.pub (default ~/.ssh/google_compute_engine, created if missing; gcloud's --ssh-key-file)"},
 		&ucli.StringFlag{Name: "scope", Usage: "metadata for the key: project or instance (default: project, or the instance's own when it blocks project keys)"},
 		&ucli.StringFlag{Name: "key-expire-after", Aliases: []string{"ssh-key-expire-after"}, Value: "24h", Usage: "lifetime of the metadata key, as gcloud reads it: 30m, 24h, 1d12h, P1D, 90 (seconds); 0 for a key that never expires"},
 		&ucli.StringFlag{Name: "ssh-key-expiration", Usage: "when the metadata key expires, as gcloud reads it: 2030-08-29T18:52:51Z, 2030-08-29 10:00, +1d (gcloud's flag; instead of --key-expire-after)"},
