@@ -47,6 +47,10 @@ type KeyFileError struct {
 	Path    string
 	Problem string
 	Err     error
+	// Broken: the pair's files cannot be used as they are (a .pub without
+	// its private key, a file ssh cannot parse, a .pub of another key);
+	// Replace makes a new pair in their place.
+	Broken bool
 }
 
 func (e *KeyFileError) Error() string {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -71,7 +72,7 @@ func LoadOrCreate(path string) (*KeyPair, error) {
 			if _, serr := os.Stat(path); serr == nil && attempt < 3 {
 				continue
 			}
-			return nil, fmt.Errorf("keys: %s.pub exists but its private key %s does not: restore the private key, or remove the .pub to get a new pair", path, path)
+			return nil, lonePub(path)
 		}
 		kp, err = create(path)
 		if errors.Is(err, fs.ErrExist) && attempt < 3 {
@@ -86,9 +87,41 @@ func LoadOrCreate(path string) (*KeyPair, error) {
 func Load(path string) (*KeyPair, error) {
 	kp, err := load(path, false)
 	if errors.Is(err, fs.ErrNotExist) {
+		if _, perr := os.Stat(path + ".pub"); perr == nil {
+			return nil, lonePub(path)
+		}
 		return nil, &KeyFileError{Path: path, Problem: "no private key at " + path, Err: err}
 	}
 	return kp, err
+}
+
+// lonePub is the error for a .pub whose private key is missing: a new
+// pair would not match the key the .pub says is the user's.
+func lonePub(path string) error {
+	return &KeyFileError{Path: path, Problem: fmt.Sprintf("%s.pub exists but its private key %s does not: restore the private key, or remove the .pub to get a new pair", path, path), Broken: true}
+}
+
+// Replace makes a new pair at path in place of a broken one (a
+// KeyFileError that is Broken), as gcloud's --force-key-file-overwrite
+// does: it removes the private key and the .pub, whichever are there, then
+// creates the pair. It removes nothing but regular files.
+func Replace(path string) (*KeyPair, error) {
+	for _, p := range []string{path, path + ".pub"} {
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("keys: %w", err)
+		}
+		if !fi.Mode().IsRegular() {
+			return nil, &KeyFileError{Path: path, Problem: fmt.Sprintf("%s is not a regular file (%v): not replacing it", p, fi.Mode().Type())}
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("keys: %w", err)
+		}
+	}
+	return LoadOrCreate(path)
 }
 
 // PublicKey returns the public key of the pair at path: its .pub when
@@ -143,7 +176,7 @@ func load(path string, writePub bool) (*KeyPair, error) {
 			return nil, fmt.Errorf("keys: %s is passphrase-protected: %w", path, err)
 		}
 	case err != nil:
-		return nil, &KeyFileError{Path: path, Problem: path + " is not a private key ssh can use (move it away to get a new pair)", Err: err}
+		return nil, &KeyFileError{Path: path, Problem: path + " is not a private key ssh can use (move it away to get a new pair)", Err: err, Broken: true}
 	default:
 		kp.Signer = signer
 	}
@@ -158,7 +191,7 @@ func load(path string, writePub bool) (*KeyPair, error) {
 	}
 	if pub != nil && !bytes.Equal(pub.Marshal(), kp.Public.Marshal()) {
 		kp.Close()
-		return nil, fmt.Errorf("keys: %s.pub (%s) is not the public key of %s (%s): fix or remove the .pub", path, ssh.FingerprintSHA256(pub), path, ssh.FingerprintSHA256(kp.Public))
+		return nil, &KeyFileError{Path: path, Problem: fmt.Sprintf("%s.pub (%s) is not the public key of %s (%s): fix or remove the .pub", path, ssh.FingerprintSHA256(pub), path, ssh.FingerprintSHA256(kp.Public)), Broken: true}
 	}
 	return kp, nil
 }
@@ -199,7 +232,7 @@ func readPublic(path string) (ssh.PublicKey, string, error) {
 	}
 	pub, comment, _, _, err := ssh.ParseAuthorizedKey(b)
 	if err != nil {
-		return nil, "", fmt.Errorf("keys: %s is not a public key (%w): fix or remove it", path, err)
+		return nil, "", &KeyFileError{Path: strings.TrimSuffix(path, ".pub"), Problem: path + " is not a public key (fix or remove it)", Err: err, Broken: true}
 	}
 	return pub, comment, nil
 }

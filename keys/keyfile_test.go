@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -167,18 +168,19 @@ func TestLoadKeyFiles(t *testing.T) {
 		mode    os.FileMode
 		pub     []byte // nil: no .pub file
 		wantErr string // "" = loads
+		broken  bool   // a KeyFileError that is Broken: Replace makes a new pair
 	}{
-		{"rsa pem (gcloud's ssh-keygen)", pemKey(t, rsaKey), 0o600, pubLine(t, rsaKey), ""},
-		{"rsa openssh", opensshKey(t, rsaKey, ""), 0o600, pubLine(t, rsaKey), ""},
-		{"ecdsa pem", pemKey(t, ecKey), 0o600, pubLine(t, ecKey), ""},
-		{"ed25519 pkcs8", pemKey(t, edKey), 0o600, pubLine(t, edKey), ""},
-		{"ed25519 openssh, .pub missing", opensshKey(t, edKey, ""), 0o400, nil, ""},
-		{"group-readable", opensshKey(t, edKey, ""), 0o640, pubLine(t, edKey), "chmod 600"},
-		{"world-readable", pemKey(t, rsaKey), 0o604, pubLine(t, rsaKey), "unprotected private key file"},
-		{"mismatched .pub", opensshKey(t, edKey, ""), 0o600, pubLine(t, ecKey), "is not the public key of"},
-		{"garbage .pub", opensshKey(t, edKey, ""), 0o600, []byte("ssh-ed25519 !!!\n"), "is not a public key"},
-		{"garbage private key", []byte("not a key\n"), 0o600, pubLine(t, edKey), "not a private key ssh can use"},
-		{"unreadable", opensshKey(t, edKey, ""), 0o000, pubLine(t, edKey), "permission denied"},
+		{"rsa pem (gcloud's ssh-keygen)", pemKey(t, rsaKey), 0o600, pubLine(t, rsaKey), "", false},
+		{"rsa openssh", opensshKey(t, rsaKey, ""), 0o600, pubLine(t, rsaKey), "", false},
+		{"ecdsa pem", pemKey(t, ecKey), 0o600, pubLine(t, ecKey), "", false},
+		{"ed25519 pkcs8", pemKey(t, edKey), 0o600, pubLine(t, edKey), "", false},
+		{"ed25519 openssh, .pub missing", opensshKey(t, edKey, ""), 0o400, nil, "", false},
+		{"group-readable", opensshKey(t, edKey, ""), 0o640, pubLine(t, edKey), "chmod 600", false},
+		{"world-readable", pemKey(t, rsaKey), 0o604, pubLine(t, rsaKey), "unprotected private key file", false},
+		{"mismatched .pub", opensshKey(t, edKey, ""), 0o600, pubLine(t, ecKey), "is not the public key of", true},
+		{"garbage .pub", opensshKey(t, edKey, ""), 0o600, []byte("ssh-ed25519 !!!\n"), "is not a public key", true},
+		{"garbage private key", []byte("not a key\n"), 0o600, pubLine(t, edKey), "not a private key ssh can use", true},
+		{"unreadable", opensshKey(t, edKey, ""), 0o000, pubLine(t, edKey), "permission denied", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -199,6 +201,13 @@ func TestLoadKeyFiles(t *testing.T) {
 				if err == nil || !strings.Contains(strings.ToLower(err.Error()), tt.wantErr) {
 					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
 				}
+				var kfe *KeyFileError
+				if broken := errors.As(err, &kfe) && kfe.Broken; broken != tt.broken {
+					t.Fatalf("err = %v: broken %v, want %v", err, broken, tt.broken)
+				}
+				if tt.broken {
+					checkReplace(t, path)
+				}
 				return
 			}
 			if err != nil {
@@ -218,14 +227,38 @@ func TestLoadKeyFiles(t *testing.T) {
 	}
 }
 
+// checkReplace: Replace makes a new pair at path that loads.
+func checkReplace(t *testing.T, path string) {
+	t.Helper()
+	kp, err := Replace(path)
+	if err != nil {
+		t.Fatalf("Replace: %v", err)
+	}
+	kp.Close()
+	if !kp.Created {
+		t.Fatal("Replace made no new pair")
+	}
+	again, err := LoadOrCreate(path)
+	if err != nil {
+		t.Fatalf("the new pair does not load: %v", err)
+	}
+	again.Close()
+	if !SameKey(again.Public, kp.Public) {
+		t.Fatal("the new pair is not the one Replace returned")
+	}
+}
+
 func TestLoadOrCreateRefusesLonePub(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "id")
 	if err := os.WriteFile(path+".pub", ssh.MarshalAuthorizedKey(testkey.Fixed(t, 0)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadOrCreate(path); err == nil || !strings.Contains(err.Error(), "does not") {
-		t.Fatalf("err = %v, want a refusal to overwrite the lone .pub", err)
+	_, err := LoadOrCreate(path)
+	var kfe *KeyFileError
+	if err == nil || !strings.Contains(err.Error(), "does not") || !errors.As(err, &kfe) || !kfe.Broken {
+		t.Fatalf("err = %v, want a refusal to overwrite the lone .pub, broken", err)
 	}
+	checkReplace(t, path)
 	if _, err := Load(filepath.Join(t.TempDir(), "none")); err == nil || !strings.Contains(err.Error(), "no private key") {
 		t.Fatalf("Load of a missing key: err = %v", err)
 	}

@@ -52,7 +52,7 @@ func newAccess(ctx context.Context, g globalOptions, k keyOptions, d *deps, stdi
 		return nil, err
 	}
 	cfg.User, cfg.KeyFile = user, keyFile
-	cfg.Key = func() (*keys.KeyPair, error) { return loadKey(keyFile, stdio.Err) }
+	cfg.Key = func() (*keys.KeyPair, error) { return loadKey(keyFile, stdio.Err, k.ForceOverwrite) }
 	cfg.Scope, cfg.ExpireAfter, cfg.ExactExpiry = k.Scope, k.ExpireAfter, k.ExpirySet
 	cfg.Account = osLoginAccount(d, g)
 	cfg.KnownHosts, cfg.Strict, cfg.AcceptChanged = known, o.Strict, o.AcceptChanged

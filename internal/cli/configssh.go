@@ -12,6 +12,7 @@ import (
 
 	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/gce"
+	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/sshconfig"
 )
 
@@ -44,6 +45,9 @@ func configSSHCommand(d *deps, stdio Stdio) *ucli.Command {
 				return err
 			}
 			opts := configSSHOptions{openSSHOptions: o, Path: c.String("ssh-config-file"), Pattern: c.String("pattern"), Remove: c.Bool("remove")}
+			if opts.Remove && opts.ForceOverwrite {
+				return usagef("--remove and --force-key-file-overwrite: removing the block leaves the key files alone; give one")
+			}
 			if opts.Pattern != "" {
 				if err := gce.CheckNamePattern(opts.Pattern); err != nil {
 					return usagef("--pattern: %v: use instance name characters with * and ?", err)
@@ -64,6 +68,11 @@ func runConfigSSH(ctx context.Context, o configSSHOptions, d *deps, stdio Stdio)
 	old, err := os.ReadFile(o.Path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("read %s: %w", o.Path, err)
+	}
+	if o.ForceOverwrite {
+		if err := replaceBrokenKey(o.openSSHOptions, d, stdio); err != nil {
+			return err
+		}
 	}
 	var updated []byte
 	if o.Remove {
@@ -120,4 +129,31 @@ func configHosts(ctx context.Context, o configSSHOptions, d *deps, stdio Stdio) 
 		hosts[i] = sshconfig.Host{Pattern: p.Node.Name, Options: route.sshOptions(p.Node, p.User)}
 	}
 	return hosts, nil
+}
+
+// replaceBrokenKey replaces the key pair the ssh config names when it
+// cannot be used as it is (--force-key-file-overwrite), as gcloud
+// config-ssh does: the proxy would fail on it at every ssh. A missing pair
+// is left for the proxy to create.
+func replaceBrokenKey(o openSSHOptions, d *deps, stdio Stdio) error {
+	path, err := keyFileOf(d, o.keyOptions)
+	if err != nil {
+		return err
+	}
+	kp, err := keys.Load(path)
+	var kfe *keys.KeyFileError
+	switch {
+	case err == nil:
+		return kp.Close()
+	case !errors.As(err, &kfe) || !kfe.Broken:
+		return nil
+	case o.DryRun:
+		fmt.Fprintf(stdio.Out, "would replace the key pair %s with a new one (%v)\n", path, err)
+		return nil
+	}
+	kp, err = loadKey(path, stdio.Err, true)
+	if err != nil {
+		return err
+	}
+	return kp.Close()
 }

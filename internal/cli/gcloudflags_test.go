@@ -3,10 +3,12 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"log"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/keys"
 )
 
@@ -153,5 +156,63 @@ func TestGcloudSSHKeyFile(t *testing.T) {
 	}
 	if lines := e.projectItems()["ssh-keys"]; !strings.Contains(lines, strings.Fields(string(ssh.MarshalAuthorizedKey(pub)))[1]) {
 		t.Errorf("project ssh-keys has no line for %s:\n%s", key, lines)
+	}
+}
+
+// TestForceKeyFileOverwrite: a key pair gkessh cannot use stops a login
+// with a hint naming --force-key-file-overwrite, which replaces the pair
+// with a new one and says so (its dry run says it would, and replaces
+// nothing), as gcloud's flag does; config-ssh takes it too. (issue 22
+// item 2)
+func TestForceKeyFileOverwrite(t *testing.T) {
+	e := newParallelSSHEnv(t, "builtin", 1)
+	n := e.node(0).Name
+	key := filepath.Join(t.TempDir(), "k")
+	lonePub := ssh.MarshalAuthorizedKey(testkey.Fixed(t, 0))
+	if err := os.WriteFile(key+".pub", lonePub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unchanged := func(what string) {
+		t.Helper()
+		if b, err := os.ReadFile(key + ".pub"); err != nil || !bytes.Equal(b, lonePub) {
+			t.Errorf("%s: the .pub changed", what)
+		}
+		if _, err := os.Stat(key); err == nil {
+			t.Errorf("%s: a private key was written", what)
+		}
+	}
+	_, stderr, code := e.run(n, "--key-file", key, "--", "true")
+	if code != exitFailure || !strings.Contains(stderr, "--force-key-file-overwrite") {
+		t.Errorf("without the flag: exit %d, want 255 and a hint naming the flag:\n%s", code, stderr)
+	}
+	unchanged("without the flag")
+	out, stderr, code := e.run(n, "--key-file", key, "--force-key-file-overwrite", "--dry-run")
+	if code != 0 || !strings.Contains(out, "would replace the key pair "+key+" with a new one") {
+		t.Errorf("--dry-run: exit %d:\n%s%s", code, out, stderr)
+	}
+	unchanged("--dry-run")
+	out, stderr, code = e.run(n, "--key-file", key, "--force-key-file-overwrite", "--", "echo", "in")
+	if code != 0 || out != "in\n" || !strings.Contains(stderr, "Replacing the key pair "+key+" with a new one") {
+		t.Fatalf("with the flag: exit %d, stdout %q:\n%s", code, out, stderr)
+	}
+	kp, err := keys.Load(key)
+	if err != nil {
+		t.Fatalf("the new pair: %v", err)
+	}
+	kp.Close()
+	if !strings.Contains(e.projectItems()["ssh-keys"], strings.Fields(string(ssh.MarshalAuthorizedKey(kp.Public)))[1]) {
+		t.Error("the new key is not in project metadata")
+	}
+	// config-ssh replaces a broken pair at once: the proxy would stop on it.
+	if err := os.WriteFile(key, []byte("not a key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := e.run("config-ssh", "--key-file", key, "--force-key-file-overwrite"); code != 0 || !strings.Contains(stderr, "Replacing the key pair") {
+		t.Errorf("config-ssh: exit %d:\n%s", code, stderr)
+	}
+	if kp, err := keys.Load(key); err != nil {
+		t.Errorf("after config-ssh: %v", err)
+	} else {
+		kp.Close()
 	}
 }

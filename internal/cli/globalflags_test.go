@@ -86,7 +86,7 @@ func TestGlobalFlagsEveryPosition(t *testing.T) {
 			var without observation
 			var refusals *probeEnv // one for every refused flag: nothing may change it
 			baseline := func(t *testing.T, p flagProbe) observation {
-				if p.env != nil {
+				if p.env != nil || p.setup != nil {
 					return runProbe(t, drv, p, nil) // the probe's own setting
 				}
 				once.Do(func() { without = runProbe(t, drv, p, nil) })
@@ -238,7 +238,7 @@ type flagProbe struct {
 	value func(pe *probeEnv, path string) string
 	// env is set for runs with and without the flag.
 	env func(pe *probeEnv) map[string]string
-	// setup prepares what the flag needs, for runs with it only.
+	// setup prepares what the flag needs, before runs with and without it.
 	setup func(t *testing.T, pe *probeEnv)
 	// seen returns nil when with shows the flag's effect; without is the
 	// same command's run without the flag.
@@ -331,6 +331,27 @@ var probes = map[string]flagProbe{
 	"key-file": {
 		value: func(pe *probeEnv, _ string) string { return filepath.Join(pe.home, "flagkey") },
 		seen:  newly("flagkey"),
+	},
+	"force-key-file-overwrite": {
+		// A private key file ssh cannot parse: without the flag the
+		// command stops on it (config-ssh leaves it).
+		setup: func(t *testing.T, pe *probeEnv) {
+			dir := filepath.Join(pe.home, ".ssh")
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "google_compute_engine"), []byte("not a key\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		},
+		seen: func(with, without observation) error {
+			const replaced = "F .ssh/google_compute_engine\n"
+			if !strings.Contains(with.filesDiff+"\n", replaced) || strings.Contains(without.filesDiff+"\n", replaced) {
+				return fmt.Errorf("the broken key file replaced with it: %v, without it: %v",
+					strings.Contains(with.filesDiff+"\n", replaced), strings.Contains(without.filesDiff+"\n", replaced))
+			}
+			return nil
+		},
 	},
 	"scope": {
 		// keys remove and prune with a NODE work on its metadata already.
@@ -662,9 +683,6 @@ func runProbe(t *testing.T, drv driver, p flagProbe, tp *typed) observation {
 func runProbeIn(t *testing.T, pe *probeEnv, drv driver, p flagProbe, tp *typed) observation {
 	t.Helper()
 	args := drv.args(pe)
-	if tp != nil && p.setup != nil {
-		p.setup(t, pe)
-	}
 	if tp != nil {
 		flag := []string{"--" + tp.name}
 		if len(tp.name) == 1 {
@@ -680,6 +698,9 @@ func runProbeIn(t *testing.T, pe *probeEnv, drv driver, p flagProbe, tp *typed) 
 		} else {
 			args = slices.Concat(args, flag)
 		}
+	}
+	if p.setup != nil {
+		p.setup(t, pe)
 	}
 	env := pe.environ()
 	if p.env != nil {

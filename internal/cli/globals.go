@@ -66,6 +66,7 @@ func globalFlags() []ucli.Flag {
 		&ucli.BoolFlag{Name: "dry-run", Usage: "say what would be done and change nothing: no metadata, no file, no connection"},
 		&ucli.StringFlag{Name: "user", Usage: "user name on the node (default: your local login name)"},
 		&ucli.StringFlag{Name: "key-file", Aliases: []string{"ssh-key-file"}, Usage: "private key file; the public key is FILE.pub (default ~/.ssh/google_compute_engine, created if missing; gcloud's --ssh-key-file)"},
+		&ucli.BoolFlag{Name: "force-key-file-overwrite", Usage: "when the key files cannot be used as they are (a .pub without its private key, a file ssh cannot parse, a .pub of another key), replace them with a new pair instead of stopping (gcloud's flag)"},
 		&ucli.StringFlag{Name: "scope", Usage: "metadata for the key: project or instance (default: project, or the instance's own when it blocks project keys)"},
 		&ucli.StringFlag{Name: "key-expire-after", Aliases: []string{"ssh-key-expire-after"}, Value: "24h", Usage: "lifetime of the metadata key, as gcloud reads it: 30m, 24h, 1d12h, P1D, 90 (seconds); 0 for a key that never expires"},
 		&ucli.StringFlag{Name: "ssh-key-expiration", Usage: "when the metadata key expires, as gcloud reads it: 2030-08-29T18:52:51Z, 2030-08-29 10:00, +1d (gcloud's flag; instead of --key-expire-after)"},
@@ -116,7 +117,7 @@ var (
 	// iapGlobals: it opens IAP tunnels.
 	iapGlobals = []string{"iap-endpoint", "iap-tunnel-insecure-disable-websocket-cert-check"}
 	// keyGlobals: it puts the user's key into metadata.
-	keyGlobals = []string{"user", "key-file", "scope", "key-expire-after", "ssh-key-expiration"}
+	keyGlobals = []string{"user", "key-file", "force-key-file-overwrite", "scope", "key-expire-after", "ssh-key-expiration"}
 )
 
 // globalsOf lists, by each command's full name, the global flags it
@@ -131,7 +132,7 @@ var globalsOf = map[string][]string{
 	"gkessh keys list":   googleGlobals,
 	"gkessh keys remove": slices.Concat(googleGlobals, []string{"user", "key-file", "scope", "dry-run"}),
 	"gkessh keys prune":  slices.Concat(googleGlobals, []string{"user", "key-file", "scope", "dry-run"}),
-	"gkessh config-ssh":  slices.Concat(googleGlobals, []string{"user", "key-file", "strict-host-key-checking", "dry-run"}),
+	"gkessh config-ssh":  slices.Concat(googleGlobals, []string{"user", "key-file", "force-key-file-overwrite", "strict-host-key-checking", "dry-run"}),
 	"gkessh inventory":   slices.Concat(googleGlobals, []string{"user", "key-file", "strict-host-key-checking"}),
 	"gkessh doctor":      slices.Concat(googleGlobals, iapGlobals, []string{"user", "key-file"}),
 	"gkessh audit":       slices.Concat(googleGlobals, iapGlobals, keyGlobals, []string{"strict-host-key-checking"}),

@@ -84,6 +84,8 @@ func hint(err error) string {
 		return fmt.Sprintf("log in as %s (ssh %s@%s), or run 'gkessh config-ssh', which writes User %s for OS Login nodes", posix.Posix, posix.Posix, posix.Node, posix.Posix)
 	case errors.As(err, &tooBig):
 		return "'gkessh keys list --audit' shows them, 'gkessh keys prune --all-expired' removes the expired ones"
+	case errors.As(err, &keyFile) && keyFile.Broken:
+		return "pass --force-key-file-overwrite to replace them with a new pair, or --key-file FILE"
 	case errors.As(err, &keyFile) && errors.Is(keyFile.Err, fs.ErrNotExist):
 		return "run 'gkessh keys ensure' to make one, or pass --key-file"
 	case errors.As(err, &keyFile):

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -22,6 +23,9 @@ type keyOptions struct {
 	// ExpirySet: the lifetime was given (--key-expire-after or
 	// --ssh-key-expiration), so a key line far from it is renewed with it.
 	ExpirySet bool
+	// ForceOverwrite: a broken key pair is replaced with a new one
+	// (--force-key-file-overwrite).
+	ForceOverwrite bool
 }
 
 // propagationFlag bounds the wait for a new key to reach the node.
@@ -32,7 +36,7 @@ func propagationFlag() ucli.Flag {
 // keyFlagValues reads and checks the key flags (globals: whichever the
 // command honours; the others keep their defaults).
 func keyFlagValues(c *ucli.Context) (keyOptions, error) {
-	k := keyOptions{User: c.String("user"), KeyFile: c.String("key-file"), Scope: c.String("scope")}
+	k := keyOptions{User: c.String("user"), KeyFile: c.String("key-file"), Scope: c.String("scope"), ForceOverwrite: c.Bool("force-key-file-overwrite")}
 	if err := checkScope(k.Scope); err != nil {
 		return k, err
 	}
@@ -105,10 +109,15 @@ func keyFileOf(d *deps, k keyOptions) (string, error) {
 // 2, like a usage error, but without pointing at --help.
 func badInput(err error) error { return exitError{code: exitUsage, err: err} }
 
-// loadKey loads the key pair at path, creating it when missing and saying
-// so on w.
-func loadKey(path string, w io.Writer) (*keys.KeyPair, error) {
+// loadKey loads the key pair at path, creating it when missing, or with
+// force replacing a broken one, and says so on w.
+func loadKey(path string, w io.Writer, force bool) (*keys.KeyPair, error) {
 	kp, err := keys.LoadOrCreate(path)
+	var kfe *keys.KeyFileError
+	if force && errors.As(err, &kfe) && kfe.Broken {
+		fmt.Fprintf(w, "Replacing the key pair %s with a new one (--force-key-file-overwrite): %v\n", path, err)
+		kp, err = keys.Replace(path)
+	}
 	if err != nil {
 		return nil, badInput(err)
 	}

@@ -387,9 +387,12 @@ func (o login) dryRun(ctx context.Context, stdio Stdio, a *access.Access, p *acc
 		return err
 	}
 	kp, err := keys.Load(keyPath)
+	var kfe *keys.KeyFileError
 	switch {
 	case err != nil && errors.Is(err, os.ErrNotExist):
 		fmt.Fprintf(out, "would create key pair %s and add it for %s to metadata\n", keyPath, p.User)
+	case o.ForceOverwrite && errors.As(err, &kfe) && kfe.Broken:
+		fmt.Fprintf(out, "would replace the key pair %s with a new one (%v) and add it for %s to metadata\n", keyPath, err, p.User)
 	case err != nil:
 		return err
 	default:
