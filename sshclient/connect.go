@@ -183,9 +183,10 @@ func (e *KeyRefusedError) Error() string {
 		}
 		return msg
 	}
+	// The causes only: what to do about them is the caller's to say.
 	return fmt.Sprintf("%s@%s still refuses key %s after %v. Likely causes: the guest agent is not running on the node; "+
-		"OS Login is enabled (enable-oslogin=TRUE), so metadata keys are ignored; or the instance sets block-project-ssh-keys=TRUE "+
-		"and the key went to project metadata. A slow node may also need a longer wait",
+		"OS Login is enabled (enable-oslogin=TRUE), so metadata keys are ignored; the instance sets block-project-ssh-keys=TRUE "+
+		"and the key went to project metadata; or the node takes longer than that",
 		e.User, e.Name, e.Keys, e.Waited)
 }
 

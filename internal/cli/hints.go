@@ -91,7 +91,7 @@ func hint(err error) string {
 	case errors.As(err, &keyFile):
 		return "pass --key-file FILE"
 	case errors.As(err, &refused) && refused.Waited > 0:
-		return "if the node blocks project keys, retry with --scope instance; a slow node may need a longer --propagation-timeout"
+		return "for a node that blocks project keys, retry with --scope instance; for a slow one, pass a longer --propagation-timeout"
 	case errors.As(err, &changed):
 		return "if the change is expected, run again with --" + "accept-changed-host-keys" + ", which replaces the recorded keys of " + changed.Alias + " with the published ones"
 	case errors.As(err, &hostKey) && hostKey.Published:

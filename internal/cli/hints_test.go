@@ -78,3 +78,18 @@ func TestHints(t *testing.T) {
 type certificateRequired struct{}
 
 func (certificateRequired) Error() string { return "tls: certificate required" }
+
+// TestPropagationTimeoutMessage: the give-up line names the causes once
+// and the fixes once (it used to advise a longer wait twice).
+func TestPropagationTimeoutMessage(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	report(&out, fmt.Errorf("wrap: %w", &sshclient.KeyRefusedError{User: "root", Name: "vm", Keys: "SHA256:abc", Waited: 2 * time.Minute}), true)
+	const want = "gkessh: wrap: root@vm still refuses key SHA256:abc after 2m0s. Likely causes: the guest agent is not running on the node; " +
+		"OS Login is enabled (enable-oslogin=TRUE), so metadata keys are ignored; the instance sets block-project-ssh-keys=TRUE " +
+		"and the key went to project metadata; or the node takes longer than that: " +
+		"for a node that blocks project keys, retry with --scope instance; for a slow one, pass a longer --propagation-timeout\n"
+	if out.String() != want {
+		t.Errorf("report =\n%q\nwant\n%q", out.String(), want)
+	}
+}
