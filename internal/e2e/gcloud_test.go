@@ -69,8 +69,9 @@ func TestGcloudStartIAPTunnel(t *testing.T) {
 	w := startEmulator(t, "--nodes", "1", "--adc-file", adc, "--tls", "--propagation-delay", "0s")
 	n := w.nodes()[0]
 	user := loginUser(t)
-	// gkessh reads no CA file of gcloud's yet; Go's own variable does.
-	w.env = append(gcloudTLSEnv(t, w), "SSL_CERT_FILE="+w.getenv("GCE_EMULATOR_CA_FILE"))
+	// gkessh trusts the emulator's CA through core/custom_ca_certs_file,
+	// as gcloud does: the env lines set it.
+	w.env = gcloudTLSEnv(t, w)
 	mustGcloud(t, w.env, "auth", "activate-service-account", "--key-file", adc)
 	w.run("gkessh", "keys", "ensure", "--user", user)
 
@@ -109,8 +110,8 @@ func TestGcloudCertificateAccess(t *testing.T) {
 	user := loginUser(t)
 	w.env = gcloudTLSEnv(t, w)
 	mustGcloud(t, w.env, "auth", "activate-service-account", "--key-file", adc)
-	// gkessh has no client certificate yet: the key goes in through the
-	// control API.
+	// The key goes in through the control API: under --mtls only gcloud
+	// is to reach the guarded ports here.
 	key := filepath.Join(w.home, ".ssh", "google_compute_engine")
 	if err := os.MkdirAll(filepath.Dir(key), 0o700); err != nil {
 		t.Fatal(err)
