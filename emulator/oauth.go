@@ -339,7 +339,7 @@ func (s *Server) checkAssertion(r *http.Request, assertion string) (*oauthAccoun
 	}
 	// Python's google-auth always names Google's endpoint, whatever the
 	// key file's token_uri; x/oauth2 names the token_uri.
-	if aud := "http://" + r.Host + r.URL.Path; claims.Aud != aud && claims.Aud != googleTokenURL {
+	if aud := requestBase(r) + r.URL.Path; claims.Aud != aud && claims.Aud != googleTokenURL {
 		return nil, claims, "Invalid JWT: Failed audience check. The right audience is " + googleTokenURL
 	}
 	now := time.Now().Unix()
@@ -515,11 +515,21 @@ func (s *Server) ctlAddAccount(r *http.Request) (any, *apiError) {
 	default:
 		return nil, invalid("type %q is not service_account or authorized_user", req.Type)
 	}
-	file, err := add(req.Account, "http://"+r.Host)
+	file, err := add(req.Account, requestBase(r))
 	if err != nil {
 		return nil, &apiError{http.StatusInternalServerError, "internalError", err.Error()}
 	}
 	return json.RawMessage(file), nil
+}
+
+// requestBase is the scheme and host r came to: https:// under
+// Config.TLS, so that credentials files and JWT audiences name the URL
+// clients actually use.
+func requestBase(r *http.Request) string {
+	if r.TLS != nil {
+		return "https://" + r.Host
+	}
+	return "http://" + r.Host
 }
 
 // countBy records one event of kind for the principal of g ("" for none).

@@ -3,6 +3,7 @@
 package emulator
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -22,6 +23,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
 )
 
 // tlsServer serves s with cfg (its TLSConfig or MTLSConfig) and returns
@@ -244,4 +247,39 @@ func TestMTLS(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestTLSCredentialsFiles: under Config.TLS the credentials files the
+// control API writes name the https:// token endpoint, and a service
+// account's JWT, whose audience x/oauth2 takes from that token_uri, gets a
+// token there.
+func TestTLSCredentialsFiles(t *testing.T) {
+	s, _ := newTestServer(t, Config{Nodes: 1, TLS: true})
+	hs, pool := tlsServer(t, s, s.TLSConfig())
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsClient{pool: pool}.config()}}
+	for _, typ := range []string{"service_account", "authorized_user"} {
+		body := `{"type":"` + typ + `","email":"robot@` + s.ProjectName() + `.iam.gserviceaccount.com","projects":["` + s.ProjectName() + `"]}`
+		req, _ := http.NewRequest("POST", hs.URL+"/control/accounts", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+testControlSecret)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var f struct {
+			TokenURI string `json:"token_uri"`
+		}
+		if err := json.Unmarshal(file, &f); err != nil || f.TokenURI != hs.URL+"/token" {
+			t.Errorf("%s: token_uri %q (%v), want %s/token", typ, f.TokenURI, err, hs.URL)
+		}
+		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
+		creds, err := google.CredentialsFromJSONWithType(ctx, file, google.CredentialsType(typ), cloudPlatform)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := creds.TokenSource.Token(); err != nil {
+			t.Errorf("%s: token over HTTPS: %v", typ, err)
+		}
+	}
 }
