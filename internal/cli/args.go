@@ -149,8 +149,7 @@ func placeFlags(app *ucli.App, path []*ucli.Command, flags []flagArg) (root, loc
 		toRoot, def := true, lookupFlag(app.Flags, f.name)
 		if def == nil && (cmd == nil || lookupFlag(cmd.Flags, f.name) == nil) {
 			if gerr := gcloudOnlyError(f.words[0]); gerr != nil {
-				err = cmp.Or(err, inCommand(name, gerr))
-				continue
+				err = cmp.Or(err, inCommand(name, gerr)) // and kept, as every refused flag is
 			}
 		}
 		if global, ok := globalName[f.name]; ok {
