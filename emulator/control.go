@@ -98,8 +98,8 @@ type NodeInfo struct {
 	Firewall  bool   `json:"firewall"`  // the IAP firewall rule is open
 	NetworkIP string `json:"networkIP"` // its internal IP in the Compute API
 	// Ports are the node ports besides 22 the relay forwards, to local
-	// addresses: "8080" -> "127.0.0.1:9000".
-	Ports map[string]string `json:"ports,omitempty"`
+	// addresses: "8080" -> "127.0.0.1:9000"; {} for none.
+	Ports map[string]string `json:"ports"`
 }
 
 // Info describes the node.
@@ -107,11 +107,9 @@ func (n *Node) Info() NodeInfo {
 	addr := n.SSHAddr()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	info := NodeInfo{Name: n.Name, Zone: n.Zone, ID: n.ID, Status: n.status, SSHAddr: addr, Firewall: n.firewall, NetworkIP: n.ip}
+	info := NodeInfo{Name: n.Name, Zone: n.Zone, ID: n.ID, Status: n.status, SSHAddr: addr, Firewall: n.firewall, NetworkIP: n.ip,
+		Ports: map[string]string{}}
 	for port, to := range n.ports {
-		if info.Ports == nil {
-			info.Ports = map[string]string{}
-		}
 		info.Ports[strconv.Itoa(port)] = to
 	}
 	return info

@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -143,7 +146,7 @@ func TestControlPatchNode(t *testing.T) {
 	}
 	var stopped NodeInfo
 	if code := ctl(t, hs, "POST", path, map[string]any{"ports": map[string]string{"8080": ""}}, &stopped); code != 200 ||
-		stopped.Ports != nil || n.backendAddr(8080) != "" {
+		len(stopped.Ports) != 0 || n.backendAddr(8080) != "" {
 		t.Errorf("stop forwarding 8080: %d %+v", code, stopped)
 	}
 
@@ -354,4 +357,37 @@ func instanceItem(inst *compute.Instance, key string) (string, bool) {
 		return "", false
 	}
 	return metadataValue(inst.Metadata, key)
+}
+
+// TestControlNodesListsDocumentedFields: every node GET /control/nodes
+// lists has each field the control API's table in docs/emulator.md names,
+// ports too when a node forwards none (issue 25: "ports" was missing).
+func TestControlNodesListsDocumentedFields(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "emulator.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `GET /control/nodes` \\| → `\\[\\{(.*)\\}\\]` \\|$").FindSubmatch(doc)
+	if row == nil {
+		t.Fatal("docs/emulator.md has no GET /control/nodes row")
+	}
+	var fields []string
+	for _, f := range strings.Split(string(row[1]), ",") {
+		fields = append(fields, strings.Trim(f, `"`))
+	}
+	_, hs := newTestServer(t, Config{Nodes: 2})
+	var nodes []map[string]any
+	if code := ctl(t, hs, "GET", "/control/nodes", nil, &nodes); code != 200 || len(nodes) != 2 {
+		t.Fatalf("list nodes: %d %v", code, nodes)
+	}
+	for _, n := range nodes {
+		for _, f := range fields {
+			if _, ok := n[f]; !ok {
+				t.Errorf("node %v lacks %q", n["name"], f)
+			}
+		}
+		if len(n) != len(fields) {
+			t.Errorf("node %v has %d fields, the docs name %d: %v", n["name"], len(n), len(fields), fields)
+		}
+	}
 }
