@@ -43,6 +43,11 @@ func main() {
 	stop := flag.Bool("stop", false, `stop the emulator GCE_EMULATOR_PID names and print the line that unsets what its lines set, as ssh-agent -k does: eval "$(gce-emulator --stop)"`)
 	flag.Parse()
 	stopProfile := devprof.Start()
+	// The command that starts a background emulator warns, on the terminal
+	// its user sees; the emulator it starts writes only to its log.
+	if !*stop && os.Getenv(readyFDVar) == "" {
+		fmt.Fprint(os.Stderr, rootWarning(os.Geteuid(), *sshd))
+	}
 	var err error
 	switch {
 	case *stop:
@@ -58,6 +63,22 @@ func main() {
 		fmt.Fprintln(os.Stderr, "gce-emulator:", err)
 		os.Exit(1)
 	}
+}
+
+// rootWarning is what the emulator says on start when euid is root: its
+// nodes' sessions are then root's on this machine, so a README example
+// such as `gkessh run … -- sudo tee /etc/x` would write the host's /etc/x.
+func rootWarning(euid int, sshd string) string {
+	if euid != 0 {
+		return ""
+	}
+	who := "every SSH session on its nodes runs as root on this machine"
+	if sshd == "openssh" {
+		who = "a login on its nodes as USER runs as this machine's USER, root included"
+	}
+	return "gce-emulator: WARNING: running as root: " + who +
+		", so a command run on a node (`sudo tee /etc/x`, `rm -rf ~`) changes this machine;" +
+		" run it as an unprivileged user, or on a throw-away machine or container\n"
 }
 
 // options are the flags of a serving emulator.

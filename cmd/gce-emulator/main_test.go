@@ -108,3 +108,63 @@ func TestADCFileNotThroughPlantedTemp(t *testing.T) {
 		t.Errorf("adc file: %v %v", fi, err)
 	}
 }
+
+// TestRootWarning: run as root, the emulator's nodes run their sessions
+// as root on this machine (newcomer review: a README example would write
+// the host's /etc). It says so on start, where its user sees it: on the
+// terminal in the foreground, and from the command that starts it with
+// --background (the background emulator's own output goes to its log).
+func TestRootWarning(t *testing.T) {
+	for _, c := range []struct {
+		euid int
+		sshd string
+		want string
+	}{
+		{0, "builtin", "every SSH session on its nodes runs as root on this machine"},
+		{0, "openssh", "runs as this machine's USER, root included"},
+		{1000, "builtin", ""},
+		{1000, "openssh", ""},
+	} {
+		got := rootWarning(c.euid, c.sshd)
+		if c.want == "" && got != "" || !strings.Contains(got, c.want) {
+			t.Errorf("rootWarning(%d, %s) = %q, want it to say %q", c.euid, c.sshd, got, c.want)
+		}
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("not root: the started emulator has nothing to warn about")
+	}
+	t.Run("background", func(t *testing.T) {
+		em := emulatorCommand(t, "--background", "--nodes", "0")
+		var stderr strings.Builder
+		em.Stderr = &stderr
+		out, err := em.Output()
+		if err != nil {
+			t.Fatalf("gce-emulator --background: %v\n%s", err, stderr.String())
+		}
+		stopFromLines(t, exports(t, string(out)))
+		if n := strings.Count(stderr.String(), "WARNING: running as root"); n != 1 {
+			t.Errorf("the starting command warned %d times, want once:\n%s", n, stderr.String())
+		}
+	})
+	t.Run("foreground", func(t *testing.T) {
+		em := emulatorCommand(t, "--nodes", "0")
+		var stderr strings.Builder
+		em.Stderr = &stderr
+		stdout, err := em.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := em.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		em.Process.Signal(syscall.SIGTERM)
+		em.Wait()
+		if !strings.HasPrefix(line, "export ") {
+			t.Fatalf("first line %q\n%s", line, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), "WARNING: running as root") {
+			t.Errorf("no warning on stderr:\n%s", stderr.String())
+		}
+	})
+}
