@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"net/http"
 
+	"golang.org/x/oauth2"
+
 	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/auth"
 	"github.com/gkessh/gkessh/internal/gce"
@@ -14,6 +16,7 @@ import (
 	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/knownhosts"
 	"github.com/gkessh/gkessh/sshclient"
+	"github.com/gkessh/gkessh/tunnel"
 )
 
 // hint says what to do about err in terms of gkessh's own flags and
@@ -38,6 +41,8 @@ func hint(err error) string {
 		proxy     *transport.ProxyError
 		cert      *transport.ClientCertError
 		authority x509.UnknownAuthorityError
+		closed    *tunnel.CloseError
+		token     *oauth2.RetrieveError
 	)
 	switch {
 	case errors.As(err, &proxy) && proxy.AuthRequired:
@@ -52,6 +57,10 @@ func hint(err error) string {
 		return "see gcloud topic client-certificate, or turn certificate-based access off: gcloud config set context_aware/use_client_certificate false"
 	case transport.CertificateRequired(err):
 		return "the server asks for a client certificate (certificate-based access): gcloud config set context_aware/use_client_certificate true"
+	case gce.IsPolicyDenied(err),
+		errors.As(err, &closed) && closed.Code == tunnel.CodeNotAuthorized,
+		errors.As(err, &token) && token.ErrorCode == "access_denied" && token.ErrorDescription == "Account restricted":
+		return certificateAccessHint
 	case errors.As(err, &authority):
 		return "if a proxy inspects TLS, name its CA file in gcloud's core/custom_ca_certs_file"
 	case errors.As(err, &imp) && imp.Code == http.StatusForbidden:
@@ -101,6 +110,13 @@ func hint(err error) string {
 	}
 	return ""
 }
+
+// certificateAccessHint is for Google refusing a device: the API's
+// organization policy 403, the relay's 4033 and the token endpoint's
+// "access_denied"/"Account restricted", which gcloud reports as "Access
+// was blocked by Context Aware Access" (core/context_aware.py).
+const certificateAccessHint = "if your organization requires certificate-based access (Context Aware Access), " +
+	"gcloud config set context_aware/use_client_certificate true, with a device certificate it accepts (gcloud topic client-certificate)"
 
 // withHint is err's message followed by its hint, if any.
 func withHint(err error) string {

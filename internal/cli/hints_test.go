@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/auth"
 	"github.com/gkessh/gkessh/internal/gce"
@@ -18,6 +20,7 @@ import (
 	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/knownhosts"
 	"github.com/gkessh/gkessh/sshclient"
+	"github.com/gkessh/gkessh/tunnel"
 )
 
 // TestHints: the libraries' typed errors name no gkessh flag, and report
@@ -52,6 +55,10 @@ func TestHints(t *testing.T) {
 		{&transport.ClientCertError{Setting: "s", Source: "no file"}, "gcloud topic client-certificate"},
 		{&net.OpError{Op: "remote error", Err: certificateRequired{}}, "context_aware/use_client_certificate true"},
 		{x509.UnknownAuthorityError{}, "core/custom_ca_certs_file"},
+		// Google refusing a device without its certificate, at each door.
+		{&gce.APIError{Code: 403, Message: "Request is prohibited by organization's policy. vpcServiceControlsUniqueIdentifier: X"}, certificateAccessHint},
+		{&tunnel.CloseError{Code: tunnel.CodeNotAuthorized, Reason: "not authorized", Port: 22}, certificateAccessHint},
+		{&oauth2.RetrieveError{ErrorCode: "access_denied", ErrorDescription: "Account restricted"}, certificateAccessHint},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%T", tt.err), func(t *testing.T) {

@@ -163,6 +163,8 @@ func explain(err error, what, perm string) error {
 	switch {
 	case ae.Code == http.StatusUnauthorized:
 		cause = "not authenticated (401): refresh the access token or run 'gcloud auth login'"
+	case IsPolicyDenied(err):
+		cause = "refused by the organization's policy (403: " + ae.Message + ")"
 	case ae.Code == http.StatusForbidden && (ae.Message == "" || strings.Contains(ae.Message, "'"+perm+"'")):
 		cause = "permission denied: needs " + perm + " (403)"
 	case ae.Code == http.StatusForbidden:
@@ -177,6 +179,16 @@ func explain(err error, what, perm string) error {
 		return fmt.Errorf("gce: %s: %w", what, err)
 	}
 	return &explainedError{msg: "gce: " + what + ": " + cause, err: err}
+}
+
+// IsPolicyDenied reports whether err is Google refusing a call for the
+// organization's policy rather than a missing permission: VPC Service
+// Controls' 403, through which certificate-based access also guards the
+// APIs (a request from a device without its client certificate).
+func IsPolicyDenied(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Code == http.StatusForbidden &&
+		strings.HasPrefix(ae.Message, "Request is prohibited by organization's policy")
 }
 
 // requiredPerm is GCE's wording of a 403: the permission and the resource.
