@@ -11,19 +11,21 @@ import (
 )
 
 // ParseExpiration reads gcloud's --ssh-key-expiration (ParseDatetime's
-// forms), which must be after now, and returns the lifetime left.
-func ParseExpiration(s string, now time.Time) (time.Duration, error) {
+// forms), which must be after now and within the longest lifetime, and
+// returns the time itself: a line written later still expires then, as
+// gcloud's expireOn is the time asked for, not a lifetime.
+func ParseExpiration(s string, now time.Time) (time.Time, error) {
 	t, err := ParseDatetime(s, now)
 	if err != nil {
-		return 0, err
+		return time.Time{}, err
 	}
 	if !t.After(now) {
-		return 0, fmt.Errorf("%q (%s): must be in the future", s, t.Format(time.RFC3339))
+		return time.Time{}, fmt.Errorf("%q (%s): must be in the future", s, t.Format(time.RFC3339))
 	}
 	if t.Sub(now) > maxLifetime {
-		return 0, fmt.Errorf("%q: further off than %v", s, maxLifetime)
+		return time.Time{}, fmt.Errorf("%q: further off than %v", s, maxLifetime)
 	}
-	return t.Sub(now), nil
+	return t, nil
 }
 
 // ParseDatetime reads a date and time as gcloud's arg_parsers.Datetime does

@@ -24,6 +24,9 @@ type EnsureOptions struct {
 	User        string        // the user the key logs in as; required
 	Scope       string        // "", ScopeProject or ScopeInstance; "" picks as gcloud does
 	ExpireAfter time.Duration // lifetime of the written line; 0 writes a permanent one
+	// ExpireAt, when set, is when the written line expires, however long
+	// the write took to come (ExpireAfter is then ignored).
+	ExpireAt time.Time
 	// Comment is the key's comment (its .pub's, "user@host"), which a
 	// permanent line keeps as gcloud writes it: gcloud takes a line
 	// without it for another key and adds its own. Expiring lines carry
@@ -89,7 +92,12 @@ func Ensure(ctx context.Context, c *gce.Client, inst *gce.Instance, pub ssh.Publ
 	res := EnsureResult{Scope: t.scope, Key: t.key}
 	edit := func(md *gce.Metadata) (bool, error) {
 		value, _ := gce.MetadataValue(md, t.key)
-		lines, line := upsert(ParseLines(value), opts.User, pub, opts.Comment, now(), opts.ExpireAfter, opts.ExactExpiry)
+		n := now()
+		life, err := opts.lifetime(n)
+		if err != nil {
+			return false, err
+		}
+		lines, line := upsert(ParseLines(value), opts.User, pub, opts.Comment, n, life, opts.ExactExpiry)
 		res.Line, res.Wrote = line, line != ""
 		if line == "" || opts.DryRun {
 			return false, nil
@@ -136,8 +144,25 @@ func Due(proj *gce.Project, inst *gce.Instance, pub ssh.PublicKey, opts EnsureOp
 		md = proj.CommonInstanceMetadata
 	}
 	value, _ := gce.MetadataValue(md, t.key)
-	_, line := upsert(ParseLines(value), opts.User, pub, opts.Comment, now(), opts.ExpireAfter, opts.ExactExpiry)
+	n := now()
+	life, err := opts.lifetime(n)
+	if err != nil {
+		return EnsureResult{}, err
+	}
+	_, line := upsert(ParseLines(value), opts.User, pub, opts.Comment, n, life, opts.ExactExpiry)
 	return EnsureResult{Scope: t.scope, Key: t.key, Line: line, Wrote: line != ""}, nil
+}
+
+// lifetime is the lifetime of a line written at now: until ExpireAt when
+// set, else ExpireAfter.
+func (o EnsureOptions) lifetime(now time.Time) (time.Duration, error) {
+	if o.ExpireAt.IsZero() {
+		return o.ExpireAfter, nil
+	}
+	if !o.ExpireAt.After(now) {
+		return 0, fmt.Errorf("the key line was to expire at %s, which has passed", o.ExpireAt.UTC().Format(time.RFC3339))
+	}
+	return o.ExpireAt.Sub(now), nil
 }
 
 func forbidden(err error) bool {

@@ -242,6 +242,40 @@ func TestEnsureRefreshesExpiringKey(t *testing.T) {
 	}
 }
 
+// TestEnsureExpireAt: a line asked to expire at a time gets that time,
+// whenever the write happens (ExpireAfter is ignored), is left alone while
+// it lasts, and is refused, not written permanent or already expired, once
+// the time has passed.
+func TestEnsureExpireAt(t *testing.T) {
+	_, c := setup(t)
+	ctx := testCtx(t)
+	pub := testkey.Fixed(t, 8)
+	at := time.Date(2026, 5, 2, 12, 0, 0, 0, time.UTC)
+	ensure := func(now time.Time) (keys.EnsureResult, error) {
+		return keys.Ensure(ctx, c, nil, pub, keys.EnsureOptions{User: "gina", ExpireAt: at, ExpireAfter: time.Minute, ExactExpiry: true,
+			Now: func() time.Time { return now }})
+	}
+	for _, now := range []time.Time{at.Add(-5 * time.Hour), at.Add(-4*time.Hour - 59*time.Minute)} {
+		res, err := ensure(now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l := keys.ParseLine(res.Line); res.Line != "" && !l.ExpireOn.Equal(at) {
+			t.Errorf("written at %v: expires %v, want %v", now, l.ExpireOn, at)
+		}
+	}
+	p, err := c.Project(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := keys.ParseLines(value(p.CommonInstanceMetadata, keys.MetadataKey)); len(l) != 1 || !l[0].ExpireOn.Equal(at) {
+		t.Errorf("ssh-keys = %q, want one line expiring %v", value(p.CommonInstanceMetadata, keys.MetadataKey), at)
+	}
+	if _, err := ensure(at); err == nil || !strings.Contains(err.Error(), "has passed") {
+		t.Errorf("written at the expiry: %v, want a refusal", err)
+	}
+}
+
 func TestRemove(t *testing.T) {
 	srv, c := setup(t)
 	ctx := testCtx(t)

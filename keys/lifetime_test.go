@@ -65,7 +65,11 @@ func TestParseExpiration(t *testing.T) {
 		{"2025-01-01", 0, "future"},
 		{"tomorrow", 0, "want a time"},
 	} {
-		got, err := ParseExpiration(tt.in, now)
+		at, err := ParseExpiration(tt.in, now)
+		got := at.Sub(now)
+		if err != nil {
+			got = 0
+		}
 		if got != tt.want || (tt.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.err)) {
 			t.Errorf("ParseExpiration(%q) = %v, %v; want %v, %q", tt.in, got, err, tt.want, tt.err)
 		}

@@ -74,6 +74,10 @@ type Config struct {
 	// ExpireAfter is the lifetime of a written line or imported key; 0
 	// writes one that never expires.
 	ExpireAfter time.Duration
+	// ExpireAt, when set, is when a written line or imported key
+	// expires, however long the work before the write took (ExpireAfter
+	// is then ignored): the time the user asked for.
+	ExpireAt time.Time
 	// ExactExpiry: the user asked for ExpireAfter, so a grant that
 	// expires far from it is renewed with it (keys.Lasts): shortened or
 	// extended.

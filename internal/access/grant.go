@@ -153,10 +153,22 @@ func (a *Access) writer(ctx context.Context) (*keys.KeyPair, *gce.Client, error)
 
 // expiry is when a key written now expires: zero when it does not.
 func (a *Access) expiry() time.Time {
+	if !a.cfg.ExpireAt.IsZero() {
+		return a.cfg.ExpireAt
+	}
 	if a.cfg.ExpireAfter == 0 {
 		return time.Time{}
 	}
 	return a.cfg.Now().Add(a.cfg.ExpireAfter)
+}
+
+// lifetime is the lifetime of a key written at now: until ExpireAt when
+// set, else ExpireAfter.
+func (a *Access) lifetime(now time.Time) time.Duration {
+	if !a.cfg.ExpireAt.IsZero() {
+		return a.cfg.ExpireAt.Sub(now)
+	}
+	return a.cfg.ExpireAfter
 }
 
 // region is the region of zone, as gcloud derives it: everything before

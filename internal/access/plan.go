@@ -136,7 +136,8 @@ func (a *Access) planOSLogin(ctx context.Context, p *Plan, proj *gce.Project, pu
 	}
 	if _, k, ok := prof.Find(pub); ok && (k.Expire().IsZero() || k.Expire().After(a.cfg.Now())) {
 		p.Expire, p.Present = k.Expire(), true
-		p.WriteDue = !keys.Lasts(p.Expire, a.cfg.Now(), a.cfg.ExpireAfter, a.cfg.ExactExpiry)
+		now := a.cfg.Now()
+		p.WriteDue = !keys.Lasts(p.Expire, now, a.lifetime(now), a.cfg.ExactExpiry)
 	}
 	p.Why = a.why(p)
 	return nil
@@ -151,7 +152,7 @@ func (a *Access) why(p *Plan) string {
 		return "the key is not there yet"
 	case p.Expire.IsZero():
 		return "it is there, but without the expiry asked for"
-	case !p.Expire.After(a.cfg.Now().Add(keys.RefreshMargin(a.cfg.ExpireAfter))):
+	case !p.Expire.After(a.cfg.Now().Add(keys.RefreshMargin(a.lifetime(a.cfg.Now())))):
 		return "it is there, but expires " + p.Expire.UTC().Format(time.RFC3339) + ", within the refresh margin"
 	}
 	return "it is there, but expires " + p.Expire.UTC().Format(time.RFC3339) + ", not about when the lifetime asked for ends"
@@ -203,7 +204,7 @@ func (a *Access) publicKey() ssh.PublicKey {
 
 func (a *Access) ensureOptions(proj *gce.Project, dryRun bool) keys.EnsureOptions {
 	return keys.EnsureOptions{
-		User: a.cfg.User, Scope: a.cfg.Scope, ExpireAfter: a.cfg.ExpireAfter, ExactExpiry: a.cfg.ExactExpiry,
+		User: a.cfg.User, Scope: a.cfg.Scope, ExpireAfter: a.cfg.ExpireAfter, ExpireAt: a.cfg.ExpireAt, ExactExpiry: a.cfg.ExactExpiry,
 		DryRun: dryRun, Project: proj, Now: a.cfg.Now, Logf: a.cfg.Logf,
 	}
 }

@@ -53,7 +53,7 @@ func newAccess(ctx context.Context, g globalOptions, k keyOptions, d *deps, stdi
 	}
 	cfg.User, cfg.KeyFile = user, keyFile
 	cfg.Key = func() (*keys.KeyPair, error) { return loadKey(keyFile, stdio.Err, k.ForceOverwrite) }
-	cfg.Scope, cfg.ExpireAfter, cfg.ExactExpiry = k.Scope, k.ExpireAfter, k.ExpirySet
+	cfg.Scope, cfg.ExpireAfter, cfg.ExpireAt, cfg.ExactExpiry = k.Scope, k.ExpireAfter, k.ExpireAt, k.ExpirySet
 	cfg.Account = osLoginAccount(d, g)
 	cfg.KnownHosts, cfg.Strict, cfg.AcceptChanged = known, o.Strict, o.AcceptChanged
 	cfg.Warn = stdio.Err

@@ -20,6 +20,10 @@ type keyOptions struct {
 	KeyFile     string
 	Scope       string
 	ExpireAfter time.Duration
+	// ExpireAt is --ssh-key-expiration's time, which the line gets
+	// however long the run takes before writing it (ExpireAfter is the
+	// lifetime it left at parsing).
+	ExpireAt time.Time
 	// ExpirySet: the lifetime was given (--key-expire-after or
 	// --ssh-key-expiration), so a key line far from it is renewed with it.
 	ExpirySet bool
@@ -49,11 +53,12 @@ func keyFlagValues(c *ucli.Context) (keyOptions, error) {
 		if c.IsSet("key-expire-after") {
 			return k, usagef("--ssh-key-expiration and --key-expire-after: give one")
 		}
-		d, err := keys.ParseExpiration(s, time.Now())
+		now := time.Now()
+		at, err := keys.ParseExpiration(s, now)
 		if err != nil {
 			return k, usagef("--ssh-key-expiration %v", err)
 		}
-		k.ExpireAfter, k.ExpirySet = d, true
+		k.ExpireAt, k.ExpireAfter, k.ExpirySet = at, at.Sub(now), true
 	} else if s := c.String("key-expire-after"); s != "" {
 		d, err := keys.ParseLifetime(s)
 		if err != nil {
