@@ -23,12 +23,23 @@ func (a *Access) Login(ctx context.Context, p *Plan, dial sshclient.DialFunc, wa
 	if err != nil {
 		return nil, err
 	}
+	return a.login(ctx, p, dial, wait, []ssh.Signer{kp.Signer})
+}
+
+// LoginWith logs in once, as Login does, with keys the user manages
+// (gcloud's --plain): nothing is granted or waited for, and the key pair
+// is neither read nor created. The host key is checked as by Login.
+func (a *Access) LoginWith(ctx context.Context, p *Plan, dial sshclient.DialFunc, signers []ssh.Signer) (*ssh.Client, error) {
+	return a.login(ctx, p, dial, 0, signers)
+}
+
+func (a *Access) login(ctx context.Context, p *Plan, dial sshclient.DialFunc, wait time.Duration, signers []ssh.Signer) (*ssh.Client, error) {
 	check, err := a.hostKeyCheck(ctx, p)
 	if err != nil {
 		return nil, err
 	}
 	cfg := sshclient.Config{
-		User: p.User, Signers: []ssh.Signer{kp.Signer},
+		User: p.User, Signers: signers,
 		HostKeyCallback: check.Callback, HostKeyAlgorithms: check.Algorithms,
 		HostKeyAlias: knownhosts.HostAlias(p.Node.ID), Name: p.Node.Name,
 		Wait: wait > 0, Timeout: wait,

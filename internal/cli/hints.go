@@ -31,6 +31,7 @@ func hint(err error) string {
 		tooBig    *keys.TooBigError
 		keyFile   *keys.KeyFileError
 		refused   *sshclient.KeyRefusedError
+		plain     *plainRefusedError
 		hostKey   *knownhosts.HostKeyError
 		changed   *knownhosts.HostKeyChangedError
 		posix     *osLoginUserError
@@ -99,6 +100,8 @@ func hint(err error) string {
 		return "run 'gkessh keys ensure' to make one, or pass --key-file"
 	case errors.As(err, &keyFile):
 		return "pass --key-file FILE"
+	case errors.As(err, &plain):
+		return "--plain adds no key: load yours into ssh-agent or name it with --key-file, or drop --plain and gkessh adds it where the node takes keys"
 	case errors.As(err, &refused) && refused.Waited > 0:
 		return "for a node that blocks project keys, retry with --scope instance; for a slow one, pass a longer --propagation-timeout"
 	case errors.As(err, &changed):

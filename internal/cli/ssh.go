@@ -38,6 +38,7 @@ type sshOptions struct {
 	LocalForwards      []sshclient.Forward // -L
 	RemoteForwards     []sshclient.Forward // -R
 	NoCommand          bool                // -N: forwards only
+	Plain              bool                // --plain: the user's own keys, none managed
 	Command            []string            // after "--"; empty for a shell
 }
 
@@ -75,6 +76,7 @@ func sshFlags() []ucli.Flag {
 		&ucli.StringSliceFlag{Name: "local-forward", Aliases: []string{"L"}, Usage: "like ssh -L: `SPEC` [BIND:]PORT:HOST:HOSTPORT forwards local PORT to HOST:HOSTPORT as the node sees it (repeatable)"},
 		&ucli.StringSliceFlag{Name: "remote-forward", Aliases: []string{"R"}, Usage: "like ssh -R: `SPEC` [BIND:]PORT:HOST:HOSTPORT has the node listen on PORT and forward to HOST:HOSTPORT as this machine sees it (repeatable)"},
 		&ucli.BoolFlag{Name: "no-command", Aliases: []string{"N"}, Usage: "run no command or shell, only the forwards, until interrupted, like ssh -N"},
+		plainFlag(),
 	}
 }
 
@@ -93,6 +95,12 @@ func sshFlagValues(c *ucli.Context) (sshOptions, error) {
 		ForwardAgent:       c.Bool("forward-agent"),
 		NoCommand:          c.Bool("no-command"),
 		AcceptChanged:      c.Bool("accept-changed-host-keys"),
+		Plain:              c.Bool("plain"),
+	}
+	if o.Plain {
+		if err := checkPlain(c); err != nil {
+			return o, err
+		}
 	}
 	for _, fl := range []struct {
 		name string
@@ -191,6 +199,9 @@ func (o login) run(ctx context.Context, stdio Stdio) error {
 		return err
 	}
 	defer a.Close()
+	if o.Plain {
+		return o.plain(ctx, stdio, a, start)
+	}
 	p, err := a.Plan(ctx, o.Node)
 	if err != nil {
 		if cmd := nearCommand(o.Node); cmd != "" {
