@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 
 	"golang.org/x/oauth2"
 
 	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/auth"
+	"github.com/gkessh/gkessh/internal/fleet"
 	"github.com/gkessh/gkessh/internal/gce"
 	"github.com/gkessh/gkessh/internal/transport"
 	"github.com/gkessh/gkessh/keys"
@@ -44,6 +48,7 @@ func hint(err error) string {
 		authority x509.UnknownAuthorityError
 		closed    *tunnel.CloseError
 		token     *oauth2.RetrieveError
+		noMatch   *fleet.NoMatchError
 	)
 	switch {
 	case errors.As(err, &proxy) && proxy.AuthRequired:
@@ -66,6 +71,8 @@ func hint(err error) string {
 		return "if a proxy inspects TLS, name its CA file in gcloud's core/custom_ca_certs_file"
 	case errors.As(err, &imp) && imp.Code == http.StatusForbidden:
 		return "or stop impersonating (--impersonate-service-account, CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, gcloud's auth/impersonate_service_account)"
+	case errors.As(err, &noMatch):
+		return noMatchHint(noMatch)
 	case errors.As(err, &near):
 		return "did you mean the command " + near.cmd + "? See 'gkessh " + near.cmd + " --help'"
 	case errors.Is(err, auth.ErrNoCredentials):
@@ -120,6 +127,35 @@ func hint(err error) string {
 // was blocked by Context Aware Access" (core/context_aware.py).
 const certificateAccessHint = "if your organization requires certificate-based access (Context Aware Access), " +
 	"gcloud config set context_aware/use_client_certificate true, with a device certificate it accepts (gcloud topic client-certificate)"
+
+// noMatchHint says what the project has, for a selection that matched no
+// RUNNING node.
+func noMatchHint(e *fleet.NoMatchError) string {
+	in := "the project"
+	if e.Selector.Zone != "" {
+		in = "zone " + e.Selector.Zone
+	}
+	switch {
+	case e.Running == 0 && e.Selector.Zone != "":
+		return in + " has no RUNNING instance: check --zone and --project"
+	case e.Running == 0:
+		return in + " has no RUNNING instance: check --project"
+	case len(e.Clusters) == 0:
+		return fmt.Sprintf("%s has %s, none a GKE node: check --filter, --cluster and --pool", in, plural(e.Running, "RUNNING instance"))
+	}
+	var cs []string
+	for _, name := range slices.Sorted(maps.Keys(e.Clusters)) {
+		switch pools := e.Clusters[name]; len(pools) {
+		case 0:
+			cs = append(cs, name)
+		case 1:
+			cs = append(cs, name+" (pool "+pools[0]+")")
+		default:
+			cs = append(cs, name+" (pools "+strings.Join(pools, ", ")+")")
+		}
+	}
+	return fmt.Sprintf("%s has %s; its GKE clusters: %s", in, plural(e.Running, "RUNNING instance"), strings.Join(cs, "; "))
+}
 
 // withHint is err's message followed by its hint, if any.
 func withHint(err error) string {

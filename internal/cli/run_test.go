@@ -120,7 +120,6 @@ func TestRunSelection(t *testing.T) {
 		{"cluster", []string{"--cluster", "cluster", "--", "true"}, without(all, stopped), true},
 		{"cluster and pool", []string{"--cluster", "cluster", "--pool", "default-pool", "--", "true"}, without(defaultPool, stopped), true},
 		{"pool and zone", []string{"--pool", "pool-1", "--zone", "us-west1-c", "--", "true"}, []string{pool1[2]}, false},
-		{"unknown cluster", []string{"--cluster", "other", "--", "true"}, nil, false},
 	}
 	slices.Sort(pool1)
 	for _, tc := range cases {

@@ -76,6 +76,9 @@ func Select(ctx context.Context, c *gce.Client, sel Selector) (Selection, error)
 				s.Skipped = append(s.Skipped, in)
 			}
 		}
+		if len(s.Run) == 0 {
+			return s, noMatch(ctx, c, sel, s.Skipped)
+		}
 		return s, nil
 	}
 	byName := map[string][]*gce.Instance{}
@@ -113,6 +116,79 @@ func Select(ctx context.Context, c *gce.Client, sel Selector) (Selection, error)
 	}
 	slices.SortFunc(s.Run, func(a, b *gce.Instance) int { return strings.Compare(a.Name, b.Name) })
 	return s, nil
+}
+
+// NoMatchError is a selection by All, Filter, Cluster or Pool that
+// matched no RUNNING instance: a typo there must not pass for a fleet with
+// nothing to do. It says what the project has instead.
+type NoMatchError struct {
+	Selector Selector
+	Project  string
+	// NotRunning are the instances that matched, with their status.
+	NotRunning []string
+	// Clusters are the project's GKE clusters (in Selector.Zone when set)
+	// and their node pools, sorted, from the labels GKE sets on its nodes.
+	Clusters map[string][]string
+	// Running counts the project's RUNNING instances (in Selector.Zone).
+	Running int
+}
+
+func (e *NoMatchError) Error() string {
+	var what []string
+	if e.Selector.Filter != "" {
+		what = append(what, "filter "+e.Selector.Filter)
+	}
+	if e.Selector.Cluster != "" {
+		what = append(what, "cluster "+e.Selector.Cluster)
+	}
+	if e.Selector.Pool != "" {
+		what = append(what, "node pool "+e.Selector.Pool)
+	}
+	where := "project " + e.Project
+	if e.Selector.Zone != "" {
+		where = "zone " + e.Selector.Zone + " of " + where
+	}
+	msg := "no RUNNING instance in " + where
+	if len(what) > 0 {
+		msg += " matches " + strings.Join(what, " and ")
+	}
+	if len(e.NotRunning) > 0 {
+		msg += fmt.Sprintf(" (%d matched but are not RUNNING: %s)", len(e.NotRunning), strings.Join(e.NotRunning, ", "))
+	}
+	return msg
+}
+
+// noMatch lists the whole project (in sel.Zone) to say what it has
+// instead: one more call, made only when the selection failed.
+func noMatch(ctx context.Context, c *gce.Client, sel Selector, skipped []*gce.Instance) error {
+	e := &NoMatchError{Selector: sel, Project: c.ProjectID, Clusters: map[string][]string{}}
+	for _, in := range skipped {
+		e.NotRunning = append(e.NotRunning, in.Name+" "+in.Status)
+	}
+	all, err := c.List(ctx, "")
+	if err != nil {
+		return errors.Join(e, err)
+	}
+	for _, in := range all {
+		if in.Status != "RUNNING" || (sel.Zone != "" && gce.ZoneName(in.Zone) != sel.Zone) {
+			continue
+		}
+		e.Running++
+		cluster, pool := in.Labels[LabelCluster], in.Labels[LabelPool]
+		// Label values go into a message: only those within GCE's grammar.
+		if cluster == "" || gce.CheckLabel(LabelCluster, cluster) != nil {
+			continue
+		}
+		pools := e.Clusters[cluster]
+		if pool != "" && gce.CheckLabel(LabelPool, pool) == nil && !slices.Contains(pools, pool) {
+			pools = append(pools, pool)
+		}
+		e.Clusters[cluster] = pools
+	}
+	for _, pools := range e.Clusters {
+		slices.Sort(pools)
+	}
+	return e
 }
 
 // NotRunningError is a named node that is not RUNNING.
