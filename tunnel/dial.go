@@ -76,6 +76,10 @@ type Dialer struct {
 	Header http.Header
 	// Logf, when set, hears about broken websockets and reconnects.
 	Logf func(format string, args ...any)
+	// Throttled, when set, hears of each wait for the relay's HTTP 429
+	// before the dial tries again, from any goroutine dialling: for a
+	// summary to say how often and how long the relay held tunnels back.
+	Throttled func(wait time.Duration)
 	// AckTimeout is how long sent bytes may wait for the relay's ACK
 	// before the websocket is taken for dead and the tunnel resumed on a
 	// new one; 0 means DefaultAckTimeout, negative never.
@@ -226,6 +230,9 @@ func (d *Dialer) open(ctx context.Context, u string, want uint16, port int) (*we
 		throttled++
 		wait := rateLimitWait(throttled, rand.Float64)
 		d.logf("iap: the relay throttles new tunnels (HTTP 429); trying again in %v (%d of %d)", wait.Round(time.Millisecond), throttled, rateLimitRetries)
+		if d.Throttled != nil {
+			d.Throttled(wait)
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:

@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,11 @@ func TestRateLimitedDials(t *testing.T) {
 	r := newRelay(t)
 	r.echo(t, 7)
 	r.srv.SetFaults(emulator.Faults{TunnelRate: 1})
+	var waits, waited atomic.Int64
+	r.dialer.Throttled = func(d time.Duration) {
+		waits.Add(1)
+		waited.Add(int64(d))
+	}
 	const n = 3
 	var wg sync.WaitGroup
 	for i := range n {
@@ -46,5 +52,7 @@ func TestRateLimitedDials(t *testing.T) {
 	wg.Wait()
 	if st := r.srv.Stats(); st.TunnelsThrottled == 0 || st.Tunnels != n {
 		t.Errorf("%d websockets taken, %d refused with 429: want %d taken after some refusals", st.Tunnels, st.TunnelsThrottled, n)
+	} else if waits.Load() != st.TunnelsThrottled || time.Duration(waited.Load()) < time.Duration(waits.Load())*125*time.Millisecond {
+		t.Errorf("Throttled heard %d waits of %v in all; want one per refusal (%d), each at least 125ms", waits.Load(), time.Duration(waited.Load()), st.TunnelsThrottled)
 	}
 }

@@ -202,7 +202,7 @@ func copyNodes(ctx context.Context, o cpOptions, d *deps, stdio Stdio) error {
 		return nil
 	}
 	results = append(f.sel.Unreachable, results...)
-	fmt.Fprintln(stdio.Err, runSummary(results, f.sel.Skipped))
+	fmt.Fprintln(stdio.Err, f.summary(results))
 	return exitStatus(results)
 }
 

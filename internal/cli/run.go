@@ -222,7 +222,7 @@ func runFleet(ctx context.Context, o runOptions, d *deps, stdio Stdio) error {
 		return err
 	}
 	results = append(f.sel.Unreachable, results...)
-	fmt.Fprintln(stdio.Err, runSummary(results, f.sel.Skipped))
+	fmt.Fprintln(stdio.Err, f.summary(results))
 	return exitStatus(results)
 }
 
@@ -230,9 +230,15 @@ func runFleet(ctx context.Context, o runOptions, d *deps, stdio Stdio) error {
 // that reaches them through one Access: the caller adds what to do on
 // each and how to show it.
 type fleetStart struct {
-	sel   fleet.Selection
-	cfg   fleet.Config
-	close func() error
+	sel      fleet.Selection
+	cfg      fleet.Config
+	close    func() error
+	throttle throttling
+}
+
+// summary is the fleet's last line: runSummary and what throttled it.
+func (f *fleetStart) summary(results []fleet.Result) string {
+	return runSummary(results, f.sel.Skipped) + f.throttle.String()
 }
 
 // startFleet selects the nodes and prepares the access path to them: the
@@ -247,7 +253,7 @@ func startFleet(ctx context.Context, g globalOptions, k keyOptions, o fleetOptio
 	f := &fleetStart{close: a.Close}
 	kp, err := a.Key()
 	if err == nil {
-		f.sel, f.cfg, err = selectFleet(ctx, a, o, d, g)
+		f.sel, f.cfg, err = selectFleet(ctx, a, o, d, g, &f.throttle)
 	}
 	if err != nil {
 		a.Close()
@@ -268,11 +274,12 @@ func startFleet(ctx context.Context, g globalOptions, k keyOptions, o fleetOptio
 	return f, nil
 }
 
-func selectFleet(ctx context.Context, a *access.Access, o fleetOptions, d *deps, g globalOptions) (fleet.Selection, fleet.Config, error) {
+func selectFleet(ctx context.Context, a *access.Access, o fleetOptions, d *deps, g globalOptions, t *throttling) (fleet.Selection, fleet.Config, error) {
 	c, err := a.Compute(ctx)
 	if err != nil {
 		return fleet.Selection{}, fleet.Config{}, err
 	}
+	t.api = c.RateLimited
 	sel, err := fleet.Select(ctx, c, o.Selector)
 	if err != nil {
 		return sel, fleet.Config{}, err
@@ -281,6 +288,7 @@ func selectFleet(ctx context.Context, a *access.Access, o fleetOptions, d *deps,
 	if err != nil {
 		return sel, fleet.Config{}, err
 	}
+	dl.Throttled = t.tunnel
 	return sel, fleet.Config{
 		Access: a,
 		Dial: func(ctx context.Context, inst *gce.Instance) (net.Conn, error) {

@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -14,6 +16,7 @@ import (
 // tunnelRate fault), `gkessh run --all` over 12 nodes still runs the
 // command on every node: each tunnel the relay refuses waits with jittered
 // backoff and tries again. Without the retries the refused nodes failed.
+// The summary says how many tunnels waited, and how long.
 func TestRunThrottledTunnels(t *testing.T) {
 	w := startEmulator(t, "--nodes", "12", "--propagation-delay", "100ms")
 	w.control("POST", "/control/faults", map[string]int{"tunnelRate": 3}, nil)
@@ -21,8 +24,22 @@ func TestRunThrottledTunnels(t *testing.T) {
 	if n := strings.Count(out, ": ran\n"); n != 12 || !strings.Contains(out, "12 nodes: 12 ok") {
 		t.Errorf("%d of 12 nodes ran the command:\n%s", n, out)
 	}
-	if st := w.stats(); st.TunnelsThrottled == 0 {
+	st := w.stats()
+	if st.TunnelsThrottled == 0 {
 		t.Errorf("the relay refused no tunnel (%+v): the test did not throttle", st)
+	}
+	checkThrottled(t, out, "tunnel", st.TunnelsThrottled)
+}
+
+// checkThrottled checks that the run's summary says n of what waited.
+func checkThrottled(t *testing.T, out, what string, n int64) {
+	t.Helper()
+	if n != 1 {
+		what += "s"
+	}
+	re := regexp.MustCompile(`(?m)^12 nodes: 12 ok; throttled: .*\b` + strconv.FormatInt(n, 10) + " " + what + ` waited [0-9.]+m?s in all`)
+	if !re.MatchString(out) {
+		t.Errorf("the summary does not say %d %s waited:\n%s", n, what, out)
 	}
 }
 
@@ -42,5 +59,6 @@ func TestRunUnderAPIRateLimit(t *testing.T) {
 		t.Errorf("no call was refused (%d calls): the run tested nothing", st.APICalls)
 	} else {
 		t.Logf("%d of %d API calls refused and made again", st.RateLimited, st.APICalls)
+		checkThrottled(t, out, "API call", st.RateLimited)
 	}
 }

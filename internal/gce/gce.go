@@ -39,7 +39,9 @@ type Client struct {
 	// A missing one is served at https://NAME.googleapis.com/.
 	APIs map[string]string
 
-	limited *atomic.Int64 // calls made again after a rate refusal; shared by copies
+	// Calls made again after a rate refusal and the waits before them
+	// (ns), shared by copies.
+	limited, limitedWait *atomic.Int64
 }
 
 // New returns a client for project. An empty endpoint means DefaultEndpoint.
@@ -66,6 +68,7 @@ func New(_ context.Context, project, endpoint string, ts oauth2.TokenSource) (*C
 		TokenSource: ts,
 		UserAgent:   "gkessh",
 		limited:     new(atomic.Int64),
+		limitedWait: new(atomic.Int64),
 	}, nil
 }
 

@@ -124,10 +124,12 @@ func (c *Client) doWithin(ctx context.Context, limit time.Duration, method, path
 		// make it again, as Google asks, however many calls wait at once.
 		bo := c.backoff()
 		if IsRateLimited(err) && limited < bo.Attempts {
+			wait := bo.Delay(limited)
 			if c.limited != nil {
 				c.limited.Add(1)
+				c.limitedWait.Add(int64(wait))
 			}
-			t := time.NewTimer(bo.Delay(limited))
+			t := time.NewTimer(wait)
 			select {
 			case <-ctx.Done():
 				t.Stop()
@@ -185,12 +187,13 @@ func IsRateLimited(err error) bool {
 }
 
 // RateLimited returns how many calls the client made again after a
-// refusal for the project's rate: for a summary to say so.
-func (c *Client) RateLimited() int64 {
+// refusal for the project's rate, and the waits before them added up
+// (calls waiting at once count each): for a summary to say so.
+func (c *Client) RateLimited() (calls int64, waited time.Duration) {
 	if c.limited == nil {
-		return 0
+		return 0, 0
 	}
-	return c.limited.Load()
+	return c.limited.Load(), time.Duration(c.limitedWait.Load())
 }
 
 // invalidator is a token source that can drop a token a server refused.

@@ -78,8 +78,13 @@ func TestRateLimitedCallsWait(t *testing.T) {
 		}
 	}
 	refused := srv.Stats().RateLimited
-	if refused == 0 || c.RateLimited() != refused {
-		t.Errorf("emulator refused %d calls, client made %d again; want the same, above 0", refused, c.RateLimited())
+	again, waited := c.RateLimited()
+	if refused == 0 || again != refused {
+		t.Errorf("emulator refused %d calls, client made %d again; want the same, above 0", refused, again)
+	}
+	// Each wait is at least half of Base.
+	if least := time.Duration(again) * c.Backoff.Base / 2; waited < least {
+		t.Errorf("%d calls made again after %v of waits in all, want at least %v", again, waited, least)
 	}
 }
 
