@@ -403,6 +403,7 @@ func TestDocsNameEveryFlag(t *testing.T) {
 	}
 	long := regexp.MustCompile(`--[a-z][-a-z0-9]*`)
 	missing := map[string][]string{}
+	seen := 0
 	for _, args := range commands {
 		for _, line := range strings.Split(help(args...), "\n") {
 			m := helpFlag.FindStringSubmatch(line)
@@ -410,6 +411,7 @@ func TestDocsNameEveryFlag(t *testing.T) {
 				continue
 			}
 			for _, f := range long.FindAllString(m[1], -1) {
+				seen++
 				named := regexp.MustCompile(`(^|[^-\w])` + regexp.QuoteMeta(f) + `([^-\w]|$)`)
 				if f != "--help" && f != "--version" && !named.MatchString(docs.String()) {
 					missing[f] = append(missing[f], strings.TrimSpace("gkessh "+strings.Join(args, " ")))
@@ -419,6 +421,49 @@ func TestDocsNameEveryFlag(t *testing.T) {
 	}
 	for f, where := range missing {
 		t.Errorf("%s (%s) is in no doc: say what it does where its command is documented", f, strings.Join(slices.Compact(where), ", "))
+	}
+	// A help layout this test no longer reads would find no flag and pass.
+	if len(commands) < 10 || seen < 100 {
+		t.Errorf("read %d flags in the help of %d commands: does helpFlag or helpCommands still match gkessh's help?", seen, len(commands))
+	}
+}
+
+// TestDocsNameEveryPackage: docs/architecture.md's package table has a
+// row for every package of the module, so a new package says its job
+// where a newcomer looks for it.
+func TestDocsNameEveryPackage(t *testing.T) {
+	root := moduleRoot(t)
+	golist := func(args ...string) string {
+		cmd := exec.Command("go", append([]string{"list"}, args...)...)
+		cmd.Dir = root
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", strings.Join(args, " "), err)
+		}
+		return string(out)
+	}
+	out, module := golist("-f", "{{.ImportPath}}", "./..."), golist("-m")
+	b, err := os.ReadFile(filepath.Join(root, "docs", "architecture.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tabled := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if first, _, ok := strings.Cut(strings.TrimPrefix(line, "|"), "|"); ok && strings.HasPrefix(line, "| `") {
+			for _, m := range regexp.MustCompile("`([^`]+)`").FindAllStringSubmatch(first, -1) {
+				tabled[m[1]] = true
+			}
+		}
+	}
+	prefix := strings.TrimSpace(module) + "/"
+	pkgs := strings.Fields(out)
+	for _, p := range pkgs {
+		if p = strings.TrimPrefix(p, prefix); !tabled[p] {
+			t.Errorf("package %s has no row in docs/architecture.md's package table: add one saying its one job", p)
+		}
+	}
+	if len(pkgs) < 10 {
+		t.Errorf("go list found %d packages", len(pkgs))
 	}
 }
 
