@@ -1,8 +1,9 @@
 // Package audit judges how exposed a project's GKE nodes are: the kubelet's
 // unauthenticated read-only port, node sshd reachable from pods and the
-// internet, IAP's range, the metadata keys that give sudo, and OS Login,
-// which GKE nodes ignore. Each finding comes with the commands that fix
-// it, quoted for a person to paste (fix.go).
+// internet, IAP's range, the metadata keys that give sudo, and nodes that
+// override the project's OS Login. A node under OS Login is judged by IAM,
+// not by the metadata keys its guest ignores. Each finding comes with the
+// commands that fix it, quoted for a person to paste (fix.go).
 package audit
 
 import (
@@ -71,7 +72,8 @@ const (
 	KeysExpired            = "keys-expired"
 	ProjectKeysNotBlocked  = "project-keys-not-blocked"
 	LegacySSHKeys          = "legacy-sshkeys"
-	OSLoginIgnoredOnGKE    = "oslogin-ignored"
+	OSLoginIgnored         = "oslogin-ignored"
+	OSLoginIAM             = "oslogin-iam"
 	iapSource              = "35.235.240.0/20"
 	labelCluster           = "goog-k8s-cluster-name"
 	labelPool              = "goog-k8s-node-pool-name"
@@ -321,21 +323,48 @@ func nodeTag(inst *gce.Instance, cluster string) string {
 	return ""
 }
 
-// osLogin: GKE nodes keep using metadata keys whatever enable-oslogin says.
+// osLogin judges a node by how it takes keys, which access decides as its
+// guest agent does (an instance enable-oslogin that parses wins, even
+// false, else the project's). A node whose own value turns off the
+// project's OS Login takes metadata keys despite it; a node under OS
+// Login takes whoever IAM lets in.
 func (e *evaluation) osLogin(inst *gce.Instance) {
-	if _, gkeNode := inst.Labels[labelGKENode]; !gkeNode || access.ModeOf(inst, e.in.Project) != access.OSLogin {
-		return
+	own, set := gce.MetadataValue(inst.Metadata, gce.KeyEnableOSLogin)
+	switch {
+	case access.ModeOf(inst, e.in.Project) == access.OSLogin:
+		from := "the project's enable-oslogin=" + e.projectOSLogin()
+		if set && access.ModeOf(inst, nil) == access.OSLogin {
+			from = "its own enable-oslogin=" + own
+		}
+		e.add(OSLoginIAM, Info, "nodes under OS Login: IAM decides who logs in, metadata keys are ignored", inst.Name,
+			[]string{inst.Name + ": under OS Login by " + from + ": logins need roles/compute.osLogin, sudo roles/compute.osAdminLogin"},
+			fixReviewOSLoginIAM(e.in.Project)...)
+	case set && access.ModeOf(nil, e.in.Project) == access.OSLogin:
+		e.add(OSLoginIgnored, Medium, "nodes whose own enable-oslogin overrides the project's OS Login", inst.Name,
+			[]string{fmt.Sprintf("%s: its own enable-oslogin=%s overrides the project's enable-oslogin=%s: its guest installs metadata SSH keys", inst.Name, own, e.projectOSLogin())},
+			fixOSLogin(inst)...)
 	}
-	e.add(OSLoginIgnoredOnGKE, Medium, "enable-oslogin is set, but GKE nodes do not support OS Login", inst.Name,
-		[]string{inst.Name + ": enable-oslogin=TRUE in its instance or project metadata; GKE nodes keep using metadata SSH keys"},
-		fixOSLogin(inst))
+}
+
+// projectOSLogin is the project's enable-oslogin value, as set.
+func (e *evaluation) projectOSLogin() string {
+	if e.in.Project == nil {
+		return ""
+	}
+	v, _ := gce.MetadataValue(e.in.Project.CommonInstanceMetadata, gce.KeyEnableOSLogin)
+	return v
 }
 
 // metadataKeys reuses keys list --audit's judgement of each line.
 func (e *evaluation) metadataKeys() {
 	proj := e.entries(e.in.Project, nil)
 	var readers []*gce.Instance // nodes that honour project keys
+	var keyed []*gce.Instance   // nodes that take metadata keys at all
 	for _, inst := range e.in.Instances {
+		if access.ModeOf(inst, e.in.Project) == access.OSLogin {
+			continue // its guest ignores metadata keys: judged by IAM (osLogin)
+		}
+		keyed = append(keyed, inst)
 		if _, legacy := gce.MetadataValue(inst.Metadata, keys.LegacyMetadataKey); !gce.BlocksProjectSSHKeys(inst) && !legacy {
 			readers = append(readers, inst)
 		}
@@ -386,8 +415,10 @@ func (e *evaluation) metadataKeys() {
 			}
 		}
 	}
-	lines(proj, "")
-	for _, inst := range e.in.Instances {
+	if len(readers) > 0 {
+		lines(proj, "") // project lines matter only where a node reads them
+	}
+	for _, inst := range keyed {
 		lines(e.entries(nil, inst), inst.Name)
 	}
 	// Project-scope findings apply to the nodes that read project keys.

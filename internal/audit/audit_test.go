@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gkessh/gkessh/internal/gce"
+	"github.com/gkessh/gkessh/internal/testkey"
+	"github.com/gkessh/gkessh/keys"
 )
 
 func node(name string, attrs map[string]string) *gce.Instance {
@@ -97,5 +99,73 @@ func TestSeverity(t *testing.T) {
 	}
 	if _, any := Worst(nil); any {
 		t.Error("Worst(nil) found something")
+	}
+}
+
+// TestOSLoginByMode: a node is judged by how its guest takes keys
+// (issue 22). A node whose own enable-oslogin=false overrides the
+// project's OS Login is a finding, and its metadata keys are judged; a
+// node under OS Login, by its own value or the project's, is judged by
+// IAM and its metadata keys are not. The old rule reported OS Login on
+// GKE nodes as ignored and judged every node's metadata keys.
+func TestOSLoginByMode(t *testing.T) {
+	key := keys.FormatLine("alice", testkey.Public(t), "")
+	for _, tc := range []struct {
+		name        string
+		project     string // project enable-oslogin, "" for none
+		own         string // the node's own, "" for none
+		want        []string
+		evidence    string // in the OS Login finding's evidence
+		noteOnPool  bool   // the fix names the node pool that sets the value
+		instanceKey bool   // the node's own never-expiring key is judged
+	}{
+		{"own false overrides the project's OS Login", "TRUE", "false",
+			[]string{OSLoginIgnored, KeysNeverExpire, ProjectKeysNotBlocked, ProjectKeysSudo}, "its own enable-oslogin=false overrides the project's enable-oslogin=TRUE", true, true},
+		{"under the project's OS Login", "TRUE", "", []string{OSLoginIAM}, "under OS Login by the project's enable-oslogin=TRUE", false, false},
+		{"under its own OS Login", "", "TRUE", []string{OSLoginIAM}, "under OS Login by its own enable-oslogin=TRUE", false, false},
+		{"own value that does not parse: the project's", "true", "yes", []string{OSLoginIAM}, "by the project's enable-oslogin=true", false, false},
+		{"no OS Login anywhere", "FALSE", "false", []string{KeysNeverExpire, ProjectKeysNotBlocked, ProjectKeysSudo}, "", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proj := &gce.Project{Name: "p", CommonInstanceMetadata: &gce.Metadata{}}
+			gce.SetMetadataValue(proj.CommonInstanceMetadata, "ssh-keys", key)
+			if tc.project != "" {
+				gce.SetMetadataValue(proj.CommonInstanceMetadata, "enable-oslogin", tc.project)
+			}
+			attrs := map[string]string{"ssh-keys": keys.FormatLine("bob", testkey.Public(t), "")}
+			if tc.own != "" {
+				attrs["enable-oslogin"] = tc.own
+			}
+			findings, err := Evaluate(Input{Project: proj, Instances: []*gce.Instance{node("n1", attrs)}, Firewalls: []*gce.Firewall{iapRule}, Now: time.Now()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			byID := map[string]Finding{}
+			for _, f := range findings {
+				ids = append(ids, f.ID)
+				byID[f.ID] = f
+			}
+			slices.Sort(ids)
+			if want := slices.Sorted(slices.Values(tc.want)); !slices.Equal(ids, want) {
+				t.Fatalf("findings %v, want %v", ids, want)
+			}
+			if tc.evidence != "" {
+				f := byID[OSLoginIgnored]
+				if f.ID == "" {
+					f = byID[OSLoginIAM]
+				}
+				if !strings.Contains(strings.Join(f.Evidence, "\n"), tc.evidence) || !slices.Equal(f.Nodes, []string{"n1"}) {
+					t.Errorf("%s: nodes %v, evidence %q, want n1 and %q", f.ID, f.Nodes, f.Evidence, tc.evidence)
+				}
+				if got := strings.Contains(strings.Join(f.Fix, "\n"), "node pool default-pool sets enable-oslogin=false"); got != tc.noteOnPool {
+					t.Errorf("fix %q: names the pool %v, want %v", f.Fix, got, tc.noteOnPool)
+				}
+			}
+			judged := strings.Contains(strings.Join(byID[KeysNeverExpire].Evidence, "\n"), "n1: instance ssh-keys")
+			if judged != tc.instanceKey {
+				t.Errorf("the node's own key judged: %v, want %v (%q)", judged, tc.instanceKey, byID[KeysNeverExpire].Evidence)
+			}
+		})
 	}
 }

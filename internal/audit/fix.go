@@ -78,14 +78,29 @@ func fixDenyPodSSH(cluster, network string, pods netip.Prefix, priority int64, t
 	return fixLine("", words...)
 }
 
-// fixOSLogin removes enable-oslogin where it is set, so that the metadata
-// says what GKE nodes do; access is then controlled with metadata keys
-// (block-project-ssh-keys, instance keys).
-func fixOSLogin(inst *gce.Instance) string {
-	if _, set := gce.MetadataValue(inst.Metadata, "enable-oslogin"); set {
-		return fixLine("", "gcloud", "compute", "instances", "remove-metadata", inst.Name, "--zone="+gce.ZoneName(inst.Zone), "--keys=enable-oslogin")
+// fixOSLogin removes the node's own enable-oslogin, so that it follows the
+// project's OS Login. A GKE node pool sets the value on the nodes it
+// makes, so a node it recreates carries it again.
+func fixOSLogin(inst *gce.Instance) []string {
+	fix := []string{fixLine("", "gcloud", "compute", "instances", "remove-metadata", inst.Name, "--zone="+gce.ZoneName(inst.Zone), "--keys=enable-oslogin")}
+	if g, ok := gkeOf(inst); ok && g.pool != "" {
+		fix = append(fix, "# node pool "+g.pool+" sets enable-oslogin=false on the nodes it makes, again when it recreates one: "+
+			"move its workloads to a pool whose nodes follow the project's OS Login (GKE Standard; see Google's \"Enable and configure OS Login in GKE\")")
 	}
-	return fixLine("GKE nodes ignore it; other VMs lose OS Login", "gcloud", "compute", "project-info", "remove-metadata", "--keys=enable-oslogin")
+	return fix
+}
+
+// fixReviewOSLoginIAM lists who holds sudo on the project's nodes under
+// OS Login: the members of roles/compute.osAdminLogin.
+func fixReviewOSLoginIAM(proj *gce.Project) []string {
+	if proj == nil || proj.Name == "" {
+		return nil
+	}
+	return []string{
+		"# who may log in is who holds roles/compute.osLogin or roles/compute.osAdminLogin (sudo), on the project or the instance; the project's sudo holders:",
+		fixLine("", "gcloud", "projects", "get-iam-policy", proj.Name, "--flatten=bindings[].members",
+			"--filter=bindings.role:roles/compute.osAdminLogin", "--format=value(bindings.members)"),
+	}
 }
 
 // fixBlockProjectKeys makes inst ignore project-wide keys.

@@ -36,12 +36,13 @@ func TestFixLinesQuoted(t *testing.T) {
 	proj := &gce.Project{Name: "p"}
 	proj.CommonInstanceMetadata = &gce.Metadata{}
 	gce.SetMetadataValue(proj.CommonInstanceMetadata, "ssh-keys", strings.Join(sshKeys, "\n"))
+	gce.SetMetadataValue(proj.CommonInstanceMetadata, "enable-oslogin", "TRUE")
 
 	evil := bad("n1 ;touch M")
 	n1 := node(evil, map[string]string{
 		kubeletConfigAttribute: "readOnlyPort: 10255\n",
 		"kube-env":             "CLUSTER_IP_RANGE: 10.4.0.0/14\n",
-		"enable-oslogin":       "TRUE",
+		"enable-oslogin":       "false", // overrides the project's
 		keys.LegacyMetadataKey: keys.FormatLine("leg", testkey.Public(t), "") + "\n",
 	})
 	n1.Labels[labelPool] = bad("p;touch${IFS}M;#")         // not a label value: left out
@@ -51,9 +52,11 @@ func TestFixLinesQuoted(t *testing.T) {
 	expired := keys.FormatExpiringLine(bad("old`touch${IFS}M`"), testkey.Public(t), time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC))
 	gce.SetMetadataValue(n1.Metadata, "ssh-keys", expired)
 
-	n2 := node("n2", nil)
+	n2 := node("n2", map[string]string{"enable-oslogin": "false"})
 	n2.Labels[labelCluster] = bad("c;touch${IFS}M;#") // not a label: n2 is no GKE node of any cluster
 	n2.Tags.Items = []string{"n2"}
+	n3 := node("n3", nil) // under the project's OS Login
+	n3.Tags.Items = []string{"n2"}
 
 	podsIn := &gce.Firewall{Name: bad("all pods$(touch M)"), Priority: 1000, Direction: "INGRESS", SourceRanges: []string{"10.4.0.0/14"},
 		TargetTags: n1.Tags.Items, Allowed: []*gce.FirewallAllowed{{IPProtocol: "tcp"}}}
@@ -62,7 +65,7 @@ func TestFixLinesQuoted(t *testing.T) {
 	deny := &gce.Firewall{Name: "deny\nall", Priority: 100, Direction: "INGRESS", SourceRanges: []string{"0.0.0.0/0"},
 		TargetTags: []string{"n2"}, Denied: []*gce.FirewallAllowed{{IPProtocol: "tcp"}}}
 
-	findings, err := Evaluate(Input{Project: proj, Instances: []*gce.Instance{n1, n2}, Firewalls: []*gce.Firewall{podsIn, open, deny}, Now: time.Now()})
+	findings, err := Evaluate(Input{Project: proj, Instances: []*gce.Instance{n1, n2, n3}, Firewalls: []*gce.Firewall{podsIn, open, deny}, Now: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +83,8 @@ func TestFixLinesQuoted(t *testing.T) {
 		{"gkessh", "keys", "prune", "--all-expired", evil},
 		{"gkessh", "keys", "remove", "--scope", "instance", "--user", "leg", evil},
 		{"gcloud", "compute", "instances", "add-metadata", "n2", zone, "--metadata=block-project-ssh-keys=TRUE"},
+		{"gcloud", "compute", "instances", "remove-metadata", "n2", zone, "--keys=enable-oslogin"},
+		{"gcloud", "projects", "get-iam-policy", "p", "--flatten=bindings[].members", "--filter=bindings.role:roles/compute.osAdminLogin", "--format=value(bindings.members)"},
 	}
 	for _, u := range users {
 		want = append(want, []string{"gkessh", "keys", "remove", "--scope", "project", "--user", u})
@@ -108,8 +113,8 @@ func TestFixLinesQuoted(t *testing.T) {
 			t.Errorf("unexpected fix argv %q", g)
 		}
 	}
-	if comments != 1 { // the IAP rule before "deny\nall"
-		t.Errorf("%d fix lines are comments, want 1", comments)
+	if comments != 2 { // the IAP rule before "deny\nall", OS Login's IAM roles
+		t.Errorf("%d fix lines are comments, want 2", comments)
 	}
 	if found, _ := filepath.Glob(filepath.Join(dir, "*")); len(found) > 0 {
 		t.Errorf("a fix line ran a command: %v", found)

@@ -42,7 +42,8 @@ func auditCommand(d *deps, stdio Stdio) *ucli.Command {
 		ArgsUsage: "[NODE... | --all | --filter EXPR | --cluster NAME [--pool NAME]]",
 		Description: "Judges each node's kubelet read-only port (kubelet-config and a live GET through the node's\n" +
 			"sshd), who reaches its sshd (pods, the internet, IAP) by the firewall rules, the metadata keys\n" +
-			"that grant sudo, and enable-oslogin on GKE nodes. Live checks log in with one key write for\n" +
+			"that grant sudo, and a node's own enable-oslogin=false that overrides the project's OS Login\n" +
+			"(a node under OS Login is left to IAM). Live checks log in with one key write for\n" +
 			"the whole audit (an expiring line) and only read: audit changes no node. Each finding has a\n" +
 			"severity, nodes, evidence and a fix. Exit status: 0, or 1 when a finding reaches --fail-on;\n" +
 			"255 when the audit itself failed.",
