@@ -65,6 +65,7 @@ func (o login) plain(ctx context.Context, stdio Stdio, a *access.Access, start t
 	if inst.Status != "RUNNING" {
 		return notRunning(n, inst.Status)
 	}
+	o.inContainer(inst, stdio.In)
 	p := &access.Plan{Node: n, Inst: inst, User: user}
 	keyPath, err := keyFileOf(o.d, o.keyOptions)
 	if err != nil {
@@ -77,6 +78,9 @@ func (o login) plain(ctx context.Context, stdio Stdio, a *access.Access, start t
 	defer closeKeys()
 	if o.DryRun {
 		fmt.Fprintf(stdio.Out, "--plain: would write no key, and log in as %s with %s\n", printable(user), strings.Join(from, " and "))
+		if len(o.Command) > 0 {
+			fmt.Fprintf(stdio.Out, "and run %q\n", sshclient.CommandLine(o.Command))
+		}
 		return nil
 	}
 	logf("--plain: logging in as %s with %s", user, strings.Join(from, " and "))

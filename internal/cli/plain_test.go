@@ -31,7 +31,7 @@ func TestSSHPlain(t *testing.T) {
 		{"a normal login adds the key", []string{n, "--", "true"}, 0, "", []string{"key to project metadata"}, true},
 		{"the key the node takes", []string{"--plain", n, "--", "echo", "plain"}, 0, "plain\n", nil, true},
 		{"a user the key is not for", []string{"--plain", "--user", "bob", n, "--", "true"}, 255, "", []string{"bob@" + n + " refused key", "--plain adds no key"}, true},
-		{"dry run", []string{"--dry-run", "--plain", "--user", "bob", n, "--", "id"}, 0, "--plain: would write no key, and log in as bob with the key " + filepath.Join(sshDir, "google_compute_engine") + "\n", nil, true},
+		{"dry run", []string{"--dry-run", "--plain", "--user", "bob", n, "--", "id"}, 0, "--plain: would write no key, and log in as bob with the key " + filepath.Join(sshDir, "google_compute_engine") + "\nand run \"id\"\n", nil, true},
 	}
 	for _, tc := range cases {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {

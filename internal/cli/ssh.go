@@ -39,6 +39,7 @@ type sshOptions struct {
 	RemoteForwards     []sshclient.Forward // -R
 	NoCommand          bool                // -N: forwards only
 	Plain              bool                // --plain: the user's own keys, none managed
+	Container          string              // --container: the command runs in this container
 	Command            []string            // after "--"; empty for a shell
 }
 
@@ -77,6 +78,7 @@ func sshFlags() []ucli.Flag {
 		&ucli.StringSliceFlag{Name: "remote-forward", Aliases: []string{"R"}, Usage: "like ssh -R: `SPEC` [BIND:]PORT:HOST:HOSTPORT has the node listen on PORT and forward to HOST:HOSTPORT as this machine sees it (repeatable)"},
 		&ucli.BoolFlag{Name: "no-command", Aliases: []string{"N"}, Usage: "run no command or shell, only the forwards, until interrupted, like ssh -N"},
 		plainFlag(),
+		&ucli.StringFlag{Name: "container", Usage: "gcloud's: run COMMAND (else a shell) in the container `NAME` (or ID) on the node: sudo docker exec, or sudo crictl exec on a GKE node"},
 	}
 }
 
@@ -96,6 +98,12 @@ func sshFlagValues(c *ucli.Context) (sshOptions, error) {
 		NoCommand:          c.Bool("no-command"),
 		AcceptChanged:      c.Bool("accept-changed-host-keys"),
 		Plain:              c.Bool("plain"),
+		Container:          c.String("container"),
+	}
+	if c.IsSet("container") {
+		if err := checkContainer(o.Container); err != nil {
+			return o, err
+		}
 	}
 	if o.Plain {
 		if err := checkPlain(c); err != nil {
@@ -155,6 +163,9 @@ func sshFlagValues(c *ucli.Context) (sshOptions, error) {
 	if o.NoCommand && len(o.Command) > 0 {
 		return o, usagef("-N runs no command, but %q was given", strings.Join(o.Command, " "))
 	}
+	if o.NoCommand && o.Container != "" {
+		return o, usagef("-N runs no command, so nothing would run in --container %s", o.Container)
+	}
 	return o, nil
 }
 
@@ -213,6 +224,7 @@ func (o login) run(ctx context.Context, stdio Stdio) error {
 	if p.Inst.Status != "RUNNING" {
 		return notRunning(p.Node, p.Inst.Status)
 	}
+	o.inContainer(p.Inst, stdio.In)
 	if o.DryRun {
 		return o.dryRun(ctx, stdio, a, p)
 	}
