@@ -201,8 +201,15 @@ func (f *certFront) env(t testing.TB) []string {
 // and exit status.
 func (w *world) runWith(extra []string, prog string, args ...string) (string, string, int) {
 	w.t.Helper()
+	return w.runEnvStderr(append(append([]string(nil), w.env...), extra...), prog, args...)
+}
+
+// runEnvStderr runs prog in w with the environment env alone, returning
+// its stdout, stderr and exit status.
+func (w *world) runEnvStderr(env []string, prog string, args ...string) (string, string, int) {
+	w.t.Helper()
 	cmd := w.command(prog, args...)
-	cmd.Env = append(append([]string(nil), w.env...), extra...)
+	cmd.Env = env
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
