@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -27,7 +28,9 @@ type cpOptions struct {
 	Recursive bool
 	Preserve  bool
 	JSON      bool
-	Spec      copySpec
+	// InternalIP dials each node's internal IP instead of IAP.
+	InternalIP bool
+	Spec       copySpec
 	// Ignored are gcloud flags taken for its command lines' sake that
 	// change nothing here, each with why.
 	Ignored []string
@@ -59,7 +62,7 @@ func scpCommand(d *deps, stdio Stdio) *ucli.Command {
 		Name:      "scp",
 		Usage:     "gcloud compute scp's command line: gkessh cp",
 		ArgsUsage: "[--recurse] SRC... DST, one side [USER@]NODE:PATH",
-		Description: "gkessh cp under gcloud's name: --recurse, --zone, --tunnel-through-iap, --port and the key\n" +
+		Description: "gkessh cp under gcloud's name: --recurse, --zone, --tunnel-through-iap, --internal-ip, --port and the key\n" +
 			"flags work as in gcloud compute scp; --compress and --scp-flag are accepted and noted. See\n" +
 			"gkessh cp --help.",
 		Flags:  cpFlags(),
@@ -73,6 +76,7 @@ func cpFlags() []ucli.Flag {
 		&ucli.BoolFlag{Name: "preserve", Aliases: []string{"p"}, Usage: "keep modes and access and modification times"},
 		&ucli.StringFlag{Name: "format", Value: "text", Usage: "text, or json: one object per node (with a selection)"},
 		&ucli.BoolFlag{Name: "tunnel-through-iap", Usage: "the default; accepted so gcloud command lines work"},
+		&ucli.BoolFlag{Name: "internal-ip", Usage: "connect to each node's internal IP directly instead of through IAP (over a VPN, or from a VM in the same VPC network)"},
 		&ucli.BoolFlag{Name: "compress", Usage: "gcloud's; accepted and noted: gkessh's SSH has no compression"},
 		&ucli.StringSliceFlag{Name: "scp-flag", Usage: "gcloud's; accepted and noted: there is no scp to pass it to"},
 	)
@@ -88,7 +92,10 @@ func cpFlagValues(c *ucli.Context) (cpOptions, error) {
 		return cpOptions{}, err
 	}
 	o := cpOptions{globalOptions: globals(c), keyOptions: k, fleetOptions: f,
-		Recursive: c.Bool("recurse"), Preserve: c.Bool("preserve")}
+		Recursive: c.Bool("recurse"), Preserve: c.Bool("preserve"), InternalIP: c.Bool("internal-ip")}
+	if o.InternalIP && c.Bool("tunnel-through-iap") {
+		return o, usagef("--internal-ip and --tunnel-through-iap: pick one")
+	}
 	switch fm := c.String("format"); fm {
 	case "text":
 	case "json":
@@ -152,6 +159,15 @@ func copyNodes(ctx context.Context, o cpOptions, d *deps, stdio Stdio) error {
 		return err
 	}
 	defer f.close()
+	if o.InternalIP {
+		f.cfg.Dial = func(ctx context.Context, inst *gce.Instance) (net.Conn, error) {
+			dial, err := internalDialer(inst, inst.Name, o.Port)
+			if err != nil {
+				return nil, err
+			}
+			return dial(ctx)
+		}
+	}
 	if single {
 		if len(f.sel.Unreachable) > 0 {
 			return f.sel.Unreachable[0].Err

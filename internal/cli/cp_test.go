@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -217,5 +218,40 @@ func TestCpProgress(t *testing.T) {
 	stdout, _, _ := e.run("cp", filepath.Join(dir, "f"), node+":"+dir+"/up2")
 	if stdout != "" {
 		t.Errorf("progress on a pipe: %q", stdout)
+	}
+}
+
+// TestCpInternalIP: --internal-ip, as gcloud compute scp has it, copies
+// over the node's internal IP (made loopback here, as a VPN or the VPC
+// makes it reachable) with no IAP tunnel, to one node and to a selection;
+// with --tunnel-through-iap it is a usage error.
+func TestCpInternalIP(t *testing.T) {
+	e := newParallelEnv(t, emulator.Config{Nodes: 1})
+	n := e.node(0)
+	host, port, err := net.SplitHostPort(n.SSHAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.SetNetworkIP(host)
+	dir := t.TempDir()
+	data := randomFile(t, filepath.Join(dir, "f"), 100<<10)
+	remote := filepath.Join(dir, "remote")
+	os.Mkdir(remote, 0o755)
+	for _, args := range [][]string{
+		{"scp", "--internal-ip", "--port", port, filepath.Join(dir, "f"), n.Name + ":" + remote + "/one"},
+		{"cp", "--internal-ip", "--port", port, "--all", filepath.Join(dir, "f"), ":" + remote + "/all"},
+	} {
+		if _, stderr, code := e.run(args...); code != 0 {
+			t.Fatalf("%q: exit %d, stderr:\n%s", args, code, stderr)
+		}
+	}
+	sameFile(t, filepath.Join(remote, "one"), data)
+	sameFile(t, filepath.Join(remote, "all"), data)
+	if tunnels := e.srv.Stats().Tunnels; tunnels != 0 {
+		t.Errorf("%d IAP tunnels opened with --internal-ip", tunnels)
+	}
+	_, stderr, code := e.run("scp", "--internal-ip", "--tunnel-through-iap", filepath.Join(dir, "f"), n.Name+":"+remote)
+	if code != 2 || !strings.Contains(stderr, "--internal-ip and --tunnel-through-iap: pick one") {
+		t.Errorf("--internal-ip --tunnel-through-iap: exit %d, stderr:\n%s", code, stderr)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/gkessh/gkessh/internal/access"
+	"github.com/gkessh/gkessh/internal/gce"
 	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/knownhosts"
 	"github.com/gkessh/gkessh/sshclient"
@@ -330,14 +331,7 @@ func notRunning(n access.Node, status string) error {
 // --internal-ip straight to its first interface's address.
 func (o login) dialer(ctx context.Context, p *access.Plan) (sshclient.DialFunc, error) {
 	if o.InternalIP {
-		if len(p.Inst.NetworkInterfaces) == 0 || p.Inst.NetworkInterfaces[0].NetworkIP == "" {
-			return nil, fmt.Errorf("instance %s has no internal IP: drop --internal-ip to go through IAP", p.Node)
-		}
-		addr := net.JoinHostPort(p.Inst.NetworkInterfaces[0].NetworkIP, strconv.Itoa(o.Port))
-		return func(ctx context.Context) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "tcp", addr)
-		}, nil
+		return internalDialer(p.Inst, p.Node.String(), o.Port)
 	}
 	dl, err := o.d.iapDialer(ctx, o.globalOptions)
 	if err != nil {
@@ -345,6 +339,19 @@ func (o login) dialer(ctx context.Context, p *access.Plan) (sshclient.DialFunc, 
 	}
 	target := tunnel.Target{Project: p.Node.Project, Zone: p.Node.Zone, Instance: p.Node.Name, Port: o.Port}
 	return func(ctx context.Context) (net.Conn, error) { return dl.DialContext(ctx, target) }, nil
+}
+
+// internalDialer dials inst's first interface's address at port, as
+// --internal-ip asks (login and cp); node names inst when it has none.
+func internalDialer(inst *gce.Instance, node string, port int) (sshclient.DialFunc, error) {
+	if len(inst.NetworkInterfaces) == 0 || inst.NetworkInterfaces[0].NetworkIP == "" {
+		return nil, fmt.Errorf("instance %s has no internal IP: drop --internal-ip to go through IAP", node)
+	}
+	addr := net.JoinHostPort(inst.NetworkInterfaces[0].NetworkIP, strconv.Itoa(port))
+	return func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	}, nil
 }
 
 // session runs the command, or a shell: with a terminal (PTY, raw mode)
