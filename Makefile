@@ -99,7 +99,8 @@ FUZZ := \
 	internal/sftpcopy:FuzzPlainName \
 	internal/cli:FuzzParseFileRef \
 	emulator:FuzzRelayClientFrame \
-	internal/transport:FuzzProxyReply
+	internal/transport:FuzzProxyReply \
+	internal/fleet:FuzzCheckFilter
 
 # Short coverage-guided runs of every fuzz target.
 fuzz:

@@ -144,7 +144,7 @@ func auditNodes(ctx context.Context, o auditOptions, d *deps, stdio Stdio) (rep 
 	}
 	sel, err := fleet.Select(ctx, c, o.Selector)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, filterUsage(err, false)
 	}
 	for _, r := range sel.Unreachable {
 		return nil, nil, fmt.Errorf("%s: %v", r.Node, r.Err)

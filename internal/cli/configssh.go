@@ -11,7 +11,6 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/gkessh/gkessh/internal/access"
-	"github.com/gkessh/gkessh/internal/gce"
 	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/sshconfig"
 )
@@ -33,7 +32,7 @@ func configSSHCommand(d *deps, stdio Stdio) *ucli.Command {
 			"~/.ssh/google_compute_known_hosts. Everything outside the block stays as it is.",
 		Flags: append(openSSHFlags(),
 			&ucli.StringFlag{Name: "ssh-config-file", Usage: "ssh config file (default ~/.ssh/config)"},
-			&ucli.StringFlag{Name: "pattern", Usage: "write one Host entry for this pattern (e.g. 'gke-cluster-*') instead of one per instance"},
+			&ucli.StringFlag{Name: "pattern", Usage: "write one Host entry for the names this glob matches (e.g. 'gke-cluster-*') instead of one per instance"},
 			&ucli.BoolFlag{Name: "remove", Usage: "remove the managed block"},
 		),
 		Action: func(c *ucli.Context) error {
@@ -44,14 +43,9 @@ func configSSHCommand(d *deps, stdio Stdio) *ucli.Command {
 			if err != nil {
 				return err
 			}
-			opts := configSSHOptions{openSSHOptions: o, Path: c.String("ssh-config-file"), Pattern: c.String("pattern"), Remove: c.Bool("remove")}
+			opts := configSSHOptions{openSSHOptions: o, Path: c.String("ssh-config-file"), Pattern: o.Selector.Pattern, Remove: c.Bool("remove")}
 			if opts.Remove && opts.ForceOverwrite {
 				return usagef("--remove and --force-key-file-overwrite: removing the block leaves the key files alone; give one")
-			}
-			if opts.Pattern != "" {
-				if err := gce.CheckNamePattern(opts.Pattern); err != nil {
-					return usagef("--pattern: %v: use instance name characters with * and ?", err)
-				}
 			}
 			return runConfigSSH(c.Context, opts, d, stdio)
 		},

@@ -66,7 +66,7 @@ func TestConfigSSH(t *testing.T) {
 	if _, errOut, code := e.run("config-ssh", "--user", "nat"); code != 0 || !strings.Contains(errOut, "up to date") || read() != got {
 		t.Fatalf("second run not idempotent: exit %d, %s", code, errOut)
 	}
-	if _, errOut, code := e.run("config-ssh", "--user", "nat", "--filter", "^gke-cluster-default-pool-41ef50b9-"); code != 0 {
+	if _, errOut, code := e.run("config-ssh", "--user", "nat", "--filter", "name eq gke-cluster-default-pool-41ef50b9-.*"); code != 0 {
 		t.Fatalf("filter: %s", errOut)
 	}
 	if n := strings.Count(read(), "\nHost gke-"); n != 1 {

@@ -31,6 +31,7 @@ func inventoryCommand(d *deps, stdio Stdio) *ucli.Command {
 		Flags: append(openSSHFlags(),
 			&ucli.BoolFlag{Name: "list", Usage: "print every group and host (what Ansible asks for)"},
 			&ucli.StringFlag{Name: "host", Usage: "print one host's variables"},
+			&ucli.StringFlag{Name: "pattern", Usage: "only the instances whose names this glob matches (e.g. 'gke-cluster-*')"},
 		),
 		Action: func(c *ucli.Context) error {
 			if runtime.GOOS == "windows" {

@@ -282,7 +282,7 @@ func selectFleet(ctx context.Context, a *access.Access, o fleetOptions, d *deps,
 	t.api = c.RateLimited
 	sel, err := fleet.Select(ctx, c, o.Selector)
 	if err != nil {
-		return sel, fleet.Config{}, err
+		return sel, fleet.Config{}, filterUsage(err, false)
 	}
 	dl, err := d.iapDialer(ctx, g)
 	if err != nil {

@@ -3,6 +3,16 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -10,10 +20,11 @@ import (
 )
 
 // TestEmptySelection: a selection that matches no RUNNING node is an
-// error (exit 255) naming the selection and saying what the project has,
-// for run and audit; a selection that matches nodes still works. A typo in
-// --cluster must not turn CI green. (issue 20 item 2; before, each of
-// these exited 0 having done nothing)
+// error naming the selection and saying what the project has (exit 255 for
+// run and audit, 1 for config-ssh and inventory), before anything is
+// written; a selection that matches nodes still works. A typo in --cluster
+// must not turn CI green. (issue 20 item 2; before, each of these exited 0
+// having done nothing, and config-ssh wrote an empty block)
 func TestEmptySelection(t *testing.T) {
 	// 22 nodes: the default pool, and one node of pool-1.
 	e := newParallelEnv(t, emulator.Config{Nodes: 22})
@@ -42,13 +53,24 @@ func TestEmptySelection(t *testing.T) {
 			[]string{"matches node pool defualt-pool", clusters}},
 		{"audit filter", []string{"audit", "--no-probe", "--filter", "labels.env=prod"},
 			[]string{"matches filter labels.env=prod", clusters}},
+		{"config-ssh cluster", []string{"config-ssh", "--cluster", "prod"},
+			[]string{"matches cluster prod", clusters}},
+		{"config-ssh pattern", []string{"config-ssh", "--pattern", "gke-prod-*"},
+			[]string{"matches name pattern gke-prod-*", clusters}},
+		{"config-ssh filter", []string{"config-ssh", "--filter", "labels.goog-k8s-node-pool-name=pool-2"},
+			[]string{"matches filter labels.goog-k8s-node-pool-name=pool-2", clusters}},
+		{"inventory pool", []string{"inventory", "--list", "--pool", "pool-2"},
+			[]string{"matches node pool pool-2", clusters}},
+		{"inventory pattern and zone", []string{"inventory", "--list", "--pattern", "*-pool-1-*", "--zone", "us-west1-b"},
+			[]string{"no RUNNING instance in zone us-west1-b of project demo-project matches name pattern *-pool-1-*", "zone us-west1-b has"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			stdout, stderr, code := e.run(tc.args...)
-			if code != exitFailure {
-				t.Errorf("exit %d, want %d", code, exitFailure)
+			// Each command's status for its own failures.
+			if want := map[string]int{"run": exitFailure, "audit": exitFailure}[tc.args[0]]; code != max(want, exitOther) {
+				t.Errorf("exit %d, want %d", code, max(want, exitOther))
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(stderr, w) {
@@ -58,16 +80,109 @@ func TestEmptySelection(t *testing.T) {
 			if stdout != "" {
 				t.Errorf("stdout %q, want nothing", stdout)
 			}
+			if _, err := os.Stat(filepath.Join(e.home, ".ssh", "config")); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("~/.ssh/config written: %v", err)
+			}
 		})
 	}
 	t.Run("a match still works", func(t *testing.T) {
 		for _, args := range [][]string{
 			{"run", "--no-stdin", "--cluster", "cluster", "--pool", "pool-1", "--", "true"},
 			{"audit", "--no-probe", "--pool", "pool-1", "--fail-on", "high", "--format", "json"},
+			{"inventory", "--list", "--pattern", "*-pool-1-*", "--zone", "us-west1-a"},
 		} {
 			if _, stderr, code := e.run(args...); code != 0 && code != 1 {
 				t.Errorf("%v: exit %d\n%s", args, code, stderr)
 			}
 		}
 	})
+}
+
+// TestFilterOneMeaning: --filter is the Compute API list filter in run,
+// audit, config-ssh and inventory, picking the same nodes in each; what
+// cannot be one (a regular expression or a glob on names, unbalanced, or
+// refused by the API) is a usage error (exit 2) that says what a filter
+// looks like, and config-ssh leaves ~/.ssh/config as it was. The name
+// glob of config-ssh and inventory is --pattern. (issue 20 item 3;
+// before, config-ssh and inventory read --filter as a regular expression
+// on names, so a run filter gave them an empty block, and run answered a
+// regular expression with the API's 400 and exit 255)
+func TestFilterOneMeaning(t *testing.T) {
+	e := newParallelEnv(t, emulator.Config{Nodes: 22})
+	var pool1 []string
+	for _, name := range e.srv.Nodes() {
+		if strings.Contains(name, "-pool-1-") {
+			pool1 = append(pool1, name)
+		}
+	}
+	if len(pool1) != 1 {
+		t.Fatalf("want one pool-1 node, got %v", pool1)
+	}
+	filter := "labels.goog-k8s-node-pool-name = pool-1"
+	t.Run("picks the same nodes", func(t *testing.T) {
+		got, stderr, code := e.runJSON(nil, "--filter", filter, "--no-stdin", "--", "true")
+		if ok := okNodes(got); code != 0 || !slices.Equal(ok, pool1) {
+			t.Errorf("run: exit %d on %v, want %v\n%s", code, ok, pool1, stderr)
+		}
+		rep, stderr, code := e.auditJSON("--no-probe", "--filter", filter)
+		if code == 255 || code == 2 || !slices.Equal(rep.Nodes, pool1) {
+			t.Errorf("audit: exit %d on %v, want %v\n%s", code, rep.Nodes, pool1, stderr)
+		}
+		out, stderr, code := e.run("inventory", "--list", "--filter", filter)
+		var inv struct {
+			Meta struct {
+				HostVars map[string]any `json:"hostvars"`
+			} `json:"_meta"`
+		}
+		if err := json.Unmarshal([]byte(out), &inv); err != nil || code != 0 || !slices.Equal(slices.Sorted(maps.Keys(inv.Meta.HostVars)), pool1) {
+			t.Errorf("inventory: exit %d, %v, hosts %v, want %v\n%s", code, err, slices.Collect(maps.Keys(inv.Meta.HostVars)), pool1, stderr)
+		}
+		if _, stderr, code := e.run("config-ssh", "--filter", filter); code != 0 {
+			t.Fatalf("config-ssh: exit %d\n%s", code, stderr)
+		}
+		b, _ := os.ReadFile(filepath.Join(e.home, ".ssh", "config"))
+		if hosts := regexp.MustCompile(`(?m)^Host (.*)$`).FindAllStringSubmatch(string(b), -1); len(hosts) != 1 || hosts[0][1] != pool1[0] {
+			t.Errorf("config-ssh wrote hosts %v, want %v", hosts, pool1)
+		}
+	})
+	cfg := filepath.Join(e.home, ".ssh", "config")
+	before, _ := os.ReadFile(cfg)
+	cases := []struct {
+		name, filter string
+		want         string
+	}{
+		{"regular expression", "^gke-cluster-", "does not start with a field name"},
+		{"a name", "gke-cluster-default-pool", "compares nothing"},
+		{"glob", "gke-*", "compares nothing"},
+		{"open parenthesis", "(labels.a = b", "a ( is not closed"},
+		{"open string", `labels.a = "b`, "a string is not closed"},
+		{"refused by the API", "name eq gke[", "Invalid list filter expression"},
+	}
+	for _, tc := range cases {
+		for _, cmd := range [][]string{
+			{"run", "--no-stdin", "--filter", tc.filter, "--", "true"},
+			{"audit", "--no-probe", "--filter", tc.filter},
+			{"config-ssh", "--filter", tc.filter},
+			{"inventory", "--list", "--filter", tc.filter},
+		} {
+			t.Run(tc.name+"/"+cmd[0], func(t *testing.T) {
+				t.Parallel()
+				stdout, stderr, code := e.run(cmd...)
+				if code != exitUsage || stdout != "" {
+					t.Errorf("exit %d, stdout %q; want %d and nothing", code, stdout, exitUsage)
+				}
+				glob := cmd[0] == "config-ssh" || cmd[0] == "inventory"
+				for _, w := range []string{"--filter " + strconv.Quote(tc.filter) + " is not a Compute API list filter", tc.want,
+					"labels.goog-k8s-node-pool-name=default-pool", map[bool]string{true: "--pattern 'gke-cluster-*'", false: "--filter 'name eq gke-cluster-.*'"}[glob],
+					"See 'gkessh " + cmd[0] + " --help'"} {
+					if !strings.Contains(stderr, w) {
+						t.Errorf("stderr lacks %q:\n%s", w, stderr)
+					}
+				}
+				if b, _ := os.ReadFile(cfg); !bytes.Equal(b, before) {
+					t.Errorf("~/.ssh/config changed:\n%s", b)
+				}
+			})
+		}
+	}
 }

@@ -1,19 +1,17 @@
 package cli
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
-	"sort"
 	"strconv"
 	"sync"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/gkessh/gkessh/internal/access"
+	"github.com/gkessh/gkessh/internal/fleet"
 	"github.com/gkessh/gkessh/internal/gce"
 	"github.com/gkessh/gkessh/knownhosts"
 	"github.com/gkessh/gkessh/sshconfig"
@@ -23,9 +21,10 @@ import (
 // OpenSSH reaches nodes through `gkessh proxy`.
 type openSSHOptions struct {
 	globalOptions
-	keyOptions        // User and KeyFile
-	Filter     string // regexp on instance names; "" for all
-	Strict     string // StrictHostKeyChecking value
+	keyOptions // User and KeyFile
+	// Selector narrows the project's RUNNING instances (All is implied).
+	Selector fleet.Selector
+	Strict   string // StrictHostKeyChecking value
 	// AcceptChanged lets published host keys replace changed recorded
 	// ones (knownhosts.Pin).
 	AcceptChanged bool
@@ -33,10 +32,7 @@ type openSSHOptions struct {
 
 // openSSHFlags are the own flags of config-ssh and inventory.
 func openSSHFlags() []ucli.Flag {
-	return []ucli.Flag{
-		&ucli.StringFlag{Name: "filter", Usage: "only instances whose name matches this regexp (e.g. ^gke-cluster-)"},
-		acceptChangedFlag(),
-	}
+	return append(setFlags(), acceptChangedFlag())
 }
 
 func openSSHFlagValues(c *ucli.Context) (openSSHOptions, error) {
@@ -47,19 +43,22 @@ func openSSHFlagValues(c *ucli.Context) (openSSHOptions, error) {
 	o := openSSHOptions{
 		globalOptions: globals(c),
 		keyOptions:    k,
-		Filter:        c.String("filter"),
+		Selector:      selectorFlagValues(c),
 		AcceptChanged: c.Bool("accept-changed-host-keys"),
 	}
+	o.Selector.Pattern = c.String("pattern")
 	// What ssh checks, so yes by default, as ssh's own default.
 	strict, err := strictFlagValue(c, knownhosts.StrictYes)
 	if err != nil {
 		return o, err
 	}
 	o.Strict = string(strict)
-	if _, err := regexp.Compile(o.Filter); err != nil {
-		return o, usagef("--filter: %v", err)
+	if o.Selector.Pattern != "" {
+		if err := gce.CheckNamePattern(o.Selector.Pattern); err != nil {
+			return o, usagef("--pattern: %v: use instance name characters with * and ?", err)
+		}
 	}
-	return o, nil
+	return o, checkFilter(o.Selector.Filter, true)
 }
 
 // proxyRoute is how OpenSSH reaches a node through `gkessh proxy`: the
@@ -94,13 +93,14 @@ func proxyRouteOf(d *deps, o openSSHOptions) (proxyRoute, error) {
 	return p, nil
 }
 
-// listNodes plans every RUNNING instance matching o.Filter (and in
-// --zone, when given), sorted by name, which fills the zone cache so
+// listNodes plans every RUNNING instance o.Selector picks (all of them
+// when it is empty), sorted by name, which fills the zone cache so
 // `gkessh proxy` makes no lookup and gives each its login user (the
 // profile's POSIX user under OS Login, read once for all), and pins each
 // node's published host keys in the known_hosts file (under compute.ID,
 // or the node name when byName) so the first ssh is verified instead of
-// trusted on first use. A node whose guest now publishes other keys than
+// trusted on first use. A selection that picks nothing is an error
+// (*fleet.NoMatchError); with no selection, an empty project is not. A node whose guest now publishes other keys than
 // the recorded ones is refused (the whole run fails, naming every such
 // node) unless o.AcceptChanged. An instance whose name or zone is outside
 // GCE's grammar is skipped with a line on warn: it would otherwise reach
@@ -116,9 +116,18 @@ func listNodes(ctx context.Context, o openSSHOptions, d *deps, stdio Stdio, warn
 	if err != nil {
 		return nil, err
 	}
-	all, err := c.List(ctx, "")
+	sel := o.Selector
+	sel.All = true
+	found, err := fleet.Select(ctx, c, sel)
+	var none *fleet.NoMatchError
+	if errors.As(err, &none) && !selectorSet(o.Selector) && sel.Pattern == "" && sel.Zone == "" {
+		err = nil
+	}
 	if err != nil {
-		return nil, err
+		return nil, filterUsage(err, true)
+	}
+	for _, err := range found.Invalid {
+		fmt.Fprintf(warn, "gkessh: skipping an instance: %v\n", err)
 	}
 	proj, err := a.Project(ctx)
 	if err != nil {
@@ -128,19 +137,10 @@ func listNodes(ctx context.Context, o openSSHOptions, d *deps, stdio Stdio, warn
 	if err != nil {
 		return nil, err
 	}
-	re := regexp.MustCompile(o.Filter)
-	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
 	var plans []*access.Plan
 	var keepUser []string
 	var keepWhy error
-	for _, inst := range all {
-		if inst.Status != "RUNNING" || !re.MatchString(inst.Name) || (o.Zone != "" && gce.ZoneName(inst.Zone) != o.Zone) {
-			continue
-		}
-		if err := cmp.Or(gce.CheckName(inst.Name), gce.CheckZone(gce.ZoneName(inst.Zone))); err != nil {
-			fmt.Fprintf(warn, "gkessh: skipping an instance: %v\n", err)
-			continue
-		}
+	for _, inst := range found.Run {
 		p, err := a.PlanInstance(ctx, inst)
 		var bad *access.BadPosixUserError
 		if errors.As(err, &bad) {

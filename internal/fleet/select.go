@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -27,6 +29,9 @@ type Selector struct {
 	Cluster string // GKE cluster name (label goog-k8s-cluster-name)
 	Pool    string // GKE node pool name (label goog-k8s-node-pool-name)
 	Zone    string
+	// Pattern narrows a set to the names it matches: * any run of
+	// characters, ? one (gce.CheckNamePattern's grammar).
+	Pattern string
 }
 
 // Selection is what a Selector matched.
@@ -52,6 +57,10 @@ func Select(ctx context.Context, c *gce.Client, sel Selector) (Selection, error)
 		return Selection{}, err
 	}
 	found, err := c.List(ctx, filter)
+	var ae *gce.APIError
+	if sel.Filter != "" && errors.As(err, &ae) && ae.Code == http.StatusBadRequest {
+		return Selection{}, &InvalidFilterError{Filter: sel.Filter, Err: err}
+	}
 	if err != nil {
 		return Selection{}, err
 	}
@@ -63,7 +72,7 @@ func Select(ctx context.Context, c *gce.Client, sel Selector) (Selection, error)
 			s.Invalid = append(s.Invalid, err)
 			return true
 		}
-		return sel.Zone != "" && gce.ZoneName(in.Zone) != sel.Zone
+		return (sel.Zone != "" && gce.ZoneName(in.Zone) != sel.Zone) || !matchPattern(sel.Pattern, in.Name)
 	})
 	slices.SortFunc(found, func(a, b *gce.Instance) int {
 		return strings.Compare(a.Name+"/"+a.Zone, b.Name+"/"+b.Zone)
@@ -144,6 +153,9 @@ func (e *NoMatchError) Error() string {
 	if e.Selector.Pool != "" {
 		what = append(what, "node pool "+e.Selector.Pool)
 	}
+	if e.Selector.Pattern != "" {
+		what = append(what, "name pattern "+e.Selector.Pattern)
+	}
 	where := "project " + e.Project
 	if e.Selector.Zone != "" {
 		where = "zone " + e.Selector.Zone + " of " + where
@@ -189,6 +201,79 @@ func noMatch(ctx context.Context, c *gce.Client, sel Selector, skipped []*gce.In
 		slices.Sort(pools)
 	}
 	return e
+}
+
+// matchPattern reports whether name matches pattern ("" matches all).
+func matchPattern(pattern, name string) bool {
+	// Names hold no '/', and CheckNamePattern leaves only * and ? special.
+	ok, err := path.Match(pattern, name)
+	return pattern == "" || (err == nil && ok)
+}
+
+// InvalidFilterError is a list filter the Compute API refused as such.
+type InvalidFilterError struct {
+	Filter string
+	Err    error // the API's answer, or what CheckFilter found
+}
+
+func (e *InvalidFilterError) Error() string {
+	return fmt.Sprintf("%q is not a Compute API list filter: %v", e.Filter, e.Err)
+}
+
+func (e *InvalidFilterError) Unwrap() error { return e.Err }
+
+// CheckFilter catches, before any call, what cannot be a Compute API list
+// filter (compute/v1 instances.list's filter parameter, AIP-160): a value
+// with no comparison (FIELD OP VALUE, OP one of = != < <= > >= : or the
+// words eq and ne), such as a regular expression or a glob on names, or
+// with unbalanced quotes or parentheses. The API judges the rest.
+func CheckFilter(expr string) error {
+	bad := func(msg string) error { return &InvalidFilterError{Filter: expr, Err: errors.New(msg)} }
+	start := strings.TrimLeft(expr, " \t")
+	if start == "" {
+		return bad("it is empty")
+	}
+	if c := start[0]; !(c == '(' || c == '-' || c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+		return bad("it does not start with a field name")
+	}
+	var quote byte
+	depth, ops := 0, 0
+	for i := 0; i < len(expr); i++ {
+		switch c := expr[i]; {
+		case c == '\\':
+			i++ // an escaped character, in a string or a regular expression
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '(':
+			depth++
+		case c == ')':
+			if depth--; depth < 0 {
+				return bad("a ) closes nothing")
+			}
+		case strings.IndexByte("=<>:", c) >= 0:
+			ops++
+		}
+	}
+	// eq and ne are operators between a field and a value.
+	words := strings.Fields(expr)
+	for i := 1; i < len(words)-1; i++ {
+		if words[i] == "eq" || words[i] == "ne" {
+			ops++
+		}
+	}
+	switch {
+	case quote != 0:
+		return bad("a string is not closed")
+	case depth > 0:
+		return bad("a ( is not closed")
+	case ops == 0:
+		return bad("it compares nothing (FIELD OP VALUE)")
+	}
+	return nil
 }
 
 // NotRunningError is a named node that is not RUNNING.
