@@ -85,3 +85,41 @@ func TestErrorMessagesOneCause(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadEndpoint: an endpoint nothing answers at is reported in one
+// line naming it and the setting that chose it, with what to do, and not
+// as the API call's URL and socket error ("Get …: dial tcp …").
+func TestDeadEndpoint(t *testing.T) {
+	e := newParallelSSHEnv(t, "builtin", 1)
+	n := e.node(0)
+	const dead = "127.0.0.1:1"
+	tests := []struct {
+		name string
+		vars map[string]string
+		args []string
+		want string
+	}{
+		{"compute, by variable", map[string]string{"GKESSH_COMPUTE_ENDPOINT": "http://" + dead + "/compute/v1/"}, []string{n.Name, "--", "true"},
+			"gkessh: cannot reach the compute API at http://" + dead + "/compute/v1/ (set by GKESSH_COMPUTE_ENDPOINT): connection refused: " +
+				`start the server it names (the emulator: eval "$(gce-emulator --background)"), or correct GKESSH_COMPUTE_ENDPOINT`},
+		{"compute, by flag", nil, []string{"--compute-endpoint", "http://" + dead + "/compute/v1/", "run", "--all", "--", "true"},
+			"gkessh: cannot reach the compute API at http://" + dead + "/compute/v1/ (set by --compute-endpoint): connection refused: " +
+				`start the server it names (the emulator: eval "$(gce-emulator --background)"), or correct --compute-endpoint`},
+		{"relay", map[string]string{"GKESSH_IAP_ENDPOINT": "ws://" + dead}, []string{n.Name, "--", "true"},
+			"gkessh: cannot reach the IAP relay at ws://" + dead + " (set by GKESSH_IAP_ENDPOINT): connection refused: " +
+				`start the server it names (the emulator: eval "$(gce-emulator --background)"), or correct GKESSH_IAP_ENDPOINT`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.vars = nil
+			for k, v := range tt.vars {
+				e.setenv(k, v)
+			}
+			_, stderr, code := e.run(tt.args...)
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			if last := lines[len(lines)-1]; code != 255 || last != tt.want {
+				t.Errorf("exit %d, last line\n%s\nwant\n%s\n(stderr:\n%s)", code, last, tt.want, stderr)
+			}
+		})
+	}
+}

@@ -49,8 +49,15 @@ func hint(err error) string {
 		closed    *tunnel.CloseError
 		token     *oauth2.RetrieveError
 		noMatch   *fleet.NoMatchError
+		unreach   *transport.UnreachableError
 	)
 	switch {
+	case errors.As(err, &unreach) && unreach.Endpoint.Source != "" && unreach.NoSuchHost():
+		return "correct the host name in " + unreach.Endpoint.Source
+	case errors.As(err, &unreach) && unreach.Endpoint.Source != "":
+		return "start the server it names (the emulator: eval \"$(gce-emulator --background)\"), or correct " + unreach.Endpoint.Source
+	case errors.As(err, &unreach):
+		return "check the network: DNS, a firewall, or a proxy on the way (gcloud config list proxy, HTTPS_PROXY)"
 	case errors.As(err, &proxy) && proxy.AuthRequired:
 		return "the proxy wants credentials: gcloud config set proxy/username and proxy/password, or http://USER:PASS@HOST:PORT in HTTPS_PROXY"
 	case errors.As(err, &proxy) && proxy.Refusal != "":
@@ -157,10 +164,17 @@ func noMatchHint(e *fleet.NoMatchError) string {
 	return fmt.Sprintf("%s has %s; its GKE clusters: %s", in, plural(e.Running, "RUNNING instance"), strings.Join(cs, "; "))
 }
 
-// withHint is err's message followed by its hint, if any.
+// withHint is err's message followed by its hint, if any. An endpoint
+// that cannot be reached is the whole message: which call found it so
+// adds only a URL and a socket error to read past.
 func withHint(err error) string {
-	if h := hint(err); h != "" {
-		return err.Error() + ": " + h
+	msg := err.Error()
+	var unreach *transport.UnreachableError
+	if errors.As(err, &unreach) {
+		msg = unreach.Error()
 	}
-	return err.Error()
+	if h := hint(err); h != "" {
+		return msg + ": " + h
+	}
+	return msg
 }

@@ -59,6 +59,10 @@ func TestHints(t *testing.T) {
 		{&gce.APIError{Code: 403, Message: "Request is prohibited by organization's policy. vpcServiceControlsUniqueIdentifier: X"}, certificateAccessHint},
 		{&tunnel.CloseError{Code: tunnel.CodeNotAuthorized, Reason: "not authorized", Port: 22}, certificateAccessHint},
 		{&oauth2.RetrieveError{ErrorCode: "access_denied", ErrorDescription: "Account restricted"}, certificateAccessHint},
+		{&transport.UnreachableError{What: "compute API", Endpoint: transport.Endpoint{URL: "http://x.invalid/compute/v1/", Source: "GKESSH_COMPUTE_ENDPOINT"},
+			Err: &net.OpError{Op: "dial", Err: &net.DNSError{Name: "x.invalid", IsNotFound: true}}}, "correct the host name in GKESSH_COMPUTE_ENDPOINT"},
+		{&transport.UnreachableError{What: "compute API", Endpoint: transport.Endpoint{URL: "https://compute.googleapis.com/compute/v1/"},
+			Err: &net.OpError{Op: "dial", Err: errors.New("connect: network is unreachable")}}, "check the network"},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%T", tt.err), func(t *testing.T) {

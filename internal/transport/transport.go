@@ -128,7 +128,7 @@ func New(o Options) (*Transport, error) {
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
-	rt := refusalRT{t.base, &t.asked}
+	rt := unreachableRT{refusalRT{t.base, &t.asked}, t}
 	t.api = &http.Client{Transport: withHeader(rt, t.header)}
 	t.oauth = &http.Client{Transport: withHeader(rt, oauthHeader)}
 	return t, nil
@@ -159,7 +159,7 @@ func (t *Transport) OAuthClient() *http.Client { return t.oauth }
 // the relay client adds its own buffers and protocol. The CA file is read
 // here when the relay speaks TLS.
 func (t *Transport) WSDialer() (*websocket.Dialer, error) {
-	w := &websocket.Dialer{NetDialContext: t.dialer(relayKeepAlive)}
+	w := &websocket.Dialer{NetDialContext: t.relayDial(t.dialer(relayKeepAlive))}
 	if u, err := url.Parse(t.Relay().URL); err == nil && (u.Scheme == "ws" || u.Scheme == "http") {
 		return w, nil
 	}
