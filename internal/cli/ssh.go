@@ -41,6 +41,7 @@ type sshOptions struct {
 	NoCommand          bool                // -N: forwards only
 	Plain              bool                // --plain: the user's own keys, none managed
 	Container          string              // --container: the command runs in this container
+	Troubleshoot       bool                // --troubleshoot: doctor's checks instead of a login
 	Command            []string            // after "--"; empty for a shell
 }
 
@@ -79,6 +80,7 @@ func sshFlags() []ucli.Flag {
 		&ucli.StringSliceFlag{Name: "remote-forward", Aliases: []string{"R"}, Usage: "like ssh -R: `SPEC` [BIND:]PORT:HOST:HOSTPORT has the node listen on PORT and forward to HOST:HOSTPORT as this machine sees it (repeatable)"},
 		&ucli.BoolFlag{Name: "no-command", Aliases: []string{"N"}, Usage: "run no command or shell, only the forwards, until interrupted, like ssh -N"},
 		plainFlag(),
+		troubleshootFlag(),
 		&ucli.StringFlag{Name: "container", Usage: "gcloud's: run COMMAND (else a shell) in the container `NAME` (or ID) on the node: sudo docker exec, or sudo crictl exec on a GKE node"},
 	}
 }
@@ -100,6 +102,7 @@ func sshFlagValues(c *ucli.Context) (sshOptions, error) {
 		AcceptChanged:      c.Bool("accept-changed-host-keys"),
 		Plain:              c.Bool("plain"),
 		Container:          c.String("container"),
+		Troubleshoot:       c.Bool("troubleshoot"),
 	}
 	if c.IsSet("container") {
 		if err := checkContainer(o.Container); err != nil {
@@ -167,12 +170,20 @@ func sshFlagValues(c *ucli.Context) (sshOptions, error) {
 	if o.NoCommand && o.Container != "" {
 		return o, usagef("-N runs no command, so nothing would run in --container %s", o.Container)
 	}
+	if o.Troubleshoot {
+		if err := checkTroubleshoot(c, o); err != nil {
+			return o, err
+		}
+	}
 	return o, nil
 }
 
 // runSSH logs in to the node and runs the session. Every failure of its
 // own exits 255, as ssh does, so a remote status is never confused with it.
 func runSSH(ctx context.Context, o sshOptions, d *deps, stdio Stdio) error {
+	if o.Troubleshoot {
+		return troubleshoot(ctx, o, d, stdio)
+	}
 	err := login{o, d}.run(ctx, stdio)
 	var ue usageError
 	var ee exitError
