@@ -3,9 +3,13 @@
 package cli
 
 import (
+	"context"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -91,5 +95,52 @@ func TestDoctorExpiredCertificate(t *testing.T) {
 	want := "FAIL  client certificate: the client certificate CN=old-laptop,O=gkessh tests (from workload certificate"
 	if code != exitOther || !strings.Contains(out, want) || !strings.Contains(out, "to 2024-03-01T00:00:00Z, not now: renew it") {
 		t.Errorf("exit %d, output:\n%s", code, out)
+	}
+}
+
+// TestRequestHeaders: core/request_reason and billing/quota_project, set
+// as gcloud's variables, reach the emulator on every call a login makes:
+// X-Goog-Request-Reason on the APIs' calls and the relay's websocket,
+// X-Goog-User-Project on the APIs' calls only (gcloud's websocket sends
+// the reason alone, iap_tunnel_websocket.py), seen as the emulator
+// receives them.
+func TestRequestHeaders(t *testing.T) {
+	e := newParallelSSHEnv(t, "builtin", 1)
+	var (
+		mu   sync.Mutex
+		seen []*http.Request
+	)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/control/") {
+			mu.Lock()
+			seen = append(seen, r.Clone(context.Background()))
+			mu.Unlock()
+		}
+		e.srv.ServeHTTP(w, r)
+	}))
+	t.Cleanup(hs.Close)
+	e.url = hs.URL
+	e.setenv("CLOUDSDK_CORE_REQUEST_REASON", "ticket 42")
+	e.setenv("CLOUDSDK_BILLING_QUOTA_PROJECT", "billing-project")
+	if out, stderr, code := e.run(e.srv.Nodes()[0], "--", "echo", "hi"); code != 0 || out != "hi\n" {
+		t.Fatalf("exit %d, %q\n%s", code, out, stderr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var apis, relay int
+	for _, r := range seen {
+		ws := r.Header.Get("Upgrade") == "websocket"
+		if ws {
+			relay++
+		} else {
+			apis++
+		}
+		reason, quota := r.Header.Get("X-Goog-Request-Reason"), r.Header.Get("X-Goog-User-Project")
+		if reason != "ticket 42" || (ws && quota != "") || (!ws && quota != "billing-project") {
+			t.Errorf("%s %s: X-Goog-Request-Reason %q, X-Goog-User-Project %q", r.Method, r.URL.Path, reason, quota)
+		}
+	}
+	if apis < 2 || relay < 1 {
+		t.Errorf("the emulator saw %d API calls and %d relay websockets, want the login's", apis, relay)
 	}
 }
