@@ -106,29 +106,15 @@ func TestDoctorExpiredCertificate(t *testing.T) {
 // receives them.
 func TestRequestHeaders(t *testing.T) {
 	e := newParallelSSHEnv(t, "builtin", 1)
-	var (
-		mu   sync.Mutex
-		seen []*http.Request
-	)
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, "/control/") {
-			mu.Lock()
-			seen = append(seen, r.Clone(context.Background()))
-			mu.Unlock()
-		}
-		e.srv.ServeHTTP(w, r)
-	}))
-	t.Cleanup(hs.Close)
-	e.url = hs.URL
+	front := newFront(t, e)
+	e.url = front.url
 	e.setenv("CLOUDSDK_CORE_REQUEST_REASON", "ticket 42")
 	e.setenv("CLOUDSDK_BILLING_QUOTA_PROJECT", "billing-project")
 	if out, stderr, code := e.run(e.srv.Nodes()[0], "--", "echo", "hi"); code != 0 || out != "hi\n" {
 		t.Fatalf("exit %d, %q\n%s", code, out, stderr)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	var apis, relay int
-	for _, r := range seen {
+	for _, r := range front.requests() {
 		ws := r.Header.Get("Upgrade") == "websocket"
 		if ws {
 			relay++
@@ -142,5 +128,93 @@ func TestRequestHeaders(t *testing.T) {
 	}
 	if apis < 2 || relay < 1 {
 		t.Errorf("the emulator saw %d API calls and %d relay websockets, want the login's", apis, relay)
+	}
+}
+
+// front serves e's emulator at a URL of its own and records the requests
+// it passes on, as the emulator receives them (the control API's aside).
+type front struct {
+	url  string
+	mu   sync.Mutex
+	seen []*http.Request
+}
+
+func newFront(t *testing.T, e *testEnv) *front {
+	f := &front{}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/control/") {
+			f.mu.Lock()
+			f.seen = append(f.seen, r.Clone(context.Background()))
+			f.mu.Unlock()
+		}
+		e.srv.ServeHTTP(w, r)
+	}))
+	t.Cleanup(hs.Close)
+	f.url = hs.URL
+	return f
+}
+
+func (f *front) requests() []*http.Request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*http.Request(nil), f.seen...)
+}
+
+// TestEndpointsApart: each API's endpoint setting (gcloud's
+// api_endpoint_overrides, GKESSH_COMPUTE_ENDPOINT, GKESSH_IAP_ENDPOINT)
+// gets that API's calls and no other's: a Compute endpoint of its own (a
+// Private Service Connect one) changes nothing else. Each is a front of
+// its own before the one emulator; a login, doctor NODE and a login to an
+// OS Login VM call every API.
+func TestEndpointsApart(t *testing.T) {
+	e := newParallelSSHEnv(t, "builtin", 1)
+	node := e.srv.Nodes()[0]
+	apis := map[string]struct {
+		setting string
+		is      func(path string) bool
+	}{
+		"compute":              {"GKESSH_COMPUTE_ENDPOINT", func(p string) bool { return strings.HasPrefix(p, "/compute/v1/") }},
+		"oslogin":              {"CLOUDSDK_API_ENDPOINT_OVERRIDES_OSLOGIN", func(p string) bool { return strings.HasPrefix(p, "/v1/users/") }},
+		"cloudresourcemanager": {"CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER", func(p string) bool { return strings.HasPrefix(p, "/v3/projects/") }},
+		"iam":                  {"CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM", func(p string) bool { return strings.Contains(p, "/serviceAccounts/") }},
+		"iap":                  {"CLOUDSDK_API_ENDPOINT_OVERRIDES_IAP", func(p string) bool { return strings.Contains(p, "/iap_tunnel/") }},
+		"relay":                {"GKESSH_IAP_ENDPOINT", func(p string) bool { return p == "/v4/connect" }},
+	}
+	fronts := map[string]*front{}
+	for name, api := range apis {
+		f := newFront(t, e)
+		fronts[name] = f
+		switch name {
+		case "compute":
+			e.setenv(api.setting, f.url+"/compute/v1/")
+		case "relay":
+			e.setenv(api.setting, "ws"+strings.TrimPrefix(f.url, "http"))
+		default:
+			e.setenv(api.setting, f.url+"/")
+		}
+	}
+	if out, stderr, code := e.run(node, "--", "echo", "hi"); code != 0 || out != "hi\n" {
+		t.Fatalf("login: exit %d, %q\n%s", code, out, stderr)
+	}
+	out, _, _ := e.run("doctor", node)
+	// An OS Login VM, for the OS Login API.
+	e.seedProject(map[string]string{"enable-oslogin": "TRUE"})
+	if _, err := e.srv.AddNode("plain-vm", "us-west1-a"); err != nil {
+		t.Fatal(err)
+	}
+	e.setenv("CLOUDSDK_CORE_ACCOUNT", "owner@"+e.srv.ProjectName()+".example") // the emulator token's principal
+	if _, stderr, code := e.run("plain-vm", "--", "true"); code != 0 {
+		t.Errorf("login to an OS Login VM: exit %d\n%s", code, stderr)
+	}
+	for name, f := range fronts {
+		reqs := f.requests()
+		if len(reqs) == 0 {
+			t.Errorf("%s's endpoint got no call; doctor:\n%s", name, out)
+		}
+		for _, r := range reqs {
+			if !apis[name].is(r.URL.Path) {
+				t.Errorf("%s's endpoint got %s %s", name, r.Method, r.URL.Path)
+			}
+		}
 	}
 }
