@@ -4,6 +4,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -216,5 +217,30 @@ func TestEndpointsApart(t *testing.T) {
 				t.Errorf("%s's endpoint got %s %s", name, r.Method, r.URL.Path)
 			}
 		}
+	}
+}
+
+// TestUniverseMismatch: credentials from one universe under a
+// configuration naming another are refused before any call, with
+// gcloud's reasoning (store.py) and gkessh's own failure status; nothing
+// reaches the emulator.
+func TestUniverseMismatch(t *testing.T) {
+	e := newParallelEnv(t, emulator.Config{Nodes: 1})
+	key, err := e.srv.AddServiceAccount(emulator.Account{Email: "robot@" + e.srv.ProjectName() + ".iam.gserviceaccount.com"}, e.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.setenv("GKESSH_ACCESS_TOKEN_FILE", "")
+	e.setenv("GOOGLE_APPLICATION_CREDENTIALS", testcert.JSON(t, json.RawMessage(key)))
+	e.setenv("CLOUDSDK_CORE_UNIVERSE_DOMAIN", "apis-tpc.goog")
+	before := e.srv.Stats()
+	_, stderr, code := e.run(e.srv.Nodes()[0], "--", "true")
+	want := `Your credentials are from "googleapis.com", but your [core/universe_domain] property is set to "apis-tpc.goog". ` +
+		`Update your active account to an account from "apis-tpc.goog" or update the [core/universe_domain] property to "googleapis.com"`
+	if code != 255 || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d, stderr %q; want 255 and %q", code, stderr, want)
+	}
+	if after := e.srv.Stats(); after.APICalls != before.APICalls || after.TokenGrants != before.TokenGrants {
+		t.Errorf("a refused universe made %d API calls and %d token grants", after.APICalls-before.APICalls, after.TokenGrants-before.TokenGrants)
 	}
 }
