@@ -2,6 +2,7 @@ package keys
 
 import (
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -28,6 +29,14 @@ func TestRemoteUser(t *testing.T) {
 		{"José", "", "", "no gcloud account"},
 		{"", "", "", "no gcloud account"},
 		{"José", "@example.com", "", "invalid account"},
+		// Python's str.lower(): İ is i and a combining dot (then '_'), a
+		// word's last Σ is ς; '.' and '\'' are case-ignorable between.
+		// Each want is gaia.MapGaiaEmailToDefaultAccountName's (gcloud 528).
+		{"José", "İsmail@example.com", "i_smail", ""},
+		{"José", "ΟΔΥΣΣΕΥΣ@example.com", "οδυσσευς", ""},
+		{"José", "ΣΑΣ.Σ@example.com", "σασ_ς", ""},
+		{"José", "ΑΣ'Β@example.com", "ασ_β", ""},
+		{"José", "ǅΣ@example.com", "ǆς", ""},
 	} {
 		got, err := RemoteUser(tt.local, func() (string, error) { return tt.account, nil })
 		if got != tt.want || (tt.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.err)) {
@@ -44,11 +53,23 @@ func TestRemoteUser(t *testing.T) {
 	}
 }
 
+// TestDBName: the account database's DOMAIN\user is user on Windows,
+// where gcloud reads USERNAME; elsewhere it is the name pwd gives gcloud.
+func TestDBName(t *testing.T) {
+	want := map[bool]string{true: "nat", false: `CORP\nat`}[runtime.GOOS == "windows"]
+	if got := dbName(`CORP\nat`); got != want {
+		t.Errorf("dbName(CORP\\nat) = %q, want %q", got, want)
+	}
+	if got := dbName("nat"); got != "nat" {
+		t.Errorf("dbName(nat) = %q", got)
+	}
+}
+
 func TestLocalUser(t *testing.T) {
 	for _, tt := range []struct{ logname, user, want string }{
 		{"fromlogname", "fromuser", "fromlogname"},
 		{"", "fromuser", "fromuser"},
-		{"", `CORP\nat`, "nat"},
+		{"", `CORP\nat`, `CORP\nat`}, // as getpass.getuser: the variable as it is, on every OS
 	} {
 		t.Setenv("LOGNAME", tt.logname)
 		t.Setenv("USER", tt.user)

@@ -87,6 +87,9 @@ type deps struct {
 	executable func() (string, error) // this binary, for ProxyCommand
 	log        io.Writer              // where verbose lines go
 	now        func() time.Time
+	// userSaid: why the default user is not the local name is said once
+	// a run (userOf).
+	userSaid sync.Once
 }
 
 // newDeps returns the real world: gcloud's and the user's files, Google's

@@ -84,8 +84,12 @@ func checkUser(flag, u string) error {
 	return nil
 }
 
-// userOf is --user, else the user gcloud would pick: the local login name
-// when ASCII without spaces, else one made from the gcloud account.
+// userOf is --user, else the user gcloud would pick (ssh.py
+// GetDefaultSshUsername): the local login name when ASCII without spaces,
+// else one made from the gcloud account, which is then said on stderr
+// once, as gcloud warns. A local name that cannot be a user name (shell
+// or control characters, which would reach ~/.ssh/config's User and %r) is
+// refused, asking for --user, as --user itself would be.
 func userOf(d *deps, k keyOptions) (string, error) {
 	if k.User != "" {
 		return k.User, nil
@@ -94,6 +98,14 @@ func userOf(d *deps, k keyOptions) (string, error) {
 	u, err := keys.RemoteUser(local, func() (string, error) { return gcloudAccount(d) })
 	if err != nil {
 		return "", badInput(err)
+	}
+	if err := access.CheckUser(u); err != nil {
+		return "", badInput(fmt.Errorf("the local user name %q cannot be the remote user: %v: pass --user", u, err))
+	}
+	if u != local {
+		d.userSaid.Do(func() {
+			fmt.Fprintf(d.log, "gkessh: the local user name %q is not ASCII without spaces: using %q, made from the gcloud account, as gcloud does (--user to choose)\n", local, u)
+		})
 	}
 	return u, nil
 }
