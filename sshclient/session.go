@@ -83,14 +83,17 @@ func Run(ctx context.Context, client *ssh.Client, s Session) (int, error) {
 			fmt.Fprintf(s.Warn, "gkessh: the node refused agent forwarding: %v\n", err)
 		}
 	}
+	sess.Stdin, sess.Stdout, sess.Stderr = s.Stdin, s.Stdout, s.Stderr
 	if s.PTY {
-		restore, err := s.setupPTY(sess)
+		restore, raw, err := s.setupPTY(sess)
 		if err != nil {
 			return NoStatus, err
 		}
 		defer restore()
+		if raw && s.Stdin == io.Reader(s.Terminal) {
+			sess.Stdin = consoleInput(s.Terminal)
+		}
 	}
-	sess.Stdin, sess.Stdout, sess.Stderr = s.Stdin, s.Stdout, s.Stderr
 	if s.Command == "" {
 		err = sess.Shell()
 	} else {
@@ -179,17 +182,20 @@ func ExitStatus(err error) (int, error) {
 }
 
 // setupPTY requests the remote terminal and, for a local terminal, enters
-// raw mode, turns on escape-sequence processing where the console needs it
-// (Windows), and forwards window size changes. restore undoes all of it.
-// The size is read from Stdout when it is the terminal: on Windows only an
-// output handle has the window's size.
-func (s Session) setupPTY(sess *ssh.Session) (restore func(), err error) {
+// raw mode (raw), turns on escape-sequence processing where the console
+// needs it (Windows), and forwards window size changes. restore undoes all
+// of it. The size is read from Stdout when it is the terminal, else from
+// consoleOutput: on Windows only an output handle has the window's size
+// and takes escape sequences, so a redirected Stdout leaves CONOUT$.
+func (s Session) setupPTY(sess *ssh.Session) (restore func(), raw bool, err error) {
 	rows, cols := s.Rows, s.Cols
-	in, out := -1, -1
+	in, out, closeOut := -1, -1, func() {}
 	if s.Terminal != nil && term.IsTerminal(int(s.Terminal.Fd())) {
-		in, out = int(s.Terminal.Fd()), int(s.Terminal.Fd())
+		in = int(s.Terminal.Fd())
 		if f, ok := s.Stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 			out = int(f.Fd())
+		} else {
+			out, closeOut = consoleOutput(in)
 		}
 		if w, h, err := term.GetSize(out); err == nil {
 			rows, cols = h, w
@@ -204,21 +210,24 @@ func (s Session) setupPTY(sess *ssh.Session) (restore func(), err error) {
 	}
 	modes := ssh.TerminalModes{ssh.ECHO: 1, ssh.TTY_OP_ISPEED: 38400, ssh.TTY_OP_OSPEED: 38400}
 	if err := sess.RequestPty(termType, rows, cols, modes); err != nil {
-		return nil, fmt.Errorf("request a terminal: %w", err)
+		closeOut()
+		return nil, false, fmt.Errorf("request a terminal: %w", err)
 	}
 	if in < 0 {
-		return func() {}, nil
+		return func() {}, false, nil
 	}
 	restoreVT, err := enableVT(out)
 	if err != nil {
-		return nil, fmt.Errorf("turn on the terminal's escape sequences: %w", err)
+		closeOut()
+		return nil, false, fmt.Errorf("turn on the terminal's escape sequences: %w", err)
 	}
 	// Raw mode also passes Ctrl-C on as a byte, for the remote side to
 	// act on, as ssh does.
 	state, err := term.MakeRaw(in)
 	if err != nil {
 		restoreVT()
-		return nil, fmt.Errorf("put the terminal in raw mode: %w", err)
+		closeOut()
+		return nil, false, fmt.Errorf("put the terminal in raw mode: %w", err)
 	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -232,7 +241,8 @@ func (s Session) setupPTY(sess *ssh.Session) (restore func(), err error) {
 		wg.Wait()
 		term.Restore(in, state)
 		restoreVT()
-	}, nil
+		closeOut()
+	}, true, nil
 }
 
 // CommandLine turns the words after "--" into the command string SSH
