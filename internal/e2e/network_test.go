@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -333,5 +335,51 @@ func TestProxyRefusals(t *testing.T) {
 			!strings.Contains(stderr, tc.want) || !strings.Contains(stderr, tc.hint) || strings.Contains(stderr, "s3cret") {
 			t.Errorf("%s: exit %d, stderr %q", tc.name, code, stderr)
 		}
+	}
+}
+
+// TestPrivateCA: the emulator under --tls, with its own CA, is trusted
+// through core/custom_ca_certs_file or, where Go reads it (Linux and the
+// other Unixes but macOS), SSL_CERT_FILE; the property replaces the
+// system's roots, SSL_CERT_FILE included, as in gcloud. Without either,
+// the login ends in exit 255 naming the unknown authority and the
+// property.
+func TestPrivateCA(t *testing.T) {
+	if runtime.GOOS == "darwin" {
+		t.Skip("on macOS Go asks the system to verify: SSL_CERT_FILE plays no part")
+	}
+	w := startEmulator(t, "--nodes", "1", "--tls")
+	node := w.nodes()[0].Name
+	ca := w.getenv("GCE_EMULATOR_CA_FILE")
+	other := testcert.NewCA(t, "another CA").File(t)
+	var base []string
+	for _, v := range w.env {
+		if !strings.HasPrefix(v, "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE=") && !strings.HasPrefix(v, "SSL_CERT_FILE=") &&
+			!strings.HasPrefix(v, "SSL_CERT_DIR=") {
+			base = append(base, v)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		vars []string
+		ok   bool
+	}{
+		{"core/custom_ca_certs_file", []string{"CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE=" + ca}, true},
+		{"SSL_CERT_FILE", []string{"SSL_CERT_FILE=" + ca}, true},
+		{"neither", nil, false},
+		{"the property over SSL_CERT_FILE", []string{"SSL_CERT_FILE=" + ca, "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE=" + other}, false},
+	} {
+		env := append(append(slices.Clone(base), "XDG_CACHE_HOME="+t.TempDir()), tc.vars...)
+		out, stderr, code := w.runEnvStderr(env, "gkessh", node, "--", "echo", "in")
+		switch {
+		case tc.ok && (code != 0 || strings.TrimSpace(out) != "in"):
+			t.Errorf("%s: exit %d, %q\n%s", tc.name, code, out, stderr)
+		case !tc.ok && (code != 255 || !strings.Contains(stderr, "certificate signed by unknown authority") || !strings.Contains(stderr, "core/custom_ca_certs_file")):
+			t.Errorf("%s: exit %d, stderr %q; want 255, the unknown authority and the property", tc.name, code, stderr)
+		}
+	}
+	env := append(slices.Clone(base), "SSL_CERT_FILE="+ca)
+	if out, _, _ := w.runEnvStderr(env, "gkessh", "doctor"); !strings.Contains(out, "ok    servers' certificates checked against the system's roots, from "+ca+", from SSL_CERT_FILE\n") {
+		t.Errorf("doctor does not name SSL_CERT_FILE:\n%s", out)
 	}
 }
