@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -44,6 +45,12 @@ func configSSHCommand(d *deps, stdio Stdio) *ucli.Command {
 				return err
 			}
 			opts := configSSHOptions{openSSHOptions: o, Path: c.String("ssh-config-file"), Pattern: o.Selector.Pattern, Remove: c.Bool("remove")}
+			if strings.IndexAny(opts.Pattern, "*?") == 0 {
+				// A Host entry that starts with a wildcard catches hosts
+				// that are no nodes (Host * catches every ssh: github.com
+				// would go through gkessh proxy).
+				return usagef("--pattern %q starts with a wildcard, so its Host entry would catch other hosts than the nodes: start it with the names' prefix, such as gke-cluster-*", opts.Pattern)
+			}
 			if opts.Remove && opts.ForceOverwrite {
 				return usagef("--remove and --force-key-file-overwrite: removing the block leaves the key files alone; give one")
 			}

@@ -139,6 +139,31 @@ func TestConfigSSHBadInput(t *testing.T) {
 	}
 }
 
+// TestConfigSSHPatternCatchesOthers: a --pattern that starts with a
+// wildcard would write a Host entry catching hosts that are no nodes
+// (Host * sends every ssh, github.com's too, through gkessh proxy): it is
+// refused before any call or write; one that starts with the names'
+// prefix is written. (issue 20, security N12)
+func TestConfigSSHPatternCatchesOthers(t *testing.T) {
+	e := newParallelEnv(t, emulator.Config{Nodes: 1})
+	cfg := filepath.Join(e.home, ".ssh", "config")
+	for _, p := range []string{"*", "?*", "**", "*-pool-*"} {
+		_, errOut, code := e.run("config-ssh", "--pattern", p)
+		if code != exitUsage || !strings.Contains(errOut, "starts with a wildcard") {
+			t.Errorf("--pattern %q: exit %d, stderr %q; want a usage error", p, code, errOut)
+		}
+	}
+	if _, err := os.Stat(cfg); err == nil {
+		t.Error("a config was written")
+	}
+	if n := e.srv.Stats().APICalls; n != 0 {
+		t.Errorf("%d API calls", n)
+	}
+	if _, errOut, code := e.run("config-ssh", "--pattern", "gke-*"); code != 0 {
+		t.Errorf("--pattern gke-*: exit %d:\n%s", code, errOut)
+	}
+}
+
 func TestLineDiff(t *testing.T) {
 	got := string(lineDiff([]byte("a\nb\nc\n"), []byte("a\nx\nc\n")))
 	if want := " a\n-b\n+x\n c\n"; got != want {
