@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -143,7 +144,11 @@ func runCp(ctx context.Context, o cpOptions, d *deps, stdio Stdio) error {
 	for _, n := range o.Ignored {
 		fmt.Fprintf(stdio.Err, "gkessh: ignoring %s\n", n)
 	}
-	err := copyNodes(ctx, o, d, stdio)
+	do := copyNodes
+	if o.DryRun {
+		do = copyDryRun
+	}
+	err := do(ctx, o, d, stdio)
 	var ue usageError
 	var ee exitError
 	if err == nil || errors.As(err, &ue) || errors.As(err, &ee) {
@@ -257,4 +262,90 @@ func copyOne(ctx context.Context, o cpOptions, client *ssh.Client, node string, 
 		os.Remove(dst) // only if empty
 	}
 	return res, err
+}
+
+// copyDryRun says what the copy would do, from the listing and the plans,
+// and changes nothing: no key is made or written, no node is connected to,
+// no file is written on either side. It says each key write once (a
+// project's for the whole fleet), then each node's copy. Local sources of
+// a push must exist, as the copy would need them.
+func copyDryRun(ctx context.Context, o cpOptions, d *deps, stdio Stdio) error {
+	if o.Spec.Push {
+		for _, src := range o.Spec.Sources {
+			fi, err := os.Stat(src)
+			if err != nil {
+				return err
+			}
+			if fi.IsDir() && !o.Recursive {
+				return fmt.Errorf("%s: %w", src, sftpcopy.ErrIsDirectory)
+			}
+		}
+	}
+	a, err := newAccess(ctx, o.globalOptions, o.keyOptions, d, stdio, accessOptions{Strict: o.Strict, DryRun: true, Quiet: true})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	c, err := a.Compute(ctx)
+	if err != nil {
+		return err
+	}
+	sel, err := fleet.Select(ctx, c, o.Selector)
+	if err != nil {
+		return err
+	}
+	if len(o.Names) == 1 && len(sel.Unreachable) > 0 {
+		return sel.Unreachable[0].Err
+	}
+	out := stdio.Out
+	for _, err := range sel.Invalid {
+		fmt.Fprintf(stdio.Err, "gkessh: skipping an instance: %v\n", err)
+	}
+	for _, r := range sel.Unreachable {
+		fmt.Fprintf(out, "%s: would not copy: %s\n", r.Node, printable(shortReason(r.Err)))
+	}
+	for _, in := range sel.Skipped {
+		fmt.Fprintf(out, "%s: would not copy: %s, not RUNNING\n", in.Name, printable(in.Status))
+	}
+	said := map[string]bool{}
+	for _, inst := range sel.Run {
+		p, err := a.PlanInstance(ctx, inst)
+		if err != nil {
+			return err
+		}
+		var b strings.Builder
+		if err := keyDryRun(&b, d, o.keyOptions, p); err != nil {
+			return err
+		}
+		if !said[b.String()] {
+			said[b.String()] = true
+			fmt.Fprint(out, b.String())
+		}
+		fmt.Fprintf(out, "%s: would copy %s\n", inst.Name, printable(describeCopy(o, inst)))
+	}
+	return nil
+}
+
+// describeCopy is what copyOne would copy on inst, where to and by which
+// route.
+func describeCopy(o cpOptions, inst *gce.Instance) string {
+	route := fmt.Sprintf("through an IAP tunnel to port %d", o.Port)
+	if o.InternalIP {
+		route = fmt.Sprintf("directly to port %d of its internal IP", o.Port)
+		if len(inst.NetworkInterfaces) > 0 && inst.NetworkInterfaces[0].NetworkIP != "" {
+			route = "directly to " + net.JoinHostPort(inst.NetworkInterfaces[0].NetworkIP, strconv.Itoa(o.Port))
+		}
+	}
+	if o.Spec.Push {
+		return fmt.Sprintf("%s to %s:%s %s", strings.Join(o.Spec.Sources, " "), inst.Name, o.Spec.Dest, route)
+	}
+	dst := o.Spec.Dest
+	if len(o.Names) != 1 {
+		dst = filepath.Join(dst, inst.Name) + string(filepath.Separator)
+	}
+	srcs := make([]string, len(o.Spec.Sources))
+	for i, s := range o.Spec.Sources {
+		srcs[i] = inst.Name + ":" + s
+	}
+	return fmt.Sprintf("%s into %s %s", strings.Join(srcs, " "), dst, route)
 }

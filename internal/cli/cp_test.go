@@ -255,3 +255,51 @@ func TestCpInternalIP(t *testing.T) {
 		t.Errorf("--internal-ip --tunnel-through-iap: exit %d, stderr:\n%s", code, stderr)
 	}
 }
+
+// TestCpDryRun: --dry-run says once what it would do with the key and
+// then each node's copy, where to and by which route, and each node it
+// would leave out; a missing local source is an error, as in the copy.
+// TestDryRunWritesNothing checks that it changes nothing.
+func TestCpDryRun(t *testing.T) {
+	e := newParallelEnv(t, emulator.Config{Nodes: 3})
+	nodes := e.srv.Nodes()
+	stopped := nodes[2]
+	if err := e.srv.Node(stopped).SetStatus("TERMINATED"); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Node(nodes[1]).SetNetworkIP("10.0.0.7")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "f")
+	randomFile(t, src, 10)
+
+	stdout, stderr, code := e.run("cp", "--dry-run", "--all", src, ":/tmp/x")
+	if code != 0 || strings.Count(stdout, "would create key pair ") != 1 {
+		t.Errorf("push: exit %d, want the key's line once; stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		nodes[0] + ": would copy " + src + " to " + nodes[0] + ":/tmp/x through an IAP tunnel to port 22\n",
+		nodes[1] + ": would copy " + src + " to " + nodes[1] + ":/tmp/x through an IAP tunnel to port 22\n",
+		stopped + ": would not copy: TERMINATED, not RUNNING\n",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("push: no %q in:\n%s", want, stdout)
+		}
+	}
+
+	if _, stderr, code := e.run("keys", "ensure"); code != 0 {
+		t.Fatalf("keys ensure: exit %d: %s", code, stderr)
+	}
+	stdout, _, code = e.run("cp", "--dry-run", "--internal-ip", "--all", ":/var/log/a", ":/var/log/b", dir)
+	if code != 0 || strings.Count(stdout, "'s key SHA256:") != 1 || !strings.Contains(stdout, " is already in project metadata ssh-keys") {
+		t.Errorf("pull: exit %d, want the key in metadata said once; stdout:\n%s", code, stdout)
+	}
+	want := nodes[1] + ": would copy " + nodes[1] + ":/var/log/a " + nodes[1] + ":/var/log/b into " + filepath.Join(dir, nodes[1]) + "/ directly to 10.0.0.7:22\n"
+	if !strings.Contains(stdout, want) {
+		t.Errorf("pull: no %q in:\n%s", want, stdout)
+	}
+
+	_, stderr, code = e.run("cp", "--dry-run", filepath.Join(dir, "missing"), nodes[0]+":")
+	if code != 255 || !strings.Contains(stderr, "missing: no such file or directory") {
+		t.Errorf("missing source: exit %d, stderr:\n%s", code, stderr)
+	}
+}

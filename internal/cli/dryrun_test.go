@@ -4,6 +4,7 @@ package cli
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -59,6 +60,12 @@ func treeHash(t *testing.T, root string) map[string]string {
 func TestDryRunWritesNothing(t *testing.T) {
 	e := newTestEnv(t, emulator.Config{Nodes: 2})
 	node := e.srv.Nodes()[0]
+	// cp's both sides are outside HOME: checked at the end.
+	files := t.TempDir()
+	src, remote := filepath.Join(files, "src"), filepath.Join(files, "remote")
+	if err := os.WriteFile(src, []byte("data"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	commands := [][]string{
 		{"config-ssh", "--dry-run", "--user", "nat"},
 		{"config-ssh", "--dry-run", "--pattern", "gke-*"},
@@ -69,10 +76,14 @@ func TestDryRunWritesNothing(t *testing.T) {
 		{"keys", "remove", "--dry-run"},
 		{"keys", "prune", "--dry-run", "--all-expired"},
 		{node, "--dry-run"},
+		{"cp", "--dry-run", src, node + ":" + remote},
+		{"scp", "--dry-run", "--all", src, ":" + remote},
+		{"cp", "--dry-run", "--all", ":" + src, remote},
+		{"cp", "--dry-run", node + ":" + src, remote},
 	}
 	check := func(state string) {
 		for _, args := range commands {
-			before, writes := treeHash(t, e.home), e.srv.Stats().MetadataWrites
+			before, writes, tunnels := treeHash(t, e.home), e.srv.Stats().MetadataWrites, e.srv.Stats().Tunnels
 			out, errOut, code := e.run(args...)
 			after := treeHash(t, e.home)
 			if !maps.Equal(before, after) {
@@ -92,6 +103,13 @@ func TestDryRunWritesNothing(t *testing.T) {
 			}
 			if got := e.srv.Stats().MetadataWrites; got != writes {
 				t.Errorf("%s HOME: %q wrote metadata", state, args)
+			}
+			if got := e.srv.Stats().Tunnels; got != tunnels {
+				t.Errorf("%s HOME: %q opened %d tunnels", state, args, got-tunnels)
+			}
+			// (keys remove has nothing to remove on an empty HOME.)
+			if code != 0 && (args[0] == "cp" || args[0] == "scp") {
+				t.Errorf("%s HOME: %q: exit %d\nstdout %s\nstderr %s", state, args, code, out, errOut)
 			}
 		}
 	}
@@ -121,4 +139,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 	t.Setenv("GKESSH_ACCESS_TOKEN_FILE", "")
 	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", adc)
 	check("used, with ADC")
+	if _, err := os.Stat(remote); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a dry cp made %s (%v)", remote, err)
+	}
 }

@@ -137,8 +137,8 @@ var globalsOf = map[string][]string{
 	"gkessh doctor":      slices.Concat(googleGlobals, iapGlobals, []string{"user", "key-file"}),
 	"gkessh audit":       slices.Concat(googleGlobals, iapGlobals, keyGlobals, []string{"strict-host-key-checking"}),
 	"gkessh run":         slices.Concat(googleGlobals, iapGlobals, keyGlobals, []string{"strict-host-key-checking"}),
-	"gkessh cp":          slices.Concat(googleGlobals, iapGlobals, keyGlobals, []string{"strict-host-key-checking"}),
-	"gkessh scp":         slices.Concat(googleGlobals, iapGlobals, keyGlobals, []string{"strict-host-key-checking"}),
+	"gkessh cp":          slices.Concat(googleGlobals, iapGlobals, keyGlobals, []string{"strict-host-key-checking", "dry-run"}),
+	"gkessh scp":         slices.Concat(googleGlobals, iapGlobals, keyGlobals, []string{"strict-host-key-checking", "dry-run"}),
 }
 
 // allGlobals are the names of every global flag, aliases aside.

@@ -419,11 +419,10 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// dryRun reports what a login would do: the key, the key write, the host
-// key check and the route, from the plan, and changes nothing.
-func (o login) dryRun(ctx context.Context, stdio Stdio, a *access.Access, p *access.Plan) error {
-	out := stdio.Out
-	keyPath, err := keyFileOf(o.d, o.keyOptions)
+// keyDryRun says what a dry run would do with the key for p: create it,
+// write it, or rely on it where it already is.
+func keyDryRun(out io.Writer, d *deps, k keyOptions, p *access.Plan) error {
+	keyPath, err := keyFileOf(d, k)
 	if err != nil {
 		return err
 	}
@@ -432,7 +431,7 @@ func (o login) dryRun(ctx context.Context, stdio Stdio, a *access.Access, p *acc
 	switch {
 	case err != nil && errors.Is(err, os.ErrNotExist):
 		fmt.Fprintf(out, "would create key pair %s and add it for %s to metadata\n", keyPath, p.User)
-	case o.ForceOverwrite && errors.As(err, &kfe) && kfe.Broken:
+	case k.ForceOverwrite && errors.As(err, &kfe) && kfe.Broken:
 		fmt.Fprintf(out, "would replace the key pair %s with a new one (%v) and add it for %s to metadata\n", keyPath, err, p.User)
 	case err != nil:
 		return err
@@ -449,6 +448,16 @@ func (o login) dryRun(ctx context.Context, stdio Stdio, a *access.Access, p *acc
 		default:
 			fmt.Fprintf(out, "%s's key %s is already in %s, %s\n", p.User, fp, describeScope(p.Scope, p.Item, p.Node.Name), whenExpires(p.Expire))
 		}
+	}
+	return nil
+}
+
+// dryRun reports what a login would do: the key, the key write, the host
+// key check and the route, from the plan, and changes nothing.
+func (o login) dryRun(ctx context.Context, stdio Stdio, a *access.Access, p *access.Plan) error {
+	out := stdio.Out
+	if err := keyDryRun(out, o.d, o.keyOptions, p); err != nil {
+		return err
 	}
 	hk, err := a.HostKeys(ctx, p)
 	if err != nil {
