@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -141,13 +142,13 @@ func New(ctx context.Context, o Options) (*Source, error) {
 func base(ctx context.Context, o Options) (*Source, error) {
 	cfg := o.Gcloud
 	if o.TokenFile != "" {
-		return fileSource(o.TokenFile, o.TokenFileOrigin), nil
+		return fileSource(ctx, o.TokenFile, o.TokenFileOrigin)
 	}
 	if tok, ok := o.Env("CLOUDSDK_AUTH_ACCESS_TOKEN"); ok && tok != "" {
 		return staticSource(tok), nil
 	}
 	if f := cfg.Get("auth", "access_token_file"); f != "" {
-		return fileSource(f, cfg.Source("auth", "access_token_file")), nil
+		return fileSource(ctx, f, "auth/access_token_file ("+cfg.Source("auth", "access_token_file")+")")
 	}
 	if f := cfg.Get("auth", "credential_file_override"); f != "" {
 		return credentialsFile(ctx, o, f, "auth/credential_file_override ("+cfg.Source("auth", "credential_file_override")+")", "")
@@ -203,6 +204,10 @@ func (s *Source) Token() (*oauth2.Token, error) {
 		}
 	}
 	tok, err := s.fetch(ctx)
+	var tf *TokenFileError
+	if errors.As(err, &tf) {
+		return nil, err // it names the file and its setting
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.Kind, err)
 	}
@@ -265,25 +270,58 @@ func expiryText(t time.Time) string {
 	return "in " + time.Until(t).Round(time.Second).String()
 }
 
-// fileSource reads an access token from path, again after Invalidate: a
-// refresh job that rotates the file is followed on the next refusal.
-func fileSource(path, origin string) *Source {
+// fileSource reads an access token from path now, so that a file that
+// is missing, unreadable or empty is reported before any call needs a
+// token, and again after Invalidate: a refresh job that rotates the file
+// is followed on the next refusal.
+func fileSource(ctx context.Context, path, origin string) (*Source, error) {
 	kind := "access token file " + path
 	if origin != "" {
 		kind += " (" + origin + ")"
 	}
-	return &Source{Principal: "unknown (a bare access token)", Kind: kind, bare: true, fetch: func(context.Context) (*oauth2.Token, error) {
+	s := &Source{Principal: "unknown (a bare access token)", Kind: kind, bare: true, fetch: func(context.Context) (*oauth2.Token, error) {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, err
+			return nil, &TokenFileError{Path: path, Origin: origin, Err: err}
 		}
 		tok := strings.TrimSpace(string(b))
 		if tok == "" {
-			return nil, fmt.Errorf("%s is empty", path)
+			return nil, &TokenFileError{Path: path, Origin: origin}
 		}
 		return &oauth2.Token{AccessToken: tok, TokenType: "Bearer"}, nil
 	}}
+	tok, err := s.fetch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.tok, s.got = tok, time.Now()
+	return s, nil
 }
+
+// TokenFileError is an access token file that cannot be read or holds no
+// token.
+type TokenFileError struct {
+	Path   string
+	Origin string // the setting that names it
+	Err    error  // nil: the file is empty
+}
+
+func (e *TokenFileError) Error() string {
+	what := "the access token file " + e.Path
+	if e.Origin != "" {
+		what += " (set by " + e.Origin + ")"
+	}
+	var pe *fs.PathError
+	switch {
+	case e.Err == nil:
+		return what + " is empty"
+	case errors.As(e.Err, &pe):
+		return "cannot read " + what + ": " + pe.Err.Error()
+	}
+	return "cannot read " + what + ": " + e.Err.Error()
+}
+
+func (e *TokenFileError) Unwrap() error { return e.Err }
 
 func staticSource(tok string) *Source {
 	return &Source{Principal: "unknown (a bare access token)", Kind: "CLOUDSDK_AUTH_ACCESS_TOKEN", bare: true, fetch: func(context.Context) (*oauth2.Token, error) {

@@ -113,7 +113,7 @@ func TestOrder(t *testing.T) {
 		{"CLOUDSDK_AUTH_ACCESS_TOKEN", Options{}, map[string]string{"CLOUDSDK_AUTH_ACCESS_TOKEN": bare}, "[auth]\naccess_token_file = /nonexistent\n",
 			"CLOUDSDK_AUTH_ACCESS_TOKEN", "unknown (a bare access token)"},
 		{"auth/access_token_file", Options{}, nil, "[auth]\naccess_token_file = " + tokenFile + "\n[core]\naccount = " + userEmail + "\n",
-			"access token file " + tokenFile + ` (gcloud configuration "default")`, "unknown (a bare access token)"},
+			"access token file " + tokenFile + ` (auth/access_token_file (gcloud configuration "default"))`, "unknown (a bare access token)"},
 		{"auth/credential_file_override", Options{}, nil, "[auth]\ncredential_file_override = " + f.saFile + "\n[core]\naccount = " + userEmail + "\n",
 			`auth/credential_file_override (gcloud configuration "default")`, saEmail},
 		{"gcloud login", Options{}, map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": f.saFile}, "[core]\naccount = " + userEmail + "\n",
@@ -211,6 +211,42 @@ func TestDiskCache(t *testing.T) {
 	other, err := f.source(t, Options{}).Token()
 	if err != nil || other.AccessToken == fresh.AccessToken {
 		t.Errorf("another principal got %v, %v", other, err)
+	}
+}
+
+// TestTokenFileErrors: a token file that cannot be read or is empty is
+// reported when the source is made, before any call wants a token, naming
+// the file and the setting that names it.
+func TestTokenFileErrors(t *testing.T) {
+	f := newFixture(t)
+	empty := f.write(t, "empty", " \n")
+	missing := filepath.Join(f.dir, "missing")
+	cases := []struct {
+		name   string
+		opts   Options
+		config string
+		want   string
+	}{
+		{"missing", Options{TokenFile: missing, TokenFileOrigin: "--access-token-file"}, "",
+			"cannot read the access token file " + missing + " (set by --access-token-file): no such file or directory"},
+		{"a directory", Options{TokenFile: f.dir, TokenFileOrigin: "GKESSH_ACCESS_TOKEN_FILE"}, "",
+			"cannot read the access token file " + f.dir + " (set by GKESSH_ACCESS_TOKEN_FILE): is a directory"},
+		{"empty", Options{TokenFile: empty, TokenFileOrigin: "--access-token-file"}, "",
+			"the access token file " + empty + " (set by --access-token-file) is empty"},
+		{"gcloud's property", Options{}, "[auth]\naccess_token_file = " + missing + "\n",
+			"cannot read the access token file " + missing + ` (set by auth/access_token_file (gcloud configuration "default")): no such file or directory`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f.write(t, "configurations/config_default", tc.config)
+			o := tc.opts
+			o.Env, o.CacheDir = f.lookup, filepath.Join(f.dir, "cache")
+			_, err := New(context.Background(), o)
+			var tf *TokenFileError
+			if !errors.As(err, &tf) || err.Error() != tc.want {
+				t.Errorf("New: %v, want a *TokenFileError saying %q", err, tc.want)
+			}
+		})
 	}
 }
 

@@ -39,6 +39,11 @@ func newAccess(ctx context.Context, g globalOptions, k keyOptions, d *deps, stdi
 	if err != nil {
 		return nil, err
 	}
+	// The credentials first: a token file that cannot be read is reported
+	// before a key is generated or anything else fails for want of a token.
+	if _, err := d.tokenSource(ctx, g); err != nil {
+		return nil, err
+	}
 	user, err := userOf(d, k)
 	if err != nil {
 		return nil, err

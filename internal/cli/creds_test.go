@@ -55,7 +55,7 @@ func TestDoctorCredentials(t *testing.T) {
 		{"raw token before the token file property", map[string]string{"GKESSH_ACCESS_TOKEN_FILE": unset, "CLOUDSDK_AUTH_ACCESS_TOKEN": e.srv.Token(), "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": wrong}, nil,
 			"ok    credentials of unknown (a bare access token), from CLOUDSDK_AUTH_ACCESS_TOKEN; its expiry is unknown"},
 		{"token file property", map[string]string{"GKESSH_ACCESS_TOKEN_FILE": unset, "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": tokenFile}, nil,
-			"ok    credentials of unknown (a bare access token), from access token file " + tokenFile + " (CLOUDSDK_AUTH_ACCESS_TOKEN_FILE); its expiry is unknown"},
+			"ok    credentials of unknown (a bare access token), from access token file " + tokenFile + " (auth/access_token_file (CLOUDSDK_AUTH_ACCESS_TOKEN_FILE)); its expiry is unknown"},
 		{"token file", nil, nil, "ok    credentials of unknown (a bare access token), from access token file " + tokenFile + " (GKESSH_ACCESS_TOKEN_FILE); its expiry is unknown"},
 		{"ADC file", map[string]string{"GKESSH_ACCESS_TOKEN_FILE": "", "GOOGLE_APPLICATION_CREDENTIALS": keyFile}, nil,
 			"ok    credentials of " + robot + ", from Application Default Credentials (" + keyFile + "); token expires in "},

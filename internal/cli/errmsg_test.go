@@ -3,6 +3,8 @@
 package cli
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,6 +121,29 @@ func TestDeadEndpoint(t *testing.T) {
 			lines := strings.Split(strings.TrimSpace(stderr), "\n")
 			if last := lines[len(lines)-1]; code != 255 || last != tt.want {
 				t.Errorf("exit %d, last line\n%s\nwant\n%s\n(stderr:\n%s)", code, last, tt.want, stderr)
+			}
+		})
+	}
+}
+
+// TestTokenFileFirst: an access token file that cannot be read is the
+// first and only thing reported, naming the file and its setting: not an
+// instance lookup's failure, and nothing done before it (no key made).
+func TestTokenFileFirst(t *testing.T) {
+	e := newParallelSSHEnv(t, "builtin", 1)
+	n := e.node(0)
+	missing := filepath.Join(e.home, "missing")
+	for _, args := range [][]string{{n.Name, "--", "true"}, {"run", "--all", "--", "true"}, {"keys", "ensure"}} {
+		t.Run(args[0], func(t *testing.T) {
+			e.setenv("GKESSH_ACCESS_TOKEN_FILE", missing)
+			_, stderr, code := e.run(args...)
+			want := "gkessh: cannot read the access token file " + missing + " (set by GKESSH_ACCESS_TOKEN_FILE): no such file or directory: " +
+				"point GKESSH_ACCESS_TOKEN_FILE at a file holding an access token, or leave it unset to use gcloud's login or Application Default Credentials\n"
+			if code == 0 || stderr != want {
+				t.Errorf("exit %d, stderr\n%s\nwant\n%s", code, stderr, want)
+			}
+			if _, err := os.Stat(filepath.Join(e.home, ".ssh")); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("~/.ssh made before the credentials were found missing: %v", err)
 			}
 		})
 	}

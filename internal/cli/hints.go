@@ -50,6 +50,7 @@ func hint(err error) string {
 		token     *oauth2.RetrieveError
 		noMatch   *fleet.NoMatchError
 		unreach   *transport.UnreachableError
+		tokenFile *auth.TokenFileError
 	)
 	switch {
 	case errors.As(err, &unreach) && unreach.Endpoint.Source != "" && unreach.NoSuchHost():
@@ -58,6 +59,8 @@ func hint(err error) string {
 		return "start the server it names (the emulator: eval \"$(gce-emulator --background)\"), or correct " + unreach.Endpoint.Source
 	case errors.As(err, &unreach):
 		return "check the network: DNS, a firewall, or a proxy on the way (gcloud config list proxy, HTTPS_PROXY)"
+	case errors.As(err, &tokenFile) && tokenFile.Origin != "":
+		return "point " + tokenFile.Origin + " at a file holding an access token, or leave it unset to use gcloud's login or Application Default Credentials"
 	case errors.As(err, &proxy) && proxy.AuthRequired:
 		return "the proxy wants credentials: gcloud config set proxy/username and proxy/password, or http://USER:PASS@HOST:PORT in HTTPS_PROXY"
 	case errors.As(err, &proxy) && proxy.Refusal != "":
