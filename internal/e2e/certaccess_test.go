@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -91,8 +92,8 @@ func googleEnv(w *world, p *hostsProxy, extra ...string) []string {
 // TestCertificateAccess: under certificate-based access (gce-emulator
 // --mtls), gkessh with gcloud's context_aware settings shows a client
 // certificate to the APIs and the relay, taken from the enterprise
-// certificate config (workload form) or from Endpoint Verification's
-// cert_provider_command, on the mTLS hosts gcloud uses
+// certificate config (through an ECP signer, or the workload form) or
+// from Endpoint Verification's cert_provider_command, on the mTLS hosts gcloud uses
 // (compute.mtls.googleapis.com, mtls.tunnel.cloudproxy.app); the emulator
 // counts the certificate. Without one, each of Google's three refusals
 // (the API's organization-policy 403, the token endpoint's "Account
@@ -147,10 +148,21 @@ func TestCertificateAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	warm := t.TempDir() // the cache: the node known, and known to take the key
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		vars []string
 	}{
+		// Google's enterprise-certificate-proxy client, with this test
+		// binary as the signer the config names (testcert.ServeECPSigner).
+		{"ecp", []string{"CLOUDSDK_CONTEXT_AWARE_CERTIFICATE_CONFIG_FILE_PATH=" + testcert.ECPConfig(t, pair, self), testcert.ECPSignerVar + "=1"}},
 		{"workload", []string{"CLOUDSDK_CONTEXT_AWARE_CERTIFICATE_CONFIG_FILE_PATH=" + testcert.JSON(t,
 			map[string]any{"cert_configs": map[string]any{"workload": map[string]string{"cert_path": cert, "key_path": key}}})}},
 		{"cert_provider_command", []string{"CLOUDSDK_CONTEXT_AWARE_CERTIFICATE_CONFIG_FILE_PATH=" + filepath.Join(t.TempDir(), "none.json"),

@@ -24,9 +24,14 @@ import (
 
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/internal/testbin"
+	"github.com/gkessh/gkessh/internal/testcert"
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(testcert.ECPSignerVar) != "" {
+		// gkessh started this binary as its ECP signer (TestCertificateAccess).
+		os.Exit(testcert.ServeECPSigner(os.Args[1]))
+	}
 	flag.Parse()
 	if testing.Short() {
 		// Built binaries, real OpenSSH and Ansible: not the inner loop.

@@ -2,7 +2,8 @@
 // CA (a corporate network's, a TLS-inspecting proxy's, a device CA), the
 // server and client certificates it issues, and the files gcloud's
 // settings name: a CA file, a certificate and key, an enterprise
-// certificate config of the workload form.
+// certificate config of the workload form, or of the ECP form with a test
+// binary standing in for its signer.
 package testcert
 
 import (

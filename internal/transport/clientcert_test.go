@@ -51,17 +51,12 @@ func TestClientCertSources(t *testing.T) {
 		return clients.Client(t, cn, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	}
 	ecp := func(t *testing.T) (string, string) {
-		cert, key := testcert.Files(t, valid(t, "ecp-device"))
-		t.Setenv("GKESSH_TEST_ECP_SIGNER", "1")
+		t.Setenv(testcert.ECPSignerVar, "1")
 		exe, err := os.Executable()
 		if err != nil {
 			t.Fatal(err)
 		}
-		return testcert.JSON(t, map[string]any{
-			"cert_configs": map[string]any{"pkcs11": map[string]any{"module": "test", "slot": 0, "label": "test"}},
-			"libs":         map[string]string{"ecp": exe},
-			"test_signer":  map[string]string{"cert_path": cert, "key_path": key},
-		}), ""
+		return testcert.ECPConfig(t, valid(t, "ecp-device"), exe), ""
 	}
 	provider := func(t *testing.T) (string, string) {
 		cert, key := testcert.Files(t, valid(t, "ev-device"))
