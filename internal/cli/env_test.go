@@ -137,8 +137,8 @@ func (e *testEnv) options() globalOptions {
 	}
 }
 
-// deps are newDeps with every file under e.home, the local user "tester"
-// and an empty gcloud configuration whose endpoints are the emulator's:
+// deps are newDeps with every file under e.home, the local user "tester",
+// cmd/gkessh built for ProxyCommand and an empty gcloud configuration whose endpoints are the emulator's:
 // nothing read from the environment.
 func (e *testEnv) deps(stdio Stdio) *deps {
 	d := newDeps(stdio)
@@ -154,6 +154,8 @@ func (e *testEnv) deps(stdio Stdio) *deps {
 	d.knownHosts = in(".ssh", "google_compute_known_hosts")
 	d.sshConfig = in(".ssh", "config")
 	d.localUser = func() (string, error) { return "tester", nil }
+	// Not this test binary, a go-build temporary that config-ssh refuses.
+	d.executable = func() (string, error) { return gkesshBinary(e.t), nil }
 	return d
 }
 
@@ -172,12 +174,16 @@ func (e *testEnv) runIn(stdin []byte, args ...string) (stdout, stderr string, co
 	var out, errb testio.Buffer
 	argv, stdio := append([]string{"gkessh"}, args...), Stdio{In: bytes.NewReader(stdin), Out: &out, Err: &errb}
 	if !e.own {
-		code = Main(context.Background(), argv, stdio)
+		// Main, but with cmd/gkessh for ProxyCommand: config-ssh refuses
+		// this test binary, a go-build temporary.
+		d := newDeps(stdio)
+		d.executable = func() (string, error) { return gkesshBinary(e.t), nil }
+		code = mainWith(context.Background(), argv, stdio, d)
 		return out.String(), errb.String(), code
 	}
 	d := e.deps(stdio)
 	// As the binary would: gcloud's properties from e's environment, the
-	// process's user, this test's binary.
+	// process's user.
 	d.gcloud = func(section, name string) (string, error) {
 		cfg, err := d.gcloudConfig()
 		if err != nil {
@@ -186,7 +192,6 @@ func (e *testEnv) runIn(stdin []byte, args ...string) (stdout, stderr string, co
 		return cfg.Get(section, name), nil
 	}
 	d.localUser = keys.LocalUser
-	d.executable = func() (string, error) { return gkesshBinary(e.t), nil }
 	code = mainWith(context.Background(), argv, stdio, d)
 	return out.String(), errb.String(), code
 }

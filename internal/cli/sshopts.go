@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 
 	ucli "github.com/urfave/cli/v2"
@@ -90,7 +93,45 @@ func proxyRouteOf(d *deps, o openSSHOptions) (proxyRoute, error) {
 	if p.self, err = d.executable(); err != nil {
 		return p, fmt.Errorf("find the gkessh binary for ProxyCommand: %w", err)
 	}
-	return p, nil
+	return p, checkProxyBinary(p.self, d.env)
+}
+
+// checkProxyBinary refuses to name in a ProxyCommand a gkessh that another
+// local user could later put a program in place of: one `go run` built in
+// a go-build directory of the temporary directory (deleted when go run
+// exits, and the temporary directory lets anyone create it again), or one
+// in Go's build cache, which go clean empties.
+func checkProxyBinary(self string, env func(string) (string, bool)) error {
+	under := func(root, p string) (string, bool) {
+		rel, err := filepath.Rel(root, p)
+		return rel, root != "" && err == nil && filepath.IsAbs(root) && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+	}
+	tmps := []string{os.TempDir()}
+	if t, _ := env("GOTMPDIR"); t != "" {
+		tmps = append(tmps, t)
+	}
+	caches := []string{}
+	if c, _ := env("GOCACHE"); c != "" {
+		caches = append(caches, c)
+	} else if c, err := os.UserCacheDir(); err == nil {
+		caches = append(caches, filepath.Join(c, "go-build"))
+	}
+	temporary := false
+	for _, t := range tmps {
+		if rel, ok := under(t, self); ok && strings.HasPrefix(rel, "go-build") {
+			temporary = true
+		}
+	}
+	for _, c := range caches {
+		if _, ok := under(c, self); ok {
+			temporary = true
+		}
+	}
+	if temporary {
+		return fmt.Errorf("this gkessh is a temporary build (%s, from go run or go test): a ProxyCommand naming it would run whatever is at that path once it is gone, "+
+			"which another local user can create; build gkessh (make build, or go install ./cmd/gkessh) and run that binary", self)
+	}
+	return nil
 }
 
 // listNodes plans every RUNNING instance o.Selector picks (all of them
