@@ -51,6 +51,8 @@ func (s *Server) controlRoutes() *http.ServeMux {
 	route("POST /control/propagation", s.ctlSetPropagation)
 	route("GET /control/stats", func(*http.Request) (any, *apiError) { return s.Stats(), nil })
 	route("POST /control/stats/reset", func(*http.Request) (any, *apiError) { s.ResetStats(); return s.Stats(), nil })
+	route("GET /control/requests", func(*http.Request) (any, *apiError) { return s.Requests(), nil })
+	route("POST /control/requests/reset", func(*http.Request) (any, *apiError) { s.ResetRequests(); return nil, nil })
 	route("POST /control/tokens", s.ctlAddToken)
 	route("GET /control/firewalls", func(*http.Request) (any, *apiError) { return s.FirewallRules(), nil })
 	route("POST /control/firewalls", s.ctlPutFirewall)

@@ -391,3 +391,49 @@ func TestControlNodesListsDocumentedFields(t *testing.T) {
 		}
 	}
 }
+
+// TestControlRequests: the journal keeps each API request as sent, the
+// body too, and the handler still reads the whole body; the control
+// API's and the token endpoint's requests are not kept; reset empties it.
+func TestControlRequests(t *testing.T) {
+	srv, hs := newTestServer(t, Config{Nodes: 1})
+	svc := computeClient(t, hs, srv.Token())
+	proj, err := svc.Projects.Get(srv.ProjectName()).Do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"fingerprint":"` + proj.CommonInstanceMetadata.Fingerprint + `","items":[{"key":"ssh-keys","value":"alice:ssh-ed25519 AAAA x"}]}`
+	path := "/compute/v1/projects/" + srv.ProjectName() + "/setCommonInstanceMetadata"
+	req, _ := http.NewRequest("POST", hs.URL+path+"?prettyPrint=false", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+srv.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("setCommonInstanceMetadata: %s", resp.Status)
+	}
+	http.PostForm(hs.URL+"/token", map[string][]string{"assertion": {"secret"}})
+	var got []Request
+	if code := ctl(t, hs, "GET", "/control/requests", nil, &got); code != 200 {
+		t.Fatalf("GET /control/requests: %d", code)
+	}
+	want := Request{Method: "POST", Path: path, Query: "prettyPrint=false", Body: body}
+	if len(got) != 2 || got[1] != want || got[0].Method != "GET" {
+		t.Errorf("requests %+v, want the project's GET then %+v", got, want)
+	}
+	proj, err = svc.Projects.Get(srv.ProjectName()).Do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := metadataValue(proj.CommonInstanceMetadata, "ssh-keys"); v != "alice:ssh-ed25519 AAAA x" {
+		t.Errorf("the write read another body: ssh-keys %q", v)
+	}
+	if code := ctl(t, hs, "POST", "/control/requests/reset", nil, nil); code != 204 {
+		t.Errorf("reset: %d", code)
+	}
+	if rs := srv.Requests(); len(rs) != 0 {
+		t.Errorf("after reset: %+v", rs)
+	}
+}

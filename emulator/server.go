@@ -53,6 +53,7 @@ type Server struct {
 	dir     string
 	tempDir bool
 	mux     *http.ServeMux
+	journal journal // the API requests received (journal.go)
 
 	compute *http.ServeMux // Compute API routes (compute.go)
 	control *http.ServeMux // control API routes (control.go)
@@ -202,6 +203,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.tls != nil && s.checkDevice(w, r) {
 		return
 	}
+	s.journal.record(r)
 	s.mux.ServeHTTP(w, r)
 }
 
