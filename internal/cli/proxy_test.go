@@ -54,6 +54,12 @@ type proxyRun struct {
 
 func startProxy(t *testing.T, args ...string) *proxyRun {
 	t.Helper()
+	return startGkessh(t, append([]string{"proxy"}, args...)...)
+}
+
+// startGkessh is startProxy for any gkessh command line.
+func startGkessh(t *testing.T, args ...string) *proxyRun {
+	t.Helper()
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +73,7 @@ func startProxy(t *testing.T, args ...string) *proxyRun {
 	go func() {
 		defer inR.Close()
 		defer outW.Close()
-		p.code <- Main(ctx, append([]string{"gkessh", "proxy"}, args...), Stdio{In: inR, Out: outW, Err: &p.stderr})
+		p.code <- Main(ctx, append([]string{"gkessh"}, args...), Stdio{In: inR, Out: outW, Err: &p.stderr})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -311,8 +317,8 @@ func TestTunnelCommand(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := e.srv.Stats().Tunnels; n != conns {
-		t.Errorf("%d tunnels for %d connections", n, conns)
+	if n := e.srv.Stats().Tunnels; n != conns+1 {
+		t.Errorf("%d tunnels for %d connections and the connection check", n, conns)
 	}
 
 	// A connection still open at Ctrl-C is closed, and the command exits 0.

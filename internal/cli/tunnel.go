@@ -18,6 +18,10 @@ type tunnelOptions struct {
 	Node   string
 	Port   int
 	Listen string
+	// NoCheck: listen at once, without first opening one tunnel to see
+	// that the port can be reached (gcloud's
+	// --iap-tunnel-disable-connection-check).
+	NoCheck bool
 }
 
 func tunnelCommand(d *deps, stdio Stdio) *ucli.Command {
@@ -25,12 +29,16 @@ func tunnelCommand(d *deps, stdio Stdio) *ucli.Command {
 		Name:  "tunnel",
 		Usage: "forward a local port to a node's port through IAP",
 		UsageText: "gkessh tunnel [--listen [HOST:]PORT] NODE REMOTE_PORT\n\n" +
-			"   Every connection to the local address gets its own tunnel. Ctrl-C stops.",
+			"   One tunnel is opened first, to check the port can be reached (as gcloud\n" +
+			"   start-iap-tunnel does); then every connection to the local address gets its\n" +
+			"   own tunnel. Ctrl-C stops.",
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "listen", Aliases: []string{"local-host-port"}, Value: "127.0.0.1:0", Usage: "local `[HOST:]PORT` to listen on; HOST defaults to localhost, port 0 picks one (gcloud start-iap-tunnel's --local-host-port)"},
+			&ucli.BoolFlag{Name: "iap-tunnel-disable-connection-check", Usage: "gcloud start-iap-tunnel's: listen at once, without first opening one tunnel to check that the node's port can be reached"},
+			&ucli.BoolFlag{Name: "listen-on-stdin", Usage: "gcloud start-iap-tunnel's: carry stdin and stdout through one tunnel instead of listening, as gkessh proxy --no-ensure-key does"},
 		},
 		Action: func(c *ucli.Context) error {
-			o := tunnelOptions{globalOptions: globals(c), Listen: c.String("listen")}
+			o := tunnelOptions{globalOptions: globals(c), Listen: c.String("listen"), NoCheck: c.Bool("iap-tunnel-disable-connection-check")}
 			args := c.Args().Slice()
 			if len(args) != 2 {
 				return usagef("want NODE and REMOTE_PORT: gkessh tunnel [--listen [HOST:]PORT] NODE REMOTE_PORT")
@@ -38,6 +46,16 @@ func tunnelCommand(d *deps, stdio Stdio) *ucli.Command {
 			var err error
 			if o.Node, o.Port, err = nodePort(args, 0, "gkessh tunnel NODE REMOTE_PORT"); err != nil {
 				return err
+			}
+			if c.Bool("listen-on-stdin") {
+				// As gcloud: the tunnel's bytes, no key staged, no check.
+				switch {
+				case c.IsSet("listen"):
+					return usagef("--listen-on-stdin and --listen: give one")
+				case o.NoCheck:
+					return usagef("--listen-on-stdin opens its one tunnel at once, with no connection check to disable: drop --iap-tunnel-disable-connection-check")
+				}
+				return runProxy(c.Context, proxyOptions{globalOptions: o.globalOptions, Node: o.Node, Port: o.Port, NoEnsureKey: true}, d, stdio)
 			}
 			if o.Listen, err = listenAddr(o.Listen); err != nil {
 				return err
@@ -85,6 +103,16 @@ func runTunnel(ctx context.Context, o tunnelOptions, d *deps, stdio Stdio) error
 		return err
 	}
 	target := tunnel.Target{Project: r.Project, Zone: r.Zone, Instance: r.Name, Port: o.Port}
+	if !o.NoCheck {
+		// As gcloud start-iap-tunnel: a port IAP cannot reach (firewall,
+		// IAM, nothing listening) fails now, not at the first connection.
+		fmt.Fprintln(stdio.Err, "Testing if tunnel connection works.")
+		conn, err := dl.DialContext(ctx, target)
+		if err != nil {
+			return fmt.Errorf("while checking that a tunnel to %s can be opened: %w", target, err)
+		}
+		conn.Close()
+	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.Listen, err)

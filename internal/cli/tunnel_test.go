@@ -55,7 +55,7 @@ func TestTunnelBind(t *testing.T) {
 		code := make(chan int, 1)
 		go func() {
 			defer outW.Close()
-			code <- Main(ctx, []string{"gkessh", "tunnel", node, "8080", "--listen", tc.listen}, Stdio{In: strings.NewReader(""), Out: outW, Err: &stderr})
+			code <- Main(ctx, []string{"gkessh", "tunnel", node, "8080", "--listen", tc.listen, "--iap-tunnel-disable-connection-check"}, Stdio{In: strings.NewReader(""), Out: outW, Err: &stderr})
 		}()
 		line, err := bufio.NewReader(outR).ReadString('\n')
 		cancel()
