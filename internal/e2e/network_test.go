@@ -3,9 +3,6 @@
 package e2e
 
 import (
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"io"
 	"net"
 	"os"
@@ -19,12 +16,13 @@ import (
 	"time"
 
 	"github.com/gkessh/gkessh/internal/testcert"
+	"github.com/gkessh/gkessh/internal/testnet"
 )
 
 // The corporate-network tests (issue 23) run gkessh and OpenSSH through
 // real proxies, tinyproxy (HTTP CONNECT) and microsocks (SOCKS5), to the
-// emulator behind a TLS front with a private CA that can require a client
-// certificate, as certificate-based access does.
+// emulator serving TLS with its own CA (--tls), and requiring a client
+// certificate as certificate-based access does (--mtls).
 
 // freePort is a loopback port nothing listens on, for a server that takes
 // its port from a flag or file.
@@ -100,99 +98,48 @@ func microsocks(t testing.TB, user, pass, bind string) string {
 	return addr
 }
 
-// certFront terminates TLS with a certificate from its CA in front of the
-// emulator at backend, requiring a client certificate from clients when
-// that is not nil, and records who came: the peer's address and the
-// client certificate's common name.
-type certFront struct {
+// tap passes TCP connections on to the emulator at backend (TLS stays
+// end to end between gkessh and the emulator) and records the address
+// each came from, so a test can tell which proxy made it.
+type tap struct {
 	addr string
-	ca   *testcert.CA
 	mu   sync.Mutex
-	seen []frontPeer
+	from []string
 }
 
-type frontPeer struct {
-	from string // the connecting IP
-	cn   string // the client certificate's common name, "" for none
-}
-
-func startCertFront(t testing.TB, backend string, clients *x509.CertPool) *certFront {
+func startTap(t testing.TB, backend string) *tap {
 	t.Helper()
-	f := &certFront{ca: testcert.NewCA(t, "corp CA")}
-	cfg := &tls.Config{Certificates: []tls.Certificate{f.ca.Server(t)}}
-	if clients != nil {
-		cfg.ClientAuth, cfg.ClientCAs = tls.RequireAndVerifyClientCert, clients
-	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.addr = ln.Addr().String()
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				f.serve(c.(*tls.Conn), backend)
-			}()
+	tp := &tap{}
+	tp.addr = testnet.Serve(t, func(c net.Conn) {
+		defer c.Close()
+		tp.mu.Lock()
+		tp.from = append(tp.from, c.RemoteAddr().(*net.TCPAddr).IP.String())
+		tp.mu.Unlock()
+		up, err := net.Dial("tcp", backend)
+		if err != nil {
+			return
 		}
-	}()
-	return f
+		defer up.Close()
+		go func() {
+			io.Copy(up, c)
+			up.(*net.TCPConn).CloseWrite()
+		}()
+		io.Copy(c, up)
+	})
+	return tp
 }
 
-func (f *certFront) serve(c *tls.Conn, backend string) {
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	err := c.HandshakeContext(ctx)
-	cancel()
-	if err != nil {
-		return
-	}
-	peer := frontPeer{from: c.RemoteAddr().(*net.TCPAddr).IP.String()}
-	if certs := c.ConnectionState().PeerCertificates; len(certs) > 0 {
-		peer.cn = certs[0].Subject.CommonName
-	}
-	f.mu.Lock()
-	f.seen = append(f.seen, peer)
-	f.mu.Unlock()
-	up, err := net.Dial("tcp", backend)
-	if err != nil {
-		return
-	}
-	defer up.Close()
-	done := make(chan struct{})
-	go func() {
-		io.Copy(up, c)
-		up.(*net.TCPConn).CloseWrite()
-		close(done)
-	}()
-	io.Copy(c, up)
-	c.CloseWrite()
-	<-done
+func (tp *tap) peers() []string {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	return append([]string(nil), tp.from...)
 }
 
-func (f *certFront) peers() []frontPeer {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]frontPeer(nil), f.seen...)
-}
-
-// env points every endpoint of gkessh at the front, trusting its CA
-// through gcloud's core/custom_ca_certs_file.
-func (f *certFront) env(t testing.TB) []string {
-	base := "https://" + f.addr
-	env := []string{
-		"GKESSH_COMPUTE_ENDPOINT=" + base + "/compute/v1/", "GKESSH_IAP_ENDPOINT=wss://" + f.addr,
-		"CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE=" + f.ca.File(t),
-	}
+// env points every endpoint of gkessh at the tap; the emulator's CA is
+// trusted through gcloud's core/custom_ca_certs_file, from its lines.
+func (tp *tap) env() []string {
+	base := "https://" + tp.addr
+	env := []string{"GKESSH_COMPUTE_ENDPOINT=" + base + "/compute/v1/", "GKESSH_IAP_ENDPOINT=wss://" + tp.addr}
 	for _, api := range []string{"OSLOGIN", "IAMCREDENTIALS", "CLOUDRESOURCEMANAGER", "IAM", "IAP", "COMPUTE"} {
 		env = append(env, "CLOUDSDK_API_ENDPOINT_OVERRIDES_"+api+"="+base+"/")
 	}
@@ -223,66 +170,72 @@ func (w *world) runEnvStderr(env []string, prog string, args ...string) (string,
 
 // TestThroughCorporateProxies: gkessh's own login and OpenSSH through the
 // block config-ssh writes (gkessh proxy) reach a node through tinyproxy
-// and through microsocks, each with credentials, to endpoints served over
-// TLS with a private CA; through microsocks the front requires a client
-// certificate, and gkessh shows the one gcloud's certificate-based access
-// settings name. tinyproxy's own log shows the CONNECTs (the APIs and the
-// relay), the front shows every connection coming from microsocks, and the
-// proxy password shows nowhere, not even with -v.
+// and through microsocks, each with credentials, to the emulator serving
+// TLS with its own CA; through microsocks the emulator requires a client
+// certificate (--mtls), and gkessh shows the one gcloud's
+// certificate-based access settings name, which the emulator counts.
+// tinyproxy's own log shows the CONNECTs (the APIs and the relay), a tap
+// before the emulator sees every connection come from microsocks, and
+// the proxy password shows nowhere, not even with -v.
 func TestThroughCorporateProxies(t *testing.T) {
 	need(t, "ssh")
-	w := startEmulator(t, "--nodes", "1", "--sshd", "openssh", "--propagation-delay", "100ms")
-	backend := strings.TrimPrefix(w.base, "http://")
-	node := w.nodes()[0].Name
-	devices := testcert.NewCA(t, "device CA")
-	device := testcert.Workload(t, devices.Client(t, "laptop-42", time.Now().Add(-time.Hour), time.Now().Add(time.Hour)))
-
+	const device = "gce-emulator test device" // the CN of the certificate --mtls issues
 	for _, tc := range []struct {
 		name  string
-		proxy func(t *testing.T) (env []string, check func(t *testing.T, f *certFront))
 		mtls  bool
+		proxy func(t *testing.T, w *world) (env []string, check func(t *testing.T, tp *tap))
 	}{
-		{"tinyproxy", func(t *testing.T) ([]string, func(*testing.T, *certFront)) {
+		{"tinyproxy", false, func(t *testing.T, w *world) ([]string, func(*testing.T, *tap)) {
 			addr, log := tinyproxy(t, "ann", "s3cret")
 			host, port, _ := net.SplitHostPort(addr)
 			return []string{"CLOUDSDK_PROXY_TYPE=http", "CLOUDSDK_PROXY_ADDRESS=" + host, "CLOUDSDK_PROXY_PORT=" + port,
 					"CLOUDSDK_PROXY_USERNAME=ann", "CLOUDSDK_PROXY_PASSWORD=s3cret"},
-				func(t *testing.T, f *certFront) {
+				func(t *testing.T, tp *tap) {
 					b, err := os.ReadFile(log)
 					if err != nil {
 						t.Fatal(err)
 					}
-					if n := strings.Count(string(b), "CONNECT "+f.addr+" HTTP/1.1"); n < 4 {
-						t.Errorf("tinyproxy's log has %d CONNECTs to %s, want the APIs' and the relay's:\n%s", n, f.addr, b)
+					if n := strings.Count(string(b), "CONNECT "+tp.addr+" HTTP/1.1"); n < 4 {
+						t.Errorf("tinyproxy's log has %d CONNECTs to %s, want the APIs' and the relay's:\n%s", n, tp.addr, b)
 					}
-					for _, p := range f.peers() {
-						if p.from != "127.0.0.1" {
-							t.Errorf("the front saw a connection from %s", p.from)
+					for _, from := range tp.peers() {
+						if from != "127.0.0.1" {
+							t.Errorf("the tap saw a connection from %s", from)
 						}
 					}
 				}
-		}, false},
-		{"microsocks", func(t *testing.T) ([]string, func(*testing.T, *certFront)) {
+		}},
+		{"microsocks", true, func(t *testing.T, w *world) ([]string, func(*testing.T, *tap)) {
 			addr := microsocks(t, "ann", "s3cret", "127.0.0.2")
+			cert := testcert.JSON(t, map[string]any{"cert_configs": map[string]any{"workload": map[string]string{
+				"cert_path": w.getenv("GCE_EMULATOR_CLIENT_CERT"), "key_path": w.getenv("GCE_EMULATOR_CLIENT_KEY")}}})
+			before := w.stats().ClientCerts[device]
 			return []string{"HTTPS_PROXY=socks5h://ann:s3cret@" + addr,
-					"CLOUDSDK_CONTEXT_AWARE_USE_CLIENT_CERTIFICATE=true", "CLOUDSDK_CONTEXT_AWARE_CERTIFICATE_CONFIG_FILE_PATH=" + device},
-				func(t *testing.T, f *certFront) {
-					for _, p := range f.peers() {
-						if p.from != "127.0.0.2" || p.cn != "laptop-42" {
-							t.Errorf("the front saw a connection from %s with certificate %q, want 127.0.0.2 (microsocks) and laptop-42", p.from, p.cn)
+					"CLOUDSDK_CONTEXT_AWARE_USE_CLIENT_CERTIFICATE=true", "CLOUDSDK_CONTEXT_AWARE_CERTIFICATE_CONFIG_FILE_PATH=" + cert},
+				func(t *testing.T, tp *tap) {
+					for _, from := range tp.peers() {
+						if from != "127.0.0.2" {
+							t.Errorf("the tap saw a connection from %s, want 127.0.0.2 (microsocks)", from)
 						}
 					}
+					if n := w.stats().ClientCerts[device] - before; n < 4 {
+						t.Errorf("the emulator counted %d requests with the certificate, want the APIs' and the tunnels'", n)
+					}
 				}
-		}, true},
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var clients *x509.CertPool
+			args := []string{"--nodes", "1", "--sshd", "openssh", "--propagation-delay", "100ms", "--tls"}
+			backend := func(w *world) string { return strings.TrimPrefix(w.base, "https://") }
 			if tc.mtls {
-				clients = devices.Pool()
+				args[len(args)-1] = "--mtls"
+				backend = func(w *world) string { return strings.TrimPrefix(w.getenv("GCE_EMULATOR_MTLS_URL"), "https://") }
 			}
-			f := startCertFront(t, backend, clients)
-			penv, check := tc.proxy(t)
-			env := append(f.env(t), penv...)
+			w := startEmulator(t, args...)
+			node := w.nodes()[0].Name
+			tp := startTap(t, backend(w))
+			penv, check := tc.proxy(t, w)
+			env := append(tp.env(), penv...)
 			env = append(env, "XDG_CACHE_HOME="+t.TempDir()) // a cold cache: the APIs are called
 			out, stderr, code := w.runWith(env, "gkessh", "-v", node, "--", "echo", "hello")
 			if code != 0 || strings.TrimSpace(out) != "hello" {
@@ -296,16 +249,17 @@ func TestThroughCorporateProxies(t *testing.T) {
 			if out, stderr, code := w.runWith(env, "ssh", "-F", cfg, node, "echo", "via-ssh"); code != 0 || strings.TrimSpace(out) != "via-ssh" {
 				t.Fatalf("ssh through %s: exit %d, %q\n%s", tc.name, code, out, stderr)
 			}
-			if len(f.peers()) < 4 {
-				t.Errorf("the front saw %d connections", len(f.peers()))
+			if len(tp.peers()) < 4 {
+				t.Errorf("the tap saw %d connections", len(tp.peers()))
 			}
-			check(t, f)
+			check(t, tp)
 
 			if tc.mtls {
-				// Without certificate-based access on, the front refuses.
-				plain := append(f.env(t), penv[0])
+				// Without certificate-based access on, the emulator refuses
+				// as Google does.
+				plain := append(tp.env(), penv[0], "XDG_CACHE_HOME="+t.TempDir())
 				_, stderr, code := w.runWith(plain, "gkessh", node, "--", "true")
-				if code != 255 || !strings.Contains(stderr, "asks for a client certificate") {
+				if code != 255 || !strings.Contains(stderr, "organization's policy") || !strings.Contains(stderr, "context_aware/use_client_certificate true") {
 					t.Errorf("without a client certificate: exit %d, stderr %q", code, stderr)
 				}
 			}
