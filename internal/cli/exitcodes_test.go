@@ -144,3 +144,48 @@ func TestKeysAuditTable(t *testing.T) {
 		t.Errorf("json lacks the details:\n%s", js)
 	}
 }
+
+// TestKeysAuditFix: each audited row says what to run about it, when one
+// command does it without taking other lines along, and a line that does
+// not parse shows invalid, not never.
+func TestKeysAuditFix(t *testing.T) {
+	e := newParallelEnv(t, emulator.Config{Nodes: 1})
+	key := func() string { return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(testkey.Public(t)))) }
+	expiring := func(u, at string) string {
+		return u + ":" + key() + ` google-ssh {"userName":"` + u + `","expireOn":"` + at + `"}`
+	}
+	e.seedProject(map[string]string{keys.MetadataKey: strings.Join([]string{
+		expiring("old", "2020-01-01T00:00:00+0000"),   // expired
+		"perm:" + key() + " perm",                     // permanent, its user's only line
+		"mixed:" + key() + " mixed",                   // permanent, but its user has a good line too
+		expiring("mixed", "2099-01-01T00:00:00+0000"), //
+		"broken:ssh-ed25519 AAAAnotbase64 broken",     // invalid, with a user
+		"no colon here",                               // invalid, no user
+	}, "\n")})
+	out, stderr, code := e.run("keys", "list", "--audit")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if !strings.HasSuffix(lines[0], "  FIX") {
+		t.Fatalf("no FIX column:\n%s", out)
+	}
+	want := []struct{ user, expires, fix string }{
+		{"old", "2020-01-01", "gkessh keys prune --all-expired"},
+		{"perm", "never", "gkessh keys remove --user perm"},
+		{"mixed", "never", "-"},
+		{"mixed", "2099-01-01", "-"},
+		{"broken", "invalid", "gkessh keys remove --user broken"},
+		{"-", "invalid", "-"},
+	}
+	if len(lines) != len(want)+1 {
+		t.Fatalf("%d rows, want %d:\n%s", len(lines)-1, len(want), out)
+	}
+	for i, w := range want {
+		line := lines[i+1]
+		f := strings.Fields(line)
+		if f[1] != w.user || f[3] != w.expires || !strings.HasSuffix(line, "  "+w.fix) {
+			t.Errorf("row %d: %q, want user %s, EXPIRES %s, FIX %q", i+1, line, w.user, w.expires, w.fix)
+		}
+	}
+}

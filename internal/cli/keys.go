@@ -463,28 +463,30 @@ func sudoEverywhere(entries []keys.Entry, now time.Time) []string {
 	return []string{fmt.Sprintf("%d user(s) get sudo on every node without block-project-ssh-keys through project metadata: %s", len(users), strings.Join(users, ", "))}
 }
 
+// writeKeyTable writes the text table of keys list; with audit, a
+// problem column and the command that fixes them. SCOPE names no instance:
+// the one NODE on the command line is the only one listed.
 func writeKeyTable(w io.Writer, listed []listedKey, audit bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	header := "SCOPE\tUSER\tTYPE\tFINGERPRINT\tEXPIRES"
 	if audit {
 		// Short enough for 120 columns: no type, a short fingerprint,
-		// one word per problem; --format json has every detail.
-		header = "SCOPE\tUSER\tFINGERPRINT\tEXPIRES\tPROBLEMS"
+		// the expiry's day, one word per problem; --format json has every
+		// detail.
+		header = "SCOPE\tUSER\tFINGERPRINT\tEXPIRES\tPROBLEMS\tFIX"
 	}
 	fmt.Fprintln(tw, header)
-	for _, k := range listed {
+	for i, k := range listed {
 		scope := k.Scope
-		if k.Instance != "" {
-			scope += ":" + k.Instance
-		}
 		if k.MetadataKey != keys.MetadataKey {
 			scope += " (" + k.MetadataKey + ")"
 		}
 		typ, fp, exp := k.Type, k.Fingerprint, k.ExpireOn
-		if k.Error != "" {
-			typ, fp = "?", "invalid: "+k.Error
-		}
-		if exp == "" {
+		switch {
+		case k.Error != "":
+			// A line the guest agent skips has no key and no expiry.
+			typ, fp, exp = "-", k.Error, "invalid"
+		case exp == "":
 			exp = "never"
 		}
 		cells := []string{scope, orDash(k.User), typ, fp, exp}
@@ -493,12 +495,15 @@ func writeKeyTable(w io.Writer, listed []listedKey, audit bool) error {
 			for i, p := range k.Problems {
 				labels[i] = problemLabel(p)
 			}
+			if k.ExpireOn != "" {
+				exp = k.ExpireOn[:len("2006-01-02")] // the day: --format json has the time
+			}
 			if k.Error == "" {
 				fp = truncate(fp, len("SHA256:")+10)
 			} else {
-				fp = truncate(fp, 30)
+				fp = "-" // its error is in --format json
 			}
-			cells = []string{scope, orDash(k.User), fp, exp, orDash(strings.Join(slices.Compact(labels), ", "))}
+			cells = []string{scope, orDash(k.User), fp, exp, orDash(strings.Join(slices.Compact(labels), ", ")), orDash(fixOf(listed, i))}
 		}
 		for i, c := range cells {
 			cells[i] = printable(c) // metadata can hold anything
@@ -509,11 +514,50 @@ func writeKeyTable(w io.Writer, listed []listedKey, audit bool) error {
 	return tw.Flush()
 }
 
+// fixOf is the command that fixes listed[i]'s problems, or "" when no one
+// command does: keys prune --all-expired for an expired line; keys remove
+// --user U for a line that should go (invalid, permanent, holding a private
+// key) when every line of U in that value should go too, since it removes
+// them all. Instance lines get --scope instance NODE.
+func fixOf(listed []listedKey, i int) string {
+	k := listed[i]
+	where := ""
+	if k.Scope == keys.ScopeInstance {
+		where = " --scope instance " + k.Instance
+	}
+	bad := func(k listedKey) (expired, remove bool) {
+		for _, p := range k.Problems {
+			switch problemLabel(p) {
+			case "expired":
+				expired = true
+			case "invalid", "permanent", "PRIVATE-KEY":
+				remove = true
+			}
+		}
+		return expired, remove
+	}
+	expired, remove := bad(k)
+	if remove && k.User != "" {
+		for _, o := range listed {
+			if o.Scope == k.Scope && o.Instance == k.Instance && o.MetadataKey == k.MetadataKey && o.User == k.User {
+				if e, r := bad(o); !e && !r {
+					return ""
+				}
+			}
+		}
+		return "gkessh keys remove --user " + k.User + where
+	}
+	if expired && !remove {
+		return "gkessh keys prune --all-expired" + where
+	}
+	return ""
+}
+
 // problemLabels name keys.Audit's problems in a word each, by how its
 // messages start; the messages themselves are in --format json.
 var problemLabels = []struct{ prefix, label string }{
 	{"contains what looks like a private key", "PRIVATE-KEY"},
-	{"the guest agent skips", "skipped"},
+	{"the guest agent skips", "invalid"},
 	{"the Go guest agent installs it, but images still on the Python", "python-agent-skips"},
 	{"never expires", "permanent"},
 	{"expired ", "expired"},

@@ -290,7 +290,7 @@ func TestKeysListAuditRemovePrune(t *testing.T) {
 		t.Errorf("perm@project: %q", problems["perm@project"])
 	}
 	text, notes, code := e.run("keys", "list", "--audit", node)
-	if code != 0 || !strings.Contains(text, "SCOPE") || !strings.Contains(text, "instance:"+node) || strings.Contains(text, "AAAA") {
+	if code != 0 || !strings.Contains(text, "SCOPE") || !strings.Contains(text, "\ninstance  ") || strings.Contains(text, "instance:") || strings.Contains(text, "AAAA") {
 		t.Errorf("text list:\n%s", text)
 	}
 	if !strings.Contains(notes, "sudo on every node") || !strings.Contains(notes, ": perm\n") {
