@@ -11,7 +11,7 @@ const (
 
 // ParallelLimit is the most nodes a run works on at once without running
 // out of file descriptors, and the open-file limit it follows (the soft
-// RLIMIT_NOFILE, which Go raises to the hard one at start); 0, 0 where the
+// RLIMIT_NOFILE, which Go raises to one under the hard one at start); 0, 0 where the
 // system sets none that matters (Windows). Run lowers Config.Parallel to
 // it.
 func ParallelLimit() (parallel int, files uint64) {
