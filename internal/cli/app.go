@@ -11,6 +11,9 @@ import (
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
+
+	"github.com/gkessh/gkessh/internal/auth"
+	"github.com/gkessh/gkessh/internal/gce"
 )
 
 // Stdio is where a command reads and writes; tests pass pipes.
@@ -36,7 +39,71 @@ func mainWith(ctx context.Context, args []string, stdio Stdio, d *deps) int {
 	if err == nil {
 		err = app.RunContext(ctx, args)
 	}
-	return report(stdio.Err, err, isLogin(app, args))
+	login := isLogin(app, args)
+	if login && err != nil {
+		if code, ok := loginMistake(app, args, err, stdio.Err); ok {
+			return code
+		}
+	}
+	return report(stdio.Err, err, login)
+}
+
+// loginMistake reports a failed login that was no login at all: gkessh
+// with no NODE gets a short usage, and a NODE one edit away from a command
+// name that failed before it was found (no such instance, no project, an
+// unknown flag such as run's --all) is a mistyped command. Both are usage
+// errors, exit 2, though a login's own are 255: nothing was logged in to.
+func loginMistake(app *ucli.App, args []string, err error, w io.Writer) (int, bool) {
+	node := loginNode(app, args)
+	var ue usageError
+	var near *nearCommandError
+	switch {
+	case node == "" && errors.As(err, &ue):
+		fmt.Fprintf(w, "gkessh: %s\n%s", printableLines(ue.msg), shortUsage(app))
+		return exitUsage, true
+	case node == "" || nearCommand(node) == "":
+		return 0, false
+	case errors.As(err, &near), errors.As(err, &ue), errors.Is(err, gce.ErrNoProject), errors.Is(err, auth.ErrNoCredentials):
+		msg := node + " is not a gkessh command"
+		var none *gce.NoInstanceError
+		if errors.As(err, &none) {
+			msg += ", nor an instance of project " + none.Project
+		}
+		cmd := nearCommand(node)
+		fmt.Fprintf(w, "gkessh: %s: did you mean %s?\nSee 'gkessh %s --help'.\n", printable(msg), cmd, cmd)
+		return exitUsage, true
+	}
+	return 0, false
+}
+
+// loginNode is the NODE of hoisted login args, or "" when there is none.
+func loginNode(app *ucli.App, args []string) string {
+	for i := 1; i < len(args); i++ {
+		switch arg := args[i]; {
+		case arg == "--":
+			return ""
+		case len(arg) > 1 && arg[0] == '-':
+			if takesValue(lookupFlag(app.Flags, flagName(arg)), arg) {
+				i++
+			}
+		default:
+			return arg
+		}
+	}
+	return ""
+}
+
+// shortUsage is what gkessh with no NODE prints: the two forms and the
+// commands, in a few lines.
+func shortUsage(app *ucli.App) string {
+	var names []string
+	for _, c := range app.VisibleCommands() {
+		names = append(names, c.Name)
+	}
+	return "usage: gkessh [flags] [USER@]NODE [-- COMMAND...]\n" +
+		"       gkessh COMMAND [flags] ARGS...\n" +
+		"commands: " + strings.Join(names, ", ") + "\n" +
+		"See 'gkessh --help'.\n"
 }
 
 // action is the Action of a command whose flags and arguments values reads

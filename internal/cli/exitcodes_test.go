@@ -66,8 +66,15 @@ func TestExitCodes(t *testing.T) {
 		{255, []string{"--user", "bad user", n}, nil, "user"},
 		{255, []string{"no-such-node", "--", "true"}, nil, "no instance named"},
 		{255, []string{"proxy", "no-such-node"}, nil, "no instance named"},
-		{255, []string{"config-shh"}, nil, "no instance named config-shh in project demo-project: did you mean the command config-ssh? See 'gkessh config-ssh --help'\n"},
-		{255, []string{"invetnory", "--", "true"}, nil, "did you mean the command inventory?"},
+		// A mistyped command is a usage error, not a failed login
+		// (issue 25): no NODE, or a NODE one edit from a command that no
+		// instance is named, or that fails on a command's flag.
+		{2, []string{"config-shh"}, nil, "gkessh: config-shh is not a gkessh command, nor an instance of project demo-project: did you mean config-ssh?\nSee 'gkessh config-ssh --help'.\n"},
+		{2, []string{"invetnory", "--", "true"}, nil, "did you mean inventory?"},
+		{2, []string{"rnu"}, nil, "gkessh: rnu is not a gkessh command, nor an instance of project demo-project: did you mean run?\n"},
+		{2, []string{"runn", "--all", "--", "id"}, nil, "gkessh: runn is not a gkessh command: did you mean run?\nSee 'gkessh run --help'.\n"},
+		{2, nil, nil, "gkessh: no NODE given\nusage: gkessh [flags] [USER@]NODE [-- COMMAND...]\n       gkessh COMMAND [flags] ARGS...\ncommands: proxy, tunnel, keys,"},
+		{2, []string{"-v", "--project", "p"}, nil, "usage: gkessh"},
 		{2, []string{"help", "kyes"}, nil, "did you mean keys?"},
 		{1, []string{"keys", "ensure"}, func() { e.seedProject(map[string]string{"enable-oslogin": "TRUE"}) }, "OS Login"},
 		{3, []string{"keys", "list", "--audit", "--fail"}, func() {

@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
+
+	"github.com/gkessh/gkessh/internal/gce"
 )
 
 // helpCommand is `gkessh help [COMMAND...]`: the same as COMMAND --help, so
@@ -65,13 +68,22 @@ func nearCommand(name string) string {
 }
 
 // nearCommandError is a failed lookup of a NODE that is one edit away from
-// the gkessh command cmd.
+// a gkessh command: mainWith reports it as a mistyped command.
 type nearCommandError struct {
 	error
-	cmd string
 }
 
 func (e *nearCommandError) Unwrap() error { return e.error }
+
+// asNearCommand marks err, a failed lookup of node, as a mistyped command
+// when no instance has that name and it is one edit from a command's.
+func asNearCommand(node string, err error) error {
+	var none *gce.NoInstanceError
+	if errors.As(err, &none) && nearCommand(node) != "" {
+		return &nearCommandError{err}
+	}
+	return err
+}
 
 // suggestion is ": did you mean X?" for the command among cmds that name is
 // one edit away from, else "".

@@ -40,7 +40,6 @@ func hint(err error) string {
 		changed   *knownhosts.HostKeyChangedError
 		posix     *osLoginUserError
 		extras    *access.ExtrasError
-		near      *nearCommandError
 		imp       *auth.ImpersonationError
 		stalled   *gce.StalledError
 		proxy     *transport.ProxyError
@@ -83,8 +82,6 @@ func hint(err error) string {
 		return "or stop impersonating (--impersonate-service-account, CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, gcloud's auth/impersonate_service_account)"
 	case errors.As(err, &noMatch):
 		return noMatchHint(noMatch)
-	case errors.As(err, &near):
-		return "did you mean the command " + near.cmd + "? See 'gkessh " + near.cmd + " --help'"
 	case errors.Is(err, auth.ErrNoCredentials):
 		return "or pass --access-token-file"
 	case errors.Is(err, gce.ErrNoProject):

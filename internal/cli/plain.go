@@ -57,10 +57,7 @@ func (o login) plain(ctx context.Context, stdio Stdio, a *access.Access, start t
 	}
 	n, inst, err := a.Instance(ctx, o.Node)
 	if err != nil {
-		if cmd := nearCommand(o.Node); cmd != "" {
-			return &nearCommandError{err, cmd}
-		}
-		return err
+		return asNearCommand(o.Node, err)
 	}
 	if inst.Status != "RUNNING" {
 		return notRunning(n, inst.Status)

@@ -128,7 +128,7 @@ func sshFlagValues(c *ucli.Context) (sshOptions, error) {
 	}
 	args := c.Args().Slice()
 	if len(args) == 0 {
-		return o, usagef("no NODE given: gkessh [flags] [USER@]NODE [-- COMMAND...]")
+		return o, usagef("no NODE given")
 	}
 	o.Node, args = args[0], args[1:]
 	if len(args) > 0 && args[0] == "--" {
@@ -227,10 +227,7 @@ func (o login) run(ctx context.Context, stdio Stdio) error {
 	}
 	p, err := a.Plan(ctx, o.Node)
 	if err != nil {
-		if cmd := nearCommand(o.Node); cmd != "" {
-			return &nearCommandError{err, cmd}
-		}
-		return err
+		return asNearCommand(o.Node, err)
 	}
 	logf("found %s (id %d) in %v", p.Node, p.Node.ID, time.Since(start).Round(time.Millisecond))
 	if p.Inst.Status != "RUNNING" {

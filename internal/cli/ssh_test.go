@@ -226,8 +226,8 @@ func TestSSHDryRun(t *testing.T) {
 
 func TestSSHUsage(t *testing.T) {
 	e := newSSHTestEnv(t, "builtin", 1)
+	// gkessh with no NODE is no login: a short usage, exit 2 (TestExitCodes).
 	cases := [][]string{
-		{},
 		{"--scope", "zone", "node"},
 		{"--user", "al ice", "node"},
 		{"--user", "bob", "alice@node"},
