@@ -30,11 +30,12 @@ func configSSHCommand(d *deps, stdio Stdio) *ucli.Command {
 		Usage: "write a managed block to ~/.ssh/config so ssh, scp, rsync and Ansible reach nodes through gkessh",
 		Description: "Writes one Host entry per RUNNING instance (or, with --pattern, one wildcard entry) with\n" +
 			"ProxyCommand 'gkessh proxy', and pins each node's published host keys in\n" +
-			"~/.ssh/google_compute_known_hosts. Everything outside the block stays as it is.",
+			"~/.ssh/google_compute_known_hosts. Each project has its own block: a run for another project\n" +
+			"leaves it, and --remove takes out only the project's. Everything outside the blocks stays as it is.",
 		Flags: append(openSSHFlags(),
 			&ucli.StringFlag{Name: "ssh-config-file", Usage: "ssh config file (default ~/.ssh/config)"},
 			&ucli.StringFlag{Name: "pattern", Usage: "write one Host entry for the names this glob matches (e.g. 'gke-cluster-*') instead of one per instance"},
-			&ucli.BoolFlag{Name: "remove", Usage: "remove the managed block"},
+			&ucli.BoolFlag{Name: "remove", Usage: "remove the project's managed block"},
 		),
 		Action: func(c *ucli.Context) error {
 			if c.NArg() > 0 {
@@ -75,26 +76,39 @@ func runConfigSSH(ctx context.Context, o configSSHOptions, d *deps, stdio Stdio)
 			return err
 		}
 	}
+	// One block per project: another project's run leaves this one's.
+	project, err := projectOf(d, o.globalOptions)
+	if err != nil {
+		return err
+	}
 	var updated []byte
 	if o.Remove {
-		updated, err = sshconfig.Remove(old)
+		var found bool
+		updated, found, err = sshconfig.Remove(old, project)
+		if err == nil && !found {
+			fmt.Fprintf(stdio.Err, "%s has no managed block for project %s: nothing to remove.\n", o.Path, project)
+			return nil
+		}
 	} else {
 		var hosts []sshconfig.Host
 		if hosts, err = configHosts(ctx, o, d, stdio); err != nil {
 			return err
 		}
-		updated, err = sshconfig.Merge(old, sshconfig.Render(hosts))
+		updated, err = sshconfig.Merge(old, project, sshconfig.Render(project, hosts))
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.Path, err)
 	}
 	if bytes.Equal(old, updated) {
-		fmt.Fprintf(stdio.Err, "%s is up to date.\n", o.Path)
+		fmt.Fprintf(stdio.Err, "%s is up to date for project %s.\n", o.Path, project)
 		return nil
 	}
 	if o.DryRun {
-		oldBlock, _ := sshconfig.Block(old)
-		newBlock, _ := sshconfig.Block(updated)
+		oldBlock, _ := sshconfig.Block(old, project)
+		var newBlock []byte
+		if !o.Remove {
+			newBlock, _ = sshconfig.Block(updated, project)
+		}
 		fmt.Fprintf(stdio.Out, "--- %s\n+++ %s\n", o.Path, o.Path)
 		stdio.Out.Write(blockDiff(oldBlock, newBlock))
 		return nil
@@ -102,7 +116,11 @@ func runConfigSSH(ctx context.Context, o configSSHOptions, d *deps, stdio Stdio)
 	if err := sshconfig.WriteFile(o.Path, updated); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdio.Err, "Updated %s.\n", o.Path)
+	verb := "Updated"
+	if o.Remove {
+		verb = "Removed"
+	}
+	fmt.Fprintf(stdio.Err, "%s the managed block for project %s in %s.\n", verb, project, o.Path)
 	return nil
 }
 

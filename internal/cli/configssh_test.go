@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/gkessh/gkessh/emulator"
@@ -104,7 +105,7 @@ func TestConfigSSHBadInput(t *testing.T) {
 	e := newParallelEnv(t, emulator.Config{Nodes: 1})
 	cfg := filepath.Join(e.home, ".ssh", "config")
 	os.MkdirAll(filepath.Dir(cfg), 0o700)
-	twice := sshconfig.Render(nil)
+	twice := sshconfig.Render("demo-project", nil)
 	broken := string(twice) + string(twice)
 	if err := os.WriteFile(cfg, []byte(broken), 0o600); err != nil {
 		t.Fatal(err)
@@ -194,7 +195,7 @@ func hostBlock(names ...string) string {
 	for _, n := range names {
 		hosts = append(hosts, sshconfig.Host{Pattern: n, Options: [][2]string{{"HostName", n}, {"User", "nat"}}})
 	}
-	return string(sshconfig.Render(hosts))
+	return string(sshconfig.Render("p", hosts))
 }
 
 func TestBlockDiff(t *testing.T) {
@@ -274,7 +275,7 @@ func TestConfigSSHSymlinkAndReadOnly(t *testing.T) {
 	if fi, err := os.Lstat(cfg); err != nil || fi.Mode()&os.ModeSymlink == 0 {
 		t.Fatalf("~/.ssh/config is no longer a symlink: %v", err)
 	}
-	if b, _ := os.ReadFile(target); !strings.Contains(string(b), sshconfig.BeginMarker) || !strings.HasSuffix(string(b), "Host mine\n  User me\n") {
+	if b, _ := os.ReadFile(target); !strings.Contains(string(b), sshconfig.BeginMarker("demo-project")) || !strings.HasSuffix(string(b), "Host mine\n  User me\n") {
 		t.Fatalf("target:\n%s", b)
 	}
 
@@ -288,5 +289,81 @@ func TestConfigSSHSymlinkAndReadOnly(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(cfg); string(b) != "Host mine\n" {
 		t.Fatalf("read-only config changed: %q", b)
+	}
+}
+
+// TestConfigSSHTwoProjects: each project keeps its own managed block:
+// a second project's run leaves the first's byte for byte, a rerun changes
+// nothing, and --remove --project P takes out only P's. Every write
+// replaces the file (a new inode: written beside it and renamed), never
+// truncates it in place.
+func TestConfigSSHTwoProjects(t *testing.T) {
+	a := newParallelEnv(t, emulator.Config{Nodes: 2})
+	b := newOwnEnv(t, emulator.Config{Nodes: 1, Project: "other-project"})
+	cfg := filepath.Join(t.TempDir(), "config")
+	mine := "Host bastion\n  User me\n"
+	if err := os.WriteFile(cfg, []byte(mine), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	read := func() string {
+		t.Helper()
+		got, err := os.ReadFile(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(got)
+	}
+	inode := func() uint64 {
+		t.Helper()
+		fi, err := os.Stat(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Sys().(*syscall.Stat_t).Ino
+	}
+	run := func(e *testEnv, args ...string) string {
+		t.Helper()
+		ino := inode()
+		_, stderr, code := e.run(append([]string{"config-ssh", "--ssh-config-file", cfg}, args...)...)
+		if code != 0 {
+			t.Fatalf("config-ssh %v: exit %d: %s", args, code, stderr)
+		}
+		if strings.HasPrefix(stderr, "Updated") || strings.HasPrefix(stderr, "Removed") {
+			if inode() == ino {
+				t.Errorf("config-ssh %v rewrote the file in place", args)
+			}
+		}
+		return stderr
+	}
+	blockOf := func(config, project string) string {
+		t.Helper()
+		blk, err := sshconfig.Block([]byte(config), project)
+		if err != nil || blk == nil {
+			t.Fatalf("no block for %s (%v) in:\n%s", project, err, config)
+		}
+		return string(blk)
+	}
+
+	run(a)
+	first := read()
+	blockA := blockOf(first, "demo-project")
+	run(b)
+	both := read()
+	if blockOf(both, "demo-project") != blockA || !strings.Contains(blockOf(both, "other-project"), "--project other-project") ||
+		!strings.HasSuffix(both, "\n"+mine) {
+		t.Fatalf("after the second project's run:\n%s", both)
+	}
+	if msg := run(a); !strings.Contains(msg, "up to date") || read() != both {
+		t.Fatalf("rerun for the first project: %q, file changed: %v", msg, read() != both)
+	}
+	if msg := run(a, "--remove", "--project", "other-project"); !strings.HasPrefix(msg, "Removed the managed block for project other-project") || read() != first {
+		t.Fatalf("--remove --project other-project: %q\n%s", msg, read())
+	}
+	if msg := run(a, "--remove", "--project", "other-project"); !strings.Contains(msg, "nothing to remove") || read() != first {
+		t.Fatalf("second --remove: %q", msg)
+	}
+	run(a, "--remove")
+	if got := read(); got != mine {
+		t.Fatalf("after removing both:\n%q\nwant\n%q", got, mine)
 	}
 }
