@@ -61,7 +61,7 @@ func hint(err error) string {
 	case errors.As(err, &tokenFile) && tokenFile.Origin != "":
 		return "point " + tokenFile.Origin + " at a file holding an access token, or leave it unset to use gcloud's login or Application Default Credentials"
 	case errors.As(err, &proxy) && proxy.AuthRequired:
-		return "the proxy wants credentials: gcloud config set proxy/username and proxy/password, or http://USER:PASS@HOST:PORT in HTTPS_PROXY"
+		return "the proxy wants credentials: gcloud config set proxy/username and proxy/password, or USER:PASS@ in HTTPS_PROXY's URL (http://USER:PASS@HOST:PORT, socks5h://USER:PASS@HOST:PORT)"
 	case errors.As(err, &proxy) && proxy.Refusal != "":
 		return "ask the proxy's administrator to allow it, or skip the proxy for that host (NO_PROXY, for HTTPS_PROXY)"
 	case errors.As(err, &proxy):

@@ -246,6 +246,9 @@ func TestThroughCorporateProxies(t *testing.T) {
 			}
 			w.runWith(env, "gkessh", "config-ssh", "--user", loginUser(t))
 			cfg := filepath.Join(w.home, ".ssh", "config")
+			if b, err := os.ReadFile(cfg); err != nil || strings.Contains(string(b), "s3cret") {
+				t.Errorf("the ssh config (%v) holds the proxy password:\n%s", err, b)
+			}
 			if out, stderr, code := w.runWith(env, "ssh", "-F", cfg, node, "echo", "via-ssh"); code != 0 || strings.TrimSpace(out) != "via-ssh" {
 				t.Fatalf("ssh through %s: exit %d, %q\n%s", tc.name, code, out, stderr)
 			}
@@ -275,17 +278,27 @@ func TestProxyRefusals(t *testing.T) {
 	node := w.nodes()[0].Name
 	addr, _ := tinyproxy(t, "ann", "right")
 	host, port, _ := net.SplitHostPort(addr)
+	socks := microsocks(t, "ann", "right", "127.0.0.1")
 	down := freePort(t)
+	props := func(port string) []string {
+		return []string{"CLOUDSDK_PROXY_TYPE=http", "CLOUDSDK_PROXY_ADDRESS=" + host, "CLOUDSDK_PROXY_PORT=" + port,
+			"CLOUDSDK_PROXY_USERNAME=ann", "CLOUDSDK_PROXY_PASSWORD=s3cret"}
+	}
 	for _, tc := range []struct {
-		name, port, want, hint string
+		name  string
+		env   []string
+		proxy string
+		want  string
+		hint  string
 	}{
-		{"wrong password", port, "HTTP 401 Unauthorized", "the proxy wants credentials"}, // tinyproxy's answer
-		{"down", down, "connection refused", "check that the proxy is up"},
+		{"wrong password", props(port), "proxy http://" + addr, "HTTP 401 Unauthorized", "the proxy wants credentials"}, // tinyproxy's answer
+		{"down", props(down), "proxy http://" + net.JoinHostPort(host, down), "connection refused", "check that the proxy is up"},
+		{"SOCKS5 wrong password", []string{"HTTPS_PROXY=socks5h://ann:s3cret@" + socks}, "proxy socks5://" + socks + " (HTTPS_PROXY)",
+			"SOCKS5 user name and password refused", "socks5h://USER:PASS@HOST:PORT"}, // microsocks' answer
 	} {
-		env := []string{"CLOUDSDK_PROXY_TYPE=http", "CLOUDSDK_PROXY_ADDRESS=" + host, "CLOUDSDK_PROXY_PORT=" + tc.port,
-			"CLOUDSDK_PROXY_USERNAME=ann", "CLOUDSDK_PROXY_PASSWORD=s3cret", "XDG_CACHE_HOME=" + t.TempDir()}
+		env := append(tc.env, "XDG_CACHE_HOME="+t.TempDir())
 		_, stderr, code := w.runWith(env, "gkessh", node, "--", "true")
-		if code != 255 || !strings.Contains(stderr, "proxy http://"+net.JoinHostPort(host, tc.port)) ||
+		if code != 255 || !strings.Contains(stderr, tc.proxy) ||
 			!strings.Contains(stderr, tc.want) || !strings.Contains(stderr, tc.hint) || strings.Contains(stderr, "s3cret") {
 			t.Errorf("%s: exit %d, stderr %q", tc.name, code, stderr)
 		}
