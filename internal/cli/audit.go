@@ -117,6 +117,9 @@ func runAudit(ctx context.Context, o auditOptions, d *deps, stdio Stdio) error {
 		writeAuditTable(stdio.Out, rep)
 	}
 	changed := "no node was changed"
+	if o.DryRun {
+		changed = "--dry-run: no key line was written and no node logged in to"
+	}
 	switch len(wrote) {
 	case 0:
 	case 1:
@@ -150,7 +153,22 @@ func auditNodes(ctx context.Context, o auditOptions, d *deps, stdio Stdio) (rep 
 		return nil, nil, fmt.Errorf("%s: %v", r.Node, r.Err)
 	}
 	cfg := audit.Config{Compute: c, Now: d.now()}
-	if !o.NoProbe {
+	if o.DryRun && !o.NoProbe {
+		// The API's findings, and what the live checks would write and
+		// where they would log in: no key line, no login.
+		a, err := newAccess(ctx, o.globalOptions, o.keyOptions, d, stdio, accessOptions{Strict: o.Strict, DryRun: true, Quiet: true, NoOSLogin: true})
+		if err != nil {
+			return nil, nil, err
+		}
+		defer a.Close()
+		err = dryRunFleet(ctx, a, sel, o.keyOptions, d, stdio.Err, stdio.Err, "check live", func(p *access.Plan) string {
+			return fmt.Sprintf("would log in as %s through an IAP tunnel to port 22 and check its kubelet's read-only port and sshd (reading only)", printable(p.User))
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	if !o.NoProbe && !o.DryRun {
 		a, err := newAccess(ctx, o.globalOptions, o.keyOptions, d, stdio, accessOptions{Strict: o.Strict, Quiet: true, NoOSLogin: true})
 		if err != nil {
 			return nil, nil, err

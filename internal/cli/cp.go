@@ -297,33 +297,9 @@ func copyDryRun(ctx context.Context, o cpOptions, d *deps, stdio Stdio) error {
 	if len(o.Names) == 1 && len(sel.Unreachable) > 0 {
 		return sel.Unreachable[0].Err
 	}
-	out := stdio.Out
-	for _, err := range sel.Invalid {
-		fmt.Fprintf(stdio.Err, "gkessh: skipping an instance: %v\n", err)
-	}
-	for _, r := range sel.Unreachable {
-		fmt.Fprintf(out, "%s: would not copy: %s\n", r.Node, printable(shortReason(r.Err)))
-	}
-	for _, in := range sel.Skipped {
-		fmt.Fprintf(out, "%s: would not copy: %s, not RUNNING\n", in.Name, printable(in.Status))
-	}
-	said := map[string]bool{}
-	for _, inst := range sel.Run {
-		p, err := a.PlanInstance(ctx, inst)
-		if err != nil {
-			return err
-		}
-		var b strings.Builder
-		if err := keyDryRun(&b, d, o.keyOptions, p); err != nil {
-			return err
-		}
-		if !said[b.String()] {
-			said[b.String()] = true
-			fmt.Fprint(out, b.String())
-		}
-		fmt.Fprintf(out, "%s: would copy %s\n", inst.Name, printable(describeCopy(o, inst)))
-	}
-	return nil
+	return dryRunFleet(ctx, a, sel, o.keyOptions, d, stdio.Out, stdio.Err, "copy", func(p *access.Plan) string {
+		return "would copy " + printable(describeCopy(o, p.Inst))
+	})
 }
 
 // describeCopy is what copyOne would copy on inst, where to and by which

@@ -135,8 +135,8 @@ var globalsOf = map[string][]string{
 	"gkessh config-ssh":  slices.Concat(googleGlobals, []string{"user", "key-file", "force-key-file-overwrite", "strict-host-key-checking", "dry-run"}),
 	"gkessh inventory":   slices.Concat(googleGlobals, []string{"user", "key-file", "strict-host-key-checking"}),
 	"gkessh doctor":      slices.Concat(googleGlobals, iapGlobals, []string{"user", "key-file"}),
-	"gkessh audit":       slices.Concat(googleGlobals, iapGlobals, keyGlobals, []string{"strict-host-key-checking"}),
-	"gkessh run":         slices.Concat(googleGlobals, iapGlobals, keyGlobals, []string{"strict-host-key-checking"}),
+	"gkessh audit":       slices.Concat(googleGlobals, iapGlobals, keyGlobals, []string{"strict-host-key-checking", "dry-run"}),
+	"gkessh run":         slices.Concat(googleGlobals, iapGlobals, keyGlobals, []string{"strict-host-key-checking", "dry-run"}),
 	"gkessh cp":          slices.Concat(googleGlobals, iapGlobals, keyGlobals, []string{"strict-host-key-checking", "dry-run"}),
 	"gkessh scp":         slices.Concat(googleGlobals, iapGlobals, keyGlobals, []string{"strict-host-key-checking", "dry-run"}),
 }

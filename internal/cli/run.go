@@ -197,6 +197,9 @@ func runRun(ctx context.Context, o runOptions, d *deps, stdio Stdio) error {
 }
 
 func runFleet(ctx context.Context, o runOptions, d *deps, stdio Stdio) error {
+	if o.DryRun {
+		return runDryRun(ctx, o, d, stdio)
+	}
 	f, err := startFleet(ctx, o.globalOptions, o.keyOptions, o.fleetOptions, d, stdio)
 	if err != nil {
 		return err
@@ -224,6 +227,29 @@ func runFleet(ctx context.Context, o runOptions, d *deps, stdio Stdio) error {
 	results = append(f.sel.Unreachable, results...)
 	fmt.Fprintln(stdio.Err, f.summary(results))
 	return exitStatus(results)
+}
+
+// runDryRun says what run would write and run, on which nodes as whom,
+// and changes nothing: no key pair, metadata line, OS Login import,
+// pinned host key or zone cache entry, no tunnel; stdin is not read.
+func runDryRun(ctx context.Context, o runOptions, d *deps, stdio Stdio) error {
+	a, err := newAccess(ctx, o.globalOptions, o.keyOptions, d, stdio, accessOptions{Strict: o.Strict, DryRun: true, Quiet: true})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	c, err := a.Compute(ctx)
+	if err != nil {
+		return err
+	}
+	sel, err := fleet.Select(ctx, c, o.Selector)
+	if err != nil {
+		return filterUsage(err, false)
+	}
+	command := sshclient.CommandLine(o.Command)
+	return dryRunFleet(ctx, a, sel, o.keyOptions, d, stdio.Out, stdio.Err, "run", func(p *access.Plan) string {
+		return fmt.Sprintf("would run %q as %s through an IAP tunnel to port %d", command, printable(p.User), o.Port)
+	})
 }
 
 // fleetStart is a fleet command's nodes, selected, and the fleet.Config
