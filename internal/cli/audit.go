@@ -51,7 +51,7 @@ func auditCommand(d *deps, stdio Stdio) *ucli.Command {
 			propagationFlag(),
 			&ucli.IntFlag{Name: "parallel", Aliases: []string{"P"}, Value: 16, Usage: "probe up to `N` nodes at a time"},
 			&ucli.BoolFlag{Name: "no-probe", Usage: "judge from the API alone: no login, no live checks"},
-			&ucli.StringFlag{Name: "format", Value: "table", Usage: "table or json"},
+			formatFlag("the report as one object"),
 			&ucli.StringFlag{Name: "fail-on", Value: "high", Usage: "exit 1 when a finding is at least this severe: high, medium or low"},
 		),
 		Action: action(d, stdio, auditFlagValues, runAudit),
@@ -70,12 +70,8 @@ func auditFlagValues(c *ucli.Context) (auditOptions, error) {
 		Parallel:           c.Int("parallel"),
 		NoProbe:            c.Bool("no-probe"),
 	}
-	switch f := c.String("format"); f {
-	case "table":
-	case "json":
-		o.JSON = true
-	default:
-		return o, usagef("--format %q: want table or json", f)
+	if o.JSON, err = formatJSON(c); err != nil {
+		return o, err
 	}
 	switch f := c.String("fail-on"); f {
 	case "high", "medium", "low":

@@ -75,7 +75,7 @@ func cpFlags() []ucli.Flag {
 	return append(fleetFlags(),
 		&ucli.BoolFlag{Name: "recurse", Aliases: []string{"r", "recursive"}, Usage: "copy directories with their contents"},
 		&ucli.BoolFlag{Name: "preserve", Aliases: []string{"p"}, Usage: "keep modes and access and modification times"},
-		&ucli.StringFlag{Name: "format", Value: "text", Usage: "text, or json: one object per node (with a selection)"},
+		formatFlag("one object per node (with a selection)"),
 		&ucli.BoolFlag{Name: "tunnel-through-iap", Usage: "the default; accepted so gcloud command lines work"},
 		&ucli.BoolFlag{Name: "internal-ip", Usage: "connect to each node's internal IP directly instead of through IAP (over a VPN, or from a VM in the same VPC network)"},
 		&ucli.BoolFlag{Name: "compress", Usage: "gcloud's; accepted and noted: gkessh's SSH has no compression"},
@@ -97,12 +97,8 @@ func cpFlagValues(c *ucli.Context) (cpOptions, error) {
 	if o.InternalIP && c.Bool("tunnel-through-iap") {
 		return o, usagef("--internal-ip and --tunnel-through-iap: pick one")
 	}
-	switch fm := c.String("format"); fm {
-	case "text":
-	case "json":
-		o.JSON = true
-	default:
-		return o, usagef("--format %q: want text or json", fm)
+	if o.JSON, err = formatJSON(c); err != nil {
+		return o, err
 	}
 	if c.Bool("compress") {
 		o.Ignored = append(o.Ignored, "--compress: gkessh's SSH client has no compression; the bytes go as they are")

@@ -27,7 +27,7 @@ type keysOptions struct {
 	Node       string
 	Audit      bool
 	Fail       bool // exit exitProblems when the audit finds any
-	Format     string
+	JSON       bool // keys list --format json
 	AllExpired bool
 }
 
@@ -59,7 +59,7 @@ func keysCommand(d *deps, stdio Stdio) *ucli.Command {
 				Flags: []ucli.Flag{
 					&ucli.BoolFlag{Name: "audit", Usage: "flag permanent, expired, duplicate and project-wide (sudo everywhere) keys"},
 					&ucli.BoolFlag{Name: "fail", Usage: "audit, and exit 3 when any line has a problem (to gate CI)"},
-					&ucli.StringFlag{Name: "format", Value: "text", Usage: "text or json"}},
+					formatFlag("one object per line")},
 				Action: keysAction(runKeysList),
 			},
 			{
@@ -108,16 +108,15 @@ func keysFlags(c *ucli.Context) (keysOptions, error) {
 		Node:          c.Args().First(),
 		Audit:         c.Bool("audit") || c.Bool("fail"),
 		Fail:          c.Bool("fail"),
-		Format:        c.String("format"),
 		AllExpired:    c.Bool("all-expired"),
 	}
 	if o.Scope == keys.ScopeInstance && o.Node == "" {
 		return o, usagef("--scope instance needs a NODE")
 	}
-	switch o.Format {
-	case "", "text", "json":
-	default:
-		return o, usagef("--format %q: use text or json", o.Format)
+	if c.Command.Name == "list" {
+		if o.JSON, err = formatJSON(c); err != nil {
+			return o, err
+		}
 	}
 	return o, nil
 }
@@ -394,7 +393,7 @@ func runKeysList(ctx context.Context, o keysOptions, d *deps, stdio Stdio) error
 		}
 		listed[i] = k
 	}
-	if o.Format == "json" {
+	if o.JSON {
 		enc := json.NewEncoder(stdio.Out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(listed); err != nil {

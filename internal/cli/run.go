@@ -58,7 +58,8 @@ func runCommand(d *deps, stdio Stdio) *ucli.Command {
 		Flags: append(fleetFlags(),
 			&ucli.BoolFlag{Name: "no-stdin", Usage: "do not read stdin; the commands get none"},
 			&ucli.BoolFlag{Name: "group", Usage: "print each node's output as one block when it finishes"},
-			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text, or json: one object per node"},
+			formatFlag("one object per node"),
+			outputFlag(),
 		),
 		Action: action(d, stdio, runFlagValues, runRun),
 	}
@@ -80,15 +81,11 @@ func runFlagValues(c *ucli.Context) (runOptions, error) {
 		NoStdin:       c.Bool("no-stdin"),
 		Group:         c.Bool("group"),
 	}
-	switch out := c.String("output"); out {
-	case "text":
-	case "json":
-		o.JSON = true
-	default:
-		return o, usagef("--output %q: want text or json", out)
+	if o.JSON, err = formatJSON(c); err != nil {
+		return o, err
 	}
 	if o.Group && o.JSON {
-		return o, usagef("--group and --output json: pick one")
+		return o, usagef("--group and --format json: pick one")
 	}
 	// urfave keeps "--" only when arguments come before it: NODE... -- CMD.
 	// With a set selector and no "--" every argument is the command.
@@ -441,7 +438,7 @@ func listSome(items []string) string {
 }
 
 // shortReason says in a few words why a node is not OK, for the summary
-// and the node's own line; the full error is in --output json and -v.
+// and the node's own line; the full error is in --format json and -v.
 func shortReason(err error) string {
 	var (
 		ce *tunnel.CloseError

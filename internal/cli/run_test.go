@@ -28,12 +28,12 @@ import (
 	"github.com/gkessh/gkessh/knownhosts"
 )
 
-// runJSON runs `gkessh run --output json ARGS` with stdin and returns the
+// runJSON runs `gkessh run --format json ARGS` with stdin and returns the
 // objects by node, stderr and the exit status. Every line of stdout must be
 // one object with exactly the documented fields.
 func (e *testEnv) runJSON(stdin []byte, args ...string) (map[string]jsonResult, string, int) {
 	e.t.Helper()
-	out, stderr, code := e.runIn(stdin, append([]string{"run", "--output", "json"}, args...)...)
+	out, stderr, code := e.runIn(stdin, append([]string{"run", "--format", "json"}, args...)...)
 	got := map[string]jsonResult{}
 	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
 		if line == "" {

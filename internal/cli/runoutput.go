@@ -13,7 +13,7 @@ import (
 )
 
 // runOutput prints a run as it goes: node-prefixed lines (default), one
-// block per node (--group) or one JSON object per node (--output json), and
+// block per node (--group) or one JSON object per node (--format json), and
 // on a terminal a progress line on stderr. Every write holds mu, so lines
 // from different nodes never interleave.
 type runOutput struct {
@@ -125,7 +125,7 @@ func describeResult(r fleet.Result) string {
 	return fmt.Sprintf("%s: %s", r.Status, shortReason(r.Err))
 }
 
-// jsonResult is one line of --output json.
+// jsonResult is one line of --format json.
 type jsonResult struct {
 	Node       string  `json:"node"`
 	Zone       string  `json:"zone"`
