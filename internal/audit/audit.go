@@ -377,7 +377,7 @@ func (e *evaluation) metadataKeys() {
 	}
 	if len(sudoUsers) > 0 && len(readers) > 0 {
 		users := slices.Sorted(maps.Keys(sudoUsers))
-		ev := []string{fmt.Sprintf("project ssh-keys grant %s sudo (google-sudoers) on every node without block-project-ssh-keys: %d node(s)", strings.Join(users, ", "), len(readers))}
+		ev := []string{fmt.Sprintf("project ssh-keys grant %s sudo (google-sudoers) on every node without block-project-ssh-keys: %d %s", strings.Join(users, ", "), len(readers), nodeOrNodes(len(readers)))}
 		var fix []string
 		for _, u := range users {
 			fix = append(fix, fixRemoveKeys(keys.ScopeProject, u, "", ""))
@@ -464,4 +464,12 @@ func dedup(ss []string) []string {
 		}
 	}
 	return out
+}
+
+// nodeOrNodes is "node" for 1, else "nodes".
+func nodeOrNodes(n int) string {
+	if n == 1 {
+		return "node"
+	}
+	return "nodes"
 }

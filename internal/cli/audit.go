@@ -123,7 +123,7 @@ func runAudit(ctx context.Context, o auditOptions, d *deps, stdio Stdio) error {
 	default:
 		changed = fmt.Sprintf("%d expiring key lines were written, to %s", len(wrote), listSome(wrote))
 	}
-	fmt.Fprintf(stdio.Err, "gkessh: audited %d node(s), %d checked live (the checks only read; %s)", len(rep.Nodes), rep.Probed, changed)
+	fmt.Fprintf(stdio.Err, "gkessh: audited %s, %d checked live (the checks only read; %s)", plural(len(rep.Nodes), "node"), rep.Probed, changed)
 	for _, u := range rep.Unprobed {
 		fmt.Fprintf(stdio.Err, "\ngkessh: %s: not checked live: %s", printable(u.Node), printable(u.Error))
 	}
@@ -209,7 +209,7 @@ const auditShown = 6
 // free text goes through printable.
 func writeAuditTable(w io.Writer, rep *audit.Report) {
 	if len(rep.Findings) == 0 {
-		fmt.Fprintf(w, "no findings on %d node(s)\n", len(rep.Nodes))
+		fmt.Fprintf(w, "no findings on %s\n", plural(len(rep.Nodes), "node"))
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

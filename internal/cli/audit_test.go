@@ -275,7 +275,7 @@ func TestAuditFindings(t *testing.T) {
 				e.srv.SetInstanceMetadata(n, map[string]*string{"enable-oslogin": nil})
 			}
 		}, []string{"keys-never-expire", "oslogin-iam", "oslogin-ignored", "project-keys-not-blocked", "project-keys-sudo"},
-			"without block-project-ssh-keys: 1 node(s)", 1, 0},
+			"without block-project-ssh-keys: 1 node", 1, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newParallelEnv(t, emulator.Config{Nodes: 3})
@@ -367,7 +367,7 @@ func TestAudit50Nodes(t *testing.T) {
 	rep, stderr, code := e.auditJSON("--all", "-P", "8", "--fail-on", "medium")
 	// It says what it wrote (issue 20 item 4), where it said nothing
 	// changed.
-	if !strings.Contains(stderr, "gkessh: audited 50 node(s), 49 checked live (the checks only read; 12 expiring key lines were written, to ") {
+	if !strings.Contains(stderr, "gkessh: audited 50 nodes, 49 checked live (the checks only read; 12 expiring key lines were written, to ") {
 		t.Errorf("stderr lacks the summary: %s", stderr)
 	}
 	// One project key write serves every node that reads project keys; the

@@ -459,7 +459,11 @@ func sudoEverywhere(entries []keys.Entry, now time.Time) []string {
 	if len(users) == 0 {
 		return nil
 	}
-	return []string{fmt.Sprintf("%d user(s) get sudo on every node without block-project-ssh-keys through project metadata: %s", len(users), strings.Join(users, ", "))}
+	who := plural(len(users), "user") + " get"
+	if len(users) == 1 {
+		who += "s"
+	}
+	return []string{fmt.Sprintf("%s sudo on every node without block-project-ssh-keys through project metadata: %s", who, strings.Join(users, ", "))}
 }
 
 // writeKeyTable writes the text table of keys list; with audit, a

@@ -293,7 +293,7 @@ func TestKeysListAuditRemovePrune(t *testing.T) {
 	if code != 0 || !strings.Contains(text, "SCOPE") || !strings.Contains(text, "\ninstance  ") || strings.Contains(text, "instance:") || strings.Contains(text, "AAAA") {
 		t.Errorf("text list:\n%s", text)
 	}
-	if !strings.Contains(notes, "sudo on every node") || !strings.Contains(notes, ": perm\n") {
+	if !strings.Contains(notes, "gkessh: 1 user gets sudo on every node") || !strings.Contains(notes, ": perm\n") {
 		t.Errorf("audit summary on stderr: %q", notes)
 	}
 
