@@ -127,8 +127,8 @@ func (a *Access) importKey(ctx context.Context, p *Plan) (*Granted, error) {
 		return nil, err
 	}
 	g := &Granted{Mode: OSLogin, Wrote: true, Shared: true, Account: prof.account, User: prof.UsernameFor(a.cfg.User), Expire: a.expiry()}
-	if fp, _, ok := prof.Find(kp.Public); ok && g.User != "" {
-		return g, c.SetOSLoginKeyExpiry(ctx, prof.account, fp, kp.Public, g.Expire)
+	if fp, held, ok := prof.Find(kp.Public); ok && g.User != "" {
+		return g, c.SetOSLoginKeyExpiry(ctx, prof.account, fp, held, g.Expire)
 	}
 	got, err := c.ImportSSHKey(ctx, prof.account, kp.Public, kp.Comment, g.Expire, region(p.Node.Zone))
 	if err != nil {

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -23,7 +24,8 @@ import (
 //   - on a node under OS Login, importSshPublicKey: path, query (projectId,
 //     regions) and body (the key with its comment, expirationTimeUsec),
 //     and the notice naming the OS Login user used instead of the one
-//     asked for.
+//     asked for; with the key in the profile, a new expiry is
+//     sshPublicKeys.patch (path, updateMask, body) and no import.
 //
 // Not compared: --troubleshoot. gcloud 528's first check enables the
 // Network Management API through Service Usage and asks Google's DNS for
@@ -136,6 +138,41 @@ func TestGcloudAndGkesshSendAlike(t *testing.T) {
 	if gs, ks := mustJSON(gb), mustJSON(kb); gs != ks {
 		t.Errorf("import bodies: gcloud %s, gkessh %s", gs, ks)
 	}
+	// The key is in the profile now: a new expiry is a patch of it, not
+	// another import (each its own time, so both have something to change).
+	gcloudSSH(osLoginNode, "--ssh-key-expiration=2031-01-01T00:00:00Z")
+	gp := patches(journal())
+	gkesshSSH(osLoginNode, "--ssh-key-expiration", "2031-02-01T00:00:00Z")
+	kp := patches(journal())
+	t.Logf("OS Login, key present: gcloud %+v, gkessh %+v", gp, kp)
+	if len(gp) != 1 || len(kp) != 1 {
+		t.Fatalf("patches: gcloud %d, gkessh %d, want one each", len(gp), len(kp))
+	}
+	if gp[0].Path != kp[0].Path {
+		t.Errorf("patch paths: gcloud %s, gkessh %s", gp[0].Path, kp[0].Path)
+	}
+	gq, _ = url.ParseQuery(gp[0].Query)
+	kq, _ = url.ParseQuery(kp[0].Query)
+	if gq.Get("updateMask") != kq.Get("updateMask") {
+		t.Errorf("patch updateMask: gcloud %q, gkessh %q", gq.Get("updateMask"), kq.Get("updateMask"))
+	}
+	gb, kb = map[string]any{}, map[string]any{}
+	json.Unmarshal([]byte(gp[0].Body), &gb)
+	json.Unmarshal([]byte(kp[0].Body), &kb)
+	if gb["expirationTimeUsec"] != "1924992000000000" || kb["expirationTimeUsec"] != "1927670400000000" {
+		t.Errorf("patched expiries: gcloud %v, gkessh %v", gb["expirationTimeUsec"], kb["expirationTimeUsec"])
+	}
+	delete(gb, "expirationTimeUsec")
+	delete(kb, "expirationTimeUsec")
+	if gk, kk := fmt.Sprint(gb["key"]), fmt.Sprint(kb["key"]); gk != kk {
+		t.Errorf("patched keys: gcloud …%q, gkessh …%q", gk[max(0, len(gk)-30):], kk[max(0, len(kk)-30):])
+	}
+	delete(gb, "key")
+	delete(kb, "key")
+	if gs, ks := mustJSON(gb), mustJSON(kb); gs != ks {
+		t.Errorf("patch bodies besides the expiry: gcloud %s, gkessh %s", gs, ks)
+	}
+
 	const using = "Using OS Login user"
 	// gcloud: "Using OS Login user [sa_…] instead of requested user [root]".
 	if !strings.Contains(gcloudErr, using) || !strings.Contains(gkesshErr, using) {
@@ -172,6 +209,17 @@ func addedLines(t *testing.T, rs []emulator.Request) []string {
 		}
 	}
 	return added
+}
+
+// patches are the sshPublicKeys.patch requests in rs.
+func patches(rs []emulator.Request) []emulator.Request {
+	var out []emulator.Request
+	for _, r := range rs {
+		if r.Method == "PATCH" && strings.Contains(r.Path, "/sshPublicKeys/") {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // imports are the importSshPublicKey requests in rs.

@@ -110,11 +110,13 @@ func (c *Client) ImportSSHKey(ctx context.Context, account string, key ssh.Publi
 	return out.LoginProfile, nil
 }
 
-// SetOSLoginKeyExpiry sets when the key the profile of account holds under
-// fingerprint expires (users.sshPublicKeys.patch of expirationTimeUsec, as
-// gcloud updates a key already imported); a zero expire makes it permanent.
-func (c *Client) SetOSLoginKeyExpiry(ctx context.Context, account, fingerprint string, key ssh.PublicKey, expire time.Time) error {
-	body := map[string]string{"key": strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))}
+// SetOSLoginKeyExpiry sets when key, which the profile of account holds
+// under fingerprint, expires (users.sshPublicKeys.patch of
+// expirationTimeUsec, as gcloud updates a key already imported, sending
+// the key as the profile holds it, comment included); a zero expire makes
+// it permanent.
+func (c *Client) SetOSLoginKeyExpiry(ctx context.Context, account, fingerprint string, key OSLoginKey, expire time.Time) error {
+	body := map[string]string{"key": key.Key}
 	if !expire.IsZero() {
 		body["expirationTimeUsec"] = strconv.FormatInt(expire.UnixMicro(), 10)
 	}
