@@ -293,7 +293,7 @@ func TestProxyRefusals(t *testing.T) {
 	}{
 		{"wrong password", props(port), "proxy http://" + addr, "HTTP 401 Unauthorized", "the proxy wants credentials"}, // tinyproxy's answer
 		{"down", props(down), "proxy http://" + net.JoinHostPort(host, down), "connection refused", "check that the proxy is up"},
-		{"SOCKS5 wrong password", []string{"HTTPS_PROXY=socks5h://ann:s3cret@" + socks}, "proxy socks5://" + socks + " (HTTPS_PROXY)",
+		{"SOCKS5 wrong password", []string{"HTTPS_PROXY=socks5h://ann:s3cret@" + socks}, "proxy socks5h://" + socks + " (HTTPS_PROXY)",
 			"SOCKS5 user name and password refused", "socks5h://USER:PASS@HOST:PORT"}, // microsocks' answer
 	} {
 		env := append(tc.env, "XDG_CACHE_HOME="+t.TempDir())

@@ -33,8 +33,19 @@ type proxy struct {
 	noProxy string
 }
 
-// String names the proxy without its credentials.
-func (p *proxy) String() string { return p.kind + "://" + p.addr }
+// String names the proxy without its credentials, in the scheme that
+// says where names are resolved (socks5h, socks4a: at the proxy), as
+// gcloud's requests names it and HTTPS_PROXY spells it.
+func (p *proxy) String() string {
+	scheme := p.kind
+	switch {
+	case p.remoteDNS && p.kind == "socks5":
+		scheme = "socks5h"
+	case p.remoteDNS && p.kind == "socks4":
+		scheme = "socks4a"
+	}
+	return scheme + "://" + p.addr
+}
 
 // propertyProxy is the proxy gcloud's proxy/* properties name. As in gcloud
 // (http_proxy_types.py), http_no_tunnel is http for HTTPS, which is all

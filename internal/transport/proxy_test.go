@@ -56,6 +56,25 @@ func TestEnvProxy(t *testing.T) {
 	}
 }
 
+// TestProxyString: a proxy is named in the scheme that says where names
+// are resolved, never with its credentials.
+func TestProxyString(t *testing.T) {
+	for _, tc := range []struct {
+		p    proxy
+		want string
+	}{
+		{proxy{kind: "http", addr: "p:3128", user: "ann", pass: "s3cret"}, "http://p:3128"},
+		{proxy{kind: "socks5", addr: "s:1080", remoteDNS: true}, "socks5h://s:1080"},
+		{proxy{kind: "socks5", addr: "s:1080"}, "socks5://s:1080"},
+		{proxy{kind: "socks4", addr: "s:9", remoteDNS: true}, "socks4a://s:9"},
+		{proxy{kind: "socks4", addr: "s:9"}, "socks4://s:9"},
+	} {
+		if got := tc.p.String(); got != tc.want {
+			t.Errorf("%+v: String() = %q, want %q", tc.p, got, tc.want)
+		}
+	}
+}
+
 func TestBypass(t *testing.T) {
 	cases := []struct {
 		noProxy, host string
