@@ -82,6 +82,12 @@ type Source struct {
 	// Kind names the source, such as "gcloud login" or
 	// "Application Default Credentials file /path".
 	Kind string
+	// Cleartext, when set, is the plain http:// token endpoint on another
+	// machine that the source sends its lasting secret to (a refresh
+	// token and client secret, a signed key assertion, a subject token):
+	// anyone on the way reads it. A loopback endpoint (an emulator) is not
+	// named. The caller warns; gcloud sends it all the same.
+	Cleartext string
 
 	id string // what else tells this source's tokens apart (cache.go)
 	// bare sources (a token file or variable) have no expiry to cache

@@ -339,6 +339,45 @@ func TestTokenHost(t *testing.T) {
 	}
 }
 
+// TestCleartextEndpoint: a source whose lasting secret (a user's refresh
+// token and client secret, a service account's signed assertion) goes to a
+// plain http:// token endpoint on another machine names it, from
+// auth/token_host or the file's own token_uri, impersonation included, so
+// the caller can warn; https and loopback (an emulator) are not named.
+// (issue 20, security N11)
+func TestCleartextEndpoint(t *testing.T) {
+	f := newFixture(t)
+	f.write(t, "legacy_credentials/"+userEmail+"/adc.json", string(mustRead(t, f.userFile)))
+	for _, tt := range []struct {
+		tokenHost, want string
+	}{
+		{"http://10.1.2.3/token", "http://10.1.2.3/token"},
+		{"http://oauth.corp.example:8080/token", "http://oauth.corp.example:8080/token"},
+		{"https://oauth2.googleapis.com/token", ""},
+		{"http://127.0.0.1:18620/token", ""},
+		{"http://localhost:18620/token", ""},
+		{"http://[::1]:18620/token", ""},
+	} {
+		f.write(t, "configurations/config_default", "[core]\naccount = "+userEmail+"\n[auth]\ntoken_host = "+tt.tokenHost+"\n")
+		if got := f.source(t, Options{}).Cleartext; got != tt.want {
+			t.Errorf("auth/token_host %s: Cleartext %q, want %q", tt.tokenHost, got, tt.want)
+		}
+		if got := f.source(t, Options{Impersonate: target}).Cleartext; got != tt.want {
+			t.Errorf("auth/token_host %s, impersonating: Cleartext %q, want %q", tt.tokenHost, got, tt.want)
+		}
+	}
+	// A service-account file of its own naming a plain endpoint.
+	var m map[string]any
+	json.Unmarshal(mustRead(t, f.saFile), &m)
+	m["token_uri"] = "http://203.0.113.9/token"
+	b, _ := json.Marshal(m)
+	f.write(t, "configurations/config_default", "[core]\n")
+	f.env["GOOGLE_APPLICATION_CREDENTIALS"] = f.write(t, "plain.json", string(b))
+	if got := f.source(t, Options{}).Cleartext; got != "http://203.0.113.9/token" {
+		t.Errorf("token_uri http://203.0.113.9/token: Cleartext %q", got)
+	}
+}
+
 // TestColdStartTogether: sources starting at once (processes, in life)
 // with an empty cache make one token grant between them.
 func TestColdStartTogether(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"strings"
 
@@ -85,7 +87,7 @@ func credentialsJSON(ctx context.Context, o Options, b []byte, kind, principal s
 			return ts.Token()
 		}}, nil
 	}
-	return &Source{Principal: principal, Kind: kind, id: hex.EncodeToString(sum[:]), fetch: func(ctx context.Context) (*oauth2.Token, error) {
+	return &Source{Principal: principal, Kind: kind, Cleartext: cleartextEndpoint(b), id: hex.EncodeToString(sum[:]), fetch: func(ctx context.Context) (*oauth2.Token, error) {
 		// A new credentials value each time: its own token cache would
 		// hand back a token the server just refused.
 		ctx = context.WithValue(ctx, oauth2.HTTPClient, client)
@@ -95,6 +97,28 @@ func credentialsJSON(ctx context.Context, o Options, b []byte, kind, principal s
 		}
 		return creds.TokenSource.Token()
 	}}, nil
+}
+
+// cleartextEndpoint is the token endpoint of credentials file b (token_uri,
+// or an external account's token_url) when it is plain http:// to another
+// machine than this one, else "".
+func cleartextEndpoint(b []byte) string {
+	var f struct {
+		TokenURI string `json:"token_uri"`
+		TokenURL string `json:"token_url"`
+	}
+	json.Unmarshal(b, &f)
+	for _, s := range []string{f.TokenURI, f.TokenURL} {
+		u, err := url.Parse(s)
+		if err != nil || u.Scheme != "http" {
+			continue
+		}
+		if ip := net.ParseIP(u.Hostname()); u.Hostname() == "localhost" || ip != nil && ip.IsLoopback() {
+			continue
+		}
+		return s
+	}
+	return ""
 }
 
 // defaultUniverse is Google's own universe domain.

@@ -55,6 +55,7 @@ func impersonate(o Options, base *Source, chain, origin string) *Source {
 		Principal: target,
 		Kind:      fmt.Sprintf("impersonation (%s) with the credentials of %s from %s", origin, base.Principal, base.Kind),
 		id:        chain + "\x00" + endpoint + "\x00" + base.key(),
+		Cleartext: base.Cleartext, // the base's secret still goes there
 	}
 	s.fetch = func(ctx context.Context) (*oauth2.Token, error) {
 		for attempt := 0; ; attempt++ {

@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"os"
@@ -12,6 +13,9 @@ import (
 	"time"
 
 	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/internal/auth"
+	"github.com/gkessh/gkessh/internal/gcloud"
+	"github.com/gkessh/gkessh/internal/transport"
 	"github.com/gkessh/gkessh/knownhosts"
 )
 
@@ -116,5 +120,30 @@ func TestOneStateDir(t *testing.T) {
 	}
 	if m, _ := filepath.Glob(filepath.Join(e.home, ".cache", "gkessh", "*", "*")); len(m) > 0 {
 		t.Errorf("state outside the state directory: %v", m)
+	}
+}
+
+// TestCleartextTokenWarning: a credentials source whose secret goes to a
+// plain http:// endpoint on another machine (auth.Source.Cleartext) is
+// warned about once a run, naming the endpoint and the source, before any
+// token is fetched; others are not. (issue 20, security N11)
+func TestCleartextTokenWarning(t *testing.T) {
+	t.Parallel()
+	for _, cleartext := range []string{"http://10.1.2.3/token", ""} {
+		e := newEmuEnv(t, emulator.Config{Nodes: 1})
+		var errb bytes.Buffer
+		d := e.deps(Stdio{Err: &errb})
+		d.newTokenSource = func(context.Context, globalOptions, gcloud.LookupEnv, string, func(string, ...any), *gcloud.Config, *transport.Transport) (*auth.Source, error) {
+			return &auth.Source{Kind: "gcloud login (adc.json)", Cleartext: cleartext}, nil
+		}
+		for range 2 {
+			if _, err := d.tokenSource(context.Background(), e.options()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := map[bool]int{true: 1, false: 0}[cleartext != ""]
+		if n := strings.Count(errb.String(), "warning: the token endpoint "+cleartext+" is plain http://"); n != want {
+			t.Errorf("Cleartext %q: warned %d times, want %d:\n%s", cleartext, n, want, errb.String())
+		}
 	}
 }

@@ -184,6 +184,9 @@ func newDeps(stdio Stdio) *deps {
 				return
 			}
 			tokens, tokenErr = d.newTokenSource(ctx, g, d.env, cacheDir, logf, cfg, tr)
+			if tokenErr == nil && tokens.Cleartext != "" {
+				fmt.Fprintf(d.log, "gkessh: warning: the token endpoint %s is plain http:// on another machine: the secret of %s goes there in clear, for anyone on the way to read; make it https://\n", printable(tokens.Cleartext), printable(tokens.Kind))
+			}
 		})
 		return tokens, tokenErr
 	}
