@@ -134,6 +134,30 @@ func helpLint(t *testing.T, path string) {
 	if strings.Contains(out, "(default: false)") {
 		t.Errorf("%s --help shows a boolean's (default: false)", path)
 	}
+	if line, next := brokenWrap(out, helpWidth); line != "" {
+		t.Errorf("%s --help: a line ends before it has to (issue 25):\n%s\n%s", path, line, next)
+	}
+}
+
+// brokenWrap finds two lines of DESCRIPTION prose where the first word of
+// the second would have fit on the first: a line break in the source text,
+// not a wrap at width.
+func brokenWrap(help string, width int) (line, next string) {
+	_, desc, ok := strings.Cut(help, "\nDESCRIPTION:\n")
+	if !ok {
+		return "", ""
+	}
+	desc, _, _ = strings.Cut(desc, "\n\n")
+	prose := func(l string) bool { return strings.HasPrefix(l, "   ") && len(l) > 3 && l[3] != ' ' }
+	lines := strings.Split(desc, "\n")
+	for i := 0; i+1 < len(lines); i++ {
+		a, b := lines[i], lines[i+1]
+		word, _, _ := strings.Cut(strings.TrimSpace(b), " ")
+		if prose(a) && prose(b) && utf8.RuneCountInString(a)+1+utf8.RuneCountInString(word) <= width {
+			return a, b
+		}
+	}
+	return "", ""
 }
 
 func lintText(s string) bool {

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
+	"golang.org/x/term"
 
 	"github.com/gkessh/gkessh/internal/gce"
 )
@@ -125,17 +127,54 @@ func editDistance(a, b string) int {
 	return d[len(x)][len(y)]
 }
 
-// helpWidth is the widest line gkessh's help prints (TestCommandDocs).
+// helpWidth is the widest line gkessh's help prints (TestCommandDocs):
+// its width when not on a terminal, and at most on one.
 const helpWidth = 100
+
+// minHelpWidth is the narrowest help wraps to, whatever the terminal says.
+const minHelpWidth = 40
 
 func init() {
 	// urfave aligns every flag's text after the longest flag name, which
 	// repeatable flags make long: give each flag its name line and its
-	// text below, and wrap everything at helpWidth.
+	// text below, and wrap everything to the terminal (helpWidthOf).
 	ucli.FlagStringer = flagHelp
 	ucli.HelpPrinter = func(w io.Writer, templ string, data any) {
-		ucli.HelpPrinterCustom(w, templ, data, map[string]any{"wrapAt": func() int { return helpWidth }})
+		width := helpWidthOf(w)
+		ucli.HelpPrinterCustom(w, templ, data, map[string]any{"wrapAt": func() int { return width }})
 	}
+}
+
+// helpWidthOf is the width help wraps to on w: a terminal's columns, up to
+// helpWidth (longer lines read worse), else helpWidth.
+func helpWidthOf(w io.Writer) int {
+	if f, ok := w.(*os.File); ok {
+		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 0 {
+			return min(max(cols, minHelpWidth), helpWidth)
+		}
+	}
+	return helpWidth
+}
+
+// reflow joins a description's lines into paragraphs for help to wrap at
+// the terminal's width: a line break in the source is a space, a blank
+// line a paragraph, and an indented line stays as it is (an example).
+func reflow(text string) string {
+	var b strings.Builder
+	joining := false // the last line written is prose another may join
+	for i, line := range strings.Split(text, "\n") {
+		prose := line != "" && line[0] != ' ' && line[0] != '\t'
+		switch {
+		case i == 0:
+		case prose && joining:
+			b.WriteByte(' ')
+		default:
+			b.WriteByte('\n')
+		}
+		b.WriteString(line)
+		joining = prose
+	}
+	return b.String()
 }
 
 // flagHelp is a flag as help shows it: "--name VALUE, -n VALUE" and, on
@@ -290,6 +329,7 @@ func addExamples(app *ucli.App) {
 				base = ucli.SubcommandHelpTemplate
 			}
 			c.CustomHelpTemplate = base + globalSection(app, p) + section(p)
+			c.Description = reflow(c.Description)
 			if c.UsageText == "" {
 				// Spelled out, so that help wraps it like any text.
 				c.UsageText = strings.TrimSpace(p + " [flags] " + c.ArgsUsage)
@@ -310,6 +350,6 @@ func globalSection(app *ucli.App, path string) string {
 	if len(names) == 0 {
 		return ""
 	}
-	return "\nGLOBAL OPTIONS (before or after the command; 'gkessh --help' says what they do):\n   {{wrap `" +
+	return "\nGLOBAL OPTIONS (see 'gkessh --help'):\n   {{wrap `before or after the command: " +
 		strings.Join(names, ", ") + "` 3}}\n"
 }
