@@ -179,7 +179,9 @@ func (e *KeyRefusedError) Error() string {
 	if e.Waited == 0 {
 		msg := fmt.Sprintf("%s@%s refused key %s: %v", e.User, e.Name, e.Keys, e.Err)
 		if e.Banner != "" {
-			msg += "; the server says: " + e.Banner
+			// On one line: the server's own lines, kept, could pass for
+			// gkessh's (a "gkessh: ..." line of its making).
+			msg += "; the server says: " + strings.Join(strings.Fields(strings.ReplaceAll(e.Banner, "\n", " | ")), " ")
 		}
 		return msg
 	}

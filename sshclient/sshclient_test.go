@@ -467,3 +467,14 @@ func TestConnectRefusedUserFailsFast(t *testing.T) {
 		t.Errorf("error does not give the reason: %v", err)
 	}
 }
+
+// TestKeyRefusedBannerOneLine: the server's pre-auth banner, which the
+// server writes, stays on the refusal's one line: its own lines could pass
+// for gkessh's ("gkessh: ..."). (issue 20, security N8)
+func TestKeyRefusedBannerOneLine(t *testing.T) {
+	err := &KeyRefusedError{User: "u", Name: "n", Keys: "SHA256:x", Err: errors.New("no"), Banner: "Refused:\r\n  account locked\ngkessh: all good"}
+	got := err.Error()
+	if strings.ContainsAny(got, "\r\n") || !strings.Contains(got, "the server says: Refused: | account locked | gkessh: all good") {
+		t.Errorf("Error() = %q", got)
+	}
+}
