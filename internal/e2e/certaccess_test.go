@@ -147,7 +147,6 @@ func TestCertificateAccess(t *testing.T) {
 	if err := os.Chmod(provider, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	warm := t.TempDir() // the cache: the node known, and known to take the key
 	pair, err := tls.LoadX509KeyPair(cert, key)
 	if err != nil {
 		t.Fatal(err)
@@ -156,6 +155,22 @@ func TestCertificateAccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	workload := "CLOUDSDK_CONTEXT_AWARE_CERTIFICATE_CONFIG_FILE_PATH=" + testcert.JSON(t,
+		map[string]any{"cert_configs": map[string]any{"workload": map[string]string{"cert_path": cert, "key_path": key}}})
+	// sshVia logs in with gkessh, then with ssh through the block
+	// config-ssh writes (gkessh proxy), in env.
+	sshVia := func(t *testing.T, env []string) {
+		t.Helper()
+		out, stderr, code := w.runEnvStderr(env, "gkessh", n.Name, "--", "echo", "hello")
+		if code != 0 || strings.TrimSpace(out) != "hello" {
+			t.Fatalf("gkessh with a client certificate: exit %d, %q\n%s", code, out, stderr)
+		}
+		w.runEnvStderr(env, "gkessh", "config-ssh", "--user", loginUser(t))
+		cfg := filepath.Join(w.home, ".ssh", "config")
+		if out, stderr, code := w.runEnvStderr(env, "ssh", "-F", cfg, n.Name, "echo", "via-ssh"); code != 0 || strings.TrimSpace(out) != "via-ssh" {
+			t.Fatalf("ssh through gkessh proxy with a client certificate: exit %d, %q\n%s", code, out, stderr)
+		}
+	}
 	for _, tc := range []struct {
 		name string
 		vars []string
@@ -163,23 +178,14 @@ func TestCertificateAccess(t *testing.T) {
 		// Google's enterprise-certificate-proxy client, with this test
 		// binary as the signer the config names (testcert.ServeECPSigner).
 		{"ecp", []string{"CLOUDSDK_CONTEXT_AWARE_CERTIFICATE_CONFIG_FILE_PATH=" + testcert.ECPConfig(t, pair, self), testcert.ECPSignerVar + "=1"}},
-		{"workload", []string{"CLOUDSDK_CONTEXT_AWARE_CERTIFICATE_CONFIG_FILE_PATH=" + testcert.JSON(t,
-			map[string]any{"cert_configs": map[string]any{"workload": map[string]string{"cert_path": cert, "key_path": key}}})}},
+		{"workload", []string{workload}},
 		{"cert_provider_command", []string{"CLOUDSDK_CONTEXT_AWARE_CERTIFICATE_CONFIG_FILE_PATH=" + filepath.Join(t.TempDir(), "none.json"),
 			"CLOUDSDK_CONTEXT_AWARE_AUTO_DISCOVERY_FILE_PATH=" + testcert.JSON(t, map[string][]string{"cert_provider_command": {provider}})}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			env := googleEnv(w, p, append(tc.vars, "CLOUDSDK_CONTEXT_AWARE_USE_CLIENT_CERTIFICATE=true", "XDG_CACHE_HOME="+warm)...)
+			env := googleEnv(w, p, append(tc.vars, "CLOUDSDK_CONTEXT_AWARE_USE_CLIENT_CERTIFICATE=true", "XDG_CACHE_HOME="+t.TempDir())...)
 			before := w.stats().ClientCerts[device]
-			out, stderr, code := w.runEnvStderr(env, "gkessh", n.Name, "--", "echo", "hello")
-			if code != 0 || strings.TrimSpace(out) != "hello" {
-				t.Fatalf("gkessh with a client certificate: exit %d, %q\n%s", code, out, stderr)
-			}
-			w.runEnvStderr(env, "gkessh", "config-ssh", "--user", loginUser(t))
-			cfg := filepath.Join(w.home, ".ssh", "config")
-			if out, stderr, code := w.runEnvStderr(env, "ssh", "-F", cfg, n.Name, "echo", "via-ssh"); code != 0 || strings.TrimSpace(out) != "via-ssh" {
-				t.Fatalf("ssh through gkessh proxy with a client certificate: exit %d, %q\n%s", code, out, stderr)
-			}
+			sshVia(t, env)
 			got := p.targets()
 			for _, h := range got {
 				if !strings.Contains(h, ".mtls.googleapis.com:") && h != "mtls.tunnel.cloudproxy.app:443" {
@@ -199,16 +205,21 @@ func TestCertificateAccess(t *testing.T) {
 	// The relay's refusal: a warm proxy makes no API call, so the tunnel
 	// is the first to meet certificate-based access, here with a
 	// certificate the device CA did not issue.
-	other := testcert.NewCA(t, "not the device CA").Client(t, "stranger", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-	env := googleEnv(w, p, "CLOUDSDK_CONTEXT_AWARE_USE_CLIENT_CERTIFICATE=true",
-		"CLOUDSDK_CONTEXT_AWARE_CERTIFICATE_CONFIG_FILE_PATH="+testcert.Workload(t, other), "XDG_CACHE_HOME="+warm)
-	_, stderr, code := w.runEnvStderr(env, "gkessh", "proxy", "--user", loginUser(t), n.Name, "22")
-	if code != 255 || !strings.Contains(stderr, "4033") || !strings.Contains(stderr, hint) {
-		t.Errorf("relay with a certificate from another CA: exit %d, stderr %q; want 255, 4033 and %q", code, stderr, hint)
-	}
-	// (It asks twice: a 4033 may be a stale token's, so the tunnel is
-	// retried once with a fresh one.)
-	if got := p.targets(); len(got) == 0 || slices.ContainsFunc(got, func(h string) bool { return h != "mtls.tunnel.cloudproxy.app:443" }) {
-		t.Errorf("the warm proxy went to %q, want the relay alone", got)
-	}
+	t.Run("relay refused", func(t *testing.T) {
+		warm := t.TempDir() // the cache: the node known, and known to take the key
+		sshVia(t, googleEnv(w, p, "CLOUDSDK_CONTEXT_AWARE_USE_CLIENT_CERTIFICATE=true", workload, "XDG_CACHE_HOME="+warm))
+		p.targets()
+		other := testcert.NewCA(t, "not the device CA").Client(t, "stranger", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+		env := googleEnv(w, p, "CLOUDSDK_CONTEXT_AWARE_USE_CLIENT_CERTIFICATE=true",
+			"CLOUDSDK_CONTEXT_AWARE_CERTIFICATE_CONFIG_FILE_PATH="+testcert.Workload(t, other), "XDG_CACHE_HOME="+warm)
+		_, stderr, code := w.runEnvStderr(env, "gkessh", "proxy", "--user", loginUser(t), n.Name, "22")
+		if code != 255 || !strings.Contains(stderr, "4033") || !strings.Contains(stderr, hint) {
+			t.Errorf("relay with a certificate from another CA: exit %d, stderr %q; want 255, 4033 and %q", code, stderr, hint)
+		}
+		// (It asks twice: a 4033 may be a stale token's, so the tunnel is
+		// retried once with a fresh one.)
+		if got := p.targets(); len(got) == 0 || slices.ContainsFunc(got, func(h string) bool { return h != "mtls.tunnel.cloudproxy.app:443" }) {
+			t.Errorf("the warm proxy went to %q, want the relay alone", got)
+		}
+	})
 }
