@@ -248,8 +248,16 @@ func osLoginAccount(d *deps, g globalOptions) func() (string, error) {
 			return "", err
 		}
 		if account == "" {
-			return "", errors.New("OS Login is on for this instance, and its login profile is your Google account's: set it with 'gcloud config set account EMAIL' (or CLOUDSDK_CORE_ACCOUNT)")
+			return "", errNoOSLoginAccount
 		}
 		return account, nil
 	}
 }
+
+// noAccountFix is what to do when OS Login is on and gcloud names no
+// account: the key goes into an account's OS Login profile.
+const noAccountFix = "set one with 'gcloud config set account EMAIL' (or CLOUDSDK_CORE_ACCOUNT)"
+
+// errNoOSLoginAccount says so without naming where OS Login is turned on
+// (the project or the instance) or an instance (keys ensure names none).
+var errNoOSLoginAccount = errors.New("OS Login is on, so the key goes into a Google account's OS Login profile, and gcloud names no account: " + noAccountFix)

@@ -128,6 +128,8 @@ func (d *doctor) checkOSLogin(n access.Node, p *access.Plan, planErr error) {
 	switch {
 	case errors.As(planErr, &extras):
 		d.fail("OS Login is on for %s: %s", n.Name, withHint(extras))
+	case errors.Is(planErr, errNoOSLoginAccount):
+		d.fail("OS Login is on for %s, so your key goes into a Google account's OS Login profile, and gcloud names no account: %s", n.Name, noAccountFix)
 	case planErr != nil:
 		d.fail("OS Login is on for %s, so your key goes into your OS Login profile: %s", n.Name, withHint(planErr))
 	default:

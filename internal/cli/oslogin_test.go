@@ -37,7 +37,7 @@ func TestSSHGKENodeUnderEnforcedOSLogin(t *testing.T) {
 			}
 			writes := e.srv.Stats().MetadataWrites
 			_, stderr, code = e.run("plain-vm", "--", "true")
-			if code != 255 || !strings.Contains(stderr, "OS Login is on for this instance") {
+			if code != 255 || !strings.Contains(stderr, "OS Login is on, so the key goes into a Google account's OS Login profile") {
 				t.Errorf("OS Login VM: exit %d, stderr:\n%s", code, stderr)
 			}
 			if got := e.srv.Stats().MetadataWrites; got != writes {
@@ -301,5 +301,33 @@ func TestOSLoginImpersonated(t *testing.T) {
 		if code != 0 || stdout != "in\n" || !strings.Contains(stderr, "logged in as "+emulator.OSLoginUsername(target)+" after") {
 			t.Errorf("%q: exit %d, stdout %q, stderr:\n%s", how, code, stdout, stderr)
 		}
+	}
+}
+
+// TestOSLoginNoAccountMessage: with OS Login on for the project and no
+// gcloud account, keys ensure (no NODE) does not speak of "this instance",
+// and doctor says OS Login is on once.
+func TestOSLoginNoAccountMessage(t *testing.T) {
+	e := newParallelSSHEnv(t, "builtin", 0)
+	if _, err := e.srv.AddNode("plain-vm", "us-west1-a"); err != nil {
+		t.Fatal(err)
+	}
+	e.seedProject(map[string]string{"enable-oslogin": "TRUE"})
+	_, stderr, code := e.run("keys", "ensure")
+	// (It makes the key pair first: that much of keys ensure is local.)
+	want := "gkessh: OS Login is on, so the key goes into a Google account's OS Login profile, and gcloud names no account: " +
+		"set one with 'gcloud config set account EMAIL' (or CLOUDSDK_CORE_ACCOUNT)\n"
+	lines := strings.SplitAfter(stderr, "\n")
+	if last := lines[len(lines)-2]; code == 0 || last != want || strings.Contains(stderr, "instance") {
+		t.Errorf("keys ensure: exit %d, stderr\n%q\nwant\n%q", code, stderr, want)
+	}
+	out, _, _ := e.run("doctor", "plain-vm")
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "FAIL  OS Login") && strings.Count(line, "OS Login is on") != 1 {
+			t.Errorf("doctor repeats itself: %q", line)
+		}
+	}
+	if !strings.Contains(out, "FAIL  OS Login is on for plain-vm, so your key goes into a Google account's OS Login profile, and gcloud names no account: set one with") {
+		t.Errorf("doctor:\n%s", out)
 	}
 }

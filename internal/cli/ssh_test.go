@@ -146,7 +146,7 @@ func TestSSHFailures(t *testing.T) {
 						t.Fatal(err)
 					}
 					return e.node(1).Name
-				}, nil, []string{"OS Login is on for this instance"}},
+				}, nil, []string{"OS Login is on, so the key goes into a Google account's OS Login profile"}},
 				{"missing node", func(*testing.T) string { return "gke-no-such-node" }, nil, []string{"no instance named gke-no-such-node"}},
 				{"stopped sshd", func(t *testing.T) string {
 					if err := e.node(2).SetSSHD(false); err != nil {
