@@ -53,11 +53,7 @@ func startHostsProxy(t testing.TB, backend string) *hostsProxy {
 		}
 		defer up.Close()
 		io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
-		go func() {
-			io.Copy(up, br)
-			up.(*net.TCPConn).CloseWrite()
-		}()
-		io.Copy(c, up)
+		splice(c, br, up)
 	})
 	return p
 }

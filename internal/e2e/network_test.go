@@ -120,13 +120,25 @@ func startTap(t testing.TB, backend string) *tap {
 			return
 		}
 		defer up.Close()
-		go func() {
-			io.Copy(up, c)
-			up.(*net.TCPConn).CloseWrite()
-		}()
-		io.Copy(c, up)
+		splice(c, c, up)
 	})
 	return tp
+}
+
+// splice copies between a client c (read through from, which may hold
+// bytes already buffered) and up until up is done, then closes both and
+// waits for the other direction.
+func splice(c net.Conn, from io.Reader, up net.Conn) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		io.Copy(up, from)
+		up.(*net.TCPConn).CloseWrite()
+	}()
+	io.Copy(c, up)
+	c.Close()
+	up.Close()
+	<-done
 }
 
 func (tp *tap) peers() []string {
