@@ -13,6 +13,7 @@ import (
 	"unicode"
 
 	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/keys"
 )
 
 // TestSSHGKENodeUnderEnforcedOSLogin: a project that enforces OS Login
@@ -120,6 +121,14 @@ func TestSSHOSLoginVM(t *testing.T) {
 	_, stderr, code = e.run("alice@plain-vm", "--", "true")
 	if want := "Using OS Login user [owner_demo_project_example] instead of requested user [alice]\n"; code != 0 || !strings.Contains(stderr, want) {
 		t.Errorf("alice@plain-vm: exit %d, stderr lacks %q:\n%s", code, want, stderr)
+	}
+	// Not asked for, the default user's replacement is said with -v only,
+	// as gcloud logs it at info.
+	_, stderr, code = e.run("plain-vm", "--", "true")
+	_, verbose, vcode := e.run("-v", "plain-vm", "--", "true")
+	def, _ := keys.LocalUser()
+	if want := "Using OS Login user [owner_demo_project_example] instead of default user [" + def + "]"; code != 0 || vcode != 0 || strings.Contains(stderr, want) || !strings.Contains(verbose, want) {
+		t.Errorf("default user: exit %d and %d, %q not in -v's stderr only:\n%s\n-v:\n%s", code, vcode, want, stderr, verbose)
 	}
 	if out, _, code := e.run("plain-vm", "--dry-run"); code != 0 || !strings.Contains(out, "is in your OS Login profile (user owner_demo_project_example), expiring") || !strings.Contains(out, "would log in as owner_demo_project_example ") {
 		t.Errorf("--dry-run: exit %d:\n%s", code, out)

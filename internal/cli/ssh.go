@@ -291,6 +291,9 @@ func (o login) enter(ctx context.Context, stdio Stdio, a *access.Access, p *acce
 	if p.Mode == access.OSLogin && o.User != "" && p.User != o.User {
 		// gcloud's words, when a user was asked for.
 		fmt.Fprintf(stdio.Err, "Using OS Login user [%s] instead of requested user [%s]\n", printable(p.User), o.User)
+	} else if def, err := userOf(o.d, o.keyOptions); p.Mode == access.OSLogin && err == nil && p.User != def {
+		// gcloud logs this at info, which -v shows.
+		logf("Using OS Login user [%s] instead of default user [%s]", printable(p.User), def)
 	}
 	if msg := granted(g, p); msg != "" {
 		fmt.Fprintln(stdio.Err, msg)
