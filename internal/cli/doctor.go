@@ -85,7 +85,7 @@ func (d *doctor) run(ctx context.Context) bool {
 		d.fail("project: %s", withHint(err))
 		return false
 	}
-	d.ok("project %s", project)
+	d.ok("project %s%s", project, from(d.projectOrigin()))
 	if !d.checkNetwork(ctx) {
 		return false
 	}
@@ -280,4 +280,21 @@ func tokenExpiry(t time.Time) string {
 		return "its expiry is unknown (a bare token is used until refused)"
 	}
 	return fmt.Sprintf("token expires in %s (%s)", time.Until(t).Round(time.Second), t.UTC().Format("15:04:05 UTC"))
+}
+
+// projectOrigin says where the project came from: the flag or variable,
+// else gcloud's core/project and where that is set. A wrong default
+// project reads as "permission denied" further down; this line shows it.
+func (d *doctor) projectOrigin() string {
+	if d.Project != "" {
+		return d.ProjectOrigin
+	}
+	cfg, err := d.deps.gcloudConfig()
+	if err != nil {
+		return ""
+	}
+	if s := cfg.Source("core", "project"); s != "" {
+		return "core/project (" + s + ")"
+	}
+	return ""
 }

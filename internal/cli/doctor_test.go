@@ -225,3 +225,23 @@ func TestDoctorProjectWriteRefused(t *testing.T) {
 		t.Errorf("without setMetadata: exit %d, want a FAIL for the project write:\n%s", code, out)
 	}
 }
+
+// TestDoctorProjectOrigin: doctor's project line says where the project
+// came from, since a wrong default project reads as "permission denied"
+// further down.
+func TestDoctorProjectOrigin(t *testing.T) {
+	e := newParallelEnv(t, emulator.Config{Nodes: 1})
+	project := e.srv.ProjectName()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"doctor"}, "ok    project " + project + ", from CLOUDSDK_CORE_PROJECT\n"},
+		{[]string{"doctor", "--project", project}, "ok    project " + project + ", from --project\n"},
+	} {
+		out, stderr, code := e.run(tc.args...)
+		if code != 0 || !strings.Contains(out, tc.want) {
+			t.Errorf("%v: exit %d, want %q in\n%s%s", tc.args, code, tc.want, out, stderr)
+		}
+	}
+}

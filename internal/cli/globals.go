@@ -15,9 +15,12 @@ import (
 
 // globalOptions are the flags every command that talks to Google shares.
 type globalOptions struct {
-	Project   string
-	Zone      string
-	TokenFile string
+	Project string
+	// ProjectOrigin says where Project came from, as TokenFileOrigin
+	// does; "" when gcloud's core/project is used.
+	ProjectOrigin string
+	Zone          string
+	TokenFile     string
 	// TokenFileOrigin says where TokenFile came from: the flag or the
 	// variable that set it.
 	TokenFileOrigin string
@@ -196,7 +199,7 @@ func globals(c *ucli.Context) globalOptions {
 		Verbose:     c.Bool("verbose") || c.String("verbosity") == "debug" || c.String("verbosity") == "info",
 		DryRun:      c.Bool("dry-run"),
 	}
-	g.Project, _ = flagOrEnv(c, "project")
+	g.Project, g.ProjectOrigin = flagOrEnv(c, "project")
 	g.TokenFile, g.TokenFileOrigin = flagOrEnv(c, "access-token-file")
 	g.ComputeEndpoint, g.ComputeOrigin = flagOrEnv(c, "compute-endpoint")
 	g.IAPEndpoint, g.IAPOrigin = flagOrEnv(c, "iap-endpoint")
