@@ -375,8 +375,9 @@ func TestDocsKeepSecretsOffCommandLines(t *testing.T) {
 var helpFlag = regexp.MustCompile(`^\s+(-[-\w]+(?: [^,]*)?(?:, -[-\w]+(?: [^,]*)?)*)$`)
 
 // TestDocsNameEveryFlag: every long flag of every command's help is named
-// in README.md or docs/, so a new flag cannot go undocumented and a
-// renamed one is renamed in the docs too.
+// in README.md or docs/, and a command's own flags in its guide
+// (docGuide), so a new flag cannot go undocumented and a renamed one is
+// renamed in the docs too.
 func TestDocsNameEveryFlag(t *testing.T) {
 	var docs strings.Builder
 	for _, file := range docFiles(t) {
@@ -405,16 +406,36 @@ func TestDocsNameEveryFlag(t *testing.T) {
 	missing := map[string][]string{}
 	seen := 0
 	for _, args := range commands {
+		guide := docGuide(args)
+		var guideText string
+		if guide != "" {
+			b, err := os.ReadFile(filepath.Join(moduleRoot(t), guide))
+			if err != nil {
+				t.Fatal(err)
+			}
+			guideText = string(b)
+		}
+		section := ""
 		for _, line := range strings.Split(help(args...), "\n") {
+			if line != "" && !strings.HasPrefix(line, " ") {
+				section = line
+			}
 			m := helpFlag.FindStringSubmatch(line)
 			if m == nil {
 				continue
 			}
 			for _, f := range long.FindAllString(m[1], -1) {
 				seen++
+				if f == "--help" || f == "--version" {
+					continue
+				}
 				named := regexp.MustCompile(`(^|[^-\w])` + regexp.QuoteMeta(f) + `([^-\w]|$)`)
-				if f != "--help" && f != "--version" && !named.MatchString(docs.String()) {
-					missing[f] = append(missing[f], strings.TrimSpace("gkessh "+strings.Join(args, " ")))
+				cmd := strings.TrimSpace("gkessh " + strings.Join(args, " "))
+				if !named.MatchString(docs.String()) {
+					missing[f] = append(missing[f], cmd)
+				} else if guide != "" && (section == "OPTIONS:" || args == nil) && !named.MatchString(guideText) {
+					// A command's own flag belongs where its readers look.
+					t.Errorf("%s of %s is not named in %s, the guide of that command", f, cmd, guide)
 				}
 			}
 		}
@@ -465,6 +486,31 @@ func TestDocsNameEveryPackage(t *testing.T) {
 	if len(pkgs) < 10 {
 		t.Errorf("go list found %d packages", len(pkgs))
 	}
+}
+
+// docGuide is the page of docs/ that documents the command args (nil: a
+// login, whose page also lists the global flags), or "" for none.
+func docGuide(args []string) string {
+	if len(args) == 0 {
+		return "docs/login.md"
+	}
+	switch args[0] {
+	case "run":
+		return "docs/fleet.md"
+	case "cp", "scp":
+		return "docs/copy.md"
+	case "audit":
+		return "docs/audit.md"
+	case "keys":
+		return "docs/keys.md"
+	case "config-ssh", "inventory", "proxy", "tunnel":
+		return "docs/openssh.md"
+	case "doctor":
+		return "docs/troubleshooting.md"
+	case "completion":
+		return "docs/install.md"
+	}
+	return ""
 }
 
 // helpCommands returns the commands a help text lists under COMMANDS.
