@@ -99,6 +99,23 @@ func recheck(ctx context.Context, o proxyOptions, a *access.Access, n access.Nod
 	return recreated(cmp.Or(o.InstanceID, n.ID), now.ID)
 }
 
+// whyUnreached is err, or, when IAP could not reach the node (4003) because
+// it is not RUNNING, the login's message saying so: the warm path dials
+// before any lookup, so only now is the node's status worth a call.
+func whyUnreached(ctx context.Context, a *access.Access, n access.Node, err error) error {
+	var ce *tunnel.CloseError
+	if !errors.As(err, &ce) || ce.Code != tunnel.CodeFailedToConnectToBackend {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recheckTimeout)
+	defer cancel()
+	now, inst, ierr := a.Instance(ctx, n.Name)
+	if ierr != nil || inst.Status == "RUNNING" {
+		return err
+	}
+	return notRunning(now, inst.Status)
+}
+
 // runProxy carries stdin and stdout through a tunnel until both ends are
 // done. Stdout gets nothing but the node's bytes. A tunnel that cannot be
 // opened or breaks exits 255 with one line on stderr, as ssh does.
@@ -112,7 +129,7 @@ func runProxy(ctx context.Context, o proxyOptions, d *deps, stdio Stdio) error {
 	}
 	next, release, err := sshclient.OpenFirst(ctx, dial)
 	if err != nil {
-		return exitError{code: exitFailure, err: err}
+		return exitError{code: exitFailure, err: whyUnreached(ctx, a, n, err)}
 	}
 	defer release()
 	var (

@@ -200,7 +200,8 @@ func TestProxyRefused(t *testing.T) {
 		{"vm stopped", func(t *testing.T) {
 			n.SetStatus("TERMINATED")
 			t.Cleanup(func() { n.SetStatus("RUNNING") })
-		}, node, 7, "that the VM is running"},
+			// The warm path dials first; on 4003 it asks why, and says so.
+		}, node, 7, "is TERMINATED, not RUNNING: start it (gcloud compute instances start " + node},
 		{"not authorized", func(t *testing.T) { t.Setenv("GKESSH_ACCESS_TOKEN_FILE", wrongToken) }, node, 7, "roles/iap.tunnelResourceAccessor"},
 		{"instance gone", func(t *testing.T) {
 			if err := e.srv.RemoveNode(other); err != nil {
