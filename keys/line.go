@@ -54,11 +54,16 @@ func agentUserErr(user string) error {
 }
 
 // CheckUser returns an error naming the rule when user cannot be the user
-// of an ssh-keys line: the guest agent would skip the line, or a ':' would
-// cut the name short.
+// of an ssh-keys line: a ':' would cut the name short, the guest agent
+// would skip the line (an empty name, whitespace: Google's guest agent
+// checks no more), or it cannot be a Linux account, which the agent then
+// fails to create (useradd refuses a leading '-', a '/', "." and "..").
 func CheckUser(user string) error {
 	if strings.Contains(user, ":") {
 		return fmt.Errorf("keys: user name %q has a ':', which ends the user name in ssh-keys", user)
+	}
+	if user != "" && (strings.HasPrefix(user, "-") || strings.Contains(user, "/") || user == "." || user == "..") {
+		return fmt.Errorf("keys: user name %q cannot be a Linux account: useradd refuses a name that starts with '-', holds a '/', or is . or .., so the guest agent would fail to create it", user)
 	}
 	if err := agentUserErr(user); err != nil {
 		return fmt.Errorf("keys: the guest agent would skip the key: %w", err)
