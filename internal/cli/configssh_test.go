@@ -367,3 +367,29 @@ func TestConfigSSHTwoProjects(t *testing.T) {
 		t.Fatalf("after removing both:\n%q\nwant\n%q", got, mine)
 	}
 }
+
+// TestProjectChecked: a project that is no project ID by gcloud's rule
+// (core/properties.py), from --project or gcloud's core/project, is a
+// usage error before any API call: '../../x' reached the API path, and a
+// newline would reach config-ssh's ProxyCommand. (issue 20, security N12)
+func TestProjectChecked(t *testing.T) {
+	e := newParallelEnv(t, emulator.Config{Nodes: 1})
+	for _, p := range []string{"../../x", "a\nHost *", "My Project", "p;id"} {
+		for _, args := range [][]string{{"--project", p, "config-ssh"}, {"--project", p, "keys", "list"}, {"keys", "list", "--project", p}} {
+			_, errOut, code := e.run(args...)
+			if code != exitUsage || !strings.Contains(errOut, "pass a project ID") {
+				t.Errorf("gkessh %q: exit %d, stderr %q; want a usage error", args, code, errOut)
+			}
+		}
+	}
+	e.setenv("CLOUDSDK_CORE_PROJECT", "../../x")
+	if _, errOut, code := e.run("keys", "list"); code != exitUsage || !strings.Contains(errOut, "project ID") {
+		t.Errorf("CLOUDSDK_CORE_PROJECT=../../x: exit %d, stderr %q; want a usage error", code, errOut)
+	}
+	if n := e.srv.Stats().APICalls; n != 0 {
+		t.Errorf("%d API calls", n)
+	}
+	if _, errOut, code := e.run("--project", "example.com:"+e.srv.ProjectName(), "keys", "list"); code == exitUsage {
+		t.Errorf("a domain-scoped project ID refused: %s", errOut)
+	}
+}

@@ -244,6 +244,9 @@ func newDeps(stdio Stdio) *deps {
 // gcloud configuration's core/project.
 func projectOf(d *deps, g globalOptions) (string, error) {
 	if g.Project != "" {
+		if err := gce.CheckProject(g.Project); err != nil {
+			return "", usagef("%v: pass a project ID, as gcloud takes it (lowercase letters, digits and '-': my-project, example.com:my-project)", err)
+		}
 		return g.Project, nil
 	}
 	p, err := d.gcloud("core", "project")
@@ -251,6 +254,9 @@ func projectOf(d *deps, g globalOptions) (string, error) {
 		return "", err
 	}
 	if p != "" {
+		if err := gce.CheckProject(p); err != nil {
+			return "", usagef("gcloud's core/project: %v: set a project ID, as gcloud takes it (lowercase letters, digits and '-': my-project, example.com:my-project)", err)
+		}
 		return p, nil
 	}
 	return "", usagef("no project: pass --project, set CLOUDSDK_CORE_PROJECT, or run 'gcloud config set project PROJECT'")

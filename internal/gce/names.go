@@ -15,6 +15,11 @@ var (
 	// nameRE is GCE's resource name grammar (RFC 1035 labels), which
 	// instance and zone names follow.
 	nameRE = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	// projectRE is gcloud's project ID rule (core/properties.py
+	// _VALID_PROJECT_REGEX): an optional domain prefix ending in ':'
+	// (google.com:), then lowercase letters, digits and '-', not at
+	// either end; a leading digit for legacy IDs.
+	projectRE = regexp.MustCompile(`^(?:(?:[-a-z0-9]{1,63}\.)*(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?):)?(?:[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?)$`)
 	// namePatternRE is a name with ssh_config wildcards, for one Host
 	// entry that matches many instances.
 	namePatternRE = regexp.MustCompile(`^[-a-z0-9*?]{1,63}$`)
@@ -29,7 +34,7 @@ var (
 
 // InvalidNameError is a name, zone, label or pattern outside GCE's grammar.
 type InvalidNameError struct {
-	Kind  string // "instance name", "zone", "label", "name pattern", "path segment"
+	Kind  string // "instance name", "zone", "label", "name pattern", "project ID", "path segment"
 	Value string
 }
 
@@ -52,6 +57,14 @@ func CheckName(name string) error {
 func CheckZone(zone string) error {
 	if !nameRE.MatchString(zone) {
 		return &InvalidNameError{"zone", zone}
+	}
+	return nil
+}
+
+// CheckProject checks a project ID as gcloud checks its project property.
+func CheckProject(p string) error {
+	if !projectRE.MatchString(p) {
+		return &InvalidNameError{"project ID", p}
 	}
 	return nil
 }

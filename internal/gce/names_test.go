@@ -66,6 +66,21 @@ func TestCheckName(t *testing.T) {
 	}
 }
 
+// TestCheckProject: gcloud's project ID rule (core/properties.py
+// _VALID_PROJECT_REGEX); each case was run through it.
+func TestCheckProject(t *testing.T) {
+	for _, p := range []string{"demo-project", "p1", "123legacy", "google.com:my-project", "a.b-c.example:x"} {
+		if err := CheckProject(p); err != nil {
+			t.Errorf("CheckProject(%q) = %v", p, err)
+		}
+	}
+	for _, p := range []string{"", "../../x", "..", "a\nHost *", "My Project", "Upper", "-x", "x-", "a/b", "p;id", "a:b:c", strings.Repeat("a", 64)} {
+		if CheckProject(p) == nil {
+			t.Errorf("CheckProject(%q) = nil, want an error", p)
+		}
+	}
+}
+
 func TestCheckNamePattern(t *testing.T) {
 	for _, p := range []string{"gke-cluster-*", "*", "node-?", "a"} {
 		if err := CheckNamePattern(p); err != nil {
