@@ -157,7 +157,7 @@ func placeFlags(app *ucli.App, path []*ucli.Command, flags []flagArg) (root, loc
 				err = cmp.Or(err, error(usageError{msg: fmt.Sprintf("%s does not take --%s", name, global), cmd: name}))
 			}
 		} else if cmd != nil {
-			if d := lookupFlag(cmd.Flags, f.name); d != nil || def == nil || f.beforeAt > 0 {
+			if d := lookupFlag(cmd.Flags, f.name); d != nil || def == nil {
 				toRoot, def = false, d
 			} else if def != nil {
 				err = cmp.Or(err, error(usageError{msg: fmt.Sprintf("%s does not take %s: it is a flag of a login (gkessh NODE)", name, f.words[0]), cmd: name}))

@@ -91,6 +91,9 @@ func TestHoistFlagsRefuses(t *testing.T) {
 		{"--ssh-key-expire-after 1h doctor", "doctor", []string{"doctor does not take --key-expire-after"}},
 		{"-v version", "version", []string{"version does not take --verbose"}},
 		{"--tty run --all -- id", "run", []string{"run does not take --tty", "a login"}},
+		// Typed after the command too: never urfave's "not defined".
+		{"run --all --tty -- id", "run", []string{"run does not take --tty", "a login"}},
+		{"scp --plain a N:b", "scp", []string{"scp does not take --plain", "a login"}},
 	} {
 		_, err := hoistFlags(app, append([]string{"gkessh"}, strings.Fields(tc.in)...))
 		var ue usageError
