@@ -280,7 +280,7 @@ func TestRunTerminal(t *testing.T) {
 		}
 		done <- err
 	}()
-	out.WaitFor(t, "30 100", 5*time.Second)
+	out.WaitFor(t, "30 100", time.Minute)
 	if err := pty.SetSize(tty, 50, 132); err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +394,7 @@ func TestRunKeepAlive(t *testing.T) {
 		done <- err
 	}()
 	stdinW.Write([]byte("up\n"))
-	out.WaitFor(t, "up", 20*time.Second)
+	out.WaitFor(t, "up", 2*time.Minute)
 	fc.frozen.Store(true)
 	select {
 	case err := <-done:

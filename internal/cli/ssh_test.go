@@ -441,7 +441,7 @@ func TestSSHInteractive(t *testing.T) {
 			// Typed ahead: the line waits in the terminal until the shell
 			// reads it. $((…)) shows the shell ran it, not just echoed it.
 			send(t, master, "stty size; echo ran-$((6*7))\r")
-			out.WaitFor(t, "ran-42", 20*time.Second)
+			out.WaitFor(t, "ran-42", 2*time.Minute)
 			if !strings.Contains(out.String(), "30 100") {
 				t.Errorf("remote terminal size is not 30x100:\n%s", out.String())
 			}
@@ -452,7 +452,7 @@ func TestSSHInteractive(t *testing.T) {
 			// until the size changes (or 10 s pass), then reports it in a
 			// form the typed line itself does not contain.
 			send(t, master, `i=0; while [ "$(stty size)" = "$((15*2)) $((50*2))" ] && [ $i -lt 200 ]; do i=$((i+1)); sleep 0.05; done; echo size-$(stty size | tr ' ' x)`+"\r")
-			out.WaitFor(t, "size-50x132", 20*time.Second)
+			out.WaitFor(t, "size-50x132", 2*time.Minute)
 			send(t, master, "exit 3\r")
 			err = cmd.Wait()
 			if cmd.ProcessState.ExitCode() != 3 {
