@@ -390,10 +390,11 @@ type Pinned struct {
 // Pin is gkessh's one host key policy, for logins, config-ssh and
 // inventory alike. published are the keys the guest of node publishes,
 // read from source over the authenticated Compute API. On first contact
-// they are recorded for alias. When they differ from the recorded keys (a
-// published key is not recorded), Pin refuses with a *HostKeyChangedError
-// unless accept is set; then the published keys replace every key recorded
-// for alias, so stale keys do not pile up.
+// they are recorded for alias; published keys beside every recorded one
+// are added to them. When a recorded key is no longer published, Pin
+// refuses with a *HostKeyChangedError unless accept is set; then the
+// published keys replace every key recorded for alias, so stale keys do
+// not pile up.
 func (k KnownHosts) Pin(node, alias, source string, published []ssh.PublicKey, accept bool) (Pinned, error) {
 	pinned, errs := k.PinAll([]Pin{{Node: node, Alias: alias, Source: source, Published: published}}, accept)
 	return pinned[0], errs[0]
@@ -435,6 +436,13 @@ func (k KnownHosts) PinAll(pins []Pin, accept bool) ([]Pinned, []error) {
 			pinned[i].Added = p.Published
 			adds, added = append(adds, &addition{alias: p.Alias, keys: p.Published}), append(added, i)
 		case !slices.ContainsFunc(p.Published, func(key ssh.PublicKey) bool { return !containsKey(rec.Keys, key) }):
+		case !slices.ContainsFunc(rec.Keys, func(key ssh.PublicKey) bool { return !containsKey(p.Published, key) }):
+			// Every recorded key is still published: more keys of the
+			// same guest (ssh, or gcloud through it, recorded only the
+			// one it was shown). They join the recorded ones.
+			more := slices.DeleteFunc(slices.Clone(p.Published), func(key ssh.PublicKey) bool { return containsKey(rec.Keys, key) })
+			pinned[i].Added = more
+			adds, added = append(adds, &addition{alias: p.Alias, keys: more}), append(added, i)
 		case !accept:
 			errs[i] = &HostKeyChangedError{Node: p.Node, Alias: p.Alias, File: k.Path, Old: rec.Keys, New: p.Published, Source: p.Source}
 		default:

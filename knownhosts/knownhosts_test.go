@@ -436,3 +436,54 @@ func TestSharedParsesOnce(t *testing.T) {
 		t.Errorf("a Lookup in a file of %d hosts allocates %.0f times: it parses the file", n, allocs)
 	}
 }
+
+// TestPin: the published keys are recorded on first contact; more keys
+// beside every recorded one join them (a known_hosts where ssh, or gcloud
+// through it, recorded the one key it was shown); a recorded key no
+// longer published is a change, refused unless accepted.
+func TestPin(t *testing.T) {
+	a, b, c := testkey.Public(t), testkey.Public(t), testkey.Public(t)
+	for _, tc := range []struct {
+		name                 string
+		recorded, published  []ssh.PublicKey
+		accept               bool
+		changed              bool
+		added, replaced, now []ssh.PublicKey
+	}{
+		{name: "first contact", published: []ssh.PublicKey{a, b}, added: []ssh.PublicKey{a, b}, now: []ssh.PublicKey{a, b}},
+		{name: "same keys", recorded: []ssh.PublicKey{a, b}, published: []ssh.PublicKey{b, a}, now: []ssh.PublicKey{a, b}},
+		{name: "fewer published", recorded: []ssh.PublicKey{a, b}, published: []ssh.PublicKey{a}, now: []ssh.PublicKey{a, b}},
+		{name: "one recorded, more published", recorded: []ssh.PublicKey{a}, published: []ssh.PublicKey{b, a, c}, added: []ssh.PublicKey{b, c}, now: []ssh.PublicKey{a, b, c}},
+		{name: "recorded key gone", recorded: []ssh.PublicKey{a}, published: []ssh.PublicKey{b}, changed: true, now: []ssh.PublicKey{a}},
+		{name: "recorded key gone, more published", recorded: []ssh.PublicKey{a, c}, published: []ssh.PublicKey{a, b}, changed: true, now: []ssh.PublicKey{a, c}},
+		{name: "accepted change", recorded: []ssh.PublicKey{a}, published: []ssh.PublicKey{b}, accept: true, replaced: []ssh.PublicKey{a}, now: []ssh.PublicKey{b}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var data strings.Builder
+			for _, k := range tc.recorded {
+				data.WriteString(line("compute.7", k))
+			}
+			path := filepath.Join(t.TempDir(), "known_hosts")
+			if err := os.WriteFile(path, []byte(data.String()), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			kh := KnownHosts{Path: path}
+			p, err := kh.Pin("node", "compute.7", "guest attributes", tc.published, tc.accept)
+			var cerr *HostKeyChangedError
+			if errors.As(err, &cerr) != tc.changed || (!tc.changed && err != nil) {
+				t.Fatalf("Pin: %v, want changed %v", err, tc.changed)
+			}
+			if !sameKeys(p.Added, tc.added) || !sameKeys(p.Replaced, tc.replaced) {
+				t.Errorf("Pin added %d, replaced %d keys; want %d, %d", len(p.Added), len(p.Replaced), len(tc.added), len(tc.replaced))
+			}
+			rec, err := (KnownHosts{Path: path}).Lookup("compute.7")
+			if err != nil || !sameKeys(rec.Keys, tc.now) {
+				t.Errorf("recorded now: %d keys (%v), want %d", len(rec.Keys), err, len(tc.now))
+			}
+		})
+	}
+}
+
+func sameKeys(x, y []ssh.PublicKey) bool {
+	return len(x) == len(y) && !slices.ContainsFunc(x, func(k ssh.PublicKey) bool { return !containsKey(y, k) })
+}
