@@ -321,10 +321,22 @@ func TestSSHForwards(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("-N did not end when interrupted")
 			}
-			for _, addr := range []string{local, remote} {
-				if c, err := net.Dial("tcp", addr); err == nil {
-					c.Close()
-					t.Errorf("%s still listens after exit", addr)
+			// gkessh's own -L listener is closed when Main returns; the
+			// node's -R listener when its sshd sees the connection end,
+			// which it may do a little after.
+			if c, err := net.Dial("tcp", local); err == nil {
+				c.Close()
+				t.Errorf("-L: %s still listens after exit", local)
+			}
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				c, err := net.Dial("tcp", remote)
+				if err != nil {
+					break
+				}
+				c.Close()
+				if time.Now().After(deadline) {
+					t.Errorf("-R: %s still listens 30 s after exit", remote)
+					break
 				}
 			}
 		})
