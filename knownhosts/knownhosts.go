@@ -383,7 +383,7 @@ func checkAlias(alias string) error {
 
 // Pinned is what Pin did.
 type Pinned struct {
-	Added    []ssh.PublicKey // first contact: the published keys, recorded
+	Added    []ssh.PublicKey // published keys recorded: all on first contact, else those beside the recorded ones
 	Replaced []ssh.PublicKey // the recorded keys the published ones replaced
 }
 
@@ -656,7 +656,8 @@ type HostKeyCheck struct {
 	// server holding several keys presents one that can be checked.
 	// Empty when nothing is recorded yet.
 	Algorithms []string
-	// Pinned are the published keys recorded just now, on first contact.
+	// Pinned are the published keys recorded just now: on first contact,
+	// or beside the recorded keys they join.
 	Pinned []ssh.PublicKey
 	// Replaced are the recorded keys the published ones replaced (Accept).
 	Replaced []ssh.PublicKey
