@@ -277,19 +277,11 @@ func copyDryRun(ctx context.Context, o cpOptions, d *deps, stdio Stdio) error {
 			}
 		}
 	}
-	a, err := newAccess(ctx, o.globalOptions, o.keyOptions, d, stdio, accessOptions{Strict: o.Strict, DryRun: true, Quiet: true})
+	a, sel, err := openDryRun(ctx, o.globalOptions, o.keyOptions, o.Strict, o.Selector, d, stdio)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	c, err := a.Compute(ctx)
-	if err != nil {
-		return err
-	}
-	sel, err := fleet.Select(ctx, c, o.Selector)
-	if err != nil {
-		return err
-	}
 	if len(o.Names) == 1 && len(sel.Unreachable) > 0 {
 		return sel.Unreachable[0].Err
 	}

@@ -9,7 +9,25 @@ import (
 
 	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/fleet"
+	"github.com/gkessh/gkessh/knownhosts"
 )
+
+// openDryRun opens a dry run's access and selects its nodes; the caller
+// closes a when err is nil.
+func openDryRun(ctx context.Context, g globalOptions, k keyOptions, strict knownhosts.StrictMode, sel fleet.Selector, d *deps, stdio Stdio) (a *access.Access, s fleet.Selection, err error) {
+	if a, err = newAccess(ctx, g, k, d, stdio, accessOptions{Strict: strict, DryRun: true, Quiet: true}); err != nil {
+		return nil, s, err
+	}
+	c, err := a.Compute(ctx)
+	if err == nil {
+		s, err = fleet.Select(ctx, c, sel)
+	}
+	if err != nil {
+		a.Close()
+		return nil, s, err
+	}
+	return a, s, nil
+}
 
 // dryRunFleet says on out, for a fleet command's --dry-run, what it would
 // do on the selected nodes, from the listing and the plans, and changes

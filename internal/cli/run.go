@@ -230,19 +230,11 @@ func runFleet(ctx context.Context, o runOptions, d *deps, stdio Stdio) error {
 // and changes nothing: no key pair, metadata line, OS Login import,
 // pinned host key or zone cache entry, no tunnel; stdin is not read.
 func runDryRun(ctx context.Context, o runOptions, d *deps, stdio Stdio) error {
-	a, err := newAccess(ctx, o.globalOptions, o.keyOptions, d, stdio, accessOptions{Strict: o.Strict, DryRun: true, Quiet: true})
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	c, err := a.Compute(ctx)
-	if err != nil {
-		return err
-	}
-	sel, err := fleet.Select(ctx, c, o.Selector)
+	a, sel, err := openDryRun(ctx, o.globalOptions, o.keyOptions, o.Strict, o.Selector, d, stdio)
 	if err != nil {
 		return filterUsage(err, false)
 	}
+	defer a.Close()
 	command := sshclient.CommandLine(o.Command)
 	return dryRunFleet(ctx, a, sel, o.keyOptions, d, stdio.Out, stdio.Err, "run", func(p *access.Plan) string {
 		return fmt.Sprintf("would run %q as %s through an IAP tunnel to port %d", command, printable(p.User), o.Port)
