@@ -19,6 +19,7 @@ import (
 	"github.com/gkessh/gkessh/internal/fleet"
 	"github.com/gkessh/gkessh/internal/gce"
 	"github.com/gkessh/gkessh/internal/pollio"
+	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/knownhosts"
 	"github.com/gkessh/gkessh/sshclient"
 	"github.com/gkessh/gkessh/tunnel"
@@ -266,9 +267,11 @@ func startFleet(ctx context.Context, g globalOptions, k keyOptions, o fleetOptio
 		return nil, err
 	}
 	f := &fleetStart{close: a.Close}
-	kp, err := a.Key()
-	if err == nil {
-		f.sel, f.cfg, err = selectFleet(ctx, a, o, d, g, &f.throttle)
+	// Select first: with no node to log into, no key is made.
+	f.sel, f.cfg, err = selectFleet(ctx, a, o, d, g, &f.throttle)
+	var kp *keys.KeyPair
+	if err == nil && len(f.sel.Run) > 0 {
+		kp, err = a.Key()
 	}
 	if err != nil {
 		a.Close()
@@ -283,7 +286,7 @@ func startFleet(ctx context.Context, g globalOptions, k keyOptions, o fleetOptio
 	f.cfg.Granted = func(p *access.Plan, g *access.Granted, nodes int) {
 		fmt.Fprintln(stdio.Err, grantNotice(p, g, kp.Public, nodes))
 	}
-	if kp.Created {
+	if kp != nil && kp.Created {
 		logf("new key %s", kp.Path)
 	}
 	return f, nil

@@ -186,3 +186,36 @@ func TestFilterOneMeaning(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptySelectionMakesNoKey: from a HOME with no key, a fleet command
+// whose selection matches nothing, or a copy to a node that does not
+// exist, fails before it makes a key pair (it used to create
+// ~/.ssh/google_compute_engine, announced, and then say that nothing
+// matched).
+func TestEmptySelectionMakesNoKey(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want string // in stderr
+	}{
+		{"run", []string{"run", "--no-stdin", "--cluster", "prod", "--", "true"}, "matches"},
+		{"cp push", []string{"cp", "--pool", "nope", "selection_test.go", ":/tmp/"}, "matches"},
+		{"cp pull", []string{"cp", "--filter", "labels.env=prod", ":/etc/hostname", "out"}, "matches"},
+		{"scp to a missing node", []string{"scp", "selection_test.go", "nosuchnode:/tmp/"}, "no instance named nosuchnode"},
+		{"run on a missing node", []string{"run", "--no-stdin", "nosuchnode", "--", "true"}, "no instance named nosuchnode"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newParallelEnv(t, emulator.Config{Nodes: 2})
+			_, stderr, code := e.run(tc.args...)
+			if code != exitFailure || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, want %d and %q:\n%s", code, exitFailure, tc.want, stderr)
+			}
+			for _, f := range []string{"google_compute_engine", "google_compute_engine.pub"} {
+				if _, err := os.Stat(filepath.Join(e.home, ".ssh", f)); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("~/.ssh/%s: %v, want none", f, err)
+				}
+			}
+		})
+	}
+}
