@@ -642,7 +642,18 @@ type Verifier struct {
 	// (hostkeys/). They come over the authenticated Compute API, so on
 	// first contact they are pinned instead of trusting the network.
 	Published []ssh.PublicKey
-	Mode      StrictMode
+	// Publish, when set, reads Published only when they can matter: before
+	// connecting on first contact (nothing recorded for Alias) or under
+	// Accept, else once the server presents a key not recorded for Alias.
+	// A login to a known node that presents a recorded key so costs no
+	// read: the key proves the server is the host recorded. Never called
+	// under StrictNo, which trusts nothing it reads.
+	Publish func() ([]ssh.PublicKey, error)
+	// OnPin, when set, hears what Pin recorded or replaced, when it did
+	// something: from Prepare, or from the Callback when the keys are read
+	// late.
+	OnPin func(Pinned)
+	Mode  StrictMode
 	// Warn receives StrictNo's warnings and trust-on-first-use notes.
 	Warn io.Writer
 }
@@ -656,25 +667,69 @@ type HostKeyCheck struct {
 	// server holding several keys presents one that can be checked.
 	// Empty when nothing is recorded yet.
 	Algorithms []string
-	// Pinned are the published keys recorded just now: on first contact,
-	// or beside the recorded keys they join.
-	Pinned []ssh.PublicKey
-	// Replaced are the recorded keys the published ones replaced (Accept).
-	Replaced []ssh.PublicKey
 }
 
 // Prepare reads the recorded keys and applies Pin to the published ones
 // (except under StrictNo, which trusts nothing it reads): recorded on first
 // contact, a change refused unless Accept. With none published,
 // StrictAcceptNew and StrictNo record the first key the server presents.
+// With Publish, a node with recorded keys gets the check of late, which
+// reads the published keys only for a key not recorded.
 func (v Verifier) Prepare() (*HostKeyCheck, error) {
+	if v.Publish != nil && v.Mode != StrictNo {
+		rec, err := v.File.Lookup(v.Alias)
+		if err != nil {
+			return nil, err
+		}
+		if len(rec.Keys) > 0 && !v.Accept {
+			return v.late(rec), nil
+		}
+		if v.Published, err = v.Publish(); err != nil {
+			return nil, err
+		}
+	}
+	return v.prepare()
+}
+
+// late is the check of a node with recorded keys rec that reads the
+// published keys only when the server presents a key rec does not trust;
+// then it is Prepare's check with them, as if read up front. A recorded
+// key is accepted without them: Pin would only add keys beside it, or
+// refuse a change that the server, proving it holds a recorded key, does
+// not show.
+func (v Verifier) late(rec Recorded) *HostKeyCheck {
+	var once sync.Once
+	var full *HostKeyCheck
+	var err error
+	check := &HostKeyCheck{Algorithms: algorithms(rec.Keys)}
+	check.Callback = func(host string, remote net.Addr, key ssh.PublicKey) error {
+		if containsKey(rec.Keys, key) && !containsKey(rec.Revoked, key) {
+			return nil
+		}
+		once.Do(func() {
+			if v.Published, err = v.Publish(); err == nil {
+				full, err = v.prepare()
+			}
+		})
+		if err != nil {
+			return err
+		}
+		return full.Callback(host, remote, key)
+	}
+	return check
+}
+
+// prepare is Prepare with v.Published read.
+func (v Verifier) prepare() (*HostKeyCheck, error) {
 	check := &HostKeyCheck{}
 	if v.Mode != StrictNo {
 		pinned, err := v.File.Pin(v.Node, v.Alias, v.Source, v.Published, v.Accept)
 		if err != nil {
 			return nil, err
 		}
-		check.Pinned, check.Replaced = pinned.Added, pinned.Replaced
+		if v.OnPin != nil && (len(pinned.Added) > 0 || len(pinned.Replaced) > 0) {
+			v.OnPin(pinned)
+		}
 	}
 	rec, err := v.File.Lookup(v.Alias)
 	if err != nil {

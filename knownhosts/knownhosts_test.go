@@ -190,76 +190,112 @@ func TestVerifier(t *testing.T) {
 		{"first use, yes", StrictYes, "", nil, other, unknown, false, "-", false},
 		{"first use, no", StrictNo, "", []ssh.PublicKey{published}, other, accept, false, line(alias, other), false},
 	}
+	// Each case twice: with the published keys read up front, and read
+	// late (Publish), which comes to the same outcome and reads them only
+	// for a key not recorded.
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "kh")
-			if tc.recorded != "" {
-				if err := os.WriteFile(path, []byte(tc.recorded), 0o600); err != nil {
-					t.Fatal(err)
-				}
+		for _, late := range []bool{false, true} {
+			name := tc.name
+			if late {
+				name += ", read late"
 			}
-			var warn strings.Builder
-			v := Verifier{File: KnownHosts{Path: path}, Node: "n1", Alias: alias, Source: "n1's guest attributes", Published: tc.published, Mode: tc.mode, Warn: &warn, Accept: tc.accept}
-			check, err := v.Prepare()
-			var cerr *HostKeyChangedError
-			if tc.want == changedPublished {
-				if !errors.As(err, &cerr) {
-					t.Fatalf("Prepare: %v, want a HostKeyChangedError", err)
-				}
-				for _, want := range []string{"n1", alias, "n1's guest attributes", ssh.FingerprintSHA256(known), ssh.FingerprintSHA256(other), "CHANGED"} {
-					if !strings.Contains(err.Error(), want) {
-						t.Errorf("message lacks %q: %v", want, err)
+			t.Run(name, func(t *testing.T) {
+				path := filepath.Join(t.TempDir(), "kh")
+				if tc.recorded != "" {
+					if err := os.WriteFile(path, []byte(tc.recorded), 0o600); err != nil {
+						t.Fatal(err)
 					}
 				}
-				if got, _ := os.ReadFile(path); string(got) != tc.recorded {
-					t.Errorf("file changed to %q", got)
+				rec, err := KnownHosts{Path: path}.Lookup(alias)
+				if err != nil {
+					t.Fatal(err)
 				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if (len(check.Pinned) > 0) != tc.pinned {
-				t.Errorf("pinned %v, want %v", check.Pinned, tc.pinned)
-			}
-			addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 22}
-			// Twice, as propagation retries do: first use records once.
-			for i := 0; i < 2; i++ {
-				err = check.Callback(alias+":22", addr, tc.presented)
-			}
-			var kerr *HostKeyError
-			switch {
-			case tc.want == accept && err != nil:
-				t.Fatalf("refused: %v", err)
-			case tc.want != accept && !errors.As(err, &kerr):
-				t.Fatalf("got %v, want a HostKeyError", err)
-			case tc.want == changed && (len(kerr.Want) == 0 || !strings.Contains(err.Error(), "CHANGED") || !strings.Contains(err.Error(), "ssh-keygen -R "+alias)):
-				t.Errorf("changed key: %v", err)
-			case tc.want == unknown && len(kerr.Want) != 0:
-				t.Errorf("unknown host: %v", err)
-			case tc.want == revoked && !kerr.Revoked:
-				t.Errorf("revoked: %v", err)
-			}
-			got, err := os.ReadFile(path)
-			if err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-			switch tc.file {
-			case "":
-				if string(got) != tc.recorded {
-					t.Errorf("file changed to %q", got)
+				var warn strings.Builder
+				var pinned Pinned
+				v := Verifier{File: KnownHosts{Path: path}, Node: "n1", Alias: alias, Source: "n1's guest attributes", Mode: tc.mode, Warn: &warn, Accept: tc.accept,
+					OnPin: func(p Pinned) { pinned = p }}
+				reads := 0
+				if late {
+					v.Publish = func() ([]ssh.PublicKey, error) { reads++; return tc.published, nil }
+				} else {
+					v.Published = tc.published
 				}
-			case "-":
-				if len(got) != 0 {
-					t.Errorf("file written: %q", got)
+				check, err := v.Prepare()
+				addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 22}
+				if tc.want == changedPublished && late && err == nil {
+					// Read late, the callback refuses the change.
+					err = check.Callback(alias+":22", addr, tc.presented)
 				}
-			default:
-				if string(got) != tc.file {
-					t.Errorf("file %q, want %q", got, tc.file)
+				// Read late, a recorded key costs no read; anything else
+				// one, whatever the retries (StrictNo: none).
+				wantReads := 1
+				if tc.mode == StrictNo || (!tc.accept && containsKey(rec.Keys, tc.presented) && !containsKey(rec.Revoked, tc.presented)) {
+					wantReads = 0
 				}
-			}
-			t.Logf("warnings: %s", warn.String())
-		})
+				defer func() {
+					if late && reads != wantReads {
+						t.Errorf("the published keys were read %d times, want %d", reads, wantReads)
+					}
+				}()
+				var cerr *HostKeyChangedError
+				if tc.want == changedPublished {
+					if !errors.As(err, &cerr) {
+						t.Fatalf("got %v, want a HostKeyChangedError", err)
+					}
+					for _, want := range []string{"n1", alias, "n1's guest attributes", ssh.FingerprintSHA256(known), ssh.FingerprintSHA256(other), "CHANGED"} {
+						if !strings.Contains(err.Error(), want) {
+							t.Errorf("message lacks %q: %v", want, err)
+						}
+					}
+					if got, _ := os.ReadFile(path); string(got) != tc.recorded {
+						t.Errorf("file changed to %q", got)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Twice, as propagation retries do: first use records once.
+				for i := 0; i < 2; i++ {
+					err = check.Callback(alias+":22", addr, tc.presented)
+				}
+				if (len(pinned.Added) > 0) != tc.pinned {
+					t.Errorf("pinned %v, want %v", pinned.Added, tc.pinned)
+				}
+				var kerr *HostKeyError
+				switch {
+				case tc.want == accept && err != nil:
+					t.Fatalf("refused: %v", err)
+				case tc.want != accept && !errors.As(err, &kerr):
+					t.Fatalf("got %v, want a HostKeyError", err)
+				case tc.want == changed && (len(kerr.Want) == 0 || !strings.Contains(err.Error(), "CHANGED") || !strings.Contains(err.Error(), "ssh-keygen -R "+alias)):
+					t.Errorf("changed key: %v", err)
+				case tc.want == unknown && len(kerr.Want) != 0:
+					t.Errorf("unknown host: %v", err)
+				case tc.want == revoked && !kerr.Revoked:
+					t.Errorf("revoked: %v", err)
+				}
+				got, err := os.ReadFile(path)
+				if err != nil && !os.IsNotExist(err) {
+					t.Fatal(err)
+				}
+				switch tc.file {
+				case "":
+					if string(got) != tc.recorded {
+						t.Errorf("file changed to %q", got)
+					}
+				case "-":
+					if len(got) != 0 {
+						t.Errorf("file written: %q", got)
+					}
+				default:
+					if string(got) != tc.file {
+						t.Errorf("file %q, want %q", got, tc.file)
+					}
+				}
+				t.Logf("warnings: %s", warn.String())
+			})
+		}
 	}
 }
 

@@ -94,35 +94,45 @@ func (a *Access) Admit(ctx context.Context, p *Plan, probe sshclient.DialFunc) (
 	return client, g, nil
 }
 
-// hostKeyCheck prepares, once per plan, the check of the host key p's node
-// presents, applying the one host key policy (knownhosts.Pin) to the keys
-// its guest published, and says on Config.Warn what it pinned or replaced.
+// hostKeyCheck prepares the check of the host key p's node presents,
+// applying the one host key policy (knownhosts.Pin) to the keys its guest
+// published, and says on Config.Warn what it pinned or replaced. The
+// published keys are read (once per plan, with ctx) only when they can
+// matter: on first contact, under AcceptChanged, or when the node presents
+// a key not recorded for it; a warm login reads none, so a fleet of N
+// known nodes costs no N API calls.
 func (a *Access) hostKeyCheck(ctx context.Context, p *Plan) (*knownhosts.HostKeyCheck, error) {
-	return p.check.get(func() (*knownhosts.HostKeyCheck, error) {
+	alias := knownhosts.HostAlias(p.Node.ID)
+	v := knownhosts.Verifier{
+		File: a.known, Node: p.Node.Name, Alias: alias,
+		Source: PublishedSource(p.Node), Accept: a.cfg.AcceptChanged, Mode: a.cfg.Strict, Warn: a.cfg.Warn,
+		Publish: func() ([]ssh.PublicKey, error) { return a.published(ctx, p) },
+		OnPin: func(pinned knownhosts.Pinned) {
+			if len(pinned.Added) > 0 {
+				fmt.Fprintf(a.cfg.Warn, "Pinned %d host keys of %s published by its guest (%s) in %s.\n", len(pinned.Added), p.Node.Name, alias, a.cfg.KnownHosts)
+			}
+			published, _ := a.published(ctx, p) // read already
+			ReportReplaced(a.cfg.Warn, p.Node, alias, pinned.Replaced, published)
+		},
+	}
+	return v.Prepare()
+}
+
+// published reads, once per plan, the host keys p's node's guest
+// published, for its logins' checks. Keys it cannot read are said once on
+// Config.Warn, not fatal: the recorded keys, or trust on first use, still
+// apply.
+func (a *Access) published(ctx context.Context, p *Plan) ([]ssh.PublicKey, error) {
+	return p.published.get(func() ([]ssh.PublicKey, error) {
 		hk, err := a.HostKeys(ctx, p)
 		if err != nil {
 			return nil, err
 		}
 		if hk.Unread != nil {
-			// Not fatal: the recorded keys, or trust on first use, still
-			// apply.
 			fmt.Fprintf(a.cfg.Warn, "gkessh: warning: %v\n", hk.Unread)
 			a.cfg.Logf("%s: %v", p.Node.Name, hk.Unread)
 		}
-		v := knownhosts.Verifier{
-			File: a.known, Node: p.Node.Name, Alias: hk.Alias,
-			Source: PublishedSource(p.Node), Accept: a.cfg.AcceptChanged, Mode: a.cfg.Strict,
-			Published: hk.Published, Warn: a.cfg.Warn,
-		}
-		check, err := v.Prepare()
-		if err != nil {
-			return nil, err
-		}
-		if len(check.Pinned) > 0 {
-			fmt.Fprintf(a.cfg.Warn, "Pinned %d host keys of %s published by its guest (%s) in %s.\n", len(check.Pinned), p.Node.Name, hk.Alias, a.cfg.KnownHosts)
-		}
-		ReportReplaced(a.cfg.Warn, p.Node, hk.Alias, check.Replaced, hk.Published)
-		return check, nil
+		return hk.Published, nil
 	})
 }
 

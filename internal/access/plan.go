@@ -42,8 +42,8 @@ type Plan struct {
 	Present bool
 	Expire  time.Time
 
-	hostKeys lazy[HostKeys]
-	check    lazy[*knownhosts.HostKeyCheck]
+	hostKeys  lazy[HostKeys]
+	published lazy[[]ssh.PublicKey]
 }
 
 // Plan reads how the user gets onto the node called name: the instance
