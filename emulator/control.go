@@ -64,6 +64,7 @@ func (s *Server) controlRoutes() *http.ServeMux {
 	route("GET /control/oauth", s.ctlOAuth)
 	route("POST /control/oauth", s.ctlSetOAuth)
 	route("POST /control/accounts", s.ctlAddAccount)
+	route("POST /control/services", s.ctlSetServices)
 	return m
 }
 
@@ -310,6 +311,8 @@ type nodePatch struct {
 	// NetworkIP replaces the internal IP, e.g. with 127.0.0.1 to reach the
 	// node's sshd (at its sshAddr's port) as --internal-ip would over a VPN.
 	NetworkIP string `json:"networkIP"`
+	// CPU is the utilization, 0 to 1, Cloud Monitoring reports (troubleshoot.go).
+	CPU *float64 `json:"cpu"`
 }
 
 func (s *Server) ctlPatchNode(n *Node, r *http.Request) (any, *apiError) {
@@ -319,6 +322,9 @@ func (s *Server) ctlPatchNode(n *Node, r *http.Request) (any, *apiError) {
 	}
 	if p.SSHD != "" && p.SSHD != "running" && p.SSHD != "stopped" {
 		return nil, invalid("sshd %q is not running or stopped", p.SSHD)
+	}
+	if p.CPU != nil && (*p.CPU < 0 || *p.CPU > 1) {
+		return nil, invalid("cpu %v is not a utilization from 0 to 1", *p.CPU)
 	}
 	if ip := net.ParseIP(p.NetworkIP); p.NetworkIP != "" && (ip == nil || ip.To4() == nil) {
 		return nil, invalid("networkIP %q is not an IPv4 address", p.NetworkIP)
@@ -352,6 +358,9 @@ func (s *Server) ctlPatchNode(n *Node, r *http.Request) (any, *apiError) {
 	}
 	if p.NetworkIP != "" {
 		n.SetNetworkIP(p.NetworkIP)
+	}
+	if p.CPU != nil {
+		n.SetCPU(*p.CPU)
 	}
 	if p.SSHD != "" {
 		if err := n.SetSSHD(p.SSHD == "running"); err != nil {

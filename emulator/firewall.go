@@ -167,20 +167,26 @@ func (s *Server) rulesFor(tags []string) []*compute.Firewall {
 
 // iapAdmits is the emulator's own reading of the rules (it must not use
 // gkessh's): does an ingress connection from anywhere in IAP's range reach
-// port 22/tcp of a node with these tags? Rules are taken by priority, a deny
-// before an allow of equal priority; the first that matches decides, and
-// none means GCE's implied deny.
+// port 22/tcp of a node with these tags?
 func (s *Server) iapAdmits(tags []string, port int) bool {
-	rules := s.rulesFor(tags)
+	_, iap, _ := net.ParseCIDR(iapRange)
+	return admits(s.rulesFor(tags), iap, port)
+}
+
+// admits reports whether rules let an ingress connection from all of src
+// reach tcp port. Rules are taken by priority, a deny before an allow of
+// equal priority; the first that matches decides, and none means GCE's
+// implied deny.
+func admits(rules []*compute.Firewall, src *net.IPNet, port int) bool {
+	rules = slices.Clone(rules)
 	slices.SortStableFunc(rules, func(a, b *compute.Firewall) int {
 		if a.Priority != b.Priority {
 			return int(a.Priority - b.Priority)
 		}
 		return len(b.Denied) - len(a.Denied)
 	})
-	_, iap, _ := net.ParseCIDR(iapRange)
 	for _, r := range rules {
-		if r.Disabled || r.Direction != "INGRESS" || !coversNet(r.SourceRanges, iap) {
+		if r.Disabled || r.Direction != "INGRESS" || !coversNet(r.SourceRanges, src) {
 			continue
 		}
 		for _, a := range r.Allowed {
@@ -302,6 +308,12 @@ func (s *Server) getEffectiveFirewalls(r *http.Request) (any, *apiError) {
 	if nic != "nic0" {
 		return nil, invalid("Invalid value for field 'networkInterface': '%s'. The network interface does not exist.", nic)
 	}
+	return &compute.InstancesGetEffectiveFirewallsResponse{Firewalls: s.effectiveRules(n)}, nil
+}
+
+// effectiveRules are the VPC rules that apply to the node's nic0, with its
+// closed IAP switch as a rule.
+func (s *Server) effectiveRules(n *Node) []*compute.Firewall {
 	n.mu.Lock()
 	tags, open := slices.Clone(n.tags), n.firewall
 	n.mu.Unlock()
@@ -309,7 +321,7 @@ func (s *Server) getEffectiveFirewalls(r *http.Request) (any, *apiError) {
 	if !open {
 		rules = append(rules, s.closedRule(n.Name))
 	}
-	return &compute.InstancesGetEffectiveFirewallsResponse{Firewalls: rules}, nil
+	return rules
 }
 
 // closedRule is how the node's closed IAP switch (Node.SetFirewall) shows

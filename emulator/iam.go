@@ -8,10 +8,11 @@ import (
 	"strings"
 )
 
-// testIamPermissions as the four APIs gcloud's troubleshooter asks serve
+// testIamPermissions as the five APIs gcloud's troubleshooter asks serve
 // it: Compute (instances), Resource Manager v3 (projects), IAM (service
-// accounts) and IAP (tunnel instances). Each answers from the token's
-// Grant: the asked permissions it holds.
+// accounts), IAP (tunnel instances) and Network Management (connectivity
+// tests). Each answers from the token's Grant: the asked permissions it
+// holds.
 
 // permsRequest is every API's TestIamPermissionsRequest.
 type permsRequest struct {
@@ -50,46 +51,39 @@ func (s *Server) testInstancePermissions(r *http.Request) (any, *apiError) {
 	return held(r, requestGrant(r))
 }
 
-// serveTestIAM serves the other three APIs' testIamPermissions, whose
-// resource names end in ":testIamPermissions":
+// serveTestIAM serves the other APIs' testIamPermissions, whose resource
+// names end in ":testIamPermissions":
 //
 //	POST /v3/projects/P:testIamPermissions                           (Resource Manager)
 //	POST /v1/projects/P/serviceAccounts/EMAIL:testIamPermissions     (IAM)
 //	POST /v1/projects/P/iap_tunnel/zones/Z/instances/I:testIamPermissions (IAP)
+//	POST /v1/projects/P/locations/global/connectivityTests/*:testIamPermissions (Network Management)
 //
 // Errors use google.rpc.Status JSON, as these APIs do.
 func (s *Server) serveTestIAM(w http.ResponseWriter, r *http.Request) {
-	s.apiCalls.Add(1)
-	fail := func(code int, status, msg string) {
-		writeJSON(w, code, map[string]any{"error": map[string]any{"code": code, "message": msg, "status": status}})
-	}
 	path, ok := strings.CutSuffix(r.URL.Path, ":testIamPermissions")
-	if !ok {
-		fail(http.StatusNotFound, "NOT_FOUND", fmt.Sprintf("The emulator does not serve %s %s", r.Method, r.URL.Path))
-		return
-	}
 	rest := strings.TrimPrefix(strings.TrimPrefix(path, "/v3/"), "/v1/")
 	parts := strings.Split(rest, "/")
+	nm := len(parts) == 6 && parts[2] == "locations" && parts[4] == "connectivityTests"
 	known := (strings.HasPrefix(path, "/v3/") && len(parts) == 2) ||
 		(len(parts) == 4 && parts[2] == "serviceAccounts") ||
-		(len(parts) == 7 && parts[2] == "iap_tunnel" && parts[3] == "zones" && parts[5] == "instances")
-	if parts[0] != "projects" || !known {
-		fail(http.StatusNotFound, "NOT_FOUND", fmt.Sprintf("The emulator does not serve %s %s", r.Method, r.URL.Path))
+		(len(parts) == 7 && parts[2] == "iap_tunnel" && parts[3] == "zones" && parts[5] == "instances") || nm
+	if !ok || parts[0] != "projects" || !known {
+		s.apiCalls.Add(1)
+		writeStatus(w, http.StatusNotFound, "NOT_FOUND", fmt.Sprintf("The emulator does not serve %s %s", r.Method, r.URL.Path))
 		return
 	}
-	g := s.bearerGrant(r)
-	switch {
-	case g == nil:
-		fail(http.StatusUnauthorized, "UNAUTHENTICATED", "Request had invalid authentication credentials. "+
-			"Expected OAuth 2 access token, login cookie or other valid authentication credential.")
-		return
-	case !g.projects[parts[1]] || parts[1] != s.cfg.Project:
-		fail(http.StatusForbidden, "PERMISSION_DENIED", "The caller does not have permission")
+	service := ""
+	if nm {
+		service = networkManagement
+	}
+	g := s.rpcCaller(w, r, parts[1], service)
+	if g == nil {
 		return
 	}
 	out, err := held(r, g)
 	if err != nil {
-		fail(err.code, "INVALID_ARGUMENT", err.message)
+		writeStatus(w, err.code, "INVALID_ARGUMENT", err.message)
 		return
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -86,6 +86,8 @@ type Server struct {
 	vpc    vpc         // network, firewall rules, GKE clusters (firewall.go)
 	serial serialPorts // nodes' serial port output (serial.go)
 
+	trouble troubleState // what gcloud's troubleshooter reads (troubleshoot.go)
+
 	oauth oauthState // token endpoint and impersonation (oauth.go)
 	tls   *tlsState  // certificates under Config.TLS (tls.go); nil without
 }
@@ -186,6 +188,10 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /v3/projects/", s.serveTestIAM)
 	s.mux.HandleFunc("POST /v1/projects/{project}/serviceAccounts/", s.serveTestIAM)
 	s.mux.HandleFunc("POST /v1/projects/{project}/iap_tunnel/", s.serveTestIAM)
+	s.mux.HandleFunc("/v1/projects/{project}/locations/global/", s.serveNetworkManagement)
+	s.mux.HandleFunc("GET /v1/projects/{project}/services/{service}", s.serveServiceUsage)
+	s.mux.HandleFunc("POST /v1/projects/{project}/services/{service}", s.serveServiceUsage)
+	s.mux.HandleFunc("GET /v3/projects/{project}/timeSeries", s.serveTimeSeries)
 	s.mux.HandleFunc("POST /token", s.serveToken)
 	s.mux.HandleFunc("POST /v1/projects/{project}/serviceAccounts/{sa}", s.serveGenerateAccessToken)
 	for i := 0; i < cfg.Nodes; i++ {
