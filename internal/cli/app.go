@@ -39,6 +39,10 @@ func mainWith(ctx context.Context, args []string, stdio Stdio, d *deps) int {
 	if err == nil {
 		err = app.RunContext(ctx, args)
 	}
+	if interrupted(ctx, err) {
+		fmt.Fprintln(stdio.Err, "gkessh: interrupted")
+		return exitInterrupted
+	}
 	login := isLogin(app, args)
 	if login && err != nil {
 		if code, ok := loginMistake(app, args, err, stdio.Err); ok {
@@ -46,6 +50,15 @@ func mainWith(ctx context.Context, args []string, stdio Stdio, d *deps) int {
 		}
 	}
 	return report(stdio.Err, err, login)
+}
+
+// interrupted reports whether err is the command giving up because ctx,
+// the process's signals, ended it: as a shell reports a process killed by
+// SIGINT, that is exit 130, not a failure of gkessh's. A status a command
+// chose from its nodes' results (run's, cp's) carries no such error and
+// stays.
+func interrupted(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && errors.Is(err, context.Canceled)
 }
 
 // loginMistake reports a failed login that was no login at all: gkessh

@@ -680,3 +680,51 @@ func TestRunRefusedWritesNothing(t *testing.T) {
 		t.Errorf("%d metadata writes for a run IAP refused everywhere, want 0", w)
 	}
 }
+
+// TestInterruptExits130: a login stopped by Ctrl-C (its context cancelled)
+// says "interrupted" and exits 130, as run does and as a shell reports a
+// process SIGINT ended; it used to say "session ended: context canceled"
+// and exit 255, a failure of gkessh's own. No tunnel or remote process is
+// left behind.
+func TestInterruptExits130(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 1})
+	node := e.srv.Nodes()[0]
+	for i, tc := range []struct {
+		name string
+		args []string
+		said string // stderr's end
+	}{
+		{"login", []string{node, "--"}, "\ngkessh: interrupted\n"},
+		{"run", []string{"run", node, "--"}, ": interrupted while running)\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nap := fmt.Sprintf("%d.%06d", 300+i, time.Now().UnixNano()%1e6)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var out, errb testio.Buffer
+			exited := make(chan int, 1)
+			go func() {
+				args := slices.Concat([]string{"gkessh"}, tc.args, []string{"echo started; exec sleep " + nap})
+				exited <- Main(ctx, args, Stdio{In: strings.NewReader(""), Out: &out, Err: &errb})
+			}()
+			waitUntil(t, 30*time.Second, func() bool { return strings.Contains(out.String(), "started") }, func() string { return errb.String() })
+			cancel()
+			select {
+			case code := <-exited:
+				if code != exitInterrupted {
+					t.Errorf("exit %d, want %d:\n%s", code, exitInterrupted, errb.String())
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("did not stop after the interrupt:\n%s", errb.String())
+			}
+			if !strings.HasSuffix(errb.String(), tc.said) {
+				t.Errorf("stderr does not end with %q:\n%s", tc.said, errb.String())
+			}
+			waitUntil(t, 20*time.Second, func() bool {
+				return e.srv.Stats().LiveTunnels == 0 && !processRunning(t, "sleep "+nap)
+			}, func() string {
+				return fmt.Sprintf("%+v; remote sleep running: %v", e.srv.Stats(), processRunning(t, "sleep "+nap))
+			})
+		})
+	}
+}
