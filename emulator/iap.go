@@ -32,6 +32,9 @@ const backendDialTimeout = 5 * time.Second
 var iapUpgrader = websocket.Upgrader{
 	ReadBufferSize:  64 << 10,
 	WriteBufferSize: 32 << 10, // a whole DATA frame: one write each
+	// A message's buffer is taken only while it is written: no 32 KiB
+	// kept per tunnel.
+	WriteBufferPool: new(sync.Pool),
 	Subprotocols:    []string{relaySubprotocol},
 	// IAP clients send Origin: bot:iap-tunneler, which is no web origin.
 	CheckOrigin: func(*http.Request) bool { return true },

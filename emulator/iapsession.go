@@ -3,6 +3,7 @@
 package emulator
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +45,10 @@ const (
 	relayWindow = 2 << 20
 	// relayBurst bounds the DATA frames built and sent in one go.
 	relayBurst = 16
+	// relayNodeRead and relayNodeWrite bound one read from and one write
+	// to the node.
+	relayNodeRead  = 64 << 10
+	relayNodeWrite = 256 << 10
 	// lazyAckBytes is what a lazy relay (Faults.AckIdle) lets the client
 	// send before it acknowledges.
 	lazyAckBytes = 32 << 10
@@ -228,7 +233,9 @@ func (ss *relaySession) rewind(ack uint64) (uint64, error) {
 // readNode reads the node's bytes into down, at most relayWindow of them
 // unacknowledged, until the node closes its end or the session ends.
 func (ss *relaySession) readNode() {
-	buf := make([]byte, 64<<10)
+	// Most tunnels carry a few kilobytes: the buffer starts small and
+	// grows to relayNodeRead once reads fill it.
+	buf := make([]byte, 4<<10)
 	for {
 		ss.mu.Lock()
 		full := ss.down.len() >= relayWindow
@@ -254,6 +261,9 @@ func (ss *relaySession) readNode() {
 		signal(ss.wake)
 		if err != nil {
 			return
+		}
+		if n == len(buf) && len(buf) < relayNodeRead {
+			buf = make([]byte, min(4*len(buf), relayNodeRead))
 		}
 	}
 }
@@ -324,7 +334,9 @@ func (ss *relaySession) serve(ws *websocket.Conn) bool {
 // readLoop handles the client's messages until the websocket fails (err)
 // or the relay must close it (code and reason).
 func (ss *relaySession) readLoop(ws *websocket.Conn, stop <-chan struct{}) (code int, reason string, err error) {
-	buf := make([]byte, relayReadLimit+1)
+	// Grown to the largest message yet, not to the read limit at once:
+	// most tunnels carry a few kilobytes.
+	var msg bytes.Buffer
 	for {
 		typ, r, err := ws.NextReader()
 		if err != nil {
@@ -333,11 +345,11 @@ func (ss *relaySession) readLoop(ws *websocket.Conn, stop <-chan struct{}) (code
 		if typ != websocket.BinaryMessage {
 			return closeInvalidWebsocketOpcode, "binary messages only", nil
 		}
-		n, err := io.ReadFull(r, buf)
-		if err != io.ErrUnexpectedEOF && err != io.EOF {
+		msg.Reset()
+		if _, err := msg.ReadFrom(r); err != nil {
 			return 0, "", err // gorilla's read limit stops a longer one
 		}
-		f, err := parseClientFrame(buf[:n])
+		f, err := parseClientFrame(msg.Bytes())
 		if err != nil {
 			return closeInvalidData, err.Error(), nil
 		}
@@ -389,11 +401,11 @@ var errStopped = errors.New("the websocket's writer stopped")
 // A failed write, while the node's end is open, closes the tunnel with
 // 4009.
 func (ss *relaySession) writeNode() {
-	buf := make([]byte, 256<<10)
+	var buf []byte // grows to the most queued at once, at most relayNodeWrite
 	for {
 		ss.mu.Lock()
-		n := min(ss.up.len(), len(buf))
-		copy(buf, ss.up.slice(0, n))
+		n := min(ss.up.len(), relayNodeWrite)
+		buf = append(buf[:0], ss.up.slice(0, n)...)
 		ss.mu.Unlock()
 		if n == 0 {
 			select {
@@ -475,7 +487,11 @@ func (ss *relaySession) acked(n uint64) error {
 func (ss *relaySession) writeLoop(ws *websocket.Conn, stop <-chan struct{}) error {
 	wc, _ := ws.NetConn().(*wireConn)
 	var frames [][]byte
-	buf := make([]byte, 0, relayBurst*(6+relayMaxData)+10)
+	// buf grows by append to the largest burst yet (at most relayBurst
+	// DATA frames and an ACK), not to that at once: most tunnels carry a
+	// few kilobytes. A frame already in frames keeps the array it was
+	// built in.
+	var buf []byte
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {

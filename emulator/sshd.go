@@ -444,13 +444,32 @@ func splice(ctx context.Context, ch ssh.Channel, conn net.Conn) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		io.Copy(conn, ch)
+		copyPooled(conn, ch)
 		conn.(*net.TCPConn).CloseWrite()
 	}()
-	io.Copy(ch, conn)
+	copyPooled(ch, conn)
 	ch.CloseWrite()
 	<-done
 }
+
+// copyBufs are the buffers of copyPooled: a node runs a process or two per
+// connection, and each would otherwise allocate a 32 KiB buffer per stream.
+var copyBufs = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
+// copyPooled is io.Copy with a buffer from copyBufs. Both ends are wrapped
+// so that neither's ReadFrom or WriteTo (os.File's, net.TCPConn's, which
+// fall back to io.Copy's own buffer for a channel) takes over.
+func copyPooled(dst io.Writer, src io.Reader) (int64, error) {
+	buf := copyBufs.Get().(*[32 << 10]byte)
+	defer copyBufs.Put(buf)
+	return io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, buf[:])
+}
+
+// pooledWriter is a process's stdout or stderr: os/exec copies the
+// process's pipe into it with ReadFrom, and so with copyPooled's buffer.
+type pooledWriter struct{ io.Writer }
+
+func (w pooledWriter) ReadFrom(r io.Reader) (int64, error) { return copyPooled(w.Writer, r) }
 
 // session is one "session" channel: an optional PTY and at most one process.
 type session struct {
@@ -667,7 +686,7 @@ func (s *session) start(ctx context.Context, req *ssh.Request, wg *sync.WaitGrou
 			wg.Add(2)
 			go func() {
 				defer wg.Done()
-				io.Copy(s.master, s.ch)
+				copyPooled(s.master, s.ch)
 			}()
 			go func() {
 				defer wg.Done()
@@ -675,7 +694,7 @@ func (s *session) start(ctx context.Context, req *ssh.Request, wg *sync.WaitGrou
 			}()
 		}
 	}
-	cmd.Stdout, cmd.Stderr = s.ch, s.ch.Stderr()
+	cmd.Stdout, cmd.Stderr = pooledWriter{s.ch}, pooledWriter{s.ch.Stderr()}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -691,7 +710,7 @@ func (s *session) start(ctx context.Context, req *ssh.Request, wg *sync.WaitGrou
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			io.Copy(stdin, s.ch)
+			copyPooled(stdin, s.ch)
 			stdin.Close() // EOF from the client
 		}()
 		go func() {
@@ -707,7 +726,7 @@ func (s *session) waitPTY() {
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
-		io.Copy(s.ch, s.master) // ends with EIO when the last holder exits
+		copyPooled(s.ch, s.master) // ends with EIO when the last holder exits
 	}()
 	err := s.cmd.Wait()
 	// A background job may keep the terminal open; stop reading shortly
