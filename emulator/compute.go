@@ -75,7 +75,12 @@ func writeAPIError(w http.ResponseWriter, e *apiError) {
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v) // an error here means the client left
+	// An error here means the client left.
+	if raw, ok := v.(rawJSON); ok {
+		w.Write(raw)
+		return
+	}
+	json.NewEncoder(w).Encode(v)
 }
 
 // computeRoutes maps the Compute API methods the emulator serves.
@@ -217,6 +222,7 @@ func (s *Server) setInstanceMetadata(r *http.Request) (any, *apiError) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.changed()
 	if err := s.replaceMetadata(r, &n.metadata, req); err != nil {
 		return nil, err
 	}
@@ -410,15 +416,26 @@ func (s *Server) getInstance(r *http.Request) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	return s.instance(n), nil
+	return rawJSON(s.instance(n).line), nil
 }
 
-// instance renders a node as a GKE node's Compute instance.
-func (s *Server) instance(n *Node) *compute.Instance {
-	zoneURL := s.zoneURL(n.Zone)
-	region := n.Zone[:max(strings.LastIndex(n.Zone, "-"), 0)]
+// instance renders a node as a GKE node's Compute instance, or returns it
+// as rendered since it last changed.
+func (s *Server) instance(n *Node) *renderedInstance {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.rendered == nil {
+		res := s.renderInstance(n)
+		n.rendered = &renderedInstance{res: res, line: append(mustMarshal(res), '\n')}
+	}
+	return n.rendered
+}
+
+// renderInstance renders a node as a GKE node's Compute instance; call
+// with n.mu held.
+func (s *Server) renderInstance(n *Node) *compute.Instance {
+	zoneURL := s.zoneURL(n.Zone)
+	region := n.Zone[:max(strings.LastIndex(n.Zone, "-"), 0)]
 	return &compute.Instance{
 		Kind:        "compute#instance",
 		Id:          n.ID,
@@ -471,15 +488,17 @@ func (s *Server) zones() []string {
 	return slices.Compact(zones)
 }
 
-// instancesIn renders the nodes in zone that pass the filter, sorted by name.
-func (s *Server) instancesIn(zone string, f filterExpr) []*compute.Instance {
+// instancesIn renders the nodes in zone that pass the filter, sorted by
+// name, and adds their encodings to enc.
+func (s *Server) instancesIn(zone string, f filterExpr, enc instanceJSON) []*compute.Instance {
 	var out []*compute.Instance
 	for _, n := range s.nodeList() {
 		if n.Zone != zone {
 			continue
 		}
-		if in := s.instance(n); f == nil || f.eval(filterObject(in)) {
-			out = append(out, in)
+		if ri := s.instance(n); f == nil || f.eval(filterObject(ri.encoded())) {
+			out = append(out, ri.res)
+			enc.add(ri)
 		}
 	}
 	return out
@@ -539,16 +558,17 @@ func (s *Server) listInstances(r *http.Request) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	all := s.instancesIn(zone, f)
+	enc := instanceJSON{}
+	all := s.instancesIn(zone, f, enc)
 	end := min(start+size, len(all))
 	start = min(start, end)
-	return &compute.InstanceList{
+	return enc.list(&compute.InstanceList{
 		Kind:          "compute#instanceList",
 		Id:            fmt.Sprintf("projects/%s/zones/%s/instances", s.cfg.Project, zone),
 		Items:         all[start:end],
 		NextPageToken: pageToken(end, len(all)),
 		SelfLink:      s.zoneURL(zone) + "/instances",
-	}, nil
+	}), nil
 }
 
 // aggregatedListInstances returns the instances of every zone, zone by
@@ -566,9 +586,10 @@ func (s *Server) aggregatedListInstances(r *http.Request) (any, *apiError) {
 	}
 	zones := s.zones()
 	byZone := map[string][]*compute.Instance{}
+	enc := instanceJSON{}
 	total := 0
 	for _, zone := range zones {
-		found := s.instancesIn(zone, f)
+		found := s.instancesIn(zone, f, enc)
 		// This page's share of the zone: items [start, start+size) of
 		// all zones' instances in order.
 		lo, hi := min(max(start-total, 0), len(found)), min(max(start+size-total, 0), len(found))
@@ -588,13 +609,13 @@ func (s *Server) aggregatedListInstances(r *http.Request) (any, *apiError) {
 			Data:    []*compute.InstancesScopedListWarningData{{Key: "scope", Value: scope}},
 		}}
 	}
-	return &compute.InstanceAggregatedList{
+	return enc.aggregatedList(&compute.InstanceAggregatedList{
 		Kind:          "compute#instanceAggregatedList",
 		Id:            fmt.Sprintf("projects/%s/aggregated/instances", s.cfg.Project),
 		Items:         items,
 		NextPageToken: pageToken(start+size, total),
 		SelfLink:      s.projectURL() + "/aggregated/instances",
-	}, nil
+	}), nil
 }
 
 // parseFilter parses a list request's filter (filter.go).

@@ -123,6 +123,7 @@ func (n *Node) SetLabels(labels map[string]string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.labels = maps.Clone(labels)
+	n.changed()
 }
 
 // SetNetworkIP sets the internal IP the Compute API reports for the node.
@@ -130,6 +131,7 @@ func (n *Node) SetNetworkIP(ip string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.ip = ip
+	n.changed()
 }
 
 // SetStatus sets the instance status the Compute API reports and the IAP
@@ -140,6 +142,7 @@ func (n *Node) SetStatus(status string) error {
 	}
 	n.mu.Lock()
 	n.status = status
+	n.changed()
 	n.mu.Unlock()
 	return nil
 }
@@ -471,6 +474,7 @@ func (s *Server) setNodeMetadata(n *Node, attrs map[string]*string) error {
 	defer s.mu.Unlock()
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.changed()
 	return s.patchMetadata(&n.metadata, attrs)
 }
 

@@ -8,8 +8,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-
-	compute "google.golang.org/api/compute/v1"
 )
 
 // The Compute API's list filter, read from Google's description of the
@@ -210,12 +208,9 @@ func lookupPath(obj any, path []string) ([]any, bool) {
 	return nil, false
 }
 
-// filterObject is an instance as the filter sees it: its JSON form.
-func filterObject(in *compute.Instance) any {
-	b, err := json.Marshal(in)
-	if err != nil {
-		return nil
-	}
+// filterObject is an instance as the filter sees it: its JSON form, from
+// its encoding.
+func filterObject(b []byte) any {
 	var obj any
 	json.Unmarshal(b, &obj)
 	return obj

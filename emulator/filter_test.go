@@ -98,8 +98,8 @@ func FuzzListFilter(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	obj := filterObject(&compute.Instance{Name: "gke-a", Status: "RUNNING", Id: 7, Labels: map[string]string{"a": "x"},
-		NetworkInterfaces: []*compute.NetworkInterface{{NetworkIP: "10.0.0.1"}}})
+	obj := filterObject(mustMarshal(&compute.Instance{Name: "gke-a", Status: "RUNNING", Id: 7, Labels: map[string]string{"a": "x"},
+		NetworkInterfaces: []*compute.NetworkInterface{{NetworkIP: "10.0.0.1"}}}))
 	f.Fuzz(func(t *testing.T, s string) {
 		x, err := parseListFilter(s)
 		if err == nil && x != nil {

@@ -128,6 +128,7 @@ func (s *Server) joinCluster(n *Node) {
 	}
 	n.mu.Lock()
 	n.tags = []string{c.Tag}
+	n.changed()
 	n.mu.Unlock()
 }
 

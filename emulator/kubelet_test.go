@@ -119,14 +119,14 @@ func TestKubeletReadOnlyPortThroughSSHD(t *testing.T) {
 	if _, _, err := getVia(c, "127.0.0.1:10255", "/healthz", nil); err == nil || !strings.Contains(err.Error(), "Connection refused") {
 		t.Errorf("read-only port off: GET = %v, want connection refused", err)
 	}
-	if cfg := srv.instance(n).Metadata; !strings.Contains(itemValue(cfg, "kubelet-config"), "kind: KubeletConfiguration") ||
+	if cfg := srv.instance(n).res.Metadata; !strings.Contains(itemValue(cfg, "kubelet-config"), "kind: KubeletConfiguration") ||
 		strings.Contains(itemValue(cfg, "kubelet-config"), "readOnlyPort") {
 		t.Errorf("kubelet-config with the port off = %q", itemValue(cfg, "kubelet-config"))
 	}
 	if err := srv.SetKubeletReadOnlyPort(n.Name, true); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(itemValue(srv.instance(n).Metadata, "kubelet-config"), "\nreadOnlyPort: 10255\n") {
+	if !strings.Contains(itemValue(srv.instance(n).res.Metadata, "kubelet-config"), "\nreadOnlyPort: 10255\n") {
 		t.Errorf("kubelet-config with the port on lacks readOnlyPort: 10255")
 	}
 	if code, _, err := getVia(c, "127.0.0.1:10255", "/healthz", nil); err != nil || code != 200 {

@@ -36,6 +36,9 @@ type Node struct {
 	kubelet     *kubelet // the kubelet stub (kubelet.go)
 	sshd        nodeSSHD
 	stop        func() // stops the guest agent
+	// rendered is the instance resource as last rendered (Server.instance);
+	// nil once anything it shows changed (changed).
+	rendered *renderedInstance
 }
 
 // nodeSSHD is a node's SSH server as the rest of the emulator sees it.
