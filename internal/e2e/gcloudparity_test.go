@@ -27,10 +27,7 @@ import (
 //     asked for; with the key in the profile, a new expiry is
 //     sshPublicKeys.patch (path, updateMask, body) and no import.
 //
-// Not compared: --troubleshoot. gcloud 528's first check enables the
-// Network Management API through Service Usage and asks Google's DNS for
-// the source IP, none of which the emulator serves (it stops there with
-// a ConnectionError to serviceusage.googleapis.com).
+// --troubleshoot is compared in TestGcloudAndGkesshTroubleshootAlike.
 func TestGcloudAndGkesshSendAlike(t *testing.T) {
 	need(t, "gcloud", "python3", "ssh")
 	if testing.Short() {
