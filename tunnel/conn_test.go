@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -328,4 +329,55 @@ func TestCallerDial(t *testing.T) {
 	if n := writes.Load() - before; n >= 32 {
 		t.Errorf("1 MiB went out in %d writes, want bursts", n)
 	}
+}
+
+// TestLightTunnelsHoldLess: a Light dialer's open tunnels hold far less
+// memory than the default's (a 32 KiB websocket read buffer, not 256 KiB),
+// for a fleet that keeps many open at once. The relay's share is the same
+// for both, so the difference is the client's.
+func TestLightTunnelsHoldLess(t *testing.T) {
+	r := newRelay(t)
+	r.echo(t, 8080)
+	const n = 16
+	held := func(light bool) uint64 {
+		d := *r.dialer
+		d.Light = light
+		before := liveHeap()
+		var conns []net.Conn
+		for range n {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			c, err := d.DialContext(ctx, r.target(8080))
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+			// A few bytes each way, as an SSH handshake sends.
+			if _, err := c.Write([]byte("ping")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		after := liveHeap()
+		for _, c := range conns {
+			c.Close()
+		}
+		return (after - min(before, after)) / n
+	}
+	held(false) // the relay's first tunnels grow what it keeps for all
+	heavy, light := held(false), held(true)
+	t.Logf("an open tunnel holds %d KiB, %d KiB when Light", heavy>>10, light>>10)
+	if heavy < light+128<<10 {
+		t.Errorf("a Light tunnel holds %d KiB, the default one %d KiB: want at least 128 KiB less", light>>10, heavy>>10)
+	}
+}
+
+// liveHeap is the heap in use after a collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }

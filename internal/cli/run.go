@@ -307,6 +307,7 @@ func selectFleet(ctx context.Context, a *access.Access, o fleetOptions, d *deps,
 		return sel, fleet.Config{}, err
 	}
 	dl.Throttled = t.tunnel
+	dl.Light = true // up to --parallel tunnels at once, most moving a few KiB
 	return sel, fleet.Config{
 		Access: a,
 		Dial: func(ctx context.Context, inst *gce.Instance) (net.Conn, error) {

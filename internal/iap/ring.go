@@ -9,8 +9,10 @@ type ring struct {
 	n   int // bytes held
 }
 
-// minRing is the first allocation: one full DATA payload and then some.
-const minRing = 32 << 10
+// minRing is the first allocation: an SSH handshake's packets, which is
+// all that most of a fleet's streams ever hold; a bulk transfer doubles it
+// to its working size in a few steps.
+const minRing = 4 << 10
 
 func (b *ring) len() int { return b.n }
 

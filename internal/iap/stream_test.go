@@ -102,3 +102,17 @@ func FuzzStreamHandle(f *testing.F) {
 		}
 	})
 }
+
+// TestRingStartsSmall: a ring holding a handshake packet takes 4 KiB, not
+// a DATA frame's worth: a fleet keeps two per tunnel, many tunnels at once.
+func TestRingStartsSmall(t *testing.T) {
+	var b ring
+	b.write(make([]byte, 1500), sendWindow)
+	if len(b.buf) > 4<<10 {
+		t.Errorf("a ring holding 1500 bytes allocated %d", len(b.buf))
+	}
+	b.write(make([]byte, 100<<10), sendWindow)
+	if b.len() != 1500+100<<10 {
+		t.Errorf("holds %d bytes, want %d", b.len(), 1500+100<<10)
+	}
+}
