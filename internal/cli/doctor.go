@@ -207,7 +207,7 @@ func (d *doctor) checkNode(ctx context.Context, c *gce.Client, proj *gce.Project
 	} else {
 		d.checkMetadataKeys(p, planErr, pub)
 	}
-	d.checkIAM(ctx, c, n, inst, mode)
+	d.checkIAM(ctx, c, n, inst, mode, p.Scope)
 	d.checkFirewall(ctx, c, n, inst)
 	d.checkSerial(ctx, c, n)
 	switch hk, err := a.HostKeys(ctx, p); {

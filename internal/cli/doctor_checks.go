@@ -11,6 +11,7 @@ import (
 	"github.com/gkessh/gkessh/internal/bootlog"
 	"github.com/gkessh/gkessh/internal/firewall"
 	"github.com/gkessh/gkessh/internal/gce"
+	"github.com/gkessh/gkessh/keys"
 )
 
 // The checks gcloud compute ssh --troubleshoot makes, done properly: IAM
@@ -18,8 +19,10 @@ import (
 // and the serial console.
 
 // checkIAM names every permission a login needs that the caller lacks, on
-// each resource gcloud's troubleshooter asks about.
-func (d *doctor) checkIAM(ctx context.Context, c *gce.Client, r access.Node, inst *gce.Instance, mode access.Mode) {
+// each resource gcloud's troubleshooter asks about. scope is where the
+// login writes the key under metadata keys (keys.ScopeProject or
+// keys.ScopeInstance).
+func (d *doctor) checkIAM(ctx context.Context, c *gce.Client, r access.Node, inst *gce.Instance, mode access.Mode, scope string) {
 	metadataKeys := mode == access.MetadataKeys
 	instPerms := []string{"compute.instances.get", "compute.instances.use"}
 	projPerms := []string{"resourcemanager.projects.get", "compute.projects.get", "compute.zoneOperations.get", "compute.globalOperations.get"}
@@ -67,10 +70,25 @@ func (d *doctor) checkIAM(ctx context.Context, c *gce.Client, r access.Node, ins
 		_, saAnswered := missing[gce.OnServiceAccount]
 		fallback = fallback && saAnswered
 	}
+	// A node that reads project keys gets the key through the project
+	// when the caller may write it: the instance's own setMetadata is
+	// then needed only by nodes that block project keys.
+	_, projAnswered := missing[gce.OnProject]
+	projectWrite := metadataKeys && scope == keys.ScopeProject && projAnswered &&
+		!slices.Contains(missing[gce.OnProject], "compute.projects.setCommonInstanceMetadata") &&
+		!slices.Contains(missing[gce.OnProject], "compute.globalOperations.get")
 	for _, ch := range checks {
 		m := missing[ch.on]
 		if len(m) == 0 {
 			continue
+		}
+		if ch.on == gce.OnInstance && projectWrite && slices.Contains(m, "compute.instances.setMetadata") {
+			d.warn("IAM on the instance %s: missing compute.instances.setMetadata: your key goes to project metadata, which you may write, "+
+				"and %s reads it; only a node that blocks project keys needs its own", r.Name, r.Name)
+			if m = slices.DeleteFunc(slices.Clone(m), func(p string) bool { return p == "compute.instances.setMetadata" }); len(m) == 0 {
+				all = false
+				continue
+			}
 		}
 		all = false
 		what := ch.on

@@ -226,6 +226,40 @@ func TestDoctorProjectWriteRefused(t *testing.T) {
 	}
 }
 
+// TestDoctorInstanceWriteRefused: without compute.instances.setMetadata
+// but with the project write, a login to a node that reads project keys
+// gets in through the project, so doctor warns rather than fails (gcloud's
+// troubleshooter names it a problem). On a node that blocks project keys
+// it is a failure.
+func TestDoctorInstanceWriteRefused(t *testing.T) {
+	e := newParallelEnv(t, emulator.Config{Nodes: 1})
+	node := e.srv.Nodes()[0]
+	e.srv.AddGrant("project-writer", emulator.Grant{Projects: []string{e.srv.ProjectName()}, Permissions: []string{
+		"compute.instances.get", "compute.instances.list", "compute.instances.use", "compute.instances.getGuestAttributes",
+		"compute.instances.getSerialPortOutput", "compute.instances.getEffectiveFirewalls", "compute.projects.get",
+		"compute.projects.setCommonInstanceMetadata", "compute.globalOperations.get", "compute.zoneOperations.get",
+		"resourcemanager.projects.get", "compute.networks.get", "compute.firewalls.list", "iap.tunnelInstances.accessViaIAP",
+		"iam.serviceAccounts.actAs", "iam.serviceAccounts.get"}})
+	if err := os.WriteFile(filepath.Join(e.home, "token"), []byte("project-writer"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := "warn  IAM on the instance " + node + ": missing compute.instances.setMetadata: your key goes to project metadata"
+	out, errOut, code := e.run("doctor", node)
+	if code != 0 || !strings.Contains(out, want) || strings.Contains(out, "FAIL") {
+		t.Errorf("doctor: exit %d, want 0 and %q:\n%s%s", code, want, out, errOut)
+	}
+	if _, stderr, code := e.run(node, "--", "true"); code != 0 {
+		t.Errorf("login: exit %d:\n%s", code, stderr)
+	}
+	if err := e.srv.SetInstanceMetadata(node, map[string]*string{"block-project-ssh-keys": ptrTo("TRUE")}); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code = e.run("doctor", node)
+	if code != exitOther || !strings.Contains(out, "FAIL  IAM on the instance "+node+": missing compute.instances.setMetadata\n") {
+		t.Errorf("a node that blocks project keys: exit %d, want a FAIL for the instance write:\n%s", code, out)
+	}
+}
+
 // TestDoctorProjectOrigin: doctor's project line says where the project
 // came from, since a wrong default project reads as "permission denied"
 // further down.
