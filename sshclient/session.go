@@ -83,7 +83,7 @@ func Run(ctx context.Context, client *ssh.Client, s Session) (int, error) {
 			fmt.Fprintf(s.Warn, "gkessh: the node refused agent forwarding: %v\n", err)
 		}
 	}
-	sess.Stdin, sess.Stdout, sess.Stderr = s.Stdin, s.Stdout, s.Stderr
+	sess.Stdin, sess.Stdout, sess.Stderr = pooledReader(s.Stdin), pooledWriter(s.Stdout), pooledWriter(s.Stderr)
 	if s.PTY {
 		restore, raw, err := s.setupPTY(sess)
 		if err != nil {
@@ -91,7 +91,7 @@ func Run(ctx context.Context, client *ssh.Client, s Session) (int, error) {
 		}
 		defer restore()
 		if raw && s.Stdin == io.Reader(s.Terminal) {
-			sess.Stdin = consoleInput(s.Terminal)
+			sess.Stdin = pooledReader(consoleInput(s.Terminal))
 		}
 	}
 	if s.Command == "" {
@@ -112,6 +112,48 @@ func Run(ctx context.Context, client *ssh.Client, s Session) (int, error) {
 		return NoStatus, fmt.Errorf("session ended: %w", context.Cause(ctx))
 	}
 	return ExitStatus(err)
+}
+
+// copyBuffers are what a session's streams are copied through.
+// x/crypto/ssh copies stdin, stdout and stderr each with io.Copy, a fresh
+// 32 KiB buffer apiece (stdin twice, through a pipe): for a fleet of short
+// commands that was most of what a node allocated. Handing io.Copy a
+// WriterTo or ReaderFrom that copies through a pooled buffer avoids all
+// but the copy from the pipe to the channel.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// pooledCopy copies r to w through a pooled buffer, as io.Copy does, with
+// neither side's ReaderFrom or WriterTo (which could be the caller's).
+func pooledCopy(w io.Writer, r io.Reader) (int64, error) {
+	b := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(b)
+	return io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{r}, *b)
+}
+
+type pooledReaderTo struct{ io.Reader }
+
+func (r pooledReaderTo) WriteTo(w io.Writer) (int64, error) { return pooledCopy(w, r.Reader) }
+
+type pooledWriterFrom struct{ io.Writer }
+
+func (w pooledWriterFrom) ReadFrom(r io.Reader) (int64, error) { return pooledCopy(w.Writer, r) }
+
+// pooledReader is r copied out through a pooled buffer; nil stays nil (no
+// stdin).
+func pooledReader(r io.Reader) io.Reader {
+	if r == nil {
+		return nil
+	}
+	return pooledReaderTo{r}
+}
+
+// pooledWriter is w copied into through a pooled buffer; nil stays nil
+// (discarded).
+func pooledWriter(w io.Writer) io.Writer {
+	if w == nil {
+		return nil
+	}
+	return pooledWriterFrom{w}
 }
 
 // keepAlive probes the server every interval (none when interval <= 0) and
