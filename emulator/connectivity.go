@@ -15,8 +15,9 @@ import (
 // SSH port over TCP. The emulator's verdict is its own reading of the
 // instance's state and the firewall rules that apply to it (firewall.go):
 // REACHABLE when the instance runs and the rules admit the source to the
-// port, else UNREACHABLE. It models no routes, so an internal-only node is
-// judged on its firewall alone. Only the result is served, no traces.
+// port (or bypassFirewallChecks), else UNREACHABLE. It models no routes,
+// so an internal-only node is judged on its firewall alone. Only the
+// result is served, no traces.
 //
 //	POST /v1/projects/P/locations/global/connectivityTests?testId=ID
 //	GET  /v1/projects/P/locations/global/connectivityTests/ID
@@ -27,18 +28,14 @@ import (
 type connectivityTest struct {
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
-	Source      struct {
-		IPAddress string `json:"ipAddress,omitempty"`
-		ProjectID string `json:"projectId,omitempty"`
-	} `json:"source"`
-	Destination struct {
-		Instance string `json:"instance,omitempty"`
-		Port     int    `json:"port,omitempty"`
-	} `json:"destination"`
-	Protocol            string `json:"protocol,omitempty"`
-	CreateTime          string `json:"createTime,omitempty"`
-	UpdateTime          string `json:"updateTime,omitempty"`
-	ReachabilityDetails *struct {
+	// Source and Destination are kept as sent, and served back so.
+	Source               map[string]any `json:"source"`
+	Destination          map[string]any `json:"destination"`
+	Protocol             string         `json:"protocol,omitempty"`
+	BypassFirewallChecks bool           `json:"bypassFirewallChecks,omitempty"`
+	CreateTime           string         `json:"createTime,omitempty"`
+	UpdateTime           string         `json:"updateTime,omitempty"`
+	ReachabilityDetails  *struct {
 		Result     string `json:"result"`
 		VerifyTime string `json:"verifyTime"`
 	} `json:"reachabilityDetails,omitempty"`
@@ -112,20 +109,21 @@ func (s *Server) createConnectivityTest(w http.ResponseWriter, r *http.Request, 
 		writeStatus(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Invalid test ID")
 		return
 	}
-	src := net.ParseIP(t.Source.IPAddress)
-	dst := strings.Split(t.Destination.Instance, "/")
+	ip, _ := t.Source["ipAddress"].(string)
+	instance, _ := t.Destination["instance"].(string)
+	src, dst := net.ParseIP(ip), strings.Split(instance, "/")
 	if src == nil || len(dst) != 6 || dst[0] != "projects" || dst[2] != "zones" || dst[4] != "instances" {
 		writeStatus(w, http.StatusBadRequest, "INVALID_ARGUMENT", "The source needs an IP address and the destination an instance (projects/P/zones/Z/instances/I)")
 		return
 	}
-	port := t.Destination.Port
-	if port == 0 {
-		port = 80 // Network Management's default destination port
+	port := 80 // Network Management's default destination port
+	if p, ok := t.Destination["port"].(float64); ok {
+		port = int(p)
 	}
 	result := "UNREACHABLE"
 	n, err := s.findNode(dst[5], dst[3])
-	if err == nil && n.Info().Status == "RUNNING" && strings.EqualFold(t.Protocol, "TCP") &&
-		admits(s.effectiveRules(n), &net.IPNet{IP: src, Mask: net.CIDRMask(len(src)*8, len(src)*8)}, port) {
+	if err == nil && n.Info().Status == "RUNNING" && strings.EqualFold(t.Protocol, "TCP") && (t.BypassFirewallChecks ||
+		admits(s.effectiveRules(n), &net.IPNet{IP: src, Mask: net.CIDRMask(len(src)*8, len(src)*8)}, port)) {
 		result = "REACHABLE"
 	}
 	now := time.Now().UTC().Format(time.RFC3339Nano)
@@ -160,6 +158,9 @@ func testOperation(name string, t *connectivityTest, done bool) map[string]any {
 		op["response"] = resp
 		resp["name"], resp["description"], resp["source"], resp["destination"] = t.Name, t.Description, t.Source, t.Destination
 		resp["protocol"], resp["createTime"], resp["updateTime"], resp["reachabilityDetails"] = t.Protocol, t.CreateTime, t.UpdateTime, t.ReachabilityDetails
+		if t.BypassFirewallChecks {
+			resp["bypassFirewallChecks"] = true
+		}
 	}
 	return op
 }

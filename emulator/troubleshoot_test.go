@@ -87,12 +87,12 @@ func TestConnectivityTests(t *testing.T) {
 	srv, hs := newTestServer(t, Config{Nodes: 1})
 	tok, n := srv.Token(), srv.nodeList()[0]
 	const global = "/v1/projects/demo-project/locations/global"
-	test := func(id, ip string) string {
+	test := func(id, ip, extra string) string {
 		t.Helper()
-		body := fmt.Sprintf(`{"description": "This connectivity test is created by 'gcloud compute ssh --troubleshoot'", `+
+		body := fmt.Sprintf(`{%s"description": "This connectivity test is created by 'gcloud compute ssh --troubleshoot'", `+
 			`"destination": {"instance": "projects/demo-project/zones/%s/instances/%s", "port": 22}, `+
 			`"name": "projects/demo-project/locations/global/connectivityTests/%s", "protocol": "TCP", `+
-			`"source": {"ipAddress": "%s", "projectId": "demo-project"}}`, n.Zone, n.Name, id, ip)
+			`"source": {"ipAddress": "%s", "projectId": "demo-project"}}`, extra, n.Zone, n.Name, id, ip)
 		code, op := rpc(t, hs.URL, tok, "POST", global+"/connectivityTests?alt=json&testId="+id, body)
 		if code != 200 || op["done"] != false {
 			t.Fatalf("create %s: %d %v", id, code, op)
@@ -109,16 +109,17 @@ func TestConnectivityTests(t *testing.T) {
 	}
 	srv.SetServices(map[string]bool{"networkmanagement.googleapis.com": true})
 	for _, c := range []struct {
-		id, ip, want string
-		change       func()
+		id, ip, extra, want string
+		change              func()
 	}{
-		{"from-iap", "35.235.241.7", "REACHABLE", func() {}},
-		{"closed", "35.235.241.7", "UNREACHABLE", func() { n.SetFirewall(false) }},
-		{"from-anywhere", "203.0.113.9", "REACHABLE", func() {}}, // default-allow-ssh
-		{"stopped", "203.0.113.9", "UNREACHABLE", func() { n.SetStatus("TERMINATED") }},
+		{"from-iap", "35.235.241.7", "", "REACHABLE", func() {}},
+		{"closed", "35.235.241.7", "", "UNREACHABLE", func() { n.SetFirewall(false) }},
+		{"bypass", "35.235.241.7", `"bypassFirewallChecks": true, `, "REACHABLE", func() {}},
+		{"from-anywhere", "203.0.113.9", "", "REACHABLE", func() {}}, // default-allow-ssh
+		{"stopped", "203.0.113.9", "", "UNREACHABLE", func() { n.SetStatus("TERMINATED") }},
 	} {
 		c.change()
-		if got := test(c.id, c.ip); got != c.want {
+		if got := test(c.id, c.ip, c.extra); got != c.want {
 			t.Errorf("%s: %s, want %s", c.id, got, c.want)
 		}
 	}

@@ -284,6 +284,44 @@ func TestGcloudAndGkesshTroubleshootAlike(t *testing.T) {
 
 }
 
+// TestGcloudConnectivityTest: the real gcloud creates and reads the
+// emulator's Network Management connectivity tests
+// (network-management connectivity-tests create/describe, the same API
+// and wire format the troubleshooter's network check uses, which here
+// cannot get past its DNS lookup), and the verdict follows the node's
+// firewall.
+func TestGcloudConnectivityTest(t *testing.T) {
+	need(t, "gcloud", "python3")
+	if testing.Short() {
+		t.Skip("runs the real gcloud")
+	}
+	adc := filepath.Join(t.TempDir(), "adc.json")
+	w := startEmulator(t, "--nodes", "1", "--adc-file", adc)
+	env := gcloudEnv(t, w, t.TempDir())
+	mustGcloud(t, env, "auth", "activate-service-account", "--key-file", adc)
+	w.control("POST", "/control/services", map[string]bool{"networkmanagement.googleapis.com": true}, nil)
+	node := w.nodes()[0]
+	for _, c := range []struct {
+		id       string
+		firewall bool
+		want     string
+	}{
+		{"iap-closed", false, "UNREACHABLE"},
+		{"iap-open", true, "REACHABLE"},
+	} {
+		w.control("POST", "/control/nodes/"+node.Name, map[string]any{"firewall": c.firewall}, nil)
+		// --async: the emulator has the verdict at once, gcloud's wait
+		// would only sleep.
+		mustGcloud(t, env, "network-management", "connectivity-tests", "create", c.id, "--async",
+			"--source-ip-address=35.235.241.7", "--destination-instance=projects/demo-project/zones/"+node.Zone+"/instances/"+node.Name,
+			"--destination-port=22", "--protocol=TCP")
+		got := mustGcloud(t, env, "network-management", "connectivity-tests", "describe", c.id, "--format=value(reachabilityDetails.result)")
+		if strings.TrimSpace(got) != c.want {
+			t.Errorf("%s: %q, want %s", c.id, got, c.want)
+		}
+	}
+}
+
 // consulted names what rs asked of the emulator, one entry per resource
 // read and per permission tested on a resource, sorted and without
 // repeats: gcloud reads the firewall rules and the serial console twice.
