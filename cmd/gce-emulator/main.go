@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
@@ -23,6 +24,10 @@ import (
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/internal/devprof"
 )
+
+// emulatorGCPercent is the emulator's GOGC: the heap may grow to 5 times
+// what is live between collections, not 2 times.
+const emulatorGCPercent = 400
 
 func main() {
 	project := flag.String("project", "demo-project", "project name")
@@ -42,6 +47,13 @@ func main() {
 	mtlsListen := flag.String("mtls-listen", "127.0.0.1:0", "address of the mTLS port, with --mtls")
 	stop := flag.Bool("stop", false, `stop the emulator GCE_EMULATOR_PID names and print the line that unsets what its lines set, as ssh-agent -k does: eval "$(gce-emulator --stop)"`)
 	flag.Parse()
+	// The emulator stands in for Google's servers, not for a process that
+	// must be frugal with memory: on the machine it shares with the client
+	// it checks, every collection is CPU taken from that client. A GOGC
+	// the user sets still wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(emulatorGCPercent)
+	}
 	stopProfile := devprof.Start()
 	// The command that starts a background emulator warns, on the terminal
 	// its user sees; the emulator it starts writes only to its log.
