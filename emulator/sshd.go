@@ -238,10 +238,11 @@ func (d *builtinSSHD) Close() error {
 func (d *builtinSSHD) serve(ln net.Listener) {
 	defer d.wg.Done()
 	for {
-		c, err := ln.Accept()
+		nc, err := ln.Accept()
 		if err != nil {
 			return // closed by Stop
 		}
+		c := newBatchConn(nc)
 		d.mu.Lock()
 		if d.ln != ln { // Stop ran between Accept and here
 			d.mu.Unlock()
