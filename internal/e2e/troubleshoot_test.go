@@ -50,7 +50,9 @@ var troubleshooterPermissions = []string{
 //     so only gcloud names a busy CPU;
 //   - gcloud's firewall check looks for an allow rule naming IAP's range
 //     and tcp:22 and ignores deny rules and priorities; gkessh evaluates
-//     the rules, so only gkessh finds a deny rule shadowing the allow;
+//     the rules, so only gkessh finds a deny rule shadowing the allow, and
+//     only gcloud calls IAP shut out when default-allow-ssh (0.0.0.0/0)
+//     alone admits it;
 //   - on a stopped node gkessh stops after saying so, while gcloud goes
 //     through every check;
 //   - without compute.instances.setMetadata, on a node that reads the
@@ -150,6 +152,19 @@ func TestGcloudAndGkesshTroubleshootAlike(t *testing.T) {
 			},
 			gcloud: "There is an issue with your IAP configuration",
 			gkessh: `FAIL  firewall: from 35.235.240.0/20 \(IAP\) to tcp:22`,
+		},
+		{
+			// A known difference: no rule names IAP's range, but the
+			// default network's default-allow-ssh (0.0.0.0/0) admits it.
+			// gcloud looks for the range by name; gkessh evaluates.
+			name: "IAP admitted by default-allow-ssh alone", account: trouble,
+			seed: func() { w.control("DELETE", "/control/firewalls/allow-ssh-ingress-from-iap", nil, nil) },
+			undo: func() {
+				w.control("POST", "/control/firewalls", map[string]any{"name": "allow-ssh-ingress-from-iap", "sourceRanges": []string{"35.235.240.0/20"},
+					"allowed": []map[string]any{{"IPProtocol": "tcp", "ports": []string{"22"}}}}, nil)
+			},
+			gcloud:   "There is an issue with your IAP configuration",
+			gkesshOK: `ok    firewall: from 35.235.240.0/20 \(IAP\) to tcp:22, rule default-allow-ssh \(allow, priority 65534\) admits it`,
 		},
 		{
 			name: "the VM stopped", account: trouble,
