@@ -76,9 +76,14 @@ type Recorded struct {
 
 // shared is a known_hosts file parsed, and the Adds waiting to be written.
 type shared struct {
-	mu    sync.Mutex // guards idx and queue
+	mu    sync.Mutex // guards idx, queue and writing
 	idx   *index
 	queue []*addition
+	// writing: this copy is rewriting the file as idx's lines plus some
+	// Adds'. Until it is done idx stands for the file: a Lookup meanwhile
+	// would otherwise see a new file and parse it all again, as a cold
+	// fleet's lookups did at most of its first contacts' rewrites.
+	writing bool
 	// flush is held by the one writing a batch; those who queue meanwhile
 	// wait for it, and the next to take it writes all of theirs at once.
 	flush sync.Mutex
@@ -97,6 +102,9 @@ type entry struct {
 	hosts  []string
 	key    ssh.PublicKey
 }
+
+// parse is parseIndex; tests count the parses through it.
+var parse = parseIndex
 
 func parseIndex(data []byte, info fs.FileInfo) *index {
 	idx := &index{info: info, byHost: map[string][]int{}}
@@ -192,6 +200,9 @@ func (k KnownHosts) state() *shared {
 
 // current brings s.idx up to date with the file; s.mu is held.
 func (s *shared) current(path string) error {
+	if s.idx != nil && s.writing {
+		return nil
+	}
 	if s.idx != nil {
 		info, err := os.Stat(path)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -208,7 +219,7 @@ func (s *shared) current(path string) error {
 	if err != nil {
 		return err
 	}
-	s.idx = parseIndex(data, info)
+	s.idx = parse(data, info)
 	return nil
 }
 
@@ -323,7 +334,7 @@ func (k KnownHosts) add(s *shared, batch []*addition) error {
 	}
 	s.mu.Lock()
 	if s.idx == nil || !sameFile(s.idx.info, info) {
-		s.idx = parseIndex(old, info)
+		s.idx = parse(old, info)
 	}
 	idx := s.idx
 	var b bytes.Buffer
@@ -344,6 +355,7 @@ func (k KnownHosts) add(s *shared, batch []*addition) error {
 			fmt.Fprintf(&b, "%s %s", a.alias, ssh.MarshalAuthorizedKey(key))
 		}
 	}
+	s.writing = b.Len() > 0
 	s.mu.Unlock()
 	if b.Len() == 0 {
 		return nil
@@ -351,13 +363,14 @@ func (k KnownHosts) add(s *shared, batch []*addition) error {
 	if len(old) > 0 && old[len(old)-1] != '\n' {
 		old = append(old, '\n')
 	}
-	if err := write(k.Path, append(old, b.Bytes()...)); err != nil {
-		return err
-	}
+	werr := write(k.Path, append(old, b.Bytes()...))
 	now, err := os.Stat(k.Path)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.writing = false
 	switch {
+	case werr != nil:
+		return werr
 	case s.idx != idx:
 		// Someone read the file meanwhile: their parse is the newer one.
 	case err != nil:
