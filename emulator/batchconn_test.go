@@ -11,12 +11,14 @@ import (
 	"time"
 )
 
-// recordingConn records each Write; while hold is open, the first Write
-// waits for it (entered is closed once that Write started).
+// recordingConn records each Write; the first Write waits until release
+// or Close (entered is closed once that Write started). Reads wait for
+// Close and read nothing.
 type recordingConn struct {
 	net.Conn
-	hold, entered chan struct{}
-	fail          error
+	hold, entered, gone chan struct{}
+	releaseOnce         sync.Once
+	fail                error
 
 	mu     sync.Mutex
 	writes []string
@@ -24,8 +26,10 @@ type recordingConn struct {
 }
 
 func newRecordingConn() *recordingConn {
-	return &recordingConn{hold: make(chan struct{}), entered: make(chan struct{})}
+	return &recordingConn{hold: make(chan struct{}), entered: make(chan struct{}), gone: make(chan struct{})}
 }
+
+func (c *recordingConn) release() { c.releaseOnce.Do(func() { close(c.hold) }) }
 
 func (c *recordingConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
@@ -42,12 +46,23 @@ func (c *recordingConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+func (c *recordingConn) Read([]byte) (int, error) {
+	<-c.gone
+	return 0, net.ErrClosed
+}
+
+func (c *recordingConn) SetDeadline(time.Time) error      { return nil }
 func (c *recordingConn) SetWriteDeadline(time.Time) error { return nil }
+func (c *recordingConn) RemoteAddr() net.Addr             { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
 
 func (c *recordingConn) Close() error {
 	c.mu.Lock()
-	c.closed = true
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.closed = true
+		close(c.gone)
+		c.release() // as a closed socket's write fails
+	}
 	return nil
 }
 
@@ -83,7 +98,7 @@ func TestBatchConnGathersWrites(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Write waits for the connection's write under way")
 	}
-	close(rc.hold)
+	rc.release()
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +116,7 @@ func TestBatchConnGathersWrites(t *testing.T) {
 func TestBatchConnWriteError(t *testing.T) {
 	rc := newRecordingConn()
 	rc.fail = errors.New("connection reset")
-	close(rc.hold)
+	rc.release()
 	b := newBatchConn(rc)
 	mustWrite(t, b, "a")
 	<-b.done // the sender met the error and stopped
@@ -109,4 +124,51 @@ func TestBatchConnWriteError(t *testing.T) {
 		t.Errorf("Write after a failed write: %v, want %v", err, rc.fail)
 	}
 	b.Close()
+}
+
+// oneConnListener accepts c, then waits until it is closed.
+type oneConnListener struct {
+	c      net.Conn
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	var c net.Conn
+	l.once.Do(func() { c = l.c })
+	if c != nil {
+		return c, nil
+	}
+	<-l.closed
+	return nil, net.ErrClosed
+}
+
+func (l *oneConnListener) Close() error   { return nil }
+func (l *oneConnListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
+// TestSSHDStopDropsConnections checks that Stop drops a connection at
+// once, as a node's reboot would, though its client reads nothing and
+// what the server wrote is still queued.
+func TestSSHDStopDropsConnections(t *testing.T) {
+	d := sshdModes[0].new(t).(*builtinSSHD)
+	t.Cleanup(func() { d.Close() })
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	rc := newRecordingConn()
+	t.Cleanup(rc.release)
+	ln := &oneConnListener{c: rc, closed: make(chan struct{})}
+	t.Cleanup(func() { close(ln.closed) })
+	d.mu.Lock()
+	d.ln = ln
+	d.wg.Add(1)
+	d.mu.Unlock()
+	go d.serve(ln)
+	<-rc.entered // the server's version line is being written, and held
+	go d.Stop()
+	select {
+	case <-rc.gone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop did not close the connection while the server's write to it was held")
+	}
 }

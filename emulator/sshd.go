@@ -119,7 +119,7 @@ type builtinSSHD struct {
 
 	// guarded by loopbackServer.mu:
 	authorized map[string]map[string]bool // user -> wire-format keys
-	conns      map[net.Conn]struct{}
+	conns      map[*batchConn]struct{}
 	closed     bool
 }
 
@@ -149,7 +149,7 @@ func (s *loopbackServer) Addr() string {
 func (s *loopbackServer) HostKeys() []ssh.PublicKey { return s.keys }
 
 func newBuiltinSSHD(keys []hostKey, logf func(string, ...any)) (*builtinSSHD, error) {
-	d := &builtinSSHD{loopbackServer: loopbackServer{keys: publicKeys(keys)}, logf: logf, conns: map[net.Conn]struct{}{}, sftpServer: sftpServer()}
+	d := &builtinSSHD{loopbackServer: loopbackServer{keys: publicKeys(keys)}, logf: logf, conns: map[*batchConn]struct{}{}, sftpServer: sftpServer()}
 	d.config = &ssh.ServerConfig{PublicKeyCallback: d.checkKey, ServerVersion: "SSH-2.0-gce-emulator"}
 	for _, k := range keys {
 		d.config.AddHostKey(k.signer)
@@ -219,7 +219,7 @@ func (d *builtinSSHD) Stop() error {
 		d.ln = nil
 	}
 	for c := range d.conns {
-		c.Close()
+		c.Conn.Close() // at once, without sending what is queued, as a reboot would
 	}
 	d.mu.Unlock()
 	d.wg.Wait()
@@ -256,7 +256,7 @@ func (d *builtinSSHD) serve(ln net.Listener) {
 	}
 }
 
-func (d *builtinSSHD) handleConn(c net.Conn) {
+func (d *builtinSSHD) handleConn(c *batchConn) {
 	defer d.wg.Done()
 	defer func() {
 		d.mu.Lock()
