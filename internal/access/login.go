@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -108,14 +109,20 @@ func (a *Access) hostKeyCheck(ctx context.Context, p *Plan) (*knownhosts.HostKey
 		Source: PublishedSource(p.Node), Accept: a.cfg.AcceptChanged, Mode: a.cfg.Strict, Warn: a.cfg.Warn,
 		Publish: func() ([]ssh.PublicKey, error) { return a.published(ctx, p) },
 		OnPin: func(pinned knownhosts.Pinned) {
-			if len(pinned.Added) > 0 {
-				fmt.Fprintf(a.cfg.Warn, "Pinned %d host keys of %s published by its guest (%s) in %s.\n", len(pinned.Added), p.Node.Name, alias, a.cfg.KnownHosts)
-			}
+			a.reportPinned(p, pinned.Added)
 			published, _ := a.published(ctx, p) // read already
 			ReportReplaced(a.cfg.Warn, p.Node, alias, pinned.Replaced, published)
 		},
 	}
 	return v.Prepare()
+}
+
+// reportPinned says on Config.Warn that added, published by p's node's
+// guest, are now recorded for it.
+func (a *Access) reportPinned(p *Plan, added []ssh.PublicKey) {
+	if len(added) > 0 {
+		fmt.Fprintf(a.cfg.Warn, "Pinned %d host keys of %s published by its guest (%s) in %s.\n", len(added), p.Node.Name, knownhosts.HostAlias(p.Node.ID), a.cfg.KnownHosts)
+	}
 }
 
 // published reads, once per plan, the host keys p's node's guest
@@ -144,4 +151,60 @@ func ReportReplaced(w io.Writer, n Node, alias string, old, published []ssh.Publ
 	}
 	fmt.Fprintf(w, "Replaced the host keys of %s (%s): %s, with the ones in %s: %s.\n",
 		n.Name, alias, knownhosts.Fingerprints(old), PublishedSource(n), knownhosts.Fingerprints(published))
+}
+
+// PinFirstContacts pins, in one rewrite of known_hosts, the published
+// host keys of the plans' nodes that nothing is recorded for yet, reading
+// them up to parallel at a time (the reads are each plan's own, so a
+// login meanwhile waits for its node's rather than reading again). A
+// fleet's first contacts would otherwise each wait for a rewrite of a
+// file that grows with N: one every few nodes, each synced to disk. A
+// node whose keys cannot be read, or that publishes none, is left to its
+// login's check, which says why.
+func (a *Access) PinFirstContacts(ctx context.Context, plans []*Plan, parallel int) {
+	if a.cfg.Strict == knownhosts.StrictNo || a.cfg.DryRun {
+		return
+	}
+	var first []*Plan
+	for _, p := range plans {
+		if p == nil || p.Inst == nil {
+			continue
+		}
+		if rec, err := a.known.Lookup(knownhosts.HostAlias(p.Node.ID)); err == nil && len(rec.Keys) == 0 {
+			first = append(first, p)
+		}
+	}
+	published := make([][]ssh.PublicKey, len(first))
+	slots := make(chan struct{}, max(parallel, 1))
+	var wg sync.WaitGroup
+	for i, p := range first {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			published[i], _ = a.published(ctx, p)
+		})
+	}
+	wg.Wait()
+	var pins []knownhosts.Pin
+	var pinned []*Plan
+	for i, p := range first {
+		if len(published[i]) > 0 {
+			pins = append(pins, knownhosts.Pin{Node: p.Node.Name, Alias: knownhosts.HostAlias(p.Node.ID), Source: PublishedSource(p.Node), Published: published[i]})
+			pinned = append(pinned, p)
+		}
+	}
+	if len(pins) == 0 {
+		return
+	}
+	did, errs := a.known.PinAll(pins, a.cfg.AcceptChanged)
+	for i, p := range pinned {
+		if errs[i] == nil && len(did[i].Added) > 0 {
+			a.reportPinned(p, did[i].Added)
+		}
+	}
 }

@@ -117,6 +117,14 @@ func Run(ctx context.Context, cfg Config, insts []*gce.Instance) ([]Result, erro
 	if !shared {
 		r.gate.openNow() // nothing new to wait for
 	}
+	// First contacts are pinned together, meanwhile: in a cold run, while
+	// the first node waits for the new key to propagate.
+	pinned := make(chan struct{})
+	go func() {
+		defer close(pinned)
+		cfg.Access.PinFirstContacts(ctx, r.plans, cfg.Parallel)
+	}()
+	defer func() { <-pinned }()
 	// A worker per slot, fed in order, so at most Parallel nodes are in
 	// flight and no goroutine outlives Run.
 	stop := make(chan struct{})
