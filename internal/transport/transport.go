@@ -155,7 +155,8 @@ func (t *Transport) OAuthClient() *http.Client { return t.oauth }
 
 // WSDialer returns the relay's websocket dialer: its network dial goes
 // through the proxy and its TLS uses the CA file and client certificate
-// (verification off only with InsecureRelay). Only those fields are set:
+// (verification off only with InsecureRelay), its websockets resuming one
+// another's TLS sessions. Only those fields are set:
 // the relay client adds its own buffers and protocol. The CA file is read
 // here when the relay speaks TLS.
 func (t *Transport) WSDialer() (*websocket.Dialer, error) {
@@ -168,6 +169,10 @@ func (t *Transport) WSDialer() (*websocket.Dialer, error) {
 		return nil, err
 	}
 	cfg.InsecureSkipVerify = t.opts.InsecureRelay
+	// The dialer's tunnels resume one another's TLS sessions: a fleet
+	// opens one per node, and a full handshake verifies the relay's
+	// certificate chain each time.
+	cfg.ClientSessionCache = tls.NewLRUClientSessionCache(0)
 	w.TLSClientConfig = cfg
 	return w, nil
 }

@@ -203,6 +203,47 @@ func TestRelayTLS(t *testing.T) {
 	}
 }
 
+// TestRelayResumesTLS: a dialer's second websocket resumes the first's
+// TLS session, as a fleet's tunnels do, instead of verifying the relay's
+// certificate chain again; the relay still sees the client certificate.
+func TestRelayResumesTLS(t *testing.T) {
+	ca, clients := testcert.NewCA(t, "corp CA"), testcert.NewCA(t, "device CA")
+	srv := newTLSServer(t, ca, clients, wsEcho)
+	cfg := testcert.Workload(t, clients.Client(t, "laptop-42", time.Now().Add(-time.Hour), time.Now().Add(time.Hour)))
+	tr := newT(t, Options{Network: network(func(n *gcloud.Network) {
+		n.CAFile = gcloud.Setting{Value: ca.File(t), Source: "test"}
+		n.ClientCert, n.ClientCertSource = true, "test"
+		n.CertConfigFile = gcloud.Setting{Value: cfg}
+	})})
+	w, err := tr.WSDialer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, resumed := range []bool{false, true} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ws, _, err := w.DialContext(ctx, "wss"+strings.TrimPrefix(srv.URL, "https"), nil)
+		cancel()
+		if err != nil {
+			t.Fatalf("websocket %d: %v", i+1, err)
+		}
+		// The session ticket comes after the handshake: one exchange
+		// lets the client read it.
+		if err := ws.WriteMessage(websocket.BinaryMessage, []byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := ws.ReadMessage(); err != nil {
+			t.Fatal(err)
+		}
+		if got := ws.UnderlyingConn().(*tls.Conn).ConnectionState().DidResume; got != resumed {
+			t.Errorf("websocket %d resumed a TLS session: %v, want %v", i+1, got, resumed)
+		}
+		ws.Close()
+	}
+	if got := srv.clients(); len(got) != 2 || got[0] != "laptop-42" || got[1] != "laptop-42" {
+		t.Errorf("the relay saw client certificates %v, want laptop-42 twice", got)
+	}
+}
+
 func proxySetting(addr, user, pass string) *gcloud.Proxy {
 	host, port, _ := strings.Cut(addr, ":")
 	p := 0
