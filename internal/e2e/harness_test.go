@@ -28,6 +28,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if report := os.Getenv(usageVar); report != "" {
+		// A benchmark started this binary as the parent of a command it
+		// measures (measureUsage).
+		os.Exit(runMeasured(report, os.Args[1:]))
+	}
 	if os.Getenv(testcert.ECPSignerVar) != "" {
 		// gkessh started this binary as its ECP signer (TestCertificateAccess).
 		os.Exit(testcert.ServeECPSigner(os.Args[1]))

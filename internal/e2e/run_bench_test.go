@@ -185,17 +185,18 @@ func (w *world) measure(home string, env []string, args ...string) measured {
 	cmd := w.command(args[0], args[1:]...)
 	cmd.Env = append(append(cmd.Env, "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, ".cache")), env...)
 	cmd.Dir = home
+	read := measureUsage(w.t, cmd)
 	w.control("POST", "/control/stats/reset", nil, nil)
 	emu0, _ := procCPU(w.pid)
-	start := time.Now()
 	out, err := cmd.CombinedOutput()
-	m := measured{wall: time.Since(start), out: out, err: err}
+	m := measured{out: out, err: err}
 	if emu1, ok := procCPU(w.pid); ok {
 		m.emuCPU = emu1 - emu0
 	}
-	if cmd.ProcessState != nil {
-		m.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-		m.rss = peakRSS(cmd)
+	if u, uerr := read(); uerr == nil {
+		m.wall, m.cpu, m.rss = u.wall, u.cpu, u.rss
+	} else if m.err == nil {
+		m.err = uerr
 	}
 	st := w.stats()
 	m.tunnels, m.writes = st.Tunnels, st.MetadataWrites

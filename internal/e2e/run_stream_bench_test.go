@@ -26,15 +26,18 @@ func BenchmarkRunOutputNoNewline(b *testing.B) {
 		cmd.Stdout = &n
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
-		start := time.Now()
+		read := measureUsage(b, cmd)
 		if err := cmd.Run(); err != nil {
 			b.Fatalf("%v\n%s", err, stderr.String())
 		}
-		d := time.Since(start)
+		u, err := read()
+		if err != nil {
+			b.Fatal(err)
+		}
 		if want := countWriter(mib) << 20; n < want {
 			b.Fatalf("%d bytes of output, want at least %d", n, want)
 		}
-		return d, peakRSS(cmd)
+		return u.wall, u.rss
 	}
 	var t16, t64 time.Duration
 	var rss float64
@@ -67,6 +70,7 @@ func BenchmarkRunStdin1GiB(b *testing.B) {
 	var rss float64
 	for range b.N {
 		cmd := w.command("gkessh", "run", "--user", user, "--all", "--", "wc -c")
+		read := measureUsage(b, cmd)
 		in, err := cmd.StdinPipe()
 		if err != nil {
 			b.Fatal(err)
@@ -85,7 +89,11 @@ func BenchmarkRunStdin1GiB(b *testing.B) {
 			b.Fatalf("%v\n%s", err, stderr.String())
 		}
 		wall += time.Since(start)
-		rss = max(rss, peakRSS(cmd))
+		u, err := read()
+		if err != nil {
+			b.Fatal(err)
+		}
+		rss = max(rss, u.rss)
 		if n := strings.Count(out.String(), fmt.Sprintf(" %d\n", size)); n != 10 {
 			b.Fatalf("%d of 10 nodes counted %d bytes:\n%s", n, size, out.String())
 		}

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -71,16 +70,6 @@ func poll(t testing.TB, timeout time.Duration, cond func() bool, what func() str
 			t.Fatalf("gave up after %v: %s", timeout, what())
 		}
 	}
-}
-
-// peakRSS is the largest resident set of cmd's process tree, in MiB: the
-// kernel folds reaped descendants' peaks into the exit status's rusage.
-func peakRSS(cmd *exec.Cmd) float64 {
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		return 0
-	}
-	return float64(ru.Maxrss) / 1024
 }
 
 // TestRunOpenFileLimit: under an open-file limit of 256, soft and hard (so
