@@ -445,13 +445,14 @@ func TestSharedAddsTogether(t *testing.T) {
 	}
 }
 
-// TestSharedParsesOnce: looking up one node of a fleet's file costs a
-// map lookup, not a parse of every node's lines.
-func TestSharedParsesOnce(t *testing.T) {
+// sharedFleet writes a known_hosts file of n nodes (compute.0 and on, one
+// key each, the same) and returns its Shared copy, parsed once, and the
+// key.
+func sharedFleet(t *testing.T, n int) (KnownHosts, ssh.PublicKey) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "known_hosts")
 	var b strings.Builder
 	key := testkey.Public(t)
-	const n = 1000
 	for i := range n {
 		b.WriteString(line(fmt.Sprintf("compute.%d", i), key))
 	}
@@ -462,6 +463,14 @@ func TestSharedParsesOnce(t *testing.T) {
 	if _, err := kh.Lookup("compute.0"); err != nil {
 		t.Fatal(err)
 	}
+	return kh, key
+}
+
+// TestSharedParsesOnce: looking up one node of a fleet's file costs a
+// map lookup, not a parse of every node's lines.
+func TestSharedParsesOnce(t *testing.T) {
+	const n = 1000
+	kh, _ := sharedFleet(t, n)
 	i := 0
 	allocs := testing.AllocsPerRun(20, func() {
 		i++
@@ -480,19 +489,7 @@ func TestSharedParsesOnce(t *testing.T) {
 // do not parse the whole file again at each rewrite (13% of a cold
 // 1000-node run's CPU went to that).
 func TestSharedAddsDoNotReparse(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "known_hosts")
-	var b strings.Builder
-	key := testkey.Public(t)
-	for i := range 500 {
-		b.WriteString(line(fmt.Sprintf("compute.%d", i), key))
-	}
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	kh := Shared(path)
-	if _, err := kh.Lookup("compute.0"); err != nil {
-		t.Fatal(err)
-	}
+	kh, key := sharedFleet(t, 500)
 	var parses atomic.Int64
 	defer func(orig func([]byte, fs.FileInfo) *index) { parse = orig }(parse)
 	parse = func(data []byte, info fs.FileInfo) *index {

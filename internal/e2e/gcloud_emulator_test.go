@@ -64,11 +64,12 @@ func mustGcloud(t *testing.T, env []string, args ...string) string {
 	return out
 }
 
-// TestGcloudFromEnvLines: the emulator's lines alone point the real gcloud
-// at it (issue 22, emulator item 6): a login from its key file, the
-// Compute API, the OS Login profile, and impersonation through IAM
-// Credentials with its token refreshes, none of it reaching Google.
-func TestGcloudFromEnvLines(t *testing.T) {
+// gcloudLoggedIn starts an emulator with one node and its ADC key file,
+// and logs a throw-away gcloud configuration in with that key: the world
+// and gcloud's environment. It skips where gcloud cannot run, and under
+// -short.
+func gcloudLoggedIn(t *testing.T) (*world, []string) {
+	t.Helper()
 	need(t, "gcloud", "python3")
 	if testing.Short() {
 		t.Skip("runs the real gcloud")
@@ -77,6 +78,15 @@ func TestGcloudFromEnvLines(t *testing.T) {
 	w := startEmulator(t, "--nodes", "1", "--adc-file", adc)
 	env := gcloudEnv(t, w, t.TempDir())
 	mustGcloud(t, env, "auth", "activate-service-account", "--key-file", adc)
+	return w, env
+}
+
+// TestGcloudFromEnvLines: the emulator's lines alone point the real gcloud
+// at it (issue 22, emulator item 6): a login from its key file, the
+// Compute API, the OS Login profile, and impersonation through IAM
+// Credentials with its token refreshes, none of it reaching Google.
+func TestGcloudFromEnvLines(t *testing.T) {
+	w, env := gcloudLoggedIn(t)
 	node := w.nodes()[0].Name
 	if got := mustGcloud(t, env, "compute", "instances", "list", "--format=value(name)"); strings.TrimSpace(got) != node {
 		t.Errorf("gcloud compute instances list: %q, want %s", got, node)

@@ -306,14 +306,7 @@ func TestGcloudAndGkesshTroubleshootAlike(t *testing.T) {
 // cannot get past its DNS lookup), and the verdict follows the node's
 // firewall.
 func TestGcloudConnectivityTest(t *testing.T) {
-	need(t, "gcloud", "python3")
-	if testing.Short() {
-		t.Skip("runs the real gcloud")
-	}
-	adc := filepath.Join(t.TempDir(), "adc.json")
-	w := startEmulator(t, "--nodes", "1", "--adc-file", adc)
-	env := gcloudEnv(t, w, t.TempDir())
-	mustGcloud(t, env, "auth", "activate-service-account", "--key-file", adc)
+	w, env := gcloudLoggedIn(t)
 	w.control("POST", "/control/services", map[string]bool{"networkmanagement.googleapis.com": true}, nil)
 	node := w.nodes()[0]
 	for _, c := range []struct {
