@@ -213,6 +213,10 @@ func copyNodes(ctx context.Context, o cpOptions, d *deps, stdio Stdio) error {
 		return err
 	}
 	if single {
+		// No summary to carry it: a throttled copy says so on its own.
+		if th := f.throttle.String(); th != "" {
+			fmt.Fprintf(stdio.Err, "gkessh: %s\n", strings.TrimPrefix(th, "; "))
+		}
 		if r := results[0]; r.Status != fleet.OK {
 			return exitError{code: exitCode(r), err: r.Err}
 		}

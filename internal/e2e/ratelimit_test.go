@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -40,6 +41,35 @@ func checkThrottled(t *testing.T, out, what string, n int64) {
 	re := regexp.MustCompile(`(?m)^12 nodes: 12 ok; throttled: .*\b` + strconv.FormatInt(n, 10) + " " + what + ` waited [0-9.]+m?s in all`)
 	if !re.MatchString(out) {
 		t.Errorf("the summary does not say %d %s waited:\n%s", n, what, out)
+	}
+}
+
+// TestCopyThrottled: a copy to one node under the project's API rate
+// (1 call a second) still arrives, and with no fleet summary to carry it,
+// says on its own line how many calls waited, as many as the emulator
+// refused; before, only -v showed the waits.
+func TestCopyThrottled(t *testing.T) {
+	w := startEmulator(t, "--nodes", "1", "--propagation-delay", "100ms")
+	node := w.nodes()[0].Name
+	src := filepath.Join(w.home, "payload")
+	writeRandom(t, src, 1<<20)
+	w.control("POST", "/control/faults", emulator.Faults{APIRate: 1}, nil)
+	w.control("POST", "/control/stats/reset", nil, nil)
+	out := w.run("gkessh", "cp", src, node+":"+src+".copy")
+	st := w.stats()
+	if st.RateLimited == 0 {
+		t.Fatalf("no call was refused (%d calls): the copy tested nothing\n%s", st.APICalls, out)
+	}
+	if a, b := sha256File(t, src), sha256File(t, src+".copy"); a != b {
+		t.Errorf("the copy differs: %s, want %s", b, a)
+	}
+	what := "API calls"
+	if st.RateLimited == 1 {
+		what = "API call"
+	}
+	re := regexp.MustCompile(`(?m)^gkessh: throttled: ` + strconv.FormatInt(st.RateLimited, 10) + " " + what + ` waited [0-9.hms]+ in all$`)
+	if !re.MatchString(out) {
+		t.Errorf("the copy does not say %d %s waited:\n%s", st.RateLimited, what, out)
 	}
 }
 
