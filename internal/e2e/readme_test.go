@@ -75,6 +75,18 @@ func docFiles(t *testing.T) []string {
 	return files
 }
 
+// TestREADMEShort: the README stays at most 250 lines (issue 25); guides
+// go in docs/.
+func TestREADMEShort(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(moduleRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "\n"); n > 250 {
+		t.Errorf("README.md has %d lines, want at most 250: move the detail into docs/", n)
+	}
+}
+
 // docBlocks returns file's fenced code blocks, failing the test on a block
 // that breaks the rules above.
 func docBlocks(t *testing.T, file string) []docBlock {
