@@ -72,6 +72,20 @@ func writeAPIError(w http.ResponseWriter, e *apiError) {
 	writeJSON(w, e.code, map[string]body{"error": {e.code, e.message, []item{{"global", e.reason, e.message}}}})
 }
 
+// writeStatus writes a google.rpc.Status error, as Google's APIs other
+// than Compute answer (IAM Credentials, Service Usage, Monitoring…), with
+// the Bearer challenge they add to a 401.
+func writeStatus(w http.ResponseWriter, code int, status, msg string, details ...any) {
+	if code == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/"`)
+	}
+	e := map[string]any{"code": code, "message": msg, "status": status}
+	if len(details) > 0 {
+		e["details"] = details
+	}
+	writeJSON(w, code, map[string]any{"error": e})
+}
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 	w.WriteHeader(code)

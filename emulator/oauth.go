@@ -382,15 +382,6 @@ func (s *Server) idToken(a *oauthAccount, audience string) (string, error) {
 	return signed + "." + base64.RawURLEncoding.EncodeToString(sig), nil
 }
 
-// iamError writes a Google API error in the format of the APIs served
-// through the ESF (IAM Credentials among them), with its status name.
-func iamError(w http.ResponseWriter, code int, status, message string) {
-	if code == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/"`)
-	}
-	writeJSON(w, code, map[string]any{"error": map[string]any{"code": code, "message": message, "status": status}})
-}
-
 // serveGenerateAccessToken is IAM Credentials'
 // projects.serviceAccounts.generateAccessToken: the caller must hold
 // iam.serviceAccounts.getAccessToken on the first delegate, each delegate
@@ -403,12 +394,12 @@ func (s *Server) serveGenerateAccessToken(w http.ResponseWriter, r *http.Request
 		return
 	}
 	if r.PathValue("project") != "-" {
-		iamError(w, http.StatusNotFound, "NOT_FOUND", "Method not found.")
+		writeStatus(w, http.StatusNotFound, "NOT_FOUND", "Method not found.")
 		return
 	}
 	caller := s.bearerGrant(r)
 	if caller == nil {
-		iamError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "Request had invalid authentication credentials. "+
+		writeStatus(w, http.StatusUnauthorized, "UNAUTHENTICATED", "Request had invalid authentication credentials. "+
 			"Expected OAuth 2 access token, login cookie or other valid authentication credential. "+
 			"See https://developers.google.com/identity/sign-in/web/devconsole-project.")
 		return
@@ -419,11 +410,11 @@ func (s *Server) serveGenerateAccessToken(w http.ResponseWriter, r *http.Request
 		Lifetime  string   `json:"lifetime"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
-		iamError(w, http.StatusBadRequest, "INVALID_ARGUMENT", fmt.Sprintf("Invalid JSON payload received. %v", err))
+		writeStatus(w, http.StatusBadRequest, "INVALID_ARGUMENT", fmt.Sprintf("Invalid JSON payload received. %v", err))
 		return
 	}
 	if len(req.Scope) == 0 {
-		iamError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Scope required.")
+		writeStatus(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Scope required.")
 		return
 	}
 	var lifetime time.Duration
@@ -431,7 +422,7 @@ func (s *Server) serveGenerateAccessToken(w http.ResponseWriter, r *http.Request
 		secs, ok := strings.CutSuffix(req.Lifetime, "s")
 		d, err := time.ParseDuration(secs + "s")
 		if !ok || err != nil || d <= 0 || d > time.Hour {
-			iamError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "The lifetime of the token must be in (0s, 3600s].")
+			writeStatus(w, http.StatusBadRequest, "INVALID_ARGUMENT", "The lifetime of the token must be in (0s, 3600s].")
 			return
 		}
 		lifetime = d
@@ -444,7 +435,7 @@ func (s *Server) serveGenerateAccessToken(w http.ResponseWriter, r *http.Request
 		target = s.oauth.account(email)
 		if target == nil || target.key == nil || !slices.Contains(target.TokenCreators, who) {
 			s.cfg.Logf("iamcredentials: %s may not impersonate %s", who, email)
-			iamError(w, http.StatusForbidden, "PERMISSION_DENIED",
+			writeStatus(w, http.StatusForbidden, "PERMISSION_DENIED",
 				"Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).")
 			return
 		}

@@ -94,16 +94,6 @@ func (s *Server) nodeCPU(n *Node) float64 {
 	return defaultCPU
 }
 
-// writeStatus writes a google.rpc.Status error, as Google's APIs other
-// than Compute answer.
-func writeStatus(w http.ResponseWriter, code int, status, msg string, details ...any) {
-	e := map[string]any{"code": code, "message": msg, "status": status}
-	if len(details) > 0 {
-		e["details"] = details
-	}
-	writeJSON(w, code, map[string]any{"error": e})
-}
-
 // rpcCaller returns the grant of r's token for project, or writes the
 // 401 or 403 Google gives and returns nil. With service, the API must be
 // enabled on the project too.
