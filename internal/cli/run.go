@@ -307,7 +307,9 @@ func selectFleet(ctx context.Context, a *access.Access, o fleetOptions, d *deps,
 		return sel, fleet.Config{}, err
 	}
 	dl.Throttled = t.tunnel
-	dl.Light = true // up to --parallel tunnels at once, most moving a few KiB
+	// Many tunnels at once, most moving a few KiB, hold small buffers; one
+	// node's (a copy's bulk data) keeps the full ones.
+	dl.Light = len(sel.Run) > 1
 	return sel, fleet.Config{
 		Access: a,
 		Dial: func(ctx context.Context, inst *gce.Instance) (net.Conn, error) {
