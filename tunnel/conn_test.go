@@ -326,8 +326,12 @@ func TestCallerDial(t *testing.T) {
 	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("echo: %v", err)
 	}
-	if n := writes.Load() - before; n >= 32 {
-		t.Errorf("1 MiB went out in %d writes, want bursts", n)
+	// 1 MiB is 64 DATA frames: sent one by one they take at least 64
+	// writes (76-80 here, ACKs included); in bursts 6-17 on a quiet
+	// machine and up to 33 under CI's load, as a slow reader lets the
+	// bursts through smaller.
+	if n := writes.Load() - before; n >= 64 {
+		t.Errorf("1 MiB went out in %d writes, want bursts: fewer than its 64 frames", n)
 	}
 }
 
