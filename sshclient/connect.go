@@ -57,12 +57,15 @@ type Config struct {
 	Logf func(format string, args ...any)
 }
 
-// Retry intervals while waiting for propagation: short at first, so that
-// the login follows the guest agent's install within a fraction of a second,
-// growing to keep a long wait from hammering the relay. maxRetryInterval
-// stays below a second so that the login lands within a second of the key.
+// Retry intervals while waiting for propagation: every firstRetryInterval
+// for the first fastWait, when a guest agent that watches metadata usually
+// installs the key, so that the login follows the install within a tenth
+// of a second; then growing, to keep a long wait from hammering the relay.
+// maxRetryInterval stays below a second so that the login lands within a
+// second of the key.
 const (
 	firstRetryInterval = 100 * time.Millisecond
+	fastWait           = 2 * time.Second
 	maxRetryInterval   = 750 * time.Millisecond
 	defaultTimeout     = 2 * time.Minute
 	defaultHandshake   = 30 * time.Second
@@ -147,8 +150,17 @@ func Connect(ctx context.Context, dial DialFunc, cfg Config) (*ssh.Client, error
 			return nil, &KeyRefusedError{User: cfg.User, Name: cfg.Name, Keys: keyNames(cfg.Signers), Waited: cfg.Timeout}
 		case <-time.After(interval):
 		}
-		interval = min(interval*3/2, maxRetryInterval)
+		interval = nextRetry(time.Since(start), interval)
 	}
+}
+
+// nextRetry is the pause before the next login attempt, after waiting
+// for waited with pauses of prev.
+func nextRetry(waited, prev time.Duration) time.Duration {
+	if waited < fastWait {
+		return firstRetryInterval
+	}
+	return min(prev*3/2, maxRetryInterval)
 }
 
 // InterruptedError is the propagation wait cut short, by Ctrl-C or the

@@ -168,6 +168,24 @@ func TestConnectWaitsForPropagation(t *testing.T) {
 	}
 }
 
+func TestNextRetry(t *testing.T) {
+	cases := []struct {
+		waited, prev, want time.Duration
+	}{
+		{0, firstRetryInterval, firstRetryInterval},
+		{1900 * time.Millisecond, firstRetryInterval, firstRetryInterval}, // a quick guest: every 0.1 s
+		{fastWait, firstRetryInterval, 150 * time.Millisecond},            // then growing
+		{3 * time.Second, 150 * time.Millisecond, 225 * time.Millisecond},
+		{5 * time.Second, 600 * time.Millisecond, maxRetryInterval},
+		{time.Minute, maxRetryInterval, maxRetryInterval},
+	}
+	for _, c := range cases {
+		if got := nextRetry(c.waited, c.prev); got != c.want {
+			t.Errorf("nextRetry(%v, %v) = %v, want %v", c.waited, c.prev, got, c.want)
+		}
+	}
+}
+
 func TestConnectFailures(t *testing.T) {
 	n := newTestNode(t, 0)
 	errDial := errors.New("tunnel refused")
