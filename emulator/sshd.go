@@ -20,7 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -466,12 +465,6 @@ func copyPooled(dst io.Writer, src io.Reader) (int64, error) {
 	return io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, buf[:])
 }
 
-// pooledWriter is a process's stdout or stderr: os/exec copies the
-// process's pipe into it with ReadFrom, and so with copyPooled's buffer.
-type pooledWriter struct{ io.Writer }
-
-func (w pooledWriter) ReadFrom(r io.Reader) (int64, error) { return copyPooled(w.Writer, r) }
-
 // session is one "session" channel: an optional PTY and at most one process.
 type session struct {
 	user string
@@ -482,7 +475,7 @@ type session struct {
 	// Set by pty-req. tty is the terminal end the process gets; master
 	// is read and written by the session's copy goroutines.
 	master, tty *os.File
-	cmd         *exec.Cmd
+	proc        *nodeProcess
 
 	sftpServer string // as builtinSSHD's
 	sftp       bool   // serving the sftp subsystem in-process
@@ -532,7 +525,7 @@ func serveSession(ctx context.Context, user string, ch ssh.Channel, reqs <-chan 
 			}
 		case "pty-req":
 			var m ptyRequest
-			if ssh.Unmarshal(req.Payload, &m) == nil && s.master == nil && s.cmd == nil {
+			if ssh.Unmarshal(req.Payload, &m) == nil && s.master == nil && s.proc == nil {
 				ok = s.openPTY(m.Term, m.Rows, m.Cols)
 			}
 		case "window-change":
@@ -542,13 +535,13 @@ func serveSession(ctx context.Context, user string, ch ssh.Channel, reqs <-chan 
 			}
 		case "signal":
 			var m signalMsg
-			if ssh.Unmarshal(req.Payload, &m) == nil && s.cmd != nil {
+			if ssh.Unmarshal(req.Payload, &m) == nil && s.proc != nil {
 				if sig := unix.SignalNum("SIG" + m.Signal); sig != 0 {
-					ok = unix.Kill(-s.cmd.Process.Pid, sig) == nil
+					ok = s.proc.signal(sig) == nil
 				}
 			}
 		case "exec", "shell", "subsystem":
-			if s.cmd == nil && !s.sftp {
+			if s.proc == nil && !s.sftp {
 				if s.inProcessSFTP(req) {
 					stream = s.startSFTP(ctx, &wg)
 				} else {
@@ -567,7 +560,7 @@ func serveSession(ctx context.Context, user string, ch ssh.Channel, reqs <-chan 
 			// before the client has its reply, and the client sees EOF.
 			stream()
 		}
-		if !ok && s.cmd == nil && !s.sftp && (req.Type == "exec" || req.Type == "shell" || req.Type == "subsystem") {
+		if !ok && s.proc == nil && !s.sftp && (req.Type == "exec" || req.Type == "shell" || req.Type == "subsystem") {
 			return
 		}
 	}
@@ -599,41 +592,40 @@ func (s *session) closePTY() {
 // command builds the process for an exec, shell or subsystem request, the
 // way sshd does: the login shell runs commands with -c, and a shell request
 // starts it as a login shell.
-func (s *session) command(ctx context.Context, req *ssh.Request) (*exec.Cmd, error) {
+func (s *session) command(req *ssh.Request) (procSpec, error) {
 	shell := os.Getenv("SHELL")
 	if shell == "" {
 		shell = "/bin/sh"
 	}
-	var cmd *exec.Cmd
+	name, args := shell, []string{shell}
 	switch req.Type {
 	case "exec":
 		var m execRequest
 		if err := ssh.Unmarshal(req.Payload, &m); err != nil {
-			return nil, fmt.Errorf("bad exec request: %w", err)
+			return procSpec{}, fmt.Errorf("bad exec request: %w", err)
 		}
-		cmd = exec.CommandContext(ctx, shell, "-c", m.Command)
+		args = append(args, "-c", m.Command)
 	case "shell":
-		cmd = exec.CommandContext(ctx, shell)
-		cmd.Args[0] = "-" + filepath.Base(shell)
+		args[0] = "-" + filepath.Base(shell)
 	case "subsystem":
 		var m execRequest
 		if err := ssh.Unmarshal(req.Payload, &m); err != nil {
-			return nil, fmt.Errorf("bad subsystem request: %w", err)
+			return procSpec{}, fmt.Errorf("bad subsystem request: %w", err)
 		}
 		if m.Command != "sftp" || s.sftpServer == "" {
-			return nil, fmt.Errorf("subsystem %q is not available", m.Command)
+			return procSpec{}, fmt.Errorf("subsystem %q is not available", m.Command)
 		}
-		cmd = exec.CommandContext(ctx, s.sftpServer)
+		name, args = s.sftpServer, []string{s.sftpServer}
 	}
-	cmd.Env = append(loginEnv(shell), s.env...)
+	path, err := exec.LookPath(name)
+	if err != nil {
+		return procSpec{}, err
+	}
+	spec := procSpec{Path: path, Args: args, Env: append(loginEnv(shell), s.env...)}
 	if home, err := os.UserHomeDir(); err == nil {
-		cmd.Dir = home
+		spec.Dir = home
 	}
-	// Kill the whole process group when the client goes away, and give up
-	// on output pipes a stray background child keeps open.
-	cmd.Cancel = func() error { return unix.Kill(-cmd.Process.Pid, unix.SIGKILL) }
-	cmd.WaitDelay = 2 * time.Second
-	return cmd, nil
+	return spec, nil
 }
 
 // loginEnv is the environment sshd gives a session, for the emulator's OS
@@ -662,27 +654,31 @@ func sftpServer() string {
 	return ""
 }
 
+// waitDelay is how long a session still reads a process's output once
+// the process is gone: a background child may hold it open.
+const waitDelay = 2 * time.Second
+
 // start starts the process. It returns the function that starts the
 // goroutines streaming its I/O and reporting its exit, or nil if the
 // request failed.
 func (s *session) start(ctx context.Context, req *ssh.Request, wg *sync.WaitGroup) func() {
-	cmd, err := s.command(ctx, req)
+	spec, err := s.command(req)
 	if err != nil {
 		s.logf("sshd: %v", err)
 		return nil
 	}
 	if s.tty != nil {
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = s.tty, s.tty, s.tty
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-		if err := cmd.Start(); err != nil {
-			s.logf("sshd: start %s: %v", cmd.Path, err)
+		spec.TTY = true
+		p, err := startProcess(spec, []*os.File{s.tty})
+		if err != nil {
+			s.logf("sshd: start %s: %v", spec.Path, err)
 			return nil
 		}
 		// Only the child holds the terminal end now, so the master reads
 		// EIO once the child and its descendants are gone.
 		s.tty.Close()
 		s.tty = nil
-		s.cmd = cmd
+		s.proc = p
 		return func() {
 			wg.Add(2)
 			go func() {
@@ -691,66 +687,126 @@ func (s *session) start(ctx context.Context, req *ssh.Request, wg *sync.WaitGrou
 			}()
 			go func() {
 				defer wg.Done()
-				s.waitPTY()
+				s.waitPTY(ctx)
 			}()
 		}
 	}
-	cmd.Stdout, cmd.Stderr = pooledWriter{s.ch}, pooledWriter{s.ch.Stderr()}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdin, err := cmd.StdinPipe()
+	pipes, err := newStdio()
 	if err != nil {
 		s.logf("sshd: %v", err)
 		return nil
 	}
-	if err := cmd.Start(); err != nil {
-		s.logf("sshd: start %s: %v", cmd.Path, err)
+	p, err := startProcess(spec, pipes.child())
+	pipes.closeChild()
+	if err != nil {
+		pipes.close()
+		s.logf("sshd: start %s: %v", spec.Path, err)
 		return nil
 	}
-	s.cmd = cmd
+	s.proc = p
 	return func() {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			copyPooled(stdin, s.ch)
-			stdin.Close() // EOF from the client
+			copyPooled(pipes.stdin, s.ch)
+			pipes.stdin.Close() // EOF from the client
 		}()
 		go func() {
 			defer wg.Done()
-			s.finish(cmd.Wait())
+			var out sync.WaitGroup
+			out.Go(func() { copyPooled(s.ch, pipes.stdout) })
+			out.Go(func() { copyPooled(s.ch.Stderr(), pipes.stderr) })
+			s.wait(ctx)
+			pipes.stdin.Close()
+			deadline := time.Now().Add(waitDelay)
+			pipes.stdout.SetReadDeadline(deadline)
+			pipes.stderr.SetReadDeadline(deadline)
+			out.Wait()
+			pipes.close()
+			s.finish()
 		}()
+	}
+}
+
+// stdio is a process's three pipes: the session's ends and the child's.
+type stdio struct {
+	stdin, stdout, stderr                *os.File // the session's ends
+	childStdin, childStdout, childStderr *os.File
+}
+
+func newStdio() (*stdio, error) {
+	var p stdio
+	var err error
+	if p.childStdin, p.stdin, err = os.Pipe(); err != nil {
+		return nil, err
+	}
+	if p.stdout, p.childStdout, err = os.Pipe(); err != nil {
+		p.closeChild()
+		p.close()
+		return nil, err
+	}
+	if p.stderr, p.childStderr, err = os.Pipe(); err != nil {
+		p.closeChild()
+		p.close()
+		return nil, err
+	}
+	return &p, nil
+}
+
+func (p *stdio) child() []*os.File { return []*os.File{p.childStdin, p.childStdout, p.childStderr} }
+
+func (p *stdio) closeChild() { closeAll(p.childStdin, p.childStdout, p.childStderr) }
+
+func (p *stdio) close() { closeAll(p.stdin, p.stdout, p.stderr) }
+
+func closeAll(files ...*os.File) {
+	for _, f := range files {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// wait returns once the process is gone; the client going away first
+// kills its process group.
+func (s *session) wait(ctx context.Context) {
+	select {
+	case <-s.proc.exited:
+	case <-ctx.Done():
+		s.proc.signal(unix.SIGKILL)
+		<-s.proc.exited
 	}
 }
 
 // waitPTY copies the terminal's output to the client until the process is
 // gone, then finishes the session.
-func (s *session) waitPTY() {
+func (s *session) waitPTY(ctx context.Context) {
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
 		copyPooled(s.ch, s.master) // ends with EIO when the last holder exits
 	}()
-	err := s.cmd.Wait()
+	s.wait(ctx)
 	// A background job may keep the terminal open; stop reading shortly
 	// after the process is gone.
 	s.master.SetReadDeadline(time.Now().Add(time.Second))
 	<-copied
-	s.finish(err)
+	s.finish()
 }
 
 // finish sends the exit status, or the signal that killed the process, and
 // closes the channel.
-func (s *session) finish(waitErr error) {
-	st := s.cmd.ProcessState
-	if st == nil {
-		s.logf("sshd: %v", waitErr)
+func (s *session) finish() {
+	if err := s.proc.err; err != nil {
+		s.logf("sshd: %v", err)
 		s.ch.Close()
 		return
 	}
-	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+	if ws := s.proc.status; ws.Signaled() {
 		name := strings.TrimPrefix(unix.SignalName(ws.Signal()), "SIG")
 		s.ch.SendRequest("exit-signal", false, ssh.Marshal(exitSignal{Signal: name, CoreDumped: ws.CoreDump()}))
 	} else {
-		s.ch.SendRequest("exit-status", false, ssh.Marshal(exitStatus{Status: uint32(st.ExitCode())}))
+		s.ch.SendRequest("exit-status", false, ssh.Marshal(exitStatus{Status: uint32(ws.ExitStatus())}))
 	}
 	s.ch.CloseWrite()
 	s.ch.Close()
