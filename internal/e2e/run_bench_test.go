@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"crypto/ecdh"
+	"crypto/rand"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -78,8 +80,11 @@ func BenchmarkRun200(b *testing.B) {
 // the client's wall time, not its CPU), peak RSS, metadata writes and
 // nodes ok; and the time ratio of 1000 nodes to 200 (5x the nodes) for
 // the warm run. Warm figures are the median of three runs; the log has
-// each run. With GKESSH_BENCH_PROFILE=DIR the commands and the emulator
-// write CPU and allocation profiles there (internal/devprof).
+// each run. Beside each size it reports this machine's speed at the time,
+// the µs one X25519 key generation takes (x25519-us): on a shared host
+// the same binaries' times vary with it. With GKESSH_BENCH_PROFILE=DIR
+// the commands and the emulator write CPU and allocation profiles there
+// (internal/devprof).
 func BenchmarkFleet(b *testing.B) {
 	sizes := []int{200, 1000}
 	warm := map[int]measured{}
@@ -109,6 +114,7 @@ func BenchmarkFleet(b *testing.B) {
 			}
 			b.ReportMetric(m.rss, "MiB"+sfx)
 		}
+		b.ReportMetric(x25519Micros(b), fmt.Sprintf("x25519-us-%d", nodes))
 		home := w.newHome(b, fmt.Sprintf("run-%d", nodes))
 		runArgs := []string{"gkessh", "run", "--user", user, "--all", "--", "true"}
 		cold := step("cold", home, runArgs...)
@@ -128,6 +134,19 @@ func BenchmarkFleet(b *testing.B) {
 	}
 	b.ReportMetric(warm[1000].wall.Seconds()/warm[200].wall.Seconds(), "warm-1000/200")
 	b.ReportMetric(warm[1000].cpu.Seconds()/warm[200].cpu.Seconds(), "cpu-warm-1000/200")
+}
+
+// x25519Micros is how long one X25519 key generation takes here now, in
+// µs: the key exchange's main cost, a gauge of the host's speed.
+func x25519Micros(tb testing.TB) float64 {
+	const n = 1000
+	start := time.Now()
+	for range n {
+		if _, err := ecdh.X25519().GenerateKey(rand.Reader); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return float64(time.Since(start).Microseconds()) / n
 }
 
 // fleetOK is the number of ok nodes in a run's summary ("N nodes: M ok"),
