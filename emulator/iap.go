@@ -133,6 +133,20 @@ func (n *Node) backendAddr(port int) string {
 	return addr
 }
 
+// dial connects the relay to the node's port at addr (backendAddr's); the
+// builtin sshd takes it over a socket pair (builtinSSHD.pipe).
+func (n *Node) dial(ctx context.Context, port int, addr string) (net.Conn, error) {
+	n.mu.Lock()
+	d, builtin := n.sshd.(*builtinSSHD)
+	n.mu.Unlock()
+	if port == 22 && builtin {
+		return d.pipe()
+	}
+	ctx, cancel := context.WithTimeout(ctx, backendDialTimeout)
+	defer cancel()
+	return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+}
+
 // serveIAP upgrades to a relay websocket, then opens or resumes a tunnel.
 func (s *Server) serveIAP(w http.ResponseWriter, r *http.Request) {
 	if !slices.Contains(websocket.Subprotocols(r), relaySubprotocol) {
@@ -214,9 +228,7 @@ func (s *Server) connectIAP(ws *websocket.Conn, r *http.Request) {
 	}
 	var node net.Conn
 	if addr != "" {
-		ctx, cancel := context.WithTimeout(r.Context(), backendDialTimeout)
-		node, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-		cancel()
+		node, err = n.dial(r.Context(), port, addr)
 		if err != nil {
 			s.cfg.Logf("iap: node %s port %d: %v", name, port, err)
 		}

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -241,18 +242,69 @@ func (d *builtinSSHD) serve(ln net.Listener) {
 		if err != nil {
 			return // closed by Stop
 		}
-		c := newBatchConn(nc)
-		d.mu.Lock()
-		if d.ln != ln { // Stop ran between Accept and here
-			d.mu.Unlock()
-			c.Close()
+		if !d.accept(nc, ln) {
 			return
 		}
-		d.conns[c] = struct{}{}
-		d.wg.Add(1)
-		d.mu.Unlock()
-		go d.handleConn(c)
 	}
+}
+
+// accept serves nc unless the server stopped since ln was its listener.
+func (d *builtinSSHD) accept(nc net.Conn, ln net.Listener) bool {
+	c := newBatchConn(nc)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if ln == nil || d.ln != ln {
+		c.Close()
+		return false
+	}
+	d.conns[c] = struct{}{}
+	d.wg.Add(1)
+	go d.handleConn(c)
+	return true
+}
+
+// pipe connects to the server over a socket pair, which it serves like an
+// accepted connection: the relay's way in. The same byte stream as over
+// loopback TCP, without the accept and the TCP stack's work on every
+// message, which was 5% of the emulator's CPU in a warm 1000-node run.
+func (d *builtinSSHD) pipe() (net.Conn, error) {
+	// Close-on-exec set under ForkLock, as package net does where
+	// SOCK_CLOEXEC is missing (macOS).
+	syscall.ForkLock.RLock()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err == nil {
+		unix.CloseOnExec(fds[0])
+		unix.CloseOnExec(fds[1])
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	ours, err := fileConn(fds[0])
+	if err != nil {
+		unix.Close(fds[1])
+		return nil, err
+	}
+	theirs, err := fileConn(fds[1])
+	if err != nil {
+		ours.Close()
+		return nil, err
+	}
+	d.mu.Lock()
+	ln := d.ln
+	d.mu.Unlock()
+	if !d.accept(theirs, ln) {
+		ours.Close()
+		return nil, fmt.Errorf("sshd: %w", syscall.ECONNREFUSED)
+	}
+	return ours, nil
+}
+
+// fileConn makes a connection of socket fd, which it takes over.
+func fileConn(fd int) (net.Conn, error) {
+	f := os.NewFile(uintptr(fd), "socketpair")
+	defer f.Close() // FileConn holds a duplicate
+	return net.FileConn(f)
 }
 
 func (d *builtinSSHD) handleConn(c *batchConn) {

@@ -522,3 +522,38 @@ func TestNodeSSHDQuickExit(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestBuiltinSSHDPipe logs in over the socket pair the relay uses, and
+// checks that a stopped server refuses it and Stop drops it, as over TCP.
+func TestBuiltinSSHDPipe(t *testing.T) {
+	d := sshdModes[0].new(t).(*builtinSSHD)
+	defer d.Close()
+	name, signer := authorize(t, d)
+	nc, err := d.pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, chans, reqs, err := ssh.NewClientConn(nc, "node", &ssh.ClientConfig{
+		User: name, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: ssh.InsecureIgnoreHostKey(),
+	})
+	if err != nil {
+		t.Fatalf("login over the pipe: %v", err)
+	}
+	c := ssh.NewClient(sc, chans, reqs)
+	defer c.Close()
+	if out, _, status := run(t, c, "echo over the pipe", ""); out != "over the pipe\n" || status != 0 {
+		t.Errorf("got %q, status %d", out, status)
+	}
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.SendRequest("keepalive@openssh.com", true, nil); err == nil {
+		t.Error("the connection outlived Stop")
+	}
+	if nc, err := d.pipe(); !errors.Is(err, syscall.ECONNREFUSED) {
+		if nc != nil {
+			nc.Close()
+		}
+		t.Errorf("pipe to a stopped server: %v, want connection refused", err)
+	}
+}
