@@ -129,3 +129,53 @@ func TestMeasuredUsage(t *testing.T) {
 	}
 	held[len(held)-1] = 0 // held until here
 }
+
+// TestEmulatorCPUCountsHelper checks that the emulator's CPU figure counts
+// its child process (the helper that starts node commands) and not the
+// helper's own children: a shell whose child spins counts, a shell whose
+// grandchild spins does not.
+func TestEmulatorCPUCountsHelper(t *testing.T) {
+	if _, err := os.Stat("/proc/self/task"); err != nil {
+		t.Skip("no /proc to read CPU times from")
+	}
+	cases := []struct {
+		name   string
+		script string // run by sh, which stands for the emulator
+		counts bool
+	}{
+		{"child spins", `sh -c 'while :; do :; done' & wait`, true},
+		{"grandchild spins", `sh -c 'sh -c "while :; do :; done"; :' & wait`, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command("sh", "-c", tc.script)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Wait()
+			defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			// Until the spinner has run 200 ms, however loaded the machine.
+			var own, got time.Duration
+			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				own, _ = procCPU(cmd.Process.Pid)
+				got, _ = emulatorCPU(cmd.Process.Pid)
+				if treeCPU(cmd.Process.Pid)-own >= 200*time.Millisecond {
+					break
+				}
+			}
+			if counted := got-own >= 150*time.Millisecond; counted != tc.counts {
+				t.Errorf("emulatorCPU %v, the shell's own %v: counted the spinner %v, want %v", got, own, counted, tc.counts)
+			}
+		})
+	}
+}
+
+// treeCPU is the CPU time of pid and every process below it.
+func treeCPU(pid int) time.Duration {
+	total, _ := procCPU(pid)
+	for _, c := range childPids(pid) {
+		total += treeCPU(c)
+	}
+	return total
+}
