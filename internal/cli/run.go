@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -46,6 +47,9 @@ type runOptions struct {
 // series (docs/performance.md), and against IAP's round trips more
 // logins in flight hide more latency. Raise or lower it with -P.
 const defaultParallel = 64
+
+// fleetGCPercent is GOGC while working on many nodes (selectFleet).
+const fleetGCPercent = 200
 
 func runCommand(d *deps, stdio Stdio) *ucli.Command {
 	return &ucli.Command{
@@ -309,9 +313,18 @@ func selectFleet(ctx context.Context, a *access.Access, o fleetOptions, d *deps,
 		return sel, fleet.Config{}, err
 	}
 	dl.Throttled = t.tunnel
-	// Many tunnels at once, most moving a few KiB, hold small buffers; one
-	// node's (a copy's bulk data) keeps the full ones.
-	dl.Light = len(sel.Run) > 1
+	if len(sel.Run) > 1 {
+		// Many tunnels at once, most moving a few KiB, hold small buffers;
+		// one node's (a copy's bulk data) keeps the full ones.
+		dl.Light = true
+		// A fleet allocates per node and keeps little alive: collecting
+		// when the heap is three times what survived, not twice, took a
+		// warm 1000-node run 7% less CPU, for a peak of 105 MiB, not 72.
+		// A GOGC the user sets wins.
+		if _, set := d.env("GOGC"); !set {
+			debug.SetGCPercent(fleetGCPercent)
+		}
+	}
 	return sel, fleet.Config{
 		Access: a,
 		Dial: func(ctx context.Context, inst *gce.Instance) (net.Conn, error) {

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -725,6 +726,40 @@ func TestInterruptExits130(t *testing.T) {
 			}, func() string {
 				return fmt.Sprintf("%+v; remote sleep running: %v", e.srv.Stats(), processRunning(t, "sleep "+nap))
 			})
+		})
+	}
+}
+
+// TestFleetGCPercent: a run on many nodes collects garbage less often
+// (fleetGCPercent), unless the user set GOGC; a run on one node does not
+// change it. Not parallel: the setting is the process's.
+func TestFleetGCPercent(t *testing.T) {
+	e := newTestEnv(t, emulator.Config{Nodes: 3})
+	one := e.srv.Nodes()[0]
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	cases := []struct {
+		name string
+		gogc string // set in the environment when not ""
+		args []string
+		want int
+	}{
+		{"one node", "", []string{one, "--", "true"}, 100},
+		{"all", "", []string{"--all", "--", "true"}, fleetGCPercent},
+		{"all, GOGC set", "100", []string{"--all", "--", "true"}, 100},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("GOGC", tc.gogc) // restored after
+			if tc.gogc == "" {
+				os.Unsetenv("GOGC")
+			}
+			debug.SetGCPercent(100)
+			if _, stderr, code := e.run(append([]string{"run"}, tc.args...)...); code != 0 {
+				t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+			}
+			if got := debug.SetGCPercent(100); got != tc.want {
+				t.Errorf("GC percent %d after the run, want %d", got, tc.want)
+			}
 		})
 	}
 }
