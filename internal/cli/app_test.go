@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -301,4 +302,20 @@ func TestMainConcurrent(t *testing.T) {
 		}
 	}
 	wg.Wait()
+}
+
+// TestParallelDefaults: run works on 64 nodes at a time, cp on 32 (a copy
+// in flight holds far more memory than a command), as their help says.
+func TestParallelDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		path string
+		want int
+	}{{"gkessh run", defaultParallel}, {"gkessh cp", copyParallel}, {"gkessh scp", copyParallel}} {
+		if !strings.Contains(renderHelp(t, tc.path), fmt.Sprintf("work on up to N nodes at a time (default: %d)", tc.want)) {
+			t.Errorf("%s --help does not give -P's default as %d", tc.path, tc.want)
+		}
+	}
+	if defaultParallel != 64 || copyParallel != 32 {
+		t.Errorf("-P defaults %d (run) and %d (cp), want 64 and 32", defaultParallel, copyParallel)
+	}
 }

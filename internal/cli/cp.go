@@ -72,7 +72,7 @@ func scpCommand(d *deps, stdio Stdio) *ucli.Command {
 }
 
 func cpFlags() []ucli.Flag {
-	return append(fleetFlags(),
+	return append(fleetFlags(copyParallel),
 		&ucli.BoolFlag{Name: "recurse", Aliases: []string{"r", "recursive"}, Usage: "copy directories with their contents"},
 		&ucli.BoolFlag{Name: "preserve", Aliases: []string{"p"}, Usage: "keep modes and access and modification times"},
 		formatFlag("one object per node (with a selection)"),
