@@ -731,11 +731,16 @@ func TestInterruptExits130(t *testing.T) {
 }
 
 // TestFleetGCPercent: a run on many nodes collects garbage less often
-// (fleetGCPercent), unless the user set GOGC; a run on one node does not
-// change it. Not parallel: the setting is the process's.
+// (fleetGCPercent), unless the user set GOGC; a run on one node and a copy
+// to many do not change it. Not parallel: the setting is the process's.
 func TestFleetGCPercent(t *testing.T) {
 	e := newTestEnv(t, emulator.Config{Nodes: 3})
 	one := e.srv.Nodes()[0]
+	src := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(src, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dest := t.TempDir()
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	cases := []struct {
 		name string
@@ -743,9 +748,10 @@ func TestFleetGCPercent(t *testing.T) {
 		args []string
 		want int
 	}{
-		{"one node", "", []string{one, "--", "true"}, 100},
-		{"all", "", []string{"--all", "--", "true"}, fleetGCPercent},
-		{"all, GOGC set", "100", []string{"--all", "--", "true"}, 100},
+		{"one node", "", []string{"run", one, "--", "true"}, 100},
+		{"all", "", []string{"run", "--all", "--", "true"}, fleetGCPercent},
+		{"all, GOGC set", "100", []string{"run", "--all", "--", "true"}, 100},
+		{"cp to all", "", []string{"cp", "--all", src, ":" + dest + "/"}, 100},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -754,7 +760,7 @@ func TestFleetGCPercent(t *testing.T) {
 				os.Unsetenv("GOGC")
 			}
 			debug.SetGCPercent(100)
-			if _, stderr, code := e.run(append([]string{"run"}, tc.args...)...); code != 0 {
+			if _, stderr, code := e.run(tc.args...); code != 0 {
 				t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 			}
 			if got := debug.SetGCPercent(100); got != tc.want {
