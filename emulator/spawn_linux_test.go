@@ -29,14 +29,7 @@ func TestNodeCommandsStartInHelper(t *testing.T) {
 		}
 		defer ln.Close()
 	}
-	d := sshdModes[0].new(t)
-	defer d.Close()
-	name, signer := authorize(t, d)
-	c, err := dialNode(d, name, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	d, name, signer, c := builtinLogin(t)
 
 	out, _, _ := run(t, c, "ls /proc/$PPID/fd | wc -l", "")
 	if n, err := strconv.Atoi(strings.TrimSpace(out)); err != nil || n > 32 {

@@ -97,6 +97,22 @@ func dialNode(d nodeSSHD, name string, signer ssh.Signer) (*ssh.Client, error) {
 	return ssh.Dial("tcp", d.Addr(), cfg)
 }
 
+// builtinLogin starts a builtin sshd with a key installed, logs in, and
+// returns the server, the user, the key and the client, all closed at the
+// test's end.
+func builtinLogin(t *testing.T) (nodeSSHD, string, ssh.Signer, *ssh.Client) {
+	t.Helper()
+	d := sshdModes[0].new(t)
+	t.Cleanup(func() { d.Close() })
+	name, signer := authorize(t, d)
+	c, err := dialNode(d, name, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return d, name, signer, c
+}
+
 // run runs cmd in a new session and returns stdout, stderr and the status.
 func run(t *testing.T, c *ssh.Client, cmd, stdin string) (string, string, int) {
 	t.Helper()
@@ -491,14 +507,7 @@ func (zeros) Read(p []byte) (int, error) {
 // client has the reply to exec, or the client sees EOF. Builtin only: the
 // race was in its code, and OpenSSH takes ~100 ms a session.
 func TestNodeSSHDQuickExit(t *testing.T) {
-	d := sshdModes[0].new(t)
-	defer d.Close()
-	name, signer := authorize(t, d)
-	c, err := dialNode(d, name, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	_, _, _, c := builtinLogin(t)
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)
