@@ -31,7 +31,7 @@ const spawnerEnv = "GKESSH_EMULATOR_SPAWNER"
 
 func init() {
 	if os.Getenv(spawnerEnv) == "1" {
-		os.Exit(serveSpawns(os.Stdin, os.NewFile(3, "spawner")))
+		os.Exit(serveSpawns(os.Stdin, 3))
 	}
 }
 
@@ -126,10 +126,9 @@ func (s *spawner) launch() error {
 	if err != nil {
 		return err
 	}
-	mine, theirs := os.NewFile(uintptr(pair[0]), "spawner"), os.NewFile(uintptr(pair[1]), "spawner")
+	theirs := os.NewFile(uintptr(pair[1]), "spawner")
 	defer theirs.Close()
-	c, err := net.FileConn(mine)
-	mine.Close()
+	c, err := fileConn(pair[0])
 	if err != nil {
 		return err
 	}
@@ -205,11 +204,11 @@ func (s *spawner) read(conn *net.UnixConn, cmd *exec.Cmd, keep *os.File) {
 	cmd.Wait()
 }
 
-// serveSpawns is the helper: it starts what each request asks, answers,
-// and reports each exit, until stdin ends. It returns the exit code.
-func serveSpawns(stdin *os.File, sock *os.File) int {
-	c, err := net.FileConn(sock)
-	sock.Close()
+// serveSpawns is the helper: it starts what each request asks on socket
+// sock, answers, and reports each exit, until stdin ends. It returns the
+// exit code.
+func serveSpawns(stdin *os.File, sock int) int {
+	c, err := fileConn(sock)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "emulator process helper:", err)
 		return 1
