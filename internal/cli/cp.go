@@ -185,6 +185,7 @@ func copyNodes(ctx context.Context, o cpOptions, d *deps, stdio Stdio) error {
 	}
 	names := append(nodeNames(f.sel.Run), resultNames(f.sel.Unreachable)...)
 	out := newCpOutput(stdio.Out, isTerminal(stdio.Out), o.JSON, !single, names)
+	inFlight := sftpcopy.InFlight(min(f.cfg.Parallel, len(f.sel.Run)))
 	var mu sync.Mutex
 	copied := map[string]sftpcopy.Result{}
 	report := func(r fleet.Result) {
@@ -201,7 +202,7 @@ func copyNodes(ctx context.Context, o cpOptions, d *deps, stdio Stdio) error {
 	}
 	f.cfg.Done = report
 	f.cfg.Use = func(ctx context.Context, inst *gce.Instance, client *ssh.Client) error {
-		res, err := copyOne(ctx, o, client, inst.Name, single, out)
+		res, err := copyOne(ctx, o, client, inst.Name, single, inFlight, out)
 		mu.Lock()
 		copied[inst.Name] = res
 		mu.Unlock()
@@ -236,8 +237,8 @@ func exitCode(r fleet.Result) int {
 }
 
 // copyOne copies on one node's login: into LOCALDIR/NODE for a fleet pull.
-func copyOne(ctx context.Context, o cpOptions, client *ssh.Client, node string, single bool, out *cpOutput) (sftpcopy.Result, error) {
-	sc, err := sftpcopy.Open(ctx, client, node)
+func copyOne(ctx context.Context, o cpOptions, client *ssh.Client, node string, single bool, inFlight int, out *cpOutput) (sftpcopy.Result, error) {
+	sc, err := sftpcopy.Open(ctx, client, node, inFlight)
 	if err != nil {
 		return sftpcopy.Result{}, err
 	}

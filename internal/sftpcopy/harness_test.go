@@ -23,9 +23,15 @@ import (
 )
 
 // serveSFTP runs an SSH server on loopback whose sftp subsystem is served
-// by serve, and returns an open Client on it. Everything stops with the
-// test.
+// by serve, and returns an open Client on it, as for a copy to one node.
+// Everything stops with the test.
 func serveSFTP(t testing.TB, serve func(io.ReadWriteCloser)) *Client {
+	t.Helper()
+	return serveSFTPInFlight(t, serve, InFlight(1))
+}
+
+// serveSFTPInFlight is serveSFTP with inFlight requests per file.
+func serveSFTPInFlight(t testing.TB, serve func(io.ReadWriteCloser), inFlight int) *Client {
 	t.Helper()
 	cfg := &ssh.ServerConfig{NoClientAuth: true}
 	cfg.AddHostKey(testkey.Signer(t))
@@ -65,7 +71,7 @@ func serveSFTP(t testing.TB, serve func(io.ReadWriteCloser)) *Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	c, err := Open(context.Background(), conn, "node-1")
+	c, err := Open(context.Background(), conn, "node-1", inFlight)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -291,7 +291,7 @@ func (c *Client) putFile(e entry, preserve bool, m *meter) (err error) {
 		}
 	}()
 	cr := &countingReader{r: f, m: m}
-	if _, err := tf.ReadFromWithConcurrency(cr, inFlight); err != nil {
+	if _, err := tf.ReadFromWithConcurrency(cr, c.inFlight); err != nil {
 		return c.rerr(e.dst, c.whyWriteFailed(dir, err))
 	}
 	after, err := f.Stat()

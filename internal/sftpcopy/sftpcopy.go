@@ -85,31 +85,44 @@ type Client struct {
 	// posixRename: the server replaces an existing file on rename
 	// (posix-rename@openssh.com); plain SFTP rename refuses to.
 	posixRename bool
+	inFlight    int // requests in flight per file
+}
+
+// InFlight is how many requests to keep in flight per file when copying
+// on nodes nodes at once: maxInFlight shared among them, at least
+// minInFlight each.
+func InFlight(nodes int) int {
+	return max(minInFlight, maxInFlight/max(nodes, 1))
 }
 
 // Tuning of pkg/sftp: 32 KiB packets are the size every server accepts
 // (draft-ietf-secsh-filexfer-02 guarantees 32 KiB; OpenSSH's sftp-server
-// takes up to 256 KiB). 128 requests in flight, 4 MiB, keep the tunnel
-// full past the SSH channel's 2 MiB window. Measured through the emulator's
-// IAP relay to OpenSSH's sshd, 256 MiB, best of 3 interleaved, on the
-// shared 2-core machine (load ~17): 64 in flight 69/89 MB/s up/down, 128
-// 88/95, 256 110/97, scp through gkessh proxy 74/110; larger packets
-// (64, 128, 255 KiB) were slower both ways.
+// takes up to 256 KiB). A copy to one node keeps maxInFlight requests in
+// flight per file, 4 MiB, to keep the tunnel full past the SSH channel's
+// 2 MiB window. Measured through the emulator's IAP relay to OpenSSH's
+// sshd, 256 MiB, best of 3 interleaved, on the shared 2-core machine (load
+// ~17): 64 in flight 69/89 MB/s up/down, 128 88/95, 256 110/97, scp
+// through gkessh proxy 74/110; larger packets (64, 128, 255 KiB) were
+// slower both ways. Copies to many nodes at once share the machine and
+// its memory: for them minInFlight each is as fast and holds a third to a
+// half less (docs/performance.md).
 const (
 	maxPacket     = 32 << 10
-	inFlight      = 128
+	maxInFlight   = 128
+	minInFlight   = 16
 	sftpSubsystem = "sftp"
 )
 
-// Open starts the SFTP subsystem on conn. node names the node in errors.
-// ctx bounds the start; conn stays the caller's.
-func Open(ctx context.Context, conn *ssh.Client, node string) (*Client, error) {
+// Open starts the SFTP subsystem on conn, to keep inFlight requests in
+// flight per file (see InFlight). node names the node in errors. ctx
+// bounds the start; conn stays the caller's.
+func Open(ctx context.Context, conn *ssh.Client, node string, inFlight int) (*Client, error) {
 	sess, err := conn.NewSession()
 	if err != nil {
 		return nil, fmt.Errorf("%s: open session: %w", node, err)
 	}
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
-	c, err := start(sess, node)
+	c, err := start(sess, node, inFlight)
 	if !stop() {
 		if err == nil {
 			c.Close()
@@ -123,7 +136,7 @@ func Open(ctx context.Context, conn *ssh.Client, node string) (*Client, error) {
 	return c, nil
 }
 
-func start(sess *ssh.Session, node string) (*Client, error) {
+func start(sess *ssh.Session, node string, inFlight int) (*Client, error) {
 	// stderr is left unread: sftp-server writes there only when told to
 	// log, and a reader would be a goroutine to wait for.
 	w, err := sess.StdinPipe()
@@ -148,7 +161,7 @@ func start(sess *ssh.Session, node string) (*Client, error) {
 		return nil, fmt.Errorf("%s: start sftp: %w", node, err)
 	}
 	_, posix := sc.HasExtension("posix-rename@openssh.com")
-	return &Client{node: node, sess: sess, sc: sc, posixRename: posix}, nil
+	return &Client{node: node, sess: sess, sc: sc, posixRename: posix, inFlight: inFlight}, nil
 }
 
 // Close ends the SFTP session; the SSH connection stays open.

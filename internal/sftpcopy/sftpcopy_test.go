@@ -2,6 +2,7 @@ package sftpcopy
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"io/fs"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -362,3 +364,112 @@ func FuzzPlainName(f *testing.F) {
 		}
 	})
 }
+
+// TestInFlight copies a file each way with as many requests in flight as
+// a copy on that many nodes at once keeps, counting the reads and writes
+// the server has yet to answer: they stay within the bound (one more:
+// pkg/sftp sends a request before a worker is free to wait for its
+// answer). How close a copy comes to it depends on how fast the server
+// answers, so only the bound is checked.
+func TestInFlight(t *testing.T) {
+	tests := []struct{ nodes, want int }{{0, 128}, {1, 128}, {2, 64}, {4, 32}, {8, 16}, {32, 16}, {1000, 16}}
+	for _, tt := range tests {
+		if got := InFlight(tt.nodes); got != tt.want {
+			t.Errorf("InFlight(%d) = %d, want %d", tt.nodes, got, tt.want)
+		}
+	}
+	for _, nodes := range []int{1, 32} {
+		for _, push := range []bool{true, false} {
+			src, dst := t.TempDir(), t.TempDir()
+			writeFile(t, filepath.Join(src, "big"), 8<<20, 5)
+			served := dst
+			if !push {
+				served = src
+			}
+			var peak atomic.Int64
+			c := serveSFTPInFlight(t, countInFlight(osServer(served), &peak), InFlight(nodes))
+			var err error
+			if push {
+				_, err = c.Push(context.Background(), []string{filepath.Join(src, "big")}, "big", Options{})
+			} else {
+				_, err = c.Pull(context.Background(), []string{"big"}, filepath.Join(dst, "big"), Options{})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tree(t, dst)["big"] != tree(t, src)["big"] {
+				t.Fatalf("%d nodes, push %v: not a copy", nodes, push)
+			}
+			max, lim := int(peak.Load()), InFlight(nodes)
+			t.Logf("%d nodes, push %v: %d requests in flight at most, bound %d", nodes, push, max, lim)
+			if max > lim+1 {
+				t.Errorf("%d nodes, push %v: %d requests in flight at most, want %d or fewer", nodes, push, max, lim+1)
+			}
+		}
+	}
+}
+
+// countInFlight wraps an SFTP server to track, in peak, the most read and
+// write requests it had received and not yet answered. SFTP packets are a
+// uint32 length, a type byte and (for these) a uint32 request id.
+func countInFlight(serve func(io.ReadWriteCloser), peak *atomic.Int64) func(io.ReadWriteCloser) {
+	return func(rw io.ReadWriteCloser) {
+		var mu sync.Mutex
+		open := map[uint32]bool{}
+		in := &packetTap{r: rw, each: func(typ byte, id uint32) {
+			if typ == 5 || typ == 6 { // SSH_FXP_READ, SSH_FXP_WRITE
+				mu.Lock()
+				open[id] = true
+				peak.Store(max(peak.Load(), int64(len(open))))
+				mu.Unlock()
+			}
+		}}
+		out := &packetTap{each: func(_ byte, id uint32) {
+			mu.Lock()
+			delete(open, id)
+			mu.Unlock()
+		}}
+		serve(struct {
+			io.Reader
+			io.Writer
+			io.Closer
+		}{in, writerFunc(func(p []byte) (int, error) {
+			// An answer counts once it is on its way, before the client
+			// can send the request that takes its place.
+			out.feed(p)
+			return rw.Write(p)
+		}), rw})
+	}
+}
+
+// packetTap calls each for every SFTP packet in the bytes it reads from r,
+// or is fed.
+type packetTap struct {
+	r    io.Reader
+	buf  []byte
+	each func(typ byte, id uint32)
+}
+
+func (p *packetTap) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.feed(b[:n])
+	return n, err
+}
+
+func (p *packetTap) feed(b []byte) {
+	p.buf = append(p.buf, b...)
+	for len(p.buf) >= 9 {
+		n := int(binary.BigEndian.Uint32(p.buf))
+		if len(p.buf) < 4+n {
+			return
+		}
+		if n >= 5 {
+			p.each(p.buf[4], binary.BigEndian.Uint32(p.buf[5:]))
+		}
+		p.buf = p.buf[4+n:]
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
