@@ -135,3 +135,75 @@ func waitGone(t *testing.T, pid int) {
 	}
 	t.Errorf("process %d still runs", pid)
 }
+
+// TestHelperRefusesBadRequests sends the helper requests it must refuse:
+// the wrong number of descriptors for the command's stdio, and a message
+// that is not a request. Each gets an error, nothing starts, and the
+// helper goes on serving.
+func TestHelperRefusesBadRequests(t *testing.T) {
+	var s spawner
+	t.Cleanup(func() {
+		s.mu.Lock()
+		conn := s.conn
+		s.mu.Unlock()
+		if conn != nil {
+			conn.Close() // the helper exits once its socket ends
+		}
+	})
+	var files []*os.File
+	for range 2 {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close(); w.Close() })
+		files = append(files, r, w)
+	}
+	// Each run would leave its mark in dir: none may.
+	dir := t.TempDir()
+	spec := procSpec{Path: "/bin/sh", Args: []string{"sh", "-c", "touch ran"}, Dir: dir}
+	for _, tt := range []struct {
+		name  string
+		files []*os.File
+		want  string
+	}{
+		{"two files", files[:2], "2 files for a command"},
+		{"four files", files[:4], "4 files for a command"},
+		{"none", nil, "0 files for a command"},
+		{"one file, no terminal", files[:1], "1 files for a command"},
+	} {
+		p, err := s.start(spec, tt.files)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || p != nil {
+			t.Errorf("%s: got %v, %v; want an error saying %q", tt.name, p, err, tt.want)
+		}
+	}
+	if _, err := os.Stat(dir + "/ran"); err == nil || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused request ran its command (%v)", err)
+	}
+
+	s.mu.Lock()
+	conn := s.conn
+	s.mu.Unlock()
+	if _, err := conn.Write([]byte("not a request")); err != nil {
+		t.Fatal(err)
+	}
+	spec.Args = []string{"sh", "-c", "exit 7"}
+	p, err := s.start(spec, files[:3])
+	if err != nil {
+		t.Fatalf("after the refusals the helper started nothing: %v", err)
+	}
+	s.mu.Lock()
+	same := s.conn == conn
+	s.mu.Unlock()
+	if !same {
+		t.Error("the helper died on a bad request: a new one started the command")
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the command did not end")
+	}
+	if p.err != nil || p.status.ExitStatus() != 7 {
+		t.Errorf("the command ended with %v, status %d; want 7", p.err, p.status.ExitStatus())
+	}
+}
