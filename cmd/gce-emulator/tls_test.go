@@ -5,11 +5,14 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -29,9 +32,21 @@ func TestTLSLines(t *testing.T) {
 	}
 	exited := make(chan struct{})
 	go func() { em.Wait(); close(exited) }()
+	var stateDir string
 	t.Cleanup(func() {
-		em.Process.Kill()
-		<-exited
+		// Stopped as a user stops it, so that it removes its directory,
+		// which holds the device CA's client key.
+		em.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			em.Process.Kill()
+			<-exited
+			t.Error("gce-emulator did not stop on SIGTERM")
+		}
+		if _, err := os.Stat(stateDir); stateDir != "" && !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("gce-emulator left %s behind (%v)", stateDir, err)
+		}
 	})
 	var env []byte
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
@@ -44,6 +59,7 @@ func TestTLSLines(t *testing.T) {
 		}
 	}
 	vars := exports(t, string(env))
+	stateDir = filepath.Dir(vars["GCE_EMULATOR_CLIENT_KEY"])
 	for name, v := range vars {
 		if !slices.Contains(exportedNames, name) {
 			t.Errorf("%s is exported but --stop would not unset it", name)
