@@ -60,9 +60,11 @@ func completeNodesCommand(d *deps, stdio Stdio) *ucli.Command {
 // and subcommands.
 func completionWords(app *ucli.App) (top []string, cmds []*ucli.Command, after map[*ucli.Command][]string) {
 	after = map[*ucli.Command][]string{}
+	names := firstNames(app.Flags)
 	for _, cmd := range app.VisibleCommands() {
 		top = append(top, cmd.Names()...)
-		words := flagWords(append(cmd.VisibleFlags(), honoured(app, app.Name+" "+cmd.Name)...))
+		globals, _ := honoured(app, names, app.Name+" "+cmd.Name)
+		words := flagWords(append(cmd.VisibleFlags(), globals...))
 		for _, sub := range cmd.VisibleCommands() {
 			words = append(words, sub.Names()...)
 		}
@@ -130,6 +132,7 @@ func fishCompletion(app *ucli.App) string {
 	fmt.Fprintf(&b, "complete -c gkessh -n __fish_use_subcommand -f -a '%s'\n", strings.Join(names, " "))
 	b.WriteString("complete -c gkessh -n __fish_use_subcommand -f -a '(gkessh __complete-nodes 2>/dev/null)'\n")
 	fishFlags(&b, "__fish_use_subcommand", app.VisibleFlags())
+	globalNames := firstNames(app.Flags)
 	for _, cmd := range app.VisibleCommands() {
 		cond := "__fish_seen_subcommand_from " + strings.Join(cmd.Names(), " ")
 		var subs []string
@@ -139,7 +142,8 @@ func fishCompletion(app *ucli.App) string {
 		if len(subs) > 0 {
 			fmt.Fprintf(&b, "complete -c gkessh -n '%s' -f -a '%s'\n", cond, strings.Join(subs, " "))
 		}
-		fishFlags(&b, cond, append(cmd.VisibleFlags(), honoured(app, app.Name+" "+cmd.Name)...))
+		globals, _ := honoured(app, globalNames, app.Name+" "+cmd.Name)
+		fishFlags(&b, cond, append(cmd.VisibleFlags(), globals...))
 	}
 	return b.String()
 }

@@ -320,6 +320,7 @@ func addExamples(app *ucli.App) {
 		return "\nEXAMPLES:\n   " + strings.Join(ex, "\n   ") + "\n"
 	}
 	app.CustomAppHelpTemplate = ucli.AppHelpTemplate + section(app.Name)
+	names := firstNames(app.Flags)
 	var walk func(path string, cmds []*ucli.Command)
 	walk = func(path string, cmds []*ucli.Command) {
 		for _, c := range cmds {
@@ -328,7 +329,7 @@ func addExamples(app *ucli.App) {
 			if len(c.Subcommands) > 0 {
 				base = ucli.SubcommandHelpTemplate
 			}
-			c.CustomHelpTemplate = base + globalSection(app, p) + section(p)
+			c.CustomHelpTemplate = base + globalSection(app, names, p) + section(p)
 			c.Description = reflow(c.Description)
 			if c.UsageText == "" {
 				// Spelled out, so that help wraps it like any text.
@@ -341,15 +342,13 @@ func addExamples(app *ucli.App) {
 }
 
 // globalSection names the global flags the command at path honours, in
-// its help, for gkessh --help to describe.
-func globalSection(app *ucli.App, path string) string {
-	var names []string
-	for _, f := range honoured(app, path) {
-		names = append(names, "--"+f.Names()[0])
-	}
-	if len(names) == 0 {
+// its help, for gkessh --help to describe; names are app's global flags'
+// (firstNames).
+func globalSection(app *ucli.App, names []string, path string) string {
+	_, honouredNames := honoured(app, names, path)
+	if len(honouredNames) == 0 {
 		return ""
 	}
-	return "\nGLOBAL OPTIONS (see 'gkessh --help'):\n   {{wrap `before or after the command: " +
-		strings.Join(names, ", ") + "` 3}}\n"
+	return "\nGLOBAL OPTIONS (see 'gkessh --help'):\n   {{wrap `before or after the command: --" +
+		strings.Join(honouredNames, ", --") + "` 3}}\n"
 }
