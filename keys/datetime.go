@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -56,11 +57,11 @@ func ParseDatetime(s string, now time.Time) (time.Time, error) {
 	if t, ok, err := parseTimeOfDay(in, now); ok {
 		return t, err
 	}
-	if dateutilWords.MatchString(in) && !unitsOfDay.MatchString(in) {
+	if dateutilWords().MatchString(in) && !unitsOfDay().MatchString(in) {
 		return time.Time{}, fmt.Errorf("%q: gcloud reads this as a time of day or a duration by rules of its date parser; write 01:30, or +1h30m for a duration", s)
 	}
 	// A duration is read as given: gcloud trims only for its date parser.
-	if in == "" || strings.Trim(in, "0123456789") == "" || !durationLike.MatchString(s) {
+	if in == "" || strings.Trim(in, "0123456789") == "" || !durationLike().MatchString(s) {
 		return time.Time{}, fmt.Errorf("%q: want a time like 2030-08-29T10:00:00Z, 2030-08-29 10:00 or 10:00, or a duration from now like +1d or +PT30M", s)
 	}
 	d, err := parseISODuration(s)
@@ -72,17 +73,22 @@ func ParseDatetime(s string, now time.Time) (time.Time, error) {
 
 // durationLike is what can only be a duration: a sign or P, or units a
 // date and time cannot have.
-var durationLike = regexp.MustCompile(`^(?i)[+-]?p?[0-9.,ymwdhstun]*$`)
-
+var durationLike = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?i)[+-]?p?[0-9.,ymwdhstun]*$`) })
 var (
-	isoExtended = regexp.MustCompile(`^(\d{4})-(\d{1,2})-(\d{1,2})(?:[Tt ](\d{1,2})(?::(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?)?` + zonePattern + `$`)
-	isoBasic    = regexp.MustCompile(`^(\d{4})(\d{2})(\d{2})(?:[Tt](\d{2})(?:(\d{2})(?:(\d{2})(?:[.,](\d+))?)?)?)?` + zonePattern + `$`)
-	isoNoT      = regexp.MustCompile(`^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?()()$`)
-	timeOfDay   = regexp.MustCompile(`^(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?$`)
-	unitsOfDay  = regexp.MustCompile(`^(?i)t?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$|^(?i)t?(\d+)h(\d+)$`)
+	isoExtended = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(\d{4})-(\d{1,2})-(\d{1,2})(?:[Tt ](\d{1,2})(?::(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?)?` + zonePattern + `$`)
+	})
+	isoBasic = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(\d{4})(\d{2})(\d{2})(?:[Tt](\d{2})(?:(\d{2})(?:(\d{2})(?:[.,](\d+))?)?)?)?` + zonePattern + `$`)
+	})
+	isoNoT     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?()()$`) })
+	timeOfDay  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?$`) })
+	unitsOfDay = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(?i)t?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$|^(?i)t?(\d+)h(\d+)$`)
+	})
 	// dateutilWords are what dateutil's parser reads as a time of day and
 	// a duration parser as a duration: only unitsOfDay's are read.
-	dateutilWords = regexp.MustCompile(`^(?i)t?[0-9.,hms]+$`)
+	dateutilWords = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?i)t?[0-9.,hms]+$`) })
 )
 
 // zonePattern is an ISO zone (Z, +hh:mm, +hhmm, +hh) or, after a space,
@@ -91,12 +97,12 @@ const zonePattern = `(Z|z|[+-]\d{2}(?::?\d{2})?| ?UTC| ?GMT| Z)?`
 
 // parseISO reads the ISO 8601 forms; ok is false when s is none of them.
 func parseISO(s string, loc *time.Location) (t time.Time, ok bool, err error) {
-	m := isoExtended.FindStringSubmatch(s)
+	m := isoExtended().FindStringSubmatch(s)
 	if m == nil {
-		m = isoBasic.FindStringSubmatch(s)
+		m = isoBasic().FindStringSubmatch(s)
 	}
 	if m == nil {
-		m = isoNoT.FindStringSubmatch(s)
+		m = isoNoT().FindStringSubmatch(s)
 	}
 	if m == nil {
 		return time.Time{}, false, nil
@@ -121,14 +127,14 @@ func parseISO(s string, loc *time.Location) (t time.Time, ok bool, err error) {
 // then reads it as a duration, and so does ParseDatetime.
 func parseTimeOfDay(s string, now time.Time) (t time.Time, ok bool, err error) {
 	var h, mi, sec, us int
-	switch m := timeOfDay.FindStringSubmatch(s); {
+	switch m := timeOfDay().FindStringSubmatch(s); {
 	case m != nil:
 		h, _ = strconv.Atoi(m[1])
 		mi, _ = strconv.Atoi(m[2])
 		sec, _ = strconv.Atoi(m[3])
 		us = micros(m[4])
 	default:
-		m = unitsOfDay.FindStringSubmatch(s)
+		m = unitsOfDay().FindStringSubmatch(s)
 		if m == nil || m[1]+m[2]+m[3]+m[4] == "" {
 			return time.Time{}, false, nil
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -30,11 +31,11 @@ const expiringTag = "google-ssh"
 // (compute-image-packages); the Go guest agent accepts more (see
 // agentUserErr), but names outside this rule fail on images that still
 // run the Python daemon.
-var pythonUser = regexp.MustCompile(`^[A-Za-z0-9._][A-Za-z0-9._-]{0,31}$`)
+var pythonUser = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9._][A-Za-z0-9._-]{0,31}$`) })
 
 // PythonAgentSkips reports whether the retired Python accounts daemon
 // would skip user.
-func PythonAgentSkips(user string) bool { return !pythonUser.MatchString(user) }
+func PythonAgentSkips(user string) bool { return !pythonUser().MatchString(user) }
 
 // agentUserErr says why the Go guest agent rejects a user name, or returns
 // nil: it rejects only empty names, names with whitespace (Go regexp's \s),

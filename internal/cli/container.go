@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"golang.org/x/term"
 
@@ -15,11 +16,11 @@ import (
 // containerName is what --container takes: a container's name (Docker's
 // grammar, which covers Kubernetes') or its ID. Nothing else reaches the
 // node's shell or crictl's name pattern.
-var containerName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+var containerName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`) })
 
 // checkContainer refuses a --container no container can have.
 func checkContainer(name string) error {
-	if !containerName.MatchString(name) {
+	if !containerName().MatchString(name) {
 		return usagef("--container %q: want a container's name or ID (letters, digits, _ . -)", name)
 	}
 	return nil

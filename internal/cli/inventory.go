@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -155,11 +156,11 @@ func (p proxyRoute) hostVars(r access.Node, user string) map[string]any {
 	return vars
 }
 
-var groupUnsafe = regexp.MustCompile(`[^A-Za-z0-9_]`)
+var groupUnsafe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^A-Za-z0-9_]`) })
 
 // groupName makes an Ansible-safe group name: letters, digits, underscores.
 func groupName(parts ...string) string {
-	return groupUnsafe.ReplaceAllString(strings.Join(parts, "_"), "_")
+	return groupUnsafe().ReplaceAllString(strings.Join(parts, "_"), "_")
 }
 
 // groupsOf lists the groups a node belongs to: its zone, its GKE cluster and

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -168,7 +169,7 @@ func explain(err error, what, perm string) error {
 	case ae.Code == http.StatusForbidden && (ae.Message == "" || strings.Contains(ae.Message, "'"+perm+"'")):
 		cause = "permission denied: needs " + perm + " (403)"
 	case ae.Code == http.StatusForbidden:
-		if m := requiredPerm.FindStringSubmatch(ae.Message); m != nil {
+		if m := requiredPerm().FindStringSubmatch(ae.Message); m != nil {
 			cause = "permission denied: needs " + m[1] + " on " + m[2] + " (403)"
 		} else {
 			cause = "permission denied: needs " + perm + " (403: " + ae.Message + ")"
@@ -192,7 +193,7 @@ func IsPolicyDenied(err error) bool {
 }
 
 // requiredPerm is GCE's wording of a 403: the permission and the resource.
-var requiredPerm = regexp.MustCompile(`^Required '([^']+)' permission for '([^']+)'$`)
+var requiredPerm = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^Required '([^']+)' permission for '([^']+)'$`) })
 
 // explainedError is an API error in explain's words; it unwraps to the
 // *APIError for callers that branch on the status.

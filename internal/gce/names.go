@@ -14,15 +14,17 @@ import (
 var (
 	// nameRE is GCE's resource name grammar (RFC 1035 labels), which
 	// instance and zone names follow.
-	nameRE = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`) })
 	// projectRE is gcloud's project ID rule (core/properties.py
 	// _VALID_PROJECT_REGEX): an optional domain prefix ending in ':'
 	// (google.com:), then lowercase letters, digits and '-', not at
 	// either end; a leading digit for legacy IDs.
-	projectRE = regexp.MustCompile(`^(?:(?:[-a-z0-9]{1,63}\.)*(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?):)?(?:[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?)$`)
+	projectRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(?:(?:[-a-z0-9]{1,63}\.)*(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?):)?(?:[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?)$`)
+	})
 	// namePatternRE is a name with ssh_config wildcards, for one Host
 	// entry that matches many instances.
-	namePatternRE = regexp.MustCompile(`^[-a-z0-9*?]{1,63}$`)
+	namePatternRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[-a-z0-9*?]{1,63}$`) })
 	// Label keys and values: lowercase letters (international ones too),
 	// digits, '_' and '-', at most 63 characters; a key starts with a
 	// letter and is not empty. Compiled on first use: the Unicode classes
@@ -46,7 +48,7 @@ func (e *InvalidNameError) Error() string {
 
 // CheckName checks an instance name: [a-z]([-a-z0-9]{0,61}[a-z0-9])?.
 func CheckName(name string) error {
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return &InvalidNameError{"instance name", name}
 	}
 	return nil
@@ -55,7 +57,7 @@ func CheckName(name string) error {
 // CheckZone checks a zone name such as us-west1-a, which follows the same
 // grammar as instance names.
 func CheckZone(zone string) error {
-	if !nameRE.MatchString(zone) {
+	if !nameRE().MatchString(zone) {
 		return &InvalidNameError{"zone", zone}
 	}
 	return nil
@@ -63,7 +65,7 @@ func CheckZone(zone string) error {
 
 // CheckProject checks a project ID as gcloud checks its project property.
 func CheckProject(p string) error {
-	if !projectRE.MatchString(p) {
+	if !projectRE().MatchString(p) {
 		return &InvalidNameError{"project ID", p}
 	}
 	return nil
@@ -72,7 +74,7 @@ func CheckProject(p string) error {
 // CheckNamePattern checks an instance name pattern with ssh's wildcards '*'
 // and '?', such as gke-cluster-*.
 func CheckNamePattern(p string) error {
-	if !namePatternRE.MatchString(p) {
+	if !namePatternRE().MatchString(p) {
 		return &InvalidNameError{"name pattern", p}
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // LookupEnv is os.LookupEnv's signature; tests pass a map's lookup.
@@ -31,7 +32,7 @@ type Config struct {
 
 // configName is gcloud's rule for configuration names; a name breaking it
 // in active_config makes gcloud ignore the file.
-var configName = regexp.MustCompile(`^[a-z][-a-z0-9]*$`)
+var configName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][-a-z0-9]*$`) })
 
 // Load reads the active configuration. Missing files are not errors: a user
 // who never ran gcloud has an empty configuration. A file gcloud itself
@@ -50,7 +51,7 @@ func Load(env LookupEnv) (*Config, error) {
 		b, _ := os.ReadFile(filepath.Join(dir, "active_config"))
 		name = strings.TrimSpace(string(b))
 	}
-	if !configName.MatchString(name) {
+	if !configName().MatchString(name) {
 		name = "default"
 	}
 	c.Name = name

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Setting is one property's value and where it came from.
@@ -108,7 +109,9 @@ var EndpointAPIs = []string{"compute", "oslogin", "iamcredentials", "cloudresour
 // endpointOverride is gcloud's check of api_endpoint_overrides values
 // (_VALID_ENDPOINT_OVERRIDE_REGEX): http or https, a host, and a path
 // ending in "/".
-var endpointOverride = regexp.MustCompile(`(?i)^https?://(?:[A-Z0-9][A-Z0-9-.]+|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[?[A-F0-9]*:[A-F0-9:]+\]?)(?::\d+)?(?:/|[/?]\S+/)$`)
+var endpointOverride = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)^https?://(?:[A-Z0-9][A-Z0-9-.]+|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[?[A-F0-9]*:[A-F0-9:]+\]?)(?::\d+)?(?:/|[/?]\S+/)$`)
+})
 
 // Network reads the network settings, refusing what gcloud refuses: some
 // but not all of proxy/type, proxy/address and proxy/port, an unknown
@@ -150,7 +153,7 @@ func (c *Config) Network() (*Network, error) {
 		if s.Value == "" {
 			continue
 		}
-		if !endpointOverride.MatchString(s.Value) {
+		if !endpointOverride().MatchString(s.Value) {
 			return nil, fmt.Errorf("gcloud: api_endpoint_overrides/%s %q (%s) must be an absolute URI beginning with http:// or https:// and ending with a trailing '/'", api, s.Value, s.Source)
 		}
 		if n.Endpoints == nil {
