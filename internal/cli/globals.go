@@ -146,11 +146,7 @@ var globalsOf = map[string][]string{
 
 // allGlobals are the names of every global flag, aliases aside.
 func allGlobals() []string {
-	var names []string
-	for _, f := range globalFlags() {
-		names = append(names, f.Names()[0])
-	}
-	return names
+	return firstNames(globalFlags())
 }
 
 // globalName maps every name of a global flag, aliases included, to its
@@ -158,8 +154,9 @@ func allGlobals() []string {
 var globalName = func() map[string]string {
 	m := map[string]string{}
 	for _, f := range globalFlags() {
-		for _, n := range f.Names() {
-			m[n] = f.Names()[0]
+		names := f.Names()
+		for _, n := range names {
+			m[n] = names[0]
 		}
 	}
 	return m
@@ -172,8 +169,9 @@ func honours(path string, name string) bool {
 	if slices.Contains(globalsOf[path], name) {
 		return true
 	}
+	prefix := path + " "
 	for p, names := range globalsOf {
-		if strings.HasPrefix(p, path+" ") && slices.Contains(names, name) {
+		if strings.HasPrefix(p, prefix) && slices.Contains(names, name) {
 			return true
 		}
 	}
