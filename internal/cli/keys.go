@@ -49,7 +49,8 @@ func keysCommand(d *deps, stdio Stdio) *ucli.Command {
 				ArgsUsage: "[NODE]",
 				Description: "Without NODE the key goes into project metadata (every node). With NODE it goes where that\n" +
 					"node reads keys: its own metadata when it sets block-project-ssh-keys, else the project's.\n" +
-					"Nothing is written when the key is already there and not about to expire.",
+					"Nothing is written when the key is already there and not about to expire. It does not wait for\n" +
+					"nodes to install the key: the next gkessh login or ssh through gkessh proxy does.",
 				Action: keysAction(runKeysEnsure),
 			},
 			{
@@ -198,6 +199,9 @@ func runKeysEnsure(ctx context.Context, o keysOptions, d *deps, stdio Stdio) err
 		return err
 	}
 	fp := ssh.FingerprintSHA256(pub)
+	if g.Wrote && !o.DryRun {
+		forgetStamps(ctx, d, p.Node.Project, stdio.Err, func(s stamp) bool { return s.Key == fp })
+	}
 	if p.Mode == access.OSLogin {
 		switch {
 		case o.DryRun:
@@ -216,7 +220,7 @@ func runKeysEnsure(ctx context.Context, o keysOptions, d *deps, stdio Stdio) err
 	case o.DryRun:
 		fmt.Fprintf(stdio.Out, "would add to %s: %s\n", where, g.Line)
 	default:
-		fmt.Fprintf(stdio.Out, "added %s's key %s to %s%s%s\n", user, fp, where, expiryNote(keys.ParseLine(g.Line)), replaced(p))
+		fmt.Fprintf(stdio.Out, "Added %s's key %s to %s%s%s.\n", user, fp, where, expiryNote(keys.ParseLine(g.Line)), replaced(p))
 	}
 	return nil
 }
@@ -255,7 +259,12 @@ func runKeysRemove(ctx context.Context, o keysOptions, d *deps, stdio Stdio) err
 			return err
 		}
 	}
-	return removeLines(ctx, o, d, stdio, keys.UserLines(user, pub))
+	stale := func(s stamp) bool { return s.User == user || s.Login == user }
+	if pub != nil {
+		fp := ssh.FingerprintSHA256(pub)
+		stale = func(s stamp) bool { return s.Key == fp }
+	}
+	return removeLines(ctx, o, d, stdio, keys.UserLines(user, pub), stale)
 }
 
 // removeOSLoginKey takes this machine's key out of the gcloud account's OS
@@ -273,7 +282,7 @@ func removeOSLoginKey(ctx context.Context, o keysOptions, d *deps, stdio Stdio, 
 		return false, err
 	}
 	defer a.Close()
-	_, inst, err := a.Instance(ctx, o.Node)
+	n, inst, err := a.Instance(ctx, o.Node)
 	if err != nil {
 		return false, err
 	}
@@ -288,7 +297,9 @@ func removeOSLoginKey(ctx context.Context, o keysOptions, d *deps, stdio Stdio, 
 	case removed && o.DryRun:
 		fmt.Fprintf(stdio.Out, "would remove your key %s from the OS Login profile of %s\n", ssh.FingerprintSHA256(pub), account)
 	case removed:
-		fmt.Fprintf(stdio.Out, "Removed your key %s from the OS Login profile of %s.\n", ssh.FingerprintSHA256(pub), account)
+		fp := ssh.FingerprintSHA256(pub)
+		fmt.Fprintf(stdio.Out, "Removed your key %s from the OS Login profile of %s.\n", fp, account)
+		forgetStamps(ctx, d, n.Project, stdio.Err, func(s stamp) bool { return s.Key == fp })
 	default:
 		fmt.Fprintf(stdio.Out, "Your key is not in the OS Login profile of %s: nothing to remove.\n", account)
 	}
@@ -297,7 +308,7 @@ func removeOSLoginKey(ctx context.Context, o keysOptions, d *deps, stdio Stdio, 
 
 func runKeysPrune(ctx context.Context, o keysOptions, d *deps, stdio Stdio) error {
 	if o.AllExpired {
-		return removeLines(ctx, o, d, stdio, keys.ExpiredLines("", nil, d.now()))
+		return removeLines(ctx, o, d, stdio, keys.ExpiredLines("", nil, d.now()), nil)
 	}
 	user, err := userOf(d, o.keyOptions)
 	if err != nil {
@@ -311,11 +322,12 @@ func runKeysPrune(ctx context.Context, o keysOptions, d *deps, stdio Stdio) erro
 	if err != nil {
 		return badInput(err)
 	}
-	return removeLines(ctx, o, d, stdio, keys.ExpiredLines(user, pub, d.now()))
+	return removeLines(ctx, o, d, stdio, keys.ExpiredLines(user, pub, d.now()), nil)
 }
 
-// removeLines runs keys.Remove and says what went.
-func removeLines(ctx context.Context, o keysOptions, d *deps, stdio Stdio, sel keys.Selector) error {
+// removeLines runs keys.Remove and says what went. When lines went, the
+// stamps stale matches are forgotten (nil: none).
+func removeLines(ctx context.Context, o keysOptions, d *deps, stdio Stdio, sel keys.Selector, stale func(stamp) bool) error {
 	c, inst, err := keysTarget(ctx, o, d)
 	if err != nil {
 		return err
@@ -333,6 +345,9 @@ func removeLines(ctx context.Context, o keysOptions, d *deps, stdio Stdio, sel k
 	}
 	for _, r := range gone {
 		fmt.Fprintf(stdio.Out, "%s from %s: %s\n", verb, describeScope(r.Scope, r.Key, o.Node), summary(r.Line))
+	}
+	if len(gone) > 0 && !o.DryRun && stale != nil {
+		forgetStamps(ctx, d, c.ProjectID, stdio.Err, stale)
 	}
 	return nil
 }

@@ -143,7 +143,7 @@ func TestKeysEnsureWarmPathWritesNothing(t *testing.T) {
 	e := newParallelEnv(t, emulator.Config{Nodes: 2})
 	node := e.srv.Nodes()[0]
 	out, errOut, code := e.run("keys", "ensure", "--user", "nat", node)
-	if code != 0 || !strings.Contains(errOut, "Generated SSH key") || !strings.Contains(out, "added nat's key") {
+	if code != 0 || !strings.Contains(errOut, "Generated SSH key") || !strings.Contains(out, "Added nat's key") {
 		t.Fatalf("first ensure: exit %d\n%s%s", code, out, errOut)
 	}
 	before := e.srv.Stats()

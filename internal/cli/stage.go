@@ -145,7 +145,7 @@ func recheckKey(ctx context.Context, o proxyOptions, d *deps, a *access.Access, 
 		return err
 	}
 	if !g.Wrote {
-		return fmt.Errorf("%s refuses your key, which %s still grants: its guest agent may not be running (check its serial console: gkessh doctor %s)", n.Name, grantPlace(g, p), n.Name)
+		return fmt.Errorf("%s refuses your key, which %s grants: its guest agent has not installed it yet (a line added seconds ago: run ssh again) or is not running (check its serial console: gkessh doctor %s)", n.Name, grantPlace(g, p), n.Name)
 	}
 	fmt.Fprintf(stdio.Err, "gkessh: %s refused your key: it was gone from %s since this machine last used it. %s Run ssh again.\n", n.Name, grantPlace(g, p), granted(g, p))
 	return nil
@@ -218,6 +218,31 @@ func (f stampFile) put(node string, s stamp, now time.Time) {
 // drop forgets node's stamp; call it under the lock.
 func (f stampFile) drop(node string, now time.Time) {
 	f.update(now, func(m map[string]stamp) { delete(m, node) })
+}
+
+// forgetStamps forgets, in project, every stamp stale matches: a keys
+// command that wrote metadata may have taken the key off nodes, or put it
+// back before their guests installed it, so the next proxy to each checks
+// and waits, rather than hand ssh a key the node refuses.
+func forgetStamps(ctx context.Context, d *deps, project string, w io.Writer, stale func(stamp) bool) {
+	f := openStamps(d, project, w)
+	found := false
+	for _, s := range f.load() {
+		found = found || stale(s)
+	}
+	if !found {
+		return
+	}
+	f.locked(ctx, func() error {
+		f.update(d.now(), func(m map[string]stamp) {
+			for node, s := range m {
+				if stale(s) {
+					delete(m, node)
+				}
+			}
+		})
+		return nil
+	})
 }
 
 // update rewrites the file with change made and expired stamps gone.

@@ -63,13 +63,14 @@ func TestOpenSSHNodeRecreated(t *testing.T) {
 	}
 }
 
-// configuredNode starts an emulator with one openssh-mode node and writes
-// the config-ssh block for the login user; it returns the world, the user
-// and the ssh config's path.
-func configuredNode(t *testing.T) (w *world, user, cfg string) {
+// configuredNode starts an emulator with one openssh-mode node (and
+// emulatorArgs, which override its defaults) and writes the config-ssh
+// block for the login user; it returns the world, the user and the ssh
+// config's path.
+func configuredNode(t *testing.T, emulatorArgs ...string) (w *world, user, cfg string) {
 	t.Helper()
 	need(t, "ssh")
-	w = startEmulator(t, "--sshd", "openssh", "--nodes", "1", "--propagation-delay", "100ms")
+	w = startEmulator(t, append([]string{"--sshd", "openssh", "--nodes", "1", "--propagation-delay", "100ms"}, emulatorArgs...)...)
 	user = loginUser(t)
 	w.run("gkessh", "config-ssh", "--user", user)
 	return w, user, filepath.Join(w.home, ".ssh", "config")
