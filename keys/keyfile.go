@@ -15,10 +15,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"time"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/gkessh/gkessh/internal/atomicfile"
 )
@@ -251,19 +249,11 @@ func openRegular(path string) (*os.File, error) {
 }
 
 // agentSigner finds want among ssh-agent's keys. The returned conn stays
-// open for signing.
+// open for signing. Load takes no ctx: AgentKeys' own bound applies.
 func agentSigner(want ssh.PublicKey) (ssh.Signer, net.Conn, error) {
-	// A local agent: the timeout only guards against a wedged one.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := DialAgent(ctx)
+	signers, conn, err := AgentKeys(context.Background())
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w; or use a key without a passphrase", err)
-	}
-	signers, err := agent.NewClient(conn).Signers()
-	if err != nil {
-		conn.Close()
-		return nil, nil, fmt.Errorf("list ssh-agent keys: %w", err)
 	}
 	for _, s := range signers {
 		if bytes.Equal(s.PublicKey().Marshal(), want.Marshal()) {

@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -282,6 +284,13 @@ func serveAgent(t *testing.T, keys ...crypto.Signer) {
 			t.Fatal(err)
 		}
 	}
+	agentSocket(t, func(c net.Conn) { agent.ServeAgent(keyring, c) })
+}
+
+// agentSocket serves each connection with serve on a unix socket that
+// SSH_AUTH_SOCK points at, and closes them all when the test ends.
+func agentSocket(t *testing.T, serve func(net.Conn)) {
+	t.Helper()
 	// Unix socket paths are limited to about 100 bytes; t.TempDir can be long.
 	dir, err := os.MkdirTemp("", "agent")
 	if err != nil {
@@ -292,22 +301,112 @@ func serveAgent(t *testing.T, keys ...crypto.Signer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
 	t.Cleanup(wg.Wait)
-	t.Cleanup(func() { l.Close() })
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
 	wg.Go(func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
 			wg.Go(func() {
 				defer c.Close()
-				agent.ServeAgent(keyring, c)
+				serve(c)
 			})
 		}
 	})
 	t.Setenv("SSH_AUTH_SOCK", l.Addr().String())
+}
+
+// silentAgent is an ssh-agent that takes requests and never answers. Each
+// request read is sent on the returned channel.
+func silentAgent(t *testing.T) <-chan struct{} {
+	asked := make(chan struct{}, 16)
+	agentSocket(t, func(c net.Conn) {
+		var b [512]byte
+		for {
+			if _, err := c.Read(b[:]); err != nil {
+				return
+			}
+			select {
+			case asked <- struct{}{}:
+			default:
+			}
+		}
+	})
+	return asked
+}
+
+// TestSilentAgent: an agent that accepts and never answers does not hold
+// up AgentKeys past its ctx, nor Load past AgentKeys' own bound.
+func TestSilentAgent(t *testing.T) {
+	// Generous: each bound under test ends the call in 5 s at most.
+	const stuck = time.Minute
+	wait := func(t *testing.T, done <-chan error) error {
+		t.Helper()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(stuck):
+			t.Fatalf("still waiting for the agent after %v", stuck)
+			return nil
+		}
+	}
+	t.Run("ctx cancelled", func(t *testing.T) {
+		asked := silentAgent(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() {
+			signers, conn, err := AgentKeys(ctx)
+			if conn != nil || signers != nil {
+				err = errors.New("got keys from a silent agent")
+			}
+			done <- err
+		}()
+		select {
+		case <-asked:
+		case <-time.After(stuck):
+			t.Fatal("AgentKeys never asked the agent")
+		}
+		cancel()
+		if err := wait(t, done); !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+	})
+	t.Run("Load", func(t *testing.T) {
+		silentAgent(t)
+		path := filepath.Join(t.TempDir(), "id")
+		if err := os.WriteFile(path, opensshKey(t, testkey.Key(t), "secret"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			kp, err := Load(path)
+			if err == nil {
+				kp.Close()
+				err = errors.New("loaded through a silent agent")
+			}
+			done <- err
+		}()
+		if err := wait(t, done); !errors.Is(err, errAgentSilent) {
+			t.Fatalf("err = %v, want %v", err, errAgentSilent)
+		}
+	})
 }
 
 func TestLoadPassphraseProtected(t *testing.T) {

@@ -11,7 +11,6 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/keys"
@@ -124,15 +123,14 @@ func plainSigners(ctx context.Context, keyPath string, typed bool) (signers []ss
 	case typed || !errors.Is(err, fs.ErrNotExist):
 		return nil, nil, done, badInput(err)
 	}
-	conn, aerr := keys.DialAgent(ctx)
+	more, conn, aerr := keys.AgentKeys(ctx)
 	if aerr == nil {
-		more, lerr := agent.NewClient(conn).Signers()
 		for _, s := range more {
 			if !slices.ContainsFunc(signers, func(k ssh.Signer) bool { return keys.SameKey(k.PublicKey(), s.PublicKey()) }) {
 				signers = append(signers, s)
 			}
 		}
-		if lerr == nil && len(more) > 0 {
+		if len(more) > 0 {
 			from = append(from, fmt.Sprintf("ssh-agent's %d keys", len(more)))
 		}
 		prev := done
