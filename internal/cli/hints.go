@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -91,7 +92,7 @@ func hint(err error) string {
 	case errors.As(err, &ambiguous):
 		return "pass --zone"
 	case errors.As(err, &stalled):
-		return "the API took the connection and sent no reply: check the network, a proxy on the way, or --compute-endpoint"
+		return stalledHint(stalled.URL)
 	case gce.IsNotFound(err):
 		return "check the name, --zone and --project"
 	case errors.Is(err, keys.ErrNoUser):
@@ -177,4 +178,20 @@ func withHint(err error) string {
 		return msg + ": " + h
 	}
 	return msg
+}
+
+// stalledHint names the setting that points at the API that stalled:
+// Compute's is gkessh's flag; the others (OS Login, IAM...) come from
+// gcloud's api_endpoint_overrides.
+func stalledHint(rawURL string) string {
+	where := "--compute-endpoint"
+	if !strings.Contains(rawURL, "/compute/v1/") {
+		where = "gcloud's api_endpoint_overrides setting for that API"
+		if u, err := url.Parse(rawURL); err == nil {
+			if api, ok := strings.CutSuffix(u.Hostname(), ".googleapis.com"); ok {
+				where = "gcloud's api_endpoint_overrides/" + api
+			}
+		}
+	}
+	return "the API took the connection and sent no reply: check the network, a proxy on the way, or " + where
 }

@@ -37,6 +37,8 @@ func TestHints(t *testing.T) {
 		{&gce.AmbiguousZoneError{Name: "n", Zones: []string{"a", "b"}}, "pass --zone"},
 		{&gce.APIError{Code: 404}, "check the name, --zone and --project"},
 		{&gce.StalledError{Method: "GET", URL: "https://compute.googleapis.com/compute/v1/projects/p", After: time.Minute}, "a proxy on the way, or --compute-endpoint"},
+		{&gce.StalledError{Method: "GET", URL: "https://oslogin.googleapis.com/v1/users/u/loginProfile", After: time.Minute}, "a proxy on the way, or gcloud's api_endpoint_overrides/oslogin"},
+		{&gce.StalledError{Method: "GET", URL: "http://127.0.0.1:1/v1/users/u/loginProfile", After: time.Minute}, "or gcloud's api_endpoint_overrides setting for that API"},
 		{keys.ErrNoUser, "pass --user"},
 		{keys.ErrInstanceScopeNeedsInstance, "needs a NODE"},
 		{&keys.ProjectKeysBlockedError{Instance: "n"}, "use --scope instance"},
