@@ -113,13 +113,19 @@ func runTunnel(ctx context.Context, o tunnelOptions, d *deps, stdio Stdio) error
 		}
 		conn.Close()
 	}
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", o.Listen)
+	network := "tcp"
+	if host, _, err := net.SplitHostPort(o.Listen); err == nil && net.ParseIP(host).To4() != nil {
+		// 0.0.0.0 means IPv4's wildcard, as in gcloud; "tcp" would bind
+		// IPv6's too, and report [::].
+		network = "tcp4"
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, network, o.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.Listen, err)
 	}
 	if a, ok := ln.Addr().(*net.TCPAddr); ok && !a.IP.IsLoopback() {
-		fmt.Fprintf(stdio.Err, "gkessh: WARNING: listening on %s, which other machines can reach: anyone who can connect to it\n"+
-			"gkessh: WARNING: reaches %s with your IAP access. Use --listen 127.0.0.1:PORT unless you mean that.\n", ln.Addr(), target)
+		fmt.Fprintf(stdio.Err, "gkessh: WARNING: listening on %s, which other machines can reach: anyone who can connect to it "+
+			"reaches %s with your IAP access. Use --listen 127.0.0.1:PORT unless you mean that.\n", ln.Addr(), target)
 	}
 	fmt.Fprintf(stdio.Out, "Listening on %s, forwarding to %s\n", ln.Addr(), target)
 	dial := func(ctx context.Context) (net.Conn, error) { return dl.DialContext(ctx, target) }

@@ -38,7 +38,8 @@ func TestListenAddr(t *testing.T) {
 }
 
 // TestTunnelBind: `--listen :PORT` (the README's form) binds loopback only,
-// and an explicit non-loopback bind is warned about on stderr.
+// and an explicit non-loopback bind (0.0.0.0: IPv4 only, as typed) is
+// warned about on stderr, in one line.
 func TestTunnelBind(t *testing.T) {
 	e := newTestEnv(t, emulator.Config{Nodes: 1})
 	node := e.srv.Nodes()[0]
@@ -69,11 +70,16 @@ func TestTunnelBind(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ip := net.ParseIP(host); ip == nil || ip.IsLoopback() != tc.loopback {
-			t.Errorf("--listen %s bound %s", tc.listen, host)
+		if ip := net.ParseIP(host); ip == nil || ip.IsLoopback() != tc.loopback || ip.To4() == nil {
+			t.Errorf("--listen %s bound %s, want an IPv4 address", tc.listen, host)
 		}
 		if warned := strings.Contains(stderr.String(), "WARNING: listening on"); warned == tc.loopback {
 			t.Errorf("--listen %s: warned %v; stderr %q", tc.listen, warned, stderr.String())
+		}
+		for _, l := range strings.Split(stderr.String(), "\n") {
+			if strings.Contains(l, "WARNING") && !strings.Contains(l, "unless you mean that.") {
+				t.Errorf("--listen %s: the warning is not one line: %q", tc.listen, stderr.String())
+			}
 		}
 	}
 }
