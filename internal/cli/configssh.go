@@ -69,7 +69,7 @@ func runConfigSSH(ctx context.Context, o configSSHOptions, d *deps, stdio Stdio)
 	}
 	old, err := os.ReadFile(o.Path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("read %s: %w", o.Path, err)
+		return err // os.ReadFile names the file
 	}
 	if o.ForceOverwrite {
 		if err := replaceBrokenKey(o.openSSHOptions, d, stdio); err != nil {

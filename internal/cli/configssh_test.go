@@ -256,7 +256,8 @@ func TestBlockDiffMemory(t *testing.T) {
 
 // TestConfigSSHSymlinkAndReadOnly: a symlinked ~/.ssh/config (a dotfiles
 // checkout) is written through to its target and stays a link; a read-only
-// one is refused with a message saying so, and left alone.
+// one is refused with a message saying so, and left alone; one that is a
+// directory is refused, the path named once.
 func TestConfigSSHSymlinkAndReadOnly(t *testing.T) {
 	e := newParallelEnv(t, emulator.Config{Nodes: 1})
 	cfg := filepath.Join(e.home, ".ssh", "config")
@@ -289,6 +290,15 @@ func TestConfigSSHSymlinkAndReadOnly(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(cfg); string(b) != "Host mine\n" {
 		t.Fatalf("read-only config changed: %q", b)
+	}
+
+	os.Remove(cfg)
+	if err := os.Symlink(filepath.Dir(target), cfg); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code = e.run("config-ssh")
+	if code == 0 || !strings.Contains(errOut, "is a directory") || strings.Count(errOut, cfg) != 1 {
+		t.Fatalf("config that is a directory: exit %d, stderr %q (want the path named once)", code, errOut)
 	}
 }
 
