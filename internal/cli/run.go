@@ -186,6 +186,9 @@ func checkSelector(s fleet.Selector) error {
 		return err
 	}
 	for _, n := range s.Names {
+		if user, node, ok := strings.Cut(n, "@"); ok && user != "" && gce.CheckName(node) == nil {
+			return usagef("%s: name the node alone and the user with --user %s", printable(n), printable(user))
+		}
 		if err := gce.CheckName(n); err != nil {
 			return usagef("%v", err)
 		}

@@ -353,23 +353,28 @@ func TestRunOutputLines(t *testing.T) {
 	}
 }
 
-// TestRunUsage: selection mistakes are usage errors (exit 2).
+// TestRunUsage: selection mistakes are usage errors (exit 2), and a
+// USER@NODE says where the user goes.
 func TestRunUsage(t *testing.T) {
 	e := newParallelEnv(t, emulator.Config{Nodes: 1})
-	for _, args := range [][]string{
-		{"run", "--", "true"},
-		{"run", "node"},
-		{"run", "--all"},
-		{"run", "node", "--all", "--", "true"},
-		{"run", "-P", "0", "--all", "--", "true"},
-		{"run", "--output", "yaml", "--all", "--", "true"},
-		{"run", "Bad;name", "--", "true"},
-		{"run", "--all", "--zone", "us-west1-a/../x", "--", "true"},
-		{"run", "--pool", "Default Pool", "--", "true"},
-		{"run", "--cluster", `a" OR name:*`, "--", "true"},
+	for _, tc := range []struct {
+		args []string
+		want string // in stderr
+	}{
+		{[]string{"run", "--", "true"}, ""},
+		{[]string{"run", "node"}, ""},
+		{[]string{"run", "--all"}, ""},
+		{[]string{"run", "node", "--all", "--", "true"}, ""},
+		{[]string{"run", "-P", "0", "--all", "--", "true"}, ""},
+		{[]string{"run", "--output", "yaml", "--all", "--", "true"}, ""},
+		{[]string{"run", "Bad;name", "--", "true"}, ""},
+		{[]string{"run", "--all", "--zone", "us-west1-a/../x", "--", "true"}, ""},
+		{[]string{"run", "--pool", "Default Pool", "--", "true"}, ""},
+		{[]string{"run", "--cluster", `a" OR name:*`, "--", "true"}, ""},
+		{[]string{"run", "root@node", "--", "true"}, "name the node alone and the user with --user root"},
 	} {
-		if _, stderr, code := e.run(args...); code != 2 {
-			t.Errorf("%q: exit %d, want 2; stderr:\n%s", args, code, stderr)
+		if _, stderr, code := e.run(tc.args...); code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%q: exit %d, want 2 and %q; stderr:\n%s", tc.args, code, tc.want, stderr)
 		}
 	}
 }
