@@ -48,7 +48,7 @@ func startBackground() error {
 	if err != nil {
 		return err
 	}
-	logName := filepath.Join(dir, "log")
+	logName := filepath.Join(dir, logBase)
 	logFile, err := os.OpenFile(logName, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		os.RemoveAll(dir)
@@ -75,7 +75,7 @@ func startBackground() error {
 	r.SetReadDeadline(time.Now().Add(readyWait))
 	env, err := io.ReadAll(r)
 	if len(env) > 0 && env[len(env)-1] == '\n' && err == nil {
-		fmt.Printf("%sexport GCE_EMULATOR_LOG=%s\n", env, logName)
+		fmt.Print(string(env))
 		return nil
 	}
 	exited := make(chan error, 1)
@@ -121,6 +121,18 @@ func backgroundChild() (ready *os.File, runDir string) {
 		dir = ""
 	}
 	return os.NewFile(3, "ready"), dir
+}
+
+// logBase is the log's name in the directory startBackground makes.
+const logBase = "log"
+
+// logVar is the line naming the log when startBackground started this
+// emulator (runDir set), for the printed lines and the --env-file alike.
+func logVar(runDir string) []envVar {
+	if runDir == "" {
+		return nil
+	}
+	return []envVar{{"GCE_EMULATOR_LOG", filepath.Join(runDir, logBase)}}
 }
 
 // ownedByMe reports whether fi's owner is this process's user.

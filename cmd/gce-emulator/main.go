@@ -198,7 +198,7 @@ func run(o options) error {
 		{"GCE_EMULATOR_CONTROL_SECRET", srv.ControlSecret()},
 		{"GCE_EMULATOR_CONTROL_HEADER", headerFile},
 		{"GCE_EMULATOR_PID", strconv.Itoa(os.Getpid())},
-	}, tlsVars...)) + stopHint
+	}, append(tlsVars, logVar(runDir)...)...)) + stopHint
 	if envFile != "" {
 		if err := writeSecretFile(envFile, []byte(env)); err != nil {
 			return err

@@ -20,10 +20,11 @@ import (
 // TestEmulatorBackground: `eval "$(gce-emulator --background)"` works as
 // with ssh-agent: the command returns once the emulator serves, its lines
 // point at it and name its pid, and SIGTERM to that pid stops it with its
-// state directory and its log gone.
+// state directory and its log gone. The --env-file holds the same lines.
 func TestEmulatorBackground(t *testing.T) {
 	bin := filepath.Join(testbin.Dir(t, "gkessh", "gce-emulator"), "gce-emulator")
-	cmd := exec.Command(bin, "--background", "--nodes", "1")
+	envFile := filepath.Join(t.TempDir(), "env")
+	cmd := exec.Command(bin, "--background", "--nodes", "1", "--env-file", envFile)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	start := time.Now()
@@ -47,6 +48,9 @@ func TestEmulatorBackground(t *testing.T) {
 		}
 	})
 	t.Logf("ready after %v", time.Since(start))
+	if b, err := os.ReadFile(envFile); err != nil || string(b) != string(out) || vars["GCE_EMULATOR_LOG"] == "" {
+		t.Errorf("--env-file holds %q (%v), the printed lines are %q", b, err, out)
+	}
 
 	base := strings.TrimSuffix(vars["GKESSH_COMPUTE_ENDPOINT"], "/compute/v1/")
 	req, _ := http.NewRequest("GET", base+"/control/nodes", nil)
