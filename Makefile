@@ -84,6 +84,7 @@ FUZZ := \
 	keys:FuzzParseDatetime \
 	internal/gce:FuzzParseCache \
 	internal/gce:FuzzCheckName \
+	internal/gce:FuzzKubeEnv \
 	sshconfig:FuzzMerge \
 	tunnel:FuzzKexWatch \
 	internal/iap:FuzzStreamHandle \

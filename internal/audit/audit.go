@@ -292,14 +292,9 @@ func (e *evaluation) network(inst *gce.Instance) {
 // podRange is the cluster's pod range: kube-env's CLUSTER_IP_RANGE, else
 // the source of GKE's gke-CLUSTER-HASH-all rule.
 func (e *evaluation) podRange(inst *gce.Instance, cluster string) (netip.Prefix, string) {
-	if env, ok := gce.MetadataValue(inst.Metadata, "kube-env"); ok {
-		for _, line := range strings.Split(env, "\n") {
-			if v, ok := strings.CutPrefix(line, "CLUSTER_IP_RANGE:"); ok {
-				if p, err := netip.ParsePrefix(strings.Trim(strings.TrimSpace(v), `'"`)); err == nil {
-					return p.Masked(), "kube-env CLUSTER_IP_RANGE"
-				}
-			}
-		}
+	env, _ := gce.KubeEnv(inst.Metadata)
+	if p, err := netip.ParsePrefix(env["CLUSTER_IP_RANGE"]); err == nil {
+		return p.Masked(), "kube-env CLUSTER_IP_RANGE"
 	}
 	for _, r := range e.rules {
 		rest, ok := strings.CutPrefix(r.Name, "gke-"+cluster+"-")

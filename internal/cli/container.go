@@ -35,7 +35,7 @@ func usesCRI(inst *gce.Instance) bool {
 		return false
 	}
 	labels, isLabels := gce.MetadataValue(inst.Metadata, "kube-labels")
-	env, isEnv := gce.MetadataValue(inst.Metadata, "kube-env")
+	env, isEnv := gce.KubeEnv(inst.Metadata)
 	if !isLabels && !isEnv {
 		return false
 	}
@@ -44,12 +44,7 @@ func usesCRI(inst *gce.Instance) bool {
 			return false
 		}
 	}
-	for _, l := range strings.Split(env, "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok && k == "CONTAINER_RUNTIME" && strings.TrimSpace(v) == "docker" {
-			return false
-		}
-	}
-	return true
+	return env["CONTAINER_RUNTIME"] != "docker"
 }
 
 // containerCommand is the node's command line that runs command in the

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gkessh/gkessh/internal/gce"
 )
 
 // TestSSHContainer: --container runs the command in the container as
@@ -65,5 +67,36 @@ printf crictl; printf ' <%s>' "$@"; echo`,
 				t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant %d, %q, stderr with %q", code, stdout, stderr, tc.code, tc.stdout, tc.stderr)
 			}
 		})
+	}
+}
+
+// TestUsesCRI: crictl on a GKE node unless its kube-labels or kube-env
+// say docker, in GKE's plain form or kube-up's quoted one.
+func TestUsesCRI(t *testing.T) {
+	node := func(items ...string) *gce.Instance {
+		md := &gce.Metadata{}
+		for i := 0; i+1 < len(items); i += 2 {
+			md.Items = append(md.Items, &gce.MetadataItems{Key: items[i], Value: &items[i+1]})
+		}
+		return &gce.Instance{Metadata: md}
+	}
+	for _, tc := range []struct {
+		name string
+		inst *gce.Instance
+		want bool
+	}{
+		{"no instance", nil, false},
+		{"a VM", node("startup-script", "true"), false},
+		{"GKE, containerd", node("kube-env", "CLUSTER_NAME: c\nCONTAINER_RUNTIME: containerd\n"), true},
+		{"GKE, runtime unsaid", node("kube-env", "CLUSTER_NAME: c\n"), true},
+		{"GKE, labels only", node("kube-labels", "cloud.google.com/gke-nodepool=p"), true},
+		{"GKE, docker label", node("kube-labels", "cloud.google.com/gke-container-runtime=docker", "kube-env", ""), false},
+		{"GKE, docker in kube-env", node("kube-env", "CONTAINER_RUNTIME: docker\n"), false},
+		{"GKE, docker in kube-env quoted", node("kube-env", "CONTAINER_RUNTIME: 'docker'\n"), false},
+		{"GKE, docker in kube-env, CRLF", node("kube-env", "CONTAINER_RUNTIME: docker\r\n"), false},
+	} {
+		if got := usesCRI(tc.inst); got != tc.want {
+			t.Errorf("%s: usesCRI = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
