@@ -222,17 +222,25 @@ type HostKeys struct {
 }
 
 // HostKeys reads, once per plan, the host keys to trust for p's node. The
-// published ones are read unless host keys go unchecked (Config.Strict
-// no) or the instance turns guest attributes off.
+// published ones are read as gcloud reads them: unless host keys go
+// unchecked (Config.Strict no), and only when guest attributes are on for
+// the node (gce.GuestAttributesEnabled: the instance's setting, else the
+// project's; neither set is off).
 func (a *Access) HostKeys(ctx context.Context, p *Plan) (HostKeys, error) {
 	return p.hostKeys.get(func() (HostKeys, error) {
 		hk := HostKeys{Alias: knownhosts.HostAlias(p.Node.ID)}
-		if a.cfg.Strict != knownhosts.StrictNo && gce.GuestAttributesEnabled(p.Inst) {
-			c, err := a.Compute(ctx)
+		if a.cfg.Strict != knownhosts.StrictNo {
+			proj, err := a.Project(ctx)
 			if err != nil {
 				return hk, err
 			}
-			hk.Published, hk.Unread = c.HostKeys(ctx, p.Node.Zone, p.Node.Name)
+			if gce.GuestAttributesEnabled(p.Inst, proj) {
+				c, err := a.Compute(ctx)
+				if err != nil {
+					return hk, err
+				}
+				hk.Published, hk.Unread = c.HostKeys(ctx, p.Node.Zone, p.Node.Name)
+			}
 		}
 		var err error
 		hk.Recorded, err = a.known.Lookup(hk.Alias)

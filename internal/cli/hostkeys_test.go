@@ -5,6 +5,7 @@ package cli
 import (
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -133,5 +134,60 @@ func TestZoneNarrows(t *testing.T) {
 	got, _ := os.ReadFile(cfg)
 	if !strings.Contains(string(got), "Host "+a.Name) || strings.Contains(string(got), b.Name) {
 		t.Errorf("config-ssh --zone %s wrote:\n%s", a.Zone, got)
+	}
+}
+
+// TestGuestAttributesReadAsGcloud: the published host keys are read where
+// gcloud reads them (ssh_utils.py GetHostKeysFromGuestAttributes): the
+// instance's enable-guest-attributes when it sets one, else the project's,
+// and not at all when neither does.
+func TestGuestAttributesReadAsGcloud(t *testing.T) {
+	e := newParallelEnv(t, emulator.Config{Nodes: 3})
+	unset, off := e.node(0), e.node(1) // node 2 keeps the emulator's TRUE
+	if err := e.srv.SetInstanceMetadata(unset.Name, map[string]*string{"enable-guest-attributes": nil}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.SetInstanceMetadata(off.Name, map[string]*string{"enable-guest-attributes": ptrTo("FALSE")}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(e.home, "ssh_config")
+	for _, tc := range []struct {
+		project *string
+		read    []int
+	}{
+		{nil, []int{2}},
+		{ptrTo("TRUE"), []int{0, 2}},
+		{ptrTo("FALSE"), []int{2}},
+	} {
+		if err := e.srv.SetProjectMetadata(map[string]*string{"enable-guest-attributes": tc.project}); err != nil {
+			t.Fatal(err)
+		}
+		e.srv.ResetRequests()
+		if _, stderr, code := e.run("config-ssh", "--ssh-config-file", cfg); code != 0 {
+			t.Fatalf("config-ssh: exit %d: %s", code, stderr)
+		}
+		read := map[string]bool{}
+		for _, r := range e.srv.Requests() {
+			if inst, ok := strings.CutSuffix(r.Path, "/getGuestAttributes"); ok {
+				read[path.Base(inst)] = true
+			}
+		}
+		var want []string
+		for _, i := range tc.read {
+			want = append(want, e.node(i).Name)
+		}
+		var got []string
+		for _, name := range e.srv.Nodes() {
+			if read[name] {
+				got = append(got, name)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			p := "unset"
+			if tc.project != nil {
+				p = *tc.project
+			}
+			t.Errorf("project enable-guest-attributes %s: read the guest attributes of %v, want %v", p, got, want)
+		}
 	}
 }

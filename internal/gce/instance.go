@@ -21,17 +21,22 @@ const (
 // way gcloud decides it: the instance's value wins when set, even when it
 // says false; otherwise the project's. Either argument may be nil.
 func FeatureEnabled(inst *Instance, proj *Project, key string) bool {
+	v, _ := featureValue(inst, proj, key)
+	return metadataTrue(v)
+}
+
+// featureValue is key's value on the instance when it sets key, else on
+// the project, and whether either sets it.
+func featureValue(inst *Instance, proj *Project, key string) (string, bool) {
 	if inst != nil {
 		if v, ok := MetadataValue(inst.Metadata, key); ok {
-			return metadataTrue(v)
+			return v, true
 		}
 	}
 	if proj != nil {
-		if v, ok := MetadataValue(proj.CommonInstanceMetadata, key); ok {
-			return metadataTrue(v)
-		}
+		return MetadataValue(proj.CommonInstanceMetadata, key)
 	}
-	return false
+	return "", false
 }
 
 // BlocksProjectSSHKeys reports whether the instance ignores project-wide
@@ -42,11 +47,13 @@ func BlocksProjectSSHKeys(inst *Instance) bool {
 }
 
 // GuestAttributesEnabled reports whether gcloud would read the instance's
-// guest attributes (its published host keys): unless the instance turns
-// them off. A project-wide setting is not visible without another call.
-func GuestAttributesEnabled(inst *Instance) bool {
-	v, set := MetadataValue(inst.Metadata, KeyEnableGuestAttributes)
-	return !set || strings.EqualFold(v, "true")
+// guest attributes (its published host keys): when enable-guest-attributes
+// says "true", in any case, on the instance, or on the project when the
+// instance does not set it. When neither sets it, gcloud reads none
+// (ssh_utils.py _MetadataHasGuestAttributesEnabled gives None).
+func GuestAttributesEnabled(inst *Instance, proj *Project) bool {
+	v, _ := featureValue(inst, proj, KeyEnableGuestAttributes)
+	return strings.EqualFold(v, "true")
 }
 
 // hostKeyTypes are the guest attribute keys gcloud trusts as host keys.

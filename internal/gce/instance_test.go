@@ -26,6 +26,47 @@ func TestBlocksProjectSSHKeys(t *testing.T) {
 	}
 }
 
+// TestGuestAttributesEnabled is gcloud's rule for reading host keys
+// (ssh_utils.py GetHostKeysFromGuestAttributes): the instance's
+// enable-guest-attributes when set, else the project's; neither set reads
+// nothing. A value counts when it lowers to "true".
+func TestGuestAttributesEnabled(t *testing.T) {
+	const unset = "<unset>"
+	on := func(v string) *Metadata {
+		if v == unset {
+			return md("other", "x")
+		}
+		return md(KeyEnableGuestAttributes, v)
+	}
+	for _, tt := range []struct {
+		inst, proj string
+		want       bool
+	}{
+		{"TRUE", "TRUE", true},
+		{"TRUE", "FALSE", true},
+		{"TRUE", unset, true},
+		{"FALSE", "TRUE", false},
+		{"FALSE", "FALSE", false},
+		{"FALSE", unset, false},
+		{unset, "TRUE", true},
+		{unset, "FALSE", false},
+		{unset, unset, false},
+		{"true", unset, true},
+		{"True", unset, true},
+		{"1", "TRUE", false}, // set, and not "true" to gcloud
+		{"", "TRUE", false},  // set, empty
+		{unset, " true", false},
+	} {
+		got := GuestAttributesEnabled(&Instance{Metadata: on(tt.inst)}, &Project{CommonInstanceMetadata: on(tt.proj)})
+		if got != tt.want {
+			t.Errorf("instance %q, project %q: got %v, want %v", tt.inst, tt.proj, got, tt.want)
+		}
+	}
+	if GuestAttributesEnabled(&Instance{}, nil) || GuestAttributesEnabled(nil, nil) {
+		t.Error("no metadata anywhere: got enabled")
+	}
+}
+
 func TestParseHostKey(t *testing.T) {
 	pub := testkey.Fixed(t, 0)
 	b64 := base64.StdEncoding.EncodeToString(pub.Marshal())
