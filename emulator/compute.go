@@ -651,6 +651,7 @@ func (s *Server) getGuestAttributes(r *http.Request) (any, *apiError) {
 		n.mu.Lock()
 		enabled = guestAttributesEnabled(&n.metadata, &s.project.Metadata)
 		n.mu.Unlock()
+		err = guestAttributesFault(s.faults.GuestAttributesStatus, "projects/"+s.cfg.Project+"/zones/"+n.Zone+"/instances/"+n.Name)
 	}
 	s.mu.Unlock()
 	if err != nil {
@@ -689,6 +690,20 @@ func (s *Server) getGuestAttributes(r *http.Request) (any, *apiError) {
 		ga.QueryPath, ga.QueryValue = path, &compute.GuestAttributesValue{Items: found}
 	}
 	return ga, nil
+}
+
+// guestAttributesFault is the error the GuestAttributesStatus fault
+// answers for the instance resource, nil for none. The 403 is GCE's for a missing permission; the 500 and 503
+// GCE's internal error, reason backendError (its message carries a code
+// for Google's support, made up here).
+func guestAttributesFault(status int, resource string) *apiError {
+	switch status {
+	case http.StatusForbidden:
+		return permissionDenied("compute.instances.getGuestAttributes", resource)
+	case http.StatusInternalServerError, http.StatusServiceUnavailable:
+		return &apiError{status, "backendError", "Internal error. Please try again or contact Google Support. (Code: '5F1B2C3D4E5F6.A1B2C3D.E4F5A6B7')"}
+	}
+	return nil
 }
 
 // guestAttributesEnabled reads enable-guest-attributes from the instance,

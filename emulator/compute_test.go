@@ -330,6 +330,25 @@ func TestComputeGuestAttributes(t *testing.T) {
 	}
 	_, err = svc.Instances.GetGuestAttributes(p, withKeys.Zone, withKeys.Name).QueryPath("hostkeys/").Do()
 	wantAPIError(t, err, 404, "notFound")
+
+	// The guestAttributesStatus fault: any answer but the 404, for clients
+	// to get through; 0 ends it.
+	for _, tc := range []struct {
+		status int
+		reason string
+	}{{403, "forbidden"}, {500, "backendError"}, {503, "backendError"}} {
+		if code := ctl(t, hs, "POST", "/control/faults", Faults{GuestAttributesStatus: tc.status}, nil); code != 200 {
+			t.Fatalf("fault %d: control answered %d", tc.status, code)
+		}
+		_, err = svc.Instances.GetGuestAttributes(p, withoutKeys.Zone, withoutKeys.Name).QueryPath("hostkeys/").Do()
+		wantAPIError(t, err, tc.status, tc.reason)
+	}
+	if code := ctl(t, hs, "POST", "/control/faults", Faults{GuestAttributesStatus: 404}, nil); code != 400 {
+		t.Errorf("fault 404: control answered %d, want 400", code)
+	}
+	ctl(t, hs, "POST", "/control/faults", Faults{}, nil)
+	_, err = svc.Instances.GetGuestAttributes(p, withoutKeys.Zone, withoutKeys.Name).QueryPath("hostkeys/").Do()
+	wantAPIError(t, err, 404, "notFound")
 }
 
 func TestComputeOperations(t *testing.T) {

@@ -406,6 +406,11 @@ func (s *Server) ctlSetFaults(r *http.Request) (any, *apiError) {
 	if f.DropAfterBytes < 0 || f.SilentAfterBytes < 0 || f.MetadataConflicts < 0 || f.TunnelRate < 0 || f.APIRate < 0 {
 		return nil, invalid("faults must not be negative: %+v", f)
 	}
+	switch f.GuestAttributesStatus {
+	case 0, http.StatusForbidden, http.StatusInternalServerError, http.StatusServiceUnavailable:
+	default:
+		return nil, invalid("guestAttributesStatus %d: want 0, 403, 500 or 503", f.GuestAttributesStatus)
+	}
 	s.SetFaults(f)
 	return s.Faults(), nil
 }

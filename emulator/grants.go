@@ -101,6 +101,11 @@ func require(r *http.Request, perm, resource string) *apiError {
 	if g := requestGrant(r); g != nil && g.can(perm) {
 		return nil
 	}
+	return permissionDenied(perm, resource)
+}
+
+// permissionDenied is GCE's 403 for a caller without perm on resource.
+func permissionDenied(perm, resource string) *apiError {
 	return &apiError{http.StatusForbidden, "forbidden",
 		fmt.Sprintf("Required '%s' permission for '%s'", perm, resource)}
 }

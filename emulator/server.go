@@ -125,6 +125,12 @@ type Faults struct {
 	// allows (0: no limit); calls over it get GCE's 429 RESOURCE_EXHAUSTED
 	// (ratelimit.go). A second's worth may come at once.
 	APIRate float64 `json:"apiRate"`
+	// GuestAttributesStatus makes every getGuestAttributes fail with this
+	// HTTP status, 403 (the permission missing) or 500 or 503 (GCE's
+	// internal error); 0: none. What real GCE answers for a node whose
+	// guest attributes are off is not documented; a client has to get
+	// through any answer, not only the 404 for attributes never written.
+	GuestAttributesStatus int `json:"guestAttributesStatus"`
 }
 
 // New builds the emulator and starts Config.Nodes nodes.

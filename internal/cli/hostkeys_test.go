@@ -191,3 +191,42 @@ func TestGuestAttributesReadAsGcloud(t *testing.T) {
 		}
 	}
 }
+
+// TestGuestAttributesUnreadNotFatal: when getGuestAttributes fails with
+// something other than gcloud's "not found" (here the emulator's 403 and
+// 500 faults; what real GCE answers when guest attributes are off is not
+// documented), config-ssh and inventory cover the node as one that
+// published no host keys, and say so in one warning, as a login does.
+func TestGuestAttributesUnreadNotFatal(t *testing.T) {
+	for _, status := range []int{403, 500} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			e := newParallelEnv(t, emulator.Config{Nodes: 2})
+			e.srv.SetFaults(emulator.Faults{GuestAttributesStatus: status})
+			cfg := filepath.Join(e.home, "ssh_config")
+			for _, args := range [][]string{{"config-ssh", "--ssh-config-file", cfg}, {"inventory", "--list"}} {
+				out, stderr, code := e.run(args...)
+				if code != 0 {
+					t.Fatalf("%s: exit %d: %s", args[0], code, stderr)
+				}
+				if n := strings.Count(stderr, "published host keys not read"); n != 1 || !strings.Contains(stderr, fmt.Sprint(status)) {
+					t.Errorf("%s: %d warnings, want one naming the %d:\n%s", args[0], n, status, stderr)
+				}
+				if args[0] == "config-ssh" {
+					b, err := os.ReadFile(cfg)
+					if err != nil {
+						t.Fatal(err)
+					}
+					out = string(b)
+				}
+				for _, name := range e.srv.Nodes() {
+					if !strings.Contains(out, name) {
+						t.Errorf("%s lacks %s:\n%s", args[0], name, out)
+					}
+				}
+			}
+			if known, err := os.ReadFile(e.knownHosts()); err == nil && len(known) > 0 {
+				t.Errorf("keys pinned though none could be read:\n%s", known)
+			}
+		})
+	}
+}

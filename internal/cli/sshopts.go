@@ -215,7 +215,10 @@ func listNodes(ctx context.Context, o openSSHOptions, d *deps, stdio Stdio, warn
 // calls at a time, and pins them all at once (knownhosts.PinAll: one
 // rewrite of the file for every first contact). It returns the plans whose
 // keys are pinned; a changed key leaves its node out, and the run fails
-// naming every such node. Notes and errors come in the plans' order.
+// naming every such node. A node whose published keys cannot be read is
+// kept as one that published none, with one warning for all such nodes,
+// as a login warns: its key is trusted on first contact. Notes and errors
+// come in the plans' order.
 func pinAll(ctx context.Context, a *access.Access, plans []*access.Plan, accept, byName bool, warn io.Writer) ([]*access.Plan, error) {
 	hks := make([]access.HostKeys, len(plans))
 	errs := make([]error, len(plans))
@@ -236,9 +239,6 @@ func pinAll(ctx context.Context, a *access.Access, plans []*access.Plan, accept,
 		wg.Go(func() {
 			defer func() { <-slots }()
 			hks[i], errs[i] = a.HostKeys(ctx, p)
-			if errs[i] == nil {
-				errs[i] = hks[i].Unread
-			}
 			if errs[i] != nil {
 				cancel() // the run fails: stop reading the others
 			}
@@ -250,6 +250,22 @@ func pinAll(ctx context.Context, a *access.Access, plans []*access.Plan, accept,
 		if err != nil && (parent.Err() != nil || !errors.Is(err, context.Canceled)) {
 			return nil, err
 		}
+	}
+	if err := parent.Err(); err != nil {
+		return nil, err // a read it cut short is no unread key
+	}
+	var unread []string
+	var unreadWhy error
+	for i, p := range plans {
+		if hks[i].Unread != nil {
+			unread = append(unread, p.Node.Name)
+			if unreadWhy == nil {
+				unreadWhy = hks[i].Unread
+			}
+		}
+	}
+	if len(unread) > 0 {
+		fmt.Fprintf(warn, "gkessh: warning: %s: published host keys not read (%v); the first login trusts the key it is shown\n", listSome(unread), unreadWhy)
 	}
 	pins := make([]knownhosts.Pin, len(plans))
 	for i, p := range plans {
