@@ -31,7 +31,10 @@ func Main(ctx context.Context, args []string, stdio Stdio) int {
 
 // mainWith is Main in the world d. Each call builds its own app and flags,
 // and gkessh keeps no state of its own between calls, so calls may run side
-// by side: the tests run gkessh so, each with its own deps.
+// by side: the tests run gkessh so, each with its own deps. Two Go runtime
+// settings are the process's: run on many nodes changes GOGC and the proxy
+// GOMAXPROCS while they run, and the last of them to end puts back what
+// the first found (see setting).
 func mainWith(ctx context.Context, args []string, stdio Stdio, d *deps) int {
 	defer d.close()
 	app := newApp(d, stdio)

@@ -151,7 +151,7 @@ func runProxy(ctx context.Context, o proxyOptions, d *deps, stdio Stdio) error {
 		return exitError{code: exitFailure, err: err}
 	}
 	defer conn.Close()
-	defer oneProc()()
+	defer oneProc(d.env)()
 	in, inOK := stdio.In.(*os.File)
 	out, outOK := stdio.Out.(*os.File)
 	if !inOK || !outOK {

@@ -12,14 +12,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -736,10 +740,27 @@ func TestInterruptExits130(t *testing.T) {
 }
 
 // TestFleetGCPercent: a run on many nodes collects garbage less often
-// (fleetGCPercent), unless the user set GOGC; a run on one node and a copy
-// to many do not change it. Not parallel: the setting is the process's.
+// (fleetGCPercent) while it runs, unless the user set GOGC, and puts the
+// old setting back when it ends; a run on one node and a copy to many do
+// not change it. The setting is read as each request reaches the
+// emulator, tunnels included. Not parallel: the setting is the process's.
 func TestFleetGCPercent(t *testing.T) {
 	e := newTestEnv(t, emulator.Config{Nodes: 3})
+	var (
+		mu   sync.Mutex
+		peak uint64 // the highest GOGC a request saw
+	)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		peak = max(peak, gcPercent())
+		mu.Unlock()
+		e.srv.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	e.url = front.URL
+	for k, v := range e.environ() {
+		t.Setenv(k, v)
+	}
 	one := e.srv.Nodes()[0]
 	src := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(src, []byte("data"), 0o644); err != nil {
@@ -751,7 +772,7 @@ func TestFleetGCPercent(t *testing.T) {
 		name string
 		gogc string // set in the environment when not ""
 		args []string
-		want int
+		want uint64 // while it runs
 	}{
 		{"one node", "", []string{"run", one, "--", "true"}, 100},
 		{"all", "", []string{"run", "--all", "--", "true"}, fleetGCPercent},
@@ -765,12 +786,27 @@ func TestFleetGCPercent(t *testing.T) {
 				os.Unsetenv("GOGC")
 			}
 			debug.SetGCPercent(100)
+			mu.Lock()
+			peak = 0
+			mu.Unlock()
 			if _, stderr, code := e.run(tc.args...); code != 0 {
 				t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 			}
-			if got := debug.SetGCPercent(100); got != tc.want {
-				t.Errorf("GC percent %d after the run, want %d", got, tc.want)
+			mu.Lock()
+			defer mu.Unlock()
+			if peak != tc.want {
+				t.Errorf("GC percent %d while it ran, want %d", peak, tc.want)
+			}
+			if got := gcPercent(); got != 100 {
+				t.Errorf("GC percent %d after the run, want 100 back", got)
 			}
 		})
 	}
+}
+
+// gcPercent is the process's GOGC, read without setting it.
+func gcPercent() uint64 {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
