@@ -65,6 +65,9 @@ type deps struct {
 	// env looks up environment variables: the process's, or a test's, so
 	// that tests run gkessh side by side, each in its own environment.
 	env gcloud.LookupEnv
+	// environ lists the environment env looks in, for what is passed on
+	// by pattern (ssh's SendEnv LANG LC_*).
+	environ func() []string
 	// gcloudConfig is the active gcloud configuration, read once.
 	gcloudConfig func() (*gcloud.Config, error)
 	// newCompute builds a Compute API client.
@@ -100,6 +103,7 @@ func newDeps(stdio Stdio) *deps {
 		newTransport:   transportFor,
 		newCompute:     gce.New,
 		env:            os.LookupEnv,
+		environ:        os.Environ,
 		stateDir: func() (string, error) {
 			dir, err := os.UserCacheDir()
 			if err != nil {

@@ -104,9 +104,16 @@ func (e *testEnv) environ() map[string]string {
 
 // env is os.Environ with e.environ on top, for a process.
 func (e *testEnv) env() []string {
-	env := os.Environ()
+	return append(os.Environ(), e.environList()...)
+}
+
+// environList is e.environ with e.vars over it, as KEY=VALUE.
+func (e *testEnv) environList() []string {
+	var env []string
 	for k, v := range e.environ() {
-		env = append(env, k+"="+v)
+		if _, set := e.vars[k]; !set {
+			env = append(env, k+"="+v)
+		}
 	}
 	for k, v := range e.vars {
 		env = append(env, k+"="+v)
@@ -142,7 +149,7 @@ func (e *testEnv) options() globalOptions {
 // nothing read from the environment.
 func (e *testEnv) deps(stdio Stdio) *deps {
 	d := newDeps(stdio)
-	d.env = e.lookupEnv
+	d.env, d.environ = e.lookupEnv, e.environList
 	d.gcloudConfig = func() (*gcloud.Config, error) { return gcloud.Load(e.lookupEnv) }
 	in := func(rel ...string) func() (string, error) {
 		p := filepath.Join(append([]string{e.home}, rel...)...)

@@ -371,7 +371,7 @@ func (o login) session(ctx context.Context, stdio Stdio, client *ssh.Client) err
 	s := sshclient.Session{
 		Command: sshclient.CommandLine(o.Command),
 		Stdin:   stdio.In, Stdout: stdio.Out, Stderr: stdio.Err,
-		Env: localeEnv(), Warn: stdio.Err,
+		Env: localeEnv(o.d.environ()), Warn: stdio.Err,
 		// As config-ssh's ServerAliveInterval: a dead path ends the session.
 		AliveInterval: 30 * time.Second,
 	}
@@ -385,7 +385,8 @@ func (o login) session(ctx context.Context, stdio Stdio, client *ssh.Client) err
 	}
 	in, _ := stdio.In.(*os.File)
 	if in != nil && term.IsTerminal(int(in.Fd())) && (len(o.Command) == 0 || o.ForceTTY) {
-		s.PTY, s.Terminal, s.Term = true, in, os.Getenv("TERM")
+		s.PTY, s.Terminal = true, in
+		s.Term, _ = o.d.env("TERM")
 	} else if o.ForceTTY {
 		s.PTY = true
 	}
@@ -402,10 +403,11 @@ func (o login) session(ctx context.Context, stdio Stdio, client *ssh.Client) err
 	return nil
 }
 
-// localeEnv is what OpenSSH's stock ssh_config sends (SendEnv LANG LC_*).
-func localeEnv() map[string]string {
+// localeEnv is what of environ OpenSSH's stock ssh_config sends (SendEnv
+// LANG LC_*).
+func localeEnv(environ []string) map[string]string {
 	env := map[string]string{}
-	for _, kv := range os.Environ() {
+	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
 		if k == "LANG" || strings.HasPrefix(k, "LC_") {
 			env[k] = v

@@ -117,6 +117,20 @@ func TestSSHFirstLogin(t *testing.T) {
 	}
 }
 
+// TestSSHLocale: a login sends LANG and LC_* as OpenSSH's stock
+// ssh_config does, from gkessh's environment (deps), not the test
+// process's.
+func TestSSHLocale(t *testing.T) {
+	e := newParallelSSHEnv(t, "builtin", 1)
+	e.setenv("LANG", "C.UTF-8")
+	e.setenv("LC_GKESSH_TEST", "from gkessh's environment")
+	e.setenv("GKESSH_NOT_SENT", "x")
+	stdout, stderr, code := e.run(e.node(0).Name, "--", "sh", "-c", "echo $LANG/$LC_GKESSH_TEST/$GKESSH_NOT_SENT")
+	if want := "C.UTF-8/from gkessh's environment/\n"; code != 0 || stdout != want {
+		t.Fatalf("exit %d, stdout %q, want %q; stderr:\n%s", code, stdout, want, stderr)
+	}
+}
+
 // TestSSHFailures: each failure gets its message and exit status 255.
 func TestSSHFailures(t *testing.T) {
 	t.Parallel()
