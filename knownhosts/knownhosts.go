@@ -87,6 +87,15 @@ type shared struct {
 	// flush is held by the one writing a batch; those who queue meanwhile
 	// wait for it, and the next to take it writes all of theirs at once.
 	flush sync.Mutex
+	// parses counts the file's parses: the point of sharing is that a
+	// fleet's lookups and adds do not parse it again and again.
+	parses int
+}
+
+// reindex makes s.idx a parse of data; s.mu is held.
+func (s *shared) reindex(data []byte, info fs.FileInfo) {
+	s.idx = parseIndex(data, info)
+	s.parses++
 }
 
 // index is a parsed known_hosts file, by host name.
@@ -102,9 +111,6 @@ type entry struct {
 	hosts  []string
 	key    ssh.PublicKey
 }
-
-// parse is parseIndex; tests count the parses through it.
-var parse = parseIndex
 
 func parseIndex(data []byte, info fs.FileInfo) *index {
 	idx := &index{info: info, byHost: map[string][]int{}}
@@ -219,7 +225,7 @@ func (s *shared) current(path string) error {
 	if err != nil {
 		return err
 	}
-	s.idx = parse(data, info)
+	s.reindex(data, info)
 	return nil
 }
 
@@ -334,7 +340,7 @@ func (k KnownHosts) add(s *shared, batch []*addition) error {
 	}
 	s.mu.Lock()
 	if s.idx == nil || !sameFile(s.idx.info, info) {
-		s.idx = parse(old, info)
+		s.reindex(old, info)
 	}
 	idx := s.idx
 	var b bytes.Buffer
