@@ -13,7 +13,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -195,11 +194,8 @@ func load(path string, writePub bool) (*KeyPair, error) {
 }
 
 // checkMode refuses a private key that group or others may read, as OpenSSH
-// does ("UNPROTECTED PRIVATE KEY FILE"). Windows has no such mode bits.
+// does ("UNPROTECTED PRIVATE KEY FILE"), where mode bits say so.
 func checkMode(f *os.File, path string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
 	st, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("keys: %w", err)
@@ -207,7 +203,7 @@ func checkMode(f *os.File, path string) error {
 	if st.IsDir() {
 		return &KeyFileError{Path: path, Problem: path + " is a directory, not a private key"}
 	}
-	if m := st.Mode().Perm(); m&0o077 != 0 {
+	if m := st.Mode().Perm(); othersMayRead(m) {
 		return fmt.Errorf("keys: unprotected private key file %s: mode %04o lets others read it; run 'chmod 600 %s'", path, m, path)
 	}
 	return nil

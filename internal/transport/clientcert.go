@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/googleapis/enterprise-certificate-proxy/client"
@@ -293,6 +292,6 @@ func (r refusalRT) RoundTrip(req *http.Request) (*http.Response, error) {
 // lostConn reports a connection that ended before a response: HTTP/2's
 // "could not be established" (unexported), EOF, a reset or a broken pipe.
 func lostConn(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || connReset(err) ||
 		strings.Contains(err.Error(), "client conn could not be established")
 }
