@@ -248,14 +248,15 @@ func (e exitError) Error() string {
 
 func (e exitError) Unwrap() error { return e.err }
 
-// Exit statuses of gkessh's own failures. A login and a proxy use
-// exitFailure for theirs, as ssh does, so a remote command's status is
-// never taken for one.
+// The exit statuses gkessh chooses itself. A login and a proxy exit
+// exitFailure for their own failures, as ssh does, so a remote command's
+// status is never taken for one.
 const (
-	exitOther    = 1   // anything else
-	exitUsage    = 2   // bad flags or arguments
-	exitProblems = 3   // keys list --audit --fail found problems
-	exitFailure  = 255 // a login, proxy, run or audit that failed itself
+	exitOther       = 1   // anything else; run's and cp's "a node's command or copy failed"
+	exitUsage       = 2   // bad flags or arguments
+	exitProblems    = 3   // keys list --audit --fail found problems
+	exitInterrupted = 130 // stopped by Ctrl-C or SIGTERM, as shells report SIGINT
+	exitFailure     = 255 // a login, proxy, run or audit that failed itself
 )
 
 // report prints err once, with a hint where one helps, and returns the exit

@@ -355,7 +355,7 @@ func exitStatus(results []fleet.Result) error {
 		case fleet.Unreachable:
 			worst = exitFailure
 		case fleet.Failed:
-			worst = max(worst, 1)
+			worst = max(worst, exitOther)
 		case fleet.Cancelled:
 			if worst == 0 {
 				worst = exitInterrupted
@@ -367,9 +367,6 @@ func exitStatus(results []fleet.Result) error {
 	}
 	return exitError{code: worst}
 }
-
-// exitInterrupted is a run stopped by Ctrl-C, as shells report SIGINT.
-const exitInterrupted = 130
 
 func nodeNames(insts []*gce.Instance) []string {
 	names := make([]string, len(insts))
