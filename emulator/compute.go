@@ -33,70 +33,6 @@ var metadataKeyRE = regexp.MustCompile(`^[a-zA-Z0-9-_]+$`)
 // way a real region does.
 var defaultZones = []string{"us-west1-a", "us-west1-b", "us-west1-c"}
 
-// apiError is a failed Compute API call; it renders as Google's JSON error body.
-type apiError struct {
-	code    int
-	reason  string
-	message string
-}
-
-func (e *apiError) Error() string { return e.message }
-
-func notFound(resource string) *apiError {
-	return &apiError{http.StatusNotFound, "notFound", fmt.Sprintf("The resource '%s' was not found", resource)}
-}
-
-func invalid(format string, args ...any) *apiError {
-	return &apiError{http.StatusBadRequest, "invalid", fmt.Sprintf(format, args...)}
-}
-
-// errFingerprint is GCE's reply to a metadata set whose fingerprint is not
-// the current one; clients (Terraform, iap-desktop) match its message.
-var errFingerprint = &apiError{http.StatusPreconditionFailed, "conditionNotMet",
-	"Supplied fingerprint does not match current metadata fingerprint."}
-
-func writeAPIError(w http.ResponseWriter, e *apiError) {
-	type item struct {
-		Domain  string `json:"domain"`
-		Reason  string `json:"reason"`
-		Message string `json:"message"`
-	}
-	type body struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-		Errors  []item `json:"errors"`
-	}
-	if e.code == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/"`)
-	}
-	writeJSON(w, e.code, map[string]body{"error": {e.code, e.message, []item{{"global", e.reason, e.message}}}})
-}
-
-// writeStatus writes a google.rpc.Status error, as Google's APIs other
-// than Compute answer (IAM Credentials, Service Usage, Monitoring…), with
-// the Bearer challenge they add to a 401.
-func writeStatus(w http.ResponseWriter, code int, status, msg string, details ...any) {
-	if code == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/"`)
-	}
-	e := map[string]any{"code": code, "message": msg, "status": status}
-	if len(details) > 0 {
-		e["details"] = details
-	}
-	writeJSON(w, code, map[string]any{"error": e})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	w.WriteHeader(code)
-	// An error here means the client left.
-	if raw, ok := v.(rawJSON); ok {
-		w.Write(raw)
-		return
-	}
-	json.NewEncoder(w).Encode(v)
-}
-
 // computeRoutes maps the Compute API methods the emulator serves.
 func (s *Server) computeRoutes() *http.ServeMux {
 	m := http.NewServeMux()
@@ -161,15 +97,13 @@ func (s *Server) serveCompute(w http.ResponseWriter, r *http.Request) {
 // → 404.
 func (s *Server) authorize(r *http.Request) (*grant, *apiError) {
 	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); !ok || tok == "" {
-		return nil, &apiError{http.StatusUnauthorized, "authError", "Request is missing required authentication credential. " +
-			"Expected OAuth 2 access token, login cookie or other valid authentication credential."}
+		return nil, errLoginRequired
 	}
 	project, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/compute/v1/projects/"), "/")
 	g := s.bearerGrant(r)
 	switch {
 	case g == nil:
-		return nil, &apiError{http.StatusUnauthorized, "authError", "Request had invalid authentication credentials. " +
-			"Expected OAuth 2 access token, login cookie or other valid authentication credential."}
+		return nil, errInvalidCredentials
 	case !g.projects[project]:
 		return nil, &apiError{http.StatusForbidden, "forbidden",
 			fmt.Sprintf("Required permission on 'projects/%s' is missing: the caller does not have permission", project)}

@@ -201,7 +201,7 @@ func TestComputeAuth(t *testing.T) {
 		code                 int
 		reason               string
 	}{
-		{"no token", "", "p1", 401, "authError"},
+		{"no token", "", "p1", 401, "required"},
 		{"unknown token", "nope", "p1", 401, "authError"},
 		{"no permission", "powerless", "p1", 403, "forbidden"},
 		{"other project", srv.Token(), "p2", 403, "forbidden"},

@@ -102,7 +102,7 @@ func (s *Server) createConnectivityTest(w http.ResponseWriter, r *http.Request, 
 	id := r.URL.Query().Get("testId")
 	var t connectivityTest
 	if err := decodeBody(r, &t); err != nil {
-		writeStatus(w, err.code, "INVALID_ARGUMENT", err.message)
+		writeRPCError(w, err)
 		return
 	}
 	if id == "" || strings.Contains(id, "/") {

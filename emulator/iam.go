@@ -83,7 +83,7 @@ func (s *Server) serveTestIAM(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := held(r, g)
 	if err != nil {
-		writeStatus(w, err.code, "INVALID_ARGUMENT", err.message)
+		writeRPCError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, out)

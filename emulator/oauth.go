@@ -399,9 +399,7 @@ func (s *Server) serveGenerateAccessToken(w http.ResponseWriter, r *http.Request
 	}
 	caller := s.bearerGrant(r)
 	if caller == nil {
-		writeStatus(w, http.StatusUnauthorized, "UNAUTHENTICATED", "Request had invalid authentication credentials. "+
-			"Expected OAuth 2 access token, login cookie or other valid authentication credential. "+
-			"See https://developers.google.com/identity/sign-in/web/devconsole-project.")
+		writeStatus(w, http.StatusUnauthorized, "UNAUTHENTICATED", msgUnauthenticated)
 		return
 	}
 	var req struct {

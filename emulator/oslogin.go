@@ -56,14 +56,14 @@ func (s *Server) serveOSLogin(w http.ResponseWriter, r *http.Request) {
 	s.apiCalls.Add(1)
 	g := s.bearerGrant(r)
 	if g == nil {
-		writeAPIError(w, &apiError{http.StatusUnauthorized, "authError", "Request had invalid authentication credentials."})
+		writeStatus(w, http.StatusUnauthorized, "UNAUTHENTICATED", msgUnauthenticated)
 		return
 	}
 	rest := strings.TrimPrefix(r.URL.Path, "/v1/users/")
 	user, op, _ := strings.Cut(rest, "/")
 	user, method, _ := strings.Cut(user, ":")
 	if user != g.Principal || g.Principal == "" {
-		writeAPIError(w, &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("The caller does not have permission on users/%s", user)})
+		writeStatus(w, http.StatusForbidden, "PERMISSION_DENIED", fmt.Sprintf("The caller does not have permission on users/%s", user))
 		return
 	}
 	switch {
@@ -72,12 +72,12 @@ func (s *Server) serveOSLogin(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && op == "" && method == "importSshPublicKey":
 		var req osLoginKey
 		if err := decodeBody(r, &req); err != nil {
-			writeAPIError(w, err)
+			writeRPCError(w, err)
 			return
 		}
 		pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(req.Key))
 		if err != nil {
-			writeAPIError(w, invalid("Invalid key: %v", err))
+			writeRPCError(w, invalid("Invalid key: %v", err))
 			return
 		}
 		sum := sha256.Sum256(pub.Marshal())
@@ -97,12 +97,12 @@ func (s *Server) serveOSLogin(w http.ResponseWriter, r *http.Request) {
 		fp := strings.TrimPrefix(op, "sshPublicKeys/")
 		var req osLoginKey
 		if err := decodeBody(r, &req); err != nil {
-			writeAPIError(w, err)
+			writeRPCError(w, err)
 			return
 		}
 		mask := r.URL.Query().Get("updateMask")
 		if mask != "expirationTimeUsec" {
-			writeAPIError(w, invalid("Invalid update mask %q: the emulator updates expirationTimeUsec only", mask))
+			writeRPCError(w, invalid("Invalid update mask %q: the emulator updates expirationTimeUsec only", mask))
 			return
 		}
 		s.mu.Lock()
@@ -114,7 +114,7 @@ func (s *Server) serveOSLogin(w http.ResponseWriter, r *http.Request) {
 		}
 		s.mu.Unlock()
 		if !ok {
-			writeAPIError(w, notFound("users/"+g.Principal+"/sshPublicKeys/"+fp))
+			writeRPCError(w, notFound("users/"+g.Principal+"/sshPublicKeys/"+fp))
 			return
 		}
 		writeJSON(w, http.StatusOK, k)
@@ -128,12 +128,12 @@ func (s *Server) serveOSLogin(w http.ResponseWriter, r *http.Request) {
 		}
 		s.mu.Unlock()
 		if !ok {
-			writeAPIError(w, notFound("users/"+g.Principal+"/sshPublicKeys/"+fp))
+			writeRPCError(w, notFound("users/"+g.Principal+"/sshPublicKeys/"+fp))
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{})
 	default:
-		writeAPIError(w, &apiError{http.StatusNotFound, "notFound", "no OS Login method " + r.Method + " " + r.URL.Path})
+		writeStatus(w, http.StatusNotFound, "NOT_FOUND", "no OS Login method "+r.Method+" "+r.URL.Path)
 	}
 }
 

@@ -51,27 +51,17 @@ func (s *Server) writeRateLimited(w http.ResponseWriter, rate float64) {
 	s.mu.Unlock()
 	msg := fmt.Sprintf("Quota exceeded for quota metric 'Queries' and limit 'Queries per minute' of service "+
 		"'compute.googleapis.com' for consumer 'project_number:%d'.", number)
-	type item struct {
-		Message string `json:"message"`
-		Domain  string `json:"domain"`
-		Reason  string `json:"reason"`
-	}
-	writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": map[string]any{
-		"code":    http.StatusTooManyRequests,
-		"message": msg,
-		"errors":  []item{{msg, "usageLimits", "rateLimitExceeded"}},
-		"status":  "RESOURCE_EXHAUSTED",
-		"details": []map[string]any{{
-			"@type":  "type.googleapis.com/google.rpc.ErrorInfo",
-			"reason": "RATE_LIMIT_EXCEEDED",
-			"domain": "googleapis.com",
-			"metadata": map[string]string{
-				"service":           "compute.googleapis.com",
-				"consumer":          fmt.Sprintf("projects/%d", number),
-				"quota_metric":      "compute.googleapis.com/default",
-				"quota_limit":       "defaultPerMinutePerProject",
-				"quota_limit_value": strconv.Itoa(int(rate * 60)),
-			},
-		}},
-	}})
+	writeError(w, googleError{
+		Code:    http.StatusTooManyRequests,
+		Message: msg,
+		Errors:  []errorItem{{Message: msg, Domain: "usageLimits", Reason: "rateLimitExceeded"}},
+		Status:  "RESOURCE_EXHAUSTED",
+		Details: []any{newErrorInfo("RATE_LIMIT_EXCEEDED", map[string]string{
+			"service":           "compute.googleapis.com",
+			"consumer":          fmt.Sprintf("projects/%d", number),
+			"quota_metric":      "compute.googleapis.com/default",
+			"quota_limit":       "defaultPerMinutePerProject",
+			"quota_limit_value": strconv.Itoa(int(rate * 60)),
+		})},
+	})
 }

@@ -294,16 +294,15 @@ func (s *Server) checkDevice(w http.ResponseWriter, r *http.Request) bool {
 	s.cfg.Logf("tls: %s without a client certificate: 403", r.URL.Path)
 	uid := randomHex(16)
 	msg := "Request is prohibited by organization's policy. vpcServiceControlsUniqueIdentifier: " + uid
-	writeJSON(w, http.StatusForbidden, map[string]any{"error": map[string]any{
-		"code": http.StatusForbidden, "message": msg, "status": "PERMISSION_DENIED",
-		"errors": []map[string]string{{"domain": "global", "reason": "forbidden", "message": msg}},
-		"details": []map[string]any{
-			{"@type": "type.googleapis.com/google.rpc.PreconditionFailure",
-				"violations": []map[string]string{{"type": "VPC_SERVICE_CONTROLS", "description": uid}}},
-			{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "SECURITY_POLICY_VIOLATED",
-				"domain": "googleapis.com", "metadata": map[string]string{"uid": uid}},
-		},
-	}})
+	e := googleError{Code: http.StatusForbidden, Message: msg, Status: "PERMISSION_DENIED", Details: []any{
+		map[string]any{"@type": "type.googleapis.com/google.rpc.PreconditionFailure",
+			"violations": []map[string]string{{"type": "VPC_SERVICE_CONTROLS", "description": uid}}},
+		newErrorInfo("SECURITY_POLICY_VIOLATED", map[string]string{"uid": uid}),
+	}}
+	if strings.HasPrefix(r.URL.Path, "/compute/") {
+		e.Errors = []errorItem{{Message: msg, Domain: "global", Reason: "forbidden"}}
+	}
+	writeError(w, e)
 	return true
 }
 

@@ -102,8 +102,7 @@ func (s *Server) rpcCaller(w http.ResponseWriter, r *http.Request, project, serv
 	g := s.bearerGrant(r)
 	switch {
 	case g == nil:
-		writeStatus(w, http.StatusUnauthorized, "UNAUTHENTICATED", "Request had invalid authentication credentials. "+
-			"Expected OAuth 2 access token, login cookie or other valid authentication credential.")
+		writeStatus(w, http.StatusUnauthorized, "UNAUTHENTICATED", msgUnauthenticated)
 		return nil
 	case !g.projects[project] || project != s.cfg.Project:
 		writeStatus(w, http.StatusForbidden, "PERMISSION_DENIED", "The caller does not have permission")
@@ -113,8 +112,7 @@ func (s *Server) rpcCaller(w http.ResponseWriter, r *http.Request, project, serv
 		writeStatus(w, http.StatusForbidden, "PERMISSION_DENIED",
 			fmt.Sprintf("%s has not been used in project %d before or it is disabled. Enable it by visiting "+
 				"https://console.developers.google.com/apis/api/%s/overview?project=%d then retry.", service, s.project.ID, service, s.project.ID),
-			map[string]any{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "SERVICE_DISABLED", "domain": "googleapis.com",
-				"metadata": map[string]string{"service": service, "consumer": consumer}})
+			newErrorInfo("SERVICE_DISABLED", map[string]string{"service": service, "consumer": consumer}))
 		return nil
 	}
 	return g

@@ -152,3 +152,32 @@ func TestGcloudAddMetadataNo412(t *testing.T) {
 	}
 	t.Logf("%d of 20 fingerprints had + or /", differs)
 }
+
+// TestGcloudReadsEmulatorErrors: the real gcloud reads the emulator's
+// errors as it reads Google's: Compute's (with an errors array) as
+// "Could not fetch resource: - MESSAGE", and OS Login's google.rpc.Status
+// as "STATUS: MESSAGE", as gcloud's HttpException formats a body with a
+// status (googlecloudsdk/api_lib/util/exceptions.py). With Compute's
+// shape for OS Login it printed "HTTPError 401: …" instead.
+func TestGcloudReadsEmulatorErrors(t *testing.T) {
+	w, env := gcloudLoggedIn(t)
+	zone := w.nodes()[0].Zone
+	const unauthenticated = "Request had invalid authentication credentials. Expected OAuth 2 access token, " +
+		"login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project."
+	bad := append(append([]string(nil), env...), "CLOUDSDK_AUTH_ACCESS_TOKEN=not-a-token")
+	for _, tc := range []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{env, []string{"compute", "instances", "describe", "nope", "--zone", zone},
+			"Could not fetch resource:\n - The resource 'projects/demo-project/zones/" + zone + "/instances/nope' was not found"},
+		{bad, []string{"compute", "instances", "describe", "nope", "--zone", zone}, " - " + unauthenticated},
+		{bad, []string{"compute", "os-login", "describe-profile"}, ") UNAUTHENTICATED: " + unauthenticated},
+	} {
+		_, stderr, err := gcloud(t, tc.env, tc.args...)
+		if err == nil || !strings.Contains(stderr, tc.want) {
+			t.Errorf("gcloud %s: %v, stderr:\n%s\nwant %q", strings.Join(tc.args, " "), err, stderr, tc.want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -126,6 +127,34 @@ func TestAPIErrorFromReply(t *testing.T) {
 			_, err := c.Project(testContext(t))
 			if statusCode(err) != tt.status || !strings.HasSuffix(err.Error(), ": "+tt.want) {
 				t.Fatalf("err = %v, want status %d ending in %q", err, tt.status, tt.want)
+			}
+		})
+	}
+}
+
+// TestAPIErrorShapes: both of Google's error bodies are read for their
+// code, message and reasons: Compute's errors array (with the front end's
+// 401 fields) and the google.rpc.Status of OS Login, which has none.
+func TestAPIErrorShapes(t *testing.T) {
+	for _, tt := range []struct {
+		name, body string
+		code       int
+		want       APIError
+	}{
+		{"compute", `{"error":{"code":404,"message":"The resource 'projects/p/zones/z/instances/i' was not found",` +
+			`"errors":[{"message":"The resource 'projects/p/zones/z/instances/i' was not found","domain":"global","reason":"notFound"}]}}`,
+			404, APIError{404, "The resource 'projects/p/zones/z/instances/i' was not found", []string{"notFound"}}},
+		{"front end's 401", `{"error":{"code":401,"message":"Request had invalid authentication credentials.",` +
+			`"errors":[{"message":"Invalid Credentials","domain":"global","reason":"authError","location":"Authorization","locationType":"header"}],` +
+			`"status":"UNAUTHENTICATED"}}`,
+			401, APIError{401, "Request had invalid authentication credentials.", []string{"authError"}}},
+		{"google.rpc.Status", `{"error":{"code":403,"message":"The caller does not have permission","status":"PERMISSION_DENIED"}}`,
+			403, APIError{Code: 403, Message: "The caller does not have permission"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := readAPIError(&http.Response{StatusCode: tt.code, Body: io.NopCloser(strings.NewReader(tt.body))})
+			if got.Code != tt.want.Code || got.Message != tt.want.Message || !slices.Equal(got.Reasons, tt.want.Reasons) {
+				t.Errorf("got %+v, want %+v", *got, tt.want)
 			}
 		})
 	}
