@@ -1,6 +1,8 @@
-// Package gce reads what gkessh needs from the Compute Engine API: where an
-// instance is, its metadata, the host keys its guest published, and whether
-// OS Login is on.
+// Package gce makes the Compute Engine and OS Login REST calls gkessh
+// needs (instances and their metadata, read and written; host keys,
+// firewalls, serial output and IAM permissions; OS Login keys) and keeps
+// the on-disk zone cache. It reports what the APIs say: how a node is
+// entered, OS Login or metadata keys, is internal/access's decision.
 package gce
 
 import (
