@@ -20,6 +20,7 @@ import (
 	"github.com/gorilla/websocket"
 	"golang.org/x/oauth2"
 
+	"github.com/gkessh/gkessh/internal/ctxtoken"
 	"github.com/gkessh/gkessh/internal/iap"
 )
 
@@ -62,6 +63,8 @@ type Dialer struct {
 	// reconnect; wrap it in oauth2.ReuseTokenSource to cache tokens. When it
 	// has an Invalidate(*oauth2.Token) method (auth.Source), a token the
 	// relay refuses is dropped and the relay asked once more with a new one.
+	// When it has a TokenContext(ctx) method (auth.Source), the dial's ctx
+	// bounds the wait for a token.
 	TokenSource oauth2.TokenSource
 	// UserAgent names the client, e.g. "gkessh/v1.2.3".
 	UserAgent string
@@ -226,7 +229,7 @@ func (d *Dialer) open(ctx context.Context, u string, want uint16, port int) (*we
 	}
 	throttled := 0
 	for attempt := 0; ; attempt++ {
-		tok, err := d.TokenSource.Token()
+		tok, err := ctxtoken.Token(ctx, d.TokenSource)
 		if err != nil {
 			return nil, iap.Frame{}, fmt.Errorf("get access token: %w", err)
 		}

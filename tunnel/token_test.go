@@ -84,3 +84,19 @@ func TestResumeWithNewToken(t *testing.T) {
 		t.Errorf("invalidated %d times, want 1 (the expired token, once)", ts.Invalidated())
 	}
 }
+
+// TestTokenWaitEndsWithCtx: a dial whose token source stalls ends when
+// its ctx does, with ctx's error.
+func TestTokenWaitEndsWithCtx(t *testing.T) {
+	r := newRelay(t)
+	ts := emutest.NewStalled(t)
+	d := *r.dialer
+	d.TokenSource = ts
+	ts.EndsWithCtx(t, func(ctx context.Context) error {
+		c, err := d.DialContext(ctx, r.target(8080))
+		if c != nil {
+			c.Close()
+		}
+		return err
+	})
+}

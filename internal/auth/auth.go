@@ -34,6 +34,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
 
+	"github.com/gkessh/gkessh/internal/ctxtoken"
 	"github.com/gkessh/gkessh/internal/gcloud"
 )
 
@@ -184,9 +185,19 @@ func base(ctx context.Context, o Options) (*Source, error) {
 	return metadataSource(ctx, o)
 }
 
-// Token returns a token that is not near its expiry: from memory, else the
-// disk cache, else fetched (and then cached).
+var _ ctxtoken.Source = (*Source)(nil)
+
+// Token is TokenContext with no context of the caller's: fetchTimeout
+// alone bounds it.
 func (s *Source) Token() (*oauth2.Token, error) {
+	return s.TokenContext(context.Background())
+}
+
+// TokenContext returns a token that is not near its expiry: from memory,
+// else the disk cache, else fetched (and then cached). ctx, and
+// fetchTimeout, bound the wait for another process's fetch and the fetch.
+// A call made while another fetches waits for it, whatever its ctx.
+func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
@@ -197,8 +208,7 @@ func (s *Source) Token() (*oauth2.Token, error) {
 		s.tok, s.got = tok, got
 		return tok, nil
 	}
-	// Token has no context; fetchTimeout bounds the wait and the fetch.
-	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	// Processes starting together (Ansible's forks) fetch one token: the
 	// first takes the lock and fetches, the others then find it cached.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -466,5 +467,50 @@ func TestUniverse(t *testing.T) {
 	}
 	if g := f.srv.Stats().TokenGrants; g != grants {
 		t.Errorf("%d token grants for a self-signed JWT, want none", g-grants)
+	}
+}
+
+// TestTokenContext: a caller's cancelled ctx ends a fetch the token
+// endpoint stalls, with ctx's error, for user credentials and for
+// impersonation (whose base token is what stalls).
+func TestTokenContext(t *testing.T) {
+	f := newFixture(t)
+	asked := make(chan struct{}, 4)
+	stalled := make(chan struct{})
+	stall := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked <- struct{}{}
+		select {
+		case <-r.Context().Done():
+		case <-stalled:
+		}
+	}))
+	defer stall.Close()
+	defer close(stalled)
+	f.write(t, "legacy_credentials/"+userEmail+"/adc.json", string(mustRead(t, f.userFile)))
+	f.write(t, "configurations/config_default", "[core]\naccount = "+userEmail+"\n[auth]\ntoken_host = "+stall.URL+"/token\n")
+	for _, o := range []Options{{}, {Impersonate: target}} {
+		s := f.source(t, o)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.TokenContext(ctx)
+			done <- err
+		}()
+		select {
+		case <-asked:
+		case <-time.After(2 * fetchTimeout):
+			t.Fatalf("%s: the token endpoint was never asked", s.Kind)
+		}
+		cancel()
+		// Generous: the fetch would end by itself after fetchTimeout, with
+		// another error.
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("%s: err = %v, want context.Canceled", s.Kind, err)
+			}
+		case <-time.After(2 * fetchTimeout):
+			t.Fatalf("%s: still fetching %v after ctx was cancelled", s.Kind, 2*fetchTimeout)
+		}
 	}
 }

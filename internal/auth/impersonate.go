@@ -59,7 +59,7 @@ func impersonate(o Options, base *Source, chain, origin string) *Source {
 	}
 	s.fetch = func(ctx context.Context) (*oauth2.Token, error) {
 		for attempt := 0; ; attempt++ {
-			btok, err := base.Token()
+			btok, err := base.TokenContext(ctx)
 			if err != nil {
 				return nil, err
 			}

@@ -91,7 +91,7 @@ func (d *doctor) run(ctx context.Context) bool {
 	}
 	ts, err := d.deps.tokenSource(ctx, d.globalOptions)
 	if err == nil {
-		_, err = ts.Token()
+		_, err = ts.TokenContext(ctx)
 	}
 	if err != nil {
 		d.fail("credentials: %s", withHint(err))

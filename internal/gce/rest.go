@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/gkessh/gkessh/internal/ctxtoken"
 )
 
 // APIError is a failed Compute API call or operation: the HTTP status and
@@ -108,7 +110,7 @@ func (c *Client) doWithin(ctx context.Context, limit time.Duration, method, path
 	}
 	refused, limited := false, 0
 	for {
-		tok, err := c.TokenSource.Token()
+		tok, err := ctxtoken.Token(ctx, c.TokenSource)
 		if err != nil {
 			return fmt.Errorf("get an access token: %w", err)
 		}

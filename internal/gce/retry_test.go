@@ -125,3 +125,18 @@ func TestGiveUpAfterAttempts(t *testing.T) {
 		t.Errorf("err %v after %d calls; want a 429 after 1 call and 3 more", err, srv.Stats().APICalls)
 	}
 }
+
+// TestTokenWaitEndsWithCtx: a call whose token source stalls ends when
+// its ctx does, with ctx's error.
+func TestTokenWaitEndsWithCtx(t *testing.T) {
+	srv, url := emutest.Serve(t, emulator.Config{})
+	ts := emutest.NewStalled(t)
+	c, err := gce.New(context.Background(), srv.ProjectName(), url+"/compute/v1/", ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.EndsWithCtx(t, func(ctx context.Context) error {
+		_, err := c.Project(ctx)
+		return err
+	})
+}
