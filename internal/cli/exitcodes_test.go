@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/gkessh/gkessh/emulator"
+	"github.com/gkessh/gkessh/internal/fleet"
 	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/keys"
 )
@@ -193,6 +194,40 @@ func TestKeysAuditFix(t *testing.T) {
 		f := strings.Fields(line)
 		if f[1] != w.user || f[3] != w.expires || !strings.HasSuffix(line, "  "+w.fix) {
 			t.Errorf("row %d: %q, want user %s, EXPIRES %s, FIX %q", i+1, line, w.user, w.expires, w.fix)
+		}
+	}
+}
+
+// TestFleetExitStatus: run's and cp's status is the worst of their nodes'
+// results, 255 over 1 over 130, in whatever order the nodes are listed.
+func TestFleetExitStatus(t *testing.T) {
+	const (
+		ok, skip, failed = fleet.OK, fleet.Skipped, fleet.Failed
+		down, cancelled  = fleet.Unreachable, fleet.Cancelled
+	)
+	for _, tc := range []struct {
+		statuses []fleet.Status
+		want     int
+	}{
+		{nil, 0},
+		{[]fleet.Status{ok, skip}, 0},
+		{[]fleet.Status{ok, failed}, exitOther},
+		{[]fleet.Status{cancelled, ok}, exitInterrupted},
+		{[]fleet.Status{failed, cancelled}, exitOther},
+		{[]fleet.Status{cancelled, failed}, exitOther},
+		{[]fleet.Status{failed, down, cancelled}, exitFailure},
+		{[]fleet.Status{cancelled, down}, exitFailure},
+	} {
+		var results []fleet.Result
+		for _, s := range tc.statuses {
+			results = append(results, fleet.Result{Status: s})
+		}
+		code := 0
+		if err := exitStatus(results); err != nil {
+			code = err.(exitError).code
+		}
+		if code != tc.want {
+			t.Errorf("%v: exit %d, want %d", tc.statuses, code, tc.want)
 		}
 	}
 }

@@ -348,24 +348,21 @@ func selectFleet(ctx context.Context, a *access.Access, o fleetOptions, d *deps,
 
 // exitStatus is 255 when a node could not be reached, else 1 when a command
 // failed, else 130 when interrupted, else 0. Skipped nodes do not count.
+// The order of results does not matter.
 func exitStatus(results []fleet.Result) error {
-	worst := 0
+	seen := map[fleet.Status]bool{}
 	for _, r := range results {
-		switch r.Status {
-		case fleet.Unreachable:
-			worst = exitFailure
-		case fleet.Failed:
-			worst = max(worst, exitOther)
-		case fleet.Cancelled:
-			if worst == 0 {
-				worst = exitInterrupted
-			}
-		}
+		seen[r.Status] = true
 	}
-	if worst == 0 {
-		return nil
+	switch {
+	case seen[fleet.Unreachable]:
+		return exitError{code: exitFailure}
+	case seen[fleet.Failed]:
+		return exitError{code: exitOther}
+	case seen[fleet.Cancelled]:
+		return exitError{code: exitInterrupted}
 	}
-	return exitError{code: worst}
+	return nil
 }
 
 func nodeNames(insts []*gce.Instance) []string {
