@@ -401,9 +401,11 @@ func TestRunInterrupt(t *testing.T) {
 	go func() {
 		exited <- Main(ctx, []string{"gkessh", "run", "--all", "--", script}, Stdio{In: strings.NewReader(""), Out: &out, Err: &errb})
 	}()
+	// The first node's tunnel closes once its session ended, exit status
+	// in: only then is it finished, whenever the interrupt comes.
 	waitUntil(t, 30*time.Second, func() bool {
 		s := out.String()
-		return strings.Count(s, " done\n") == 1 && strings.Count(s, " started\n") == 3
+		return strings.Count(s, " done\n") == 1 && strings.Count(s, " started\n") == 3 && e.srv.Stats().LiveTunnels == 3
 	}, func() string { return out.String() + errb.String() })
 	cancel()
 	select {

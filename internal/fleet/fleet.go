@@ -215,27 +215,33 @@ func (r *run) node(parent context.Context, inst *gce.Instance, i int) Result {
 	}
 	status, ran, err := r.exec(ctx, inst, i, stdin)
 	res.Duration = time.Since(start)
-	switch {
-	case parent.Err() != nil:
-		res.Status, res.Err = Cancelled, errors.New("interrupted")
-		if ran {
-			res.Err = errors.New("interrupted while running")
-		}
-	case ctx.Err() != nil:
-		res.Status, res.Err = Unreachable, fmt.Errorf("timed out after %v before the command started", r.cfg.Timeout)
-		if ran {
-			res.Status, res.Err = Failed, fmt.Errorf("timed out after %v", r.cfg.Timeout)
-		}
-	case err != nil && ran:
-		res.Status, res.Err = Failed, err
-	case err != nil:
-		res.Status, res.Err = Unreachable, err
-	case status != 0:
-		res.Status, res.Exit = Failed, status
-	default:
-		res.Status, res.Exit = OK, 0
-	}
+	res.Status, res.Exit, res.Err = outcome(parent.Err() != nil, ctx.Err() != nil, r.cfg.Timeout, status, ran, err)
 	return res
+}
+
+// outcome is what exec's return means for a node, given whether the run
+// was interrupted and whether the node's own timeout passed by then.
+func outcome(interrupted, timedOut bool, timeout time.Duration, status int, ran bool, err error) (Status, int, error) {
+	switch {
+	case interrupted && err != nil:
+		// A command that finished before the interrupt keeps its result.
+		if ran {
+			return Cancelled, NoExit, errors.New("interrupted while running")
+		}
+		return Cancelled, NoExit, errors.New("interrupted")
+	case timedOut && err != nil:
+		if ran {
+			return Failed, NoExit, fmt.Errorf("timed out after %v", timeout)
+		}
+		return Unreachable, NoExit, fmt.Errorf("timed out after %v before the command started", timeout)
+	case err != nil && ran:
+		return Failed, NoExit, err
+	case err != nil:
+		return Unreachable, NoExit, err
+	case status != 0:
+		return Failed, status, nil
+	}
+	return OK, 0, nil
 }
 
 // exec logs in and runs the command. ran says whether the command started,
