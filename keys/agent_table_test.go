@@ -64,11 +64,32 @@ func TestParseLineAgentTable(t *testing.T) {
 		entries := []Entry{{Scope: ScopeInstance, Key: MetadataKey, N: 1, Line: l}}
 		Audit(entries, agentTableNow)
 		said := strings.Join(entries[0].Problems, "; ")
-		if want := r.verdict == "skip"; strings.Contains(said, "the guest agent skips this line") != want {
+		skipped := strings.Contains(said, "the guest agent skips this line") || strings.Contains(said, "the guest agent cannot create its user")
+		if want := r.verdict == "skip"; skipped != want {
 			t.Errorf("%q: audit says %q; the agent skips it: %v", r.line, said, want)
 		}
 		if r.verdict == "install" && PythonAgentSkips(r.user) && !strings.Contains(said, "Python") {
 			t.Errorf("%q: audit says %q, not that the Python daemon skips user %q", r.line, said, r.user)
+		}
+	}
+}
+
+// TestAuditSaysWhoRefuses: audit blames the guest agent for the names it
+// skips (empty, whitespace) and useradd for those the agent takes but
+// cannot make an account for, as the table's rows say.
+func TestAuditSaysWhoRefuses(t *testing.T) {
+	key := authorizedKey(testkey.Fixed(t, 0))
+	for _, tc := range []struct{ user, want string }{
+		{"bad user", "the guest agent skips this line: "},
+		{"", "the guest agent skips this line: "},
+		{"-x", "the guest agent cannot create its user: "},
+		{"a/b", "the guest agent cannot create its user: "},
+		{"..", "the guest agent cannot create its user: "},
+	} {
+		entries := []Entry{{Scope: ScopeInstance, Key: MetadataKey, N: 1, Line: ParseLine(tc.user + ":" + key)}}
+		Audit(entries, agentTableNow)
+		if said := strings.Join(entries[0].Problems, "; "); !strings.HasPrefix(said, tc.want) {
+			t.Errorf("user %q: audit says %q, want %q...", tc.user, said, tc.want)
 		}
 	}
 }

@@ -37,9 +37,16 @@ var pythonUser = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompil
 // would skip user.
 func PythonAgentSkips(user string) bool { return !pythonUser().MatchString(user) }
 
-// agentUserErr says why the Go guest agent rejects a user name, or returns
-// nil: it rejects only empty names, names with whitespace (Go regexp's \s),
-// a leading '-', a '/', and "." or "..".
+// errNoAccount marks a user name the Go guest agent takes but cannot make
+// an account for: useradd refuses a leading '-' (an option), a '/', "."
+// and "..". The agent logs the failure and tries again at each metadata
+// change; the key never reaches the node.
+var errNoAccount = errors.New("useradd refuses it")
+
+// agentUserErr says why no key reaches the node for a user name, or
+// returns nil: the Go guest agent rejects only empty names and names with
+// whitespace (Go regexp's \s); it takes the rest, and useradd then refuses
+// the ones errNoAccount names.
 func agentUserErr(user string) error {
 	switch {
 	case user == "":
@@ -47,9 +54,9 @@ func agentUserErr(user string) error {
 	case strings.ContainsAny(user, "\t\n\f\r "):
 		return fmt.Errorf("user name %q has whitespace", user)
 	case strings.HasPrefix(user, "-"):
-		return fmt.Errorf("user name %q starts with '-'", user)
+		return fmt.Errorf("user name %q starts with '-': %w", user, errNoAccount)
 	case strings.Contains(user, "/") || user == "." || user == "..":
-		return fmt.Errorf("user name %q is a path", user)
+		return fmt.Errorf("user name %q is a path: %w", user, errNoAccount)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -42,8 +43,9 @@ func Entries(proj *gce.Project, inst *gce.Instance) []Entry {
 	return out
 }
 
-// Audit fills each entry's Problems: lines the Go guest agent skips (and
-// user names only the retired Python daemon skips), pasted
+// Audit fills each entry's Problems: lines the Go guest agent skips or
+// whose user it cannot create (and user names only the retired Python
+// daemon skips), pasted
 // private keys, keys that never expire, expired keys still present, keys
 // that appear more than once, and project-wide keys, whose users get root
 // (sudo through google-sudoers) on every node that does not block them.
@@ -55,7 +57,11 @@ func Audit(entries []Entry, now time.Time) {
 		if strings.Contains(l.Raw, "PRIVATE KEY") {
 			e.Problems = append(e.Problems, "contains what looks like a private key: remove it and replace that key")
 		}
-		if !l.Valid() {
+		switch {
+		case errors.Is(l.Err, errNoAccount):
+			e.Problems = append(e.Problems, fmt.Sprintf("the guest agent cannot create its user: %v", l.Err))
+			continue
+		case !l.Valid():
 			e.Problems = append(e.Problems, fmt.Sprintf("the guest agent skips this line: %v", l.Err))
 			continue
 		}

@@ -576,6 +576,7 @@ func fixOf(listed []listedKey, i int) string {
 var problemLabels = []struct{ prefix, label string }{
 	{"contains what looks like a private key", "PRIVATE-KEY"},
 	{"the guest agent skips", "invalid"},
+	{"the guest agent cannot create", "invalid"},
 	{"the Go guest agent installs it, but images still on the Python", "python-agent-skips"},
 	{"never expires", "permanent"},
 	{"expired ", "expired"},
