@@ -273,20 +273,22 @@ func hashedHostMatches(entry, host string) bool {
 // the file atomically (WriteFile) under a lock on Path+".lock", so a full
 // disk never leaves a truncated line and concurrent gkessh processes never
 // lose each other's lines; the file and ~/.ssh are created 0600 and 0700.
-// The alias must be a HostAlias or an instance name: anything else could
-// add hosts, markers or lines of its own.
-func (k KnownHosts) Add(alias string, keys ...ssh.PublicKey) error {
+// ctx, and a minute, bound the wait for the lock. The alias must be a
+// HostAlias or an instance name: anything else could add hosts, markers or
+// lines of its own.
+func (k KnownHosts) Add(ctx context.Context, alias string, keys ...ssh.PublicKey) error {
 	if err := checkAlias(alias); err != nil {
 		return fmt.Errorf("known hosts: %w", err)
 	}
 	a := &addition{alias: alias, keys: keys}
-	k.addAll(k.state(), a)
+	k.addAll(ctx, k.state(), a)
 	return a.err
 }
 
 // addAll writes the additions, with any others queued meanwhile, and sets
-// each one's err.
-func (k KnownHosts) addAll(s *shared, adds ...*addition) {
+// each one's err. The writer's ctx bounds the wait for the lock of all it
+// writes: in gkessh they share the command's.
+func (k KnownHosts) addAll(ctx context.Context, s *shared, adds ...*addition) {
 	s.mu.Lock()
 	s.queue = append(s.queue, adds...)
 	s.mu.Unlock()
@@ -299,7 +301,7 @@ func (k KnownHosts) addAll(s *shared, adds ...*addition) {
 	s.queue = nil
 	s.mu.Unlock()
 	if len(batch) > 0 {
-		err := k.locked(func() error { return k.add(s, batch) })
+		err := k.locked(ctx, func() error { return k.add(s, batch) })
 		for _, b := range batch {
 			b.err = err
 		}
@@ -315,13 +317,13 @@ type addition struct {
 
 // locked runs fn holding the lock on Path+".lock", which every gkessh
 // process takes to rewrite the file, so none loses another's lines.
-func (k KnownHosts) locked(fn func() error) error {
+func (k KnownHosts) locked(ctx context.Context, fn func() error) error {
 	if err := os.MkdirAll(filepath.Dir(k.Path), 0o700); err != nil {
 		return fmt.Errorf("known hosts: %w", err)
 	}
 	// The lock is held for one small read and write; the bound only keeps
 	// a stuck holder from hanging gkessh.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	release, err := filelock.Lock(ctx, k.Path+".lock")
 	if err != nil {
@@ -413,9 +415,9 @@ type Pinned struct {
 // are added to them. When a recorded key is no longer published, Pin
 // refuses with a *HostKeyChangedError unless accept is set; then the
 // published keys replace every key recorded for alias, so stale keys do
-// not pile up.
-func (k KnownHosts) Pin(node, alias, source string, published []ssh.PublicKey, accept bool) (Pinned, error) {
-	pinned, errs := k.PinAll([]Pin{{Node: node, Alias: alias, Source: source, Published: published}}, accept)
+// not pile up. ctx bounds the wait for the file's lock, as with Add.
+func (k KnownHosts) Pin(ctx context.Context, node, alias, source string, published []ssh.PublicKey, accept bool) (Pinned, error) {
+	pinned, errs := k.PinAll(ctx, []Pin{{Node: node, Alias: alias, Source: source, Published: published}}, accept)
 	return pinned[0], errs[0]
 }
 
@@ -431,7 +433,7 @@ type Pin struct {
 // every first contact in one rewrite; a listing of N nodes would rewrite
 // a growing file N times, one Pin at a time. It returns what it did for
 // each pin, and the error of each (nil when pinned).
-func (k KnownHosts) PinAll(pins []Pin, accept bool) ([]Pinned, []error) {
+func (k KnownHosts) PinAll(ctx context.Context, pins []Pin, accept bool) ([]Pinned, []error) {
 	if k.shared == nil {
 		k = Shared(k.Path) // one parse for all of them
 	}
@@ -465,11 +467,11 @@ func (k KnownHosts) PinAll(pins []Pin, accept bool) ([]Pinned, []error) {
 		case !accept:
 			errs[i] = &HostKeyChangedError{Node: p.Node, Alias: p.Alias, File: k.Path, Old: rec.Keys, New: p.Published, Source: p.Source}
 		default:
-			pinned[i].Replaced, errs[i] = rec.Keys, k.Replace(p.Alias, p.Published...)
+			pinned[i].Replaced, errs[i] = rec.Keys, k.Replace(ctx, p.Alias, p.Published...)
 		}
 	}
 	if len(adds) > 0 {
-		k.addAll(k.shared, adds...)
+		k.addAll(ctx, k.shared, adds...)
 		for j, i := range added {
 			errs[i] = adds[j].err
 		}
@@ -480,12 +482,12 @@ func (k KnownHosts) PinAll(pins []Pin, accept bool) ([]Pinned, []error) {
 // Replace rewrites the file with keys as the only keys recorded for alias:
 // lines naming only alias go, alias leaves lines naming other hosts too,
 // and @revoked lines stay. The file is replaced atomically, under the
-// same lock as Add, and keeps its mode.
-func (k KnownHosts) Replace(alias string, keys ...ssh.PublicKey) error {
+// same lock as Add (ctx bounds the wait for it), and keeps its mode.
+func (k KnownHosts) Replace(ctx context.Context, alias string, keys ...ssh.PublicKey) error {
 	if err := checkAlias(alias); err != nil {
 		return fmt.Errorf("known hosts: %w", err)
 	}
-	err := k.locked(func() error { return k.replace(alias, keys) })
+	err := k.locked(ctx, func() error { return k.replace(alias, keys) })
 	if s := k.shared; s != nil {
 		s.mu.Lock()
 		s.idx = nil // rare: read the file again rather than patch the parse
@@ -693,21 +695,22 @@ type HostKeyCheck struct {
 // contact, a change refused unless Accept. With none published,
 // StrictAcceptNew and StrictNo record the first key the server presents.
 // With Publish, a node with recorded keys gets the check of late, which
-// reads the published keys only for a key not recorded.
-func (v Verifier) Prepare() (*HostKeyCheck, error) {
+// reads the published keys only for a key not recorded. ctx bounds the
+// waits for the file's lock, the Callback's included.
+func (v Verifier) Prepare(ctx context.Context) (*HostKeyCheck, error) {
 	if v.Publish != nil && v.Mode != StrictNo {
 		rec, err := v.File.Lookup(v.Alias)
 		if err != nil {
 			return nil, err
 		}
 		if len(rec.Keys) > 0 && !v.Accept {
-			return v.late(rec), nil
+			return v.late(ctx, rec), nil
 		}
 		if v.Published, err = v.Publish(); err != nil {
 			return nil, err
 		}
 	}
-	return v.prepare()
+	return v.prepare(ctx)
 }
 
 // late is the check of a node with recorded keys rec that reads the
@@ -716,7 +719,7 @@ func (v Verifier) Prepare() (*HostKeyCheck, error) {
 // key is accepted without them: Pin would only add keys beside it, or
 // refuse a change that the server, proving it holds a recorded key, does
 // not show.
-func (v Verifier) late(rec Recorded) *HostKeyCheck {
+func (v Verifier) late(ctx context.Context, rec Recorded) *HostKeyCheck {
 	var once sync.Once
 	var full *HostKeyCheck
 	var err error
@@ -727,7 +730,7 @@ func (v Verifier) late(rec Recorded) *HostKeyCheck {
 		}
 		once.Do(func() {
 			if v.Published, err = v.Publish(); err == nil {
-				full, err = v.prepare()
+				full, err = v.prepare(ctx)
 			}
 		})
 		if err != nil {
@@ -739,10 +742,10 @@ func (v Verifier) late(rec Recorded) *HostKeyCheck {
 }
 
 // prepare is Prepare with v.Published read.
-func (v Verifier) prepare() (*HostKeyCheck, error) {
+func (v Verifier) prepare(ctx context.Context) (*HostKeyCheck, error) {
 	check := &HostKeyCheck{}
 	if v.Mode != StrictNo {
-		pinned, err := v.File.Pin(v.Node, v.Alias, v.Source, v.Published, v.Accept)
+		pinned, err := v.File.Pin(ctx, v.Node, v.Alias, v.Source, v.Published, v.Accept)
 		if err != nil {
 			return nil, err
 		}
@@ -779,7 +782,7 @@ func (v Verifier) prepare() (*HostKeyCheck, error) {
 			return keyErr
 		}
 		fmt.Fprintf(warn, "Permanently added %s (%s %s) to %s: the guest published no host keys.\n", v.Alias, key.Type(), ssh.FingerprintSHA256(key), v.File.Path)
-		if err := v.File.Add(v.Alias, key); err != nil {
+		if err := v.File.Add(ctx, v.Alias, key); err != nil {
 			return err
 		}
 		rec.Keys = append(rec.Keys, key)

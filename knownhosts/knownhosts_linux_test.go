@@ -50,7 +50,7 @@ func fillUpAndAdd(t *testing.T, path string) {
 	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
 		t.Skipf("setrlimit: %v", err)
 	}
-	if err := (KnownHosts{Path: path}).Add("compute.2", testkey.Public(t)); err == nil {
+	if err := (KnownHosts{Path: path}).Add(t.Context(), "compute.2", testkey.Public(t)); err == nil {
 		t.Fatal("Add succeeded on a full disk")
 	}
 }

@@ -1,12 +1,14 @@
 package knownhosts
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,9 +16,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/gkessh/gkessh/internal/filelock"
 	"github.com/gkessh/gkessh/internal/testkey"
 )
 
@@ -106,10 +110,10 @@ func TestAdd(t *testing.T) {
 
 func testAdd(t *testing.T, dir string, kh KnownHosts) {
 	a, b := testkey.Public(t), testkey.Public(t)
-	if err := kh.Add("compute.1", a, a, b); err != nil {
+	if err := kh.Add(t.Context(), "compute.1", a, a, b); err != nil {
 		t.Fatal(err)
 	}
-	if err := kh.Add("compute.1", b); err != nil { // already there
+	if err := kh.Add(t.Context(), "compute.1", b); err != nil { // already there
 		t.Fatal(err)
 	}
 	// A file without a final newline, as an editor may leave it.
@@ -121,7 +125,7 @@ func testAdd(t *testing.T, dir string, kh KnownHosts) {
 		t.Fatal(err)
 	}
 	f.Close()
-	if err := kh.Add("compute.2", a); err != nil {
+	if err := kh.Add(t.Context(), "compute.2", a); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(kh.Path)
@@ -220,7 +224,7 @@ func TestVerifier(t *testing.T) {
 				} else {
 					v.Published = tc.published
 				}
-				check, err := v.Prepare()
+				check, err := v.Prepare(t.Context())
 				addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 22}
 				if tc.want == changedPublished && late && err == nil {
 					// Read late, the callback refuses the change.
@@ -312,7 +316,7 @@ func TestAddRefusesHostileAlias(t *testing.T) {
 	kh := KnownHosts{Path: filepath.Join(t.TempDir(), KnownHostsName)}
 	k := testkey.Public(t)
 	for _, alias := range []string{"n\n@cert-authority *", "*", "a,b", "n x", "@revoked", "compute.01", "compute.", "compute.1x", "..", "gke-\u0441luster"} {
-		if err := kh.Add(alias, k); err == nil {
+		if err := kh.Add(t.Context(), alias, k); err == nil {
 			t.Errorf("Add(%q) accepted", alias)
 		}
 	}
@@ -320,7 +324,7 @@ func TestAddRefusesHostileAlias(t *testing.T) {
 		t.Fatalf("file written: %v", err)
 	}
 	for _, alias := range []string{"compute.1", "compute.18446744073709551615", "gke-cluster-default-pool-3e89aeb0-b47k"} {
-		if err := kh.Add(alias, k); err != nil {
+		if err := kh.Add(t.Context(), alias, k); err != nil {
 			t.Errorf("Add(%q) = %v", alias, err)
 		}
 	}
@@ -333,8 +337,8 @@ func TestAddRefusesHostileAlias(t *testing.T) {
 func TestWritesFollowLinks(t *testing.T) {
 	old, k1, k2 := testkey.Public(t), testkey.Public(t), testkey.Public(t)
 	write := map[string]func(KnownHosts) error{
-		"Add":     func(kh KnownHosts) error { return kh.Add("compute.7", k1) },
-		"Replace": func(kh KnownHosts) error { return kh.Replace("compute.7", k1, k2) },
+		"Add":     func(kh KnownHosts) error { return kh.Add(t.Context(), "compute.7", k1) },
+		"Replace": func(kh KnownHosts) error { return kh.Replace(t.Context(), "compute.7", k1, k2) },
 	}
 	for name, w := range write {
 		t.Run(name, func(t *testing.T) {
@@ -383,10 +387,10 @@ func TestSharedSeesOtherWriters(t *testing.T) {
 		t.Fatalf("empty: %v, %v", rec, err)
 	}
 	other := KnownHosts{Path: path}
-	if err := other.Add("compute.1", a); err != nil { // a rewrite, as another gkessh makes
+	if err := other.Add(t.Context(), "compute.1", a); err != nil { // a rewrite, as another gkessh makes
 		t.Fatal(err)
 	}
-	if err := kh.Add("compute.2", b); err != nil {
+	if err := kh.Add(t.Context(), "compute.2", b); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0) // an editor's append
@@ -401,7 +405,7 @@ func TestSharedSeesOtherWriters(t *testing.T) {
 			t.Errorf("%s: %s, %v", alias, Fingerprints(rec.Keys), err)
 		}
 	}
-	if err := kh.Replace("compute.1", c); err != nil {
+	if err := kh.Replace(t.Context(), "compute.1", c); err != nil {
 		t.Fatal(err)
 	}
 	if rec, err := kh.Lookup("compute.1"); err != nil || !slices.EqualFunc(rec.Keys, []ssh.PublicKey{c}, sameKey) {
@@ -422,7 +426,7 @@ func TestSharedAddsTogether(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			if err := kh.Add(fmt.Sprintf("compute.%d", i), keys[i], keys[(i+1)%n]); err != nil {
+			if err := kh.Add(t.Context(), fmt.Sprintf("compute.%d", i), keys[i], keys[(i+1)%n]); err != nil {
 				t.Error(err)
 			}
 		})
@@ -513,7 +517,7 @@ func TestSharedAddsDoNotReparse(t *testing.T) {
 	}
 	const adds = 50
 	for i := range adds {
-		if err := kh.Add(fmt.Sprintf("compute.%d", 1000+i), key); err != nil {
+		if err := kh.Add(t.Context(), fmt.Sprintf("compute.%d", 1000+i), key); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -558,7 +562,7 @@ func TestPin(t *testing.T) {
 				t.Fatal(err)
 			}
 			kh := KnownHosts{Path: path}
-			p, err := kh.Pin("node", "compute.7", "guest attributes", tc.published, tc.accept)
+			p, err := kh.Pin(t.Context(), "node", "compute.7", "guest attributes", tc.published, tc.accept)
 			var cerr *HostKeyChangedError
 			if errors.As(err, &cerr) != tc.changed || (!tc.changed && err != nil) {
 				t.Fatalf("Pin: %v, want changed %v", err, tc.changed)
@@ -576,4 +580,49 @@ func TestPin(t *testing.T) {
 
 func sameKeys(x, y []ssh.PublicKey) bool {
 	return len(x) == len(y) && !slices.ContainsFunc(x, func(k ssh.PublicKey) bool { return !containsKey(y, k) })
+}
+
+// TestLockWaitEndsWithCtx: while another holds the file's lock, each
+// writer given a cancelled ctx returns ctx's error at once, not after the
+// minute the lock is waited for, and writes nothing.
+func TestLockWaitEndsWithCtx(t *testing.T) {
+	key := testkey.Public(t)
+	writers := map[string]func(context.Context, KnownHosts) error{
+		"Add":     func(ctx context.Context, kh KnownHosts) error { return kh.Add(ctx, "compute.7", key) },
+		"Replace": func(ctx context.Context, kh KnownHosts) error { return kh.Replace(ctx, "compute.7", key) },
+		"Pin": func(ctx context.Context, kh KnownHosts) error {
+			_, err := kh.Pin(ctx, "node", "compute.7", "guest attributes", []ssh.PublicKey{key}, false)
+			return err
+		},
+		"Prepare": func(ctx context.Context, kh KnownHosts) error {
+			_, err := Verifier{File: kh, Node: "node", Alias: "compute.7", Published: []ssh.PublicKey{key}, Mode: StrictYes}.Prepare(ctx)
+			return err
+		},
+	}
+	for name, write := range writers {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), KnownHostsName)
+			release, err := filelock.Lock(t.Context(), path+".lock")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer release()
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			done := make(chan error, 1)
+			go func() { done <- write(ctx, KnownHosts{Path: path}) }()
+			select {
+			case err := <-done:
+				if !errors.Is(err, context.Canceled) {
+					t.Errorf("err = %v, want context.Canceled", err)
+				}
+			case <-time.After(2 * time.Minute): // generous: it returns at once
+				t.Fatal("still waiting for the lock 2 minutes after ctx was cancelled")
+			}
+			if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("%s written (%v)", path, err)
+			}
+		})
+	}
 }

@@ -88,7 +88,7 @@ func (n *testNode) dial(ctx context.Context) (net.Conn, error) {
 func (n *testNode) config(t *testing.T) Config {
 	t.Helper()
 	alias := knownhosts.HostAlias(n.node.ID)
-	check, err := knownhosts.Verifier{File: knownhosts.KnownHosts{Path: n.known}, Alias: alias, Published: n.node.HostKeys(), Mode: knownhosts.StrictYes}.Prepare()
+	check, err := knownhosts.Verifier{File: knownhosts.KnownHosts{Path: n.known}, Alias: alias, Published: n.node.HostKeys(), Mode: knownhosts.StrictYes}.Prepare(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

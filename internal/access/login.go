@@ -114,7 +114,7 @@ func (a *Access) hostKeyCheck(ctx context.Context, p *Plan) (*knownhosts.HostKey
 			ReportReplaced(a.cfg.Warn, p.Node, alias, pinned.Replaced, published)
 		},
 	}
-	return v.Prepare()
+	return v.Prepare(ctx)
 }
 
 // reportPinned says on Config.Warn that added, published by p's node's
@@ -201,7 +201,7 @@ func (a *Access) PinFirstContacts(ctx context.Context, plans []*Plan, parallel i
 	if len(pins) == 0 {
 		return
 	}
-	did, errs := a.known.PinAll(pins, a.cfg.AcceptChanged)
+	did, errs := a.known.PinAll(ctx, pins, a.cfg.AcceptChanged)
 	for i, p := range pinned {
 		if errs[i] == nil && len(did[i].Added) > 0 {
 			a.reportPinned(p, did[i].Added)

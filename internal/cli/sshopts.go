@@ -274,7 +274,7 @@ func pinAll(ctx context.Context, a *access.Access, plans []*access.Plan, accept,
 			pins[i].Alias = p.Node.Name
 		}
 	}
-	pinned, errs := a.KnownHosts().PinAll(pins, accept)
+	pinned, errs := a.KnownHosts().PinAll(ctx, pins, accept)
 	var kept []*access.Plan
 	var changed []error
 	for i, p := range plans {
