@@ -95,13 +95,21 @@ func TestGKENodeMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"cluster-name", "cluster-uid", "kube-env", "enable-oslogin"} {
+	for _, k := range []string{"cluster-name", "cluster-uid", "kube-env", "kubelet-config", "enable-oslogin"} {
 		if valueIn(vm.Metadata, k) != "" {
 			t.Errorf("plain VM has GKE's %s", k)
 		}
 	}
 	if len(vm.Labels) != 0 {
 		t.Errorf("plain VM labels %v, want none", vm.Labels)
+	}
+	// Nor does it run a kubelet: nothing answers at its ports.
+	n, err := srv.findNode("plain-vm", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addr, _ := n.localAddr("127.0.0.1", kubeletReadOnlyPort); addr != "" {
+		t.Errorf("plain VM serves a kubelet at %s", addr)
 	}
 }
 

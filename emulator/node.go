@@ -89,7 +89,8 @@ func (s *Server) AddNode(name, zone string) (*Node, error) {
 	n.metadata.Items = []*compute.MetadataItems{
 		{Key: "enable-guest-attributes", Value: ptr("TRUE")},
 	}
-	if g, ok := parseGKENode(name, zone); ok {
+	g, gke := parseGKENode(name, zone)
+	if gke {
 		n.labels = g.labels(s.cfg.Project)
 		n.metadata.Items = append(n.metadata.Items, g.metadata(s.cfg.Project, s.project.ID)...)
 		slices.SortFunc(n.metadata.Items, func(a, b *compute.MetadataItems) int { return strings.Compare(a.Key, b.Key) })
@@ -98,9 +99,11 @@ func (s *Server) AddNode(name, zone string) (*Node, error) {
 	s.nodes[nodeKey(zone, name)] = n
 	s.mu.Unlock()
 	s.joinCluster(n)
-	if err := s.startNodeKubelet(n); err != nil {
-		s.removeNode(n)
-		return nil, fmt.Errorf("emulator: node %s: %w", name, err)
+	if gke { // a plain VM runs no kubelet and has no kubelet-config
+		if err := s.startNodeKubelet(n); err != nil {
+			s.removeNode(n)
+			return nil, fmt.Errorf("emulator: node %s: %w", name, err)
+		}
 	}
 
 	sshd, err := s.newSSHD(n)
