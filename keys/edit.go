@@ -55,7 +55,7 @@ func Lasts(expireOn, now time.Time, expireAfter time.Duration, exact bool) bool 
 	return !exact || (expireOn.Before(want.Add(margin)) && expireOn.After(want.Add(-margin)))
 }
 
-// upsert adds user's key pub to lines unless a line already covers it
+// Upsert adds user's key pub to lines unless a line already covers it
 // (exact: see Lasts); a permanent line keeps the key's comment, as
 // gcloud's do. The new line replaces user's other lines for the same
 // key, expired or not, so repeated runs do not pile up lines. Lines under
@@ -63,7 +63,7 @@ func Lasts(expireOn, now time.Time, expireAfter time.Duration, exact bool) bool 
 // a team account) holds other people's keys, which are theirs to remove.
 // Every other line is kept byte for byte and in order. It returns the new lines and the line
 // added, "" when nothing changes.
-func upsert(lines []Line, user string, pub ssh.PublicKey, comment string, now time.Time, expireAfter time.Duration, exact bool) ([]Line, string) {
+func Upsert(lines []Line, user string, pub ssh.PublicKey, comment string, now time.Time, expireAfter time.Duration, exact bool) ([]Line, string) {
 	for _, l := range lines {
 		if covers(l, user, pub, now, expireAfter, exact) {
 			return lines, ""
@@ -135,8 +135,8 @@ func ExpiredLines(user string, pub ssh.PublicKey, now time.Time) Selector {
 	}
 }
 
-// remove drops the lines sel picks and returns what is left and what went.
-func remove(lines []Line, sel Selector) (kept, gone []Line) {
+// RemoveLines drops the lines sel picks and returns what is left and what went.
+func RemoveLines(lines []Line, sel Selector) (kept, gone []Line) {
 	for i, l := range lines {
 		if sel(i, lines) {
 			gone = append(gone, l)

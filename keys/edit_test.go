@@ -44,7 +44,7 @@ func TestUpsert(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			lines, line := upsert(ParseLines(tt.value), "alice", mine, tt.comment, now, tt.expireAfter, false)
+			lines, line := Upsert(ParseLines(tt.value), "alice", mine, tt.comment, now, tt.expireAfter, false)
 			got := JoinLines(lines)
 			if tt.want == "" {
 				if line != "" || got != tt.value {
@@ -108,7 +108,7 @@ func TestSelectors(t *testing.T) {
 	parsed := ParseLines(strings.Join(lines, "\n"))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			kept, gone := remove(parsed, tt.sel)
+			kept, gone := RemoveLines(parsed, tt.sel)
 			var got []int
 			for i := range parsed {
 				if tt.sel(i, parsed) {
@@ -151,7 +151,7 @@ func TestUpsertExactLifetime(t *testing.T) {
 		{"permanent, 30m asked: kept", FormatLine("alice", mine, ""), 30 * time.Minute, true, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			lines, line := upsert(ParseLines(tt.value), "alice", mine, "", now, tt.expireAfter, tt.exact)
+			lines, line := Upsert(ParseLines(tt.value), "alice", mine, "", now, tt.expireAfter, tt.exact)
 			got := JoinLines(lines)
 			if tt.want == "" {
 				if line != "" || got != tt.value {

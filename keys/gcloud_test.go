@@ -66,7 +66,7 @@ func TestPermanentLineAsGcloud(t *testing.T) {
 		if comment != "" {
 			pubFile += " " + comment
 		}
-		lines, line := upsert(ParseLines("bob:ssh-rsa AAAA bob@x"), "root", pub, comment, time.Now(), 0, false)
+		lines, line := Upsert(ParseLines("bob:ssh-rsa AAAA bob@x"), "root", pub, comment, time.Now(), 0, false)
 		cases = append(cases, gcase{Pub: pubFile + "\n", Value: JoinLines(lines), line: line})
 	}
 	in, err := json.Marshal(cases)

@@ -19,6 +19,12 @@ const (
 	LegacyMetadataKey = "sshKeys"
 )
 
+// Scopes: which metadata holds a key.
+const (
+	ScopeProject  = "project"  // commonInstanceMetadata: every node in the project
+	ScopeInstance = "instance" // one instance's metadata
+)
+
 // ExpireLayout is the expireOn form every guest agent accepts. The Python
 // accounts daemon accepts only this exact form, and Go's RFC 3339 parser
 // rejects it, so it is written in UTC with a numeric "+0000" offset.

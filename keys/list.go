@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/gkessh/gkessh/internal/gce"
 )
 
 // Entry is one non-blank ssh-keys line and where it sits.
@@ -17,30 +15,6 @@ type Entry struct {
 	N        int      // 1-based line number within the item
 	Line     Line     // the parsed line
 	Problems []string // filled by Audit
-}
-
-// Entries lists the ssh-keys lines of the project and, when inst is not
-// nil, of the instance, in metadata order. Blank lines are left out.
-func Entries(proj *gce.Project, inst *gce.Instance) []Entry {
-	var out []Entry
-	add := func(scope, instance string, md *gce.Metadata) {
-		for _, key := range []string{MetadataKey, LegacyMetadataKey} {
-			value, _ := gce.MetadataValue(md, key)
-			for i, l := range ParseLines(value) {
-				if strings.TrimSpace(l.Raw) == "" {
-					continue
-				}
-				out = append(out, Entry{Scope: scope, Instance: instance, Key: key, N: i + 1, Line: l})
-			}
-		}
-	}
-	if proj != nil {
-		add(ScopeProject, "", proj.CommonInstanceMetadata)
-	}
-	if inst != nil {
-		add(ScopeInstance, inst.Name, inst.Metadata)
-	}
-	return out
 }
 
 // Audit fills each entry's Problems: lines the Go guest agent skips or

@@ -70,7 +70,7 @@ func newTestNodeMode(t *testing.T, delay time.Duration, mode string) *testNode {
 	return &testNode{srv: srv, node: srv.Node(srv.Nodes()[0]), signer: testkey.Signer(t), user: name, known: filepath.Join(t.TempDir(), "known_hosts")}
 }
 
-// upsert puts the key into project metadata, as keys.Ensure would.
+// upsert puts the key into project metadata, as metakeys.Ensure would.
 func (n *testNode) upsert(t *testing.T) {
 	t.Helper()
 	line := keys.FormatLine(n.user, n.signer.PublicKey(), "test")

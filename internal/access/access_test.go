@@ -115,8 +115,7 @@ func testCtx(t *testing.T) context.Context {
 
 // TestPlanMode: the plan says how the guest takes keys, as its agent
 // decides (instance value first, then the project's), and planning
-// writes nothing. (These cases were keys.Ensure's while it decided OS
-// Login itself.)
+// writes nothing.
 func TestPlanMode(t *testing.T) {
 	tests := []struct {
 		name      string

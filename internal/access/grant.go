@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gkessh/gkessh/internal/gce"
+	"github.com/gkessh/gkessh/internal/metakeys"
 	"github.com/gkessh/gkessh/keys"
 )
 
@@ -65,7 +66,7 @@ func (a *Access) Grant(ctx context.Context, p *Plan) (*Granted, error) {
 	}
 	if p.Scope == keys.ScopeProject {
 		g, err := a.shared("project", func() (*Granted, error) { return a.ensure(ctx, p, true) })
-		var denied *keys.ProjectWriteDeniedError
+		var denied *metakeys.ProjectWriteDeniedError
 		if err == nil {
 			return g, nil
 		}
@@ -103,7 +104,7 @@ func (a *Access) ensure(ctx context.Context, p *Plan, project bool) (*Granted, e
 	} else {
 		opts.Scope = keys.ScopeInstance
 	}
-	res, err := keys.Ensure(ctx, c, inst, kp.Public, opts)
+	res, err := metakeys.Ensure(ctx, c, inst, kp.Public, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/gkessh/gkessh/internal/gce"
+	"github.com/gkessh/gkessh/internal/metakeys"
 	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/knownhosts"
 )
@@ -88,10 +89,10 @@ func (a *Access) PlanInstance(ctx context.Context, inst *gce.Instance) (*Plan, e
 	if pub == nil {
 		// No key yet: whatever its line will be, it has to be written.
 		p.WriteDue = true
-		p.Scope, err = keys.Scope(a.cfg.Scope, inst)
+		p.Scope, err = metakeys.Scope(a.cfg.Scope, inst)
 		return p, err
 	}
-	res, err := keys.Due(proj, inst, pub, a.ensureOptions(proj, true))
+	res, err := metakeys.Due(proj, inst, pub, a.ensureOptions(proj, true))
 	if err != nil {
 		return nil, err
 	}
@@ -202,8 +203,8 @@ func (a *Access) publicKey() ssh.PublicKey {
 	return pub
 }
 
-func (a *Access) ensureOptions(proj *gce.Project, dryRun bool) keys.EnsureOptions {
-	return keys.EnsureOptions{
+func (a *Access) ensureOptions(proj *gce.Project, dryRun bool) metakeys.EnsureOptions {
+	return metakeys.EnsureOptions{
 		User: a.cfg.User, Scope: a.cfg.Scope, ExpireAfter: a.cfg.ExpireAfter, ExpireAt: a.cfg.ExpireAt, ExactExpiry: a.cfg.ExactExpiry,
 		DryRun: dryRun, Project: proj, Now: a.cfg.Now, Logf: a.cfg.Logf,
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/firewall"
 	"github.com/gkessh/gkessh/internal/gce"
+	"github.com/gkessh/gkessh/internal/metakeys"
 	"github.com/gkessh/gkessh/keys"
 )
 
@@ -429,7 +430,7 @@ func (e *evaluation) metadataKeys() {
 // entries are keys list --audit's entries and problems, audit's own lines
 // left out.
 func (e *evaluation) entries(proj *gce.Project, inst *gce.Instance) []keys.Entry {
-	en := keys.Entries(proj, inst)
+	en := metakeys.Entries(proj, inst)
 	keys.Audit(en, e.in.Now)
 	return slices.DeleteFunc(en, func(x keys.Entry) bool {
 		return slices.ContainsFunc(e.in.Own, func(o Own) bool { return o.is(x) })

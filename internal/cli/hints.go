@@ -17,6 +17,7 @@ import (
 	"github.com/gkessh/gkessh/internal/auth"
 	"github.com/gkessh/gkessh/internal/fleet"
 	"github.com/gkessh/gkessh/internal/gce"
+	"github.com/gkessh/gkessh/internal/metakeys"
 	"github.com/gkessh/gkessh/internal/transport"
 	"github.com/gkessh/gkessh/keys"
 	"github.com/gkessh/gkessh/knownhosts"
@@ -31,9 +32,9 @@ func hint(err error) string {
 	var (
 		noInst    *gce.NoInstanceError
 		ambiguous *gce.AmbiguousZoneError
-		blocked   *keys.ProjectKeysBlockedError
-		denied    *keys.ProjectWriteDeniedError
-		tooBig    *keys.TooBigError
+		blocked   *metakeys.ProjectKeysBlockedError
+		denied    *metakeys.ProjectWriteDeniedError
+		tooBig    *metakeys.TooBigError
 		keyFile   *keys.KeyFileError
 		refused   *sshclient.KeyRefusedError
 		plain     *plainRefusedError
@@ -97,7 +98,7 @@ func hint(err error) string {
 		return "check the name, --zone and --project"
 	case errors.Is(err, keys.ErrNoUser):
 		return "pass --user"
-	case errors.Is(err, keys.ErrInstanceScopeNeedsInstance):
+	case errors.Is(err, metakeys.ErrInstanceScopeNeedsInstance):
 		return "--scope instance needs a NODE"
 	case errors.As(err, &blocked):
 		return "use --scope instance"

@@ -15,6 +15,7 @@ import (
 	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/auth"
 	"github.com/gkessh/gkessh/internal/gce"
+	"github.com/gkessh/gkessh/internal/metakeys"
 	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/internal/transport"
 	"github.com/gkessh/gkessh/keys"
@@ -40,10 +41,10 @@ func TestHints(t *testing.T) {
 		{&gce.StalledError{Method: "GET", URL: "https://oslogin.googleapis.com/v1/users/u/loginProfile", After: time.Minute}, "a proxy on the way, or gcloud's api_endpoint_overrides/oslogin"},
 		{&gce.StalledError{Method: "GET", URL: "http://127.0.0.1:1/v1/users/u/loginProfile", After: time.Minute}, "or gcloud's api_endpoint_overrides setting for that API"},
 		{keys.ErrNoUser, "pass --user"},
-		{keys.ErrInstanceScopeNeedsInstance, "needs a NODE"},
-		{&keys.ProjectKeysBlockedError{Instance: "n"}, "use --scope instance"},
-		{&keys.ProjectWriteDeniedError{Err: errors.New("403")}, "--scope instance"},
-		{&keys.TooBigError{Key: "ssh-keys", Size: 300000, Limit: 262144}, "gkessh keys prune --all-expired"},
+		{metakeys.ErrInstanceScopeNeedsInstance, "needs a NODE"},
+		{&metakeys.ProjectKeysBlockedError{Instance: "n"}, "use --scope instance"},
+		{&metakeys.ProjectWriteDeniedError{Err: errors.New("403")}, "--scope instance"},
+		{&metakeys.TooBigError{Key: "ssh-keys", Size: 300000, Limit: 262144}, "gkessh keys prune --all-expired"},
 		{&keys.KeyFileError{Path: "k", Problem: "no private key at k", Err: fs.ErrNotExist}, "run 'gkessh keys ensure'"},
 		{&keys.KeyFileError{Path: "k", Problem: "k is a directory"}, "pass --key-file FILE"},
 		{&sshclient.KeyRefusedError{User: "u", Name: "n", Waited: time.Minute}, "--propagation-timeout"},

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/gce"
+	"github.com/gkessh/gkessh/internal/metakeys"
 	"github.com/gkessh/gkessh/keys"
 )
 
@@ -325,14 +326,14 @@ func runKeysPrune(ctx context.Context, o keysOptions, d *deps, stdio Stdio) erro
 	return removeLines(ctx, o, d, stdio, keys.ExpiredLines(user, pub, d.now()), nil)
 }
 
-// removeLines runs keys.Remove and says what went. When lines went, the
+// removeLines runs metakeys.Remove and says what went. When lines went, the
 // stamps stale matches are forgotten (nil: none).
 func removeLines(ctx context.Context, o keysOptions, d *deps, stdio Stdio, sel keys.Selector, stale func(stamp) bool) error {
 	c, inst, err := keysTarget(ctx, o, d)
 	if err != nil {
 		return err
 	}
-	gone, err := keys.Remove(ctx, c, inst, sel, keys.RemoveOptions{Scope: o.scope(), DryRun: o.DryRun})
+	gone, err := metakeys.Remove(ctx, c, inst, sel, metakeys.RemoveOptions{Scope: o.scope(), DryRun: o.DryRun})
 	if err != nil {
 		return err
 	}
@@ -391,7 +392,7 @@ func runKeysList(ctx context.Context, o keysOptions, d *deps, stdio Stdio) error
 	if err != nil {
 		return err
 	}
-	entries := keys.Entries(proj, inst)
+	entries := metakeys.Entries(proj, inst)
 	if o.Audit {
 		keys.Audit(entries, d.now())
 	}

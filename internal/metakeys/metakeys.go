@@ -1,4 +1,4 @@
-package keys
+package metakeys
 
 import (
 	"context"
@@ -11,18 +11,13 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/gkessh/gkessh/internal/gce"
-)
-
-// Scopes: which metadata holds a key.
-const (
-	ScopeProject  = "project"  // commonInstanceMetadata: every node in the project
-	ScopeInstance = "instance" // one instance's metadata
+	"github.com/gkessh/gkessh/keys"
 )
 
 // EnsureOptions tune Ensure.
 type EnsureOptions struct {
 	User        string        // the user the key logs in as; required
-	Scope       string        // "", ScopeProject or ScopeInstance; "" picks as gcloud does
+	Scope       string        // "", keys.ScopeProject or keys.ScopeInstance; "" picks as gcloud does
 	ExpireAfter time.Duration // lifetime of the written line; 0 writes a permanent one
 	// ExpireAt, when set, is when the written line expires, however long
 	// the write took to come (ExpireAfter is then ignored).
@@ -66,9 +61,9 @@ type EnsureResult struct {
 // item stays as it was.
 func Ensure(ctx context.Context, c *gce.Client, inst *gce.Instance, pub ssh.PublicKey, opts EnsureOptions) (EnsureResult, error) {
 	if opts.User == "" {
-		return EnsureResult{}, ErrNoUser
+		return EnsureResult{}, keys.ErrNoUser
 	}
-	if err := CheckUser(opts.User); err != nil {
+	if err := keys.CheckUser(opts.User); err != nil {
 		return EnsureResult{}, err
 	}
 	proj := opts.Project
@@ -82,7 +77,7 @@ func Ensure(ctx context.Context, c *gce.Client, inst *gce.Instance, pub ssh.Publ
 	if err != nil {
 		return EnsureResult{}, err
 	}
-	if t.scope == ScopeInstance && opts.Scope == "" && opts.Logf != nil {
+	if t.scope == keys.ScopeInstance && opts.Scope == "" && opts.Logf != nil {
 		opts.Logf("instance %s ignores project-wide keys (block-project-ssh-keys or legacy sshKeys): using its own metadata", inst.Name)
 	}
 	now := time.Now
@@ -97,7 +92,7 @@ func Ensure(ctx context.Context, c *gce.Client, inst *gce.Instance, pub ssh.Publ
 		if err != nil {
 			return false, err
 		}
-		lines, line := upsert(ParseLines(value), opts.User, pub, opts.Comment, n, life, opts.ExactExpiry)
+		lines, line := keys.Upsert(keys.ParseLines(value), opts.User, pub, opts.Comment, n, life, opts.ExactExpiry)
 		res.Line, res.Wrote = line, line != ""
 		if line == "" || opts.DryRun {
 			return false, nil
@@ -105,10 +100,10 @@ func Ensure(ctx context.Context, c *gce.Client, inst *gce.Instance, pub ssh.Publ
 		return true, setLines(md, t.key, lines)
 	}
 	_, err = t.update(ctx, c, proj, inst, edit)
-	if err != nil && t.scope == ScopeProject && opts.Scope == "" && inst != nil && forbidden(err) {
+	if err != nil && t.scope == keys.ScopeProject && opts.Scope == "" && inst != nil && forbidden(err) {
 		// As gcloud does: a refused project write falls back to the
 		// instance's own ssh-keys, which its guest reads too.
-		t, _ = target(ScopeInstance, inst)
+		t, _ = target(keys.ScopeInstance, inst)
 		res.Scope, res.Key, res.ProjectRefused = t.scope, t.key, true
 		_, err = t.update(ctx, c, proj, inst, edit)
 	}
@@ -123,9 +118,9 @@ func Ensure(ctx context.Context, c *gce.Client, inst *gce.Instance, pub ssh.Publ
 // it makes no call. Wrote says a write is due, and Line is the line.
 func Due(proj *gce.Project, inst *gce.Instance, pub ssh.PublicKey, opts EnsureOptions) (EnsureResult, error) {
 	if opts.User == "" {
-		return EnsureResult{}, ErrNoUser
+		return EnsureResult{}, keys.ErrNoUser
 	}
-	if err := CheckUser(opts.User); err != nil {
+	if err := keys.CheckUser(opts.User); err != nil {
 		return EnsureResult{}, err
 	}
 	t, err := target(opts.Scope, inst)
@@ -138,7 +133,7 @@ func Due(proj *gce.Project, inst *gce.Instance, pub ssh.PublicKey, opts EnsureOp
 	}
 	var md *gce.Metadata
 	switch {
-	case t.scope == ScopeInstance:
+	case t.scope == keys.ScopeInstance:
 		md = inst.Metadata
 	case proj != nil:
 		md = proj.CommonInstanceMetadata
@@ -149,7 +144,7 @@ func Due(proj *gce.Project, inst *gce.Instance, pub ssh.PublicKey, opts EnsureOp
 	if err != nil {
 		return EnsureResult{}, err
 	}
-	_, line := upsert(ParseLines(value), opts.User, pub, opts.Comment, n, life, opts.ExactExpiry)
+	_, line := keys.Upsert(keys.ParseLines(value), opts.User, pub, opts.Comment, n, life, opts.ExactExpiry)
 	return EnsureResult{Scope: t.scope, Key: t.key, Line: line, Wrote: line != ""}, nil
 }
 
@@ -171,7 +166,7 @@ func forbidden(err error) bool {
 }
 
 // Scope returns where Ensure would put a key for inst with the given
-// --scope value ("" picks as gcloud does): ScopeProject or ScopeInstance.
+// --scope value ("" picks as gcloud does): keys.ScopeProject or keys.ScopeInstance.
 // A caller writing one key for many nodes uses it to write project
 // metadata once and only the nodes that ignore it their own.
 func Scope(scope string, inst *gce.Instance) (string, error) {
@@ -193,30 +188,30 @@ type metadataTarget struct {
 // ssh-keys.
 func target(scope string, inst *gce.Instance) (metadataTarget, error) {
 	if inst == nil {
-		if scope == ScopeInstance {
+		if scope == keys.ScopeInstance {
 			return metadataTarget{}, ErrInstanceScopeNeedsInstance
 		}
-		return metadataTarget{scope: ScopeProject, key: MetadataKey}, nil
+		return metadataTarget{scope: keys.ScopeProject, key: keys.MetadataKey}, nil
 	}
-	legacy, _ := gce.MetadataValue(inst.Metadata, LegacyMetadataKey)
+	legacy, _ := gce.MetadataValue(inst.Metadata, keys.LegacyMetadataKey)
 	blocked := gce.BlocksProjectSSHKeys(inst) || legacy != ""
-	it := metadataTarget{scope: ScopeInstance, key: MetadataKey, zone: gce.ZoneName(inst.Zone), name: inst.Name}
+	it := metadataTarget{scope: keys.ScopeInstance, key: keys.MetadataKey, zone: gce.ZoneName(inst.Zone), name: inst.Name}
 	if legacy != "" {
-		it.key = LegacyMetadataKey
+		it.key = keys.LegacyMetadataKey
 	}
 	switch scope {
-	case ScopeProject:
+	case keys.ScopeProject:
 		if blocked {
 			return metadataTarget{}, &ProjectKeysBlockedError{Instance: inst.Name}
 		}
-		return metadataTarget{scope: ScopeProject, key: MetadataKey}, nil
-	case ScopeInstance:
+		return metadataTarget{scope: keys.ScopeProject, key: keys.MetadataKey}, nil
+	case keys.ScopeInstance:
 		return it, nil
 	case "":
 		if blocked {
 			return it, nil
 		}
-		return metadataTarget{scope: ScopeProject, key: MetadataKey}, nil
+		return metadataTarget{scope: keys.ScopeProject, key: keys.MetadataKey}, nil
 	}
 	return metadataTarget{}, fmt.Errorf("keys: unknown scope %q: use project or instance", scope)
 }
@@ -226,7 +221,7 @@ func target(scope string, inst *gce.Instance) (metadataTarget, error) {
 func (t metadataTarget) update(ctx context.Context, c *gce.Client, proj *gce.Project, inst *gce.Instance, edit func(*gce.Metadata) (bool, error)) (bool, error) {
 	var changed bool
 	var err error
-	if t.scope == ScopeProject {
+	if t.scope == keys.ScopeProject {
 		var first *gce.Metadata
 		if proj != nil {
 			first = proj.CommonInstanceMetadata
@@ -241,7 +236,7 @@ func (t metadataTarget) update(ctx context.Context, c *gce.Client, proj *gce.Pro
 	}
 	switch {
 	case err == nil || !forbidden(err):
-	case t.scope == ScopeProject:
+	case t.scope == keys.ScopeProject:
 		return false, &ProjectWriteDeniedError{Err: err}
 	case inst != nil && len(inst.ServiceAccounts) > 0 && strings.Contains(err.Error(), permActAs):
 		return false, fmt.Errorf("%w: grant roles/iam.serviceAccountUser on it", err)
@@ -257,10 +252,10 @@ const permActAs = "iam.serviceAccounts.actAs"
 
 // setLines stores lines as md's key item, refusing to go over the size
 // limit rather than dropping anyone's keys to make room.
-func setLines(md *gce.Metadata, key string, lines []Line) error {
-	value := JoinLines(lines)
-	if len(value) > MaxValueBytes {
-		return &TooBigError{Key: key, Size: len(value), Limit: MaxValueBytes}
+func setLines(md *gce.Metadata, key string, lines []keys.Line) error {
+	value := keys.JoinLines(lines)
+	if len(value) > keys.MaxValueBytes {
+		return &TooBigError{Key: key, Size: len(value), Limit: keys.MaxValueBytes}
 	}
 	gce.SetMetadataValue(md, key, value)
 	return nil
@@ -268,7 +263,7 @@ func setLines(md *gce.Metadata, key string, lines []Line) error {
 
 // RemoveOptions tune Remove.
 type RemoveOptions struct {
-	Scope  string // ScopeProject, or ScopeInstance (needs the instance)
+	Scope  string // keys.ScopeProject, or keys.ScopeInstance (needs the instance)
 	DryRun bool   // find the lines, but write nothing
 }
 
@@ -276,17 +271,17 @@ type RemoveOptions struct {
 type Removed struct {
 	Scope string
 	Key   string // ssh-keys or sshKeys
-	Line  Line
+	Line  keys.Line
 }
 
 // Remove deletes the lines sel picks from both ssh-keys items (ssh-keys and
 // legacy sshKeys) of one scope, in one fingerprint-checked write, keeping
 // every other line byte for byte.
-func Remove(ctx context.Context, c *gce.Client, inst *gce.Instance, sel Selector, opts RemoveOptions) ([]Removed, error) {
+func Remove(ctx context.Context, c *gce.Client, inst *gce.Instance, sel keys.Selector, opts RemoveOptions) ([]Removed, error) {
 	t := metadataTarget{scope: opts.Scope}
 	switch opts.Scope {
-	case ScopeProject:
-	case ScopeInstance:
+	case keys.ScopeProject:
+	case keys.ScopeInstance:
 		if inst == nil {
 			return nil, ErrInstanceScopeNeedsInstance
 		}
@@ -297,17 +292,17 @@ func Remove(ctx context.Context, c *gce.Client, inst *gce.Instance, sel Selector
 	var gone []Removed
 	edit := func(md *gce.Metadata) (bool, error) {
 		gone = gone[:0]
-		for _, key := range []string{MetadataKey, LegacyMetadataKey} {
+		for _, key := range []string{keys.MetadataKey, keys.LegacyMetadataKey} {
 			value, ok := gce.MetadataValue(md, key)
 			if !ok {
 				continue
 			}
-			kept, g := remove(ParseLines(value), sel)
+			kept, g := keys.RemoveLines(keys.ParseLines(value), sel)
 			for _, l := range g {
 				gone = append(gone, Removed{Scope: t.scope, Key: key, Line: l})
 			}
 			if len(g) > 0 {
-				gce.SetMetadataValue(md, key, JoinLines(kept))
+				gce.SetMetadataValue(md, key, keys.JoinLines(kept))
 			}
 		}
 		return len(gone) > 0 && !opts.DryRun, nil

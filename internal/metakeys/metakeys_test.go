@@ -1,6 +1,6 @@
 //go:build unix
 
-package keys_test
+package metakeys_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/internal/emutest"
 	"github.com/gkessh/gkessh/internal/gce"
+	"github.com/gkessh/gkessh/internal/metakeys"
 	"github.com/gkessh/gkessh/internal/testkey"
 	"github.com/gkessh/gkessh/keys"
 )
@@ -121,7 +122,7 @@ func TestEnsure(t *testing.T) {
 			projBefore, nodeBefore := snapshot(t, ctx, c, located)
 			writesBefore := srv.Stats().MetadataWrites
 
-			res, err := keys.Ensure(ctx, c, inst, pub, keys.EnsureOptions{
+			res, err := metakeys.Ensure(ctx, c, inst, pub, metakeys.EnsureOptions{
 				User: "alice", Scope: tt.scope, ExpireAfter: 24 * time.Hour, DryRun: tt.dryRun,
 				Now: func() time.Time { return now },
 			})
@@ -170,7 +171,7 @@ func TestEnsure(t *testing.T) {
 			}
 
 			// Warm: nothing to write the second time.
-			again, err := keys.Ensure(ctx, c, inst, pub, keys.EnsureOptions{User: "alice", Scope: tt.scope, ExpireAfter: 24 * time.Hour, Now: func() time.Time { return now.Add(time.Hour) }})
+			again, err := metakeys.Ensure(ctx, c, inst, pub, metakeys.EnsureOptions{User: "alice", Scope: tt.scope, ExpireAfter: 24 * time.Hour, Now: func() time.Time { return now.Add(time.Hour) }})
 			if err != nil || again.Wrote {
 				t.Fatalf("second Ensure = %+v, %v; want no write", again, err)
 			}
@@ -192,7 +193,7 @@ func TestEnsureGrantsAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub := testkey.Fixed(t, 3)
-	if _, err := keys.Ensure(ctx, c, inst, pub, keys.EnsureOptions{User: "erin", ExpireAfter: time.Hour}); err != nil {
+	if _, err := metakeys.Ensure(ctx, c, inst, pub, metakeys.EnsureOptions{User: "erin", ExpireAfter: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	for {
@@ -214,9 +215,9 @@ func TestEnsureRefreshesExpiringKey(t *testing.T) {
 	ctx := testCtx(t)
 	pub := testkey.Fixed(t, 4)
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	ensure := func(at time.Time) keys.EnsureResult {
+	ensure := func(at time.Time) metakeys.EnsureResult {
 		t.Helper()
-		res, err := keys.Ensure(ctx, c, nil, pub, keys.EnsureOptions{User: "frank", ExpireAfter: 24 * time.Hour, Now: func() time.Time { return at }})
+		res, err := metakeys.Ensure(ctx, c, nil, pub, metakeys.EnsureOptions{User: "frank", ExpireAfter: 24 * time.Hour, Now: func() time.Time { return at }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -251,8 +252,8 @@ func TestEnsureExpireAt(t *testing.T) {
 	ctx := testCtx(t)
 	pub := testkey.Fixed(t, 8)
 	at := time.Date(2026, 5, 2, 12, 0, 0, 0, time.UTC)
-	ensure := func(now time.Time) (keys.EnsureResult, error) {
-		return keys.Ensure(ctx, c, nil, pub, keys.EnsureOptions{User: "gina", ExpireAt: at, ExpireAfter: time.Minute, ExactExpiry: true,
+	ensure := func(now time.Time) (metakeys.EnsureResult, error) {
+		return metakeys.Ensure(ctx, c, nil, pub, metakeys.EnsureOptions{User: "gina", ExpireAt: at, ExpireAfter: time.Minute, ExactExpiry: true,
 			Now: func() time.Time { return now }})
 	}
 	for _, now := range []time.Time{at.Add(-5 * time.Hour), at.Add(-4*time.Hour - 59*time.Minute)} {
@@ -307,7 +308,7 @@ func TestRemove(t *testing.T) {
 			if err := srv.SetProjectMetadata(map[string]*string{"ssh-keys": new(strings.Join(lines, "\n")), "sshKeys": new(lines[3])}); err != nil {
 				t.Fatal(err)
 			}
-			gone, err := keys.Remove(ctx, c, nil, tt.sel, keys.RemoveOptions{Scope: keys.ScopeProject, DryRun: tt.dryRun})
+			gone, err := metakeys.Remove(ctx, c, nil, tt.sel, metakeys.RemoveOptions{Scope: keys.ScopeProject, DryRun: tt.dryRun})
 			if err != nil {
 				t.Fatal(err)
 			}
