@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -303,7 +304,6 @@ func TestSSHForwards(t *testing.T) {
 				!strings.Contains(stderr, "address already in use") || e.srv.Stats().MetadataWrites != 0 {
 				t.Fatalf("-L on a port in use: exit %d, %d metadata writes, stderr %q", code, e.srv.Stats().MetadataWrites, stderr)
 			}
-			local, remote := taken.Addr().String(), freePort(t) // the node is this machine
 			taken.Close()
 
 			ctx, cancel := context.WithCancel(context.Background())
@@ -312,20 +312,19 @@ func TestSSHForwards(t *testing.T) {
 			exited := make(chan int, 1)
 			go func() {
 				// gcloud's way: ssh options after "--".
-				// -R by name, as users write it: the node listens on its loopback.
-				_, port, _ := net.SplitHostPort(remote)
-				args := []string{"gkessh", n.Name, "--", "-N", "-L", local + ":" + echo, "-R", "localhost:" + port + ":" + echo}
+				// -R by name, as users write it: the node listens on its
+				// loopback. Port 0 on both sides, each port read from the
+				// Forwarding line: a port found free and handed over could
+				// be taken by another program before gkessh or the node
+				// binds it.
+				args := []string{"gkessh", n.Name, "--", "-N", "-L", "127.0.0.1:0:" + echo, "-R", "localhost:0:" + echo}
 				exited <- Main(ctx, args, Stdio{In: strings.NewReader(""), Out: io.Discard, Err: &stderr})
 			}()
-			// The -L port is bound before the login, so the first connection
-			// waits in its backlog until then.
+			local := "127.0.0.1:" + forwardedPort(t, &stderr, `Forwarding 127\.0\.0\.1:(\d+) to `+regexp.QuoteMeta(echo+" on "+n.Name)+`\.`)
+			remote := "127.0.0.1:" + forwardedPort(t, &stderr, `Forwarding localhost:(\d+) on `+regexp.QuoteMeta(n.Name+" to "+echo)+` here\.`) // the node is this machine
 			echoThrough(t, "-L", local, &stderr)
 			echoThrough(t, "-L", local, &stderr)
 			echoThrough(t, "-R", remote, &stderr)
-			_, port, _ := net.SplitHostPort(remote)
-			if want := "Forwarding localhost:" + port + " on " + n.Name; !strings.Contains(stderr.String(), want) {
-				t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
-			}
 			cancel()
 			select {
 			case code := <-exited:
@@ -388,14 +387,23 @@ func TestSSHInternalIP(t *testing.T) {
 	}
 }
 
-// freePort returns a loopback address no one listens on (for a moment).
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// forwardedPort waits for gkessh's stderr to show the Forwarding line
+// matching re, and returns the port its group captured, which must not be
+// 0.
+func forwardedPort(t *testing.T, stderr *testio.Buffer, re string) string {
+	t.Helper()
+	line := regexp.MustCompile(re)
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if m := line.FindStringSubmatch(stderr.String()); m != nil {
+			if m[1] == "0" {
+				t.Fatalf("forwarding from port 0, not the port bound:\n%s", stderr.String())
+			}
+			return m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no line matching %q in 60 s; stderr:\n%s", re, stderr.String())
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // echoThrough sends a line to addr, which forwards to an echo server, and
