@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/gkessh/gkessh/emulator"
 	"github.com/gkessh/gkessh/internal/testcert"
+	"github.com/gkessh/gkessh/internal/testnet"
 )
 
 // deviceCert writes a client certificate for cn, valid until notAfter,
@@ -30,29 +30,18 @@ func deviceCert(t *testing.T, cn string, notAfter time.Time) string {
 	return testcert.Workload(t, testcert.NewCA(t, "device CA").Client(t, cn, notBefore, notAfter))
 }
 
-// closedPort is a loopback address nothing listens on.
-func closedPort(t *testing.T) (host string, port int) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().(*net.TCPAddr)
-	ln.Close()
-	return "127.0.0.1", addr.Port
-}
-
 // TestDoctorNetwork: doctor shows the proxy (never its password), the
 // client certificate with its subject and expiry, the endpoints and
 // headers that are not Google's, each with where it was set; a proxy that
 // is down fails the API check naming it, with what to do.
 func TestDoctorNetwork(t *testing.T) {
 	e := newParallelEnv(t, emulator.Config{Nodes: 1})
-	host, port := closedPort(t)
-	proxy := "http://" + net.JoinHostPort(host, strconv.Itoa(port))
+	down := testnet.Refused(t)
+	host, port, _ := net.SplitHostPort(down)
+	proxy := "http://" + down
 	expires := time.Now().Add(90 * 24 * time.Hour).UTC().Truncate(time.Second)
 	for k, v := range map[string]string{
-		"CLOUDSDK_PROXY_TYPE": "http", "CLOUDSDK_PROXY_ADDRESS": host, "CLOUDSDK_PROXY_PORT": strconv.Itoa(port),
+		"CLOUDSDK_PROXY_TYPE": "http", "CLOUDSDK_PROXY_ADDRESS": host, "CLOUDSDK_PROXY_PORT": port,
 		"CLOUDSDK_PROXY_USERNAME": "ann", "CLOUDSDK_PROXY_PASSWORD": "s3cret",
 		"CLOUDSDK_CORE_REQUEST_REASON":                        "ticket 42",
 		"CLOUDSDK_CONTEXT_AWARE_USE_CLIENT_CERTIFICATE":       "true",

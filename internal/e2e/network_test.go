@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -24,45 +26,88 @@ import (
 // emulator serving TLS with its own CA (--tls), and requiring a client
 // certificate as certificate-based access does (--mtls).
 
-// freePort is a loopback port nothing listens on, for a server that takes
-// its port from a flag or file.
-func freePort(t testing.TB) string {
+// startListening runs the daemon that cmdFor makes to listen on a
+// loopback port (given in a flag or its config file) until the test ends,
+// and returns its address once the daemon listens there. The port is found
+// free by listening and closing, so another program may bind it first: the
+// daemon then exits (address in use), or (where /proc tells) the listener
+// found is not the daemon's, and another port is tried.
+func startListening(t testing.TB, what string, cmdFor func(port string) *exec.Cmd) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	ln.Close()
-	return port
-}
-
-// waitListening waits until addr accepts connections.
-func waitListening(t testing.TB, addr string, what string) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return
+	const tries = 5
+	for try := 1; ; try++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not listening on %s: %v", what, addr, err)
+		addr := ln.Addr().String()
+		ln.Close()
+		_, port, _ := net.SplitHostPort(addr)
+		cmd := cmdFor(port)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// startDaemon runs cmd until the test ends.
-func startDaemon(t testing.TB, cmd *exec.Cmd) {
-	t.Helper()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			<-exited
+		})
+		if listening(t, addr, cmd.Process.Pid, exited, what) {
+			return addr
+		}
+		if try == tries {
+			t.Fatalf("%s listened on none of %d ports found free", what, tries)
+		}
 		cmd.Process.Kill()
-		cmd.Wait()
-	})
+	}
+}
+
+// listening waits until process pid listens on addr (true), or exits
+// (false).
+func listening(t testing.TB, addr string, pid int, exited <-chan struct{}, what string) bool {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		select {
+		case <-exited:
+			return false
+		default:
+		}
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			mine, known := holdsListener(pid, addr)
+			return mine || !known
+		} else if time.Now().After(deadline) {
+			t.Fatalf("%s not listening on %s after 30 s: %v", what, addr, err)
+		}
+	}
+}
+
+// holdsListener reports whether process pid holds a socket listening on
+// addr's port, from Linux's /proc; known is false where there is none.
+func holdsListener(pid int, addr string) (holds, known bool) {
+	table, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return false, false
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	suffix := fmt.Sprintf(":%04X", p)
+	sockets := map[string]bool{}
+	for _, line := range strings.Split(string(table), "\n") {
+		// sl local_address rem_address st ... inode; st 0A is LISTEN.
+		if f := strings.Fields(line); len(f) > 9 && strings.HasSuffix(f[1], suffix) && f[3] == "0A" {
+			sockets["socket:["+f[9]+"]"] = true
+		}
+	}
+	fdDir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	fds, _ := os.ReadDir(fdDir)
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err == nil && sockets[target] {
+			return true, true
+		}
+	}
+	return false, true
 }
 
 // tinyproxy runs tinyproxy on a loopback port with its own config: Basic
@@ -72,16 +117,15 @@ func tinyproxy(t testing.TB, user, pass string) (addr, log string) {
 	t.Helper()
 	need(t, "tinyproxy")
 	dir := t.TempDir()
-	port := freePort(t)
 	log = filepath.Join(dir, "tinyproxy.log")
-	conf := "Port " + port + "\nListen 127.0.0.1\nTimeout 600\nMaxClients 256\nAllow 127.0.0.1\nLogLevel Connect\n" +
-		"LogFile \"" + log + "\"\nPidFile \"" + filepath.Join(dir, "tinyproxy.pid") + "\"\nBasicAuth " + user + " " + pass + "\n"
-	if err := os.WriteFile(filepath.Join(dir, "tinyproxy.conf"), []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	startDaemon(t, exec.Command("tinyproxy", "-d", "-c", filepath.Join(dir, "tinyproxy.conf")))
-	addr = "127.0.0.1:" + port
-	waitListening(t, addr, "tinyproxy")
+	addr = startListening(t, "tinyproxy", func(port string) *exec.Cmd {
+		conf := "Port " + port + "\nListen 127.0.0.1\nTimeout 600\nMaxClients 256\nAllow 127.0.0.1\nLogLevel Connect\n" +
+			"LogFile \"" + log + "\"\nPidFile \"" + filepath.Join(dir, "tinyproxy.pid") + "\"\nBasicAuth " + user + " " + pass + "\n"
+		if err := os.WriteFile(filepath.Join(dir, "tinyproxy.conf"), []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return exec.Command("tinyproxy", "-d", "-c", filepath.Join(dir, "tinyproxy.conf"))
+	})
 	return addr, log
 }
 
@@ -91,11 +135,9 @@ func tinyproxy(t testing.TB, user, pass string) (addr, log string) {
 func microsocks(t testing.TB, user, pass, bind string) string {
 	t.Helper()
 	need(t, "microsocks")
-	port := freePort(t)
-	startDaemon(t, exec.Command("microsocks", "-i", "127.0.0.1", "-p", port, "-u", user, "-P", pass, "-b", bind))
-	addr := "127.0.0.1:" + port
-	waitListening(t, addr, "microsocks")
-	return addr
+	return startListening(t, "microsocks", func(port string) *exec.Cmd {
+		return exec.Command("microsocks", "-i", "127.0.0.1", "-p", port, "-u", user, "-P", pass, "-b", bind)
+	})
 }
 
 // tap passes TCP connections on to the emulator at backend (TLS stays
@@ -291,7 +333,7 @@ func TestProxyRefusals(t *testing.T) {
 	addr, _ := tinyproxy(t, "ann", "right")
 	host, port, _ := net.SplitHostPort(addr)
 	socks := microsocks(t, "ann", "right", "127.0.0.1")
-	down := freePort(t)
+	_, down, _ := net.SplitHostPort(testnet.Refused(t))
 	props := func(port string) []string {
 		return []string{"CLOUDSDK_PROXY_TYPE=http", "CLOUDSDK_PROXY_ADDRESS=" + host, "CLOUDSDK_PROXY_PORT=" + port,
 			"CLOUDSDK_PROXY_USERNAME=ann", "CLOUDSDK_PROXY_PASSWORD=s3cret"}

@@ -69,32 +69,9 @@ func (e *sshBench) paths() []sshPath {
 // with the benchmark.
 func startSocat(b *testing.B, target string) string {
 	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // socat takes the port over; nothing else binds it meanwhile
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command("socat", "TCP-LISTEN:"+port+",bind=127.0.0.1,reuseaddr,fork", "TCP:"+target)
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+	return startListening(b, "socat", func(port string) *exec.Cmd {
+		return exec.Command("socat", "TCP-LISTEN:"+port+",bind=127.0.0.1,reuseaddr,fork", "TCP:"+target)
 	})
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("socat not listening on %s: %v", addr, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // transfer runs one ssh session moving sshPayload bytes up (stdin to the

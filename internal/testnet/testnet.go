@@ -52,3 +52,29 @@ func Serve(tb testing.TB, handle func(net.Conn)) string {
 	})
 	return ln.Addr().String()
 }
+
+// Refused returns a loopback address where connections are refused until
+// the test ends. Its port is held by one end of a connection, which no
+// listener can bind: a port merely found free could be taken by another
+// program before the test dials it.
+func Refused(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	held, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	other, err := ln.Accept()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		held.Close()
+		other.Close()
+	})
+	return held.LocalAddr().String()
+}
