@@ -536,7 +536,10 @@ func TestLazyRelayKeepsWebsocket(t *testing.T) {
 			}
 		}
 	})
-	f.dialer.AckTimeout = 200 * time.Millisecond
+	// 1 s, not less: an echo later than the timeout is silence, and a
+	// loaded machine can take a few hundred milliseconds to echo.
+	const ackTimeout = time.Second
+	f.dialer.AckTimeout = ackTimeout
 	c := f.dial(t)
 	defer close(done)
 	for i := range 3 {
@@ -548,7 +551,7 @@ func TestLazyRelayKeepsWebsocket(t *testing.T) {
 		if _, err := io.ReadFull(c, got); err != nil || got[0] != key[0] {
 			t.Fatalf("echo %q, %v", got, err)
 		}
-		time.Sleep(300 * time.Millisecond) // past the ack timeout, nothing acknowledged
+		time.Sleep(ackTimeout + ackTimeout/4) // past the ack timeout, nothing acknowledged
 	}
 	if n.Load() != 1 {
 		t.Errorf("%d websockets, want 1: a relay that answers is not silent", n.Load())
