@@ -666,6 +666,7 @@ func TestIAPTunnelRate(t *testing.T) {
 	const tries = 6
 	var ok, throttled int
 	var first *iapClient
+	start := time.Now()
 	for range tries {
 		switch c, code := dial("/v4/connect", connectQuery(s, n, 7)); code {
 		case http.StatusSwitchingProtocols:
@@ -679,9 +680,11 @@ func TestIAPTunnelRate(t *testing.T) {
 			t.Fatalf("HTTP %d", code)
 		}
 	}
-	// At 1 a second, 6 dials refuse 3 at least, unless they took 3 s.
-	if throttled < 3 || ok < 1 {
-		t.Errorf("%d tunnels taken, %d refused with 429 at 1 a second", ok, throttled)
+	// At 1 a second, with a burst of 1, the relay takes at most one
+	// tunnel and one more for each second the dials took: on any machine
+	// that is under 5 s for the 6, some are refused.
+	if took := time.Since(start); ok < 1 || ok > 1+int(took.Seconds()) {
+		t.Errorf("%d tunnels taken, %d refused with 429 in %v at 1 a second", ok, throttled, took)
 	}
 	if got := s.Stats().TunnelsThrottled; got != int64(throttled) {
 		t.Errorf("tunnelsThrottled %d, want %d", got, throttled)
