@@ -18,6 +18,13 @@ var (
 	dir    string
 	mu     sync.Mutex
 	builds = map[string]*build{}
+	// environ is the environment the go command runs in: this process's
+	// before any test changed it. A test's t.Setenv of HOME or
+	// XDG_CACHE_HOME (internal/cli's newTestEnv) would otherwise point a
+	// build started meanwhile at an empty module and build cache in the
+	// test's temporary directory: a cold build, modules downloaded again,
+	// and read-only module files left there.
+	environ = os.Environ()
 )
 
 type build struct {
@@ -84,7 +91,9 @@ func get(name string) (string, error) {
 	b.once.Do(func() {
 		// The tag lets tests shorten bounds they cannot wait out (GKESSH_TEST_*
 		// environment variables); a user's build has no such knob.
-		out, err := exec.Command("go", "build", "-tags", "gkessh_testhooks", "-o", bin, "github.com/gkessh/gkessh/cmd/"+name).CombinedOutput()
+		cmd := exec.Command("go", "build", "-tags", "gkessh_testhooks", "-o", bin, "github.com/gkessh/gkessh/cmd/"+name)
+		cmd.Env = environ
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			b.err = fmt.Errorf("go build ./cmd/%s: %w\n%s", name, err, out)
 		}
