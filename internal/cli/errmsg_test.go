@@ -36,6 +36,7 @@ func TestErrorMessagesOneCause(t *testing.T) {
 		want  []string // each once in the error line
 	}{
 		{"no such node", nil, "nosuch", []string{"no instance named nosuch", "check the name"}},
+		{"a mistyped node", nil, n.Name[:len(n.Name)-1], []string{"no instance named " + n.Name[:len(n.Name)-1], "did you mean " + n.Name + "?"}},
 		{"unknown token", func() { useToken("unknown") }, n.Name, []string{"not authenticated (401)", "gcloud auth login"}},
 		{"no metadata rights", func() { useToken("read-only", iapPerm) }, n.Name,
 			[]string{"permission denied: needs compute.instances.setMetadata (403)", "iam.serviceAccounts.actAs"}},

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/gkessh/gkessh/internal/gce"
+	"github.com/gkessh/gkessh/internal/suggest"
 )
 
 // helpCommand is `gkessh help [COMMAND...]`: the same as COMMAND --help, so
@@ -61,7 +62,7 @@ func versionCommand(stdio Stdio) *ucli.Command {
 func nearCommand(name string) string {
 	for _, c := range newApp(newDeps(Stdio{}), Stdio{}).Commands {
 		for _, n := range c.Names() {
-			if n != name && editDistance(n, name) <= 1 {
+			if n != name && suggest.Distance(n, name) <= 1 {
 				return c.Name
 			}
 		}
@@ -92,39 +93,12 @@ func asNearCommand(node string, err error) error {
 func suggestion(cmds []*ucli.Command, name string) string {
 	for _, c := range cmds {
 		for _, n := range c.Names() {
-			if editDistance(n, name) <= 1 {
+			if suggest.Distance(n, name) <= 1 {
 				return fmt.Sprintf(": did you mean %s?", c.Name)
 			}
 		}
 	}
 	return ""
-}
-
-// editDistance is the optimal string alignment distance between a and b:
-// Levenshtein's, with a swap of two neighbours counting as one edit.
-func editDistance(a, b string) int {
-	x, y := []rune(a), []rune(b)
-	d := make([][]int, len(x)+1)
-	for i := range d {
-		d[i] = make([]int, len(y)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(x); i++ {
-		for j := 1; j <= len(y); j++ {
-			cost := 1
-			if x[i-1] == y[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && x[i-1] == y[j-2] && x[i-2] == y[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(x)][len(y)]
 }
 
 // helpWidth is the widest line gkessh's help prints (TestCommandDocs):

@@ -88,6 +88,8 @@ func hint(err error) string {
 		return "or pass --access-token-file"
 	case errors.Is(err, gce.ErrNoProject):
 		return "pass --project or set CLOUDSDK_CORE_PROJECT"
+	case errors.As(err, &noInst) && len(noInst.Near) > 0:
+		return "did you mean " + strings.Join(noInst.Near, " or ") + "?"
 	case errors.As(err, &noInst):
 		return "check the name, or pass --project"
 	case errors.As(err, &ambiguous):

@@ -35,6 +35,7 @@ func TestHints(t *testing.T) {
 		{auth.ErrNoCredentials, "--access-token-file"},
 		{gce.ErrNoProject, "pass --project"},
 		{&gce.NoInstanceError{Name: "n", Project: "p"}, "check the name, or pass --project"},
+		{&gce.NoInstanceError{Name: "vm-3", Project: "p", Near: []string{"vm-1", "vm-2"}}, "did you mean vm-1 or vm-2?"},
 		{&gce.AmbiguousZoneError{Name: "n", Zones: []string{"a", "b"}}, "pass --zone"},
 		{&gce.APIError{Code: 404}, "check the name, --zone and --project"},
 		{&gce.StalledError{Method: "GET", URL: "https://compute.googleapis.com/compute/v1/projects/p", After: time.Minute}, "a proxy on the way, or --compute-endpoint"},

@@ -359,7 +359,7 @@ func TestResolveUsesCache(t *testing.T) {
 		{"warm: no call", o, node, 0, ""},
 		{"warm with --zone: no call", withZone, node, 0, ""},
 		{"--zone disagreeing with the cache: one get", wrongZone, node, 1, "not found"},
-		{"missing node", o, "no-such-node", 1, "no instance named no-such-node"},
+		{"missing node: the lookup, and a list for a suggestion", o, "no-such-node", 2, "no instance named no-such-node"},
 		{"no node", o, "", 0, "no node"},
 	}
 	for _, tt := range tests {

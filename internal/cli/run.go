@@ -464,8 +464,11 @@ func shortReason(err error) string {
 		he *knownhosts.HostKeyError
 		kr *sshclient.KeyRefusedError
 		az *gce.AmbiguousZoneError
+		ni *gce.NoInstanceError
 	)
 	switch {
+	case errors.As(err, &ni):
+		return withHint(err)
 	case errors.As(err, &az):
 		return fmt.Sprintf("in several zones (%s): pass --zone", strings.Join(az.Zones, ", "))
 	case err == nil:

@@ -219,3 +219,20 @@ func TestEmptySelectionMakesNoKey(t *testing.T) {
 		})
 	}
 }
+
+// TestMistypedNodeSuggested: a node name a few edits from a node's gets
+// that node suggested, from run's per-node line as from a login.
+func TestMistypedNodeSuggested(t *testing.T) {
+	e := newParallelEnv(t, emulator.Config{Nodes: 2})
+	node := e.srv.Nodes()[0]
+	typo := node[:len(node)-1]
+	for _, args := range [][]string{
+		{"run", "--no-stdin", typo, "--", "true"},
+		{typo, "--", "true"},
+	} {
+		_, stderr, _ := e.run(args...)
+		if want := "did you mean " + node + "?"; !strings.Contains(stderr, "no instance named "+typo) || !strings.Contains(stderr, want) {
+			t.Errorf("gkessh %s: stderr %q, want %q", strings.Join(args, " "), stderr, want)
+		}
+	}
+}

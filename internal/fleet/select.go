@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/gkessh/gkessh/internal/gce"
+	"github.com/gkessh/gkessh/internal/suggest"
 )
 
 // The labels GKE puts on every node's instance.
@@ -95,6 +96,8 @@ func Select(ctx context.Context, c *gce.Client, sel Selector) (Selection, error)
 		byName[in.Name] = append(byName[in.Name], in)
 	}
 	seen := map[string]bool{}
+	var names []string // the project's, listed once a name is missing
+	listed := false
 	for _, name := range sel.Names {
 		if seen[name] {
 			continue
@@ -103,12 +106,11 @@ func Select(ctx context.Context, c *gce.Client, sel Selector) (Selection, error)
 		ins := byName[name]
 		switch {
 		case len(ins) == 0:
-			where := "project " + c.ProjectID
-			if sel.Zone != "" {
-				where = "zone " + sel.Zone + " of " + where
+			if !listed {
+				names, listed = c.Names(ctx, sel.Zone), true
 			}
 			s.Unreachable = append(s.Unreachable, Result{Node: name, Zone: sel.Zone, Status: Unreachable, Exit: NoExit,
-				Err: fmt.Errorf("no instance named %s in %s", name, where)})
+				Err: &gce.NoInstanceError{Name: name, Project: c.ProjectID, Zone: sel.Zone, Near: suggest.Near(name, names)}})
 		case len(ins) > 1:
 			zones := make([]string, len(ins))
 			for i, in := range ins {

@@ -5,6 +5,7 @@ package gce_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -103,6 +104,13 @@ func TestClientAgainstEmulator(t *testing.T) {
 	var noInst *gce.NoInstanceError
 	if _, err := c.Locate(ctx, "no-such-node"); !errors.As(err, &noInst) || !strings.Contains(err.Error(), "no instance named") {
 		t.Fatalf("Locate of a missing node: err = %v, want a *gce.NoInstanceError", err)
+	}
+	if len(noInst.Near) != 0 {
+		t.Errorf("Locate of a name nothing is near: Near = %q, want none", noInst.Near)
+	}
+	// A name a character short of a node's is missing too, and names it.
+	if _, err := c.Locate(ctx, name[:len(name)-1]); !errors.As(err, &noInst) || !slices.Equal(noInst.Near, []string{name}) {
+		t.Fatalf("Locate(%q): err = %v, Near = %q; want a *gce.NoInstanceError near %s", name[:len(name)-1], err, noInst.Near, name)
 	}
 }
 

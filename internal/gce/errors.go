@@ -17,10 +17,18 @@ var ErrNoProject = errors.New("gce: no project")
 type NoInstanceError struct {
 	Name    string
 	Project string
+	Zone    string // the zone searched; "" when every zone was
+	// Near are the names of instances there that Name is a few edits
+	// from (suggest.Near), for a caller to offer.
+	Near []string
 }
 
 func (e *NoInstanceError) Error() string {
-	return fmt.Sprintf("gce: no instance named %s in project %s", e.Name, e.Project)
+	where := "project " + e.Project
+	if e.Zone != "" {
+		where = "zone " + e.Zone + " of " + where
+	}
+	return fmt.Sprintf("gce: no instance named %s in %s", e.Name, where)
 }
 
 // AmbiguousZoneError is Locate's error when instances of that name live in

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/gkessh/gkessh/internal/suggest"
 )
 
 // DefaultEndpoint is the Compute API base URL.
@@ -110,7 +112,7 @@ func (c *Client) Locate(ctx context.Context, name string) (*Instance, error) {
 	}
 	switch len(found) {
 	case 0:
-		return nil, &NoInstanceError{Name: name, Project: c.ProjectID}
+		return nil, &NoInstanceError{Name: name, Project: c.ProjectID, Near: suggest.Near(name, c.Names(ctx, ""))}
 	case 1:
 		return found[0], nil
 	}
@@ -120,6 +122,25 @@ func (c *Client) Locate(ctx context.Context, name string) (*Instance, error) {
 	}
 	slices.Sort(zones) // the same message whatever order the API lists them in
 	return nil, &AmbiguousZoneError{Name: name, Zones: zones}
+}
+
+// Names lists the names of the project's instances (in zone, when not
+// ""), for suggest.Near to pick from when a name matched none: it lists
+// the whole project, so call it only once a lookup has failed. Best
+// effort: a failed list gives none.
+func (c *Client) Names(ctx context.Context, zone string) []string {
+	all, err := c.List(ctx, "")
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, in := range all {
+		// The names go into a message: only those within GCE's grammar.
+		if CheckName(in.Name) == nil && (zone == "" || ZoneName(in.Zone) == zone) {
+			names = append(names, in.Name)
+		}
+	}
+	return names
 }
 
 // ZoneName returns what follows the last "/zones/" in a zone URL (all of
