@@ -173,8 +173,10 @@ func runKeysEnsure(ctx context.Context, o keysOptions, d *deps, stdio Stdio) err
 		pub = kp.Public
 		kp.Close()
 	}
-	a, err := newAccess(ctx, o.globalOptions, o.keyOptions, d, stdio, accessOptions{DryRun: o.DryRun,
-		Logf: func(format string, args ...any) { fmt.Fprintf(stdio.Err, "gkessh: "+format+"\n", args...) }})
+	// keys ensure is a write the user asked for: where it goes (an
+	// instance's own metadata, when it ignores the project's) is said
+	// without --verbose too.
+	a, err := newAccess(ctx, o.globalOptions, o.keyOptions, d, stdio, accessOptions{DryRun: o.DryRun, Logf: d.logger(true)})
 	if err != nil {
 		return err
 	}

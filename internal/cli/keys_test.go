@@ -161,6 +161,21 @@ func TestKeysEnsureWarmPathWritesNothing(t *testing.T) {
 	}
 }
 
+// TestKeysEnsureSaysWhere: keys ensure for a node that ignores project
+// keys says, without --verbose, that the key goes to the node's own
+// metadata, and puts it there.
+func TestKeysEnsureSaysWhere(t *testing.T) {
+	e := newParallelEnv(t, emulator.Config{Nodes: 1})
+	node := e.srv.Nodes()[0]
+	if err := e.srv.SetInstanceMetadata(node, map[string]*string{"block-project-ssh-keys": ptrTo("TRUE")}); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := e.run("keys", "ensure", "--user", "nat", node)
+	if code != 0 || !strings.Contains(errOut, "gkessh: instance "+node+" ignores project-wide keys") || !strings.Contains(out, "to instance "+node+" metadata") {
+		t.Fatalf("exit %d, want the instance's own metadata said on stderr:\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+}
+
 func TestKeysBadInput(t *testing.T) {
 	privPEM := testkey.PEM(t, testkey.Key(t))
 	otherPub := testkey.Fixed(t, 0)
