@@ -3,9 +3,11 @@
 package emulator
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 )
 
 // Google's APIs answer errors in two shapes (both {"error": {…}}), and
@@ -149,13 +151,39 @@ func writeError(w http.ResponseWriter, e googleError) {
 	}{e})
 }
 
+// Google's JSON APIs indent their answers unless the call asks for
+// prettyPrint=false (https://cloud.google.com/apis/docs/system-parameters):
+// two spaces a level, "key": value, {} for an empty object, a newline at
+// the end; errors alike. Google's Go clients ask for compact answers,
+// gcloud does not ask. An indented ResponseWriter is one whose answer
+// writeJSON indents.
+type indented struct{ http.ResponseWriter }
+
+// googleJSON serves h as one of Google's JSON APIs.
+func googleJSON(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { h(jsonWriter(w, r), r) }
+}
+
+// jsonWriter is w, indented unless r asks for prettyPrint=false.
+func jsonWriter(w http.ResponseWriter, r *http.Request) http.ResponseWriter {
+	if pretty, err := strconv.ParseBool(r.URL.Query().Get("prettyPrint")); err == nil && !pretty {
+		return w
+	}
+	return indented{w}
+}
+
+// writeJSON writes v compact, with a newline, or indented if w is.
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, ok := v.(rawJSON)
+	if !ok {
+		b = append(mustMarshal(v), '\n')
+	}
+	if _, ok := w.(indented); ok {
+		var out bytes.Buffer
+		json.Indent(&out, b, "", "  ") // b is valid JSON
+		b = out.Bytes()
+	}
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 	w.WriteHeader(code)
-	// An error here means the client left.
-	if raw, ok := v.(rawJSON); ok {
-		w.Write(raw)
-		return
-	}
-	json.NewEncoder(w).Encode(v)
+	w.Write(b) // an error here means the client left
 }

@@ -5,6 +5,7 @@ package emulator
 import (
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -47,7 +48,11 @@ func TestErrorBodies(t *testing.T) {
 			`{"error":{"code":400,"message":"Invalid update mask \"key\": the emulator updates expirationTimeUsec only","status":"INVALID_ARGUMENT"}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := http.NewRequest(tc.method, hs.URL+tc.path, strings.NewReader("{}"))
+			u, _ := url.Parse(hs.URL + tc.path)
+			q := u.Query()
+			q.Set("prettyPrint", "false") // compact, to read; TestPrettyPrint has them indented
+			u.RawQuery = q.Encode()
+			req, err := http.NewRequest(tc.method, u.String(), strings.NewReader("{}"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -48,7 +48,7 @@ func TestFirewallsNetworksEffective(t *testing.T) {
 		}
 	}
 	// The wire form carries disabled and priority even when zero/false.
-	req, _ := http.NewRequest("GET", hs.URL+"/compute/v1/projects/"+srv.ProjectName()+"/global/firewalls", nil)
+	req, _ := http.NewRequest("GET", hs.URL+"/compute/v1/projects/"+srv.ProjectName()+"/global/firewalls?prettyPrint=false", nil)
 	req.Header.Set("Authorization", "Bearer "+srv.Token())
 	resp, err := hs.Client().Do(req)
 	if err != nil {
@@ -173,7 +173,7 @@ func TestTestIamPermissions(t *testing.T) {
 	}
 	post := func(path, token string, perms ...string) (int, string) {
 		b, _ := json.Marshal(map[string]any{"permissions": perms})
-		req, _ := http.NewRequest("POST", hs.URL+path, bytes.NewReader(b))
+		req, _ := http.NewRequest("POST", hs.URL+path+"?prettyPrint=false", bytes.NewReader(b))
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := hs.Client().Do(req)
 		if err != nil {

@@ -218,7 +218,17 @@ func (s *Server) wait(r *http.Request) {
 // oauthError writes the token endpoint's error body (RFC 6749 5.2), as
 // Google words it.
 func oauthError(w http.ResponseWriter, code int, kind, description string) {
-	writeJSON(w, code, map[string]string{"error": kind, "error_description": description})
+	writeToken(w, code, map[string]string{"error": kind, "error_description": description})
+}
+
+// writeToken writes a token endpoint answer as Google's does, unlike its
+// JSON APIs' answers: indented whatever prettyPrint says, no newline at
+// the end, charset in lower case.
+func writeToken(w http.ResponseWriter, code int, v any) {
+	b, _ := json.MarshalIndent(v, "", "  ") // maps of strings and numbers
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	w.Write(b)
 }
 
 const googleTokenURL = "https://oauth2.googleapis.com/token"
@@ -248,11 +258,11 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 				oauthError(w, http.StatusInternalServerError, "internal_failure", err.Error())
 				return
 			}
-			writeJSON(w, http.StatusOK, map[string]string{"id_token": idToken})
+			writeToken(w, http.StatusOK, map[string]string{"id_token": idToken})
 			return
 		}
 		tok, exp := s.mint(a, 0)
-		writeJSON(w, http.StatusOK, map[string]any{"access_token": tok, "expires_in": expiresIn(exp), "token_type": "Bearer"})
+		writeToken(w, http.StatusOK, map[string]any{"access_token": tok, "expires_in": expiresIn(exp), "token_type": "Bearer"})
 	case "refresh_token":
 		// The client authenticates in the body or with HTTP Basic (RFC 6749 2.3.1).
 		id, secret, basic := r.BasicAuth()
@@ -275,7 +285,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		tok, exp := s.mint(a, 0)
-		writeJSON(w, http.StatusOK, map[string]any{"access_token": tok, "expires_in": expiresIn(exp),
+		writeToken(w, http.StatusOK, map[string]any{"access_token": tok, "expires_in": expiresIn(exp),
 			"scope":      "https://www.googleapis.com/auth/cloud-platform openid https://www.googleapis.com/auth/userinfo.email",
 			"token_type": "Bearer"})
 	case "":

@@ -118,10 +118,10 @@ func TestTokenEndpointRefuses(t *testing.T) {
 		file []byte
 		want string
 	}{
-		{"replaced key", saFile, `"error":"invalid_grant","error_description":"Invalid JWT Signature."`},
-		{"forged signature", forged, `"error":"invalid_grant","error_description":"Invalid JWT Signature."`},
-		{"unknown account", stranger, `"error":"invalid_grant","error_description":"Invalid grant: account not found"`},
-		{"revoked refresh token", revoked, `"error":"invalid_grant","error_description":"Bad Request"`},
+		{"replaced key", saFile, "\"error\": \"invalid_grant\",\n  \"error_description\": \"Invalid JWT Signature.\"\n}"},
+		{"forged signature", forged, "\"error\": \"invalid_grant\",\n  \"error_description\": \"Invalid JWT Signature.\"\n}"},
+		{"unknown account", stranger, "\"error\": \"invalid_grant\",\n  \"error_description\": \"Invalid grant: account not found\"\n}"},
+		{"revoked refresh token", revoked, "\"error\": \"invalid_grant\",\n  \"error_description\": \"Bad Request\"\n}"},
 	}
 	for _, tc := range cases {
 		_, err := tokenFrom(t, tc.file)
@@ -135,9 +135,9 @@ func TestTokenEndpointRefuses(t *testing.T) {
 		code int
 		want string
 	}{
-		{url.Values{"grant_type": {"password"}}, 400, `{"error":"unsupported_grant_type","error_description":"Invalid grant_type: password"}`},
-		{url.Values{}, 400, `{"error":"invalid_request","error_description":"Missing required parameter: grant_type"}`},
-		{url.Values{"grant_type": {"refresh_token"}, "client_id": {"nobody"}}, 401, `{"error":"invalid_client","error_description":"The OAuth client was not found."}`},
+		{url.Values{"grant_type": {"password"}}, 400, "{\n  \"error\": \"unsupported_grant_type\",\n  \"error_description\": \"Invalid grant_type: password\"\n}"},
+		{url.Values{}, 400, "{\n  \"error\": \"invalid_request\",\n  \"error_description\": \"Missing required parameter: grant_type\"\n}"},
+		{url.Values{"grant_type": {"refresh_token"}, "client_id": {"nobody"}}, 401, "{\n  \"error\": \"invalid_client\",\n  \"error_description\": \"The OAuth client was not found.\"\n}"},
 	} {
 		resp, err := http.PostForm(hs.URL+"/token", tc.form)
 		if err != nil {
@@ -146,7 +146,7 @@ func TestTokenEndpointRefuses(t *testing.T) {
 		var b bytes.Buffer
 		b.ReadFrom(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != tc.code || strings.TrimSpace(b.String()) != tc.want {
+		if resp.StatusCode != tc.code || b.String() != tc.want {
 			t.Errorf("POST /token %v: %d %s, want %d %s", tc.form, resp.StatusCode, b.String(), tc.code, tc.want)
 		}
 	}

@@ -236,7 +236,7 @@ func TestMTLS(t *testing.T) {
 			if code != 403 || !strings.Contains(body, "Request is prohibited by organization's policy") || !strings.Contains(body, "SECURITY_POLICY_VIOLATED") {
 				t.Errorf("%s: Compute API: %d %s", name, code, body)
 			}
-			if code, body := tc.c.refresh(t, tc.hs.URL, user); code != 400 || !strings.Contains(body, `"error":"access_denied"`) || !strings.Contains(body, "Account restricted") {
+			if code, body := tc.c.refresh(t, tc.hs.URL, user); code != 400 || !strings.Contains(body, `"error": "access_denied"`) || !strings.Contains(body, "Account restricted") {
 				t.Errorf("%s: token refresh: %d %s", name, code, body)
 			}
 			if sid, code := tc.c.tunnel(t, s, tc.hs); code != 4033 {
