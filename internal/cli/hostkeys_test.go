@@ -99,13 +99,27 @@ func TestHostKeyRefusedLeavesNoMetadata(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(e.knownHosts()), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	line := knownhosts.HostAlias(n.ID) + " " + string(ssh.MarshalAuthorizedKey(testkey.Public(t)))
+	recorded := testkey.Public(t)
+	line := knownhosts.HostAlias(n.ID) + " " + string(ssh.MarshalAuthorizedKey(recorded))
 	if err := os.WriteFile(e.knownHosts(), []byte(line), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, stderr, code := e.run(n.Name, "--", "true")
 	if code != 255 || !strings.Contains(stderr, "REMOTE HOST IDENTIFICATION HAS CHANGED") {
 		t.Fatalf("exit %d; stderr:\n%s", code, stderr)
+	}
+	// A fact a line, as ssh's own report: each key on its own, the command
+	// that clears the record last, and no line of hundreds of characters.
+	fp := ssh.FingerprintSHA256(recorded)
+	for _, want := range []string{"has CHANGED.\n", "\n  ssh-ed25519 " + fp + "\n", "\n  ssh-keygen -R " + knownhosts.HostAlias(n.ID) + " -f " + e.knownHosts() + "\n"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	for _, l := range strings.Split(stderr, "\n") {
+		if len(l) > 200 {
+			t.Errorf("a line of %d characters: %s", len(l), l)
+		}
 	}
 	if w := e.srv.Stats().MetadataWrites; w != 0 {
 		t.Errorf("%d metadata writes after a refused host key", w)

@@ -194,14 +194,57 @@ func runSSH(ctx context.Context, o sshOptions, d *deps, stdio Stdio) error {
 		// Such as a key file others can read: 2 elsewhere, 255 here.
 		return exitError{code: exitFailure, err: ee.err}
 	}
-	var hke *knownhosts.HostKeyError
-	var hkc *knownhosts.HostKeyChangedError
-	if (errors.As(err, &hke) && len(hke.Want) > 0 && !hke.Revoked) || errors.As(err, &hkc) {
+	if report, ok := changedHostKeyReport(err); ok {
 		fmt.Fprint(stdio.Err, "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n"+
 			"@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n"+
-			"@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n")
+			"@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n"+
+			printableLines(report))
+		return exitError{code: exitFailure}
 	}
 	return exitError{code: exitFailure, err: err}
+}
+
+// changedHostKeyReport is a login's account of a host key that changed,
+// under OpenSSH's banner and, as ssh's own, a fact a line: as one line
+// (the error's text and its hint) it ran to 600 characters and more.
+func changedHostKeyReport(err error) (string, bool) {
+	var hke *knownhosts.HostKeyError
+	var hkc *knownhosts.HostKeyChangedError
+	var b strings.Builder
+	keyLines := func(ks ...ssh.PublicKey) {
+		for _, k := range ks {
+			fmt.Fprintf(&b, "  %s %s\n", k.Type(), ssh.FingerprintSHA256(k))
+		}
+	}
+	switch {
+	case errors.As(err, &hkc):
+		fmt.Fprintf(&b, "gkessh: host keys of %s (%s) have CHANGED.\n%s records:\n", hkc.Node, hkc.Alias, hkc.File)
+		keyLines(hkc.Old...)
+		fmt.Fprintf(&b, "but %s now hold:\n", hkc.Source)
+		keyLines(hkc.New...)
+		b.WriteString("Either the node was rebuilt or its keys regenerated, or someone is tampering with it.\n")
+	case errors.As(err, &hke) && len(hke.Want) > 0 && !hke.Revoked:
+		name := hke.Alias
+		if hke.Node != "" {
+			name = hke.Node + " (" + hke.Alias + ")"
+		}
+		fmt.Fprintf(&b, "gkessh: host key of %s has CHANGED.\nThe server presented:\n", name)
+		keyLines(hke.Got)
+		fmt.Fprintf(&b, "but %s records:\n", hke.File)
+		keyLines(hke.Want...)
+		b.WriteString("Someone could be intercepting the connection (man-in-the-middle attack), or the node's host keys were regenerated.\n")
+		if !hke.Published {
+			fmt.Fprintf(&b, "Its guest does not publish the presented key. If you trust the change anyway, remove the old keys with:\n  ssh-keygen -R %s -f %s\n", hke.Alias, hke.File)
+			return b.String(), true
+		}
+		b.WriteString("Its guest publishes the presented key.\n")
+	default:
+		return "", false
+	}
+	if h := hint(err); h != "" {
+		b.WriteString(strings.ToUpper(h[:1]) + h[1:] + ".\n")
+	}
+	return b.String(), true
 }
 
 // login is one run of gkessh NODE: its options and the world it works on.
