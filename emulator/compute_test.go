@@ -480,8 +480,8 @@ func TestComputeGrants(t *testing.T) {
 
 // TestFingerprintIsBytes: a metadata fingerprint is a bytes field, which
 // Google's JSON takes in standard or URL-safe base64, padded or not; gcloud
-// sends it back URL-safe (fidelity review E1: a spurious 412 on every
-// fingerprint with + or /). Each form of the current fingerprint is
+// sends it back URL-safe (before, a spurious 412 on every fingerprint
+// with + or /). Each form of the current fingerprint is
 // accepted, on the project and on an instance.
 func TestFingerprintIsBytes(t *testing.T) {
 	srv, hs := newTestServer(t, Config{Nodes: 1})

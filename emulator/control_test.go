@@ -282,7 +282,7 @@ func TestControlAccess(t *testing.T) {
 }
 
 // TestNamesUniquePerZone: instance names are unique per zone, as in GCE,
-// not per project (fidelity review E4), so a name in two zones can be
+// not per project, so a name in two zones can be
 // made through the control API and tell gkessh's and gcloud's zone
 // choices apart. Each zone's instance is its own; the control API names
 // the zones when a request for that name gives none.
@@ -361,7 +361,7 @@ func instanceItem(inst *compute.Instance, key string) (string, bool) {
 
 // TestControlNodesListsDocumentedFields: every node GET /control/nodes
 // lists has each field the control API's table in docs/emulator.md names,
-// ports too when a node forwards none (issue 25: "ports" was missing).
+// ports too when a node forwards none ("ports" was missing).
 func TestControlNodesListsDocumentedFields(t *testing.T) {
 	doc, err := os.ReadFile(filepath.Join("..", "docs", "emulator.md"))
 	if err != nil {

@@ -123,8 +123,7 @@ func valueIn(md *compute.Metadata, key string) string {
 }
 
 // TestGKEPoolsUnderProjectOSLogin: with enable-oslogin=TRUE on the
-// project, the two kinds of GKE node pool part ways (issue 22, "GKE and OS
-// Login"): default-pool's node carries its own enable-oslogin=false and its
+// project, the two kinds of GKE node pool part ways: default-pool's node carries its own enable-oslogin=false and its
 // guest still installs metadata keys; pool-1's carries no such key, follows
 // the project and installs only OS Login profile keys, none from metadata.
 func TestGKEPoolsUnderProjectOSLogin(t *testing.T) {

@@ -178,7 +178,7 @@ func TestGuestRules(t *testing.T) {
 // invalidKeys), the emulator's remembers the lines it found invalid,
 // expired ones too, and skips them unread from then on, for as long as it
 // runs, also after they left the metadata; a name only useradd refuses is
-// tried again each time (fidelity review E8). The control API shows them.
+// tried again each time. The control API shows them.
 func TestGuestRemembersInvalidLines(t *testing.T) {
 	srv, hs := newTestServer(t, Config{Nodes: 1})
 	n := srv.Node(srv.Nodes()[0])

@@ -12,7 +12,7 @@ import (
 
 // The journal keeps the Google API requests the emulator received, as
 // received: method, path, query and body. A test that runs gcloud and
-// gkessh for the same action compares what each sent (issue 22) from it,
+// gkessh for the same action compares what each sent from it,
 // not only the state their writes leave, which different requests can
 // reach alike. The token endpoint's requests (assertions, refresh tokens),
 // the relay's websockets and the control API are not kept.

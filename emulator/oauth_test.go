@@ -278,7 +278,7 @@ func TestControlAccounts(t *testing.T) {
 // TestIDTokenGrant: a JWT-bearer assertion with target_audience and no
 // scope asks for an ID token, and Google answers with one (the emulator
 // answered 400 "No valid scopes found", which every gcloud activation
-// logged: fidelity review E3). Google's own idtoken client gets one for a
+// logged). Google's own idtoken client gets one for a
 // key file: issuer accounts.google.com, the audience asked for, the
 // account's e-mail, and its unique id (the key file's client_id) as
 // subject.

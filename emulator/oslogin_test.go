@@ -93,7 +93,7 @@ func TestOSLoginAPI(t *testing.T) {
 
 // TestOSLoginServiceAccountName: OS Login names a service account's POSIX
 // user sa_ and its numeric unique id (the key file's client_id), not after
-// its e-mail (fidelity review E5); its home is /home/sa_…, and the guest
+// its e-mail; its home is /home/sa_…, and the guest
 // agent installs its key under that name.
 func TestOSLoginServiceAccountName(t *testing.T) {
 	srv, hs := newTestServer(t, Config{})

@@ -54,8 +54,8 @@ func TestScale200(t *testing.T) {
 
 // TestListPages1200: instances.list and aggregatedList page as GCE does:
 // at most 500 instances a page (maxResults 1000 is cut to 500, none means
-// 500), nextPageToken to the next page, and every instance once in all
-// (issue 24 part 1 item 3). Google's own client follows the pages.
+// 500), nextPageToken to the next page, and every instance once in all.
+// Google's own client follows the pages.
 func TestListPages1200(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1200 nodes")

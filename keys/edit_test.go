@@ -131,7 +131,7 @@ func TestSelectors(t *testing.T) {
 // line that outlives it is replaced by the shorter one, a shorter one is
 // extended, and one that expires about when asked stays. A permanent line
 // stays: it is no one's to shorten uninvited. Without the request any line
-// that lasts will do. (issue 20 item 5)
+// that lasts will do.
 func TestUpsertExactLifetime(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	mine := testkey.Fixed(t, 10)

@@ -488,7 +488,7 @@ func TestConnectRefusedUserFailsFast(t *testing.T) {
 
 // TestKeyRefusedBannerOneLine: the server's pre-auth banner, which the
 // server writes, stays on the refusal's one line: its own lines could pass
-// for gkessh's ("gkessh: ..."). (issue 20, security N8)
+// for gkessh's ("gkessh: ...").
 func TestKeyRefusedBannerOneLine(t *testing.T) {
 	err := &KeyRefusedError{User: "u", Name: "n", Keys: "SHA256:x", Err: errors.New("no"), Banner: "Refused:\r\n  account locked\ngkessh: all good"}
 	got := err.Error()

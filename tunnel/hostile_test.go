@@ -430,7 +430,7 @@ func TestSilentRelay(t *testing.T) {
 // TestStuckRelay: a relay that takes every reconnect and then stays silent
 // (nothing acknowledged, nothing sent) ends the tunnel after maxReconnects
 // reconnects with a *StuckError; it used to keep the tunnel reconnecting
-// for ever (security review, old #13). A relay that moves the stream on
+// for ever. A relay that moves the stream on
 // each websocket, however briefly, is followed as long as it does.
 func TestStuckRelay(t *testing.T) {
 	t.Run("silent on every websocket", func(t *testing.T) {

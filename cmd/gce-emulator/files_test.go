@@ -13,7 +13,7 @@ import (
 
 // TestSecretFilesRefuseOthersPaths: --adc-file and --env-file (and the
 // emulator's own token and header files) refuse a path another local user
-// could have prepared (security review N5): a symlink, someone else's
+// could have prepared: a symlink, someone else's
 // file, a directory others may write that is not sticky. The prepared
 // file and the link's target stay as they were.
 func TestSecretFilesRefuseOthersPaths(t *testing.T) {

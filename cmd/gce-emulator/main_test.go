@@ -110,8 +110,8 @@ func TestADCFileNotThroughPlantedTemp(t *testing.T) {
 }
 
 // TestRootWarning: run as root, the emulator's nodes run their sessions
-// as root on this machine (newcomer review: a README example would write
-// the host's /etc). It says so on start, where its user sees it: on the
+// as root on this machine (a README example would write the host's
+// /etc). It says so on start, where its user sees it: on the
 // terminal in the foreground, and from the command that starts it with
 // --background (the background emulator's own output goes to its log).
 func TestRootWarning(t *testing.T) {

@@ -351,7 +351,7 @@ func TestOSLoginImportAsGcloud(t *testing.T) {
 // TestDefaultZone: with gcloud's compute/zone set, a node is fetched from
 // that zone (one instances.get, no search of every zone), as gcloud does;
 // a node elsewhere is still found; a warm cache answers only for that
-// zone. (issue 22 item 4)
+// zone.
 func TestDefaultZone(t *testing.T) {
 	w := newWorld(t, 1)
 	node := w.srv.Nodes()[0]

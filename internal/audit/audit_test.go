@@ -102,8 +102,8 @@ func TestSeverity(t *testing.T) {
 	}
 }
 
-// TestOSLoginByMode: a node is judged by how its guest takes keys
-// (issue 22). A node whose own enable-oslogin=false overrides the
+// TestOSLoginByMode: a node is judged by how its guest takes keys.
+// A node whose own enable-oslogin=false overrides the
 // project's OS Login is a finding, and its metadata keys are judged; a
 // node under OS Login, by its own value or the project's, is judged by
 // IAM and its metadata keys are not. The old rule reported OS Login on

@@ -19,7 +19,7 @@ import (
 // exactly the argv intended and runs nothing inside it. A label that is
 // not a GCE label is left out; a value with a newline or another hidden
 // character makes its fix a comment (nothing runs). These fix lines used
-// to embed the values raw (security review N3).
+// to embed the values raw.
 func TestFixLinesQuoted(t *testing.T) {
 	sh, err := exec.LookPath("sh")
 	if err != nil {

@@ -345,7 +345,6 @@ func TestTokenHost(t *testing.T) {
 // plain http:// token endpoint on another machine names it, from
 // auth/token_host or the file's own token_uri, impersonation included, so
 // the caller can warn; https and loopback (an emulator) are not named.
-// (issue 20, security N11)
 func TestCleartextEndpoint(t *testing.T) {
 	f := newFixture(t)
 	f.write(t, "legacy_credentials/"+userEmail+"/adc.json", string(mustRead(t, f.userFile)))

@@ -136,7 +136,7 @@ func helpLint(t *testing.T, path string) {
 		t.Errorf("%s --help shows a boolean's (default: false)", path)
 	}
 	if line, next := brokenWrap(out, helpWidth); line != "" {
-		t.Errorf("%s --help: a line ends before it has to (issue 25):\n%s\n%s", path, line, next)
+		t.Errorf("%s --help: a line ends before it has to:\n%s\n%s", path, line, next)
 	}
 }
 

@@ -365,7 +365,7 @@ func TestAudit50Nodes(t *testing.T) {
 	rulesBefore := len(e.srv.FirewallRules())
 	e.srv.ResetStats()
 	rep, stderr, code := e.auditJSON("--all", "-P", "8", "--fail-on", "medium")
-	// It says what it wrote (issue 20 item 4), where it said nothing
+	// It says what it wrote, where it said nothing
 	// changed.
 	if !strings.Contains(stderr, "gkessh: audited 50 nodes, 49 checked live (the checks only read; 12 expiring key lines were written, to ") {
 		t.Errorf("stderr lacks the summary: %s", stderr)
@@ -485,7 +485,7 @@ func TestAuditUsage(t *testing.T) {
 // checks added (user, fingerprint, where, expiry, on how many nodes it
 // grants sudo), and its closing line says one expiring line was written;
 // the next audit says it reused the line and that nothing changed. run
-// says the same. (issue 20 item 4)
+// says the same.
 func TestAuditSaysWhatItWrote(t *testing.T) {
 	e := newParallelEnv(t, emulator.Config{Nodes: 3})
 	e.cleanProject()
@@ -507,7 +507,7 @@ func TestAuditSaysWhatItWrote(t *testing.T) {
 
 // TestAuditOwnKeys: the auditor's own key lines are judged like anyone's
 // (a permanent project line of theirs gives sudo everywhere); only the
-// expiring line audit's own login uses is left out. (issue 20 item 8)
+// expiring line audit's own login uses is left out.
 func TestAuditOwnKeys(t *testing.T) {
 	e := newParallelEnv(t, emulator.Config{Nodes: 2})
 	e.cleanProject()

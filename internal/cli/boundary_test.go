@@ -33,7 +33,6 @@ var boundaryExempt = map[string]string{
 // flag: libraries speak their own domain, and the CLI turns their errors
 // into fix-it text in one place (hints.go). The names come from the
 // command tree, so a new command or flag is covered as it is added.
-// (issue 21 item 7)
 func TestErrorBoundary(t *testing.T) {
 	app := newApp(newDeps(Stdio{}), Stdio{})
 	var commands []string
@@ -123,7 +122,7 @@ func TestErrorBoundary(t *testing.T) {
 
 // TestDepsIsAFactory: deps holds constructors only, as gh's Factory does:
 // it has no methods, and nothing but newDeps sets its fields (tests
-// replace theirs before use). (issue 21 item 3)
+// replace theirs before use).
 func TestDepsIsAFactory(t *testing.T) {
 	fields := map[string]bool{}
 	for f := range reflect.TypeOf(deps{}).Fields() {
@@ -180,8 +179,7 @@ func types(e ast.Expr) string {
 // TestOSLoginThroughAccess: every call to the OS Login API goes through
 // internal/access, the one place that decides OS Login: the CLI calls
 // none of gce's OS Login methods (read from gce's source: those that use
-// the oslogin API), so a new one is covered as it is added. (issue 21,
-// left over: keys remove called gce directly)
+// the oslogin API), so a new one is covered as it is added.
 func TestOSLoginThroughAccess(t *testing.T) {
 	osLogin := map[string]bool{}
 	gceFiles, err := filepath.Glob(filepath.Join("..", "gce", "*.go"))

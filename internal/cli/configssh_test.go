@@ -144,7 +144,7 @@ func TestConfigSSHBadInput(t *testing.T) {
 // wildcard would write a Host entry catching hosts that are no nodes
 // (Host * sends every ssh, github.com's too, through gkessh proxy): it is
 // refused before any call or write; one that starts with the names'
-// prefix is written. (issue 20, security N12)
+// prefix is written.
 func TestConfigSSHPatternCatchesOthers(t *testing.T) {
 	e := newParallelEnv(t, emulator.Config{Nodes: 1})
 	cfg := filepath.Join(e.home, ".ssh", "config")
@@ -381,7 +381,7 @@ func TestConfigSSHTwoProjects(t *testing.T) {
 // TestProjectChecked: a project that is no project ID by gcloud's rule
 // (core/properties.py), from --project or gcloud's core/project, is a
 // usage error before any API call: '../../x' reached the API path, and a
-// newline would reach config-ssh's ProxyCommand. (issue 20, security N12)
+// newline would reach config-ssh's ProxyCommand.
 func TestProjectChecked(t *testing.T) {
 	e := newParallelEnv(t, emulator.Config{Nodes: 1})
 	for _, p := range []string{"../../x", "a\nHost *", "My Project", "p;id"} {

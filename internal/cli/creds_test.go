@@ -89,7 +89,7 @@ func TestDoctorCredentials(t *testing.T) {
 
 // TestOneStateDir: the zone cache, the token cache and the proxy's stamps
 // all live in deps' one state directory: a test (or a caller) that moves
-// it moves all three. (issue 21 item 6)
+// it moves all three.
 func TestOneStateDir(t *testing.T) {
 	e := newTestEnv(t, emulator.Config{Nodes: 1})
 	robot := "robot@demo-project.iam.gserviceaccount.com"
@@ -126,7 +126,7 @@ func TestOneStateDir(t *testing.T) {
 // TestCleartextTokenWarning: a credentials source whose secret goes to a
 // plain http:// endpoint on another machine (auth.Source.Cleartext) is
 // warned about once a run, naming the endpoint and the source, before any
-// token is fetched; others are not. (issue 20, security N11)
+// token is fetched; others are not.
 func TestCleartextTokenWarning(t *testing.T) {
 	t.Parallel()
 	for _, cleartext := range []string{"http://10.1.2.3/token", ""} {

@@ -177,7 +177,7 @@ func TestDoctorTroubleshoot(t *testing.T) {
 
 // TestDoctorEscapes: what the node says (its sshd banner) is printed
 // escaped, as everything else from outside: a hostile banner cannot clear
-// the screen, set the title or pose as a doctor line. (security N8)
+// the screen, set the title or pose as a doctor line.
 func TestDoctorEscapes(t *testing.T) {
 	e := newParallelEnv(t, emulator.Config{Nodes: 1})
 	n := e.srv.Node(e.srv.Nodes()[0])
@@ -193,7 +193,7 @@ func TestDoctorEscapes(t *testing.T) {
 // metadata but holds setMetadata on the instance and actAs on its service
 // account gets in through the instance's own metadata, as gcloud falls
 // back; doctor says WARN with that explanation, not FAIL. Without the
-// instance's setMetadata it is a FAIL. (issue 22 item 8)
+// instance's setMetadata it is a FAIL.
 func TestDoctorProjectWriteRefused(t *testing.T) {
 	e := newParallelEnv(t, emulator.Config{Nodes: 1})
 	node := e.srv.Nodes()[0]

@@ -67,8 +67,8 @@ func TestExitCodes(t *testing.T) {
 		{255, []string{"--user", "bad user", n}, nil, "user"},
 		{255, []string{"no-such-node", "--", "true"}, nil, "no instance named"},
 		{255, []string{"proxy", "no-such-node"}, nil, "no instance named"},
-		// A mistyped command is a usage error, not a failed login
-		// (issue 25): no NODE, or a NODE one edit from a command that no
+		// A mistyped command is a usage error, not a failed login:
+		// no NODE, or a NODE one edit from a command that no
 		// instance is named, or that fails on a command's flag.
 		{2, []string{"config-shh"}, nil, "gkessh: config-shh is not a gkessh command, nor an instance of project demo-project: did you mean config-ssh?\nSee 'gkessh config-ssh --help'.\n"},
 		{2, []string{"invetnory", "--", "true"}, nil, "did you mean inventory?"},

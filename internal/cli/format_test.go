@@ -13,7 +13,7 @@ import (
 // TestFormatFlag: --format table|json is the output flag of run, cp,
 // audit and keys list; the old spellings (run's --output and -o, the value
 // text) still work and say on stderr that they are deprecated; anything
-// else is a usage error. (issue 25; before, run took only --output, and
+// else is a usage error. (Before, run took only --output, and
 // keys list and cp only text|json)
 func TestFormatFlag(t *testing.T) {
 	e := newParallelEnv(t, emulator.Config{Nodes: 1})

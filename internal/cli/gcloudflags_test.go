@@ -117,7 +117,7 @@ func TestGcloudIAPFlags(t *testing.T) {
 // TestGcloudOnlyFlags: a gcloud flag gkessh does not take is a usage
 // error naming what to do instead, wherever it is typed, never "flag
 // provided but not defined"; a command's own flag of that name is its
-// own. (issue 22 item 2)
+// own.
 func TestGcloudOnlyFlags(t *testing.T) {
 	stdio := Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}
 	app := newApp(newDeps(stdio), stdio)
@@ -155,7 +155,6 @@ func TestGcloudOnlyFlags(t *testing.T) {
 }
 
 // TestGcloudSSHKeyFile: --ssh-key-file is gcloud's name for --key-file.
-// (issue 22 item 2)
 func TestGcloudSSHKeyFile(t *testing.T) {
 	e := newParallelSSHEnv(t, "builtin", 1)
 	key := filepath.Join(t.TempDir(), "gcloud-key")
@@ -174,8 +173,7 @@ func TestGcloudSSHKeyFile(t *testing.T) {
 // TestForceKeyFileOverwrite: a key pair gkessh cannot use stops a login
 // with a hint naming --force-key-file-overwrite, which replaces the pair
 // with a new one and says so (its dry run says it would, and replaces
-// nothing), as gcloud's flag does; config-ssh takes it too. (issue 22
-// item 2)
+// nothing), as gcloud's flag does; config-ssh takes it too.
 func TestForceKeyFileOverwrite(t *testing.T) {
 	e := newParallelSSHEnv(t, "builtin", 1)
 	n := e.node(0).Name

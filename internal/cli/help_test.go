@@ -14,7 +14,7 @@ import (
 
 // TestHelpFitsTerminal: help wraps to the terminal's width (72 and 60
 // columns here), with no line wider (but EXAMPLES, whole command lines)
-// and no broken wrap; not on a terminal it wraps at helpWidth. (issue 25; before, help wrapped at 100 columns
+// and no broken wrap; not on a terminal it wraps at helpWidth. (Before, help wrapped at 100 columns
 // whatever the terminal, and DESCRIPTION kept its source line breaks)
 func TestHelpFitsTerminal(t *testing.T) {
 	for _, cols := range []int{72, 60} {

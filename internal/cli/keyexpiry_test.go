@@ -21,7 +21,6 @@ import (
 // within the run (bounded by its start and end on the same clock). The
 // commands that write no key (config-ssh, inventory, doctor, keys list,
 // remove, prune, tunnel) refuse both flags: TestGlobalFlagsEveryPosition.
-// (issue 22 item 6)
 func TestKeyExpiryEveryCommand(t *testing.T) {
 	t.Parallel()
 	var paths []string

@@ -66,9 +66,9 @@ func (e *testEnv) seedProject(kv map[string]string) {
 	}
 }
 
-// TestKeysEnsureConcurrentProcesses is issue 3's acceptance test: 32
-// gkessh processes, each with its own HOME and user, upsert into the same
-// project metadata at once while the emulator injects 412 conflicts.
+// TestKeysEnsureConcurrentProcesses: 32 gkessh processes, each with its
+// own HOME and user, upsert into the same project metadata at once while
+// the emulator injects 412 conflicts.
 func TestKeysEnsureConcurrentProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 32 processes")
@@ -421,7 +421,7 @@ func TestResolveUsesCache(t *testing.T) {
 // TestRequestedLifetime: --key-expire-after shorter than the line already
 // there replaces it with the shorter one, and longer extends it, in the
 // login and in keys ensure, saying so; a line about as long as asked
-// stays. (issue 20 item 5)
+// stays.
 func TestRequestedLifetime(t *testing.T) {
 	e := newParallelSSHEnv(t, "builtin", 1)
 	node := e.node(0).Name
@@ -461,8 +461,7 @@ func TestRequestedLifetime(t *testing.T) {
 
 // TestKeysSharedNameNotMine: under a shared user name (root), an expired
 // line of someone else's key is not yours: keys ensure and keys prune
-// leave it, and only --all-expired removes it. Both used to remove it
-// (security review, old #10).
+// leave it, and only --all-expired removes it. Both used to remove it.
 func TestKeysSharedNameNotMine(t *testing.T) {
 	e := newParallelEnv(t, emulator.Config{Nodes: 1})
 	theirs := keys.FormatExpiringLine("root", testkey.Public(t), time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC))
@@ -488,8 +487,7 @@ func TestKeysSharedNameNotMine(t *testing.T) {
 
 // TestZoneFromGcloud: a node name in two zones is ambiguous without a zone;
 // with gcloud's compute/zone set (CLOUDSDK_COMPUTE_ZONE) gkessh uses the
-// node in that zone, as gcloud does, and --zone still wins. (issue 22
-// item 4)
+// node in that zone, as gcloud does, and --zone still wins.
 func TestZoneFromGcloud(t *testing.T) {
 	e := newParallelSSHEnv(t, "builtin", 0)
 	for _, zone := range []string{"us-west1-a", "us-west1-b"} {

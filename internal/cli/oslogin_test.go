@@ -117,7 +117,7 @@ func TestSSHOSLoginVM(t *testing.T) {
 		t.Errorf("%d metadata writes under OS Login", got-writes)
 	}
 	// A user asked for that is not the profile's is named, in gcloud's
-	// words, and the login is as the profile's. (issue 22 item 7)
+	// words, and the login is as the profile's.
 	_, stderr, code = e.run("alice@plain-vm", "--", "true")
 	if want := "Using OS Login user [owner_demo_project_example] instead of requested user [alice]\n"; code != 0 || !strings.Contains(stderr, want) {
 		t.Errorf("alice@plain-vm: exit %d, stderr lacks %q:\n%s", code, want, stderr)
@@ -224,7 +224,7 @@ func TestConfigSSHOSLoginUsers(t *testing.T) {
 // ~/.ssh/config, shell code that ProxyCommand's %r would run) is refused
 // wherever it would be used: the login and the proxy fail before any key
 // goes into the profile, config-ssh and inventory skip the node with an
-// escaped warning and keep the others. (security N2)
+// escaped warning and keep the others.
 func TestHostileOSLoginUser(t *testing.T) {
 	for i, evil := range []string{"x\nHost *\n    ProxyCommand touch PWNED", "r$(touch${IFS}PWNED)", "ok\x1b[2Kspoof"} {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
@@ -278,7 +278,7 @@ func TestHostileOSLoginUser(t *testing.T) {
 // TestOSLoginImpersonated: under impersonation the key goes into the
 // impersonated service account's OS Login profile, as gcloud picks it
 // (auth/impersonate_service_account, else core/account), and the login is
-// as that profile's POSIX user. (issue 22 item 1)
+// as that profile's POSIX user.
 func TestOSLoginImpersonated(t *testing.T) {
 	e := newTestEnv(t, emulator.Config{})
 	if _, err := e.srv.AddNode("plain-vm", "us-west1-a"); err != nil {

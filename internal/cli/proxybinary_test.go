@@ -19,7 +19,7 @@ import (
 // temporary directory, or one in Go's build cache: once it is gone any
 // local user can create that path, and ssh would run it. Nothing is
 // written, and the message says to build gkessh. A built binary anywhere
-// else is taken. (issue 20, security review N10; before, config-ssh wrote
+// else is taken. (Before, config-ssh wrote
 // the deleted /tmp/go-build… path)
 func TestProxyBinaryRefused(t *testing.T) {
 	e := newParallelEnv(t, emulator.Config{Nodes: 1})

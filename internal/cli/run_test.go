@@ -261,7 +261,7 @@ func TestRunStdinStreams(t *testing.T) {
 // TestRunOneKeyWrite: from a keyless HOME, 50 nodes cost exactly one
 // metadata write, and every node's published host keys are pinned. A warm
 // run writes nothing and reads no node's published host keys: the recorded
-// ones are what its nodes present (issue 24).
+// ones are what its nodes present.
 func TestRunOneKeyWrite(t *testing.T) {
 	e := newParallelEnv(t, emulator.Config{Nodes: 50, PropagationDelay: 200 * time.Millisecond})
 	_, stderr, code := e.run("run", "--all", "-P", "16", "--", "true")

@@ -23,7 +23,7 @@ import (
 // error naming the selection and saying what the project has (exit 255 for
 // run and audit, 1 for config-ssh and inventory), before anything is
 // written; a selection that matches nodes still works. A typo in --cluster
-// must not turn CI green. (issue 20 item 2; before, each of these exited 0
+// must not turn CI green. (Before, each of these exited 0
 // having done nothing, and config-ssh wrote an empty block)
 func TestEmptySelection(t *testing.T) {
 	// 22 nodes: the default pool, and one node of pool-1.
@@ -103,8 +103,7 @@ func TestEmptySelection(t *testing.T) {
 // cannot be one (a regular expression or a glob on names, unbalanced, or
 // refused by the API) is a usage error (exit 2) that says what a filter
 // looks like, and config-ssh leaves ~/.ssh/config as it was. The name
-// glob of config-ssh and inventory is --pattern. (issue 20 item 3;
-// before, config-ssh and inventory read --filter as a regular expression
+// glob of config-ssh and inventory is --pattern. (Before, config-ssh and inventory read --filter as a regular expression
 // on names, so a run filter gave them an empty block, and run answered a
 // regular expression with the API's 400 and exit 255)
 func TestFilterOneMeaning(t *testing.T) {

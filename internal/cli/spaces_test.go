@@ -12,8 +12,7 @@ import (
 )
 
 // TestConfigSSHHomeWithSpaces: with a space in HOME, the block config-ssh
-// writes is one ssh accepts, with the key and known_hosts paths whole
-// (issue 10 item 5).
+// writes is one ssh accepts, with the key and known_hosts paths whole.
 func TestConfigSSHHomeWithSpaces(t *testing.T) {
 	e := newTestEnv(t, emulator.Config{Nodes: 1})
 	e.home = filepath.Join(e.home, "Jane Doe")

@@ -10,7 +10,7 @@ import (
 // throttling counts the waits the run was held to: Compute API calls
 // refused for the project's rate quota and made again, and tunnels the
 // relay refused with HTTP 429 and dialled again, so that a slow run says
-// why (issue 24).
+// why.
 type throttling struct {
 	api                 func() (calls int64, waited time.Duration)
 	tunnels, tunnelWait atomic.Int64

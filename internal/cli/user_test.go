@@ -59,7 +59,7 @@ func TestDefaultUserFollowsGcloud(t *testing.T) {
 // cannot be a user name is refused as --user's would be, asking for
 // --user, before anything is written: config-ssh would have written it as
 // User, which ssh runs through %r in the ProxyCommand. A login exits 255,
-// its own failure, as with a bad --user. (issue 20, security N9)
+// its own failure, as with a bad --user.
 func TestDefaultUserChecked(t *testing.T) {
 	t.Parallel()
 	e := newEmuEnv(t, emulator.Config{Nodes: 1})
@@ -101,7 +101,7 @@ func TestUserAcceptedAsGcloud(t *testing.T) {
 	}
 	for u, why := range map[string]string{
 		"bad user": "the guest agent would skip the key: user name \"bad user\" has whitespace",
-		// The agent takes these; useradd then refuses them. (issue 22 item 9)
+		// The agent takes these; useradd then refuses them.
 		"-x": "useradd refuses", "a/b": "useradd refuses", ".": "useradd refuses", "..": "useradd refuses",
 		"a:b": "':'", "r;id": "shell characters",
 	} {

@@ -12,9 +12,9 @@ import (
 	"testing"
 )
 
-// TestControlAttackAsAnotherUser replays the attack of issue 10: another
-// local user puts a key for root into ssh-keys through the control API of
-// an emulator run by root, to get a root shell on its nodes. The control
+// TestControlAttackAsAnotherUser replays an attack: another local user
+// puts a key for root into ssh-keys through the control API of an
+// emulator run by root, to get a root shell on its nodes. The control
 // API refuses it without the secret, and the env file holding the secret is
 // the emulator user's alone.
 func TestControlAttackAsAnotherUser(t *testing.T) {

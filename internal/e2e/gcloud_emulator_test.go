@@ -82,7 +82,7 @@ func gcloudLoggedIn(t *testing.T) (*world, []string) {
 }
 
 // TestGcloudFromEnvLines: the emulator's lines alone point the real gcloud
-// at it (issue 22, emulator item 6): a login from its key file, the
+// at it: a login from its key file, the
 // Compute API, the OS Login profile, and impersonation through IAM
 // Credentials with its token refreshes, none of it reaching Google.
 func TestGcloudFromEnvLines(t *testing.T) {
@@ -112,8 +112,8 @@ func TestGcloudFromEnvLines(t *testing.T) {
 
 // TestGcloudAddMetadataNo412: gcloud sends a metadata fingerprint back
 // re-encoded URL-safe (apitools encodes bytes fields so), and the
-// emulator must compare the bytes, not the strings (fidelity review E1:
-// about 30% of gcloud's writes got a spurious 412). 20 runs of gcloud's
+// emulator must compare the bytes, not the strings (before, about 30% of
+// gcloud's writes got a spurious 412). 20 runs of gcloud's
 // `compute project-info add-metadata` all succeed, at least one of them
 // on a fingerprint with + or / (the fingerprints follow from the writes,
 // so the same ones come every run).

@@ -16,7 +16,7 @@ import (
 // TestGcloudAndGkesshSendAlike runs `gcloud compute ssh` and gkessh on the
 // same emulator nodes, as the same account with the same key pair (the
 // one gcloud makes, ~/.ssh/google_compute_engine), and compares what
-// reached the emulator (its request journal), as issue 22 asks:
+// reached the emulator (its request journal):
 //   - the project metadata line, expiring at the same absolute time
 //     (--ssh-key-expiration) and permanent: byte for byte; and a
 //     permanent line gkessh wrote is one gcloud takes for its own (no

@@ -15,8 +15,8 @@ import (
 // default) answers getGuestAttributes with the 404 gcloud matches,
 // "The resource 'hostkeys/' of type 'Guest Attribute' was not found."
 // config-ssh and inventory still cover it, pinning nothing for it, and
-// ssh through the block logs in, trusting its key on first use
-// (fidelity review E6). What real GCE answers for disabled guest
+// ssh through the block logs in, trusting its key on first use.
+// What real GCE answers for disabled guest
 // attributes is unverified; this is the answer for a namespace nothing
 // wrote, which gcloud treats as "no host keys".
 func TestNodeWithoutGuestAttributes(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 // up), the warm proxy no longer leaves ssh at a bare "Permission denied"
 // until its stamp expires: the session that failed says the key was gone
 // and is back, and the next ssh works. A warm session with the key in
-// place makes no API call. (issue 20 item 6)
+// place makes no API call.
 func TestKeyRemovedUnderProxy(t *testing.T) {
 	w, _, cfg := configuredNode(t)
 	n := w.nodes()[0].Name

@@ -21,7 +21,7 @@ import (
 	"github.com/gkessh/gkessh/internal/testnet"
 )
 
-// The corporate-network tests (issue 23) run gkessh and OpenSSH through
+// The corporate-network tests run gkessh and OpenSSH through
 // real proxies, tinyproxy (HTTP CONNECT) and microsocks (SOCKS5), to the
 // emulator serving TLS with its own CA (--tls), and requiring a client
 // certificate as certificate-based access does (--mtls).

@@ -76,7 +76,7 @@ func TestCopyThrottled(t *testing.T) {
 // TestRunUnderAPIRateLimit: with the project's Compute API rate spent
 // (the emulator's APIRate fault: 4 calls a second), the calls a fleet run
 // makes get 429 RESOURCE_EXHAUSTED; gkessh waits and makes them again, and
-// every node still completes (issue 24 part 1 item 3).
+// every node still completes.
 func TestRunUnderAPIRateLimit(t *testing.T) {
 	w := startEmulator(t, "--nodes", "12", "--propagation-delay", "100ms")
 	w.control("POST", "/control/faults", emulator.Faults{APIRate: 4}, nil)

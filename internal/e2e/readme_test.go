@@ -75,7 +75,7 @@ func docFiles(t *testing.T) []string {
 	return files
 }
 
-// TestREADMEShort: the README stays at most 250 lines (issue 25); guides
+// TestREADMEShort: the README stays at most 250 lines; guides
 // go in docs/.
 func TestREADMEShort(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(moduleRoot(t), "README.md"))
@@ -360,8 +360,7 @@ func runTunnelBlock(t *testing.T, w *world, prelude, block string) {
 // puts the control secret on a command line (ps shows every argv to every
 // local user), uses a fixed /tmp path (another user can create it first)
 // or sets gcloud's token host for good (real credentials would keep going
-// to a loopback port after the emulator stops): security review N4, N5,
-// N11.
+// to a loopback port after the emulator stops).
 func TestDocsKeepSecretsOffCommandLines(t *testing.T) {
 	bad := regexp.MustCompile(`CONTROL_SECRET|Bearer|/tmp/|auth/token_host`)
 	for _, doc := range docFiles(t) {

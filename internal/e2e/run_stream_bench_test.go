@@ -13,8 +13,8 @@ import (
 // BenchmarkRunOutputNoNewline measures one `gkessh run` process printing a
 // node's output that has no newline at all (`head -c N /dev/zero`), 16 and
 // 64 MiB side by side: its wall time (64/16 near 4 is linear) and its peak
-// RSS, which must stay at most 64 MB for 64 MiB (security review N6: 33 s
-// and 904 MB before output was flushed in pieces).
+// RSS, which must stay at most 64 MB for 64 MiB (33 s and 904 MB before
+// output was flushed in pieces).
 func BenchmarkRunOutputNoNewline(b *testing.B) {
 	w := startEmulator(b, "--nodes", "1", "--propagation-delay", "100ms")
 	node := w.nodes()[0].Name

@@ -184,7 +184,7 @@ func BenchmarkSSHThroughput(b *testing.B) {
 // the relay's websocket goes through its CONNECT. Beside it, the same with
 // socat forwarding to the relay ("hop"): one more process copying the
 // bytes, with no proxy protocol, what any proxy costs at least. It reports
-// the MB/s of each and the ratios, side by side in one run (issue 23).
+// the MB/s of each and the ratios, side by side in one run.
 func BenchmarkSSHThroughputHTTPProxy(b *testing.B) {
 	e := newSSHBench(b)
 	addr, _ := tinyproxy(b, "ann", "s3cret")

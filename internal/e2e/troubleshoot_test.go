@@ -41,7 +41,7 @@ var troubleshooterPermissions = []string{
 // --troubleshoot` on the same node in seeded states, as the same
 // account, and compares what each consulted at the emulator (its request
 // journal: the resources read and the permissions tested, by resource)
-// and the problem each names (issue 22). One emulator and node serve
+// and the problem each names. One emulator and node serve
 // every state, each state undone before the next.
 //
 // The known differences are asserted as such:

@@ -16,8 +16,8 @@ import (
 // works with the hard one. Go's runtime raises the soft limit at start,
 // to one under the hard limit (syscall/rlimit.go, go.dev/issue/46279; on
 // macOS to kern.maxfilesperproc at most); ParallelLimit relies on that
-// instead of a setrlimit of its own, and this checks it still happens
-// (issue 24 part 1 item 4). The test binary starts itself so.
+// instead of a setrlimit of its own, and this checks it still happens.
+// The test binary starts itself so.
 func TestOpenFileLimitRaised(t *testing.T) {
 	if os.Getenv("GKESSH_TEST_OPEN_FILES") == "child" {
 		files, ok := openFileLimit()

@@ -7,7 +7,7 @@ import (
 
 // TestCheckFilter: what cannot be a Compute API list filter is caught
 // before any call; every form the API documents passes, for the API to
-// judge. (issue 20 item 3)
+// judge.
 func TestCheckFilter(t *testing.T) {
 	for _, tc := range []struct {
 		filter string

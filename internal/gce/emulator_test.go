@@ -212,7 +212,7 @@ func TestLocateNameInTwoZones(t *testing.T) {
 
 // TestListFollowsPages1200: with 1200 instances GCE answers aggregatedList
 // in pages of at most 500; List follows every page and returns each
-// instance once, in three calls (issue 24 part 1 item 3).
+// instance once, in three calls.
 func TestListFollowsPages1200(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1200 nodes")

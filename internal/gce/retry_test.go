@@ -48,8 +48,7 @@ func TestRetryAfter401(t *testing.T) {
 // TestRateLimitedCallsWait: calls over the project's rate quota get 429
 // RESOURCE_EXHAUSTED (the emulator's APIRate); the client waits with
 // jitter and makes them again, so 30 calls at once against 10 a second all
-// succeed, and it counts the retries for a summary to report (issue 24
-// part 1 item 3).
+// succeed, and it counts the retries for a summary to report.
 func TestRateLimitedCallsWait(t *testing.T) {
 	srv, url := emutest.Serve(t, emulator.Config{Logf: func(string, ...any) {}})
 	c, err := gce.New(context.Background(), srv.ProjectName(), url+"/compute/v1/", emutest.NewTokens(srv.Token()))
