@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 )
@@ -88,6 +89,9 @@ func get(name string) (string, error) {
 	}
 	mu.Unlock()
 	bin := filepath.Join(dir, name)
+	if runtime.GOOS == "windows" {
+		bin += ".exe" // what exec finds, and Windows runs
+	}
 	b.once.Do(func() {
 		// The tag lets tests shorten bounds they cannot wait out (GKESSH_TEST_*
 		// environment variables); a user's build has no such knob.
