@@ -355,7 +355,9 @@ func TestIAPNodeCloses(t *testing.T) {
 	start := time.Now()
 	c.send(ackMsg(3))
 	c.wantClose(4010)
-	if d := time.Since(start); d > time.Second {
+	// Under closeLinger (5 s), which a relay that waited it out would take,
+	// with room for a loaded machine.
+	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("relay took %v to close once everything was acknowledged", d)
 	}
 }

@@ -185,7 +185,9 @@ func TestFatal(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.hint) {
 				t.Errorf("error %q does not say %q", err, tt.hint)
 			}
-			if d := time.Since(start); d > 2*time.Second {
+			// Generous for a loaded machine: the websockets counted below
+			// tell a retry.
+			if d := time.Since(start); d > 10*time.Second {
 				t.Errorf("took %v", d)
 			}
 			if n := r.srv.Stats().Tunnels - before; n != 1 {
