@@ -212,10 +212,13 @@ func TestRunStdinBroadcast(t *testing.T) {
 		}
 	}
 	// --no-stdin: the command reads nothing.
-	got, _, code = e.runJSON(data, "--all", "--no-stdin", "--", "wc", "-c")
+	got, stderr, code = e.runJSON(data, "--all", "--no-stdin", "--", "wc", "-c")
+	if code != 0 || len(got) != 6 {
+		t.Fatalf("--no-stdin: exit %d, %d results, stderr:\n%s", code, len(got), stderr)
+	}
 	for n, r := range got {
-		if code != 0 || strings.TrimSpace(r.Stdout) != "0" {
-			t.Errorf("--no-stdin: %s read %q (exit %d)", n, r.Stdout, code)
+		if strings.TrimSpace(r.Stdout) != "0" {
+			t.Errorf("--no-stdin: %s read %q", n, r.Stdout)
 		}
 	}
 }
