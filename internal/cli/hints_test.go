@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
 	"golang.org/x/oauth2"
 
 	"github.com/gkessh/gkessh/internal/access"
@@ -106,5 +107,56 @@ func TestPropagationTimeoutMessage(t *testing.T) {
 		"for a node that blocks project keys, retry with --scope instance; for a slow one, pass a longer --propagation-timeout\n"
 	if out.String() != want {
 		t.Errorf("report =\n%q\nwant\n%q", out.String(), want)
+	}
+}
+
+// TestChangedHostKeyReport: a changed host key is told a fact a line, the
+// keys one a line, the fix last and capitalised; errors that are not a
+// changed key have no report and keep their one line.
+func TestChangedHostKeyReport(t *testing.T) {
+	old, presented, other := testkey.Fixed(t, 1), testkey.Fixed(t, 2), testkey.Fixed(t, 3)
+	line := func(k ssh.PublicKey) string { return "\n  " + k.Type() + " " + ssh.FingerprintSHA256(k) + "\n" }
+	const file = "/home/u/.ssh/google_compute_known_hosts"
+	tests := []struct {
+		name string
+		err  error
+		want []string // in order
+	}{
+		{"presented key not published", fmt.Errorf("ssh: handshake failed: %w", &knownhosts.HostKeyError{Node: "n1", Alias: "compute.7", File: file, Got: presented, Want: []ssh.PublicKey{old}}),
+			[]string{"gkessh: host key of n1 (compute.7) has CHANGED.\nThe server presented:", line(presented), "but " + file + " records:", line(old),
+				"Its guest does not publish the presented key.", "\n  ssh-keygen -R compute.7 -f " + file + "\n"}},
+		{"presented key published", &knownhosts.HostKeyError{Alias: "compute.7", File: file, Got: presented, Want: []ssh.PublicKey{old}, Published: true},
+			[]string{"gkessh: host key of compute.7 has CHANGED.", line(presented), line(old), "Its guest publishes the presented key.\nIf the change is expected, run again with --accept-changed-host-keys to record it in place of the old keys.\n"}},
+		{"guest publishes other keys", &knownhosts.HostKeyChangedError{Node: "n1", Alias: "compute.7", File: file, Old: []ssh.PublicKey{old}, New: []ssh.PublicKey{presented, other}, Source: "its guest attributes"},
+			[]string{"gkessh: host keys of n1 (compute.7) have CHANGED.\n" + file + " records:", line(old), "but its guest attributes now hold:", line(presented)[:len(line(presented))-1] + line(other),
+				"Either the node was rebuilt or its keys regenerated, or someone is tampering with it.\nIf the change is expected, run again with --accept-changed-host-keys, which replaces the recorded keys of compute.7 with the published ones.\n"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := changedHostKeyReport(tt.err)
+			if !ok {
+				t.Fatalf("no report for %v", tt.err)
+			}
+			rest := got
+			for _, w := range tt.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("report lacks %q (in order):\n%s", w, got)
+				}
+				rest = rest[i+len(w):]
+			}
+			if rest != "" {
+				t.Errorf("report ends with %q after the fix:\n%s", rest, got)
+			}
+		})
+	}
+	for _, err := range []error{
+		errors.New("other"),
+		&knownhosts.HostKeyError{Alias: "compute.7", File: file, Got: presented},                                            // unknown, nothing published
+		&knownhosts.HostKeyError{Alias: "compute.7", File: file, Got: presented, Want: []ssh.PublicKey{old}, Revoked: true}, // revoked
+	} {
+		if got, ok := changedHostKeyReport(err); ok {
+			t.Errorf("%v: a changed-key report:\n%s", err, got)
+		}
 	}
 }
