@@ -159,6 +159,9 @@ func writeError(w http.ResponseWriter, e googleError) {
 // writeJSON indents.
 type indented struct{ http.ResponseWriter }
 
+// Unwrap lets http.ResponseController reach the writer underneath.
+func (w indented) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // googleJSON serves h as one of Google's JSON APIs.
 func googleJSON(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) { h(jsonWriter(w, r), r) }

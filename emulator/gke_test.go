@@ -123,9 +123,10 @@ func valueIn(md *compute.Metadata, key string) string {
 }
 
 // TestGKEPoolsUnderProjectOSLogin: with enable-oslogin=TRUE on the
-// project, the two kinds of GKE node pool part ways: default-pool's node carries its own enable-oslogin=false and its
-// guest still installs metadata keys; pool-1's carries no such key, follows
-// the project and installs only OS Login profile keys, none from metadata.
+// project, the two kinds of GKE node pool part ways: default-pool's node
+// carries its own enable-oslogin=false and its guest still installs
+// metadata keys; pool-1's carries no such key, follows the project and
+// installs only OS Login profile keys, none from metadata.
 func TestGKEPoolsUnderProjectOSLogin(t *testing.T) {
 	srv, hs := newTestServer(t, Config{Nodes: 1})
 	older := srv.Node(srv.Nodes()[0]) // gke-cluster-default-pool-…

@@ -22,7 +22,7 @@ import (
 // until the node changes (Node.changed).
 type renderedInstance struct {
 	res  *compute.Instance // shared by every caller: read only
-	line []byte            // json.Marshal(res) and a newline, as writeJSON sends it
+	line []byte            // json.Marshal(res) and a newline, as writeJSON sends it compact
 }
 
 // encoded is the instance's JSON without the newline.
@@ -32,8 +32,8 @@ func (ri *renderedInstance) encoded() []byte { return ri.line[:len(ri.line)-1] }
 // Server.instance renders calls it. Call with n.mu held.
 func (n *Node) changed() { n.rendered = nil }
 
-// rawJSON is an answer encoded already, newline included: writeJSON sends
-// it as it is.
+// rawJSON is an answer encoded already, compact and newline included:
+// writeJSON sends it as it is, or indents it.
 type rawJSON []byte
 
 // instanceJSON holds the encodings of the instances a listing answers with.

@@ -17,7 +17,8 @@ func SameKey(a, b ssh.PublicKey) bool {
 
 // RefreshMargin is how close to its expiry a present key gets replaced: a
 // tenth of its lifetime, at most an hour, so a session started now does not
-// lose its key halfway. After Ensure, the key is good for at least this long.
+// lose its key halfway. After metakeys.Ensure, the key is good for at least
+// this long.
 func RefreshMargin(expireAfter time.Duration) time.Duration {
 	return min(expireAfter/10, time.Hour)
 }

@@ -524,7 +524,7 @@ func TestLazyRelayKeepsWebsocket(t *testing.T) {
 			send(ws, iap.AppendAck(nil, got))
 			mu.Unlock()
 		}()
-		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		ws.SetReadDeadline(time.Now().Add(30 * time.Second))
 		for {
 			_, msg, err := ws.ReadMessage()
 			if err != nil {

@@ -17,9 +17,8 @@ import (
 // TestStopUnsetsEveryLine: the lines the emulator prints say how to undo
 // them, and `eval "$(gce-emulator --stop)"` stops the emulator and unsets
 // every variable they set, so no real gcloud or gkessh in that shell keeps
-// pointing at a loopback port another user may bind later (security
-// review N11). The control header file lets curl send the secret without
-// it on a command line (N4).
+// pointing at a loopback port another user may bind later. The control
+// header file lets curl send the secret without it on a command line.
 func TestStopUnsetsEveryLine(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("no bash")

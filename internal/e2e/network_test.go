@@ -101,7 +101,10 @@ func holdsListener(pid int, addr string) (holds, known bool) {
 		}
 	}
 	fdDir := "/proc/" + strconv.Itoa(pid) + "/fd"
-	fds, _ := os.ReadDir(fdDir)
+	fds, err := os.ReadDir(fdDir)
+	if err != nil {
+		return false, false
+	}
 	for _, fd := range fds {
 		if target, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err == nil && sockets[target] {
 			return true, true

@@ -8,12 +8,15 @@ import (
 // Errors a caller may want to advise on. They say what is wrong; what to
 // do about it, in terms of its own flags and commands, is the caller's.
 
-// ErrInstanceScopeNeedsInstance is the error for ScopeInstance without an
-// instance.
+// The errors' texts start "keys:", as they did before they moved here:
+// they are about the user's keys, wherever the lines live.
+
+// ErrInstanceScopeNeedsInstance is the error for keys.ScopeInstance without
+// an instance.
 var ErrInstanceScopeNeedsInstance = errors.New("keys: instance scope needs an instance")
 
-// ProjectKeysBlockedError is the error for ScopeProject on an instance that
-// ignores project keys.
+// ProjectKeysBlockedError is the error for keys.ScopeProject on an instance
+// that ignores project keys.
 type ProjectKeysBlockedError struct{ Instance string }
 
 func (e *ProjectKeysBlockedError) Error() string {
