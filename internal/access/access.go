@@ -57,6 +57,11 @@ type Config struct {
 	Compute func(ctx context.Context) (*gce.Client, error)
 	// Zones caches where nodes live; nil caches nothing.
 	Zones *gce.Cache
+	// Suggest: a name no instance has gets the names near it
+	// (gce.NoInstanceError.Near), at the cost of one more list of the
+	// project. For a person who typed the name, not for a ProxyCommand,
+	// which a stale inventory runs once per deleted node.
+	Suggest bool
 
 	// User is who logs in where metadata keys apply, and whose lines
 	// they are; required for Plan.

@@ -2,9 +2,11 @@ package access
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/gkessh/gkessh/internal/gce"
+	"github.com/gkessh/gkessh/internal/suggest"
 )
 
 // Node is where a node lives: enough to open a tunnel (Project, Zone, Name)
@@ -56,6 +58,10 @@ func (a *Access) Instance(ctx context.Context, name string) (Node, *gce.Instance
 		// elsewhere. Forget it and search again.
 		a.Forget(Node{Project: a.cfg.Project, Name: name})
 		inst, err = a.lookup(ctx, c, "", name)
+	}
+	var none *gce.NoInstanceError
+	if errors.As(err, &none) && a.cfg.Suggest {
+		none.Near = suggest.Near(name, c.Names(ctx, ""))
 	}
 	if err != nil {
 		return Node{}, nil, err

@@ -98,6 +98,7 @@ func nodeConfig(g globalOptions, d *deps) (access.Config, error) {
 		Project: project, Zone: g.Zone,
 		Compute: func(ctx context.Context) (*gce.Client, error) { return d.compute(ctx, g) },
 		DryRun:  g.DryRun, Now: d.now,
+		Suggest: true, // but not for the proxy (nodeDialer)
 	}
 	if zones, err := d.zoneCache(g); err == nil {
 		cfg.Zones = zones

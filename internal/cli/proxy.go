@@ -188,10 +188,14 @@ func nodeDialer(ctx context.Context, o proxyOptions, d *deps) (*access.Access, a
 	if err := checkNode(o.Node, o.Zone); err != nil {
 		return nil, access.Node{}, nil, err
 	}
-	a, err := newResolver(o.globalOptions, d)
+	cfg, err := nodeConfig(o.globalOptions, d)
 	if err != nil {
 		return nil, access.Node{}, nil, err
 	}
+	// A stale inventory or ssh config runs the proxy once per deleted
+	// node: a miss costs no list of the project for a suggestion.
+	cfg.Suggest = false
+	a := access.New(cfg)
 	n, err := a.Resolve(ctx, o.Node)
 	if err != nil {
 		return nil, n, nil, err

@@ -167,6 +167,33 @@ func TestProxyWarm(t *testing.T) {
 	}
 }
 
+// TestProxyMissingNodeNoList: a ProxyCommand for a node no instance has (a
+// stale inventory runs one per deleted node) makes the one lookup and no
+// list of the project for a suggestion, which a login makes.
+func TestProxyMissingNodeNoList(t *testing.T) {
+	e := newParallelEnv(t, emulator.Config{Nodes: 2})
+	node := e.srv.Nodes()[0]
+	typo := node[:len(node)-1]
+	tests := []struct {
+		args      []string
+		wantCalls int64
+		suggested bool
+	}{
+		{[]string{"proxy", typo, "22"}, 1, false},
+		{[]string{typo, "--", "true"}, 2, true},
+	}
+	for _, tt := range tests {
+		before := e.srv.Stats().APICalls
+		_, stderr, code := e.run(tt.args...)
+		calls := e.srv.Stats().APICalls - before
+		if code != exitFailure || !strings.Contains(stderr, "no instance named "+typo) || calls != tt.wantCalls ||
+			strings.Contains(stderr, "did you mean "+node) != tt.suggested {
+			t.Errorf("gkessh %s: exit %d, %d API calls, stderr %q; want 255, %d calls, a suggestion %v",
+				strings.Join(tt.args, " "), code, calls, stderr, tt.wantCalls, tt.suggested)
+		}
+	}
+}
+
 // TestProxyRefused checks that a tunnel the relay refuses exits 255 at once
 // with one line saying what to fix, and nothing on stdout.
 func TestProxyRefused(t *testing.T) {

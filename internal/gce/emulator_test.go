@@ -105,12 +105,15 @@ func TestClientAgainstEmulator(t *testing.T) {
 	if _, err := c.Locate(ctx, "no-such-node"); !errors.As(err, &noInst) || !strings.Contains(err.Error(), "no instance named") {
 		t.Fatalf("Locate of a missing node: err = %v, want a *gce.NoInstanceError", err)
 	}
-	if len(noInst.Near) != 0 {
-		t.Errorf("Locate of a name nothing is near: Near = %q, want none", noInst.Near)
+	// Names lists the project's, for a suggestion: in every zone, or one.
+	if names := c.Names(ctx, ""); !slices.Contains(names, name) {
+		t.Errorf("Names = %q, want %s among them", names, name)
 	}
-	// A name a character short of a node's is missing too, and names it.
-	if _, err := c.Locate(ctx, name[:len(name)-1]); !errors.As(err, &noInst) || !slices.Equal(noInst.Near, []string{name}) {
-		t.Fatalf("Locate(%q): err = %v, Near = %q; want a *gce.NoInstanceError near %s", name[:len(name)-1], err, noInst.Near, name)
+	if names := c.Names(ctx, zone); !slices.Contains(names, name) {
+		t.Errorf("Names(%s) = %q, want %s among them", zone, names, name)
+	}
+	if names := c.Names(ctx, "no-such-zone"); len(names) != 0 {
+		t.Errorf("Names(no-such-zone) = %q, want none", names)
 	}
 }
 

@@ -19,7 +19,8 @@ type NoInstanceError struct {
 	Project string
 	Zone    string // the zone searched; "" when every zone was
 	// Near are the names of instances there that Name is a few edits
-	// from (suggest.Near), for a caller to offer.
+	// from (suggest.Near), for a caller to offer, when the caller looked
+	// for them (Names).
 	Near []string
 }
 

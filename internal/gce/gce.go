@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
-
-	"github.com/gkessh/gkessh/internal/suggest"
 )
 
 // DefaultEndpoint is the Compute API base URL.
@@ -104,8 +102,7 @@ func (c *Client) List(ctx context.Context, filter string) ([]*Instance, error) {
 }
 
 // Locate finds an instance by name in any zone with one aggregatedList call,
-// the way gcloud resolves a missing --zone. A name no instance has costs a
-// second, of the whole project, for the names near it (NoInstanceError.Near).
+// the way gcloud resolves a missing --zone.
 func (c *Client) Locate(ctx context.Context, name string) (*Instance, error) {
 	found, err := c.List(ctx, fmt.Sprintf("name eq ^%s$", regexp.QuoteMeta(name)))
 	if err != nil {
@@ -113,7 +110,7 @@ func (c *Client) Locate(ctx context.Context, name string) (*Instance, error) {
 	}
 	switch len(found) {
 	case 0:
-		return nil, &NoInstanceError{Name: name, Project: c.ProjectID, Near: suggest.Near(name, c.Names(ctx, ""))}
+		return nil, &NoInstanceError{Name: name, Project: c.ProjectID}
 	case 1:
 		return found[0], nil
 	}
