@@ -198,3 +198,9 @@ func stalledHint(rawURL string) string {
 	}
 	return "the API took the connection and sent no reply: check the network, a proxy on the way, or " + where
 }
+
+// notRunning is the one message for a node that is not RUNNING, for the
+// login and doctor alike.
+func notRunning(n access.Node, status string) error {
+	return fmt.Errorf("instance %s is %s, not RUNNING: start it (gcloud compute instances start %s --zone %s) and retry", n, status, n.Name, n.Zone)
+}

@@ -143,3 +143,9 @@ func loadKey(path string, w io.Writer, force bool) (*keys.KeyPair, error) {
 	}
 	return kp, nil
 }
+
+// acceptChangedFlag lets the keys a guest publishes replace changed
+// recorded ones (knownhosts.Pin), in logins, config-ssh and inventory.
+func acceptChangedFlag() ucli.Flag {
+	return &ucli.BoolFlag{Name: "accept-changed-host-keys", Usage: "when a node's guest publishes host keys other than the recorded ones (rebuilt node, regenerated keys), record them in place of the old ones instead of refusing"}
+}

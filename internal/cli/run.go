@@ -13,7 +13,6 @@ import (
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/gkessh/gkessh/internal/access"
 	"github.com/gkessh/gkessh/internal/broadcast"
@@ -397,11 +396,6 @@ func broadcastStdin(in io.Reader, n int) (b *broadcast.Broadcaster, stop func())
 		b.Close()
 		restore()
 	}
-}
-
-func isTerminalReader(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // runSummary is the last line of a run, e.g. "50 nodes: 48 ok, 1 exited 3

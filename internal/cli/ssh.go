@@ -50,12 +50,6 @@ type sshOptions struct {
 // runs, or a project key still reaching this node).
 const alreadyPresentWait = 15 * time.Second
 
-// acceptChangedFlag lets the keys a guest publishes replace changed
-// recorded ones (knownhosts.Pin), in logins, config-ssh and inventory.
-func acceptChangedFlag() ucli.Flag {
-	return &ucli.BoolFlag{Name: "accept-changed-host-keys", Usage: "when a node's guest publishes host keys other than the recorded ones (rebuilt node, regenerated keys), record them in place of the old ones instead of refusing"}
-}
-
 // checkPort refuses a --port that no node can listen on.
 func checkPort(port int) error {
 	if port <= 0 || port > 65535 {
@@ -375,12 +369,6 @@ func waitForwards(ctx context.Context, client *ssh.Client, stopForwards func(), 
 	}
 }
 
-// notRunning is the one message for a node that is not RUNNING, for the
-// login and doctor alike.
-func notRunning(n access.Node, status string) error {
-	return fmt.Errorf("instance %s is %s, not RUNNING: start it (gcloud compute instances start %s --zone %s) and retry", n, status, n.Name, n.Zone)
-}
-
 // dialer opens connections to the node's SSH port: through IAP, or with
 // --internal-ip straight to its first interface's address.
 func (o login) dialer(ctx context.Context, p *access.Plan) (sshclient.DialFunc, error) {
@@ -457,11 +445,6 @@ func localeEnv(environ []string) map[string]string {
 		}
 	}
 	return env
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // keyDryRun says what a dry run would do with the key for p: create it,
