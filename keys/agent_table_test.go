@@ -25,7 +25,7 @@ func TestParseLineAgentTable(t *testing.T) {
 		if got != r.Verdict || (got == "install" && l.User != r.User) {
 			t.Errorf("%q: %s user %q (err %v); the agent: %s %q", r.Line, got, l.User, l.Err, r.Verdict, r.User)
 		}
-		entries := []Entry{{Scope: ScopeInstance, Key: MetadataKey, N: 1, Line: l}}
+		entries := []Entry{{Scope: ScopeInstance, Item: MetadataKey, LineNo: 1, Line: l}}
 		Audit(entries, agenttable.Now)
 		said := strings.Join(entries[0].Problems, "; ")
 		skipped := strings.Contains(said, "the guest agent skips this line") || strings.Contains(said, "the guest agent cannot create its user")
@@ -50,7 +50,7 @@ func TestAuditSaysWhoRefuses(t *testing.T) {
 		{"a/b", "the guest agent cannot create its user: "},
 		{"..", "the guest agent cannot create its user: "},
 	} {
-		entries := []Entry{{Scope: ScopeInstance, Key: MetadataKey, N: 1, Line: ParseLine(tc.user + ":" + key)}}
+		entries := []Entry{{Scope: ScopeInstance, Item: MetadataKey, LineNo: 1, Line: ParseLine(tc.user + ":" + key)}}
 		Audit(entries, agenttable.Now)
 		if said := strings.Join(entries[0].Problems, "; "); !strings.HasPrefix(said, tc.want) {
 			t.Errorf("user %q: audit says %q, want %q...", tc.user, said, tc.want)

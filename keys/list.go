@@ -11,8 +11,8 @@ import (
 type Entry struct {
 	Scope    string   // ScopeProject or ScopeInstance
 	Instance string   // the instance, for ScopeInstance
-	Key      string   // the metadata item: ssh-keys or sshKeys
-	N        int      // 1-based line number within the item
+	Item     string   // the metadata item: ssh-keys or sshKeys
+	LineNo   int      // 1-based line number within the item
 	Line     Line     // the parsed line
 	Problems []string // filled by Audit
 }
@@ -68,7 +68,7 @@ func Audit(entries []Entry, now time.Time) {
 			if o.Line.User != l.User {
 				what = "same key also grants user " + o.Line.User
 			}
-			entries[i].Problems = append(entries[i].Problems, fmt.Sprintf("%s: %s %s line %d", what, o.Scope, o.Key, o.N))
+			entries[i].Problems = append(entries[i].Problems, fmt.Sprintf("%s: %s %s line %d", what, o.Scope, o.Item, o.LineNo))
 		}
 	}
 }

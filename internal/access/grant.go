@@ -108,7 +108,7 @@ func (a *Access) ensure(ctx context.Context, p *Plan, project bool) (*Granted, e
 	if err != nil {
 		return nil, err
 	}
-	g := &Granted{Mode: MetadataKeys, Wrote: res.Wrote, Shared: project, Scope: res.Scope, Item: res.Key, Line: res.Line}
+	g := &Granted{Mode: MetadataKeys, Wrote: res.Wrote, Shared: project, Scope: res.Scope, Item: res.Item, Line: res.Line}
 	if l := keys.ParseLine(res.Line); l.Valid() && l.Expiring() {
 		g.Expire = l.ExpireOn
 	}

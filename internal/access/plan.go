@@ -96,7 +96,7 @@ func (a *Access) PlanInstance(ctx context.Context, inst *gce.Instance) (*Plan, e
 	if err != nil {
 		return nil, err
 	}
-	p.Scope, p.Item, p.WriteDue, p.Line = res.Scope, res.Key, res.Wrote, res.Line
+	p.Scope, p.Item, p.WriteDue, p.Line = res.Scope, res.Item, res.Wrote, res.Line
 	if p.Scope == keys.ScopeInstance && a.cfg.Scope == "" && inst != nil {
 		a.cfg.Logf("instance %s ignores project-wide keys (block-project-ssh-keys or legacy sshKeys): using its own metadata", inst.Name)
 	}

@@ -389,7 +389,7 @@ func (e *evaluation) metadataKeys() {
 	}
 	lines := func(entries []keys.Entry, node string) {
 		for _, en := range entries {
-			where := en.Scope + " " + en.Key + " line " + fmt.Sprint(en.N)
+			where := en.Scope + " " + en.Item + " line " + fmt.Sprint(en.LineNo)
 			if en.Instance != "" {
 				where = en.Instance + ": " + where
 			}
@@ -405,7 +405,7 @@ func (e *evaluation) metadataKeys() {
 					[]string{fmt.Sprintf("%s: user %s expired %s", where, l.User, l.ExpireOn.UTC().Format(time.RFC3339))},
 					fixPruneExpired(en.Instance))
 			}
-			if en.Key == keys.LegacyMetadataKey {
+			if en.Item == keys.LegacyMetadataKey {
 				e.add(LegacySSHKeys, Medium, "legacy sshKeys metadata", node,
 					[]string{where + ": legacy sshKeys item (on an instance it makes the guest ignore project keys)"}, fixLegacySSHKeys(en.Instance))
 			}

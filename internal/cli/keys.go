@@ -34,7 +34,7 @@ type keysOptions struct {
 
 func keysCommand(d *deps, stdio Stdio) *ucli.Command {
 	keysAction := func(run func(context.Context, keysOptions, *deps, Stdio) error) ucli.ActionFunc {
-		return action(d, stdio, keysFlags, run)
+		return action(d, stdio, keysFlagValues, run)
 	}
 	cmd := &ucli.Command{
 		Name:      "keys",
@@ -95,8 +95,8 @@ func keysCommand(d *deps, stdio Stdio) *ucli.Command {
 	return cmd
 }
 
-// keysFlags reads whichever of the keys flags the subcommand has.
-func keysFlags(c *ucli.Context) (keysOptions, error) {
+// keysFlagValues reads whichever of the keys flags the subcommand has.
+func keysFlagValues(c *ucli.Context) (keysOptions, error) {
 	if c.NArg() > 1 {
 		return keysOptions{}, usagef("%s takes at most one NODE, got %q", c.Command.FullName(), c.Args().Slice())
 	}
@@ -347,7 +347,7 @@ func removeLines(ctx context.Context, o keysOptions, d *deps, stdio Stdio, sel k
 		fmt.Fprintf(stdio.Out, "nothing to remove from %s\n", describeScope(o.scope(), keys.MetadataKey, o.Node))
 	}
 	for _, r := range gone {
-		fmt.Fprintf(stdio.Out, "%s from %s: %s\n", verb, describeScope(r.Scope, r.Key, o.Node), summary(r.Line))
+		fmt.Fprintf(stdio.Out, "%s from %s: %s\n", verb, describeScope(r.Scope, r.Item, o.Node), summary(r.Line))
 	}
 	if len(gone) > 0 && !o.DryRun && stale != nil {
 		forgetStamps(ctx, d, c.ProjectID, stdio.Err, stale)
@@ -400,7 +400,7 @@ func runKeysList(ctx context.Context, o keysOptions, d *deps, stdio Stdio) error
 	}
 	listed := make([]listedKey, len(entries))
 	for i, e := range entries {
-		k := listedKey{Scope: e.Scope, Instance: e.Instance, MetadataKey: e.Key, Line: e.N, User: e.Line.User, Problems: e.Problems}
+		k := listedKey{Scope: e.Scope, Instance: e.Instance, MetadataKey: e.Item, Line: e.LineNo, User: e.Line.User, Problems: e.Problems}
 		if e.Line.Valid() {
 			k.Type, k.Fingerprint = e.Line.Key.Type(), ssh.FingerprintSHA256(e.Line.Key)
 			if e.Line.Expiring() {

@@ -18,7 +18,7 @@ func Entries(proj *gce.Project, inst *gce.Instance) []keys.Entry {
 				if strings.TrimSpace(l.Raw) == "" {
 					continue
 				}
-				out = append(out, keys.Entry{Scope: scope, Instance: instance, Key: key, N: i + 1, Line: l})
+				out = append(out, keys.Entry{Scope: scope, Instance: instance, Item: key, LineNo: i + 1, Line: l})
 			}
 		}
 	}

@@ -42,7 +42,7 @@ type EnsureOptions struct {
 type EnsureResult struct {
 	Wrote bool   // a line was written (with DryRun: would have been)
 	Scope string // where the key is or went
-	Key   string // the metadata item: ssh-keys, or legacy sshKeys
+	Item  string // the metadata item: ssh-keys, or legacy sshKeys
 	Line  string // the line written, "" when none was
 	// ProjectRefused: the project write got 403, so the key went to the
 	// instance's own metadata instead, as gcloud does.
@@ -84,7 +84,7 @@ func Ensure(ctx context.Context, c *gce.Client, inst *gce.Instance, pub ssh.Publ
 	if opts.Now != nil {
 		now = opts.Now
 	}
-	res := EnsureResult{Scope: t.scope, Key: t.key}
+	res := EnsureResult{Scope: t.scope, Item: t.key}
 	edit := func(md *gce.Metadata) (bool, error) {
 		value, _ := gce.MetadataValue(md, t.key)
 		n := now()
@@ -104,7 +104,7 @@ func Ensure(ctx context.Context, c *gce.Client, inst *gce.Instance, pub ssh.Publ
 		// As gcloud does: a refused project write falls back to the
 		// instance's own ssh-keys, which its guest reads too.
 		t, _ = target(keys.ScopeInstance, inst)
-		res.Scope, res.Key, res.ProjectRefused = t.scope, t.key, true
+		res.Scope, res.Item, res.ProjectRefused = t.scope, t.key, true
 		_, err = t.update(ctx, c, proj, inst, edit)
 	}
 	if err != nil {
@@ -145,7 +145,7 @@ func Due(proj *gce.Project, inst *gce.Instance, pub ssh.PublicKey, opts EnsureOp
 		return EnsureResult{}, err
 	}
 	_, line := keys.Upsert(keys.ParseLines(value), opts.User, pub, opts.Comment, n, life, opts.ExactExpiry)
-	return EnsureResult{Scope: t.scope, Key: t.key, Line: line, Wrote: line != ""}, nil
+	return EnsureResult{Scope: t.scope, Item: t.key, Line: line, Wrote: line != ""}, nil
 }
 
 // lifetime is the lifetime of a line written at now: until ExpireAt when
@@ -270,7 +270,7 @@ type RemoveOptions struct {
 // Removed is a line Remove took out (or, with DryRun, would have).
 type Removed struct {
 	Scope string
-	Key   string // ssh-keys or sshKeys
+	Item  string // ssh-keys or sshKeys
 	Line  keys.Line
 }
 
@@ -299,7 +299,7 @@ func Remove(ctx context.Context, c *gce.Client, inst *gce.Instance, sel keys.Sel
 			}
 			kept, g := keys.RemoveLines(keys.ParseLines(value), sel)
 			for _, l := range g {
-				gone = append(gone, Removed{Scope: t.scope, Key: key, Line: l})
+				gone = append(gone, Removed{Scope: t.scope, Item: key, Line: l})
 			}
 			if len(g) > 0 {
 				gce.SetMetadataValue(md, key, keys.JoinLines(kept))

@@ -143,7 +143,7 @@ func TestEnsure(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !res.Wrote || res.Scope != tt.wantScope || res.Key != tt.wantKey || writes != 1 {
+			if !res.Wrote || res.Scope != tt.wantScope || res.Item != tt.wantKey || writes != 1 {
 				t.Fatalf("Ensure = %+v with %d writes; want a write to %s %s", res, writes, tt.wantScope, tt.wantKey)
 			}
 			before, after := projBefore, projAfter
@@ -158,7 +158,7 @@ func TestEnsure(t *testing.T) {
 			for i, it := range before.Items {
 				got := after.Items[i]
 				want := *it.Value
-				if it.Key == res.Key {
+				if it.Key == res.Item {
 					want += "\n" + res.Line
 				}
 				if got.Key != it.Key || *got.Value != want {
