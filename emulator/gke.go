@@ -77,6 +77,24 @@ func (g gkeNode) labels(project string) map[string]string {
 // a given version is cannot be checked here.
 func (g gkeNode) OverridesOSLogin() bool { return g.Pool == "default-pool" }
 
+// The node's boot scripts are placeholders as long as the real ones, so
+// that a listing of many nodes weighs what GKE's does: they are most of a
+// node's instance resource, 43 KB of its 50. GKE's own are not public; the
+// lengths are those of the files Kubernetes' kube-up puts under the same
+// keys for COS nodes (cluster/gce/gci/configure.sh, 39,342 bytes, and
+// cluster/gce/gci/node.yaml, 3,604 bytes, at kubernetes/kubernetes
+// 008b365 and 3f6ebef).
+var (
+	configureSh = placeholder("#!/usr/bin/env bash\n", "# PLACEHOLDER: GKE's node bootstrap script\n", 39342)
+	userData    = placeholder("#cloud-config\n", "# PLACEHOLDER: GKE's cloud-config for COS\n", 3604)
+)
+
+// placeholder is first followed by line repeated to size bytes, give or
+// take a line.
+func placeholder(first, line string, size int) string {
+	return first + strings.Repeat(line, (size-len(first))/len(line))
+}
+
 // metadata is the instance metadata GKE sets on every node of a pool
 // (values as a current GKE Standard node on COS carries them, with the
 // secrets in kube-env replaced by placeholders), enable-oslogin=false
@@ -122,7 +140,7 @@ func (g gkeNode) metadata(project string, projectNumber uint64) []*compute.Metad
 		{"cluster-location", g.Location},
 		{"cluster-name", g.Cluster},
 		{"cluster-uid", g.UID(project)},
-		{"configure-sh", "#!/usr/bin/env bash\n# PLACEHOLDER: GKE's node bootstrap script\n"},
+		{"configure-sh", configureSh},
 		{"created-by", fmt.Sprintf("projects/%d/zones/%s/instanceGroupManagers/%s-grp", projectNumber, g.Zone, tmpl)},
 		{"disable-address-manager", "true"},
 		{"disable-legacy-endpoints", "true"},
@@ -134,6 +152,7 @@ func (g gkeNode) metadata(project string, projectNumber uint64) []*compute.Metad
 		{"kube-env", kubeEnv},
 		{"kube-labels", kubeLabels},
 		{"serial-port-logging-enable", "true"},
+		{"user-data", userData},
 	}
 	var out []*compute.MetadataItems
 	for _, it := range items {

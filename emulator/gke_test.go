@@ -65,6 +65,15 @@ func TestGKENodeMetadata(t *testing.T) {
 			t.Errorf("metadata %s lacks %q: %q", k, sub, md[k])
 		}
 	}
+	// The boot scripts weigh what GKE's do (gke.go says why).
+	for k, min := range map[string]int{"configure-sh": 39000, "user-data": 3500} {
+		if v := md[k]; len(v) < min || !strings.Contains(v, "PLACEHOLDER") {
+			t.Errorf("metadata %s is %d bytes, want a placeholder of %d or more", k, len(v), min)
+		}
+	}
+	if !strings.HasPrefix(md["user-data"], "#cloud-config\n") {
+		t.Errorf("user-data is not a cloud-config: %.40q", md["user-data"])
+	}
 	if strings.Contains(md["kube-env"], "BEGIN") {
 		t.Errorf("kube-env carries something that looks like a real secret")
 	}

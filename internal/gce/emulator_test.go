@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/oauth2"
 
@@ -216,6 +217,35 @@ func TestLocateNameInTwoZones(t *testing.T) {
 // TestListFollowsPages1200: with 1200 instances GCE answers aggregatedList
 // in pages of at most 500; List follows every page and returns each
 // instance once, in three calls.
+// TestListSharesValues checks that the nodes' equal metadata values (GKE's
+// boot scripts, 43 KB a node) are held once for a listing, not once per
+// node, while each item keeps a value of its own to change.
+func TestListSharesValues(t *testing.T) {
+	_, c, _ := newEmulator(t)
+	all, err := c.List(testCtx(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scripts []*string
+	for _, in := range all {
+		for _, it := range in.Metadata.Items {
+			if it.Key == "configure-sh" {
+				scripts = append(scripts, it.Value)
+			}
+		}
+	}
+	if len(scripts) < 2 || len(*scripts[0]) < 1000 || *scripts[0] != *scripts[1] {
+		t.Fatalf("want two nodes with the same long configure-sh, got %d", len(scripts))
+	}
+	if unsafe.StringData(*scripts[0]) != unsafe.StringData(*scripts[1]) {
+		t.Errorf("two nodes' configure-sh are two copies")
+	}
+	*scripts[0] = "changed"
+	if *scripts[1] == "changed" {
+		t.Errorf("changing one node's value changed another's")
+	}
+}
+
 func TestListFollowsPages1200(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1200 nodes")

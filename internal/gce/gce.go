@@ -86,18 +86,42 @@ func (c *Client) List(ctx context.Context, filter string) ([]*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
+	values := map[string]string{}
 	for {
 		var page instanceAggregatedList
 		if err := c.do(ctx, http.MethodGet, path, q, nil, &page); err != nil {
 			return nil, explain(err, "list instances in project "+c.ProjectID, "compute.instances.list")
 		}
 		for _, scoped := range page.Items {
+			shareValues(scoped.Instances, values)
 			found = append(found, scoped.Instances...)
 		}
 		if page.NextPageToken == "" {
 			return found, nil
 		}
 		q.Set("pageToken", page.NextPageToken)
+	}
+}
+
+// shareValues makes equal metadata values of insts share one string,
+// recorded in seen: a fleet's nodes carry the same long values (a GKE node
+// pool's boot scripts are some 43 KB a node), which would otherwise be
+// held once per node, 45 MB for 1000 nodes.
+func shareValues(insts []*Instance, seen map[string]string) {
+	for _, in := range insts {
+		if in.Metadata == nil {
+			continue
+		}
+		for _, it := range in.Metadata.Items {
+			if it.Value == nil {
+				continue
+			}
+			if s, ok := seen[*it.Value]; ok {
+				*it.Value = s
+			} else {
+				seen[*it.Value] = *it.Value
+			}
+		}
 	}
 }
 
