@@ -4,7 +4,9 @@ package emulator
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -152,6 +154,60 @@ func TestPrettyPrintLists(t *testing.T) {
 		}
 		if !strings.HasPrefix(compact, `{"id":"projects/p1/`) || pretty != want.String() {
 			t.Errorf("%s: compact\n%.300s\npretty\n%.300s", path, compact, pretty)
+		}
+	}
+}
+
+// TestGzip: an answer is compressed only for a call that accepts gzip and
+// names gzip in its User-Agent, as Google's are, and it is then the same
+// answer, errors too.
+func TestGzip(t *testing.T) {
+	srv, hs := newTestServer(t, Config{Project: "p1", Nodes: 1})
+	raw := &http.Client{Transport: &http.Transport{DisableCompression: true}} // to see the body as sent
+	for _, path := range []string{"/compute/v1/projects/p1/aggregated/instances", "/compute/v1/projects/p1/zones/us-west1-a/instances/nope"} {
+		_, _, want := rawCall(t, hs, "GET", path, "prettyPrint=false", srv.Token(), "")
+		for _, tc := range []struct {
+			accept, agent string
+			gzip          bool
+		}{
+			{"gzip", "my program (gzip)", true},
+			{"deflate, gzip;q=0.5", "gkessh (gzip)", true},
+			{"gzip", "gkessh", false},
+			{"", "my program (gzip)", false},
+			{"identity", "my program (gzip)", false},
+		} {
+			req, _ := http.NewRequest("GET", hs.URL+path+"?prettyPrint=false", nil)
+			req.Header.Set("Authorization", "Bearer "+srv.Token())
+			req.Header.Set("User-Agent", tc.agent)
+			if tc.accept != "" {
+				req.Header.Set("Accept-Encoding", tc.accept)
+			}
+			resp, err := raw.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := fmt.Sprintf("%s, Accept-Encoding %q, User-Agent %q", path, tc.accept, tc.agent)
+			if got := resp.Header.Get("Content-Encoding") == "gzip"; got != tc.gzip {
+				t.Errorf("%s: gzip %v, want %v", name, got, tc.gzip)
+				continue
+			}
+			if tc.gzip {
+				zr, err := gzip.NewReader(bytes.NewReader(body))
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				if body, err = io.ReadAll(zr); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+			}
+			if string(body) != want {
+				t.Errorf("%s: answer %.80q, want %.80q", name, body, want)
+			}
 		}
 	}
 }

@@ -42,8 +42,12 @@ func TestSetSendsWhatGCEExpects(t *testing.T) {
 		if got := r.Header.Get("Authorization"); got != "Bearer tok" {
 			t.Errorf("Authorization %q", got)
 		}
-		if got := r.Header.Get("User-Agent"); got != "gkessh" {
+		// Both, or Google does not compress a 50 MB listing.
+		if got := r.Header.Get("User-Agent"); got != "gkessh (gzip)" {
 			t.Errorf("User-Agent %q", got)
+		}
+		if got := r.Header.Get("Accept-Encoding"); got != "gzip" {
+			t.Errorf("Accept-Encoding %q", got)
 		}
 		if got := r.URL.Query().Get("prettyPrint"); got != "false" {
 			t.Errorf("prettyPrint %q", got)
