@@ -4,7 +4,6 @@ package emulator
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -167,25 +166,26 @@ func writeError(w http.ResponseWriter, e googleError) {
 //     User-Agent has no gzip in it.
 type jsonOut struct {
 	http.ResponseWriter
-	indent, gzip bool
+	indent bool
+	gzip   *gzipCache // nil: plain
 }
 
 // Unwrap lets http.ResponseController reach the writer underneath.
 func (w jsonOut) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // googleJSON serves h as one of Google's JSON APIs.
-func googleJSON(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) { h(jsonWriter(w, r), r) }
+func (s *Server) googleJSON(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { h(s.jsonWriter(w, r), r) }
 }
 
 // jsonWriter is w, to write answers as r asks for them (jsonOut).
-func jsonWriter(w http.ResponseWriter, r *http.Request) http.ResponseWriter {
+func (s *Server) jsonWriter(w http.ResponseWriter, r *http.Request) http.ResponseWriter {
 	pretty, err := strconv.ParseBool(r.URL.Query().Get("prettyPrint"))
-	return jsonOut{
-		ResponseWriter: w,
-		indent:         err != nil || pretty,
-		gzip:           acceptsGzip(r) && strings.Contains(r.UserAgent(), "gzip"),
+	out := jsonOut{ResponseWriter: w, indent: err != nil || pretty}
+	if acceptsGzip(r) && strings.Contains(r.UserAgent(), "gzip") {
+		out.gzip = &s.gzip
 	}
+	return out
 }
 
 // acceptsGzip reports whether r's Accept-Encoding lists gzip.
@@ -214,14 +214,10 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 		b = buf.Bytes()
 	}
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	if !out.gzip {
-		w.WriteHeader(code)
-		w.Write(b) // an error here means the client left
-		return
+	if out.gzip != nil {
+		w.Header().Set("Content-Encoding", "gzip")
+		b = out.gzip.compress(b)
 	}
-	w.Header().Set("Content-Encoding", "gzip")
 	w.WriteHeader(code)
-	zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed) // a valid level
-	zw.Write(b)
-	zw.Close()
+	w.Write(b) // an error here means the client left
 }

@@ -444,7 +444,7 @@ func (s *Server) instancesIn(zone string, f filterExpr, enc instanceJSON) []*com
 		if n.Zone != zone {
 			continue
 		}
-		if ri := s.instance(n); f == nil || f.eval(filterObject(ri.encoded())) {
+		if ri := s.instance(n); f == nil || f.eval(ri.object()) {
 			out = append(out, ri.res)
 			enc.add(ri)
 		}

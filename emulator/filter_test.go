@@ -107,3 +107,35 @@ func FuzzListFilter(f *testing.F) {
 		}
 	})
 }
+
+// TestListFilterSeesChange: a filter reads an instance as it is now, not as
+// it was when a filter first read it (the decoded form is kept per
+// rendering).
+func TestListFilterSeesChange(t *testing.T) {
+	srv, hs := newTestServer(t, Config{Nodes: 3})
+	svc := computeClient(t, hs, srv.Token())
+	name, _ := gkeNodeName(1)
+	running := func() int {
+		t.Helper()
+		n := 0
+		err := svc.Instances.AggregatedList(srv.ProjectName()).Filter("status = RUNNING").Pages(context.Background(), func(l *compute.InstanceAggregatedList) error {
+			for _, sl := range l.Items {
+				n += len(sl.Instances)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := running(); n != 3 {
+		t.Fatalf("%d running, want 3", n)
+	}
+	if err := srv.Node(name).SetStatus("TERMINATED"); err != nil {
+		t.Fatal(err)
+	}
+	if n := running(); n != 2 {
+		t.Errorf("%d running after one stopped, want 2", n)
+	}
+}

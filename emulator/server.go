@@ -50,6 +50,7 @@ type Config struct {
 // Server is the emulator. Create it with New; it is safe for concurrent use.
 type Server struct {
 	cfg     Config
+	gzip    gzipCache // compressed answers (gzip.go)
 	dir     string
 	tempDir bool
 	mux     *http.ServeMux
@@ -186,20 +187,20 @@ func New(cfg Config) (*Server, error) {
 	s.compute = s.computeRoutes()
 	s.control = s.controlRoutes()
 	s.mux = http.NewServeMux()
-	s.mux.HandleFunc("/compute/v1/", googleJSON(s.serveCompute))
+	s.mux.HandleFunc("/compute/v1/", s.googleJSON(s.serveCompute))
 	s.mux.HandleFunc("/v4/connect", s.serveIAP)
 	s.mux.HandleFunc("/v4/reconnect", s.serveIAP)
 	s.mux.HandleFunc("/control/", s.serveControl)
-	s.mux.HandleFunc("/v1/users/", googleJSON(s.serveOSLogin))
-	s.mux.HandleFunc("POST /v3/projects/", googleJSON(s.serveTestIAM))
-	s.mux.HandleFunc("POST /v1/projects/{project}/serviceAccounts/", googleJSON(s.serveTestIAM))
-	s.mux.HandleFunc("POST /v1/projects/{project}/iap_tunnel/", googleJSON(s.serveTestIAM))
-	s.mux.HandleFunc("/v1/projects/{project}/locations/global/", googleJSON(s.serveNetworkManagement))
-	s.mux.HandleFunc("GET /v1/projects/{project}/services/{service}", googleJSON(s.serveServiceUsage))
-	s.mux.HandleFunc("POST /v1/projects/{project}/services/{service}", googleJSON(s.serveServiceUsage))
-	s.mux.HandleFunc("GET /v3/projects/{project}/timeSeries", googleJSON(s.serveTimeSeries))
+	s.mux.HandleFunc("/v1/users/", s.googleJSON(s.serveOSLogin))
+	s.mux.HandleFunc("POST /v3/projects/", s.googleJSON(s.serveTestIAM))
+	s.mux.HandleFunc("POST /v1/projects/{project}/serviceAccounts/", s.googleJSON(s.serveTestIAM))
+	s.mux.HandleFunc("POST /v1/projects/{project}/iap_tunnel/", s.googleJSON(s.serveTestIAM))
+	s.mux.HandleFunc("/v1/projects/{project}/locations/global/", s.googleJSON(s.serveNetworkManagement))
+	s.mux.HandleFunc("GET /v1/projects/{project}/services/{service}", s.googleJSON(s.serveServiceUsage))
+	s.mux.HandleFunc("POST /v1/projects/{project}/services/{service}", s.googleJSON(s.serveServiceUsage))
+	s.mux.HandleFunc("GET /v3/projects/{project}/timeSeries", s.googleJSON(s.serveTimeSeries))
 	s.mux.HandleFunc("POST /token", s.serveToken)
-	s.mux.HandleFunc("POST /v1/projects/{project}/serviceAccounts/{sa}", googleJSON(s.serveGenerateAccessToken))
+	s.mux.HandleFunc("POST /v1/projects/{project}/serviceAccounts/{sa}", s.googleJSON(s.serveGenerateAccessToken))
 	for i := 0; i < cfg.Nodes; i++ {
 		name, zone := gkeNodeName(i)
 		if _, err := s.AddNode(name, zone); err != nil {
@@ -212,7 +213,7 @@ func New(cfg Config) (*Server, error) {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.tls != nil && s.checkDevice(jsonWriter(w, r), r) {
+	if s.tls != nil && s.checkDevice(s.jsonWriter(w, r), r) {
 		return
 	}
 	s.journal.record(r)

@@ -85,6 +85,7 @@ func BenchmarkCopy200(b *testing.B) {
 	need(b, "ssh", "ansible")
 	const nodes = 200
 	w := startEmulator(b, "--nodes", fmt.Sprint(nodes))
+	w.primeListing(b)
 	user := loginUser(b)
 	src := filepath.Join(w.home, "payload10")
 	writeRandom(b, src, 10<<20)
