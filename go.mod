@@ -5,6 +5,7 @@ go 1.26.0
 toolchain go1.26.8
 
 require (
+	github.com/go-json-experiment/json v1.27.2
 	github.com/googleapis/enterprise-certificate-proxy v0.3.25
 	github.com/gorilla/websocket v1.5.3
 	github.com/pkg/sftp v1.13.12
