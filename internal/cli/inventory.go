@@ -9,8 +9,10 @@ import (
 	"regexp"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -153,6 +155,12 @@ func (p proxyRoute) hostVars(r access.Node, user string) map[string]any {
 		}
 	}
 	vars["ansible_ssh_common_args"] = strings.Join(args, " ")
+	// Ansible's ssh gives up on a server's banner after 10 s by default,
+	// and the proxy hands ssh the stream only once the guest has taken a
+	// new key, for up to its propagation timeout: the first run after a
+	// new key found slow nodes UNREACHABLE. The proxy ends at once on its
+	// own failures, so the longer wait only covers a slow guest.
+	vars["ansible_ssh_timeout"] = strconv.Itoa(int((defaultPropagationTimeout + 30*time.Second).Seconds()))
 	return vars
 }
 

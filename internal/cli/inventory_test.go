@@ -59,7 +59,7 @@ func TestInventory(t *testing.T) {
 		hv := meta.HostVars[name]
 		args := hv["ansible_ssh_common_args"]
 		n := e.srv.Node(name)
-		if hv["ansible_host"] != name || hv["ansible_user"] != "nat" || !strings.Contains(args, "HostKeyAlias="+knownhosts.HostAlias(n.ID)) || !strings.Contains(args, fmt.Sprintf("proxy --user %%r --project demo-project --instance-id %d --zone %s %%h %%p", n.ID, n.Zone)) {
+		if hv["ansible_host"] != name || hv["ansible_user"] != "nat" || hv["ansible_ssh_timeout"] != "150" || !strings.Contains(args, "HostKeyAlias="+knownhosts.HostAlias(n.ID)) || !strings.Contains(args, fmt.Sprintf("proxy --user %%r --project demo-project --instance-id %d --zone %s %%h %%p", n.ID, n.Zone)) {
 			t.Errorf("hostvars for %s: %v", name, hv)
 		}
 	}

@@ -32,9 +32,13 @@ type keyOptions struct {
 	ForceOverwrite bool
 }
 
+// defaultPropagationTimeout is how long a login waits, by default, for a
+// new key to reach the node.
+const defaultPropagationTimeout = 2 * time.Minute
+
 // propagationFlag bounds the wait for a new key to reach the node.
 func propagationFlag() ucli.Flag {
-	return &ucli.DurationFlag{Name: "propagation-timeout", Value: 2 * time.Minute, Usage: "how long to wait for a new key to reach the node"}
+	return &ucli.DurationFlag{Name: "propagation-timeout", Value: defaultPropagationTimeout, Usage: "how long to wait for a new key to reach the node"}
 }
 
 // keyFlagValues reads and checks the key flags (globals: whichever the

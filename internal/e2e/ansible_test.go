@@ -70,6 +70,21 @@ func TestAnsible(t *testing.T) {
 	}
 }
 
+// TestAnsibleSlowGuest: the first run after a new key reaches a node whose
+// guest takes longer to install it than Ansible's ssh waits for a banner
+// by default (10 s): the inventory's ansible_ssh_timeout covers the
+// proxy's propagation wait.
+func TestAnsibleSlowGuest(t *testing.T) {
+	need(t, "ssh", "ansible")
+	w := startEmulator(t, "--sshd", "openssh", "--nodes", "1", "--propagation-delay", "12s")
+	ansibleEnv(t, w)
+	inv := inventoryScript(t, w, loginUser(t))
+	out := w.run("ansible", "all", "-i", inv, "-m", "ping")
+	if !strings.Contains(out, "SUCCESS") {
+		t.Fatalf("ping through a guest 12 s slow:\n%s", out)
+	}
+}
+
 // TestAnsibleFanOut pings 20 nodes at once from a HOME with no key: the
 // 20 proxies must agree on one metadata write, with no 412 storm.
 func TestAnsibleFanOut(t *testing.T) {
