@@ -66,9 +66,9 @@ func TestGKENodeMetadata(t *testing.T) {
 		}
 	}
 	// The boot scripts weigh what GKE's do (gke.go says why).
-	for k, min := range map[string]int{"configure-sh": 39000, "user-data": 3500} {
-		if v := md[k]; len(v) < min || !strings.Contains(v, "PLACEHOLDER") {
-			t.Errorf("metadata %s is %d bytes, want a placeholder of %d or more", k, len(v), min)
+	for k, least := range map[string]int{"configure-sh": 39000, "user-data": 3500} {
+		if v := md[k]; len(v) < least || !strings.Contains(v, "PLACEHOLDER") {
+			t.Errorf("metadata %s is %d bytes, want a placeholder of %d or more", k, len(v), least)
 		}
 	}
 	if !strings.HasPrefix(md["user-data"], "#cloud-config\n") {
